@@ -27,8 +27,25 @@ from engine.node import ParamProblem, RunContext
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pbm", ".pgm", ".ppm",
-     ".pnm", ".sr", ".ras", ".exr", ".hdr", ".pic"}
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".jp2",
+        ".pbm",
+        ".pgm",
+        ".ppm",
+        ".pnm",
+        ".sr",
+        ".ras",
+        ".exr",
+        ".hdr",
+        ".pic",
+    }
 )
 GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -96,7 +113,7 @@ def read_image(path: Path) -> np.ndarray | None:
 
 @node_type("source.image")
 class ImageSource(SourceNode):
-    """Still images from a file, a folder or a glob (natural order); bad files skipped and counted."""
+    """Still images from a file, a folder or a glob, in natural order; bad files skipped."""
 
     Params = ImageSourceParams
     params: ImageSourceParams
@@ -118,7 +135,8 @@ class ImageSource(SourceNode):
             return [
                 ParamProblem(
                     "path",
-                    f"{where} has {len(files)} file(s) but no image (suffixes: {', '.join(suffixes)})",
+                    f"{where} has {len(files)} file(s) but no image "
+                    f"(suffixes: {', '.join(suffixes)})",
                     f"image suffixes: {', '.join(sorted(IMAGE_SUFFIXES))}",
                 )
             ]
@@ -165,14 +183,21 @@ class ImageSource(SourceNode):
                         self._skip(path, "cannot be decoded as an image (corrupt or unsupported)")
                     continue
                 yield self.make_frame(
-                    pixels, index, self._timestamp(path, index), path=str(path), skipped=len(self.skipped)
+                    pixels,
+                    index,
+                    self._timestamp(path, index),
+                    path=str(path),
+                    skipped=len(self.skipped),
                 )
                 index += 1
                 produced += 1
             if first_pass and self.skipped:
                 log.warning(
                     "source '%s': %d frame(s) read, %d file(s) skipped in %s",
-                    self.node_id, produced, len(self.skipped), self.params.path,
+                    self.node_id,
+                    produced,
+                    len(self.skipped),
+                    self.params.path,
                 )
             if produced == 0:
                 raise NodeError(

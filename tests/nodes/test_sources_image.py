@@ -17,7 +17,9 @@ from nodes.image_source import ImageSource, list_candidates, natural_key
 
 
 def make_node(tmp_path: Path, **params) -> ImageSource:
-    node = ImageSource("imgs", ImageSource.Params(**params), RunContext(workflow="t", base_dir=tmp_path))
+    node = ImageSource(
+        "imgs", ImageSource.Params(**params), RunContext(workflow="t", base_dir=tmp_path)
+    )
     node.setup()
     return node
 
@@ -74,7 +76,7 @@ def test_non_images_and_corrupt_files_are_skipped_counted_and_logged(tmp_path, c
     reasons = {s.path.name: s.reason for s in node.skipped}
     assert set(reasons) == {"02.png", "notes.txt", "empty.jpg"}
     assert "not an image" in reasons["notes.txt"] and "decoded" in reasons["02.png"]
-    # meta counts the skips so far: notes.txt (listing) and 02.png come before 03.png, empty.jpg after
+    # meta counts skips so far: notes.txt, 02.png come before 03.png; empty.jpg after
     assert [f.meta["skipped"] for f in frames] == [1, 2]
     assert "02.png" in caplog.text and "3 file(s) skipped" in caplog.text
 
@@ -133,6 +135,9 @@ def test_check_params(tmp_path, path, problem):
 def test_natural_key_and_listing(tmp_path):
     names = ["b10.png", "b9.png", "A1.png", "b1.png"]
     assert sorted((Path(n) for n in names), key=natural_key) == [
-        Path("A1.png"), Path("b1.png"), Path("b9.png"), Path("b10.png")
+        Path("A1.png"),
+        Path("b1.png"),
+        Path("b9.png"),
+        Path("b10.png"),
     ]
     assert list_candidates("missing/*.png", tmp_path) == []
