@@ -46,7 +46,8 @@ def test_reference_object_sets_scale_per_frame(shapes, make_node, run_packet):
     bar = shapes.raster(shapes.bar(250, 300, 80 / 0.2, 30 / 0.2, 10), SHAPE)
     detections = shapes.detections([bar, coin], ["bar", "coin"])
     for dimension in ("feret_max", "circle_diameter"):
-        scale = {"mode": "reference", "class_name": "coin", "size_mm": 24.25, "dimension": dimension}
+        scale = {"mode": "reference", "class_name": "coin", "size_mm": 24.25}
+        scale["dimension"] = dimension
         out = run_packet(make_node(MeasureMasks, {"scale": scale}), detections=detections)
         data = out["detections"].data
         assert data["mm_per_px"][0] == pytest.approx(0.2, rel=0.01)
@@ -79,7 +80,9 @@ def test_aruco_marker_sets_scale(shapes, make_node, run_packet):
         ({"mode": "aruco", "marker_mm": 20}, False, "needs the image input"),
     ],
 )
-def test_missing_scale_is_a_clear_frame_error(shapes, make_node, run_packet, scale, with_image, message):
+def test_missing_scale_is_a_clear_frame_error(
+    shapes, make_node, run_packet, scale, with_image, message
+):
     inputs = {"detections": bar_scene(shapes)}
     if with_image:
         inputs["image"] = np.full((*SHAPE, 3), 128, np.uint8)
