@@ -1,0 +1,1 @@
+"""Developer tools shipped with segflow: synthetic data, training and export commands."""

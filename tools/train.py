@@ -1,0 +1,234 @@
+"""`segflow train`: train a YOLO segmentation model on a YOLO-seg dataset, offline.
+
+Wraps ultralytics training so it never touches the network (no font, AMP-check,
+hub or update downloads), shows one progress line per epoch, and ends with the
+best weights plus a metrics summary JSON (per-class mask mAP50 on the val split)
+that model cards copy their numbers from.  From a ``.yaml`` model config it
+trains from scratch; from a ``.pt`` it fine-tunes; ``--resume`` continues an
+interrupted run from its ``last.pt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+
+def offline_ultralytics():
+    """Import ultralytics with every network path switched off."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    import ultralytics
+
+    return ultralytics
+
+
+class EpochProgress:
+    """Trainer callback: one line per epoch with the metrics that matter, plus a JSONL log."""
+
+    def __init__(self, log_path: Path, stream=sys.stderr):
+        self.log_path = log_path
+        self.stream = stream
+        self.start = time.monotonic()
+        self.last_epoch = 0
+
+    def __call__(self, trainer) -> None:
+        epoch, total = trainer.epoch + 1, trainer.epochs
+        if epoch <= self.last_epoch:  # ultralytics fires it again for the final best.pt check
+            return
+        self.last_epoch = epoch
+        m = {k: round(float(v), 4) for k, v in (trainer.metrics or {}).items()}
+        elapsed = time.monotonic() - self.start
+        done = int(30 * epoch / total)
+        bar = "#" * done + "-" * (30 - done)
+        self.stream.write(
+            f"[{bar}] epoch {epoch}/{total}"
+            f"  mask mAP50 {m.get('metrics/mAP50(M)', float('nan')):.3f}"
+            f"  box mAP50 {m.get('metrics/mAP50(B)', float('nan')):.3f}  {elapsed / 60:.1f} min\n"
+        )
+        self.stream.flush()
+        with self.log_path.open("a") as f:
+            f.write(
+                json.dumps({"epoch": epoch, "epochs": total, "elapsed_s": round(elapsed, 1), **m})
+                + "\n"
+            )
+
+
+def validate(weights: Path, data: str, imgsz: int, batch: int, device: str) -> dict:
+    """Per-class and overall box/mask mAP of ``weights`` on the dataset's val split."""
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights))
+    metrics = model.val(
+        data=data,
+        imgsz=imgsz,
+        batch=batch,
+        device=device,
+        split="val",
+        plots=False,
+        verbose=False,
+        workers=0,
+    )
+    names = metrics.names
+    per_class = {}
+    for i, c in enumerate(metrics.ap_class_index):
+        per_class[names[int(c)]] = {
+            "mask_map50": round(float(metrics.seg.ap50[i]), 4),
+            "mask_map50_95": round(float(metrics.seg.ap[i]), 4),
+            "box_map50": round(float(metrics.box.ap50[i]), 4),
+        }
+    return {
+        "split": "val",
+        "images": int(metrics.seen) if hasattr(metrics, "seen") else None,
+        "mask_map50": round(float(metrics.seg.map50), 4),
+        "mask_map50_95": round(float(metrics.seg.map), 4),
+        "box_map50": round(float(metrics.box.map50), 4),
+        "per_class": per_class,
+    }
+
+
+class TrainCommand:
+    help = "train a YOLO segmentation model on a YOLO-seg data.yaml (offline, CPU-friendly)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "data", help="dataset YAML (YOLO-seg), e.g. from `segflow generate dataset`"
+        )
+        parser.add_argument(
+            "--model",
+            default="yolov8n-seg.yaml",
+            help="model config .yaml (train from scratch) or weights .pt (fine-tune)",
+        )
+        parser.add_argument("--epochs", type=int, default=80, help="number of epochs (default 80)")
+        parser.add_argument(
+            "--imgsz", type=int, default=320, help="training image size (default 320)"
+        )
+        parser.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+        parser.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
+        parser.add_argument("--device", default="cpu", help="'cpu', '0' for the first GPU, ...")
+        parser.add_argument(
+            "--workers", type=int, default=2, help="data-loader workers (default 2)"
+        )
+        parser.add_argument(
+            "--patience", type=int, default=100, help="early-stop patience in epochs"
+        )
+        parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+        parser.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue the interrupted run in --out from its weights/last.pt",
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        data = Path(args.data)
+        out = Path(args.out).resolve()
+        last = out / "weights" / "last.pt"
+        if not args.resume and not data.is_file():
+            print(
+                f"segflow train: dataset file {data} not found; make one with "
+                "`segflow generate dataset --out DIR`",
+                file=sys.stderr,
+            )
+            return 2
+        if args.resume and not last.is_file():
+            print(f"segflow train: nothing to resume: {last} does not exist", file=sys.stderr)
+            return 2
+        model_arg = str(args.model)
+        if not args.resume and model_arg.endswith(".pt") and not Path(model_arg).is_file():
+            print(
+                f"segflow train: weights {model_arg} not found (this command never downloads "
+                "weights; pass a local .pt or a config such as yolov8n-seg.yaml)",
+                file=sys.stderr,
+            )
+            return 2
+        if not model_arg.endswith((".pt", ".yaml", ".yml")):
+            print(
+                f"segflow train: --model must be a .yaml config or a .pt file, got {model_arg!r}",
+                file=sys.stderr,
+            )
+            return 2
+        offline_ultralytics()
+        from ultralytics import YOLO
+
+        out.mkdir(parents=True, exist_ok=True)
+        progress = EpochProgress(out / "epochs.jsonl")
+        t0 = time.monotonic()
+        try:
+            if args.resume:
+                model = YOLO(str(last))
+                model.add_callback("on_fit_epoch_end", progress)
+                model.train(resume=True, plots=False, amp=False)
+            else:
+                model = YOLO(model_arg)
+                model.add_callback("on_fit_epoch_end", progress)
+                model.train(
+                    data=str(data.resolve()),
+                    epochs=args.epochs,
+                    imgsz=args.imgsz,
+                    batch=args.batch,
+                    device=args.device,
+                    workers=args.workers,
+                    project=str(out.parent),
+                    name=out.name,
+                    exist_ok=True,
+                    patience=args.patience,
+                    seed=args.seed,
+                    deterministic=True,
+                    plots=False,
+                    amp=False,
+                    verbose=False,
+                    val=True,
+                    flipud=0.5,
+                    pretrained=model_arg.endswith(".pt"),
+                )
+        except (FileNotFoundError, RuntimeError, SyntaxError, KeyError) as exc:
+            print(f"segflow train: training failed: {exc}", file=sys.stderr)
+            return 1
+        trainer = model.trainer
+        best = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
+        data_yaml = str(trainer.args.data)
+        summary = {
+            "command": " ".join(
+                [
+                    "segflow",
+                    "train",
+                    *map(shlex.quote, sys.argv[2 if sys.argv[1:2] == ["train"] else 1 :]),
+                ]
+            ),
+            "data": data_yaml,
+            "model": str(trainer.args.model),
+            "epochs": int(trainer.epochs),
+            "epochs_run": int(trainer.epoch) + 1,
+            "imgsz": int(trainer.args.imgsz),
+            "weights": str(best),
+            "train_time_s": round(time.monotonic() - t0, 1),
+            "val": validate(
+                best,
+                data_yaml,
+                int(trainer.args.imgsz),
+                int(trainer.args.batch),
+                str(trainer.args.device),
+            ),
+        }
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        print(json.dumps(summary["val"], indent=2))
+        print(f"best weights: {best}\nsummary: {out / 'summary.json'}")
+        return 0
+
+
+TRAIN = TrainCommand()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="segflow train", description=TRAIN.help)
+    TRAIN.add_arguments(parser)
+    return TRAIN.run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
