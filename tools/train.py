@@ -22,6 +22,7 @@ from pathlib import Path
 def offline_ultralytics():
     """Import ultralytics with every network path switched off."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     os.environ.setdefault("YOLO_VERBOSE", "False")
     import ultralytics
 
@@ -39,8 +40,8 @@ class EpochProgress:
 
     def __call__(self, trainer) -> None:
         epoch, total = trainer.epoch + 1, trainer.epochs
-        if epoch <= self.last_epoch:  # ultralytics fires it again for the final best.pt check
-            return
+        if epoch <= self.last_epoch or epoch > total:
+            return  # ultralytics fires it once more (as epoch total + 1) after its best.pt check
         self.last_epoch = epoch
         m = {k: round(float(v), 4) for k, v in (trainer.metrics or {}).items()}
         elapsed = time.monotonic() - self.start
@@ -193,13 +194,7 @@ class TrainCommand:
         best = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
         data_yaml = str(trainer.args.data)
         summary = {
-            "command": " ".join(
-                [
-                    "segflow",
-                    "train",
-                    *map(shlex.quote, sys.argv[2 if sys.argv[1:2] == ["train"] else 1 :]),
-                ]
-            ),
+            "command": _command_line(args),
             "data": data_yaml,
             "model": str(trainer.args.model),
             "epochs": int(trainer.epochs),
@@ -219,6 +214,17 @@ class TrainCommand:
         print(json.dumps(summary["val"], indent=2))
         print(f"best weights: {best}\nsummary: {out / 'summary.json'}")
         return 0
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The `segflow train` invocation equivalent to ``args`` (recorded in the summary)."""
+    if args.resume:
+        data, out = shlex.quote(str(args.data)), shlex.quote(str(args.out))
+        return f"segflow train {data} --out {out} --resume"
+    parts = ["segflow", "train", str(args.data), "--model", str(args.model)]
+    for flag in ("epochs", "imgsz", "batch", "out", "device", "workers", "patience", "seed"):
+        parts += [f"--{flag}", str(getattr(args, flag))]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 TRAIN = TrainCommand()

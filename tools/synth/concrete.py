@@ -32,6 +32,17 @@ def _walk(
     return np.array(pts)
 
 
+def _band(pts: np.ndarray, width_px: int, h: int, w: int) -> np.ndarray:
+    """Pixels within (width_px - 1) / 2 of the polyline: a stroke exactly width_px wide.
+
+    (cv2.polylines' ``thickness`` draws strokes about two pixels wider than asked.)
+    """
+    centre = np.ones((h, w), np.uint8)
+    cv2.polylines(centre, [pts], False, 0, thickness=1, lineType=cv2.LINE_8)
+    dist = cv2.distanceTransform(centre, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return (dist <= (width_px - 1) / 2 + 0.25).astype(np.uint8)
+
+
 def render_concrete(
     seed: int = 5, h: int = 480, w: int = 640, n_cracks: int = 3
 ) -> tuple[np.ndarray, dict]:
@@ -61,7 +72,7 @@ def render_concrete(
     cracks = []
     band = h / n_cracks
     for i in range(n_cracks):
-        width_px = int(rng.integers(3, 8))
+        width_px = int(rng.choice([3, 5, 7, 9]))  # odd: centred on a pixel row
         length_px = float(rng.uniform(0.45, 0.8) * w)
         start = np.array(
             [
@@ -74,8 +85,7 @@ def render_concrete(
         pts[:, 1] = np.clip(pts[:, 1], band * i + 10, band * (i + 1) - 10)
         ipts = np.round(pts).astype(np.int32)
         true_len = float(np.sum(np.hypot(*np.diff(ipts, axis=0).T)))
-        mask = np.zeros((h, w), np.uint8)
-        cv2.polylines(mask, [ipts], False, 1, thickness=width_px, lineType=cv2.LINE_8)
+        mask = _band(ipts, width_px, h, w)
         depth = rng.uniform(35.0, 55.0)
         paste[mask.astype(bool)] = depth + rng.normal(0.0, 4.0, int(mask.sum()))
         cracks.append(
