@@ -1,0 +1,129 @@
+"""filter.detections: class, confidence, field conditions and polygon, on hand-built detections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydantic
+import pytest
+import supervision as sv
+
+from engine import NodeError
+from nodes.filter import Condition, FilterDetections
+
+
+def detections():
+    """Four objects: boxes in the four quadrants of a 200 x 200 frame."""
+    masks = np.zeros((4, 200, 200), bool)
+    masks[0, 10:30, 10:30] = True
+    masks[1, 10:30, 150:190] = True
+    masks[2, 150:190, 10:30] = True
+    masks[3, 150:160, 150:190] = True
+    return sv.Detections(
+        xyxy=sv.mask_to_xyxy(masks).astype(float),
+        mask=masks,
+        confidence=np.array([0.9, 0.4, 0.7, 0.2]),
+        class_id=np.array([0, 1, 0, 2]),
+        tracker_id=np.array([5, 6, 7, 8]),
+        data={
+            "class_name": np.array(["bean", "stone", "bean", "twig"]),
+            "area_mm2": np.array([3.0, 8.0, 4.0, np.nan]),
+            "colour_label": np.array(["ripe", "other", "unripe", "ripe"]),
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "kept"),
+    [
+        ({}, [5, 6, 7, 8]),
+        ({"classes": ["bean"]}, [5, 7]),
+        ({"classes": ["bean", "twig"]}, [5, 7, 8]),
+        ({"classes": []}, []),
+        ({"min_confidence": 0.5}, [5, 7]),
+        ({"where": ["area_mm2 > 4"]}, [6]),
+        ({"where": "area_mm2 >= 4"}, [6, 7]),
+        ({"where": ["area_mm2 != 3"]}, [6, 7, 8]),  # NaN != 3
+        ({"where": ["area_mm2 < 100"]}, [5, 6, 7]),  # NaN fails
+        ({"where": ["colour_label == 'ripe'"]}, [5, 8]),
+        ({"where": ['colour_label != "ripe"', "confidence > 0.5"]}, [7]),
+        ({"where": ["class_id == 0", "tracker_id >= 7"]}, [7]),
+        ({"where": ["area_mm2 > 1e0", "area_mm2 < .35e1"]}, [5]),
+        ({"polygon": [[0, 0], [100, 0], [100, 200], [0, 200]]}, [5, 7]),
+        ({"polygon": [[0, 0], [200, 0], [0, 200]], "anchor": "mask_centroid"}, [5, 6, 7]),
+        ({"classes": ["bean"], "min_confidence": 0.8, "where": ["area_mm2 < 10"]}, [5]),
+    ],
+)
+def test_filters(make_node, run_packet, params, kept):
+    out = run_packet(make_node(FilterDetections, params), detections=detections())["detections"]
+    assert list(out.tracker_id) == kept
+    assert out.mask is not None and len(out.mask) == len(kept)
+    assert len(out.data["class_name"]) == len(kept)
+
+
+def test_mask_centroid_differs_from_box_centre(make_node, run_packet):
+    # An L-shaped mask: its box centre is outside the mask's own bulk.
+    mask = np.zeros((1, 100, 100), bool)
+    mask[0, 0:100, 0:10] = True
+    mask[0, 90:100, 0:100] = True
+    d = sv.Detections(xyxy=sv.mask_to_xyxy(mask).astype(float), mask=mask)
+    # Box centre (49.5, 49.5); mask centroid near (27, 72), in the lower-left corner.
+    polygon_small = [[0, 60], [45, 60], [45, 100], [0, 100]]
+    by_box = make_node(FilterDetections, {"polygon": polygon_small})
+    by_mask = make_node(FilterDetections, {"polygon": polygon_small, "anchor": "mask_centroid"})
+    assert len(run_packet(by_box, detections=d)["detections"]) == 0
+    assert len(run_packet(by_mask, detections=d)["detections"]) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "area_mm2 > ",
+        "> 4",
+        "area_mm2 => 4",
+        "__import__('os').system('x') > 1",
+        "area_mm2 > 4 or 1",
+        "colour_label > 'ripe'",
+        "area mm2 > 4",
+    ],
+)
+def test_unreadable_conditions_are_rejected_before_the_run(text):
+    with pytest.raises(pydantic.ValidationError, match="condition"):
+        FilterDetections.Params(where=[text])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a>1", Condition("a", ">", 1.0)),
+        ("  length_mm <= -2.5 ", Condition("length_mm", "<=", -2.5)),
+        ("name == 'x y'", Condition("name", "==", "x y")),
+    ],
+)
+def test_condition_parse(text, expected):
+    assert Condition.parse(text) == expected
+
+
+def test_missing_field_names_what_exists(make_node, run_packet):
+    node = make_node(FilterDetections, {"where": ["length_mm > 3"]})
+    with pytest.raises(NodeError, match="no field 'length_mm'.*area_mm2") as err:
+        run_packet(node, detections=detections())
+    assert "measure.masks" in err.value.hint
+
+
+def test_classes_without_names_is_a_clear_error(make_node, run_packet):
+    node = make_node(FilterDetections, {"classes": ["bean"]})
+    with pytest.raises(NodeError, match="class_name"):
+        run_packet(node, detections=sv.Detections(xyxy=np.array([[0, 0, 1, 1.0]])))
+
+
+def test_empty_detections_pass_through(make_node, run_packet):
+    node = make_node(FilterDetections, {"where": ["area_mm2 > 4"], "classes": ["bean"]})
+    assert len(run_packet(node, detections=sv.Detections.empty())["detections"]) == 0
+
+
+@pytest.mark.parametrize(
+    "params", [{"polygon": [[0, 0], [1, 1]]}, {"min_confidence": 2}, {"anchor": "corner"}]
+)
+def test_bad_params(params):
+    with pytest.raises(pydantic.ValidationError):
+        FilterDetections.Params(**params)
