@@ -56,7 +56,8 @@ class MqttParams(RemoteParams):
         unknown = names - TOPIC_FIELDS
         if unknown:
             raise ValueError(
-                f"topic {topic!r} uses {sorted(unknown)}; only {{workflow}}, {{source}}, {{node}} exist"
+                f"topic {topic!r} uses {sorted(unknown)}; "
+                "only {workflow}, {source}, {node} exist"
             )
         if "#" in topic or "+" in topic or not topic.strip("/"):
             raise ValueError(

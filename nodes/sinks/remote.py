@@ -174,7 +174,7 @@ class RemoteSink(RecordSink):
         return context.resolve(Path(".segflow/spool") / (context.workflow or "workflow") / node_id)
 
     def deliver(self, records: list[dict[str, Any]]) -> None:
-        """Send one batch; raise :class:`Rejected` for a permanent refusal, anything else to retry."""
+        """Send one batch; raise :class:`Rejected` when refused for good, anything else to retry."""
         raise NotImplementedError
 
     def connect(self) -> None:

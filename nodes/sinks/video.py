@@ -39,7 +39,9 @@ def check_template(path: str) -> str:
         raise ValueError(f"path {path!r}: {exc}") from exc
     unknown = names - PATH_FIELDS
     if unknown:
-        raise ValueError(f"path {path!r} uses {sorted(unknown)}; only {{source}}, {{workflow}}, {{node}} exist")
+        raise ValueError(
+            f"path {path!r} uses {sorted(unknown)}; only {{source}}, {{workflow}}, {{node}} exist"
+        )
     return path
 
 
@@ -50,12 +52,17 @@ class VideoParams(FileParams):
         "(without `{source}`, `_<source>` is added to the name).",
     )
     fps: float = Field(
-        0.0, ge=0, le=1000, description="Frame rate of the video (0 = from the first two frames' timestamps)."
+        0.0,
+        ge=0,
+        le=1000,
+        description="Frame rate of the video (0 = from the first two frames' timestamps).",
     )
     writer: Literal["auto", "pyav", "opencv"] = Field(
         "auto", description="H.264 through PyAV (auto, when installed) or OpenCV's video writer."
     )
-    crf: int = Field(23, ge=0, le=51, description="H.264 quality: lower is better and bigger (PyAV).")
+    crf: int = Field(
+        23, ge=0, le=51, description="H.264 quality: lower is better and bigger (PyAV)."
+    )
     annotate: bool = Field(True, description="Draw masks, boxes and labels of the detections.")
 
     @field_validator("path")
@@ -75,12 +82,20 @@ class PyAvWriter:
             str(path),
             mode="w",
             format="mp4",
-            options={"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"},
+            options={
+                "movflags": "frag_keyframe+empty_moov+default_base_moof",
+                "flush_packets": "1",
+            },
         )
         self.stream = self.container.add_stream(
             "libx264",
             rate=rate,
-            options={"crf": str(crf), "preset": "veryfast", "tune": "zerolatency", "g": str(max(1, round(fps)))},
+            options={
+                "crf": str(crf),
+                "preset": "veryfast",
+                "tune": "zerolatency",
+                "g": str(max(1, round(fps))),
+            },
         )
         self.stream.width, self.stream.height = size
         self.stream.pix_fmt = "yuv420p"
@@ -115,7 +130,9 @@ class OpenCvWriter:
         else:
             raise OSError(f"OpenCV cannot write {path}")
         if fourcc != "avc1":
-            log.warning("OpenCV has no H.264 encoder here: %s is mp4v, which browsers may not play", path)
+            log.warning(
+                "OpenCV has no H.264 encoder here: %s is mp4v, which browsers may not play", path
+            )
 
     def write(self, bgr: np.ndarray) -> None:
         self.writer.write(bgr)
@@ -161,7 +178,9 @@ class VideoSink(SinkNode):
             cls.path_for(params, context, "sink", "cam"), "path", params.min_free_mb
         )
         if params.writer == "pyav" and not have_pyav():
-            problems.append(ParamProblem("writer", "PyAV with libx264 is not installed", "pip install av"))
+            problems.append(
+                ParamProblem("writer", "PyAV with libx264 is not installed", "pip install av")
+            )
         return problems
 
     @staticmethod
@@ -171,7 +190,9 @@ class VideoSink(SinkNode):
             stem, dot, ext = template.rpartition(".")
             template = f"{stem}_{{source}}.{ext}" if dot else f"{template}_{{source}}"
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source)
-        return context.resolve(template.format(source=safe, workflow=context.workflow or "workflow", node=node_id))
+        return context.resolve(
+            template.format(source=safe, workflow=context.workflow or "workflow", node=node_id)
+        )
 
     def setup(self) -> None:
         p = self.params
@@ -184,7 +205,9 @@ class VideoSink(SinkNode):
         frame, detections = inputs["image"], inputs.get("detections")
         packet = inputs.packet
         dets = detection_envs(detections) if self._gate.condition.detection_names else []
-        if not self._gate.admit(packet.source_id, packet.timestamp, frame_env(packet, detections, None), dets):
+        if not self._gate.admit(
+            packet.source_id, packet.timestamp, frame_env(packet, detections, None), dets
+        ):
             return {}
         pixels = annotate(frame.pixels, detections) if self.params.annotate else frame.pixels
         if pixels.ndim == 2:

@@ -35,7 +35,7 @@ class WebhookParams(RemoteParams):
     url: str = Field(..., description="Where to POST the batches (http:// or https://).")
     headers: dict[str, str] = Field(
         default_factory=dict,
-        description="Extra request headers; `${VAR}` in a value reads the environment variable VAR.",
+        description="Extra request headers; `${VAR}` in a value reads environment variable VAR.",
     )
     timeout_s: float = Field(10.0, gt=0, le=600, description="Longest wait for one answer.")
 
@@ -50,7 +50,7 @@ class WebhookParams(RemoteParams):
 
 @node_type("sink.webhook")
 class WebhookSink(RemoteSink):
-    """POST records as JSON batches from a background thread; retried, spooled, replayed in order."""
+    """POST records as JSON batches from a thread; retried, spooled, replayed in order."""
 
     Params = WebhookParams
     params: WebhookParams

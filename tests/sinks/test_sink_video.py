@@ -1,4 +1,4 @@
-"""sink.video: H.264 MP4 per source that decodes back to the frames; crash-tolerant; OpenCV fallback."""
+"""sink.video: H.264 MP4 per source decoding back to the frames; crash-tolerant; OpenCV."""
 
 from __future__ import annotations
 
@@ -49,7 +49,9 @@ def test_annotation_draws_the_detections(tmp_path: Path) -> None:
     big = cv2.resize(coffee(0), (320, 240))
     dets = rendered_detections(h=240, w=320)  # the objects lie in the top-left 80 x 60
     node = make_node(VideoSink, tmp_path, path="a.mp4", fps=10, crf=10)
-    plain = make_node(VideoSink, tmp_path, node_id="plain", path="p.mp4", fps=10, crf=10, annotate=False)
+    plain = make_node(
+        VideoSink, tmp_path, node_id="plain", path="p.mp4", fps=10, crf=10, annotate=False
+    )
     for i in range(3):
         feed(node, i, dets, image=big)
         feed(plain, i, dets, image=big)
@@ -97,7 +99,11 @@ def test_opencv_fallback(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("path", "error"),
-    [("out/{source}.mp4", None), ("out/{camera}.mp4", "only {source}"), ("out/{source.mp4", "path")],
+    [
+        ("out/{source}.mp4", None),
+        ("out/{camera}.mp4", "only {source}"),
+        ("out/{source.mp4", "path"),
+    ],
 )
 def test_path_template(path: str, error: str | None, tmp_path: Path) -> None:
     if error is None:
