@@ -119,7 +119,7 @@ class Annotate(Node):
         self._mask = sv.MaskAnnotator(opacity=p.mask_opacity, color_lookup=lookup)
         self._box = sv.BoxAnnotator(thickness=p.thickness, color_lookup=lookup)
         self._label = sv.LabelAnnotator(
-            text_scale=p.text_scale, color_lookup=lookup, smart_position=True
+            text_scale=p.text_scale, text_padding=4, color_lookup=lookup, smart_position=True
         )
         self._lookup = lookup
         self._traces: dict[str, sv.TraceAnnotator] = {}
