@@ -1,0 +1,101 @@
+"""Per-node run metrics: calls, batch sizes, latency percentiles, throughput, errors.
+
+Each node's metrics are written by the one worker thread that runs the node,
+so no locks are needed; readers take a snapshot after the run (or tolerate a
+slightly stale view during it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+LATENCY_SAMPLES = 4096  # a ring of the latest call latencies: bounded memory on long runs
+
+
+@dataclass
+class NodeMetrics:
+    node_id: str
+    node_type: str
+    calls: int = 0
+    items: int = 0
+    errors: int = 0
+    busy_s: float = 0.0
+    _latencies: list[float] = field(default_factory=list, repr=False)
+    _next: int = 0
+
+    def record(self, items: int, seconds: float) -> None:
+        self.calls += 1
+        self.items += items
+        self.busy_s += seconds
+        if len(self._latencies) < LATENCY_SAMPLES:
+            self._latencies.append(seconds)
+        else:
+            self._latencies[self._next] = seconds
+            self._next = (self._next + 1) % LATENCY_SAMPLES
+
+    def percentile(self, q: float) -> float:
+        if not self._latencies:
+            return 0.0
+        ordered = sorted(self._latencies)
+        return ordered[min(len(ordered) - 1, int(q / 100.0 * len(ordered)))]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "node": self.node_id,
+            "type": self.node_type,
+            "calls": self.calls,
+            "items": self.items,
+            "mean_batch": round(self.items / self.calls, 3) if self.calls else 0.0,
+            "p50_ms": round(self.percentile(50) * 1000, 3),
+            "p95_ms": round(self.percentile(95) * 1000, 3),
+            "items_per_s": round(self.items / self.busy_s, 1) if self.busy_s > 0 else 0.0,
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class RunReport:
+    """What a run did: frames, time, per-node metrics, failures, and why it ended."""
+
+    workflow: str
+    frames: int = 0
+    dropped: int = 0
+    failures: int = 0
+    elapsed_s: float = 0.0
+    stopped_by: str = "end of input"
+    exit_code: int = 0
+    nodes: list[NodeMetrics] = field(default_factory=list)
+    failure_log: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "workflow": self.workflow,
+            "frames": self.frames,
+            "dropped": self.dropped,
+            "failures": self.failures,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "fps": round(self.fps, 2),
+            "stopped_by": self.stopped_by,
+            "exit_code": self.exit_code,
+            "nodes": [m.summary() for m in self.nodes],
+            "failure_log": self.failure_log[:1000],
+        }
+
+    def table(self) -> str:
+        head = ("node", "type", "calls", "mean batch", "p50 ms", "p95 ms", "items/s", "errors")
+        rows = [head] + [
+            tuple(str(s[k]) for k in ("node", "type", "calls", "mean_batch", "p50_ms", "p95_ms", "items_per_s",
+                                      "errors"))
+            for s in (m.summary() for m in self.nodes)
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        tail = (f"{self.frames} frames in {self.elapsed_s:.2f} s ({self.fps:.1f} FPS), "
+                f"{self.failures} failures, {self.dropped} dropped; stopped by {self.stopped_by}")
+        return "\n".join(lines + [tail])

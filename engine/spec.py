@@ -1,0 +1,71 @@
+"""The workflow file format as pydantic models (the YAML's shape, before node types)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NODE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+OnError = Literal["skip", "stop"]
+
+
+class Settings(BaseModel):
+    """Run-wide settings; every one has a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on_error: OnError = Field(
+        "skip",
+        description="What a node failure on one frame does: skip that frame's result, or stop the run.",
+    )
+    max_inflight: int = Field(
+        16, ge=1, le=100_000, description="Most packets inside the graph at once (backpressure)."
+    )
+
+
+class NodeSpec(BaseModel):
+    """One entry under ``nodes:``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(..., description="The node type, e.g. 'detect.yolo' (see `segflow nodes`).")
+    params: dict[str, Any] = Field(default_factory=dict, description="The node type's parameters.")
+    inputs: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Input port -> 'node.port' (or a list of them: the first present in a packet).",
+    )
+    on_error: OnError | None = Field(None, description="Overrides settings.on_error for this node.")
+    label: str | None = Field(None, description="A human-readable name for editors and reports.")
+
+
+class WorkflowHeader(BaseModel):
+    """The top level of a workflow file; ``nodes`` are validated one by one after it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = Field(..., description="Format version; 1 is the only one so far.")
+    name: str = Field(..., min_length=1, max_length=200, description="Logged by sinks with every record.")
+    description: str = ""
+    settings: Settings = Field(default_factory=Settings)
+    nodes: dict[str, Any] = Field(..., description="The nodes, keyed by a unique id.")
+    ui: dict[str, Any] | None = Field(None, description="Editor state (node positions); the engine ignores it.")
+
+
+class WorkflowSpec(BaseModel):
+    """A parsed workflow: header plus the nodes that parsed."""
+
+    version: int
+    name: str
+    description: str
+    settings: Settings
+    nodes: dict[str, NodeSpec]
+    ui: dict[str, Any] | None = None
+
+
+def parse_ref(ref: str) -> tuple[str, str] | None:
+    """``"node.port"`` -> (node, port); None when it is not of that shape."""
+    if not isinstance(ref, str) or ref.count(".") != 1:
+        return None
+    node, port = ref.split(".")
+    return (node, port) if node and port else None

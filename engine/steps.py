@@ -1,0 +1,112 @@
+"""Running one node on packets: input gathering, the call, timing, failure capture.
+
+A :class:`Step` belongs to exactly one worker thread, so its metrics need no
+lock. Failures are handed to a callback that applies the error policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any
+
+from engine.frame import PacketInfo
+from engine.graph import Ref, ResolvedNode
+from engine.metrics import NodeMetrics
+from engine.node import Inputs, Node
+
+_MISSING = object()
+
+
+@dataclass(slots=True)
+class Packet:
+    """One frame of one source and every output computed for it so far."""
+
+    info: PacketInfo
+    values: dict[Ref, Any] = field(default_factory=dict)
+    enqueued: float = 0.0
+
+
+OnFailure = Callable[["Step", PacketInfo, BaseException], None]
+
+
+class Step:
+    def __init__(self, resolved: ResolvedNode, node: Node, on_failure: OnFailure) -> None:
+        self.id = resolved.id
+        self.resolved = resolved
+        self.node = node
+        self.sources = resolved.sources
+        self.bindings = [(port, refs, node.inputs[port].required) for port, refs in resolved.inputs.items()]
+        self.outputs = [(port, (resolved.id, port)) for port in node.outputs]
+        self.metrics = NodeMetrics(resolved.id, resolved.cls.type_name)
+        self.on_failure = on_failure
+        overrides_process = type(node).process is not Node.process
+        self._call_one = node.process if overrides_process else (lambda x: node.process_batch([x])[0])
+
+    @property
+    def batch_size(self) -> int:
+        return int(getattr(self.node.params, "batch_size", 1)) if self.node.batchable else 1
+
+    @property
+    def max_wait_s(self) -> float:
+        return float(getattr(self.node.params, "max_wait_ms", 0.0)) / 1000.0 if self.node.batchable else 0.0
+
+    def inputs_for(self, packet: Packet) -> Inputs | None:
+        """This node's inputs for the packet, or None when the node does not run for it."""
+        if packet.info.source_id not in self.sources:
+            return None
+        values = packet.values
+        gathered: dict[str, Any] = {}
+        for port, refs, required in self.bindings:
+            for ref in refs:
+                value = values.get(ref, _MISSING)
+                if value is not _MISSING:
+                    gathered[port] = value
+                    break
+            else:
+                if required:
+                    return None
+        return Inputs(gathered, packet.info)
+
+    def run_one(self, packet: Packet) -> None:
+        inputs = self.inputs_for(packet)
+        if inputs is None:
+            return
+        start = perf_counter()
+        try:
+            out = self._call_one(inputs)
+        except Exception as exc:
+            self.metrics.errors += 1
+            self.on_failure(self, packet.info, exc)
+            return
+        self.metrics.record(1, perf_counter() - start)
+        if out:
+            self._store(packet, out)
+
+    def run_batch(self, packets: list[Packet]) -> None:
+        active = [(p, i) for p in packets if (i := self.inputs_for(p)) is not None]
+        if not active:
+            return
+        start = perf_counter()
+        try:
+            outs = self.node.process_batch([i for _, i in active])
+            if len(outs) != len(active):
+                raise RuntimeError(f"process_batch returned {len(outs)} results for {len(active)} inputs")
+        except Exception as exc:
+            if len(active) == 1:
+                self.metrics.errors += 1
+                self.on_failure(self, active[0][0].info, exc)
+                return
+            for packet, _ in active:  # isolate the packet that failed; the others still count
+                self.run_one(packet)
+            return
+        self.metrics.record(len(active), perf_counter() - start)
+        for (packet, _), out in zip(active, outs, strict=True):
+            if out:
+                self._store(packet, out)
+
+    def _store(self, packet: Packet, out: dict[str, Any]) -> None:
+        for port, ref in self.outputs:
+            if port in out:
+                packet.values[ref] = out[port]
