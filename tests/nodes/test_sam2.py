@@ -1,0 +1,200 @@
+"""segment.sam2: the real build_sam2 path with a random-weight checkpoint written here.
+
+The checkpoint has Meta's layout ({"model": state_dict}) for the tiny SAM 2.1
+config, so loading is the same strict load as with official weights; masks
+mean nothing, but shapes, batching, field keeping and errors are real. The
+embedding runs at 256 px (the image_size param) to keep CPU time short.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import supervision as sv
+import torch
+from conftest_models import bus_image, random_sam2_checkpoint
+from skimage import data
+
+from engine import Frame, Inputs, NodeError, PacketInfo
+from engine.node import RunContext
+from nodes.sam2_segment import Sam2Segment, pick_masks
+
+pytest.importorskip("sam2", reason="install: SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2")
+
+CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+SMALL = {"image_size": 256, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    return random_sam2_checkpoint(CONFIG, tmp_path_factory.mktemp("sam2") / "sam2.1_random.pt")
+
+
+def make_node(checkpoint: Path, **params) -> Sam2Segment:
+    ctx = RunContext(workflow="t", base_dir=checkpoint.parent)
+    node = Sam2Segment("sam", Sam2Segment.Params(checkpoint=checkpoint.name, **{**SMALL, **params}), ctx)
+    node.setup()
+    return node
+
+
+@pytest.fixture(scope="module")
+def node(checkpoint) -> Sam2Segment:
+    return make_node(checkpoint)
+
+
+def detections(boxes: list[list[float]], first_id: int = 0) -> sv.Detections:
+    n = len(boxes)
+    if n == 0:
+        return sv.Detections.empty()
+    return sv.Detections(
+        xyxy=np.array(boxes, dtype=np.float32),
+        confidence=np.linspace(0.9, 0.5, n).astype(np.float32),
+        class_id=np.arange(first_id, first_id + n),
+        tracker_id=np.arange(100 + first_id, 100 + first_id + n),
+        data={
+            "class_name": np.array([f"thing{i}" for i in range(n)]),
+            "length_mm": np.arange(n, dtype=float) + 0.5,
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def packets() -> list[Inputs]:
+    bus = bus_image(270)  # 270x360
+    coffee = np.ascontiguousarray(data.coffee()[::2, ::2, ::-1])  # 200x300 BGR
+    cases = [
+        (bus, [[10, 120, 120, 330], [100, 80, 260, 250], [0, 0, 269, 359]]),  # 3 boxes
+        (coffee, [[60, 20, 240, 180]]),  # one box: sam2 squeezes its axis away
+        (coffee[:, ::-1].copy(), []),  # nothing detected: must pass through
+        (bus[:, ::-1].copy(), [[30, 30, 200, 200], [150, 150, 260, 350]]),
+    ]
+    return [
+        Inputs(
+            {"image": Frame(img, "cam", i, i / 30), "detections": detections(boxes, 10 * i)},
+            PacketInfo("cam", i, i / 30),
+        )
+        for i, (img, boxes) in enumerate(cases)
+    ]
+
+
+def test_masks_replace_and_fields_stay(node, packets):
+    outputs = node.process_batch(packets)
+    assert len(outputs) == len(packets)
+    for item, out in zip(packets, outputs, strict=True):
+        before, after = item["detections"], out["detections"]
+        h, w = item["image"].pixels.shape[:2]
+        assert isinstance(after, sv.Detections) and len(after) == len(before)
+        if len(before) == 0:
+            assert after is before  # passed through untouched
+            continue
+        np.testing.assert_array_equal(after.xyxy, before.xyxy)
+        np.testing.assert_array_equal(after.class_id, before.class_id)
+        np.testing.assert_array_equal(after.tracker_id, before.tracker_id)
+        np.testing.assert_array_equal(after.confidence, before.confidence)
+        for key in ("class_name", "length_mm"):
+            np.testing.assert_array_equal(after.data[key], before.data[key])
+        assert after.mask.shape == (len(before), h, w) and after.mask.dtype == bool
+        assert after.data["sam_score"].shape == (len(before),)
+        assert before.mask is None  # the input was not modified in place
+
+
+def test_batched_equals_one_at_a_time_and_embeds_once(node, packets):
+    calls = []
+    embed = node.predictor.set_image_batch
+    node.predictor.set_image_batch = lambda imgs: calls.append(len(imgs)) or embed(imgs)
+    try:
+        batched = node.process_batch(packets)
+        assert calls == [3], "one embedding call for the three frames with detections"
+        single = [node.process(item) for item in packets]
+        assert calls == [3, 1, 1, 1], "no model call for the frame without detections"
+    finally:
+        node.predictor.set_image_batch = embed
+    for b, s in zip(batched, single, strict=True):
+        b, s = b["detections"], s["detections"]
+        if len(b):
+            assert np.mean(b.mask != s.mask) < 1e-4
+            np.testing.assert_allclose(b.data["sam_score"], s.data["sam_score"], atol=1e-4)
+
+
+def test_batch_of_only_empty_frames_skips_the_model(node, packets):
+    empty = packets[2]
+    node_calls = []
+    embed = node.predictor.set_image_batch
+    node.predictor.set_image_batch = lambda imgs: node_calls.append(imgs) or embed(imgs)
+    try:
+        out = node.process_batch([empty, empty])
+    finally:
+        node.predictor.set_image_batch = embed
+    assert node_calls == [] and [len(o["detections"]) for o in out] == [0, 0]
+
+
+def test_higher_threshold_gives_smaller_masks(node, checkpoint, packets):
+    tight = make_node(checkpoint, mask_threshold=4.0)
+    loose = node.process(packets[0])["detections"].mask
+    strict = tight.process(packets[0])["detections"].mask
+    assert strict.sum() < loose.sum()
+    assert not np.any(strict & ~loose), "a tighter threshold only removes pixels"
+
+
+def test_multimask_keeps_one_mask_per_box(checkpoint, packets):
+    node = make_node(checkpoint, multimask=True)
+    out = node.process(packets[0])["detections"]
+    assert out.mask.shape == (3, 360, 270) and out.mask.dtype == bool
+
+
+def test_mismatched_checkpoint_is_a_clear_error(tmp_path):
+    bad = tmp_path / "other.pt"
+    torch.save({"model": {"not_a_sam_weight": torch.zeros(1)}}, bad)
+    with pytest.raises(NodeError, match="node 'sam': cannot build SAM 2 from .*sam2.1_hiera_t.yaml") as info:
+        make_node(bad)
+    assert "must match the config" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "text"),
+    [
+        ({"checkpoint": "sam2.1_random.pt"}, None, ""),
+        ({"checkpoint": "sam2.1_random.pt", "config": "configs/sam2/sam2_hiera_s.yaml"}, None, ""),
+        ({"checkpoint": "models/sam2.1_hiera_tiny.pt"}, "checkpoint", "sam2.1_hiera_tiny.pt does not exist"),
+        ({"checkpoint": "sam2.1_random.pt", "config": "configs/sam2.1/hiera_tiny.yaml"}, "config", "no config"),
+    ],
+)
+def test_check_params(checkpoint, params, field, text):
+    problems = Sam2Segment.check_params(Sam2Segment.Params(**params), RunContext(base_dir=checkpoint.parent))
+    if field is None:
+        assert problems == []
+        return
+    assert [p.field for p in problems] == [field] and text in problems[0].message
+    if field == "checkpoint":
+        assert "facebookresearch/sam2" in problems[0].hint and "sam2.1_hiera_tiny.pt" in problems[0].hint
+    else:
+        assert "configs/sam2.1/sam2.1_hiera_t.yaml" in problems[0].hint
+
+
+@pytest.mark.parametrize("params", [{"image_size": 300}, {"device": "gpu"}, {"mask_threshold": 99}])
+def test_bad_params(params):
+    with pytest.raises(ValueError):
+        Sam2Segment.Params(checkpoint="x.pt", **params)
+
+
+@pytest.mark.parametrize(
+    ("shape", "scores", "count", "best"),
+    [
+        ((2, 1, 4, 5), [[0.3], [0.8]], 2, [0, 0]),
+        ((1, 4, 5), [0.7], 1, [0]),  # one box, one mask: axes squeezed by sam2
+        ((3, 4, 5), [0.1, 0.9, 0.4], 1, [1]),  # one box, three candidates
+        ((2, 3, 4, 5), [[0.1, 0.2, 0.9], [0.8, 0.1, 0.0]], 2, [2, 0]),
+    ],
+)
+def test_pick_masks(shape, scores, count, best):
+    masks = np.zeros(shape, np.float32)
+    flat = masks.reshape(count, -1, *shape[-2:])
+    for i, b in enumerate(best):
+        flat[i, b, i, :] = 1.0  # mark the winning candidate of box i on row i
+    chosen, picked = pick_masks(masks, np.array(scores, np.float32), count)
+    assert chosen.shape == (count, 4, 5) and chosen.dtype == bool
+    for i in range(count):
+        assert chosen[i, i].all() and chosen[i].sum() == 5
+    np.testing.assert_allclose(picked, np.max(np.reshape(scores, (count, -1)), axis=1))
