@@ -117,7 +117,7 @@ class Node:
     is_sink: ClassVar[bool] = False
     is_source: ClassVar[bool] = False
 
-    def __init__(self, node_id: str, params: Params, context: RunContext | None = None) -> None:
+    def __init__(self, node_id: str, params: Any, context: RunContext | None = None) -> None:
         self.node_id = node_id
         self.params = params
         self.context = context or RunContext()

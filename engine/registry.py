@@ -13,6 +13,7 @@ import importlib
 import inspect
 import logging
 import pkgutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -55,7 +56,7 @@ class Registry:
         for mod in _walk(module, self.failures):
             for _, obj in inspect.getmembers(mod, inspect.isclass):
                 if obj.__module__ == mod.__name__ and obj.__dict__.get("__segflow_node__"):
-                    self.register(obj, mod.__name__)
+                    self.register(obj, mod.__name__)  # type: ignore[arg-type]
                     count += 1
         return count
 
@@ -80,7 +81,7 @@ class Registry:
         matches = difflib.get_close_matches(name, list(self.types), n=1, cutoff=0.5)
         return matches[0] if matches else None
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[tuple[str, type[Node]]]:
         return iter(sorted(self.types.items()))
 
     def __len__(self) -> int:

@@ -1,8 +1,8 @@
 """The Python API: load a workflow, run it, or push one image through it.
 
-    wf = engine.runner.load("workflows/coffee_stones.yaml", overrides=["detect.confidence=0.5"])
-    report = wf.run(max_frames=100)
-    outputs = wf.run_image(pixels)        # {node_id: {port: value}}
+wf = engine.runner.load("workflows/coffee_stones.yaml", overrides=["detect.confidence=0.5"])
+report = wf.run(max_frames=100)
+outputs = wf.run_image(pixels)        # {node_id: {port: value}}
 """
 
 from __future__ import annotations

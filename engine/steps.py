@@ -53,7 +53,7 @@ class Step:
         return float(getattr(self.node.params, "max_wait_ms", 0.0)) / 1000.0 if self.node.batchable else 0.0
 
     def inputs_for(self, packet: Packet) -> Inputs | None:
-        """This node's inputs for the packet, or None when the node does not run for it."""
+        """The inputs for the packet, or None when the node does not run for it."""
         if packet.info.source_id not in self.sources:
             return None
         values = packet.values

@@ -90,12 +90,13 @@ def _build(node: yaml.Node, path: Path_, out: LoadedYaml, loader: yaml.SafeLoade
                 continue
             if key in mapping:
                 first = out.keys.get(path + (key,))
+                in_node = path[1] if len(path) >= 2 and path[0] == "nodes" else None
                 out.issues.append(
                     Issue(
                         "yaml.duplicate_key",
                         f"duplicate key '{key}'" + (f" (first defined at line {first.line})" if first else ""),
                         _loc(out.file, key_node),
-                        node=path[1] if len(path) >= 2 and path[0] == "nodes" else (key if path == ("nodes",) else None),
+                        node=in_node if in_node is not None else (key if path == ("nodes",) else None),
                         hint="each key may appear once; rename or merge the two entries",
                     )
                 )
