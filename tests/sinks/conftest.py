@@ -39,9 +39,7 @@ def postgres_url() -> Iterator[str]:
 
             pwd.getpwnam("postgres")
         except KeyError:
-            pytest.fail(
-                f"no 'postgres' user to run the test database as: {INSTALL_HINT}", pytrace=False
-            )
+            pytest.fail(f"no 'postgres' user to run the test database as: {INSTALL_HINT}", pytrace=False)
     base = Path(tempfile.mkdtemp(prefix="segflow-pg-"))
     data = base / "data"
     if root:
@@ -75,9 +73,7 @@ def postgres_url() -> Iterator[str]:
     try:
         yield f"postgresql+psycopg2://segflow@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run(
-            [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True
-        )
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
 

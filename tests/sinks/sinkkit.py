@@ -26,9 +26,7 @@ INSTALL_HINT = "run `make test` (it installs the system packages through scripts
 
 
 # -- driving nodes without the executor ---------------------------------------------------
-def make_node(
-    cls: Any, tmp_path: Path, workflow: str = "wf", node_id: str = "sink", **params: Any
-) -> Any:
+def make_node(cls: Any, tmp_path: Path, workflow: str = "wf", node_id: str = "sink", **params: Any) -> Any:
     node = cls(node_id, cls.Params(**params), RunContext(workflow=workflow, base_dir=tmp_path))
     node.setup()
     return node
@@ -109,16 +107,13 @@ class Broker:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        binary = shutil.which("mosquitto") or (
-            "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
-        )
+        binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
         if binary is None:
             pytest.fail(f"mosquitto is not installed: {INSTALL_HINT}", pytrace=False)
         conf = self.folder / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {self.folder}/\nautosave_interval 1\n"
-            + ("user root\n" if os.geteuid() == 0 else "")
+            f"persistence_location {self.folder}/\nautosave_interval 1\n" + ("user root\n" if os.geteuid() == 0 else "")
         )
         self.proc = subprocess.Popen(
             [binary, "-c", str(conf)],
@@ -147,14 +142,10 @@ class Subscriber:
         import paho.mqtt.client as mqtt
 
         self.subscribed = threading.Event()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False
-        )
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False)
         self.client.on_connect = lambda c, u, f, rc, p=None: c.subscribe(self.topic, qos=1)
         self.client.on_subscribe = lambda *a: self.subscribed.set()
-        self.client.on_message = lambda c, u, m: self.messages.append(
-            (m.topic, json.loads(m.payload))
-        )
+        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, json.loads(m.payload)))
         self.client.reconnect_delay_set(0.05, 0.2)
         self.client.connect("127.0.0.1", self.port)
         self.client.loop_start()

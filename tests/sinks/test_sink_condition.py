@@ -97,9 +97,7 @@ def test_bad_only_when_is_a_param_error() -> None:
 def test_gate_every_n_and_cooldown_per_source() -> None:
     gate = Gate(every_n=2, cooldown_s=0.5)
     env: dict = {}
-    admitted = [
-        (src, i) for i in range(10) for src in ("a", "b") if gate.admit(src, i * 0.1, env, [])
-    ]
+    admitted = [(src, i) for i in range(10) for src in ("a", "b") if gate.admit(src, i * 0.1, env, [])]
     # every 2nd frame per source (0, 2, 4, ...), then at least 0.5 s of frame time apart
     assert admitted == [("a", 0), ("b", 0), ("a", 6), ("b", 6)]
 
@@ -107,7 +105,5 @@ def test_gate_every_n_and_cooldown_per_source() -> None:
 def test_gate_cooldown_starts_only_from_a_written_frame() -> None:
     gate = Gate(cooldown_s=1.0, condition="count > 0")
     seq = [0, 0, 3, 2, 0, 1, 1]  # detections per frame, 0.4 s apart
-    out = [
-        i for i, n in enumerate(seq) if gate.admit("cam", i * 0.4, {"count": n, "_classes": []}, [])
-    ]
+    out = [i for i, n in enumerate(seq) if gate.admit("cam", i * 0.4, {"count": n, "_classes": []}, [])]
     assert out == [2, 5]

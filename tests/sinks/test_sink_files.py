@@ -44,9 +44,7 @@ def test_jsonl_writes_every_detection_and_restart_appends(tmp_path: Path) -> Non
     path = tmp_path / "out/d.jsonl"
     rows = [json.loads(line) for line in complete_lines(path)]
     assert len(rows) == 15 and path.read_bytes().endswith(b"\n")
-    assert [(r["frame"], r["det_index"]) for r in rows] == [
-        (f, d) for f in range(5) for d in range(3)
-    ]
+    assert [(r["frame"], r["det_index"]) for r in rows] == [(f, d) for f in range(5) for d in range(3)]
     assert rows[0]["workflow"] == "wf" and rows[0]["length_mm"] == 5.0
 
     with open(path, "ab") as f:  # what kill -9 during a write can leave behind
@@ -56,15 +54,11 @@ def test_jsonl_writes_every_detection_and_restart_appends(tmp_path: Path) -> Non
     again.close()
     rows = [json.loads(line) for line in complete_lines(path)]
     assert len(rows) == 16 and rows[-1]["count"] == 0
-    assert (
-        rows[0]["record_id"].split("-")[0:2] != rows[-1]["record_id"].split("-")[0:2]
-    )  # a new run id
+    assert rows[0]["record_id"].split("-")[0:2] != rows[-1]["record_id"].split("-")[0:2]  # a new run id
 
 
 def test_jsonl_buffers_until_batch_or_interval(tmp_path: Path) -> None:
-    node = make_node(
-        JsonlSink, tmp_path, path="d.jsonl", batch_size=100, flush_interval_s=0.2, per="frame"
-    )
+    node = make_node(JsonlSink, tmp_path, path="d.jsonl", batch_size=100, flush_interval_s=0.2, per="frame")
     feed(node, 0, rendered_detections())
     path = tmp_path / "d.jsonl"
     assert path.read_bytes() == b""  # buffered: below batch_size
@@ -103,9 +97,7 @@ def rotated_rows(tmp_path: Path, **rotate) -> tuple[list[Path], list[list[str]]]
     lines = [complete_lines(p) for p in files]
     rows = [json.loads(line) for chunk in lines for line in chunk]
     # nothing lost, nothing doubled, still in order across the rotated files
-    assert [(r["frame"], r["det_index"]) for r in rows] == [
-        (f, d) for f in range(5) for d in range(3)
-    ]
+    assert [(r["frame"], r["det_index"]) for r in rows] == [(f, d) for f in range(5) for d in range(3)]
     return files, lines
 
 
@@ -126,9 +118,7 @@ def test_rotation_by_size(tmp_path: Path) -> None:
 
 def test_write_to_a_full_disk_is_an_error_naming_the_sink(tmp_path: Path) -> None:
     node = make_node(JsonlSink, tmp_path, path="/dev/full", batch_size=1)
-    with pytest.raises(
-        NodeError, match=r"sink.jsonl 'sink': cannot write 3 records to /dev/full: No space"
-    ):
+    with pytest.raises(NodeError, match=r"sink.jsonl 'sink': cannot write 3 records to /dev/full: No space"):
         feed(node, 0, rendered_detections())
     with pytest.raises(NodeError, match="No space left"):
         node.close()
@@ -178,12 +168,8 @@ def test_check_params_paths(tmp_path: Path, path: str, problem: str | None) -> N
 
 def test_check_params_detects_a_disk_too_full(tmp_path: Path) -> None:
     free_mb = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize / 2**20
-    ok = CsvSink.check_params(
-        CsvSink.Params(path="a.csv", min_free_mb=free_mb / 2), RunContext(base_dir=tmp_path)
-    )
-    full = CsvSink.check_params(
-        CsvSink.Params(path="a.csv", min_free_mb=free_mb * 2), RunContext(base_dir=tmp_path)
-    )
+    ok = CsvSink.check_params(CsvSink.Params(path="a.csv", min_free_mb=free_mb / 2), RunContext(base_dir=tmp_path))
+    full = CsvSink.check_params(CsvSink.Params(path="a.csv", min_free_mb=free_mb * 2), RunContext(base_dir=tmp_path))
     assert ok == [] and "MiB free" in full[0].message and "min_free_mb" in full[0].hint
 
 

@@ -32,9 +32,7 @@ def test_frames_only_when_a_stone_is_present(tmp_path: Path) -> None:
     for i in range(4):
         feed(node, i, dets if i in (1, 3) else beans, image=COINS)
     node.close()
-    files = sorted(
-        p.relative_to(tmp_path / "img").as_posix() for p in (tmp_path / "img").rglob("*.png")
-    )
+    files = sorted(p.relative_to(tmp_path / "img").as_posix() for p in (tmp_path / "img").rglob("*.png"))
     assert files == ["cam/0001.png", "cam/0003.png"]
     assert np.array_equal(cv2.imread(str(tmp_path / "img/cam/0001.png")), COINS)  # PNG is lossless
 
@@ -55,9 +53,7 @@ def test_crops_carry_the_mask_as_alpha(tmp_path: Path) -> None:
 
 
 def test_both_with_annotation_and_no_leftover_temp_files(tmp_path: Path) -> None:
-    node = make_node(
-        ImagesSink, tmp_path, folder="img", save="both", annotate=True, every_n_frames=2
-    )
+    node = make_node(ImagesSink, tmp_path, folder="img", save="both", annotate=True, every_n_frames=2)
     for i in range(4):
         feed(node, i, rendered_detections(), image=COINS)
     feed(node, 4, sv.Detections.empty(), image=COINS)
@@ -72,18 +68,14 @@ def test_both_with_annotation_and_no_leftover_temp_files(tmp_path: Path) -> None
 
 def test_unwritable_folder(tmp_path: Path) -> None:
     (tmp_path / "blocker").write_text("x")
-    problems = ImagesSink.check_params(
-        ImagesSink.Params(folder="blocker/img"), RunContext(base_dir=tmp_path)
-    )
+    problems = ImagesSink.check_params(ImagesSink.Params(folder="blocker/img"), RunContext(base_dir=tmp_path))
     assert problems and "is a file" in problems[0].message
     node = make_node(ImagesSink, tmp_path, folder="blocker/img")
     with pytest.raises(NodeError, match=r"sink.images 'sink': cannot save images of frame 0"):
         feed(node, 0, image=COINS)
 
 
-@pytest.mark.parametrize(
-    ("name", "ok"), [("{source}/{frame:06d}", True), ("{camera}", False), ("{frame", False)]
-)
+@pytest.mark.parametrize(("name", "ok"), [("{source}/{frame:06d}", True), ("{camera}", False), ("{frame", False)])
 def test_name_template(name: str, ok: bool) -> None:
     if ok:
         ImagesSink.Params(name=name)

@@ -25,15 +25,9 @@ def check_contents(url: str, runs: int, frames_per_run: int) -> None:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from runs")).scalar() == runs
-        assert (
-            conn.execute(sa.text("select count(*) from runs where ended_at is null")).scalar() == 0
-        )
-        rows = conn.execute(
-            sa.text("select frame_index, detection_count, value from frames order by id")
-        ).all()
-        assert [(r[0], r[1]) for r in rows] == [
-            (i, 3 if i % 2 == 0 else 0) for i in range(frames_per_run)
-        ] * runs
+        assert conn.execute(sa.text("select count(*) from runs where ended_at is null")).scalar() == 0
+        rows = conn.execute(sa.text("select frame_index, detection_count, value from frames order by id")).all()
+        assert [(r[0], r[1]) for r in rows] == [(i, 3 if i % 2 == 0 else 0) for i in range(frames_per_run)] * runs
         dets = conn.execute(
             sa.text(
                 "select class_name, confidence, x1, y1, x2, y2, tracker_id, fields from detections "
@@ -46,9 +40,7 @@ def check_contents(url: str, runs: int, frames_per_run: int) -> None:
         assert tuple(bean[2:6]) == (41.0, 21.0, 59.0, 39.0) and bean[6] == 8
         fields = bean[7] if isinstance(bean[7], dict) else __import__("json").loads(bean[7])
         assert fields["length_mm"] == 4.5 and fields["colour_lab"] == [60.0, 3.0, 4.0]
-        stones = conn.execute(
-            sa.text("select count(*) from detections where class_name = 'stone'")
-        ).scalar()
+        stones = conn.execute(sa.text("select count(*) from detections where class_name = 'stone'")).scalar()
         assert stones == 2 * 2 * runs  # two stones on each of frames 0 and 2
         names = {ix["name"] for ix in sa.inspect(conn).get_indexes("detections")}
         assert {"ix_detections_logged_at", "ix_detections_class_name"} <= names
@@ -82,9 +74,7 @@ def test_masks_and_table_prefix(tmp_path: Path) -> None:
     feed(node, 0, rendered_detections())
     node.close()
     with sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}").connect() as conn:
-        masks = (
-            conn.execute(sa.text("select mask from line1_detections order by id")).scalars().all()
-        )
+        masks = conn.execute(sa.text("select mask from line1_detections order by id")).scalars().all()
     import json
 
     counts = [json.loads(m)["counts"] for m in masks]
@@ -103,9 +93,7 @@ def test_masks_and_table_prefix(tmp_path: Path) -> None:
 )
 def test_check_params(tmp_path: Path, database: str, problem: str | None) -> None:
     (tmp_path / "blocker").write_text("x")
-    problems = SqlSink.check_params(
-        SqlSink.Params(database=database), RunContext(base_dir=tmp_path)
-    )
+    problems = SqlSink.check_params(SqlSink.Params(database=database), RunContext(base_dir=tmp_path))
     if problem is None:
         assert problems == []
     else:

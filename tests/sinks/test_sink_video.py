@@ -49,9 +49,7 @@ def test_annotation_draws_the_detections(tmp_path: Path) -> None:
     big = cv2.resize(coffee(0), (320, 240))
     dets = rendered_detections(h=240, w=320)  # the objects lie in the top-left 80 x 60
     node = make_node(VideoSink, tmp_path, path="a.mp4", fps=10, crf=10)
-    plain = make_node(
-        VideoSink, tmp_path, node_id="plain", path="p.mp4", fps=10, crf=10, annotate=False
-    )
+    plain = make_node(VideoSink, tmp_path, node_id="plain", path="p.mp4", fps=10, crf=10, annotate=False)
     for i in range(3):
         feed(node, i, dets, image=big)
         feed(plain, i, dets, image=big)

@@ -56,9 +56,7 @@ def test_batches_arrive_in_order(receiver: Receiver, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("outage", ["refused", "503"])
 def test_endpoint_down_for_part_of_the_run(receiver: Receiver, tmp_path: Path, outage: str) -> None:
-    node = make_node(
-        WebhookSink, tmp_path, url=receiver.url, per="frame", batch_size=3, memory_records=4, **FAST
-    )
+    node = make_node(WebhookSink, tmp_path, url=receiver.url, per="frame", batch_size=3, memory_records=4, **FAST)
     expected = []
     for i in range(30):
         if i == 5:
@@ -72,13 +70,9 @@ def test_endpoint_down_for_part_of_the_run(receiver: Receiver, tmp_path: Path, o
     assert_exactly_once_in_order(receiver.records(), expected)
 
 
-def test_stop_while_down_spools_and_next_start_replays_first(
-    receiver: Receiver, tmp_path: Path
-) -> None:
+def test_stop_while_down_spools_and_next_start_replays_first(receiver: Receiver, tmp_path: Path) -> None:
     receiver.stop()
-    node = make_node(
-        WebhookSink, tmp_path, url=receiver.url, per="frame", drain_timeout_s=0.3, **FAST
-    )
+    node = make_node(WebhookSink, tmp_path, url=receiver.url, per="frame", drain_timeout_s=0.3, **FAST)
     for i in range(6):
         feed(node, i, rendered_detections())
     node.close()
@@ -95,26 +89,18 @@ def test_stop_while_down_spools_and_next_start_replays_first(
     assert not list(spool.glob("*.jsonl"))
 
 
-def test_permanent_refusal_is_set_aside_and_the_queue_moves_on(
-    receiver: Receiver, tmp_path: Path
-) -> None:
+def test_permanent_refusal_is_set_aside_and_the_queue_moves_on(receiver: Receiver, tmp_path: Path) -> None:
     receiver.status = 400
     node = make_node(WebhookSink, tmp_path, url=receiver.url, per="frame", batch_size=2, **FAST)
     feed(node, 0, rendered_detections())
     feed(node, 1, rendered_detections())
-    wait_for(
-        lambda: (
-            node.sender.refused == 2
-            and (tmp_path / ".segflow/spool/wf/sink/rejected.jsonl").exists()
-        )
-    )
+    wait_for(lambda: node.sender.refused == 2 and (tmp_path / ".segflow/spool/wf/sink/rejected.jsonl").exists())
     receiver.status = 200
     feed(node, 2, rendered_detections())
     node.close()
     assert [r["frame"] for r in receiver.records()] == [2]
     rejected = [
-        json.loads(line)
-        for line in (tmp_path / ".segflow/spool/wf/sink/rejected.jsonl").read_text().splitlines()
+        json.loads(line) for line in (tmp_path / ".segflow/spool/wf/sink/rejected.jsonl").read_text().splitlines()
     ]
     assert [r["record"]["frame"] for r in rejected] == [0, 1] and "400" in rejected[0]["error"]
 
