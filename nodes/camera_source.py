@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import cv2
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from engine import Frame, LiveSourceParams, NodeError, SourceNode, node_type
 from engine.node import ParamProblem, RunContext
@@ -77,37 +77,28 @@ class CameraSourceParams(LiveSourceParams):
         description="A camera device index (0 = first camera) or a stream URL "
         "(rtsp://user:password@host/path, http://host/video.mjpg).",
     )
-    width: int = Field(
-        0, ge=0, le=16384, description="Ask the camera for this width (0 = its own)."
-    )
-    height: int = Field(
-        0, ge=0, le=16384, description="Ask the camera for this height (0 = its own)."
-    )
-    open_timeout_s: float = Field(
-        10.0, gt=0, le=600, description="Longest wait for a stream to open before retrying."
-    )
+    width: int = Field(0, ge=0, le=16384, description="Ask the camera for this width (0 = its own).")
+    height: int = Field(0, ge=0, le=16384, description="Ask the camera for this height (0 = its own).")
+    open_timeout_s: float = Field(10.0, gt=0, le=600, description="Longest wait for a stream to open before retrying.")
     read_timeout_s: float = Field(
         5.0, gt=0, le=600, description="Frame timeout: no frame for this long counts as a drop."
     )
     reconnect_initial_s: float = Field(
         1.0, ge=0, le=3600, description="First wait before reconnecting; doubles on each failure."
     )
-    reconnect_max_s: float = Field(
-        30.0, ge=0, le=3600, description="Longest wait between reconnect attempts."
-    )
+    reconnect_max_s: float = Field(30.0, ge=0, le=3600, description="Longest wait between reconnect attempts.")
     max_reconnects: int = Field(
         0, ge=0, description="Failed attempts in a row before giving up (0 = keep trying for ever)."
     )
     max_frames: int = Field(0, ge=0, description="Stop after this many frames (0 = until stopped).")
 
-    @model_validator(mode="after")
-    def _cap_not_below_initial(self) -> CameraSourceParams:
-        if self.reconnect_max_s < self.reconnect_initial_s:
-            raise ValueError(
-                f"reconnect_max_s ({self.reconnect_max_s}) must be at least "
-                f"reconnect_initial_s ({self.reconnect_initial_s})"
-            )
-        return self
+    @field_validator("reconnect_max_s")
+    @classmethod
+    def _cap_not_below_initial(cls, value: float, info: ValidationInfo) -> float:
+        initial = info.data.get("reconnect_initial_s")
+        if initial is not None and value < initial:
+            raise ValueError(f"must be at least reconnect_initial_s ({initial})")
+        return value
 
 
 def device_index(source: int | str) -> int | None:
@@ -201,9 +192,7 @@ class CameraSource(SourceNode):
                             failures, lost = 0, False
                         got += 1
                         self.frames_read += 1
-                        yield self.make_frame(
-                            pixels, self.frames_read - 1, time.time(), reconnects=self.reconnects
-                        )
+                        yield self.make_frame(pixels, self.frames_read - 1, time.time(), reconnects=self.reconnects)
                         if p.max_frames and self.frames_read >= p.max_frames:
                             return
                 finally:
@@ -232,8 +221,7 @@ class CameraSource(SourceNode):
                 reason = "cannot open" if capture is None else "opened but gave no frame from"
                 if p.max_reconnects and failures > p.max_reconnects:
                     raise NodeError(
-                        f"camera '{self.node_id}': {reason} {self.shown}; gave up after "
-                        f"{failures} attempt(s)",
+                        f"camera '{self.node_id}': {reason} {self.shown}; gave up after {failures} attempt(s)",
                         hint="check the address, the credentials and that the camera is on "
                         "the network (try it in VLC/ffplay); max_reconnects: 0 keeps trying",
                     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,9 @@ class Sam2Segment(Node):
                 hint="the checkpoint must match the config (sam2.1_hiera_tiny.pt with "
                 "sam2.1_hiera_t.yaml, ...); " + CHECKPOINT_HINT,
             ) from exc
-        self.predictor = SAM2ImagePredictor(model, mask_threshold=p.mask_threshold)
+        with warnings.catch_warnings():  # its transforms use torch.jit.script (deprecated)
+            warnings.simplefilter("ignore", FutureWarning)
+            self.predictor = SAM2ImagePredictor(model, mask_threshold=p.mask_threshold)
         size = model.image_size  # the predictor assumes 1024; follow the model's own size
         self.predictor._bb_feat_sizes = [(size // 4,) * 2, (size // 8,) * 2, (size // 16,) * 2]
         log.info("segment '%s': SAM 2 %s at %d px on %s", self.node_id, p.config, size, self.device)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import cv2
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from engine import Frame, NodeError, Params, SourceNode, node_type
 from engine.node import ParamProblem, RunContext
@@ -36,19 +36,19 @@ class VideoSourceParams(Params):
         description="Most frames per second to pass on; frames are skipped to match (0 = all).",
     )
     start: float = Field(0.0, ge=0, description="Where to begin, in `unit`s from the start.")
-    end: float | None = Field(
-        None, ge=0, description="Where to stop (exclusive), in `unit`s; empty = the end."
-    )
+    end: float | None = Field(None, ge=0, description="Where to stop (exclusive), in `unit`s; empty = the end.")
     unit: Literal["seconds", "frames"] = Field(
         "seconds", description="Whether `start` and `end` count seconds or frames."
     )
     loop: bool = Field(False, description="Start again at `start` after `end`.")
 
-    @model_validator(mode="after")
-    def _end_after_start(self) -> VideoSourceParams:
-        if self.end is not None and self.end <= self.start:
-            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
-        return self
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, value: float | None, info: ValidationInfo) -> float | None:
+        start = info.data.get("start")
+        if value is not None and start is not None and value <= start:
+            raise ValueError(f"must be after start ({start})")
+        return value
 
 
 class FrameSelector:
@@ -158,9 +158,7 @@ class VideoSource(SourceNode):
                 if not selector.keep(number - self.first_frame):
                     continue
                 timestamp = offset + number / self.native_fps
-                yield self.make_frame(
-                    pixels, index, timestamp, video_frame=number, loop_pass=passes
-                )
+                yield self.make_frame(pixels, index, timestamp, video_frame=number, loop_pass=passes)
                 index += 1
             if read == 0:
                 raise NodeError(
@@ -195,8 +193,7 @@ class VideoSource(SourceNode):
             missing = (self.end_frame or number) - (number - failures)
             self.corrupt_frames += missing
             log.warning(
-                "source '%s': %s ended at frame %d, %d frame(s) before its header's count "
-                "(truncated or damaged file)",
+                "source '%s': %s ended at frame %d, %d frame(s) before its header's count (truncated or damaged file)",
                 self.node_id,
                 self.path.name,
                 number - failures,

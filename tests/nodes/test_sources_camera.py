@@ -247,3 +247,10 @@ def test_params(params, ok):
 
 def test_device_index():
     assert [device_index(s) for s in (0, "2", " 3 ", "rtsp://h/1", "cam0")] == [0, 2, 3, None, None]
+
+
+def test_backoff_cap_error_names_its_field():
+    with pytest.raises(pydantic.ValidationError) as info:
+        CameraSource.Params(source=f"rtsp://u:{SECRET}@h/x", reconnect_initial_s=5, reconnect_max_s=1)
+    assert info.value.errors()[0]["loc"] == ("reconnect_max_s",)
+    assert SECRET not in str(info.value.errors()[0]["msg"])

@@ -145,9 +145,7 @@ def test_check_params(video, path, problem):
         assert [p.field for p in problems] == ["path"] and problem in problems[0].message
 
 
-@pytest.mark.parametrize(
-    "params", [{"start": 2, "end": 1}, {"start": 1, "end": 1}, {"fps": -1}, {"unit": "minutes"}]
-)
+@pytest.mark.parametrize("params", [{"start": 2, "end": 1}, {"start": 1, "end": 1}, {"fps": -1}, {"unit": "minutes"}])
 def test_bad_params_rejected(params):
     with pytest.raises(pydantic.ValidationError):
         VideoSource.Params(path="x.mp4", **params)
@@ -166,3 +164,10 @@ def test_bad_params_rejected(params):
 def test_frame_selector(native, cap, n, kept):
     selector = FrameSelector(native, cap)
     assert [i for i in range(n) if selector.keep(i)] == kept
+
+
+def test_end_before_start_error_names_its_field():
+    with pytest.raises(pydantic.ValidationError) as info:
+        VideoSource.Params(path="x.mp4", start=5, end=2)
+    assert info.value.errors()[0]["loc"] == ("end",)
+    assert "must be after start (5.0)" in info.value.errors()[0]["msg"]
