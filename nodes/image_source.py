@@ -135,8 +135,7 @@ class ImageSource(SourceNode):
             return [
                 ParamProblem(
                     "path",
-                    f"{where} has {len(files)} file(s) but no image "
-                    f"(suffixes: {', '.join(suffixes)})",
+                    f"{where} has {len(files)} file(s) but no image (suffixes: {', '.join(suffixes)})",
                     f"image suffixes: {', '.join(sorted(IMAGE_SUFFIXES))}",
                 )
             ]

@@ -13,9 +13,7 @@ from pathlib import Path
 
 # Names ultralytics fetches from its GitHub release assets on first use,
 # e.g. yolo11n-seg.pt, yolov8s.pt, yolo26n-seg.pt, rtdetr-l.pt, yoloe-11s-seg.pt.
-HUB_NAME = re.compile(
-    r"^(yolo(v\d+|e)?|rtdetr|sam|fastsam|mobile_sam)[a-z0-9_.+-]*\.pt$", re.IGNORECASE
-)
+HUB_NAME = re.compile(r"^(yolo(v\d+|e)?|rtdetr|sam|fastsam|mobile_sam)[a-z0-9_.+-]*\.pt$", re.IGNORECASE)
 DEVICE = r"^(auto|cpu|mps|cuda|cuda:\d+|\d+(,\d+)*)$"
 SUPPORTED_TASKS = ("detect", "segment")
 TASK_WORDS = {
@@ -48,9 +46,7 @@ class UnknownClass(ValueError):
     """A ``classes`` entry that the model does not have."""
 
 
-def resolve_classes(
-    wanted: Iterable[str | int] | None, names: Mapping[int, str]
-) -> list[int] | None:
+def resolve_classes(wanted: Iterable[str | int] | None, names: Mapping[int, str]) -> list[int] | None:
     """Class ids for ``wanted`` names or ids, checked against the model's ``names``.
 
     Names match exactly, then case-insensitively; digit strings are ids.
@@ -65,9 +61,7 @@ def resolve_classes(
         if isinstance(entry, int) or (isinstance(entry, str) and entry.strip().isdigit()):
             cid = int(entry)
             if cid not in names:
-                raise UnknownClass(
-                    f"class id {cid} is out of range: the model has ids 0..{max(names, default=-1)}"
-                )
+                raise UnknownClass(f"class id {cid} is out of range: the model has ids 0..{max(names, default=-1)}")
         elif entry in by_name or entry.lower() in by_lower:
             cid = by_name.get(entry, by_lower.get(entry.lower(), -1))
         else:

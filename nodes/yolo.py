@@ -43,21 +43,13 @@ class YoloParams(BatchParams):
         "model name such as yolo11n-seg.pt (downloaded on first use where there is internet).",
     )
     confidence: float = Field(0.25, ge=0, le=1, description="Keep detections at least this sure.")
-    iou: float = Field(
-        0.7, ge=0, le=1, description="Non-maximum suppression: overlap above which boxes merge."
-    )
-    classes: list[str | int] | None = Field(
-        None, description="Keep only these classes, by name or id (empty = all)."
-    )
+    iou: float = Field(0.7, ge=0, le=1, description="Non-maximum suppression: overlap above which boxes merge.")
+    classes: list[str | int] | None = Field(None, description="Keep only these classes, by name or id (empty = all).")
     imgsz: int = Field(640, ge=32, le=8192, description="Inference size in pixels (long side).")
-    device: str = Field(
-        "auto", pattern=DEVICE, description="auto (GPU when present), cpu, cuda:0, mps."
-    )
+    device: str = Field("auto", pattern=DEVICE, description="auto (GPU when present), cpu, cuda:0, mps.")
     half: bool = Field(False, description="Half precision on CUDA (faster; ignored on CPU).")
     max_det: int = Field(300, ge=1, le=10_000, description="Most detections per frame.")
-    retina_masks: bool = Field(
-        False, description="Compute masks at full image resolution (sharper, slower)."
-    )
+    retina_masks: bool = Field(False, description="Compute masks at full image resolution (sharper, slower).")
 
 
 def as_bgr(pixels: np.ndarray) -> np.ndarray:
@@ -79,11 +71,7 @@ class Yolo(Node):
     params: YoloParams
     batchable = True
     inputs = {"image": Port(Kind.IMAGE, "The frame to detect in.")}
-    outputs = {
-        "detections": Port(
-            Kind.DETECTIONS, "Boxes, masks (segmentation models), class ids and class_name."
-        )
-    }
+    outputs = {"detections": Port(Kind.DETECTIONS, "Boxes, masks (segmentation models), class ids and class_name.")}
 
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
@@ -122,9 +110,7 @@ class Yolo(Node):
         try:
             self.class_ids = resolve_classes(p.classes, self.model.names)
         except UnknownClass as exc:
-            raise NodeError(
-                f"node '{self.node_id}': {exc}", hint="fix `classes` or leave it empty for all"
-            ) from exc
+            raise NodeError(f"node '{self.node_id}': {exc}", hint="fix `classes` or leave it empty for all") from exc
         self.predict_args = {
             "conf": p.confidence,
             "iou": p.iou,
@@ -137,9 +123,7 @@ class Yolo(Node):
         }
         if p.half:  # ultralytics >= 8.4 spells half precision `quantize=16`
             self.predict_args["quantize"] = 16
-        log.info(
-            "detect '%s': %s (%s, %d classes)", self.node_id, source, task, len(self.model.names)
-        )
+        log.info("detect '%s': %s (%s, %d classes)", self.node_id, source, task, len(self.model.names))
 
     def process_batch(self, batch: list[Inputs]) -> list[dict[str, Any]]:
         import supervision as sv

@@ -17,9 +17,7 @@ from nodes.image_source import ImageSource, list_candidates, natural_key
 
 
 def make_node(tmp_path: Path, **params) -> ImageSource:
-    node = ImageSource(
-        "imgs", ImageSource.Params(**params), RunContext(workflow="t", base_dir=tmp_path)
-    )
+    node = ImageSource("imgs", ImageSource.Params(**params), RunContext(workflow="t", base_dir=tmp_path))
     node.setup()
     return node
 

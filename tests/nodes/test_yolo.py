@@ -41,9 +41,7 @@ def make_node(model: Path | str, base: Path | None = None, **params) -> Yolo:
 
 
 def packet(pixels: np.ndarray, index: int, source: str = "cam") -> Inputs:
-    return Inputs(
-        {"image": Frame(pixels, source, index, index / 30)}, PacketInfo(source, index, 0.0)
-    )
+    return Inputs({"image": Frame(pixels, source, index, index / 30)}, PacketInfo(source, index, 0.0))
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +85,8 @@ def test_batched_equals_one_at_a_time_with_one_call_per_shape(models, images):
     calls = []
     predict = node.model.predict
     node.model.predict = lambda imgs, **kw: calls.append(len(imgs)) or predict(imgs, **kw)
-    batched = [
-        o["detections"] for o in node.process_batch([packet(m, i) for i, m in enumerate(images)])
-    ]
-    assert sorted(calls) == [1, 2], (
-        "the two bus frames share one call, the coffee frame gets its own"
-    )
+    batched = [o["detections"] for o in node.process_batch([packet(m, i) for i, m in enumerate(images)])]
+    assert sorted(calls) == [1, 2], "the two bus frames share one call, the coffee frame gets its own"
     single = [node.process(packet(m, i))["detections"] for i, m in enumerate(images)]
     for b, s in zip(batched, single, strict=True):
         assert len(b) == len(s)
@@ -139,16 +133,12 @@ def test_classes_by_name_and_id(models, images):
         assert set(det.data["class_name"]) <= {first, second}
         # per-class NMS: filtering before it equals filtering its output
         assert len(det) == keep.sum()
-        np.testing.assert_allclose(
-            np.sort(det.xyxy, axis=0), np.sort(full.xyxy[keep], axis=0), atol=1e-3
-        )
+        np.testing.assert_allclose(np.sort(det.xyxy, axis=0), np.sort(full.xyxy[keep], axis=0), atol=1e-3)
     assert len(everything[0]["detections"]) > len(node.process(frames[0])["detections"]) > 0
 
 
 def test_unknown_class_name_is_a_clear_error(models):
-    with pytest.raises(
-        NodeError, match=r"node 'detect': the model has no class 'buss' \(did you mean 'bus'"
-    ):
+    with pytest.raises(NodeError, match=r"node 'detect': the model has no class 'buss' \(did you mean 'bus'"):
         make_node(models["det"], classes=["buss"])
 
 
