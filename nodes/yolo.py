@@ -96,9 +96,13 @@ class Yolo(Node):
         try:
             self.model = YOLO(source)
         except Exception as exc:
+            downloading = source == p.model and is_hub_name(p.model)
             raise NodeError(
                 f"node '{self.node_id}': cannot load YOLO model {source}: {exc}",
-                hint="is it an ultralytics export (.pt/.onnx/.engine/OpenVINO folder)?",
+                hint="ultralytics downloads named models on first use, which needs internet; "
+                "offline, copy the .pt file here and give its path"
+                if downloading
+                else "is it an ultralytics model or export (.pt/.onnx/.engine/OpenVINO folder)?",
             ) from exc
         task = self.model.task
         if task not in SUPPORTED_TASKS:
