@@ -31,9 +31,7 @@ RECORD_INPUTS: dict[str, Port] = {
         "The frame (identifies source and index when nothing else does).",
         required=False,
     ),
-    "value": Port(
-        Kind.VALUE, "Any JSON-able value of the frame, recorded as `value`.", required=False
-    ),
+    "value": Port(Kind.VALUE, "Any JSON-able value of the frame, recorded as `value`.", required=False),
 }
 
 
@@ -72,9 +70,7 @@ class RecordSink(SinkNode):
         self._pending_error: NodeError | None = None
         self._gate = Gate(p.every_n_frames, p.cooldown_s, p.only_when)
         per = self.per_default or getattr(p, "per", "detection")
-        self._builder = RecordBuilder(
-            self.context.workflow, self.run_id, per, getattr(p, "mask", "none")
-        )
+        self._builder = RecordBuilder(self.context.workflow, self.run_id, per, getattr(p, "mask", "none"))
         self._ticker: Ticker | None = None
         try:
             self.open()
@@ -116,9 +112,7 @@ class RecordSink(SinkNode):
             except NodeError:
                 raise
             except Exception as exc:
-                raise sink_error(
-                    self, f"cannot write {len(self._buffer)} records to {self.target()}", exc
-                ) from exc
+                raise sink_error(self, f"cannot write {len(self._buffer)} records to {self.target()}", exc) from exc
             self._buffer = []
         if sync:
             try:

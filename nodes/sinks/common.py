@@ -27,14 +27,11 @@ from nodes.sinks.condition import Condition, ConditionError
 class SinkParams(Params):
     """Options every sink accepts."""
 
-    every_n_frames: int = Field(
-        1, ge=1, le=1_000_000, description="Write one frame in N per source (1 = every frame)."
-    )
+    every_n_frames: int = Field(1, ge=1, le=1_000_000, description="Write one frame in N per source (1 = every frame).")
     cooldown_s: float = Field(
         0.0,
         ge=0,
-        description="After writing a frame of a source, skip that source's frames for this many "
-        "seconds of frame time.",
+        description="After writing a frame of a source, skip that source's frames for this many seconds of frame time.",
     )
     only_when: str = Field(
         "",
@@ -111,9 +108,7 @@ class Ticker:
 
     def __init__(self, interval: float, tick: Callable[[], None], name: str) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(interval, tick), name=name, daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, args=(interval, tick), name=name, daemon=True)
         self._thread.start()
 
     def _run(self, interval: float, tick: Callable[[], None]) -> None:
@@ -131,9 +126,7 @@ def make_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-def writable_problems(
-    path: Path, field: str, min_free_mb: float = 0.0, folder: bool = False
-) -> list[ParamProblem]:
+def writable_problems(path: Path, field: str, min_free_mb: float = 0.0, folder: bool = False) -> list[ParamProblem]:
     """Why ``path`` (a file, or a folder when ``folder``) cannot be written, before a run."""
     target = path if folder else path.parent
     if not folder and path.is_dir():
@@ -158,18 +151,13 @@ def writable_problems(
             )
         ]
     if not folder and path.exists() and not os.access(path, os.W_OK):
-        return [
-            ParamProblem(
-                field, f"file {path} is not writable", "fix its permissions or choose another path"
-            )
-        ]
+        return [ParamProblem(field, f"file {path} is not writable", "fix its permissions or choose another path")]
     free_mb = shutil.disk_usage(probe).free / 2**20
     if free_mb < min_free_mb:
         return [
             ParamProblem(
                 field,
-                f"only {free_mb:.0f} MiB free on the disk of {probe} "
-                f"(min_free_mb is {min_free_mb:g})",
+                f"only {free_mb:.0f} MiB free on the disk of {probe} (min_free_mb is {min_free_mb:g})",
                 "free some space, write elsewhere, or lower min_free_mb",
             )
         ]

@@ -64,9 +64,7 @@ def _tokenize(text: str) -> list[_Tok]:
             break
         match = _TOKEN.match(text, pos)
         if not match or match.end() == pos:
-            raise ConditionError(
-                f"unexpected character {text[pos:].strip()[0]!r} at column {pos + 1}"
-            )
+            raise ConditionError(f"unexpected character {text[pos:].strip()[0]!r} at column {pos + 1}")
         kind = match.lastgroup or ""
         tokens.append(_Tok(kind, match.group(kind), match.start(kind)))
         pos = match.end()
@@ -87,9 +85,7 @@ class Condition:
         self._test = self._expr()
         if self._i < len(self._tokens):
             tok = self._tokens[self._i]
-            raise ConditionError(
-                f"unexpected {tok.text!r} at column {tok.pos + 1}: expected 'and', 'or' or the end"
-            )
+            raise ConditionError(f"unexpected {tok.text!r} at column {tok.pos + 1}: expected 'and', 'or' or the end")
 
     def __call__(self, frame: Env, detections: list[Env]) -> bool:
         """Whether the frame passes: once for frame names, else for any detection."""
@@ -171,8 +167,7 @@ class Condition:
         tok = self._take()
         if tok.kind != "word" or tok.text in ("and", "or", "in", "true", "false"):
             raise ConditionError(
-                f"expected a name such as 'count' or 'class' at column {tok.pos + 1}, "
-                f"found {tok.text!r}"
+                f"expected a name such as 'count' or 'class' at column {tok.pos + 1}, found {tok.text!r}"
             )
         name = tok.text
         nxt = self._peek()

@@ -32,9 +32,7 @@ class FileSinkParams(RecordParams, FileParams):
         ge=0,
         description="Start a new file when this one would pass this size in MiB (0 = never).",
     )
-    rotate_records: int = Field(
-        0, ge=0, description="Start a new file after this many records (0 = never)."
-    )
+    rotate_records: int = Field(0, ge=0, description="Start a new file after this many records (0 = never).")
 
 
 class FileSink(RecordSink):

@@ -39,15 +39,11 @@ class ImagesParams(FileParams):
         description="File name without extension; `{source}`, `{frame}`, `{run}` (this start), "
         "`{workflow}`, `{node}` are filled in. Crops add `_<index>_<class>`.",
     )
-    format: Literal["jpg", "png"] = Field(
-        "jpg", description="Format of whole frames (crops are always PNG)."
-    )
+    format: Literal["jpg", "png"] = Field("jpg", description="Format of whole frames (crops are always PNG).")
     jpeg_quality: int = Field(92, ge=1, le=100, description="JPEG quality of whole frames.")
     annotate: bool = Field(False, description="Draw masks, boxes and labels on whole frames.")
     padding_px: int = Field(4, ge=0, le=1000, description="Margin around each crop's box.")
-    min_crop_px: int = Field(
-        4, ge=1, description="Skip crops whose box is smaller than this on a side."
-    )
+    min_crop_px: int = Field(4, ge=1, description="Skip crops whose box is smaller than this on a side.")
 
     @field_validator("name")
     @classmethod
@@ -58,9 +54,7 @@ class ImagesParams(FileParams):
         except (ValueError, KeyError) as exc:
             raise ValueError(f"name {name!r}: {exc}") from exc
         if names - NAME_FIELDS:
-            raise ValueError(
-                f"name {name!r} uses {sorted(names - NAME_FIELDS)}; known: {sorted(NAME_FIELDS)}"
-            )
+            raise ValueError(f"name {name!r} uses {sorted(names - NAME_FIELDS)}; known: {sorted(NAME_FIELDS)}")
         return name
 
 
@@ -77,9 +71,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def crop_with_alpha(
-    pixels: np.ndarray, box: np.ndarray, mask: np.ndarray | None, pad: int
-) -> np.ndarray:
+def crop_with_alpha(pixels: np.ndarray, box: np.ndarray, mask: np.ndarray | None, pad: int) -> np.ndarray:
     """BGRA crop around ``box``; alpha is the mask (opaque where there is no mask)."""
     h, w = pixels.shape[:2]
     x1, y1, x2, y2 = box
@@ -117,9 +109,7 @@ class ImagesSink(SinkNode):
 
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
-        return writable_problems(
-            context.resolve(params.folder), "folder", params.min_free_mb, folder=True
-        )
+        return writable_problems(context.resolve(params.folder), "folder", params.min_free_mb, folder=True)
 
     def setup(self) -> None:
         p = self.params
@@ -132,9 +122,7 @@ class ImagesSink(SinkNode):
         frame, detections = inputs["image"], inputs.get("detections")
         packet = inputs.packet
         dets = detection_envs(detections) if self._gate.condition.detection_names else []
-        if not self._gate.admit(
-            packet.source_id, packet.timestamp, frame_env(packet, detections, None), dets
-        ):
+        if not self._gate.admit(packet.source_id, packet.timestamp, frame_env(packet, detections, None), dets):
             return {}
         p = self.params
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in packet.source_id)
@@ -156,9 +144,7 @@ class ImagesSink(SinkNode):
         except NodeError:
             raise
         except Exception as exc:
-            raise sink_error(
-                self, f"cannot save images of frame {packet.frame_index} in {self.folder}", exc
-            ) from exc
+            raise sink_error(self, f"cannot save images of frame {packet.frame_index} in {self.folder}", exc) from exc
         return {}
 
     def _crops(self, base: Path, pixels: np.ndarray, detections: Any) -> None:

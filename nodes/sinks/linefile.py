@@ -89,11 +89,7 @@ def rotated_name(path: Path, number: int) -> Path:
 
 def next_rotation(path: Path) -> Path:
     pattern = re.compile(re.escape(path.stem) + r"\.(\d+)" + re.escape(path.suffix) + "$")
-    numbers = [
-        int(m.group(1))
-        for p in path.parent.glob(f"{path.stem}.*{path.suffix}")
-        if (m := pattern.match(p.name))
-    ]
+    numbers = [int(m.group(1)) for p in path.parent.glob(f"{path.stem}.*{path.suffix}") if (m := pattern.match(p.name))]
     return rotated_name(path, max(numbers, default=0) + 1)
 
 

@@ -32,19 +32,13 @@ class MqttParams(RemoteParams):
         description="Topic of each record; `{workflow}`, `{source}` and `{node}` are filled in.",
     )
     qos: Literal[0, 1, 2] = Field(1, description="MQTT quality of service (1: at least once).")
-    retain: bool = Field(
-        False, description="Ask the broker to keep the last message of each topic."
-    )
+    retain: bool = Field(False, description="Ask the broker to keep the last message of each topic.")
     username: str = Field("", description="User name, if the broker wants one.")
     password: str = Field("", description="Password; `${VAR}` reads the environment variable VAR.")
     tls: bool = Field(False, description="Connect with TLS (system CA certificates).")
-    client_id: str = Field(
-        "", description="MQTT client id (default: segflow-<workflow>-<node id>)."
-    )
+    client_id: str = Field("", description="MQTT client id (default: segflow-<workflow>-<node id>).")
     keepalive_s: int = Field(30, ge=5, le=3600, description="Seconds between keep-alive pings.")
-    ack_timeout_s: float = Field(
-        10.0, gt=0, le=600, description="Longest wait for the broker to acknowledge a batch."
-    )
+    ack_timeout_s: float = Field(10.0, gt=0, le=600, description="Longest wait for the broker to acknowledge a batch.")
 
     @field_validator("topic")
     @classmethod
@@ -55,14 +49,9 @@ class MqttParams(RemoteParams):
             raise ValueError(f"topic {topic!r}: {exc}") from exc
         unknown = names - TOPIC_FIELDS
         if unknown:
-            raise ValueError(
-                f"topic {topic!r} uses {sorted(unknown)}; "
-                "only {workflow}, {source}, {node} exist"
-            )
+            raise ValueError(f"topic {topic!r} uses {sorted(unknown)}; only {{workflow}}, {{source}}, {{node}} exist")
         if "#" in topic or "+" in topic or not topic.strip("/"):
-            raise ValueError(
-                f"topic {topic!r}: a publish topic has no wildcards (# +) and is not empty"
-            )
+            raise ValueError(f"topic {topic!r}: a publish topic has no wildcards (# +) and is not empty")
         return topic
 
 
@@ -86,9 +75,7 @@ class MqttSink(RemoteSink):
 
         p = self.params
         client_id = p.client_id or f"segflow-{self.context.workflow or 'workflow'}-{self.node_id}"
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True
-        )
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         if p.username:
             client.username_pw_set(p.username, os.path.expandvars(p.password) or None)
         if p.tls:
@@ -111,14 +98,10 @@ class MqttSink(RemoteSink):
         p = self.params
         sent = []
         for record in records:
-            topic = p.topic.format(
-                workflow=self._workflow, source=topic_part(record["source"]), node=self.node_id
-            )
+            topic = p.topic.format(workflow=self._workflow, source=topic_part(record["source"]), node=self.node_id)
             info = client.publish(topic, dumps(record), qos=p.qos, retain=p.retain)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                raise ConnectionError(
-                    f"publish to {self.target()} failed: {mqtt.error_string(info.rc)}"
-                )
+                raise ConnectionError(f"publish to {self.target()} failed: {mqtt.error_string(info.rc)}")
             sent.append(info)
         for info in sent:
             try:
@@ -126,9 +109,7 @@ class MqttSink(RemoteSink):
             except (RuntimeError, ValueError) as exc:
                 raise ConnectionError(f"publish to {self.target()} failed: {exc}") from exc
             if not info.is_published():
-                raise TimeoutError(
-                    f"{self.target()} did not acknowledge within {p.ack_timeout_s:g} s"
-                )
+                raise TimeoutError(f"{self.target()} did not acknowledge within {p.ack_timeout_s:g} s")
 
     def disconnect(self) -> None:
         client = getattr(self, "client", None)

@@ -80,9 +80,7 @@ def mask_polygons(mask: np.ndarray) -> list[list[int]]:
     """Outer outlines of the mask as flat ``[x0, y0, x1, y1, ...]`` lists (COCO polygon style)."""
     import cv2
 
-    contours, _ = cv2.findContours(
-        np.asarray(mask, dtype=np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
-    )
+    contours, _ = cv2.findContours(np.asarray(mask, dtype=np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     return [c.reshape(-1).astype(int).tolist() for c in contours if len(c) >= 3]
 
 
@@ -113,9 +111,7 @@ def detection_fields(detections: Any, i: int, mask_mode: str, names: list[str]) 
         "det_index": i,
         "class_id": None if detections.class_id is None else int(detections.class_id[i]),
         "class": names[i],
-        "confidence": None
-        if detections.confidence is None
-        else jsonable(float(detections.confidence[i])),
+        "confidence": None if detections.confidence is None else jsonable(float(detections.confidence[i])),
         "box": [round(float(v), 2) for v in detections.xyxy[i]],
         "tracker_id": None if detections.tracker_id is None else int(detections.tracker_id[i]),
     }
@@ -166,19 +162,18 @@ class RecordBuilder:
             "timestamp": jsonable(float(packet.timestamp)),
             "time": utc_now(),
         }
+        extra = {} if value is None else {"value": jsonable(value)}
+        if detections is None:  # no detections wired (a value-only sink): one record per frame
+            return [{**head, **extra}]
         n = _length(detections)
         names = class_names(detections)
         dets = [detection_fields(detections, i, self.mask, names) for i in range(n)]
-        extra = {} if value is None else {"value": jsonable(value)}
         if self.per == "frame":
             counts: dict[str, int] = {}
             for det in dets:
                 counts[det["class"]] = counts.get(det["class"], 0) + 1
             return [{**head, "count": n, "counts": counts, **extra, "detections": dets}]
-        return [
-            {**head, "record_id": f"{head['record_id']}-{det['det_index']}", **det, **extra}
-            for det in dets
-        ]
+        return [{**head, "record_id": f"{head['record_id']}-{det['det_index']}", **det, **extra} for det in dets]
 
 
 def dumps(record: Mapping[str, Any]) -> str:

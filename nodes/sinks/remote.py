@@ -185,9 +185,7 @@ class RemoteSink(RecordSink):
 
     def open(self) -> None:
         p = self.params
-        self.spool = Spool(
-            self.spool_folder(p, self.context, self.node_id), memory_limit=p.memory_records
-        )
+        self.spool = Spool(self.spool_folder(p, self.context, self.node_id), memory_limit=p.memory_records)
         if len(self.spool):
             log.info(
                 "%s '%s': replaying %d spooled records first",

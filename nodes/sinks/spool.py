@@ -39,9 +39,7 @@ class Batch:
 class Spool:
     """The memory-then-disk queue; thread-safe, one producer side and one sender."""
 
-    def __init__(
-        self, folder: Path, memory_limit: int = 1000, segment_bytes: int = 8 << 20
-    ) -> None:
+    def __init__(self, folder: Path, memory_limit: int = 1000, segment_bytes: int = 8 << 20) -> None:
         self.folder = folder
         self.memory_limit = memory_limit
         self.segment_bytes = segment_bytes
@@ -109,9 +107,7 @@ class Spool:
         lines.extend(dumps(i) + "\n" for i in self._memory)
         if not lines:
             return
-        start = self._spill_lines(
-            lines, first=len(inflight.items) if inflight and not inflight.on_disk else 0
-        )
+        start = self._spill_lines(lines, first=len(inflight.items) if inflight and not inflight.on_disk else 0)
         if inflight is not None and not inflight.on_disk:
             inflight.on_disk = True
             inflight.end = start
@@ -119,10 +115,7 @@ class Spool:
 
     def _spill_lines(self, lines: list[str], first: int = 0) -> tuple[int, int]:
         """Append lines to the last segment; returns where the first ``first`` lines end."""
-        if (
-            not self._segments
-            or self._path(self._segments[-1]).stat().st_size >= self.segment_bytes
-        ):
+        if not self._segments or self._path(self._segments[-1]).stat().st_size >= self.segment_bytes:
             self._segments.append((self._segments[-1] + 1) if self._segments else 1)
             if len(self._segments) == 1:
                 self._cursor = (self._segments[0], 0)
@@ -160,9 +153,7 @@ class Spool:
                 if batch.items:
                     self._inflight = batch
                     return batch
-                self._disk_count = (
-                    0  # the count was off (a segment edited by hand): trust the files
-                )
+                self._disk_count = 0  # the count was off (a segment edited by hand): trust the files
             if self._memory:
                 items = [self._memory.popleft() for _ in range(min(limit, len(self._memory)))]
                 self._inflight = Batch(items, on_disk=False)

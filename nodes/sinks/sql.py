@@ -131,9 +131,7 @@ class SqlSink(RecordSink):
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         if not is_url(params.database):
-            return writable_problems(
-                context.resolve(params.database), "database", params.min_free_mb
-            )
+            return writable_problems(context.resolve(params.database), "database", params.min_free_mb)
         try:
             from sqlalchemy import create_engine
             from sqlalchemy.engine import make_url
@@ -141,17 +139,9 @@ class SqlSink(RecordSink):
             url = make_url(_expand(params.database))
             create_engine(url).dispose()  # loads the dialect and its driver; connects to nothing
         except ImportError as exc:
-            return [
-                ParamProblem(
-                    "database", f"no driver for this database: {exc}", "pip install psycopg2-binary"
-                )
-            ]
+            return [ParamProblem("database", f"no driver for this database: {exc}", "pip install psycopg2-binary")]
         except Exception as exc:
-            return [
-                ParamProblem(
-                    "database", f"not a database URL: {exc}", "e.g. postgresql://user@host/db"
-                )
-            ]
+            return [ParamProblem("database", f"not a database URL: {exc}", "e.g. postgresql://user@host/db")]
         if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
             return writable_problems(context.resolve(url.database), "database", params.min_free_mb)
         return []
@@ -214,8 +204,8 @@ class SqlSink(RecordSink):
                 "source_time": r["timestamp"],
                 "logged_at": logged,
             }
-            frames.append({**where, "detection_count": r["count"], "value": r.get("value")})
-            for det in r["detections"]:
+            frames.append({**where, "detection_count": r.get("count"), "value": r.get("value")})
+            for det in r.get("detections", ()):
                 box = det["box"]
                 detections.append(
                     {
@@ -230,8 +220,7 @@ class SqlSink(RecordSink):
                         "x2": box[2],
                         "y2": box[3],
                         "tracker_id": det["tracker_id"],
-                        "fields": {k: v for k, v in det.items() if k not in DETECTION_COLUMNS}
-                        or None,
+                        "fields": {k: v for k, v in det.items() if k not in DETECTION_COLUMNS} or None,
                         "mask": det.get("mask"),
                     }
                 )

@@ -25,9 +25,7 @@ class StdoutParams(SinkParams):
     max_classes: int = Field(8, ge=1, le=1000, description="Classes listed per line before '...'.")
 
 
-def summary_line(
-    source: str, frame: int, timestamp: float, detections: Any, value: Any, max_classes: int
-) -> str:
+def summary_line(source: str, frame: int, timestamp: float, detections: Any, value: Any, max_classes: int) -> str:
     """The line for one frame: where, when, how many, and which classes with confidences."""
     names = class_names(detections)
     head = f"{source} #{frame} t={timestamp:.2f}s: {len(names)} found"
@@ -41,6 +39,8 @@ def summary_line(
     for name, confs in list(groups.items())[:max_classes]:
         count = names.count(name)
         label = f"{name} x{count}" if count > 1 else name
+        if len(confs) > 3:  # many of a kind: their confidence range, not a wall of numbers
+            confs = [min(confs) + ".." + max(confs)] if min(confs) != max(confs) else [confs[0]]
         parts.append(f"{label} ({' '.join(confs)})" if confs else label)
     if len(groups) > max_classes:
         parts.append("...")
@@ -70,9 +70,7 @@ class StdoutSink(SinkNode):
     def process(self, inputs: Inputs) -> dict[str, Any]:
         packet, detections, value = inputs.packet, inputs.get("detections"), inputs.get("value")
         dets = detection_envs(detections) if self._gate.condition.detection_names else []
-        if not self._gate.admit(
-            packet.source_id, packet.timestamp, frame_env(packet, detections, value), dets
-        ):
+        if not self._gate.admit(packet.source_id, packet.timestamp, frame_env(packet, detections, value), dets):
             return {}
         p = self.params
         line = summary_line(

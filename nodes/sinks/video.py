@@ -39,9 +39,7 @@ def check_template(path: str) -> str:
         raise ValueError(f"path {path!r}: {exc}") from exc
     unknown = names - PATH_FIELDS
     if unknown:
-        raise ValueError(
-            f"path {path!r} uses {sorted(unknown)}; only {{source}}, {{workflow}}, {{node}} exist"
-        )
+        raise ValueError(f"path {path!r} uses {sorted(unknown)}; only {{source}}, {{workflow}}, {{node}} exist")
     return path
 
 
@@ -60,9 +58,7 @@ class VideoParams(FileParams):
     writer: Literal["auto", "pyav", "opencv"] = Field(
         "auto", description="H.264 through PyAV (auto, when installed) or OpenCV's video writer."
     )
-    crf: int = Field(
-        23, ge=0, le=51, description="H.264 quality: lower is better and bigger (PyAV)."
-    )
+    crf: int = Field(23, ge=0, le=51, description="H.264 quality: lower is better and bigger (PyAV).")
     annotate: bool = Field(True, description="Draw masks, boxes and labels of the detections.")
 
     @field_validator("path")
@@ -130,9 +126,7 @@ class OpenCvWriter:
         else:
             raise OSError(f"OpenCV cannot write {path}")
         if fourcc != "avc1":
-            log.warning(
-                "OpenCV has no H.264 encoder here: %s is mp4v, which browsers may not play", path
-            )
+            log.warning("OpenCV has no H.264 encoder here: %s is mp4v, which browsers may not play", path)
 
     def write(self, bgr: np.ndarray) -> None:
         self.writer.write(bgr)
@@ -167,6 +161,7 @@ class VideoSink(SinkNode):
 
     Params = VideoParams
     params: VideoParams
+    threaded = True  # encoding costs milliseconds a frame: its own worker, off the other sinks' path
     inputs = {
         "image": Port(Kind.IMAGE, "The frames to write."),
         "detections": Port(Kind.DETECTIONS, "Findings to draw on them.", required=False),
@@ -174,13 +169,9 @@ class VideoSink(SinkNode):
 
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
-        problems = writable_problems(
-            cls.path_for(params, context, "sink", "cam"), "path", params.min_free_mb
-        )
+        problems = writable_problems(cls.path_for(params, context, "sink", "cam"), "path", params.min_free_mb)
         if params.writer == "pyav" and not have_pyav():
-            problems.append(
-                ParamProblem("writer", "PyAV with libx264 is not installed", "pip install av")
-            )
+            problems.append(ParamProblem("writer", "PyAV with libx264 is not installed", "pip install av"))
         return problems
 
     @staticmethod
@@ -190,9 +181,7 @@ class VideoSink(SinkNode):
             stem, dot, ext = template.rpartition(".")
             template = f"{stem}_{{source}}.{ext}" if dot else f"{template}_{{source}}"
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source)
-        return context.resolve(
-            template.format(source=safe, workflow=context.workflow or "workflow", node=node_id)
-        )
+        return context.resolve(template.format(source=safe, workflow=context.workflow or "workflow", node=node_id))
 
     def setup(self) -> None:
         p = self.params
@@ -205,9 +194,7 @@ class VideoSink(SinkNode):
         frame, detections = inputs["image"], inputs.get("detections")
         packet = inputs.packet
         dets = detection_envs(detections) if self._gate.condition.detection_names else []
-        if not self._gate.admit(
-            packet.source_id, packet.timestamp, frame_env(packet, detections, None), dets
-        ):
+        if not self._gate.admit(packet.source_id, packet.timestamp, frame_env(packet, detections, None), dets):
             return {}
         pixels = annotate(frame.pixels, detections) if self.params.annotate else frame.pixels
         if pixels.ndim == 2:

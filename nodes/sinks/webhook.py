@@ -97,7 +97,5 @@ class WebhookSink(RemoteSink):
                 answer.read()
         except urllib.error.HTTPError as exc:
             if exc.code in RETRY_STATUS or exc.code >= 500:
-                raise ConnectionError(
-                    f"{self.params.url} answered {exc.code} {exc.reason}"
-                ) from exc
+                raise ConnectionError(f"{self.params.url} answered {exc.code} {exc.reason}") from exc
             raise Rejected(f"{self.params.url} answered {exc.code} {exc.reason}") from exc

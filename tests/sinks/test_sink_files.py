@@ -232,3 +232,12 @@ def test_csv_newlines_in_values_stay_on_one_line(tmp_path: Path) -> None:
     node.close()
     assert len((tmp_path / "d.csv").read_text().splitlines()) == 4
     assert [r["note"] for r in read_csv(tmp_path / "d.csv")] == ["a\\nb", "c,d", 'say "hi"']
+
+
+def test_a_value_only_sink_writes_one_line_per_frame(tmp_path: Path) -> None:
+    node = make_node(JsonlSink, tmp_path, path="v.jsonl")
+    for i in range(3):
+        feed(node, i, value={"mean": i * 1.5})
+    node.close()
+    rows = [json.loads(line) for line in complete_lines(tmp_path / "v.jsonl")]
+    assert [(r["frame"], r["value"]["mean"]) for r in rows] == [(0, 0.0), (1, 1.5), (2, 3.0)]

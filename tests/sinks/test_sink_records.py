@@ -46,11 +46,18 @@ def test_per_frame_record_counts_classes() -> None:
     assert "value" not in record
 
 
-@pytest.mark.parametrize("dets", [None, sv.Detections.empty()])
-def test_empty_frames(dets) -> None:
-    assert RecordBuilder("wf", "r").records(PACKET, dets, None) == []
-    (frame,) = RecordBuilder("wf", "r", per="frame").records(PACKET, dets, None)
+def test_empty_frames() -> None:
+    empty = sv.Detections.empty()
+    assert RecordBuilder("wf", "r").records(PACKET, empty, None) == []
+    (frame,) = RecordBuilder("wf", "r", per="frame").records(PACKET, empty, None)
     assert frame["count"] == 0 and frame["detections"] == [] and frame["counts"] == {}
+
+
+@pytest.mark.parametrize("per", ["detection", "frame"])
+def test_without_detections_wired_each_frame_is_one_record(per: str) -> None:
+    (record,) = RecordBuilder("wf", "r", per=per).records(PACKET, None, {"mean": 3})
+    assert record["record_id"] == "r-cam-12" and record["value"] == {"mean": 3}
+    assert "count" not in record and "detections" not in record
 
 
 def test_class_id_stands_in_for_a_missing_class_name() -> None:

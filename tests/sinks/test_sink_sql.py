@@ -118,3 +118,13 @@ def test_close_after_a_failed_setup_is_quiet(tmp_path: Path) -> None:
         node.setup()
     node.close()
     SqlSink("db", SqlSink.Params(), RunContext(base_dir=tmp_path)).close()  # never set up
+
+
+def test_value_only_frames(tmp_path: Path) -> None:
+    node = make_node(SqlSink, tmp_path, database="v.db")
+    for i in range(3):
+        feed(node, i, value={"mean": i})
+    node.close()
+    with sa.create_engine(f"sqlite:///{tmp_path / 'v.db'}").connect() as conn:
+        rows = conn.execute(sa.text("select frame_index, detection_count, value from frames")).all()
+    assert [(r[0], r[1], __import__("json").loads(r[2])) for r in rows] == [(i, None, {"mean": i}) for i in range(3)]

@@ -21,11 +21,18 @@ def test_lines(tmp_path: Path, capsys) -> None:
         sv.Detections(xyxy=np.array([[0, 0, 2, 2.0]] * 2), class_id=np.array([4, 4])),
         ts=1.4,
     )
+    many = sv.Detections(
+        xyxy=np.array([[0, 0, 2, 2.0]] * 5),
+        class_id=np.zeros(5, dtype=int),
+        confidence=np.array([0.5, 0.9, 0.7, 0.55, 0.8]),
+    )
+    feed(node, 15, many, ts=1.5)
     node.close()
     assert capsys.readouterr().out.splitlines() == [
         'cam #12 t=1.20s: 3 found: stone x2 (0.91 0.77), bean (0.42) | {"mean":2.5}',
         "cam #13 t=1.30s: 0 found",
         "cam #14 t=1.40s: 2 found: 4 x2",
+        "cam #15 t=1.50s: 5 found: 0 x5 (0.50..0.90)",
     ]
 
 
