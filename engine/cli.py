@@ -78,8 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     plugins = _plugin_commands()
     parser = build_parser(plugins)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="segflow: %(message)s",
+    # Our loggers speak at INFO; third-party libraries (sam2, ultralytics) only when something is wrong.
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="segflow: %(message)s",
                         stream=sys.stderr)
+    for name in ("segflow", "engine", "nodes", "tools", "ui"):
+        logging.getLogger(name).setLevel(logging.DEBUG if args.debug else logging.INFO)
     if args.command is None:
         parser.print_help()
         return EXIT_INVALID

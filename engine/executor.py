@@ -57,7 +57,7 @@ class StreamingExecutor:
         self._lock = threading.Lock()
         self._inflight = threading.Semaphore(graph.settings.max_inflight)
         self._sources_left = 0
-        self.steps = {nid: Step(graph.nodes[nid], nodes[nid], self._failed) for nid in graph.order}
+        self.steps = {nid: Step(graph.nodes[nid], nodes[nid], self._failed, graph.nodes) for nid in graph.order}
         self.stages = self._cut_stages()
 
     def _cut_stages(self) -> list[Stage]:
@@ -127,6 +127,9 @@ class StreamingExecutor:
             while not self._inflight.acquire(timeout=0.1):
                 if self.stopping:
                     return
+            if self.stopping:  # a stop came while we waited: this frame was never started
+                self._inflight.release()
+                return
             self._enqueue(packet)
             return
         if policy == "newest":

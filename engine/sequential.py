@@ -18,7 +18,7 @@ from engine.steps import Packet, Step
 
 def make_steps(graph: CompiledGraph, nodes: dict[str, Node],
                on_failure: Callable[[Step, PacketInfo, BaseException], None]) -> dict[str, Step]:
-    return {nid: Step(graph.nodes[nid], nodes[nid], on_failure) for nid in graph.order}
+    return {nid: Step(graph.nodes[nid], nodes[nid], on_failure, graph.nodes) for nid in graph.order}
 
 
 def run_packet(steps: dict[str, Step], packet: Packet) -> Packet:

@@ -32,17 +32,25 @@ OnFailure = Callable[["Step", PacketInfo, BaseException], None]
 
 
 class Step:
-    def __init__(self, resolved: ResolvedNode, node: Node, on_failure: OnFailure) -> None:
+    def __init__(self, resolved: ResolvedNode, node: Node, on_failure: OnFailure,
+                 graph_nodes: dict[str, ResolvedNode] | None = None) -> None:
         self.id = resolved.id
         self.resolved = resolved
         self.node = node
         self.sources = resolved.sources
-        self.bindings = [(port, refs, node.inputs[port].required) for port, refs in resolved.inputs.items()]
+        # A wired input is needed for a packet whenever its upstream runs for that packet's
+        # source: if the upstream failed on it, this node skips the packet rather than run half-fed.
+        self.bindings = [(port, refs, self._fed_by(port, refs, graph_nodes)) for port, refs in resolved.inputs.items()]
         self.outputs = [(port, (resolved.id, port)) for port in node.outputs]
         self.metrics = NodeMetrics(resolved.id, resolved.cls.type_name)
         self.on_failure = on_failure
         overrides_process = type(node).process is not Node.process
         self._call_one = node.process if overrides_process else (lambda x: node.process_batch([x])[0])
+
+    def _fed_by(self, port: str, refs: list[Ref], graph_nodes: dict[str, ResolvedNode] | None) -> frozenset[str]:
+        if graph_nodes is None:  # without the graph, fall back to the port's declaration
+            return self.sources if self.node.inputs[port].required else frozenset()
+        return frozenset().union(*(graph_nodes[src].sources for src, _ in refs))
 
     @property
     def batch_size(self) -> int:
@@ -57,15 +65,16 @@ class Step:
         if packet.info.source_id not in self.sources:
             return None
         values = packet.values
+        source = packet.info.source_id
         gathered: dict[str, Any] = {}
-        for port, refs, required in self.bindings:
+        for port, refs, fed_by in self.bindings:
             for ref in refs:
                 value = values.get(ref, _MISSING)
                 if value is not _MISSING:
                     gathered[port] = value
                     break
             else:
-                if required:
+                if source in fed_by:
                     return None
         return Inputs(gathered, packet.info)
 
