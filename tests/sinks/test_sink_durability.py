@@ -9,15 +9,13 @@
 - A failing sink is a clear error naming it while the other sinks keep working;
   an unwritable path is a validation error before anything runs.
 
-The workflow runs with ``segflow run FILE`` when the CLI is installed, else
-through the engine's Python API (``engine.runner.load(...).run``) in a child
-Python: either way a separate process that receives the signals.
+The workflow runs as ``segflow run FILE`` in a child process, which receives
+the signals.
 """
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import shutil
@@ -68,10 +66,8 @@ nodes:{cams}
 
 def run_command(path: Path) -> list[str]:
     cli = shutil.which("segflow", path=str(Path(sys.executable).parent))
-    if cli and importlib.util.find_spec("engine.cli") is not None:
-        return [cli, "run", str(path)]
-    code = "import sys; from engine.runner import load; sys.exit(load(sys.argv[1]).run(handle_signals=True).exit_code)"
-    return [sys.executable, "-c", code, str(path)]
+    assert cli, "the segflow console script is not installed: pip install -e . (make test does)"
+    return [cli, "run", str(path)]
 
 
 class Run:
