@@ -46,7 +46,13 @@ def _loc(file: str, node: yaml.Node) -> Location:
 
 def load_yaml(text: str, file: str = "<string>") -> LoadedYaml:
     result = LoadedYaml(None, file)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        result.issues.append(Issue("yaml.syntax", f"not a text file: character #x{exc.character:04x} "
+                                   f"at offset {exc.position}", Location(file, line, 1)))
+        return result
     try:
         root = loader.get_single_node()
         if root is not None:
