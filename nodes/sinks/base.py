@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any, ClassVar
 
 from engine import Inputs, Kind, NodeError, Port, SinkNode
@@ -93,10 +92,10 @@ class RecordSink(SinkNode):
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
         with self._lock:
-            self._raise_pending()
             records = self.records_for(inputs)
             if records:
-                self.accept(records)
+                self.accept(records)  # on failure the records stay buffered for the next try
+            self._raise_pending()  # a failed background flush is this frame's error to report
         return {}
 
     def accept(self, records: list[dict[str, Any]]) -> None:
@@ -147,13 +146,3 @@ class RecordSink(SinkNode):
                 self._flush(sync=True)
             finally:
                 self.shutdown()
-
-
-def wait_until(condition: Any, timeout: float, step: float = 0.01) -> bool:
-    """Poll ``condition`` until true or ``timeout`` (for shutdown paths that must not hang)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return True

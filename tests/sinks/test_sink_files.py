@@ -241,3 +241,32 @@ def test_a_value_only_sink_writes_one_line_per_frame(tmp_path: Path) -> None:
     node.close()
     rows = [json.loads(line) for line in complete_lines(tmp_path / "v.jsonl")]
     assert [(r["frame"], r["value"]["mean"]) for r in rows] == [(0, 0.0), (1, 1.5), (2, 3.0)]
+
+
+def test_a_failed_background_flush_is_reported_and_nothing_is_lost(tmp_path: Path) -> None:
+    node = make_node(JsonlSink, tmp_path, path="f.jsonl", per="frame", batch_size=1000, flush_interval_s=0.05)
+    real_write, failures, disk_full = node.write, [], [True]
+
+    def flaky(records):
+        if disk_full[0]:
+            failures.append(len(records))
+            raise OSError(28, "No space left on device")
+        real_write(records)
+
+    node.write = flaky
+    feed(node, 0, rendered_detections())
+    deadline = 100
+    while not failures and deadline:
+        node._ticker._stop.wait(0.02)
+        deadline -= 1
+    with pytest.raises(NodeError, match=r"sink.jsonl 'sink': cannot write .* No space left"):
+        feed(node, 1, rendered_detections())  # the ticker's failure surfaces on the next frame
+    disk_full[0] = False
+    for i in range(2, 4):
+        try:
+            feed(node, i, rendered_detections())
+        except NodeError:
+            pass  # a failure the ticker met before the disk recovered
+    node.close()
+    frames = [json.loads(line)["frame"] for line in complete_lines(tmp_path / "f.jsonl")]
+    assert frames == [0, 1, 2, 3] and failures
