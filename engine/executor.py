@@ -98,7 +98,10 @@ class StreamingExecutor:
         log.error("node '%s' (%s) failed%s: %s", step.id, step.resolved.cls.type_name, where, text)
         if self.debug and not isinstance(exc, NodeError):
             log.error("".join(traceback.format_exception(exc)))
-        self.hooks.on_failure(node=step.id, node_type=step.resolved.cls.type_name, info=info, error=text)
+        try:
+            self.hooks.on_failure(node=step.id, node_type=step.resolved.cls.type_name, info=info, error=text)
+        except Exception:
+            log.exception("a run hook failed in on_failure")
         if policy == "stop":
             with self._lock:
                 self.report.exit_code = 1
@@ -225,4 +228,7 @@ class StreamingExecutor:
         with self._lock:
             self.report.frames += 1
             done = self.report.frames
-        self.hooks.on_packet_done(info=packet.info, values=packet.values, frames_done=done)
+        try:
+            self.hooks.on_packet_done(info=packet.info, values=packet.values, frames_done=done)
+        except Exception:  # a broken hook must not stall the pipeline
+            log.exception("a run hook failed in on_packet_done")

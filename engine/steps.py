@@ -85,13 +85,14 @@ class Step:
         start = perf_counter()
         try:
             out = self._call_one(inputs)
+            elapsed = perf_counter() - start
+            if out:
+                self._store(packet, out)
         except Exception as exc:
             self.metrics.errors += 1
             self.on_failure(self, packet.info, exc)
             return
-        self.metrics.record(1, perf_counter() - start)
-        if out:
-            self._store(packet, out)
+        self.metrics.record(1, elapsed)
 
     def run_batch(self, packets: list[Packet]) -> None:
         active = [(p, i) for p in packets if (i := self.inputs_for(p)) is not None]
@@ -112,10 +113,16 @@ class Step:
             return
         self.metrics.record(len(active), perf_counter() - start)
         for (packet, _), out in zip(active, outs, strict=True):
-            if out:
-                self._store(packet, out)
+            try:
+                if out:
+                    self._store(packet, out)
+            except Exception as exc:
+                self.metrics.errors += 1
+                self.on_failure(self, packet.info, exc)
 
     def _store(self, packet: Packet, out: dict[str, Any]) -> None:
+        if not isinstance(out, dict):
+            raise TypeError(f"{self.resolved.cls.type_name} returned {type(out).__name__}, expected a dict of outputs")
         for port, ref in self.outputs:
             if port in out:
                 packet.values[ref] = out[port]

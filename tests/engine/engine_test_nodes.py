@@ -79,3 +79,14 @@ class Broken(Node):
 
     def close(self) -> None:
         CLOSED.append(self.node_id)
+
+
+@node_type("test.bad_return")
+class BadReturn(Node):
+    """Returns a list instead of a dict of outputs: a bug in a plugin, counted as a failure."""
+
+    inputs = {"image": Port(Kind.IMAGE)}
+    outputs = {"image": Port(Kind.IMAGE)}
+
+    def process(self, inputs: Inputs) -> dict[str, Any]:
+        return [inputs["image"]]  # type: ignore[return-value]

@@ -189,3 +189,18 @@ def test_run_image_returns_every_node_output(registry):
     assert out["plain_stats"]["value"]["mean"] == pytest.approx(40)
     assert out["inv_stats"]["value"]["mean"] == pytest.approx(215)
     assert "side" not in out  # fed by cam3 only
+
+
+def test_a_node_returning_the_wrong_type_fails_per_frame_without_stalling(tmp_path, registry):
+    text = f"""
+version: 1
+name: bad
+nodes:
+  cam: {{type: source.test_pattern, params: {{frames: 5, width: 16, height: 16}}}}
+  bad: {{type: test.bad_return, inputs: {{image: cam.image}}}}
+  rec: {{type: debug.record, params: {{path: {tmp_path / "r.jsonl"}}}, inputs: {{image: bad.image}}}}
+"""
+    report = loads(text, registry=registry).run()
+    assert report.frames == 5 and report.failures == 5
+    assert "returned list, expected a dict" in report.failure_log[0]["error"]
+    assert not (tmp_path / "r.jsonl").read_text()
