@@ -1,0 +1,1 @@
+"""The visual editor: the only package that imports Streamlit (engine and nodes never import ui)."""

@@ -1,0 +1,108 @@
+"""``segflow editor [FILE]``: start the Streamlit editor on this machine.
+
+It binds to 127.0.0.1 unless told otherwise: the editor can read and write
+workflow files in the workspace and run models, so it should not be reachable
+from the network by accident. Streamlit runs headless, sends no usage
+statistics, and gets the file and workspace through environment variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+APP = Path(__file__).with_name("app.py")
+ENV_FILE = "SEGFLOW_EDITOR_FILE"
+ENV_WORKSPACE = "SEGFLOW_EDITOR_WORKSPACE"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class EditorCommand:
+    help = "open the visual editor (Streamlit) on a workflow, in your browser"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("file", nargs="?", help="workflow to open (created on save if it does not exist)")
+        parser.add_argument("--host", default="127.0.0.1",
+                            help="address to listen on (default 127.0.0.1: this machine only)")
+        parser.add_argument("--port", type=int, default=8501, help="port to listen on (default 8501)")
+        parser.add_argument("--workspace", default=".",
+                            help="folder the editor may open and save workflows in (default: current folder)")
+
+    def command_line(self, args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+        """The streamlit command and environment for ``args``; raises ValueError on bad input."""
+        workspace = Path(args.workspace).expanduser().resolve()
+        if not workspace.is_dir():
+            raise ValueError(f"workspace '{args.workspace}' is not a folder")
+        env = dict(os.environ)
+        env[ENV_WORKSPACE] = str(workspace)
+        env.pop(ENV_FILE, None)
+        if args.file:
+            path = Path(args.file).expanduser().resolve()
+            if not path.is_relative_to(workspace):
+                raise ValueError(f"'{args.file}' is outside the workspace {workspace}; "
+                                 f"pass --workspace with a folder that contains it")
+            if path.exists() and not path.is_file():
+                raise ValueError(f"'{args.file}' is not a file")
+            env[ENV_FILE] = path.relative_to(workspace).as_posix()
+        if not 0 < args.port < 65536:
+            raise ValueError(f"--port {args.port}: expected 1-65535")
+        cmd = [
+            sys.executable, "-m", "streamlit", "run", str(APP),
+            "--server.address", args.host,
+            "--server.port", str(args.port),
+            "--server.headless", "true",
+            "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none",
+            "--server.runOnSave", "false",
+            "--global.developmentMode", "false",
+            "--theme.base", "light",
+        ]
+        return cmd, env
+
+    def run(self, args: argparse.Namespace) -> int:
+        try:
+            import streamlit  # noqa: F401
+        except ImportError:
+            print("segflow editor: Streamlit is not installed; pip install 'segflow[ui]'", file=sys.stderr)
+            return 2
+        try:
+            cmd, env = self.command_line(args)
+        except ValueError as exc:
+            print(f"segflow editor: {exc}", file=sys.stderr)
+            return 2
+        if not is_loopback(args.host):
+            print(f"segflow editor: warning: listening on {args.host}, so other machines can reach the "
+                  "editor, read and save workflows in the workspace and run them; there is no login",
+                  file=sys.stderr)
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"segflow editor: http://{host}:{args.port}  (workspace {env[ENV_WORKSPACE]}; Ctrl-C to stop)",
+              file=sys.stderr)
+        try:
+            return subprocess.call(cmd, env=env, cwd=env[ENV_WORKSPACE])
+        except KeyboardInterrupt:
+            return 130
+
+
+EDITOR = EditorCommand()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="segflow editor", description=EDITOR.help)
+    EDITOR.add_arguments(parser)
+    return EDITOR.run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

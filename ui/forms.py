@@ -1,0 +1,153 @@
+"""Parameter forms generated from a node type's pydantic ``Params`` model.
+
+``field_specs`` turns each field into a widget choice (checkbox, integer,
+number, choice, text, or YAML for lists and nested settings) with its default,
+bounds, options and help text; ``check`` validates what the user entered with
+pydantic and returns its messages, so the form refuses exactly what the
+engine would. Pure logic: the app renders the specs with Streamlit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticUndefined
+
+Widget = Literal["checkbox", "int", "float", "choice", "text", "yaml"]
+
+
+@dataclass
+class FieldSpec:
+    name: str
+    widget: Widget
+    help: str = ""
+    default: Any = None
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    options: list[Any] = field(default_factory=list)
+    optional: bool = False  # None is allowed (shown as an empty YAML field)
+
+    def display(self, value: Any) -> Any:
+        """The widget's initial value for a param value (or the default when unset)."""
+        if self.widget == "yaml":
+            return "" if value is None else yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+        if self.widget == "text":
+            return "" if value is None else str(value)
+        if self.widget == "int":
+            return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if self.widget == "float":
+            return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        return value
+
+
+def field_specs(model: type[BaseModel]) -> list[FieldSpec]:
+    schema = model.model_json_schema()
+    props = schema.get("properties", {})
+    specs = []
+    for name, info in model.model_fields.items():
+        prop = props.get(info.alias or name, {})
+        default = None if info.default is PydanticUndefined else info.default
+        if info.default_factory is not None:
+            default = info.default_factory()  # type: ignore[call-arg]
+        spec = FieldSpec(name, "yaml", info.description or prop.get("description", ""), default, info.is_required())
+        _choose_widget(spec, prop)
+        specs.append(spec)
+    return specs
+
+
+def _choose_widget(spec: FieldSpec, prop: dict[str, Any]) -> None:
+    variants = prop.get("anyOf")
+    if variants:
+        non_null = [v for v in variants if v.get("type") != "null"]
+        spec.optional = len(non_null) < len(variants)
+        if len(non_null) != 1 or spec.optional:
+            return  # a union or an optional value: typed as YAML, so "empty" can mean None
+        prop = {**non_null[0], **{k: v for k, v in prop.items() if k != "anyOf"}}
+    if "enum" in prop or "const" in prop:
+        spec.widget = "choice"
+        spec.options = list(prop.get("enum", [prop.get("const")]))
+        return
+    kind = prop.get("type")
+    if kind == "boolean":
+        spec.widget = "checkbox"
+    elif kind in ("integer", "number"):
+        spec.widget = "int" if kind == "integer" else "float"
+        step = 1 if kind == "integer" else 0.0
+        if "minimum" in prop:
+            spec.minimum = prop["minimum"]
+        elif "exclusiveMinimum" in prop:
+            spec.minimum = prop["exclusiveMinimum"] + step
+        if "maximum" in prop:
+            spec.maximum = prop["maximum"]
+        elif "exclusiveMaximum" in prop:
+            spec.maximum = prop["exclusiveMaximum"] - step
+    elif kind == "string":
+        spec.widget = "text"
+
+
+def parse_widget_value(spec: FieldSpec, raw: Any) -> Any:
+    """A widget's value as the param value to validate: YAML text parsed, blanks as None."""
+    if spec.widget == "yaml":
+        text = str(raw or "").strip()
+        if not text:
+            return None if spec.optional or not spec.required else ""
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at column {mark.column + 1}" if mark else ""
+            raise FormError({spec.name: f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"}) from exc
+    if spec.widget == "float" and isinstance(raw, float) and math.isfinite(raw) and raw == int(raw) \
+            and isinstance(spec.default, int):
+        return int(raw)
+    return raw
+
+
+class FormError(ValueError):
+    """Messages per field, as pydantic (or the YAML parser) gave them."""
+
+    def __init__(self, messages: dict[str, str]) -> None:
+        self.messages = messages
+        super().__init__("; ".join(f"{k}: {v}" for k, v in messages.items()))
+
+
+def check(model: type[BaseModel], values: dict[str, Any]) -> BaseModel:
+    """Validate ``values`` with the node's model; raise :class:`FormError` with pydantic's messages."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        messages: dict[str, str] = {}
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "params"
+            messages.setdefault(name, err["msg"])
+        raise FormError(messages) from exc
+
+
+def changes(specs: list[FieldSpec], current: dict[str, Any], entered: dict[str, Any]) -> dict[str, Any]:
+    """The params to write: entered values that differ from what the form showed.
+
+    A value the user did not touch is not written, so a default stays implicit
+    and a hand-written value keeps its exact spelling.
+    """
+    out = {}
+    for spec in specs:
+        if spec.name not in entered:
+            continue
+        shown = current.get(spec.name, spec.default)
+        value = entered[spec.name]
+        if spec.widget == "text" and shown is None and value == "":
+            continue
+        if value != shown or type(value) is not type(shown) and not _same_number(value, shown):
+            out[spec.name] = value
+    return out
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    numbers = (int, float)
+    return isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) \
+        and not isinstance(b, bool) and a == b
