@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
 from nodes.colour_math import (
@@ -33,7 +33,21 @@ ColourSpec = str | list[float] | dict[str, list[float]]
 _SPEC_HELP = "'#rrggbb', [r, g, b] (0-255), {lab: [L, a, b]} or {rgb: [r, g, b]}"
 
 
+def _reference_schema(schema: dict[str, Any]) -> None:
+    """Let editors accept the shorthands the validator accepts: {name, lab|rgb|hex: ...}."""
+    triple = {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}
+    schema["properties"].update(
+        lab={**triple, "description": "Shorthand for colour: {lab: [L, a, b]}."},
+        rgb={**triple, "description": "Shorthand for colour: {rgb: [r, g, b]} (0-255)."},
+        hex={"type": "string", "description": "Shorthand for colour: '#rrggbb'."},
+    )
+    schema["required"] = ["name"]
+    schema["anyOf"] = [{"required": [key]} for key in ("colour", "lab", "rgb", "hex")]
+
+
 class Reference(Params):
+    model_config = ConfigDict(json_schema_extra=_reference_schema)
+
     name: str = Field(min_length=1, description="Label given when this colour is the match.")
     colour: ColourSpec = Field(description=f"The reference colour: {_SPEC_HELP}.")
     threshold: float | None = Field(
