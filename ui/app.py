@@ -136,7 +136,7 @@ def node_panel(editor: Editor) -> None:
     view = editor.state.node(node_id)
     cls = editor.registry.get(view.type)
     for issue in editor.issues_for(node_id):
-        (st.error if issue.is_error else st.warning)(issue.format())
+        st.caption(f":red[{issue.field or 'node'}: {issue.message}]")
     if cls is None:
         st.caption(f"Unknown type '{view.type}': fix it in the YAML view.")
         return
@@ -182,8 +182,7 @@ def main() -> None:
     if note:
         (st.error if note[1] else st.success)(note[0])
     validation = editor.validation()
-    loose = [i for i in validation.issues if i.node is None or i.node not in editor.state.node_ids()]
-    for issue in loose:
+    for issue in validation.issues:  # all of them, with line numbers; the canvas marks their nodes
         (st.error if issue.is_error else st.warning)(issue.format())
     errors = [i for i in validation.issues if i.is_error]
     st.caption(f"{len(editor.state.node_ids())} nodes, {len(editor.state.edges())} edges — "

@@ -65,8 +65,10 @@ def _choose_widget(spec: FieldSpec, prop: dict[str, Any]) -> None:
     if variants:
         non_null = [v for v in variants if v.get("type") != "null"]
         spec.optional = len(non_null) < len(variants)
-        if len(non_null) != 1 or spec.optional:
-            return  # a union or an optional value: typed as YAML, so "empty" can mean None
+        if len(non_null) != 1:
+            return  # a union: typed as YAML
+        if spec.optional and non_null[0].get("type") != "string":
+            return  # an optional number or list: YAML, where an empty field means None
         prop = {**non_null[0], **{k: v for k, v in prop.items() if k != "anyOf"}}
     if "enum" in prop or "const" in prop:
         spec.widget = "choice"
@@ -102,6 +104,8 @@ def parse_widget_value(spec: FieldSpec, raw: Any) -> Any:
             mark = getattr(exc, "problem_mark", None)
             where = f" at column {mark.column + 1}" if mark else ""
             raise FormError({spec.name: f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"}) from exc
+    if spec.widget == "text" and spec.optional and raw == "":
+        return None
     if spec.widget == "float" and isinstance(raw, float) and math.isfinite(raw) and raw == int(raw) \
             and isinstance(spec.default, int):
         return int(raw)

@@ -20,7 +20,7 @@ from ruamel.yaml.comments import CommentedMap
 from engine.node import Node
 from engine.registry import Registry
 from engine.spec import parse_ref
-from ui.yaml_roundtrip import Style, dumps, loads, to_node, to_plain
+from ui.yaml_roundtrip import Style, dumps, loads, merge_text, to_node, to_plain
 
 GRID_X, GRID_Y = 230, 140  # the automatic layout's column and row spacing, in canvas pixels
 SCHEMA_LINE = "# yaml-language-server: $schema=../segflow.schema.json\n"
@@ -56,13 +56,15 @@ class NodeView:
 class EditorState:
     doc: Any
     style: Style = field(default_factory=Style)
+    source_text: str = ""  # the text loaded, and ruamel's dump of it right after loading:
+    base_dump: str = ""  # to_yaml() applies only the changes since then to the user's text
 
     @classmethod
     def from_yaml(cls, text: str) -> EditorState:
         doc, style = loads(text)
         if not isinstance(doc, dict):
             doc = CommentedMap()
-        return cls(doc, style)
+        return cls(doc, style, text, dumps(doc, style))
 
     @classmethod
     def new(cls, name: str = "untitled") -> EditorState:
@@ -70,7 +72,7 @@ class EditorState:
         return cls.from_yaml(text)
 
     def to_yaml(self) -> str:
-        return dumps(self.doc, self.style)
+        return merge_text(self.source_text, self.base_dump, dumps(self.doc, self.style))
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -156,12 +158,8 @@ class EditorState:
         node_id = node_id or self.free_id(type_name.split(".")[-1])
         if node_id in self._nodes:
             raise EditError(f"a node '{node_id}' already exists")
-        entry = CommentedMap(type=type_name)
-        required = {name: _placeholder(info.annotation) for name, info in cls.Params.model_fields.items()
-                    if info.is_required()}
-        if required:  # required params start blank so validation points at them
-            entry["params"] = to_node(required)
-        self._nodes[node_id] = entry
+        # Only the type: validation then names each required param still to fill in.
+        self._nodes[node_id] = CommentedMap(type=type_name)
         layout = self.layout()
         if position is None:
             xs = [xy[0] for xy in layout.values()] or [0.0]
@@ -306,6 +304,3 @@ def _insert_after(mapping: CommentedMap, key: str, value: Any, after: tuple[str,
             return
     mapping[key] = value
 
-
-def _placeholder(annotation: Any) -> Any:
-    return [] if getattr(annotation, "__origin__", None) is list else ""

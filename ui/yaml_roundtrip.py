@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -91,6 +92,60 @@ def dumps(data: Any, style: Style | None = None) -> str:
     stream = io.StringIO()
     _yaml(style or Style()).dump(data, stream)
     return stream.getvalue()
+
+
+def merge_text(original: str, base: str, new: str) -> str:
+    """Apply the change ``base`` -> ``new`` (two ruamel dumps) to ``original`` (the user's text).
+
+    ruamel keeps comments and order but re-flows some layout (a flow mapping
+    written over several lines comes out on one). A three-way line merge keeps
+    the user's lines wherever the edit did not touch them, so an untouched
+    document comes back byte for byte and an edit changes only its own lines.
+    """
+    if new == base:
+        return original
+    if not original:
+        return new
+    b_lines, o_lines, n_lines = base.splitlines(True), original.splitlines(True), new.splitlines(True)
+    same_line: dict[int, int] = {}  # base line -> the identical original line
+    block_of: dict[int, int] = {}  # base line -> index of a re-flowed block
+    blocks: list[tuple[int, int, int, int]] = []
+    only_original: dict[int, list[str]] = {}  # original lines with no base line, by base position
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, b_lines, o_lines, autojunk=False).get_opcodes():
+        if tag == "equal":
+            same_line.update({i1 + k: j1 + k for k in range(i2 - i1)})
+        elif i1 == i2:
+            only_original.setdefault(i1, []).extend(o_lines[j1:j2])
+        else:
+            blocks.append((i1, i2, j1, j2))
+            block_of.update({k: len(blocks) - 1 for k in range(i1, i2)})
+    edits = SequenceMatcher(None, b_lines, n_lines, autojunk=False).get_opcodes()
+    dirty: set[int] = set()  # re-flowed blocks the edit reaches: those take ruamel's layout
+    for tag, i1, i2, _, _ in edits:
+        if tag == "equal":
+            continue
+        dirty.update(block_of[k] for k in range(i1, i2) if k in block_of)
+        if i1 == i2 and i1 in block_of and block_of.get(i1 - 1) == block_of[i1]:
+            dirty.add(block_of[i1])
+    out: list[str] = []
+    done: set[int] = set()
+    for tag, i1, i2, j1, j2 in edits:
+        for k in range(i1, i2):
+            out.extend(only_original.pop(k, []))
+            if tag != "equal":
+                continue
+            if k in same_line:
+                out.append(o_lines[same_line[k]])
+            elif block_of[k] in dirty:
+                out.append(n_lines[j1 + k - i1])
+            elif block_of[k] not in done:
+                done.add(block_of[k])
+                out.extend(o_lines[blocks[block_of[k]][2]:blocks[block_of[k]][3]])
+        if tag != "equal":
+            out.extend(n_lines[j1:j2])
+    for rest in only_original.values():
+        out.extend(rest)
+    return "".join(out)
 
 
 def to_node(value: Any) -> Any:

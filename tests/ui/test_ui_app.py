@@ -1,0 +1,174 @@
+"""The Streamlit app driven by ``streamlit.testing.v1.AppTest``: load, edit, validate, run, save."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "ui" / "app.py")
+WORKFLOW_FILES = sorted((ROOT / "workflows").glob("*.yaml"))
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Path:
+    """A workspace with a copy of the coins workflow; the samples are linked, not copied."""
+    (tmp_path / "workflows").mkdir()
+    shutil.copy(ROOT / "workflows" / "coins.yaml", tmp_path / "workflows" / "coins.yaml")
+    os.symlink(ROOT / "assets", tmp_path / "assets")
+    return tmp_path
+
+
+def start(monkeypatch, workspace: Path, file: str | None = "workflows/coins.yaml") -> AppTest:
+    monkeypatch.setenv("SEGFLOW_EDITOR_WORKSPACE", str(workspace))
+    if file:
+        monkeypatch.setenv("SEGFLOW_EDITOR_FILE", file)
+    else:
+        monkeypatch.delenv("SEGFLOW_EDITOR_FILE", raising=False)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def widget(at: AppTest, kind: str, prefix: str):
+    found = [w for w in getattr(at, kind) if w.key and w.key.startswith(prefix)]
+    assert found, f"no {kind} with key {prefix}*"
+    return found[0]
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_round_trip_through_the_app_for_every_workflow(monkeypatch, path):
+    at = start(monkeypatch, ROOT, f"workflows/{path.name}")
+    assert at.text_area(key="yaml_text").value == path.read_text()
+    nodes = yaml.safe_load(path.read_text())["nodes"]
+    assert at.selectbox(key="node_pick").options == list(nodes)
+
+
+def test_load_shows_graph_summary(monkeypatch, workspace):
+    at = start(monkeypatch, workspace)
+    assert "7 nodes, 8 edges — valid" in texts(at.caption)
+    assert "workflows/coins.yaml" in texts(at.markdown)
+    assert not at.error
+
+
+def test_edit_param_keeps_comments_and_marks_unsaved(monkeypatch, workspace):
+    at = start(monkeypatch, workspace)
+    at.selectbox(key="node_pick").set_value("coins").run()
+    widget(at, "number_input", "param:coins:").set_value(7)  # the first number field: blur
+    widget(at, "button", "apply:param:coins:").click().run()
+    text = at.text_area(key="yaml_text").value
+    assert "      blur: 7\n" in text and "# brighter than the local mean by 15 grey levels" in text
+    assert "● unsaved" in texts(at.markdown)
+
+
+def test_invalid_value_refused_with_pydantic_message(monkeypatch, workspace):
+    at = start(monkeypatch, workspace)
+    at.selectbox(key="node_pick").set_value("measure").run()
+    widget(at, "text_area", "param:measure:").set_value("{mode: nonsense}")
+    widget(at, "button", "apply:param:measure:").click().run()
+    assert "measure.scale" in texts(at.error) and "nonsense" not in at.text_area(key="yaml_text").value
+    before = at.text_area(key="yaml_text").value
+    at.selectbox(key="node_pick").set_value("label").run()
+    scale = [w for w in at.number_input if w.key.startswith("param:label:") and w.key.endswith(":text_scale")][0]
+    scale.set_value(0.0)
+    widget(at, "button", "apply:param:label:").click().run()
+    assert "label.text_scale: Input should be greater than 0" in texts(at.error)
+    assert at.text_area(key="yaml_text").value == before
+
+
+def test_yaml_view_updates_graph_and_reports_errors(monkeypatch, workspace):
+    at = start(monkeypatch, workspace)
+    original = at.text_area(key="yaml_text").value
+    at.text_area(key="yaml_text").set_value(original.replace("  coins:\n    type: detect.threshold",
+                                                             "  coins:\n    type: detect.treshold")).run()
+    errors = texts(at.error)
+    assert "unknown node type 'detect.treshold'" in errors and "did you mean 'detect.threshold'?" in errors
+    assert "error(s)" in texts(at.caption)
+    broken = original.replace("nodes:\n", "nodes:\n  bad: [\n", 1)
+    at.text_area(key="yaml_text").set_value(broken).run()
+    assert "YAML not applied: line 11" in texts(at.error)
+    at.text_area(key="yaml_text").set_value(original).run()
+    assert "7 nodes, 8 edges — valid" in texts(at.caption)
+    assert not at.error
+
+
+def test_palette_adds_a_node_that_validation_flags(monkeypatch, workspace):
+    at = start(monkeypatch, workspace)
+    at.button(key="add:detect.yolo").click().run()
+    assert at.selectbox(key="node_pick").value == "yolo"
+    assert "8 nodes" in texts(at.caption)
+    assert "missing required param 'model'" in texts(at.error)
+    assert "  yolo:\n    type: detect.yolo\n" in at.text_area(key="yaml_text").value
+
+
+def test_run_then_rerun_only_changed_nodes(monkeypatch, workspace):
+    at = start(monkeypatch, workspace)
+    at.button(key="run_btn").click().run()
+    assert "5 node(s) ran, 0 reused" in texts(at.caption)
+    assert len(at.dataframe) == 2  # results and timings
+    results = at.dataframe[0].value
+    assert len(results) > 10 and {"length_mm", "class_name"} <= set(results.columns)
+    timings = at.dataframe[1].value
+    assert set(timings["node"]) == {"photo", "coins", "measure", "colour", "label", "log", "picture"}
+    assert set(timings.loc[timings["node"].isin(["log", "picture"]), "status"]) == {"off"}
+    at.selectbox(key="node_pick").set_value("label").run()
+    widget(at, "checkbox", "param:label:").set_value(True)  # masks stays on; boxes is the 3rd field
+    [w for w in at.checkbox if w.key.startswith("param:label:") and w.key.endswith(":boxes")][0].set_value(True)
+    widget(at, "button", "apply:param:label:").click().run()
+    at.button(key="run_btn").click().run()
+    assert "2 node(s) ran, 3 reused from cache" in texts(at.caption)  # photo (the frame) and label
+
+
+def test_save_inside_workspace_and_refuse_conflicts(monkeypatch, workspace):
+    at = start(monkeypatch, workspace)
+    at.selectbox(key="node_pick").set_value("coins").run()
+    widget(at, "number_input", "param:coins:").set_value(7)
+    widget(at, "button", "apply:param:coins:").click().run()
+    at.button(key="save_btn").click().run()
+    saved = (workspace / "workflows" / "coins.yaml").read_text()
+    assert "      blur: 7\n" in saved and saved == at.text_area(key="yaml_text").value
+    assert "saved workflows/coins.yaml" in texts(at.success)
+
+    (workspace / "workflows" / "coins.yaml").write_text(saved.replace("blur: 7", "blur: 9"))
+    at.button(key="save_btn").click().run()
+    assert "changed on disk" in texts(at.error)
+    assert "blur: 9" in (workspace / "workflows" / "coins.yaml").read_text()
+
+    at.text_input(key="save_path").set_value("../outside.yaml")
+    at.button(key="save_btn").click().run()
+    assert "outside the workspace" in texts(at.error)
+    assert not (workspace.parent / "outside.yaml").exists()
+
+    at.text_input(key="save_path").set_value("workflows/coins.yaml")
+    at.checkbox(key="overwrite").check()
+    at.button(key="save_btn").click().run()
+    assert "blur: 7" in (workspace / "workflows" / "coins.yaml").read_text()
+
+
+def test_new_file_saved_runs_like_the_engine(monkeypatch, workspace):
+    at = start(monkeypatch, workspace, "workflows/fresh.yaml")
+    assert "0 nodes" in texts(at.caption)
+    for type_name in ("source.image", "debug.invert", "debug.stats"):
+        at.button(key=f"add:{type_name}").click().run()
+    text = at.text_area(key="yaml_text").value.replace(
+        "type: source.image\n", "type: source.image\n    params: {path: assets/samples/coins.png}\n")
+    text = text.replace("type: debug.invert\n", "type: debug.invert\n    inputs: {image: image.image}\n")
+    text = text.replace("type: debug.stats\n", "type: debug.stats\n    inputs: {image: invert.image}\n")
+    at.text_area(key="yaml_text").set_value(text).run()
+    assert "3 nodes, 2 edges" in texts(at.caption)
+    at.button(key="save_btn").click().run()
+    from engine.runner import load
+
+    wf = load(workspace / "workflows" / "fresh.yaml", base_dir=workspace)
+    assert yaml.safe_load((workspace / "workflows" / "fresh.yaml").read_text())["ui"]["positions"]
+    assert wf.graph.order == ["image", "invert", "stats"]

@@ -1,0 +1,182 @@
+"""Forms from pydantic schemas, the workspace's save rules, and the editor command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pytest
+
+from engine.registry import default_registry
+from ui import forms
+from ui.command import EDITOR, is_loopback
+from ui.workspace import SaveConflict, Workspace, WorkspaceError
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return default_registry()
+
+
+def spec(registry, type_name: str, field: str) -> forms.FieldSpec:
+    return {s.name: s for s in forms.field_specs(registry.get(type_name).Params)}[field]
+
+
+@pytest.mark.parametrize(
+    ("type_name", "field", "widget", "default", "low", "high", "options"),
+    [
+        ("detect.yolo", "confidence", "float", 0.25, 0, 1, []),
+        ("detect.yolo", "imgsz", "int", 640, 32, 8192, []),
+        ("detect.yolo", "half", "checkbox", False, None, None, []),
+        ("detect.yolo", "model", "text", None, None, None, []),
+        ("detect.threshold", "method", "choice", "otsu", None, None, ["fixed", "otsu", "adaptive"]),
+        ("detect.threshold", "max_area", "yaml", None, None, None, []),
+        ("annotate.detections", "label", "text", "{class_name} {confidence:.2f}", None, None, []),
+        ("measure.masks", "scale", "yaml", None, None, None, []),
+    ],
+)
+def test_widget_per_type(registry, type_name, field, widget, default, low, high, options):
+    s = spec(registry, type_name, field)
+    assert (s.widget, s.default, s.minimum, s.maximum, s.options) == (widget, default, low, high, options)
+    assert s.help  # every field's description becomes help text
+
+
+def test_required_field_is_marked(registry):
+    assert spec(registry, "detect.yolo", "model").required
+    assert not spec(registry, "detect.yolo", "confidence").required
+
+
+@pytest.mark.parametrize(
+    ("type_name", "values", "error_field", "words"),
+    [
+        ("detect.yolo", {"model": "m.pt", "confidence": 0.5}, None, ""),
+        ("detect.yolo", {"model": "m.pt", "confidence": 1.5}, "confidence", "less than or equal to 1"),
+        ("detect.yolo", {"confidence": 0.5}, "model", "Field required"),
+        ("detect.threshold", {"method": "magic"}, "method", "'fixed', 'otsu' or 'adaptive'"),
+        ("annotate.detections", {"text_scale": 0.0}, "text_scale", "greater than 0"),
+        ("annotate.detections", {"label": None}, None, ""),
+        ("detect.threshold", {"colour": 3}, "colour", "Extra inputs are not permitted"),
+    ],
+)
+def test_check_refuses_with_pydantic_messages(registry, type_name, values, error_field, words):
+    model = registry.get(type_name).Params
+    if error_field is None:
+        forms.check(model, values)
+        return
+    with pytest.raises(forms.FormError) as info:
+        forms.check(model, values)
+    assert words in info.value.messages[error_field]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("[1, 2]", [1, 2]), ("{mode: fixed, mm_per_px: 0.5}", {"mode": "fixed", "mm_per_px": 0.5}), ("", None),
+     ("[1, 2", forms.FormError)],
+)
+def test_yaml_fields_parse_or_refuse(registry, raw, expected):
+    s = spec(registry, "measure.masks", "scale")
+    if expected is forms.FormError:
+        with pytest.raises(forms.FormError, match="not valid YAML"):
+            forms.parse_widget_value(s, raw)
+    else:
+        assert forms.parse_widget_value(s, raw) == expected
+
+
+def test_changes_keep_untouched_values_implicit(registry):
+    specs = forms.field_specs(registry.get("detect.threshold").Params)
+    current = {"blur": 5, "offset": -15}
+    entered = {s.name: current.get(s.name, s.default) for s in specs}
+    entered["offset"] = -15.0  # a float widget shows the int -15 as -15.0: not a change
+    assert forms.changes(specs, current, entered) == {}
+    entered["blur"] = 7
+    entered["invert"] = True
+    assert forms.changes(specs, current, entered) == {"blur": 7, "invert": True}
+
+
+# -- workspace -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ws(tmp_path) -> Workspace:
+    (tmp_path / "work" / "workflows").mkdir(parents=True)
+    (tmp_path / "work" / "workflows" / "a.yaml").write_text("version: 1\n")
+    (tmp_path / "secret.yaml").write_text("x: 1\n")
+    os.symlink(tmp_path, tmp_path / "work" / "escape")
+    return Workspace(tmp_path / "work")
+
+
+@pytest.mark.parametrize(
+    ("path", "ok"),
+    [("workflows/a.yaml", True), ("new.yaml", True), ("../secret.yaml", False), ("/etc/passwd", False),
+     ("escape/secret.yaml", False), ("workflows/../../secret.yaml", False), ("", False)],
+)
+def test_paths_outside_the_workspace_are_refused(ws, path, ok):
+    if ok:
+        assert ws.resolve(path).is_relative_to(ws.root)
+    else:
+        with pytest.raises(WorkspaceError):
+            ws.resolve(path)
+
+
+def test_save_refuses_silent_overwrites(ws):
+    opened = ws.open("workflows/a.yaml")
+    saved = ws.save("workflows/a.yaml", "version: 1\nname: b\n", opened)
+    assert (ws.root / "workflows/a.yaml").read_text() == "version: 1\nname: b\n"
+    (ws.root / "workflows/a.yaml").write_text("changed elsewhere\n")
+    with pytest.raises(SaveConflict, match="changed on disk"):
+        ws.save("workflows/a.yaml", "mine\n", saved)
+    assert (ws.root / "workflows/a.yaml").read_text() == "changed elsewhere\n"
+    with pytest.raises(SaveConflict, match="already exists"):
+        ws.save("workflows/a.yaml", "mine\n", None)
+    ws.save("workflows/a.yaml", "mine\n", saved, overwrite=True)
+    assert (ws.root / "workflows/a.yaml").read_text() == "mine\n"
+    with pytest.raises(WorkspaceError, match="ends in .yaml"):
+        ws.save("notes.txt", "x", None)
+    new = ws.save("sub/dir/new.yaml", "version: 1\n", None)
+    assert new.path == "sub/dir/new.yaml" and not list((ws.root / "sub/dir").glob(".*.tmp"))
+    assert ws.workflows() == ["sub/dir/new.yaml", "workflows/a.yaml"]
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+
+def args(**kw) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    EDITOR.add_arguments(parser)
+    argv = [kw.pop("file")] if "file" in kw else []
+    for key, value in kw.items():
+        argv += [f"--{key}", str(value)]
+    return parser.parse_args(argv)
+
+
+def test_command_binds_loopback_headless_without_stats(tmp_path):
+    (tmp_path / "w.yaml").write_text("version: 1\n")
+    cmd, env = EDITOR.command_line(args(file=str(tmp_path / "w.yaml"), workspace=tmp_path, port=8600))
+    flags = dict(zip(cmd[5::2], cmd[6::2], strict=False))
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("ui/app.py")
+    assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8600"
+    assert flags["--server.headless"] == "true" and flags["--browser.gatherUsageStats"] == "false"
+    assert env["SEGFLOW_EDITOR_FILE"] == "w.yaml" and Path(env["SEGFLOW_EDITOR_WORKSPACE"]) == tmp_path.resolve()
+
+
+@pytest.mark.parametrize(
+    ("kw", "words"),
+    [({"file": "/etc/hosts"}, "outside the workspace"), ({"port": 0}, "expected 1-65535"),
+     ({"workspace": "/no/such/folder"}, "not a folder")],
+)
+def test_command_refuses_bad_arguments(tmp_path, kw, words):
+    kw.setdefault("workspace", tmp_path)
+    with pytest.raises(ValueError, match=words):
+        EDITOR.command_line(args(**kw))
+
+
+@pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("::1", False), ("localhost", False),
+                                              ("0.0.0.0", True), ("192.168.1.5", True)])
+def test_non_loopback_host_warns(tmp_path, monkeypatch, capsys, host, warned):
+    calls = []
+    monkeypatch.setattr("ui.command.subprocess.call", lambda cmd, **kw: calls.append(cmd) or 0)
+    assert EDITOR.run(args(host=host, workspace=tmp_path)) == 0
+    assert is_loopback(host) is not warned
+    assert ("warning: listening on" in capsys.readouterr().err) is warned
+    assert calls and calls[0][calls[0].index("--server.address") + 1] == host
