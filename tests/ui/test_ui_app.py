@@ -172,3 +172,35 @@ def test_new_file_saved_runs_like_the_engine(monkeypatch, workspace):
     wf = load(workspace / "workflows" / "fresh.yaml", base_dir=workspace)
     assert yaml.safe_load((workspace / "workflows" / "fresh.yaml").read_text())["ui"]["positions"]
     assert wf.graph.order == ["image", "invert", "stats"]
+
+
+def test_video_stepped_frame_by_frame(monkeypatch, workspace):
+    import cv2
+
+    (workspace / "workflows" / "belt.yaml").write_text(
+        "version: 1\nname: belt\nnodes:\n"
+        "  belt: {type: source.video, params: {path: assets/samples/conveyor.mp4}}\n"
+        "  stats: {type: debug.stats, inputs: {image: belt.image}}\n")
+    capture = cv2.VideoCapture(str(ROOT / "assets" / "samples" / "conveyor.mp4"))
+    means = []
+    for _ in range(3):
+        ok, pixels = capture.read()
+        assert ok
+        means.append(float(pixels.mean()))
+    capture.release()
+    at = start(monkeypatch, workspace, "workflows/belt.yaml")
+    assert at.slider(key="frame_index").max > 10
+    at.button(key="frame_next").click().run()
+    at.button(key="frame_next").click().run()
+    assert at.slider(key="frame_index").value == 2
+    at.selectbox(key="node_pick").set_value("stats").run()
+    at.button(key="run_btn").click().run()
+    assert "belt frame 2" in texts(at.caption)
+    import json
+
+    assert len(at.json) == 1
+    assert abs(json.loads(at.json[0].value)["mean"] - means[2]) < 0.5  # the stats node's output of frame 2
+    assert abs(means[2] - means[1]) > 0.01 or abs(means[1] - means[0]) > 0.01  # the frames differ
+    at.button(key="frame_prev").click().run()
+    at.button(key="run_btn").click().run()
+    assert "belt frame 1" in texts(at.caption)
