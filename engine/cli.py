@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
@@ -77,27 +78,31 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     plugins = _plugin_commands()
     parser = build_parser(plugins)
+    debug = bool(argv) and argv[0] == "--debug"
+    rest = argv[1:] if debug else argv
+    if rest and rest[0] in plugins:  # plugin commands parse their own arguments, --help included
+        _configure_logging(debug)
+        return _guarded(lambda: _run_plugin(rest[0], plugins[rest[0]], rest[1:], debug), debug)
     args = parser.parse_args(argv)
-    # Our loggers speak at INFO; third-party libraries (sam2, ultralytics) only when something is wrong.
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="segflow: %(message)s",
-                        stream=sys.stderr)
-    for name in ("segflow", "engine", "nodes", "tools", "ui"):
-        logging.getLogger(name).setLevel(logging.DEBUG if args.debug else logging.INFO)
+    _configure_logging(args.debug)
     if args.command is None:
         parser.print_help()
         return EXIT_INVALID
+    handler = {"validate": cmd_validate, "run": cmd_run, "nodes": cmd_nodes, "schema": cmd_schema,
+               "graph": cmd_graph}[args.command]
+    return _guarded(lambda: handler(args), args.debug)
+
+
+def _guarded(action: Callable[[], int], debug: bool) -> int:
+    """Run a command; user mistakes become messages and exit codes, never tracebacks."""
     try:
-        if args.command in plugins:
-            return _run_plugin(args.command, plugins[args.command], args.rest, args.debug)
-        handler = {"validate": cmd_validate, "run": cmd_run, "nodes": cmd_nodes, "schema": cmd_schema,
-                   "graph": cmd_graph}[args.command]
-        return handler(args)
+        return action()
     except WorkflowError as exc:
         _print_issues(exc.issues)
         return EXIT_INVALID
     except SetupError as exc:
         log.error("%s", exc)
-        if args.debug:
+        if debug:
             log.error("%s", exc.trace)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -107,10 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
     except Exception:
-        if args.debug:
+        if debug:
             raise
         log.exception("internal error (please report it; run with --debug for details)")
         return EXIT_FAILED
+
+
+def _configure_logging(debug: bool) -> None:
+    # Our loggers speak at INFO; third-party libraries (sam2, ultralytics) only when something is wrong.
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="segflow: %(message)s",
+                        stream=sys.stderr)
+    for name in ("segflow", "engine", "nodes", "tools", "ui"):
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.INFO)
 
 
 def _run_plugin(name: str, ep: Any, rest: list[str], debug: bool) -> int:

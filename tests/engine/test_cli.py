@@ -210,3 +210,8 @@ def test_graph_drawing(tmp_path, suffix):
 def test_graph_refuses_unknown_format(tmp_path):
     res = segflow("graph", workflow(tmp_path), "-o", tmp_path / "g.bmp")
     assert res.returncode == 2 and "use .png, .svg, .dot or .mmd" in res.stderr
+
+
+def test_plugin_commands_parse_their_own_help():
+    res = segflow("train", "--help")
+    assert res.returncode == 0 and "usage: segflow train" in res.stdout
