@@ -30,6 +30,9 @@ SAMPLES = ROOT / "assets" / "samples"
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.yaml"))
 SHORT = 3  # frames per shortened run
 SAM_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+# Stones never touch, so a box overlapping a stone's true box this much is that stone (a 5 mm stone
+# is 20 px across: a box 3 px off already drops to IoU 0.5).
+MATCH_IOU = 0.3
 
 # Workflows whose sinks need a broker or a web server: run end to end by the module that starts them.
 RUN_ELSEWHERE = {"sinks_network.yaml": ROOT / "tests" / "sinks" / "test_sink_workflows.py"}
@@ -184,7 +187,7 @@ def test_coffee_stones_counts_each_stone_once(workdir: Path):
         frame = (first + last) // 2  # well inside its run: the track is confirmed by then
         box = _stone_box(stone, frame, speed)
         record = max(by_frame[frame], key=lambda r: _iou(r["box"], box), default=None)
-        assert record is not None and _iou(record["box"], box) >= 0.5, f"stone {stone['id']} missed"
+        assert record is not None and _iou(record["box"], box) >= MATCH_IOU, f"stone {stone['id']} missed"
         ids.append(record["tracker_id"])
         track = by_track[record["tracker_id"]]
         colours_right += Counter(r["colour_name"] for r in track).most_common(1)[0][0] == stone["colour_name"]
@@ -210,7 +213,7 @@ def test_grabcut_refines_the_detector_boxes_into_stone_masks(workdir: Path):
         box = _stone_box(stone, frame, truth["belt_speed_px_per_frame"])
         here = [r for r in found if round(r["timestamp"] * truth["fps"]) == frame]
         record = max(here, key=lambda r: _iou(r["box"], box), default=None)
-        assert record is not None and _iou(record["box"], box) >= 0.5, f"stone {stone['id']} missed"
+        assert record is not None and _iou(record["box"], box) >= MATCH_IOU, f"stone {stone['id']} missed"
         assert record["feret_max_mm"] == pytest.approx(stone["length_mm"], abs=0.75)
         assert record["area_mm2"] == pytest.approx(stone["area_mm2"], rel=0.25)
         checked += 1
