@@ -67,6 +67,7 @@ class EditorCommand:
             "--server.fileWatcherType", "none",
             "--server.runOnSave", "false",
             "--global.developmentMode", "false",
+            "--client.toolbarMode", "minimal",
             "--theme.base", "light",
         ]
         return cmd, env
