@@ -92,9 +92,7 @@ def evaluate(model_path: str, video: str, conf: float = 0.35, imgsz: int = 320) 
     found, errors = 0, []
     for s in truth["stones"]:
         frame = s["fully_visible"][0]
-        best = max(
-            per_frame[frame], key=lambda d: _iou(d[1], s["bbox_at_first_full"]), default=None
-        )
+        best = max(per_frame[frame], key=lambda d: _iou(d[1], s["bbox_at_first_full"]), default=None)
         if best is not None and _iou(best[1], s["bbox_at_first_full"]) >= 0.5:
             found += 1
             if len(best[2]) >= 3:
@@ -103,13 +101,9 @@ def evaluate(model_path: str, video: str, conf: float = 0.35, imgsz: int = 320) 
         "frames": len(per_frame),
         "stones_counted": len(counted),
         "stones_truth": truth["stone_count"],
-        "count_error_pct": round(
-            100.0 * (len(counted) - truth["stone_count"]) / truth["stone_count"], 1
-        ),
+        "count_error_pct": round(100.0 * (len(counted) - truth["stone_count"]) / truth["stone_count"], 1),
         "stones_detected_at_first_full_view": found,
-        "median_abs_length_error_mm": round(float(np.median(np.abs(errors))), 3)
-        if errors
-        else None,
+        "median_abs_length_error_mm": round(float(np.median(np.abs(errors))), 3) if errors else None,
         "conf": conf,
         "imgsz": imgsz,
     }

@@ -34,24 +34,16 @@ class ExportCommand:
     help = "export trained YOLO weights (.pt) to onnx or another deployment format"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "model", help="trained weights, e.g. assets/models/coffee-stones-seg.pt"
-        )
-        parser.add_argument(
-            "--format", default="onnx", help=f"one of {', '.join(FORMATS)} (default onnx)"
-        )
+        parser.add_argument("model", help="trained weights, e.g. assets/models/coffee-stones-seg.pt")
+        parser.add_argument("--format", default="onnx", help=f"one of {', '.join(FORMATS)} (default onnx)")
         parser.add_argument(
             "--imgsz",
             type=int,
             default=None,
             help="input size (default: the size it was trained at)",
         )
-        parser.add_argument(
-            "--out", default=None, help="where to put the result (default: beside MODEL)"
-        )
-        parser.add_argument(
-            "--dynamic", action="store_true", help="dynamic batch and image size (onnx)"
-        )
+        parser.add_argument("--out", default=None, help="where to put the result (default: beside MODEL)")
+        parser.add_argument("--dynamic", action="store_true", help="dynamic batch and image size (onnx)")
         parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: best)")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -61,8 +53,7 @@ class ExportCommand:
             close = difflib.get_close_matches(fmt, list(FORMATS), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             print(
-                f"segflow export: unknown format '{args.format}'{hint}; choose one of "
-                f"{', '.join(FORMATS)}",
+                f"segflow export: unknown format '{args.format}'{hint}; choose one of {', '.join(FORMATS)}",
                 file=sys.stderr,
             )
             return 2
@@ -89,9 +80,7 @@ class ExportCommand:
         try:
             model = YOLO(str(model_path))
         except Exception as exc:  # noqa: BLE001 - corrupt or foreign checkpoints raise anything
-            print(
-                f"segflow export: cannot load {model_path} as YOLO weights: {exc}", file=sys.stderr
-            )
+            print(f"segflow export: cannot load {model_path} as YOLO weights: {exc}", file=sys.stderr)
             return 1
         imgsz = args.imgsz or int(model.overrides.get("imgsz") or 640)
         kwargs = {"format": fmt, "imgsz": imgsz, "device": "cpu", "verbose": False}

@@ -54,10 +54,7 @@ class EpochProgress:
         )
         self.stream.flush()
         with self.log_path.open("a") as f:
-            f.write(
-                json.dumps({"epoch": epoch, "epochs": total, "elapsed_s": round(elapsed, 1), **m})
-                + "\n"
-            )
+            f.write(json.dumps({"epoch": epoch, "epochs": total, "elapsed_s": round(elapsed, 1), **m}) + "\n")
 
 
 def validate(weights: Path, data: str, imgsz: int, batch: int, device: str) -> dict:
@@ -85,7 +82,7 @@ def validate(weights: Path, data: str, imgsz: int, batch: int, device: str) -> d
         }
     return {
         "split": "val",
-        "images": int(metrics.seen) if hasattr(metrics, "seen") else None,
+        "images": _count_images(data),
         "mask_map50": round(float(metrics.seg.map50), 4),
         "mask_map50_95": round(float(metrics.seg.map), 4),
         "box_map50": round(float(metrics.box.map50), 4),
@@ -93,31 +90,41 @@ def validate(weights: Path, data: str, imgsz: int, batch: int, device: str) -> d
     }
 
 
+def _count_images(data: str) -> int | None:
+    """Number of images in the dataset's val split (None when it cannot be resolved)."""
+    from ultralytics.data.utils import IMG_FORMATS, check_det_dataset
+
+    try:
+        val = check_det_dataset(data)["val"]
+    except Exception:  # noqa: BLE001 - only a summary field; never fail a finished run for it
+        return None
+    folders = val if isinstance(val, list) else [val]
+    return sum(
+        1
+        for folder in map(Path, folders)
+        if folder.is_dir()
+        for f in folder.rglob("*")
+        if f.suffix[1:].lower() in IMG_FORMATS
+    )
+
+
 class TrainCommand:
     help = "train a YOLO segmentation model on a YOLO-seg data.yaml (offline, CPU-friendly)"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "data", help="dataset YAML (YOLO-seg), e.g. from `segflow generate dataset`"
-        )
+        parser.add_argument("data", help="dataset YAML (YOLO-seg), e.g. from `segflow generate dataset`")
         parser.add_argument(
             "--model",
             default="yolov8n-seg.yaml",
             help="model config .yaml (train from scratch) or weights .pt (fine-tune)",
         )
         parser.add_argument("--epochs", type=int, default=80, help="number of epochs (default 80)")
-        parser.add_argument(
-            "--imgsz", type=int, default=320, help="training image size (default 320)"
-        )
+        parser.add_argument("--imgsz", type=int, default=320, help="training image size (default 320)")
         parser.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
         parser.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
         parser.add_argument("--device", default="cpu", help="'cpu', '0' for the first GPU, ...")
-        parser.add_argument(
-            "--workers", type=int, default=2, help="data-loader workers (default 2)"
-        )
-        parser.add_argument(
-            "--patience", type=int, default=100, help="early-stop patience in epochs"
-        )
+        parser.add_argument("--workers", type=int, default=2, help="data-loader workers (default 2)")
+        parser.add_argument("--patience", type=int, default=100, help="early-stop patience in epochs")
         parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
         parser.add_argument(
             "--resume",
@@ -131,8 +138,7 @@ class TrainCommand:
         last = out / "weights" / "last.pt"
         if not args.resume and not data.is_file():
             print(
-                f"segflow train: dataset file {data} not found; make one with "
-                "`segflow generate dataset --out DIR`",
+                f"segflow train: dataset file {data} not found; make one with `segflow generate dataset --out DIR`",
                 file=sys.stderr,
             )
             return 2

@@ -27,7 +27,5 @@ def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     data = write_dataset(root / "ds", n_train=4, n_val=2, seed=1)
     out = root / "run"
-    rc = TRAIN.run(
-        _train_args(data=str(data), epochs=1, imgsz=64, batch=2, workers=0, out=str(out))
-    )
+    rc = TRAIN.run(_train_args(data=str(data), epochs=1, imgsz=64, batch=2, workers=0, out=str(out)))
     return {"rc": rc, "data": data, "out": out}

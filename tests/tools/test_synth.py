@@ -94,9 +94,7 @@ def short_video():
 def test_video_is_deterministic(short_video):
     again = render_conveyor(seed=3, seconds=2.0, fps=15, n_stones=3, beans_per_frame=30)
     assert again.truth == short_video.truth
-    assert all(
-        a.tobytes() == b.tobytes() for a, b in zip(again.frames, short_video.frames, strict=True)
-    )
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(again.frames, short_video.frames, strict=True))
 
 
 def test_video_truth_points_at_stones(short_video):

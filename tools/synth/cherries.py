@@ -20,9 +20,7 @@ RIPE_RGB = (172, 28, 36)
 UNRIPE_RGB = (92, 150, 48)
 
 
-def render_cherries(
-    seed: int = 3, h: int = 480, w: int = 640, count: int = 18
-) -> tuple[np.ndarray, dict]:
+def render_cherries(seed: int = 3, h: int = 480, w: int = 640, count: int = 18) -> tuple[np.ndarray, dict]:
     """Return (BGR image, ground truth) for one tray of cherries."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -40,16 +38,12 @@ def render_cherries(
             continue
         ripe = bool(rng.random() < 0.55)
         rgb = np.array(RIPE_RGB if ripe else UNRIPE_RGB, np.float64) * rng.uniform(0.9, 1.1, 3)
-        cherries.append(
-            {"cx": cx, "cy": cy, "r": r, "ripe": ripe, "rgb": np.clip(rgb, 0, 255), "d": d_mm}
-        )
+        cherries.append({"cx": cx, "cy": cy, "r": r, "ripe": ripe, "rgb": np.clip(rgb, 0, 255), "d": d_mm})
     for c in cherries:
         dx, dy = (xx - c["cx"]) / c["r"], (yy - c["cy"]) / c["r"]
         r2 = dx * dx + dy * dy
         # soft shadow to the bottom-right, then the shaded sphere with a highlight
-        sh = np.exp(
-            -((((xx - c["cx"] - 4) ** 2 + (yy - c["cy"] - 5) ** 2) / (c["r"] * 1.05) ** 2) ** 4)
-        )
+        sh = np.exp(-((((xx - c["cx"] - 4) ** 2 + (yy - c["cy"] - 5) ** 2) / (c["r"] * 1.05) ** 2) ** 4))
         img *= (1.0 - 0.35 * sh)[..., None]
         inside = r2 <= 1.0
         nz = np.sqrt(np.clip(1.0 - r2, 0, 1))

@@ -40,9 +40,7 @@ def write_samples(out: Path) -> list[Path]:
 
 
 class GenerateCommand:
-    help = (
-        "generate synthetic data with ground truth: a YOLO-seg dataset, the conveyor video, samples"
-    )
+    help = "generate synthetic data with ground truth: a YOLO-seg dataset, the conveyor video, samples"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -57,19 +55,13 @@ class GenerateCommand:
             help="output folder (dataset, samples) or file (video .mp4, images .png)",
         )
         parser.add_argument("--seed", type=int, default=None, help="random seed (default per kind)")
-        parser.add_argument(
-            "--train", type=int, default=240, help="dataset: training images (default 240)"
-        )
-        parser.add_argument(
-            "--val", type=int, default=60, help="dataset: validation images (default 60)"
-        )
+        parser.add_argument("--train", type=int, default=240, help="dataset: training images (default 240)")
+        parser.add_argument("--val", type=int, default=60, help="dataset: validation images (default 60)")
 
     def run(self, args: argparse.Namespace) -> int:
         out = Path(args.out)
         seed = DEFAULT_SEEDS.get(args.what, 0) if args.seed is None else args.seed
-        suffix = {"video": ".mp4", "cherries": ".png", "concrete": ".png", "pipes": ".png"}.get(
-            args.what
-        )
+        suffix = {"video": ".mp4", "cherries": ".png", "concrete": ".png", "pipes": ".png"}.get(args.what)
         if suffix and out.suffix.lower() != suffix:
             print(
                 f"segflow generate {args.what}: --out must be a {suffix} file, got {out}",
@@ -89,10 +81,7 @@ class GenerateCommand:
                 from tools.synth.video import write_conveyor
 
                 truth = write_conveyor(out, seed=seed)
-                print(
-                    f"video: {out}  ground truth: {out.with_suffix('.json')}  "
-                    f"stones: {truth['stone_count']}"
-                )
+                print(f"video: {out}  ground truth: {out.with_suffix('.json')}  stones: {truth['stone_count']}")
             elif args.what == "samples":
                 for path in write_samples(out):
                     print(path)

@@ -19,9 +19,7 @@ from tools.synth.sprites import value_noise
 MM_PER_PX = 0.1
 
 
-def _walk(
-    rng: np.random.Generator, start: np.ndarray, heading: float, length: float, step: float = 8.0
-):
+def _walk(rng: np.random.Generator, start: np.ndarray, heading: float, length: float, step: float = 8.0):
     pts = [start.astype(np.float64)]
     travelled, base = 0.0, heading
     while travelled < length:
@@ -43,23 +41,15 @@ def _band(pts: np.ndarray, width_px: int, h: int, w: int) -> np.ndarray:
     return (dist <= (width_px - 1) / 2 + 0.25).astype(np.uint8)
 
 
-def render_concrete(
-    seed: int = 5, h: int = 480, w: int = 640, n_cracks: int = 3
-) -> tuple[np.ndarray, dict]:
+def render_concrete(seed: int = 5, h: int = 480, w: int = 640, n_cracks: int = 3) -> tuple[np.ndarray, dict]:
     """Return (BGR image, ground truth); cracks run roughly across separate horizontal bands."""
     rng = np.random.default_rng(seed)
-    paste = (
-        np.full((h, w), 150.0)
-        + 14.0 * value_noise(rng, h, w, 60.0)
-        + 8.0 * value_noise(rng, h, w, 8.0)
-    )
+    paste = np.full((h, w), 150.0) + 14.0 * value_noise(rng, h, w, 60.0) + 8.0 * value_noise(rng, h, w, 8.0)
     paste += rng.normal(0.0, 5.0, (h, w))
     for _ in range(260):  # aggregate: lighter/darker blotches
         c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
         axes = (int(rng.integers(2, 9)), int(rng.integers(2, 7)))
-        cv2.ellipse(
-            paste, c, axes, float(rng.uniform(0, 180)), 0, 360, float(rng.uniform(120, 185)), -1
-        )
+        cv2.ellipse(paste, c, axes, float(rng.uniform(0, 180)), 0, 360, float(rng.uniform(120, 185)), -1)
     for _ in range(60):  # pores: small dark dots
         cv2.circle(
             paste,

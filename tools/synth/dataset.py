@@ -25,9 +25,7 @@ SPLITS = {"train": 0, "val": 1}
 
 def mask_polygon(mask: np.ndarray) -> np.ndarray:
     """Outline of the largest region of a bool mask as a (K, 2) int polygon (x, y)."""
-    contours, _ = cv2.findContours(
-        mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
-    )
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return np.zeros((0, 2), np.int32)
     return max(contours, key=cv2.contourArea).reshape(-1, 2)

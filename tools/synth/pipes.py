@@ -17,9 +17,7 @@ from tools.synth.sprites import value_noise
 MM_PER_PX = 0.5
 
 
-def render_pipes(
-    seed: int = 11, h: int = 480, w: int = 640, count: int = 7
-) -> tuple[np.ndarray, dict]:
+def render_pipes(seed: int = 11, h: int = 480, w: int = 640, count: int = 7) -> tuple[np.ndarray, dict]:
     """Return (BGR image, ground truth) of ``count`` non-touching pipe ends on a dark backdrop."""
     rng = np.random.default_rng(seed)
     img = np.full((h, w, 3), 28.0) + 8.0 * value_noise(rng, h, w, 50.0)[..., None]

@@ -32,9 +32,7 @@ class Placed:
 def belt(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Dark rubber belt (RGB float): tint, fabric grain along the motion axis, scuffs."""
     tint = np.array([40.0, 42.0, 44.0]) * rng.uniform(0.8, 1.3) * rng.uniform(0.93, 1.07, 3)
-    grain = cv2.GaussianBlur(
-        rng.standard_normal((h, w)).astype(np.float32), (0, 0), sigmaX=6, sigmaY=0.6
-    )
+    grain = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), sigmaX=6, sigmaY=0.6)
     scuff = value_noise(rng, h, w, 40.0)
     fine = rng.standard_normal((h, w)).astype(np.float32)
     lum = 1.0 + 0.25 * grain + 0.10 * scuff + 0.05 * fine
@@ -169,9 +167,7 @@ class Camera:
             motion_px=motion_px,
         )
 
-    def shoot(
-        self, rng: np.random.Generator, scene: np.ndarray, flicker: float = 1.0
-    ) -> np.ndarray:
+    def shoot(self, rng: np.random.Generator, scene: np.ndarray, flicker: float = 1.0) -> np.ndarray:
         """Apply lighting, optics and sensor noise to an RGB float scene; return BGR uint8."""
         img = scene * (self.light * flicker)[..., None] * self.balance[None, None, :]
         if self.motion_px > 1:
@@ -194,18 +190,14 @@ class Scene:
         return [p for p in self.objects if p.sprite.kind == "stone"]
 
 
-def conveyor_still(
-    rng: np.random.Generator, h: int = 480, w: int = 640, mm_per_px: float = 0.25
-) -> Scene:
+def conveyor_still(rng: np.random.Generator, h: int = 480, w: int = 640, mm_per_px: float = 0.25) -> Scene:
     """A random conveyor still: 0-7 stones, 15-60 beans, sometimes debris.
 
     Stones may be cut by the frame edge (they are in the video) but keep at
     least 35 % of their area inside, so no label is a sliver.
     """
     occ = Occupancy(h, w)
-    n_stones = int(
-        rng.choice([0, 1, 2, 3, 4, 5, 6, 7], p=[0.06, 0.1, 0.16, 0.18, 0.18, 0.14, 0.1, 0.08])
-    )
+    n_stones = int(rng.choice([0, 1, 2, 3, 4, 5, 6, 7], p=[0.06, 0.1, 0.16, 0.18, 0.18, 0.14, 0.1, 0.08]))
     stones = scatter(
         rng,
         occ,
@@ -225,9 +217,7 @@ def conveyor_still(
     )
     extra = []
     if rng.random() < 0.4:
-        extra = scatter(
-            rng, occ, lambda r: debris(r, mm_per_px), int(rng.integers(1, 4)), (0, w), (0, h)
-        )
+        extra = scatter(rng, occ, lambda r: debris(r, mm_per_px), int(rng.integers(1, 4)), (0, w), (0, h))
     canvas = belt(rng, h, w)
     objects = stones + beans + extra
     paste(canvas, objects)

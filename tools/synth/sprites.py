@@ -82,9 +82,7 @@ def bean(rng: np.random.Generator, mm_per_px: float) -> Sprite:
     theta = rng.uniform(0.0, np.pi)
     t = np.linspace(0.0, 2.0 * np.pi, 48, endpoint=False)
     ex, ey = a * np.cos(t), b * np.sin(t)
-    poly_f = np.stack(
-        [ex * np.cos(theta) - ey * np.sin(theta), ex * np.sin(theta) + ey * np.cos(theta)], 1
-    )
+    poly_f = np.stack([ex * np.cos(theta) - ey * np.sin(theta), ex * np.sin(theta) + ey * np.cos(theta)], 1)
     poly, mask, h, w = _patch(poly_f, pad=2)
     cx, cy = poly_f.mean(0) - (np.floor(poly_f.min(0)) - 2)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)

@@ -65,11 +65,7 @@ def render_conveyor(
 
     def ok(p: Placed) -> bool:
         y0, y1 = p.bbox()[1], p.bbox()[3]
-        return (
-            y0 >= 0
-            and y1 <= h
-            and len(_full_frames(p, strip_w, w, speed, n_frames)) >= MIN_FULL_FRAMES
-        )
+        return y0 >= 0 and y1 <= h and len(_full_frames(p, strip_w, w, speed, n_frames)) >= MIN_FULL_FRAMES
 
     stones = scatter(
         rng,
@@ -82,12 +78,8 @@ def render_conveyor(
         tries=200,
     )
     n_beans = int(beans_per_frame * strip_w / w)
-    beans = scatter(
-        rng, occ, lambda r: bean(r, MM_PER_PX), n_beans, (-10, strip_w + 10), (-10, h + 10)
-    )
-    extra = scatter(
-        rng, occ, lambda r: debris(r, MM_PER_PX), int(strip_w / w * 1.5), (0, strip_w), (0, h)
-    )
+    beans = scatter(rng, occ, lambda r: bean(r, MM_PER_PX), n_beans, (-10, strip_w + 10), (-10, h + 10))
+    extra = scatter(rng, occ, lambda r: debris(r, MM_PER_PX), int(strip_w / w * 1.5), (0, strip_w), (0, h))
     strip = belt(rng, h, strip_w)
     paste(strip, stones + beans + extra)
     camera = Camera.random(rng, h, w, motion_px=3)
