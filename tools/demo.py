@@ -80,9 +80,8 @@ class StoneTally(RunHooks):
                 if colours is not None:
                     track.colours[str(colours[i])] += 1
                 x0, y0, x1, y1 = dets.xyxy[i]
-                inside = (
-                    width is not None and min(x0, y0) >= EDGE_PX and x1 <= width - EDGE_PX and y1 <= height - EDGE_PX
-                )
+                inside = width is not None and min(x0, y0) >= EDGE_PX and x1 <= width - EDGE_PX \
+                    and y1 <= height - EDGE_PX
                 if lengths is not None and inside and lengths[i] == lengths[i]:  # not NaN
                     track.lengths.append(float(lengths[i]))
 
@@ -132,19 +131,15 @@ class DemoReport:
 
     def lines(self) -> list[str]:
         truth = self.truth or {}
-        out = [
-            f"segflow demo: {self.workflow}",
-            f"  frames            {self.frames} in {self.elapsed_s:.1f} s ({self.fps:.1f} FPS)",
-        ]
+        out = [f"segflow demo: {self.workflow}",
+               f"  frames            {self.frames} in {self.elapsed_s:.1f} s ({self.fps:.1f} FPS)"]
         if self.failures:
             out.append(f"  failures          {self.failures} (see the log above)")
         stones = f"  stones found      {self.stones} (unique track ids)"
         if self.count_error is not None:
             verdict = "OK" if abs(self.count_error) <= COUNT_TOLERANCE else "OUTSIDE"
-            stones += (
-                f" vs {self.truth_stones} in the ground truth: {self.count_error:+.0%} "
-                f"({verdict}, tolerance ±{COUNT_TOLERANCE:.0%})"
-            )
+            stones += (f" vs {self.truth_stones} in the ground truth: {self.count_error:+.0%} "
+                       f"({verdict}, tolerance ±{COUNT_TOLERANCE:.0%})")
         out.append(stones)
         length = "n/a" if self.median_length_mm is None else f"{self.median_length_mm:.2f} mm"
         if truth.get("median_stone_length_mm") is not None:
@@ -161,20 +156,11 @@ class DemoReport:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "workflow": self.workflow,
-            "frames": self.frames,
-            "fps": round(self.fps, 2),
-            "elapsed_s": round(self.elapsed_s, 2),
-            "failures": self.failures,
-            "stones": self.stones,
-            "truth_stones": self.truth_stones,
-            "median_length_mm": self.median_length_mm,
-            "most_common_colour": self.most_common_colour,
-            "colours": self.colours,
-            "outputs": self.outputs,
-            "passed": self.passed,
-        }
+        return {"workflow": self.workflow, "frames": self.frames, "fps": round(self.fps, 2),
+                "elapsed_s": round(self.elapsed_s, 2), "failures": self.failures, "stones": self.stones,
+                "truth_stones": self.truth_stones, "median_length_mm": self.median_length_mm,
+                "most_common_colour": self.most_common_colour, "colours": self.colours,
+                "outputs": self.outputs, "passed": self.passed}
 
 
 def _first(graph: CompiledGraph, type_name: str) -> str | None:
@@ -193,18 +179,11 @@ def logged_detections(graph: CompiledGraph) -> Ref:
 def output_paths(graph: CompiledGraph, base_dir: Path) -> dict[str, str]:
     """Where the annotated video, the JSONL log and the database go, resolved against ``base_dir``."""
     source = graph.source_ids[0] if graph.source_ids else ""
-    wanted = {
-        "sink.video": ("annotated video", "path"),
-        "sink.jsonl": ("JSONL log", "path"),
-        "sink.sql": ("database", "database"),
-    }
+    wanted = {"sink.video": ("annotated video", "path"), "sink.jsonl": ("JSONL log", "path"),
+              "sink.sql": ("database", "database")}
     found: dict[str, str] = {}
-    for node_id in sorted(
-        graph.sink_ids,
-        key=lambda n: (
-            list(wanted).index(graph.nodes[n].cls.type_name) if graph.nodes[n].cls.type_name in wanted else len(wanted)
-        ),
-    ):
+    for node_id in sorted(graph.sink_ids, key=lambda n: list(wanted).index(graph.nodes[n].cls.type_name)
+                          if graph.nodes[n].cls.type_name in wanted else len(wanted)):
         kind = wanted.get(graph.nodes[node_id].cls.type_name)
         if kind is None or kind[0] in found:
             continue
@@ -232,13 +211,8 @@ def ground_truth(graph: CompiledGraph, base_dir: Path) -> dict[str, Any] | None:
     return truth if "stone_count" in truth else None
 
 
-def run_demo(
-    workflow: str | Path,
-    max_frames: int | None = None,
-    base_dir: str | Path | None = None,
-    overrides: list[str] | None = None,
-    progress: RunHooks | None = None,
-) -> DemoReport:
+def run_demo(workflow: str | Path, max_frames: int | None = None, base_dir: str | Path | None = None,
+             overrides: list[str] | None = None, progress: RunHooks | None = None) -> DemoReport:
     """Run ``workflow`` and return the report's figures; raise ModelMissing or WorkflowError before running."""
     base = Path(base_dir) if base_dir else Path.cwd()
     try:
@@ -253,15 +227,9 @@ def run_demo(
     tally = StoneTally(logged_detections(graph), (graph.source_ids[0], "image"))
     report = wf.run(max_frames=max_frames, hooks=HookList([progress or Progress(), tally]))
     return DemoReport(
-        workflow=graph.name,
-        frames=report.frames,
-        fps=report.fps,
-        elapsed_s=report.elapsed_s,
-        failures=report.failures,
-        stones=tally.stones(),
-        median_length_mm=tally.median_length_mm(),
-        colours=dict(tally.colour_counts().most_common()),
-        outputs=output_paths(graph, base),
+        workflow=graph.name, frames=report.frames, fps=report.fps, elapsed_s=report.elapsed_s,
+        failures=report.failures, stones=tally.stones(), median_length_mm=tally.median_length_mm(),
+        colours=dict(tally.colour_counts().most_common()), outputs=output_paths(graph, base),
         truth=ground_truth(graph, base) if max_frames is None else None,
     )
 
@@ -280,12 +248,8 @@ def _param_in_file(workflow: str | Path, node: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.splitlines()[0])
     parser.add_argument("workflow", nargs="?", default="workflows/coffee_stones.yaml")
-    parser.add_argument(
-        "--max-frames",
-        type=int,
-        default=None,
-        help="stop after N frames (the ground-truth check needs the whole video)",
-    )
+    parser.add_argument("--max-frames", type=int, default=None,
+                        help="stop after N frames (the ground-truth check needs the whole video)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead")
     args = parser.parse_args(argv)
     try:

@@ -24,17 +24,11 @@ DETS, IMAGE = ("colour", "detections"), ("belt", "image")
 
 def _packet(tally: StoneTally, frame: int, rows: list[tuple], source: str = "belt") -> None:
     """rows: (tracker_id, x0, length_mm, colour_name); boxes 20 px wide in a 100x100 frame."""
-    dets = (
-        sv.Detections.empty()
-        if not rows
-        else sv.Detections(
-            xyxy=np.array([[x0, 40, x0 + 20, 60] for _, x0, _, _ in rows], float),
-            tracker_id=np.array([t for t, _, _, _ in rows]),
-            data={
-                "feret_max_mm": np.array([v for _, _, v, _ in rows], float),
-                "colour_name": np.array([c for _, _, _, c in rows]),
-            },
-        )
+    dets = sv.Detections.empty() if not rows else sv.Detections(
+        xyxy=np.array([[x0, 40, x0 + 20, 60] for _, x0, _, _ in rows], float),
+        tracker_id=np.array([t for t, _, _, _ in rows]),
+        data={"feret_max_mm": np.array([v for _, _, v, _ in rows], float),
+              "colour_name": np.array([c for _, _, _, c in rows])},
     )
     values = {DETS: dets, IMAGE: Frame(np.zeros((100, 100, 3), np.uint8), source, frame, frame / 15)}
     tally.on_packet_done(info=PacketInfo(source, frame, frame / 15, "t"), values=values, frames_done=frame + 1)
@@ -44,16 +38,8 @@ def _packet(tally: StoneTally, frame: int, rows: list[tuple], source: str = "bel
     "packets,stones,median,colours",
     [
         # two stones over three frames: one id each, median of per-stone medians
-        (
-            [
-                [(1, 10, 5.0, "grey"), (2, 50, 9.0, "beige")],
-                [(1, 18, 6.0, "grey"), (2, 58, 9.0, "grey")],
-                [(1, 26, 7.0, "grey"), (2, 66, 9.0, "beige")],
-            ],
-            2,
-            7.5,
-            {"grey": 1, "beige": 1},
-        ),
+        ([[(1, 10, 5.0, "grey"), (2, 50, 9.0, "beige")], [(1, 18, 6.0, "grey"), (2, 58, 9.0, "grey")],
+          [(1, 26, 7.0, "grey"), (2, 66, 9.0, "beige")]], 2, 7.5, {"grey": 1, "beige": 1}),
         # untracked detections (-1) count for nothing; empty frames are fine
         ([[(-1, 10, 5.0, "grey")], [], [(3, 30, 4.0, "dark grey")]], 1, 4.0, {"dark grey": 1}),
         # a box touching the frame's edge may hide part of the stone: its colour counts, its length not
@@ -81,18 +67,8 @@ def test_tally_keeps_sources_apart():
 
 
 def _report(stones: int, truth: int | None, failures: int = 0) -> DemoReport:
-    return DemoReport(
-        "coffee-stones",
-        150,
-        10.0,
-        15.0,
-        failures,
-        stones,
-        9.3,
-        {"grey": stones},
-        {},
-        {"stone_count": truth} if truth is not None else None,
-    )
+    return DemoReport("coffee-stones", 150, 10.0, 15.0, failures, stones, 9.3, {"grey": stones}, {},
+                      {"stone_count": truth} if truth is not None else None)
 
 
 @pytest.mark.parametrize(
@@ -134,11 +110,8 @@ def test_shortened_run_returns_the_figures(workdir: Path):
     assert sum(demo.colours.values()) == demo.stones
     assert demo.truth is None  # a shortened run is not compared with the whole video's count
     out = workdir / "out" / "coffee_stones"
-    assert demo.outputs == {
-        "annotated video": str(out / "belt.mp4"),
-        "JSONL log": str(out / "stones.jsonl"),
-        "database": str(out / "stones.db"),
-    }
+    assert demo.outputs == {"annotated video": str(out / "belt.mp4"), "JSONL log": str(out / "stones.jsonl"),
+                            "database": str(out / "stones.db")}
     with av.open(demo.outputs["annotated video"]) as video:
         assert sum(1 for _ in video.decode(video=0)) == frames
     logged = {json.loads(line)["tracker_id"] for line in Path(demo.outputs["JSONL log"]).read_text().splitlines()}
