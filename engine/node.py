@@ -116,6 +116,9 @@ class Node:
     threaded: ClassVar[bool] = False
     is_sink: ClassVar[bool] = False
     is_source: ClassVar[bool] = False
+    # Keeps state across frames (a tracker, a line counter): one frame alone is not enough to
+    # see what it does, so editors replay the frames before the one they show.
+    stateful: ClassVar[bool] = False
 
     def __init__(self, node_id: str, params: Any, context: RunContext | None = None) -> None:
         self.node_id = node_id

@@ -23,6 +23,7 @@ import copy
 import hashlib
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any, Literal
@@ -126,6 +127,22 @@ class EditorSession:
             result.runs[node_id] = self._run_node(resolved, key, packet)
         for (node_id, port), value in packet.values.items():
             result.outputs.setdefault(node_id, {})[port] = value
+        return result
+
+    def run_sequence(self, graph: CompiledGraph, frames: Iterable[tuple[Any, int]],
+                     source_id: str | None = None) -> SessionResult:
+        """Run ``(pixels, index)`` frames in order; the result of the last one.
+
+        Nodes that keep state across frames (``stateful``: trackers, line counters)
+        start afresh first, so a frame shown after a jump sees the same history as
+        in a run: the frames just before it, not whatever was stepped through last.
+        """
+        for node_id, resolved in graph.nodes.items():
+            if resolved.cls.stateful:
+                self._drop(node_id)
+        result = SessionResult()
+        for pixels, index in frames:
+            result = self.run_image(graph, pixels, source_id, index)
         return result
 
     def close(self) -> None:

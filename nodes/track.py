@@ -65,6 +65,7 @@ class ByteTrack(Node):
 
     Params = TrackParams
     params: TrackParams
+    stateful = True
     inputs = {"detections": Port(Kind.DETECTIONS, "Detections of one frame.")}
     outputs = {"detections": Port(Kind.DETECTIONS, "The detections with tracker_id set.")}
 

@@ -140,6 +140,7 @@ class LineCount(Node):
 
     Params = LineParams
     params: LineParams
+    stateful = True
     inputs = {"detections": Port(Kind.DETECTIONS, "Tracked detections (tracker_id set).")}
     outputs = {
         "detections": Port(Kind.DETECTIONS, "The same detections, passed through."),

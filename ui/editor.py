@@ -123,16 +123,28 @@ class Editor:
         return self._session
 
     def run(self, pixels: Any, source_id: str | None = None, index: int = 0, run_sinks: bool = False,
-            input_name: str = "") -> RunOutcome:
-        """Run the current graph on one frame; only nodes whose inputs or params changed run again."""
+            input_name: str = "", history: list[tuple[Any, int]] | None = None) -> RunOutcome:
+        """Run the current graph on one frame; only nodes whose inputs or params changed run again.
+
+        ``history`` (earlier frames as ``(pixels, index)``) is replayed first when the graph
+        has stateful nodes (trackers), which start afresh so the shown frame sees a run's history.
+        """
         validation = self.validation()
         if not validation.ok or validation.graph is None:
             errors = errors_in(validation.issues)
             raise EditError(f"fix the {len(errors)} error(s) first: " + "; ".join(i.format() for i in errors[:3]))
         self.session.run_sinks = run_sinks
-        result = self.session.run_image(validation.graph, pixels, source_id, index)
+        if history is not None and self.has_stateful_nodes():
+            frames = [*history, (pixels, index)]
+            result = self.session.run_sequence(validation.graph, frames, source_id)
+        else:
+            result = self.session.run_image(validation.graph, pixels, source_id, index)
         self.last_run = RunOutcome(result, validation.graph, self.revision, input_name)
         return self.last_run
+
+    def has_stateful_nodes(self) -> bool:
+        graph = self.validation().graph
+        return graph is not None and any(n.cls.stateful for n in graph.nodes.values())
 
     def close(self) -> None:
         if self._session is not None:

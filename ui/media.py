@@ -81,6 +81,46 @@ def video_frame(path: Path, index: int) -> Picked:
         capture.release()
 
 
+def video_frames(path: Path, start: int, stop: int) -> list[Picked]:
+    """Frames ``start`` .. ``stop - 1`` of a video, read in one pass."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise MediaError(f"cannot open video '{path}'")
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+        capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+        frames = []
+        for index in range(start, stop):
+            ok, pixels = capture.read()
+            if not ok or pixels is None:
+                break
+            frames.append(Picked(pixels, index, count))
+        return frames
+    finally:
+        capture.release()
+
+
+def source_frames(resolved: ResolvedNode, context: RunContext, start: int, stop: int) -> list[Picked]:
+    """Frames ``start`` .. ``stop - 1`` of a workflow's source node, read by the node itself."""
+    node = resolved.cls(resolved.id, resolved.params, context)
+    if not isinstance(node, SourceNode):
+        raise MediaError(f"node '{resolved.id}' is not a source")
+    try:
+        node.setup()
+        count = node.total_frames()
+        frames = list(itertools.islice(node.frames(), start, stop))
+    except NodeError as exc:
+        raise MediaError(f"source '{resolved.id}': {exc}" + (f" ({exc.hint})" if exc.hint else "")) from exc
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise MediaError(f"source '{resolved.id}' ({resolved.cls.type_name}): {exc}") from exc
+    finally:
+        try:
+            node.close()
+        except Exception:  # noqa: BLE001 - closing a reader must not hide what it read
+            pass
+    return [Picked(frame.pixels, start + i, count) for i, frame in enumerate(frames)]
+
+
 def source_frame(resolved: ResolvedNode, context: RunContext, index: int = 0) -> Picked:
     """Frame ``index`` of a workflow's source node, read by the node itself."""
     node = resolved.cls(resolved.id, resolved.params, context)

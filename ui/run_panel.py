@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,17 @@ def render(editor: Editor) -> None:
     mode = st.radio("Input", MODES, horizontal=True, key="run_mode")
     index = int(st.session_state.get("frame_index", 0))
     try:
-        picked, name = _pick(editor, graph, mode, index)
+        picked, name, fetch = _pick(editor, graph, mode, index)
     except MediaError as exc:
         st.error(str(exc))
-        picked, name = None, ""
+        picked, name, fetch = None, "", None
+    warmup = 0
     if picked is not None and (picked.count is None or picked.count > 1):
         _frame_stepper(picked)
+        if fetch is not None and editor.has_stateful_nodes():
+            warmup = int(st.number_input(
+                "Warm-up frames", 0, 300, 10, key="run_warmup",
+                help="Trackers and line counters need the frames before this one: they are replayed first."))
     cols = st.columns([1, 2])
     run_sinks = cols[1].checkbox("Also run sinks (they write files)", key="run_sinks")
     clicked = cols[0].button("Run", type="primary", key="run_btn", disabled=picked is None or graph is None,
@@ -35,20 +41,27 @@ def render(editor: Editor) -> None:
         source_id = st.session_state.get("run_source") if mode == "Workflow source" else None
         try:
             with st.spinner("running…"):
-                editor.run(picked.pixels, source_id, picked.index, run_sinks, name)
-        except EditError as exc:
+                history = None
+                if fetch is not None and editor.has_stateful_nodes():
+                    history = [(p.pixels, p.index) for p in fetch(max(0, picked.index - warmup), picked.index)]
+                editor.run(picked.pixels, source_id, picked.index, run_sinks, name, history)
+        except (EditError, MediaError) as exc:
             st.error(str(exc))
         else:
             st.rerun()  # the canvas, drawn above, shows each node's status and timing
     _show(editor)
 
 
-def _pick(editor: Editor, graph: Any, mode: str, index: int) -> tuple[Picked | None, str]:
+Fetch = Callable[[int, int], list[Picked]]
+
+
+def _pick(editor: Editor, graph: Any, mode: str, index: int) -> tuple[Picked | None, str, Fetch | None]:
+    """The frame to run, its name, and how to read earlier frames of the same input (videos)."""
     root = editor.workspace.root
     if mode == "Workflow source":
         if graph is None or not graph.source_ids:
             st.info("The workflow has no valid source yet: use a sample or an upload.")
-            return None, ""
+            return None, "", None
         sources = graph.source_ids
         source_id = st.selectbox("Source", sources, key="run_source") if len(sources) > 1 else sources[0]
         st.session_state["run_source"] = source_id
@@ -58,26 +71,31 @@ def _pick(editor: Editor, graph: Any, mode: str, index: int) -> tuple[Picked | N
         if cache_key not in cache:
             cache.clear()
             cache[cache_key] = media.source_frame(resolved, editor.context(), index)
-        return cache[cache_key], f"{source_id} frame {index}"
+        context = editor.context()
+        return (cache[cache_key], f"{source_id} frame {index}",
+                lambda start, stop: media.source_frames(resolved, context, start, stop))
     if mode == "Sample":
         names = media.samples(root)
         if not names:
             st.info("No samples in assets/samples of the workspace.")
-            return None, ""
+            return None, "", None
         name = st.selectbox("Sample", names, key="run_sample")
-        return media.read_file(root / name, index), name
+        path = root / name
+        fetch = (lambda start, stop: media.video_frames(path, start, stop)) if media.is_video(name) else None
+        return media.read_file(path, index), name, fetch
     upload = st.file_uploader("Image or video", key="run_upload",
                               type=[s.lstrip(".") for s in media.IMAGE_SUFFIXES + media.VIDEO_SUFFIXES])
     if upload is None:
-        return None, ""
+        return None, "", None
     data = upload.getvalue()
     if media.is_video(upload.name):
         folder = Path(st.session_state.setdefault("upload_dir", tempfile.mkdtemp(prefix="segflow-editor-")))
-        path = folder / Path(upload.name).name
-        if not path.exists() or path.stat().st_size != len(data):
-            path.write_bytes(data)
-        return media.video_frame(path, index), upload.name
-    return Picked(media.decode_image(data, upload.name), 0, 1), upload.name
+        video = folder / Path(upload.name).name
+        if not video.exists() or video.stat().st_size != len(data):
+            video.write_bytes(data)
+        return (media.video_frame(video, index), upload.name,
+                lambda start, stop: media.video_frames(video, start, stop))
+    return Picked(media.decode_image(data, upload.name), 0, 1), upload.name, None
 
 
 def _frame_stepper(picked: Picked) -> None:

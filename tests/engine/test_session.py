@@ -215,3 +215,38 @@ def test_sinks_can_be_left_out(registry, coins, tmp_path):
     with EditorSession(RunContext(base_dir=tmp_path)) as session:
         assert session.run_image(compile_(registry, text), coins).runs["rec"].status == "ran"
     assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 1
+
+
+@node_type("debug.running_total")
+class RunningTotal(Node):
+    """Adds up the frames it has seen: state across frames, like a tracker."""
+
+    stateful = True
+    inputs = {"image": Port(Kind.IMAGE)}
+    outputs = {"value": Port(Kind.VALUE)}
+
+    def setup(self) -> None:
+        self.seen: list[int] = []
+
+    def process(self, inputs: Inputs) -> dict[str, Any]:
+        self.seen.append(inputs.packet.frame_index)
+        return {"value": list(self.seen)}
+
+
+def test_run_sequence_replays_history_from_a_fresh_state(registry, coins):
+    registry.register(RunningTotal)
+    graph = validate_text("""
+version: 1
+name: seq
+nodes:
+  cam: {type: source.test_pattern}
+  total: {type: debug.running_total, inputs: {image: cam.image}}
+""", "seq.yaml", registry).graph
+    frames = [(coins + i, i) for i in range(3, 6)]
+    with EditorSession(RunContext(), run_sinks=False) as session:
+        session.run_image(graph, coins, None, 40)  # some unrelated frame stepped through before
+        first = session.run_sequence(graph, frames).outputs["total"]["value"]
+        again = session.run_sequence(graph, frames).outputs["total"]["value"]
+        stepped = session.run_image(graph, coins + 9, None, 6).outputs["total"]["value"]
+    assert first == again == [3, 4, 5]  # the state starts afresh: frame 40 is forgotten
+    assert stepped == [3, 4, 5, 6]  # stepping on keeps the state
