@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sam2  # noqa: E402,F401  (`make setup` installs it: SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2)
 import supervision as sv
 import torch
 from conftest_models import bus_image, random_sam2_checkpoint
@@ -20,8 +21,6 @@ from skimage import data
 from engine import Frame, Inputs, NodeError, PacketInfo
 from engine.node import RunContext
 from nodes.sam2_segment import Sam2Segment, pick_masks
-
-pytest.importorskip("sam2", reason="install: SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2")
 
 CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 SMALL = {"image_size": 256, "device": "cpu"}

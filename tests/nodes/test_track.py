@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import supervision as sv
+import trackers  # noqa: E402,F401  (a core dependency: ByteTrack lives there)
 
 from nodes.track import ByteTrack
-
-pytest.importorskip("trackers", reason="ByteTrack lives in the 'trackers' package")
 
 
 def frame_detections(t, shape=(120, 200), reverse=False, names=("left", "right"), y=40):
