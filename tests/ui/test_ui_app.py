@@ -204,3 +204,39 @@ def test_video_stepped_frame_by_frame(monkeypatch, workspace):
     at.button(key="frame_prev").click().run()
     at.button(key="run_btn").click().run()
     assert "belt frame 1" in texts(at.caption)
+
+
+def test_flagship_change_confidence_run_save_and_segflow_run_agrees(monkeypatch, tmp_path):
+    """The issue's story: open coffee_stones, change the confidence, run a frame, see the stones
+    measured, save, and `segflow run` of the saved file logs the same stones for that frame."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "workflows").mkdir()
+    shutil.copy(ROOT / "workflows" / "coffee_stones.yaml", tmp_path / "workflows" / "coffee_stones.yaml")
+    os.symlink(ROOT / "assets", tmp_path / "assets")
+    at = start(monkeypatch, tmp_path, "workflows/coffee_stones.yaml")
+    at.selectbox(key="node_pick").set_value("detect").run()
+    confidence = [w for w in at.number_input if w.key.startswith("param:detect:") and w.key.endswith(":confidence")]
+    assert confidence, [w.key for w in at.number_input]
+    confidence[0].set_value(0.5)
+    widget(at, "button", "apply:param:detect:").click().run()
+    at.slider(key="frame_index").set_value(20).run()
+    at.button(key="run_btn").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "belt frame 20" in texts(at.caption)
+    table = at.dataframe[0].value
+    assert len(table) >= 1 and "feret_max_mm" in table.columns and (table["confidence"] >= 0.5).all()
+    # Track ids after a jump count from the warm-up, so compare the measurements, not the ids.
+    editor_stones = sorted(round(float(mm), 2) for mm in table["feret_max_mm"])
+
+    at.button(key="save_btn").click().run()
+    saved = (tmp_path / "workflows" / "coffee_stones.yaml").read_text()
+    assert "confidence: 0.5" in saved
+    res = subprocess.run([sys.executable, "-m", "engine.cli", "run", "workflows/coffee_stones.yaml", "--max-frames",
+                          "21", "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in (tmp_path / "out" / "coffee_stones" / "stones.jsonl").read_text().splitlines()]
+    run_stones = sorted(round(float(r["feret_max_mm"]), 2) for r in rows if r["frame"] == 20)
+    assert run_stones == editor_stones
