@@ -101,6 +101,22 @@ class AnnotateParams(Params):
         return value
 
 
+def with_class_ids(detections: Any) -> Any:
+    """Supervision's annotators colour by class id: give class 0 to detections that have none."""
+    if detections.class_id is not None or not len(detections):
+        return detections
+    import supervision as sv
+
+    return sv.Detections(
+        xyxy=detections.xyxy,
+        mask=detections.mask,
+        confidence=detections.confidence,
+        class_id=np.zeros(len(detections), dtype=int),
+        tracker_id=detections.tracker_id,
+        data=detections.data,
+    )
+
+
 @node_type("annotate.detections")
 class Annotate(Node):
     """Draw masks, boxes, labels ('{class_name} {length_mm:.1f} mm') and traces on the frame."""
@@ -155,15 +171,8 @@ class Annotate(Node):
                 f"annotate.detections '{self.node_id}': colour_by track needs tracker ids",
                 hint="put track.bytetrack before it, or use colour_by: class",
             )
-        if p.colour_by == "class" and detections.class_id is None and len(detections):
-            detections = sv.Detections(
-                xyxy=detections.xyxy,
-                mask=detections.mask,
-                confidence=detections.confidence,
-                class_id=np.zeros(len(detections), dtype=int),
-                tracker_id=detections.tracker_id,
-                data=detections.data,
-            )
+        if p.colour_by == "class":
+            detections = with_class_ids(detections)
         if len(detections):
             if p.masks and detections.mask is not None:
                 scene = self._mask.annotate(scene, detections)

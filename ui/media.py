@@ -8,6 +8,8 @@ expects.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,15 +102,15 @@ def video_frames(path: Path, start: int, stop: int) -> list[Picked]:
         capture.release()
 
 
-def source_frames(resolved: ResolvedNode, context: RunContext, start: int, stop: int) -> list[Picked]:
-    """Frames ``start`` .. ``stop - 1`` of a workflow's source node, read by the node itself."""
+@contextmanager
+def _opened(resolved: ResolvedNode, context: RunContext) -> Iterator[SourceNode]:
+    """The workflow's source node, set up, closed afterwards; its errors as MediaError."""
     node = resolved.cls(resolved.id, resolved.params, context)
     if not isinstance(node, SourceNode):
         raise MediaError(f"node '{resolved.id}' is not a source")
     try:
         node.setup()
-        count = node.total_frames()
-        frames = list(itertools.islice(node.frames(), start, stop))
+        yield node
     except NodeError as exc:
         raise MediaError(f"source '{resolved.id}': {exc}" + (f" ({exc.hint})" if exc.hint else "")) from exc
     except (OSError, RuntimeError, ValueError) as exc:
@@ -118,29 +120,23 @@ def source_frames(resolved: ResolvedNode, context: RunContext, start: int, stop:
             node.close()
         except Exception:  # noqa: BLE001 - closing a reader must not hide what it read
             pass
+
+
+def source_frames(resolved: ResolvedNode, context: RunContext, start: int, stop: int) -> list[Picked]:
+    """Frames ``start`` .. ``stop - 1`` of a workflow's source node, read by the node itself."""
+    with _opened(resolved, context) as node:
+        count = node.total_frames()
+        frames = list(itertools.islice(node.frames(), start, stop))
     return [Picked(frame.pixels, start + i, count) for i, frame in enumerate(frames)]
 
 
 def source_frame(resolved: ResolvedNode, context: RunContext, index: int = 0) -> Picked:
-    """Frame ``index`` of a workflow's source node, read by the node itself."""
-    node = resolved.cls(resolved.id, resolved.params, context)
-    if not isinstance(node, SourceNode):
-        raise MediaError(f"node '{resolved.id}' is not a source")
-    try:
-        node.setup()
+    """Frame ``index`` of a workflow's source node (the last one when past its end)."""
+    with _opened(resolved, context) as node:
         count = node.total_frames()
         if count is not None:
             index = max(0, min(index, count - 1))
         frame = next(itertools.islice(node.frames(), index, None), None)
-    except NodeError as exc:
-        raise MediaError(f"source '{resolved.id}': {exc}" + (f" ({exc.hint})" if exc.hint else "")) from exc
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise MediaError(f"source '{resolved.id}' ({resolved.cls.type_name}): {exc}") from exc
-    finally:
-        try:
-            node.close()
-        except Exception:  # noqa: BLE001 - closing a reader must not hide what it read
-            pass
     if frame is None:
         raise MediaError(f"source '{resolved.id}' gave no frame {index}")
     return Picked(frame.pixels, index, count)

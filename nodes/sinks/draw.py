@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from nodes.annotate import with_class_ids
 from nodes.sinks.records import class_names
 
 
@@ -38,17 +39,7 @@ def annotate(pixels: np.ndarray, detections: Any) -> np.ndarray:
     out = pixels.copy()
     if detections is None or len(detections) == 0:
         return out
-    if detections.class_id is None:
-        import supervision as sv
-
-        detections = sv.Detections(
-            xyxy=detections.xyxy,
-            mask=detections.mask,
-            confidence=detections.confidence,
-            class_id=np.zeros(len(detections), dtype=int),
-            tracker_id=detections.tracker_id,
-            data=detections.data,
-        )
+    detections = with_class_ids(detections)
     mask_annotator, box_annotator, label_annotator = _annotators()
     if detections.mask is not None and detections.mask.shape[1:] == out.shape[:2]:
         out = mask_annotator.annotate(out, detections)
