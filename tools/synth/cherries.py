@@ -7,12 +7,12 @@ separates them and the colour node's verdict can be checked one by one.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from tools.synth import write_sample
 from tools.synth.sprites import value_noise
 
 MM_PER_PX = 0.25
@@ -79,9 +79,4 @@ def render_cherries(seed: int = 3, h: int = 480, w: int = 640, count: int = 18) 
 
 def write_cherries(out_png: Path, seed: int = 3) -> dict:
     """Write the image and its ground truth (same name, .json)."""
-    img, truth = render_cherries(seed)
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out_png), img)
-    out_png.with_suffix(".json").write_text(json.dumps(truth, indent=2) + "\n")
-    return truth
+    return write_sample(out_png, *render_cherries(seed))

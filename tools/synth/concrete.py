@@ -8,12 +8,12 @@ paste but far smaller than a crack) so thresholding needs a minimum area.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from tools.synth import write_sample
 from tools.synth.sprites import value_noise
 
 MM_PER_PX = 0.1
@@ -107,9 +107,4 @@ def render_concrete(seed: int = 5, h: int = 480, w: int = 640, n_cracks: int = 3
 
 def write_concrete(out_png: Path, seed: int = 5) -> dict:
     """Write the image and its ground truth (same name, .json)."""
-    img, truth = render_concrete(seed)
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out_png), img)
-    out_png.with_suffix(".json").write_text(json.dumps(truth, indent=2) + "\n")
-    return truth
+    return write_sample(out_png, *render_concrete(seed))

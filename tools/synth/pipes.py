@@ -6,12 +6,12 @@ rim annulus was filled between), for circle-fitting measurement workflows.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from tools.synth import write_sample
 from tools.synth.sprites import value_noise
 
 MM_PER_PX = 0.5
@@ -77,9 +77,4 @@ def render_pipes(seed: int = 11, h: int = 480, w: int = 640, count: int = 7) -> 
 
 def write_pipes(out_png: Path, seed: int = 11) -> dict:
     """Write the image and its ground truth (same name, .json)."""
-    img, truth = render_pipes(seed)
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out_png), img)
-    out_png.with_suffix(".json").write_text(json.dumps(truth, indent=2) + "\n")
-    return truth
+    return write_sample(out_png, *render_pipes(seed))
