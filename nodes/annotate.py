@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 import string
 import threading
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import supervision as sv
 from pydantic import Field, field_validator
 
 from engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
+
+if TYPE_CHECKING:  # supervision costs ~0.8 s to import: only nodes that run pay it
+    import supervision as sv
 
 MISSING = "?"
 
@@ -130,6 +132,8 @@ class Annotate(Node):
     outputs = {"image": Port(Kind.IMAGE, "The annotated frame.")}
 
     def setup(self) -> None:
+        import supervision as sv
+
         p = self.params
         lookup = sv.ColorLookup[p.colour_by.upper()]
         self._mask = sv.MaskAnnotator(opacity=p.mask_opacity, color_lookup=lookup)
@@ -142,6 +146,8 @@ class Annotate(Node):
         self._lock = threading.Lock()
 
     def _trace_annotator(self, source: str) -> sv.TraceAnnotator:
+        import supervision as sv
+
         with self._lock:
             annotator = self._traces.get(source)
             if annotator is None:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import supervision as sv
 from pydantic import Field, field_validator
 
 from engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
+
+if TYPE_CHECKING:  # supervision costs ~0.8 s to import: only nodes that run pay it
+    import supervision as sv
 
 Anchor = Literal[
     "center",
@@ -32,6 +34,8 @@ Anchor = Literal[
 
 
 def _positions(anchors: list[str]) -> list[sv.Position]:
+    import supervision as sv
+
     return [sv.Position[anchor.upper()] for anchor in anchors]
 
 
@@ -93,6 +97,8 @@ class ZoneCount(Node):
         self._lock = threading.Lock()
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
+        import supervision as sv
+
         detections = inputs["detections"]
         with self._lock:
             zone = self._zones.get(inputs.packet.source_id)
@@ -156,6 +162,8 @@ class LineCount(Node):
         self._lock = threading.Lock()
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
+        import supervision as sv
+
         detections = inputs["detections"]
         if len(detections) and detections.tracker_id is None:
             raise NodeError(
