@@ -40,6 +40,13 @@ def _plugin_commands() -> dict[str, Any]:
     return found
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def build_parser(plugins: dict[str, Any]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segflow", description="Instance-segmentation workflows from YAML.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -54,7 +61,7 @@ def build_parser(plugins: dict[str, Any]) -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override a param, e.g. --set detect.confidence=0.5 (repeatable)")
-    p.add_argument("--max-frames", type=int, default=None, help="stop each source after N frames")
+    p.add_argument("--max-frames", type=_positive, default=None, help="stop each source after N frames")
     p.add_argument("--metrics", type=Path, default=None, help="write the run report as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress, only the final summary")
 
@@ -111,10 +118,10 @@ def _guarded(action: Callable[[], int], debug: bool) -> int:
     except BrokenPipeError:  # `segflow nodes | head` is not an error
         sys.stderr.close()
         return EXIT_OK
-    except Exception:
+    except Exception as exc:
         if debug:
             raise
-        log.exception("internal error (please report it; run with --debug for details)")
+        log.error("internal error: %s: %s (please report it; --debug shows the traceback)", type(exc).__name__, exc)
         return EXIT_FAILED
 
 
@@ -172,6 +179,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     workflow = load(args.file, overrides=args.overrides)
     _print_issues(workflow.warnings)
+    if args.metrics is not None and args.metrics.is_dir():
+        log.error("--metrics %s is a folder: give a file name, e.g. %s", args.metrics, args.metrics / "metrics.json")
+        return EXIT_INVALID
     hooks: list[RunHooks] = [] if args.quiet else [Progress()]
     report = workflow.run(max_frames=args.max_frames, hooks=HookList(hooks), handle_signals=True,
                           debug=args.debug)
@@ -185,6 +195,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_nodes(args: argparse.Namespace) -> int:
     registry = default_registry()
     types = [(name, cls) for name, cls in registry if args.filter in name]
+    if not types:
+        print(f"no node type matches '{args.filter}': `segflow nodes` lists them all", file=sys.stderr)
+        return EXIT_INVALID
     if args.json:
         print(json.dumps([describe_type(name, cls) for name, cls in types], indent=2))
         return EXIT_OK

@@ -179,6 +179,10 @@ class StreamingExecutor:
         except Exception as exc:
             step.metrics.errors += 1
             self._failed(step, None, exc)
+            with self._lock:  # a source that died is never a clean end, whatever the policy
+                self.report.exit_code = 1
+                if self.report.stopped_by == "end of input":
+                    self.report.stopped_by = f"source '{step.id}' failed"
         finally:
             with self._lock:
                 self._sources_left -= 1

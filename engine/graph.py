@@ -148,9 +148,9 @@ class GraphBuilder:
             if len(component) == 1 and not graph.has_edge(*(list(component) * 2)):
                 continue
             found = True
-            cycle = nx.find_cycle(graph.subgraph(component))
-            names = [edge[0] for edge in cycle] + [cycle[0][0]]
             first = sorted(component)[0]
+            cycle = nx.find_cycle(graph.subgraph(component), source=first)  # the same words every run
+            names = [edge[0] for edge in cycle] + [cycle[0][0]]
             self.error("graph.cycle", "cycle: " + " -> ".join(names), ("nodes", first), first,
                        hint="a workflow must be a DAG; break one of these edges", key=True)
         return found

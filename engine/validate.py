@@ -20,7 +20,7 @@ from engine.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warn
 from engine.issues import Issue, Location, errors_in
 from engine.node import RunContext
 from engine.registry import Registry, default_registry
-from engine.spec import NODE_ID_PATTERN, NodeSpec, WorkflowHeader
+from engine.spec import NODE_ID_PATTERN, NodeSpec, Settings, WorkflowHeader
 from engine.yaml_source import LoadedYaml, load_yaml
 
 
@@ -57,7 +57,7 @@ def validate_text(text: str, file: str = "<string>", registry: Registry | None =
     if loaded.data is None and not loaded.issues:
         result.issues.append(Issue("file.empty", "the workflow file is empty", Location(file, 1, 1),
                                    hint="start from a file in workflows/"))
-    if errors_in(result.issues):
+    if loaded.data is None:  # a syntax error: there is nothing to check further
         return result
     if not isinstance(loaded.data, dict):
         result.issues.append(Issue("file.shape", "a workflow must be a mapping with version, name and nodes",
@@ -115,17 +115,17 @@ class _Checker:
             raw_nodes = self.loaded.data.get("nodes")
             if not isinstance(raw_nodes, dict):
                 return None
-            header = None
-        nodes_raw: dict[str, Any] = header.nodes if header else self.loaded.data["nodes"]
+            # Go on with defaults, so the nodes' own problems are reported in the same pass.
+            header = WorkflowHeader.model_construct(version=1, name="?", description="", settings=Settings(),
+                                                    nodes=raw_nodes, ui=None)
+        nodes_raw: dict[str, Any] = header.nodes
         resolved: dict[str, ResolvedNode] = {}
         raw_inputs: dict[str, dict[str, Any]] = {}
         for node_id, raw in nodes_raw.items():
-            node = self._node(str(node_id), raw)
+            node = self._node(str(node_id), raw, node_id)
             if node is not None:
                 resolved[str(node_id)] = node
                 raw_inputs[str(node_id)] = raw.get("inputs") or {}
-        if header is None:
-            return None
         builder = GraphBuilder(self.loaded.where)
         graph = builder.compile(header.name, header.settings, resolved, raw_inputs, {str(k) for k in nodes_raw})
         self.issues.extend(builder.issues)
@@ -136,13 +136,14 @@ class _Checker:
         self.issues.extend(no_sink_warning(graph, self.loaded.where))
         return graph
 
-    def _node(self, node_id: str, raw: Any) -> ResolvedNode | None:
+    def _node(self, node_id: str, raw: Any, raw_key: Any) -> ResolvedNode | None:
         import re
 
         path = ("nodes", node_id)
-        if not re.match(NODE_ID_PATTERN, node_id):
-            self._add("node.id", f"node id '{node_id}' must be letters, digits, '_' or '-' (no dots)", path,
-                      node_id, key=True)
+        if not isinstance(raw_key, str) or not re.match(NODE_ID_PATTERN, node_id):
+            path = ("nodes", raw_key)
+            self._add("node.id", f"node id '{node_id}' must start with a letter or '_' and hold only letters, "
+                      "digits, '_' or '-'", path, node_id, key=True)
             return None
         try:
             spec = NodeSpec.model_validate(raw)
@@ -172,23 +173,33 @@ class _Checker:
 
     def _pydantic(self, exc: ValidationError, base: tuple[Any, ...], node: str | None, model: type[BaseModel],
                   noun: str = "key") -> None:
+        seen: set[tuple[Any, ...]] = set()
         for err in exc.errors():
-            loc = tuple(err["loc"])
+            loc = _plain_loc(err["loc"])
+            if loc in seen:  # one mistake, several union branches: report it once
+                continue
+            seen.add(loc)
             name = ".".join(str(p) for p in loc)
             kind = err["type"]
             hint = ""
             if kind == "missing":
                 message = f"missing required {noun} '{name}'"
-                where, key = base, True
-                field_info = model.model_fields.get(str(loc[0])) if loc else None
+                where, key = base + loc[:-1], True
+                field_info = _fields_at(model, loc[:-1]).get(str(loc[-1])) if loc else None
                 if field_info is not None and field_info.description:
-                    hint = f"{name}: {field_info.description}"
+                    hint = f"add `{loc[-1]}: ...` ({field_info.description.rstrip('.')})"
             elif kind == "extra_forbidden":
                 message = f"unknown {noun} '{name}'"
                 where, key = base + loc, True
-                options = list(model.model_fields) if len(loc) == 1 else []
+                options = list(_fields_at(model, loc[:-1]))
                 close = difflib.get_close_matches(str(loc[-1]), options, n=1)
                 hint = f"did you mean '{close[0]}'?" if close else (f"{noun}s: {', '.join(options)}" if options else "")
+            elif "[key]" in [str(p) for p in err["loc"]] and loc[:1] == ("nodes",) and not base:
+                continue  # a node id that is not text: the node check reports it, at its line
+            elif "[key]" in [str(p) for p in err["loc"]]:
+                message = f"{noun} '{name}': a key here must be text, got {err.get('input')!r}"
+                where, key = base + loc, True
+                hint = "quote it, e.g. '1'"
             else:
                 got = err.get("input")
                 shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
@@ -197,4 +208,25 @@ class _Checker:
                 ctx = err.get("ctx") or {}
                 if "expected" in ctx:
                     hint = f"expected {ctx['expected']}"
+                elif loc[:1] == ("inputs",):
+                    hint = "an input is 'node.port', or a list of them"
             self._add(f"{noun}.{kind}", message, where, node, name or None, hint, key=key)
+
+
+def _plain_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Pydantic's location without its union-branch tags ('str', 'list[str]') and '[key]' markers."""
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in _TYPE_TAGS or "[" in p)))
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "none", "literal"}
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> dict[str, Any]:
+    """The fields of the model found at ``loc`` inside ``model`` (for nested 'did you mean')."""
+    current: Any = model
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return {}
+        current = fields[part].annotation
+    return dict(getattr(current, "model_fields", {}) or {})

@@ -215,3 +215,17 @@ def test_graph_refuses_unknown_format(tmp_path):
 def test_plugin_commands_parse_their_own_help():
     res = segflow("train", "--help")
     assert res.returncode == 0 and "usage: segflow train" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["run", "WF", "--max-frames", "0"], "must be 1 or more"),
+        (["run", "WF", "--metrics", "DIR"], "is a folder"),
+        (["nodes", "zzz"], "no node type matches 'zzz'"),
+    ],
+)
+def test_command_line_mistakes_are_explained(tmp_path, args, words):
+    args = [str(workflow(tmp_path)) if a == "WF" else str(tmp_path) if a == "DIR" else a for a in args]
+    res = segflow(*args)
+    assert res.returncode == 2 and words in res.stderr and "Traceback" not in res.stderr

@@ -204,3 +204,39 @@ nodes:
     assert report.frames == 5 and report.failures == 5
     assert "returned list, expected a dict" in report.failure_log[0]["error"]
     assert not (tmp_path / "r.jsonl").read_text()
+
+
+def test_a_source_that_dies_ends_the_run_with_exit_code_1(tmp_path, registry):
+    from engine.registry import Registry
+
+    class DyingParams(__import__("engine").LiveSourceParams):
+        pass
+
+    from engine import SourceNode, node_type
+
+    @node_type("test.dying_source")
+    class Dying(SourceNode):
+        """Gives two frames, then its device disappears."""
+
+        Params = DyingParams
+
+        def frames(self):
+            import numpy as np
+
+            for i in range(2):
+                yield self.make_frame(np.zeros((8, 8, 3), np.uint8), i, float(i))
+            raise OSError("camera unplugged")
+
+    assert isinstance(registry, Registry)
+    registry.register(Dying, "tests")
+    text = f"""
+version: 1
+name: dying
+nodes:
+  cam: {{type: test.dying_source}}
+  rec: {{type: debug.record, params: {{path: {tmp_path / "r.jsonl"}}}, inputs: {{image: cam.image}}}}
+"""
+    report = loads(text, registry=registry).run()
+    assert report.frames == 2  # what it gave is processed
+    assert report.exit_code == 1 and report.stopped_by == "source 'cam' failed"
+    assert "camera unplugged" in report.failure_log[0]["error"]

@@ -131,3 +131,24 @@ def test_unwritable_sink_path_is_found_before_running(tmp_path):
                    "inputs: {image: cam.image}}\n")
     assert [i.code for i in result.issues] == ["param.check"]
     assert result.issues[0].field == "path"
+
+
+def test_a_broken_header_or_a_duplicate_key_does_not_hide_the_nodes_problems():
+    result = validate_text(
+        "version: 1\nsettings: {on_eror: stop}\nnodes:\n"
+        "  cam: {type: source.test_pattern}\n  cam: {type: source.test_pattern}\n"
+        "  s: {type: debug.stats, inputs: {image: nope.image}}\n"
+        "  m: {type: debug.merge, inputs: {a: cam.image}}\n", "wf.yaml")
+    found = {(i.code, i.location.line) for i in result.issues}
+    assert {("key.missing", 1), ("key.extra_forbidden", 2), ("yaml.duplicate_key", 5),
+            ("input.missing_node", 6), ("input.kind", 7)} <= found
+    nested = next(i for i in result.issues if i.code == "key.extra_forbidden")
+    assert nested.hint == "did you mean 'on_error'?"
+
+
+def test_non_text_node_id_and_input_are_located_and_explained():
+    result = check("  1: {type: source.test_pattern}\n" + CAM + "  s: {type: debug.stats, inputs: {image: 5}}\n" + SINK)
+    by_code = {i.code: i for i in result.issues}
+    assert by_code["node.id"].location.line == 4
+    assert "node.port" in by_code["key.string_type"].hint
+    assert len([i for i in result.issues if i.location.line == 6]) == 1  # one mistake, one message
