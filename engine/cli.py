@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -82,6 +83,10 @@ def build_parser(plugins: dict[str, Any]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # OpenCV and its FFmpeg print native warnings on every failed camera attempt or odd frame;
+    # the nodes report those themselves, once, with the node named.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     argv = sys.argv[1:] if argv is None else argv
     plugins = _plugin_commands()
     parser = build_parser(plugins)

@@ -28,6 +28,7 @@ from typing import Any
 from engine.graph import CompiledGraph, Ref
 from engine.hooks import HookList, RunHooks
 from engine.issues import WorkflowError
+from engine.lifecycle import SetupError
 from engine.progress import Progress
 from engine.runner import load
 
@@ -261,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     except (WorkflowError, ValueError) as exc:
         print(f"segflow demo: {exc}", file=sys.stderr)
         return 2
+    except SetupError as exc:  # e.g. a corrupt model file: named, no traceback
+        print(f"segflow demo: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps(demo.to_dict(), indent=2) if args.json else "\n".join(demo.lines()))
     return 0 if demo.passed else 1
 
