@@ -34,6 +34,16 @@ class GrabCutParams(Params):
     keep_largest: bool = Field(
         True, description="Keep only the largest connected part of each mask."
     )
+    # segment.sam2's params, accepted and unused, so that swapping the two types is a one-word
+    # change in YAML (GrabCut needs no model, device or batching).
+    checkpoint: str | None = Field(None, description="Ignored here (segment.sam2's model checkpoint).")
+    config: str | None = Field(None, description="Ignored here (segment.sam2's model config).")
+    device: str | None = Field(None, description="Ignored here: GrabCut runs on the CPU.")
+    mask_threshold: float | None = Field(None, description="Ignored here (segment.sam2's mask logit threshold).")
+    multimask: bool | None = Field(None, description="Ignored here (segment.sam2's multimask output).")
+    image_size: int | None = Field(None, description="Ignored here (segment.sam2's embedding size).")
+    batch_size: int | None = Field(None, description="Ignored here: GrabCut works one frame at a time.")
+    max_wait_ms: float | None = Field(None, description="Ignored here: GrabCut works one frame at a time.")
 
 
 def grabcut_box(

@@ -106,3 +106,15 @@ def test_float_image_is_a_clear_error(make_node, run_packet):
             image=image,
             detections=sv.Detections(xyxy=np.array([[2, 2, 10, 10.0]])),
         )
+
+
+def test_swapping_sam2_for_grabcut_is_a_one_word_change():
+    from pathlib import Path
+
+    from engine.validate import validate_text
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "workflows" / "sam_refine.yaml").read_text()
+    assert "type: segment.sam2" in text
+    result = validate_text(text.replace("type: segment.sam2", "type: segment.grabcut"), "swap.yaml")
+    assert result.ok, [i.format() for i in result.issues]
