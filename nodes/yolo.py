@@ -95,6 +95,7 @@ class Yolo(Node):
         source = str(resolved) if resolved.exists() or not is_hub_name(p.model) else p.model
         try:
             self.model = YOLO(source)
+            task, names = self.model.task, self.model.names  # a file that is no model fails here too
         except Exception as exc:
             downloading = source == p.model and is_hub_name(p.model)
             raise NodeError(
@@ -104,7 +105,6 @@ class Yolo(Node):
                 if downloading
                 else "is it an ultralytics model or export (.pt/.onnx/.engine/OpenVINO folder)?",
             ) from exc
-        task = self.model.task
         if task not in SUPPORTED_TASKS:
             raise NodeError(
                 f"node '{self.node_id}' (detect.yolo): {source} is {TASK_WORDS.get(task, task)} "
@@ -112,7 +112,7 @@ class Yolo(Node):
                 hint="use a detection or -seg model, e.g. yolo11n.pt or yolo11n-seg.pt",
             )
         try:
-            self.class_ids = resolve_classes(p.classes, self.model.names)
+            self.class_ids = resolve_classes(p.classes, names)
         except UnknownClass as exc:
             raise NodeError(f"node '{self.node_id}': {exc}", hint="fix `classes` or leave it empty for all") from exc
         self.predict_args = {

@@ -25,6 +25,7 @@ from pydantic import Field, field_validator
 
 from engine import node_type
 from engine.node import ParamProblem, RunContext
+from nodes.camera_source import mask_credentials
 from nodes.sinks.remote import Rejected, RemoteParams, RemoteSink
 
 RETRY_STATUS = {408, 425, 429}
@@ -71,7 +72,7 @@ class WebhookSink(RemoteSink):
         return problems
 
     def target(self) -> str:
-        return self.params.url
+        return mask_credentials(self.params.url)
 
     def connect(self) -> None:
         self._headers = {
@@ -97,5 +98,5 @@ class WebhookSink(RemoteSink):
                 answer.read()
         except urllib.error.HTTPError as exc:
             if exc.code in RETRY_STATUS or exc.code >= 500:
-                raise ConnectionError(f"{self.params.url} answered {exc.code} {exc.reason}") from exc
-            raise Rejected(f"{self.params.url} answered {exc.code} {exc.reason}") from exc
+                raise ConnectionError(f"{self.target()} answered {exc.code} {exc.reason}") from exc
+            raise Rejected(f"{self.target()} answered {exc.code} {exc.reason}") from exc
