@@ -34,6 +34,10 @@ RECORD_INPUTS: dict[str, Port] = {
 }
 
 
+MAX_BUFFERED_RECORDS = 100_000
+"""Unwritten records a sink keeps while its target fails; beyond it the oldest are dropped (logged)."""
+
+
 class RecordSink(SinkNode):
     """Gate, build, buffer and flush records; subclasses implement :meth:`write`."""
 
@@ -101,6 +105,14 @@ class RecordSink(SinkNode):
     def accept(self, records: list[dict[str, Any]]) -> None:
         """Buffer ``records`` and write when a batch is full (caller holds the lock)."""
         self._buffer.extend(records)
+        overflow = len(self._buffer) - MAX_BUFFERED_RECORDS
+        if overflow > 0:
+            # The target has been failing for a long while (a full disk, a dead database): keep
+            # memory bounded and the retry cheap, and say exactly how much was given up.
+            del self._buffer[:overflow]
+            self.dropped_records = getattr(self, "dropped_records", 0) + overflow
+            log.error("%s '%s': %s keeps failing; dropped the %d oldest unwritten records (%d so far)",
+                      self.type_name, self.node_id, self.target(), overflow, self.dropped_records)
         if len(self._buffer) >= self.params.batch_size:
             self._flush(sync=False)
 

@@ -270,3 +270,28 @@ def test_a_failed_background_flush_is_reported_and_nothing_is_lost(tmp_path: Pat
     node.close()
     frames = [json.loads(line)["frame"] for line in complete_lines(tmp_path / "f.jsonl")]
     assert frames == [0, 1, 2, 3] and failures
+
+
+def test_a_target_that_keeps_failing_holds_bounded_memory(tmp_path, monkeypatch, caplog):
+    """/dev/full refuses every write: the unwritten backlog stops growing at the limit, and says so."""
+    from sinkkit import feed, make_node
+
+    import nodes.sinks.base as base
+    from engine import NodeError
+    from nodes.sinks.files import JsonlSink
+
+    monkeypatch.setattr(base, "MAX_BUFFERED_RECORDS", 5)
+    node = make_node(JsonlSink, tmp_path, path="/dev/full", batch_size=1, flush_interval_s=3600)
+    failures = 0
+    for frame in range(12):
+        try:
+            feed(node, frame, value={"n": frame})
+        except NodeError:
+            failures += 1
+    assert failures == 12
+    assert len(node._buffer) == 5  # the newest five wait for the disk to come back
+    assert [r["frame"] for r in node._buffer] == [7, 8, 9, 10, 11]
+    assert node.dropped_records == 7
+    assert "dropped the 1 oldest unwritten records (7 so far)" in caplog.text
+    with pytest.raises(NodeError):
+        node.close()
