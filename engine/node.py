@@ -119,6 +119,9 @@ class Node:
     # Keeps state across frames (a tracker, a line counter): one frame alone is not enough to
     # see what it does, so editors replay the frames before the one they show.
     stateful: ClassVar[bool] = False
+    # Params whose change needs a fresh setup() (a model path); a change to any other param is
+    # applied in place through configure(), so an editor keeps the model loaded. None: all of them.
+    reload_params: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, node_id: str, params: Any, context: RunContext | None = None) -> None:
         self.node_id = node_id
@@ -142,6 +145,21 @@ class Node:
 
     def setup(self) -> None:
         """Load models, open files: called once before the first packet."""
+
+    def configure(self) -> None:
+        """Derive per-call settings from ``self.params``; runs after setup and after an in-place update."""
+
+    def update_params(self, params: Any) -> bool:
+        """Take new params without a new setup when only params outside ``reload_params`` changed."""
+        if self.reload_params is None:
+            return False
+        changed = {name for name in type(params).model_fields
+                   if getattr(params, name) != getattr(self.params, name)}
+        if changed & self.reload_params:
+            return False
+        self.params = params
+        self.configure()
+        return True
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
         """Process one packet; the default runs ``process_batch`` on a batch of one."""

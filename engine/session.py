@@ -187,6 +187,9 @@ class EditorSession:
         kept = self._kept.get(resolved.id)
         if kept is not None and kept.identity == identity:
             return kept.node
+        if kept is not None and type(kept.node) is resolved.cls and self._update(kept.node, resolved):
+            kept.identity = identity  # changed in place: the model stays loaded
+            return kept.node
         if kept is not None:
             self._drop(resolved.id)
         node = resolved.cls(resolved.id, resolved.params, self.context)
@@ -197,6 +200,13 @@ class EditorSession:
             raise SetupError(resolved.id, resolved.cls.type_name, exc) from exc
         self._kept[resolved.id] = _Kept(identity, node)
         return node
+
+    @staticmethod
+    def _update(node: Node, resolved: ResolvedNode) -> bool:
+        try:
+            return node.update_params(resolved.params)
+        except Exception:  # the new params do not fit the loaded model: a fresh setup will say why
+            return False
 
     def _key(self, resolved: ResolvedNode, keys: dict[str, str], image_key: str) -> str:
         upstream = sorted(

@@ -69,6 +69,7 @@ class Yolo(Node):
 
     Params = YoloParams
     params: YoloParams
+    reload_params = frozenset({"model"})
     batchable = True
     inputs = {"image": Port(Kind.IMAGE, "The frame to detect in.")}
     outputs = {"detections": Port(Kind.DETECTIONS, "Boxes, masks (segmentation models), class ids and class_name.")}
@@ -111,8 +112,14 @@ class Yolo(Node):
                 f"(task '{task}'); detect.yolo needs a detection or segmentation model",
                 hint="use a detection or -seg model, e.g. yolo11n.pt or yolo11n-seg.pt",
             )
+        log.info("detect '%s': %s (%s, %d classes)", self.node_id, source, task, len(names))
+        self.configure()
+
+    def configure(self) -> None:
+        """Prediction settings from the params: changing them needs no reload of the model."""
+        p = self.params
         try:
-            self.class_ids = resolve_classes(p.classes, names)
+            self.class_ids = resolve_classes(p.classes, self.model.names)
         except UnknownClass as exc:
             raise NodeError(f"node '{self.node_id}': {exc}", hint="fix `classes` or leave it empty for all") from exc
         self.predict_args = {
@@ -127,7 +134,6 @@ class Yolo(Node):
         }
         if p.half:  # ultralytics >= 8.4 spells half precision `quantize=16`
             self.predict_args["quantize"] = 16
-        log.info("detect '%s': %s (%s, %d classes)", self.node_id, source, task, len(self.model.names))
 
     def process_batch(self, batch: list[Inputs]) -> list[dict[str, Any]]:
         import supervision as sv

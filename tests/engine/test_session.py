@@ -250,3 +250,46 @@ nodes:
         stepped = session.run_image(graph, coins + 9, None, 6).outputs["total"]["value"]
     assert first == again == [3, 4, 5]  # the state starts afresh: frame 40 is forgotten
     assert stepped == [3, 4, 5, 6]  # stepping on keeps the state
+
+
+class HeavyParams(Params):
+    weights: str = Field("a", description="Needs a reload when it changes.")
+    gain: int = Field(0, ge=0, le=100, description="Applied per call.")
+
+
+@node_type("debug.heavy")
+class Heavy(Node):
+    """Loads 'weights' in setup (counted); 'gain' is applied per call."""
+
+    Params = HeavyParams
+    params: HeavyParams
+    reload_params = frozenset({"weights"})
+    inputs = {"image": Port(Kind.IMAGE)}
+    outputs = {"value": Port(Kind.VALUE)}
+
+    def setup(self) -> None:
+        CALLS[(self.node_id, "setup")] += 1
+        self.configure()
+
+    def configure(self) -> None:
+        self.offset = self.params.gain * 2
+
+    def process(self, inputs: Inputs) -> dict[str, Any]:
+        return {"value": self.offset}
+
+
+def test_call_time_params_change_in_place_and_the_model_stays_loaded(registry, coins):
+    registry.register(Heavy)
+
+    def graph(weights: str, gain: int):
+        text = ("version: 1\nname: h\nnodes:\n  cam: {type: source.test_pattern}\n"
+                f"  h: {{type: debug.heavy, params: {{weights: {weights}, gain: {gain}}}, "
+                "inputs: {image: cam.image}}\n")
+        return validate_text(text, "h.yaml", registry).graph
+
+    with EditorSession(RunContext(), run_sinks=False) as session:
+        assert session.run_image(graph("a", 1), coins).outputs["h"]["value"] == 2
+        assert session.run_image(graph("a", 5), coins).outputs["h"]["value"] == 10
+        assert CALLS[("h", "setup")] == 1  # gain changed in place
+        assert session.run_image(graph("b", 5), coins).outputs["h"]["value"] == 10
+        assert CALLS[("h", "setup")] == 2  # weights changed: a fresh setup

@@ -257,3 +257,12 @@ def test_resolve_classes(wanted, expected):
 )  # fmt: skip
 def test_is_hub_name(name, hub):
     assert is_hub_name(name) is hub
+
+
+def test_call_time_params_change_without_reloading_the_model(models, images):
+    node = make_node(models["seg"], confidence=0.5, iou=0.7)
+    loaded = node.model
+    assert node.update_params(Yolo.Params(model=str(models["seg"]), confidence=0.01, iou=0.5, classes=[0]))
+    assert node.model is loaded  # the weights stay in memory
+    assert node.predict_args["conf"] == 0.01 and node.predict_args["iou"] == 0.5 and node.class_ids == [0]
+    assert not node.update_params(Yolo.Params(model=str(models["det"]), confidence=0.01))  # new weights: setup
