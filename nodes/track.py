@@ -79,7 +79,7 @@ class ByteTrack(Node):
                     "",
                     "ByteTrack is not installed: supervision >= 0.27 moved it to the "
                     "'trackers' package",
-                    hint="pip install trackers",
+                    hint="pip install 'segflow[track]' (or: pip install trackers)",
                 )
             ]
         return []
