@@ -163,8 +163,8 @@ class _Checker:
             # Keep the node so its wiring is still checked; errors already block the run.
             return ResolvedNode(node_id, cls, cls.Params.model_construct(), {}, spec.on_error or "", spec.label)
         for problem in cls.check_params(params, self.context):
-            self._add("param.check", f"param '{problem.field}': {problem.message}" if problem.field else problem.message,
-                      path + ("params", problem.field), node_id, problem.field, problem.hint)
+            message = f"param '{problem.field}': {problem.message}" if problem.field else problem.message
+            self._add("param.check", message, path + ("params", problem.field), node_id, problem.field, problem.hint)
         return ResolvedNode(node_id, cls, params, {}, spec.on_error or "", spec.label)
 
     def _add(self, code: str, message: str, path: tuple[Any, ...], node: str | None, field_: str | None = None,
