@@ -192,3 +192,18 @@ def test_edit_inside_a_multiline_flow_mapping_reflows_only_it():
     removed = [line for line in changed_lines(MULTILINE, out) if line.startswith("-")]
     assert removed == ["-    params: {channel: gray, blur: 3,",
                        "-             min_area: 80}   # a flow mapping over two lines"]
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_every_workflow_survives_an_edit_that_goes_through_the_serializer(path):
+    """Moving every node forces a real dump and merge: the workflow itself must come out unchanged."""
+    text = path.read_text()
+    state = EditorState.from_yaml(text)
+    for i, node_id in enumerate(state.node_ids()):
+        state.move(node_id, 40.0 * i, 10.0 * i)
+    edited = state.to_yaml()
+    assert edited != text
+    before, after = yaml.safe_load(text), yaml.safe_load(edited)
+    assert {k: v for k, v in after.items() if k != "ui"} == {k: v for k, v in before.items() if k != "ui"}
+    assert set(after["ui"]["positions"]) == set(before["nodes"])
+    assert EditorState.from_yaml(edited).positions() == state.positions()
