@@ -48,6 +48,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _plugin_help(ep: Any) -> str:
+    try:
+        return str(ep.load().help)
+    except Exception:  # an extra that is not installed: say where the command comes from
+        return f"(from {ep.value}; not available here)"
+
+
 def build_parser(plugins: dict[str, Any]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segflow", description="Instance-segmentation workflows from YAML.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -77,7 +84,7 @@ def build_parser(plugins: dict[str, Any]) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True)
 
     for name, ep in sorted(plugins.items()):
-        p = sub.add_parser(name, help=f"(plugin {ep.value})", add_help=False)
+        p = sub.add_parser(name, help=_plugin_help(ep), add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
