@@ -123,9 +123,12 @@ class Sam2Segment(Node):
         try:
             model = build_sam2(p.config, str(checkpoint), device=self.device, hydra_overrides_extra=overrides)
         except Exception as exc:  # sam2 raises a bare RuntimeError on key mismatches
+            detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            if "ultralytics" in str(exc) or "weights_only" in str(exc):
+                # torch's unpickling advice (weights_only=False) is the wrong fix for the wrong file
+                detail = "this is not a SAM 2 checkpoint (it looks like an ultralytics/YOLO model)"
             raise NodeError(
-                f"node '{self.node_id}': cannot build SAM 2 from {p.config} with {checkpoint}: "
-                f"{type(exc).__name__}: {exc}".rstrip(": "),
+                f"node '{self.node_id}': cannot build SAM 2 from {p.config} with {checkpoint}: {detail}",
                 hint="the checkpoint must match the config (sam2.1_hiera_tiny.pt with "
                 "sam2.1_hiera_t.yaml, ...); " + CHECKPOINT_HINT,
             ) from exc

@@ -197,3 +197,11 @@ def test_pick_masks(shape, scores, count, best):
     for i in range(count):
         assert chosen[i, i].all() and chosen[i].sum() == 5
     np.testing.assert_allclose(picked, np.max(np.reshape(scores, (count, -1)), axis=1))
+
+
+def test_a_yolo_file_given_as_checkpoint_is_named_for_what_it_is():
+    shipped = Path(__file__).resolve().parents[2] / "assets" / "models" / "coffee-stones-seg.pt"
+    with pytest.raises(NodeError) as err:
+        make_node(shipped)
+    assert "not a SAM 2 checkpoint (it looks like an ultralytics/YOLO model)" in str(err.value)
+    assert "weights_only" not in str(err.value)
