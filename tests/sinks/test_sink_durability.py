@@ -174,6 +174,14 @@ def test_sigterm_keeps_every_finished_frame(tmp_path: Path) -> None:
     type: debug.record
     params: {path: out/witness.jsonl}
     inputs: {image: [left.image, right.image]}
+  frames:
+    type: sink.images
+    params: {folder: out/frames, save: frames, format: png, name: "{source}/{frame:06d}"}
+    inputs: {image: [left.image, right.image], detections: detect.detections}
+  video:
+    type: sink.video
+    params: {path: "out/{source}.mp4", annotate: false}
+    inputs: {image: [left.image, right.image]}
 """
     )
     run = Run(tmp_path, workflow(3000, sinks))
@@ -190,6 +198,18 @@ def test_sigterm_keeps_every_finished_frame(tmp_path: Path) -> None:
     assert {(r["source"], int(r["frame"])) for r in csv_rows(tmp_path / "out/f.csv")} == finished
     per_frame = Counter((r["source"], r["frame"]) for r in jsonl(tmp_path / "out/d.jsonl"))
     assert per_frame == Counter({k: v for k, v in sql.items() if v})  # every detection of every frame
+    # Whole frames and the annotated video: one image and one video frame per finished frame.
+    images = {(p.parent.name, int(p.stem)) for p in (tmp_path / "out/frames").rglob("*.png")}
+    assert images == finished
+    import cv2
+
+    for source in SOURCES:
+        capture = cv2.VideoCapture(str(tmp_path / f"out/{source}.mp4"))
+        count = 0
+        while capture.read()[0]:
+            count += 1
+        capture.release()
+        assert count == sum(1 for s, _ in finished if s == source), source
 
 
 def test_kill_9_leaves_parsable_files_and_a_restart_appends(tmp_path: Path) -> None:
