@@ -92,7 +92,8 @@ def list_candidates(pattern: str, base: Path, recursive: bool = False) -> list[P
         found = [target]
     else:
         found = []
-    files = [p for p in found if p.is_file() and not p.name.startswith(".")]
+    # Broken links stay in the list, so the source reports them instead of passing over them silently.
+    files = [p for p in found if (p.is_file() or (p.is_symlink() and not p.exists())) and not p.name.startswith(".")]
     return sorted(files, key=natural_key)
 
 
@@ -143,8 +144,11 @@ class ImageSource(SourceNode):
 
     def setup(self) -> None:
         candidates = list_candidates(self.params.path, self.context.base_dir, self.params.recursive)
-        self.files = [f for f in candidates if is_image_name(f)]
         self.skipped: list[SkippedFile] = []
+        for broken in (f for f in candidates if not f.exists()):
+            self._skip(broken, "a broken link (its target is missing)")
+        candidates = [f for f in candidates if f.exists()]
+        self.files = [f for f in candidates if is_image_name(f)]
         for other in (f for f in candidates if not is_image_name(f)):
             self._skip(other, "not an image file")
 

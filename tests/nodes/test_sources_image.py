@@ -139,3 +139,20 @@ def test_natural_key_and_listing(tmp_path):
         Path("b10.png"),
     ]
     assert list_candidates("missing/*.png", tmp_path) == []
+
+
+def test_a_broken_link_in_the_folder_is_reported_and_counted(tmp_path, caplog):
+    import cv2
+    import numpy as np
+
+    from engine.node import RunContext
+    from nodes.image_source import ImageSource
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "b.png").symlink_to(tmp_path / "gone.png")
+    node = ImageSource("src", ImageSource.Params(path=str(tmp_path)), RunContext(base_dir=tmp_path))
+    node.setup()
+    frames = list(node.frames())
+    assert len(frames) == 1 and node.skipped_count == 1
+    assert node.skipped[0].path.name == "b.png" and "broken link" in node.skipped[0].reason
+    assert "b.png" in caplog.text
