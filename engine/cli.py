@@ -55,7 +55,7 @@ def _plugin_help(ep: Any) -> str:
         return f"(from {ep.value}; not available here)"
 
 
-def build_parser(plugins: dict[str, Any]) -> argparse.ArgumentParser:
+def build_parser(plugins: dict[str, Any], describe_plugins: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segflow", description="Instance-segmentation workflows from YAML.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -84,7 +84,8 @@ def build_parser(plugins: dict[str, Any]) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True)
 
     for name, ep in sorted(plugins.items()):
-        p = sub.add_parser(name, help=_plugin_help(ep), add_help=False)
+        # Loading a plugin just for its help line is start-up work only `--help` needs.
+        p = sub.add_parser(name, help=_plugin_help(ep) if describe_plugins else None, add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     argv = sys.argv[1:] if argv is None else argv
     plugins = _plugin_commands()
-    parser = build_parser(plugins)
+    parser = build_parser(plugins, describe_plugins=not argv or argv[0] in ("-h", "--help"))
     debug = bool(argv) and argv[0] == "--debug"
     rest = argv[1:] if debug else argv
     if rest and rest[0] in plugins:  # plugin commands parse their own arguments, --help included

@@ -125,7 +125,7 @@ class StreamingExecutor:
         self.report.nodes = [step.metrics for step in self.steps.values()]
         return self.report
 
-    def _admit(self, step: Step, packet: Packet, pending: deque[Packet], live: bool, policy: str) -> None:
+    def _admit(self, packet: Packet, pending: deque[Packet], live: bool, policy: str) -> None:
         if not live or policy == "none":
             while not self._inflight.acquire(timeout=0.1):
                 if self.stopping:
@@ -173,9 +173,9 @@ class StreamingExecutor:
                 step.metrics.record(1, perf_counter() - started)
                 produced += 1
                 info = PacketInfo(step.id, frame.index, frame.timestamp, self.graph.name)
-                self._admit(step, Packet(info, {(step.id, "image"): frame}), pending, live, policy)
+                self._admit(Packet(info, {(step.id, "image"): frame}), pending, live, policy)
             while pending and not self.stopping:  # end of input: what waits still gets processed
-                self._admit(step, pending.popleft(), pending, False, "none")
+                self._admit(pending.popleft(), pending, False, "none")
         except Exception as exc:
             step.metrics.errors += 1
             self._failed(step, None, exc)

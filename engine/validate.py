@@ -8,6 +8,7 @@ the parts that passed, so one typo does not hide the next.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,8 +138,6 @@ class _Checker:
         return graph
 
     def _node(self, node_id: str, raw: Any, raw_key: Any) -> ResolvedNode | None:
-        import re
-
         path = ("nodes", node_id)
         if not isinstance(raw_key, str) or not re.match(NODE_ID_PATTERN, node_id):
             path = ("nodes", raw_key)
