@@ -25,10 +25,10 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 demo: setup
-	$(PY) -m tools.demo $(DEMO)
+	$(PY) -m segflow.tools.demo $(DEMO)
 
 lint: setup
-	$(VENV)/bin/ruff check engine nodes ui tools tests bench
+	$(VENV)/bin/ruff check segflow tests bench
 	$(VENV)/bin/mypy
 
 test: setup system-deps lint

@@ -12,8 +12,8 @@ import argparse
 import os
 from typing import Any
 
-from engine.hooks import RunHooks
-from engine.runner import loads
+from segflow.engine.hooks import RunHooks
+from segflow.engine.runner import loads
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

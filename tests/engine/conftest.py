@@ -1,7 +1,7 @@
 import pytest
 from engine_test_nodes import CLOSED, GAUGE, BadReturn, Broken, FlakyBatch, GaugeIn, GaugeOut
 
-from engine.registry import Registry, default_registry
+from segflow.engine.registry import Registry, default_registry
 
 
 @pytest.fixture

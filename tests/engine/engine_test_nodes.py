@@ -1,8 +1,8 @@
 import threading
 from typing import Any
 
-from engine import Inputs, Kind, Node, Port, node_type
-from engine.node import BatchParams, Params
+from segflow.engine import Inputs, Kind, Node, Port, node_type
+from segflow.engine.node import BatchParams, Params
 
 
 class FlakyBatchParams(BatchParams):

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from engine.batching import END, MicroBatcher
+from segflow.engine.batching import END, MicroBatcher
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SEGFLOW = [sys.executable, "-m", "engine.cli"]
+SEGFLOW = [sys.executable, "-m", "segflow.engine.cli"]
 ROOT = Path(__file__).resolve().parents[2]
 
 GOOD = """\

@@ -10,11 +10,11 @@ SCRIPT = f"""
 import sys
 for name in {BLOCK!r}:
     sys.modules[name] = None  # any import of it now raises ImportError
-from engine.registry import default_registry
+from segflow.engine.registry import default_registry
 registry = default_registry()
 assert not registry.failures, registry.failures
 assert "detect.yolo" in registry.types and "segment.sam2" in registry.types
-from engine.runner import loads
+from segflow.engine.runner import loads
 report = loads('''
 version: 1
 name: core
@@ -38,7 +38,8 @@ def test_engine_package_never_imports_ours_or_heavy_libraries():
     import pathlib
     import re
 
-    root = pathlib.Path(__file__).resolve().parents[2] / "engine"
-    pattern = re.compile(r"^\s*(from|import)\s+(nodes|ui|tools|torch|ultralytics|sam2|streamlit)\b", re.M)
+    root = pathlib.Path(__file__).resolve().parents[2] / "segflow" / "engine"
+    ours = r"segflow\.nodes|segflow\.ui|segflow\.tools|nodes|ui|tools"
+    pattern = re.compile(rf"^\s*(from|import)\s+({ours}|torch|ultralytics|sam2|streamlit)\b", re.M)
     offenders = [p.name for p in root.glob("*.py") if pattern.search(p.read_text())]
     assert offenders == []

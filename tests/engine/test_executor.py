@@ -6,8 +6,8 @@ from collections import defaultdict
 import pytest
 from engine_test_nodes import CLOSED, GAUGE
 
-from engine.lifecycle import SetupError
-from engine.runner import loads
+from segflow.engine.lifecycle import SetupError
+from segflow.engine.runner import loads
 
 
 def records(path):
@@ -207,12 +207,12 @@ nodes:
 
 
 def test_a_source_that_dies_ends_the_run_with_exit_code_1(tmp_path, registry):
-    from engine.registry import Registry
+    from segflow.engine.registry import Registry
 
-    class DyingParams(__import__("engine").LiveSourceParams):
+    class DyingParams(__import__("segflow.engine", fromlist=["x"]).LiveSourceParams):
         pass
 
-    from engine import SourceNode, node_type
+    from segflow.engine import SourceNode, node_type
 
     @node_type("test.dying_source")
     class Dying(SourceNode):

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from engine import Inputs, Kind, Node, Params, Port, node_type
+from segflow.engine import Inputs, Kind, Node, Params, Port, node_type
 
 
 class BrightParams(Params):
@@ -59,7 +59,7 @@ def plugin_path(tmp_path_factory):
 
 def run(args, plugin_path, **kw):
     env = {**os.environ, "PYTHONPATH": str(plugin_path)}
-    return subprocess.run([sys.executable, "-m", "engine.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "segflow.engine.cli", *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=120, **kw)
 
 
@@ -93,5 +93,6 @@ def test_without_the_plugin_the_type_is_unknown(tmp_path):
     wf = tmp_path / "wf.yaml"
     wf.write_text("version: 1\nname: p\nnodes:\n  cam: {type: source.test_pattern}\n"
                   "  b: {type: acme.bright_pixels, inputs: {image: cam.image}}\n")
-    res = subprocess.run([sys.executable, "-m", "engine.cli", "validate", str(wf)], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "segflow.engine.cli", "validate", str(wf)], capture_output=True,
+                         text=True)
     assert res.returncode == 2 and "unknown node type 'acme.bright_pixels'" in res.stderr

@@ -1,8 +1,8 @@
 import io
 
-from engine.frame import PacketInfo
-from engine.metrics import NodeMetrics, RunReport
-from engine.progress import Progress
+from segflow.engine.frame import PacketInfo
+from segflow.engine.metrics import NodeMetrics, RunReport
+from segflow.engine.progress import Progress
 
 
 class FakeTTY(io.StringIO):

@@ -10,14 +10,14 @@ import pytest
 from pydantic import Field
 from skimage import data
 
-from engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
-from engine.node import RunContext
-from engine.registry import Registry
-from engine.runner import loads
-from engine.session import EditorSession
-from engine.validate import validate_text
-from nodes.debug import Invert, Stats
-from nodes.test_pattern import TestPattern as PatternSource
+from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
+from segflow.engine.node import RunContext
+from segflow.engine.registry import Registry
+from segflow.engine.runner import loads
+from segflow.engine.session import EditorSession
+from segflow.engine.validate import validate_text
+from segflow.nodes.debug import Invert, Stats
+from segflow.nodes.test_pattern import TestPattern as PatternSource
 
 CALLS: Counter[tuple[str, str]] = Counter()
 
@@ -203,7 +203,7 @@ def test_cached_outputs_are_not_changed_by_downstream_mutation(registry, coins):
 
 
 def test_sinks_can_be_left_out(registry, coins, tmp_path):
-    from nodes.debug import Record
+    from segflow.nodes.debug import Record
 
     registry.register(Record)
     text = workflow() + f"  rec: {{type: debug.record, params: {{path: {tmp_path / 'r.jsonl'}}}, " \

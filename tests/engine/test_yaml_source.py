@@ -1,6 +1,6 @@
 import pytest
 
-from engine.yaml_source import load_yaml
+from segflow.engine.yaml_source import load_yaml
 
 
 @pytest.mark.parametrize(

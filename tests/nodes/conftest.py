@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from engine.frame import Frame, PacketInfo
-from engine.node import Inputs, RunContext
+from segflow.engine.frame import Frame, PacketInfo
+from segflow.engine.node import Inputs, RunContext
 
 
 def _run(node_cls: Any, params: dict[str, Any] | None = None, tmp_path: Any = None) -> Any:

@@ -9,8 +9,8 @@ import pydantic
 import pytest
 import supervision as sv
 
-from engine import NodeError
-from nodes.annotate import Annotate, format_labels
+from segflow.engine import NodeError
+from segflow.nodes.annotate import Annotate, format_labels
 
 
 def scene_detections(tracker=True):

@@ -10,8 +10,8 @@ import supervision as sv
 from skimage import data
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from engine import NodeError
-from nodes.colour import AnalyzeColour
+from segflow.engine import NodeError
+from segflow.nodes.colour import AnalyzeColour
 
 
 def lab_of(rgb):

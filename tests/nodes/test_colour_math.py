@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.color import rgb2lab
 
-from nodes.colour_math import (
+from segflow.nodes.colour_math import (
     circular_mean_median_deg,
     delta_e_2000,
     dominant_colours,

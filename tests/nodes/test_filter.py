@@ -7,8 +7,8 @@ import pydantic
 import pytest
 import supervision as sv
 
-from engine import NodeError
-from nodes.filter import Condition, FilterDetections
+from segflow.engine import NodeError
+from segflow.nodes.filter import Condition, FilterDetections
 
 
 def detections():

@@ -10,8 +10,8 @@ import pydantic
 import pytest
 import supervision as sv
 
-from engine import NodeError
-from nodes.measure import MeasureMasks
+from segflow.engine import NodeError
+from segflow.nodes.measure import MeasureMasks
 
 SHAPE = (600, 700)
 

@@ -18,9 +18,9 @@ import torch
 from conftest_models import bus_image, random_sam2_checkpoint
 from skimage import data
 
-from engine import Frame, Inputs, NodeError, PacketInfo
-from engine.node import RunContext
-from nodes.sam2_segment import Sam2Segment, pick_masks
+from segflow.engine import Frame, Inputs, NodeError, PacketInfo
+from segflow.engine.node import RunContext
+from segflow.nodes.sam2_segment import Sam2Segment, pick_masks
 
 CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 SMALL = {"image_size": 256, "device": "cpu"}

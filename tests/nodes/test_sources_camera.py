@@ -19,9 +19,9 @@ import numpy as np
 import pydantic
 import pytest
 
-from engine import NodeError
-from engine.node import RunContext
-from nodes.camera_source import Backoff, CameraSource, device_index, mask_credentials
+from segflow.engine import NodeError
+from segflow.engine.node import RunContext
+from segflow.nodes.camera_source import Backoff, CameraSource, device_index, mask_credentials
 
 SECRET = "s3cr3t-Pa55"
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from skimage import data
 
-from engine import NodeError
-from engine.node import RunContext
-from nodes.image_source import ImageSource, list_candidates, natural_key
+from segflow.engine import NodeError
+from segflow.engine.node import RunContext
+from segflow.nodes.image_source import ImageSource, list_candidates, natural_key
 
 
 def make_node(tmp_path: Path, **params) -> ImageSource:
@@ -145,8 +145,8 @@ def test_a_broken_link_in_the_folder_is_reported_and_counted(tmp_path, caplog):
     import cv2
     import numpy as np
 
-    from engine.node import RunContext
-    from nodes.image_source import ImageSource
+    from segflow.engine.node import RunContext
+    from segflow.nodes.image_source import ImageSource
 
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
     (tmp_path / "b.png").symlink_to(tmp_path / "gone.png")

@@ -15,9 +15,9 @@ import pydantic
 import pytest
 from skimage import data
 
-from engine import NodeError
-from engine.node import RunContext
-from nodes.video_source import FrameSelector, VideoSource
+from segflow.engine import NodeError
+from segflow.engine.node import RunContext
+from segflow.nodes.video_source import FrameSelector, VideoSource
 
 FRAMES, FPS = 30, 10.0
 

@@ -8,8 +8,8 @@ import pydantic
 import pytest
 from skimage import data
 
-from engine import NodeError
-from nodes.threshold import ThresholdDetector
+from segflow.engine import NodeError
+from segflow.nodes.threshold import ThresholdDetector
 
 COINS_PARAMS = {
     "method": "adaptive",

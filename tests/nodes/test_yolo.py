@@ -16,10 +16,10 @@ import supervision as sv
 from conftest_models import bus_image, coco_names, random_yolo
 from skimage import data
 
-from engine import Frame, Inputs, NodeError, PacketInfo
-from engine.node import RunContext
-from nodes.ultralytics_support import UnknownClass, is_hub_name, resolve_classes
-from nodes.yolo import Yolo
+from segflow.engine import Frame, Inputs, NodeError, PacketInfo
+from segflow.engine.node import RunContext
+from segflow.nodes.ultralytics_support import UnknownClass, is_hub_name, resolve_classes
+from segflow.nodes.yolo import Yolo
 
 FAST = {"imgsz": 320, "max_det": 20, "confidence": 0.5}
 

@@ -7,8 +7,8 @@ import pydantic
 import pytest
 import supervision as sv
 
-from engine import NodeError
-from nodes.zones import LineCount, ZoneCount
+from segflow.engine import NodeError
+from segflow.nodes.zones import LineCount, ZoneCount
 
 
 def boxes(centres, names, tracker_ids=None, size=10):

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from engine.frame import Frame, PacketInfo
-from engine.node import Inputs, RunContext
+from segflow.engine.frame import Frame, PacketInfo
+from segflow.engine.node import Inputs, RunContext
 
 INSTALL_HINT = "run `make test` (it installs the system packages through scripts/system-deps.sh)"
 

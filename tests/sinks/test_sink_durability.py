@@ -33,8 +33,8 @@ from typing import Any
 import pytest
 from sinkkit import Broker, Receiver, Subscriber, complete_lines
 
-from engine.issues import WorkflowError
-from engine.runner import loads
+from segflow.engine.issues import WorkflowError
+from segflow.engine.runner import loads
 
 pytestmark = pytest.mark.slow
 

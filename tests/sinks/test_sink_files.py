@@ -13,10 +13,10 @@ import pytest
 import supervision as sv
 from sinkkit import complete_lines, feed, make_node, rendered_detections
 
-from engine import NodeError
-from engine.node import RunContext
-from nodes.sinks.files import CsvSink, JsonlSink
-from nodes.sinks.linefile import LineFile, repair_tail
+from segflow.engine import NodeError
+from segflow.engine.node import RunContext
+from segflow.nodes.sinks.files import CsvSink, JsonlSink
+from segflow.nodes.sinks.linefile import LineFile, repair_tail
 
 
 @pytest.mark.parametrize(
@@ -276,9 +276,9 @@ def test_a_target_that_keeps_failing_holds_bounded_memory(tmp_path, monkeypatch,
     """/dev/full refuses every write: the unwritten backlog stops growing at the limit, and says so."""
     from sinkkit import feed, make_node
 
-    import nodes.sinks.base as base
-    from engine import NodeError
-    from nodes.sinks.files import JsonlSink
+    import segflow.nodes.sinks.base as base
+    from segflow.engine import NodeError
+    from segflow.nodes.sinks.files import JsonlSink
 
     monkeypatch.setattr(base, "MAX_BUFFERED_RECORDS", 5)
     node = make_node(JsonlSink, tmp_path, path="/dev/full", batch_size=1, flush_interval_s=3600)

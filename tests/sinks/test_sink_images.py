@@ -11,9 +11,9 @@ import skimage.data
 import supervision as sv
 from sinkkit import feed, make_node, rendered_detections
 
-from engine import NodeError
-from engine.node import RunContext
-from nodes.sinks.images import ImagesSink
+from segflow.engine import NodeError
+from segflow.engine.node import RunContext
+from segflow.nodes.sinks.images import ImagesSink
 
 COINS = cv2.cvtColor(cv2.resize(skimage.data.coins(), (80, 60)), cv2.COLOR_GRAY2BGR)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sinkkit import Broker, Subscriber, feed, make_node, rendered_detections
 
-from nodes.sinks.mqtt import MqttSink
+from segflow.nodes.sinks.mqtt import MqttSink
 
 FAST = {
     "backoff_initial_s": 0.05,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nodes.sinks.remote import Backoff
-from nodes.sinks.spool import Spool
+from segflow.nodes.sinks.remote import Backoff
+from segflow.nodes.sinks.spool import Spool
 
 
 def recs(a: int, b: int) -> list[dict]:

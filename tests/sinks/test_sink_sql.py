@@ -9,9 +9,9 @@ import sqlalchemy as sa
 import supervision as sv
 from sinkkit import feed, make_node, rendered_detections
 
-from engine import NodeError
-from engine.node import RunContext
-from nodes.sinks.sql import SqlSink
+from segflow.engine import NodeError
+from segflow.engine.node import RunContext
+from segflow.nodes.sinks.sql import SqlSink
 
 
 def fill(node: SqlSink, frames: int = 4) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import supervision as sv
 from sinkkit import feed, make_node, rendered_detections
 
-from nodes.sinks.stdout import StdoutSink
+from segflow.nodes.sinks.stdout import StdoutSink
 
 
 def test_lines(tmp_path: Path, capsys) -> None:

@@ -11,8 +11,8 @@ import pytest
 import skimage.data
 from sinkkit import feed, make_node, rendered_detections
 
-from engine.node import RunContext
-from nodes.sinks.video import VideoSink
+from segflow.engine.node import RunContext
+from segflow.nodes.sinks.video import VideoSink
 
 
 def coffee(i: int) -> np.ndarray:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sinkkit import Receiver, feed, make_node, rendered_detections
 
-from engine.node import RunContext
-from nodes.sinks.webhook import WebhookSink
+from segflow.engine.node import RunContext
+from segflow.nodes.sinks.webhook import WebhookSink
 
 FAST = {"backoff_initial_s": 0.05, "backoff_max_s": 0.2, "flush_interval_s": 0.05}
 

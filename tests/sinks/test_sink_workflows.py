@@ -15,7 +15,7 @@ import cv2
 import pytest
 from sinkkit import Broker, Receiver, Subscriber
 
-from engine.runner import load
+from segflow.engine.runner import load
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = 12

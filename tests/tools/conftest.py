@@ -2,8 +2,8 @@ import argparse
 
 import pytest
 
-from tools.synth.dataset import write_dataset
-from tools.train import TRAIN
+from segflow.tools.synth.dataset import write_dataset
+from segflow.tools.train import TRAIN
 
 
 def _train_args(**kw):

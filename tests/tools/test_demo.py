@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from engine.frame import Frame, PacketInfo
-from engine.hooks import RunHooks
-from tools.demo import COUNT_TOLERANCE, DemoReport, StoneTally, main, run_demo
+from segflow.engine.frame import Frame, PacketInfo
+from segflow.engine.hooks import RunHooks
+from segflow.tools.demo import COUNT_TOLERANCE, DemoReport, StoneTally, main, run_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # see tests/workflows/conftest.py: `nodes` must not resolve to tests/nodes

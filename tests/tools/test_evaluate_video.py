@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from tools.evaluate_video import Tracks, evaluate
-from tools.synth.video import render_conveyor, write_video
+from segflow.tools.evaluate_video import Tracks, evaluate
+from segflow.tools.synth.video import render_conveyor, write_video
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from skimage.morphology import skeletonize
 
-from tools.synth.cherries import render_cherries
-from tools.synth.cli import GENERATE
-from tools.synth.concrete import render_concrete
-from tools.synth.pipes import render_pipes
+from segflow.tools.synth.cherries import render_cherries
+from segflow.tools.synth.cli import GENERATE
+from segflow.tools.synth.concrete import render_concrete
+from segflow.tools.synth.pipes import render_pipes
 
 
 def _components(mask, min_area):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.synth.dataset import render
-from tools.synth.scene import clipped_mask
+from segflow.tools.synth.dataset import render
+from segflow.tools.synth.scene import clipped_mask
 
 MODELS = Path(__file__).resolve().parents[2] / "assets" / "models"
 WEIGHTS = MODELS / "coffee-stones-seg.pt"
@@ -34,7 +34,7 @@ def test_model_card_numbers_come_from_the_training_summary():
 
 @pytest.fixture(scope="module")
 def model():
-    from tools.train import offline_ultralytics
+    from segflow.tools.train import offline_ultralytics
 
     offline_ultralytics()
     from ultralytics import YOLO
@@ -73,7 +73,7 @@ def test_onnx_export_of_the_shipped_model_matches_torch(model, tmp_path):
     import onnxruntime as ort
     import torch
 
-    from tools.export import EXPORT
+    from segflow.tools.export import EXPORT
 
     weights = tmp_path / "m.pt"
     shutil.copy(WEIGHTS, weights)

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from skimage.measure import regionprops
 
-from tools.synth import MM_PER_PX
-from tools.synth.dataset import label_lines, render, write_dataset
-from tools.synth.scene import clipped_mask
-from tools.synth.sprites import STONE_COLOURS, stone
-from tools.synth.video import render_conveyor
+from segflow.tools.synth import MM_PER_PX
+from segflow.tools.synth.dataset import label_lines, render, write_dataset
+from segflow.tools.synth.scene import clipped_mask
+from segflow.tools.synth.sprites import STONE_COLOURS, stone
+from segflow.tools.synth.video import render_conveyor
 
 
 def _label_masks(lines, h, w):

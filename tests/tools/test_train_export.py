@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from tools.export import EXPORT
-from tools.train import TRAIN
+from segflow.tools.export import EXPORT
+from segflow.tools.train import TRAIN
 
 
 def test_train_writes_loadable_weights_and_summary(tiny_run):

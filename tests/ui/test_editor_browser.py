@@ -1,6 +1,6 @@
 """The editor in a real browser: Debian's chromium driven by Playwright (no downloaded browser).
 
-Starts ``segflow editor`` (``python -m ui.command``) on a free port, opens a
+Starts ``segflow editor`` (``python -m segflow.ui.command``) on a free port, opens a
 workflow, checks its nodes and edges are drawn, runs it on its sample and finds
 the annotated image and the results table.
 """
@@ -64,15 +64,15 @@ def expected_graph(path: Path) -> tuple[set[str], int]:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", WORKFLOWS)
 def test_editor_in_chromium(name, tmp_path):
-    from engine.runner import load
-    from engine.validate import validate_file
+    from segflow.engine.runner import load
+    from segflow.engine.validate import validate_file
 
     assert shutil.which("chromium"), "Debian's chromium is missing: `make test` installs it (scripts/system-deps.sh)"
     workflow = ROOT / "workflows" / name
     validation = validate_file(workflow)
     assert validation.ok, [i.format() for i in validation.issues]  # every shipped workflow must run here
-    from engine.session import EditorSession
-    from ui.media import source_frames
+    from segflow.engine.session import EditorSession
+    from segflow.ui.media import source_frames
 
     # The reference, straight from the engine: frame STEP of a video (after the same warm-up the
     # editor replays for trackers), or the image itself.
@@ -87,7 +87,7 @@ def test_editor_in_chromium(name, tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (tmp_path / "editor.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "ui.command", str(workflow), "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "segflow.ui.command", str(workflow), "--port", str(port),
                              "--workspace", str(ROOT)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:

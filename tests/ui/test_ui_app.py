@@ -167,7 +167,7 @@ def test_new_file_saved_runs_like_the_engine(monkeypatch, workspace):
     at.text_area(key="yaml_text").set_value(text).run()
     assert "3 nodes, 2 edges" in texts(at.caption)
     at.button(key="save_btn").click().run()
-    from engine.runner import load
+    from segflow.engine.runner import load
 
     wf = load(workspace / "workflows" / "fresh.yaml", base_dir=workspace)
     assert yaml.safe_load((workspace / "workflows" / "fresh.yaml").read_text())["ui"]["positions"]
@@ -234,8 +234,8 @@ def test_flagship_change_confidence_run_save_and_segflow_run_agrees(monkeypatch,
     at.button(key="save_btn").click().run()
     saved = (tmp_path / "workflows" / "coffee_stones.yaml").read_text()
     assert "confidence: 0.5" in saved
-    res = subprocess.run([sys.executable, "-m", "engine.cli", "run", "workflows/coffee_stones.yaml", "--max-frames",
-                          "21", "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    res = subprocess.run([sys.executable, "-m", "segflow.engine.cli", "run", "workflows/coffee_stones.yaml",
+                          "--max-frames", "21", "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     rows = [json.loads(line) for line in (tmp_path / "out" / "coffee_stones" / "stones.jsonl").read_text().splitlines()]
     run_stones = sorted(round(float(r["feret_max_mm"]), 2) for r in rows if r["frame"] == 20)

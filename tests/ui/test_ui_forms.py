@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.registry import default_registry
-from ui import forms
-from ui.command import EDITOR, is_loopback
-from ui.workspace import SaveConflict, Workspace, WorkspaceError
+from segflow.engine.registry import default_registry
+from segflow.ui import forms
+from segflow.ui.command import EDITOR, is_loopback
+from segflow.ui.workspace import SaveConflict, Workspace, WorkspaceError
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,7 @@ def test_command_refuses_bad_arguments(tmp_path, kw, words):
                                               ("0.0.0.0", True), ("192.168.1.5", True)])
 def test_non_loopback_host_warns(tmp_path, monkeypatch, capsys, host, warned):
     calls = []
-    monkeypatch.setattr("ui.command.subprocess.call", lambda cmd, **kw: calls.append(cmd) or 0)
+    monkeypatch.setattr("segflow.ui.command.subprocess.call", lambda cmd, **kw: calls.append(cmd) or 0)
     assert EDITOR.run(args(host=host, workspace=tmp_path)) == 0
     assert is_loopback(host) is not warned
     assert ("warning: listening on" in capsys.readouterr().err) is warned

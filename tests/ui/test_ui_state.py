@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.registry import default_registry
-from engine.validate import validate_text
-from ui.state import Edge, EditError, EditorState
-from ui.yaml_roundtrip import YamlParseError
+from segflow.engine.registry import default_registry
+from segflow.engine.validate import validate_text
+from segflow.ui.state import Edge, EditError, EditorState
+from segflow.ui.yaml_roundtrip import YamlParseError
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_FILES = sorted((ROOT / "workflows").glob("*.yaml"))

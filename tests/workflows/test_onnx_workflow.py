@@ -17,7 +17,7 @@ FRAMES = 40
 
 
 def segflow(*args, cwd):
-    res = subprocess.run([sys.executable, "-m", "engine.cli", *map(str, args)], cwd=cwd, capture_output=True,
+    res = subprocess.run([sys.executable, "-m", "segflow.engine.cli", *map(str, args)], cwd=cwd, capture_output=True,
                          text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     return res

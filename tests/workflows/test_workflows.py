@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.runner import load
-from engine.validate import validate_file
+from segflow.engine.runner import load
+from segflow.engine.validate import validate_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "assets" / "samples"
@@ -82,7 +82,7 @@ def test_the_examples_are_all_there():
 def test_workflow_validates(path: Path, workdir: Path, request, monkeypatch):
     for key, value in ENV.get(path.name, {}).items():
         monkeypatch.setenv(key, value)
-    from engine.node import RunContext
+    from segflow.engine.node import RunContext
 
     result = validate_file(path, overrides=overrides_for(path.name, request), context=RunContext(base_dir=workdir))
     errors = [issue.format() for issue in result.issues if issue.is_error]

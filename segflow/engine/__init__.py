@@ -1,0 +1,37 @@
+"""segflow engine: workflow spec, validation, graph compilation and execution.
+
+Rule of this package: it imports nothing of ours outside ``engine`` and none of
+torch, ultralytics, sam2 or streamlit. Node types reach it through the
+``segflow.nodes`` entry-point group.
+"""
+
+from segflow.engine.frame import Frame, PacketInfo
+from segflow.engine.node import (
+    BatchParams,
+    Inputs,
+    LiveSourceParams,
+    Node,
+    NodeError,
+    Params,
+    Port,
+    SinkNode,
+    SourceNode,
+    node_type,
+)
+from segflow.engine.ports import Kind
+
+__all__ = [
+    "BatchParams",
+    "Frame",
+    "Inputs",
+    "Kind",
+    "LiveSourceParams",
+    "Node",
+    "NodeError",
+    "PacketInfo",
+    "Params",
+    "Port",
+    "SinkNode",
+    "SourceNode",
+    "node_type",
+]

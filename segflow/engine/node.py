@@ -1,0 +1,227 @@
+"""The node API: what a node type declares and what the engine calls.
+
+A node type is a class with a pydantic ``Params`` model, typed input and output
+ports, and ``process_batch`` (the primitive) or ``process`` (a convenience over
+it). The engine decides threads and batching; a node only transforms values.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from segflow.engine.frame import Frame, PacketInfo
+from segflow.engine.ports import Kind
+
+TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+
+
+class Params(BaseModel):
+    """Base of every node's parameters: unknown keys are errors, never ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class BatchParams(Params):
+    """Parameters every batchable node accepts: how the engine gathers micro-batches."""
+
+    batch_size: int = Field(
+        1, ge=1, le=1024, description="Most packets per call, gathered across frames and sources."
+    )
+    max_wait_ms: float = Field(
+        5.0, ge=0, le=60_000, description="Longest a partial batch waits for more packets."
+    )
+
+
+class LiveSourceParams(Params):
+    """Parameters of sources that produce frames whether or not we keep up."""
+
+    drop: Literal["oldest", "newest", "none"] = Field(
+        "none",
+        description="When the graph cannot keep up: drop the oldest waiting frame, "
+        "the newest frame, or none (block the source).",
+    )
+
+
+@dataclass(frozen=True)
+class Port:
+    """A typed input or output of a node."""
+
+    kind: Kind
+    description: str = ""
+    required: bool = True
+
+
+class Inputs(dict[str, Any]):
+    """A node's inputs for one packet, plus which packet it is (``.packet``)."""
+
+    __slots__ = ("packet",)
+
+    def __init__(self, values: Mapping[str, Any], packet: PacketInfo) -> None:
+        super().__init__(values)
+        self.packet = packet
+
+
+@dataclass
+class ParamProblem:
+    """A problem a node type finds in its parameters before anything runs."""
+
+    field: str
+    message: str
+    hint: str = ""
+
+
+@dataclass
+class RunContext:
+    """What a node may know about the run it is part of."""
+
+    workflow: str = ""
+    base_dir: Path = field(default_factory=Path.cwd)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def resolve(self, path: str | Path) -> Path:
+        """Relative paths in params are relative to ``base_dir`` (the working directory)."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+
+class NodeError(Exception):
+    """An expected failure on one packet (bad frame, unreadable file): no traceback shown."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class Node:
+    """Base class of every node type.
+
+    Subclasses set ``Params``, ``inputs`` and ``outputs`` and override
+    ``process_batch`` or ``process``. ``setup`` loads models once; ``close``
+    releases them (sinks flush there) and runs on every path out of a run.
+    """
+
+    type_name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Params: ClassVar[type[Params]] = Params
+    inputs: ClassVar[dict[str, Port]] = {}
+    outputs: ClassVar[dict[str, Port]] = {}
+    batchable: ClassVar[bool] = False
+    threaded: ClassVar[bool] = False
+    is_sink: ClassVar[bool] = False
+    is_source: ClassVar[bool] = False
+    # Keeps state across frames (a tracker, a line counter): one frame alone is not enough to
+    # see what it does, so editors replay the frames before the one they show.
+    stateful: ClassVar[bool] = False
+    # Params whose change needs a fresh setup() (a model path); a change to any other param is
+    # applied in place through configure(), so an editor keeps the model loaded. None: all of them.
+    reload_params: ClassVar[frozenset[str] | None] = None
+
+    def __init__(self, node_id: str, params: Any, context: RunContext | None = None) -> None:
+        self.node_id = node_id
+        self.params = params
+        self.context = context or RunContext()
+
+    @classmethod
+    def family(cls) -> str:
+        return cls.type_name.split(".", 1)[0]
+
+    @classmethod
+    def summary(cls) -> str:
+        """One line for palettes and ``segflow nodes``: the description or docstring head."""
+        text = cls.description or (cls.__doc__ or "").strip()
+        return text.splitlines()[0].strip() if text else ""
+
+    @classmethod
+    def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
+        """Problems detectable before the run (a missing model file, an unwritable path)."""
+        return []
+
+    def setup(self) -> None:
+        """Load models, open files: called once before the first packet."""
+
+    def configure(self) -> None:
+        """Derive per-call settings from ``self.params``; runs after setup and after an in-place update."""
+
+    def update_params(self, params: Any) -> bool:
+        """Take new params without a new setup when only params outside ``reload_params`` changed."""
+        if self.reload_params is None:
+            return False
+        changed = {name for name in type(params).model_fields
+                   if getattr(params, name) != getattr(self.params, name)}
+        if changed & self.reload_params:
+            return False
+        self.params = params
+        self.configure()
+        return True
+
+    def process(self, inputs: Inputs) -> dict[str, Any]:
+        """Process one packet; the default runs ``process_batch`` on a batch of one."""
+        if type(self).process_batch is Node.process_batch:
+            raise NotImplementedError(f"{type(self).__name__} implements neither process nor process_batch")
+        return self.process_batch([inputs])[0]
+
+    def process_batch(self, batch: list[Inputs]) -> list[dict[str, Any]]:
+        """Process a micro-batch; the default calls ``process`` once per packet."""
+        if type(self).process is Node.process:
+            raise NotImplementedError(f"{type(self).__name__} implements neither process nor process_batch")
+        return [self.process(item) for item in batch]
+
+    def close(self) -> None:
+        """Release resources; sinks flush here. Must be safe to call after a failed setup."""
+
+
+class SourceNode(Node):
+    """A node that produces frames: a file, a camera, a test pattern.
+
+    The engine reads each source in its own thread, so ``frames`` may block.
+    Long waits should watch ``self.context.stop_event`` so a stop is prompt.
+    """
+
+    is_source: ClassVar[bool] = True
+    outputs: ClassVar[dict[str, Port]] = {"image": Port(Kind.IMAGE, "The frames of this source.")}
+
+    def frames(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def total_frames(self) -> int | None:
+        """How many frames this source will give, when known (for progress and ETA)."""
+        return None
+
+    def is_live(self) -> bool:
+        """Live sources produce frames on their own clock and may drop them."""
+        return False
+
+    def drop_policy(self) -> str:
+        return str(getattr(self.params, "drop", "none"))
+
+    def make_frame(self, pixels: Any, index: int, timestamp: float, **meta: Any) -> Frame:
+        return Frame(pixels, self.node_id, index, timestamp, meta)
+
+
+class SinkNode(Node):
+    """A node whose effect is outside the graph: a file, a database, a broker."""
+
+    is_sink: ClassVar[bool] = True
+
+
+N = TypeVar("N", bound=type[Node])
+
+
+def node_type(name: str) -> Callable[[N], N]:
+    """Mark a class as the node type ``name`` (``family.name``) for the registry to find."""
+    if not TYPE_NAME.match(name):
+        raise ValueError(f"node type name {name!r} must look like 'family.name' (lowercase)")
+
+    def mark(cls: N) -> N:
+        cls.type_name = name
+        cls.__segflow_node__ = True  # type: ignore[attr-defined]
+        return cls
+
+    return mark

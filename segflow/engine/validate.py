@@ -1,0 +1,231 @@
+"""Validation: YAML text -> every problem at once, or a compiled graph.
+
+Order: YAML syntax -> file header -> each node (type, params, param checks) ->
+wiring and graph. Each stage reports all it finds; later stages still run on
+the parts that passed, so one typo does not hide the next.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from segflow.engine.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
+from segflow.engine.issues import Issue, Location, errors_in
+from segflow.engine.node import RunContext
+from segflow.engine.registry import Registry, default_registry
+from segflow.engine.spec import NODE_ID_PATTERN, NodeSpec, Settings, WorkflowHeader
+from segflow.engine.yaml_source import LoadedYaml, load_yaml
+
+
+@dataclass
+class ValidationResult:
+    file: str
+    issues: list[Issue] = field(default_factory=list)
+    graph: CompiledGraph | None = None
+    data: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.graph is not None and not errors_in(self.issues)
+
+
+def validate_file(path: str | Path, registry: Registry | None = None, overrides: Iterable[str] = (),
+                  context: RunContext | None = None) -> ValidationResult:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return ValidationResult(str(path), [Issue("file.read", f"cannot read workflow: {reason}",
+                                                  Location(str(path), 1, 1))])
+    return validate_text(text, str(path), registry, overrides, context)
+
+
+def validate_text(text: str, file: str = "<string>", registry: Registry | None = None,
+                  overrides: Iterable[str] = (), context: RunContext | None = None) -> ValidationResult:
+    registry = registry or default_registry()
+    context = context or RunContext()
+    loaded = load_yaml(text, file)
+    result = ValidationResult(file, list(loaded.issues), data=loaded.data)
+    if loaded.data is None and not loaded.issues:
+        result.issues.append(Issue("file.empty", "the workflow file is empty", Location(file, 1, 1),
+                                   hint="start from a file in workflows/"))
+    if loaded.data is None:  # a syntax error: there is nothing to check further
+        return result
+    if not isinstance(loaded.data, dict):
+        result.issues.append(Issue("file.shape", "a workflow must be a mapping with version, name and nodes",
+                                   Location(file, 1, 1)))
+        return result
+    result.issues.extend(apply_overrides(loaded, overrides))
+    checker = _Checker(loaded, registry, context)
+    result.graph = checker.run()
+    result.issues.extend(checker.issues)
+    if errors_in(result.issues):
+        result.graph = None
+    result.issues.sort(key=lambda i: (i.location.line, i.location.col) if i.location else (0, 0))
+    return result
+
+
+def apply_overrides(loaded: LoadedYaml, overrides: Iterable[str]) -> list[Issue]:
+    """``--set node.param=value``: the value is parsed as YAML, so numbers stay numbers."""
+    issues = []
+    nodes = loaded.data.get("nodes") if isinstance(loaded.data, dict) else None
+    for item in overrides:
+        where = Location("--set", 1, 1)
+        target, sep, raw = item.partition("=")
+        node_id, dot, param = target.partition(".")
+        if not sep or not dot or not param:
+            issues.append(Issue("set.syntax", f"--set {item!r}: expected node.param=value", where))
+            continue
+        if not isinstance(nodes, dict) or node_id not in nodes or not isinstance(nodes[node_id], dict):
+            close = difflib.get_close_matches(node_id, list(nodes or {}), n=1)
+            issues.append(Issue("set.node", f"--set {item!r}: no node '{node_id}'", where,
+                                hint=f"did you mean '{close[0]}'?" if close else ""))
+            continue
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        nodes[node_id].setdefault("params", {})
+        if isinstance(nodes[node_id]["params"], dict):
+            nodes[node_id]["params"][param] = value
+            loaded.values[("nodes", node_id, "params", param)] = where
+    return issues
+
+
+class _Checker:
+    def __init__(self, loaded: LoadedYaml, registry: Registry, context: RunContext) -> None:
+        self.loaded = loaded
+        self.registry = registry
+        self.context = context
+        self.issues: list[Issue] = []
+
+    def run(self) -> CompiledGraph | None:
+        try:
+            header = WorkflowHeader.model_validate(self.loaded.data)
+        except ValidationError as exc:
+            self._pydantic(exc, (), None, WorkflowHeader)
+            raw_nodes = self.loaded.data.get("nodes")
+            if not isinstance(raw_nodes, dict):
+                return None
+            # Go on with defaults, so the nodes' own problems are reported in the same pass.
+            header = WorkflowHeader.model_construct(version=1, name="?", description="", settings=Settings(),
+                                                    nodes=raw_nodes, ui=None)
+        nodes_raw: dict[str, Any] = header.nodes
+        resolved: dict[str, ResolvedNode] = {}
+        raw_inputs: dict[str, dict[str, Any]] = {}
+        for node_id, raw in nodes_raw.items():
+            node = self._node(str(node_id), raw, node_id)
+            if node is not None:
+                resolved[str(node_id)] = node
+                raw_inputs[str(node_id)] = raw.get("inputs") or {}
+        builder = GraphBuilder(self.loaded.where)
+        graph = builder.compile(header.name, header.settings, resolved, raw_inputs, {str(k) for k in nodes_raw})
+        self.issues.extend(builder.issues)
+        if graph is None:
+            return None
+        graph.description, graph.ui = header.description, header.ui
+        self.issues.extend(no_source_error(graph, self.loaded.where))
+        self.issues.extend(no_sink_warning(graph, self.loaded.where))
+        return graph
+
+    def _node(self, node_id: str, raw: Any, raw_key: Any) -> ResolvedNode | None:
+        path = ("nodes", node_id)
+        if not isinstance(raw_key, str) or not re.match(NODE_ID_PATTERN, node_id):
+            path = ("nodes", raw_key)
+            self._add("node.id", f"node id '{node_id}' must start with a letter or '_' and hold only letters, "
+                      "digits, '_' or '-'", path, node_id, key=True)
+            return None
+        try:
+            spec = NodeSpec.model_validate(raw)
+        except ValidationError as exc:
+            self._pydantic(exc, path, node_id, NodeSpec)
+            return None
+        cls = self.registry.get(spec.type)
+        if cls is None:
+            close = self.registry.closest(spec.type)
+            self._add("node.type", f"unknown node type '{spec.type}'", path + ("type",), node_id,
+                      hint=f"did you mean '{close}'?" if close else "run `segflow nodes` for the list")
+            return None
+        try:
+            params = cls.Params.model_validate(spec.params)
+        except ValidationError as exc:
+            self._pydantic(exc, path + ("params",), node_id, cls.Params, noun="param")
+            # Keep the node so its wiring is still checked; errors already block the run.
+            return ResolvedNode(node_id, cls, cls.Params.model_construct(), {}, spec.on_error or "", spec.label)
+        for problem in cls.check_params(params, self.context):
+            message = f"param '{problem.field}': {problem.message}" if problem.field else problem.message
+            self._add("param.check", message, path + ("params", problem.field), node_id, problem.field, problem.hint)
+        return ResolvedNode(node_id, cls, params, {}, spec.on_error or "", spec.label)
+
+    def _add(self, code: str, message: str, path: tuple[Any, ...], node: str | None, field_: str | None = None,
+             hint: str = "", key: bool = False) -> None:
+        self.issues.append(Issue(code, message, self.loaded.where(path, prefer_key=key), node, field_, hint))
+
+    def _pydantic(self, exc: ValidationError, base: tuple[Any, ...], node: str | None, model: type[BaseModel],
+                  noun: str = "key") -> None:
+        seen: set[tuple[Any, ...]] = set()
+        for err in exc.errors():
+            loc = _plain_loc(err["loc"])
+            if loc in seen:  # one mistake, several union branches: report it once
+                continue
+            seen.add(loc)
+            name = ".".join(str(p) for p in loc)
+            kind = err["type"]
+            hint = ""
+            if kind == "missing":
+                message = f"missing required {noun} '{name}'"
+                where, key = base + loc[:-1], True
+                field_info = _fields_at(model, loc[:-1]).get(str(loc[-1])) if loc else None
+                if field_info is not None and field_info.description:
+                    hint = f"add `{loc[-1]}: ...` ({field_info.description.rstrip('.')})"
+            elif kind == "extra_forbidden":
+                message = f"unknown {noun} '{name}'"
+                where, key = base + loc, True
+                options = list(_fields_at(model, loc[:-1]))
+                close = difflib.get_close_matches(str(loc[-1]), options, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else (f"{noun}s: {', '.join(options)}" if options else "")
+            elif "[key]" in [str(p) for p in err["loc"]] and loc[:1] == ("nodes",) and not base:
+                continue  # a node id that is not text: the node check reports it, at its line
+            elif "[key]" in [str(p) for p in err["loc"]]:
+                message = f"{noun} '{name}': a key here must be text, got {err.get('input')!r}"
+                where, key = base + loc, True
+                hint = "quote it, e.g. '1'"
+            else:
+                got = err.get("input")
+                shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+                message = f"{noun} '{name}': {err['msg']} (got {shown})"
+                where, key = base + loc, False
+                ctx = err.get("ctx") or {}
+                if "expected" in ctx:
+                    hint = f"expected {ctx['expected']}"
+                elif loc[:1] == ("inputs",):
+                    hint = "an input is 'node.port', or a list of them"
+            self._add(f"{noun}.{kind}", message, where, node, name or None, hint, key=key)
+
+
+def _plain_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Pydantic's location without its union-branch tags ('str', 'list[str]') and '[key]' markers."""
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in _TYPE_TAGS or "[" in p)))
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "none", "literal"}
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> dict[str, Any]:
+    """The fields of the model found at ``loc`` inside ``model`` (for nested 'did you mean')."""
+    current: Any = model
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return {}
+        current = fields[part].annotation
+    return dict(getattr(current, "model_fields", {}) or {})

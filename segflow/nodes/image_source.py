@@ -1,0 +1,212 @@
+"""``source.image``: still images from a file, a glob or a folder, as a stream of frames.
+
+Files are taken in natural order (``img2.png`` before ``img10.png``) so that a
+numbered sequence plays in the order it was written. A folder of real data is
+never perfectly clean: files that are not images, and images that cannot be
+decoded, are skipped with a warning and counted (``skipped``, and
+``frame.meta['skipped']``) instead of ending the run.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from pydantic import Field
+
+from segflow.engine import Frame, NodeError, Params, SourceNode, node_type
+from segflow.engine.node import ParamProblem, RunContext
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".jp2",
+        ".pbm",
+        ".pgm",
+        ".ppm",
+        ".pnm",
+        ".sr",
+        ".ras",
+        ".exr",
+        ".hdr",
+        ".pic",
+    }
+)
+GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+class ImageSourceParams(Params):
+    path: str = Field(
+        ...,
+        description="An image file, a folder of images, or a glob such as 'shots/**/*.png'.",
+    )
+    recursive: bool = Field(False, description="Also take images from sub-folders of a folder.")
+    loop: bool = Field(False, description="Start again from the first image after the last one.")
+    fps: float = Field(
+        0.0,
+        ge=0,
+        le=10_000,
+        description="Timestamps as index / fps; 0 uses each file's modification time.",
+    )
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file the source passed over, and why (reported at the end of each pass)."""
+
+    path: Path
+    reason: str
+
+
+def natural_key(path: Path) -> list[Any]:
+    """Sort key that orders embedded numbers by value: ``img2`` < ``img10``."""
+    parts = re.split(r"(\d+)", str(path))
+    return [int(part) if part.isdigit() else part.lower() for part in parts]
+
+
+def list_candidates(pattern: str, base: Path, recursive: bool = False) -> list[Path]:
+    """Every file the ``path`` param names, naturally sorted; hidden files are left out."""
+    target = Path(pattern).expanduser()
+    if not target.is_absolute():
+        target = base / target
+    if GLOB_CHARS.search(pattern):
+        found = [Path(p) for p in glob.glob(str(target), recursive=True)]
+    elif target.is_dir():
+        found = list(target.rglob("*") if recursive else target.iterdir())
+    elif target.exists():
+        found = [target]
+    else:
+        found = []
+    # Broken links stay in the list, so the source reports them instead of passing over them silently.
+    files = [p for p in found if (p.is_file() or (p.is_symlink() and not p.exists())) and not p.name.startswith(".")]
+    return sorted(files, key=natural_key)
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """Decode a file to BGR uint8 (grey and 16-bit images converted); ``None`` if it cannot be."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)  # handles non-ASCII paths, unlike imread
+    except OSError:
+        return None
+    if data.size == 0:
+        return None
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+
+@node_type("source.image")
+class ImageSource(SourceNode):
+    """Still images from a file, a folder or a glob, in natural order; bad files skipped."""
+
+    Params = ImageSourceParams
+    params: ImageSourceParams
+
+    @classmethod
+    def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
+        files = list_candidates(params.path, context.base_dir, params.recursive)
+        where = context.resolve(params.path) if not GLOB_CHARS.search(params.path) else params.path
+        if not files:
+            return [
+                ParamProblem(
+                    "path",
+                    f"{where} matches no file",
+                    "give an existing image file, a folder of images, or a glob like 'dir/*.jpg'",
+                )
+            ]
+        if not any(is_image_name(f) for f in files):
+            suffixes = sorted({f.suffix or "(none)" for f in files})
+            return [
+                ParamProblem(
+                    "path",
+                    f"{where} has {len(files)} file(s) but no image (suffixes: {', '.join(suffixes)})",
+                    f"image suffixes: {', '.join(sorted(IMAGE_SUFFIXES))}",
+                )
+            ]
+        return []
+
+    def setup(self) -> None:
+        candidates = list_candidates(self.params.path, self.context.base_dir, self.params.recursive)
+        self.skipped: list[SkippedFile] = []
+        for broken in (f for f in candidates if not f.exists()):
+            self._skip(broken, "a broken link (its target is missing)")
+        candidates = [f for f in candidates if f.exists()]
+        self.files = [f for f in candidates if is_image_name(f)]
+        for other in (f for f in candidates if not is_image_name(f)):
+            self._skip(other, "not an image file")
+
+    @property
+    def skipped_count(self) -> int:
+        return len(self.skipped)
+
+    def total_frames(self) -> int | None:
+        return None if self.params.loop else len(self.files)
+
+    def _skip(self, path: Path, reason: str) -> None:
+        self.skipped.append(SkippedFile(path, reason))
+        log.warning("source '%s': skipped %s: %s", self.node_id, path, reason)
+
+    def _timestamp(self, path: Path, index: int) -> float:
+        if self.params.fps > 0:
+            return index / self.params.fps
+        try:
+            return path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def frames(self) -> Iterator[Frame]:
+        index = 0
+        stop = self.context.stop_event
+        while not stop.is_set():
+            produced = 0
+            first_pass = index == 0
+            for path in self.files:
+                if stop.is_set():
+                    return
+                pixels = read_image(path)
+                if pixels is None:
+                    if first_pass:  # report each bad file once, not on every loop
+                        self._skip(path, "cannot be decoded as an image (corrupt or unsupported)")
+                    continue
+                yield self.make_frame(
+                    pixels,
+                    index,
+                    self._timestamp(path, index),
+                    path=str(path),
+                    skipped=len(self.skipped),
+                )
+                index += 1
+                produced += 1
+            if first_pass and self.skipped:
+                log.warning(
+                    "source '%s': %d frame(s) read, %d file(s) skipped in %s",
+                    self.node_id,
+                    produced,
+                    len(self.skipped),
+                    self.params.path,
+                )
+            if produced == 0:
+                raise NodeError(
+                    f"source '{self.node_id}': no readable image in {self.params.path} "
+                    f"({len(self.skipped)} file(s) skipped)",
+                    hint="check the files open in an image viewer; see the warnings for each file",
+                )
+            if not self.params.loop:
+                return

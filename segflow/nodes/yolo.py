@@ -1,0 +1,163 @@
+"""``detect.yolo``: ultralytics YOLO detection or instance segmentation, micro-batched.
+
+One ``model.predict`` call per group of same-sized frames in a micro-batch
+(four cameras of one model -> one call), which is where a GPU earns its keep.
+Frames of different sizes go in separate calls because ultralytics letterboxes
+a mixed batch differently from a single frame; grouping keeps batched results
+equal to one-at-a-time results.
+
+The model may be a ``.pt``, ``.onnx``, TensorRT ``.engine`` or OpenVINO folder,
+or an ultralytics model name that ultralytics downloads on a machine with
+internet. Output: ``supervision.Detections`` with masks at full frame
+resolution when the model segments, and ``data['class_name']``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
+from segflow.engine.node import ParamProblem, RunContext
+from segflow.nodes.ultralytics_support import (
+    DEVICE,
+    SUPPORTED_TASKS,
+    TASK_WORDS,
+    UnknownClass,
+    is_hub_name,
+    model_problem,
+    resolve_classes,
+    torch_device,
+)
+
+log = logging.getLogger(__name__)
+
+
+class YoloParams(BatchParams):
+    model: str = Field(
+        ...,
+        description="Weights: a .pt, .onnx, .engine file or OpenVINO folder, or an ultralytics "
+        "model name such as yolo11n-seg.pt (downloaded on first use where there is internet).",
+    )
+    confidence: float = Field(0.25, ge=0, le=1, description="Keep detections at least this sure.")
+    iou: float = Field(0.7, ge=0, le=1, description="Non-maximum suppression: overlap above which boxes merge.")
+    classes: list[str | int] | None = Field(None, description="Keep only these classes, by name or id (empty = all).")
+    imgsz: int = Field(640, ge=32, le=8192, description="Inference size in pixels (long side).")
+    device: str = Field("auto", pattern=DEVICE, description="auto (GPU when present), cpu, cuda:0, mps.")
+    half: bool = Field(False, description="Half precision on CUDA (faster; ignored on CPU).")
+    max_det: int = Field(300, ge=1, le=10_000, description="Most detections per frame.")
+    retina_masks: bool = Field(False, description="Compute masks at full image resolution (sharper, slower).")
+
+
+def as_bgr(pixels: np.ndarray) -> np.ndarray:
+    """Three-channel uint8 BGR, whatever the source gave (grey, BGRA)."""
+    import cv2
+
+    if pixels.ndim == 2:
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+    if pixels.shape[2] == 4:
+        return cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
+    return pixels
+
+
+@node_type("detect.yolo")
+class Yolo(Node):
+    """Ultralytics YOLO detection or segmentation; one predict call per micro-batch."""
+
+    Params = YoloParams
+    params: YoloParams
+    reload_params = frozenset({"model"})
+    batchable = True
+    inputs = {"image": Port(Kind.IMAGE, "The frame to detect in.")}
+    outputs = {"detections": Port(Kind.DETECTIONS, "Boxes, masks (segmentation models), class ids and class_name.")}
+
+    @classmethod
+    def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
+        problem = model_problem(params.model, context.resolve(params.model))
+        if problem is None:
+            return []
+        return [
+            ParamProblem(
+                "model",
+                problem,
+                "give a .pt/.onnx/.engine file or an OpenVINO folder, or an ultralytics model "
+                "name such as yolo11n-seg.pt (downloaded on first use)",
+            )
+        ]
+
+    def setup(self) -> None:
+        from ultralytics import YOLO
+
+        p = self.params
+        resolved = self.context.resolve(p.model)
+        source = str(resolved) if resolved.exists() or not is_hub_name(p.model) else p.model
+        try:
+            self.model = YOLO(source)
+            task, names = self.model.task, self.model.names  # a file that is no model fails here too
+        except Exception as exc:
+            downloading = source == p.model and is_hub_name(p.model)
+            raise NodeError(
+                f"node '{self.node_id}': cannot load YOLO model {source}: {exc}",
+                hint="ultralytics downloads named models on first use, which needs internet; "
+                "offline, copy the .pt file here and give its path"
+                if downloading
+                else "is it an ultralytics model or export (.pt/.onnx/.engine/OpenVINO folder)?",
+            ) from exc
+        if task not in SUPPORTED_TASKS:
+            raise NodeError(
+                f"node '{self.node_id}' (detect.yolo): {source} is {TASK_WORDS.get(task, task)} "
+                f"(task '{task}'); detect.yolo needs a detection or segmentation model",
+                hint="use a detection or -seg model, e.g. yolo11n.pt or yolo11n-seg.pt",
+            )
+        log.info("detect '%s': %s (%s, %d classes)", self.node_id, source, task, len(names))
+        self.configure()
+
+    def configure(self) -> None:
+        """Prediction settings from the params: changing them needs no reload of the model."""
+        p = self.params
+        try:
+            self.class_ids = resolve_classes(p.classes, self.model.names)
+        except UnknownClass as exc:
+            raise NodeError(f"node '{self.node_id}': {exc}", hint="fix `classes` or leave it empty for all") from exc
+        self.predict_args = {
+            "conf": p.confidence,
+            "iou": p.iou,
+            "classes": self.class_ids,
+            "imgsz": p.imgsz,
+            "device": torch_device(p.device),
+            "max_det": p.max_det,
+            "retina_masks": p.retina_masks,
+            "verbose": False,
+        }
+        if p.half:  # ultralytics >= 8.4 spells half precision `quantize=16`
+            self.predict_args["quantize"] = 16
+
+    def process_batch(self, batch: list[Inputs]) -> list[dict[str, Any]]:
+        import supervision as sv
+
+        images = [as_bgr(item["image"].pixels) for item in batch]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(image.shape, []).append(i)
+        outputs: list[dict[str, Any]] = [{} for _ in batch]
+        for indices in groups.values():
+            results = self.model.predict([images[i] for i in indices], **self.predict_args)
+            for i, result in zip(indices, results, strict=True):
+                outputs[i] = {"detections": to_detections(sv, result)}
+        return outputs
+
+    def close(self) -> None:
+        self.model = None
+
+
+def to_detections(sv: Any, result: Any) -> Any:
+    """Ultralytics result -> ``sv.Detections`` with ``class_name`` even when empty."""
+    detections = sv.Detections.from_ultralytics(result)
+    if len(detections) == 0:
+        empty = sv.Detections.empty()
+        empty.data = {"class_name": np.empty(0, dtype=str)}
+        return empty
+    return detections

@@ -1,0 +1,199 @@
+"""``zone.count`` and ``line.count``: supervision's PolygonZone and LineZone as nodes.
+
+Both pass their detections through and put counts per class name on their
+``value`` port. State (a line's running in/out totals) is kept per source, so
+four cameras sharing one node count four separate lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
+
+if TYPE_CHECKING:  # supervision costs ~0.8 s to import: only nodes that run pay it
+    import supervision as sv
+
+Anchor = Literal[
+    "center",
+    "center_left",
+    "center_right",
+    "top_center",
+    "top_left",
+    "top_right",
+    "bottom_left",
+    "bottom_center",
+    "bottom_right",
+    "center_of_mass",
+]
+
+
+def _positions(anchors: list[str]) -> list[sv.Position]:
+    import supervision as sv
+
+    return [sv.Position[anchor.upper()] for anchor in anchors]
+
+
+def class_names(detections: sv.Detections) -> list[str]:
+    """A name per detection: ``class_name`` if present, else the class id, else 'object'."""
+    names = detections.data.get("class_name")
+    if names is not None:
+        return [str(name) for name in names]
+    if detections.class_id is not None:
+        return [str(int(c)) for c in detections.class_id]
+    return ["object"] * len(detections)
+
+
+def count_by_name(names: list[str], selected: np.ndarray) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name, chosen in zip(names, selected, strict=True):
+        if chosen:
+            counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+class ZoneParams(Params):
+    polygon: list[tuple[float, float]] = Field(
+        description="The zone: a list of at least 3 [x, y] pixel points."
+    )
+    anchors: list[Anchor] = Field(
+        default_factory=lambda: ["bottom_center"],
+        min_length=1,
+        description="Points of each box that must be inside the zone for it to count.",
+    )
+    field: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="If set, add a true/false field of this name to the detections.",
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _three_points(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(value) < 3:
+            raise ValueError(f"polygon needs at least 3 points, got {len(value)}")
+        return value
+
+
+@node_type("zone.count")
+class ZoneCount(Node):
+    """Count detections inside a polygon, per class, each frame (supervision PolygonZone)."""
+
+    Params = ZoneParams
+    params: ZoneParams
+    inputs = {"detections": Port(Kind.DETECTIONS, "Detections of one frame.")}
+    outputs = {
+        "detections": Port(Kind.DETECTIONS, "The same detections (with `field` when set)."),
+        "value": Port(Kind.VALUE, "{'count': n, 'per_class': {name: n}} for this frame."),
+    }
+
+    def setup(self) -> None:
+        self._zones: dict[str, sv.PolygonZone] = {}
+        self._lock = threading.Lock()
+
+    def process(self, inputs: Inputs) -> dict[str, Any]:
+        import supervision as sv
+
+        detections = inputs["detections"]
+        with self._lock:
+            zone = self._zones.get(inputs.packet.source_id)
+            if zone is None:
+                zone = sv.PolygonZone(
+                    polygon=np.array(self.params.polygon).round().astype(np.int64),
+                    triggering_anchors=_positions(self.params.anchors),
+                )
+                self._zones[inputs.packet.source_id] = zone
+            inside = zone.trigger(detections) if len(detections) else np.zeros(0, bool)
+        value = {
+            "count": int(inside.sum()),
+            "per_class": count_by_name(class_names(detections), inside),
+        }
+        if self.params.field:
+            detections = dataclasses.replace(
+                detections, data={**detections.data, self.params.field: inside.astype(bool)}
+            )
+        return {"detections": detections, "value": value}
+
+
+class LineParams(Params):
+    start: tuple[float, float] = Field(description="One end of the line, [x, y] in pixels.")
+    end: tuple[float, float] = Field(description="The other end of the line, [x, y] in pixels.")
+    anchors: list[Anchor] = Field(
+        default_factory=lambda: ["top_left", "top_right", "bottom_left", "bottom_right"],
+        min_length=1,
+        description="Points of each box that must all cross the line for a crossing to count.",
+    )
+    minimum_crossing_threshold: int = Field(
+        1, ge=1, le=100, description="Frames an object must stay across before it counts."
+    )
+
+    @field_validator("end")
+    @classmethod
+    def _not_a_point(cls, value: tuple[float, float], info: Any) -> tuple[float, float]:
+        if tuple(value) == tuple(info.data.get("start", ())):
+            raise ValueError("start and end are the same point: a line needs two")
+        return value
+
+
+@node_type("line.count")
+class LineCount(Node):
+    """Count tracked objects crossing a line, in and out per class (supervision LineZone)."""
+
+    Params = LineParams
+    params: LineParams
+    stateful = True
+    inputs = {"detections": Port(Kind.DETECTIONS, "Tracked detections (tracker_id set).")}
+    outputs = {
+        "detections": Port(Kind.DETECTIONS, "The same detections, passed through."),
+        "value": Port(
+            Kind.VALUE,
+            "Running totals {'in', 'out', 'in_per_class', 'out_per_class'} and this frame's "
+            "crossings {'crossed_in', 'crossed_out'}.",
+        ),
+    }
+
+    def setup(self) -> None:
+        self._lines: dict[str, tuple[sv.LineZone, dict[str, int], dict[str, int]]] = {}
+        self._lock = threading.Lock()
+
+    def process(self, inputs: Inputs) -> dict[str, Any]:
+        import supervision as sv
+
+        detections = inputs["detections"]
+        if len(detections) and detections.tracker_id is None:
+            raise NodeError(
+                f"line.count '{self.node_id}': the detections have no tracker ids, so a "
+                "crossing cannot be told from two different objects",
+                hint="put track.bytetrack before line.count",
+            )
+        names = class_names(detections)
+        with self._lock:
+            state = self._lines.get(inputs.packet.source_id)
+            if state is None:
+                p = self.params
+                line = sv.LineZone(
+                    start=sv.Point(*p.start),
+                    end=sv.Point(*p.end),
+                    triggering_anchors=_positions(p.anchors),
+                    minimum_crossing_threshold=p.minimum_crossing_threshold,
+                )
+                state = self._lines[inputs.packet.source_id] = (line, {}, {})
+            line, totals_in, totals_out = state
+            crossed_in, crossed_out = line.trigger(detections)
+            for totals, crossed in ((totals_in, crossed_in), (totals_out, crossed_out)):
+                for name, n in count_by_name(names, crossed).items():
+                    totals[name] = totals.get(name, 0) + n
+            value = {
+                "in": int(line.in_count),
+                "out": int(line.out_count),
+                "in_per_class": dict(sorted(totals_in.items())),
+                "out_per_class": dict(sorted(totals_out.items())),
+                "crossed_in": int(crossed_in.sum()),
+                "crossed_out": int(crossed_out.sum()),
+            }
+        return {"detections": detections, "value": value}

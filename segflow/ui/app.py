@@ -1,0 +1,207 @@
+"""The segflow editor's Streamlit script: layout only; the work is in ``segflow.ui.editor`` and friends.
+
+Started by ``segflow editor`` (``segflow/ui/command.py``), which passes the file and
+workspace in ``SEGFLOW_EDITOR_FILE`` / ``SEGFLOW_EDITOR_WORKSPACE``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # `streamlit run segflow/ui/app.py` runs this file as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import streamlit as st
+
+from segflow.engine.registry import default_registry
+from segflow.ui import canvas, run_panel, widgets
+from segflow.ui.command import ENV_FILE, ENV_WORKSPACE
+from segflow.ui.editor import Editor
+from segflow.ui.workspace import Workspace, WorkspaceError
+
+
+def get_editor() -> Editor:
+    if "editor" not in st.session_state:
+        workspace = Workspace(os.environ.get(ENV_WORKSPACE) or Path.cwd())
+        editor = Editor(workspace, default_registry())
+        start = os.environ.get(ENV_FILE)
+        if start:
+            try:
+                editor.open(start)
+            except WorkspaceError as exc:
+                flash(str(exc), error=True)
+        st.session_state["editor"] = editor
+        st.session_state["save_path"] = editor.path
+    return st.session_state["editor"]
+
+
+def flash(text: str, error: bool = False) -> None:
+    st.session_state["flash"] = (text, error)
+
+
+def after_change(editor: Editor) -> None:
+    """Widgets that mirror the document are reset from it before they are drawn again."""
+    st.session_state["yaml_text"] = editor.state.to_yaml()
+    st.session_state["node_pick"] = editor.selected
+
+
+def on_canvas() -> None:
+    editor: Editor = st.session_state["editor"]
+    event = st.session_state.get("canvas")
+    if not isinstance(event, dict):
+        return
+    before = editor.state.to_yaml()
+    selected, message = canvas.apply(editor.state, event, editor.registry)
+    editor.selected = selected if selected in editor.state.node_ids() else editor.selected
+    if editor.selected not in editor.state.node_ids():
+        editor.selected = next(iter(editor.state.node_ids()), None)
+    if editor.state.to_yaml() != before:
+        editor.changed()
+    if message:
+        flash(message, error=event.get("action") == "connect")
+    after_change(editor)
+
+
+def on_yaml() -> None:
+    editor: Editor = st.session_state["editor"]
+    if editor.set_yaml(st.session_state.get("yaml_text", "")):
+        st.session_state["node_pick"] = editor.selected
+
+
+def on_add(type_name: str) -> None:
+    editor: Editor = st.session_state["editor"]
+    editor.add_node(type_name)
+    after_change(editor)
+
+
+def on_open() -> None:
+    editor: Editor = st.session_state["editor"]
+    try:
+        editor.open(st.session_state.get("open_path") or "")
+    except WorkspaceError as exc:
+        flash(str(exc), error=True)
+        return
+    st.session_state["save_path"] = editor.path
+    flash(f"opened {editor.path}")
+    after_change(editor)
+
+
+def on_pick() -> None:
+    st.session_state["editor"].selected = st.session_state.get("node_pick")
+
+
+def on_save() -> None:
+    editor: Editor = st.session_state["editor"]
+    try:
+        flash(editor.save(st.session_state.get("save_path"), bool(st.session_state.get("overwrite"))))
+    except WorkspaceError as exc:
+        flash(f"not saved: {exc}", error=True)
+        return
+    st.session_state["overwrite"] = False
+    st.session_state["save_path"] = editor.path
+
+
+def sidebar(editor: Editor) -> None:
+    with st.sidebar:
+        st.header("segflow editor")
+        st.caption(f"Workspace: `{editor.workspace.root}`")
+        files = editor.workspace.workflows()
+        st.selectbox("Workflow file", files, index=None, key="open_path", accept_new_options=True,
+                     placeholder="pick or type a path, e.g. workflows/new.yaml")
+        st.button("Open", key="open_btn", on_click=on_open)
+        st.subheader("Add a node")
+        families: dict[str, list] = {}
+        for name, cls in editor.registry:
+            families.setdefault(cls.family(), []).append((name, cls))
+        for family, types in families.items():
+            with st.expander(family, expanded=False):
+                for name, cls in types:
+                    st.button(name, key=f"add:{name}", help=cls.summary() or None, on_click=on_add, args=(name,),
+                              width="stretch")
+        for failure in editor.registry.failures:
+            st.warning(f"plugin {failure.origin} failed to load: {failure.error}")
+
+
+def node_panel(editor: Editor) -> None:
+    ids = editor.state.node_ids()
+    if not ids:
+        st.info("Add a node from the palette on the left.")
+        return
+    if st.session_state.get("node_pick") not in ids:
+        st.session_state["node_pick"] = editor.selected if editor.selected in ids else ids[0]
+    node_id = st.selectbox("Node", ids, key="node_pick", on_change=on_pick)
+    editor.selected = node_id
+    view = editor.state.node(node_id)
+    cls = editor.registry.get(view.type)
+    for issue in editor.issues_for(node_id):
+        st.caption(f":red[{issue.field or 'node'}: {issue.message}]")
+    if cls is None:
+        st.caption(f"Unknown type '{view.type}': fix it in the YAML view.")
+        return
+    st.caption(f"`{view.type}` — {cls.summary()}")
+    widgets.param_form(editor, node_id, cls)
+    if cls.inputs:
+        with st.expander("Inputs", expanded=False):
+            widgets.wiring(editor, node_id, cls)
+    cols = st.columns(2)
+    new_id = cols[0].text_input("Rename to", key=f"rename:{node_id}:{editor.revision}")
+    if cols[0].button("Rename", key=f"rename_btn:{node_id}") and new_id:
+        message = editor.edit("rename_node", node_id, new_id)
+        if message:
+            st.error(message)
+        else:
+            editor.selected = new_id
+            after_change(editor)
+            st.rerun()
+    if cols[1].button("Delete node", key=f"delete:{node_id}"):
+        editor.edit("remove_node", node_id)
+        after_change(editor)
+        st.rerun()
+
+
+def yaml_panel(editor: Editor) -> None:
+    if "yaml_text" not in st.session_state or (
+        not editor.yaml_problems and st.session_state.get("yaml_rev") != editor.revision
+    ):
+        st.session_state["yaml_text"] = editor.state.to_yaml()
+    st.session_state["yaml_rev"] = editor.revision
+    st.text_area("Workflow YAML (edits update the canvas)", key="yaml_text", height=560, on_change=on_yaml)
+    for problem in editor.yaml_problems:
+        st.error(f"YAML not applied: {problem.format()}")
+
+
+def main() -> None:
+    st.set_page_config(page_title="segflow editor", layout="wide")
+    editor = get_editor()
+    sidebar(editor)
+    marker = " ● unsaved" if editor.dirty else ""
+    st.markdown(f"### `{editor.path}`{marker}")
+    note = st.session_state.pop("flash", None)
+    if note:
+        (st.error if note[1] else st.success)(note[0])
+    validation = editor.validation()
+    for issue in validation.issues:  # all of them, with line numbers; the canvas marks their nodes
+        (st.error if issue.is_error else st.warning)(issue.format())
+    errors = [i for i in validation.issues if i.is_error]
+    st.caption(f"{len(editor.state.node_ids())} nodes, {len(editor.state.edges())} edges — "
+               + ("valid" if validation.ok else f"{len(errors)} error(s)"))
+    result = editor.last_run.result if editor.last_run else None
+    graph = canvas.payload(editor.state, editor.registry, validation.issues, editor.selected, result)
+    canvas.graph_canvas(graph, key="canvas", height=400, on_change=on_canvas)
+    node_col, yaml_col = st.columns(2)
+    with node_col:
+        node_panel(editor)
+    with yaml_col:
+        yaml_panel(editor)
+    st.subheader("Run")
+    run_panel.render(editor)
+    st.subheader("Save")
+    cols = st.columns([3, 1, 1])
+    cols[0].text_input("Save as (inside the workspace)", key="save_path")
+    cols[1].checkbox("Overwrite", key="overwrite", help="replace a file that changed on disk or already exists")
+    cols[2].button("Save", key="save_btn", type="primary", on_click=on_save)
+
+
+main()

@@ -1,0 +1,306 @@
+"""The editor's model of a workflow: the YAML document itself, edited in place.
+
+The state *is* the round-trip document (comments and key order included), so
+the YAML -> editor -> YAML round trip is exact, and every edit (add, wire,
+move, set a param) touches only the keys it means to. Node positions live
+under the top-level ``ui:`` key that the engine ignores. Nothing here imports
+Streamlit: the app is a thin view over these methods.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+from ruamel.yaml.comments import CommentedMap
+
+from segflow.engine.node import Node
+from segflow.engine.registry import Registry
+from segflow.engine.spec import parse_ref
+from segflow.ui.yaml_roundtrip import Style, dumps, loads, merge_text, to_node, to_plain
+
+GRID_X, GRID_Y = 230, 140  # the automatic layout's column and row spacing, in canvas pixels
+SCHEMA_LINE = "# yaml-language-server: $schema=../segflow.schema.json\n"
+
+
+class EditError(ValueError):
+    """An edit the editor refuses (an incompatible edge, a cycle, an unknown node)."""
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: str
+    src_port: str
+    dst: str
+    dst_port: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.src}.{self.src_port}"
+
+
+@dataclass
+class NodeView:
+    id: str
+    type: str
+    params: dict[str, Any]
+    inputs: dict[str, list[str]]
+    position: tuple[float, float] | None = None
+    label: str | None = None
+
+
+@dataclass
+class EditorState:
+    doc: Any
+    style: Style = field(default_factory=Style)
+    source_text: str = ""  # the text loaded, and ruamel's dump of it right after loading:
+    base_dump: str = ""  # to_yaml() applies only the changes since then to the user's text
+
+    @classmethod
+    def from_yaml(cls, text: str) -> EditorState:
+        doc, style = loads(text)
+        if not isinstance(doc, dict):
+            doc = CommentedMap()
+        return cls(doc, style, text, dumps(doc, style))
+
+    @classmethod
+    def new(cls, name: str = "untitled") -> EditorState:
+        text = SCHEMA_LINE + f"version: 1\nname: {name}\ndescription: ''\nnodes: {{}}\n"
+        return cls.from_yaml(text)
+
+    def to_yaml(self) -> str:
+        return merge_text(self.source_text, self.base_dump, dumps(self.doc, self.style))
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def _nodes(self) -> dict[str, Any]:
+        nodes = self.doc.get("nodes")
+        if not isinstance(nodes, dict):
+            nodes = self.doc["nodes"] = CommentedMap()
+        return nodes
+
+    def node_ids(self) -> list[str]:
+        return [str(k) for k in self._nodes]
+
+    def node(self, node_id: str) -> NodeView:
+        raw = self._nodes.get(node_id)
+        if not isinstance(raw, dict):
+            raise EditError(f"no node '{node_id}'")
+        inputs = raw.get("inputs") or {}
+        return NodeView(
+            node_id, str(raw.get("type", "")),
+            to_plain(raw.get("params") or {}) if isinstance(raw.get("params"), dict) else {},
+            {str(p): [str(r) for r in (v if isinstance(v, list) else [v])] for p, v in inputs.items()}
+            if isinstance(inputs, dict) else {},
+            self.positions().get(node_id), raw.get("label"),
+        )
+
+    def nodes(self) -> Iterator[NodeView]:
+        for node_id in self.node_ids():
+            if isinstance(self._nodes.get(node_id), dict):
+                yield self.node(node_id)
+
+    def edges(self) -> list[Edge]:
+        edges = []
+        for view in self.nodes():
+            for port, refs in view.inputs.items():
+                for ref in refs:
+                    parsed = parse_ref(ref)
+                    if parsed is not None:
+                        edges.append(Edge(parsed[0], parsed[1], view.id, port))
+        return edges
+
+    def positions(self) -> dict[str, tuple[float, float]]:
+        ui = self.doc.get("ui")
+        raw = ui.get("positions") if isinstance(ui, dict) else None
+        out: dict[str, tuple[float, float]] = {}
+        for node_id, xy in (raw or {}).items() if isinstance(raw, dict) else []:
+            if isinstance(xy, (list, tuple)) and len(xy) == 2 and all(isinstance(v, (int, float)) for v in xy):
+                out[str(node_id)] = (float(xy[0]), float(xy[1]))
+        return out
+
+    def layout(self) -> dict[str, tuple[float, float]]:
+        """Stored positions, and for nodes without one a layered left-to-right layout."""
+        stored = self.positions()
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.node_ids())
+        graph.add_edges_from((e.src, e.dst) for e in self.edges() if e.src in graph)
+        depth: dict[str, int] = {}
+        try:
+            order = list(nx.topological_sort(graph))
+        except nx.NetworkXUnfeasible:  # a cycle: validation reports it; still draw every node
+            order = list(graph)
+        for node_id in order:
+            preds = [depth.get(p, 0) for p in graph.predecessors(node_id)]
+            depth[node_id] = max(preds) + 1 if preds else 0
+        rows: dict[int, int] = {}
+        out = {}
+        for node_id in self.node_ids():
+            if node_id in stored:
+                out[node_id] = stored[node_id]
+                continue
+            col = depth.get(node_id, 0)
+            row = rows[col] = rows.get(col, -1) + 1
+            out[node_id] = (40.0 + col * GRID_X, 40.0 + row * GRID_Y)
+        return out
+
+    # -- editing -------------------------------------------------------------------------------
+
+    def add_node(self, type_name: str, registry: Registry, position: tuple[float, float] | None = None,
+                 node_id: str | None = None) -> str:
+        cls = registry.get(type_name)
+        if cls is None:
+            raise EditError(f"unknown node type '{type_name}'")
+        node_id = node_id or self.free_id(type_name.split(".")[-1])
+        if node_id in self._nodes:
+            raise EditError(f"a node '{node_id}' already exists")
+        # Only the type: validation then names each required param still to fill in.
+        self._nodes[node_id] = CommentedMap(type=type_name)
+        layout = self.layout()
+        if position is None:
+            xs = [xy[0] for xy in layout.values()] or [0.0]
+            position = (max(xs) + GRID_X if len(layout) > 1 else 40.0, 40.0)
+        self._store_positions({**layout, node_id: position})
+        return node_id
+
+    def free_id(self, base: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_-]", "_", base) or "node"
+        if not re.match(r"[A-Za-z_]", base):
+            base = "n_" + base
+        candidate, n = base, 1
+        while candidate in self._nodes:
+            n += 1
+            candidate = f"{base}{n}"
+        return candidate
+
+    def remove_node(self, node_id: str) -> None:
+        if node_id not in self._nodes:
+            raise EditError(f"no node '{node_id}'")
+        del self._nodes[node_id]
+        for edge in [e for e in self.edges() if e.src == node_id]:
+            self.disconnect(edge)
+        ui = self.doc.get("ui")
+        if isinstance(ui, dict) and isinstance(ui.get("positions"), dict):
+            ui["positions"].pop(node_id, None)
+
+    def rename_node(self, old: str, new: str) -> None:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", new):
+            raise EditError(f"node id '{new}' must be letters, digits, '_' or '-', not starting with a digit")
+        if new in self._nodes:
+            raise EditError(f"a node '{new}' already exists")
+        keys = list(self._nodes)
+        index = keys.index(old)
+        entry = self._nodes.pop(old)
+        self._nodes.insert(index, new, entry)
+        for view in self.nodes():
+            raw_inputs = self._nodes[view.id].get("inputs")
+            for port, value in list(raw_inputs.items()) if isinstance(raw_inputs, dict) else []:
+                if isinstance(value, list):
+                    for i, ref in enumerate(value):
+                        if str(ref).split(".")[0] == old:
+                            value[i] = new + "." + str(ref).split(".", 1)[1]
+                elif str(value).split(".")[0] == old:
+                    raw_inputs[port] = new + "." + str(value).split(".", 1)[1]
+        ui = self.doc.get("ui")
+        if isinstance(ui, dict) and isinstance(ui.get("positions"), dict) and old in ui["positions"]:
+            ui["positions"][new] = ui["positions"].pop(old)
+
+    def connect(self, edge: Edge, registry: Registry) -> None:
+        """Wire ``edge``; refuse unknown ports, kinds that differ (naming both) and cycles."""
+        src_cls, dst_cls = self._cls(edge.src, registry), self._cls(edge.dst, registry)
+        out_port = src_cls.outputs.get(edge.src_port)
+        in_port = dst_cls.inputs.get(edge.dst_port)
+        if out_port is None:
+            raise EditError(f"'{edge.src}' ({src_cls.type_name}) has no output '{edge.src_port}'")
+        if in_port is None:
+            raise EditError(f"'{edge.dst}' ({dst_cls.type_name}) has no input '{edge.dst_port}'")
+        if out_port.kind != in_port.kind:
+            raise EditError(f"cannot connect {out_port.kind} output '{edge.ref}' to {in_port.kind} input "
+                            f"'{edge.dst}.{edge.dst_port}': {out_port.kind} is not {in_port.kind}")
+        graph = nx.DiGraph((e.src, e.dst) for e in self.edges() if e.dst_port != edge.dst_port or e.dst != edge.dst)
+        graph.add_edge(edge.src, edge.dst)
+        if edge.src == edge.dst or not nx.is_directed_acyclic_graph(graph):
+            raise EditError(f"connecting '{edge.ref}' to '{edge.dst}.{edge.dst_port}' would make a cycle")
+        raw = self._nodes[edge.dst]
+        inputs = raw.get("inputs")
+        if not isinstance(inputs, dict):
+            inputs = CommentedMap()
+            inputs.fa.set_flow_style()
+            _insert_after(raw, "inputs", inputs, after=("params", "type"))
+        current = inputs.get(edge.dst_port)
+        if isinstance(current, list):
+            if edge.ref not in current:
+                current.append(edge.ref)
+        elif current != edge.ref:
+            inputs[edge.dst_port] = edge.ref
+
+    def disconnect(self, edge: Edge) -> None:
+        raw = self._nodes.get(edge.dst)
+        inputs = raw.get("inputs") if isinstance(raw, dict) else None
+        if not isinstance(inputs, dict) or edge.dst_port not in inputs:
+            return
+        current = inputs[edge.dst_port]
+        if isinstance(current, list):
+            if edge.ref in current:
+                current.remove(edge.ref)
+            if current:
+                return
+        elif current != edge.ref:
+            return
+        del inputs[edge.dst_port]
+        if not inputs:
+            del raw["inputs"]
+
+    def set_params(self, node_id: str, changes: dict[str, Any]) -> None:
+        """Write only the changed params, in place: untouched keys keep their comments and style."""
+        raw = self._nodes.get(node_id)
+        if not isinstance(raw, dict):
+            raise EditError(f"no node '{node_id}'")
+        params = raw.get("params")
+        if not isinstance(params, dict):
+            params = CommentedMap()
+            params.fa.set_flow_style()
+            _insert_after(raw, "params", params, after=("type",))
+        for name, value in changes.items():
+            if name in params and to_plain(params[name]) == value and type(to_plain(params[name])) is type(value):
+                continue
+            params[name] = to_node(value)
+
+    def move(self, node_id: str, x: float, y: float) -> None:
+        if node_id not in self._nodes:
+            raise EditError(f"no node '{node_id}'")
+        self._store_positions({**self.layout(), node_id: (x, y)})
+
+    def _store_positions(self, layout: dict[str, tuple[float, float]]) -> None:
+        ui = self.doc.get("ui")
+        if not isinstance(ui, dict):
+            ui = self.doc["ui"] = CommentedMap()
+        positions = ui.get("positions")
+        if not isinstance(positions, dict):
+            positions = ui["positions"] = CommentedMap()
+        for node_id in self.node_ids():
+            x, y = layout.get(node_id, (40.0, 40.0))
+            positions[node_id] = to_node([round(x), round(y)])
+
+    def _cls(self, node_id: str, registry: Registry) -> type[Node]:
+        raw = self._nodes.get(node_id)
+        if not isinstance(raw, dict):
+            raise EditError(f"no node '{node_id}'")
+        cls = registry.get(str(raw.get("type")))
+        if cls is None:
+            raise EditError(f"node '{node_id}' has an unknown type '{raw.get('type')}'")
+        return cls
+
+
+def _insert_after(mapping: CommentedMap, key: str, value: Any, after: tuple[str, ...]) -> None:
+    keys = list(mapping)
+    for anchor in after:
+        if anchor in keys:
+            mapping.insert(keys.index(anchor) + 1, key, value)
+            return
+    mapping[key] = value
+

@@ -1,0 +1,121 @@
+"""Streamlit widgets for the editor's panels: params form, wiring, run inputs, outputs.
+
+Each function draws one panel from plain data (``segflow.ui.forms`` specs, the
+``Editor``) and returns what the user entered; decisions stay in the plain
+modules. Widget keys carry the document revision, so after any edit (canvas,
+YAML text) the widgets are drawn afresh from the document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from segflow.engine.node import Node
+from segflow.ui import forms, results
+from segflow.ui.editor import Editor
+from segflow.ui.media import to_rgb
+from segflow.ui.state import Edge
+
+
+def param_form(editor: Editor, node_id: str, cls: type[Node]) -> None:
+    """The selected node's params; invalid values are refused with pydantic's message."""
+    view = editor.state.node(node_id)
+    specs = forms.field_specs(cls.Params)
+    if not specs:
+        st.caption("This node type has no parameters.")
+        return
+    prefix = f"param:{node_id}:{editor.revision}"
+    with st.form(key=f"form:{prefix}", border=False):
+        entered: dict[str, Any] = {}
+        for spec in specs:
+            entered[spec.name] = _widget(spec, view.params.get(spec.name, spec.default), f"{prefix}:{spec.name}")
+        submitted = st.form_submit_button("Apply", type="primary", key=f"apply:{prefix}")
+    if not submitted:
+        return
+    try:
+        values = {s.name: forms.parse_widget_value(s, entered[s.name]) for s in specs}
+        changed = forms.changes(specs, view.params, values)
+        forms.check(cls.Params, {**view.params, **changed})
+    except forms.FormError as exc:
+        for name, message in exc.messages.items():
+            st.error(f"{node_id}.{name}: {message}")
+        return
+    if changed:
+        editor.state.set_params(node_id, changed)
+        editor.changed()
+        st.rerun()
+
+
+def _widget(spec: forms.FieldSpec, value: Any, key: str) -> Any:
+    label = spec.name + (" *" if spec.required else "")
+    help_text = spec.help + (f" (default: {spec.default!r})" if not spec.required else " (required)")
+    shown = spec.display(value)
+    if spec.widget == "checkbox":
+        return st.checkbox(label, value=bool(shown), help=help_text, key=key)
+    if spec.widget == "choice":
+        options = list(spec.options)
+        index = options.index(shown) if shown in options else 0
+        return st.selectbox(label, options, index=index, help=help_text, key=key)
+    if spec.widget in ("int", "float"):
+        is_int = spec.widget == "int"
+        cast = int if is_int else float
+        lo = cast(spec.minimum) if spec.minimum is not None else None
+        hi = cast(spec.maximum) if spec.maximum is not None else None
+        if shown is not None:
+            shown = min(max(shown, lo if lo is not None else shown), hi if hi is not None else shown)
+        return st.number_input(label, min_value=lo, max_value=hi, value=shown, step=1 if is_int else None,
+                               format=None if is_int else "%g", help=help_text, key=key)
+    if spec.widget == "text":
+        return st.text_input(label, value=shown, help=help_text, key=key)
+    return st.text_area(label, value=shown, help=help_text + " — YAML, e.g. [1, 2] or {a: 1}",
+                        height=68, key=key)
+
+
+def wiring(editor: Editor, node_id: str, cls: type[Node]) -> None:
+    """A select box per input port, listing only outputs of the same kind (the canvas's keyboard twin)."""
+    view = editor.state.node(node_id)
+    for port, spec in cls.inputs.items():
+        options = ["—"]
+        for other in editor.state.nodes():
+            other_cls = editor.registry.get(other.type)
+            if other.id == node_id or other_cls is None:
+                continue
+            options += [f"{other.id}.{p}" for p, s in other_cls.outputs.items() if s.kind == spec.kind]
+        current = view.inputs.get(port, [])
+        index = options.index(current[0]) if current and current[0] in options else 0
+        label = f"{port} ({spec.kind})" + ("" if spec.required else ", optional")
+        choice = st.selectbox(label, options, index=index, key=f"wire:{node_id}:{port}:{editor.revision}",
+                              help=spec.description or None)
+        if choice == (current[0] if current else "—"):
+            continue
+        for ref in current:
+            editor.state.disconnect(Edge(*ref.split(".", 1), node_id, port))  # type: ignore[call-arg]
+        message = ""
+        if choice != "—":
+            src, src_port = choice.split(".", 1)
+            message = editor.edit("connect", Edge(src, src_port, node_id, port), editor.registry)
+        if message:
+            st.error(message)
+        else:
+            editor.changed()
+            st.rerun()
+
+
+def outputs(editor: Editor, node_id: str) -> None:
+    run = editor.last_run
+    if run is None or node_id not in run.result.runs:
+        st.caption("Run the graph to see this node's output.")
+        return
+    record = run.result.runs[node_id]
+    st.caption(f"{record.status}" + (f" in {record.seconds * 1000:.1f} ms" if record.status == "ran" else "")
+               + (f": {record.error}" if record.error else ""))
+    for port, shown in results.node_outputs(run.result, node_id).items():
+        st.markdown(f"**{node_id}.{port}** {shown.caption}")
+        if shown.kind == "image":
+            st.image(to_rgb(shown.value), width="stretch")
+        elif shown.kind == "table":
+            st.dataframe(shown.value, hide_index=True)
+        else:
+            st.json(shown.value)
