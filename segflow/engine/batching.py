@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Generic, Protocol, TypeVar
 
 
@@ -20,7 +21,15 @@ class Timed(Protocol):
 
 
 T = TypeVar("T", bound=Timed)
-END = object()  # the end-of-stream marker that travels behind the last packet
+
+
+class Marker(Enum):
+    """Markers that travel in queues beside packets; an Enum member stays itself when pickled."""
+
+    END = "end of stream"
+
+
+END = Marker.END  # travels behind the last packet
 
 
 @dataclass

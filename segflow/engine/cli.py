@@ -18,6 +18,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
 
+from segflow.engine.executor import ExecutorUnavailable
 from segflow.engine.issues import WorkflowError
 from segflow.engine.lifecycle import SetupError
 from segflow.engine.registry import default_registry
@@ -72,6 +73,9 @@ def build_parser(plugins: dict[str, Any], describe_plugins: bool = True) -> argp
     p.add_argument("--max-frames", type=_positive, default=None, help="stop each source after N frames")
     p.add_argument("--metrics", type=Path, default=None, help="write the run report as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress, only the final summary")
+    p.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="what runs the plan (default: the workflow's settings.executor, else local)")
+    p.add_argument("--address", default=None, help="ray: the cluster to join ('auto', host:port, ray://host:port)")
 
     p = sub.add_parser("nodes", help="list node types with their ports and params")
     p.add_argument("--json", action="store_true")
@@ -79,9 +83,10 @@ def build_parser(plugins: dict[str, Any], describe_plugins: bool = True) -> argp
 
     sub.add_parser("schema", help="print the JSON Schema of workflow files")
 
-    p = sub.add_parser("graph", help="draw a workflow's graph (.png, .svg, .dot, .mmd)")
+    p = sub.add_parser("graph", help="draw a workflow's graph (.png, .svg, .dot, .mmd) or print its plan")
     p.add_argument("file", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("-o", "--output", type=Path, default=None)
+    p.add_argument("--plan", action="store_true", help="print the execution plan: stages and what each receives")
 
     for name, ep in sorted(plugins.items()):
         # Loading a plugin just for its help line is start-up work only `--help` needs.
@@ -125,6 +130,9 @@ def _guarded(action: Callable[[], int], debug: bool) -> int:
         if debug:
             log.error("%s", exc.trace)
         return EXIT_FAILED
+    except ExecutorUnavailable as exc:
+        log.error("%s%s", exc, f" (hint: {exc.hint})" if exc.hint else "")
+        return EXIT_INVALID
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
@@ -197,7 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     hooks: list[RunHooks] = [] if args.quiet else [Progress()]
     report = workflow.run(max_frames=args.max_frames, hooks=HookList(hooks), handle_signals=True,
-                          debug=args.debug)
+                          debug=args.debug, executor=args.executor, address=args.address)
     print(report.table(), file=sys.stderr)
     if args.metrics:
         args.metrics.parent.mkdir(parents=True, exist_ok=True)
@@ -263,6 +271,13 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from segflow.engine.runner import load
 
     workflow = load(args.file)
+    if args.plan:
+        print(workflow.plan().describe())
+    if args.output is None:
+        if not args.plan:
+            log.error("give -o FILE (.png, .svg, .dot, .mmd) to draw the graph, or --plan to print the plan")
+            return EXIT_INVALID
+        return EXIT_OK
     try:
         write(workflow.graph, args.output)
     except (ValueError, OSError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import networkx as nx
 
@@ -29,6 +30,8 @@ class ResolvedNode:
     on_error: str
     label: str | None = None
     sources: frozenset[str] = frozenset()
+    resources: dict[str, float] = field(default_factory=dict)
+    replicas: int | Literal["auto"] = 1
 
 
 @dataclass
@@ -79,7 +82,9 @@ class GraphBuilder:
         cycles = self._cycles(graph)
         if cycles or any(i.is_error for i in self.issues):
             return None
-        order = list(nx.lexicographical_topological_sort(graph))
+        # Ties broken by the order nodes are written in, never by how their ids are spelled.
+        position = {node_id: i for i, node_id in enumerate(nodes)}
+        order = list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
         self._reach(order, nodes, graph)
         return CompiledGraph(name, settings, {n: nodes[n] for n in order}, order, graph)
 

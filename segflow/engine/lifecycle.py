@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any, Protocol
 
-from segflow.engine.graph import CompiledGraph
-from segflow.engine.node import Node, NodeError, RunContext
+from segflow.engine.node import Node, NodeError, RunContext, SourceNode
 
 log = logging.getLogger("segflow")
 
@@ -25,18 +25,28 @@ class SetupError(Exception):
         self.trace = "".join(traceback.format_exception(exc))
 
 
+class NodeSpecLike(Protocol):
+    """What it takes to create a node: a graph's ResolvedNode or a plan's PlanNode."""
+
+    @property
+    def cls(self) -> type[Node]: ...
+
+    @property
+    def params(self) -> Any: ...
+
+
 @contextmanager
-def running_nodes(graph: CompiledGraph, context: RunContext) -> Iterator[dict[str, Node]]:
+def running_nodes(specs: Mapping[str, NodeSpecLike], context: RunContext) -> Iterator[dict[str, Node]]:
     """Instantiate and set up every node; close all of them (sinks flush) whatever happens."""
     nodes: dict[str, Node] = {}
     try:
-        for node_id, resolved in graph.nodes.items():
-            node = resolved.cls(node_id, resolved.params, context)
+        for node_id, spec in specs.items():
+            node = spec.cls(node_id, spec.params, context)
             nodes[node_id] = node
             try:
                 node.setup()
             except Exception as exc:
-                raise SetupError(node_id, resolved.cls.type_name, exc) from exc
+                raise SetupError(node_id, spec.cls.type_name, exc) from exc
         yield nodes
     finally:
         for node_id, node in nodes.items():
@@ -45,3 +55,16 @@ def running_nodes(graph: CompiledGraph, context: RunContext) -> Iterator[dict[st
             except Exception as exc:
                 log.error("node '%s' (%s) failed to close: %s: %s", node_id, node.type_name,
                           type(exc).__name__, exc)
+
+
+def total_frames(nodes: Mapping[str, Node], source_ids: Iterable[str], max_frames: int | None) -> int | None:
+    """How many frames the sources will give in all (for progress), when every source knows."""
+    total = 0
+    for source_id in source_ids:
+        node = nodes[source_id]
+        count = node.total_frames() if isinstance(node, SourceNode) else None
+        if count is None and max_frames is None:
+            return None
+        count = min(count, max_frames) if count is not None and max_frames is not None else (count or max_frames)
+        total += int(count or 0)
+    return total

@@ -34,6 +34,15 @@ class NodeMetrics:
             self._latencies[self._next] = seconds
             self._next = (self._next + 1) % LATENCY_SAMPLES
 
+    def absorb(self, other: NodeMetrics) -> None:
+        """Add another worker's metrics of the same node (Ray runs one node on several shards)."""
+        self.calls += other.calls
+        self.items += other.items
+        self.errors += other.errors
+        self.busy_s += other.busy_s
+        self._latencies = (self._latencies + other._latencies)[-LATENCY_SAMPLES:]
+        self._next = 0
+
     def percentile(self, q: float) -> float:
         if not self._latencies:
             return 0.0
@@ -67,6 +76,7 @@ class RunReport:
     exit_code: int = 0
     nodes: list[NodeMetrics] = field(default_factory=list)
     failure_log: list[dict[str, Any]] = field(default_factory=list)
+    placement: list[dict[str, Any]] = field(default_factory=list)  # ray: which worker ran what, where
 
     @property
     def fps(self) -> float:
@@ -84,6 +94,7 @@ class RunReport:
             "exit_code": self.exit_code,
             "nodes": [m.summary() for m in self.nodes],
             "failure_log": self.failure_log[:1000],
+            **({"placement": self.placement} if self.placement else {}),
         }
 
     def table(self) -> str:

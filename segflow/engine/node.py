@@ -77,13 +77,40 @@ class ParamProblem:
     hint: str = ""
 
 
+class StopFlag:
+    """A stop request that nodes can poll or wait on (sources in their long waits).
+
+    It belongs to one process: pickled (a context sent to another worker), it
+    arrives as a fresh, unset flag that the executor over there sets.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._event.wait(timeout)
+
+    def __reduce__(self) -> tuple[type[StopFlag], tuple[()]]:
+        return (StopFlag, ())
+
+
 @dataclass
 class RunContext:
-    """What a node may know about the run it is part of."""
+    """What a node may know about the run it is part of: plain data, so it travels to other workers.
+
+    ``workflow`` is always the workflow's ``name:`` (what sinks log beside every
+    record), headless or in the editor.
+    """
 
     workflow: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
-    stop_event: threading.Event = field(default_factory=threading.Event)
+    stop_event: StopFlag = field(default_factory=StopFlag, compare=False)
 
     def resolve(self, path: str | Path) -> Path:
         """Relative paths in params are relative to ``base_dir`` (the working directory)."""

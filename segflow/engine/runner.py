@@ -17,15 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from segflow.engine.executor import StreamingExecutor, describe_error
-from segflow.engine.graph import CompiledGraph
+from segflow.engine.executor import Executor, RunOptions, make_executor
+from segflow.engine.failures import describe_error
+from segflow.engine.graph import CompiledGraph, Ref
 from segflow.engine.hooks import RunHooks
 from segflow.engine.issues import Issue, WorkflowError, errors_in
 from segflow.engine.lifecycle import running_nodes
 from segflow.engine.metrics import RunReport
-from segflow.engine.node import RunContext, SourceNode
+from segflow.engine.node import RunContext
+from segflow.engine.plan import Plan, compile_plan
 from segflow.engine.registry import Registry
-from segflow.engine.sequential import image_packet, make_steps, run_packet, run_sequential
+from segflow.engine.sequential import image_packet, make_steps, run_sequential
+from segflow.engine.steps import NodeCrash, run_packet
 from segflow.engine.validate import validate_file, validate_text
 
 log = logging.getLogger("segflow")
@@ -45,30 +48,42 @@ class Workflow:
     def context(self) -> RunContext:
         return RunContext(workflow=self.graph.name, base_dir=self.base_dir)
 
+    def plan(self, keep: Iterable[Ref] = ()) -> Plan:
+        """Where each node runs and what each hop carries; ``keep``: values hooks want at the end."""
+        return compile_plan(self.graph, keep)
+
     def run(self, max_frames: int | None = None, hooks: RunHooks | None = None, handle_signals: bool = False,
-            debug: bool = False) -> RunReport:
-        """Stream every source through the graph until the input ends or a stop is asked for."""
-        context = self.context()
-        with running_nodes(self.graph, context) as nodes:
-            executor = StreamingExecutor(self.graph, nodes, context, hooks, max_frames, debug)
-            total = _total_frames(nodes, self.graph, max_frames)
-            (hooks or RunHooks()).on_start(workflow=self.graph.name, total_frames=total)
-            with _signals(executor) if handle_signals else _nothing():
-                report = executor.run()
-        (hooks or RunHooks()).on_end(report=report)
+            debug: bool = False, executor: str | None = None, address: str | None = None,
+            keep: Iterable[Ref] = ()) -> RunReport:
+        """Stream every source through the graph until the input ends or a stop is asked for.
+
+        ``executor`` overrides ``settings.executor`` ('local' or 'ray'); ``address`` the Ray cluster.
+        """
+        hooks = hooks or RunHooks()
+        runner = make_executor(executor or self.graph.settings.executor)
+        options = RunOptions(self.base_dir, max_frames, debug, address)
+        with _signals(runner) if handle_signals else _nothing():
+            report = runner.run(self.plan(keep), options, hooks)
+        hooks.on_end(report=report)
         return report
 
     def run_sequential(self, max_frames: int | None = None) -> RunReport:
         """The reference run: one frame at a time, no threads (results must match ``run``)."""
-        with running_nodes(self.graph, self.context()) as nodes:
-            return run_sequential(self.graph, nodes, max_frames)
+        plan = self.plan()
+        with running_nodes(plan.nodes, self.context()) as nodes:
+            return run_sequential(plan, nodes, max_frames)
 
     def run_image(self, pixels: Any, source_id: str | None = None) -> dict[str, dict[str, Any]]:
         """Push one image through the graph as if ``source_id`` produced it; every node's outputs."""
         errors: list[str] = []
-        with running_nodes(self.graph, self.context()) as nodes:
-            steps = make_steps(self.graph, nodes, lambda s, i, e: errors.append(f"{s.id}: {describe_error(e)}"))
-            packet = run_packet(steps, image_packet(self.graph, pixels, source_id))
+        plan = self.plan()
+        with running_nodes(plan.nodes, self.context()) as nodes:
+            steps = make_steps(plan, nodes, lambda s, i, e: errors.append(f"{s.id}: {describe_error(e)}"))
+            packet = image_packet(plan.source_ids, plan.workflow, pixels, source_id)
+            try:
+                run_packet(steps, packet)
+            except NodeCrash as exc:
+                errors.append(str(exc))
         outputs: dict[str, dict[str, Any]] = {}
         for (node_id, port), value in packet.values.items():
             outputs.setdefault(node_id, {})[port] = value
@@ -98,25 +113,13 @@ def _workflow(graph: CompiledGraph | None, file: str, issues: list[Issue], base:
     return Workflow(graph, file, [i for i in issues if not i.is_error], base)
 
 
-def _total_frames(nodes: dict[str, Any], graph: CompiledGraph, max_frames: int | None) -> int | None:
-    total = 0
-    for source_id in graph.source_ids:
-        node = nodes[source_id]
-        count = node.total_frames() if isinstance(node, SourceNode) else None
-        if count is None and max_frames is None:
-            return None
-        count = min(count, max_frames) if count is not None and max_frames is not None else (count or max_frames)
-        total += int(count or 0)
-    return total
-
-
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
 
 
 @contextmanager
-def _signals(executor: StreamingExecutor) -> Iterator[None]:
+def _signals(executor: Executor) -> Iterator[None]:
     """First SIGINT/SIGTERM: stop sources and drain. A second SIGINT: abort at once."""
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -25,7 +25,9 @@ def _rename_refs(obj: Any, mapping: dict[str, str]) -> Any:
 
 
 def workflow_schema(registry: Registry) -> dict[str, Any]:
-    defs: dict[str, Any] = {"Settings": Settings.model_json_schema()}
+    settings = Settings.model_json_schema()
+    defs: dict[str, Any] = {**settings.pop("$defs", {}), "Settings": settings}
+    spec_fields = NodeSpec.model_json_schema()["properties"]
     variants = []
     ref_schema = {"type": "string", "pattern": REF_PATTERN, "description": "node_id.port"}
     for name, cls in registry:
@@ -58,6 +60,8 @@ def workflow_schema(registry: Registry) -> dict[str, Any]:
             "inputs": {"type": "object"},
             "on_error": {"enum": ["skip", "stop"]},
             "label": {"type": "string"},
+            "resources": spec_fields["resources"],
+            "replicas": spec_fields["replicas"],
         },
         "allOf": variants,
     }

@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any, Literal
 
-from segflow.engine.executor import describe_error
+from segflow.engine.failures import describe_error
 from segflow.engine.graph import CompiledGraph, ResolvedNode
 from segflow.engine.lifecycle import SetupError
 from segflow.engine.node import Node, RunContext
+from segflow.engine.plan import plan_node
 from segflow.engine.sequential import image_packet
-from segflow.engine.steps import Packet, Step
+from segflow.engine.steps import NodeCrash, Packet, Step
 
 log = logging.getLogger("segflow")
 
@@ -93,7 +94,7 @@ class EditorSession:
     """
 
     def __init__(self, context: RunContext | None = None, run_sinks: bool = True) -> None:
-        self.context = context or RunContext(workflow="editor")
+        self.context = context or RunContext()
         self.run_sinks = run_sinks
         self._kept: dict[str, _Kept] = {}
         self._cache: dict[str, _Cached] = {}
@@ -112,7 +113,8 @@ class EditorSession:
                   index: int = 0) -> SessionResult:
         """Push ``pixels`` through ``graph`` as frame ``index`` of ``source_id`` (default: first source)."""
         self._forget_missing(graph)
-        packet = image_packet(graph, pixels, source_id, index)
+        self.context.workflow = graph.name  # what sinks log: the workflow's name, as in a headless run
+        packet = image_packet(graph.source_ids, graph.name, pixels, source_id, index)
         source_id = packet.info.source_id
         image_key = _digest(["image", source_id, index, _pixels_digest(pixels)])
         keys: dict[str, str] = {}
@@ -124,7 +126,7 @@ class EditorSession:
                 result.runs[node_id] = NodeRun(node_id, resolved.cls.type_name,
                                                "ran" if node_id == source_id else "skipped")
                 continue
-            result.runs[node_id] = self._run_node(resolved, key, packet)
+            result.runs[node_id] = self._run_node(graph, resolved, key, packet)
         for (node_id, port), value in packet.values.items():
             result.outputs.setdefault(node_id, {})[port] = value
         return result
@@ -151,7 +153,7 @@ class EditorSession:
             self._drop(node_id)
         self._cache.clear()
 
-    def _run_node(self, resolved: ResolvedNode, key: str, packet: Packet) -> NodeRun:
+    def _run_node(self, graph: CompiledGraph, resolved: ResolvedNode, key: str, packet: Packet) -> NodeRun:
         node_id, type_name = resolved.id, resolved.cls.type_name
         if resolved.cls.is_sink and not self.run_sinks:
             return NodeRun(node_id, type_name, "off")
@@ -168,11 +170,14 @@ class EditorSession:
             return NodeRun(node_id, type_name, "failed", error=str(exc))
         setup_s = perf_counter() - start
         failures: list[str] = []
-        step = Step(resolved, node, lambda _s, _i, e: failures.append(describe_error(e)))
+        step = Step(plan_node(graph, node_id), node, lambda _s, _i, e: failures.append(describe_error(e)))
         if step.inputs_for(packet) is None:
             return NodeRun(node_id, type_name, "skipped", setup_seconds=setup_s)
         start = perf_counter()
-        step.run_batch([packet])
+        try:
+            step.run([packet])
+        except NodeCrash as exc:  # in a headless run this ends the run; here it is this node's error
+            failures.append(str(exc))
         seconds = perf_counter() - start
         if failures:
             return NodeRun(node_id, type_name, "failed", seconds, setup_s, failures[0])

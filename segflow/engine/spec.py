@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 NODE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 OnError = Literal["skip", "stop"]
+ExecutorName = Literal["local", "ray"]
+
+
+class RaySettings(BaseModel):
+    """Where and how the ``ray`` executor runs; ignored by ``local``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(
+        None, description="Ray cluster to join: 'auto', 'host:port' or 'ray://host:10001'; "
+        "none starts a Ray instance on this machine for the run.",
+    )
+    shards: int | None = Field(
+        None, ge=1, le=10_000, description="How many shard workers the sources are spread over "
+        "(each source and its per-frame CPU work live on one); default: one per source.",
+    )
+    shard_resources: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {"cpu": 1.0},
+        description="What Ray reserves for each shard worker, e.g. {cpu: 1}; other keys are custom Ray "
+        "resources (give them to the machines that should host shards).",
+    )
 
 
 class Settings(BaseModel):
@@ -22,6 +43,10 @@ class Settings(BaseModel):
     max_inflight: int = Field(
         16, ge=1, le=100_000, description="Most packets inside the graph at once (backpressure)."
     )
+    executor: ExecutorName = Field(
+        "local", description="What runs the plan: 'local' (threads in this process) or 'ray' (a Ray cluster)."
+    )
+    ray: RaySettings = Field(default_factory=RaySettings, description="Options of the ray executor.")
 
 
 class NodeSpec(BaseModel):
@@ -37,6 +62,15 @@ class NodeSpec(BaseModel):
     )
     on_error: OnError | None = Field(None, description="Overrides settings.on_error for this node.")
     label: str | None = Field(None, description="A human-readable name for editors and reports.")
+    resources: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="Model nodes under the ray executor: what each replica reserves, e.g. {gpu: 0.5, cpu: 1}; "
+        "other keys are custom Ray resources.",
+    )
+    replicas: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] = Field(
+        1, description="Model nodes under the ray executor: how many long-lived actors serve this node "
+        "('auto': as many as the cluster's resources fit, at most one per shard).",
+    )
 
 
 class WorkflowHeader(BaseModel):

@@ -164,7 +164,13 @@ class _Checker:
         for problem in cls.check_params(params, self.context):
             message = f"param '{problem.field}': {problem.message}" if problem.field else problem.message
             self._add("param.check", message, path + ("params", problem.field), node_id, problem.field, problem.hint)
-        return ResolvedNode(node_id, cls, params, {}, spec.on_error or "", spec.label)
+        for key, default in (("resources", {}), ("replicas", 1)):
+            if getattr(spec, key) != default and not cls.batchable:
+                self._add("node.placement", f"'{key}' applies only to model nodes, and {spec.type} is not one",
+                          path + (key,), node_id, key, hint=f"remove '{key}': this node runs in its source's shard",
+                          key=True)
+        return ResolvedNode(node_id, cls, params, {}, spec.on_error or "", spec.label,
+                            resources=dict(spec.resources), replicas=spec.replicas)
 
     def _add(self, code: str, message: str, path: tuple[Any, ...], node: str | None, field_: str | None = None,
              hint: str = "", key: bool = False) -> None:

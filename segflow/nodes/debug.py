@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -86,10 +86,19 @@ class SimulatedModel(Node):
         return [{"image": item["image"], "value": len(batch)} for item in batch]
 
 
+_NOT_EXCEPTIONS: dict[str, type[BaseException]] = {
+    "SystemExit": SystemExit, "KeyboardInterrupt": KeyboardInterrupt, "GeneratorExit": GeneratorExit,
+}
+
+
 class FailParams(Params):
     every: int = Field(0, ge=0, description="Fail on frames whose index is a multiple of this (0: never).")
     frames: list[int] = Field(default_factory=list, description="Fail on these frame indices.")
     message: str = Field("simulated failure", description="The error message.")
+    exception: Literal["NodeError", "SystemExit", "KeyboardInterrupt", "GeneratorExit"] = Field(
+        "NodeError", description="What to raise: a NodeError (one frame lost), or something that is not an "
+        "Exception, as some libraries do (the run must end cleanly, with this node named).",
+    )
 
 
 @node_type("debug.fail")
@@ -105,7 +114,8 @@ class Fail(Node):
         index = inputs.packet.frame_index
         p = self.params
         if index in p.frames or (p.every and index % p.every == 0):
-            raise NodeError(f"{p.message} on frame {index}")
+            message = f"{p.message} on frame {index}"
+            raise NodeError(message) if p.exception == "NodeError" else _NOT_EXCEPTIONS[p.exception](message)
         return {"image": inputs["image"]}
 
 

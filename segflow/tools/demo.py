@@ -226,7 +226,8 @@ def run_demo(workflow: str | Path, max_frames: int | None = None, base_dir: str 
         raise
     graph = wf.graph
     tally = StoneTally(logged_detections(graph), (graph.source_ids[0], "image"))
-    report = wf.run(max_frames=max_frames, hooks=HookList([progress or Progress(), tally]))
+    report = wf.run(max_frames=max_frames, hooks=HookList([progress or Progress(), tally]),
+                    keep=[tally.detections, tally.image])
     return DemoReport(
         workflow=graph.name, frames=report.frames, fps=report.fps, elapsed_s=report.elapsed_s,
         failures=report.failures, stones=tally.stones(), median_length_mm=tally.median_length_mm(),

@@ -105,7 +105,7 @@ class Editor:
     # -- checking and running ------------------------------------------------------------------
 
     def context(self) -> RunContext:
-        return RunContext(workflow=self.path, base_dir=self.workspace.root)
+        return RunContext(base_dir=self.workspace.root)  # the session sets workflow to its name
 
     def validation(self) -> ValidationResult:
         text = self.state.to_yaml()

@@ -11,7 +11,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "ui" / "app.py")
+APP = str(ROOT / "segflow" / "ui" / "app.py")
 WORKFLOW_FILES = sorted((ROOT / "workflows").glob("*.yaml"))
 
 
