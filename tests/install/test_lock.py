@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import tomllib
 from importlib.metadata import PackageNotFoundError, distribution, distributions
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
