@@ -8,7 +8,7 @@ LOCK    := requirements/lock.txt
 OTHER_CV2 := opencv-python opencv-contrib-python opencv-contrib-python-headless
 DEMO    ?= workflows/coffee_stones.yaml
 
-.PHONY: setup system-deps demo test lint bench clean
+.PHONY: setup lock system-deps demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,12 @@ $(STAMP): pyproject.toml $(LOCK)
 	  $(PIP) install -q --no-deps --force-reinstall -c $(LOCK) opencv-python-headless; fi
 	$(PIP) install -q --no-deps --no-build-isolation -c $(LOCK) -e .
 	@sha256sum $(LOCK) > $@
+
+# Rewrite the lock from the venv (after `$(PIP) install -c $(LOCK) 'pkg>=x'` or an upgrade): its
+# header comments stay, the editable segflow and any second OpenCV build stay out.
+lock:
+	{ grep '^#' $(LOCK); $(PIP) freeze --all --exclude-editable | grep -v -E '^(opencv-python|opencv-contrib-python|opencv-contrib-python-headless)=='; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
 
 system-deps:
 	@bash scripts/system-deps.sh

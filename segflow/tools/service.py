@@ -53,6 +53,8 @@ def render(
         *(f"Environment={escape(shlex.quote(f'{k}={v}'))}" for k, v in environment.items()),
         "Environment=PYTHONUNBUFFERED=1",
         "Restart=on-failure",
+        # exit 2 is an invalid workflow: a user's mistake that no restart fixes
+        "RestartPreventExitStatus=2",
         f"RestartSec={restart_sec}",
         "KillSignal=SIGTERM",
         "TimeoutStopSec=60",

@@ -62,7 +62,7 @@ def test_the_system_unit_restarts_on_failure_starts_at_boot_and_logs_to_the_jour
     assert service["WorkingDirectory"] == str(tmp_path)
     assert (service["Restart"], service["StandardOutput"], service["StandardError"]) == ("on-failure", "journal",
                                                                                            "journal")
-    assert service["SyslogIdentifier"] == "segflow-line-one"
+    assert service["SyslogIdentifier"] == "segflow-line-one" and service["RestartPreventExitStatus"] == "2"
     assert unit["Install"]["WantedBy"] == "multi-user.target"
     assert unit["Unit"]["After"] == "network-online.target"
     assert env["PYTHONUNBUFFERED"] == "1" and "SEGFLOW_MODELS" in env
