@@ -66,7 +66,7 @@ def list_models(folder: Path, as_json: bool) -> int:
     print(f"model folder: {folder}")
     print(f"{'name':<18}{'config':<38}{'size':>10}  {'sha256':<18}here")
     for r in rows:
-        digest = r["sha256"][:16] if r["sha256"] else "none published"
+        digest = r["sha256"][:16] if r["sha256"] else "not known"
         if r["present"]:
             here = f"yes ({r['size'] / 1e6:.1f} MB)"
         elif r["partial"]:
