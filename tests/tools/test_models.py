@@ -1,8 +1,9 @@
 """`segflow models` against a real HTTP server on loopback: whole, broken off half way, and corrupted.
 
 The server (a thread in this module) serves the same bytes three ways under
-three base URLs: /ok, /drop (the first request without a Range gets half the
-body and a closed connection), /bad (one byte flipped). Every request's Range
+four base URLs: /ok, /drop (the first request gets half the body and a closed
+connection), /norange (the same, and a server that ignores Range afterwards),
+/bad (one byte flipped). Every request's Range
 header is logged, so resuming is seen on the wire, not inferred.
 """
 
@@ -38,13 +39,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.log.append((mode, self.headers.get("Range")))
         body = BODY if mode != "bad" else BODY[:1000] + bytes([BODY[1000] ^ 0xFF]) + BODY[1001:]
-        start = int(self.headers["Range"][6:-1]) if self.headers.get("Range") else 0
+        start = int(self.headers["Range"][6:-1]) if self.headers.get("Range") and mode != "norange" else 0
         self.send_response(206 if start else 200)
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
-        if mode == "drop" and not start:
+        if mode in ("drop", "norange") and len(self.log) == 1:
             self.wfile.write(body[:HALF])
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -99,6 +100,13 @@ def test_a_dropped_connection_is_resumed_with_a_range_request(folder, server, mo
     assert main(["models", "fetch", "sam2.1-tiny", "--sha256", SHA]) == 0
     assert Handler.log == [("drop", None), ("drop", f"bytes={HALF}-")]
     assert (folder / FILE).read_bytes() == BODY and not (folder / f"{FILE}.part").exists()
+
+
+def test_a_server_that_ignores_range_gets_the_file_rewritten_from_the_start(folder, server, monkeypatch):
+    use(monkeypatch, server, "norange")
+    assert main(["models", "fetch", "sam2.1-tiny", "--sha256", SHA]) == 0
+    assert Handler.log == [("norange", None), ("norange", f"bytes={HALF}-")]  # asked for the rest, got it all
+    assert (folder / FILE).read_bytes() == BODY
 
 
 def test_an_interrupted_fetch_resumes_on_the_next_run(folder, server, monkeypatch, capsys):
