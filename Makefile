@@ -4,22 +4,37 @@ PY      := $(VENV)/bin/python
 PIP     := $(PY) -m pip
 SEGFLOW := $(VENV)/bin/segflow
 STAMP   := $(VENV)/.segflow-installed
+LOCK    := requirements/lock.txt
+OTHER_CV2 := opencv-python opencv-contrib-python opencv-contrib-python-headless
 DEMO    ?= workflows/coffee_stones.yaml
 
-.PHONY: setup system-deps demo test lint bench clean
+.PHONY: setup lock system-deps demo test lint bench clean
 
 setup: $(STAMP)
 
-# torch is pinned to the release served from local disk (a looser pin may pull a
-# multi-GB CUDA build); sam2 ships only as an sdist and must build against the
-# installed torch, so it goes in after it, without build isolation.
-$(STAMP): pyproject.toml
+# requirements/lock.txt is the whole environment, exact versions (pyproject.toml states only
+# ranges). torch goes first, from the lock (the pinned release is served from local disk; a looser
+# pin may pull a multi-GB CUDA build), because sam2 ships only as an sdist that builds against the
+# installed torch. The rest of the lock goes in with --no-deps: ultralytics and trackers declare
+# the GUI build of OpenCV, and the lock holds the headless one only, so exactly one `cv2` ends up
+# installed. The stamp records the lock it was built from (tests/install reads it).
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q --upgrade pip setuptools wheel
-	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
-	$(PIP) show sam2 >/dev/null 2>&1 || SAM2_BUILD_CUDA=0 $(PIP) install -q --no-build-isolation sam2
-	$(PIP) install -q -e '.[yolo,sam,sinks,ui,track,dev]'
-	@touch $@
+	$(PIP) install -q -c $(LOCK) pip setuptools wheel
+	$(PIP) install -q -c $(LOCK) torch torchvision
+	SAM2_BUILD_CUDA=0 $(PIP) install -q --no-deps --no-build-isolation -r $(LOCK)
+	@# a venv built before the lock may hold a second OpenCV build: remove it, then rewrite cv2
+	@if $(PIP) show -q $(OTHER_CV2) >/dev/null 2>&1; then \
+	  $(PIP) uninstall -q -y $(OTHER_CV2) && \
+	  $(PIP) install -q --no-deps --force-reinstall -c $(LOCK) opencv-python-headless; fi
+	$(PIP) install -q --no-deps --no-build-isolation -c $(LOCK) -e .
+	@sha256sum $(LOCK) > $@
+
+# Rewrite the lock from the venv (after `$(PIP) install -c $(LOCK) 'pkg>=x'` or an upgrade): its
+# header comments stay, the editable segflow and any second OpenCV build stay out.
+lock:
+	{ grep '^#' $(LOCK); $(PIP) freeze --all --exclude-editable | grep -v -E '^(opencv-python|opencv-contrib-python|opencv-contrib-python-headless)=='; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
 
 system-deps:
 	@bash scripts/system-deps.sh

@@ -24,22 +24,25 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.nodes.model_store import fetch_command, known, locate
 
 log = logging.getLogger(__name__)
 
 DEVICE = r"^(auto|cpu|mps|cuda|cuda:\d+)$"
 INSTALL = "SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2  (after torch)"
 CHECKPOINT_HINT = (
-    "official checkpoints come from Meta's sam2 release (github.com/facebookresearch/sam2, "
-    "checkpoints/download_ckpts.sh), e.g. "
-    "https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_tiny.pt "
-    "with config configs/sam2.1/sam2.1_hiera_t.yaml (also _small/_s, _base_plus/_b+, _large/_l)"
+    "name a known one (`segflow models list`), e.g. `checkpoint: sam2.1-tiny` after "
+    "`segflow models fetch sam2.1-tiny`; official checkpoints come from Meta's sam2 release "
+    "(github.com/facebookresearch/sam2), each with its config: sam2.1_hiera_tiny.pt with "
+    "configs/sam2.1/sam2.1_hiera_t.yaml (also _small/_s, _base_plus/_b+, _large/_l)"
 )
 
 
 class Sam2Params(BatchParams):
     checkpoint: str = Field(
-        ..., description="SAM 2 checkpoint file, e.g. models/sam2.1_hiera_tiny.pt (Meta's release)."
+        ...,
+        description="A known checkpoint, fetched into the model folder by `segflow models fetch NAME` "
+        "(sam2.1-tiny, -small, -base-plus, -large), or a checkpoint file's path.",
     )
     config: str = Field(
         "configs/sam2.1/sam2.1_hiera_t.yaml",
@@ -75,6 +78,11 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def checkpoint_path(value: str, context: RunContext) -> Path:
+    """A known checkpoint's name means its file in the model folder; anything else is a path."""
+    return locate(value) or context.resolve(value)
+
+
 @node_type("segment.sam2")
 class Sam2Segment(Node):
     """SAM 2 masks for each detection's box; detections keep their classes, ids and fields."""
@@ -91,21 +99,40 @@ class Sam2Segment(Node):
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         problems = []
-        checkpoint = context.resolve(params.checkpoint)
+        checkpoint = checkpoint_path(params.checkpoint, context)
+        entry = known(params.checkpoint)
         if not checkpoint.is_file():
+            if entry is None:
+                problems.append(
+                    ParamProblem("checkpoint", f"SAM 2 checkpoint {checkpoint} does not exist", CHECKPOINT_HINT)
+                )
+            else:
+                where = None if params.checkpoint == entry.name else checkpoint.parent
+                problems.append(
+                    ParamProblem(
+                        "checkpoint",
+                        f"SAM 2 checkpoint {params.checkpoint} is not fetched yet ({checkpoint} does not exist)",
+                        f"fetch it: {fetch_command(entry, where)}",
+                    )
+                )
+        if entry is not None and params.config != entry.config:
             problems.append(
-                ParamProblem("checkpoint", f"SAM 2 checkpoint {checkpoint} does not exist", CHECKPOINT_HINT)
+                ParamProblem(
+                    "config",
+                    f"{entry.file} goes with config {entry.config}, not {params.config}",
+                    f"config: {entry.config}",
+                )
             )
         package = sam2_config_dir()
         if package is None:
             problems.append(ParamProblem("config", "the sam2 package is not installed", INSTALL))
         elif not (package / params.config).is_file():
-            known = sorted(str(p.relative_to(package)) for p in package.glob("configs/**/*.yaml"))
+            configs = sorted(str(p.relative_to(package)) for p in package.glob("configs/**/*.yaml"))
             problems.append(
                 ParamProblem(
                     "config",
                     f"no config {params.config!r} in the sam2 package",
-                    f"one of: {', '.join(known)}",
+                    f"one of: {', '.join(configs)}",
                 )
             )
         return problems
@@ -117,7 +144,7 @@ class Sam2Segment(Node):
             from sam2.sam2_image_predictor import SAM2ImagePredictor
         except ImportError as exc:
             raise NodeError(f"node '{self.node_id}': cannot import sam2: {exc}", INSTALL) from exc
-        checkpoint = self.context.resolve(p.checkpoint)
+        checkpoint = checkpoint_path(p.checkpoint, self.context)
         overrides = [f"++model.image_size={p.image_size}"] if p.image_size else []
         self.device = resolve_device(p.device)
         try:

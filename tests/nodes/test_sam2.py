@@ -152,24 +152,45 @@ def test_mismatched_checkpoint_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("params", "field", "text"),
+    ("params", "field", "text", "hint"),
     [
-        ({"checkpoint": "sam2.1_random.pt"}, None, ""),
-        ({"checkpoint": "sam2.1_random.pt", "config": "configs/sam2/sam2_hiera_s.yaml"}, None, ""),
-        ({"checkpoint": "models/sam2.1_hiera_tiny.pt"}, "checkpoint", "sam2.1_hiera_tiny.pt does not exist"),
-        ({"checkpoint": "sam2.1_random.pt", "config": "configs/sam2.1/hiera_tiny.yaml"}, "config", "no config"),
+        ({"checkpoint": "sam2.1_random.pt"}, None, "", ""),
+        ({"checkpoint": "sam2.1_random.pt", "config": "configs/sam2/sam2_hiera_s.yaml"}, None, "", ""),
+        ({"checkpoint": "other.pt"}, "checkpoint", "other.pt does not exist", "facebookresearch/sam2"),
+        ({"checkpoint": "models/sam2.1_hiera_tiny.pt"}, "checkpoint", "sam2.1_hiera_tiny.pt does not exist",
+         "fetch it: segflow models fetch sam2.1-tiny --dir "),
+        ({"checkpoint": "sam2.1-tiny"}, "checkpoint", "sam2.1-tiny is not fetched yet",
+         "fetch it: segflow models fetch sam2.1-tiny"),
+        ({"checkpoint": "sam2.1_random.pt", "config": "configs/sam2.1/hiera_tiny.yaml"}, "config", "no config",
+         "configs/sam2.1/sam2.1_hiera_t.yaml"),
     ],
 )
-def test_check_params(checkpoint, params, field, text):
+def test_check_params(checkpoint, params, field, text, hint, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGFLOW_MODELS", str(tmp_path / "empty"))
     problems = Sam2Segment.check_params(Sam2Segment.Params(**params), RunContext(base_dir=checkpoint.parent))
     if field is None:
         assert problems == []
         return
     assert [p.field for p in problems] == [field] and text in problems[0].message
-    if field == "checkpoint":
-        assert "facebookresearch/sam2" in problems[0].hint and "sam2.1_hiera_tiny.pt" in problems[0].hint
-    else:
-        assert "configs/sam2.1/sam2.1_hiera_t.yaml" in problems[0].hint
+    assert hint in problems[0].hint
+    if params["checkpoint"] == "sam2.1-tiny":
+        assert problems[0].hint == "fetch it: segflow models fetch sam2.1-tiny"  # the model folder is the default
+
+
+def test_a_known_checkpoint_name_means_the_file_in_the_model_folder(checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGFLOW_MODELS", str(tmp_path))
+    (tmp_path / "sam2.1_hiera_tiny.pt").symlink_to(checkpoint)
+    node = Sam2Segment("sam", Sam2Segment.Params(checkpoint="sam2.1-tiny", **SMALL), RunContext(base_dir=Path("/")))
+    assert Sam2Segment.check_params(node.params, node.context) == []
+    node.setup()  # loads through the real build_sam2 from the model folder
+    node.close()
+
+
+def test_a_known_checkpoint_with_another_models_config_is_caught(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGFLOW_MODELS", str(tmp_path))
+    (tmp_path / "sam2.1_hiera_large.pt").write_bytes(b"x")
+    problems = Sam2Segment.check_params(Sam2Segment.Params(checkpoint="sam2.1-large"), RunContext(base_dir=tmp_path))
+    assert [(p.field, p.hint) for p in problems] == [("config", "config: configs/sam2.1/sam2.1_hiera_l.yaml")]
 
 
 @pytest.mark.parametrize("params", [{"image_size": 300}, {"device": "gpu"}, {"mask_threshold": 99}])
