@@ -53,6 +53,8 @@ bench: setup
 	$(PY) bench/engine_overhead.py
 	$(PY) bench/micro_batching.py
 	$(PY) bench/memory.py
+	$(PY) bench/flagship.py
+	$(PY) bench/ray_scaling.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -111,15 +111,19 @@ class SinkServer(_Server):
 
 @dataclass
 class _Call:
+    """One shard's call: its packets may be served over several batches, the reply goes when all are."""
+
     packets: list[Packet]
     done: threading.Event = field(default_factory=threading.Event)
-    reply: Reply | None = None
+    reply: Reply = field(default_factory=lambda: Reply([]))
+    answered: int = 0
 
 
 @dataclass
 class _Queued:
     packet: Packet
     call: _Call
+    position: int
     enqueued: float
 
 
@@ -136,11 +140,11 @@ class ModelServer(_Server):
 
     def run(self, packets: list[Packet]) -> Reply:
         call = _Call(packets)
+        call.reply.outputs = [{} for _ in packets]
         now = perf_counter()
-        for packet in packets:
-            self._inbox.put(_Queued(packet, call, now))
+        for position, packet in enumerate(packets):
+            self._inbox.put(_Queued(packet, call, position, now))
         call.done.wait()
-        assert call.reply is not None
         return call.reply
 
     def _serve(self) -> None:
@@ -149,20 +153,16 @@ class ModelServer(_Server):
             batch = batcher.collect(lambda timeout: self._inbox.get(True, timeout))
             if batch.items:
                 outputs, failures, crash = self._process([q.packet for q in batch.items])
-                self._answer(batch.items, outputs, failures, crash)
+                for item, out in zip(batch.items, outputs, strict=True):
+                    reply = item.call.reply
+                    reply.outputs[item.position] = out
+                    reply.failures.extend(f for f in failures if f[1] is item.packet.info)
+                    reply.crash = reply.crash or crash
+                    item.call.answered += 1  # only this thread writes it
+                    if item.call.answered == len(item.call.packets):
+                        item.call.done.set()
             if batch.ended:
                 return
-
-    @staticmethod
-    def _answer(items: list[_Queued], outputs: list[dict[Any, Any]], failures: list[Failure], crash: str) -> None:
-        replies: dict[int, Reply] = {}
-        for item, out in zip(items, outputs, strict=True):
-            reply = replies.setdefault(id(item.call), Reply([], [], crash))
-            reply.outputs.append(out)
-            reply.failures.extend(f for f in failures if f[1] is item.packet.info)
-            if len(reply.outputs) == len(item.call.packets):
-                item.call.reply = reply
-                item.call.done.set()
 
     def close(self) -> NodeMetrics | None:
         if self.step is not None:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -58,6 +60,17 @@ def _check_reachable(address: str) -> None:
     except OSError as exc:
         raise ExecutorUnavailable(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}",
                                   hint="start it with `ray start --head`, or check the address and port") from exc
+
+
+def _handlers() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
 
 
 def _demand(resources: dict[str, float]) -> dict[str, float]:
@@ -116,8 +129,10 @@ class RayExecutor(Executor):
         started_here = not ray.is_initialized()
         if started_here:
             env = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}
+            handlers = _handlers()
             ray.init(address=address, logging_level=logging.WARNING, include_dashboard=False,
                      runtime_env={"env_vars": env} if env else None)
+            _restore(handlers)  # ray.init makes SIGTERM exit at once; ours stops the sources and drains
         try:
             return _RayRun(ray, plan, options, hooks, self).execute()
         finally:

@@ -1,0 +1,194 @@
+"""The ray executor on a real multi-node Ray cluster on this machine (ray.cluster_utils.Cluster).
+
+A head and two worker nodes; shards need the custom resource ``shard_slot``,
+which only the workers have, so shards land on the workers and the sinks (on
+the driver's node, the head) survive a worker being killed.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from segflow.engine.runner import loads  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+SEGFLOW = [sys.executable, "-m", "segflow.engine.cli"]
+
+WORKFLOW = """
+version: 1
+name: ray-test
+settings:
+  max_inflight: 8
+  ray: {{shard_resources: {{cpu: 0.25, shard_slot: 1}}}}
+nodes:
+  cam1: {{type: source.test_pattern, params: {{frames: {frames}, width: 48, height: 32, seed: 1}}}}
+  cam2: {{type: source.test_pattern, params: {{frames: {frames}, width: 48, height: 32, seed: 2}}}}
+  cam3: {{type: source.test_pattern, params: {{frames: {frames}, width: 48, height: 32, seed: 3}}}}
+  model:
+    type: debug.simulated_model
+    params: {{batch_size: 4, call_ms: {call_ms}, item_ms: 0.5, max_wait_ms: 5}}
+    resources: {{cpu: 0.25, model_slot: 1}}
+    inputs: {{image: [cam1.image, cam2.image, cam3.image]}}
+  inv: {{type: debug.invert, inputs: {{image: model.image}}}}
+  plain_stats: {{type: debug.stats, inputs: {{image: model.image}}}}
+  inv_stats: {{type: debug.stats, inputs: {{image: inv.image}}}}
+  join: {{type: debug.merge, inputs: {{a: plain_stats.value, b: inv_stats.value}}}}
+  boom: {{type: debug.fail, params: {{frames: {boom}, exception: {exception}}}, inputs: {{image: inv.image}}}}
+  rec: {{type: debug.record, params: {{path: {path}}}, inputs: {{image: boom.image, value: join.value}}}}
+  log: {{type: sink.jsonl, params: {{path: {log}}}, inputs: {{value: join.value}}}}
+"""
+
+
+def workflow(tmp_path: Path, frames: int = 25, call_ms: float = 2, boom=(), exception: str = "NodeError") -> str:
+    return WORKFLOW.format(frames=frames, call_ms=call_ms, boom=list(boom), exception=exception,
+                           path=tmp_path / "rec.jsonl", log=tmp_path / "log.jsonl")
+
+
+def records(path: Path) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        out[row["source"]].append(row)
+    return dict(out)
+
+
+def start_cluster() -> tuple[Cluster, list]:
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"model_slot": 1}})
+    workers = [cluster.add_node(num_cpus=1, resources={"shard_slot": 2}) for _ in range(2)]
+    cluster.wait_for_nodes()
+    return cluster, workers
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cluster, _ = start_cluster()
+    yield cluster
+    cluster.shutdown()
+
+
+def test_ray_equals_sequential_and_shards_run_on_different_nodes(cluster, tmp_path):
+    report = loads(workflow(tmp_path)).run(executor="ray", address=cluster.address)
+    assert report.exit_code == 0 and report.frames == 75 and report.failures == 0
+    ray_rows = records(tmp_path / "rec.jsonl")
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    loads(workflow(plain_dir)).run_sequential()
+    assert ray_rows == records(plain_dir / "rec.jsonl")  # same values, same per-source order
+    for rows in ray_rows.values():
+        assert [r["frame"] for r in rows] == list(range(25))
+    nodes = {p["ray_node"] for p in report.placement}
+    assert len(report.placement) == 3 and len(nodes) == 2  # three shards over the two worker nodes
+    ray.init(address=cluster.address)
+    try:
+        hosts_models = {n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("model_slot")}
+    finally:
+        ray.shutdown()
+    assert len(hosts_models) == 1 and not hosts_models & nodes  # the head runs no shard
+    model = next(m for m in report.nodes if m.node_id == "model")
+    assert model.items == 75 and model.calls < 75  # batches gathered across the shards
+    inv = next(m for m in report.nodes if m.node_id == "inv")
+    assert inv.items == 75  # one node's metrics, merged from the three shards
+
+
+@pytest.mark.parametrize("exception", ["SystemExit", "KeyboardInterrupt", "GeneratorExit"])
+def test_a_base_exception_on_a_shard_ends_the_run_with_the_node_named(cluster, tmp_path, exception):
+    started = time.monotonic()
+    report = loads(workflow(tmp_path, frames=400, boom=[3], exception=exception)).run(
+        executor="ray", address=cluster.address)
+    assert report.exit_code == 1
+    assert report.frames < 3 * 400
+    named = [f for f in report.failure_log if f["node"] == "boom" and exception in f["error"]]
+    assert named and named[0]["frame"] == 3
+    assert time.monotonic() - started < 120  # bounded: it did not run to the end or hang
+
+
+def test_sigterm_drains_the_whole_cluster(cluster, tmp_path):
+    path = tmp_path / "wf.yaml"
+    path.write_text(workflow(tmp_path, frames=0, call_ms=5))  # endless sources
+    metrics = tmp_path / "metrics.json"
+    proc = subprocess.Popen([*SEGFLOW, "run", str(path), "--executor", "ray", "--address", cluster.address,
+                             "--quiet", "--metrics", str(metrics)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        wait_for_lines(tmp_path / "log.jsonl", 30, proc)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    report = json.loads(metrics.read_text())
+    assert report["stopped_by"] == "SIGTERM"
+    logged = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert len(logged) == report["frames"] > 30  # every frame that was started reached the sink
+
+
+def wait_for_lines(path: Path, count: int, proc: subprocess.Popen, limit_s: float = 120) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended early: {proc.stderr.read() if proc.stderr else ''}")
+        time.sleep(0.2)
+    raise AssertionError(f"{path} never reached {count} lines")
+
+
+def test_a_worker_node_that_dies_ends_the_run_with_exit_1_and_nothing_written_twice(tmp_path):
+    cluster, workers = start_cluster()  # its own cluster: this test kills a node
+    try:
+        path = tmp_path / "wf.yaml"
+        path.write_text(workflow(tmp_path, frames=0, call_ms=5))
+        proc = subprocess.Popen([*SEGFLOW, "run", str(path), "--executor", "ray", "--address", cluster.address,
+                                 "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for_lines(tmp_path / "log.jsonl", 30, proc)
+            cluster.remove_node(workers[1])
+            _, err = proc.communicate(timeout=180)
+        finally:
+            proc.kill()
+        assert proc.returncode == 1, err
+        assert "died" in err and "source 'cam" in err and "Traceback" not in err
+        ids = Counter(json.loads(line)["record_id"] for line in (tmp_path / "log.jsonl").read_text().splitlines())
+        assert ids and max(ids.values()) == 1
+    finally:
+        cluster.shutdown()
+
+
+@pytest.mark.parametrize("case, extra, message", [
+    ("unreachable", ["--address", "127.0.0.1:9"], "cannot reach the Ray cluster at 127.0.0.1:9"),
+    ("resources", [], "asks for resources {'gpu': 1.0} per replica, which no Ray node has"),
+])
+def test_ray_errors_before_any_frame_exit_2(cluster, tmp_path, case, extra, message):
+    text = workflow(tmp_path)
+    if case == "resources":
+        text = text.replace("resources: {cpu: 0.25, model_slot: 1}", "resources: {gpu: 1}")
+        extra = ["--address", cluster.address]
+    path = tmp_path / "wf.yaml"
+    path.write_text(text)
+    res = subprocess.run([*SEGFLOW, "run", str(path), "--executor", "ray", *extra], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "rec.jsonl").exists() or not (tmp_path / "rec.jsonl").read_text()
+
+
+def test_without_ray_installed_the_error_says_how_to_get_it(tmp_path):
+    path = tmp_path / "wf.yaml"
+    path.write_text(workflow(tmp_path))
+    script = ("import sys; sys.modules['ray'] = None\n"
+              "from segflow.engine.cli import main\n"
+              f"sys.exit(main(['run', {str(path)!r}, '--executor', 'ray']))")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                         env={**os.environ})
+    assert res.returncode == 2, res.stderr
+    assert "needs Ray, which is not installed" in res.stderr and "segflow[ray]" in res.stderr
