@@ -30,7 +30,7 @@ def chain(frames: int, nodes: int) -> str:
 
 def hand_loop(workflow, frames: int) -> float:
     graph = workflow.graph
-    with running_nodes(graph, workflow.context()) as nodes:
+    with running_nodes(graph.nodes, workflow.context()) as nodes:
         source = nodes["cam"]
         chain_nodes = [nodes[n] for n in graph.order if n != "cam"]
         start = time.perf_counter()
