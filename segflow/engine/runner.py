@@ -52,7 +52,8 @@ class Workflow:
         with running_nodes(self.graph, context) as nodes:
             executor = StreamingExecutor(self.graph, nodes, context, hooks, max_frames, debug)
             total = _total_frames(nodes, self.graph, max_frames)
-            (hooks or RunHooks()).on_start(workflow=self.graph.name, total_frames=total)
+            (hooks or RunHooks()).on_start(workflow=self.graph.name, total_frames=total,
+                                           node_metrics=lambda: [s.metrics for s in executor.steps.values()])
             with _signals(executor) if handle_signals else _nothing():
                 report = executor.run()
         (hooks or RunHooks()).on_end(report=report)
