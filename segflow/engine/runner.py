@@ -53,7 +53,8 @@ class Workflow:
             executor = StreamingExecutor(self.graph, nodes, context, hooks, max_frames, debug)
             total = _total_frames(nodes, self.graph, max_frames)
             (hooks or RunHooks()).on_start(workflow=self.graph.name, total_frames=total,
-                                           node_metrics=lambda: [s.metrics for s in executor.steps.values()])
+                                           node_metrics=lambda: [s.metrics for s in executor.steps.values()],
+                                           sources={sid: nodes[sid] for sid in self.graph.source_ids})
             with _signals(executor) if handle_signals else _nothing():
                 report = executor.run()
         (hooks or RunHooks()).on_end(report=report)
