@@ -48,6 +48,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _address(text: str) -> tuple[str, int]:
+    from segflow.engine.monitor import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _plugin_help(ep: Any) -> str:
     try:
         return str(ep.load().help)
@@ -72,6 +81,9 @@ def build_parser(plugins: dict[str, Any], describe_plugins: bool = True) -> argp
     p.add_argument("--max-frames", type=_positive, default=None, help="stop each source after N frames")
     p.add_argument("--metrics", type=Path, default=None, help="write the run report as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress, only the final summary")
+    p.add_argument("--serve", type=_address, default=None, metavar="HOST:PORT",
+                   help="serve Prometheus metrics on /metrics and a health check on /healthz, "
+                        "e.g. --serve 127.0.0.1:9100")
 
     p = sub.add_parser("nodes", help="list node types with their ports and params")
     p.add_argument("--json", action="store_true")
@@ -196,8 +208,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.error("--metrics %s is a folder: give a file name, e.g. %s", args.metrics, args.metrics / "metrics.json")
         return EXIT_INVALID
     hooks: list[RunHooks] = [] if args.quiet else [Progress()]
-    report = workflow.run(max_frames=args.max_frames, hooks=HookList(hooks), handle_signals=True,
-                          debug=args.debug)
+    server = None
+    if args.serve is not None:
+        from segflow.engine.monitor import MetricsServer
+
+        host, port = args.serve
+        try:
+            server = MetricsServer(host, port)
+        except OSError as exc:
+            log.error("--serve %s:%d: cannot listen there: %s", host, port, exc.strerror or exc)
+            log.error("hint: another process may use the port; choose another one, or :0 for any free port")
+            return EXIT_INVALID
+        hooks.append(server)
+    try:
+        report = workflow.run(max_frames=args.max_frames, hooks=HookList(hooks), handle_signals=True,
+                              debug=args.debug)
+    finally:
+        if server is not None:
+            server.close()
     print(report.table(), file=sys.stderr)
     if args.metrics:
         args.metrics.parent.mkdir(parents=True, exist_ok=True)
