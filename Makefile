@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip setuptools wheel
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
 	$(PIP) show sam2 >/dev/null 2>&1 || SAM2_BUILD_CUDA=0 $(PIP) install -q --no-build-isolation sam2
-	$(PIP) install -q -e '.[yolo,sam,sinks,ui,track,dev]'
+	$(PIP) install -q -e '.[yolo,sam,sinks,line,ui,track,dev]'
 	@touch $@
 
 system-deps:
