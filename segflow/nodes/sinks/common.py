@@ -9,6 +9,7 @@ hour, that their folder cannot be written or the disk is full.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -124,6 +125,15 @@ class Ticker:
         self._stop.set()
         if self._thread is not threading.current_thread():
             self._thread.join()
+
+
+_VARIABLE = re.compile(r"\$\{\w+\}|\$[A-Za-z_]\w*")
+
+
+def unset_variable(text: str) -> str | None:
+    """The first ``${VAR}`` (or ``$VAR``) in ``text`` that the environment does not set, if any."""
+    found = _VARIABLE.search(os.path.expandvars(text))  # expandvars leaves unset ones as they are
+    return found.group(0) if found else None
 
 
 def make_run_id() -> str:
