@@ -104,8 +104,9 @@ class OpcuaServer:
     VARIABLES = {"Reject": ("Boolean", False), "Count": ("Int32", 0), "LengthMm": ("Double", 0.0),
                  "Frame": ("UInt32", 0), "Label": ("String", "")}
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, namespace: str = NAMESPACE) -> None:
         self.port = port or free_port()
+        self.namespace = namespace
         self.endpoint = f"opc.tcp://127.0.0.1:{self.port}/line/"
         self.writes: list[tuple[float, str, Any]] = []  # (arrival, browse name, value)
         self.namespace_index = 0
@@ -128,7 +129,7 @@ class OpcuaServer:
             server = Server()
             await server.init()
             server.set_endpoint(self.endpoint)
-            idx = await server.register_namespace(self.NAMESPACE)
+            idx = await server.register_namespace(self.namespace)
             line = await server.nodes.objects.add_object(ua.NodeId("Line1", idx), "Line1")
             for name, (kind, initial) in self.VARIABLES.items():
                 var = await line.add_variable(ua.NodeId(f"Line1.{name}", idx), name,

@@ -129,9 +129,15 @@ class LineSender:
 
     # -- the thread ---------------------------------------------------------------------------
     def _next(self) -> tuple[str, Any]:
-        """Wait for work: ("reset", [(target, off)]), ("update", Update) or ("stop", None)."""
+        """Wait for work: ("connect", None), ("reset", [(target, off)]), ("update", Update) or ("stop", None).
+
+        The connection is kept up even while idle, so the first reject after a
+        quiet spell does not wait for a handshake.
+        """
         with self._changed:
             while not self._abort.is_set():
+                if not self.connected and not self._stopping:
+                    return "connect", None
                 now = self.clock()
                 due = [(t, off) for t, (deadline, off) in self._resets.items() if deadline <= now]
                 if due:
@@ -150,6 +156,9 @@ class LineSender:
                 kind, work = self._next()
                 if kind == "stop":
                     return
+                if kind == "connect":
+                    self._connect()
+                    continue
                 if kind == "update" and self.max_age_s and self.clock() - work.born > self.max_age_s:
                     self._expire(work)
                     continue
