@@ -103,8 +103,8 @@ def main() -> None:
     registry.register(Stamped, "bench")
     plc, scada = ModbusServer().start(), OpcuaServer().start()
     try:
-        text = WORKFLOW.format(frames=args.frames + args.warmup, fps=args.fps, modbus_port=plc.port, endpoint=scada.endpoint,
-                               namespace=scada.namespace)
+        text = WORKFLOW.format(frames=args.frames + args.warmup, fps=args.fps, modbus_port=plc.port,
+                               endpoint=scada.endpoint, namespace=scada.namespace)
         report = loads(text, registry=registry).run()
     finally:
         plc.close()
