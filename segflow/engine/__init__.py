@@ -15,6 +15,7 @@ from segflow.engine.node import (
     Params,
     Port,
     SinkNode,
+    SourceHealth,
     SourceNode,
     node_type,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "Params",
     "Port",
     "SinkNode",
+    "SourceHealth",
     "SourceNode",
     "node_type",
 ]

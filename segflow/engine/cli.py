@@ -49,6 +49,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _address(text: str) -> tuple[str, int]:
+    from segflow.engine.monitor import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _plugin_help(ep: Any) -> str:
     try:
         return str(ep.load().help)
@@ -76,6 +85,9 @@ def build_parser(plugins: dict[str, Any], describe_plugins: bool = True) -> argp
     p.add_argument("--executor", choices=("local", "ray"), default=None,
                    help="what runs the plan (default: the workflow's settings.executor, else local)")
     p.add_argument("--address", default=None, help="ray: the cluster to join ('auto', host:port, ray://host:port)")
+    p.add_argument("--serve", type=_address, default=None, metavar="HOST:PORT",
+                   help="serve Prometheus metrics on /metrics and a health check on /healthz, "
+                        "e.g. --serve 127.0.0.1:9100")
 
     p = sub.add_parser("nodes", help="list node types with their ports and params")
     p.add_argument("--json", action="store_true")
@@ -204,8 +216,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.error("--metrics %s is a folder: give a file name, e.g. %s", args.metrics, args.metrics / "metrics.json")
         return EXIT_INVALID
     hooks: list[RunHooks] = [] if args.quiet else [Progress()]
-    report = workflow.run(max_frames=args.max_frames, hooks=HookList(hooks), handle_signals=True,
-                          debug=args.debug, executor=args.executor, address=args.address)
+    server = None
+    if args.serve is not None:
+        from segflow.engine.monitor import MetricsServer
+
+        host, port = args.serve
+        try:
+            server = MetricsServer(host, port)
+        except OSError as exc:
+            log.error("--serve %s:%d: cannot listen there: %s", host, port, exc.strerror or exc)
+            log.error("hint: another process may use the port; choose another one, or :0 for any free port")
+            return EXIT_INVALID
+        hooks.append(server)
+    try:
+        report = workflow.run(max_frames=args.max_frames, hooks=HookList(hooks), handle_signals=True,
+                              debug=args.debug, executor=args.executor, address=args.address)
+    finally:
+        if server is not None:
+            server.close()
     print(report.table(), file=sys.stderr)
     if args.metrics:
         args.metrics.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,13 @@ class RunHooks:
     """Base class with no-op methods; override what you need."""
 
     def on_start(self, *, workflow: str, total_frames: int | None, **future_kwargs: Any) -> None:
-        """The graph is set up and sources are about to start."""
+        """The graph is set up and sources are about to start.
+
+        Executors also pass ``node_metrics`` (a zero-argument callable returning the
+        live :class:`~segflow.engine.metrics.NodeMetrics` of every node, sources
+        included) and ``sources`` (source id -> :class:`~segflow.engine.node.SourceNode`,
+        whose ``health()`` a monitor may read from its own thread).
+        """
 
     def on_packet_done(self, *, info: PacketInfo, values: dict[Any, Any], frames_done: int,
                        **future_kwargs: Any) -> None:

@@ -52,7 +52,7 @@ class LocalExecutor(Executor):
                 runner.stop(self._early_stop)
             hooks.on_start(workflow=plan.workflow, total_frames=total_frames(nodes, plan.source_ids,
                                                                              options.max_frames),
-                           node_metrics=self.live_metrics)
+                           node_metrics=self.live_metrics, sources={s: nodes[s] for s in plan.source_ids})
             runner.execute()
         return report
 
@@ -154,9 +154,9 @@ class StageRunner:
                 step.metrics.record(1, perf_counter() - started)
                 produced += 1
                 info = PacketInfo(step.id, frame.index, frame.timestamp, self.plan.workflow)
-                self._admit(Packet(info, {(step.id, "image"): frame}), pending, live, policy)
+                self._admit(step, Packet(info, {(step.id, "image"): frame}), pending, live, policy)
             while pending and not self.stopping:  # end of input: what waits still gets processed
-                self._admit(pending.popleft(), pending, False, "none")
+                self._admit(step, pending.popleft(), pending, False, "none")
         except Exception as exc:
             step.metrics.errors += 1
             self.book.source_died(step.id, step.type, step.spec.on_error, exc)
@@ -171,7 +171,7 @@ class StageRunner:
             if last:
                 self._end_of_input()
 
-    def _admit(self, packet: Packet, pending: deque[Packet], live: bool, policy: str) -> None:
+    def _admit(self, source: Step, packet: Packet, pending: deque[Packet], live: bool, policy: str) -> None:
         if not live or policy == "none":
             while not self._inflight.acquire(timeout=0.1):
                 if self.stopping:
@@ -185,16 +185,17 @@ class StageRunner:
             if self._inflight.acquire(blocking=False):
                 self._enqueue(packet)
             else:
-                self._dropped()
+                self._dropped(source)
             return
         if len(pending) == pending.maxlen:  # policy "oldest": the waiting frame gives way
             pending.popleft()
-            self._dropped()
+            self._dropped(source)
         pending.append(packet)
         while pending and self._inflight.acquire(blocking=False):
             self._enqueue(pending.popleft())
 
-    def _dropped(self) -> None:
+    def _dropped(self, source: Step) -> None:
+        source.metrics.dropped += 1  # only this source's reader thread writes it
         with self._lock:
             self.report.dropped += 1
 

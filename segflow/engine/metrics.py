@@ -7,10 +7,16 @@ slightly stale view during it).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
 LATENCY_SAMPLES = 4096  # a ring of the latest call latencies: bounded memory on long runs
+# Upper bounds (seconds) of the call-latency histogram, and (packets) of the batch-size one:
+# cumulative counts over the whole run, which is what a Prometheus histogram needs.
+LATENCY_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                  2.5, 5.0, 10.0)
+BATCH_BOUNDS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 @dataclass
@@ -23,11 +29,17 @@ class NodeMetrics:
     busy_s: float = 0.0
     _latencies: list[float] = field(default_factory=list, repr=False)
     _next: int = 0
+    # One count per bound plus one past the last: calls by latency and by batch size.
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS) + 1), repr=False)
+    batch_counts: list[int] = field(default_factory=lambda: [0] * (len(BATCH_BOUNDS) + 1), repr=False)
+    dropped: int = 0  # sources: frames dropped by the `drop` policy because the graph was behind
 
     def record(self, items: int, seconds: float) -> None:
         self.calls += 1
         self.items += items
         self.busy_s += seconds
+        self.latency_counts[bisect_left(LATENCY_BOUNDS, seconds)] += 1
+        self.batch_counts[min(max(items - 1, 0).bit_length(), len(BATCH_BOUNDS))] += 1
         if len(self._latencies) < LATENCY_SAMPLES:
             self._latencies.append(seconds)
         else:
@@ -40,6 +52,9 @@ class NodeMetrics:
         self.items += other.items
         self.errors += other.errors
         self.busy_s += other.busy_s
+        self.dropped += other.dropped
+        self.latency_counts = [a + b for a, b in zip(self.latency_counts, other.latency_counts, strict=True)]
+        self.batch_counts = [a + b for a, b in zip(self.batch_counts, other.batch_counts, strict=True)]
         self._latencies = (self._latencies + other._latencies)[-LATENCY_SAMPLES:]
         self._next = 0
 

@@ -204,6 +204,21 @@ class Node:
         """Release resources; sinks flush here. Must be safe to call after a failed setup."""
 
 
+@dataclass(frozen=True)
+class SourceHealth:
+    """How a source is doing right now, for a monitoring endpoint.
+
+    ``up`` is False while a live source has no stream (between a drop and a
+    reconnect); ``drops`` counts streams lost after giving frames and
+    ``reconnects`` streams regained; ``detail`` says why it is down.
+    """
+
+    up: bool = True
+    drops: int = 0
+    reconnects: int = 0
+    detail: str = ""
+
+
 class SourceNode(Node):
     """A node that produces frames: a file, a camera, a test pattern.
 
@@ -224,6 +239,10 @@ class SourceNode(Node):
     def is_live(self) -> bool:
         """Live sources produce frames on their own clock and may drop them."""
         return False
+
+    def health(self) -> SourceHealth:
+        """The source's state now; called from a monitoring thread while ``frames`` runs, so read only."""
+        return SourceHealth()
 
     def drop_policy(self) -> str:
         return str(getattr(self.params, "drop", "none"))

@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 from pydantic import Field, ValidationInfo, field_validator
 
-from segflow.engine import Frame, LiveSourceParams, NodeError, SourceNode, node_type
+from segflow.engine import Frame, LiveSourceParams, NodeError, SourceHealth, SourceNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,10 @@ class CameraSource(SourceNode):
         self.drops = 0  # streams lost after giving frames
         self.reconnects = 0  # streams regained after a drop or failed attempts
         self.failed_attempts = 0  # opens that gave no frame
+        self.down_reason = "not connected yet"  # empty while frames arrive
+
+    def health(self) -> SourceHealth:
+        return SourceHealth(not self.down_reason, self.drops, self.reconnects, self.down_reason)
 
     def is_live(self) -> bool:
         return True
@@ -190,6 +194,7 @@ class CameraSource(SourceNode):
                                 )
                             backoff.reset()
                             failures, lost = 0, False
+                            self.down_reason = ""
                         got += 1
                         self.frames_read += 1
                         yield self.make_frame(pixels, self.frames_read - 1, time.time(), reconnects=self.reconnects)
@@ -207,6 +212,7 @@ class CameraSource(SourceNode):
                     if silent >= p.read_timeout_s * 0.9
                     else "stream ended or connection closed"
                 )
+                self.down_reason = f"stream dropped ({why})"
                 log.warning(
                     "camera '%s': stream %s dropped after %d frame(s) (%s)",
                     self.node_id,
@@ -219,6 +225,7 @@ class CameraSource(SourceNode):
                 failures += 1
                 self.failed_attempts += 1
                 reason = "cannot open" if capture is None else "opened but gave no frame from"
+                self.down_reason = f"{reason} {self.shown} ({failures} attempt(s))"
                 if p.max_reconnects and failures > p.max_reconnects:
                     raise NodeError(
                         f"camera '{self.node_id}': {reason} {self.shown}; gave up after {failures} attempt(s)",

@@ -152,6 +152,7 @@ nodes:
     assert len(frames) == report.frames
     assert frames == sorted(frames)
     assert (report.dropped > 0) == expect_drops
+    assert next(m for m in report.nodes if m.node_id == "cam").dropped == report.dropped  # counted per source
     if drop == "oldest":
         assert frames[-1] == 59  # the newest frame survives
     if drop == "newest":

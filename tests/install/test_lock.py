@@ -23,7 +23,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements" / "lock.txt"
 OPENCV = {"opencv-python", "opencv-python-headless", "opencv-contrib-python", "opencv-contrib-python-headless"}
-EXTRAS_MAKE_INSTALLS = ("yolo", "sam", "sinks", "ui", "track", "ray", "dev")
+EXTRAS_MAKE_INSTALLS = ("yolo", "sam", "sinks", "line", "ui", "track", "ray", "dev")
 
 
 def locked() -> dict[str, Version]:

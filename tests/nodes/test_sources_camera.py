@@ -8,73 +8,20 @@ password in the URL never shows in a log line, an error or FFmpeg's stderr.
 
 from __future__ import annotations
 
-import http.server
 import logging
 import socket
 import threading
 import time
 
-import cv2
-import numpy as np
 import pydantic
 import pytest
+from mjpeg import MjpegServer
 
 from segflow.engine import NodeError
 from segflow.engine.node import RunContext
 from segflow.nodes.camera_source import Backoff, CameraSource, device_index, mask_credentials
 
 SECRET = "s3cr3t-Pa55"
-
-
-class MjpegHandler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):  # keep test output clean
-        pass
-
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        server: MjpegServer = self.server  # type: ignore[assignment]
-        server.connections += 1
-        self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-        self.end_headers()
-        sent = 0
-        while not server.stopping:
-            if server.stall_after and sent >= server.stall_after:
-                server.stopping_event.wait(30)  # connected but silent, like a frozen camera
-                return
-            ok, jpg = cv2.imencode(".jpg", np.full((48, 64, 3), server.level, np.uint8))
-            part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
-            try:
-                self.wfile.write(part + jpg.tobytes() + b"\r\n")
-            except OSError:
-                return
-            sent += 1
-            time.sleep(0.01)
-
-
-class MjpegServer(http.server.ThreadingHTTPServer):
-    """An IP camera on loopback whose frames are a flat grey ``level``."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, port: int = 0, level: int = 50, stall_after: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), MjpegHandler)
-        self.level, self.stall_after = level, stall_after
-        self.stopping = False
-        self.stopping_event = threading.Event()
-        self.connections = 0
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
-
-    def kill(self) -> None:
-        self.stopping = True
-        self.stopping_event.set()
-        self.shutdown()
-        self.server_close()
 
 
 def free_port() -> int:
@@ -116,9 +63,11 @@ def test_server_killed_mid_stream_then_restarted(caplog, capfd):
     node = make_node(f"http://viewer:{SECRET}@127.0.0.1:{port}/video.mjpg", max_frames=40)
     restarted: list[MjpegServer] = []
     levels = []
+    health = [node.health()]
     try:
         for frame in node.frames():
             levels.append(level(frame))
+            health.append(node.health())
             if len(levels) == 10:
                 server.kill()  # the camera reboots mid-stream ...
                 timer = threading.Timer(0.3, lambda: restarted.append(MjpegServer(port, level=160)))
@@ -131,6 +80,9 @@ def test_server_killed_mid_stream_then_restarted(caplog, capfd):
     assert all(abs(v - 60) <= 2 for v in levels[:10])
     assert abs(levels[-1] - 160) <= 2, "frames did not resume from the restarted server"
     assert node.drops == 1 and node.reconnects == 1 and node.failed_attempts >= 1
+    # down before the first frame, up with every frame; the counters a monitor reads move with the stream
+    assert not health[0].up and health[0].detail == "not connected yet"
+    assert all(h.up for h in health[1:]) and (health[10].drops, health[11].drops, health[11].reconnects) == (0, 1, 1)
     assert "dropped after" in caplog.text and "reconnected to" in caplog.text
     assert f"viewer:***@127.0.0.1:{port}" in caplog.text
     assert SECRET not in caplog.text and SECRET not in "".join(capfd.readouterr())
@@ -163,6 +115,8 @@ def test_unreachable_url_reports_masked_error_after_attempts(caplog, capfd):
     assert "gave up after 3 attempt(s)" in message and info.value.hint
     assert caplog.text.count("retrying in") == 2 and "(attempt 2/3)" in caplog.text
     assert node.failed_attempts == 3
+    health = node.health()
+    assert not health.up and health.detail.startswith("cannot open rtsp://admin:***@127.0.0.1")
     assert SECRET not in message + info.value.hint + caplog.text
     assert SECRET not in "".join(capfd.readouterr())
 

@@ -1,4 +1,4 @@
-"""workflows/sinks_*.yaml run end to end on the conveyor sample, and their sinks agree."""
+"""workflows/sinks_*.yaml and line_outputs.yaml run end to end on the conveyor sample, and their sinks agree."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import cv2
 import pytest
+from linekit import ModbusServer, OpcuaServer
 from sinkkit import Broker, Receiver, Subscriber
 
 from segflow.engine.runner import load
@@ -74,3 +75,44 @@ def test_sinks_network_workflow(workdir: Path, receiver: Receiver, broker: Broke
         sub.close()
     assert expected > 0 and len({m["record_id"] for _, m in sub.messages}) == expected
     assert {t for t, _ in sub.messages} == {"segflow/conveyor-alerts/belt"}
+
+
+def test_line_outputs_workflow(workdir: Path) -> None:
+    """The PLC's gate, its registers, the SCADA variables and the audit log agree frame by frame."""
+    plc = ModbusServer().start()
+    scada = OpcuaServer(namespace="urn:plant:line1").start()
+    try:
+        wf = load(
+            ROOT / "workflows/line_outputs.yaml",
+            # max_age_s off: a loaded test machine may hold a write past 1 s (test_sink_modbus tests expiry)
+            overrides=[f"gate.port={plc.port}", f"scada.endpoint={scada.endpoint}", "gate.max_age_s=0",
+                       "scada.max_age_s=0"],
+            base_dir=workdir,
+        )
+        report = wf.run(max_frames=FRAMES)  # the sinks' close() drains their queues
+    finally:
+        plc.close()
+        scada.close()
+    assert report.failures == 0 and report.frames == FRAMES
+    audit = [json.loads(line) for line in (workdir / "out/conveyor/rejects.jsonl").read_text().splitlines()]
+    longest: dict[int, float] = {}
+    for r in audit:
+        longest[r["frame"]] = max(longest.get(r["frame"], 0.0), r["length_mm"])
+    frames = sorted(longest)
+    assert frames and all(v > 9 for v in longest.values())
+    gate = [v[0] for v in plc.values("coil", 0)]
+    assert pulses(gate) == len(frames)
+    assert [hi << 16 | lo for hi, lo in plc.values("register", 0)] == frames
+    assert [v[0] for v in plc.values("register", 2)] == [round(longest[f] * 10) for f in frames]
+    assert scada.values("Frame") == frames
+    assert scada.values("LengthMm") == pytest.approx([longest[f] for f in frames])
+    assert scada.values("Count") == [sum(1 for r in audit if r["frame"] == f) for f in frames]
+    assert pulses(scada.values("Reject")) == len(frames)
+
+
+def pulses(values: list[bool]) -> int:
+    """Rejecting frames seen in a pulsed output's writes: each sets it on; it goes off after the last one
+    (and between two when they came more than pulse_ms apart), never twice in a row."""
+    assert values and values[-1] is False and values[0] is True
+    assert all(a or b for a, b in zip(values, values[1:], strict=False)), values
+    return values.count(True)

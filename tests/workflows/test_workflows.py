@@ -35,7 +35,8 @@ SAM_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 MATCH_IOU = 0.3
 
 # Workflows whose sinks need a broker or a web server: run end to end by the module that starts them.
-RUN_ELSEWHERE = {"sinks_network.yaml": ROOT / "tests" / "sinks" / "test_sink_workflows.py"}
+RUN_ELSEWHERE = {"sinks_network.yaml": ROOT / "tests" / "sinks" / "test_sink_workflows.py",
+                 "line_outputs.yaml": ROOT / "tests" / "sinks" / "test_sink_workflows.py"}
 # Environment a workflow reads (${VAR} in params) when validated here.
 ENV = {"sinks_network.yaml": {"SEGFLOW_TOKEN": "test-token"}}
 

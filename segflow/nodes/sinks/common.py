@@ -9,6 +9,7 @@ hour, that their folder cannot be written or the disk is full.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -24,8 +25,8 @@ from segflow.engine.node import ParamProblem
 from segflow.nodes.sinks.condition import Condition, ConditionError
 
 
-class SinkParams(Params):
-    """Options every sink accepts."""
+class GateParams(Params):
+    """Which frames a sink acts on: every sink has these (line outputs have only these of the common ones)."""
 
     every_n_frames: int = Field(1, ge=1, le=1_000_000, description="Write one frame in N per source (1 = every frame).")
     cooldown_s: float = Field(
@@ -38,6 +39,20 @@ class SinkParams(Params):
         description="Write a frame only when this holds, e.g. `count > 0`, `class == stone`, "
         "`count(stone) >= 2 and confidence > 0.5` (empty = always).",
     )
+
+    @field_validator("only_when")
+    @classmethod
+    def _condition_parses(cls, text: str) -> str:
+        try:
+            Condition(text)
+        except ConditionError as exc:
+            raise ValueError(f"only_when {text!r}: {exc}") from exc
+        return text
+
+
+class SinkParams(GateParams):
+    """Options every record-writing sink accepts: the gate plus how records are batched."""
+
     batch_size: int = Field(
         64,
         ge=1,
@@ -50,15 +65,6 @@ class SinkParams(Params):
         le=3600,
         description="Longest a record waits in memory before it is written (and synced to disk).",
     )
-
-    @field_validator("only_when")
-    @classmethod
-    def _condition_parses(cls, text: str) -> str:
-        try:
-            Condition(text)
-        except ConditionError as exc:
-            raise ValueError(f"only_when {text!r}: {exc}") from exc
-        return text
 
 
 class FileParams(SinkParams):
@@ -119,6 +125,15 @@ class Ticker:
         self._stop.set()
         if self._thread is not threading.current_thread():
             self._thread.join()
+
+
+_VARIABLE = re.compile(r"\$\{\w+\}|\$[A-Za-z_]\w*")
+
+
+def unset_variable(text: str) -> str | None:
+    """The first ``${VAR}`` (or ``$VAR``) in ``text`` that the environment does not set, if any."""
+    found = _VARIABLE.search(os.path.expandvars(text))  # expandvars leaves unset ones as they are
+    return found.group(0) if found else None
 
 
 def make_run_id() -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import urllib.error
 import urllib.request
 from typing import Any
@@ -26,10 +25,10 @@ from pydantic import Field, field_validator
 from segflow.engine import node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.nodes.camera_source import mask_credentials
+from segflow.nodes.sinks.common import unset_variable
 from segflow.nodes.sinks.remote import Rejected, RemoteParams, RemoteSink
 
 RETRY_STATUS = {408, 425, 429}
-_VARIABLE = re.compile(r"\$\{\w+\}|\$[A-Za-z_]\w*")
 
 
 class WebhookParams(RemoteParams):
@@ -60,12 +59,12 @@ class WebhookSink(RemoteSink):
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         problems = super().check_params(params, context)
         for key, value in params.headers.items():
-            unset = _VARIABLE.search(os.path.expandvars(value))  # expandvars leaves unset ones
+            unset = unset_variable(value)
             if unset:
                 problems.append(
                     ParamProblem(
                         "headers",
-                        f"header {key!r} reads {unset.group(0)}, which is not set",
+                        f"header {key!r} reads {unset}, which is not set",
                         "export it before the run",
                     )
                 )
