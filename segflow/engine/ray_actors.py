@@ -234,12 +234,9 @@ class _DoneHooks(RunHooks):
     def __init__(self, keep: bool) -> None:
         self.keep = keep
         self.done: deque[tuple[PacketInfo, dict[Any, Any]]] = deque()
-        self.count = 0
 
     def on_packet_done(self, *, info: PacketInfo, values: dict[Any, Any], **future_kwargs: Any) -> None:
-        self.count += 1
-        if self.keep:
-            self.done.append((info, values))
+        self.done.append((info, values if self.keep else {}))
 
 
 class ShardWorker:
@@ -287,12 +284,9 @@ class ShardWorker:
         if self.runner is not None:
             self.runner.stop(reason)
 
-    def take_done(self) -> tuple[int, list[tuple[PacketInfo, dict[Any, Any]]]]:
-        """Packets finished since the last call (with kept values when the plan keeps any)."""
+    def take_done(self) -> tuple[list[tuple[PacketInfo, dict[Any, Any]]], list[NodeMetrics]]:
+        """Packets finished since the last call (with kept values when the plan keeps any), and metrics so far."""
         items = []
         while self.hooks.done:
             items.append(self.hooks.done.popleft())
-        return self.hooks.count, items
-
-    def metrics(self) -> list[NodeMetrics]:
-        return self.runner.metrics() if self.runner is not None else []
+        return items, self.runner.metrics() if self.runner is not None else []

@@ -268,16 +268,20 @@ class _RayRun:
         self._progress(shards, frames_done)
 
     def _progress(self, shards: list[_Shard], frames_done: int) -> int:
-        """Hand the packets shards finished to the driver's hooks (with their kept values)."""
-        live = [s for s in shards if s.report is None]
-        for shard in live:
+        """Hand the packets shards finished to the driver's hooks (with their kept values); refresh metrics."""
+        live: dict[str, NodeMetrics] = {}
+        for shard in [s for s in shards if s.report is None]:
             try:
-                _, items = self.ray.get(shard.handle.take_done.remote(), timeout=30)
+                items, metrics = self.ray.get(shard.handle.take_done.remote(), timeout=30)
             except Exception:  # a dead shard says nothing more; _wait reports it
                 continue
+            for found in metrics:
+                self._absorb(live, found)
             for info, values in items:
                 frames_done += 1
                 self._hook(info, values, frames_done)
+        if live:
+            self.owner._metrics = [live[n] for n in self.plan.nodes if n in live]
         return frames_done
 
     def _hook(self, info: Any, values: dict[Any, Any], frames_done: int) -> None:
