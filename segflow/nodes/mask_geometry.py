@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from segflow.nodes.subpixel import coverage, crossing_points
+
 SQRT2 = math.sqrt(2.0)
 
 
@@ -42,30 +44,26 @@ class MaskMeasurements:
         return cls(0.0, 0.0, 0.0, 0.0, nan, 0.0, 0.0, 0.0, nan, nan, 0.0, nan)
 
 
-def crop_to_content(mask: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """The mask's bounding crop with a one-pixel empty border, plus its offset."""
+def crop_to_content(mask: np.ndarray, border: int = 1) -> tuple[np.ndarray, int, int]:
+    """The mask's bounding crop with an empty ``border`` (pixels), plus its offset."""
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
         return np.zeros((0, 0), dtype=bool), 0, 0
     x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-    crop = np.zeros((y1 - y0 + 2, x1 - x0 + 2), dtype=bool)
-    crop[1:-1, 1:-1] = mask[y0:y1, x0:x1]
-    return crop, int(x0) - 1, int(y0) - 1
+    crop = np.zeros((y1 - y0 + 2 * border, x1 - x0 + 2 * border), dtype=bool)
+    crop[border:-border, border:-border] = mask[y0:y1, x0:x1]
+    return crop, int(x0) - border, int(y0) - border
 
 
-def edge_points(mask: np.ndarray) -> np.ndarray:
-    """Midpoints of the pixel edges between mask and background, as (x, y) float rows.
-
-    ``mask`` must have an empty one-pixel border (see :func:`crop_to_content`).
-    """
-    m = mask.astype(bool)
-    points = []
-    # A horizontal step between (x, y) and (x+1, y) puts an edge midpoint at (x+0.5, y).
-    ys, xs = np.nonzero(m[:, :-1] != m[:, 1:])
-    points.append(np.column_stack([xs + 0.5, ys.astype(float)]))
-    ys, xs = np.nonzero(m[:-1, :] != m[1:, :])
-    points.append(np.column_stack([xs.astype(float), ys + 0.5]))
-    return np.concatenate(points) if points else np.zeros((0, 2))
+def crop_image(image: np.ndarray, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
+    """The window of ``image`` at offset (x0, y0) and ``shape``, edge pixels repeated outside it."""
+    h, w = shape
+    top, left = max(0, -y0), max(0, -x0)
+    bottom, right = max(0, y0 + h - image.shape[0]), max(0, x0 + w - image.shape[1])
+    window = image[max(0, y0) : y0 + h, max(0, x0) : x0 + w]
+    if top or left or bottom or right:
+        window = cv2.copyMakeBorder(window, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    return window
 
 
 def convex_hull(points: np.ndarray) -> np.ndarray:
@@ -229,19 +227,49 @@ def skeleton_length(skeleton: np.ndarray) -> float:
     return total
 
 
-def measure_mask(mask: np.ndarray, skeleton: bool = True) -> MaskMeasurements:
-    """Measure one mask (any size; only its bounding crop is processed)."""
-    crop, _, _ = crop_to_content(np.asarray(mask, dtype=bool))
-    area = float(crop.sum())
-    if area == 0:
+def skeleton_ends(skeleton: np.ndarray) -> int:
+    """Number of skeleton pixels with exactly one 8-neighbour (the free ends of its branches)."""
+    s = skeleton.astype(np.uint8)
+    neighbours = cv2.filter2D(s, -1, np.ones((3, 3), np.float32), borderType=cv2.BORDER_CONSTANT) - s
+    return int(((s == 1) & (neighbours == 1)).sum())
+
+
+def ribbon_mean_width(area: float, skeleton_px: float, ends: int) -> float:
+    """Mean width of a ribbon (a crack) from its area, skeleton length and free ends.
+
+    Thinning stops about half a width short of each free end, so area divided by
+    skeleton length reads wide by that much: solve ``area = w * (skeleton + ends * w / 2)``.
+    """
+    if skeleton_px <= 0:
+        return float("nan")
+    if ends == 0:
+        return area / skeleton_px
+    return (math.sqrt(skeleton_px**2 + 2.0 * ends * area) - skeleton_px) / ends
+
+
+def measure_mask(mask: np.ndarray, skeleton: bool = True, gray: np.ndarray | None = None) -> MaskMeasurements:
+    """Measure one mask (any size; only its bounding crop is processed).
+
+    With ``gray`` (the frame in grey levels, same size as the mask) edges and
+    area come from the grey levels along the boundary (:mod:`segflow.nodes.subpixel`);
+    without it, from the mask's pixel edges.
+    """
+    crop, x0, y0 = crop_to_content(np.asarray(mask, dtype=bool), border=7)
+    if not crop.any():
         return MaskMeasurements.empty()
-    edges = edge_points(crop)
+    cover = coverage(crop, None if gray is None else crop_image(gray, x0, y0, crop.shape))
+    area = float(cover.sum())
+    edges = crossing_points(cover)
     hull = convex_hull(edges)
     length, width, angle = min_area_rect(hull)
     feret_max, feret_min = feret_diameters(hull)
     perimeter = boundary_length(crop)
-    skeleton_px = skeleton_length(zhang_suen_thinning(crop)) if skeleton else float("nan")
-    mean_width = area / skeleton_px if skeleton and skeleton_px > 0 else float("nan")
+    if skeleton:
+        thin = zhang_suen_thinning(crop)
+        skeleton_px = skeleton_length(thin)
+        mean_width = ribbon_mean_width(area, skeleton_px, skeleton_ends(thin))
+    else:
+        skeleton_px = mean_width = float("nan")
     return MaskMeasurements(
         area=area,
         perimeter=perimeter,

@@ -84,8 +84,13 @@ class MeasureParams(Params):
     )
     skeleton: bool = Field(
         True,
-        description="Also measure skeleton length and mean width (area / skeleton length), "
-        "for thin objects such as cracks.",
+        description="Also measure skeleton length and mean width (area / skeleton length, "
+        "corrected for the ends), for thin objects such as cracks.",
+    )
+    edges: Literal["image", "mask"] = Field(
+        "image",
+        description="image: when the image input is connected, place edges and area from its grey "
+        "levels along each mask's boundary (sub-pixel); mask: from the mask's pixel edges alone.",
     )
 
 
@@ -135,7 +140,11 @@ class MeasureMasks(Node):
     params: MeasureParams
     inputs = {
         "detections": Port(Kind.DETECTIONS, "Detections with masks."),
-        "image": Port(Kind.IMAGE, "The frame; needed only for scale mode aruco.", required=False),
+        "image": Port(
+            Kind.IMAGE,
+            "The frame: sub-pixel edges from its grey levels (edges: image); needed for scale mode aruco.",
+            required=False,
+        ),
     }
     outputs = {"detections": Port(Kind.DETECTIONS, "The same detections with measurement fields.")}
 
@@ -148,7 +157,8 @@ class MeasureMasks(Node):
                 hint="put a segmenter before it (segment.grabcut, segment.sam2) "
                 "or use a segmentation model in detect.yolo",
             )
-        measured = [measure_mask(detections.mask[i], self.params.skeleton) for i in range(n)]
+        gray = self._gray(inputs) if n else None
+        measured = [measure_mask(detections.mask[i], self.params.skeleton, gray) for i in range(n)]
         mm_per_px = self._mm_per_px(inputs, detections, measured)
         rows = [measurement_fields(m, mm_per_px) for m in measured]
         keys = list(measurement_fields(MaskMeasurements.empty(), mm_per_px))
@@ -156,6 +166,13 @@ class MeasureMasks(Node):
         for key in keys:
             data[key] = np.array([row[key] for row in rows], dtype=np.float64)
         return {"detections": dataclasses.replace(detections, data=data)}
+
+    def _gray(self, inputs: Inputs) -> np.ndarray | None:
+        frame = inputs.get("image")
+        if frame is None or self.params.edges == "mask":
+            return None
+        pixels = frame.pixels
+        return pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
 
     def _mm_per_px(
         self, inputs: Inputs, detections: Any, measured: list[MaskMeasurements]
