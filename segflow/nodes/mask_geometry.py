@@ -11,6 +11,7 @@ come out within a fraction of a pixel.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -18,7 +19,11 @@ import numpy as np
 
 from segflow.nodes.subpixel import coverage, crossing_points
 
-SQRT2 = math.sqrt(2.0)
+# Standard uncertainty of one edge position: a mask alone puts it anywhere within its boundary
+# pixel (uniform over 1 px: 1/sqrt 12); grey levels put it within 0.1 px (the worst error of the
+# sub-pixel tests, which render 15-25 px shapes with sensor noise).
+MASK_EDGE_U_PX = 1.0 / math.sqrt(12.0)
+GREY_EDGE_U_PX = 0.1
 
 
 @dataclass(frozen=True)
@@ -37,11 +42,12 @@ class MaskMeasurements:
     circle_diameter: float
     skeleton_length: float
     mean_width: float
+    edge_u: float  # standard uncertainty of one edge's position, px (sub-pixel or pixel edges)
 
     @classmethod
     def empty(cls) -> MaskMeasurements:
         nan = float("nan")
-        return cls(0.0, 0.0, 0.0, 0.0, nan, 0.0, 0.0, 0.0, nan, nan, 0.0, nan)
+        return cls(0.0, 0.0, 0.0, 0.0, nan, 0.0, 0.0, 0.0, nan, nan, 0.0, nan, MASK_EDGE_U_PX)
 
 
 def crop_to_content(mask: np.ndarray, border: int = 1) -> tuple[np.ndarray, int, int]:
@@ -124,19 +130,25 @@ def fit_circle(points: np.ndarray) -> float:
     return 2.0 * math.sqrt(radius_sq) if radius_sq > 0 else float("nan")
 
 
-def boundary_length(mask: np.ndarray) -> float:
+def boundary_length(
+    mask: np.ndarray, to_plane: Callable[[np.ndarray], np.ndarray] | None = None, unit: float = 1.0
+) -> float:
     """Length of the outer boundaries of all parts, measured on the pixel edges.
 
     The contour through boundary pixel centres is simplified to within one
     pixel (a staircase along a slanted edge is the straight edge, not the sum
     of its steps), then moved out by half a pixel, which adds pi per closed
-    outline (the Minkowski sum with a disc of radius 1/2).
+    outline (the Minkowski sum with a disc of radius 1/2). ``to_plane`` maps
+    the simplified outline onto a tilted plane first; ``unit`` is a pixel's
+    size there.
     """
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     total = 0.0
     for contour in contours:
         simplified = cv2.approxPolyDP(contour, 1.0, True) if len(contour) > 2 else contour
-        total += float(cv2.arcLength(simplified, True)) + math.pi
+        if to_plane is not None:
+            simplified = to_plane(simplified.reshape(-1, 2).astype(np.float64)).astype(np.float32).reshape(-1, 1, 2)
+        total += float(cv2.arcLength(simplified, True)) + math.pi * unit
     return total
 
 
@@ -247,29 +259,71 @@ def ribbon_mean_width(area: float, skeleton_px: float, ends: int) -> float:
     return (math.sqrt(skeleton_px**2 + 2.0 * ends * area) - skeleton_px) / ends
 
 
-def measure_mask(mask: np.ndarray, skeleton: bool = True, gray: np.ndarray | None = None) -> MaskMeasurements:
+class PlaneMap:
+    """Image pixels -> millimetres on a tilted plane, for one mask's crop (offset ``x0, y0``)."""
+
+    def __init__(self, homography: np.ndarray, x0: int, y0: int, centre: np.ndarray) -> None:
+        shift = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
+        self.h = homography @ shift
+        self.mm_per_px = pixel_size(self.h, float(centre[0]), float(centre[1]))
+
+    def points(self, xy: np.ndarray) -> np.ndarray:
+        if len(xy) == 0:
+            return np.zeros((0, 2))
+        return cv2.perspectiveTransform(np.asarray(xy, np.float64).reshape(-1, 1, 2), self.h).reshape(-1, 2)
+
+    def area(self, cover: np.ndarray) -> float:
+        """Sum of covered pixels, each weighted by its own area on the plane."""
+        ys, xs = np.nonzero(cover)
+        w = self.h[2, 0] * xs + self.h[2, 1] * ys + self.h[2, 2]
+        return float((cover[ys, xs] * abs(np.linalg.det(self.h)) / np.abs(w) ** 3).sum())
+
+
+def pixel_size(h: np.ndarray, x: float, y: float) -> float:
+    """Side of a pixel at (x, y) on the plane: the square root of the homography's local area scale."""
+    w = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+    return math.sqrt(abs(float(np.linalg.det(h))) / abs(w) ** 3)
+
+
+def measure_mask(
+    mask: np.ndarray, skeleton: bool = True, gray: np.ndarray | None = None, plane: np.ndarray | None = None
+) -> MaskMeasurements:
     """Measure one mask (any size; only its bounding crop is processed).
 
     With ``gray`` (the frame in grey levels, same size as the mask) edges and
     area come from the grey levels along the boundary (:mod:`segflow.nodes.subpixel`);
-    without it, from the mask's pixel edges.
+    without it, from the mask's pixel edges. With ``plane`` (a homography from
+    image pixels to millimetres on a tilted plane) the sub-pixel edge points and
+    every pixel's area are mapped onto the plane before any geometry, so the
+    result is in millimetres (square millimetres for the area), exact under
+    perspective; only the skeleton is scaled by the pixel size at the mask's centre.
     """
     crop, x0, y0 = crop_to_content(np.asarray(mask, dtype=bool), border=7)
     if not crop.any():
         return MaskMeasurements.empty()
     cover = coverage(crop, None if gray is None else crop_image(gray, x0, y0, crop.shape))
-    area = float(cover.sum())
+    refined = bool(((cover > 0) & (cover < 1)).any())
     edges = crossing_points(cover)
+    unit = 1.0
+    if plane is None:
+        area = float(cover.sum())
+        perimeter = boundary_length(crop)
+    else:
+        ys, xs = np.nonzero(crop)
+        mapping = PlaneMap(plane, x0, y0, np.array([xs.mean(), ys.mean()]))
+        unit = mapping.mm_per_px
+        edges = mapping.points(edges)
+        area = mapping.area(cover)
+        perimeter = boundary_length(crop, mapping.points, unit)
     hull = convex_hull(edges)
     length, width, angle = min_area_rect(hull)
     feret_max, feret_min = feret_diameters(hull)
-    perimeter = boundary_length(crop)
     if skeleton:
         thin = zhang_suen_thinning(crop)
-        skeleton_px = skeleton_length(thin)
-        mean_width = ribbon_mean_width(area, skeleton_px, skeleton_ends(thin))
+        skeleton_len = skeleton_length(thin) * unit
+        mean_width = ribbon_mean_width(area, skeleton_len, skeleton_ends(thin))
     else:
-        skeleton_px = mean_width = float("nan")
+        skeleton_len = mean_width = float("nan")
     return MaskMeasurements(
         area=area,
         perimeter=perimeter,
@@ -281,6 +335,7 @@ def measure_mask(mask: np.ndarray, skeleton: bool = True, gray: np.ndarray | Non
         equivalent_diameter=math.sqrt(4.0 * area / math.pi),
         circularity=min(1.0, 4.0 * math.pi * area / perimeter**2) if perimeter else float("nan"),
         circle_diameter=fit_circle(edges),
-        skeleton_length=skeleton_px,
+        skeleton_length=skeleton_len,
         mean_width=mean_width,
+        edge_u=(GREY_EDGE_U_PX if refined else MASK_EDGE_U_PX) * unit,
     )

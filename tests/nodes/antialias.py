@@ -18,13 +18,24 @@ Inside = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def coverage(inside: Inside, shape: tuple[int, int], samples: int = 8) -> np.ndarray:
-    """Fraction of each pixel inside the shape; pixel (x, y) spans [x-1/2, x+1/2] x [y-1/2, y+1/2]."""
+    """Fraction of each pixel inside the shape; pixel (x, y) spans [x-1/2, x+1/2] x [y-1/2, y+1/2].
+
+    Pixels whose centre and all eight neighbours' centres agree are taken as wholly in or
+    out (true for shapes with no detail under two pixels); the rest are sub-sampled.
+    """
     h, w = shape
+    grid_y, grid_x = np.mgrid[0:h, 0:w].astype(np.float64)
+    centre = inside(grid_x, grid_y)
+    padded = np.pad(centre, 1, mode="edge")
+    window = [padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    mixed = np.logical_or.reduce(window) & ~np.logical_and.reduce(window)
+    out = centre.astype(np.float64)
+    ys, xs = np.nonzero(mixed)
     offsets = (np.arange(samples) + 0.5) / samples - 0.5
-    ys = (np.arange(h)[:, None] + offsets).ravel()
-    xs = (np.arange(w)[:, None] + offsets).ravel()
-    grid_x, grid_y = np.meshgrid(xs, ys)
-    return inside(grid_x, grid_y).reshape(h, samples, w, samples).mean(axis=(1, 3))
+    sub_x = (xs[:, None, None] + offsets[None, None, :]).repeat(samples, axis=1)
+    sub_y = (ys[:, None, None] + offsets[None, :, None]).repeat(samples, axis=2)
+    out[ys, xs] = inside(sub_x, sub_y).reshape(len(xs), -1).mean(axis=1)
+    return out
 
 
 def grey(cover: np.ndarray, noise: float = 2.0, seed: int = 0) -> np.ndarray:
@@ -69,3 +80,63 @@ def ribbon(points: np.ndarray, width: float) -> Inside:
         return best <= width / 2
 
     return inside
+
+
+def union(*shapes: Inside) -> Inside:
+    def inside(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        out = shapes[0](x, y)
+        for shape in shapes[1:]:
+            out = out | shape(x, y)
+        return out
+
+    return inside
+
+
+def minus(shape: Inside, hole: Inside) -> Inside:
+    return lambda x, y: shape(x, y) & ~hole(x, y)
+
+
+def marker_cells(bits: np.ndarray, x0: float, y0: float, side: float) -> Inside:
+    """The black cells of a marker image (``bits``: 0 black, 1 white, one entry per cell) at [x0, x0+side]."""
+    cells = bits.shape[0]
+
+    def inside(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        i = np.floor((y - y0) / side * cells).astype(int)
+        j = np.floor((x - x0) / side * cells).astype(int)
+        within = (i >= 0) & (i < cells) & (j >= 0) & (j < cells)
+        out = np.zeros(x.shape, bool)
+        out[within] = bits[i[within], j[within]] == 0
+        return out
+
+    return inside
+
+
+def seen_through(shape: Inside, image_to_plane: np.ndarray) -> Inside:
+    """A shape drawn on a plane, as a camera sees it: image points are mapped onto the plane first."""
+
+    def inside(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        h = image_to_plane
+        w = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+        return shape((h[0, 0] * x + h[0, 1] * y + h[0, 2]) / w, (h[1, 0] * x + h[1, 1] * y + h[1, 2]) / w)
+
+    return inside
+
+
+def tilted_camera(tilt_deg: float, yaw_deg: float, mm_per_px: float, centre_mm: tuple[float, float],
+                  size: tuple[int, int]) -> np.ndarray:
+    """Homography plane mm -> image px of a pinhole camera tilted by ``tilt_deg`` about its x axis.
+
+    At the image centre one pixel spans ``mm_per_px`` on the plane; the far edge of the
+    view is smaller than the near edge by the tilt's perspective.
+    """
+    h, w = size
+    f = 800.0
+    t, y = math.radians(tilt_deg), math.radians(yaw_deg)
+    rx = np.array([[1, 0, 0], [0, math.cos(t), -math.sin(t)], [0, math.sin(t), math.cos(t)]])
+    rz = np.array([[math.cos(y), -math.sin(y), 0], [math.sin(y), math.cos(y), 0], [0, 0, 1]])
+    r = rx @ rz
+    distance = f * mm_per_px  # mm from camera to the plane's centre point along the optical axis
+    k = np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]])
+    cx, cy = centre_mm
+    plane_to_camera = np.column_stack([r[:, 0], r[:, 1], [0, 0, distance] - r @ [cx, cy, 0]])
+    return k @ plane_to_camera
