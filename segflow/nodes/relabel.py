@@ -28,8 +28,8 @@ class Rule(Params):
     class_name: str = Field(min_length=1, description="The class name a detection gets when this rule holds.")
     when: str = Field(
         "",
-        description="Condition on one detection, e.g. \"circularity > 0.9 and area_mm2 > 300\", "
-        "\"colour_name in [orange, brown]\", \"center_x < 200\" (the only_when language; empty: always).",
+        description='Condition on one detection, e.g. "circularity > 0.9 and area_mm2 > 300", '
+        '"colour_name in [orange, brown]", "center_x < 200" (the only_when language; empty: always).',
     )
     polygon: list[tuple[float, float]] | None = Field(
         None, description="Also require the box centre inside this polygon ([x, y] pixel points)."
@@ -94,8 +94,7 @@ class RelabelDetections(Node):
         frame = frame_env(inputs.packet, detections, None)
         position = position_fields(detections)
         envs = [
-            {**env, **{k: float(v[i]) for k, v in position.items()}}
-            for i, env in enumerate(detection_envs(detections))
+            {**env, **{k: float(v[i]) for k, v in position.items()}} for i, env in enumerate(detection_envs(detections))
         ]
         self._check_names(envs[0])
         centres = anchor_points(detections, "box_center")

@@ -122,8 +122,9 @@ def seen_through(shape: Inside, image_to_plane: np.ndarray) -> Inside:
     return inside
 
 
-def tilted_camera(tilt_deg: float, yaw_deg: float, mm_per_px: float, centre_mm: tuple[float, float],
-                  size: tuple[int, int]) -> np.ndarray:
+def tilted_camera(
+    tilt_deg: float, yaw_deg: float, mm_per_px: float, centre_mm: tuple[float, float], size: tuple[int, int]
+) -> np.ndarray:
     """Homography plane mm -> image px of a pinhole camera tilted by ``tilt_deg`` about its x axis.
 
     At the image centre one pixel spans ``mm_per_px`` on the plane; the far edge of the

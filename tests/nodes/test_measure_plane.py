@@ -39,8 +39,10 @@ def parts(make_node, run_packet, image, scale):
     found = run_packet(make_node(ThresholdDetector, {"method": "otsu", "min_area": 100}), image=image)["detections"]
     out = run_packet(make_node(MeasureMasks, {"scale": scale}), detections=found, image=image)["detections"]
     order = np.argsort(-out.data["length_mm"])  # the paper square is the roundest, the bar the longest
-    return {name: {k: float(v[i]) for k, v in out.data.items() if k != "class_name"}
-            for name, i in zip(("bar", "ellipse"), [order[0], order[-1]], strict=True)}, out
+    return {
+        name: {k: float(v[i]) for k, v in out.data.items() if k != "class_name"}
+        for name, i in zip(("bar", "ellipse"), [order[0], order[-1]], strict=True)
+    }, out
 
 
 def check_parts(found):

@@ -37,8 +37,12 @@ def test_rules_name_by_field_and_position_first_match_wins(make_node, run_packet
         colour_name=["orange", "gray", "gray", "blue"],
     )
     rules = [
-        {"class_name": "coin", "when": "circularity > 0.95", "polygon": [[0, 0], [100, 0], [100, 100], [0, 100]],
-         "class_id": 7},
+        {
+            "class_name": "coin",
+            "when": "circularity > 0.95",
+            "polygon": [[0, 0], [100, 0], [100, 100], [0, 100]],
+            "class_id": 7,
+        },
         {"class_name": "washer", "when": "circularity > 0.95 and colour_name != 'blue'"},
         {"class_name": "tag", "when": "center_x > 150 and box_width >= 40"},
     ]
