@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import glob
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
@@ -56,8 +57,19 @@ def find_corners(gray: np.ndarray, board: BoardInfo) -> tuple[np.ndarray, np.nda
     return objects, corners.reshape(-1, 2).astype(np.float32)
 
 
-def calibrate(paths: list[Path], board: BoardInfo, free_k3: bool = False) -> tuple[Calibration, list[Path]]:
-    """Solve from the images in which the board is found; also returns the images without one.
+def read_gray(paths: list[Path]) -> Iterator[tuple[str, np.ndarray]]:
+    """(name, grey image) of each path, read when needed."""
+    for path in paths:
+        gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if gray is None:
+            raise ValueError(f"{path}: not an image OpenCV can read")
+        yield str(path), gray
+
+
+def calibrate(
+    views: Iterable[tuple[str, np.ndarray]], board: BoardInfo, free_k3: bool = False
+) -> tuple[Calibration, list[str]]:
+    """Solve from the (name, grey image) views in which the board is found; also returns the names without one.
 
     The third radial term k3 stays 0 unless ``free_k3``: for ordinary lenses it only
     trades off against k2 inside the boards' reach and bends the model wildly
@@ -65,26 +77,25 @@ def calibrate(paths: list[Path], board: BoardInfo, free_k3: bool = False) -> tup
     """
     objects, images, missed = [], [], []
     size: tuple[int, int] | None = None
-    for path in paths:
-        gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if gray is None:
-            raise ValueError(f"{path}: not an image OpenCV can read")
+    total = 0
+    for name, gray in views:
+        total += 1
         here = (gray.shape[1], gray.shape[0])
         if size is not None and here != size:
             raise ValueError(
-                f"{path} is {here[0]}x{here[1]} px, the images before it {size[0]}x{size[1]}: "
+                f"{name} is {here[0]}x{here[1]} px, the images before it {size[0]}x{size[1]}: "
                 "calibrate one camera at one resolution"
             )
         size = here
         found = find_corners(gray, board)
         if found is None:
-            missed.append(path)
+            missed.append(name)
             continue
         objects.append(found[0])
         images.append(found[1])
     if len(objects) < MIN_VIEWS or size is None:
         raise ValueError(
-            f"the board was found in {len(objects)} of {len(paths)} images; at least {MIN_VIEWS} are needed "
+            f"the board was found in {len(objects)} of {total} images; at least {MIN_VIEWS} are needed "
             f"(check --board, --squares {board.squares[0]}x{board.squares[1]} and the photos' focus)"
         )
     flags = 0 if free_k3 else cv2.CALIB_FIX_K3
@@ -157,7 +168,7 @@ class CalibrateCommand:
             print(f"segflow calibrate: no such image: {', '.join(map(str, absent)) or args.images}", file=sys.stderr)
             return 2
         try:
-            calibration, missed = calibrate(paths, board, args.free_k3)
+            calibration, missed = calibrate(read_gray(paths), board, args.free_k3)
         except ValueError as exc:
             print(f"segflow calibrate: {exc}", file=sys.stderr)
             return 2
@@ -167,8 +178,8 @@ class CalibrateCommand:
         except OSError as exc:
             print(f"segflow calibrate: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
             return 1
-        for path in missed:
-            print(f"no board found in {path} (skipped)", file=sys.stderr)
+        for name in missed:
+            print(f"no board found in {name} (skipped)", file=sys.stderr)
         print(f"{out}: {calibration.views} views, RMS reprojection error {calibration.rms_px:.3f} px")
         return 0
 

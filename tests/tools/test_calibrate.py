@@ -23,19 +23,10 @@ from segflow.nodes.measure import MeasureMasks
 from segflow.nodes.threshold import ThresholdDetector
 from segflow.nodes.undistort import UndistortImage
 from segflow.tools.calibrate import CALIBRATE
-from segflow.tools.synth.camera import board_white, default_camera, pose, render, to_picture
+from segflow.tools.synth.camera import BOARD_VIEWS, board_views, default_camera
 from segflow.tools.synth.parts import render_tilted
 
-VIEWS = [  # tilt, yaw, roll, distance mm, looked-at point mm: the board fills different parts of the frame
-    (0, 0, 0, 260, (90, 60)),
-    (25, 0, 5, 280, (80, 60)),
-    (-25, 0, -5, 280, (100, 60)),
-    (0, 25, 10, 280, (90, 50)),
-    (0, -25, -10, 280, (90, 70)),
-    (20, 20, 0, 300, (70, 50)),
-    (-20, -20, 15, 300, (110, 70)),
-    (30, 10, 0, 320, (90, 60)),
-]
+VIEWS = BOARD_VIEWS
 
 
 def args(*argv: str) -> argparse.Namespace:
@@ -45,12 +36,8 @@ def args(*argv: str) -> argparse.Namespace:
 
 
 def write_boards(folder, kind, views):
-    inside = board_white(kind, (9, 6), 20.0, 15.0)
-    paths = []
-    for n, view in enumerate(views):
-        paths.append(folder / f"{kind}{n}.png")
-        cv2.imwrite(str(paths[-1]), to_picture(render(inside, default_camera(), pose(*view)), seed=n))
-    return paths
+    for n, picture in enumerate(board_views(kind, default_camera(), views)):
+        cv2.imwrite(str(folder / f"{kind}{n}.png"), picture)
 
 
 @pytest.fixture(scope="module")

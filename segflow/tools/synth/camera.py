@@ -19,6 +19,19 @@ import numpy as np
 
 Inside = Callable[[np.ndarray, np.ndarray], np.ndarray]  # plane mm (x, y arrays) -> bool array
 
+# Poses of a 9 x 6 board of 20 mm squares that reach every part of a 640 x 480 frame: tilt, yaw,
+# roll (degrees), distance (mm), the board point looked at (mm).
+BOARD_VIEWS = [
+    (0, 0, 0, 260, (90, 60)),
+    (25, 0, 5, 280, (80, 60)),
+    (-25, 0, -5, 280, (100, 60)),
+    (0, 25, 10, 280, (90, 50)),
+    (0, -25, -10, 280, (90, 70)),
+    (20, 20, 0, 300, (70, 50)),
+    (-20, -20, 15, 300, (110, 70)),
+    (30, 10, 0, 320, (90, 60)),
+]
+
 
 @dataclass(frozen=True)
 class Camera:
@@ -140,3 +153,11 @@ def board_white(
         return paper & ~black
 
     return inside
+
+
+def board_views(
+    kind: str, camera: Camera, views: list[tuple] = BOARD_VIEWS, square_mm: float = 20.0, marker_mm: float = 15.0
+) -> list[np.ndarray]:
+    """Pictures of a 9 x 6 board seen by ``camera`` from each of ``views``."""
+    inside = board_white(kind, (9, 6), square_mm, marker_mm)
+    return [to_picture(render(inside, camera, pose(*view)), seed=n) for n, view in enumerate(views)]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from segflow.tools.synth import write_sample
-from segflow.tools.synth.camera import Camera, default_camera, marker_bits, pose, render, to_picture
+from segflow.tools.synth.camera import Camera, board_views, default_camera, marker_bits, pose, render, to_picture
 
 COIN_MM = 23.25
 MARKER = {"dictionary": "DICT_4X4_50", "id": 3, "side_mm": 24.0, "corner_mm": (86.0, 16.0)}
@@ -129,5 +129,19 @@ def write_parts(out_png: str | Path, seed: int = 21) -> dict[str, Any]:
 
 
 def write_tilted(out_png: str | Path, seed: int = 22) -> dict[str, Any]:
+    """The tilted view, its truth, and ``<name>_camera.yaml``: the lens as `segflow calibrate` solves it.
+
+    The calibration is solved from checkerboard views rendered through the same
+    camera, so the example workflow runs on a calibration made the way a user
+    makes one, not on the renderer's own numbers.
+    """
+    from segflow.nodes.calibration import BoardInfo, save_calibration
+    from segflow.tools.calibrate import calibrate
+
+    out_png = Path(out_png)
     image, truth = render_tilted(seed)
+    views = board_views("checkerboard", default_camera())
+    board = BoardInfo(type="checkerboard", squares=(9, 6), square_mm=20.0)
+    calibration, _ = calibrate(((f"board{n}", v[..., 0]) for n, v in enumerate(views)), board)
+    save_calibration(calibration, out_png.with_name(f"{out_png.stem}_camera.yaml"))
     return write_sample(out_png, image, truth)
