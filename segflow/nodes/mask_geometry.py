@@ -62,13 +62,13 @@ def crop_to_content(mask: np.ndarray, border: int = 1) -> tuple[np.ndarray, int,
 
 
 def crop_image(image: np.ndarray, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
-    """The window of ``image`` at offset (x0, y0) and ``shape``, edge pixels repeated outside it."""
+    """The window of ``image`` at offset (x0, y0) and ``shape`` as float64, NaN outside the image."""
     h, w = shape
-    top, left = max(0, -y0), max(0, -x0)
-    bottom, right = max(0, y0 + h - image.shape[0]), max(0, x0 + w - image.shape[1])
-    window = image[max(0, y0) : y0 + h, max(0, x0) : x0 + w]
-    if top or left or bottom or right:
-        window = cv2.copyMakeBorder(window, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    window = np.full((h, w), np.nan)
+    top, left = max(0, y0), max(0, x0)
+    bottom, right = min(image.shape[0], y0 + h), min(image.shape[1], x0 + w)
+    if bottom > top and right > left:
+        window[top - y0 : bottom - y0, left - x0 : right - x0] = image[top:bottom, left:right]
     return window
 
 

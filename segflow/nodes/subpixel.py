@@ -24,11 +24,11 @@ _SQUARE = np.ones((3, 3), np.uint8)
 def coverage(mask: np.ndarray, gray: np.ndarray | None) -> np.ndarray:
     """Per-pixel fraction of each pixel covered by the object, 0..1, as float64.
 
-    ``mask`` and ``gray`` are the same crop. Inside the mask's one-pixel
-    erosion the fraction is 1, outside its one-pixel dilation 0; in the band
-    between, it is the grey level scaled between the object's level (median
-    over the mask's interior) and the background's (median over a ring outside
-    it). Without an image, with less than :data:`MIN_CONTRAST` between the two
+    ``mask`` and ``gray`` are the same crop (``gray`` NaN outside the frame).
+    Inside the mask's two-pixel erosion the fraction is 1, outside its two-pixel
+    dilation 0; in the band between, it is the grey level scaled between the
+    object's level (median over the mask's interior) and the background's
+    (median over a ring outside it). Without an image, with less than :data:`MIN_CONTRAST` between the two
     levels, or where the grey levels disagree with the mask on more than a
     tenth of the band (a textured object, a mask from a model that follows
     something else), the mask itself is returned.
@@ -46,11 +46,14 @@ def coverage(mask: np.ndarray, gray: np.ndarray | None) -> np.ndarray:
     if not ring.any():
         return binary
     g = gray.astype(np.float64)
-    level_in, level_out = float(np.median(g[interior])), float(np.median(g[ring]))
+    seen = ~np.isnan(g)  # outside the frame there are no grey levels: the mask's edge stands
+    if not (interior & seen).any() or not (ring & seen).any():
+        return binary
+    level_in, level_out = float(np.median(g[interior & seen])), float(np.median(g[ring & seen]))
     if abs(level_in - level_out) < MIN_CONTRAST:
         return binary
     fraction = np.clip((g - level_out) / (level_in - level_out), 0.0, 1.0)
-    band = outer & ~inner
+    band = outer & ~inner & seen
     if np.mean((fraction[band] >= 0.5) == mask[band]) < MIN_AGREEMENT:
         return binary  # the grey levels do not explain this mask (texture, another object)
     return np.where(band, fraction, binary)

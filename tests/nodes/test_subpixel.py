@@ -81,3 +81,11 @@ def test_grey_levels_that_do_not_explain_the_mask_are_not_used(picture, why):
     mask = np.zeros((40, 40), bool)
     mask[10:30, 12:28] = True
     assert np.array_equal(estimate_coverage(mask, picture), mask.astype(float)), why
+
+
+def test_an_object_cut_by_the_frame_edge_ends_at_the_edge():
+    # Beyond the frame there are no grey levels: the part inside it is measured, not a guess beyond.
+    picture = grey(coverage(bar(30.3, 60.2, 100, 20, 0), (120, 160)))  # from x = -19.7 to 80.3
+    m = measure_mask(thresholded(picture), gray=picture)
+    assert m.length == pytest.approx(80.3 + 0.5, abs=0.15)  # pixel 0 starts at x = -0.5
+    assert m.width == pytest.approx(20, rel=0.01)
