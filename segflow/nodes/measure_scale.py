@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Annotated, Literal
 
 import cv2
@@ -104,24 +105,32 @@ class PlaneScale(Params):
                 "give each image point its plane position"
             )
         if plane_homography(self.points_px, self.points_mm) is None:
-            raise ValueError("the points do not fix a plane: at least four, no three of them on one line")
+            raise ValueError("the points do not fix a plane: give four (or more) of which no three lie on one line")
         return self
 
 
 Scale = Annotated[FixedScale | ReferenceScale | ArucoScale | PlaneScale, Field(discriminator="mode")]
 
 
+def _collinear(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> bool:
+    u, v = b - a, c - a
+    return abs(u[0] * v[1] - u[1] * v[0]) < 1e-6 * max(1.0, float(u @ u + v @ v))
+
+
 def plane_homography(points_px: object, points_mm: object) -> np.ndarray | None:
-    """Least-squares homography image px -> plane mm, or None when the points are degenerate."""
+    """Least-squares homography image px -> plane mm, or None when the points are degenerate.
+
+    A homography needs four points of which no three lie on one line; more points
+    are fitted by least squares as long as some four of them are such a set.
+    """
     src, dst = np.asarray(points_px, np.float64), np.asarray(points_mm, np.float64)
     if len(src) < 4:
         return None
-    for i in range(len(src)):  # three collinear points among four leave the homography free
-        for j in range(i + 1, len(src)):
-            for k in range(j + 1, len(src)):
-                a, b = src[j] - src[i], src[k] - src[i]
-                if abs(a[0] * b[1] - a[1] * b[0]) < 1e-6 * max(1.0, float(a @ a + b @ b)):
-                    return None
+    if not any(
+        not any(_collinear(*src[list(triple)]) for triple in combinations(quad, 3))
+        for quad in combinations(range(len(src)), 4)
+    ):
+        return None
     h, _ = cv2.findHomography(src, dst, 0)
     return None if h is None else h
 

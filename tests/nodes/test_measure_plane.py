@@ -94,3 +94,13 @@ def test_one_scale_for_a_tilted_view_is_off_by_more_than_1_percent(make_node, ru
 def test_plane_points_that_fix_no_plane_are_rejected(scale):
     with pytest.raises(pydantic.ValidationError):
         MeasureMasks.Params(scale=scale)
+
+
+def test_more_than_four_points_may_include_three_on_a_line():
+    # A ruler's marks along one edge plus two more corners: some four of them fix the plane.
+    scale = {
+        "mode": "plane",
+        "points_px": [[0, 0], [10, 0], [20, 0], [0, 10], [20, 10]],
+        "points_mm": [[0, 0], [1, 0], [2, 0], [0, 1], [2, 1]],
+    }
+    assert MeasureMasks.Params(scale=scale).scale.mode == "plane"
