@@ -136,3 +136,10 @@ def test_reference_scale_weight_free_within_1_percent(make_node, run_packet):
     assert out.data["length_mm"][ell_i] == pytest.approx(24, rel=0.01)
     assert out.data["width_mm"][ell_i] == pytest.approx(8, rel=0.01)
     assert out.data["area_mm2"][ell_i] == pytest.approx(math.pi * 12 * 4, rel=0.01)
+
+
+def test_empty_frames_flow_through_both(make_node, run_packet):
+    relabel = make_node(RelabelDetections, {"rules": [{"class_name": "coin", "when": "circularity > 0.9"}]})
+    assert len(run_packet(relabel, detections=sv.Detections.empty())["detections"]) == 0
+    merged = run_packet(make_node(MergeDetections), first=sv.Detections.empty(), second=boxes([[0, 0, 4, 4]], ["a"]))
+    assert list(merged["detections"].data["detector"]) == ["second"]
