@@ -91,7 +91,8 @@ def build_parser(plugins: dict[str, Any], describe_plugins: bool = True) -> argp
 
     p = sub.add_parser("nodes", help="list node types with their ports and params")
     p.add_argument("--json", action="store_true")
-    p.add_argument("filter", nargs="?", default="", help="only types whose name contains this")
+    p.add_argument("filter", nargs="?", default="",
+                   help="only types whose name contains this; a full name shows that type in full")
 
     sub.add_parser("schema", help="print the JSON Schema of workflow files")
 
@@ -250,6 +251,10 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([describe_type(name, cls) for name, cls in types], indent=2))
         return EXIT_OK
+    exact = [(name, cls) for name, cls in types if name == args.filter]
+    if exact:
+        print_type(*exact[0])
+        return EXIT_OK
     family = None
     for name, cls in types:
         if cls.family() != family:
@@ -268,6 +273,23 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     for failure in registry.failures:
         print(f"\nplugin failed to load: {failure.origin}: {failure.error}", file=sys.stderr)
     return EXIT_OK
+
+
+def print_type(name: str, cls: Any) -> None:
+    """One node type in full: ports with their help, every param down to nested models' fields."""
+    from segflow.engine.params_doc import param_lines
+
+    info = describe_type(name, cls)
+    print(f"{name}: {info['description']}")
+    for title, ports in (("inputs", info["inputs"]), ("outputs", info["outputs"])):
+        print(f"  {title}:")
+        for port, spec in ports.items():
+            optional = "" if spec.get("required", True) else ", optional"
+            print(f"    {port} ({spec['kind']}{optional}) - {spec['description']}")
+    lines = param_lines(cls.Params.model_json_schema())
+    print("  params:" if lines else "  params: none")
+    for line in lines:
+        print(line)
 
 
 def describe_type(name: str, cls: Any) -> dict[str, Any]:

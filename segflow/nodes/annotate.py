@@ -31,11 +31,28 @@ class _Missing:
         return MISSING
 
 
+class _Measured:
+    """A field with a ``<name>_u`` uncertainty beside it, for the ``+-`` format suffix."""
+
+    def __init__(self, value: Any, uncertainty: Any) -> None:
+        self.value, self.uncertainty = value, uncertainty
+
+
 class LabelFormatter(string.Formatter):
-    """``str.format`` that tolerates missing fields, NaN and mismatched specs."""
+    """``str.format`` that tolerates missing fields, NaN and mismatched specs.
+
+    A spec ending in ``+-`` also prints the field's uncertainty (the ``<name>_u``
+    field measure.masks writes) in the same format: ``{length_mm:.2f+-}`` reads
+    ``12.35+/-0.04``. Labels are drawn with OpenCV's Hershey fonts, which have
+    no ``±``.
+    """
 
     def get_value(self, key: Any, args: Any, kwargs: Any) -> Any:
-        return kwargs.get(key, _Missing()) if isinstance(key, str) else _Missing()
+        if not isinstance(key, str) or key not in kwargs:
+            return _Missing()
+        if f"{key}_u" in kwargs:
+            return _Measured(kwargs[key], kwargs[f"{key}_u"])
+        return kwargs[key]
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
         # Plain field names only: no attribute or item access into Python objects.
@@ -44,6 +61,11 @@ class LabelFormatter(string.Formatter):
         return self.get_value(field_name, args, kwargs), field_name
 
     def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, _Measured):
+            if not format_spec.endswith("+-"):
+                return self.format_field(value.value, format_spec)
+            spec = format_spec[:-2]
+            return f"{self.format_field(value.value, spec)}+/-{self.format_field(value.uncertainty, spec)}"
         if isinstance(value, float) and math.isnan(value):
             return MISSING
         try:
@@ -81,7 +103,8 @@ class AnnotateParams(Params):
     label: str | None = Field(
         "{class_name} {confidence:.2f}",
         description="Label format over each detection's fields, e.g. "
-        "'{class_name} {length_mm:.1f} mm'; missing fields show as '?'. Empty: no labels.",
+        "'{class_name} {length_mm:.1f} mm'; '{length_mm:.2f+-}' adds the uncertainty (12.35+/-0.04); "
+        "missing fields show as '?'. Empty: no labels.",
     )
     text_scale: float = Field(0.5, gt=0, le=10, description="Label text size.")
     traces: bool = Field(True, description="Draw each track's recent path (needs tracker ids).")

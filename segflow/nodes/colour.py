@@ -83,7 +83,7 @@ class ColourParams(Params):
     palette: dict[str, ColourSpec] | None = Field(
         None,
         description=f"Named colours for `colour_name`: name -> {_SPEC_HELP}. "
-        "Unset: a built-in palette of 26 everyday colour names.",
+        "Unset: a built-in palette of 51 everyday colour names covering every hue.",
     )
     reference: Reference | list[Reference] | None = Field(
         None,

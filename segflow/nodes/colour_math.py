@@ -166,7 +166,10 @@ def hex_of(rgb: np.ndarray) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-# A small palette of everyday colour names (CSS colour values), for "what colour is it".
+# Everyday colour names (CSS colour values), for "what colour is it". Besides the basic names
+# it holds dark and mid tones of every hue (steel blue, dark olive, sea green...), so that no
+# clearly coloured surface is nearer to a grey: tests/nodes/test_colour_math.py samples the hue
+# circle at several saturations and values and checks it.
 BUILTIN_PALETTE: dict[str, str] = {
     "black": "#000000",
     "white": "#ffffff",
@@ -194,6 +197,31 @@ BUILTIN_PALETTE: dict[str, str] = {
     "brown": "#8b4513",
     "tan": "#d2b48c",
     "beige": "#f5f5dc",
+    "maroon": "#800000",
+    "coral": "#ff7f50",
+    "salmon": "#fa8072",
+    "dark orange": "#ff8c00",
+    "dark brown": "#654321",
+    "dark goldenrod": "#b8860b",
+    "khaki": "#c3b091",
+    "dark olive": "#556b2f",
+    "chartreuse": "#7fff00",
+    "sea green": "#2e8b57",
+    "spring green": "#00ff7f",
+    "dark cyan": "#008b8b",
+    "turquoise": "#40e0d0",
+    "steel blue": "#4682b4",
+    "dodger blue": "#1e90ff",
+    "cornflower blue": "#6495ed",
+    "royal blue": "#4169e1",
+    "dark blue": "#00008b",
+    "slate blue": "#6a5acd",
+    "indigo": "#4b0082",
+    "prussian blue": "#003153",
+    "denim": "#1560bd",
+    "dark slate blue": "#483d8b",
+    "dark teal": "#014d4e",
+    "wine": "#722f37",
 }
 
 

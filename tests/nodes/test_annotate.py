@@ -26,6 +26,7 @@ def scene_detections(tracker=True):
         data={
             "class_name": np.array(["bean", "stone"]),
             "length_mm": np.array([12.345, math.nan]),
+            "length_mm_u": np.array([0.0412, 0.05]),
         },
     )
 
@@ -40,6 +41,9 @@ def scene_detections(tracker=True):
         ("{class_name.upper}", ["?", "?"]),  # attribute access is not offered
         ("{0} {1}", ["? ?", "? ?"]),
         ("plain", ["plain", "plain"]),
+        ("{length_mm:.2f+-} mm", ["12.35+/-0.04 mm", "?+/-0.05 mm"]),
+        ("{length_mm:.1f}", ["12.3", "?"]),  # a field with an uncertainty still formats alone
+        ("{confidence:.1f+-}", ["?", "?"]),  # no confidence_u: the suffix is a bad spec
     ],
 )
 def test_label_format_tolerates_missing_and_mismatched_fields(template, expected):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import colorsys
+import math
+
 import numpy as np
 import pytest
 from skimage.color import rgb2lab
 
 from segflow.nodes.colour_math import (
+    BUILTIN_PALETTE,
     circular_mean_median_deg,
     delta_e_2000,
     dominant_colours,
@@ -164,3 +168,38 @@ def test_dominant_colours_shares_of_a_two_colour_set():
 def test_dominant_colours_of_one_colour_and_of_nothing():
     assert len(dominant_colours(np.array([[10, 20, 30]] * 50, float), k=3)) == 1
     assert dominant_colours(np.zeros((0, 3)), k=3) == []
+
+
+GREYS = {"black", "white", "gray", "silver", "dark gray"}
+BLUES = {
+    "blue", "navy", "sky blue", "steel blue", "dodger blue", "cornflower blue", "royal blue", "dark blue",
+    "denim", "prussian blue", "slate blue", "dark slate blue",
+}
+
+
+def _builtin():
+    names = list(BUILTIN_PALETTE)
+    return names, np.stack([parse_colour(BUILTIN_PALETTE[n]) for n in names])
+
+
+def test_no_clearly_coloured_surface_is_named_a_grey():
+    """Around the hue circle every 5 degrees, at 4 saturations and 5 values: chroma >= 20 is never grey."""
+    names, palette = _builtin()
+    named_grey = []
+    for hue in range(0, 360, 5):
+        for s in (0.5, 0.7, 0.85, 1.0):
+            for v in (0.3, 0.45, 0.6, 0.8, 1.0):
+                rgb = np.array(colorsys.hsv_to_rgb(hue / 360, s, v)) * 255
+                lab = srgb_to_lab(rgb)
+                if math.hypot(lab[1], lab[2]) < 20:
+                    continue
+                name, _ = nearest(lab, names, palette)
+                if name in GREYS:
+                    named_grey.append((hue, s, v, name))
+    assert named_grey == []
+
+
+def test_a_mid_blue_is_a_blue():
+    names, palette = _builtin()
+    name, distance = nearest(srgb_to_lab(np.array([30.0, 80, 120])), names, palette)
+    assert name in BLUES and distance < 12  # it read "dark gray" at Delta-E 17.6

@@ -133,3 +133,14 @@ def test_input_detections_are_not_modified(shapes, make_node, run_packet):
     detections = bar_scene(shapes)
     run_packet(make_node(MeasureMasks), detections=detections)
     assert set(detections.data) == {"class_name"}
+
+
+def test_segflow_nodes_shows_every_scale_mode_and_its_fields(capsys):
+    from segflow.engine.cli import main
+
+    assert main(["nodes", "measure.masks"]) == 0
+    text = capsys.readouterr().out
+    for mode in ("fixed", "reference", "aruco", "plane"):
+        assert f"mode: {mode} - " in text
+    for field in ("mm_per_px_u:", "size_mm:", "dimension:", "if_missing:", "marker_mm:", "marker_id:", "points_px:"):
+        assert f"        {field}" in text, field  # indented under its mode

@@ -76,7 +76,8 @@ def workdir(tmp_path: Path) -> Path:
 def test_the_examples_are_all_there():
     names = {p.name for p in WORKFLOWS}
     assert {"coffee_stones.yaml", "coffee_ripeness.yaml", "concrete_cracks.yaml", "pipe_rims.yaml",
-            "sam_refine.yaml", "grabcut_refine.yaml", "coins.yaml"} <= names
+            "sam_refine.yaml", "grabcut_refine.yaml", "coins.yaml", "reference_coin.yaml",
+            "tilted_camera.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -132,9 +133,34 @@ def test_concrete_cracks_length_and_width(workdir: Path):
         record = min(found, key=lambda r: np.linalg.norm(_centre(r["box"]) - mid))
         assert np.linalg.norm(_centre(record["box"]) - mid) < 10
         assert record["skeleton_length_mm"] == pytest.approx(crack["length_mm"], rel=0.03)
-        assert record["mean_width_mm"] == pytest.approx(crack["width_mm"], rel=0.10)
+        assert record["mean_width_mm"] == pytest.approx(crack["width_mm"], rel=0.05)
     repairs = _records(workdir / "out/concrete_cracks/repairs.jsonl")
     assert len(repairs) == sum(c["width_mm"] >= 0.5 for c in truth["cracks"]) == 1
+
+
+def _matched_parts(records: list[dict], truth: dict) -> list[tuple[dict, dict]]:
+    """Each true part with the record nearest to it in length and width (the parts differ in both)."""
+
+    def distance(record: dict, part: dict) -> float:
+        return abs(record["length_mm"] - part["length_mm"]) + abs(record["width_mm"] - part["width_mm"])
+
+    return [(part, min(records, key=lambda r: distance(r, part))) for part in truth["parts"]]
+
+
+@pytest.mark.parametrize(
+    ("name", "sample"), [("reference_coin", "parts"), ("tilted_camera", "tilted")], ids=["reference", "tilted"]
+)
+def test_parts_in_mm_within_1_percent(workdir: Path, name: str, sample: str):
+    # reference_coin: the scale from a coin named by rule, no model; tilted_camera: undistorted, ArUco plane.
+    truth = json.loads((SAMPLES / f"{sample}.json").read_text())
+    assert load(ROOT / f"workflows/{name}.yaml", base_dir=workdir).run().failures == 0
+    found = _records(workdir / f"out/{name}/parts.jsonl")
+    assert len(found) == len(truth["parts"]) == 4
+    for part, record in _matched_parts(found, truth):
+        for key in ("length_mm", "width_mm", "area_mm2"):
+            assert record[key] == pytest.approx(part[key], rel=0.01), (part["kind"], key)
+            assert abs(record[key] - part[key]) <= 3 * record[f"{key}_u"], (part["kind"], key)
+            assert record[f"{key}_u"] < 0.02 * record[key], (part["kind"], key)
 
 
 def test_pipe_rims_outer_diameters(workdir: Path):

@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-KINDS = ("dataset", "video", "cherries", "concrete", "pipes", "samples")
-DEFAULT_SEEDS = {"dataset": 0, "video": 7, "cherries": 3, "concrete": 5, "pipes": 11}
+KINDS = ("dataset", "video", "cherries", "concrete", "pipes", "parts", "tilted", "samples")
+DEFAULT_SEEDS = {"dataset": 0, "video": 7, "cherries": 3, "concrete": 5, "pipes": 11, "parts": 21, "tilted": 22}
+MODULES = {"parts": "parts", "tilted": "parts"}  # kinds written by a module of another name
 
 
 def _bar(done: int, total: int) -> None:
@@ -27,6 +28,7 @@ def write_samples(out: Path) -> list[Path]:
     """Write every sample (video + images, each with its ground-truth JSON) into ``out``."""
     from segflow.tools.synth.cherries import write_cherries
     from segflow.tools.synth.concrete import write_concrete
+    from segflow.tools.synth.parts import write_parts, write_tilted
     from segflow.tools.synth.pipes import write_pipes
     from segflow.tools.synth.video import write_conveyor
 
@@ -35,8 +37,11 @@ def write_samples(out: Path) -> list[Path]:
     write_cherries(out / "cherries.png", seed=DEFAULT_SEEDS["cherries"])
     write_concrete(out / "concrete.png", seed=DEFAULT_SEEDS["concrete"])
     write_pipes(out / "pipes.png", seed=DEFAULT_SEEDS["pipes"])
-    names = ("conveyor.mp4", "cherries.png", "concrete.png", "pipes.png")
-    return [out / n for n in names] + [(out / n).with_suffix(".json") for n in names]
+    write_parts(out / "parts.png", seed=DEFAULT_SEEDS["parts"])
+    write_tilted(out / "tilted.png", seed=DEFAULT_SEEDS["tilted"])
+    names = ("conveyor.mp4", "cherries.png", "concrete.png", "pipes.png", "parts.png", "tilted.png")
+    extra = [out / "tilted_camera.yaml"]
+    return [out / n for n in names] + [(out / n).with_suffix(".json") for n in names] + extra
 
 
 class GenerateCommand:
@@ -46,8 +51,8 @@ class GenerateCommand:
         parser.add_argument(
             "what",
             choices=KINDS,
-            help="dataset (YOLO-seg folder), video (.mp4), cherries/concrete/pipes (.png), "
-            "samples (all of the sample files into a folder)",
+            help="dataset (YOLO-seg folder), video (.mp4), cherries/concrete/pipes/parts/tilted (.png; "
+            "tilted also writes its camera calibration), samples (all of the sample files into a folder)",
         )
         parser.add_argument(
             "--out",
@@ -61,7 +66,8 @@ class GenerateCommand:
     def run(self, args: argparse.Namespace) -> int:
         out = Path(args.out)
         seed = DEFAULT_SEEDS.get(args.what, 0) if args.seed is None else args.seed
-        suffix = {"video": ".mp4", "cherries": ".png", "concrete": ".png", "pipes": ".png"}.get(args.what)
+        suffix = {"video": ".mp4", "cherries": ".png", "concrete": ".png", "pipes": ".png", "parts": ".png",
+                  "tilted": ".png"}.get(args.what)
         if suffix and out.suffix.lower() != suffix:
             print(
                 f"segflow generate {args.what}: --out must be a {suffix} file, got {out}",
@@ -86,7 +92,7 @@ class GenerateCommand:
                 for path in write_samples(out):
                     print(path)
             else:
-                module = __import__(f"segflow.tools.synth.{args.what}", fromlist=["x"])
+                module = __import__(f"segflow.tools.synth.{MODULES.get(args.what, args.what)}", fromlist=["x"])
                 getattr(module, f"write_{args.what}")(out, seed=seed)
                 print(f"{args.what}: {out}  ground truth: {out.with_suffix('.json')}")
         except OSError as exc:
