@@ -45,7 +45,7 @@ class Issue:
         if self.severity is Severity.WARNING:
             parts.append("warning")
         if self.node is not None:
-            parts.append(f"node '{self.node}'")
+            parts.append(f"node '{shorten(self.node, 80)}'")
         text = ": ".join(parts) + f": {self.message}"
         if self.hint:
             text += f"\n    hint: {self.hint}"
@@ -72,6 +72,11 @@ class WorkflowError(Exception):
         self.issues = issues
         errors = [i for i in issues if i.is_error]
         super().__init__("\n".join(i.format() for i in errors) or "invalid workflow")
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    """A value as a message shows it: a long one is cut and its length said, so a 2 MB value is not printed."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def errors_in(issues: list[Issue]) -> list[Issue]:
