@@ -21,7 +21,8 @@ from pydantic import BaseModel, ValidationError
 from segflow.engine.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
 from segflow.engine.issues import Issue, Location, errors_in, shorten
 from segflow.engine.limits import Limits, raise_hint
-from segflow.engine.node import RunContext
+from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.paths import shown
 from segflow.engine.registry import Registry, default_registry
 from segflow.engine.spec import NODE_ID_PATTERN, NodeSpec, Settings, WorkflowHeader
 from segflow.engine.yaml_source import LoadedYaml, load_yaml
@@ -212,10 +213,20 @@ class _Checker:
             self._pydantic(exc, path + ("params",), node_id, cls.Params, noun="param")
             # Keep the node so its wiring is still checked; errors already block the run.
             return ResolvedNode(node_id, cls, cls.Params.model_construct(), {}, spec.on_error or "", spec.label)
-        for problem in cls.check_params(params, self.context):
+        for problem in self._check_params(cls, params, node_id):
             message = f"param '{problem.field}': {problem.message}" if problem.field else problem.message
             self._add("param.check", message, path + ("params", problem.field), node_id, problem.field, problem.hint)
         return ResolvedNode(node_id, cls, params, {}, spec.on_error or "", spec.label)
+
+    def _check_params(self, cls: Any, params: Any, node_id: str) -> list[Any]:
+        """The node type's own checks; a path the system refuses there is the user's mistake, not ours."""
+        try:
+            return list(cls.check_params(params, self.context))
+        except OSError as exc:
+            name = os.fsdecode(exc.filename) if exc.filename is not None else ""
+            field_ = next((k for k, v in params if isinstance(v, str) and v and name.endswith(v)), "")
+            where = f" {shown(name)}" if name else ""
+            return [ParamProblem(field_, f"cannot check{where}: {exc.strerror or exc}", "check the path")]
 
     def _add(self, code: str, message: str, path: tuple[Any, ...], node: str | None, field_: str | None = None,
              hint: str = "", key: bool = False) -> None:

@@ -24,6 +24,7 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.paths import readable_file_problem
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +92,9 @@ class Sam2Segment(Node):
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         problems = []
-        checkpoint = context.resolve(params.checkpoint)
-        if not checkpoint.is_file():
-            problems.append(
-                ParamProblem("checkpoint", f"SAM 2 checkpoint {checkpoint} does not exist", CHECKPOINT_HINT)
-            )
+        problem = readable_file_problem(context.resolve(params.checkpoint), "SAM 2 checkpoint")
+        if problem:
+            problems.append(ParamProblem("checkpoint", problem, CHECKPOINT_HINT))
         package = sam2_config_dir()
         if package is None:
             problems.append(ParamProblem("config", "the sam2 package is not installed", INSTALL))
