@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from segflow.engine.graph import CompiledGraph
-from segflow.engine.node import Node, NodeError, RunContext
+from segflow.engine.metrics import Undelivered
+from segflow.engine.node import Node, NodeError, RunContext, SinkNode
 
 log = logging.getLogger("segflow")
 
@@ -45,3 +46,20 @@ def running_nodes(graph: CompiledGraph, context: RunContext) -> Iterator[dict[st
             except Exception as exc:
                 log.error("node '%s' (%s) failed to close: %s: %s", node_id, node.type_name,
                           type(exc).__name__, exc)
+
+
+def undelivered(nodes: dict[str, Node]) -> list[Undelivered]:
+    """What the closed sinks could not write: the run's report and exit code say it."""
+    found = []
+    for node_id, node in nodes.items():
+        if not isinstance(node, SinkNode):
+            continue
+        try:
+            result = node.undelivered()
+        except Exception as exc:  # a plugin's bug here must not hide the run's report
+            log.error("node '%s' (%s) cannot say what it delivered: %s: %s", node_id, node.type_name,
+                      type(exc).__name__, exc)
+            continue
+        if result is not None and result.records:
+            found.append(result)
+    return found

@@ -128,12 +128,19 @@ def make_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
+STREAMS = {"/dev/stdout", "/dev/stderr", "/dev/null"}
+"""Devices a file sink may write to: the console, or nowhere (benchmarks)."""
+
+
 def writable_problems(path: Path, field: str, min_free_mb: float = 0.0, folder: bool = False) -> list[ParamProblem]:
     """Why ``path`` (a file, or a folder when ``folder``) cannot be written, before a run.
 
     Checked as a path: a name the system refuses, a FIFO (``open`` would block for ever) or a
     device (``/dev/full`` takes nothing) is a problem here, never a crash or a hang later.
+    The process's own streams and ``/dev/null`` are the named exceptions.
     """
+    if not folder and str(path) in STREAMS:
+        return []
     info, problem = stat_or_none(path)
     if problem:
         return [ParamProblem(field, problem, "choose a shorter or accessible path")]
