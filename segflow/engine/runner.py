@@ -21,7 +21,7 @@ from segflow.engine.executor import StreamingExecutor, describe_error
 from segflow.engine.graph import CompiledGraph
 from segflow.engine.hooks import RunHooks
 from segflow.engine.issues import Issue, WorkflowError, errors_in
-from segflow.engine.lifecycle import running_nodes
+from segflow.engine.lifecycle import running_nodes, undelivered
 from segflow.engine.metrics import RunReport
 from segflow.engine.node import RunContext, SourceNode
 from segflow.engine.registry import Registry
@@ -55,6 +55,7 @@ class Workflow:
             (hooks or RunHooks()).on_start(workflow=self.graph.name, total_frames=total)
             with _signals(executor) if handle_signals else _nothing():
                 report = executor.run()
+        report.finish(undelivered(nodes))  # after close: what the sinks could not write sets the exit code
         (hooks or RunHooks()).on_end(report=report)
         return report
 
