@@ -139,11 +139,14 @@ class RunReport:
 
 
 def decide_exit_code(report: RunReport) -> int:
-    """1 when the run stopped on an error or no frame got through; 3 when records went unwritten; else 0."""
+    """1 when the run stopped on an error; 3 when records went unwritten; 1 when every frame failed; else 0.
+
+    Unwritten records come before failed frames: that code points at where the records wait.
+    """
     if report.exit_code:
         return report.exit_code
-    if report.frames and report.failed_frames >= report.frames:
-        return EXIT_FAILED
     if report.undelivered:
         return EXIT_UNWRITTEN
+    if report.frames and report.failed_frames >= report.frames:
+        return EXIT_FAILED
     return EXIT_OK
