@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from segflow.engine.issues import WorkflowError
 from segflow.engine.lifecycle import SetupError
+from segflow.engine.masking import MaskingFilter, mask, mask_all
 from segflow.engine.registry import default_registry
 
 log = logging.getLogger("segflow")
@@ -142,6 +143,9 @@ def _configure_logging(debug: bool) -> None:
     # Our loggers speak at INFO; third-party libraries (sam2, ultralytics) only when something is wrong.
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="segflow: %(message)s",
                         stream=sys.stderr)
+    for handler in logging.getLogger().handlers:  # every line, ours or a library's, with secrets masked
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())
     for name in ("segflow",):
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.INFO)
 
@@ -198,10 +202,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     hooks: list[RunHooks] = [] if args.quiet else [Progress()]
     report = workflow.run(max_frames=args.max_frames, hooks=HookList(hooks), handle_signals=True,
                           debug=args.debug)
-    print(report.table(), file=sys.stderr)
+    print(mask(report.table()), file=sys.stderr)
     if args.metrics:
         args.metrics.parent.mkdir(parents=True, exist_ok=True)
-        args.metrics.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+        args.metrics.write_text(json.dumps(mask_all(report.to_dict()), indent=2), encoding="utf-8")
     return report.exit_code
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from segflow.engine.masking import mask
+
 
 class Severity(str, Enum):
     ERROR = "error"
@@ -49,16 +51,16 @@ class Issue:
         text = ": ".join(parts) + f": {self.message}"
         if self.hint:
             text += f"\n    hint: {self.hint}"
-        return text
+        return mask(text)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "code": self.code,
             "severity": self.severity.value,
-            "message": self.message,
+            "message": mask(self.message),
             "node": self.node,
             "field": self.field,
-            "hint": self.hint or None,
+            "hint": mask(self.hint) or None,
             "file": self.location.file if self.location else None,
             "line": self.location.line if self.location else None,
             "col": self.location.col if self.location else None,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode
+from segflow.engine.masking import mask
 from segflow.engine.metrics import Undelivered
 from segflow.nodes.sinks.common import Gate, Ticker, make_run_id, sink_error
 from segflow.nodes.sinks.linefile import LineFile
@@ -62,7 +63,7 @@ class SetAside:
         try:
             file.open()
             try:
-                file.write([dumps({"error": reason, "record": r}) + "\n" for r in records])
+                file.write([dumps({"error": mask(reason), "record": r}) + "\n" for r in records])
                 file.sync()
             finally:
                 file.close()

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from segflow.engine import node_type
+from segflow.engine.masking import mask, remember_url
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.nodes.sinks.base import RecordSink
 from segflow.nodes.sinks.common import FileParams, writable_problems
@@ -115,9 +116,13 @@ def _tables(prefix: str) -> Any:
 
 
 def _expand(url: str) -> str:
+    """``${VAR}`` in the URL read from the environment; its password is remembered for masking, both ways."""
     import os
 
-    return os.path.expandvars(url)
+    remember_url(url)
+    expanded = os.path.expandvars(url)
+    remember_url(expanded)
+    return expanded
 
 
 @node_type("sink.sql")
@@ -141,7 +146,8 @@ class SqlSink(RecordSink):
         except ImportError as exc:
             return [ParamProblem("database", f"no driver for this database: {exc}", "pip install psycopg2-binary")]
         except Exception as exc:
-            return [ParamProblem("database", f"not a database URL: {exc}", "e.g. postgresql://user@host/db")]
+            return [ParamProblem("database", f"not a database URL: {mask(str(exc))}",
+                                 "e.g. postgresql://user@host/db (percent-encode @ / # ? : in the password)")]
         if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
             return writable_problems(context.resolve(url.database), "database", params.min_free_mb)
         return []
