@@ -123,9 +123,17 @@ class Ticker:
             self._thread.join()
 
 
+RUN_ID_LENGTH = len("20260101T000000Z-abcdef")
+
+
 def make_run_id() -> str:
-    """A sortable id for one start of a sink: UTC time plus a random tail."""
+    """A sortable id for one start of a sink: UTC time plus a random tail (always ``RUN_ID_LENGTH`` long)."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def run_id_of(record_id: str) -> str:
+    """The start of the sink that made a record (a record id begins with its run id)."""
+    return record_id[:RUN_ID_LENGTH]
 
 
 STREAMS = {"/dev/stdout", "/dev/stderr", "/dev/null"}
