@@ -104,11 +104,6 @@ def validate_text(text: str, file: str = "<string>", registry: Registry | None =
         result.issues.append(Issue("file.shape", "a workflow must be a mapping with version, name and nodes",
                                    Location(file, 1, 1)))
         return result
-    raw_nodes = loaded.data.get("nodes")
-    if isinstance(raw_nodes, dict) and len(raw_nodes) > limits.nodes:
-        result.issues.append(Issue("file.nodes", f"{len(raw_nodes):,} nodes; the limit is {limits.nodes:,}",
-                                   loaded.where(("nodes",), prefer_key=True), hint=raise_hint("nodes", limits.nodes)))
-        return result
     result.issues.extend(apply_overrides(loaded, overrides, limits))
     checker = _Checker(loaded, registry, context)
     result.graph = checker.run()

@@ -267,9 +267,17 @@ class _Builder:
                 )
                 continue
             out.keys[path + (key,)] = _loc(out.file, key_node)
+            if not path and key == "nodes" and isinstance(value_node, yaml.MappingNode):
+                self._count_nodes(key_node, value_node)
             mapping[key] = self._build(value_node, path + (key,))
         return mapping
 
+
+    def _count_nodes(self, key_node: yaml.Node, nodes: yaml.MappingNode) -> None:
+        """Refuse a graph over the node limit before building it: 60,000 nodes would take a minute."""
+        if len(nodes.value) > self.limits.nodes:
+            raise LimitExceeded("file.nodes", f"{len(nodes.value):,} nodes; the limit is {self.limits.nodes:,}",
+                                key_node.start_mark, raise_hint("nodes", self.limits.nodes))
 
     def _flatten(self, node: yaml.MappingNode, merging: set[int]) -> None:
         """Resolve merge keys innermost first, so each merge is measured before the next one doubles it."""
