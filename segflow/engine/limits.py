@@ -25,7 +25,7 @@ class Limits:
     """Largest ``--set`` value."""
     depth: int = 64
     """Deepest nesting of mappings and lists, aliases expanded."""
-    values: int = 1_000_000
+    values: int = 500_000
     """Most YAML values after alias expansion (the alias-bomb budget)."""
     nodes: int = 20_000
     """Most entries under ``nodes:``."""

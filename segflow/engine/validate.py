@@ -230,7 +230,13 @@ class _Checker:
     def _pydantic(self, exc: ValidationError, base: tuple[Any, ...], node: str | None, model: type[BaseModel],
                   noun: str = "key") -> None:
         seen: set[tuple[Any, ...]] = set()
-        for err in exc.errors():
+        errors = exc.errors(include_url=False)
+        if len(errors) > MAX_ISSUES_PER_PART:  # 100,000 unknown keys are one mistake said often enough
+            more = len(errors) - MAX_ISSUES_PER_PART
+            self._add(f"{noun}.more", f"{more:,} more problems like the ones above", base, node,
+                      hint="fix these first; validation reports the rest then")
+            errors = errors[:MAX_ISSUES_PER_PART]
+        for err in errors:
             loc = _plain_loc(err["loc"])
             if loc in seen:  # one mistake, several union branches: report it once
                 continue
@@ -267,6 +273,10 @@ class _Checker:
                 elif loc[:1] == ("inputs",):
                     hint = "an input is 'node.port', or a list of them"
             self._add(f"{noun}.{kind}", message, where, node, name or None, hint, key=key)
+
+
+MAX_ISSUES_PER_PART = 200
+"""The most issues one header or node reports at once."""
 
 
 def _plain_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:

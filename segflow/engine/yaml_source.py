@@ -107,7 +107,12 @@ def load_yaml(text: str, file: str = "<string>", limits: Limits | None = None) -
     except LimitExceeded as exc:
         result.issues.append(_limit_issue(exc, file))
         return result
-    except yaml.YAMLError:  # PyYAML's own loader words syntax errors better: let it report this one
+    except yaml.MarkedYAMLError as exc:
+        if len(text) > REWORD_BYTES:  # re-reading a big file in pure Python would take seconds: say it as is
+            result.issues.append(_syntax_issue(exc, file, text))
+            return result
+        loader = None  # PyYAML's own loader words syntax errors better: let it report this one
+    except yaml.YAMLError:
         loader = None
     if loader is None:
         try:
@@ -125,16 +130,7 @@ def load_yaml(text: str, file: str = "<string>", limits: Limits | None = None) -
         result.issues.append(_limit_issue(exc, file))
         result.data = None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
-        message = str(exc.problem or exc.context or "invalid YAML").strip()
-        hint = ""
-        if "could not determine a constructor" in message:
-            message = f"YAML tag not allowed: {message.split('tag', 1)[-1].strip()}"
-            hint = "workflow files are plain data; remove the '!!' tag"
-        elif "found character '\\t'" in message:
-            hint = "indent with spaces, not tabs"
-        result.issues.append(Issue("yaml.syntax", f"invalid YAML: {message}", loc, hint=hint))
+        result.issues.append(_syntax_issue(exc, file, text))
         result.data = None
     except yaml.YAMLError as exc:
         result.issues.append(Issue("yaml.syntax", f"invalid YAML: {exc}", Location(file, 1, 1)))
@@ -154,6 +150,23 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
         return [n for pair in node.value for n in pair]
     return []
+
+
+REWORD_BYTES = 256 << 10  # up to this size a syntax error is read again by the pure-Python loader, for its wording
+
+
+def _syntax_issue(exc: yaml.MarkedYAMLError, file: str, text: str) -> Issue:
+    mark = exc.problem_mark or exc.context_mark
+    loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+    message = str(exc.problem or exc.context or "invalid YAML").strip()
+    hint = ""
+    at = getattr(mark, "index", None)
+    if "could not determine a constructor" in message:
+        message = f"YAML tag not allowed: {message.split('tag', 1)[-1].strip()}"
+        hint = "workflow files are plain data; remove the '!!' tag"
+    elif "found character '\\t'" in message or (isinstance(at, int) and text[at:at + 1] == "\t"):
+        hint = "indent with spaces, not tabs"
+    return Issue("yaml.syntax", f"invalid YAML: {message}", loc, hint=hint)
 
 
 def _limit_issue(exc: LimitExceeded, file: str) -> Issue:

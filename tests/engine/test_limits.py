@@ -114,3 +114,12 @@ def test_long_values_are_cut_in_messages():
     assert [i.code for i in result.issues] == ["param.int_parsing"]
     assert len(result.issues[0].format()) < 500
     assert "2,000,002 characters" in result.issues[0].message  # the repr: quotes included
+
+
+@pytest.mark.parametrize(("tail", "hint"), [("bad: [1, 2\n", ""), ("x:\n\ty: 1\n", "tabs")])
+def test_a_syntax_error_in_a_big_file_is_located(tail, hint):
+    """Past 256 KiB the libyaml error is reported as it is (re-reading it in pure Python takes seconds)."""
+    text = "".join(f"k{i}: {i}\n" for i in range(40_000)) + tail
+    loaded = load_yaml(text, "big.yaml")
+    assert [i.code for i in loaded.issues] == ["yaml.syntax"]
+    assert loaded.issues[0].location.line >= 40_001 and hint in loaded.issues[0].hint

@@ -140,7 +140,7 @@ def big_file(rng: random.Random, text: str) -> str:
         count = rng.choice([500, 25_000])
         more = "".join(f"  gen{i}: {{type: debug.noop, inputs: {{image: gen{i}.image}}}}\n" for i in range(count))
         return text.replace("nodes:\n", "nodes:\n" + more, 1)
-    return text + "\n" + "".join(f"k{i}: {i}\n" for i in range(50_000))
+    return text + "\n" + "".join(f"k{i}: {i}\n" for i in range(20_000))
 
 
 MUTATIONS: dict[str, Callable[[random.Random, str], str | bytes]] = {
