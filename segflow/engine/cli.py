@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import stat
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -196,9 +197,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     workflow = load(args.file, overrides=args.overrides)
     _print_issues(workflow.warnings)
-    if args.metrics is not None and args.metrics.is_dir():
-        log.error("--metrics %s is a folder: give a file name, e.g. %s", args.metrics, args.metrics / "metrics.json")
-        return EXIT_INVALID
+    if args.metrics is not None:
+        problem = metrics_problem(args.metrics)
+        if problem:
+            log.error("--metrics: %s", problem)
+            return EXIT_INVALID
     hooks: list[RunHooks] = [] if args.quiet else [Progress()]
     report = workflow.run(max_frames=args.max_frames, hooks=HookList(hooks), handle_signals=True,
                           debug=args.debug)
@@ -207,6 +210,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.metrics.parent.mkdir(parents=True, exist_ok=True)
         args.metrics.write_text(json.dumps(mask_all(report.to_dict()), indent=2), encoding="utf-8")
     return report.exit_code
+
+
+def metrics_problem(path: Path) -> str | None:
+    """Why the run report could not be written to ``path``: said before the run, not after an hour."""
+    from segflow.engine.paths import kind_of, shown, stat_or_none
+
+    info, problem = stat_or_none(path)
+    if problem:
+        return problem
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        return f"{shown(path)} is a folder: give a file name, e.g. {shown(path / 'metrics.json')}"
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        return f"{shown(path)} is {kind_of(info.st_mode)}, not a file"
+    return None
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:

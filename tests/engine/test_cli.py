@@ -225,6 +225,9 @@ def test_plugin_commands_parse_their_own_help():
     [
         (["run", "WF", "--max-frames", "0"], "must be 1 or more"),
         (["run", "WF", "--metrics", "DIR"], "is a folder"),
+        (["run", "WF", "--metrics", "/tmp/" + "m" * 300 + ".json"], "the system allows 255"),
+        (["run", "WF", "--metrics", "/dev/full"], "is a device, not a file"),
+        (["validate", "/dev/zero"], "not a regular file"),
         (["nodes", "zzz"], "no node type matches 'zzz'"),
     ],
 )
