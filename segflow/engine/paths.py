@@ -27,6 +27,8 @@ def shown(path: str | Path) -> str:
 def name_problem(path: Path) -> str | None:
     """Why the system would refuse this name outright, or None."""
     raw = os.fsencode(path)
+    if b"\0" in raw:
+        return "the path holds a NUL character (\\x00), which no file name can"
     longest = max(raw.split(b"/"), key=len, default=b"")
     if len(longest) > NAME_MAX:
         return (f"a path component is {len(longest):,} bytes long; the system allows {NAME_MAX} "

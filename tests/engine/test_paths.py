@@ -82,3 +82,12 @@ def test_no_permission(tmp_path, kind):
     errors = [i for i in result.issues if i.is_error]
     assert [(i.node, i.field) for i in errors] == [(node, field)]
     assert "not readable" in errors[0].message or "not writable" in errors[0].message
+
+
+@pytest.mark.parametrize("kind", FILE_KINDS + ["images", "webhook"])
+def test_a_nul_byte_in_a_path(kind):
+    body, node, field = NODES[kind]
+    text = "version: 1\nname: t\nnodes:\n" + body.replace("'{p}'", '"out\\x00.jsonl"')
+    errors = [i for i in validate_text(text, "wf.yaml").issues if i.is_error]
+    assert [(i.code, i.node, i.field) for i in errors] == [("param.check", node, field)]
+    assert "NUL" in errors[0].message

@@ -151,7 +151,7 @@ def writable_problems(path: Path, field: str, min_free_mb: float = 0.0, folder: 
         return []
     info, problem = stat_or_none(path)
     if problem:
-        return [ParamProblem(field, problem, "choose a shorter or accessible path")]
+        return [ParamProblem(field, problem, "choose another path")]
     if info is not None and folder and not stat.S_ISDIR(info.st_mode):
         return [ParamProblem(field, f"{shown(path)} is {kind_of(info.st_mode)}, not a folder", "choose a folder")]
     if info is not None and not folder and stat.S_ISDIR(info.st_mode):
