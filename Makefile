@@ -55,6 +55,7 @@ bench: setup
 	$(PY) bench/memory.py
 	$(PY) bench/flagship.py
 	$(PY) bench/ray_scaling.py
+	$(PY) bench/validate_large.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import stat
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 from segflow.engine.executor import ExecutorUnavailable
 from segflow.engine.issues import WorkflowError
 from segflow.engine.lifecycle import SetupError
+from segflow.engine.masking import MaskingFilter, mask, mask_all
 from segflow.engine.registry import default_registry
 
 log = logging.getLogger("segflow")
@@ -163,6 +165,9 @@ def _configure_logging(debug: bool) -> None:
     # Our loggers speak at INFO; third-party libraries (sam2, ultralytics) only when something is wrong.
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="segflow: %(message)s",
                         stream=sys.stderr)
+    for handler in logging.getLogger().handlers:  # every line, ours or a library's, with secrets masked
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())
     for name in ("segflow",):
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.INFO)
 
@@ -213,9 +218,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     workflow = load(args.file, overrides=args.overrides)
     _print_issues(workflow.warnings)
-    if args.metrics is not None and args.metrics.is_dir():
-        log.error("--metrics %s is a folder: give a file name, e.g. %s", args.metrics, args.metrics / "metrics.json")
-        return EXIT_INVALID
+    if args.metrics is not None:
+        problem = metrics_problem(args.metrics)
+        if problem:
+            log.error("--metrics: %s", problem)
+            return EXIT_INVALID
     hooks: list[RunHooks] = [] if args.quiet else [Progress()]
     server = None
     if args.serve is not None:
@@ -235,11 +242,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.close()
-    print(report.table(), file=sys.stderr)
+    print(mask(report.table()), file=sys.stderr)
     if args.metrics:
         args.metrics.parent.mkdir(parents=True, exist_ok=True)
-        args.metrics.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+        args.metrics.write_text(json.dumps(mask_all(report.to_dict()), indent=2), encoding="utf-8")
     return report.exit_code
+
+
+def metrics_problem(path: Path) -> str | None:
+    """Why the run report could not be written to ``path``: said before the run, not after an hour."""
+    from segflow.engine.paths import kind_of, shown, stat_or_none
+
+    info, problem = stat_or_none(path)
+    if problem:
+        return problem
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        return f"{shown(path)} is a folder: give a file name, e.g. {shown(path / 'metrics.json')}"
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        return f"{shown(path)} is {kind_of(info.st_mode)}, not a file"
+    return None
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from segflow.engine.masking import mask
+
 
 class Severity(str, Enum):
     ERROR = "error"
@@ -45,20 +47,20 @@ class Issue:
         if self.severity is Severity.WARNING:
             parts.append("warning")
         if self.node is not None:
-            parts.append(f"node '{self.node}'")
+            parts.append(f"node '{shorten(self.node, 80)}'")
         text = ": ".join(parts) + f": {self.message}"
         if self.hint:
             text += f"\n    hint: {self.hint}"
-        return text
+        return mask(text)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "code": self.code,
             "severity": self.severity.value,
-            "message": self.message,
+            "message": mask(self.message),
             "node": self.node,
             "field": self.field,
-            "hint": self.hint or None,
+            "hint": mask(self.hint) or None,
             "file": self.location.file if self.location else None,
             "line": self.location.line if self.location else None,
             "col": self.location.col if self.location else None,
@@ -72,6 +74,11 @@ class WorkflowError(Exception):
         self.issues = issues
         errors = [i for i in issues if i.is_error]
         super().__init__("\n".join(i.format() for i in errors) or "invalid workflow")
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    """A value as a message shows it: a long one is cut and its length said, so a 2 MB value is not printed."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def errors_in(issues: list[Issue]) -> list[Issue]:

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from segflow.engine.node import Node, NodeError, RunContext, SourceNode
+from segflow.engine.metrics import Undelivered
+from segflow.engine.node import Node, NodeError, RunContext, SinkNode, SourceNode
 
 log = logging.getLogger("segflow")
 
@@ -68,3 +69,20 @@ def total_frames(nodes: Mapping[str, Node], source_ids: Iterable[str], max_frame
         count = min(count, max_frames) if count is not None and max_frames is not None else (count or max_frames)
         total += int(count or 0)
     return total
+
+
+def undelivered(nodes: Mapping[str, Node]) -> list[Undelivered]:
+    """What the closed sinks could not write: the run's report and exit code say it."""
+    found = []
+    for node_id, node in nodes.items():
+        if not isinstance(node, SinkNode):
+            continue
+        try:
+            result = node.undelivered()
+        except Exception as exc:  # a plugin's bug here must not hide the run's report
+            log.error("node '%s' (%s) cannot say what it delivered: %s: %s", node_id, node.type_name,
+                      type(exc).__name__, exc)
+            continue
+        if result is not None and result.records:
+            found.append(result)
+    return found

@@ -26,7 +26,7 @@ from segflow.engine.executor import Executor, RunOptions
 from segflow.engine.failures import FailureBook, describe_error
 from segflow.engine.frame import PacketInfo
 from segflow.engine.hooks import RunHooks
-from segflow.engine.lifecycle import running_nodes, total_frames
+from segflow.engine.lifecycle import running_nodes, total_frames, undelivered
 from segflow.engine.metrics import NodeMetrics, RunReport
 from segflow.engine.node import Node, RunContext, SourceNode
 from segflow.engine.plan import Plan, PlanStage
@@ -54,6 +54,7 @@ class LocalExecutor(Executor):
                                                                              options.max_frames),
                            node_metrics=self.live_metrics, sources={s: nodes[s] for s in plan.source_ids})
             runner.execute()
+        report.finish(undelivered(nodes))  # after close: what the sinks could not write sets the exit code
         return report
 
     def stop(self, reason: str) -> None:

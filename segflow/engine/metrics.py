@@ -78,6 +78,26 @@ class NodeMetrics:
         }
 
 
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_UNWRITTEN = 0, 1, 2, 3
+"""``segflow run``'s exit codes (documented in docs/workflow-format.md)."""
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """Records a sink was given but could not write to its target, and where they are kept instead."""
+
+    node: str
+    node_type: str
+    records: int
+    kept_in: str  # a spool folder or rejected file; "" when even that could not be written
+    reason: str = ""
+
+    def describe(self) -> str:
+        where = f"kept in {self.kept_in}" if self.kept_in else "LOST: they could not be saved anywhere"
+        why = f" ({self.reason})" if self.reason else ""
+        return f"sink '{self.node}' ({self.node_type}): {self.records} records not written{why}; {where}"
+
+
 @dataclass
 class RunReport:
     """What a run did: frames, time, per-node metrics, failures, and why it ended."""
@@ -92,6 +112,18 @@ class RunReport:
     nodes: list[NodeMetrics] = field(default_factory=list)
     failure_log: list[dict[str, Any]] = field(default_factory=list)
     placement: list[dict[str, Any]] = field(default_factory=list)  # ray: which worker ran what, where
+    undelivered: list[Undelivered] = field(default_factory=list)
+
+    def finish(self, undelivered: list[Undelivered]) -> None:
+        """After the sinks closed: note what they could not write, and settle the exit code."""
+        self.undelivered = [u for u in undelivered if u.records]
+        self.exit_code = decide_exit_code(self)
+
+    @property
+    def failed_frames(self) -> int:
+        """Frames on which some node failed (from the failure log; its count when the log is full)."""
+        seen = {(f.get("source"), f.get("frame")) for f in self.failure_log if f.get("frame") is not None}
+        return len(seen) if len(self.failure_log) < 10_000 else max(len(seen), self.failures)
 
     @property
     def fps(self) -> float:
@@ -110,6 +142,8 @@ class RunReport:
             "nodes": [m.summary() for m in self.nodes],
             "failure_log": self.failure_log[:1000],
             **({"placement": self.placement} if self.placement else {}),
+            "undelivered": [{"node": u.node, "type": u.node_type, "records": u.records, "kept_in": u.kept_in,
+                             "reason": u.reason} for u in self.undelivered],
         }
 
     def table(self) -> str:
@@ -124,4 +158,21 @@ class RunReport:
         lines.insert(1, "  ".join("-" * w for w in widths))
         tail = (f"{self.frames} frames in {self.elapsed_s:.2f} s ({self.fps:.1f} FPS), "
                 f"{self.failures} failures, {self.dropped} dropped; stopped by {self.stopped_by}")
-        return "\n".join(lines + [tail])
+        notes = [u.describe() for u in self.undelivered]
+        if self.frames and self.failed_frames >= self.frames:
+            notes.append(f"every frame failed ({self.frames}): see the errors above")
+        return "\n".join(lines + [tail] + notes)
+
+
+def decide_exit_code(report: RunReport) -> int:
+    """1 when the run stopped on an error; 3 when records went unwritten; 1 when every frame failed; else 0.
+
+    Unwritten records come before failed frames: that code points at where the records wait.
+    """
+    if report.exit_code:
+        return report.exit_code
+    if report.undelivered:
+        return EXIT_UNWRITTEN
+    if report.frames and report.failed_frames >= report.frames:
+        return EXIT_FAILED
+    return EXIT_OK

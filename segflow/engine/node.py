@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from segflow.engine.frame import Frame, PacketInfo
+from segflow.engine.metrics import Undelivered
 from segflow.engine.ports import Kind
 
 TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
@@ -255,6 +256,10 @@ class SinkNode(Node):
     """A node whose effect is outside the graph: a file, a database, a broker."""
 
     is_sink: ClassVar[bool] = True
+
+    def undelivered(self) -> Undelivered | None:
+        """After ``close``: the records this sink could not write, and where they are kept; None if none."""
+        return None
 
 
 N = TypeVar("N", bound=type[Node])

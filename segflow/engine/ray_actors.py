@@ -28,9 +28,9 @@ from segflow.engine.executor import RunOptions
 from segflow.engine.failures import describe_error
 from segflow.engine.frame import PacketInfo
 from segflow.engine.hooks import RunHooks
-from segflow.engine.lifecycle import SetupError, running_nodes, total_frames
+from segflow.engine.lifecycle import SetupError, running_nodes, total_frames, undelivered
 from segflow.engine.local import StageRunner, StageWorker
-from segflow.engine.metrics import NodeMetrics, RunReport
+from segflow.engine.metrics import NodeMetrics, RunReport, Undelivered
 from segflow.engine.node import Node, NodeError, RunContext
 from segflow.engine.plan import Plan, PlanNode
 from segflow.engine.steps import NodeCrash, Packet, Step
@@ -94,11 +94,14 @@ class _Server:
                     if id(p.info) in self._failures]
         return outputs, failures, crash
 
-    def close(self) -> NodeMetrics | None:
+    def close(self) -> tuple[NodeMetrics | None, list[Undelivered]]:
+        """Close the node (a sink flushes); its metrics, and what it could not write."""
         if self._manager is not None:
             self._manager.__exit__(None, None, None)
             self._manager = None
-        return self.step.metrics if self.step else None
+        if self.step is None:
+            return None, []
+        return self.step.metrics, undelivered({self.spec.id: self.step.node})
 
 
 class SinkServer(_Server):
@@ -164,7 +167,7 @@ class ModelServer(_Server):
             if batch.ended:
                 return
 
-    def close(self) -> NodeMetrics | None:
+    def close(self) -> tuple[NodeMetrics | None, list[Undelivered]]:
         if self.step is not None:
             self._inbox.put(END)
             self._thread.join(10)

@@ -27,7 +27,7 @@ from segflow.engine.executor import Executor, ExecutorUnavailable, RunOptions
 from segflow.engine.failures import FailureBook
 from segflow.engine.hooks import RunHooks
 from segflow.engine.lifecycle import SetupError
-from segflow.engine.metrics import NodeMetrics, RunReport
+from segflow.engine.metrics import NodeMetrics, RunReport, Undelivered
 from segflow.engine.node import NodeError
 from segflow.engine.plan import Plan, PlanNode
 from segflow.engine.ray_actors import ModelServer, ShardWorker, SinkServer
@@ -295,9 +295,11 @@ class _RayRun:
         ray = self.ray
         closing = [(spec, h.close.remote()) for spec, h in self.servers]
         metrics: dict[str, NodeMetrics] = {}
+        unwritten: list[Undelivered] = []
         for spec, ref in closing:
             try:
-                found = ray.get(ref, timeout=CLOSE_TIMEOUT_S)
+                found, lost = ray.get(ref, timeout=CLOSE_TIMEOUT_S)
+                unwritten.extend(lost)
             except Exception as exc:
                 self.book.crashed(spec.id, spec.type_name, f"node '{spec.id}' ({spec.type_name}) was lost with its "
                                   f"Ray worker: {type(exc).__name__}")
@@ -307,6 +309,7 @@ class _RayRun:
         for shard in shards:
             self._merge(shard, metrics)
         self.report.nodes = [metrics[n] for n in self.plan.nodes if n in metrics]
+        self.report.finish(unwritten)
         self.owner._metrics = list(self.report.nodes)
         for _, handle in self.servers:
             ray.kill(handle)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NODE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 OnError = Literal["skip", "stop"]
@@ -84,6 +84,13 @@ class WorkflowHeader(BaseModel):
     settings: Settings = Field(default_factory=Settings)
     nodes: dict[str, Any] = Field(..., description="The nodes, keyed by a unique id.")
     ui: dict[str, Any] | None = Field(None, description="Editor state (node positions); the engine ignores it.")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _a_number(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # YAML's `true` equals 1 in Python; it is not a version
+            raise ValueError("the version is the number 1, not a boolean")
+        return value
 
 
 class WorkflowSpec(BaseModel):

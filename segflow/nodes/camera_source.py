@@ -8,7 +8,7 @@ says otherwise. A read that produces nothing for ``read_timeout_s`` counts as
 a drop (FFmpeg's own interrupt timeout, so no thread is left stuck in a read).
 
 Camera URLs often carry a password; every log line and error shows it masked
-(:func:`mask_credentials`).
+(:mod:`segflow.engine.masking`).
 """
 
 from __future__ import annotations
@@ -23,37 +23,10 @@ import cv2
 from pydantic import Field, ValidationInfo, field_validator
 
 from segflow.engine import Frame, LiveSourceParams, NodeError, SourceHealth, SourceNode, node_type
+from segflow.engine.masking import mask, remember_url
 from segflow.engine.node import ParamProblem, RunContext
 
 log = logging.getLogger(__name__)
-
-# scheme://userinfo@ : userinfo runs to the last '@' before the path, so
-# passwords containing '@' are masked whole.
-USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://|^)(?P<userinfo>[^/?#\s]*)@")
-SECRET_QUERY = re.compile(
-    r"(?P<key>[?&;](?:password|passwd|pass|pwd|token|access_token|auth|key|api_key|apikey|secret"
-    r"|signature|sig)=)(?P<value>[^&#\s]*)",
-    re.IGNORECASE,
-)
-
-
-def mask_credentials(text: str) -> str:
-    """Hide passwords and tokens in a URL, or in any message containing URLs.
-
-    ``rtsp://user:pw@host/x`` -> ``rtsp://user:***@host/x``; a lone userinfo
-    (often an API token) -> ``***@``; secret-looking query values -> ``***``.
-    """
-
-    def userinfo(match: re.Match[str]) -> str:
-        user, sep, _ = match["userinfo"].partition(":")
-        if not match["scheme"] and not sep:
-            return match[0]  # 'name@host' without a scheme: an e-mail-like name, no secret
-        shown = f"{user}:***" if sep else "***"
-        return f"{match['scheme']}{shown}@"
-
-    text = USERINFO.sub(userinfo, text)
-    return SECRET_QUERY.sub(lambda m: f"{m['key']}***", text)
-
 
 class Backoff:
     """Delays of ``initial * 2**n`` seconds, capped at ``maximum``; ``reset`` after success."""
@@ -118,11 +91,12 @@ class CameraSource(SourceNode):
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         source = params.source
+        remember_url(str(source))
         if device_index(source) is None and not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source):
             return [
                 ParamProblem(
                     "source",
-                    f"{mask_credentials(source)!r} is neither a device index nor a stream URL",
+                    f"{mask(source)!r} is neither a device index nor a stream URL",
                     "use 0 for the first camera, or rtsp://host/path, http://host/video.mjpg "
                     "(a video file belongs in source.video)",
                 )
@@ -130,7 +104,8 @@ class CameraSource(SourceNode):
         return []
 
     def setup(self) -> None:
-        self.shown = mask_credentials(str(self.params.source))
+        remember_url(str(self.params.source))
+        self.shown = mask(str(self.params.source))
         self.frames_read = 0
         self.drops = 0  # streams lost after giving frames
         self.reconnects = 0  # streams regained after a drop or failed attempts

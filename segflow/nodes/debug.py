@@ -18,6 +18,7 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Params, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.nodes.sinks.common import writable_problems
 
 
 @node_type("debug.noop")
@@ -133,10 +134,7 @@ class Record(SinkNode):
 
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
-        parent = context.resolve(params.path).parent
-        if parent.exists() and not parent.is_dir():
-            return [ParamProblem("path", f"{parent} is not a folder")]
-        return []
+        return writable_problems(context.resolve(params.path), "path")
 
     def setup(self) -> None:
         path = self.context.resolve(self.params.path)

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from segflow.engine import Frame, NodeError, Params, SourceNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.paths import shown, stat_or_none
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,11 @@ class ImageSource(SourceNode):
 
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
+        _, problem = stat_or_none(context.resolve(params.path))
+        if problem:
+            return [ParamProblem("path", problem, "give an existing image file, a folder of images, or a glob")]
         files = list_candidates(params.path, context.base_dir, params.recursive)
-        where = context.resolve(params.path) if not GLOB_CHARS.search(params.path) else params.path
+        where = shown(context.resolve(params.path) if not GLOB_CHARS.search(params.path) else params.path)
         if not files:
             return [
                 ParamProblem(

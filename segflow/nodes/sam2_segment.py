@@ -24,6 +24,7 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.paths import readable_file_problem
 from segflow.nodes.model_store import fetch_command, known, locate
 
 log = logging.getLogger(__name__)
@@ -101,11 +102,10 @@ class Sam2Segment(Node):
         problems = []
         checkpoint = checkpoint_path(params.checkpoint, context)
         entry = known(params.checkpoint)
-        if not checkpoint.is_file():
-            if entry is None:
-                problems.append(
-                    ParamProblem("checkpoint", f"SAM 2 checkpoint {checkpoint} does not exist", CHECKPOINT_HINT)
-                )
+        problem = readable_file_problem(checkpoint, "SAM 2 checkpoint")
+        if problem:
+            if entry is None or not problem.endswith("does not exist"):
+                problems.append(ParamProblem("checkpoint", problem, CHECKPOINT_HINT))
             else:
                 where = None if params.checkpoint == entry.name else checkpoint.parent
                 problems.append(

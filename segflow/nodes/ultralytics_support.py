@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from segflow.engine.paths import existing_path_problem, stat_or_none
+
 # Names ultralytics fetches from its GitHub release assets on first use,
 # e.g. yolo11n-seg.pt, yolov8s.pt, yolo26n-seg.pt, rtdetr-l.pt, yoloe-11s-seg.pt.
 HUB_NAME = re.compile(r"^(yolo(v\d+|e)?|rtdetr|sam|fastsam|mobile_sam)[a-z0-9_.+-]*\.pt$", re.IGNORECASE)
@@ -32,9 +34,9 @@ def is_hub_name(model: str) -> bool:
 
 def model_problem(model: str, resolved: Path) -> str | None:
     """Why ``model`` cannot be loaded here, or ``None``: a missing path is named in full."""
-    if resolved.exists() or is_hub_name(model):
+    if is_hub_name(model) and stat_or_none(resolved) == (None, None):
         return None
-    return f"model file {resolved} does not exist"
+    return existing_path_problem(resolved, "model file")
 
 
 def torch_device(device: str) -> str | None:

@@ -18,6 +18,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from segflow.engine import Frame, NodeError, Params, SourceNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.paths import readable_file_problem
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +85,8 @@ class VideoSource(SourceNode):
 
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
-        path = context.resolve(params.path)
-        if not path.exists():
-            return [ParamProblem("path", f"video file {path} does not exist", "check the path")]
-        if not path.is_file():
-            return [ParamProblem("path", f"{path} is not a file", "give a video file")]
-        return []
+        problem = readable_file_problem(context.resolve(params.path), "video file")
+        return [ParamProblem("path", problem, "give the path of a video file")] if problem else []
 
     def setup(self) -> None:
         self.path = self.context.resolve(self.params.path)

@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticUndefined
 
+from segflow.engine.yaml_source import load_yaml
+
 Widget = Literal["checkbox", "int", "float", "choice", "text", "yaml"]
 
 
@@ -98,12 +100,13 @@ def parse_widget_value(spec: FieldSpec, raw: Any) -> Any:
         text = str(raw or "").strip()
         if not text:
             return None if spec.optional or not spec.required else ""
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at column {mark.column + 1}" if mark else ""
-            raise FormError({spec.name: f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"}) from exc
+        loaded = load_yaml(text, spec.name)  # bounded like a workflow file: an alias bomb is an error here too
+        if loaded.issues:
+            issue = loaded.issues[0]
+            where = f" at column {issue.location.col}" if issue.location else ""
+            message = issue.message.removeprefix("invalid YAML: ")
+            raise FormError({spec.name: f"not valid YAML{where}: {message}"})
+        return loaded.data
     if spec.widget == "text" and spec.optional and raw == "":
         return None
     if spec.widget == "float" and isinstance(raw, float) and math.isfinite(raw) and raw == int(raw) \

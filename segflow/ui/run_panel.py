@@ -99,14 +99,28 @@ def _pick(editor: Editor, graph: Any, mode: str, index: int) -> tuple[Picked | N
 
 
 def _frame_stepper(picked: Picked) -> None:
+    """Previous / slider / Next over one index that no widget owns, so every click counts.
+
+    A click carries the browser's copy of every widget it holds, stale ones included. Were the
+    index the slider's own state, a stale copy would overwrite it before the button's callback
+    adds one, and quick clicks would be lost. So ``frame_index`` belongs to no widget, and each
+    slider is keyed by the index it was drawn at: a change reported by a slider drawn at an
+    index that is no longer current is such a stale copy, and is ignored.
+    """
     last = (picked.count or picked.index + 2) - 1
+    index = max(0, min(last, int(st.session_state.get("frame_index", 0))))
 
     def step(delta: int) -> None:
         st.session_state["frame_index"] = max(0, min(last, int(st.session_state.get("frame_index", 0)) + delta))
 
+    def slid(key: str, drawn_at: int) -> None:
+        if int(st.session_state.get("frame_index", 0)) == drawn_at:  # else: a stale slider's copy
+            st.session_state["frame_index"] = int(st.session_state[key])
+
     cols = st.columns([1, 6, 1])
     cols[0].button("◀ Previous", key="frame_prev", on_click=step, args=(-1,))
-    cols[1].slider("Frame", 0, max(last, 1), key="frame_index")
+    key = f"frame_slider:{index}"
+    cols[1].slider("Frame", 0, max(last, 1), value=index, key=key, on_change=slid, args=(key, index))
     cols[2].button("Next ▶", key="frame_next", on_click=step, args=(1,))
 
 

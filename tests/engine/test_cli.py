@@ -112,10 +112,13 @@ def test_run_stopped_by_error_exits_1(tmp_path):
 
 def test_setup_failure_exits_1_naming_the_node(tmp_path):
     path = workflow(tmp_path)
-    (tmp_path / "out.jsonl").mkdir()  # the sink cannot open its file
+    db = tmp_path / "out.db"
+    db.write_bytes(b"not a database, but a writable file: it passes validation" * 100)
+    path.write_text(path.read_text().replace("type: debug.record, params: {path:", "type: sink.sql, params: {database:")
+                    .replace(str(tmp_path / "out.jsonl"), str(db)))
     res = segflow("run", path, "--quiet")
     assert res.returncode == 1
-    assert "node 'rec' (debug.record): setup failed" in res.stderr and "Traceback" not in res.stderr
+    assert "node 'rec' (sink.sql): setup failed" in res.stderr and "Traceback" not in res.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -222,6 +225,9 @@ def test_plugin_commands_parse_their_own_help():
     [
         (["run", "WF", "--max-frames", "0"], "must be 1 or more"),
         (["run", "WF", "--metrics", "DIR"], "is a folder"),
+        (["run", "WF", "--metrics", "/tmp/" + "m" * 300 + ".json"], "the system allows 255"),
+        (["run", "WF", "--metrics", "/dev/full"], "is a device, not a file"),
+        (["validate", "/dev/zero"], "not a regular file"),
         (["nodes", "zzz"], "no node type matches 'zzz'"),
     ],
 )

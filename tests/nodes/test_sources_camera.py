@@ -19,7 +19,7 @@ from mjpeg import MjpegServer
 
 from segflow.engine import NodeError
 from segflow.engine.node import RunContext
-from segflow.nodes.camera_source import Backoff, CameraSource, device_index, mask_credentials
+from segflow.nodes.camera_source import Backoff, CameraSource, device_index
 
 SECRET = "s3cr3t-Pa55"
 
@@ -128,25 +128,6 @@ def test_stop_interrupts_the_backoff_wait():
     started = time.monotonic()
     assert list(node.frames()) == []
     assert time.monotonic() - started < 3
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("rtsp://user:pass@10.0.0.5:554/stream1", "rtsp://user:***@10.0.0.5:554/stream1"),
-        ("rtsp://admin:p@ss:w0rd@cam.local/h264", "rtsp://admin:***@cam.local/h264"),
-        ("http://TOKEN123@cam.local/video.mjpg", "http://***@cam.local/video.mjpg"),
-        ("http://cam.local/snap.cgi?user=op&pwd=hunter2&res=hd", "http://cam.local/snap.cgi?user=op&pwd=***&res=hd"),
-        ("https://x.io/live?token=abc.def", "https://x.io/live?token=***"),
-        ("rtsp://10.0.0.5/stream1", "rtsp://10.0.0.5/stream1"),
-        ("http://cam.local/a@b", "http://cam.local/a@b"),  # '@' in the path is no userinfo
-        ("0", "0"),
-        ("op:pw@cam.local/x", "op:***@cam.local/x"),  # no scheme: still masked
-        ("cannot open rtsp://u:pw@h/x (attempt 1)", "cannot open rtsp://u:***@h/x (attempt 1)"),
-    ],
-)  # fmt: skip
-def test_mask_credentials(url, shown):
-    assert mask_credentials(url) == shown
 
 
 @pytest.mark.parametrize(

@@ -134,7 +134,7 @@ def test_start_past_end_is_a_clear_error(video):
 
 @pytest.mark.parametrize(
     ("path", "problem"),
-    [("clip.avi", None), ("missing.mp4", "missing.mp4 does not exist"), (".", "is not a file")],
+    [("clip.avi", None), ("missing.mp4", "missing.mp4 does not exist"), (".", "is a folder, not a video file")],
 )
 def test_check_params(video, path, problem):
     ctx = RunContext(base_dir=video.parent)

@@ -27,54 +27,72 @@ def _pg_bin(name: str) -> str:
     return found[-1]
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A private PostgreSQL cluster on a free loopback port, run as a non-root user."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    root = os.geteuid() == 0
-    user = "postgres" if root else None
-    if root:
-        try:
-            import pwd
+class PostgresServer:
+    """A private PostgreSQL cluster on a free loopback port, run as a non-root user; can be stopped and restarted."""
 
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.fail(f"no 'postgres' user to run the test database as: {INSTALL_HINT}", pytrace=False)
-    base = Path(tempfile.mkdtemp(prefix="segflow-pg-"))
-    data = base / "data"
-    if root:
-        shutil.chown(base, user)
-    prefix = ["runuser", "-u", user, "--"] if root else []
-    port = free_port()
-    subprocess.run(
-        [*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "segflow", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    log = base / "log.txt"
-    subprocess.run(
-        [
-            *prefix,
-            pg_ctl,
-            "-D",
-            str(data),
-            "-l",
-            str(log),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            f"-h 127.0.0.1 -p {port} -k {base} -F",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    def __init__(self) -> None:
+        self.initdb, self.pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        root = os.geteuid() == 0
+        user = "postgres" if root else None
+        if root:
+            try:
+                import pwd
+
+                pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.fail(f"no 'postgres' user to run the test database as: {INSTALL_HINT}", pytrace=False)
+        self.base = Path(tempfile.mkdtemp(prefix="segflow-pg-"))
+        self.data = self.base / "data"
+        if root:
+            shutil.chown(self.base, user)
+        self.prefix = ["runuser", "-u", user, "--"] if root else []
+        self.port = free_port()
+        subprocess.run(
+            [*self.prefix, self.initdb, "-D", str(self.data), "-A", "trust", "-U", "segflow", "--no-sync"],
+            check=True,
+            capture_output=True,
+        )
+        self.url = f"postgresql+psycopg2://segflow@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        subprocess.run(
+            [
+                *self.prefix,
+                self.pg_ctl,
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.base / "log.txt"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-h 127.0.0.1 -p {self.port} -k {self.base} -F",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    def stop(self, mode: str = "immediate") -> None:
+        subprocess.run([*self.prefix, self.pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop"],
+                       capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    server.start()
     try:
-        yield f"postgresql+psycopg2://segflow@127.0.0.1:{port}/postgres"
+        yield server
     finally:
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+        server.stop()
+        shutil.rmtree(server.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    return postgres_server.url
 
 
 @pytest.fixture(scope="session")

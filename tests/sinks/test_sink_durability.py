@@ -318,7 +318,7 @@ def test_a_failing_sink_is_named_and_the_others_keep_working(tmp_path: Path) -> 
     sinks = """
   broken:
     type: sink.jsonl
-    params: {path: /dev/full, per: frame, batch_size: 1}
+    params: {path: out/broken.jsonl, per: frame, batch_size: 1}
     inputs: {detections: detect.detections}
   fine:
     type: sink.csv
@@ -326,12 +326,19 @@ def test_a_failing_sink_is_named_and_the_others_keep_working(tmp_path: Path) -> 
     inputs: {detections: detect.detections}
 """
     wf = loads(workflow(12, sinks, realtime=False), base_dir=tmp_path)
+    # The disk fills after validation (validation refuses /dev/full itself): every write fails with ENOSPC.
+    broken = wf.graph.nodes["broken"]
+    broken.params = broken.params.model_copy(update={"path": "/dev/full"})
     report = wf.run()
     assert report.failures >= 2 * 12
     assert {f["node"] for f in report.failure_log} == {"broken"}
     assert "sink.jsonl 'broken'" in report.failure_log[0]["error"]
     assert "No space left" in report.failure_log[0]["error"]
     assert len(csv_rows(tmp_path / "out/fine.csv")) == 2 * 12
+    # nothing it was given is lost: set aside, named in the report, and the run says so in its exit code
+    assert [(u.node, u.records) for u in report.undelivered] == [("broken", 2 * 12)]
+    assert len(Path(report.undelivered[0].kept_in).read_text().splitlines()) == 2 * 12
+    assert report.exit_code == 3 and "24 records not written" in report.table()
 
 
 def test_an_unwritable_path_is_a_validation_error(tmp_path: Path) -> None:

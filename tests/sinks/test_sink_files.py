@@ -120,8 +120,10 @@ def test_write_to_a_full_disk_is_an_error_naming_the_sink(tmp_path: Path) -> Non
     node = make_node(JsonlSink, tmp_path, path="/dev/full", batch_size=1)
     with pytest.raises(NodeError, match=r"sink.jsonl 'sink': cannot write 3 records to /dev/full: No space"):
         feed(node, 0, rendered_detections())
-    with pytest.raises(NodeError, match="No space left"):
-        node.close()
+    node.close()  # what it still holds is set aside, not dropped, and the report says where
+    report = node.undelivered()
+    assert report.records == 3 and "No space left" in report.reason
+    assert len(complete_lines(Path(report.kept_in))) == 3
 
 
 def test_failed_write_is_cut_back_to_whole_lines(tmp_path: Path) -> None:
@@ -272,8 +274,8 @@ def test_a_failed_background_flush_is_reported_and_nothing_is_lost(tmp_path: Pat
     assert frames == [0, 1, 2, 3] and failures
 
 
-def test_a_target_that_keeps_failing_holds_bounded_memory(tmp_path, monkeypatch, caplog):
-    """/dev/full refuses every write: the unwritten backlog stops growing at the limit, and says so."""
+def test_a_target_that_keeps_failing_holds_bounded_memory_and_sets_records_aside(tmp_path, monkeypatch, caplog):
+    """/dev/full refuses every write: the backlog stops growing at the limit; nothing is dropped."""
     from sinkkit import feed, make_node
 
     import segflow.nodes.sinks.base as base
@@ -289,9 +291,12 @@ def test_a_target_that_keeps_failing_holds_bounded_memory(tmp_path, monkeypatch,
         except NodeError:
             failures += 1
     assert failures == 12
-    assert len(node._buffer) == 5  # the newest five wait for the disk to come back
+    assert len(node._buffer) == 5  # the newest five wait in memory for the disk to come back
     assert [r["frame"] for r in node._buffer] == [7, 8, 9, 10, 11]
-    assert node.dropped_records == 7
-    assert "dropped the 1 oldest unwritten records (7 so far)" in caplog.text
-    with pytest.raises(NodeError):
-        node.close()
+    assert "set the 1 oldest unwritten records aside" in caplog.text
+    node.close()  # the five still refused join the seven in the rejected file
+    report = node.undelivered()
+    assert report is not None and report.records == 12 and report.node == "sink"
+    kept = [json.loads(line) for line in complete_lines(Path(report.kept_in))]
+    assert [r["record"]["frame"] for r in kept] == list(range(12))
+    assert all("No space left" in r["error"] or "kept failing" in r["error"] for r in kept)

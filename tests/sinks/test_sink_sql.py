@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,53 @@ def test_value_only_frames(tmp_path: Path) -> None:
     with sa.create_engine(f"sqlite:///{tmp_path / 'v.db'}").connect() as conn:
         rows = conn.execute(sa.text("select frame_index, detection_count, value from frames")).all()
     assert [(r[0], r[1], __import__("json").loads(r[2])) for r in rows] == [(i, None, {"mean": i}) for i in range(3)]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_database_down_for_a_while_mid_run(postgres_server, tmp_path: Path) -> None:
+    """Stop the real server mid-run, keep feeding, restart it: every record once, in order, memory flat."""
+    engine = sa.create_engine(postgres_server.url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("drop table if exists outage_runs, outage_frames, outage_detections"))
+    engine.dispose()
+    node = make_node(SqlSink, tmp_path, database=postgres_server.url, table_prefix="outage_", batch_size=200,
+                     memory_records=200, flush_interval_s=0.05, backoff_initial_s=0.05, backoff_max_s=0.2,
+                     drain_timeout_s=120)
+    dets = rendered_detections()
+    sent = {"left": 0, "right": 0}
+
+    def feed_frames(count: int) -> None:
+        for _ in range(count):
+            for source in sent:
+                feed(node, sent[source], dets, source=source)
+                sent[source] += 1
+
+    try:
+        feed_frames(100)
+        postgres_server.stop()  # the database goes away: inserts fail, the spool takes the records
+        feed_frames(500)  # warm-up: the spool's memory part fills, the allocator settles
+        before = rss_mb()
+        feed_frames(3_000)  # 6,000 records with 3 detections each: far more than memory_records
+        grown = rss_mb() - before
+        print(f"RSS grew {grown:.1f} MB while 6,000 records waited")
+        assert len(node.spool) > 6_000 and node.spool.disk_count > 5_500  # waiting on disk, not in memory
+    finally:
+        postgres_server.start()
+    feed_frames(100)
+    node.close()  # drains the spool into the database that is back
+    assert node.undelivered() is None
+    # kept in memory, 6,000 such records take about 19 MB (3 KB each): a spool on disk stays well under it
+    assert grown < 8, f"RSS grew {grown:.1f} MB while the database was down"
+    engine = sa.create_engine(postgres_server.url)
+    with engine.connect() as conn:
+        for source, count in sent.items():
+            frames = conn.execute(sa.text("select frame_index from outage_frames where source = :s order by id"),
+                                  {"s": source}).scalars().all()
+            assert frames == list(range(count))  # each once, in order
+        dets_n = conn.execute(sa.text("select count(*) from outage_detections")).scalar()
+        assert dets_n == 3 * sum(sent.values())
+    engine.dispose()

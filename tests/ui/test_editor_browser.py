@@ -115,14 +115,15 @@ def test_editor_in_chromium(name, tmp_path):
 
             if is_video:  # step to a frame with stones in view with "Next", as a user would
                 slider = page.locator('[data-testid="stSlider"]').first
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    shown_frame = int(re.search(r"^Frame\s+(\d+)", slider.inner_text()).group(1))
-                    if shown_frame == STEP:
-                        break
+                for expected in range(1, STEP + 1):  # each click moves one frame: wait for it to show
                     page.get_by_role("button", name="Next ▶").click()
-                    page.wait_for_timeout(500)  # a click during a rerun may be dropped: read back
-                assert shown_frame == STEP, slider.inner_text()
+                    deadline = time.monotonic() + 20
+                    while time.monotonic() < deadline:
+                        shown_frame = int(re.search(r"^Frame\s+(\d+)", slider.inner_text()).group(1))
+                        if shown_frame >= expected:
+                            break
+                        page.wait_for_timeout(100)
+                    assert shown_frame == expected, slider.inner_text()
             page.get_by_role("button", name="Run", exact=True).click()
             page.get_by_text(re.compile(r"Results — \d+ detections")).wait_for(timeout=40_000)
             results = page.get_by_text(re.compile(r"Results — \d+ detections")).inner_text()

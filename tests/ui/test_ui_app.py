@@ -189,10 +189,10 @@ def test_video_stepped_frame_by_frame(monkeypatch, workspace):
         means.append(float(pixels.mean()))
     capture.release()
     at = start(monkeypatch, workspace, "workflows/belt.yaml")
-    assert at.slider(key="frame_index").max > 10
+    assert at.slider[0].max > 10
     at.button(key="frame_next").click().run()
     at.button(key="frame_next").click().run()
-    assert at.slider(key="frame_index").value == 2
+    assert at.slider[0].value == 2 and at.session_state["frame_index"] == 2
     at.selectbox(key="node_pick").set_value("stats").run()
     at.button(key="run_btn").click().run()
     assert "belt frame 2" in texts(at.caption)
@@ -222,7 +222,7 @@ def test_flagship_change_confidence_run_save_and_segflow_run_agrees(monkeypatch,
     assert confidence, [w.key for w in at.number_input]
     confidence[0].set_value(0.5)
     widget(at, "button", "apply:param:detect:").click().run()
-    at.slider(key="frame_index").set_value(20).run()
+    at.slider[0].set_value(20).run()
     at.button(key="run_btn").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert "belt frame 20" in texts(at.caption)

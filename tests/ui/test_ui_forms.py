@@ -72,7 +72,10 @@ def test_check_refuses_with_pydantic_messages(registry, type_name, values, error
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [("[1, 2]", [1, 2]), ("{mode: fixed, mm_per_px: 0.5}", {"mode": "fixed", "mm_per_px": 0.5}), ("", None),
-     ("[1, 2", forms.FormError)],
+     ("[1, 2", forms.FormError), ("&a [*a]", forms.FormError), ("[" * 5000 + "]" * 5000, forms.FormError),
+     ("a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+      "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]",
+      forms.FormError)],  # a recursive alias, deep nesting and an alias bomb (5.3 million values)
 )
 def test_yaml_fields_parse_or_refuse(registry, raw, expected):
     s = spec(registry, "measure.masks", "scale")

@@ -8,18 +8,26 @@ when ``flush_interval_s`` has passed (then synced to disk). So after a
 
 A write that fails in the ticker is kept and raised from the next
 ``process`` call, naming the sink, so the engine's ``on_error`` policy sees
-it; the failed records stay buffered and are retried.
+it; the failed records stay buffered and are retried. Records the target
+still refuses at ``close`` (or that overflow the buffer while it fails) are
+set aside in a rejected file, ``.segflow/rejected/<workflow>/<node>.jsonl``,
+never dropped; :meth:`RecordSink.undelivered` tells the run's report, which
+then exits 3.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any, ClassVar
 
 from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode
+from segflow.engine.masking import mask
+from segflow.engine.metrics import Undelivered
 from segflow.nodes.sinks.common import Gate, Ticker, make_run_id, sink_error
-from segflow.nodes.sinks.records import RecordBuilder, RecordParams, detection_envs, frame_env
+from segflow.nodes.sinks.linefile import LineFile
+from segflow.nodes.sinks.records import RecordBuilder, RecordParams, detection_envs, dumps, frame_env
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +43,42 @@ RECORD_INPUTS: dict[str, Port] = {
 
 
 MAX_BUFFERED_RECORDS = 100_000
-"""Unwritten records a sink keeps while its target fails; beyond it the oldest are dropped (logged)."""
+"""Unwritten records a sink keeps in memory while its target fails; beyond it the oldest are set aside."""
+
+
+class SetAside:
+    """Records a sink's target would not take, appended to a rejected file instead of being dropped."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.kept = 0
+        self.lost = 0  # not even the rejected file could take them
+        self.reason = ""
+
+    def add(self, records: list[dict[str, Any]], reason: str) -> None:
+        if not records:
+            return
+        self.reason = self.reason or reason
+        file = LineFile(self.path)
+        try:
+            file.open()
+            try:
+                file.write([dumps({"error": mask(reason), "record": r}) + "\n" for r in records])
+                file.sync()
+            finally:
+                file.close()
+            self.kept += len(records)
+        except OSError as exc:
+            self.lost += len(records)
+            log.error("cannot set %d records aside in %s either: %s", len(records), self.path, exc.strerror or exc)
+
+    def report(self, node_id: str, node_type: str) -> Undelivered | None:
+        if not (self.kept or self.lost):
+            return None
+        if self.lost:
+            reason = f"{self.reason}; {self.kept} of them kept in {self.path}" if self.kept else self.reason
+            return Undelivered(node_id, node_type, self.kept + self.lost, "", reason)
+        return Undelivered(node_id, node_type, self.kept, str(self.path), self.reason)
 
 
 class RecordSink(SinkNode):
@@ -64,6 +107,11 @@ class RecordSink(SinkNode):
         """Where records go, for error messages."""
         return ""
 
+    def rejected_path(self) -> Path:
+        """Where records the target would not take are set aside."""
+        return self.context.resolve(Path(".segflow/rejected") / (self.context.workflow or "workflow")
+                                    / f"{self.node_id}.jsonl")
+
     # -- the shared machinery ----------------------------------------------------------
     def setup(self) -> None:
         p = self.params
@@ -71,6 +119,7 @@ class RecordSink(SinkNode):
         self._lock = threading.RLock()
         self._buffer: list[dict[str, Any]] = []
         self._pending_error: NodeError | None = None
+        self.aside = SetAside(self.rejected_path())
         self._gate = Gate(p.every_n_frames, p.cooldown_s, p.only_when)
         per = self.per_default or getattr(p, "per", "detection")
         self._builder = RecordBuilder(self.context.workflow, self.run_id, per, getattr(p, "mask", "none"))
@@ -108,11 +157,11 @@ class RecordSink(SinkNode):
         overflow = len(self._buffer) - MAX_BUFFERED_RECORDS
         if overflow > 0:
             # The target has been failing for a long while (a full disk, a dead database): keep
-            # memory bounded and the retry cheap, and say exactly how much was given up.
-            del self._buffer[:overflow]
-            self.dropped_records = getattr(self, "dropped_records", 0) + overflow
-            log.error("%s '%s': %s keeps failing; dropped the %d oldest unwritten records (%d so far)",
-                      self.type_name, self.node_id, self.target(), overflow, self.dropped_records)
+            # memory bounded and the retry cheap; the oldest records wait in the rejected file.
+            oldest, self._buffer = self._buffer[:overflow], self._buffer[overflow:]
+            self.aside.add(oldest, f"{self.target()} kept failing")
+            log.error("%s '%s': %s keeps failing; set the %d oldest unwritten records aside in %s",
+                      self.type_name, self.node_id, self.target(), overflow, self.aside.path)
         if len(self._buffer) >= self.params.batch_size:
             self._flush(sync=False)
 
@@ -156,5 +205,13 @@ class RecordSink(SinkNode):
         with lock:
             try:
                 self._flush(sync=True)
+            except NodeError as exc:
+                unwritten, self._buffer = self._buffer, []
+                self.aside.add(unwritten, str(exc))
+                log.error("%s; %d records set aside in %s", exc, len(unwritten), self.aside.path)
             finally:
                 self.shutdown()
+
+    def undelivered(self) -> Undelivered | None:
+        aside = getattr(self, "aside", None)  # None when setup never ran
+        return aside.report(self.node_id, self.type_name) if aside is not None else None

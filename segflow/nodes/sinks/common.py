@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from pydantic import Field, field_validator
 
 from segflow.engine import NodeError, Params
 from segflow.engine.node import ParamProblem
+from segflow.engine.paths import kind_of, shown, stat_or_none
 from segflow.nodes.sinks.condition import Condition, ConditionError
 
 
@@ -127,33 +129,66 @@ class Ticker:
             self._thread.join()
 
 
-_VARIABLE = re.compile(r"\$\{\w+\}|\$[A-Za-z_]\w*")
+VARIABLE = re.compile(r"\$\{\w+\}|\$[A-Za-z_]\w*")  # ${VAR} or $VAR in a param
 
 
 def unset_variable(text: str) -> str | None:
     """The first ``${VAR}`` (or ``$VAR``) in ``text`` that the environment does not set, if any."""
-    found = _VARIABLE.search(os.path.expandvars(text))  # expandvars leaves unset ones as they are
+    found = VARIABLE.search(os.path.expandvars(text))  # expandvars leaves unset ones as they are
     return found.group(0) if found else None
 
 
+RUN_ID_LENGTH = len("20260101T000000Z-abcdef")
+
+
 def make_run_id() -> str:
-    """A sortable id for one start of a sink: UTC time plus a random tail."""
+    """A sortable id for one start of a sink: UTC time plus a random tail (always ``RUN_ID_LENGTH`` long)."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
+def run_id_of(record_id: str) -> str:
+    """The start of the sink that made a record (a record id begins with its run id)."""
+    return record_id[:RUN_ID_LENGTH]
+
+
+STREAMS = {"/dev/stdout", "/dev/stderr", "/dev/null"}
+"""Devices a file sink may write to: the console, or nowhere (benchmarks)."""
+
+
 def writable_problems(path: Path, field: str, min_free_mb: float = 0.0, folder: bool = False) -> list[ParamProblem]:
-    """Why ``path`` (a file, or a folder when ``folder``) cannot be written, before a run."""
+    """Why ``path`` (a file, or a folder when ``folder``) cannot be written, before a run.
+
+    Checked as a path: a name the system refuses, a FIFO (``open`` would block for ever) or a
+    device (``/dev/full`` takes nothing) is a problem here, never a crash or a hang later.
+    The process's own streams and ``/dev/null`` are the named exceptions.
+    """
+    if not folder and str(path) in STREAMS:
+        return []
+    info, problem = stat_or_none(path)
+    if problem:
+        return [ParamProblem(field, problem, "choose another path")]
+    if info is not None and folder and not stat.S_ISDIR(info.st_mode):
+        return [ParamProblem(field, f"{shown(path)} is {kind_of(info.st_mode)}, not a folder", "choose a folder")]
+    if info is not None and not folder and stat.S_ISDIR(info.st_mode):
+        return [ParamProblem(field, f"{shown(path)} is a folder, not a file", "name a file inside it")]
+    if info is not None and not folder and not stat.S_ISREG(info.st_mode):
+        return [ParamProblem(field, f"{shown(path)} is {kind_of(info.st_mode)}, not a regular file",
+                             "write to a file; sinks append records to files they can sync and reopen")]
     target = path if folder else path.parent
-    if not folder and path.is_dir():
-        return [ParamProblem(field, f"{path} is a folder, not a file", "name a file inside it")]
     probe = target
-    while not probe.exists() and probe != probe.parent:
+    while probe != probe.parent:
+        found, problem = stat_or_none(probe)
+        if problem:
+            return [ParamProblem(field, problem, "choose another path")]
+        if found is not None:
+            break
         probe = probe.parent
-    if not probe.is_dir():
+    found, _ = stat_or_none(probe)
+    if found is None or not stat.S_ISDIR(found.st_mode):
         return [
             ParamProblem(
                 field,
-                f"cannot create {target}: {probe} is a file, not a folder",
+                f"cannot create {shown(target)}: {shown(probe)} is a file, not a folder",
                 "choose another path",
             )
         ]
@@ -161,18 +196,19 @@ def writable_problems(path: Path, field: str, min_free_mb: float = 0.0, folder: 
         return [
             ParamProblem(
                 field,
-                f"folder {probe} is not writable",
+                f"folder {shown(probe)} is not writable",
                 "fix its permissions or choose another path",
             )
         ]
-    if not folder and path.exists() and not os.access(path, os.W_OK):
-        return [ParamProblem(field, f"file {path} is not writable", "fix its permissions or choose another path")]
+    if not folder and info is not None and not os.access(path, os.W_OK):
+        return [ParamProblem(field, f"file {shown(path)} is not writable",
+                             "fix its permissions or choose another path")]
     free_mb = shutil.disk_usage(probe).free / 2**20
     if free_mb < min_free_mb:
         return [
             ParamProblem(
                 field,
-                f"only {free_mb:.0f} MiB free on the disk of {probe} (min_free_mb is {min_free_mb:g})",
+                f"only {free_mb:.0f} MiB free on the disk of {shown(probe)} (min_free_mb is {min_free_mb:g})",
                 "free some space, write elsewhere, or lower min_free_mb",
             )
         ]

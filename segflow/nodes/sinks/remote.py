@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import Field
 
+from segflow.engine.metrics import Undelivered
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.nodes.sinks.base import RecordSink
 from segflow.nodes.sinks.common import sink_error, writable_problems
@@ -246,3 +247,19 @@ class RemoteSink(RecordSink):
                     )
         finally:
             self.disconnect()
+
+    def undelivered(self) -> Undelivered | None:
+        """Records still spooled after the drain, plus those the endpoint refused (in ``rejected.jsonl``)."""
+        spool, sender = getattr(self, "spool", None), getattr(self, "sender", None)
+        if spool is None:
+            return super().undelivered()
+        waiting, refused = len(spool), sender.refused if sender is not None else 0
+        if not (waiting or refused):
+            return super().undelivered()
+        reasons = []
+        if waiting:
+            last = sender.last_error if sender is not None else None
+            reasons.append(f"{waiting} spooled for the next start" + (f" ({last})" if last else ""))
+        if refused:
+            reasons.append(f"{refused} refused, in rejected.jsonl")
+        return Undelivered(self.node_id, self.type_name, waiting + refused, str(spool.folder), "; ".join(reasons))

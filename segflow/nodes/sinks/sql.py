@@ -7,10 +7,20 @@ Three tables: ``runs`` (one row per start of the sink), ``frames`` (every
 frame that passed the gate) and ``detections``, indexed on time and class.
 Rows are inserted in batched transactions: a batch is all there or absent.
 A restart adds a run and appends; nothing is dropped or rewritten.
+
+A database that goes away mid-run (a restart, an hour's outage) only delays
+rows: records go through the same spool as the network sinks
+(:mod:`segflow.nodes.sinks.remote`): a bounded memory queue that spills to
+disk, and one sender thread that inserts batches oldest first, retrying with
+backoff. Memory stays flat however long the outage; after it, every record
+arrives once and in order. A batch whose fate is unknown (the connection
+broke during the commit) is checked against the ``frames`` table before it is
+sent again, so nothing is inserted twice.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal
@@ -18,14 +28,17 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from segflow.engine import node_type
+from segflow.engine.masking import mask, remember_url
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.nodes.sinks.base import RecordSink
-from segflow.nodes.sinks.common import FileParams, writable_problems
+from segflow.nodes.sinks.common import run_id_of, writable_problems
+from segflow.nodes.sinks.remote import Rejected, RemoteParams, RemoteSink
+
+log = logging.getLogger(__name__)
 
 DETECTION_COLUMNS = ("det_index", "class_id", "class", "confidence", "box", "tracker_id", "mask")
 
 
-class SqlParams(FileParams):
+class SqlParams(RemoteParams):
     database: str = Field(
         "out/segflow.db",
         description="A SQLite file path, or an SQLAlchemy URL such as "
@@ -115,14 +128,18 @@ def _tables(prefix: str) -> Any:
 
 
 def _expand(url: str) -> str:
+    """``${VAR}`` in the URL read from the environment; its password is remembered for masking, both ways."""
     import os
 
-    return os.path.expandvars(url)
+    remember_url(url)
+    expanded = os.path.expandvars(url)
+    remember_url(expanded)
+    return expanded
 
 
 @node_type("sink.sql")
-class SqlSink(RecordSink):
-    """Frames and detections into SQLite (default, WAL) or PostgreSQL, in batched transactions."""
+class SqlSink(RemoteSink):
+    """Frames and detections into SQLite (default, WAL) or PostgreSQL, in batched transactions, spooled."""
 
     Params = SqlParams
     params: SqlParams
@@ -130,6 +147,11 @@ class SqlSink(RecordSink):
 
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
+        spool = super().check_params(params, context)
+        return spool + cls._database_problems(params, context)
+
+    @classmethod
+    def _database_problems(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         if not is_url(params.database):
             return writable_problems(context.resolve(params.database), "database", params.min_free_mb)
         try:
@@ -141,7 +163,8 @@ class SqlSink(RecordSink):
         except ImportError as exc:
             return [ParamProblem("database", f"no driver for this database: {exc}", "pip install psycopg2-binary")]
         except Exception as exc:
-            return [ParamProblem("database", f"not a database URL: {exc}", "e.g. postgresql://user@host/db")]
+            return [ParamProblem("database", f"not a database URL: {mask(str(exc))}",
+                                 "e.g. postgresql://user@host/db (percent-encode @ / # ? : in the password)")]
         if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
             return writable_problems(context.resolve(url.database), "database", params.min_free_mb)
         return []
@@ -162,10 +185,12 @@ class SqlSink(RecordSink):
         url = getattr(self, "url", None)
         return url.render_as_string(hide_password=True) if url is not None else self.params.database
 
-    def open(self) -> None:
+    def connect(self) -> None:
+        """Open the database now: a wrong address or password fails the start, not an hour later."""
         from sqlalchemy import create_engine, event
 
         self._run_row = False
+        self._unsure = True  # replayed batches may have been inserted before a crash: check first
         self.url = self._url()
         sqlite = self.url.drivername.startswith("sqlite")
         self.engine = create_engine(self.url, pool_pre_ping=not sqlite)
@@ -193,12 +218,45 @@ class SqlSink(RecordSink):
             )
         self._run_row = True
 
-    def write(self, records: list[dict[str, Any]]) -> None:
+    def deliver(self, records: list[dict[str, Any]]) -> None:
+        """Insert one batch in one transaction; after a failure, skip the frames that did arrive."""
+        from sqlalchemy import exc as sa_exc
+
+        todo = self._not_yet_inserted(records) if self._unsure else records
+        frames, detections = self._rows(todo)
+        try:
+            with self.engine.begin() as conn:  # one transaction: the batch is all there or absent
+                if frames:
+                    conn.execute(self.frames.insert(), frames)
+                if detections:
+                    conn.execute(self.detections.insert(), detections)
+        except (sa_exc.DataError, sa_exc.IntegrityError) as exc:
+            self._unsure = False
+            raise Rejected(f"{self.target()} refused the rows: {type(exc.orig).__name__}") from exc
+        except Exception:
+            self._unsure = True  # the commit may or may not have happened
+            raise
+        self._unsure = False
+
+    def _not_yet_inserted(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        keys = {(run_id_of(r["record_id"]), r["source"], r["frame"]) for r in records}
+        frames = self.frames.c
+        query = select(frames.run_id, frames.source, frames.frame_index).where(
+            frames.run_id.in_({k[0] for k in keys}),
+            frames.frame_index.between(min(k[2] for k in keys), max(k[2] for k in keys)),
+        )
+        with self.engine.connect() as conn:
+            present = {tuple(row) for row in conn.execute(query)}
+        return [r for r in records if (run_id_of(r["record_id"]), r["source"], r["frame"]) not in present]
+
+    def _rows(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         frames, detections = [], []
         for r in records:
             logged = datetime.fromisoformat(r["time"].replace("Z", "+00:00"))
             where = {
-                "run_id": self.run_id,
+                "run_id": run_id_of(r["record_id"]),
                 "source": r["source"],
                 "frame_index": r["frame"],
                 "source_time": r["timestamp"],
@@ -224,12 +282,10 @@ class SqlSink(RecordSink):
                         "mask": det.get("mask"),
                     }
                 )
-        with self.engine.begin() as conn:  # one transaction: the batch is all there or absent
-            conn.execute(self.frames.insert(), frames)
-            if detections:
-                conn.execute(self.detections.insert(), detections)
+        return frames, detections
 
-    def shutdown(self) -> None:
+    def disconnect(self) -> None:
+        """Note the run's end (when the database is there to take it) and close the pool."""
         engine = getattr(self, "engine", None)
         if engine is None:
             return
@@ -244,6 +300,9 @@ class SqlSink(RecordSink):
                     .where(self.runs.c.run_id == self.run_id)
                     .values(ended_at=datetime.now(timezone.utc))
                 )
+        except Exception as exc:  # the database is down at the end: the rows wait in the spool anyway
+            log.warning("%s '%s': cannot note the run's end in %s: %s", self.type_name, self.node_id,
+                        self.target(), mask(str(exc)).splitlines()[0])
         finally:
             engine.dispose()
             self.engine = None

@@ -8,24 +8,27 @@ success; 408, 429, 5xx and network errors are retried with backoff; other
 4xx answers are permanent and the batch is set aside (see
 :mod:`segflow.nodes.sinks.remote`). Header values may read the environment
 (``Authorization: "Bearer ${TOKEN}"``) so secrets stay out of the YAML.
+A ``user:password@`` in the URL becomes HTTP basic auth (percent-decoded,
+so ``p%40ss`` is ``p@ss``) and is never part of the request line or a log.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from pydantic import Field, field_validator
 
 from segflow.engine import node_type
+from segflow.engine.masking import SECRETS, mask, remember_url, split_url
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.nodes.camera_source import mask_credentials
-from segflow.nodes.sinks.common import unset_variable
+from segflow.nodes.sinks.common import VARIABLE, unset_variable
 from segflow.nodes.sinks.remote import Rejected, RemoteParams, RemoteSink
 
 RETRY_STATUS = {408, 425, 429}
@@ -42,10 +45,22 @@ class WebhookParams(RemoteParams):
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        parts = urlparse(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{url!r} is not an http(s) URL such as https://example.com/hook")
+        remember_url(url)
+        bare = split_url(url).without_userinfo
+        try:
+            parts = urlparse(bare)
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:  # a port that is no number
+            port_ok = False
+        if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+            raise ValueError(f"{mask(url)!r} is not an http(s) URL such as https://example.com/hook")
         return url
+
+
+def basic_auth(user: str, password: str) -> str:
+    """The ``Authorization`` header of RFC 7617 from a URL's (percent-encoded) userinfo."""
+    pair = f"{unquote(user)}:{unquote(password)}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 @node_type("sink.webhook")
@@ -57,6 +72,7 @@ class WebhookSink(RemoteSink):
 
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
+        remember_url(params.url)
         problems = super().check_params(params, context)
         for key, value in params.headers.items():
             unset = unset_variable(value)
@@ -71,14 +87,22 @@ class WebhookSink(RemoteSink):
         return problems
 
     def target(self) -> str:
-        return mask_credentials(self.params.url)
+        return mask(self.params.url)
 
     def connect(self) -> None:
+        parts = split_url(self.params.url)
+        remember_url(self.params.url)
+        self._url = parts.without_userinfo
         self._headers = {
             "Content-Type": "application/json",
             "User-Agent": "segflow",
+            **({"Authorization": basic_auth(parts.user, parts.password or "")} if parts.user is not None else {}),
             **{k: os.path.expandvars(v) for k, v in self.params.headers.items()},
         }
+        for value in self.params.headers.values():
+            if VARIABLE.search(value):  # read from the environment: a secret kept out of the YAML
+                for word in os.path.expandvars(value).split()[-1:]:  # 'Bearer <token>': the token
+                    SECRETS.remember(word)
 
     def deliver(self, records: list[dict[str, Any]]) -> None:
         body = json.dumps(
@@ -87,7 +111,7 @@ class WebhookSink(RemoteSink):
         ).encode("utf-8")
         key = hashlib.sha256("\n".join(r["record_id"] for r in records).encode()).hexdigest()[:32]
         request = urllib.request.Request(
-            self.params.url,
+            self._url,
             data=body,
             method="POST",
             headers={**self._headers, "Idempotency-Key": key},

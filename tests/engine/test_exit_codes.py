@@ -1,0 +1,67 @@
+"""`segflow run` exit codes tell the truth: unwritten records and runs where every frame failed are not 0."""
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+HEAD = """version: 1
+name: exits
+nodes:
+  cam: {type: source.test_pattern, params: {frames: 6, width: 32, height: 24}}
+"""
+
+
+def segflow(*args, cwd, timeout=120):
+    return subprocess.run([sys.executable, "-m", "segflow.engine.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when we return: connections are refused
+
+
+def test_all_good_is_0(tmp_path):
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(HEAD + "  rec: {type: debug.record, params: {path: out.jsonl}, inputs: {image: cam.image}}\n")
+    res = segflow("run", wf, "--quiet", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "not written" not in res.stderr
+
+
+def test_records_that_could_not_be_delivered_exit_3_and_say_where_they_are(tmp_path):
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(HEAD + f"""  hook:
+    type: sink.webhook
+    params: {{url: "http://127.0.0.1:{closed_port()}/in", per: frame, drain_timeout_s: 0.5, spool_dir: spool}}
+    inputs: {{image: cam.image}}
+""")
+    res = segflow("run", wf, "--quiet", "--metrics", tmp_path / "m.json", cwd=tmp_path)
+    assert res.returncode == 3, res.stderr
+    assert "sink 'hook' (sink.webhook): 6 records not written" in res.stderr
+    assert str(tmp_path / "spool") in res.stderr
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["exit_code"] == 3
+    assert metrics["undelivered"][0]["records"] == 6 and metrics["undelivered"][0]["kept_in"] == str(tmp_path / "spool")
+    spooled = [json.loads(line) for f in sorted(Path(tmp_path / "spool").glob("*.jsonl")) for line in f.open()]
+    assert [r["frame"] for r in spooled] == list(range(6))  # all of them, in order, for the next start
+
+
+def test_every_frame_failed_exits_1(tmp_path):
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(HEAD + "  bad: {type: debug.fail, params: {every: 1}, inputs: {image: cam.image}}\n"
+                  "  rec: {type: debug.record, params: {path: out.jsonl}, inputs: {image: bad.image}}\n")
+    res = segflow("run", wf, "--quiet", cwd=tmp_path)
+    assert res.returncode == 1, res.stderr
+    assert "every frame failed (6)" in res.stderr
+
+
+def test_some_frames_failed_is_still_0(tmp_path):
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(HEAD + "  bad: {type: debug.fail, params: {frames: [2]}, inputs: {image: cam.image}}\n"
+                  "  rec: {type: debug.record, params: {path: out.jsonl}, inputs: {image: bad.image}}\n")
+    res = segflow("run", wf, "--quiet", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
