@@ -27,8 +27,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from segflow.engine import NodeError, Params, node_type
+from segflow.engine.masking import mask, remember_url
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.nodes.camera_source import mask_credentials
 from segflow.nodes.sinks.common import unset_variable
 from segflow.nodes.sinks.line import LineParams, LineSink, Write
 from segflow.nodes.sinks.line_values import check_value
@@ -113,7 +113,7 @@ class OpcuaParams(LineParams):
     @classmethod
     def _opc_tcp(cls, endpoint: str) -> str:
         if not endpoint.startswith("opc.tcp://") or len(endpoint) <= len("opc.tcp://"):
-            raise ValueError(f"{mask_credentials(endpoint)!r} is not an OPC UA endpoint such as opc.tcp://host:4840")
+            raise ValueError(f"{mask(endpoint)!r} is not an OPC UA endpoint such as opc.tcp://host:4840")
         return endpoint
 
     @model_validator(mode="after")
@@ -157,7 +157,8 @@ class OpcuaClientBackend:
     def __init__(self, params: OpcuaParams, loop: LoopThread) -> None:
         self.params = params
         self.loop = loop
-        self.shown = mask_credentials(params.endpoint)
+        remember_url(params.endpoint)  # its password stays out of every log line, library ones included
+        self.shown = mask(params.endpoint)
         self.client: Any = None
         self.nodes: dict[str, tuple[Any, str]] = {}  # spec node -> (asyncua node, variant name)
 
@@ -316,7 +317,7 @@ class OpcuaSink(LineSink):
         return []
 
     def target(self) -> str:
-        return mask_credentials(self.params.endpoint)
+        return mask(self.params.endpoint)
 
     def write_specs(self) -> Sequence[OpcuaVariable]:
         return self.params.variables
