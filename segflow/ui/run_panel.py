@@ -63,8 +63,10 @@ def _pick(editor: Editor, graph: Any, mode: str, index: int) -> tuple[Picked | N
             st.info("The workflow has no valid source yet: use a sample or an upload.")
             return None, "", None
         sources = graph.source_ids
-        source_id = st.selectbox("Source", sources, key="run_source") if len(sources) > 1 else sources[0]
-        st.session_state["run_source"] = source_id
+        if len(sources) > 1:  # the selectbox keeps run_source itself; writing it as well is an error
+            source_id = st.selectbox("Source", sources, key="run_source")
+        else:
+            source_id = st.session_state["run_source"] = sources[0]
         resolved = graph.nodes[source_id]
         cache_key = ("frame", source_id, resolved.params.model_dump_json(), index)
         cache = st.session_state.setdefault("frame_cache", {})
