@@ -24,6 +24,7 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.nodes.model_files import SHA256_HINT, sha256_field, sha256_problem
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Sam2Params(BatchParams):
         description="Embedding resolution; empty = the config's (1024, as trained). "
         "512 is about 4x faster on CPU, with coarser masks.",
     )
+    sha256: str | None = sha256_field()
 
 
 def sam2_config_dir() -> Path | None:
@@ -96,6 +98,9 @@ class Sam2Segment(Node):
             problems.append(
                 ParamProblem("checkpoint", f"SAM 2 checkpoint {checkpoint} does not exist", CHECKPOINT_HINT)
             )
+        mismatch = sha256_problem(checkpoint, params.sha256)
+        if mismatch is not None:
+            problems.append(ParamProblem("sha256", mismatch, SHA256_HINT))
         package = sam2_config_dir()
         if package is None:
             problems.append(ParamProblem("config", "the sam2 package is not installed", INSTALL))
@@ -118,6 +123,9 @@ class Sam2Segment(Node):
         except ImportError as exc:
             raise NodeError(f"node '{self.node_id}': cannot import sam2: {exc}", INSTALL) from exc
         checkpoint = self.context.resolve(p.checkpoint)
+        mismatch = sha256_problem(checkpoint, p.sha256)  # again: the file may have changed since validation
+        if mismatch is not None:
+            raise NodeError(f"node '{self.node_id}': {mismatch}", hint=SHA256_HINT)
         overrides = [f"++model.image_size={p.image_size}"] if p.image_size else []
         self.device = resolve_device(p.device)
         try:
