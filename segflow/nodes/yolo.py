@@ -92,14 +92,13 @@ class Yolo(Node):
         resolved = context.resolve(params.model)
         problem = model_problem(params.model, resolved)
         if problem is not None:
-            return [
-                ParamProblem(
-                    "model",
-                    problem,
-                    "give a .pt/.onnx/.engine file or an OpenVINO folder, or an ultralytics model "
-                    "name such as yolo11n-seg.pt (downloaded on first use)",
-                )
-            ]
+            hint = (
+                f"export it from the trained weights: segflow export MODEL.pt --format onnx --out {params.model}"
+                if resolved.suffix.lower() == ".onnx"
+                else "give a .pt/.onnx/.engine file or an OpenVINO folder, or an ultralytics model "
+                "name such as yolo11n-seg.pt (downloaded on first use)"
+            )
+            return [ParamProblem("model", problem, hint)]
         problems = []
         runtime = runtime_problem(params.model, params.runtime)
         if runtime is not None:
@@ -150,7 +149,13 @@ class Yolo(Node):
         if self.runtime in EDGE_RUNTIMES:
             from segflow.nodes.yolo_edge import EdgeYolo
 
-            return EdgeYolo(Path(source), self.runtime, self.params.device, self.params.half)
+            p = self.params
+            model = EdgeYolo(Path(source), self.runtime, p.device, p.half)
+            fixed = model.info.input_size
+            if None not in fixed and "imgsz" in p.model_fields_set and fixed != (p.imgsz, p.imgsz):
+                log.warning("detect '%s': %s was exported for %sx%s frames only: imgsz %d is not used",
+                            self.node_id, source, fixed[1], fixed[0], p.imgsz)
+            return model
         from ultralytics import YOLO
 
         return YOLO(source)

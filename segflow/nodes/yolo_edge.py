@@ -86,7 +86,7 @@ class ModelInfo:
             except (ValueError, SyntaxError):
                 return default
 
-        masks = outputs[1][1] if len(outputs) > 1 else 0
+        masks = outputs[1][1] if len(outputs) > 1 and isinstance(outputs[1][1], int) else 0
         args = literal("args", {})
         end2end = bool(literal("end2end", False) or (isinstance(args, dict) and args.get("nms")))
         names = literal("names", None)
@@ -97,7 +97,7 @@ class ModelInfo:
         dims = [d if isinstance(d, int) and d > 0 else None for d in input_shape]
         return cls(
             names={int(k): str(v) for k, v in names.items()},
-            task=str(metadata.get("task") or ("segment" if masks else "detect")),
+            task=str(metadata.get("task") or ("segment" if len(outputs) > 1 else "detect")),
             stride=int(metadata.get("stride") or 32),
             input_size=(dims[2], dims[3]),
             batch=dims[0],
