@@ -22,7 +22,7 @@ import numpy as np
 
 from segflow.nodes.yolo_boxes import Letterbox
 
-RESIZE_CHANNELS = 256  # masks resized per cv2.resize call (OpenCV takes at most 512 channels)
+RESIZE_CHANNELS = 128  # masks resized per cv2.resize call (OpenCV 5 takes at most 128 channels, 4.x 512)
 
 
 def resize_stack(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
