@@ -38,6 +38,7 @@ bench: setup
 	$(PY) bench/engine_overhead.py
 	$(PY) bench/micro_batching.py
 	$(PY) bench/memory.py
+	$(PY) bench/edge_runtime.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
