@@ -29,10 +29,9 @@ log = logging.getLogger(__name__)
 
 RUNTIMES = ("auto", "onnxruntime", "openvino", "ultralytics")
 EDGE_RUNTIMES = ("onnxruntime", "openvino")
-PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "ultralytics": "ultralytics"}
 INSTALL = {
     "onnxruntime": "pip install 'segflow[edge]'",
-    "openvino": "pip install openvino",
+    "openvino": "pip install 'segflow[openvino]'",
     "ultralytics": "pip install 'segflow[yolo]' (brings torch), or export the model to ONNX and run it "
     "on the edge runtime",
 }
@@ -61,9 +60,9 @@ def runtime_problem(model: str, runtime: str, is_installed: Callable[[str], bool
     chosen = choose_runtime(model, runtime, is_installed)
     if chosen in EDGE_RUNTIMES and Path(model).suffix.lower() != ".onnx":
         return f"runtime '{chosen}' runs .onnx files only, not {Path(model).name}"
-    if not is_installed(PACKAGES[chosen]):
+    if not is_installed(chosen):  # each runtime is the package of the same name
         via = " (chosen by runtime: auto)" if runtime == "auto" else ""
-        return f"runtime '{chosen}'{via} needs the '{PACKAGES[chosen]}' package, which is not installed"
+        return f"runtime '{chosen}'{via} needs the '{chosen}' package, which is not installed"
     return None
 
 
@@ -112,6 +111,8 @@ class OnnxRuntimeGraph:
         import onnxruntime as ort
 
         available = ort.get_available_providers()
+        if device[:1].isdigit():  # ultralytics' spelling of GPU ids ("0", "0,1"): the first one
+            device = f"cuda:{device.split(',')[0]}"
         cuda = device.startswith("cuda") or (device == "auto" and "CUDAExecutionProvider" in available)
         if cuda and "CUDAExecutionProvider" not in available:
             raise ValueError(f"device '{device}' needs onnxruntime-gpu (this onnxruntime has {', '.join(available)})")
@@ -126,7 +127,6 @@ class OnnxRuntimeGraph:
         self.input_shape = list(self.session.get_inputs()[0].shape)
         self.output_shapes = [list(o.shape) for o in self.session.get_outputs()]
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.device = "cuda" if cuda else "cpu"
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
         return list(self.session.run(None, {self.input_name: batch}))
@@ -151,7 +151,6 @@ class OpenVinoGraph:
                               for o in model.outputs]
         framework = model.get_rt_info()["framework"] if model.has_rt_info(["framework"]) else {}
         self.metadata = {key: value.astype(str) for key, value in framework.items()}  # the ONNX metadata_props
-        self.device = device
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
         result = self.compiled(batch)

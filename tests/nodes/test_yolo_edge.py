@@ -150,3 +150,13 @@ def test_a_file_that_is_no_onnx_model_is_a_clear_error(tmp_path):
 def test_an_unknown_device_is_a_clear_error(shipped_onnx):
     with pytest.raises(NodeError, match="device 'mps' is not available on onnxruntime"):
         make_node(shipped_onnx, runtime="onnxruntime", device="mps")
+
+
+@pytest.mark.parametrize("device", ["cuda:0", "0"])
+def test_a_gpu_without_onnxruntime_gpu_is_a_clear_error(shipped_onnx, device):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("onnxruntime-gpu is installed here")
+    with pytest.raises(NodeError, match="device 'cuda:0' needs onnxruntime-gpu"):
+        make_node(shipped_onnx, runtime="onnxruntime", device=device)
