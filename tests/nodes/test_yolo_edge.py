@@ -162,21 +162,31 @@ def test_a_gpu_without_onnxruntime_gpu_is_a_clear_error(shipped_onnx, device):
         make_node(shipped_onnx, runtime="onnxruntime", device=device)
 
 
-def test_an_export_with_nms_inside_gives_what_ultralytics_gives(tmp_path):
-    """`nms=True` puts NMS in the graph (rows of box, score, class, coefficients): read as they are."""
+@pytest.mark.parametrize(
+    ("config", "nms"),
+    [("yolov8n-seg.yaml", True), ("yolov8n.yaml", False)],
+    ids=["segmentation-nms-inside", "detection"],
+)
+def test_other_exports_give_what_ultralytics_gives(tmp_path, config, nms):
+    """A detection-only export (no masks), and `nms=True`, which puts NMS in the graph (rows of box, score,
+    class, coefficients, read as they are). Random weights, spread mildly: few near-tied scores."""
     ultralytics = pytest.importorskip("ultralytics")
     from conftest_models import bus_image, random_yolo
 
-    weights = random_yolo("yolov8n-seg.yaml", tmp_path / "seg.pt")
-    onnx = ultralytics.YOLO(str(weights)).export(format="onnx", imgsz=320, nms=True, verbose=False)
+    weights = random_yolo(config, tmp_path / "model.pt", spread=5.0)
+    onnx = ultralytics.YOLO(str(weights)).export(format="onnx", imgsz=320, nms=nms, verbose=False)
     image = bus_image(320)[:320]  # square: both runtimes see the same 320x320 input
     found = {}
     for runtime in ("onnxruntime", "ultralytics"):
-        node = make_node(onnx, runtime=runtime, confidence=0.5, retina_masks=True, max_det=100)
+        node = make_node(onnx, runtime=runtime, confidence=0.3, retina_masks=True, max_det=100)
         found[runtime] = node.process(packet(image, 0))["detections"]
-    assert node.model.task == "segment"
+        assert node.model.task == ("segment" if "seg" in config else "detect")
     edge, reference = found["onnxruntime"], found["ultralytics"]
     assert len(edge) == len(reference) == 100  # the random model is sure of many boxes: max_det cuts
     np.testing.assert_allclose(edge.xyxy, reference.xyxy, atol=1e-3)
+    np.testing.assert_allclose(edge.confidence, reference.confidence, atol=1e-5)
     np.testing.assert_array_equal(edge.class_id, reference.class_id)
-    assert reference.mask.any() and np.mean(edge.mask != reference.mask) < 1e-4
+    if "seg" in config:
+        assert reference.mask.any() and np.mean(edge.mask != reference.mask) < 1e-4
+    else:
+        assert edge.mask is None and reference.mask is None
