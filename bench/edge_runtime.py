@@ -1,6 +1,6 @@
 """The edge runtime side by side with ultralytics: venv size on disk, and coffee-workflow FPS on this CPU.
 
-    python bench/edge_runtime.py [--frames 120] [--rounds 2] [--edge-venv build/edge-venv] [--full-venv PATH]
+    python bench/edge_runtime.py [--frames 120] [--rounds 3] [--edge-venv build/edge-venv] [--full-venv PATH]
 
 Sizes: a venv with only `pip install '.[edge]'` (made at --edge-venv when missing,
 reused after) against the full venv this script runs in (or --full-venv), plus
