@@ -22,18 +22,28 @@ import numpy as np
 
 from segflow.nodes.yolo_boxes import Letterbox
 
-RESIZE_CHANNELS = 128  # masks resized per cv2.resize call (OpenCV 5 takes at most 128 channels, 4.x 512)
 
-
-def resize_stack(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(N, h, w) -> (N, H, W) by bilinear resize, many masks per OpenCV call."""
+def resize_each(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, h, w) -> (N, H, W) by bilinear resize, each mask straight into its place in the result."""
     if masks.shape[1:] == size:
         return masks
     out = np.empty((len(masks), *size), dtype=masks.dtype)
-    for start in range(0, len(masks), RESIZE_CHANNELS):
-        chunk = masks[start : start + RESIZE_CHANNELS].transpose(1, 2, 0)
-        resized = cv2.resize(chunk, size[::-1], interpolation=cv2.INTER_LINEAR)
-        out[start : start + RESIZE_CHANNELS] = resized.reshape(*size, -1).transpose(2, 0, 1)
+    for mask, target in zip(masks, out, strict=True):
+        cv2.resize(mask, size[::-1], dst=target, interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def positive_after_resize(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, h, w) float logits -> boolean (N, H, W): where the bilinear upsampled logit is above 0.
+
+    One frame-sized float buffer is reused, so many masks on a large frame never
+    hold N float copies at frame size at once.
+    """
+    out = np.empty((len(logits), *size), dtype=bool)
+    buffer = np.empty(size, dtype=np.float32)
+    for logit, target in zip(logits, out, strict=True):
+        cv2.resize(np.ascontiguousarray(logit), size[::-1], dst=buffer, interpolation=cv2.INTER_LINEAR)
+        np.greater(buffer, 0, out=target)
     return out
 
 
@@ -67,10 +77,10 @@ def retina_masks(protos: np.ndarray, coefficients: np.ndarray, frame_boxes: np.n
     pad = (4 * mh - max(round(h * gain), 1)) | (4 * mw - max(round(w * gain), 1))
     factor = 4 // math.gcd(4, pad | pad // 2)
     if factor > 1:
-        logits = resize_stack(logits, (mh * factor, mw * factor))
+        logits = resize_each(logits, (mh * factor, mw * factor))
     box = Letterbox.fit(frame, logits.shape[1:], rect=False)
     content = logits[:, box.top : box.top + box.content[0], box.left : box.left + box.content[1]]
-    masks = resize_stack(np.ascontiguousarray(content), frame) > 0
+    masks = positive_after_resize(content, frame) if content.shape[1:] != frame else content > 0
     return crop_to_boxes(masks, frame_boxes)
 
 
@@ -79,8 +89,7 @@ def input_masks(protos: np.ndarray, coefficients: np.ndarray, input_boxes: np.nd
     """Boolean (N, h, w) masks at the model input's size, cut to the input-space boxes."""
     if len(coefficients) == 0:
         return np.zeros((0, *box.size), dtype=bool)
-    masks = resize_stack(mask_logits(protos, coefficients), box.size) > 0
-    return crop_to_boxes(masks, input_boxes)
+    return crop_to_boxes(positive_after_resize(mask_logits(protos, coefficients), box.size), input_boxes)
 
 
 def input_masks_to_frame(masks: np.ndarray, box: Letterbox) -> np.ndarray:
@@ -88,4 +97,4 @@ def input_masks_to_frame(masks: np.ndarray, box: Letterbox) -> np.ndarray:
     if masks.shape[1:] == box.frame:
         return masks
     content = masks[:, box.top : box.top + box.content[0], box.left : box.left + box.content[1]]
-    return resize_stack(np.ascontiguousarray(content, dtype=np.uint8), box.frame) > 0
+    return resize_each(np.ascontiguousarray(content, dtype=np.uint8), box.frame) > 0

@@ -7,7 +7,13 @@ import pytest
 
 from segflow.nodes.yolo_boxes import Letterbox, nms, select, to_tensor, xywh_to_xyxy
 from segflow.nodes.yolo_edge import ModelInfo, choose_runtime, runtime_problem
-from segflow.nodes.yolo_masks import crop_to_boxes, input_masks_to_frame, resize_stack, retina_masks
+from segflow.nodes.yolo_masks import (
+    crop_to_boxes,
+    input_masks_to_frame,
+    positive_after_resize,
+    resize_each,
+    retina_masks,
+)
 
 
 @pytest.mark.parametrize(
@@ -106,14 +112,17 @@ def test_crop_to_boxes_keeps_pixels_inside_each_box_only():
     assert masks[1].sum() == 7 * 2 and masks[1, 0:2, 1:8].all()  # x >= 0.5 starts at pixel 1
 
 
-def test_resize_stack_handles_more_masks_than_one_opencv_call_takes():
-    masks = np.random.default_rng(0).random((600, 5, 7)).astype(np.float32)
-    out = resize_stack(masks, (10, 14))
-    assert out.shape == (600, 10, 14)
-    np.testing.assert_allclose(out[599, ::2, ::2].mean(), masks[599].mean(), atol=0.1)
+def test_resizing_masks_is_opencv_bilinear_per_mask():
     import cv2
 
-    np.testing.assert_allclose(out[421], cv2.resize(masks[421], (14, 10), interpolation=cv2.INTER_LINEAR), atol=1e-6)
+    masks = np.random.default_rng(0).normal(size=(300, 5, 7)).astype(np.float32)  # more than OpenCV's channel cap
+    out = resize_each(masks, (10, 14))
+    assert out.shape == (300, 10, 14)
+    for i in (0, 151, 299):
+        np.testing.assert_array_equal(out[i], cv2.resize(masks[i], (14, 10), interpolation=cv2.INTER_LINEAR))
+    positive = positive_after_resize(masks[:, 1:, 1:], (10, 14))  # a non-contiguous view, as the letterbox crop
+    assert positive.dtype == bool
+    np.testing.assert_array_equal(positive[7], cv2.resize(np.ascontiguousarray(masks[7, 1:, 1:]), (14, 10)) > 0)
 
 
 def test_retina_masks_follow_the_prototypes_into_the_frame():
