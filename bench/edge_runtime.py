@@ -110,6 +110,9 @@ def main() -> None:
         onnx = work / "coffee-stones-seg.onnx"
         subprocess.run([sys.executable, "-m", "segflow.engine.cli", "export", str(PT), "--out", str(onnx)],
                        check=True, capture_output=True, cwd=work)
+        dynamic = work / "coffee-stones-seg-dynamic.onnx"
+        subprocess.run([sys.executable, "-m", "segflow.engine.cli", "export", str(PT), "--dynamic", "--out",
+                        str(dynamic)], check=True, capture_output=True, cwd=work)
         coffee, edge_flow = ROOT / "workflows" / "coffee_stones.yaml", ROOT / "workflows" / "edge_stones.yaml"
         outputs = ["log.path=out/s.jsonl", "db.database=out/s.db", "video.path=out/{source}.mp4"]
         configs = {
@@ -119,6 +122,9 @@ def main() -> None:
             "edge: onnxruntime": (Path(sys.executable), coffee, [f"detect.model={onnx}", "detect.runtime=onnxruntime",
                                                                 *outputs]),
         }
+        # A --dynamic export takes 640x480 frames as 320x256, as ultralytics feeds the .pt, not 320x320.
+        configs["edge: onnxruntime, --dynamic export"] = (Path(sys.executable), coffee, [
+            f"detect.model={dynamic}", "detect.runtime=onnxruntime", *outputs])
         if subprocess.run([sys.executable, "-c", "import openvino"], capture_output=True).returncode == 0:
             configs["edge: OpenVINO"] = (Path(sys.executable), coffee, [f"detect.model={onnx}",
                                                                        "detect.runtime=openvino", *outputs])
