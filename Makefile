@@ -56,6 +56,7 @@ bench: setup
 	$(PY) bench/flagship.py
 	$(PY) bench/ray_scaling.py
 	$(PY) bench/validate_large.py
+	$(PY) bench/edge_runtime.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -26,6 +26,7 @@ from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, nod
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import readable_file_problem
 from segflow.nodes.model_store import fetch_command, known, locate
+from segflow.nodes.model_files import SHA256_HINT, sha256_field, sha256_problem
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Sam2Params(BatchParams):
         description="Embedding resolution; empty = the config's (1024, as trained). "
         "512 is about 4x faster on CPU, with coarser masks.",
     )
+    sha256: str | None = sha256_field()
 
 
 def sam2_config_dir() -> Path | None:
@@ -123,6 +125,9 @@ class Sam2Segment(Node):
                     f"config: {entry.config}",
                 )
             )
+        mismatch = sha256_problem(checkpoint, params.sha256)
+        if mismatch is not None:
+            problems.append(ParamProblem("sha256", mismatch, SHA256_HINT))
         package = sam2_config_dir()
         if package is None:
             problems.append(ParamProblem("config", "the sam2 package is not installed", INSTALL))
@@ -145,6 +150,9 @@ class Sam2Segment(Node):
         except ImportError as exc:
             raise NodeError(f"node '{self.node_id}': cannot import sam2: {exc}", INSTALL) from exc
         checkpoint = checkpoint_path(p.checkpoint, self.context)
+        mismatch = sha256_problem(checkpoint, p.sha256)  # again: the file may have changed since validation
+        if mismatch is not None:
+            raise NodeError(f"node '{self.node_id}': {mismatch}", hint=SHA256_HINT)
         overrides = [f"++model.image_size={p.image_size}"] if p.image_size else []
         self.device = resolve_device(p.device)
         try:

@@ -94,3 +94,19 @@ def shapes() -> SimpleNamespace:
     return SimpleNamespace(
         raster=raster_polygon, bar=bar, ellipse=ellipse, detections=detections_from_masks
     )
+
+
+@pytest.fixture(scope="session")
+def shipped_onnx(tmp_path_factory):
+    """assets/models/coffee-stones-seg.pt exported to ONNX by `segflow export` (fixed 1x3x320x320 input)."""
+    from conftest_models import shipped_onnx as export
+
+    return export(tmp_path_factory.mktemp("onnx"))
+
+
+@pytest.fixture(scope="session")
+def shipped_onnx_dynamic(tmp_path_factory):
+    """The same export with a dynamic batch and image size (`--dynamic`)."""
+    from conftest_models import shipped_onnx as export
+
+    return export(tmp_path_factory.mktemp("onnx-dynamic"), "--dynamic")

@@ -84,3 +84,28 @@ def random_sam2_checkpoint(config: str, path: Path, seed: int = 0) -> Path:
     model = instantiate(cfg.model, _recursive_=True)
     torch.save({"model": model.state_dict()}, path)
     return path
+
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_PT = ROOT / "assets" / "models" / "coffee-stones-seg.pt"
+_exports: dict[tuple[str, ...], Path] = {}
+
+
+def shipped_onnx(folder: Path, *flags: str) -> Path:
+    """The shipped model exported by the project's own `segflow export` (once per session and flags).
+
+    An ONNX file of the shipped model is 13 MB, so it is made here rather than committed.
+    """
+    if flags not in _exports:
+        import subprocess
+        import sys
+
+        out = folder / ("coffee-stones-seg" + "".join(f.strip("-") for f in flags) + ".onnx")
+        res = subprocess.run(
+            [sys.executable, "-m", "segflow.engine.cli", "export", str(SHIPPED_PT), "--format", "onnx",
+             "--out", str(out), *flags],
+            capture_output=True, text=True, timeout=300, cwd=folder,
+        )
+        assert res.returncode == 0 and out.stat().st_size > 1_000_000, res.stderr
+        _exports[flags] = out
+    return _exports[flags]

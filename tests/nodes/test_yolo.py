@@ -204,7 +204,8 @@ def test_check_params(tmp_path, model, problem):
     else:
         assert [p.field for p in problems] == ["model"]
         assert str(tmp_path / problem.split()[0]) in problems[0].message
-        assert problem in problems[0].message and "yolo11n-seg.pt" in problems[0].hint
+        assert problem in problems[0].message
+        assert ("segflow export" if model.endswith(".onnx") else "yolo11n-seg.pt") in problems[0].hint
 
 
 @pytest.mark.parametrize(

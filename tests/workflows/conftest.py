@@ -11,6 +11,21 @@ wherever it sits on the path.
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = str(Path(__file__).resolve().parents[2])
 if ROOT not in sys.path:
     sys.path.append(ROOT)
+
+
+@pytest.fixture(scope="session")
+def shipped_onnx(tmp_path_factory):
+    """assets/models/coffee-stones-seg.pt exported to ONNX by `segflow export`, once per session."""
+    import importlib.util
+
+    if "conftest_models" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("conftest_models", Path(ROOT) / "tests/nodes/conftest_models.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["conftest_models"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["conftest_models"].shipped_onnx(tmp_path_factory.mktemp("onnx"))

@@ -1,10 +1,11 @@
-"""The edge path without torch weights: `segflow export` the shipped model to ONNX, and the coffee
-workflow runs unchanged on it through onnxruntime, logging the same stones as with the .pt."""
+"""The edge path: `segflow export` the shipped model to ONNX, and the coffee workflow, with only
+`detect.model` changed, logs the same stones as with the .pt: on the edge runtime (no torch in the
+loop) and, for comparison, on ultralytics' own ONNX backend."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -32,21 +33,28 @@ def stones_by_frame(path: Path) -> dict[int, list[float]]:
 
 
 @pytest.mark.slow
-def test_coffee_workflow_runs_unchanged_on_the_onnx_export(tmp_path):
+def test_coffee_workflow_runs_unchanged_on_the_onnx_export(tmp_path, shipped_onnx):
     (tmp_path / "assets").symlink_to(ROOT / "assets", target_is_directory=True)
-    shutil.copy(ROOT / "assets" / "models" / "coffee-stones-seg.pt", tmp_path / "stones.pt")
-    segflow("export", tmp_path / "stones.pt", "--format", "onnx", "--out", tmp_path / "stones.onnx", cwd=tmp_path)
-    assert (tmp_path / "stones.onnx").stat().st_size > 1_000_000
-
     workflow = ROOT / "workflows" / "coffee_stones.yaml"
-    for name, model in (("pt", "assets/models/coffee-stones-seg.pt"), ("onnx", tmp_path / "stones.onnx")):
-        segflow("run", workflow, "--set", f"detect.model={model}", "--set", f"log.path=out/{name}.jsonl",
-                "--set", f"db.database=out/{name}.db", "--set", f"video.path=out/{name}-{{source}}.mp4",
-                "--max-frames", FRAMES, "--quiet", cwd=tmp_path)
+    runs = {
+        "pt": ["detect.model=assets/models/coffee-stones-seg.pt"],
+        "edge": [f"detect.model={shipped_onnx}"],  # runtime: auto
+        "ultralytics-onnx": [f"detect.model={shipped_onnx}", "detect.runtime=ultralytics"],
+    }
+    logs = {}
+    for name, sets in runs.items():
+        sets = [*sets, f"log.path=out/{name}.jsonl", f"db.database=out/{name}.db",
+                f"video.path=out/{name}-{{source}}.mp4"]
+        logs[name] = segflow("run", workflow, *(a for s in sets for a in ("--set", s)), "--max-frames", FRAMES,
+                             cwd=tmp_path).stderr
+    edge = "openvino" if importlib.util.find_spec("openvino") else "onnxruntime"
+    assert f"(segment, 1 classes) on {edge}" in logs["edge"]
+    assert "(segment, 1 classes) on ultralytics" in logs["ultralytics-onnx"]
     torch_run = stones_by_frame(tmp_path / "out" / "pt.jsonl")
-    onnx_run = stones_by_frame(tmp_path / "out" / "onnx.jsonl")
     assert sum(len(v) for v in torch_run.values()) >= 10  # stones were found at all
-    assert onnx_run.keys() == torch_run.keys()
-    for frame, lengths in torch_run.items():
-        assert len(onnx_run[frame]) == len(lengths), frame
-        assert onnx_run[frame] == pytest.approx(lengths, abs=0.3), frame  # same stones, same mm
+    for name in ("edge", "ultralytics-onnx"):
+        onnx_run = stones_by_frame(tmp_path / "out" / f"{name}.jsonl")
+        assert onnx_run.keys() == torch_run.keys(), name
+        for frame, lengths in torch_run.items():
+            assert len(onnx_run[frame]) == len(lengths), (name, frame)
+            assert onnx_run[frame] == pytest.approx(lengths, abs=0.3), (name, frame)  # same stones, same mm

@@ -1,0 +1,73 @@
+"""`pip install 'segflow[edge]'` into a fresh venv: no torch, no ultralytics, and a workflow still finds stones.
+
+The venv gets segflow built from this checkout (pyproject, README and the
+package only, as a wheel build sees them) and whatever its `edge` extra pulls
+from the package index (pip's cache makes repeat runs quick). The ONNX file is
+the shipped model exported in the test session, as a user would export it on a
+workstation and copy it to the box.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "torchvision", "ultralytics", "nvidia-", "triton")
+
+
+def sh(*args, cwd: Path | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def edge_venv(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("edge")
+    source = folder / "segflow-src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "segflow", source / "segflow", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    target = folder / "venv"
+    venv.EnvBuilder(with_pip=True).create(target)
+    python = target / "bin" / "python"
+    res = sh(python, "-m", "pip", "install", "--no-input", "--quiet", f"{source}[edge]", timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return target
+
+
+@pytest.mark.slow
+def test_the_edge_extra_brings_no_torch_and_runs_a_workflow(edge_venv, shipped_onnx, tmp_path):
+    python = edge_venv / "bin" / "python"
+    listed = json.loads(sh(python, "-m", "pip", "list", "--format", "json").stdout)
+    names = {p["name"].lower() for p in listed}
+    assert {"segflow", "onnxruntime", "supervision", "opencv-python-headless"} <= names
+    assert [n for n in names if n.startswith(HEAVY)] == []
+    for module in ("torch", "ultralytics"):
+        res = sh(python, "-c", f"import {module}")
+        assert res.returncode == 1 and f"No module named '{module}'" in res.stderr
+
+    (tmp_path / "assets").symlink_to(ROOT / "assets", target_is_directory=True)
+    segflow = edge_venv / "bin" / "segflow"
+    res = sh(segflow, "run", ROOT / "workflows" / "edge_stones.yaml", "--set", f"detect.model={shipped_onnx}",
+             "--max-frames", 6, cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "(segment, 1 classes) on onnxruntime" in res.stderr
+    stones = [json.loads(line) for line in (tmp_path / "out/edge_stones/stones.jsonl").read_text().splitlines()]
+    assert len(stones) >= 6 and {s["class"] for s in stones} == {"stone"}
+    assert all(3 < s["feret_max_mm"] < 25 for s in stones)  # the sample's stones are 4-16 mm long
+
+    # A .pt model there is a validation error that says what to install, not a crash at run time.
+    res = sh(segflow, "validate", ROOT / "workflows" / "coffee_stones.yaml", cwd=tmp_path)
+    assert res.returncode == 2
+    assert "node 'detect': param 'runtime': runtime 'ultralytics' (chosen by runtime: auto) needs the " \
+           "'ultralytics' package" in res.stderr
+    assert "export the model to ONNX" in res.stderr and "Traceback" not in res.stderr
+
