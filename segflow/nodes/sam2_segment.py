@@ -25,8 +25,8 @@ from pydantic import Field
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import readable_file_problem
-from segflow.nodes.model_store import fetch_command, known, locate
 from segflow.nodes.model_files import SHA256_HINT, sha256_field, sha256_problem
+from segflow.nodes.model_store import fetch_command, known, locate
 
 log = logging.getLogger(__name__)
 
