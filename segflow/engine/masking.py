@@ -82,8 +82,8 @@ class Secrets:
         parts = split_url(url)
         if parts.password is not None:
             self.remember(parts.password)
-        elif parts.user is not None:
-            self.remember(parts.user)  # a lone userinfo is a token
+        elif parts.user is not None and parts.scheme.lower() in ("http://", "https://"):
+            self.remember(parts.user)  # a lone userinfo on a web URL is a token; elsewhere it is a user name
         for match in SECRET_QUERY.finditer(url):
             self.remember(match["value"])
 

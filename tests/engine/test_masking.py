@@ -39,3 +39,12 @@ def test_split_url_for_basic_auth():
     parts = split_url("http://bob:p@ss/w#rd?@127.0.0.1:8080/hook?x=1")
     assert (parts.user, parts.password, parts.without_userinfo) == ("bob", "p@ss/w#rd?", "http://127.0.0.1:8080/hook?x=1")
     assert split_url("http://127.0.0.1/a@b").user is None
+
+
+def test_a_lone_user_is_a_token_only_on_web_urls():
+    from segflow.engine.masking import SECRETS
+
+    SECRETS.remember_url("postgresql://segflow@127.0.0.1:5432/db")  # a user name, with no password
+    SECRETS.remember_url("https://s3cr3t-token@hooks.example/x")  # a token
+    assert SECRETS.mask("hint: segflow models fetch sam2.1-tiny") == "hint: segflow models fetch sam2.1-tiny"
+    assert "s3cr3t-token" not in SECRETS.mask("sent with s3cr3t-token")
