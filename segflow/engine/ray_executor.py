@@ -226,7 +226,6 @@ class _RayRun:
 
     # --- running -----------------------------------------------------------------------------
     def execute(self) -> RunReport:
-        start = perf_counter()
         replicas = self._check_resources()
         models, sinks = self._start_servers(replicas)
         shards: list[_Shard] = []
@@ -234,6 +233,7 @@ class _RayRun:
             shards = self._start_shards(models, sinks)
             self.hooks.on_start(workflow=self.plan.workflow, total_frames=self.total,
                                 node_metrics=self.owner.live_metrics)
+            start = perf_counter()  # elapsed is streaming time, setup excluded, as in a local run
             for shard in shards:
                 shard.ref = shard.handle.run.remote()
             self._wait(shards)
