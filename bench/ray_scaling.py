@@ -100,7 +100,7 @@ def hop_latency(calls: int) -> tuple[float, float, float]:
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
     ray.init(address=cluster.address)
     try:
-        server = ray.remote(ModelServer).options(max_concurrency=8).remote(spec, plan.workflow, RunOptions())
+        server = ray.remote(ModelServer).options(max_concurrency=8).remote(spec, RunOptions().context(plan))
         ray.get(server.ready.remote())
         for _ in range(calls):
             packet = image_packet(plan.source_ids, plan.workflow, pixels)

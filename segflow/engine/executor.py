@@ -19,6 +19,7 @@ from pathlib import Path
 
 from segflow.engine.hooks import RunHooks
 from segflow.engine.metrics import NodeMetrics, RunReport
+from segflow.engine.node import RunContext
 from segflow.engine.plan import Plan
 
 
@@ -30,6 +31,10 @@ class RunOptions:
     max_frames: int | None = None
     debug: bool = False
     address: str | None = None  # ray: the cluster to join (overrides settings.ray.address)
+
+    def context(self, plan: Plan) -> RunContext:
+        """The context every node of this run gets, wherever it runs."""
+        return RunContext(base_dir=self.base_dir).for_settings(plan.workflow, plan.settings.models_dir)
 
 
 class ExecutorUnavailable(Exception):

@@ -43,7 +43,7 @@ class LocalExecutor(Executor):
         self._early_stop: str | None = None
 
     def run(self, plan: Plan, options: RunOptions, hooks: RunHooks) -> RunReport:
-        context = RunContext(plan.workflow, options.base_dir)
+        context = options.context(plan)
         report = RunReport(plan.workflow)
         with running_nodes(plan.nodes, context) as nodes:
             runner = StageRunner(plan, nodes, context, report, hooks, options.max_frames, options.debug)

@@ -65,9 +65,9 @@ def _setup(specs: dict[str, PlanNode], context: RunContext) -> tuple[Any, dict[s
 class _Server:
     """A node served to shards: set up once, its failures and crashes reported to the caller."""
 
-    def __init__(self, spec: PlanNode, workflow: str, options: RunOptions) -> None:
+    def __init__(self, spec: PlanNode, context: RunContext) -> None:
         self.spec = spec
-        self.context = RunContext(workflow, options.base_dir)
+        self.context = context  # plain data: pickled here with a fresh stop flag
         self._failures: dict[int, str] = {}
         self._manager: Any = None
         self.step: Step | None = None
@@ -249,7 +249,7 @@ class ShardWorker:
                  models: dict[int, Any], sinks: dict[int, Any]) -> None:
         self.plan, self.options, self.index, self.sources = plan, options, index, sources
         self.models, self.sinks = models, sinks
-        self.context = RunContext(plan.workflow, options.base_dir)
+        self.context = options.context(plan)
         self.report = RunReport(plan.workflow)
         self.hooks = _DoneHooks(bool(plan.keep))
         self.runner: StageRunner | None = None

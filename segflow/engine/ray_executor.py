@@ -192,12 +192,12 @@ class _RayRun:
             spec = self.plan.nodes[stage.head]
             if spec.role == "model":
                 actor = ray.remote(ModelServer).options(max_concurrency=1024, **_actor_options(_demand(spec.resources)))
-                models[stage.index] = [actor.remote(spec, self.plan.workflow, self.options)
+                models[stage.index] = [actor.remote(spec, self.options.context(self.plan))
                                        for _ in range(replicas[spec.id])]
                 self.servers += [(spec, h) for h in models[stage.index]]
             elif stage.kind == "io" and spec.cls.is_sink:
                 actor = ray.remote(SinkServer).options(num_cpus=0, scheduling_strategy=here)
-                sinks[stage.index] = actor.remote(spec, self.plan.workflow, self.options)
+                sinks[stage.index] = actor.remote(spec, self.options.context(self.plan))
                 self.servers.append((spec, sinks[stage.index]))
         for (spec, _), (error, _node) in zip(self.servers, ray.get([h.ready.remote() for _, h in self.servers]),
                                              strict=True):

@@ -46,7 +46,7 @@ class Workflow:
         return self.graph.name
 
     def context(self) -> RunContext:
-        return RunContext(workflow=self.graph.name, base_dir=self.base_dir)
+        return RunContext(base_dir=self.base_dir).for_settings(self.graph.name, self.graph.settings.models_dir)
 
     def plan(self, keep: Iterable[Ref] = ()) -> Plan:
         """Where each node runs and what each hop carries; ``keep``: values hooks want at the end."""

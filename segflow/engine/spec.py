@@ -47,6 +47,10 @@ class Settings(BaseModel):
         "local", description="What runs the plan: 'local' (threads in this process) or 'ray' (a Ray cluster)."
     )
     ray: RaySettings = Field(default_factory=RaySettings, description="Options of the ray executor.")
+    models_dir: str | None = Field(
+        None, description="Where known model checkpoints (`checkpoint: sam2.1-tiny`) are looked for; "
+        "relative to the working directory. Default: $SEGFLOW_MODELS, else ~/.cache/segflow/models.",
+    )
 
 
 class NodeSpec(BaseModel):

@@ -166,6 +166,7 @@ class _Checker:
             # Go on with defaults, so the nodes' own problems are reported in the same pass.
             header = WorkflowHeader.model_construct(version=1, name="?", description="", settings=Settings(),
                                                     nodes=raw_nodes, ui=None)
+        self.context = self.context.for_settings(header.name, header.settings.models_dir)
         nodes_raw: dict[str, Any] = header.nodes
         resolved: dict[str, ResolvedNode] = {}
         raw_inputs: dict[str, dict[str, Any]] = {}

@@ -62,10 +62,13 @@ def known(value: str) -> Checkpoint | None:
     return next((c for c in checkpoints.values() if c.file == filename), None)
 
 
-def locate(value: str) -> Path | None:
-    """Where a param naming a known checkpoint (``sam2.1-tiny``) points; None for a plain path."""
+def locate(value: str, folder: Path | None = None) -> Path | None:
+    """Where a param naming a known checkpoint (``sam2.1-tiny``) points; None for a plain path.
+
+    ``folder``: the workflow's ``settings.models_dir``, which wins over the environment.
+    """
     checkpoint = catalogue().get(value)
-    return models_dir() / checkpoint.file if checkpoint else None
+    return models_dir(folder) / checkpoint.file if checkpoint else None
 
 
 def fetch_command(checkpoint: Checkpoint, folder: Path | None = None) -> str:

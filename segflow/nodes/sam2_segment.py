@@ -83,7 +83,7 @@ def resolve_device(device: str) -> str:
 
 def checkpoint_path(value: str, context: RunContext) -> Path:
     """A known checkpoint's name means its file in the model folder; anything else is a path."""
-    return locate(value) or context.resolve(value)
+    return locate(value, context.models_dir) or context.resolve(value)
 
 
 @node_type("segment.sam2")
@@ -109,7 +109,7 @@ class Sam2Segment(Node):
             if entry is None or not problem.endswith("does not exist"):
                 problems.append(ParamProblem("checkpoint", problem, CHECKPOINT_HINT))
             else:
-                where = None if params.checkpoint == entry.name else checkpoint.parent
+                where = context.models_dir if params.checkpoint == entry.name else checkpoint.parent
                 problems.append(
                     ParamProblem(
                         "checkpoint",

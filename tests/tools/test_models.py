@@ -175,3 +175,22 @@ def test_sam_refine_names_the_fetch_command_until_the_checkpoint_is_there(folder
     folder.mkdir()
     (folder / FILE).write_bytes(b"weights")  # validation looks for the file; loading it is test_sam2's job
     assert [i.format() for i in validate_file(workflow, context=context).issues if i.is_error] == []
+
+
+def test_a_workflow_may_name_its_own_model_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGFLOW_MODELS", str(tmp_path / "from-the-environment"))
+    from segflow.engine.node import RunContext
+
+    text = (ROOT / "workflows" / "sam_refine.yaml").read_text().replace(
+        "settings: {on_error: skip,", f"settings: {{models_dir: {tmp_path / 'weights'}, on_error: skip,", 1)
+    assert "models_dir:" in text
+    path = tmp_path / "wf.yaml"
+    path.write_text(text)
+    context = RunContext(base_dir=ROOT)  # the workflow's samples and model resolve as from the repository
+    errors = [i for i in validate_file(path, context=context).issues if i.is_error]
+    assert [(i.node, i.field) for i in errors] == [("segment", "checkpoint")]
+    assert str(tmp_path / "weights" / FILE) in errors[0].message  # the setting wins over $SEGFLOW_MODELS
+    assert f"segflow models fetch sam2.1-tiny --dir {tmp_path / 'weights'}" in errors[0].format()
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / FILE).write_bytes(b"weights")
+    assert [i.format() for i in validate_file(path, context=context).issues if i.is_error] == []
