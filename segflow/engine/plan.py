@@ -62,7 +62,6 @@ class PlanStage:
     nodes: tuple[str, ...]  # in run order; a model or I/O stage has exactly one
     upstream: tuple[int, ...]  # stages whose packets it joins; () means the sources
     takes: frozenset[Ref]  # values it receives (its own nodes' inputs and what later stages need)
-    sources: frozenset[str]  # sources whose packets any of its nodes run for
 
     @property
     def head(self) -> str:
@@ -168,8 +167,7 @@ def compile_plan(graph: CompiledGraph, keep: Iterable[Ref] = ()) -> Plan:
         members = tuple(units[key])
         kind = nodes[members[0]].role
         upstream = tuple(sorted(index_of[u] for u in unit_graph.predecessors(key)))
-        sources = frozenset().union(*(nodes[n].sources for n in members))
-        stages.append(PlanStage(i, kind, members, upstream, needs[i], sources))  # type: ignore[arg-type]
+        stages.append(PlanStage(i, kind, members, upstream, needs[i]))  # type: ignore[arg-type]
     return Plan(graph.name, graph.settings, nodes, tuple(graph.source_ids), tuple(stages), frozenset(keep))
 
 

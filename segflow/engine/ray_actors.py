@@ -280,7 +280,6 @@ class ShardWorker:
             if self._manager is not None:
                 self._manager.__exit__(None, None, None)
                 self._manager = None
-        self.report.placement = [{"shard": self.index, "sources": list(self.sources), "ray_node": node_id_here()}]
         return self.report
 
     def stop(self, reason: str) -> None:
