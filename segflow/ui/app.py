@@ -16,7 +16,7 @@ if __package__ in (None, ""):  # `streamlit run segflow/ui/app.py` runs this fil
 import streamlit as st
 
 from segflow.engine.registry import default_registry
-from segflow.ui import canvas, run_panel, widgets
+from segflow.ui import canvas, label_panel, run_panel, train_panel, widgets
 from segflow.ui.command import ENV_FILE, ENV_WORKSPACE
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import Workspace, WorkspaceError
@@ -122,6 +122,10 @@ def sidebar(editor: Editor) -> None:
                               width="stretch")
         for failure in editor.registry.failures:
             st.warning(f"plugin {failure.origin} failed to load: {failure.error}")
+        st.subheader("Save")
+        st.text_input("Save as (inside the workspace)", key="save_path")
+        st.checkbox("Overwrite", key="overwrite", help="replace a file that changed on disk or already exists")
+        st.button("Save", key="save_btn", type="primary", on_click=on_save)
 
 
 def node_panel(editor: Editor) -> None:
@@ -172,6 +176,9 @@ def yaml_panel(editor: Editor) -> None:
         st.error(f"YAML not applied: {problem.format()}")
 
 
+MODES = ("Build", "Label", "Train")
+
+
 def main() -> None:
     st.set_page_config(page_title="segflow editor", layout="wide")
     editor = get_editor()
@@ -181,6 +188,18 @@ def main() -> None:
     note = st.session_state.pop("flash", None)
     if note:
         (st.error if note[1] else st.success)(note[0])
+    mode = st.segmented_control("Mode", MODES, default=MODES[0], key="mode", label_visibility="collapsed")
+    if mode == "Label":
+        label_panel.render(editor)
+        return
+    if mode == "Train":
+        train_panel.render(editor)
+        return
+    build(editor)
+
+
+def build(editor: Editor) -> None:
+    """The canvas is the page; the selected node, the run and the YAML are tabs under it."""
     validation = editor.validation()
     for issue in validation.issues:  # all of them, with line numbers; the canvas marks their nodes
         (st.error if issue.is_error else st.warning)(issue.format())
@@ -189,19 +208,14 @@ def main() -> None:
                + ("valid" if validation.ok else f"{len(errors)} error(s)"))
     result = editor.last_run.result if editor.last_run else None
     graph = canvas.payload(editor.state, editor.registry, validation.issues, editor.selected, result)
-    canvas.graph_canvas(graph, key="canvas", height=400, on_change=on_canvas)
-    node_col, yaml_col = st.columns(2)
-    with node_col:
+    canvas.graph_canvas(graph, key="canvas", height=560, on_change=on_canvas)
+    node_tab, run_tab, yaml_tab = st.tabs(["Node", "Run", "YAML"])
+    with node_tab:
         node_panel(editor)
-    with yaml_col:
+    with run_tab:
+        run_panel.render(editor)
+    with yaml_tab:
         yaml_panel(editor)
-    st.subheader("Run")
-    run_panel.render(editor)
-    st.subheader("Save")
-    cols = st.columns([3, 1, 1])
-    cols[0].text_input("Save as (inside the workspace)", key="save_path")
-    cols[1].checkbox("Overwrite", key="overwrite", help="replace a file that changed on disk or already exists")
-    cols[2].button("Save", key="save_btn", type="primary", on_click=on_save)
 
 
 main()
