@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 
 from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
 from segflow.nodes.filter import anchor_points
-from segflow.nodes.sinks.condition import Condition, ConditionError
+from segflow.nodes.sinks.condition import Condition, checked_condition
 from segflow.nodes.sinks.records import detection_envs, frame_env
 
 
@@ -39,11 +39,7 @@ class Rule(Params):
     @field_validator("when")
     @classmethod
     def _parses(cls, text: str) -> str:
-        try:
-            Condition(text)
-        except ConditionError as exc:
-            raise ValueError(f"when {text!r}: {exc}") from exc
-        return text
+        return checked_condition("when", text)
 
     @field_validator("polygon")
     @classmethod

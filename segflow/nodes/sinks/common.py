@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 from segflow.engine import NodeError, Params
 from segflow.engine.node import ParamProblem
 from segflow.engine.paths import kind_of, shown, stat_or_none
-from segflow.nodes.sinks.condition import Condition, ConditionError
+from segflow.nodes.sinks.condition import Condition, checked_condition
 
 
 class GateParams(Params):
@@ -45,11 +45,7 @@ class GateParams(Params):
     @field_validator("only_when")
     @classmethod
     def _condition_parses(cls, text: str) -> str:
-        try:
-            Condition(text)
-        except ConditionError as exc:
-            raise ValueError(f"only_when {text!r}: {exc}") from exc
-        return text
+        return checked_condition("only_when", text)
 
 
 class SinkParams(GateParams):

@@ -222,3 +222,12 @@ def _coerce(value: Any, literal: Any) -> Any:
 def parse_condition(text: str) -> Condition:
     """Compile ``text``; raises :class:`ConditionError` with the column of the mistake."""
     return Condition(text)
+
+
+def checked_condition(field: str, text: str) -> str:
+    """A params validator's body: ``text`` itself when it parses, else a ValueError naming the field."""
+    try:
+        Condition(text)
+    except ConditionError as exc:
+        raise ValueError(f"{field} {text!r}: {exc}") from exc
+    return text
