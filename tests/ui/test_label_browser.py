@@ -158,6 +158,15 @@ def test_label_train_use_run_in_chromium(tmp_path):
                     stage = label.locator("#stage")
                     bb = stage.bounding_box()
                     scale = bb["width"] / 640
+                    # The pre-label of that stone is replaced: select it on the canvas, delete it, draw a box.
+                    label.locator("#tool-select").click()
+                    centre = ((truth[0] + truth[2]) / 2, (truth[1] + truth[3]) / 2)
+                    page.mouse.click(bb["x"] + centre[0] * scale, bb["y"] + centre[1] * scale)
+                    label.locator("polygon.selected").first.wait_for(timeout=30_000)
+                    label.locator("#delete").click()
+                    wait_until(lambda c=count: masks_line(page)[0] == c - 1, 60, "the deleted pre-label", page)
+                    count -= 1
+                    label.locator("#tool-draw").click()
                     x0, y0 = bb["x"] + (truth[0] - 6) * scale, bb["y"] + (truth[1] - 6) * scale
                     x1, y1 = bb["x"] + (truth[2] + 6) * scale, bb["y"] + (truth[3] + 6) * scale
                     page.mouse.move(x0, y0)
