@@ -167,3 +167,26 @@ def test_frame_edits_save_and_reopen(tmp_path: Path):
 def test_odd_events_change_nothing(tmp_path: Path, event):
     frame = FrameLabels("k", np.zeros((20, 20, 3), np.uint8))
     assert not frame.apply(event, Assistant(RunContext(base_dir=tmp_path)), "x")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_with_a_checkpoint_the_mask_comes_from_sam2(tmp_path: Path):
+    """SAM 2.1 tiny with random weights (Meta's are the user's download): the loading and prompting path."""
+    import importlib.util
+    import sys
+
+    pytest.importorskip("sam2")
+    spec = importlib.util.spec_from_file_location("conftest_models", ROOT / "tests/nodes/conftest_models.py")
+    models = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("conftest_models", models)
+    spec.loader.exec_module(models)
+    checkpoint = models.random_sam2_checkpoint("configs/sam2.1/sam2.1_hiera_t.yaml", tmp_path / "sam2_random.pt")
+    image = cv2.imread(str(SAMPLES / "cherries.png"))
+    assistant = Assistant(RunContext(base_dir=tmp_path), checkpoint=str(checkpoint),
+                          sam_params={"image_size": 256, "device": "cpu"})
+    result = assistant.segment(image, Prompt(box=(100, 100, 160, 150), points=[(130, 125, 1)]))
+    assert assistant.problem == ""
+    assert result.method == "SAM 2 (sam2_random.pt)" and result.score is not None
+    assert result.mask.shape == image.shape[:2] and result.mask.dtype == bool
+    assistant.close()

@@ -223,6 +223,9 @@ def test_label_train_use_run_in_chromium(tmp_path):
             assert len(metrics) == 3 and re.fullmatch(r"\d\.\d{3}", metrics[0]), metrics
             figures["new_mask_map50"], figures["old_same_val"], figures["old_card"] = metrics
             assert metrics[1] != "—"  # the old model was validated on the same val split
+            # the page reruns when the job ends: Start comes back, Stop goes
+            wait_until(lambda: page.get_by_role("button", name="Start training").is_enabled()
+                       and not page.get_by_role("button", name="Stop").is_enabled(), 30, "Start enabled again", page)
             page.screenshot(path=str(tmp_path / "train-mode.png"), full_page=True)
             page.get_by_role("button", name="Use this model in the workflow").click()
             page.get_by_text(re.compile(r"node 'detect' now uses runs/label/")).wait_for(timeout=30_000)
