@@ -213,8 +213,17 @@ def render(editor: Editor) -> None:
     key, pixels, source_id, index = picked
     frame = st.session_state.get("label_frame")
     if frame is None or frame.key != key or frame.pixels.shape != pixels.shape:
-        frame = FrameLabels.open(key, pixels, dataset)
+        # Frames left with unsaved edits are kept for this session: stepping away loses nothing.
+        opened: dict[str, FrameLabels] = st.session_state.setdefault("label_opened", {})
+        if frame is not None and frame.edited:
+            opened[frame.key] = frame
+        frame = opened.pop(key, None)
+        if frame is None or frame.pixels.shape != pixels.shape:
+            frame = FrameLabels.open(key, pixels, dataset)
+        while len(opened) > 50:
+            opened.pop(next(iter(opened)))
         st.session_state["label_frame"] = frame
+    unsaved = [k for k, f in st.session_state.get("label_opened", {}).items() if f.edited]
     assistant = assistant_of(editor)
     with right:
         classes = list(dict.fromkeys(dataset.names() + st.session_state.get("label_model_names", [])
@@ -247,6 +256,8 @@ def render(editor: Editor) -> None:
         state = f"saved in {frame.saved_split}" if frame.saved_split else "not saved yet"
         st.markdown(f"**{len(frame.items)} masks** on `{key}` — {state}" + (" (unsaved changes)" if frame.edited
                                                                            else ""))
+        if unsaved:
+            st.caption(f":orange[Unsaved edits on {len(unsaved)} other frame(s): {', '.join(unsaved[:5])}]")
         counts = dataset.counts()
         st.caption(f"Dataset: {counts['train']} train, {counts['val']} val, {counts['collected']} collected; "
                    f"classes: {', '.join(dataset.names()) or 'none yet'}")
