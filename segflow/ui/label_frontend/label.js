@@ -1,0 +1,154 @@
+// segflow labelling canvas (Streamlit component protocol v1, no framework, no build).
+// Python owns the masks; this file owns the prompt being drawn (box + points) until Python
+// says it was used (a new prompt_rev). Events: {seq, action: "prompt"|"select"|"delete", ...}.
+"use strict";
+
+const SF = {
+  post(type, data) { window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*"); },
+  ready() { SF.post("streamlit:componentReady", { apiVersion: 1 }); },
+  height(h) { SF.post("streamlit:setFrameHeight", { height: h }); },
+  send(action, data) {
+    SF.post("streamlit:setComponentValue",
+      { value: Object.assign({ seq: Date.now() + Math.random(), action }, data), dataType: "json" });
+  },
+};
+const NS = "http://www.w3.org/2000/svg";
+const stage = document.getElementById("stage");
+const frameEl = document.getElementById("frame");
+const masksEl = document.getElementById("masks");
+const promptEl = document.getElementById("prompt");
+const msg = document.getElementById("msg");
+const wrap = document.getElementById("wrap");
+const delBtn = document.getElementById("delete");
+
+let args = { image: "", width: 1, height: 1, masks: [], prompt_rev: 0, selected: null };
+let tool = "draw";
+let prompt = { box: null, points: [] };
+let promptRev = null;
+let drag = null;  // {x0, y0, moved}
+let imageSrc = "";
+
+function svg(tag, attrs, parent) {
+  const e = document.createElementNS(NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+function toImage(ev) {  // mouse event -> image pixel coordinates
+  const pt = stage.createSVGPoint();
+  pt.x = ev.clientX; pt.y = ev.clientY;
+  const p = pt.matrixTransform(stage.getScreenCTM().inverse());
+  return [Math.max(0, Math.min(args.width, p.x)), Math.max(0, Math.min(args.height, p.y))];
+}
+
+function drawPrompt() {
+  promptEl.replaceChildren();
+  const b = prompt.box;
+  if (b) svg("rect", { class: "pbox", x: Math.min(b[0], b[2]), y: Math.min(b[1], b[3]),
+                       width: Math.abs(b[2] - b[0]), height: Math.abs(b[3] - b[1]) }, promptEl);
+  const r = Math.max(3, args.width / 160);
+  for (const [x, y, v] of prompt.points) svg("circle", { class: v ? "ppos" : "pneg", cx: x, cy: y, r }, promptEl);
+}
+
+function drawMasks() {
+  masksEl.replaceChildren();
+  for (const m of args.masks) {
+    const g = svg("g", { "data-mask-id": m.id }, masksEl);
+    for (const poly of m.polygons) {
+      const el = svg("polygon", { class: "mask " + (m.kind || ""), points: poly.map(p => p.join(",")).join(" "),
+                                  fill: m.colour, stroke: m.colour, "data-mask-id": m.id }, g);
+      if (m.id === args.selected) el.classList.add("selected");
+      el.addEventListener("mousedown", ev => {
+        if (tool !== "select") return;
+        ev.stopPropagation();
+        SF.send("select", { id: m.id });
+      });
+    }
+    if (m.label && m.polygons.length && m.polygons[0].length) {
+      const [x, y] = m.polygons[0].reduce((a, p) => [Math.min(a[0], p[0]), Math.min(a[1], p[1])], [1e9, 1e9]);
+      const t = svg("text", { class: "mask-label", x, y: Math.max(12, y - 3) }, g);
+      t.textContent = m.label;
+    }
+  }
+  delBtn.disabled = !args.selected;
+}
+
+function setTool(name) {
+  tool = name;
+  for (const b of document.querySelectorAll(".tool")) b.classList.toggle("active", b.dataset.tool === name);
+  stage.classList.toggle("select", name === "select");
+}
+
+function sendPrompt() {
+  drawPrompt();
+  SF.send("prompt", { box: prompt.box, points: prompt.points });
+}
+
+stage.addEventListener("contextmenu", ev => ev.preventDefault());
+stage.addEventListener("mousedown", ev => {
+  wrap.focus();
+  if (tool !== "draw") {
+    if (tool === "select") SF.send("select", { id: null });
+    return;
+  }
+  const [x, y] = toImage(ev);
+  drag = { x0: x, y0: y, moved: false, negative: ev.shiftKey || ev.button === 2 };
+});
+window.addEventListener("mousemove", ev => {
+  if (!drag) return;
+  const [x, y] = toImage(ev);
+  if (Math.abs(x - drag.x0) + Math.abs(y - drag.y0) > 4) drag.moved = true;
+  if (drag.moved) {
+    prompt.box = [drag.x0, drag.y0, x, y];
+    drawPrompt();
+  }
+});
+window.addEventListener("mouseup", ev => {
+  if (!drag) return;
+  const d = drag;
+  drag = null;
+  if (d.moved) {
+    const [x, y] = toImage(ev);
+    prompt.box = [Math.min(d.x0, x), Math.min(d.y0, y), Math.max(d.x0, x), Math.max(d.y0, y)];
+  } else {
+    prompt.points.push([d.x0, d.y0, d.negative ? 0 : 1]);
+  }
+  say(prompt.box ? "box drawn: asking for a mask…" : "point added: asking for a mask…");
+  sendPrompt();
+});
+wrap.addEventListener("keydown", ev => {
+  if (ev.key === "Escape") { prompt = { box: null, points: [] }; sendPrompt(); }
+  if ((ev.key === "Delete" || ev.key === "Backspace") && args.selected) SF.send("delete", { id: args.selected });
+});
+document.getElementById("clear").addEventListener("click", () => { prompt = { box: null, points: [] }; sendPrompt(); });
+delBtn.addEventListener("click", () => { if (args.selected) SF.send("delete", { id: args.selected }); });
+for (const b of document.querySelectorAll(".tool")) b.addEventListener("click", () => setTool(b.dataset.tool));
+
+function say(text) { msg.textContent = text || ""; }
+
+function render(a) {
+  args = Object.assign(args, a);
+  if (args.image !== imageSrc) {
+    imageSrc = args.image;
+    frameEl.setAttribute("href", args.image);
+  }
+  frameEl.setAttribute("width", args.width);
+  frameEl.setAttribute("height", args.height);
+  stage.setAttribute("viewBox", `0 0 ${args.width} ${args.height}`);
+  if (promptRev !== args.prompt_rev) {  // Python used (or dropped) the prompt: start a new one
+    promptRev = args.prompt_rev;
+    prompt = { box: null, points: [] };
+  }
+  drawPrompt();
+  drawMasks();
+  say(args.message || "");
+  const width = wrap.clientWidth || document.body.clientWidth || 800;
+  SF.height(Math.ceil(40 + width * args.height / args.width));
+}
+
+window.addEventListener("message", ev => {
+  if (ev.data && ev.data.type === "streamlit:render") render(ev.data.args || {});
+});
+window.addEventListener("resize", () => render({}));
+SF.ready();

@@ -1,0 +1,55 @@
+"""The Label and Train modes through ``streamlit.testing.v1.AppTest``: render, pre-label, save, train's guard."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import yaml
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "segflow" / "ui" / "app.py")
+
+
+def start(monkeypatch, tmp_path: Path) -> AppTest:
+    (tmp_path / "workflows").mkdir()
+    shutil.copy(ROOT / "workflows" / "coins.yaml", tmp_path / "workflows" / "coins.yaml")
+    os.symlink(ROOT / "assets", tmp_path / "assets")
+    monkeypatch.setenv("SEGFLOW_EDITOR_WORKSPACE", str(tmp_path))
+    monkeypatch.setenv("SEGFLOW_EDITOR_FILE", "workflows/coins.yaml")
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_prelabel_and_save_a_frame_of_the_workflow_source(monkeypatch, tmp_path):
+    at = start(monkeypatch, tmp_path)
+    at.session_state["mode"] = "Label"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.text_input(key="label_folder").value == "datasets/coins"
+    assert "**0 masks** on `coins_000000`" in texts(at.markdown)
+    at.button(key="label_prelabel").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    count = int(re.search(r"\*\*(\d+) masks\*\* on", texts(at.markdown)).group(1))
+    assert count > 0, texts(at.caption)
+    at.button(key="label_save").click().run()
+    labels = list((tmp_path / "datasets" / "coins" / "labels" / "train").glob("*.txt"))
+    assert [p.name for p in labels] == ["coins_000000.txt"]
+    assert len(labels[0].read_text().splitlines()) == count
+    names = yaml.safe_load((tmp_path / "datasets" / "coins" / "data.yaml").read_text())["names"]
+    assert len(names) >= 1
+
+    at.session_state["mode"] = "Train"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "1 train and 0 val frames" in texts(at.caption)
+    assert at.button(key="train_start").disabled  # no val split yet: training would fail
