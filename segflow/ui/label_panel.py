@@ -11,8 +11,8 @@ from typing import Any
 
 import streamlit as st
 
+from segflow.nodes.yolo_dataset import YoloSegDataset, safe_key
 from segflow.tools.labelling.assist import Assistant, find_checkpoint
-from segflow.tools.labelling.dataset import YoloSegDataset, safe_key
 from segflow.tools.labelling.frame import FrameLabels, image_url
 from segflow.tools.labelling.prelabel import model_names, prelabel
 from segflow.ui import media

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from segflow.tools.labelling.dataset import YoloSegDataset, safe_key
+from segflow.nodes.yolo_dataset import YoloSegDataset, safe_key
 from segflow.tools.labelling.prelabel import detector_nodes
 from segflow.tools.labelling.training import TrainJob, TrainSettings, old_model_summary
 from segflow.ui.editor import Editor

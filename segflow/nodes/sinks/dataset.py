@@ -93,7 +93,7 @@ class DatasetSink(SinkNode):
         return writable_problems(folder_for(params, context), "folder", folder=True)
 
     def setup(self) -> None:
-        from segflow.tools.labelling.dataset import YoloSegDataset
+        from segflow.nodes.yolo_dataset import YoloSegDataset
 
         p = self.params
         self.dataset = YoloSegDataset(folder_for(p, self.context))
@@ -141,7 +141,7 @@ class DatasetSink(SinkNode):
         return {}
 
     def _writer(self) -> None:
-        from segflow.tools.labelling.dataset import Label, mask_polygon, safe_key
+        from segflow.nodes.yolo_dataset import Label, mask_polygon, safe_key
 
         while True:
             item = self._queue.get()
