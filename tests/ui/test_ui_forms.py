@@ -183,3 +183,21 @@ def test_non_loopback_host_warns(tmp_path, monkeypatch, capsys, host, warned):
     assert is_loopback(host) is not warned
     assert ("warning: listening on" in capsys.readouterr().err) is warned
     assert calls and calls[0][calls[0].index("--server.address") + 1] == host
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o664, 0o600, 0o755])
+def test_save_keeps_the_files_mode(ws, mode):
+    target = ws.root / "workflows" / "a.yaml"
+    target.chmod(mode)
+    ws.save("workflows/a.yaml", "version: 1\nname: b\n", ws.open("workflows/a.yaml"))
+    assert target.stat().st_mode & 0o7777 == mode and target.read_text() == "version: 1\nname: b\n"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_a_new_file_gets_the_umask_mode(ws, umask):
+    old = os.umask(umask)
+    try:
+        ws.save("workflows/new.yaml", "version: 1\n", None)
+    finally:
+        os.umask(old)
+    assert (ws.root / "workflows" / "new.yaml").stat().st_mode & 0o777 == 0o666 & ~umask
