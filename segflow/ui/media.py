@@ -7,6 +7,7 @@ expects.
 
 from __future__ import annotations
 
+import base64
 import itertools
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -195,3 +196,8 @@ def to_jpeg(pixels: Any, quality: int = 85) -> bytes:
     if not ok:
         raise MediaError("could not encode the picture as JPEG")
     return data.tobytes()
+
+
+def jpeg_data_url(pixels: Any, quality: int = 85) -> str:
+    """The picture inline, as a ``data:`` URL: it arrives with the page update, with no second request."""
+    return "data:image/jpeg;base64," + base64.b64encode(to_jpeg(pixels, quality)).decode("ascii")

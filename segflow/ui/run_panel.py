@@ -67,7 +67,7 @@ def _run_tab(editor: Editor) -> None:
     is_video = chosen is not None and chosen.reader is not None and chosen.count != 1
     if is_video and player is None:
         _frame_stepper(chosen)  # type: ignore[arg-type]
-        if editor.has_stateful_nodes():
+        if graph is not None and stepping.has_stateful(graph):
             st.number_input("Warm-up frames", 0, 300, 10, key="run_warmup",
                             help="After a jump, trackers and line counters are fed the frames before this one "
                                  "first; a step to the next frame simply continues them.")
@@ -227,7 +227,7 @@ def _show(editor: Editor) -> None:
     with left:
         if picture is not None:
             ref, frame = picture
-            st.image(media.to_jpeg(frame.pixels), caption=f"{ref} — {run.input_name}", width="stretch")
+            st.image(media.jpeg_data_url(frame.pixels), caption=f"{ref} — {run.input_name}", width="stretch")
     with right:
         if table is not None:
             ref, rows = table
