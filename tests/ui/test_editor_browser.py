@@ -173,7 +173,7 @@ def flagship_page(tmp_path: Path):
         with playwright_sync.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
             try:
-                page = browser.new_page(viewport={"width": 1500, "height": 1300})
+                page = browser.new_page(viewport={"width": 1400, "height": 2000})
                 page.set_default_timeout(60_000)
                 page.goto(url)
                 page.get_by_role("tab", name="Run").wait_for()
@@ -232,11 +232,11 @@ def test_rejected_form_value_shows_pydantics_message_under_the_field(tmp_path):
         below = number_field(page, "iou")
         assert confidence.bounding_box()["y"] < message.bounding_box()["y"] < below.bounding_box()["y"]
         assert confidence.input_value() == "5"  # what the user typed stays to be corrected
+        shoot(page, tmp_path, "editor-form-error.png")
         page.get_by_role("tab", name="YAML").click()
         text = page.locator("textarea").filter(has_text="coffee-stones").first.input_value()
         assert text == saved  # the document kept the previous value
         assert page.get_by_text("● unsaved").count() == 0
-        shoot(page, tmp_path, "editor-form-error.png")
         # A valid value is applied, and the message goes.
         page.get_by_role("tab", name="Node").click()
         confidence.fill("0.5")
