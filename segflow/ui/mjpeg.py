@@ -26,6 +26,7 @@ class FrameServer:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="segflow-mjpeg", daemon=True)
+        player.when_idle(self.close)  # a player nobody watches takes its server with it
 
     @property
     def url(self) -> str:

@@ -73,6 +73,7 @@ class Player:
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._touched = clock()
+        self._idle_hooks: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._loop, name="segflow-play", daemon=True)
         _live.add(self)
 
@@ -94,6 +95,10 @@ class Player:
     @property
     def running(self) -> bool:
         return self._thread.is_alive()
+
+    def when_idle(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` when the player stops itself because nobody watched (its server closes)."""
+        self._idle_hooks.append(hook)
 
     def touch(self) -> None:
         """Someone is watching: the page's status refresh calls this (see ``idle_s``)."""
@@ -122,6 +127,7 @@ class Player:
         opened = None
         stamps: deque[float] = deque(maxlen=FPS_WINDOW)
         totals: dict[str, float] = {}
+        idle = False
         try:
             opened = self.opener(self.start_index)
             self.session.run_sequence(self.graph, [])  # trackers start afresh, then keep state
@@ -132,6 +138,7 @@ class Player:
                     break
                 if self.clock() - self._touched > self.idle_s:
                     log.info("play: nobody watched for %.0f s; stopping", self.idle_s)
+                    idle = True
                     break
                 result = self.session.run_image(self.graph, pixels, self.source_id, index)
                 picture = results.annotated_image(self.graph, result)
@@ -152,7 +159,7 @@ class Player:
                                               nodes=nodes, error="; ".join(f"{n}: {e}" for n, e in errors.items()))
                     self._changed.notify_all()
                 index += 1
-            self._set(state="stopped" if self._stop.is_set() else "finished")
+            self._set(state="stopped" if self._stop.is_set() or idle else "finished")
         except Exception as exc:  # noqa: BLE001 - a failing source or node ends play with its message
             log.warning("play failed: %s: %s", type(exc).__name__, exc)
             self._set(state="failed", error=f"{type(exc).__name__}: {exc}")
@@ -164,6 +171,8 @@ class Player:
                 self.session.close()
                 with self._changed:
                     self._changed.notify_all()
+                for hook in self._idle_hooks if idle else []:
+                    hook()
 
     def _set(self, **changes: object) -> None:
         with self._changed:

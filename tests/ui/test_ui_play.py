@@ -108,11 +108,20 @@ def test_a_failing_source_is_reported(graph):
 def test_nobody_watching_stops_play(graph):
     compiled, context = graph
     now = [0.0]
-    player = Player(compiled, context, FakeVideo(), idle_s=5.0, clock=lambda: now[0]).start()
+    player = Player(compiled, context, FakeVideo(), idle_s=5.0, clock=lambda: now[0])
+    server = FrameServer(player).start()
+    player.start()
     wait_until(lambda: player.status().frames_played >= 2, what="2 frames")
-    now[0] = 6.0  # the page's status refresh has not touched the player for 6 s: the tab is gone
+    player.touch()
+    now[0] = 4.0  # touched within idle_s: plays on
+    frames = player.status().frames_played
+    wait_until(lambda: player.status().frames_played > frames + 2, what="more frames")
+    assert player.running
+    now[0] = 10.0  # the page's status refresh has not touched the player for 6 s: the tab is gone
     wait_until(lambda: not player.running, what="the idle stop")
-    assert player.session.live_nodes == {}
+    assert player.session.live_nodes == {} and player.status().state == "stopped"
+    with pytest.raises(OSError):  # its stream server went with it
+        urllib.request.urlopen(server.url + "/status.json", timeout=2)
 
 
 def test_mjpeg_stream_and_status(graph):
