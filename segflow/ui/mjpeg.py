@@ -31,7 +31,7 @@ class FrameServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> FrameServer:
         self._thread.start()

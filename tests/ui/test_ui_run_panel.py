@@ -64,3 +64,26 @@ def test_play_restarts_on_an_edit_and_stop_closes(app):
     app.button(key="play_btn").click().run()
     assert "player" not in app.session_state and not second.running and second.session.live_nodes == {}
     assert app.button(key="play_btn").label == "▶ Play"
+
+
+def test_results_columns_are_picked_and_remembered(tmp_path, monkeypatch):
+    import shutil
+
+    (tmp_path / "workflows").mkdir()
+    shutil.copy(ROOT / "workflows" / "coins.yaml", tmp_path / "workflows" / "coins.yaml")
+    os.symlink(ROOT / "assets", tmp_path / "assets")
+    monkeypatch.setenv("SEGFLOW_EDITOR_WORKSPACE", str(tmp_path))
+    monkeypatch.setenv("SEGFLOW_EDITOR_FILE", "workflows/coins.yaml")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.button(key="run_btn").click().run()
+    table = at.dataframe[0].value
+    first = list(table.columns)
+    assert first[:2] == ["#", "class_name"] and "x1" not in first  # boxes are not in the default pick
+    picker = [m for m in at.multiselect if m.key.startswith("columns:")][0]
+    assert picker.options[-1] in ("mask_px", "mm_per_px", "mm_per_px_u", "tracker_id", "class_id", "y2")
+    picker.set_value(["x1", "length_mm"]).run()
+    assert list(at.dataframe[0].value.columns) == ["length_mm", "x1"]  # in table order
+    at.selectbox(key="node_pick").set_value("coins").run()  # another selection; the table's node is the same
+    at.button(key="run_btn").click().run()
+    assert list(at.dataframe[0].value.columns) == ["length_mm", "x1"]  # remembered
