@@ -15,7 +15,7 @@ import streamlit as st
 from segflow.engine.node import Node
 from segflow.ui import forms, results
 from segflow.ui.editor import Editor
-from segflow.ui.media import to_jpeg
+from segflow.ui.media import jpeg_data_url
 from segflow.ui.state import Edge
 
 
@@ -130,7 +130,7 @@ def outputs(editor: Editor, node_id: str) -> None:
     for port, shown in results.node_outputs(run.result, node_id).items():
         st.markdown(f"**{node_id}.{port}** {shown.caption}")
         if shown.kind == "image":
-            st.image(to_jpeg(shown.value), width="stretch")
+            st.image(jpeg_data_url(shown.value), width="stretch")
         elif shown.kind == "table":
             st.dataframe(shown.value, hide_index=True)
         else:

@@ -246,6 +246,12 @@ def test_rejected_form_value_shows_pydantics_message_under_the_field(tmp_path):
     assert (tmp_path / "ws" / "workflows" / FLAGSHIP.name).read_text() == saved  # nothing saved
 
 
+def settled(page) -> None:
+    """Wait until Streamlit reports no script running (its status widget is gone)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=60_000, polling=20)
+
+
 def image_src(page) -> str | None:
     return page.evaluate("() => { const i = document.querySelector('[data-testid=\"stImage\"] img');"
                          " return i ? i.src : null; }")
@@ -279,6 +285,7 @@ def test_frame_steps_show_each_new_annotated_frame(tmp_path):
             assert image_src(page) != old  # and the picture is a new one
             model_ms = float(re.search(r"models (\d+) ms", text).group(1))
             figures.append((elapsed * 1000, model_ms))
+            settled(page)  # the next click meets an idle page, as a person's would
         shoot(page, tmp_path, "editor-run.png")
     import statistics
 
