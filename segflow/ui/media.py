@@ -85,25 +85,6 @@ def video_frame(path: Path, index: int) -> Picked:
         capture.release()
 
 
-def video_frames(path: Path, start: int, stop: int) -> list[Picked]:
-    """Frames ``start`` .. ``stop - 1`` of a video, read in one pass."""
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise MediaError(f"cannot open video '{path}'")
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-        capture.set(cv2.CAP_PROP_POS_FRAMES, start)
-        frames = []
-        for index in range(start, stop):
-            ok, pixels = capture.read()
-            if not ok or pixels is None:
-                break
-            frames.append(Picked(pixels, index, count))
-        return frames
-    finally:
-        capture.release()
-
-
 @contextmanager
 def _opened(resolved: ResolvedNode, context: RunContext) -> Iterator[SourceNode]:
     """The workflow's source node, set up, closed afterwards; its errors as MediaError."""
@@ -180,14 +161,6 @@ def source_opener(resolved: ResolvedNode, context: RunContext) -> Opener:
                 raise MediaError(f"source '{resolved.id}': {exc}") from exc
         return Opened(frames(), count, stack.close)
     return open_at
-
-
-def to_rgb(pixels: Any) -> np.ndarray:
-    """BGR (or grey) pixels as RGB for display."""
-    array = np.asarray(pixels)
-    if array.ndim == 2:
-        return array
-    return np.ascontiguousarray(array[..., ::-1])
 
 
 def to_jpeg(pixels: Any, quality: int = 85) -> bytes:

@@ -207,6 +207,22 @@ def poll(condition, timeout: float, what: str):
     raise AssertionError(f"{what}: not within {timeout:.0f} s")
 
 
+def pick_option(page, selectbox, name: str, timeout: float = 60.0) -> None:
+    """Open ``selectbox`` and choose ``name``; a click that came before the page was ready is repeated."""
+    option = page.locator('[role="option"]').filter(has_text=re.compile(rf"^{re.escape(name)}$"))
+    deadline = time.monotonic() + timeout
+    while True:
+        selectbox.click()
+        try:
+            option.wait_for(timeout=5_000)
+            break
+        except playwright_sync.TimeoutError:
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
+    option.click()
+
+
 def number_field(page, name: str):
     """The <input> of the params form's number field labelled ``name``."""
     label = page.locator('[data-testid="stWidgetLabel"] p').filter(has_text=re.compile(rf"^{name}$"))
@@ -218,13 +234,14 @@ def number_field(page, name: str):
 def test_rejected_form_value_shows_pydantics_message_under_the_field(tmp_path):
     saved = FLAGSHIP.read_text()
     with flagship_page(tmp_path) as page:
-        node = page.locator('[data-testid="stSelectbox"]').filter(has_text="Node").first
-        node.click()
-        page.locator('[role="option"]').filter(has_text=re.compile(r"^detect$")).click()
+        settled(page)
+        pick_option(page, page.locator('[data-testid="stSelectbox"]').filter(has_text="Node").first, "detect")
         confidence = number_field(page, "confidence")
         confidence.wait_for()
+        settled(page)
         assert confidence.input_value() == "0.35"
         confidence.fill("5")
+        confidence.press("Tab")  # leaving the field hands its value to the form
         page.get_by_role("button", name="Apply").click()
         message = page.get_by_text("detect.confidence: Input should be less than or equal to 1")
         message.wait_for()
@@ -240,6 +257,7 @@ def test_rejected_form_value_shows_pydantics_message_under_the_field(tmp_path):
         # A valid value is applied, and the message goes.
         page.get_by_role("tab", name="Node").click()
         confidence.fill("0.5")
+        confidence.press("Tab")
         page.get_by_role("button", name="Apply").click()
         page.get_by_text("● unsaved").wait_for()
         assert page.get_by_text("detect.confidence: Input should be").count() == 0
