@@ -34,6 +34,14 @@ class FieldSpec:
     options: list[Any] = field(default_factory=list)
     optional: bool = False  # None is allowed (shown as an empty YAML field)
 
+    def bounds_text(self) -> str:
+        """The declared range, for the help text (the field itself accepts anything: see ``check``)."""
+        if self.minimum is not None and self.maximum is not None:
+            return f"from {self.minimum:g} to {self.maximum:g}"
+        if self.minimum is not None:
+            return f"at least {self.minimum:g}"
+        return f"at most {self.maximum:g}" if self.maximum is not None else ""
+
     def display(self, value: Any) -> Any:
         """The widget's initial value for a param value (or the default when unset)."""
         if self.widget == "yaml":
@@ -133,6 +141,40 @@ def check(model: type[BaseModel], values: dict[str, Any]) -> BaseModel:
             name = ".".join(str(p) for p in err["loc"]) or "params"
             messages.setdefault(name, err["msg"])
         raise FormError(messages) from exc
+
+
+@dataclass
+class Applied:
+    """What Apply does with a form: the params to write, or pydantic's messages per field (then nothing)."""
+
+    changes: dict[str, Any] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)
+
+
+def apply_entered(model: type[BaseModel], specs: list[FieldSpec], current: dict[str, Any],
+                  entered: dict[str, Any]) -> Applied:
+    """Parse every widget's value, validate the params they make, and say what to write.
+
+    Every field is parsed (a YAML error in one does not hide a range error in another);
+    any message means nothing is written, so the document keeps its previous values.
+    """
+    values: dict[str, Any] = {}
+    messages: dict[str, str] = {}
+    for spec in specs:
+        if spec.name not in entered:
+            continue
+        try:
+            values[spec.name] = parse_widget_value(spec, entered[spec.name])
+        except FormError as exc:
+            messages.update(exc.messages)
+    if messages:
+        return Applied(messages=messages)
+    changed = changes(specs, current, values)
+    try:
+        check(model, {**current, **changed})
+    except FormError as exc:
+        return Applied(messages=exc.messages)
+    return Applied(changes=changed)
 
 
 def changes(specs: list[FieldSpec], current: dict[str, Any], entered: dict[str, Any]) -> dict[str, Any]:

@@ -2,11 +2,14 @@
 
 Detections become one row per object with every ``.data`` field
 (measurements, colours, class names) beside box, confidence and ids; images
-are shown as images; anything else as JSON.
+are shown as images; anything else as JSON. Columns are ordered for a person
+reading them: what was measured (in real units) and the colour first, boxes
+and ids last, and ``pick_columns`` chooses which to show.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +63,56 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
+REAL_UNIT = re.compile(r"_(mm|mm2|mm3|cm|cm2|m|m2|um|in)(_u)?$")  # `_u`: that value's uncertainty
+COLOUR_HEADLINE = ("colour_name", "colour_hex", "colour_name_delta_e", "dominant_hex", "dominant_share",
+                   "dominant_colours")
+BOX_AND_IDS = ("x1", "y1", "x2", "y2", "class_id", "tracker_id", "mask_px", "mm_per_px", "mm_per_px_u")
+
+
+def column_rank(name: str) -> int:
+    """0 row number, 1 class, 2 measured in real units, 3 colour, 4 confidence, 5 the rest, 6 boxes and ids."""
+    if name == "#":
+        return 0
+    if name in ("class_name", "label"):
+        return 1
+    if name in BOX_AND_IDS:
+        return 6
+    if REAL_UNIT.search(name):
+        return 2
+    if name in COLOUR_HEADLINE:
+        return 3
+    return 4 if name == "confidence" else 5
+
+
+def ordered_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """Every column of ``rows`` (first seen first), sorted by :func:`column_rank`, stable within a rank."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return sorted(seen, key=column_rank)
+
+
+def default_columns(columns: list[str]) -> list[str]:
+    """The headline columns (no uncertainties, no pixel twins, boxes) plus the track id; all when few."""
+    picked = [c for c in columns if column_rank(c) <= 4 and not c.endswith("_u")]
+    if "tracker_id" in columns:
+        picked.append("tracker_id")
+    return picked if len(picked) > 3 else columns
+
+
+def pick_columns(columns: list[str], remembered: list[str] | None) -> list[str]:
+    """The columns to show: the user's earlier pick (those still there, in table order), else the default."""
+    if remembered:
+        kept = [c for c in columns if c in set(remembered)]
+        if kept:
+            return kept
+    return default_columns(columns)
+
+
+def select(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[str, Any]]:
+    return [{c: row.get(c) for c in columns} for row in rows]
+
+
 def show(value: Any) -> Shown:
     if isinstance(value, Frame):
         h, w = value.pixels.shape[:2]
@@ -71,6 +124,20 @@ def show(value: Any) -> Shown:
 
 def node_outputs(result: SessionResult, node_id: str) -> dict[str, Shown]:
     return {port: show(v) for port, v in result.outputs.get(node_id, {}).items()}
+
+
+def default_output(graph: CompiledGraph, result: SessionResult, selected: str | None) -> str | None:
+    """The node "Show the output of" starts at.
+
+    The selected node, unless it is a source (a copy of the raw frame): then the node
+    whose image is shown annotated, else the last node.
+    """
+    if selected in graph.nodes and not graph.nodes[selected].cls.is_source:
+        return selected
+    picture = annotated_image(graph, result)
+    if picture is not None and not graph.nodes[picture[0].split(".", 1)[0]].cls.is_source:
+        return picture[0].split(".", 1)[0]
+    return graph.order[-1] if graph.order else None
 
 
 def annotated_image(graph: CompiledGraph, result: SessionResult) -> tuple[str, Frame] | None:

@@ -15,42 +15,63 @@ import streamlit as st
 from segflow.engine.node import Node
 from segflow.ui import forms, results
 from segflow.ui.editor import Editor
-from segflow.ui.media import to_rgb
+from segflow.ui.media import jpeg_data_url
 from segflow.ui.state import Edge
 
 
 def param_form(editor: Editor, node_id: str, cls: type[Node]) -> None:
-    """The selected node's params; invalid values are refused with pydantic's message."""
+    """The selected node's params; a rejected value gets pydantic's message under its field.
+
+    Apply validates in the submit button's callback, before the page is drawn again, so
+    the messages can be drawn under the fields they belong to; the document keeps its
+    values, and the widgets (keyed by the unchanged revision) keep what the user typed.
+    Number fields take any number: bounds are pydantic's to enforce, with its message,
+    not the browser's (which would silently refuse the value).
+    """
     view = editor.state.node(node_id)
     specs = forms.field_specs(cls.Params)
     if not specs:
         st.caption("This node type has no parameters.")
         return
     prefix = f"param:{node_id}:{editor.revision}"
+    rejected = st.session_state.get(REJECTED, {}).get(prefix, {})
+    fields = {s.name for s in specs}
     with st.form(key=f"form:{prefix}", border=False):
-        entered: dict[str, Any] = {}
+        for name, message in rejected.items():
+            if name.split(".", 1)[0] not in fields:
+                st.error(f"{node_id}.{name}: {message}")
         for spec in specs:
-            entered[spec.name] = _widget(spec, view.params.get(spec.name, spec.default), f"{prefix}:{spec.name}")
-        submitted = st.form_submit_button("Apply", type="primary", key=f"apply:{prefix}")
-    if not submitted:
+            _widget(spec, view.params.get(spec.name, spec.default), f"{prefix}:{spec.name}")
+            for name, message in rejected.items():
+                if name.split(".", 1)[0] == spec.name:
+                    st.error(f"{node_id}.{name}: {message}")
+        st.form_submit_button("Apply", type="primary", key=f"apply:{prefix}", on_click=_apply,
+                              args=(editor, node_id, cls, prefix))
+
+
+REJECTED = "rejected_params"  # session key: {form prefix: {field: pydantic's message}}
+
+
+def _apply(editor: Editor, node_id: str, cls: type[Node], prefix: str) -> None:
+    view = editor.state.node(node_id)
+    specs = forms.field_specs(cls.Params)
+    entered = {s.name: st.session_state.get(f"{prefix}:{s.name}") for s in specs}
+    outcome = forms.apply_entered(cls.Params, specs, view.params, entered)
+    if outcome.messages:
+        st.session_state[REJECTED] = {prefix: outcome.messages}
         return
-    try:
-        values = {s.name: forms.parse_widget_value(s, entered[s.name]) for s in specs}
-        changed = forms.changes(specs, view.params, values)
-        forms.check(cls.Params, {**view.params, **changed})
-    except forms.FormError as exc:
-        for name, message in exc.messages.items():
-            st.error(f"{node_id}.{name}: {message}")
-        return
-    if changed:
-        editor.state.set_params(node_id, changed)
+    st.session_state.pop(REJECTED, None)
+    if outcome.changes:
+        editor.state.set_params(node_id, outcome.changes)
         editor.changed()
-        st.rerun()
 
 
 def _widget(spec: forms.FieldSpec, value: Any, key: str) -> Any:
     label = spec.name + (" *" if spec.required else "")
     help_text = spec.help + (f" (default: {spec.default!r})" if not spec.required else " (required)")
+    bounds = spec.bounds_text()
+    if bounds:
+        help_text += f"; {bounds}"
     shown = spec.display(value)
     if spec.widget == "checkbox":
         return st.checkbox(label, value=bool(shown), help=help_text, key=key)
@@ -60,12 +81,7 @@ def _widget(spec: forms.FieldSpec, value: Any, key: str) -> Any:
         return st.selectbox(label, options, index=index, help=help_text, key=key)
     if spec.widget in ("int", "float"):
         is_int = spec.widget == "int"
-        cast = int if is_int else float
-        lo = cast(spec.minimum) if spec.minimum is not None else None
-        hi = cast(spec.maximum) if spec.maximum is not None else None
-        if shown is not None:
-            shown = min(max(shown, lo if lo is not None else shown), hi if hi is not None else shown)
-        return st.number_input(label, min_value=lo, max_value=hi, value=shown, step=1 if is_int else None,
+        return st.number_input(label, value=shown, step=1 if is_int else None,
                                format=None if is_int else "%g", help=help_text, key=key)
     if spec.widget == "text":
         return st.text_input(label, value=shown, help=help_text, key=key)
@@ -114,7 +130,7 @@ def outputs(editor: Editor, node_id: str) -> None:
     for port, shown in results.node_outputs(run.result, node_id).items():
         st.markdown(f"**{node_id}.{port}** {shown.caption}")
         if shown.kind == "image":
-            st.image(to_rgb(shown.value), width="stretch")
+            st.image(jpeg_data_url(shown.value), width="stretch")
         elif shown.kind == "table":
             st.dataframe(shown.value, hide_index=True)
         else:

@@ -5,13 +5,16 @@ path is resolved (symlinks included) and refused when it leaves the folder.
 A file is fingerprinted when opened; saving over a file whose content changed
 on disk since then (another editor, a ``git pull``) is refused unless the user
 says to overwrite, and so is saving over an existing file that was not opened.
-Writes are atomic: a crash leaves the old file or the new one, never half.
+Writes are atomic: a crash leaves the old file or the new one, never half; the
+new file keeps the old one's mode (a temporary file is created 0600), and a new
+file gets the mode the user's umask gives any new file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,8 +99,10 @@ class Workspace:
                                    f"'overwrite' to replace the other changes")
         full.parent.mkdir(parents=True, exist_ok=True)
         data = text.encode("utf-8")
+        mode = stat.S_IMODE(full.stat().st_mode) if full.exists() else 0o666 & ~_umask()
         fd, tmp = tempfile.mkstemp(prefix=f".{full.name}.", suffix=".tmp", dir=full.parent)
         try:
+            os.fchmod(fd, mode)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -107,3 +112,16 @@ class Workspace:
             Path(tmp).unlink(missing_ok=True)
             raise
         return Opened(rel, text, fingerprint(data))
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (other threads create files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current

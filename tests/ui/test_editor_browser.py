@@ -7,6 +7,7 @@ the annotated image and the results table.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -113,6 +114,7 @@ def test_editor_in_chromium(name, tmp_path):
             assert re.search(r"cannot connect detections output .* to image input", message.inner_text())
             assert frame.locator("path.sf-edge").count() == edge_count
 
+            page.get_by_role("tab", name="Run").click()  # the Run tab, under the canvas
             if is_video:  # step to a frame with stones in view with "Next", as a user would
                 slider = page.locator('[data-testid="stSlider"]').first
                 for expected in range(1, STEP + 1):  # each click moves one frame: wait for it to show
@@ -146,3 +148,225 @@ def test_editor_in_chromium(name, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
     assert (tmp_path / f"editor-{workflow.stem}.png").stat().st_size > 10_000
+
+
+# -- forms, stepping and play on the flagship graph ------------------------------------------------
+
+FLAGSHIP = ROOT / "workflows" / "coffee_stones.yaml"
+SHOTS = os.environ.get("SEGFLOW_SCREENSHOTS")  # a folder (docs/img) to keep the screenshots in
+
+
+@contextlib.contextmanager
+def flagship_page(tmp_path: Path):
+    """``segflow editor`` on a copy of coffee_stones in a fresh workspace, and a chromium page on it."""
+    (tmp_path / "ws" / "workflows").mkdir(parents=True)
+    shutil.copy(FLAGSHIP, tmp_path / "ws" / "workflows" / FLAGSHIP.name)
+    os.symlink(ROOT / "assets", tmp_path / "ws" / "assets")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "editor.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "segflow.ui.command", f"workflows/{FLAGSHIP.name}", "--port",
+                             str(port), "--workspace", str(tmp_path / "ws")], cwd=tmp_path / "ws", stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_healthy(url, proc, timeout=90)
+        with playwright_sync.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 2000})
+                page.set_default_timeout(60_000)
+                page.goto(url)
+                page.get_by_role("tab", name="Run").wait_for()
+                yield page
+            finally:
+                browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def shoot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    if SHOTS:
+        shutil.copy(path, Path(SHOTS) / name)
+    return path
+
+
+def poll(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s")
+
+
+def pick_option(page, selectbox, name: str, timeout: float = 60.0) -> None:
+    """Open ``selectbox`` and choose ``name``; a click that came before the page was ready is repeated."""
+    option = page.locator('[role="option"]').filter(has_text=re.compile(rf"^{re.escape(name)}$"))
+    deadline = time.monotonic() + timeout
+    while True:
+        selectbox.click()
+        try:
+            option.wait_for(timeout=5_000)
+            break
+        except playwright_sync.TimeoutError:
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
+    option.click()
+
+
+def number_field(page, name: str):
+    """The <input> of the params form's number field labelled ``name``."""
+    label = page.locator('[data-testid="stWidgetLabel"] p').filter(has_text=re.compile(rf"^{name}$"))
+    return page.locator('[data-testid="stNumberInput"]').filter(has=label).locator("input")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_rejected_form_value_shows_pydantics_message_under_the_field(tmp_path):
+    saved = FLAGSHIP.read_text()
+    with flagship_page(tmp_path) as page:
+        settled(page)
+        pick_option(page, page.locator('[data-testid="stSelectbox"]').filter(has_text="Node").first, "detect")
+        confidence = number_field(page, "confidence")
+        confidence.wait_for()
+        settled(page)
+        assert confidence.input_value() == "0.35"
+        confidence.fill("5")
+        confidence.press("Tab")  # leaving the field hands its value to the form
+        page.get_by_role("button", name="Apply").click()
+        message = page.get_by_text("detect.confidence: Input should be less than or equal to 1")
+        message.wait_for()
+        # Under the field: below its input, above the next field's.
+        below = number_field(page, "iou")
+        assert confidence.bounding_box()["y"] < message.bounding_box()["y"] < below.bounding_box()["y"]
+        assert confidence.input_value() == "5"  # what the user typed stays to be corrected
+        shoot(page, tmp_path, "editor-form-error.png")
+        page.get_by_role("tab", name="YAML").click()
+        text = page.locator("textarea").filter(has_text="coffee-stones").first.input_value()
+        assert text == saved  # the document kept the previous value
+        assert page.get_by_text("● unsaved").count() == 0
+        # A valid value is applied, and the message goes.
+        page.get_by_role("tab", name="Node").click()
+        confidence.fill("0.5")
+        confidence.press("Tab")
+        page.get_by_role("button", name="Apply").click()
+        page.get_by_text("● unsaved").wait_for()
+        assert page.get_by_text("detect.confidence: Input should be").count() == 0
+    assert (tmp_path / "ws" / "workflows" / FLAGSHIP.name).read_text() == saved  # nothing saved
+
+
+def settled(page) -> None:
+    """Wait until Streamlit reports no script running (its status widget is gone)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=60_000, polling=20)
+
+
+def image_src(page) -> str | None:
+    return page.evaluate("() => { const i = document.querySelector('[data-testid=\"stImage\"] img');"
+                         " return i ? i.src : null; }")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_frame_steps_show_each_new_annotated_frame(tmp_path):
+    """Every Next click runs the graph on the next frame and shows it; prints the step time (not asserted)."""
+    steps = 8
+    with flagship_page(tmp_path) as page:
+        page.get_by_role("tab", name="Run").click()
+        page.get_by_role("button", name="Run", exact=True).click()
+        caption = page.get_by_text(re.compile(r"^Input: belt frame \d+ — "))
+        caption.wait_for(timeout=120_000)  # the model loads on the first run
+        page.locator('[data-testid="stImage"] img').first.wait_for()
+        page.get_by_text(re.compile(r"Results — \d+ detections")).wait_for()
+        figures = []
+        for k in range(1, steps + 1):
+            old = image_src(page)
+            started = time.perf_counter()
+            page.get_by_role("button", name="Next ▶").click()
+            page.wait_for_function(
+                "old => { const i = document.querySelector('[data-testid=\"stImage\"] img');"
+                " return i && i.src !== old && i.complete && i.naturalWidth > 0; }",
+                arg=old, timeout=60_000, polling=10)
+            elapsed = time.perf_counter() - started
+            page.get_by_text(re.compile(rf"^Input: belt frame {k} — ")).wait_for(timeout=30_000)
+            text = caption.inner_text()
+            assert f"belt frame {k} —" in text  # each click advanced exactly one frame
+            assert image_src(page) != old  # and the picture is a new one
+            model_ms = float(re.search(r"models (\d+) ms", text).group(1))
+            figures.append((elapsed * 1000, model_ms))
+            settled(page)  # the next click meets an idle page, as a person's would
+        shoot(page, tmp_path, "editor-run.png")
+    import statistics
+
+    total = statistics.median(f[0] for f in figures)
+    model = statistics.median(f[1] for f in figures)
+    without = statistics.median(f[0] - f[1] for f in figures)
+    load = os.getloadavg()[0]
+    line = (f"step speed (coffee_stones, {steps} Next clicks, load {load:.1f} on {os.cpu_count()} CPUs): "
+            f"click -> new annotated frame median {total:.0f} ms, model {model:.0f} ms, without the model "
+            f"{without:.0f} ms; each: " + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in figures))
+    print(line)
+    (tmp_path / "step-speed.txt").write_text(line + "\n")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_play_mode_streams_advancing_frames(tmp_path):
+    import json
+
+    with flagship_page(tmp_path) as page:
+        page.get_by_role("tab", name="Run").click()
+        page.get_by_role("button", name="▶ Play").click()
+        stream = page.locator("img#sf-play")
+        stream.wait_for()
+        status_url = stream.get_attribute("data-status")
+        assert re.match(r"^http://127\.0\.0\.1:\d+/status\.json$", status_url)
+
+        def status() -> dict:
+            with urllib.request.urlopen(status_url, timeout=10) as response:
+                return json.loads(response.read())
+
+        seen: set[int] = set()
+
+        def frames_arrive() -> bool:
+            frame = status().get("frame")
+            if frame is not None:
+                seen.add(frame)
+            return len(seen) >= 4
+
+        poll(frames_arrive, 180, "four distinct frames played")
+        # The browser shows the stream (the <img> has decoded MJPEG parts), and the timings refresh.
+        page.wait_for_function("() => { const i = document.querySelector('img#sf-play');"
+                               " return i && i.naturalWidth > 0; }", timeout=60_000)
+        page.get_by_text(re.compile(r"^Play: playing, frame \d+, [\d.]+ frames/s")).wait_for(timeout=60_000)
+        first = page.get_by_text(re.compile(r"^Play: playing, frame \d+")).inner_text()
+        poll(lambda: page.get_by_text(re.compile(r"^Play: ")).inner_text() != first, 60, "the status refreshed")
+        current = status()
+        assert current["state"] == "playing" and current["fps"] > 0
+        assert current["nodes"]["detect"]["status"] == "ran" and current["nodes"]["log"]["status"] == "off"
+        shoot(page, tmp_path, "editor-play.png")
+        page.get_by_role("button", name="■ Stop").click()
+        page.get_by_role("button", name="▶ Play").wait_for()
+
+        def server_gone() -> bool:
+            try:
+                status()
+            except OSError:
+                return True
+            return False
+
+        poll(server_gone, 30, "the stream server closed after Stop")
+        # Stop leaves the page on the frame play reached, run and shown.
+        page.get_by_text(re.compile(r"^Input: belt frame \d+ — ")).wait_for(timeout=120_000)
+        shown = int(re.search(r"belt frame (\d+)", page.get_by_text(re.compile(r"^Input: belt frame")).inner_text())
+                    .group(1))
+        assert shown >= max(seen)

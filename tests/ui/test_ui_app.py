@@ -124,8 +124,7 @@ def test_run_then_rerun_only_changed_nodes(monkeypatch, workspace):
     at.selectbox(key="node_pick").set_value("label").run()
     widget(at, "checkbox", "param:label:").set_value(True)  # masks stays on; boxes is the 3rd field
     [w for w in at.checkbox if w.key.startswith("param:label:") and w.key.endswith(":boxes")][0].set_value(True)
-    widget(at, "button", "apply:param:label:").click().run()
-    at.button(key="run_btn").click().run()
+    widget(at, "button", "apply:param:label:").click().run()  # auto-run: no need to press Run again
     assert "2 node(s) ran, 3 reused from cache" in texts(at.caption)  # photo (the frame) and label
 
 

@@ -183,3 +183,59 @@ def test_non_loopback_host_warns(tmp_path, monkeypatch, capsys, host, warned):
     assert is_loopback(host) is not warned
     assert ("warning: listening on" in capsys.readouterr().err) is warned
     assert calls and calls[0][calls[0].index("--server.address") + 1] == host
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o664, 0o600, 0o755])
+def test_save_keeps_the_files_mode(ws, mode):
+    target = ws.root / "workflows" / "a.yaml"
+    target.chmod(mode)
+    ws.save("workflows/a.yaml", "version: 1\nname: b\n", ws.open("workflows/a.yaml"))
+    assert target.stat().st_mode & 0o7777 == mode and target.read_text() == "version: 1\nname: b\n"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_a_new_file_gets_the_umask_mode(ws, umask):
+    old = os.umask(umask)
+    try:
+        ws.save("workflows/new.yaml", "version: 1\n", None)
+    finally:
+        os.umask(old)
+    assert (ws.root / "workflows" / "new.yaml").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# -- Apply: write the changes, or say why not ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("type_name", "current", "typed", "changes", "messages"),
+    [
+        ("detect.yolo", {"model": "m.pt", "confidence": 0.35}, {"confidence": 0.5}, {"confidence": 0.5}, {}),
+        ("detect.yolo", {"model": "m.pt", "confidence": 0.35}, {"confidence": 5.0}, {},
+         {"confidence": "Input should be less than or equal to 1"}),
+        ("detect.yolo", {"model": "m.pt"}, {"imgsz": 8}, {}, {"imgsz": "Input should be greater than or equal to 32"}),
+        # Two bad fields: both messages, nothing written.
+        ("annotate.detections", {}, {"text_scale": 0.0, "thickness": -3}, {},
+         {"text_scale": "greater than 0", "thickness": "greater than"}),
+        # A YAML error in one field does not hide the others' parse errors.
+        ("measure.masks", {}, {"scale": "{mode: fixed", "skeleton": True}, {}, {"scale": "not valid YAML"}),
+        ("measure.masks", {}, {"scale": "{mode: nonsense}"}, {}, {"scale": "mode"}),
+        ("detect.yolo", {"model": "m.pt", "confidence": 0.35}, {}, {}, {}),  # nothing touched
+    ],
+)
+def test_apply_writes_changes_or_gives_pydantic_messages(registry, type_name, current, typed, changes, messages):
+    cls = registry.get(type_name)
+    specs = forms.field_specs(cls.Params)
+    entered = {s.name: s.display(current.get(s.name, s.default)) for s in specs} | typed
+    applied = forms.apply_entered(cls.Params, specs, current, entered)
+    assert applied.changes == changes
+    assert set(applied.messages) == set(messages) or all(
+        any(k.split(".")[0] == name for k in applied.messages) for name in messages)
+    for name, words in messages.items():
+        text = " ".join(v for k, v in applied.messages.items() if k.split(".")[0] == name)
+        assert words in text, applied.messages
+
+
+def test_number_fields_state_their_range_in_the_help(registry):
+    assert spec(registry, "detect.yolo", "confidence").bounds_text() == "from 0 to 1"
+    assert spec(registry, "detect.yolo", "imgsz").bounds_text() == "from 32 to 8192"
+    assert spec(registry, "detect.yolo", "model").bounds_text() == ""
