@@ -48,19 +48,20 @@ def after_change(editor: Editor) -> None:
 
 
 def on_canvas() -> None:
+    """One canvas event (see ``canvas.handle``); its message shows in the canvas's own toolbar."""
     editor: Editor = st.session_state["editor"]
     event = st.session_state.get("canvas")
     if not isinstance(event, dict):
         return
-    before = editor.state.to_yaml()
-    selected, message = canvas.apply(editor.state, event, editor.registry)
-    editor.selected = selected if selected in editor.state.node_ids() else editor.selected
-    if editor.selected not in editor.state.node_ids():
-        editor.selected = next(iter(editor.state.node_ids()), None)
-    if editor.state.to_yaml() != before:
-        editor.changed()
-    if message:
-        flash(message, error=event.get("action") == "connect")
+    message, error = canvas.handle(editor, event)
+    st.session_state["canvas_seq"] = event.get("seq")  # the canvas keeps its own moves until this echoes
+    st.session_state["canvas_note"] = {"text": message, "error": error, "seq": event.get("seq")} if message else None
+    after_change(editor)
+
+
+def on_layout_toggle(key: str) -> None:
+    editor: Editor = st.session_state["editor"]
+    editor.set_layout_in_yaml(bool(st.session_state.get(key)))
     after_change(editor)
 
 
@@ -124,6 +125,11 @@ def sidebar(editor: Editor) -> None:
             st.warning(f"plugin {failure.origin} failed to load: {failure.error}")
         st.subheader("Save")
         st.text_input("Save as (inside the workspace)", key="save_path")
+        layout_key = f"layout_in_yaml:{editor.revision}"
+        st.checkbox("Store layout in the YAML", value=editor.state.layout_in_yaml, key=layout_key,
+                    on_change=on_layout_toggle, args=(layout_key,),
+                    help="node positions under the workflow's `ui:` key; off: in "
+                         f"`{editor.layout_path.rsplit('/', 1)[-1]}` next to it, and the YAML stays as written")
         st.checkbox("Overwrite", key="overwrite", help="replace a file that changed on disk or already exists")
         st.button("Save", key="save_btn", type="primary", on_click=on_save)
 
@@ -206,8 +212,9 @@ def build(editor: Editor) -> None:
     errors = [i for i in validation.issues if i.is_error]
     st.caption(f"{len(editor.state.node_ids())} nodes, {len(editor.state.edges())} edges — "
                + ("valid" if validation.ok else f"{len(errors)} error(s)"))
-    result = editor.last_run.result if editor.last_run else None
-    graph = canvas.payload(editor.state, editor.registry, validation.issues, editor.selected, result)
+    graph = canvas.editor_payload(editor, validation.issues)
+    graph["note"] = st.session_state.get("canvas_note")
+    graph["seq"] = st.session_state.get("canvas_seq")
     canvas.graph_canvas(graph, key="canvas", height=560, on_change=on_canvas)
     node_tab, run_tab, yaml_tab = st.tabs(["Node", "Run", "YAML"])
     with node_tab:
