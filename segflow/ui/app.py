@@ -215,7 +215,7 @@ def build(editor: Editor) -> None:
     graph = canvas.editor_payload(editor, validation.issues)
     graph["note"] = st.session_state.get("canvas_note")
     graph["seq"] = st.session_state.get("canvas_seq")
-    canvas.graph_canvas(graph, key="canvas", height=560, on_change=on_canvas)
+    canvas.graph_canvas(graph, key="canvas", height=620, on_change=on_canvas)
     node_tab, run_tab, yaml_tab = st.tabs(["Node", "Run", "YAML"])
     with node_tab:
         node_panel(editor)

@@ -26,8 +26,10 @@ from segflow.engine.registry import Registry
 from segflow.engine.spec import parse_ref
 from segflow.ui.yaml_roundtrip import Style, dumps, loads, merge_text, to_node, to_plain
 
-GRID_X, GRID_Y = 270, 190  # the automatic layout's column and row spacing, in canvas pixels
-NODE_W, NODE_H = 230, 150  # room a drawn node takes, for placing new ones where none is
+GRID_X, GRID_Y = 250, 160  # the automatic layout's column and row spacing, in canvas pixels
+WRAP = 4  # columns per band: a long pipeline continues in a band below, like lines of text,
+BAND_GAP = 50  # so a 9-node graph stays readable in a browser-wide canvas at zoom 1
+NODE_W, NODE_H = 230, 140  # room a drawn node takes, for placing new ones where none is
 PASTE_OFFSET = (40.0, 40.0)
 SCHEMA_LINE = "# yaml-language-server: $schema=../segflow.schema.json\n"
 
@@ -182,6 +184,13 @@ class EditorState:
         for node_id in order:
             preds = [depth.get(p, 0) for p in graph.predecessors(node_id)]
             depth[node_id] = max(preds) + 1 if preds else 0
+        per_column: dict[int, int] = {}
+        for d in depth.values():
+            per_column[d] = per_column.get(d, 0) + 1
+        band_top: dict[int, float] = {0: 40.0}  # band -> its top y: below the tallest column above
+        for band in range(1, max(per_column, default=0) // WRAP + 1):
+            tallest = max(per_column.get(c, 0) for c in range((band - 1) * WRAP, band * WRAP))
+            band_top[band] = band_top[band - 1] + max(1, tallest) * GRID_Y + BAND_GAP
         rows: dict[int, int] = {}
         out = {k: v for k, v in stored.items() if k in graph}
         for node_id in self.node_ids():
@@ -190,7 +199,7 @@ class EditorState:
             col = depth.get(node_id, 0)
             while True:  # the next free row of its column: never on top of a placed node
                 row = rows[col] = rows.get(col, -1) + 1
-                xy = (40.0 + col * GRID_X, 40.0 + row * GRID_Y)
+                xy = (40.0 + (col % WRAP) * GRID_X, band_top.get(col // WRAP, 40.0) + row * GRID_Y)
                 if not _overlaps(xy, out.values()):
                     break
             out[node_id] = xy

@@ -241,19 +241,21 @@ function renderNodes() {
     ports.appendChild(ins);
     ports.appendChild(outs);
     box.appendChild(ports);
-    if (n.thumb) {
-      const thumb = el("div", "sf-thumb");
-      if (n.thumb.image) {
-        const img = el("img");
+    if (n.status || n.thumb) {  // the last run: its output (a small picture or a count) and how it went
+      const foot = el("div", "sf-foot " + (n.status || ""));
+      if (n.thumb && n.thumb.image) {
+        const img = el("img", "sf-thumb");
         img.src = n.thumb.image;
         img.alt = `last output of ${n.id}`;
         img.draggable = false;
-        thumb.appendChild(img);
+        foot.appendChild(img);
       }
-      if (n.thumb.text) thumb.appendChild(el("span", "sf-thumb-text", n.thumb.text));
-      box.appendChild(thumb);
+      const text = el("div", "sf-foot-text");
+      if (n.thumb && n.thumb.text) text.appendChild(el("div", "sf-thumb-text", n.thumb.text));
+      if (n.status) text.appendChild(el("div", "sf-status", n.status_text || n.status));
+      foot.appendChild(text);
+      box.appendChild(foot);
     }
-    if (n.status) box.appendChild(el("div", "sf-foot " + n.status, n.status_text || n.status));
     box.addEventListener("mousedown", ev => startNodeDrag(ev, n, box));
     box.addEventListener("dblclick", ev => ev.stopPropagation());
     layer.appendChild(box);
@@ -285,7 +287,8 @@ function handleCenter(nodeId, portName, side) {
 }
 
 function curve(a, b) {
-  const dx = Math.max(40, Math.abs(b.x - a.x) / 2);
+  // forward: a smooth S; backward (to the next band of a wrapped layout): a short bend at each end
+  const dx = b.x >= a.x ? Math.max(40, (b.x - a.x) / 2) : 70;
   return `M ${a.x} ${a.y} C ${a.x + dx} ${a.y}, ${b.x - dx} ${b.y}, ${b.x} ${b.y}`;
 }
 
