@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 if __package__ in (None, ""):  # `streamlit run segflow/ui/app.py` runs this file as a script
@@ -20,6 +21,8 @@ from segflow.ui import canvas, label_panel, run_panel, train_panel, widgets
 from segflow.ui.command import ENV_FILE, ENV_WORKSPACE
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import Workspace, WorkspaceError
+
+STALE_S = 5.0  # seconds after a canvas edit in which an older YAML text is an echo (see stale_yaml)
 
 
 def get_editor() -> Editor:
@@ -43,8 +46,28 @@ def flash(text: str, error: bool = False) -> None:
 
 def after_change(editor: Editor) -> None:
     """Widgets that mirror the document are reset from it before they are drawn again."""
-    st.session_state["yaml_text"] = editor.state.to_yaml()
+    show_yaml(editor.state.to_yaml())
     st.session_state["node_pick"] = editor.selected
+
+
+def show_yaml(text: str) -> None:
+    """Put the document's text in the YAML field, and remember the last few texts it was given."""
+    st.session_state["yaml_text"] = text
+    given = [t for t in st.session_state.get("yaml_given", []) if t != text][-9:]
+    st.session_state["yaml_given"] = [*given, text]
+
+
+def stale_yaml(editor: Editor, text: str) -> bool:
+    """Whether ``text`` is an echo of an older document rather than the user's edit.
+
+    Canvas events can come faster than reruns. A rerun cut short by the next
+    event may never redraw the YAML field, and the browser then sends its older
+    text back as if typed: applying it would undo the canvas edits since. So a
+    text the field was given before, arriving within seconds of a canvas edit,
+    is dropped (typing a whole earlier version back that fast is not editing).
+    """
+    recent = time.monotonic() - st.session_state.get("canvas_edit_at", -1e9) < STALE_S
+    return recent and text != editor.state.to_yaml() and text in st.session_state.get("yaml_given", [])
 
 
 def on_canvas() -> None:
@@ -53,9 +76,11 @@ def on_canvas() -> None:
     event = st.session_state.get("canvas")
     if not isinstance(event, dict):
         return
-    message, error = canvas.handle(editor, event)
-    st.session_state["canvas_seq"] = event.get("seq")  # the canvas keeps its own moves until this echoes
-    st.session_state["canvas_note"] = {"text": message, "error": error, "seq": event.get("seq")} if message else None
+    st.session_state["canvas_edit_at"] = time.monotonic()
+    message, error, handled = canvas.handle_value(editor, event, st.session_state.get("canvas_seq"))
+    st.session_state["canvas_seq"] = handled  # echoed to the canvas: it resends what this does not cover
+    if message:
+        st.session_state["canvas_note"] = {"text": message, "error": error, "seq": handled}
     after_change(editor)
 
 
@@ -67,7 +92,11 @@ def on_layout_toggle(key: str) -> None:
 
 def on_yaml() -> None:
     editor: Editor = st.session_state["editor"]
-    if editor.set_yaml(st.session_state.get("yaml_text", "")):
+    text = st.session_state.get("yaml_text", "")
+    if stale_yaml(editor, text):
+        show_yaml(editor.state.to_yaml())
+        return
+    if editor.set_yaml(text):
         st.session_state["node_pick"] = editor.selected
 
 
@@ -175,7 +204,7 @@ def yaml_panel(editor: Editor) -> None:
     if "yaml_text" not in st.session_state or (
         not editor.yaml_problems and st.session_state.get("yaml_rev") != editor.revision
     ):
-        st.session_state["yaml_text"] = editor.state.to_yaml()
+        show_yaml(editor.state.to_yaml())
     st.session_state["yaml_rev"] = editor.revision
     st.text_area("Workflow YAML (edits update the canvas)", key="yaml_text", height=560, on_change=on_yaml)
     for problem in editor.yaml_problems:

@@ -137,6 +137,31 @@ def handle(editor: Editor, event: dict[str, Any]) -> tuple[str, bool]:
     return f"unknown canvas action {action!r}", True
 
 
+def handle_value(editor: Editor, value: dict[str, Any], handled: float | None) -> tuple[str, bool, float | None]:
+    """Apply what the canvas sent: one event, or a batch of every event it has not seen confirmed.
+
+    Streamlit keeps only a component's latest value: two events sent during one
+    rerun would lose the first. So the canvas resends each unconfirmed event in
+    a ``batch`` until a render echoes its seq (``handled``); events at or below
+    ``handled`` were applied already and are skipped. Returns the last message,
+    whether it is an error, and the new ``handled``.
+    """
+    events = value.get("events") if value.get("action") == "batch" else [value]
+    message, error = "", False
+    for event in events if isinstance(events, list) else []:
+        if not isinstance(event, dict):
+            continue
+        seq = event.get("seq")
+        if isinstance(seq, (int, float)) and handled is not None and seq <= handled:
+            continue
+        text, bad = handle(editor, event)
+        if text or bad:
+            message, error = text, bad
+        if isinstance(seq, (int, float)):
+            handled = seq if handled is None else max(handled, seq)
+    return message, error, handled
+
+
 _component: Any = None
 
 

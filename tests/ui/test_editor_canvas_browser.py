@@ -134,7 +134,7 @@ def empty_point(frame) -> tuple[float, float]:
       const r = w.getBoundingClientRect();
       const taken = [...document.querySelectorAll('.sf-node, #minimap')].map(n => n.getBoundingClientRect())
         .filter(b => b.width > 0);
-      for (let y = r.top + 20; y < r.bottom - 160; y += 20) for (let x = r.left + 20; x < r.right - 250; x += 20) {
+      for (let y = r.top + 40; y < r.bottom - 180; y += 20) for (let x = r.left + 40; x < r.right - 270; x += 20) {
         const hit = document.elementFromPoint(x, y);
         if (!hit || !(hit.id === 'wrap' || hit.id === 'layer')) continue;
         if (!taken.some(b => x < b.right + 10 && x + 240 > b.left && y < b.bottom + 10 && y + 150 > b.top))
@@ -208,15 +208,28 @@ def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
         # Double-click on empty canvas: the palette opens there and the node lands at that point.
         point = empty_point(frame)
         assert point, "no empty spot on the canvas"
-        frame.locator("#wrap").dblclick(position={"x": point[0] - rect(frame.locator("#wrap"))["x"],
-                                                  "y": point[1] - rect(frame.locator("#wrap"))["y"]})
+        wrap_box = rect(frame.locator("#wrap"))
+        tx, ty, zoom = frame.locator("#layer").evaluate(
+            "e => { const m = new DOMMatrix(getComputedStyle(e).transform); return [m.e, m.f, m.a]; }")
+        wanted = ((point[0] - wrap_box["x"] - tx) / zoom, (point[1] - wrap_box["y"] - ty) / zoom)  # canvas coords
+        frame.locator("#wrap").dblclick(position={"x": point[0] - wrap_box["x"], "y": point[1] - wrap_box["y"]})
         frame.locator("#palette-q").wait_for(timeout=10_000)
         frame.locator("#palette-q").fill("stats")
         frame.locator('#palette-list li[data-type="debug.stats"]').click()
         stats = frame.locator('.sf-node[data-type="debug.stats"]')
         stats.wait_for(timeout=40_000)
-        box = rect(stats)
-        assert abs(box["x"] - point[0]) < 8 and abs(box["y"] - point[1]) < 8, (box, point)
+        placed = stats.evaluate("e => [parseFloat(e.style.left), parseFloat(e.style.top)]")
+        assert abs(placed[0] - wanted[0]) < 2 and abs(placed[1] - wanted[1]) < 2, (placed, wanted)
+        assert inside(rect(stats), rect(frame.locator("#wrap")))
+
+        # Three adds in a row without waiting (each while the last one's rerun runs): none is lost.
+        count = len(node_ids(frame))
+        for query in ("noop", "noop", "noop"):
+            frame.locator("#add").click()
+            frame.locator("#palette-q").fill(query)
+            frame.locator("#palette-q").press("Enter")
+        wait_until(lambda: len(node_ids(frame)) == count + 3, "all three quick adds to be drawn")
+        assert frame.locator('.sf-node[data-type="debug.noop"]').count() == 3
 
 
 @pytest.mark.slow

@@ -10,14 +10,18 @@ const ZOOM_MIN = 0.2, ZOOM_MAX = 3;
 const NEW_NODE = { w: 220, h: 110 };  // what a new node roughly covers: where to centre it
 
 let lastSeq = 0;
+let outbox = [];  // events sent but not yet confirmed by a render (graph.seq): resent with each new one
 const SF = {
   post(type, data) { window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*"); },
   ready() { SF.post("streamlit:componentReady", { apiVersion: 1 }); },
   height(h) { SF.post("streamlit:setFrameHeight", { height: h }); },
   send(action, data) {
+    // Streamlit keeps only the latest value, so a click during a rerun would replace the one before:
+    // each value carries every unconfirmed event, and Python skips those it has applied.
     lastSeq = Math.max(Date.now(), lastSeq + 1);
+    outbox.push(Object.assign({ seq: lastSeq, action }, data));
     SF.post("streamlit:setComponentValue",
-      { value: Object.assign({ seq: lastSeq, action }, data), dataType: "json" });
+      { value: { seq: lastSeq, action: "batch", events: outbox.slice() }, dataType: "json" });
     return lastSeq;
   },
 };
@@ -37,6 +41,7 @@ let pending = new Map();       // node id -> {x, y, seq}: local moves Python has
 let noteSeq = null;            // the last Python note shown
 let paletteAt = null;          // where the palette's node goes (layer coordinates), null: the view's centre
 let paletteItems = [], paletteActive = 0;
+let localPrimary = null;       // the node clicked last, here
 let readable = 1;              // the zoom at which the smallest node text is MIN_TEXT_PX
 const nodeEls = new Map();
 
@@ -342,7 +347,7 @@ function startNodeDrag(ev, n, box) {
   } else if (!selection.has(n.id)) {
     selection = new Set([n.id]);
   }
-  graph.selected = selection.has(n.id) ? n.id : [...selection][0] || null;
+  graph.selected = localPrimary = selection.has(n.id) ? n.id : [...selection][0] || null;
   markSelection();                      // at once: Python hears of it on mouseup
   const group = graph.nodes.filter(m => selection.has(m.id) && m.id !== n.id);
   drag = { mode: "node", node: n, sx: ev.clientX, sy: ev.clientY, moved: false,
@@ -580,13 +585,18 @@ function render(args) {
   if (drag && drag.mode !== "pan" && drag.mode !== "minimap") { deferred = args; return; }
   graph = args.graph || { nodes: [], edges: [], selected: null, types: [] };
   const confirmed = graph.seq || 0;
+  outbox = outbox.filter(e => e.seq > confirmed);
   for (const n of graph.nodes) {   // a move Python has not applied yet keeps its local place
     const p = pending.get(n.id);
     if (p && p.seq > confirmed) { n.x = p.x; n.y = p.y; } else pending.delete(n.id);
   }
   const ids = new Set(graph.nodes.map(n => n.id));
   selection = new Set([...selection].filter(id => ids.has(id)));
-  if (!graph.selected || !selection.has(graph.selected)) selection = new Set(graph.selected ? [graph.selected] : []);
+  const choosing = outbox.some(e => e.action === "select" || e.action === "move");
+  if (choosing && selection.size) {  // a click Python has not seen yet: keep it
+    graph.selected = selection.has(localPrimary) ? localPrimary : [...selection][0];
+  }
+  else if (!graph.selected || !selection.has(graph.selected)) selection = new Set(graph.selected ? [graph.selected] : []);
   const height = args.height || 480;
   wrap.style.height = height + "px";
   renderNodes();
