@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 if __package__ in (None, ""):  # `streamlit run segflow/ui/app.py` runs this file as a script
@@ -20,6 +21,8 @@ from segflow.ui import canvas, label_panel, run_panel, train_panel, widgets
 from segflow.ui.command import ENV_FILE, ENV_WORKSPACE
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import Workspace, WorkspaceError
+
+STALE_S = 5.0  # seconds after a canvas edit in which an older YAML text is an echo (see stale_yaml)
 
 
 def get_editor() -> Editor:
@@ -43,30 +46,57 @@ def flash(text: str, error: bool = False) -> None:
 
 def after_change(editor: Editor) -> None:
     """Widgets that mirror the document are reset from it before they are drawn again."""
-    st.session_state["yaml_text"] = editor.state.to_yaml()
+    show_yaml(editor.state.to_yaml())
     st.session_state["node_pick"] = editor.selected
 
 
+def show_yaml(text: str) -> None:
+    """Put the document's text in the YAML field, and remember the last few texts it was given."""
+    st.session_state["yaml_text"] = text
+    given = [t for t in st.session_state.get("yaml_given", []) if t != text][-9:]
+    st.session_state["yaml_given"] = [*given, text]
+
+
+def stale_yaml(editor: Editor, text: str) -> bool:
+    """Whether ``text`` is an echo of an older document rather than the user's edit.
+
+    Canvas events can come faster than reruns. A rerun cut short by the next
+    event may never redraw the YAML field, and the browser then sends its older
+    text back as if typed: applying it would undo the canvas edits since. So a
+    text the field was given before, arriving within seconds of a canvas edit,
+    is dropped (typing a whole earlier version back that fast is not editing).
+    """
+    recent = time.monotonic() - st.session_state.get("canvas_edit_at", -1e9) < STALE_S
+    return recent and text != editor.state.to_yaml() and text in st.session_state.get("yaml_given", [])
+
+
 def on_canvas() -> None:
+    """One canvas event (see ``canvas.handle``); its message shows in the canvas's own toolbar."""
     editor: Editor = st.session_state["editor"]
     event = st.session_state.get("canvas")
     if not isinstance(event, dict):
         return
-    before = editor.state.to_yaml()
-    selected, message = canvas.apply(editor.state, event, editor.registry)
-    editor.selected = selected if selected in editor.state.node_ids() else editor.selected
-    if editor.selected not in editor.state.node_ids():
-        editor.selected = next(iter(editor.state.node_ids()), None)
-    if editor.state.to_yaml() != before:
-        editor.changed()
+    st.session_state["canvas_edit_at"] = time.monotonic()
+    message, error, handled = canvas.handle_value(editor, event, st.session_state.get("canvas_seq"))
+    st.session_state["canvas_seq"] = handled  # echoed to the canvas: it resends what this does not cover
     if message:
-        flash(message, error=event.get("action") == "connect")
+        st.session_state["canvas_note"] = {"text": message, "error": error, "seq": handled}
+    after_change(editor)
+
+
+def on_layout_toggle(key: str) -> None:
+    editor: Editor = st.session_state["editor"]
+    editor.set_layout_in_yaml(bool(st.session_state.get(key)))
     after_change(editor)
 
 
 def on_yaml() -> None:
     editor: Editor = st.session_state["editor"]
-    if editor.set_yaml(st.session_state.get("yaml_text", "")):
+    text = st.session_state.get("yaml_text", "")
+    if stale_yaml(editor, text):
+        show_yaml(editor.state.to_yaml())
+        return
+    if editor.set_yaml(text):
         st.session_state["node_pick"] = editor.selected
 
 
@@ -124,6 +154,11 @@ def sidebar(editor: Editor) -> None:
             st.warning(f"plugin {failure.origin} failed to load: {failure.error}")
         st.subheader("Save")
         st.text_input("Save as (inside the workspace)", key="save_path")
+        layout_key = f"layout_in_yaml:{editor.revision}"
+        st.checkbox("Store layout in the YAML", value=editor.state.layout_in_yaml, key=layout_key,
+                    on_change=on_layout_toggle, args=(layout_key,),
+                    help="node positions under the workflow's `ui:` key; off: in "
+                         f"`{editor.layout_path.rsplit('/', 1)[-1]}` next to it, and the YAML stays as written")
         st.checkbox("Overwrite", key="overwrite", help="replace a file that changed on disk or already exists")
         st.button("Save", key="save_btn", type="primary", on_click=on_save)
 
@@ -169,7 +204,7 @@ def yaml_panel(editor: Editor) -> None:
     if "yaml_text" not in st.session_state or (
         not editor.yaml_problems and st.session_state.get("yaml_rev") != editor.revision
     ):
-        st.session_state["yaml_text"] = editor.state.to_yaml()
+        show_yaml(editor.state.to_yaml())
     st.session_state["yaml_rev"] = editor.revision
     st.text_area("Workflow YAML (edits update the canvas)", key="yaml_text", height=560, on_change=on_yaml)
     for problem in editor.yaml_problems:
@@ -206,9 +241,10 @@ def build(editor: Editor) -> None:
     errors = [i for i in validation.issues if i.is_error]
     st.caption(f"{len(editor.state.node_ids())} nodes, {len(editor.state.edges())} edges — "
                + ("valid" if validation.ok else f"{len(errors)} error(s)"))
-    result = editor.last_run.result if editor.last_run else None
-    graph = canvas.payload(editor.state, editor.registry, validation.issues, editor.selected, result)
-    canvas.graph_canvas(graph, key="canvas", height=560, on_change=on_canvas)
+    graph = canvas.editor_payload(editor, validation.issues)
+    graph["note"] = st.session_state.get("canvas_note")
+    graph["seq"] = st.session_state.get("canvas_seq")
+    canvas.graph_canvas(graph, key="canvas", height=620, on_change=on_canvas)
     node_tab, run_tab, yaml_tab = st.tabs(["Node", "Run", "YAML"])
     with node_tab:
         node_panel(editor)

@@ -5,7 +5,10 @@ HTML/JS, no npm build). barfi 1.1.0 reports its graph to Python only when its
 own Execute/Save buttons are pressed and never reports which node is selected;
 streamlit-flow-component has one handle per node, not named typed ports.
 So the editor draws its own: named ports coloured by kind, issues on nodes,
-run status and timings in each node's footer.
+run status, timings and a thumbnail of the last output in each node's footer.
+
+The browser applies moves and selection at once and tells Python afterwards;
+Python stays the owner of the document (every render draws what it sends).
 """
 
 from __future__ import annotations
@@ -16,13 +19,21 @@ from typing import Any
 from segflow.engine.issues import Issue
 from segflow.engine.registry import Registry
 from segflow.engine.session import SessionResult
+from segflow.ui import thumbnails
+from segflow.ui.editor import Editor
 from segflow.ui.state import Edge, EditError, EditorState
 
 FRONTEND = Path(__file__).with_name("canvas_frontend")
 
 
 def payload(state: EditorState, registry: Registry, issues: list[Issue], selected: str | None,
-            result: SessionResult | None = None) -> dict[str, Any]:
+            result: SessionResult | None = None, *, can_undo: bool = False,
+            can_redo: bool = False) -> dict[str, Any]:
+    """Everything the canvas draws, and nothing more: the whole payload travels on every rerun.
+
+    Nodes (ports, issues, run status, a thumbnail of the last output), edges, the
+    registry's types for the add-node palette, and whether undo/redo can go anywhere.
+    """
     layout = state.layout()
     by_node: dict[str, list[str]] = {}
     for issue in issues:
@@ -45,43 +56,110 @@ def payload(state: EditorState, registry: Registry, issues: list[Issue], selecte
             "inputs": inputs, "outputs": outputs, "issues": by_node.get(view.id, []),
             "summary": cls.summary() if cls else f"unknown node type '{view.type}'",
             "is_source": bool(cls and cls.is_source), "is_sink": bool(cls and cls.is_sink),
-            "status": None, "status_text": "",
+            "status": None, "status_text": "", "thumb": None,
         }
         run = result.runs.get(view.id) if result else None
-        if run is not None:
+        if run is not None and result is not None:
             entry["status"] = run.status
             entry["status_text"] = {"ran": f"ran in {run.seconds * 1000:.1f} ms", "cached": "cached (unchanged)",
                                     "failed": f"failed: {run.error}", "skipped": "did not run",
                                     "off": "sink (off in previews)"}[run.status]
+            if run.status in ("ran", "cached"):
+                entry["thumb"] = thumbnails.for_node(result, view.id)
         nodes.append(entry)
     edges = [{"src": e.src, "src_port": e.src_port, "dst": e.dst, "dst_port": e.dst_port,
               "kind": kinds.get((e.src, e.src_port), "")} for e in state.edges()]
-    return {"nodes": nodes, "edges": edges, "selected": selected}
+    types = [{"type": name, "family": cls.family(), "summary": cls.summary()} for name, cls in registry]
+    return {"nodes": nodes, "edges": edges, "selected": selected, "types": types,
+            "can_undo": can_undo, "can_redo": can_redo}
 
 
-def apply(state: EditorState, event: dict[str, Any], registry: Registry) -> tuple[str | None, str]:
-    """Apply one canvas event; returns (the node to select, a message for the user or '')."""
+def editor_payload(editor: Editor, issues: list[Issue]) -> dict[str, Any]:
+    result = editor.last_run.result if editor.last_run else None
+    return payload(editor.state, editor.registry, issues, editor.selected, result,
+                   can_undo=editor.can_undo, can_redo=editor.can_redo)
+
+
+def handle(editor: Editor, event: dict[str, Any]) -> tuple[str, bool]:
+    """Apply one canvas event to the editor; returns (a message for the user or '', is it an error).
+
+    Every edit ends in ``editor.changed()``, so each one is a single undo step.
+    """
     action = event.get("action")
     node = event.get("node")
+    nodes = [str(n) for n in event.get("nodes") or ([node] if node else [])]
+    state = editor.state
     try:
         if action == "select":
-            return str(node), ""
+            if node in state.node_ids():
+                editor.selected = str(node)
+            return "", False
         if action == "move":
-            state.move(str(node), float(event["x"]), float(event["y"]))
-            return str(node), ""
+            moves = event.get("moves") or [{"node": node, "x": event.get("x"), "y": event.get("y")}]
+            for move in moves:
+                state.move(str(move["node"]), float(move["x"]), float(move["y"]))
+            editor.selected = str(node or moves[0]["node"])
+            editor.changed()
+            return "", False
         if action == "delete":
-            state.remove_node(str(node))
-            return None, f"deleted node '{node}'"
+            editor.delete_nodes(nodes)
+            names = ", ".join(f"'{n}'" for n in nodes)
+            return f"deleted {names} (Ctrl+Z brings {'it' if len(nodes) == 1 else 'them'} back)", False
         if action in ("connect", "disconnect"):
             edge = Edge(str(event["src"]), str(event["src_port"]), str(event["dst"]), str(event["dst_port"]))
             if action == "connect":
-                state.connect(edge, registry)
-                return edge.dst, ""
+                state.connect(edge, editor.registry)
+                editor.selected = edge.dst
+                editor.changed()
+                return "", False
             state.disconnect(edge)
-            return edge.dst, f"removed edge {edge.ref} -> {edge.dst}.{edge.dst_port}"
+            editor.changed()
+            return f"removed edge {edge.ref} -> {edge.dst}.{edge.dst_port}", False
+        if action == "add":
+            at = (float(event["x"]), float(event["y"])) if event.get("x") is not None else None
+            new_id = editor.add_node(str(event["type"]), at)
+            return f"added '{new_id}'", False
+        if action in ("undo", "redo"):
+            done = editor.undo() if action == "undo" else editor.redo()
+            return ("" if done else f"nothing to {action}"), False
+        if action == "copy":
+            count = editor.copy(nodes)
+            return f"copied {count} node(s): Ctrl+V pastes", False
+        if action == "paste":
+            at = (float(event["x"]), float(event["y"])) if event.get("x") is not None else None
+            pasted = editor.paste(at)
+            return (f"pasted {', '.join(pasted)}" if pasted else "nothing copied yet"), False
+        if action == "duplicate":
+            made = editor.duplicate(nodes)
+            return (f"duplicated as {', '.join(made)}" if made else ""), False
     except (EditError, KeyError, TypeError, ValueError) as exc:
-        return (str(node) if node else None), str(exc)
-    return None, f"unknown canvas action {action!r}"
+        return str(exc), True
+    return f"unknown canvas action {action!r}", True
+
+
+def handle_value(editor: Editor, value: dict[str, Any], handled: float | None) -> tuple[str, bool, float | None]:
+    """Apply what the canvas sent: one event, or a batch of every event it has not seen confirmed.
+
+    Streamlit keeps only a component's latest value: two events sent during one
+    rerun would lose the first. So the canvas resends each unconfirmed event in
+    a ``batch`` until a render echoes its seq (``handled``); events at or below
+    ``handled`` were applied already and are skipped. Returns the last message,
+    whether it is an error, and the new ``handled``.
+    """
+    events = value.get("events") if value.get("action") == "batch" else [value]
+    message, error = "", False
+    for event in events if isinstance(events, list) else []:
+        if not isinstance(event, dict):
+            continue
+        seq = event.get("seq")
+        if isinstance(seq, (int, float)) and handled is not None and seq <= handled:
+            continue
+        text, bad = handle(editor, event)
+        if text or bad:
+            message, error = text, bad
+        if isinstance(seq, (int, float)):
+            handled = seq if handled is None else max(handled, seq)
+    return message, error, handled
 
 
 _component: Any = None

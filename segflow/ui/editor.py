@@ -3,6 +3,11 @@
 The app keeps one :class:`Editor` per browser tab and maps widgets onto its
 methods; tests drive the same methods directly. ``revision`` counts changes
 to the document, so the app knows when its widgets show stale values.
+
+The contract every editing path follows: change ``editor.state``, then call
+``editor.changed()``. That one call bumps the revision, fixes the layout of
+nodes that had none, and records an undo step (``segflow.ui.history``), so
+``undo()``/``redo()`` cover every edit without each edit knowing about them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from segflow.engine.node import RunContext
 from segflow.engine.registry import Registry
 from segflow.engine.session import EditorSession, SessionResult
 from segflow.engine.validate import ValidationResult, validate_text
+from segflow.ui import layout_file
+from segflow.ui.history import History, Snapshot
 from segflow.ui.state import EditError, EditorState
 from segflow.ui.workspace import Opened, Workspace, WorkspaceError
 from segflow.ui.yaml_roundtrip import YamlParseError, YamlProblem
@@ -39,38 +46,110 @@ class Editor:
     revision: int = 0
     yaml_problems: list[YamlProblem] = field(default_factory=list)
     last_run: RunOutcome | None = None
+    history: History = field(default_factory=History)
+    clipboard: dict[str, Any] | None = None  # copied nodes (EditorState.copy_nodes), kept across files
+    _saved_layout: dict[str, tuple[float, float]] | None = None  # the side file as last read or written
     _validated: tuple[str, ValidationResult] | None = None
     _session: EditorSession | None = None
+
+    def __post_init__(self) -> None:
+        if not self.state.has_yaml_positions():
+            self.state.use_side_layout({})
+        self.history.reset(self.snapshot())
 
     # -- files ---------------------------------------------------------------------------------
 
     def open(self, path: str) -> None:
-        """Open a workflow in the workspace (a missing file starts a new one saved there)."""
+        """Open a workflow in the workspace (a missing file starts a new one saved there).
+
+        Positions come from the YAML's ``ui: positions:`` when it has them, else from
+        the side file ``<name>.layout.json`` (``segflow.ui.layout_file``).
+        """
         opened = self.workspace.open(path)
         state = EditorState.from_yaml(opened.text) if opened.text.strip() else \
             EditorState.new(_name_from(opened.path))
+        self._saved_layout = None
+        if not state.has_yaml_positions():
+            side = self.workspace.resolve(layout_file.side_path(opened.path))
+            state.use_side_layout(layout_file.read(side) if side.is_file() else {})
+            self._saved_layout = state.positions()  # computed places are no unsaved change
         self.state, self.opened, self.path = state, opened, opened.path
         self.selected = next(iter(state.node_ids()), None)
         self.yaml_problems = []
         self.last_run = None
-        self.changed()
+        self.revision += 1
+        self.history.reset(self.snapshot())
 
     def save(self, path: str | None = None, overwrite: bool = False) -> str:
-        """Save inside the workspace; returns a message (raises WorkspaceError when refused)."""
+        """Save inside the workspace; returns a message (raises WorkspaceError when refused).
+
+        With the layout outside the YAML, the positions go to the side file next to it.
+        """
         target = path or self.path
         opened = self.workspace.save(target, self.state.to_yaml(), self.opened, overwrite)
         self.opened, self.path = opened, opened.path
+        if not self.state.layout_in_yaml:
+            positions = self.state.positions()
+            layout_file.write(self.workspace.resolve(self.layout_path), positions)
+            self._saved_layout = positions
         errors = errors_in(self.validation().issues)
         return f"saved {opened.path}" + (f" (with {len(errors)} errors still to fix)" if errors else "")
 
     @property
+    def layout_path(self) -> str:
+        return layout_file.side_path(self.path)
+
+    @property
     def dirty(self) -> bool:
-        return self.opened is None or self.opened.text != self.state.to_yaml()
+        if self.opened is None or self.opened.text != self.state.to_yaml():
+            return True
+        return not self.state.layout_in_yaml and bool(self.state.node_ids()) and \
+            _rounded(self.state.positions()) != _rounded(self._saved_layout or {})
 
     # -- editing -------------------------------------------------------------------------------
 
     def changed(self) -> None:
+        """Call after any change to ``state``: new revision, stable layout, one undo step."""
         self.revision += 1
+        self.state.freeze_layout()
+        if self.selected not in self.state.node_ids():
+            self.selected = next(iter(self.state.node_ids()), None)
+        self.history.record(self.snapshot())
+
+    def snapshot(self) -> Snapshot:
+        positions = () if self.state.layout_in_yaml else tuple(
+            (k, float(x), float(y)) for k, (x, y) in self.state.side_positions.items())
+        return Snapshot(self.state.to_yaml(), positions, self.state.layout_in_yaml)
+
+    def undo(self) -> bool:
+        snapshot = self.history.undo()
+        return snapshot is not None and self._restore(snapshot)
+
+    def redo(self) -> bool:
+        snapshot = self.history.redo()
+        return snapshot is not None and self._restore(snapshot)
+
+    @property
+    def can_undo(self) -> bool:
+        return self.history.can_undo
+
+    @property
+    def can_redo(self) -> bool:
+        return self.history.can_redo
+
+    def _restore(self, snapshot: Snapshot) -> bool:
+        before = set(self.state.node_ids())
+        state = EditorState.from_yaml(snapshot.text)
+        if not snapshot.layout_in_yaml:
+            state.use_side_layout({k: (x, y) for k, x, y in snapshot.positions})
+        self.state, self.yaml_problems = state, []
+        back = [n for n in state.node_ids() if n not in before]  # e.g. the node a delete took away
+        if back:
+            self.selected = back[0]
+        elif self.selected not in state.node_ids():
+            self.selected = next(iter(state.node_ids()), None)
+        self.revision += 1
+        return True
 
     def set_yaml(self, text: str) -> bool:
         """Replace the document with ``text``; on a parse error keep the graph and record the problems."""
@@ -79,17 +158,53 @@ class Editor:
         except YamlParseError as exc:
             self.yaml_problems = exc.problems
             return False
+        if not state.has_yaml_positions() and not self.state.layout_in_yaml:
+            state.use_side_layout(self.state.side_positions)
         self.state, self.yaml_problems = state, []
-        if self.selected not in state.node_ids():
-            self.selected = next(iter(state.node_ids()), None)
         self.changed()
         return True
 
-    def add_node(self, type_name: str) -> str:
-        node_id = self.state.add_node(type_name, self.registry)
+    def set_layout_in_yaml(self, in_yaml: bool) -> None:
+        """Store positions in the workflow (``ui: positions:``) or in the side file."""
+        if in_yaml != self.state.layout_in_yaml:
+            self.state.set_layout_in_yaml(in_yaml)
+            self.changed()
+
+    def add_node(self, type_name: str, position: tuple[float, float] | None = None) -> str:
+        node_id = self.state.add_node(type_name, self.registry, position)
         self.selected = node_id
         self.changed()
         return node_id
+
+    def delete_nodes(self, node_ids: list[str]) -> None:
+        """Delete at once (one undo step) with every edge to and from them; asks nothing."""
+        self.state.remove_nodes([n for n in node_ids if n in self.state.node_ids()])
+        self.changed()
+
+    def copy(self, node_ids: list[str]) -> int:
+        known = [n for n in node_ids if n in self.state.node_ids()]
+        if known:
+            self.clipboard = self.state.copy_nodes(known)
+        return len(known)
+
+    def paste(self, at: tuple[float, float] | None = None) -> list[str]:
+        """Paste the clipboard (see ``EditorState.paste`` for what happens to outside inputs)."""
+        if not self.clipboard:
+            return []
+        new_ids = self.state.paste(self.clipboard, at)
+        if new_ids:
+            self.selected = new_ids[0]
+            self.changed()
+        return new_ids
+
+    def duplicate(self, node_ids: list[str]) -> list[str]:
+        known = [n for n in node_ids if n in self.state.node_ids()]
+        if not known:
+            return []
+        new_ids = self.state.paste(self.state.copy_nodes(known))
+        self.selected = new_ids[0]
+        self.changed()
+        return new_ids
 
     def edit(self, action: str, *args: Any) -> str:
         """Run a state edit by name (``connect``, ``remove_node``...); returns an error message or ''."""
@@ -97,8 +212,6 @@ class Editor:
             getattr(self.state, action)(*args)
         except EditError as exc:
             return str(exc)
-        if self.selected not in self.state.node_ids():
-            self.selected = next(iter(self.state.node_ids()), None)
         self.changed()
         return ""
 
@@ -149,6 +262,10 @@ class Editor:
     def close(self) -> None:
         if self._session is not None:
             self._session.close()
+
+
+def _rounded(positions: dict[str, tuple[float, float]]) -> dict[str, tuple[int, int]]:
+    return {k: (round(x), round(y)) for k, (x, y) in positions.items()}
 
 
 def _name_from(path: str) -> str:

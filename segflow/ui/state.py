@@ -3,8 +3,12 @@
 The state *is* the round-trip document (comments and key order included), so
 the YAML -> editor -> YAML round trip is exact, and every edit (add, wire,
 move, set a param) touches only the keys it means to. Node positions live
-under the top-level ``ui:`` key that the engine ignores. Nothing here imports
-Streamlit: the app is a thin view over these methods.
+either under the top-level ``ui:`` key that the engine ignores
+(``layout_in_yaml``) or beside the document (``side_positions``, which the
+editor keeps in a ``<name>.layout.json`` file), so moving a node need not touch
+the workflow's text. Positions are computed once for nodes that lack one and
+then kept: adding or deleting a node never moves the others. Nothing here
+imports Streamlit: the app is a thin view over these methods.
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ from segflow.engine.registry import Registry
 from segflow.engine.spec import parse_ref
 from segflow.ui.yaml_roundtrip import Style, dumps, loads, merge_text, to_node, to_plain
 
-GRID_X, GRID_Y = 230, 140  # the automatic layout's column and row spacing, in canvas pixels
+GRID_X, GRID_Y = 250, 160  # the automatic layout's column and row spacing, in canvas pixels
+WRAP = 4  # columns per band: a long pipeline continues in a band below, like lines of text,
+BAND_GAP = 50  # so a 9-node graph stays readable in a browser-wide canvas at zoom 1
+NODE_W, NODE_H = 230, 140  # room a drawn node takes, for placing new ones where none is
+PASTE_OFFSET = (40.0, 40.0)
 SCHEMA_LINE = "# yaml-language-server: $schema=../segflow.schema.json\n"
 
 
@@ -58,6 +66,8 @@ class EditorState:
     style: Style = field(default_factory=Style)
     source_text: str = ""  # the text loaded, and ruamel's dump of it right after loading:
     base_dump: str = ""  # to_yaml() applies only the changes since then to the user's text
+    layout_in_yaml: bool = True  # False: positions live in side_positions, the YAML is not touched
+    side_positions: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @classmethod
     def from_yaml(cls, text: str) -> EditorState:
@@ -65,6 +75,41 @@ class EditorState:
         if not isinstance(doc, dict):
             doc = CommentedMap()
         return cls(doc, style, text, dumps(doc, style))
+
+    def has_yaml_positions(self) -> bool:
+        ui = self.doc.get("ui")
+        return isinstance(ui, dict) and isinstance(ui.get("positions"), dict)
+
+    def use_side_layout(self, positions: dict[str, tuple[float, float]]) -> None:
+        """Keep positions outside the YAML from now on, starting from ``positions`` (a side file's)."""
+        self.layout_in_yaml = False
+        self.side_positions = {k: (float(x), float(y)) for k, (x, y) in positions.items() if k in self._nodes}
+        self.freeze_layout()
+
+    def set_layout_in_yaml(self, in_yaml: bool) -> None:
+        """Move the positions into the YAML's ``ui: positions:`` or out of it, keeping where nodes are."""
+        if in_yaml == self.layout_in_yaml:
+            return
+        current = self.layout()
+        if in_yaml:
+            self.layout_in_yaml, self.side_positions = True, {}
+            self._store_positions(current)
+            return
+        ui = self.doc.get("ui")
+        if isinstance(ui, dict):
+            ui.pop("positions", None)
+            if not ui:
+                del self.doc["ui"]
+        self.layout_in_yaml, self.side_positions = False, {}
+        self._store_positions(current)
+
+    def freeze_layout(self) -> None:
+        """Give every node without a position its computed one, so later edits never move it.
+
+        Only for side positions: the YAML gets positions when the user moves something.
+        """
+        if not self.layout_in_yaml:
+            self._store_positions(self.layout())
 
     @classmethod
     def new(cls, name: str = "untitled") -> EditorState:
@@ -115,6 +160,8 @@ class EditorState:
         return edges
 
     def positions(self) -> dict[str, tuple[float, float]]:
+        if not self.layout_in_yaml:
+            return {k: v for k, v in self.side_positions.items() if k in self._nodes}
         ui = self.doc.get("ui")
         raw = ui.get("positions") if isinstance(ui, dict) else None
         out: dict[str, tuple[float, float]] = {}
@@ -137,16 +184,36 @@ class EditorState:
         for node_id in order:
             preds = [depth.get(p, 0) for p in graph.predecessors(node_id)]
             depth[node_id] = max(preds) + 1 if preds else 0
+        per_column: dict[int, int] = {}
+        for d in depth.values():
+            per_column[d] = per_column.get(d, 0) + 1
+        band_top: dict[int, float] = {0: 40.0}  # band -> its top y: below the tallest column above
+        for band in range(1, max(per_column, default=0) // WRAP + 1):
+            tallest = max(per_column.get(c, 0) for c in range((band - 1) * WRAP, band * WRAP))
+            band_top[band] = band_top[band - 1] + max(1, tallest) * GRID_Y + BAND_GAP
         rows: dict[int, int] = {}
-        out = {}
+        out = {k: v for k, v in stored.items() if k in graph}
         for node_id in self.node_ids():
-            if node_id in stored:
-                out[node_id] = stored[node_id]
+            if node_id in out:
                 continue
             col = depth.get(node_id, 0)
-            row = rows[col] = rows.get(col, -1) + 1
-            out[node_id] = (40.0 + col * GRID_X, 40.0 + row * GRID_Y)
+            while True:  # the next free row of its column: never on top of a placed node
+                row = rows[col] = rows.get(col, -1) + 1
+                xy = (40.0 + (col % WRAP) * GRID_X, band_top.get(col // WRAP, 40.0) + row * GRID_Y)
+                if not _overlaps(xy, out.values()):
+                    break
+            out[node_id] = xy
         return out
+
+    def free_spot(self, near: tuple[float, float]) -> tuple[float, float]:
+        """``near`` itself, or the closest spot below it where a new node covers no other."""
+        x, y = near
+        placed = self.layout().values()
+        for step in range(60):
+            xy = (x + (step // 20) * GRID_X, y + (step % 20) * 40.0)
+            if not _overlaps(xy, placed):
+                return xy
+        return near
 
     # -- editing -------------------------------------------------------------------------------
 
@@ -158,13 +225,13 @@ class EditorState:
         node_id = node_id or self.free_id(type_name.split(".")[-1])
         if node_id in self._nodes:
             raise EditError(f"a node '{node_id}' already exists")
+        layout = self.layout()  # fixed before the new node can change anyone's computed place
+        if position is None:
+            xs = [xy[0] for xy in layout.values()]
+            position = self.free_spot((max(xs) + GRID_X, 40.0) if xs else (40.0, 40.0))
         # Only the type: validation then names each required param still to fill in.
         self._nodes[node_id] = CommentedMap(type=type_name)
-        layout = self.layout()
-        if position is None:
-            xs = [xy[0] for xy in layout.values()] or [0.0]
-            position = (max(xs) + GRID_X if len(layout) > 1 else 40.0, 40.0)
-        self._store_positions({**layout, node_id: position})
+        self._store_positions({**layout, node_id: (float(position[0]), float(position[1]))})
         return node_id
 
     def free_id(self, base: str) -> str:
@@ -180,12 +247,84 @@ class EditorState:
     def remove_node(self, node_id: str) -> None:
         if node_id not in self._nodes:
             raise EditError(f"no node '{node_id}'")
+        layout = self.layout()  # the others stay where they are drawn now
         del self._nodes[node_id]
         for edge in [e for e in self.edges() if e.src == node_id]:
             self.disconnect(edge)
+        layout.pop(node_id, None)
+        self.side_positions.pop(node_id, None)
         ui = self.doc.get("ui")
         if isinstance(ui, dict) and isinstance(ui.get("positions"), dict):
             ui["positions"].pop(node_id, None)
+            self._store_positions(layout)
+        elif not self.layout_in_yaml:
+            self._store_positions(layout)
+
+    def remove_nodes(self, node_ids: list[str]) -> None:
+        for node_id in node_ids:
+            self.remove_node(node_id)
+
+    # -- copy and paste ------------------------------------------------------------------------
+
+    def copy_nodes(self, node_ids: list[str]) -> dict[str, Any]:
+        """The nodes as plain data (type, label, params, inputs) with their positions: a clipboard."""
+        layout = self.layout()
+        nodes = {}
+        for node_id in node_ids:
+            raw = self._nodes.get(node_id)
+            if not isinstance(raw, dict):
+                raise EditError(f"no node '{node_id}'")
+            nodes[node_id] = to_plain(raw)
+        return {"nodes": nodes, "positions": {k: layout.get(k, (40.0, 40.0)) for k in nodes}}
+
+    def paste(self, clip: dict[str, Any], at: tuple[float, float] | None = None) -> list[str]:
+        """Insert copies of the clipboard's nodes; returns their new ids.
+
+        Each copy gets a new unique id (``detect`` -> ``detect2``). An input that
+        read from another copied node now reads from that node's copy; an input
+        from a node outside the copy keeps reading from it (a duplicated branch
+        stays fed) unless no node of that id exists here, then it is dropped.
+        The copies keep their layout relative to each other, offset from the
+        originals by PASTE_OFFSET, or with their top-left corner at ``at``.
+        """
+        nodes: dict[str, Any] = clip.get("nodes") or {}
+        positions: dict[str, Any] = clip.get("positions") or {}
+        if not nodes:
+            return []
+        layout = self.layout()
+        new_ids: dict[str, str] = {}
+        for old in nodes:
+            new_ids[old] = self.free_id(re.sub(r"\d+$", "", old) or old)
+            self._nodes[new_ids[old]] = CommentedMap()  # reserve the id for the next free_id
+        xs = [float(positions.get(k, (40.0, 40.0))[0]) for k in nodes]
+        ys = [float(positions.get(k, (40.0, 40.0))[1]) for k in nodes]
+        dx, dy = (at[0] - min(xs), at[1] - min(ys)) if at else PASTE_OFFSET
+        for old, spec in nodes.items():
+            entry = CommentedMap()
+            for key, value in spec.items():
+                if key == "inputs" and isinstance(value, dict):
+                    value = {port: refs for port, refs in
+                             ((p, self._remap(v, new_ids)) for p, v in value.items()) if refs}
+                    if not value:
+                        continue
+                entry[key] = to_node(value)
+            self._nodes[new_ids[old]] = entry
+            x, y = positions.get(old, (40.0, 40.0))
+            layout[new_ids[old]] = (float(x) + dx, float(y) + dy)
+        self._store_positions(layout)
+        return list(new_ids.values())
+
+    def _remap(self, refs: Any, new_ids: dict[str, str]) -> Any:
+        out = []
+        for ref in refs if isinstance(refs, list) else [refs]:
+            node, _, port = str(ref).partition(".")
+            if node in new_ids:
+                out.append(f"{new_ids[node]}.{port}")
+            elif isinstance(self._nodes.get(node), dict) and self._nodes.get(node):
+                out.append(str(ref))
+        if isinstance(refs, list):
+            return out
+        return out[0] if out else None
 
     def rename_node(self, old: str, new: str) -> None:
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", new):
@@ -207,7 +346,11 @@ class EditorState:
                     raw_inputs[port] = new + "." + str(value).split(".", 1)[1]
         ui = self.doc.get("ui")
         if isinstance(ui, dict) and isinstance(ui.get("positions"), dict) and old in ui["positions"]:
-            ui["positions"][new] = ui["positions"].pop(old)
+            positions = ui["positions"]
+            index = list(positions).index(old)
+            positions.insert(index, new, positions.pop(old))
+        if old in self.side_positions:
+            self.side_positions = {(new if k == old else k): v for k, v in self.side_positions.items()}
 
     def connect(self, edge: Edge, registry: Registry) -> None:
         """Wire ``edge``; refuse unknown ports, kinds that differ (naming both) and cycles."""
@@ -276,6 +419,10 @@ class EditorState:
         self._store_positions({**self.layout(), node_id: (x, y)})
 
     def _store_positions(self, layout: dict[str, tuple[float, float]]) -> None:
+        if not self.layout_in_yaml:
+            self.side_positions = {k: (float(round(x)), float(round(y)))
+                                   for k, (x, y) in ((k, layout.get(k, (40.0, 40.0))) for k in self.node_ids())}
+            return
         ui = self.doc.get("ui")
         if not isinstance(ui, dict):
             ui = self.doc["ui"] = CommentedMap()
@@ -294,6 +441,10 @@ class EditorState:
         if cls is None:
             raise EditError(f"node '{node_id}' has an unknown type '{raw.get('type')}'")
         return cls
+
+
+def _overlaps(xy: tuple[float, float], placed: Any) -> bool:
+    return any(abs(xy[0] - x) < NODE_W and abs(xy[1] - y) < NODE_H for x, y in placed)
 
 
 def _insert_after(mapping: CommentedMap, key: str, value: Any, after: tuple[str, ...]) -> None:

@@ -155,6 +155,8 @@ def test_save_inside_workspace_and_refuse_conflicts(monkeypatch, workspace):
 
 
 def test_new_file_saved_runs_like_the_engine(monkeypatch, workspace):
+    import json
+
     at = start(monkeypatch, workspace, "workflows/fresh.yaml")
     assert "0 nodes" in texts(at.caption)
     for type_name in ("source.image", "debug.invert", "debug.stats"):
@@ -169,7 +171,9 @@ def test_new_file_saved_runs_like_the_engine(monkeypatch, workspace):
     from segflow.engine.runner import load
 
     wf = load(workspace / "workflows" / "fresh.yaml", base_dir=workspace)
-    assert yaml.safe_load((workspace / "workflows" / "fresh.yaml").read_text())["ui"]["positions"]
+    assert "ui" not in yaml.safe_load((workspace / "workflows" / "fresh.yaml").read_text())  # the YAML stays clean
+    side = json.loads((workspace / "workflows" / "fresh.layout.json").read_text())  # positions go beside it
+    assert set(side["positions"]) == {"image", "invert", "stats"}
     assert wf.graph.order == ["image", "invert", "stats"]
 
 

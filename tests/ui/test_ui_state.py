@@ -152,11 +152,13 @@ def test_parse_errors_carry_line_numbers(text, line, words):
     assert words in problem.message or words in problem.format()
 
 
-def test_layout_places_every_node_left_to_right():
+def test_layout_places_every_node_in_reading_order():
     state = EditorState.from_yaml(COINS)
     layout = state.layout()
     assert set(layout) == set(state.node_ids())
-    assert layout["photo"][0] < layout["coins"][0] < layout["measure"][0] < layout["label"][0]
+    # left to right, and a long pipeline continues in a band below (like lines of text)
+    reading = {k: (y, x) for k, (x, y) in layout.items()}
+    assert reading["photo"] < reading["coins"] < reading["measure"] < reading["label"]
     assert len(set(layout.values())) == len(layout)  # no two nodes on the same spot
 
 

@@ -1,38 +1,54 @@
 // segflow graph canvas (Streamlit component protocol v1, no framework, no build).
-// The Python side owns the graph: every render draws exactly what it sends, and each user
-// action goes back as one event {seq, action, ...}; Python applies it and renders again.
+// The Python side owns the graph: every render draws what it sends, and each user action goes
+// back as one event {seq, action, ...}. Moves and selection are applied here at once (Python
+// confirms them on the next render, which echoes the last event's seq); the view (zoom, pan)
+// belongs to the browser and survives reruns.
 "use strict";
 
+const MIN_TEXT_PX = 12;        // the smallest node text on screen that "Fit" allows
+const ZOOM_MIN = 0.2, ZOOM_MAX = 3;
+const NEW_NODE = { w: 220, h: 110 };  // what a new node roughly covers: where to centre it
+
+let lastSeq = 0;
+let outbox = [];  // events sent but not yet confirmed by a render (graph.seq): resent with each new one
 const SF = {
   post(type, data) { window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*"); },
   ready() { SF.post("streamlit:componentReady", { apiVersion: 1 }); },
   height(h) { SF.post("streamlit:setFrameHeight", { height: h }); },
   send(action, data) {
+    // Streamlit keeps only the latest value, so a click during a rerun would replace the one before:
+    // each value carries every unconfirmed event, and Python skips those it has applied.
+    lastSeq = Math.max(Date.now(), lastSeq + 1);
+    outbox.push(Object.assign({ seq: lastSeq, action }, data));
     SF.post("streamlit:setComponentValue",
-      { value: Object.assign({ seq: Date.now() + Math.random(), action }, data), dataType: "json" });
+      { value: { seq: lastSeq, action: "batch", events: outbox.slice() }, dataType: "json" });
+    return lastSeq;
   },
 };
 
-const wrap = document.getElementById("wrap");
-const layer = document.getElementById("layer");
-const svg = document.getElementById("edges");
-const msg = document.getElementById("msg");
+const $ = id => document.getElementById(id);
+const wrap = $("wrap"), layer = $("layer"), svg = $("edges"), msg = $("msg");
+const minimap = $("minimap"), palette = $("palette"), paletteQ = $("palette-q"), paletteList = $("palette-list");
 const NS = "http://www.w3.org/2000/svg";
 
-let graph = { nodes: [], edges: [], selected: null };
+let graph = { nodes: [], edges: [], selected: null, types: [] };
 let view = { x: 0, y: 0, zoom: 1 };
-let fittedFor = null;          // the node-id set the view was last fitted to
+let selection = new Set();     // selected node ids (shift-click adds); graph.selected is the primary one
 let selectedEdge = null;       // "src.port>dst.port"
-let drag = null;               // {mode: "node"|"pan"|"wire", ...}
+let drag = null;               // {mode: "node"|"pan"|"wire"|"minimap", ...}
+let knownIds = null;           // node ids of the last render (null before the first)
+let pending = new Map();       // node id -> {x, y, seq}: local moves Python has not confirmed yet
+let noteSeq = null;            // the last Python note shown
+let paletteAt = null;          // where the palette's node goes (layer coordinates), null: the view's centre
+let paletteItems = [], paletteActive = 0;
+let localPrimary = null;       // the node clicked last, here
+let readable = 1;              // the zoom at which the smallest node text is MIN_TEXT_PX
 const nodeEls = new Map();
 
 function say(text, info) {
   msg.textContent = text || "";
+  msg.title = text || "";
   msg.className = info ? "info" : "";
-}
-
-function applyView() {
-  layer.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.zoom})`;
 }
 
 function el(tag, cls, text) {
@@ -41,6 +57,151 @@ function el(tag, cls, text) {
   if (text !== undefined) e.textContent = text;
   return e;
 }
+
+// -- view ---------------------------------------------------------------------------------------
+
+function applyView() {
+  layer.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.zoom})`;
+  $("zoom-label").textContent = Math.round(view.zoom * 100) + "%";
+  drawMinimap();
+  try { sessionStorage.setItem("sf-view", JSON.stringify(Object.assign({ ids: idKey() }, view))); } catch (e) { /* */ }
+}
+
+function idKey() { return graph.nodes.map(n => n.id).sort().join(","); }
+
+function zoomAt(z, sx, sy) {   // keep the layer point under screen point (sx, sy) where it is
+  z = Math.min(ZOOM_MAX, Math.max(ZOOM_MIN, z));
+  view.x = sx - (sx - view.x) * z / view.zoom;
+  view.y = sy - (sy - view.y) * z / view.zoom;
+  view.zoom = z;
+  applyView();
+  renderEdges();
+}
+
+function viewCentre() { return { x: wrap.clientWidth / 2, y: wrap.clientHeight / 2 }; }
+
+function toLayerXY(sx, sy) { return { x: (sx - view.x) / view.zoom, y: (sy - view.y) / view.zoom }; }
+
+function toLayer(ev) {
+  const r = wrap.getBoundingClientRect();
+  return toLayerXY(ev.clientX - r.left, ev.clientY - r.top);
+}
+
+function nodeSize(n) {
+  const box = nodeEls.get(n.id);
+  return { w: box ? box.offsetWidth : 200, h: box ? box.offsetHeight : 90 };
+}
+
+function bounds(nodes) {
+  let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+  for (const n of nodes) {
+    const s = nodeSize(n);
+    x1 = Math.min(x1, n.x); y1 = Math.min(y1, n.y);
+    x2 = Math.max(x2, n.x + s.w); y2 = Math.max(y2, n.y + s.h);
+  }
+  return { x1, y1, x2, y2 };
+}
+
+// The zoom at which the smallest text on any node is MIN_TEXT_PX on screen.
+function measureReadable() {
+  let smallest = Infinity;
+  for (const e of layer.querySelectorAll(".sf-node, .sf-node *")) {
+    if (!e.childNodes.length || ![...e.childNodes].some(c => c.nodeType === 3 && c.textContent.trim())) continue;
+    smallest = Math.min(smallest, parseFloat(getComputedStyle(e).fontSize));
+  }
+  readable = Number.isFinite(smallest) ? Math.max(ZOOM_MIN, MIN_TEXT_PX / smallest) : 1;
+}
+
+// Fit the graph, but never below the readable zoom: a graph too big for that shows its start
+// (its top-left, where the sources are) and the minimap shows the rest.
+function fit() {
+  if (!graph.nodes.length) { view = { x: 0, y: 0, zoom: 1 }; applyView(); return; }
+  const b = bounds(graph.nodes);
+  const w = wrap.clientWidth, h = wrap.clientHeight, pad = 24;
+  const fits = Math.min((w - 2 * pad) / (b.x2 - b.x1), (h - 2 * pad) / (b.y2 - b.y1));
+  const zoom = Math.min(1.25, Math.max(readable, fits));
+  view = { zoom, x: pad - b.x1 * zoom, y: pad - b.y1 * zoom };
+  view.x += Math.max(0, (w - 2 * pad - (b.x2 - b.x1) * zoom) / 2);
+  view.y += Math.max(0, (h - 2 * pad - (b.y2 - b.y1) * zoom) / 2);
+  applyView();
+}
+
+// Pan (never zoom) so that each of these nodes is inside the view.
+function ensureVisible(ids) {
+  const w = wrap.clientWidth, h = wrap.clientHeight, pad = 30;
+  for (const id of ids) {
+    const n = graph.nodes.find(m => m.id === id);
+    if (!n) continue;
+    const s = nodeSize(n);
+    const left = view.x + n.x * view.zoom, top = view.y + n.y * view.zoom;
+    const right = left + s.w * view.zoom, bottom = top + s.h * view.zoom;
+    if (left < pad) view.x += pad - left;
+    else if (right > w - pad) view.x -= Math.min(right - (w - pad), left - pad);
+    if (top < pad) view.y += pad - top;
+    else if (bottom > h - pad) view.y -= Math.min(bottom - (h - pad), top - pad);
+  }
+  applyView();
+}
+
+// -- minimap ------------------------------------------------------------------------------------
+
+let miniMap = null;  // {scale, ox, oy}: layer -> minimap coordinates of the last drawing
+
+function drawMinimap() {
+  if (!graph.nodes.length) { minimap.hidden = true; return; }
+  const b = bounds(graph.nodes);
+  const w = wrap.clientWidth, h = wrap.clientHeight;
+  const v = { x1: -view.x / view.zoom, y1: -view.y / view.zoom,
+              x2: (w - view.x) / view.zoom, y2: (h - view.y) / view.zoom };
+  const inside = b.x1 >= v.x1 && b.y1 >= v.y1 && b.x2 <= v.x2 && b.y2 <= v.y2;
+  minimap.hidden = inside;
+  if (inside) return;
+  const all = { x1: Math.min(b.x1, v.x1), y1: Math.min(b.y1, v.y1), x2: Math.max(b.x2, v.x2), y2: Math.max(b.y2, v.y2) };
+  const W = minimap.width, H = minimap.height, pad = 6;
+  const scale = Math.min((W - 2 * pad) / (all.x2 - all.x1), (H - 2 * pad) / (all.y2 - all.y1));
+  const ox = pad - all.x1 * scale + ((W - 2 * pad) - (all.x2 - all.x1) * scale) / 2;
+  const oy = pad - all.y1 * scale + ((H - 2 * pad) - (all.y2 - all.y1) * scale) / 2;
+  miniMap = { scale, ox, oy };
+  const c = minimap.getContext("2d");
+  c.clearRect(0, 0, W, H);
+  c.strokeStyle = "#98a2b3"; c.lineWidth = 1;
+  for (const e of graph.edges) {
+    const a = graph.nodes.find(n => n.id === e.src), d = graph.nodes.find(n => n.id === e.dst);
+    if (!a || !d) continue;
+    c.beginPath();
+    c.moveTo(ox + (a.x + nodeSize(a).w) * scale, oy + (a.y + 14) * scale);
+    c.lineTo(ox + d.x * scale, oy + (d.y + 14) * scale);
+    c.stroke();
+  }
+  for (const n of graph.nodes) {
+    const s = nodeSize(n);
+    c.fillStyle = selection.has(n.id) ? "#1570ef" : n.issues.length ? "#f04438" : "#667085";
+    c.fillRect(ox + n.x * scale, oy + n.y * scale, Math.max(2, s.w * scale), Math.max(2, s.h * scale));
+  }
+  c.strokeStyle = "#1570ef"; c.lineWidth = 2;
+  c.strokeRect(ox + v.x1 * scale, oy + v.y1 * scale, (v.x2 - v.x1) * scale, (v.y2 - v.y1) * scale);
+}
+
+function minimapLook(ev) {   // centre the view on the layer point under the pointer
+  if (!miniMap) return;
+  const r = minimap.getBoundingClientRect();
+  const mx = (ev.clientX - r.left) * minimap.width / r.width, my = (ev.clientY - r.top) * minimap.height / r.height;
+  const lx = (mx - miniMap.ox) / miniMap.scale, ly = (my - miniMap.oy) / miniMap.scale;
+  view.x = wrap.clientWidth / 2 - lx * view.zoom;
+  view.y = wrap.clientHeight / 2 - ly * view.zoom;
+  applyView();
+  renderEdges();
+}
+
+minimap.addEventListener("mousedown", ev => {
+  ev.stopPropagation();
+  ev.preventDefault();
+  drag = { mode: "minimap" };
+  minimapLook(ev);
+});
+minimap.addEventListener("dblclick", ev => ev.stopPropagation());
+
+// -- nodes and edges ----------------------------------------------------------------------------
 
 function renderNodes() {
   for (const e of nodeEls.values()) e.remove();
@@ -51,7 +212,7 @@ function renderNodes() {
     box.dataset.type = n.type;
     if (n.is_source) box.classList.add("source");
     if (n.is_sink) box.classList.add("sink");
-    if (n.id === graph.selected) box.classList.add("selected");
+    if (selection.has(n.id)) box.classList.add("selected");
     if (n.issues.length) box.classList.add("has-issues");
     box.style.left = n.x + "px";
     box.style.top = n.y + "px";
@@ -66,9 +227,9 @@ function renderNodes() {
       head.appendChild(badge);
     }
     const close = el("button", "sf-close", "\u2715");
-    close.title = `Delete node '${n.id}'`;
+    close.title = `Delete node '${n.id}' (Ctrl+Z undoes it)`;
     close.addEventListener("mousedown", ev => ev.stopPropagation());
-    close.addEventListener("click", ev => { ev.stopPropagation(); SF.send("delete", { node: n.id }); });
+    close.addEventListener("click", ev => { ev.stopPropagation(); deleteNodes([n.id]); });
     head.appendChild(close);
     box.appendChild(head);
 
@@ -85,12 +246,23 @@ function renderNodes() {
     ports.appendChild(ins);
     ports.appendChild(outs);
     box.appendChild(ports);
-    if (n.status) {
-      const foot = el("div", "sf-foot " + n.status, n.status_text || n.status);
+    if (n.status || n.thumb) {  // the last run: its output (a small picture or a count) and how it went
+      const foot = el("div", "sf-foot " + (n.status || ""));
+      if (n.thumb && n.thumb.image) {
+        const img = el("img", "sf-thumb");
+        img.src = n.thumb.image;
+        img.alt = `last output of ${n.id}`;
+        img.draggable = false;
+        foot.appendChild(img);
+      }
+      const text = el("div", "sf-foot-text");
+      if (n.thumb && n.thumb.text) text.appendChild(el("div", "sf-thumb-text", n.thumb.text));
+      if (n.status) text.appendChild(el("div", "sf-status", n.status_text || n.status));
+      foot.appendChild(text);
       box.appendChild(foot);
     }
-    head.addEventListener("mousedown", ev => startNodeDrag(ev, n, box));
-    box.addEventListener("mousedown", ev => { if (!drag) startNodeDrag(ev, n, box); });
+    box.addEventListener("mousedown", ev => startNodeDrag(ev, n, box));
+    box.addEventListener("dblclick", ev => ev.stopPropagation());
     layer.appendChild(box);
     nodeEls.set(n.id, box);
   }
@@ -104,7 +276,7 @@ function port(node, p, side) {
   handle.dataset.port = p.name;
   handle.dataset.kind = p.kind;
   handle.dataset.side = side;
-  if (side === "out") handle.addEventListener("mousedown", ev => startWire(ev, node, p, handle));
+  if (side === "out") handle.addEventListener("mousedown", ev => startWire(ev, node, p));
   row.appendChild(handle);
   return row;
 }
@@ -120,9 +292,13 @@ function handleCenter(nodeId, portName, side) {
 }
 
 function curve(a, b) {
-  const dx = Math.max(40, Math.abs(b.x - a.x) / 2);
+  // forward: a smooth S; backward (to the next band of a wrapped layout): a short bend at each end
+  const dx = b.x >= a.x ? Math.max(40, (b.x - a.x) / 2) : 70;
   return `M ${a.x} ${a.y} C ${a.x + dx} ${a.y}, ${b.x - dx} ${b.y}, ${b.x} ${b.y}`;
 }
+
+function edgeKey(e) { return `${e.src}.${e.src_port}>${e.dst}.${e.dst_port}`; }
+function edgeData(e) { return { src: e.src, src_port: e.src_port, dst: e.dst, dst_port: e.dst_port }; }
 
 function renderEdges() {
   while (svg.firstChild) svg.removeChild(svg.firstChild);
@@ -130,7 +306,7 @@ function renderEdges() {
     const a = handleCenter(e.src, e.src_port, "out");
     const b = handleCenter(e.dst, e.dst_port, "in");
     if (!a || !b) continue;
-    const id = `${e.src}.${e.src_port}>${e.dst}.${e.dst_port}`;
+    const id = edgeKey(e);
     const hit = document.createElementNS(NS, "path");
     hit.setAttribute("d", curve(a, b));
     hit.setAttribute("class", "sf-edge-hit");
@@ -148,23 +324,38 @@ function renderEdges() {
     };
     hit.addEventListener("mousedown", pick);
     path.addEventListener("mousedown", pick);
-    hit.addEventListener("dblclick", () => SF.send("disconnect", edgeData(e)));
+    for (const p of [hit, path]) {
+      p.addEventListener("dblclick", ev => { ev.stopPropagation(); SF.send("disconnect", edgeData(e)); });
+    }
     svg.appendChild(hit);
     svg.appendChild(path);
   }
 }
 
-function edgeData(e) {
-  return { src: e.src, src_port: e.src_port, dst: e.dst, dst_port: e.dst_port };
+function markSelection() {
+  for (const [id, box] of nodeEls) box.classList.toggle("selected", selection.has(id));
+  drawMinimap();
 }
 
 function startNodeDrag(ev, n, box) {
   if (ev.button !== 0 || ev.target.classList.contains("sf-handle")) return;
   ev.stopPropagation();
-  drag = { mode: "node", node: n, box, sx: ev.clientX, sy: ev.clientY, x0: n.x, y0: n.y, moved: false };
+  closePalette();
+  wrap.focus();
+  if (ev.shiftKey) {
+    if (selection.has(n.id) && selection.size > 1) selection.delete(n.id); else selection.add(n.id);
+  } else if (!selection.has(n.id)) {
+    selection = new Set([n.id]);
+  }
+  graph.selected = localPrimary = selection.has(n.id) ? n.id : [...selection][0] || null;
+  markSelection();                      // at once: Python hears of it on mouseup
+  const group = graph.nodes.filter(m => selection.has(m.id) && m.id !== n.id);
+  drag = { mode: "node", node: n, sx: ev.clientX, sy: ev.clientY, moved: false,
+           items: [n, ...group].map(m => ({ node: m, x0: m.x, y0: m.y, box: nodeEls.get(m.id) })),
+           shift: ev.shiftKey };
 }
 
-function startWire(ev, n, p, handle) {
+function startWire(ev, n, p) {
   ev.stopPropagation();
   ev.preventDefault();
   const temp = document.createElementNS(NS, "path");
@@ -176,13 +367,9 @@ function startWire(ev, n, p, handle) {
   }
 }
 
-function toLayer(ev) {
-  const lr = layer.getBoundingClientRect();
-  return { x: (ev.clientX - lr.left) / view.zoom, y: (ev.clientY - lr.top) / view.zoom };
-}
-
 wrap.addEventListener("mousedown", ev => {
-  if (ev.button !== 0) return;
+  if (ev.button !== 0 || palette.contains(ev.target)) return;
+  closePalette();
   selectedEdge = null;
   renderEdges();
   drag = { mode: "pan", sx: ev.clientX, sy: ev.clientY, x0: view.x, y0: view.y };
@@ -194,14 +381,19 @@ window.addEventListener("mousemove", ev => {
     view.x = drag.x0 + ev.clientX - drag.sx;
     view.y = drag.y0 + ev.clientY - drag.sy;
     applyView();
+  } else if (drag.mode === "minimap") {
+    minimapLook(ev);
   } else if (drag.mode === "node") {
     const dx = (ev.clientX - drag.sx) / view.zoom, dy = (ev.clientY - drag.sy) / view.zoom;
     if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
-    drag.node.x = drag.x0 + dx;
-    drag.node.y = drag.y0 + dy;
-    drag.box.style.left = drag.node.x + "px";
-    drag.box.style.top = drag.node.y + "px";
+    if (!drag.moved) return;
+    for (const it of drag.items) {
+      it.node.x = it.x0 + dx;
+      it.node.y = it.y0 + dy;
+      if (it.box) { it.box.style.left = it.node.x + "px"; it.box.style.top = it.node.y + "px"; }
+    }
     renderEdges();
+    drawMinimap();
   } else if (drag.mode === "wire") {
     drag.temp.setAttribute("d", curve(drag.from, toLayer(ev)));
   }
@@ -211,9 +403,15 @@ window.addEventListener("mouseup", ev => {
   if (!drag) return;
   const d = drag;
   drag = null;
+  if (deferred) { const args = deferred; deferred = null; setTimeout(() => render(args), 0); }
   if (d.mode === "node") {
-    if (d.moved) SF.send("move", { node: d.node.id, x: Math.round(d.node.x), y: Math.round(d.node.y) });
-    else SF.send("select", { node: d.node.id });
+    if (d.moved) {
+      const moves = d.items.map(it => ({ node: it.node.id, x: Math.round(it.node.x), y: Math.round(it.node.y) }));
+      const seq = SF.send("move", { node: d.node.id, nodes: [...selection], moves });
+      for (const m of moves) pending.set(m.node, { x: m.x, y: m.y, seq });
+    } else {
+      SF.send("select", { node: graph.selected, nodes: [...selection] });
+    }
   } else if (d.mode === "wire") {
     d.temp.remove();
     for (const h of layer.querySelectorAll(".sf-handle")) h.classList.remove("ok", "bad");
@@ -239,63 +437,192 @@ function tryConnect(src, srcPort, srcKind, dst, dstPort, dstKind) {
 }
 window.sfTryConnect = tryConnect;
 
+function deleteNodes(ids) {
+  if (!ids.length) return;
+  const gone = new Set(ids);   // gone from the drawing at once; Python deletes, Ctrl+Z restores
+  graph.nodes = graph.nodes.filter(n => !gone.has(n.id));
+  graph.edges = graph.edges.filter(e => !gone.has(e.src) && !gone.has(e.dst));
+  for (const id of ids) { const box = nodeEls.get(id); if (box) box.remove(); nodeEls.delete(id); selection.delete(id); }
+  renderEdges();
+  drawMinimap();
+  SF.send("delete", { node: ids[0], nodes: ids });
+}
+
 wrap.addEventListener("wheel", ev => {
   ev.preventDefault();
   const r = wrap.getBoundingClientRect();
-  const mx = ev.clientX - r.left, my = ev.clientY - r.top;
-  const z = Math.min(2.5, Math.max(0.25, view.zoom * (ev.deltaY < 0 ? 1.1 : 1 / 1.1)));
-  view.x = mx - (mx - view.x) * z / view.zoom;
-  view.y = my - (my - view.y) * z / view.zoom;
-  view.zoom = z;
-  applyView();
-  renderEdges();
+  zoomAt(view.zoom * (ev.deltaY < 0 ? 1.1 : 1 / 1.1), ev.clientX - r.left, ev.clientY - r.top);
 }, { passive: false });
 
-wrap.addEventListener("keydown", ev => {
+wrap.addEventListener("dblclick", ev => {
+  if (palette.contains(ev.target) || ev.target.closest(".sf-node")) return;
+  const r = wrap.getBoundingClientRect();
+  openPalette({ sx: ev.clientX - r.left, sy: ev.clientY - r.top });
+});
+
+document.addEventListener("keydown", ev => {
+  if (ev.target === paletteQ) return;   // the palette's own keys
+  const mod = ev.ctrlKey || ev.metaKey;
+  const key = ev.key.toLowerCase();
+  if (mod && key === "z") { ev.preventDefault(); SF.send(ev.shiftKey ? "redo" : "undo", {}); return; }
+  if (mod && key === "y") { ev.preventDefault(); SF.send("redo", {}); return; }
+  if (mod && key === "c" && selection.size) {
+    ev.preventDefault();
+    SF.send("copy", { nodes: [...selection] });
+    say(`copied ${selection.size} node(s): Ctrl+V pastes`, true);
+    return;
+  }
+  if (mod && key === "v") { ev.preventDefault(); SF.send("paste", {}); return; }
+  if (mod && key === "d" && selection.size) { ev.preventDefault(); SF.send("duplicate", { nodes: [...selection] }); return; }
+  if (ev.key === "Escape") { closePalette(); return; }
   if (ev.key !== "Delete" && ev.key !== "Backspace") return;
   if (selectedEdge) {
-    const e = graph.edges.find(x => `${x.src}.${x.src_port}>${x.dst}.${x.dst_port}` === selectedEdge);
+    const e = graph.edges.find(x => edgeKey(x) === selectedEdge);
     selectedEdge = null;
     if (e) SF.send("disconnect", edgeData(e));
-  } else if (graph.selected) {
-    SF.send("delete", { node: graph.selected });
+  } else if (selection.size) {
+    deleteNodes([...selection]);
   }
 });
 
-function fit() {
-  if (!graph.nodes.length) { view = { x: 0, y: 0, zoom: 1 }; applyView(); return; }
-  let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
-  for (const n of graph.nodes) {
-    const box = nodeEls.get(n.id);
-    x1 = Math.min(x1, n.x); y1 = Math.min(y1, n.y);
-    x2 = Math.max(x2, n.x + (box ? box.offsetWidth : 180));
-    y2 = Math.max(y2, n.y + (box ? box.offsetHeight : 80));
-  }
-  const w = wrap.clientWidth, h = wrap.clientHeight, pad = 24;
-  const zoom = Math.min(1.2, Math.max(0.25, Math.min((w - 2 * pad) / (x2 - x1), (h - 2 * pad) / (y2 - y1))));
-  view = { zoom, x: pad - x1 * zoom + Math.max(0, (w - 2 * pad - (x2 - x1) * zoom) / 2), y: pad - y1 * zoom };
-  applyView();
+// -- the add-node palette -----------------------------------------------------------------------
+
+function openPalette(at) {
+  // at: the screen point (in the canvas) that was double-clicked; null: the centre of the view
+  paletteAt = at ? toLayerXY(at.sx, at.sy) : null;
+  palette.hidden = false;
+  const pw = 380, ph = 310, w = wrap.clientWidth, h = wrap.clientHeight;
+  const sx = at ? at.sx : (w - pw) / 2, sy = at ? at.sy : 12;
+  palette.style.left = Math.max(4, Math.min(sx, w - pw - 4)) + "px";
+  palette.style.top = Math.max(4, Math.min(sy, h - ph - 4)) + "px";
+  paletteQ.value = "";
+  filterPalette();
+  paletteQ.focus();
 }
-document.getElementById("fit").addEventListener("click", () => { fit(); renderEdges(); });
+
+function closePalette() { palette.hidden = true; }
+
+function filterPalette() {
+  const terms = paletteQ.value.toLowerCase().split(/\s+/).filter(Boolean);
+  const scored = [];
+  for (const t of graph.types || []) {
+    const hay = `${t.type} ${t.family} ${t.summary}`.toLowerCase();
+    if (!terms.every(term => hay.includes(term))) continue;
+    const name = t.type.toLowerCase();
+    const score = terms.reduce((s, term) => s + (name.startsWith(term) ? 0 : name.includes(term) ? 1 : 2), 0);
+    scored.push([score, t]);
+  }
+  scored.sort((a, b) => a[0] - b[0] || a[1].type.localeCompare(b[1].type));
+  paletteItems = scored.map(s => s[1]);
+  paletteActive = 0;
+  drawPalette();
+}
+
+function drawPalette() {
+  paletteList.textContent = "";
+  if (!paletteItems.length) { paletteList.appendChild(el("li", "empty", "no node type matches")); return; }
+  paletteItems.forEach((t, i) => {
+    const li = el("li", i === paletteActive ? "active" : "");
+    li.dataset.type = t.type;
+    li.setAttribute("role", "option");
+    const line = el("div");
+    line.appendChild(el("span", "pt", t.type));
+    line.appendChild(el("span", "pf", t.family));
+    li.appendChild(line);
+    if (t.summary) li.appendChild(el("div", "ps", t.summary));
+    li.title = t.summary || "";
+    li.addEventListener("mousedown", ev => ev.stopPropagation());
+    li.addEventListener("click", () => addNode(t.type));
+    li.addEventListener("mousemove", () => { if (paletteActive !== i) { paletteActive = i; markActive(); } });
+    paletteList.appendChild(li);
+  });
+}
+
+function markActive() {
+  [...paletteList.children].forEach((li, i) => li.classList.toggle("active", i === paletteActive));
+  const li = paletteList.children[paletteActive];
+  if (li && li.scrollIntoView) li.scrollIntoView({ block: "nearest" });
+}
+
+function addNode(type) {
+  // The node's top-left goes at the double-clicked point, or so that it is centred in the view.
+  let at = paletteAt;
+  if (!at) {
+    const c = viewCentre();
+    const p = toLayerXY(c.x, c.y);
+    at = { x: p.x - NEW_NODE.w / 2, y: p.y - NEW_NODE.h / 2 };
+  }
+  closePalette();
+  wrap.focus();
+  SF.send("add", { type, x: Math.round(at.x), y: Math.round(at.y) });
+}
+
+paletteQ.addEventListener("input", filterPalette);
+paletteQ.addEventListener("keydown", ev => {
+  if (ev.key === "ArrowDown") { ev.preventDefault(); paletteActive = Math.min(paletteItems.length - 1, paletteActive + 1); markActive(); }
+  else if (ev.key === "ArrowUp") { ev.preventDefault(); paletteActive = Math.max(0, paletteActive - 1); markActive(); }
+  else if (ev.key === "Enter") { ev.preventDefault(); if (paletteItems[paletteActive]) addNode(paletteItems[paletteActive].type); }
+  else if (ev.key === "Escape") { ev.preventDefault(); closePalette(); wrap.focus(); }
+});
+palette.addEventListener("mousedown", ev => ev.stopPropagation());
+palette.addEventListener("wheel", ev => ev.stopPropagation());
+
+// -- toolbar ------------------------------------------------------------------------------------
+
+$("add").addEventListener("click", () => (palette.hidden ? openPalette(null) : closePalette()));
+$("undo").addEventListener("click", () => SF.send("undo", {}));
+$("redo").addEventListener("click", () => SF.send("redo", {}));
+$("zoom-in").addEventListener("click", () => { const c = viewCentre(); zoomAt(view.zoom * 1.25, c.x, c.y); });
+$("zoom-out").addEventListener("click", () => { const c = viewCentre(); zoomAt(view.zoom / 1.25, c.x, c.y); });
+$("zoom-reset").addEventListener("click", () => { const c = viewCentre(); zoomAt(1, c.x, c.y); });
+$("fit").addEventListener("click", () => { fit(); renderEdges(); });
+
+// -- render -------------------------------------------------------------------------------------
+
+let deferred = null;  // a render that came during a drag: drawn when the drag ends
 
 function render(args) {
-  graph = args.graph || { nodes: [], edges: [], selected: null };
+  if (drag && drag.mode !== "pan" && drag.mode !== "minimap") { deferred = args; return; }
+  graph = args.graph || { nodes: [], edges: [], selected: null, types: [] };
+  const confirmed = graph.seq || 0;
+  outbox = outbox.filter(e => e.seq > confirmed);
+  for (const n of graph.nodes) {   // a move Python has not applied yet keeps its local place
+    const p = pending.get(n.id);
+    if (p && p.seq > confirmed) { n.x = p.x; n.y = p.y; } else pending.delete(n.id);
+  }
+  const ids = new Set(graph.nodes.map(n => n.id));
+  selection = new Set([...selection].filter(id => ids.has(id)));
+  const choosing = outbox.some(e => e.action === "select" || e.action === "move");
+  if (choosing && selection.size) {  // a click Python has not seen yet: keep it
+    graph.selected = selection.has(localPrimary) ? localPrimary : [...selection][0];
+  }
+  else if (!graph.selected || !selection.has(graph.selected)) selection = new Set(graph.selected ? [graph.selected] : []);
   const height = args.height || 480;
   wrap.style.height = height + "px";
   renderNodes();
-  const ids = graph.nodes.map(n => n.id).sort().join(",");
-  if (ids !== fittedFor && !graph.nodes.some(n => fittedFor && fittedFor.split(",").includes(n.id))) {
-    fit();
+  measureReadable();
+  if (knownIds === null) {
+    let saved = null;
+    try { saved = JSON.parse(sessionStorage.getItem("sf-view") || "null"); } catch (e) { /* */ }
+    if (saved && saved.ids === idKey()) { view = { x: saved.x, y: saved.y, zoom: saved.zoom }; applyView(); }
+    else fit();
+  } else {
+    const added = [...ids].filter(id => !knownIds.has(id));
+    if (knownIds.size === 0 || added.length > 2 && added.length >= ids.size / 2) fit();  // another file
+    else if (added.length) ensureVisible(added);  // a new node is never off screen
   }
-  if (fittedFor === null) fit();
-  fittedFor = ids;
+  knownIds = ids;
   applyView();
   renderEdges();
-  if (args.message) say(args.message);
-  SF.height(height + 30);
+  $("undo").disabled = !graph.can_undo;
+  $("redo").disabled = !graph.can_redo;
+  const note = graph.note;
+  if (note && note.seq !== noteSeq) { noteSeq = note.seq; say(note.text, !note.error); }
+  SF.height(height + 36);
 }
 
 window.addEventListener("message", ev => {
   if (ev.data && ev.data.type === "streamlit:render") render(ev.data.args || {});
 });
+window.addEventListener("resize", () => { drawMinimap(); });
 SF.ready();

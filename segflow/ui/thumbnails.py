@@ -1,0 +1,77 @@
+"""A node's last output as a few hundred bytes for the canvas: a tiny JPEG, or a count.
+
+The canvas shows on each node what it produced in the last run: the picture
+for image outputs, the number of detections, the rows of a table. The whole
+graph payload is sent to the browser on every rerun, so a thumbnail must stay
+small (at most WIDTH px wide, low JPEG quality) and is made once per result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from segflow.engine.frame import Frame
+from segflow.engine.session import SessionResult
+
+WIDTH = 120  # px, the widest a thumbnail image may be
+QUALITY = 70
+
+_cache: dict[tuple[int, str], tuple[SessionResult, dict[str, Any] | None]] = {}  # keeps the result: ids stay unique
+
+
+def of_value(value: Any) -> dict[str, Any] | None:
+    """``{"image": data-URL}``, ``{"text": "12 detections"}``, or None for nothing worth showing."""
+    if isinstance(value, Frame):
+        url = jpeg_data_url(value.pixels)
+        return {"image": url} if url else None
+    if hasattr(value, "xyxy") and hasattr(value, "data"):
+        n = len(value)
+        return {"text": f"{n} detection" + ("" if n == 1 else "s"), "count": n}
+    if isinstance(value, (list, tuple)) and value and all(isinstance(r, dict) for r in value):
+        return {"text": f"{len(value)} row" + ("" if len(value) == 1 else "s"), "count": len(value)}
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return {"text": f"{value:g}" if isinstance(value, float) else str(value)}
+    return None
+
+
+def jpeg_data_url(pixels: Any) -> str | None:
+    import base64
+
+    import cv2
+
+    array = np.asarray(pixels)
+    if array.ndim not in (2, 3) or array.size == 0:
+        return None
+    if array.dtype != np.uint8:
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    h, w = array.shape[:2]
+    if w > WIDTH:
+        array = cv2.resize(array, (WIDTH, max(1, round(h * WIDTH / w))), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", array, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
+    return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode("ascii") if ok else None
+
+
+def for_node(result: SessionResult, node_id: str) -> dict[str, Any] | None:
+    """The node's first output worth showing: an image first, else a count."""
+    key = (id(result), node_id)
+    if key in _cache and _cache[key][0] is result:
+        return _cache[key][1]
+    outputs = result.outputs.get(node_id, {})
+    found = None
+    for prefer_image in (True, False):
+        for value in outputs.values():
+            if prefer_image != isinstance(value, Frame):
+                continue
+            found = of_value(value)
+            if found:
+                break
+        if found:
+            break
+    if len(_cache) > 256:  # results of old runs: forget them
+        _cache.clear()
+    _cache[key] = (result, found)
+    return found

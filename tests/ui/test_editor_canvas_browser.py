@@ -1,0 +1,295 @@
+"""The canvas in a real browser: readable text, palette search, undo of a delete, the minimap.
+
+Debian's chromium driven by Playwright against a real ``segflow editor`` on a copy of the
+workflows (the server-start and chromium helpers follow ``test_editor_browser.py``). Every
+wait is a condition with a generous deadline; speed figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import playwright.sync_api as playwright_sync
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+MIN_TEXT_PX = 12
+TEXT_SIZES_JS = """() => {
+  // the smallest node text on screen: computed font size times the layer's scale (its CSS transform)
+  const layer = document.getElementById('layer');
+  const m = getComputedStyle(layer).transform.match(/matrix\\(([^,]+),/);
+  const zoom = m ? parseFloat(m[1]) : 1;
+  let smallest = Infinity, count = 0;
+  for (const e of document.querySelectorAll('.sf-node, .sf-node *')) {
+    const own = [...e.childNodes].some(c => c.nodeType === 3 && c.textContent.trim());
+    if (!own) continue;
+    count += 1;
+    smallest = Math.min(smallest, parseFloat(getComputedStyle(e).fontSize) * zoom);
+  }
+  return {zoom, smallest, count};
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the editor exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"the editor did not answer within {timeout:.0f} s")
+
+
+def workspace_with(tmp_path: Path, *names: str) -> Path:
+    (tmp_path / "ws" / "workflows").mkdir(parents=True)
+    for name in names:
+        shutil.copy(ROOT / "workflows" / name, tmp_path / "ws" / "workflows" / name)
+    os.symlink(ROOT / "assets", tmp_path / "ws" / "assets")
+    return tmp_path / "ws"
+
+
+@contextlib.contextmanager
+def editor_page(workspace: Path, workflow: str, log_path: Path) -> Iterator[tuple]:
+    """A running editor on ``workflow`` and a chromium page showing it; both ended afterwards."""
+    assert shutil.which("chromium"), "Debian's chromium is missing: `make test` installs it"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = log_path.open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "segflow.ui.command", workflow, "--port", str(port),
+                             "--workspace", str(workspace)], cwd=workspace, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        wait_healthy(url, proc, timeout=90)
+        with playwright_sync.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1500, "height": 1100})
+                page.goto(url)
+                frame = page.frame_locator('iframe[title*="segflow_canvas"]')
+                frame.locator(".sf-node").first.wait_for(timeout=60_000)
+                yield page, frame
+            finally:
+                browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def wait_until(check, what: str, timeout: float = 40.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def node_ids(frame) -> list[str]:
+    return frame.locator(".sf-node").evaluate_all("els => els.map(e => e.dataset.nodeId)")
+
+
+def rect(locator) -> dict:
+    return locator.evaluate("e => { const r = e.getBoundingClientRect(); "
+                            "return {x: r.left, y: r.top, right: r.right, bottom: r.bottom}; }")
+
+
+def inside(inner: dict, outer: dict) -> bool:
+    return (inner["x"] >= outer["x"] - 1 and inner["y"] >= outer["y"] - 1
+            and inner["right"] <= outer["right"] + 1 and inner["bottom"] <= outer["bottom"] + 1)
+
+
+def empty_point(frame) -> tuple[float, float]:
+    """A point of the canvas where a new node (about 230 x 140 px) covers no node (frame coordinates)."""
+    return frame.locator("#wrap").evaluate("""w => {
+      const r = w.getBoundingClientRect();
+      const taken = [...document.querySelectorAll('.sf-node, #minimap')].map(n => n.getBoundingClientRect())
+        .filter(b => b.width > 0);
+      for (let y = r.top + 40; y < r.bottom - 180; y += 20) for (let x = r.left + 40; x < r.right - 270; x += 20) {
+        const hit = document.elementFromPoint(x, y);
+        if (!hit || !(hit.id === 'wrap' || hit.id === 'layer')) continue;
+        if (!taken.some(b => x < b.right + 10 && x + 240 > b.left && y < b.bottom + 10 && y + 150 > b.top))
+          return [x, y];
+      }
+      return null; }""")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_coffee_graph_text_is_readable_at_the_default_zoom(tmp_path):
+    workspace = workspace_with(tmp_path, "coffee_stones.yaml")
+    expected = set(yaml.safe_load((workspace / "workflows" / "coffee_stones.yaml").read_text())["nodes"])
+    with editor_page(workspace, "workflows/coffee_stones.yaml", tmp_path / "editor.log") as (page, frame):
+        assert set(node_ids(frame)) == expected
+        sizes = frame.locator("#layer").evaluate(f"_ => ({TEXT_SIZES_JS})()")
+        print(f"coffee_stones at the default zoom: zoom {sizes['zoom']:.2f}, smallest node text "
+              f"{sizes['smallest']:.1f} px on screen over {sizes['count']} text elements")
+        assert sizes["count"] > 30 and sizes["smallest"] >= MIN_TEXT_PX
+        # The view starts at the graph's start: the source is on screen.
+        wrap = rect(frame.locator("#wrap"))
+        assert inside(rect(frame.locator('.sf-node[data-node-id="belt"]')), wrap)
+        # If any node is out of view, the minimap is there to find it.
+        hidden = [n for n in expected if not inside(rect(frame.locator(f'.sf-node[data-node-id="{n}"]')), wrap)]
+        assert frame.locator("#minimap").is_visible() == bool(hidden)
+        # "Fit" keeps the text readable too; zooming out by hand may go smaller.
+        frame.locator("#zoom-out").click()
+        frame.locator("#zoom-out").click()
+        assert frame.locator("#layer").evaluate(f"_ => ({TEXT_SIZES_JS})()")["smallest"] < MIN_TEXT_PX
+        frame.locator("#fit").click()
+        assert frame.locator("#layer").evaluate(f"_ => ({TEXT_SIZES_JS})()")["smallest"] >= MIN_TEXT_PX
+
+        # After a run each node shows its last output: pictures for images, counts for detections.
+        page.get_by_role("tab", name="Run").click()
+        started = time.monotonic()
+        page.get_by_role("button", name="Run", exact=True).click()
+        thumbs = frame.locator("img.sf-thumb")
+        wait_until(lambda: thumbs.count() >= 2, "image thumbnails on the canvas", timeout=120)
+        print(f"Run -> thumbnails drawn: {time.monotonic() - started:.2f} s (model load included)")
+        sizes = thumbs.evaluate_all("els => els.map(e => [e.naturalWidth, e.src.length])")
+        assert all(0 < w <= 120 for w, _ in sizes), sizes
+        print(f"thumbnail data URLs: {[n for _, n in sizes]} characters")
+        counts = frame.locator('.sf-node[data-node-id="detect"] .sf-thumb-text').inner_text()
+        assert re.fullmatch(r"\d+ detections?", counts), counts
+        frame.locator("#fit").click()
+        shot = os.environ.get("SEGFLOW_CANVAS_SCREENSHOT")  # docs/img/editor-canvas.png is made this way
+        page.locator('iframe[title*="segflow_canvas"]').screenshot(path=shot or str(tmp_path / "canvas.png"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
+    workspace = workspace_with(tmp_path, "coins.yaml")
+    with editor_page(workspace, "workflows/coins.yaml", tmp_path / "editor.log") as (page, frame):
+        before = len(node_ids(frame))
+        frame.locator("#add").click()
+        frame.locator("#palette-q").fill("invert pixels")  # name and description words
+        items = frame.locator("#palette-list li")
+        wait_until(lambda: items.count() >= 1 and items.first.get_attribute("data-type") == "debug.invert",
+                   "the palette to list debug.invert first")
+        shown = items.evaluate_all("els => els.map(e => e.dataset.type)")
+        assert all(t for t in shown) and len(shown) < 5, shown  # the search filtered the list
+        started = time.monotonic()
+        frame.locator("#palette-q").press("Enter")
+        added = frame.locator('.sf-node[data-type="debug.invert"]')
+        added.wait_for(timeout=40_000)
+        print(f"palette Enter -> node drawn: {time.monotonic() - started:.2f} s")
+        assert len(node_ids(frame)) == before + 1
+        assert inside(rect(added), rect(frame.locator("#wrap")))  # the centre of the view, not off screen
+
+        # Double-click on empty canvas: the palette opens there and the node lands at that point.
+        point = empty_point(frame)
+        assert point, "no empty spot on the canvas"
+        wrap_box = rect(frame.locator("#wrap"))
+        tx, ty, zoom = frame.locator("#layer").evaluate(
+            "e => { const m = new DOMMatrix(getComputedStyle(e).transform); return [m.e, m.f, m.a]; }")
+        wanted = ((point[0] - wrap_box["x"] - tx) / zoom, (point[1] - wrap_box["y"] - ty) / zoom)  # canvas coords
+        frame.locator("#wrap").dblclick(position={"x": point[0] - wrap_box["x"], "y": point[1] - wrap_box["y"]})
+        frame.locator("#palette-q").wait_for(timeout=10_000)
+        frame.locator("#palette-q").fill("stats")
+        frame.locator('#palette-list li[data-type="debug.stats"]').click()
+        stats = frame.locator('.sf-node[data-type="debug.stats"]')
+        stats.wait_for(timeout=40_000)
+        placed = stats.evaluate("e => [parseFloat(e.style.left), parseFloat(e.style.top)]")
+        assert abs(placed[0] - wanted[0]) < 2 and abs(placed[1] - wanted[1]) < 2, (placed, wanted)
+        assert inside(rect(stats), rect(frame.locator("#wrap")))
+
+        # Three adds in a row without waiting (each while the last one's rerun runs): none is lost.
+        count = len(node_ids(frame))
+        for query in ("noop", "noop", "noop"):
+            frame.locator("#add").click()
+            frame.locator("#palette-q").fill(query)
+            frame.locator("#palette-q").press("Enter")
+        wait_until(lambda: len(node_ids(frame)) == count + 3, "all three quick adds to be drawn")
+        assert frame.locator('.sf-node[data-type="debug.noop"]').count() == 3
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_ctrl_z_undoes_a_delete_with_its_edges(tmp_path):
+    workspace = workspace_with(tmp_path, "coins.yaml")
+    with editor_page(workspace, "workflows/coins.yaml", tmp_path / "editor.log") as (page, frame):
+        edges = frame.locator("path.sf-edge")
+        wait_until(lambda: edges.count() == 8, "the 8 edges of coins.yaml")
+        measure = frame.locator('.sf-node[data-node-id="measure"]')
+        where = rect(measure)
+        measure.locator(".sf-type").click()
+        wait_until(lambda: "selected" in (measure.get_attribute("class") or ""), "measure to be selected")
+        page.keyboard.press("Delete")
+        wait_until(lambda: measure.count() == 0 and edges.count() == 6, "measure and its 2 edges to go")
+        wait_until(lambda: not frame.locator("#undo").is_disabled(), "Undo to be enabled")
+        started = time.monotonic()
+        page.keyboard.press("Control+z")
+        measure.wait_for(timeout=40_000)
+        wait_until(lambda: edges.count() == 8, "the edges to come back")
+        print(f"Ctrl+Z -> node and edges back: {time.monotonic() - started:.2f} s")
+        back = rect(measure)
+        assert abs(back["x"] - where["x"]) < 2 and abs(back["y"] - where["y"]) < 2
+        ends = edges.evaluate_all("els => els.map(e => e.dataset.from + '>' + e.dataset.to)")
+        assert "coins.detections>measure.detections" in ends and "measure.detections>colour.detections" in ends
+        wait_until(lambda: not frame.locator("#redo").is_disabled(), "Redo to be enabled")
+        page.keyboard.press("Control+Shift+z")
+        wait_until(lambda: measure.count() == 0, "redo to delete it again")
+        frame.locator("#undo").click()  # the toolbar button does the same
+        measure.wait_for(timeout=40_000)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_minimap_shows_a_big_graph_and_pans_the_view(tmp_path):
+    workspace = workspace_with(tmp_path)
+    nodes = {"photo": {"type": "source.image", "params": {"path": "assets/samples/coins.png"}}}
+    positions = {"photo": [40, 40]}
+    previous = "photo"
+    for i in range(1, 36):  # a 36-node chain on a 9 x 4 grid: far bigger than the view at a readable zoom
+        nodes[f"inv{i}"] = {"type": "debug.invert", "inputs": {"image": f"{previous}.image"}}
+        positions[f"inv{i}"] = [40 + (i % 9) * 320, 40 + (i // 9) * 200]
+        previous = f"inv{i}"
+    positions["inv35"] = [40 + 9 * 320, 340]  # the end of the chain: far right, half way down
+    (workspace / "workflows" / "big.yaml").write_text(yaml.safe_dump({"version": 1, "name": "big", "nodes": nodes},
+                                                                     sort_keys=False))
+    (workspace / "workflows" / "big.layout.json").write_text(json.dumps({"version": 1, "positions": positions}))
+    with editor_page(workspace, "workflows/big.yaml", tmp_path / "editor.log") as (page, frame):
+        wait_until(lambda: len(node_ids(frame)) == 36, "36 nodes")
+        minimap = frame.locator("#minimap")
+        minimap.wait_for(state="visible", timeout=20_000)
+        assert frame.locator("#layer").evaluate(f"_ => ({TEXT_SIZES_JS})()")["smallest"] >= MIN_TEXT_PX
+        last = frame.locator('.sf-node[data-node-id="inv35"]')
+        wrap = rect(frame.locator("#wrap"))
+        assert not inside(rect(last), wrap)
+        box = minimap.bounding_box()
+        transform = frame.locator("#layer").evaluate("e => e.style.transform")
+        minimap.click(position={"x": box["width"] - 12, "y": box["height"] / 2})  # the graph's far end
+        wait_until(lambda: frame.locator("#layer").evaluate("e => e.style.transform") != transform,
+                   "a click on the minimap to move the view")
+        assert inside(rect(last), wrap)  # the last node of the chain is now in view
+        assert frame.locator("#layer").evaluate(f"_ => ({TEXT_SIZES_JS})()")["zoom"] == pytest.approx(
+            float(transform.split("scale(")[1].rstrip(")")))  # panned, not zoomed
