@@ -260,6 +260,14 @@ def test_ctrl_z_undoes_a_delete_with_its_edges(tmp_path):
         wait_until(lambda: measure.count() == 0, "redo to delete it again")
         frame.locator("#undo").click()  # the toolbar button does the same
         measure.wait_for(timeout=40_000)
+        # Ctrl+Z works outside the canvas too: with the focus on the page's heading, not the canvas
+        measure.locator(".sf-type").click()
+        wait_until(lambda: "selected" in (measure.get_attribute("class") or ""), "measure to be selected again")
+        page.keyboard.press("Delete")
+        wait_until(lambda: measure.count() == 0, "measure to go again")
+        page.locator("h3").first.click()
+        page.keyboard.press("Control+z")
+        measure.wait_for(timeout=40_000)
 
 
 @pytest.mark.slow

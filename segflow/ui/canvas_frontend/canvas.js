@@ -485,6 +485,25 @@ document.addEventListener("keydown", ev => {
   }
 });
 
+// Undo/redo from anywhere on the page, not only with the canvas focused: after a form's Apply the
+// focus is on the form. The component is served from the page's own origin, so it may listen on the
+// parent document. A text field keeps its own Ctrl+Z (the browser's undo of typing).
+function pageKeys(ev) {
+  const mod = ev.ctrlKey || ev.metaKey;
+  const key = (ev.key || "").toLowerCase();
+  if (!mod || (key !== "z" && key !== "y")) return;
+  const t = ev.target;
+  if (t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName))) return;
+  ev.preventDefault();
+  SF.send(key === "y" || ev.shiftKey ? "redo" : "undo", {});
+}
+try {
+  window.parent.document.addEventListener("keydown", pageKeys);
+  window.addEventListener("pagehide", () => {
+    try { window.parent.document.removeEventListener("keydown", pageKeys); } catch (e) { /* page gone */ }
+  });
+} catch (e) { /* another origin: the canvas's own keys still work */ }
+
 // -- the add-node palette -----------------------------------------------------------------------
 
 function openPalette(at) {
