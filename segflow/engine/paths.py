@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from segflow.engine.issues import shorten
@@ -90,3 +91,42 @@ def existing_path_problem(path: Path, what: str = "file") -> str | None:
     if not os.access(path, os.R_OK):
         return f"{what} {shown(path)} is not readable (permission denied)"
     return None
+
+
+def write_atomic(path: Path, data: bytes, fsync: bool = False) -> None:
+    """Write under a temporary name in the same folder, then rename: never a half-written file.
+
+    The file keeps the mode it had, and a new one gets what a plain ``open()`` would
+    give (0666 less the umask), not ``mkstemp``'s 0600: a saved workflow, a dataset or
+    a sink's pictures stay readable by whoever could read them before.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~umask()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (other threads create files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import yaml
+
+from segflow.engine.paths import write_atomic
 
 SPLITS = ("train", "val")
 VAL_EVERY = 5  # about one frame in five goes to val
@@ -97,19 +97,6 @@ def parse_labels(text: str, height: int, width: int) -> list[Label]:
         values = np.array([float(v) for v in parts[1:]], np.float32).reshape(-1, 2)
         labels.append(Label(int(parts[0]), values * np.array([width, height], np.float32)))
     return labels
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write under a temporary name in the same folder, then rename: never a half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def encode_image(pixels: np.ndarray, ext: str = IMAGE_EXT) -> bytes:

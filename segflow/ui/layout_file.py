@@ -10,11 +10,11 @@ editor lays the graph out itself, it never refuses to open a workflow for it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
+
+from segflow.engine.paths import write_atomic
 
 SUFFIX = ".layout.json"
 
@@ -38,18 +38,7 @@ def read(path: Path) -> dict[str, tuple[float, float]]:
 
 
 def write(path: Path, positions: dict[str, tuple[float, float]]) -> None:
-    """Write atomically, with the permissions a plain new file would get (not mkstemp's 600)."""
+    """Write atomically (see ``write_atomic``: a plain new file's permissions, not mkstemp's 600)."""
     data = json.dumps({"version": 1, "positions": {k: [round(x), round(y)] for k, (x, y) in positions.items()}},
                       indent=1) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data.encode("utf-8"))

@@ -13,11 +13,10 @@ file gets the mode the user's umask gives any new file.
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from segflow.engine.paths import write_atomic
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml")
 
@@ -97,31 +96,6 @@ class Workspace:
             if opened.fingerprint is None or opened.fingerprint != current:
                 raise SaveConflict(f"'{rel}' changed on disk since it was opened; reload it, or tick "
                                    f"'overwrite' to replace the other changes")
-        full.parent.mkdir(parents=True, exist_ok=True)
         data = text.encode("utf-8")
-        mode = stat.S_IMODE(full.stat().st_mode) if full.exists() else 0o666 & ~_umask()
-        fd, tmp = tempfile.mkstemp(prefix=f".{full.name}.", suffix=".tmp", dir=full.parent)
-        try:
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, full)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(full, data, fsync=True)
         return Opened(rel, text, fingerprint(data))
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux tells it (other threads create files)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    current = os.umask(0o022)
-    os.umask(current)
-    return current

@@ -91,3 +91,26 @@ def test_a_nul_byte_in_a_path(kind):
     errors = [i for i in validate_text(text, "wf.yaml").issues if i.is_error]
     assert [(i.code, i.node, i.field) for i in errors] == [("param.check", node, field)]
     assert "NUL" in errors[0].message
+
+
+def test_write_atomic_keeps_a_files_mode_and_gives_a_new_one_the_umasks(tmp_path):
+    """mkstemp makes 0600 files: the writer must not pass that on (a saved workflow, a dataset, pictures)."""
+    import os
+    import stat
+
+    from segflow.engine.paths import write_atomic
+
+    old = os.umask(0o027)
+    try:
+        fresh = tmp_path / "sub" / "new.txt"
+        write_atomic(fresh, b"one")
+        assert fresh.read_bytes() == b"one"
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o640  # 0666 less the umask
+        kept = tmp_path / "kept.txt"
+        kept.write_bytes(b"before")
+        kept.chmod(0o604)
+        write_atomic(kept, b"after", fsync=True)
+        assert kept.read_bytes() == b"after" and stat.S_IMODE(kept.stat().st_mode) == 0o604
+    finally:
+        os.umask(old)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept.txt", "new.txt", "sub"]  # no temporary left

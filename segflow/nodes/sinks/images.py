@@ -9,9 +9,7 @@ renamed, so a crash never leaves a half image under the final name. Use
 
 from __future__ import annotations
 
-import os
 import string
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +19,7 @@ from pydantic import Field, field_validator
 
 from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.paths import write_atomic
 from segflow.nodes.sinks.common import FileParams, Gate, make_run_id, sink_error, writable_problems
 from segflow.nodes.sinks.draw import annotate
 from segflow.nodes.sinks.records import class_names, detection_envs, frame_env
@@ -56,19 +55,6 @@ class ImagesParams(FileParams):
         if names - NAME_FIELDS:
             raise ValueError(f"name {name!r} uses {sorted(names - NAME_FIELDS)}; known: {sorted(NAME_FIELDS)}")
         return name
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` under a temporary name in the same folder, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def crop_with_alpha(pixels: np.ndarray, box: np.ndarray, mask: np.ndarray | None, pad: int) -> np.ndarray:
