@@ -11,10 +11,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -22,33 +18,12 @@ from pathlib import Path
 import playwright.sync_api as playwright_sync
 import pytest
 import yaml
+from browserkit import editor_server, launch_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 STEP = 5  # video frame the test runs the editor on
 WORKFLOWS = [name for name in ("coffee_stones.yaml", "coins.yaml") if (ROOT / "workflows" / name).exists()]
 
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 40.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the editor exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError("the editor did not answer within 40 s")
 
 
 def expected_graph(path: Path) -> tuple[set[str], int]:
@@ -85,16 +60,9 @@ def test_editor_in_chromium(name, tmp_path):
         reference = session.run_sequence(wf.graph, [(f.pixels, f.index) for f in frames]).outputs
     detection_counts = {len(v) for ports in reference.values() for v in ports.values() if hasattr(v, "xyxy")}
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "editor.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "segflow.ui.command", str(workflow), "--port", str(port),
-                             "--workspace", str(ROOT)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        wait_healthy(url, proc)
+    with editor_server(workflow, ROOT, tmp_path / "editor.log") as url:
         with playwright_sync.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             page.goto(url)
             frame = page.frame_locator('iframe[title*="segflow_canvas"]')
@@ -140,13 +108,6 @@ def test_editor_in_chromium(name, tmp_path):
             assert frame.locator(".sf-foot.ran").count() >= 1
             page.screenshot(path=str(tmp_path / f"editor-{workflow.stem}.png"), full_page=True)
             browser.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
     assert (tmp_path / f"editor-{workflow.stem}.png").stat().st_size > 10_000
 
 
@@ -162,16 +123,9 @@ def flagship_page(tmp_path: Path):
     (tmp_path / "ws" / "workflows").mkdir(parents=True)
     shutil.copy(FLAGSHIP, tmp_path / "ws" / "workflows" / FLAGSHIP.name)
     os.symlink(ROOT / "assets", tmp_path / "ws" / "assets")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "editor.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "segflow.ui.command", f"workflows/{FLAGSHIP.name}", "--port",
-                             str(port), "--workspace", str(tmp_path / "ws")], cwd=tmp_path / "ws", stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_healthy(url, proc, timeout=90)
+    with editor_server(f"workflows/{FLAGSHIP.name}", tmp_path / "ws", tmp_path / "editor.log") as url:
         with playwright_sync.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 2000})
                 page.set_default_timeout(60_000)
@@ -180,13 +134,6 @@ def flagship_page(tmp_path: Path):
                 yield page
             finally:
                 browser.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 def shoot(page, tmp_path: Path, name: str) -> Path:

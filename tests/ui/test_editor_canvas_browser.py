@@ -12,22 +12,16 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import playwright.sync_api as playwright_sync
 import pytest
 import yaml
+from browserkit import editor_server, launch_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 MIN_TEXT_PX = 12
 TEXT_SIZES_JS = """() => {
   // the smallest node text on screen: computed font size times the layer's scale (its CSS transform)
@@ -45,26 +39,6 @@ TEXT_SIZES_JS = """() => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the editor exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"the editor did not answer within {timeout:.0f} s")
-
-
 def workspace_with(tmp_path: Path, *names: str) -> Path:
     (tmp_path / "ws" / "workflows").mkdir(parents=True)
     for name in names:
@@ -77,16 +51,9 @@ def workspace_with(tmp_path: Path, *names: str) -> Path:
 def editor_page(workspace: Path, workflow: str, log_path: Path) -> Iterator[tuple]:
     """A running editor on ``workflow`` and a chromium page showing it; both ended afterwards."""
     assert shutil.which("chromium"), "Debian's chromium is missing: `make test` installs it"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = log_path.open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "segflow.ui.command", workflow, "--port", str(port),
-                             "--workspace", str(workspace)], cwd=workspace, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        wait_healthy(url, proc, timeout=90)
+    with editor_server(workflow, workspace, log_path) as url:
         with playwright_sync.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
             try:
                 page = browser.new_page(viewport={"width": 1500, "height": 1100})
                 page.goto(url)
@@ -95,13 +62,6 @@ def editor_page(workspace: Path, workflow: str, log_path: Path) -> Iterator[tupl
                 yield page, frame
             finally:
                 browser.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 def wait_until(check, what: str, timeout: float = 40.0):

@@ -16,45 +16,17 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import playwright.sync_api as playwright_sync
 import pytest
 import yaml
+from browserkit import editor_server, launch_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 FRAMES = (5, 16, 25, 64)  # frames of conveyor.mp4 with stones in view, to label
 HAND_FRAME = 5  # the frame where a box is drawn by hand (around a beige stone)
-
-
-# -- server helpers (copied from test_editor_browser.py) -------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the editor exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"the editor did not answer within {timeout:.0f} s")
 
 
 def workspace(tmp_path: Path) -> Path:
@@ -116,17 +88,10 @@ def test_label_train_use_run_in_chromium(tmp_path):
     assert shutil.which("chromium"), "Debian's chromium is missing: `make test` installs it (scripts/system-deps.sh)"
     ws = workspace(tmp_path)
     SHOTS[:] = [tmp_path / "failure.png"]
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "editor.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "segflow.ui.command", "workflows/coffee_stones.yaml",
-                             "--port", str(port), "--workspace", str(ws)], cwd=ws, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
     figures: dict[str, float | str] = {}
-    try:
-        wait_healthy(url, proc)
+    with editor_server("workflows/coffee_stones.yaml", ws, tmp_path / "editor.log") as url:
         with playwright_sync.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             page.goto(url)
             page.frame_locator('iframe[title*="segflow_canvas"]').locator(".sf-node").first.wait_for(timeout=60_000)
@@ -254,13 +219,6 @@ def test_label_train_use_run_in_chromium(tmp_path):
                            '.sf-node[data-node-id="detect"] .sf-foot.cached').first.wait_for(timeout=60_000)
             assert page.get_by_text(re.compile(r"node 'detect':")).count() == 0  # no error from the new weights
             browser.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
     summary = json.loads(next((ws / "runs" / "label").glob("*/summary.json")).read_text())
     figures["train_time_s"] = summary["train_time_s"]
     print("labelling loop figures:", json.dumps(figures))

@@ -1,0 +1,74 @@
+"""What every editor browser test needs: a running ``segflow editor`` and Debian's chromium.
+
+The editor is started as a user would (``python -m segflow.ui.command``) in its own
+process group on a free port, and is always stopped afterwards (SIGTERM, then
+SIGKILL), so a failing test leaves no server behind. Chromium is the system's
+(``make test`` installs it), never a downloaded browser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+    """Until Streamlit's health endpoint answers; a generous deadline, since a busy machine is slow to start it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the editor exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"the editor did not answer within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def editor_server(workflow: str | Path, workspace: Path, log_path: Path, timeout: float = 90.0) -> Iterator[str]:
+    """``segflow editor`` on ``workflow`` in ``workspace`` (also its working folder); yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "segflow.ui.command", str(workflow), "--port", str(port),
+                                 "--workspace", str(workspace)], cwd=workspace, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+        try:
+            wait_healthy(url, proc, timeout)
+            yield url
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=15)
+
+
+def launch_chromium(pw):
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is missing: `make test` installs it (scripts/system-deps.sh)"
+    return pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
