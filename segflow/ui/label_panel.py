@@ -13,7 +13,7 @@ import streamlit as st
 
 from segflow.nodes.yolo_dataset import YoloSegDataset, safe_key
 from segflow.tools.labelling.assist import Assistant, find_checkpoint
-from segflow.tools.labelling.frame import FrameLabels, image_url
+from segflow.tools.labelling.frame import FrameLabels
 from segflow.tools.labelling.prelabel import model_names, prelabel
 from segflow.ui import media
 from segflow.ui.editor import Editor
@@ -275,6 +275,6 @@ def render(editor: Editor) -> None:
 def _cached_url(key: str, pixels: Any) -> str:
     cached = st.session_state.get("label_url")
     if not cached or cached[0] != key:
-        cached = (key, image_url(pixels))
+        cached = (key, media.jpeg_data_url(pixels, 90))
         st.session_state["label_url"] = cached
     return cached[1]

@@ -21,13 +21,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
-import cv2
 from pydantic import BaseModel
 
 from segflow.engine.graph import CompiledGraph
 from segflow.engine.node import RunContext
 from segflow.engine.session import EditorSession
-from segflow.ui import results
+from segflow.ui import media, results
 from segflow.ui.frame_reader import Opener
 
 log = logging.getLogger("segflow")
@@ -142,7 +141,7 @@ class Player:
                     break
                 result = self.session.run_image(self.graph, pixels, self.source_id, index)
                 picture = results.annotated_image(self.graph, result)
-                jpeg = _jpeg(picture[1].pixels if picture else pixels)
+                jpeg = media.to_jpeg(picture[1].pixels if picture else pixels, JPEG_QUALITY)
                 stamps.append(self.clock())
                 nodes = {}
                 played = self._status.frames_played + 1
@@ -178,13 +177,6 @@ class Player:
         with self._changed:
             self._status = self._status.model_copy(update=changes)
             self._changed.notify_all()
-
-
-def _jpeg(pixels: object) -> bytes:
-    ok, data = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])  # type: ignore[call-overload]
-    if not ok:
-        raise ValueError("could not encode the frame as JPEG")
-    return data.tobytes()
 
 
 def stop_all() -> None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from segflow.engine.frame import Frame
 from segflow.engine.session import SessionResult
+from segflow.ui import media
 
 WIDTH = 120  # px, the widest a thumbnail image may be
 QUALITY = 70
@@ -39,8 +40,6 @@ def of_value(value: Any) -> dict[str, Any] | None:
 
 
 def jpeg_data_url(pixels: Any) -> str | None:
-    import base64
-
     import cv2
 
     array = np.asarray(pixels)
@@ -51,8 +50,10 @@ def jpeg_data_url(pixels: Any) -> str | None:
     h, w = array.shape[:2]
     if w > WIDTH:
         array = cv2.resize(array, (WIDTH, max(1, round(h * WIDTH / w))), interpolation=cv2.INTER_AREA)
-    ok, data = cv2.imencode(".jpg", array, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
-    return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode("ascii") if ok else None
+    try:
+        return media.jpeg_data_url(array, QUALITY)
+    except media.MediaError:
+        return None
 
 
 def for_node(result: SessionResult, node_id: str) -> dict[str, Any] | None:

@@ -7,7 +7,6 @@ editing rules are tested without a browser.
 
 from __future__ import annotations
 
-import base64
 import colorsys
 import itertools
 from dataclasses import dataclass, field
@@ -186,10 +185,3 @@ def colour(name: str, classes: list[str]) -> str:
     index = classes.index(name) if name in classes else 0
     r, g, b = colorsys.hsv_to_rgb((0.58 + 0.31 * index) % 1.0, 0.75, 0.95)
     return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
-
-
-def image_url(pixels: np.ndarray, quality: int = 90) -> str:
-    ok, data = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("cannot encode the frame")
-    return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode()
