@@ -99,7 +99,8 @@ def test_editor_in_chromium(name, tmp_path):
             results = page.get_by_text(re.compile(r"Results — \d+ detections")).inner_text()
             shown = int(re.search(r"(\d+) detections", results).group(1))
             if is_video:
-                assert page.get_by_text(f"frame {STEP}").count() >= 1  # the caption names the frame run
+                # the caption names the frame run; the page may still be redrawing after Run: wait for it
+                page.get_by_text(f"frame {STEP}").first.wait_for(timeout=40_000)
             assert shown in detection_counts and shown > 0
             page.locator('[data-testid="stImage"] img').first.wait_for(timeout=20_000)
             page.locator('[data-testid="stDataFrame"]').nth(1).wait_for(timeout=20_000)  # results, timings
