@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import time
 
+from segflow.engine.api import loads
+from segflow.engine.execution.lifecycle import running_nodes
 from segflow.engine.frame import PacketInfo
-from segflow.engine.lifecycle import running_nodes
 from segflow.engine.node import Inputs
-from segflow.engine.runner import loads
 
 
 def chain(frames: int, nodes: int) -> str:

@@ -102,7 +102,7 @@ def naive(frames: int, out: Path) -> float:
 
 
 def segflow(frames: int, out: Path) -> float:
-    from segflow.engine.runner import load
+    from segflow.engine.api import load
 
     overrides = ["belt.loop=true", f"video.path={out}/{{source}}.mp4", f"log.path={out}/stones.jsonl",
                  f"db.database={out}/stones.db"]

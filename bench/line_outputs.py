@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT / "tests" / "sinks"))
 from linekit import ModbusServer, OpcuaServer  # noqa: E402  (the tests' loopback servers)
 
 from segflow.engine import Frame, LiveSourceParams, SourceNode, node_type  # noqa: E402
+from segflow.engine.api import loads  # noqa: E402
 from segflow.engine.registry import Registry, default_registry  # noqa: E402
-from segflow.engine.runner import loads  # noqa: E402
 
 CAPTURED: dict[int, float] = {}
 

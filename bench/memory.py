@@ -12,8 +12,8 @@ import argparse
 import os
 from typing import Any
 
-from segflow.engine.hooks import RunHooks
-from segflow.engine.runner import loads
+from segflow.engine.api import loads
+from segflow.engine.observe.hooks import RunHooks
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

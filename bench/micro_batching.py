@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from segflow.engine.runner import loads
+from segflow.engine.api import loads
 
 
 def workflow(frames: int, batch: int, realtime: bool) -> str:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from ray.cluster_utils import Cluster
 
-from segflow.engine.runner import loads
+from segflow.engine.api import loads
 
 SCALING = """
 version: 1
@@ -79,12 +79,12 @@ def hop_latency(calls: int) -> tuple[float, float, float]:
     """Median seconds of one packet through a zero-cost model: in process, and as a call to its Ray actor."""
     import ray
 
-    from segflow.engine.executor import RunOptions
-    from segflow.engine.lifecycle import running_nodes
+    from segflow.engine.execution.executor import RunOptions
+    from segflow.engine.execution.lifecycle import running_nodes
+    from segflow.engine.execution.ray.actors import ModelServer
+    from segflow.engine.execution.sequential import image_packet
+    from segflow.engine.execution.steps import Step
     from segflow.engine.node import RunContext
-    from segflow.engine.ray_actors import ModelServer
-    from segflow.engine.sequential import image_packet
-    from segflow.engine.steps import Step
 
     plan = loads(LATENCY).plan()
     spec = plan.nodes["model"]

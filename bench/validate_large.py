@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from segflow.engine.validate import validate_text
+from segflow.engine.workflow.validate import validate_text
 
 
 def chain(nodes: int) -> str:

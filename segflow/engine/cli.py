@@ -19,11 +19,11 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
 
-from segflow.engine.executor import ExecutorUnavailable
-from segflow.engine.issues import WorkflowError
-from segflow.engine.lifecycle import SetupError
+from segflow.engine.execution.executor import ExecutorUnavailable
+from segflow.engine.execution.lifecycle import SetupError
 from segflow.engine.masking import MaskingFilter, mask, mask_all
 from segflow.engine.registry import default_registry
+from segflow.engine.workflow.issues import WorkflowError
 
 log = logging.getLogger("segflow")
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -52,7 +52,7 @@ def _positive(text: str) -> int:
 
 
 def _address(text: str) -> tuple[str, int]:
-    from segflow.engine.monitor import parse_address
+    from segflow.engine.observe.monitor import parse_address
 
     try:
         return parse_address(text)
@@ -192,7 +192,7 @@ def _print_issues(issues: list[Any]) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from segflow.engine.validate import validate_file
+    from segflow.engine.workflow.validate import validate_file
 
     status = EXIT_OK
     reports = []
@@ -212,9 +212,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from segflow.engine.hooks import HookList, RunHooks
-    from segflow.engine.progress import Progress
-    from segflow.engine.runner import load
+    from segflow.engine.api import load
+    from segflow.engine.observe.hooks import HookList, RunHooks
+    from segflow.engine.observe.progress import Progress
 
     workflow = load(args.file, overrides=args.overrides)
     _print_issues(workflow.warnings)
@@ -226,7 +226,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     hooks: list[RunHooks] = [] if args.quiet else [Progress()]
     server = None
     if args.serve is not None:
-        from segflow.engine.monitor import MetricsServer
+        from segflow.engine.observe.monitor import MetricsServer
 
         host, port = args.serve
         try:
@@ -298,7 +298,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 
 def print_type(name: str, cls: Any) -> None:
     """One node type in full: ports with their help, every param down to nested models' fields."""
-    from segflow.engine.params_doc import param_lines
+    from segflow.engine.workflow.params_doc import param_lines
 
     info = describe_type(name, cls)
     print(f"{name}: {info['description']}")
@@ -331,15 +331,15 @@ def describe_type(name: str, cls: Any) -> dict[str, Any]:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from segflow.engine.schema import dumps
+    from segflow.engine.workflow.schema import dumps
 
     print(dumps(default_registry()))
     return EXIT_OK
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from segflow.engine.draw import write
-    from segflow.engine.runner import load
+    from segflow.engine.api import load
+    from segflow.engine.workflow.diagram import write
 
     workflow = load(args.file)
     if args.plan:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from segflow.engine.frame import Frame, PacketInfo
-from segflow.engine.metrics import Undelivered
+from segflow.engine.observe.metrics import Undelivered
 from segflow.engine.ports import Kind
 
 TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")

@@ -14,7 +14,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from segflow.engine.issues import shorten
+from segflow.engine.workflow.issues import shorten
 
 NAME_MAX = 255  # bytes in one path component (Linux, macOS, Windows alike)
 PATH_MAX = 4096  # bytes in a whole path (Linux)

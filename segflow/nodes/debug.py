@@ -16,9 +16,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from segflow.delivery.common import writable_problems
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Params, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.nodes.sinks.common import writable_problems
 
 
 @node_type("debug.noop")

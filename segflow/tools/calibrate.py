@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segflow.nodes.calibration import BoardInfo, Calibration, save_calibration
+from segflow.vision.calibration import BoardInfo, Calibration, save_calibration
 
 MIN_VIEWS = 3
 MIN_CHARUCO_CORNERS = 6

@@ -2,7 +2,7 @@
 
     python -m segflow.tools.demo workflows/coffee_stones.yaml [--max-frames N]
 
-The workflow runs through the Python API (``segflow.engine.runner.load`` then
+The workflow runs through the Python API (``segflow.engine.api.load`` then
 ``Workflow.run``) with the progress bar as one hook and :class:`StoneTally` as a
 second: the tally reads the detections the workflow logs straight off each
 finished packet, so the figures are this run's even when the JSONL file and
@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segflow.engine.graph import CompiledGraph, Ref
-from segflow.engine.hooks import HookList, RunHooks
-from segflow.engine.issues import WorkflowError
-from segflow.engine.lifecycle import SetupError
-from segflow.engine.progress import Progress
-from segflow.engine.runner import load
+from segflow.engine.api import load
+from segflow.engine.execution.lifecycle import SetupError
+from segflow.engine.observe.hooks import HookList, RunHooks
+from segflow.engine.observe.progress import Progress
+from segflow.engine.workflow.graph import CompiledGraph, Ref
+from segflow.engine.workflow.issues import WorkflowError
 
 COUNT_TOLERANCE = 0.10
 EDGE_PX = 2  # a box this close to the frame's edge may hide part of the stone

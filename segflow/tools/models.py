@@ -17,8 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-from segflow.nodes.model_store import ENV_DIR, ENV_URL, Checkpoint, catalogue, models_dir
 from segflow.tools.download import ChecksumMismatch, DownloadError, Progress, fetch, part_path
+from segflow.vision.model_store import ENV_DIR, ENV_URL, Checkpoint, catalogue, models_dir
 
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 

@@ -20,7 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from segflow.nodes.model_store import ENV_DIR, models_dir
+from segflow.vision.model_store import ENV_DIR, models_dir
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from segflow.engine.issues import Issue
+from segflow.engine.execution.session import SessionResult
 from segflow.engine.registry import Registry
-from segflow.engine.session import SessionResult
+from segflow.engine.workflow.issues import Issue
 from segflow.ui import thumbnails
 from segflow.ui.editor import Editor
 from segflow.ui.state import Edge, EditError, EditorState

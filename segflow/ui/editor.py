@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from segflow.engine.issues import Issue, errors_in
+from segflow.engine.execution.session import EditorSession, SessionResult
 from segflow.engine.node import RunContext
 from segflow.engine.registry import Registry
-from segflow.engine.session import EditorSession, SessionResult
-from segflow.engine.validate import ValidationResult, validate_text
+from segflow.engine.workflow.issues import Issue, errors_in
+from segflow.engine.workflow.validate import ValidationResult, validate_text
 from segflow.ui import layout_file
 from segflow.ui.history import History, Snapshot
 from segflow.ui.state import EditError, EditorState

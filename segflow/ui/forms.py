@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticUndefined
 
-from segflow.engine.yaml_source import load_yaml
+from segflow.engine.workflow.yaml_source import load_yaml
 
 Widget = Literal["checkbox", "int", "float", "choice", "text", "yaml"]
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import streamlit as st
 
-from segflow.nodes.yolo_dataset import YoloSegDataset, safe_key
 from segflow.tools.labelling.assist import Assistant, find_checkpoint
 from segflow.tools.labelling.frame import FrameLabels
 from segflow.tools.labelling.prelabel import model_names, prelabel
 from segflow.ui import media
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import WorkspaceError
+from segflow.vision.yolo_dataset import YoloSegDataset, safe_key
 
 FRONTEND = Path(__file__).with_name("label_frontend")
 SOURCES = ("Workflow source", "Image folder", "Collected frames")

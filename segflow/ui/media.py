@@ -18,8 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from segflow.engine.graph import ResolvedNode
 from segflow.engine.node import NodeError, RunContext, SourceNode
+from segflow.engine.workflow.graph import ResolvedNode
 from segflow.ui.frame_reader import Opened, Opener
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")

@@ -23,9 +23,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from segflow.engine.graph import CompiledGraph
+from segflow.engine.execution.session import EditorSession
 from segflow.engine.node import RunContext
-from segflow.engine.session import EditorSession
+from segflow.engine.workflow.graph import CompiledGraph
 from segflow.ui import media, results
 from segflow.ui.frame_reader import Opener
 

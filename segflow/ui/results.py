@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from segflow.engine.execution.session import SessionResult
 from segflow.engine.frame import Frame
-from segflow.engine.graph import CompiledGraph
 from segflow.engine.ports import Kind
-from segflow.engine.session import SessionResult
+from segflow.engine.workflow.graph import CompiledGraph
 
 
 @dataclass

@@ -23,7 +23,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from segflow.engine.node import Node
 from segflow.engine.registry import Registry
-from segflow.engine.spec import parse_ref
+from segflow.engine.workflow.spec import parse_ref
 from segflow.ui.yaml_roundtrip import Style, dumps, loads, merge_text, to_node, to_plain
 
 GRID_X, GRID_Y = 250, 160  # the automatic layout's column and row spacing, in canvas pixels

@@ -14,7 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from segflow.engine.graph import CompiledGraph
+from segflow.engine.workflow.graph import CompiledGraph
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from segflow.engine.execution.session import SessionResult
 from segflow.engine.frame import Frame
-from segflow.engine.session import SessionResult
 from segflow.ui import media
 
 WIDTH = 120  # px, the widest a thumbnail image may be

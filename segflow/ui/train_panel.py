@@ -14,11 +14,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from segflow.nodes.yolo_dataset import YoloSegDataset, safe_key
 from segflow.tools.labelling.prelabel import detector_nodes
 from segflow.tools.labelling.training import TrainJob, TrainSettings, old_model_summary
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import WorkspaceError
+from segflow.vision.yolo_dataset import YoloSegDataset, safe_key
 
 
 def _job() -> TrainJob | None:

@@ -22,7 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from segflow.engine.yaml_source import load_yaml
+from segflow.engine.workflow.yaml_source import load_yaml
 
 FLOW_WIDTH = 72  # nested values shorter than this (as JSON) are written in flow style: {a: 1}
 

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from segflow.engine.batching import END, MicroBatcher
+from segflow.engine.execution.batching import END, MicroBatcher
 
 
 @dataclass

@@ -14,7 +14,7 @@ from segflow.engine.registry import default_registry
 registry = default_registry()
 assert not registry.failures, registry.failures
 assert "detect.yolo" in registry.types and "segment.sam2" in registry.types
-from segflow.engine.runner import loads
+from segflow.engine.api import loads
 report = loads('''
 version: 1
 name: core
@@ -41,5 +41,7 @@ def test_engine_package_never_imports_ours_or_heavy_libraries():
     root = pathlib.Path(__file__).resolve().parents[2] / "segflow" / "engine"
     ours = r"segflow\.nodes|segflow\.ui|segflow\.tools|nodes|ui|tools"
     pattern = re.compile(rf"^\s*(from|import)\s+({ours}|torch|ultralytics|sam2|streamlit)\b", re.M)
-    offenders = [p.name for p in root.glob("*.py") if pattern.search(p.read_text())]
+    modules = sorted(root.rglob("*.py"))
+    assert len(modules) > 30, "the walk found too few engine modules: did the layout move?"
+    offenders = [str(p.relative_to(root)) for p in modules if pattern.search(p.read_text())]
     assert offenders == []

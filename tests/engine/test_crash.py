@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from segflow.engine.runner import loads
+from segflow.engine.api import loads
 
 CRASHY = """
 version: 1
@@ -47,7 +47,7 @@ def test_cli_exits_1_and_names_the_node(tmp_path, exception):
 
 
 def test_a_source_raising_a_base_exception_ends_the_run(tmp_path, monkeypatch):
-    from segflow.nodes.test_pattern import TestPattern
+    from segflow.nodes.sources.synthetic import TestPattern
 
     def frames(self):
         yield from ()

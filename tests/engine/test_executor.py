@@ -6,8 +6,8 @@ from collections import defaultdict
 import pytest
 from engine_test_nodes import CLOSED, GAUGE
 
-from segflow.engine.lifecycle import SetupError
-from segflow.engine.runner import loads
+from segflow.engine.api import loads
+from segflow.engine.execution.lifecycle import SetupError
 
 
 def records(path):

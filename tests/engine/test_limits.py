@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from segflow.engine.limits import Limits
-from segflow.engine.validate import validate_file, validate_text
-from segflow.engine.yaml_source import load_yaml
+from segflow.engine.workflow.limits import Limits
+from segflow.engine.workflow.validate import validate_file, validate_text
+from segflow.engine.workflow.yaml_source import load_yaml
 
 HEAD = "version: 1\nname: t\nnodes:\n"
 CAM = "  cam: {type: source.test_pattern, params: {frames: 3}}\n"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from segflow.engine.exposition import Family, escape_label, render
 from segflow.engine.frame import PacketInfo
-from segflow.engine.metrics import BATCH_BOUNDS, LATENCY_BOUNDS, NodeMetrics
-from segflow.engine.monitor import RateWindow, RunMonitor, parse_address
 from segflow.engine.node import RunContext, SourceHealth, SourceNode
+from segflow.engine.observe.exposition import Family, escape_label, render
+from segflow.engine.observe.metrics import BATCH_BOUNDS, LATENCY_BOUNDS, NodeMetrics
+from segflow.engine.observe.monitor import RateWindow, RunMonitor, parse_address
 
 
 class Clock:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from segflow.engine.params_doc import param_lines
+from segflow.engine.workflow.params_doc import param_lines
 
 
 class Fixed(BaseModel):

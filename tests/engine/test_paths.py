@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from segflow.engine.validate import validate_text
+from segflow.engine.workflow.validate import validate_text
 
 CAM = "  cam: {type: source.test_pattern, params: {frames: 3}}\n"
 NODES = {

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from segflow.engine.batching import END
+from segflow.engine.api import load, loads
+from segflow.engine.execution.batching import END
+from segflow.engine.execution.steps import Packet
 from segflow.engine.frame import PacketInfo
 from segflow.engine.node import RunContext
-from segflow.engine.runner import load, loads
-from segflow.engine.steps import Packet
 
 ROOT = Path(__file__).resolve().parents[2]
 

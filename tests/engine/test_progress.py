@@ -1,8 +1,8 @@
 import io
 
 from segflow.engine.frame import PacketInfo
-from segflow.engine.metrics import NodeMetrics, RunReport
-from segflow.engine.progress import Progress
+from segflow.engine.observe.metrics import NodeMetrics, RunReport
+from segflow.engine.observe.progress import Progress
 
 
 class FakeTTY(io.StringIO):

@@ -19,7 +19,7 @@ import pytest
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from segflow.engine.runner import loads  # noqa: E402
+from segflow.engine.api import loads  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 SEGFLOW = [sys.executable, "-m", "segflow.engine.cli"]

@@ -11,13 +11,13 @@ from pydantic import Field
 from skimage import data
 
 from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
+from segflow.engine.api import loads
+from segflow.engine.execution.session import EditorSession
 from segflow.engine.node import RunContext
 from segflow.engine.registry import Registry
-from segflow.engine.runner import loads
-from segflow.engine.session import EditorSession
-from segflow.engine.validate import validate_text
+from segflow.engine.workflow.validate import validate_text
 from segflow.nodes.debug import Invert, Stats
-from segflow.nodes.test_pattern import TestPattern as PatternSource
+from segflow.nodes.sources.synthetic import TestPattern as PatternSource
 
 CALLS: Counter[tuple[str, str]] = Counter()
 

@@ -3,7 +3,7 @@
 
 import pytest
 
-from segflow.engine.validate import validate_text
+from segflow.engine.workflow.validate import validate_text
 
 HEAD = "version: 1\nname: t\nnodes:\n"
 CAM = "  cam: {type: source.test_pattern, params: {frames: 3}}\n"

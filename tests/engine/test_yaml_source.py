@@ -1,6 +1,6 @@
 import pytest
 
-from segflow.engine.yaml_source import load_yaml
+from segflow.engine.workflow.yaml_source import load_yaml
 
 
 @pytest.mark.parametrize(

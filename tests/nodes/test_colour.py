@@ -11,7 +11,7 @@ from skimage import data
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from segflow.engine import NodeError
-from segflow.nodes.colour import AnalyzeColour
+from segflow.nodes.analyze.colour import AnalyzeColour
 
 
 def lab_of(rgb):

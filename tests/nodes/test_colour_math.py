@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from skimage.color import rgb2lab
 
-from segflow.nodes.colour_math import (
+from segflow.vision.colour import (
     BUILTIN_PALETTE,
     circular_mean_median_deg,
     delta_e_2000,

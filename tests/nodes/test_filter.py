@@ -8,7 +8,7 @@ import pytest
 import supervision as sv
 
 from segflow.engine import NodeError
-from segflow.nodes.filter import Condition, FilterDetections
+from segflow.nodes.detections.filter import Condition, FilterDetections
 
 
 def detections():

@@ -8,7 +8,7 @@ import pytest
 import supervision as sv
 
 from segflow.engine import NodeError
-from segflow.nodes.grabcut import GrabCutSegmenter
+from segflow.nodes.models.grabcut import GrabCutSegmenter
 
 
 def iou(a, b):
@@ -111,7 +111,7 @@ def test_float_image_is_a_clear_error(make_node, run_packet):
 def test_swapping_sam2_for_grabcut_is_a_one_word_change():
     from pathlib import Path
 
-    from segflow.engine.validate import validate_text
+    from segflow.engine.workflow.validate import validate_text
 
     root = Path(__file__).resolve().parents[2]
     text = (root / "workflows" / "sam_refine.yaml").read_text()

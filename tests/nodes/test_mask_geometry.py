@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from skimage.morphology import skeletonize
 
-from segflow.nodes.mask_geometry import (
+from segflow.vision.mask_geometry import (
     feret_diameters,
     measure_mask,
     skeleton_length,

@@ -11,7 +11,7 @@ import pytest
 import supervision as sv
 
 from segflow.engine import NodeError
-from segflow.nodes.measure import MeasureMasks
+from segflow.nodes.measure.masks import MeasureMasks
 
 SHAPE = (600, 700)
 

@@ -10,8 +10,8 @@ import pydantic
 import pytest
 from antialias import bar, coverage, ellipse, grey, marker_cells, minus, seen_through, tilted_camera, union
 
-from segflow.nodes.measure import MeasureMasks
-from segflow.nodes.threshold import ThresholdDetector
+from segflow.nodes.measure.masks import MeasureMasks
+from segflow.nodes.models.threshold import ThresholdDetector
 
 SIZE = (480, 640)
 MARKER_MM, MARKER_AT = 24.0, (88.0, 22.0)  # side and top-left corner on the plane

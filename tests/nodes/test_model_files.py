@@ -12,9 +12,9 @@ import pytest
 
 from segflow.engine import NodeError
 from segflow.engine.node import RunContext
-from segflow.nodes.model_files import file_sha256, sha256_problem
-from segflow.nodes.sam2_segment import Sam2Segment
-from segflow.nodes.yolo import Yolo
+from segflow.nodes.models.sam2 import Sam2Segment
+from segflow.nodes.models.yolo import Yolo
+from segflow.vision.model_files import file_sha256, sha256_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_PT = ROOT / "assets" / "models" / "coffee-stones-seg.pt"

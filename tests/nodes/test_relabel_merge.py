@@ -11,10 +11,10 @@ import supervision as sv
 from antialias import bar, coverage, ellipse, grey
 
 from segflow.engine import NodeError
-from segflow.nodes.measure import MeasureMasks
-from segflow.nodes.merge import MergeDetections
-from segflow.nodes.relabel import RelabelDetections
-from segflow.nodes.threshold import ThresholdDetector
+from segflow.nodes.detections.merge import MergeDetections
+from segflow.nodes.detections.relabel import RelabelDetections
+from segflow.nodes.measure.masks import MeasureMasks
+from segflow.nodes.models.threshold import ThresholdDetector
 
 SHAPE = (300, 400)
 

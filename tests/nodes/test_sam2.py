@@ -20,7 +20,7 @@ from skimage import data
 
 from segflow.engine import Frame, Inputs, NodeError, PacketInfo
 from segflow.engine.node import RunContext
-from segflow.nodes.sam2_segment import Sam2Segment, pick_masks
+from segflow.nodes.models.sam2 import Sam2Segment, pick_masks
 
 CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 SMALL = {"image_size": 256, "device": "cpu"}

@@ -19,7 +19,7 @@ from mjpeg import MjpegServer
 
 from segflow.engine import NodeError
 from segflow.engine.node import RunContext
-from segflow.nodes.camera_source import Backoff, CameraSource, device_index
+from segflow.nodes.sources.camera import Backoff, CameraSource, device_index
 
 SECRET = "s3cr3t-Pa55"
 

@@ -13,7 +13,7 @@ from skimage import data
 
 from segflow.engine import NodeError
 from segflow.engine.node import RunContext
-from segflow.nodes.image_source import ImageSource, list_candidates, natural_key
+from segflow.nodes.sources.image import ImageSource, list_candidates, natural_key
 
 
 def make_node(tmp_path: Path, **params) -> ImageSource:
@@ -146,7 +146,7 @@ def test_a_broken_link_in_the_folder_is_reported_and_counted(tmp_path, caplog):
     import numpy as np
 
     from segflow.engine.node import RunContext
-    from segflow.nodes.image_source import ImageSource
+    from segflow.nodes.sources.image import ImageSource
 
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
     (tmp_path / "b.png").symlink_to(tmp_path / "gone.png")

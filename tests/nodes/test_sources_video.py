@@ -17,7 +17,7 @@ from skimage import data
 
 from segflow.engine import NodeError
 from segflow.engine.node import RunContext
-from segflow.nodes.video_source import FrameSelector, VideoSource
+from segflow.nodes.sources.video import FrameSelector, VideoSource
 
 FRAMES, FPS = 30, 10.0
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from antialias import bar, coverage, ellipse, grey, ribbon
 
-from segflow.nodes.mask_geometry import measure_mask
-from segflow.nodes.subpixel import coverage as estimate_coverage
+from segflow.vision.mask_geometry import measure_mask
+from segflow.vision.subpixel import coverage as estimate_coverage
 
 SHAPE = (180, 220)
 ANGLES = [0, 2, 7, 17, 30, 45, 63, 80]

@@ -9,7 +9,7 @@ import pytest
 from skimage import data
 
 from segflow.engine import NodeError
-from segflow.nodes.threshold import ThresholdDetector
+from segflow.nodes.models.threshold import ThresholdDetector
 
 COINS_PARAMS = {
     "method": "adaptive",

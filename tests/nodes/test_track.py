@@ -6,7 +6,7 @@ import numpy as np
 import supervision as sv
 import trackers  # noqa: E402,F401  (a core dependency: ByteTrack lives there)
 
-from segflow.nodes.track import ByteTrack
+from segflow.nodes.detections.track import ByteTrack
 
 
 def frame_detections(t, shape=(120, 200), reverse=False, names=("left", "right"), y=40):

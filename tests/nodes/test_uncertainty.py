@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from antialias import bar, coverage, ellipse, grey
 
-from segflow.nodes.measure import LENGTHS, MeasureMasks
+from segflow.nodes.measure.masks import LENGTHS, MeasureMasks
+from segflow.nodes.models.threshold import ThresholdDetector
 from segflow.nodes.sinks.files import CsvSink, JsonlSink
-from segflow.nodes.threshold import ThresholdDetector
 
 SHAPE = (240, 320)
 
@@ -88,7 +88,7 @@ def test_aruco_uncertainty_is_small_for_a_sharp_marker(make_node, run_packet):
 
 
 def test_sinks_write_the_uncertainty_fields(make_node, run_packet, tmp_path):
-    # Record sinks write every data field (segflow/nodes/sinks/records.py): the _u fields need nothing more.
+    # Record sinks write every data field (segflow/delivery/records.py): the _u fields need nothing more.
     picture = grey(coverage(bar(160.2, 120.7, 150, 20, 12), SHAPE))
     out = measure(make_node, run_packet, picture, {"mode": "fixed", "mm_per_px": 0.1, "mm_per_px_u": 0.0005})
     for cls, name in ((JsonlSink, "m.jsonl"), (CsvSink, "m.csv")):

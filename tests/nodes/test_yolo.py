@@ -18,8 +18,8 @@ from skimage import data
 
 from segflow.engine import Frame, Inputs, NodeError, PacketInfo
 from segflow.engine.node import RunContext
-from segflow.nodes.ultralytics_support import UnknownClass, is_hub_name, resolve_classes
-from segflow.nodes.yolo import Yolo
+from segflow.nodes.models.yolo import Yolo
+from segflow.vision.ultralytics_refs import UnknownClass, is_hub_name, resolve_classes
 
 FAST = {"imgsz": 320, "max_det": 20, "confidence": 0.5}
 

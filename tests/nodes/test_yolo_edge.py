@@ -17,7 +17,7 @@ import supervision as sv
 
 from segflow.engine import Frame, Inputs, NodeError, PacketInfo
 from segflow.engine.node import RunContext
-from segflow.nodes.yolo import Yolo
+from segflow.nodes.models.yolo import Yolo
 
 ROOT = Path(__file__).resolve().parents[2]
 VIDEO = ROOT / "assets" / "samples" / "conveyor.mp4"
@@ -98,7 +98,7 @@ def test_auto_picks_the_edge_runtime_for_onnx(shipped_onnx):
 
     node = make_node(shipped_onnx)
     assert node.runtime == ("openvino" if importlib.util.find_spec("openvino") else "onnxruntime")
-    assert type(node.model).__module__ == "segflow.nodes.yolo_edge"
+    assert type(node.model).__module__ == "segflow.vision.yolo_onnx"
 
 
 def test_a_dynamic_export_takes_the_whole_batch_in_one_call(shipped_onnx_dynamic, frames):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segflow.nodes.yolo_boxes import Letterbox, nms, select, to_tensor, xywh_to_xyxy
-from segflow.nodes.yolo_edge import ModelInfo, choose_runtime, runtime_problem
-from segflow.nodes.yolo_masks import (
+from segflow.vision.yolo_boxes import Letterbox, nms, select, to_tensor, xywh_to_xyxy
+from segflow.vision.yolo_masks import (
     crop_to_boxes,
     input_masks_to_frame,
     positive_after_resize,
     resize_each,
     retina_masks,
 )
+from segflow.vision.yolo_onnx import ModelInfo, choose_runtime, runtime_problem
 
 
 @pytest.mark.parametrize(

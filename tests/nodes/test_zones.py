@@ -8,7 +8,7 @@ import pytest
 import supervision as sv
 
 from segflow.engine import NodeError
-from segflow.nodes.zones import LineCount, ZoneCount
+from segflow.nodes.detections.zones import LineCount, ZoneCount
 
 
 def boxes(centres, names, tracker_ids=None, size=10):

@@ -7,10 +7,10 @@ import re
 import pytest
 from sinkkit import rendered_detections
 
+from segflow.delivery.common import Gate, SinkParams
+from segflow.delivery.condition import ConditionError, parse_condition
+from segflow.delivery.records import detection_envs, frame_env
 from segflow.engine.frame import PacketInfo
-from segflow.nodes.sinks.common import Gate, SinkParams
-from segflow.nodes.sinks.condition import ConditionError, parse_condition
-from segflow.nodes.sinks.records import detection_envs, frame_env
 
 DETS = rendered_detections()  # stone 0.91 5mm, bean 0.42 4.5mm, stone 0.77 6.25mm
 

@@ -33,8 +33,8 @@ from typing import Any
 import pytest
 from sinkkit import Broker, Receiver, Subscriber, complete_lines
 
-from segflow.engine.issues import WorkflowError
-from segflow.engine.runner import loads
+from segflow.engine.api import loads
+from segflow.engine.workflow.issues import WorkflowError
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,10 @@ import pytest
 import supervision as sv
 from sinkkit import complete_lines, feed, make_node, rendered_detections
 
+from segflow.delivery.linefile import LineFile, repair_tail
 from segflow.engine import NodeError
 from segflow.engine.node import RunContext
 from segflow.nodes.sinks.files import CsvSink, JsonlSink
-from segflow.nodes.sinks.linefile import LineFile, repair_tail
 
 
 @pytest.mark.parametrize(
@@ -278,7 +278,7 @@ def test_a_target_that_keeps_failing_holds_bounded_memory_and_sets_records_aside
     """/dev/full refuses every write: the backlog stops growing at the limit; nothing is dropped."""
     from sinkkit import feed, make_node
 
-    import segflow.nodes.sinks.base as base
+    import segflow.delivery.base as base
     from segflow.engine import NodeError
     from segflow.nodes.sinks.files import JsonlSink
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sinkkit import rendered_detections
 
+from segflow.delivery.line_values import compile_value
+from segflow.delivery.records import detection_envs, frame_env
 from segflow.engine import PacketInfo
-from segflow.nodes.sinks.line_values import compile_value
-from segflow.nodes.sinks.records import detection_envs, frame_env
 
 DETS = rendered_detections()  # stone 5.0 mm, bean 4.5 mm, stone 6.25 mm; confidences 0.91, 0.42, 0.77
 FRAME = frame_env(PacketInfo("belt", 42, 4.2), DETS, {"mean": 88.5, "zone": {"count": 3}})

@@ -10,8 +10,8 @@ import pytest
 import supervision as sv
 from sinkkit import rendered_detections
 
+from segflow.delivery.records import RecordBuilder, jsonable, mask_polygons, mask_rle
 from segflow.engine.frame import PacketInfo
-from segflow.nodes.sinks.records import RecordBuilder, jsonable, mask_polygons, mask_rle
 
 PACKET = PacketInfo("cam", 12, 1.2, "wf")
 

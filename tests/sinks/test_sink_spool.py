@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from segflow.nodes.sinks.remote import Backoff
-from segflow.nodes.sinks.spool import Spool
+from segflow.delivery.remote import Backoff
+from segflow.delivery.spool import Spool
 
 
 def recs(a: int, b: int) -> list[dict]:

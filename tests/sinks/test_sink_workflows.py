@@ -16,7 +16,7 @@ import pytest
 from linekit import ModbusServer, OpcuaServer
 from sinkkit import Broker, Receiver, Subscriber
 
-from segflow.engine.runner import load
+from segflow.engine.api import load
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = 12

@@ -17,14 +17,14 @@ import pytest
 from segflow.engine import NodeError
 from segflow.engine.frame import Frame, PacketInfo
 from segflow.engine.node import Inputs, RunContext
-from segflow.nodes.calibration import load_calibration
-from segflow.nodes.filter import FilterDetections
-from segflow.nodes.measure import MeasureMasks
-from segflow.nodes.threshold import ThresholdDetector
-from segflow.nodes.undistort import UndistortImage
+from segflow.nodes.detections.filter import FilterDetections
+from segflow.nodes.measure.masks import MeasureMasks
+from segflow.nodes.measure.undistort import UndistortImage
+from segflow.nodes.models.threshold import ThresholdDetector
 from segflow.tools.calibrate import CALIBRATE
 from segflow.tools.synth.camera import BOARD_VIEWS, board_views, default_camera
 from segflow.tools.synth.parts import render_tilted
+from segflow.vision.calibration import load_calibration
 
 VIEWS = BOARD_VIEWS
 

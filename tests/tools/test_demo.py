@@ -14,7 +14,7 @@ import pytest
 import supervision as sv
 
 from segflow.engine.frame import Frame, PacketInfo
-from segflow.engine.hooks import RunHooks
+from segflow.engine.observe.hooks import RunHooks
 from segflow.tools.demo import COUNT_TOLERANCE, DemoReport, StoneTally, main, run_demo
 
 ROOT = Path(__file__).resolve().parents[2]

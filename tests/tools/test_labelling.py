@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from segflow.engine.node import RunContext
-from segflow.nodes.yolo_dataset import Label, YoloSegDataset, mask_polygon
 from segflow.tools.labelling.assist import Assistant, Prompt, grabcut_prompt
 from segflow.tools.labelling.frame import FrameLabels
 from segflow.tools.labelling.prelabel import PreLabel
+from segflow.vision.yolo_dataset import Label, YoloSegDataset, mask_polygon
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "assets" / "samples"

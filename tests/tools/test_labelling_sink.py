@@ -12,7 +12,7 @@ import supervision as sv
 from segflow.engine.frame import Frame, PacketInfo
 from segflow.engine.node import Inputs, RunContext
 from segflow.nodes.sinks.dataset import DatasetSink
-from segflow.nodes.yolo_dataset import YoloSegDataset
+from segflow.vision.yolo_dataset import YoloSegDataset
 
 H, W = 60, 80
 

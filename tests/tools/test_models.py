@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from segflow.engine.cli import main
-from segflow.engine.validate import validate_file
+from segflow.engine.workflow.validate import validate_file
 
 ROOT = Path(__file__).resolve().parents[2]
 FILE = "sam2.1_hiera_tiny.pt"

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from segflow.engine.registry import default_registry
-from segflow.engine.validate import validate_text
+from segflow.engine.workflow.validate import validate_text
 from segflow.ui import canvas
 from segflow.ui.editor import Editor
 from segflow.ui.state import PASTE_OFFSET, EditorState

@@ -40,14 +40,14 @@ def expected_graph(path: Path) -> tuple[set[str], int]:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", WORKFLOWS)
 def test_editor_in_chromium(name, tmp_path):
-    from segflow.engine.runner import load
-    from segflow.engine.validate import validate_file
+    from segflow.engine.api import load
+    from segflow.engine.workflow.validate import validate_file
 
     assert shutil.which("chromium"), "Debian's chromium is missing: `make test` installs it (scripts/system-deps.sh)"
     workflow = ROOT / "workflows" / name
     validation = validate_file(workflow)
     assert validation.ok, [i.format() for i in validation.issues]  # every shipped workflow must run here
-    from segflow.engine.session import EditorSession
+    from segflow.engine.execution.session import EditorSession
     from segflow.ui.media import source_frames
 
     # The reference, straight from the engine: frame STEP of a video (after the same warm-up the

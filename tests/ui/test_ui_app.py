@@ -168,7 +168,7 @@ def test_new_file_saved_runs_like_the_engine(monkeypatch, workspace):
     at.text_area(key="yaml_text").set_value(text).run()
     assert "3 nodes, 2 edges" in texts(at.caption)
     at.button(key="save_btn").click().run()
-    from segflow.engine.runner import load
+    from segflow.engine.api import load
 
     wf = load(workspace / "workflows" / "fresh.yaml", base_dir=workspace)
     assert "ui" not in yaml.safe_load((workspace / "workflows" / "fresh.yaml").read_text())  # the YAML stays clean

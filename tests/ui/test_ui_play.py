@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segflow.engine.validate import validate_text
+from segflow.engine.workflow.validate import validate_text
 from segflow.ui.frame_reader import Opened
 from segflow.ui.mjpeg import BOUNDARY, FrameServer
 from segflow.ui.play import Player

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segflow.engine.validate import validate_text
+from segflow.engine.workflow.validate import validate_text
 from segflow.ui import results, stepping
 from segflow.ui.frame_reader import FrameReader, Opened
 
@@ -62,8 +62,8 @@ COINS = (ROOT / "workflows" / "coins.yaml").read_text()
 
 @pytest.fixture(scope="module")
 def coins_run():
+    from segflow.engine.execution.session import EditorSession
     from segflow.engine.node import RunContext
-    from segflow.engine.session import EditorSession
     from segflow.ui.media import read_file
 
     graph = validate_text(COINS, "coins.yaml", context=RunContext(base_dir=ROOT)).graph

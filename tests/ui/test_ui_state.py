@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from segflow.engine.registry import default_registry
-from segflow.engine.validate import validate_text
+from segflow.engine.workflow.validate import validate_text
 from segflow.ui.state import Edge, EditError, EditorState
 from segflow.ui.yaml_roundtrip import YamlParseError
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from mutants import Mutant, mutants
 
 from segflow.engine import cli
-from segflow.engine.validate import validate_file
+from segflow.engine.workflow.validate import validate_file
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.yaml"))

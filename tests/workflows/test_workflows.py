@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segflow.engine.runner import load
-from segflow.engine.validate import validate_file
+from segflow.engine.api import load
+from segflow.engine.workflow.validate import validate_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "assets" / "samples"

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from segflow.delivery.common import writable_problems
+from segflow.delivery.records import class_names
 from segflow.engine import Inputs, Kind, Params, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.nodes.sinks.common import writable_problems
-from segflow.nodes.sinks.records import class_names
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class DatasetSink(SinkNode):
         return writable_problems(folder_for(params, context), "folder", folder=True)
 
     def setup(self) -> None:
-        from segflow.nodes.yolo_dataset import YoloSegDataset
+        from segflow.vision.yolo_dataset import YoloSegDataset
 
         p = self.params
         self.dataset = YoloSegDataset(folder_for(p, self.context))
@@ -141,7 +141,7 @@ class DatasetSink(SinkNode):
         return {}
 
     def _writer(self) -> None:
-        from segflow.nodes.yolo_dataset import Label, mask_polygon, safe_key
+        from segflow.vision.yolo_dataset import Label, mask_polygon, safe_key
 
         while True:
             item = self._queue.get()

@@ -1,7 +1,7 @@
 """``sink.jsonl`` and ``sink.csv``: records as lines in files that rotate and survive crashes.
 
 Both append to the configured file (a restart continues it), write whole
-lines only (see :mod:`segflow.nodes.sinks.linefile`) and rotate by size or record
+lines only (see :mod:`segflow.delivery.linefile`) and rotate by size or record
 count. A CSV file's header is the union of the fields its records carry and
 never changes inside one file: a record with a new field starts a new file
 whose header adds it, rather than shifting columns under an old header.
@@ -17,12 +17,12 @@ from typing import Any
 
 from pydantic import Field
 
+from segflow.delivery.base import RecordSink
+from segflow.delivery.common import FileParams, writable_problems
+from segflow.delivery.linefile import LineFile, first_line
+from segflow.delivery.records import BASE_FIELDS, DETECTION_FIELDS, RecordParams, dumps
 from segflow.engine import node_type
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.nodes.sinks.base import RecordSink
-from segflow.nodes.sinks.common import FileParams, writable_problems
-from segflow.nodes.sinks.linefile import LineFile, first_line
-from segflow.nodes.sinks.records import BASE_FIELDS, DETECTION_FIELDS, RecordParams, dumps
 
 
 class FileSinkParams(RecordParams, FileParams):

@@ -17,12 +17,12 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
+from segflow.delivery.common import FileParams, Gate, make_run_id, sink_error, writable_problems
+from segflow.delivery.draw import annotate
+from segflow.delivery.records import class_names, detection_envs, frame_env
 from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import write_atomic
-from segflow.nodes.sinks.common import FileParams, Gate, make_run_id, sink_error, writable_problems
-from segflow.nodes.sinks.draw import annotate
-from segflow.nodes.sinks.records import class_names, detection_envs, frame_env
 
 NAME_FIELDS = {"source", "frame", "run", "workflow", "node"}
 

@@ -7,7 +7,7 @@ count or a measurement for the PLC's logic or an HMI. Registers are 16 bits:
 ``word_order: little``; ``scale`` turns millimetres into tenths for an integer
 register. A value that does not fit its register is an error on that frame,
 never a silently wrapped number. Connection, queueing, pulses and retries are
-those of every line output (:mod:`segflow.nodes.sinks.line`).
+those of every line output (:mod:`segflow.delivery.line`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from segflow.delivery.line import LineParams, LineSink, Write
+from segflow.delivery.line_values import check_value
+from segflow.delivery.remote import Rejected
 from segflow.engine import NodeError, Params, node_type
-from segflow.nodes.sinks.line import LineParams, LineSink, Write
-from segflow.nodes.sinks.line_values import check_value
-from segflow.nodes.sinks.remote import Rejected
 
 DataType = Literal["uint16", "int16", "uint32", "int32", "float32"]
 FORMATS: dict[str, str] = {"uint16": ">H", "int16": ">h", "uint32": ">I", "int32": ">i", "float32": ">f"}

@@ -2,7 +2,7 @@
 
 Topics come from a template (``segflow/{workflow}/{source}``). paho-mqtt's
 network thread keeps the connection and reconnects; our sender (see
-:mod:`segflow.nodes.sinks.remote`) publishes a batch only while connected and commits
+:mod:`segflow.delivery.remote`) publishes a batch only while connected and commits
 it once the broker has acknowledged every message (PUBACK), so a broker that
 is down or restarting only delays records: they wait in the spool and go out
 in order. A message may arrive twice (resent after a lost acknowledgement);
@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from segflow.delivery.records import dumps
+from segflow.delivery.remote import RemoteParams, RemoteSink
 from segflow.engine import node_type
-from segflow.nodes.sinks.records import dumps
-from segflow.nodes.sinks.remote import RemoteParams, RemoteSink
 
 TOPIC_FIELDS = {"workflow", "source", "node"}
 

@@ -7,7 +7,7 @@ variable's data type is read from the server once per connection
 default. ``mode: serve`` runs an asyncua server inside the sink: an object
 (``object``) holding one variable per entry, which SCADA or an HMI subscribes
 to. Values, gate, queueing, pulses and reconnects are those of every line
-output (:mod:`segflow.nodes.sinks.line`). A write the server refuses for good
+output (:mod:`segflow.delivery.line`). A write the server refuses for good
 (unknown node, type mismatch, access denied, not writable) is logged and
 dropped; any other failure (connection lost, a session the restarted server no
 longer knows) reconnects and retries. Passwords in the endpoint or in
@@ -26,13 +26,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from segflow.delivery.common import unset_variable
+from segflow.delivery.line import LineParams, LineSink, Write
+from segflow.delivery.line_values import check_value
+from segflow.delivery.remote import Rejected
 from segflow.engine import NodeError, Params, node_type
 from segflow.engine.masking import mask, remember_url
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.nodes.sinks.common import unset_variable
-from segflow.nodes.sinks.line import LineParams, LineSink, Write
-from segflow.nodes.sinks.line_values import check_value
-from segflow.nodes.sinks.remote import Rejected
 
 VariantName = Literal["auto", "Boolean", "SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64",
                       "Float", "Double", "String"]

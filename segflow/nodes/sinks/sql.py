@@ -10,7 +10,7 @@ A restart adds a run and appends; nothing is dropped or rewritten.
 
 A database that goes away mid-run (a restart, an hour's outage) only delays
 rows: records go through the same spool as the network sinks
-(:mod:`segflow.nodes.sinks.remote`): a bounded memory queue that spills to
+(:mod:`segflow.delivery.remote`): a bounded memory queue that spills to
 disk, and one sender thread that inserts batches oldest first, retrying with
 backoff. Memory stays flat however long the outage; after it, every record
 arrives once and in order. A batch whose fate is unknown (the connection
@@ -27,11 +27,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from segflow.delivery.common import run_id_of, writable_problems
+from segflow.delivery.remote import Rejected, RemoteParams, RemoteSink
 from segflow.engine import node_type
 from segflow.engine.masking import mask, remember_url
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.nodes.sinks.common import run_id_of, writable_problems
-from segflow.nodes.sinks.remote import Rejected, RemoteParams, RemoteSink
 
 log = logging.getLogger(__name__)
 

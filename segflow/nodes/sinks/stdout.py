@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from segflow.delivery.common import Gate, SinkParams
+from segflow.delivery.records import class_names, detection_envs, frame_env, jsonable
 from segflow.engine import Inputs, Kind, Port, SinkNode, node_type
-from segflow.nodes.sinks.common import Gate, SinkParams
-from segflow.nodes.sinks.records import class_names, detection_envs, frame_env, jsonable
 
 
 class StdoutParams(SinkParams):

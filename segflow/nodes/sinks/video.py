@@ -21,12 +21,12 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
+from segflow.delivery.common import FileParams, Gate, sink_error, writable_problems
+from segflow.delivery.draw import annotate
+from segflow.delivery.linefile import next_rotation
+from segflow.delivery.records import detection_envs, frame_env
 from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.nodes.sinks.common import FileParams, Gate, sink_error, writable_problems
-from segflow.nodes.sinks.draw import annotate
-from segflow.nodes.sinks.linefile import next_rotation
-from segflow.nodes.sinks.records import detection_envs, frame_env
 
 log = logging.getLogger(__name__)
 PATH_FIELDS = {"source", "workflow", "node"}

@@ -6,7 +6,7 @@ receiver that keeps one copy per id gets every record exactly once even
 when a batch is sent twice (after a timeout or a crash). HTTP 2xx is
 success; 408, 429, 5xx and network errors are retried with backoff; other
 4xx answers are permanent and the batch is set aside (see
-:mod:`segflow.nodes.sinks.remote`). Header values may read the environment
+:mod:`segflow.delivery.remote`). Header values may read the environment
 (``Authorization: "Bearer ${TOKEN}"``) so secrets stay out of the YAML.
 A ``user:password@`` in the URL becomes HTTP basic auth (percent-decoded,
 so ``p%40ss`` is ``p@ss``) and is never part of the request line or a log.
@@ -25,11 +25,11 @@ from urllib.parse import unquote, urlparse
 
 from pydantic import Field, field_validator
 
+from segflow.delivery.common import VARIABLE, unset_variable
+from segflow.delivery.remote import Rejected, RemoteParams, RemoteSink
 from segflow.engine import node_type
 from segflow.engine.masking import SECRETS, mask, remember_url, split_url
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.nodes.sinks.common import VARIABLE, unset_variable
-from segflow.nodes.sinks.remote import Rejected, RemoteParams, RemoteSink
 
 RETRY_STATUS = {408, 425, 429}
 

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from segflow.engine.node import RunContext
-from segflow.nodes.grabcut import largest_part
+from segflow.nodes.models.grabcut import largest_part
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class Assistant:
     def _load_sam(self) -> Any:
         if self._sam is None and not self._sam_error:
             from segflow.engine import NodeError
-            from segflow.nodes.sam2_segment import Sam2Segment
+            from segflow.nodes.models.sam2 import Sam2Segment
 
             try:
                 params = Sam2Segment.Params(checkpoint=self.checkpoint, **self.sam_params)
@@ -133,7 +133,7 @@ class Assistant:
     def _sam_segment(self, sam: Any, image: np.ndarray, prompt: Prompt) -> MaskResult:
         import torch
 
-        from segflow.nodes.sam2_segment import rgb
+        from segflow.nodes.models.sam2 import rgb
 
         predictor = sam.predictor
         key = (image.shape, hash(image[::17, ::17].tobytes()))
@@ -160,8 +160,8 @@ def find_checkpoint(graph_params: list[dict[str, Any]], context: RunContext) -> 
 
     ``graph_params`` are the params of the workflow's ``segment.sam2`` nodes.
     """
-    from segflow.nodes.model_store import known, locate
-    from segflow.nodes.sam2_segment import checkpoint_path
+    from segflow.nodes.models.sam2 import checkpoint_path
+    from segflow.vision.model_store import known, locate
 
     for params in graph_params:
         value = params.get("checkpoint")

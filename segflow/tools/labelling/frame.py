@@ -15,9 +15,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from segflow.nodes.yolo_dataset import Label, YoloSegDataset, mask_polygon, polygon_mask
 from segflow.tools.labelling.assist import Assistant, Prompt
 from segflow.tools.labelling.prelabel import PreLabel
+from segflow.vision.yolo_dataset import Label, YoloSegDataset, mask_polygon, polygon_mask
 
 _ids = itertools.count(1)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from segflow.engine.graph import CompiledGraph
-from segflow.engine.session import EditorSession
-from segflow.nodes.grabcut import grabcut_box, largest_part
+from segflow.engine.execution.session import EditorSession
+from segflow.engine.workflow.graph import CompiledGraph
+from segflow.nodes.models.grabcut import grabcut_box, largest_part
 
 FAMILIES = ("detect", "segment")
 

@@ -135,8 +135,8 @@ def write_tilted(out_png: str | Path, seed: int = 22) -> dict[str, Any]:
     camera, so the example workflow runs on a calibration made the way a user
     makes one, not on the renderer's own numbers.
     """
-    from segflow.nodes.calibration import BoardInfo, save_calibration
     from segflow.tools.calibrate import calibrate
+    from segflow.vision.calibration import BoardInfo, save_calibration
 
     out_png = Path(out_png)
     image, truth = render_tilted(seed)

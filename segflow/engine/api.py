@@ -1,0 +1,144 @@
+"""The Python API: load a workflow, run it, or push one image through it.
+
+wf = segflow.engine.api.load("workflows/coffee_stones.yaml", overrides=["detect.confidence=0.5"])
+report = wf.run(max_frames=100)
+outputs = wf.run_image(pixels)        # {node_id: {port: value}}
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from segflow.engine.execution.executor import Executor, RunOptions
+from segflow.engine.execution.executors import make_executor
+from segflow.engine.execution.failures import describe_error
+from segflow.engine.execution.lifecycle import running_nodes
+from segflow.engine.execution.plan import Plan, compile_plan
+from segflow.engine.execution.sequential import image_packet, make_steps, run_sequential
+from segflow.engine.execution.steps import NodeCrash, run_packet
+from segflow.engine.node import RunContext
+from segflow.engine.observe.hooks import RunHooks
+from segflow.engine.observe.metrics import RunReport
+from segflow.engine.registry import Registry
+from segflow.engine.workflow.graph import CompiledGraph, Ref
+from segflow.engine.workflow.issues import Issue, WorkflowError, errors_in
+from segflow.engine.workflow.validate import validate_file, validate_text
+
+log = logging.getLogger("segflow")
+
+
+@dataclass
+class Workflow:
+    graph: CompiledGraph
+    file: str
+    warnings: list[Issue]
+    base_dir: Path
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    def context(self) -> RunContext:
+        return RunContext(base_dir=self.base_dir).for_settings(self.graph.name, self.graph.settings.models_dir)
+
+    def plan(self, keep: Iterable[Ref] = ()) -> Plan:
+        """Where each node runs and what each hop carries; ``keep``: values hooks want at the end."""
+        return compile_plan(self.graph, keep)
+
+    def run(self, max_frames: int | None = None, hooks: RunHooks | None = None, handle_signals: bool = False,
+            debug: bool = False, executor: str | None = None, address: str | None = None,
+            keep: Iterable[Ref] = ()) -> RunReport:
+        """Stream every source through the graph until the input ends or a stop is asked for.
+
+        ``executor`` overrides ``settings.executor`` ('local' or 'ray'); ``address`` the Ray cluster.
+        """
+        hooks = hooks or RunHooks()
+        runner = make_executor(executor or self.graph.settings.executor)
+        options = RunOptions(self.base_dir, max_frames, debug, address)
+        with _signals(runner) if handle_signals else _nothing():
+            report = runner.run(self.plan(keep), options, hooks)
+        hooks.on_end(report=report)
+        return report
+
+    def run_sequential(self, max_frames: int | None = None) -> RunReport:
+        """The reference run: one frame at a time, no threads (results must match ``run``)."""
+        plan = self.plan()
+        with running_nodes(plan.nodes, self.context()) as nodes:
+            return run_sequential(plan, nodes, max_frames)
+
+    def run_image(self, pixels: Any, source_id: str | None = None) -> dict[str, dict[str, Any]]:
+        """Push one image through the graph as if ``source_id`` produced it; every node's outputs."""
+        errors: list[str] = []
+        plan = self.plan()
+        with running_nodes(plan.nodes, self.context()) as nodes:
+            steps = make_steps(plan, nodes, lambda s, i, e: errors.append(f"{s.id}: {describe_error(e)}"))
+            packet = image_packet(plan.source_ids, plan.workflow, pixels, source_id)
+            try:
+                run_packet(steps, packet)
+            except NodeCrash as exc:
+                errors.append(str(exc))
+        outputs: dict[str, dict[str, Any]] = {}
+        for (node_id, port), value in packet.values.items():
+            outputs.setdefault(node_id, {})[port] = value
+        if errors:
+            outputs["_errors"] = {"errors": errors}
+        return outputs
+
+
+def load(path: str | Path, overrides: Iterable[str] = (), registry: Registry | None = None,
+         base_dir: str | Path | None = None) -> Workflow:
+    """Validate and compile a workflow file; raise :class:`WorkflowError` with every problem."""
+    base = Path(base_dir) if base_dir else Path.cwd()
+    result = validate_file(path, registry, overrides, RunContext(base_dir=base))
+    return _workflow(result.graph, str(path), result.issues, base)
+
+
+def loads(text: str, file: str = "<string>", overrides: Iterable[str] = (), registry: Registry | None = None,
+          base_dir: str | Path | None = None) -> Workflow:
+    base = Path(base_dir) if base_dir else Path.cwd()
+    result = validate_text(text, file, registry, overrides, RunContext(base_dir=base))
+    return _workflow(result.graph, file, result.issues, base)
+
+
+def _workflow(graph: CompiledGraph | None, file: str, issues: list[Issue], base: Path) -> Workflow:
+    if graph is None or errors_in(issues):
+        raise WorkflowError(issues)
+    return Workflow(graph, file, [i for i in issues if not i.is_error], base)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+@contextmanager
+def _signals(executor: Executor) -> Iterator[None]:
+    """First SIGINT/SIGTERM: stop sources and drain. A second SIGINT: abort at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handle(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if received and signum == signal.SIGINT:
+            log.error("second SIGINT: aborting without draining")
+            os._exit(130)
+        received.append(signum)
+        log.warning("%s: stopping sources and draining what is in flight (Ctrl-C again to abort)", name)
+        executor.stop(name)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,201 @@
+"""The execution plan: which stage each node runs in, and what each hop carries.
+
+Compiled once from a :class:`CompiledGraph`, before any node is set up. A
+node's stage follows from what the node *is*, never from how its id is
+spelled:
+
+- a model (``batchable``) owns a stage: its worker does nothing but the model;
+- a sink or a ``threaded`` node (blocking I/O) owns a stage too;
+- cheap CPU nodes are grouped by the set of model and I/O nodes above them,
+  so the post-processing of a detector runs in a CPU stage *behind* the
+  detector, never on its thread, and independent branches get separate
+  stages that run side by side.
+
+Stages form a DAG. Every packet visits every stage (a stage that has nothing
+to do for a packet's source passes it on), so all stages see packets in the
+same order and a stage with several upstream stages joins them by zipping.
+Each hop carries only the values that some node at or after its target still
+reads (``Plan.keep`` adds values the caller wants when a packet is done).
+
+The plan is plain, picklable data: executors in other processes or on other
+machines get the same plan and rebuild nodes from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import networkx as nx
+
+from segflow.engine.node import Node
+from segflow.engine.workflow.graph import CompiledGraph, Ref
+from segflow.engine.workflow.spec import Settings
+
+Role = Literal["source", "model", "io", "cpu"]
+
+
+@dataclass(frozen=True)
+class PlanNode:
+    """A node as the executors need it: what it is, its params, where its inputs come from."""
+
+    id: str
+    type_name: str
+    role: Role
+    cls: type[Node]  # pickled by reference: workers import the node's module
+    params: Any  # the node type's validated pydantic Params
+    inputs: dict[str, tuple[Ref, ...]]
+    on_error: str
+    sources: frozenset[str]  # the sources whose packets this node runs for
+    fed_by: dict[str, frozenset[str]]  # per input port: the sources whose packets carry it
+    batch_size: int = 1
+    max_wait_s: float = 0.0
+    resources: dict[str, float] = field(default_factory=dict)
+    replicas: int | Literal["auto"] = 1
+
+
+@dataclass(frozen=True)
+class PlanStage:
+    index: int
+    kind: Literal["model", "io", "cpu"]
+    nodes: tuple[str, ...]  # in run order; a model or I/O stage has exactly one
+    upstream: tuple[int, ...]  # stages whose packets it joins; () means the sources
+    takes: frozenset[Ref]  # values it receives (its own nodes' inputs and what later stages need)
+
+    @property
+    def head(self) -> str:
+        return self.nodes[0]
+
+
+@dataclass(frozen=True)
+class Plan:
+    workflow: str
+    settings: Settings
+    nodes: dict[str, PlanNode]
+    source_ids: tuple[str, ...]
+    stages: tuple[PlanStage, ...]
+    keep: frozenset[Ref] = frozenset()
+
+    def downstream_of(self, index: int) -> list[int]:
+        return [s.index for s in self.stages if index in s.upstream]
+
+    @property
+    def entry_stages(self) -> list[int]:
+        return [s.index for s in self.stages if not s.upstream]
+
+    @property
+    def terminal_stages(self) -> list[int]:
+        fed = {u for s in self.stages for u in s.upstream}
+        return [s.index for s in self.stages if s.index not in fed]
+
+    def carried(self, src: int | None, dst: int | None) -> frozenset[Ref]:
+        """What the hop from stage ``src`` (None: the sources) to ``dst`` (None: the end) carries."""
+        wanted = self.keep if dst is None else self.stages[dst].takes
+        if src is None:
+            return frozenset(r for r in wanted if r[0] in self.source_ids)
+        available = self._available(src)
+        return frozenset(r for r in wanted if r[0] in available)
+
+    def _available(self, index: int) -> set[str]:
+        """Nodes whose outputs a packet may hold after stage ``index``: it, its ancestors, the sources."""
+        seen, todo = set(self.source_ids), [index]
+        while todo:
+            stage = self.stages[todo.pop()]
+            seen.update(stage.nodes)
+            todo.extend(stage.upstream)
+        return seen
+
+    def describe(self) -> str:
+        """The stages as text, for ``segflow graph --plan``."""
+        lines = [f"plan for '{self.workflow}': {len(self.stages)} stages, sources {', '.join(self.source_ids)}"]
+        for stage in self.stages:
+            after = ", ".join(f"stage {u}" for u in stage.upstream) or "sources"
+            what = ", ".join(f"{n} ({self.nodes[n].type_name})" for n in stage.nodes)
+            extra = ""
+            if stage.kind == "model":
+                node = self.nodes[stage.head]
+                extra = f"  [batch {node.batch_size}, wait {node.max_wait_s * 1000:g} ms]"
+            lines.append(f"  stage {stage.index} {stage.kind:<5} after {after}: {what}{extra}")
+            lines.append(f"      receives: {', '.join(sorted(f'{n}.{p}' for n, p in stage.takes)) or '-'}")
+        if self.keep:
+            lines.append(f"  kept to the end: {', '.join(sorted(f'{n}.{p}' for n, p in self.keep))}")
+        return "\n".join(lines)
+
+    def shape(self) -> list[tuple[str, tuple[str, ...], tuple[int, ...]]]:
+        """The plan without node ids: stage kinds, node types and wiring (renaming nodes keeps it)."""
+        return [(s.kind, tuple(self.nodes[n].type_name for n in s.nodes), s.upstream) for s in self.stages]
+
+
+def role_of(cls: Any) -> Role:
+    if cls.is_source:
+        return "source"
+    if cls.batchable:
+        return "model"
+    if cls.is_sink or cls.threaded:
+        return "io"
+    return "cpu"
+
+
+def compile_plan(graph: CompiledGraph, keep: Iterable[Ref] = ()) -> Plan:
+    nodes = {nid: plan_node(graph, nid) for nid in graph.order}
+    heavy = {nid for nid, n in nodes.items() if n.role in ("model", "io")}
+    # Group each cheap node by the model/I/O nodes above it: same set, same stage.
+    above: dict[str, frozenset[str]] = {}
+    for nid in graph.order:
+        if nodes[nid].role == "cpu":
+            above[nid] = frozenset(a for a in nx.ancestors(graph.graph, nid) if a in heavy)
+    units: dict[object, list[str]] = {}
+    for nid in graph.order:
+        role = nodes[nid].role
+        if role == "source":
+            continue
+        key: object = ("one", nid) if role != "cpu" else ("cpu", above[nid])
+        units.setdefault(key, []).append(nid)
+    unit_of = {nid: key for key, members in units.items() for nid in members}
+    unit_graph: nx.DiGraph = nx.DiGraph()
+    unit_graph.add_nodes_from(units)
+    for src, dst in graph.graph.edges:
+        if src in unit_of and dst in unit_of and unit_of[src] != unit_of[dst]:
+            unit_graph.add_edge(unit_of[src], unit_of[dst])
+    position = {key: graph.order.index(members[0]) for key, members in units.items()}
+    ordered = list(nx.lexicographical_topological_sort(unit_graph, key=lambda k: position[k]))
+    index_of = {key: i for i, key in enumerate(ordered)}
+    needs = _needs(nodes, [units[k] for k in ordered], unit_graph, ordered, set(keep))
+    stages = []
+    for i, key in enumerate(ordered):
+        members = tuple(units[key])
+        kind = nodes[members[0]].role
+        upstream = tuple(sorted(index_of[u] for u in unit_graph.predecessors(key)))
+        stages.append(PlanStage(i, kind, members, upstream, needs[i]))  # type: ignore[arg-type]
+    return Plan(graph.name, graph.settings, nodes, tuple(graph.source_ids), tuple(stages), frozenset(keep))
+
+
+def _needs(nodes: dict[str, PlanNode], members: list[list[str]], unit_graph: nx.DiGraph, ordered: list[object],
+           keep: set[Ref]) -> list[frozenset[Ref]]:
+    """Per stage: the values it must receive (read by it or after it, made before it)."""
+    result = []
+    for i, key in enumerate(ordered):
+        later = [i] + [ordered.index(d) for d in nx.descendants(unit_graph, key)]
+        inside_or_after = {n for j in later for n in members[j]}
+        read = {ref for j in later for n in members[j] for refs in nodes[n].inputs.values() for ref in refs}
+        read |= keep
+        result.append(frozenset(r for r in read if r[0] not in inside_or_after))
+    return result
+
+
+def plan_node(graph: CompiledGraph, node_id: str) -> PlanNode:
+    resolved = graph.nodes[node_id]
+    cls, params = resolved.cls, resolved.params
+    role = role_of(cls)
+    fed_by = {port: frozenset().union(*(graph.nodes[src].sources for src, _ in refs))
+              for port, refs in resolved.inputs.items()}
+    batch_size = int(getattr(params, "batch_size", 1)) if role == "model" else 1
+    max_wait_s = float(getattr(params, "max_wait_ms", 0.0)) / 1000.0 if role == "model" else 0.0
+    return PlanNode(
+        id=node_id, type_name=cls.type_name, role=role, cls=cls, params=params,
+        inputs={port: tuple(refs) for port, refs in resolved.inputs.items()},
+        on_error=resolved.on_error or graph.settings.on_error, sources=resolved.sources, fed_by=fed_by,
+        batch_size=batch_size, max_wait_s=max_wait_s, resources=dict(resolved.resources),
+        replicas=resolved.replicas,
+    )

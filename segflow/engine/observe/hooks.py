@@ -1,0 +1,57 @@
+"""Run hooks: how progress bars, metrics exporters and editors watch a run.
+
+Every method takes keyword arguments and ``**future_kwargs``, so adding an
+argument later never breaks a hook someone else wrote.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from segflow.engine.frame import PacketInfo
+from segflow.engine.observe.metrics import RunReport
+
+
+class RunHooks:
+    """Base class with no-op methods; override what you need."""
+
+    def on_start(self, *, workflow: str, total_frames: int | None, **future_kwargs: Any) -> None:
+        """The graph is set up and sources are about to start.
+
+        Executors also pass ``node_metrics`` (a zero-argument callable returning the
+        live :class:`~segflow.engine.observe.metrics.NodeMetrics` of every node, sources
+        included) and ``sources`` (source id -> :class:`~segflow.engine.node.SourceNode`,
+        whose ``health()`` a monitor may read from its own thread).
+        """
+
+    def on_packet_done(self, *, info: PacketInfo, values: dict[Any, Any], frames_done: int,
+                       **future_kwargs: Any) -> None:
+        """A packet left the graph (called from a worker thread: keep it quick)."""
+
+    def on_failure(self, *, node: str, node_type: str, info: PacketInfo | None, error: str,
+                   **future_kwargs: Any) -> None:
+        """A node failed on one packet (or a source failed)."""
+
+    def on_end(self, *, report: RunReport, **future_kwargs: Any) -> None:
+        """The run is over and every node is closed."""
+
+
+class HookList(RunHooks):
+    def __init__(self, hooks: list[RunHooks]) -> None:
+        self.hooks = hooks
+
+    def on_start(self, **kwargs: Any) -> None:
+        for hook in self.hooks:
+            hook.on_start(**kwargs)
+
+    def on_packet_done(self, **kwargs: Any) -> None:
+        for hook in self.hooks:
+            hook.on_packet_done(**kwargs)
+
+    def on_failure(self, **kwargs: Any) -> None:
+        for hook in self.hooks:
+            hook.on_failure(**kwargs)
+
+    def on_end(self, **kwargs: Any) -> None:
+        for hook in self.hooks:
+            hook.on_end(**kwargs)

@@ -1,0 +1,194 @@
+"""Graph compilation: resolved nodes wired into a checked DAG (no business logic).
+
+Input: node specs whose types and params already validated. Output: a
+:class:`CompiledGraph` in topological order, or issues naming both ends of
+every bad edge and every node on a cycle.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import networkx as nx
+
+from segflow.engine.node import Node, Params
+from segflow.engine.workflow.issues import Issue, Location, Severity
+from segflow.engine.workflow.spec import Settings, parse_ref
+
+Ref = tuple[str, str]
+
+
+@dataclass
+class ResolvedNode:
+    id: str
+    cls: type[Node]
+    params: Params
+    inputs: dict[str, list[Ref]]
+    on_error: str
+    label: str | None = None
+    sources: frozenset[str] = frozenset()
+    resources: dict[str, float] = field(default_factory=dict)
+    replicas: int | Literal["auto"] = 1
+
+
+@dataclass
+class CompiledGraph:
+    name: str
+    settings: Settings
+    nodes: dict[str, ResolvedNode]
+    order: list[str]
+    graph: nx.DiGraph
+    description: str = ""
+    ui: dict[str, object] | None = None
+
+    @property
+    def source_ids(self) -> list[str]:
+        return [n for n in self.order if self.nodes[n].cls.is_source]
+
+    @property
+    def sink_ids(self) -> list[str]:
+        return [n for n in self.order if self.nodes[n].cls.is_sink]
+
+    def downstream(self, node_id: str) -> set[str]:
+        return set(nx.descendants(self.graph, node_id)) | {node_id}
+
+
+@dataclass
+class GraphBuilder:
+    """Collects wiring problems while building; ``where(path)`` gives YAML locations."""
+
+    where: Callable[..., Location]
+    issues: list[Issue] = field(default_factory=list)
+
+    def error(self, code: str, message: str, path: tuple[object, ...], node: str | None,
+              field_: str | None = None, hint: str = "", key: bool = False) -> None:
+        self.issues.append(
+            Issue(code, message, self.where(path, prefer_key=key), node, field_, hint)
+        )
+
+    def compile(self, name: str, settings: Settings, nodes: dict[str, ResolvedNode],
+                raw_inputs: dict[str, dict[str, str | list[str]]], all_ids: set[str]) -> CompiledGraph | None:
+        graph: nx.DiGraph = nx.DiGraph()
+        graph.add_nodes_from(nodes)
+        for node_id, node in nodes.items():
+            self._wire(node_id, node, raw_inputs.get(node_id, {}), nodes, all_ids, graph)
+        if not all_ids:
+            self.error("graph.empty", "the workflow has no nodes", ("nodes",), None,
+                       hint="add a source (e.g. source.video), a model and a sink")
+            return None
+        cycles = self._cycles(graph)
+        if cycles or any(i.is_error for i in self.issues):
+            return None
+        # Ties broken by the order nodes are written in, never by how their ids are spelled.
+        position = {node_id: i for i, node_id in enumerate(nodes)}
+        order = list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
+        self._reach(order, nodes, graph)
+        return CompiledGraph(name, settings, {n: nodes[n] for n in order}, order, graph)
+
+    def _wire(self, node_id: str, node: ResolvedNode, raw: dict[str, str | list[str]],
+              nodes: dict[str, ResolvedNode], all_ids: set[str], graph: nx.DiGraph) -> None:
+        declared = node.cls.inputs
+        for port, value in raw.items():
+            path = ("nodes", node_id, "inputs", port)
+            if port not in declared:
+                close = difflib.get_close_matches(port, list(declared), n=1)
+                self.error("input.unknown", f"{node.cls.type_name} has no input '{port}'", path, node_id, port,
+                           f"did you mean '{close[0]}'?" if close else f"inputs: {', '.join(declared) or 'none'}",
+                           key=True)
+                continue
+            refs = value if isinstance(value, list) else [value]
+            for i, ref in enumerate(refs):
+                ref_path = path + (i,) if isinstance(value, list) else path
+                self._wire_ref(node_id, node, port, ref, ref_path, nodes, all_ids, graph)
+        for port, spec in declared.items():
+            if spec.required and port not in raw:
+                self.error("input.missing", f"required input '{port}' ({spec.kind}) is not wired", ("nodes", node_id),
+                           node_id, port, f"add `inputs: {{{port}: <node>.<port>}}`", key=True)
+        if not node.cls.is_source and declared and not raw:
+            if not any(s.required for s in declared.values()):
+                self.error("input.none", "no input is wired, so this node never runs", ("nodes", node_id),
+                           node_id, hint=f"wire one of: {', '.join(declared)}", key=True)
+
+    def _wire_ref(self, node_id: str, node: ResolvedNode, port: str, ref: object, path: tuple[object, ...],
+                  nodes: dict[str, ResolvedNode], all_ids: set[str], graph: nx.DiGraph) -> None:
+        parsed = parse_ref(ref) if isinstance(ref, str) else None
+        if parsed is None:
+            self.error("input.ref", f"input '{port}' must be 'node.port', got {ref!r}", path, node_id, port)
+            return
+        src_id, src_port = parsed
+        if src_id not in all_ids:
+            close = difflib.get_close_matches(src_id, sorted(all_ids), n=1)
+            self.error("input.missing_node", f"input '{port}' refers to a node '{src_id}' that does not exist",
+                       path, node_id, port, f"did you mean '{close[0]}.{src_port}'?" if close else "")
+            return
+        src = nodes.get(src_id)
+        if src is None:  # that node has errors of its own; don't pile on
+            return
+        outputs = src.cls.outputs
+        if src_port not in outputs:
+            close = difflib.get_close_matches(src_port, list(outputs), n=1)
+            hint = f"did you mean '{src_id}.{close[0]}'?" if close else f"outputs: {', '.join(outputs) or 'none'}"
+            self.error("input.missing_port", f"input '{port}': node '{src_id}' ({src.cls.type_name}) has no output "
+                       f"'{src_port}'", path, node_id, port, hint)
+            return
+        want, got = node.cls.inputs[port].kind, outputs[src_port].kind
+        if want != got:
+            self.error("input.kind", f"input '{port}' expects {want} but '{src_id}.{src_port}' gives {got}",
+                       path, node_id, port, self._kind_hint(want, src_id, src))
+            return
+        node.inputs.setdefault(port, []).append((src_id, src_port))
+        graph.add_edge(src_id, node_id)
+
+    @staticmethod
+    def _kind_hint(want: object, src_id: str, src: ResolvedNode) -> str:
+        same = [p for p, spec in src.cls.outputs.items() if spec.kind == want]
+        return f"use '{src_id}.{same[0]}'" if same else ""
+
+    def _cycles(self, graph: nx.DiGraph) -> bool:
+        found = False
+        for component in nx.strongly_connected_components(graph):
+            if len(component) == 1 and not graph.has_edge(*(list(component) * 2)):
+                continue
+            found = True
+            first = sorted(component)[0]
+            cycle = nx.find_cycle(graph.subgraph(component), source=first)  # the same words every run
+            names = [edge[0] for edge in cycle] + [cycle[0][0]]
+            self.error("graph.cycle", "cycle: " + " -> ".join(names), ("nodes", first), first,
+                       hint="a workflow must be a DAG; break one of these edges", key=True)
+        return found
+
+    def _reach(self, order: list[str], nodes: dict[str, ResolvedNode], graph: nx.DiGraph) -> None:
+        """Which sources feed each node; a node whose required inputs share no source never runs."""
+        for node_id in order:
+            node = nodes[node_id]
+            if node.cls.is_source:
+                node.sources = frozenset([node_id])
+                continue
+            per_port = [frozenset().union(*(nodes[s].sources for s, _ in refs)) for refs in node.inputs.values()]
+            required = [
+                srcs for (port, srcs) in zip(node.inputs, per_port, strict=True) if node.cls.inputs[port].required
+            ]
+            reach = frozenset.intersection(*required) if required else frozenset().union(*per_port)
+            if per_port and not reach:
+                self.error("graph.disjoint", "its inputs come from different sources, so no packet has them all",
+                           ("nodes", node_id, "inputs"), node_id,
+                           hint="a packet is one frame of one source; wire inputs that share a source", key=True)
+            node.sources = reach
+
+
+def no_sink_warning(graph: CompiledGraph, where: Callable[..., Location]) -> list[Issue]:
+    if graph.sink_ids:
+        return []
+    return [Issue("graph.no_sink", "the workflow has no sink, so its results go nowhere", where(("nodes",), True),
+                  hint="add e.g. `log: {type: sink.jsonl, params: {path: out/results.jsonl}, inputs: ...}`",
+                  severity=Severity.WARNING)]
+
+
+def no_source_error(graph: CompiledGraph, where: Callable[..., Location]) -> list[Issue]:
+    if graph.source_ids:
+        return []
+    return [Issue("graph.no_source", "the workflow has no source node", where(("nodes",), True),
+                  hint="add e.g. `camera: {type: source.video, params: {path: video.mp4}}`")]

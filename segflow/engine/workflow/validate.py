@@ -1,0 +1,305 @@
+"""Validation: YAML text -> every problem at once, or a compiled graph.
+
+Order: YAML syntax -> file header -> each node (type, params, param checks) ->
+wiring and graph. Each stage reports all it finds; later stages still run on
+the parts that passed, so one typo does not hide the next.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.paths import shown
+from segflow.engine.registry import Registry, default_registry
+from segflow.engine.workflow.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
+from segflow.engine.workflow.issues import Issue, Location, errors_in, shorten
+from segflow.engine.workflow.limits import Limits, raise_hint
+from segflow.engine.workflow.spec import NODE_ID_PATTERN, NodeSpec, Settings, WorkflowHeader
+from segflow.engine.workflow.yaml_source import LoadedYaml, load_yaml
+
+
+@dataclass
+class ValidationResult:
+    file: str
+    issues: list[Issue] = field(default_factory=list)
+    graph: CompiledGraph | None = None
+    data: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.graph is not None and not errors_in(self.issues)
+
+
+def validate_file(path: str | Path, registry: Registry | None = None, overrides: Iterable[str] = (),
+                  context: RunContext | None = None, limits: Limits | None = None) -> ValidationResult:
+    path = Path(path)
+    limits = limits or Limits.from_env()
+    text, problem = read_workflow(path, limits)
+    if text is None:
+        return ValidationResult(str(path), [problem] if problem else [])
+    return validate_text(text, str(path), registry, overrides, context, limits)
+
+
+def read_workflow(path: Path, limits: Limits) -> tuple[str | None, Issue | None]:
+    """The text of a workflow file, or why it cannot be one (never blocks on a FIFO, never reads /dev/zero)."""
+    where = Location(str(path), 1, 1)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        return None, Issue("file.read", f"cannot read workflow: {exc.strerror or exc}", where)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, FIFO or socket)"
+            return None, Issue("file.read", f"cannot read workflow: {path} is {kind}", where,
+                               hint="give the path of a .yaml file")
+        if info.st_size > limits.file_bytes:
+            return None, Issue("file.size", f"the workflow file is {info.st_size:,} bytes; the limit is "
+                               f"{limits.file_bytes:,}", where, hint=raise_hint("file_bytes", limits.file_bytes))
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limits.file_bytes + 1)
+    except OSError as exc:
+        return None, Issue("file.read", f"cannot read workflow: {exc.strerror or exc}", where)
+    finally:
+        os.close(fd)
+    if len(data) > limits.file_bytes:  # it grew while we looked
+        return None, Issue("file.size", f"the workflow file is over the limit of {limits.file_bytes:,} bytes",
+                           where, hint=raise_hint("file_bytes", limits.file_bytes))
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return None, Issue("file.read", f"cannot read workflow: not UTF-8 text (byte {exc.start})",
+                           Location(str(path), line, 1), hint="save the file as UTF-8")
+
+
+def validate_text(text: str, file: str = "<string>", registry: Registry | None = None,
+                  overrides: Iterable[str] = (), context: RunContext | None = None,
+                  limits: Limits | None = None) -> ValidationResult:
+    registry = registry or default_registry()
+    context = context or RunContext()
+    limits = limits or Limits.from_env()
+    if len(text) > limits.file_bytes:
+        return ValidationResult(file, [Issue("file.size", f"the workflow is {len(text):,} characters; the limit "
+                                             f"is {limits.file_bytes:,}", Location(file, 1, 1),
+                                             hint=raise_hint("file_bytes", limits.file_bytes))])
+    loaded = load_yaml(text, file, limits)
+    result = ValidationResult(file, list(loaded.issues), data=loaded.data)
+    if loaded.data is None and not loaded.issues:
+        result.issues.append(Issue("file.empty", "the workflow file is empty", Location(file, 1, 1),
+                                   hint="start from a file in workflows/"))
+    if loaded.data is None:  # a syntax error: there is nothing to check further
+        return result
+    if not isinstance(loaded.data, dict):
+        result.issues.append(Issue("file.shape", "a workflow must be a mapping with version, name and nodes",
+                                   Location(file, 1, 1)))
+        return result
+    result.issues.extend(apply_overrides(loaded, overrides, limits))
+    checker = _Checker(loaded, registry, context)
+    result.graph = checker.run()
+    result.issues.extend(checker.issues)
+    if errors_in(result.issues):
+        result.graph = None
+    result.issues.sort(key=lambda i: (i.location.line, i.location.col) if i.location else (0, 0))
+    return result
+
+
+def apply_overrides(loaded: LoadedYaml, overrides: Iterable[str], limits: Limits | None = None) -> list[Issue]:
+    """``--set node.param=value``: the value is parsed as YAML (within the limits), so numbers stay numbers."""
+    limits = limits or Limits.from_env()
+    issues = []
+    nodes = loaded.data.get("nodes") if isinstance(loaded.data, dict) else None
+    for item in overrides:
+        where = Location("--set", 1, 1)
+        target, sep, raw = item.partition("=")
+        node_id, dot, param = target.partition(".")
+        if not sep or not dot or not param:
+            issues.append(Issue("set.syntax", f"--set {shorten(item)!r}: expected node.param=value", where))
+            continue
+        if not isinstance(nodes, dict) or node_id not in nodes or not isinstance(nodes[node_id], dict):
+            close = difflib.get_close_matches(node_id, list(nodes or {}), n=1)
+            issues.append(Issue("set.node", f"--set {shorten(target)}: no node '{shorten(node_id)}'", where,
+                                hint=f"did you mean '{close[0]}'?" if close else ""))
+            continue
+        if len(raw) > limits.set_bytes:
+            issues.append(Issue("set.size", f"--set {target}: the value is {len(raw):,} characters; the limit is "
+                                f"{limits.set_bytes:,}", where, hint=raise_hint("set_bytes", limits.set_bytes)))
+            continue
+        parsed = load_yaml(raw, "--set", limits)
+        bounded = [i for i in parsed.issues if i.code in ("yaml.depth", "yaml.size", "yaml.recursive")]
+        if bounded:
+            issues.extend(replace(i, message=f"--set {target}: {i.message}") for i in bounded)
+            continue
+        value = raw if parsed.issues else parsed.data
+        nodes[node_id].setdefault("params", {})
+        if isinstance(nodes[node_id]["params"], dict):
+            nodes[node_id]["params"][param] = value
+            loaded.values[("nodes", node_id, "params", param)] = where
+    return issues
+
+
+class _Checker:
+    def __init__(self, loaded: LoadedYaml, registry: Registry, context: RunContext) -> None:
+        self.loaded = loaded
+        self.registry = registry
+        self.context = context
+        self.issues: list[Issue] = []
+
+    def run(self) -> CompiledGraph | None:
+        try:
+            header = WorkflowHeader.model_validate(self.loaded.data)
+        except ValidationError as exc:
+            self._pydantic(exc, (), None, WorkflowHeader)
+            raw_nodes = self.loaded.data.get("nodes")
+            if not isinstance(raw_nodes, dict):
+                return None
+            # Go on with defaults, so the nodes' own problems are reported in the same pass.
+            header = WorkflowHeader.model_construct(version=1, name="?", description="", settings=Settings(),
+                                                    nodes=raw_nodes, ui=None)
+        self.context = self.context.for_settings(header.name, header.settings.models_dir)
+        nodes_raw: dict[str, Any] = header.nodes
+        resolved: dict[str, ResolvedNode] = {}
+        raw_inputs: dict[str, dict[str, Any]] = {}
+        for node_id, raw in nodes_raw.items():
+            node = self._node(str(node_id), raw, node_id)
+            if node is not None:
+                resolved[str(node_id)] = node
+                raw_inputs[str(node_id)] = raw.get("inputs") or {}
+        builder = GraphBuilder(self.loaded.where)
+        graph = builder.compile(header.name, header.settings, resolved, raw_inputs, {str(k) for k in nodes_raw})
+        self.issues.extend(builder.issues)
+        if graph is None:
+            return None
+        graph.description, graph.ui = header.description, header.ui
+        self.issues.extend(no_source_error(graph, self.loaded.where))
+        self.issues.extend(no_sink_warning(graph, self.loaded.where))
+        return graph
+
+    def _node(self, node_id: str, raw: Any, raw_key: Any) -> ResolvedNode | None:
+        path = ("nodes", node_id)
+        if not isinstance(raw_key, str) or not re.match(NODE_ID_PATTERN, node_id):
+            path = ("nodes", raw_key)
+            self._add("node.id", f"node id '{shorten(node_id, 80)}' must start with a letter or '_' and hold only "
+                      "letters, digits, '_' or '-'", path, node_id, key=True)
+            return None
+        try:
+            spec = NodeSpec.model_validate(raw)
+        except ValidationError as exc:
+            self._pydantic(exc, path, node_id, NodeSpec)
+            return None
+        cls = self.registry.get(spec.type)
+        if cls is None:
+            close = self.registry.closest(spec.type)
+            self._add("node.type", f"unknown node type '{spec.type}'", path + ("type",), node_id,
+                      hint=f"did you mean '{close}'?" if close else "run `segflow nodes` for the list")
+            return None
+        try:
+            params = cls.Params.model_validate(spec.params)
+        except ValidationError as exc:
+            self._pydantic(exc, path + ("params",), node_id, cls.Params, noun="param")
+            # Keep the node so its wiring is still checked; errors already block the run.
+            return ResolvedNode(node_id, cls, cls.Params.model_construct(), {}, spec.on_error or "", spec.label)
+        for problem in self._check_params(cls, params, node_id):
+            message = f"param '{problem.field}': {problem.message}" if problem.field else problem.message
+            self._add("param.check", message, path + ("params", problem.field), node_id, problem.field, problem.hint)
+        for key, default in (("resources", {}), ("replicas", 1)):
+            if getattr(spec, key) != default and not cls.batchable:
+                self._add("node.placement", f"'{key}' applies only to model nodes, and {spec.type} is not one",
+                          path + (key,), node_id, key, hint=f"remove '{key}': this node runs in its source's shard",
+                          key=True)
+        return ResolvedNode(node_id, cls, params, {}, spec.on_error or "", spec.label,
+                            resources=dict(spec.resources), replicas=spec.replicas)
+
+    def _check_params(self, cls: Any, params: Any, node_id: str) -> list[Any]:
+        """The node type's own checks; a path the system refuses there is the user's mistake, not ours."""
+        try:
+            return list(cls.check_params(params, self.context))
+        except OSError as exc:
+            name = os.fsdecode(exc.filename) if exc.filename is not None else ""
+            field_ = next((k for k, v in params if isinstance(v, str) and v and name.endswith(v)), "")
+            where = f" {shown(name)}" if name else ""
+            return [ParamProblem(field_, f"cannot check{where}: {exc.strerror or exc}", "check the path")]
+
+    def _add(self, code: str, message: str, path: tuple[Any, ...], node: str | None, field_: str | None = None,
+             hint: str = "", key: bool = False) -> None:
+        self.issues.append(Issue(code, message, self.loaded.where(path, prefer_key=key), node, field_, hint))
+
+    def _pydantic(self, exc: ValidationError, base: tuple[Any, ...], node: str | None, model: type[BaseModel],
+                  noun: str = "key") -> None:
+        seen: set[tuple[Any, ...]] = set()
+        errors = exc.errors(include_url=False)
+        if len(errors) > MAX_ISSUES_PER_PART:  # 100,000 unknown keys are one mistake said often enough
+            more = len(errors) - MAX_ISSUES_PER_PART
+            self._add(f"{noun}.more", f"{more:,} more problems like the ones above", base, node,
+                      hint="fix these first; validation reports the rest then")
+            errors = errors[:MAX_ISSUES_PER_PART]
+        for err in errors:
+            loc = _plain_loc(err["loc"])
+            if loc in seen:  # one mistake, several union branches: report it once
+                continue
+            seen.add(loc)
+            name = shorten(".".join(str(p) for p in loc), 80)
+            kind = err["type"]
+            hint = ""
+            if kind == "missing":
+                message = f"missing required {noun} '{name}'"
+                where, key = base + loc[:-1], True
+                field_info = _fields_at(model, loc[:-1]).get(str(loc[-1])) if loc else None
+                if field_info is not None and field_info.description:
+                    hint = f"add `{loc[-1]}: ...` ({field_info.description.rstrip('.')})"
+            elif kind == "extra_forbidden":
+                message = f"unknown {noun} '{name}'"
+                where, key = base + loc, True
+                options = list(_fields_at(model, loc[:-1]))
+                close = difflib.get_close_matches(str(loc[-1]), options, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else (f"{noun}s: {', '.join(options)}" if options else "")
+            elif "[key]" in [str(p) for p in err["loc"]] and loc[:1] == ("nodes",) and not base:
+                continue  # a node id that is not text: the node check reports it, at its line
+            elif "[key]" in [str(p) for p in err["loc"]]:
+                message = f"{noun} '{name}': a key here must be text, got {shorten(repr(err.get('input')))}"
+                where, key = base + loc, True
+                hint = "quote it, e.g. '1'"
+            else:
+                got = err.get("input")
+                shown = shorten(repr(got)) if not isinstance(got, (dict, list)) else type(got).__name__
+                message = f"{noun} '{name}': {err['msg']} (got {shown})"
+                where, key = base + loc, False
+                ctx = err.get("ctx") or {}
+                if "expected" in ctx:
+                    hint = f"expected {ctx['expected']}"
+                elif loc[:1] == ("inputs",):
+                    hint = "an input is 'node.port', or a list of them"
+            self._add(f"{noun}.{kind}", message, where, node, name or None, hint, key=key)
+
+
+MAX_ISSUES_PER_PART = 200
+"""The most issues one header or node reports at once."""
+
+
+def _plain_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Pydantic's location without its union-branch tags ('str', 'list[str]') and '[key]' markers."""
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in _TYPE_TAGS or "[" in p)))
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "none", "literal"}
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> dict[str, Any]:
+    """The fields of the model found at ``loc`` inside ``model`` (for nested 'did you mean')."""
+    current: Any = model
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return {}
+        current = fields[part].annotation
+    return dict(getattr(current, "model_fields", {}) or {})

@@ -1,0 +1,311 @@
+"""Safe YAML loading that remembers where every key and value came from.
+
+PyYAML's SafeLoader refuses tags that construct Python objects; on top of it
+we report duplicate keys (PyYAML silently keeps the last) and keep a map from
+each path in the document to its line and column, so pydantic's errors can
+be reported at the line the user wrote.
+
+The loader is bounded (:mod:`segflow.engine.workflow.limits`): nesting depth while
+composing and while building, and the number of values after aliases are
+expanded, so an alias bomb or a recursive alias is one located error, not a
+hang, a ``RecursionError`` or an out-of-memory kill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from segflow.engine.workflow.issues import Issue, Location, shorten
+from segflow.engine.workflow.limits import Limits, raise_hint
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass
+class LoadedYaml:
+    data: Any
+    file: str
+    keys: dict[Path_, Location] = field(default_factory=dict)
+    values: dict[Path_, Location] = field(default_factory=dict)
+    issues: list[Issue] = field(default_factory=list)
+
+    def where(self, path: Path_, prefer_key: bool = False) -> Location:
+        """The closest known location of ``path``: itself, else its nearest ancestor."""
+        path = tuple(path)
+        while True:
+            first, second = (self.keys, self.values) if prefer_key else (self.values, self.keys)
+            if path in first:
+                return first[path]
+            if path in second:
+                return second[path]
+            if not path:
+                return Location(self.file, 1, 1)
+            path = path[:-1]
+
+
+def _loc(file: str, node: yaml.Node) -> Location:
+    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class LimitExceeded(yaml.MarkedYAMLError):
+    """A document that asks more of the loader than :class:`Limits` allows."""
+
+    def __init__(self, code: str, message: str, mark: Any, hint: str = "") -> None:
+        super().__init__(problem=message, problem_mark=mark)
+        self.code = code
+        self.hint = hint
+
+
+def _fast_loader(text: str, limits: Limits) -> Any:
+    """The libyaml loader, once its events show the depth is within bounds; None without libyaml.
+
+    It is ten times faster on big generated graphs. It raises on any YAML error, for the slower
+    pure-Python loader to word.
+    """
+    if not getattr(yaml, "__with_libyaml__", False):
+        return None
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > limits.depth:
+                raise LimitExceeded("yaml.depth", f"nested deeper than {limits.depth} levels", event.start_mark,
+                                    raise_hint("depth", limits.depth))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return yaml.CSafeLoader(text)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with a nesting bound while composing (its recursion has none)."""
+
+    def __init__(self, text: str, limits: Limits) -> None:
+        super().__init__(text)
+        self.limits = limits
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > self.limits.depth + 1:
+                raise LimitExceeded("yaml.depth", f"nested deeper than {self.limits.depth} levels",
+                                    self.peek_event().start_mark, raise_hint("depth", self.limits.depth))
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def load_yaml(text: str, file: str = "<string>", limits: Limits | None = None) -> LoadedYaml:
+    result = LoadedYaml(None, file)
+    limits = limits or Limits.from_env()
+    loader: yaml.SafeLoader | Any
+    try:
+        loader = _fast_loader(text, limits)
+    except LimitExceeded as exc:
+        result.issues.append(_limit_issue(exc, file))
+        return result
+    except yaml.MarkedYAMLError as exc:
+        if len(text) > REWORD_BYTES:  # re-reading a big file in pure Python would take seconds: say it as is
+            result.issues.append(_syntax_issue(exc, file, text))
+            return result
+        loader = None  # PyYAML's own loader words syntax errors better: let it report this one
+    except yaml.YAMLError:
+        loader = None
+    if loader is None:
+        try:
+            loader = _BoundedLoader(text, limits)
+        except yaml.reader.ReaderError as exc:
+            line = text.count("\n", 0, exc.position) + 1
+            result.issues.append(Issue("yaml.syntax", f"not a text file: character #x{exc.character:04x} "
+                                       f"at offset {exc.position}", Location(file, line, 1)))
+            return result
+    try:
+        root = loader.get_single_node()
+        if root is not None:
+            result.data = _Builder(result, loader, limits).build(root, ())
+    except LimitExceeded as exc:
+        result.issues.append(_limit_issue(exc, file))
+        result.data = None
+    except yaml.MarkedYAMLError as exc:
+        result.issues.append(_syntax_issue(exc, file, text))
+        result.data = None
+    except yaml.YAMLError as exc:
+        result.issues.append(Issue("yaml.syntax", f"invalid YAML: {exc}", Location(file, 1, 1)))
+        result.data = None
+    except RecursionError:  # a shape the depth bounds above did not foresee: still the user's file
+        result.issues.append(Issue("yaml.depth", "nested or chained too deeply to read", Location(file, 1, 1),
+                                   hint="flatten the structure or drop chains of aliases"))
+        result.data = None
+    finally:
+        loader.dispose()
+    return result
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+REWORD_BYTES = 256 << 10  # up to this size a syntax error is read again by the pure-Python loader, for its wording
+
+
+def _syntax_issue(exc: yaml.MarkedYAMLError, file: str, text: str) -> Issue:
+    mark = exc.problem_mark or exc.context_mark
+    loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+    message = str(exc.problem or exc.context or "invalid YAML").strip()
+    hint = ""
+    at = getattr(mark, "index", None)
+    if "could not determine a constructor" in message:
+        message = f"YAML tag not allowed: {message.split('tag', 1)[-1].strip()}"
+        hint = "workflow files are plain data; remove the '!!' tag"
+    elif "found character '\\t'" in message or (isinstance(at, int) and text[at:at + 1] == "\t"):
+        hint = "indent with spaces, not tabs"
+    return Issue("yaml.syntax", f"invalid YAML: {message}", loc, hint=hint)
+
+
+def _limit_issue(exc: LimitExceeded, file: str) -> Issue:
+    mark = exc.problem_mark
+    loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+    return Issue(exc.code, str(exc.problem), loc, hint=exc.hint)
+
+
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap"}
+
+
+class _Builder:
+    """Plain data plus locations from a composed node tree, within the value and depth budgets."""
+
+    def __init__(self, out: LoadedYaml, loader: _BoundedLoader, limits: Limits) -> None:
+        self.out = out
+        self.loader = loader
+        self.limits = limits
+        self.sizes: dict[int, int] = {}  # values in each collection once aliases are expanded
+        self.open: set[int] = set()  # the collections being built: one met again is a recursive alias
+        self.flat: set[int] = set()  # mappings whose merge keys (``<<: *base``) are resolved
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        if not path:
+            self._within_budget(node)
+        return self._build(node, path)
+
+    def _within_budget(self, root: yaml.Node) -> None:
+        """Measure the expansion before building it, so an alias bomb costs one walk of its few nodes."""
+        if self._size(root, 0, set()) <= self.limits.values:
+            return
+        node = root  # name the innermost value that is over the budget on its own: the bomb's own line
+        while True:
+            children = _children(node)
+            big = max(children, key=lambda c: self.sizes.get(id(c), 1), default=None)
+            if big is None or self.sizes.get(id(big), 1) <= self.limits.values:
+                break
+            node = big
+        raise LimitExceeded("yaml.size", f"more than {self.limits.values:,} values once aliases are expanded "
+                            "(an alias bomb?)", node.start_mark, raise_hint("values", self.limits.values))
+
+    def _size(self, node: yaml.Node, depth: int, sizing: set[int]) -> int:
+        if isinstance(node, yaml.ScalarNode):
+            return 1
+        known = self.sizes.get(id(node))
+        if known is not None:
+            return known
+        children = _children(node)
+        if not children:
+            return 1
+        if id(node) in sizing:
+            raise LimitExceeded("yaml.recursive", "an alias refers to the value that contains it", node.start_mark,
+                                "a workflow is a tree: copy the value instead of referring to itself")
+        if depth >= self.limits.depth:
+            raise LimitExceeded("yaml.depth", f"nested deeper than {self.limits.depth} levels (aliases expanded)",
+                                node.start_mark, raise_hint("depth", self.limits.depth))
+        sizing.add(id(node))
+        total = 1
+        for child in children:
+            total += self._size(child, depth + 1, sizing)
+            if total > self.limits.values:
+                break  # enough to know: do not walk the rest of a bomb
+        sizing.discard(id(node))
+        self.sizes[id(node)] = total
+        return total
+
+    def _build(self, node: yaml.Node, path: Path_) -> Any:
+        out, loader = self.out, self.loader
+        if len(path) > self.limits.depth:
+            raise LimitExceeded("yaml.depth", f"nested deeper than {self.limits.depth} levels (aliases expanded)",
+                                node.start_mark, raise_hint("depth", self.limits.depth))
+        out.values[path] = _loc(out.file, node)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark
+            )
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            return loader.construct_object(node, deep=True)
+        if id(node) in self.open:
+            raise LimitExceeded("yaml.recursive", "an alias refers to the value that contains it", node.start_mark,
+                                "a workflow is a tree: copy the value instead of referring to itself")
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self._build(item, path + (i,)) for i, item in enumerate(node.value)]
+            return self._mapping(node, path)
+        finally:
+            self.open.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
+        out, loader = self.out, self.loader
+        self._flatten(node, set())
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                out.issues.append(Issue("yaml.key", "a mapping key must be a plain value", _loc(out.file, key_node)))
+                continue
+            key = loader.construct_object(key_node, deep=True)
+            if key in mapping:
+                first = out.keys.get(path + (key,))
+                in_node = path[1] if len(path) >= 2 and path[0] == "nodes" else None
+                out.issues.append(
+                    Issue(
+                        "yaml.duplicate_key",
+                        f"duplicate key '{shorten(str(key), 80)}'"
+                        + (f" (first defined at line {first.line})" if first else ""),
+                        _loc(out.file, key_node),
+                        node=in_node if in_node is not None else (key if path == ("nodes",) else None),
+                        hint="each key may appear once; rename or merge the two entries",
+                    )
+                )
+                continue
+            out.keys[path + (key,)] = _loc(out.file, key_node)
+            if not path and key == "nodes" and isinstance(value_node, yaml.MappingNode):
+                self._count_nodes(key_node, value_node)
+            mapping[key] = self._build(value_node, path + (key,))
+        return mapping
+
+
+    def _count_nodes(self, key_node: yaml.Node, nodes: yaml.MappingNode) -> None:
+        """Refuse a graph over the node limit before building it: 60,000 nodes would take a minute."""
+        if len(nodes.value) > self.limits.nodes:
+            raise LimitExceeded("file.nodes", f"{len(nodes.value):,} nodes; the limit is {self.limits.nodes:,}",
+                                key_node.start_mark, raise_hint("nodes", self.limits.nodes))
+
+    def _flatten(self, node: yaml.MappingNode, merging: set[int]) -> None:
+        """Resolve merge keys innermost first, so each merge is measured before the next one doubles it."""
+        if id(node) in self.flat:
+            return
+        if id(node) in merging:
+            raise LimitExceeded("yaml.recursive", "a merge key (<<) merges the mapping that contains it",
+                                node.start_mark, "a workflow is a tree: merge another mapping")
+        merging.add(id(node))
+        for key_node, value_node in node.value:
+            if key_node.tag != "tag:yaml.org,2002:merge":
+                continue
+            subs = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for sub in subs:
+                if isinstance(sub, yaml.MappingNode):
+                    self._flatten(sub, merging)
+        self.loader.flatten_mapping(node)
+        self.flat.add(id(node))

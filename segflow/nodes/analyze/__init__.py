@@ -1,0 +1,1 @@
+"""Analysis node types: what objects look like (colour)."""

@@ -1,0 +1,1 @@
+"""Node types that work on detections: filter, relabel, merge, track, zones, annotate."""

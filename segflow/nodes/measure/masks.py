@@ -1,0 +1,196 @@
+"""``measure.masks``: size and shape of every mask, in pixels and (given a scale) millimetres.
+
+The maths lives in :mod:`segflow.vision.mask_geometry` (pixels, or a tilted
+camera's plane); the scale modes in
+:mod:`segflow.vision.scale`. This module picks the frame's scale and
+writes unit-suffixed fields (``length_px``, ``length_mm``, ``area_mm2``) and
+each millimetre figure's standard uncertainty (``length_mm_u``) into the
+detections' ``data``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+from pydantic import Field
+
+from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
+from segflow.vision.mask_geometry import MaskMeasurements, measure_mask, pixel_size
+from segflow.vision.scale import (
+    MISSING,
+    FixedScale,
+    PlaneScale,
+    ReferenceScale,
+    Scale,
+    ScaleEstimate,
+    aruco_estimate,
+    plane_homography,
+    plane_rel_u,
+    reference_estimate,
+)
+
+LENGTHS = (
+    "perimeter",
+    "length",
+    "width",
+    "feret_max",
+    "feret_min",
+    "equivalent_diameter",
+    "circle_diameter",
+    "skeleton_length",
+    "mean_width",
+)
+UNITLESS = ("angle_deg", "circularity")
+
+
+class MeasureParams(Params):
+    scale: Scale | None = Field(
+        None,
+        description="How to convert pixels to millimetres; unset gives pixel fields only.",
+    )
+    skeleton: bool = Field(
+        True,
+        description="Also measure skeleton length and mean width (area / skeleton length, "
+        "corrected for the ends), for thin objects such as cracks.",
+    )
+    edges: Literal["image", "mask"] = Field(
+        "image",
+        description="image: when the image input is connected, place edges and area from its grey "
+        "levels along each mask's boundary (sub-pixel); mask: from the mask's pixel edges alone.",
+    )
+
+
+def pixel_fields(m: MaskMeasurements) -> dict[str, float]:
+    """One mask's measurements in pixels, plus the unitless ones."""
+    fields: dict[str, float] = {"area_px": m.area}
+    for name in LENGTHS:
+        fields[f"{name}_px"] = getattr(m, name)
+    for name in UNITLESS:
+        fields[name] = getattr(m, name)
+    return fields
+
+
+def mm_fields(m: MaskMeasurements, mm_per_px: float, rel_u: float) -> dict[str, float]:
+    """Millimetre fields and their standard uncertainties (docs/analysis-nodes.md, "Uncertainty").
+
+    A length spans two edges, each placed to ``m.edge_u`` px; the scale's own
+    relative uncertainty scales the whole figure. An area moves by perimeter x
+    edge shift when the outline moves as one (a threshold a little high or low).
+    """
+    s = mm_per_px if math.isfinite(mm_per_px) else float("nan")
+    fields = {"area_mm2": m.area * s * s}
+    fields["area_mm2_u"] = s * s * math.hypot(2 * m.area * rel_u, m.perimeter * m.edge_u)
+    for name in LENGTHS:
+        px = getattr(m, name)
+        fields[f"{name}_mm"] = px * s
+        fields[f"{name}_mm_u"] = s * math.hypot(px * rel_u, math.sqrt(2) * m.edge_u)
+    fields["mm_per_px"] = s
+    fields["mm_per_px_u"] = s * rel_u
+    return fields
+
+
+@node_type("measure.masks")
+class MeasureMasks(Node):
+    """Measure every mask: area, lengths, Feret diameters, skeleton; in px and mm, with uncertainty."""
+
+    Params = MeasureParams
+    params: MeasureParams
+    inputs = {
+        "detections": Port(Kind.DETECTIONS, "Detections with masks."),
+        "image": Port(
+            Kind.IMAGE,
+            "The frame: sub-pixel edges from its grey levels (edges: image); needed for scale mode aruco.",
+            required=False,
+        ),
+    }
+    outputs = {"detections": Port(Kind.DETECTIONS, "The same detections with measurement fields.")}
+
+    def setup(self) -> None:
+        scale = self.params.scale
+        self._plane = None
+        if isinstance(scale, PlaneScale):
+            h = plane_homography(scale.points_px, scale.points_mm)
+            self._plane = ScaleEstimate(float("nan"), plane_rel_u(scale, h), h)
+
+    def process(self, inputs: Inputs) -> dict[str, Any]:
+        detections = inputs["detections"]
+        n = len(detections)
+        if n and detections.mask is None:
+            raise NodeError(
+                f"measure.masks '{self.node_id}': the detections have boxes but no masks",
+                hint="put a segmenter before it (segment.grabcut, segment.sam2) "
+                "or use a segmentation model in detect.yolo",
+            )
+        gray = self._gray(inputs) if n else None
+        skeleton = self.params.skeleton
+        measured = [measure_mask(detections.mask[i], skeleton, gray) for i in range(n)]
+        rows = [pixel_fields(m) for m in measured]
+        keys = list(pixel_fields(MaskMeasurements.empty()))
+        estimate = self._estimate(inputs, detections, measured)
+        if estimate is not None:
+            for i, row in enumerate(rows):
+                if estimate.plane is not None:
+                    on_plane = measure_mask(detections.mask[i], skeleton, gray, estimate.plane)
+                    row.update(mm_fields(on_plane, 1.0, estimate.rel_u))  # already in mm
+                    ys, xs = np.nonzero(detections.mask[i])
+                    pixel = pixel_size(estimate.plane, float(xs.mean()), float(ys.mean())) if len(xs) else math.nan
+                    row.update(mm_per_px=pixel, mm_per_px_u=pixel * estimate.rel_u)  # a pixel here, on the plane
+                else:
+                    row.update(mm_fields(measured[i], estimate.mm_per_px, estimate.rel_u))
+            keys += list(mm_fields(MaskMeasurements.empty(), 1.0, 0.0))
+        data = dict(detections.data)  # a new dict: other branches may share the input
+        for key in keys:
+            data[key] = np.array([row[key] for row in rows], dtype=np.float64)
+        return {"detections": dataclasses.replace(detections, data=data)}
+
+    def _gray(self, inputs: Inputs) -> np.ndarray | None:
+        frame = inputs.get("image")
+        if frame is None or self.params.edges == "mask":
+            return None
+        pixels = frame.pixels
+        return pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+
+    def _estimate(self, inputs: Inputs, detections: Any, measured: list[MaskMeasurements]) -> ScaleEstimate | None:
+        scale = self.params.scale
+        if scale is None:
+            return None
+        if isinstance(scale, FixedScale):
+            return ScaleEstimate(scale.mm_per_px, scale.mm_per_px_u / scale.mm_per_px)
+        if isinstance(scale, PlaneScale):
+            return self._plane
+        if isinstance(scale, ReferenceScale):
+            names = detections.data.get("class_name")
+            refs = [
+                m
+                for m, name in zip(measured, names if names is not None else [], strict=False)
+                if name == scale.class_name and getattr(m, scale.dimension) > 0
+            ]
+            edge_u = max((m.edge_u for m in refs), default=0.0)
+            found = reference_estimate([getattr(m, scale.dimension) for m in refs], edge_u, scale)
+            what = f"no '{scale.class_name}' reference object in this frame"
+        else:
+            found = aruco_estimate(self._image(inputs), scale)
+            what = f"no {scale.dictionary} ArUco marker in this frame"
+        if found is not None:
+            return found
+        if scale.if_missing == "pixels_only":
+            return MISSING
+        raise NodeError(
+            f"measure.masks '{self.node_id}': {what}, so pixels cannot be converted to mm",
+            hint="set scale.if_missing: pixels_only to keep pixel fields for such frames",
+        )
+
+    def _image(self, inputs: Inputs) -> np.ndarray:
+        frame = inputs.get("image")
+        if frame is None:
+            raise NodeError(
+                f"measure.masks '{self.node_id}': scale mode aruco needs the image input",
+                hint="connect `image: <source>.image` in the node's inputs",
+            )
+        return frame.pixels
+
+

@@ -1,0 +1,217 @@
+"""``segment.sam2``: SAM 2 masks for a detector's boxes, with Meta's ``sam2`` package.
+
+The detector says *what* and roughly *where*; SAM 2 draws the outline. All
+boxes of a frame go to SAM in one prompt call, and the frames of a micro-batch
+are embedded together (``set_image_batch``), the expensive step. Detections
+keep everything they had (class ids, names, tracker ids, fields); only the
+masks are SAM's, plus ``data['sam_score']`` (SAM's own quality estimate).
+Frames without detections are passed through without touching the model.
+
+The module is not called ``sam2.py`` so that it never shadows the package.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
+from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.paths import readable_file_problem
+from segflow.vision.model_files import SHA256_HINT, sha256_field, sha256_problem
+from segflow.vision.model_store import fetch_command, known, locate
+
+log = logging.getLogger(__name__)
+
+DEVICE = r"^(auto|cpu|mps|cuda|cuda:\d+)$"
+INSTALL = "SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2  (after torch)"
+CHECKPOINT_HINT = (
+    "name a known one (`segflow models list`), e.g. `checkpoint: sam2.1-tiny` after "
+    "`segflow models fetch sam2.1-tiny`; official checkpoints come from Meta's sam2 release "
+    "(github.com/facebookresearch/sam2), each with its config: sam2.1_hiera_tiny.pt with "
+    "configs/sam2.1/sam2.1_hiera_t.yaml (also _small/_s, _base_plus/_b+, _large/_l)"
+)
+
+
+class Sam2Params(BatchParams):
+    checkpoint: str = Field(
+        ...,
+        description="A known checkpoint, fetched into the model folder by `segflow models fetch NAME` "
+        "(sam2.1-tiny, -small, -base-plus, -large), or a checkpoint file's path.",
+    )
+    config: str = Field(
+        "configs/sam2.1/sam2.1_hiera_t.yaml",
+        description="Model config inside the sam2 package that matches the checkpoint "
+        "(configs/sam2.1/sam2.1_hiera_{t,s,b+,l}.yaml).",
+    )
+    device: str = Field("auto", pattern=DEVICE, description="auto (GPU when present), cpu, cuda:0.")
+    mask_threshold: float = Field(0.0, ge=-20, le=20, description="Mask logit threshold: higher gives tighter masks.")
+    multimask: bool = Field(False, description="Ask SAM for three masks per box and keep its best-scored one.")
+    image_size: int | None = Field(
+        None,
+        ge=128,
+        le=4096,
+        multiple_of=64,
+        description="Embedding resolution; empty = the config's (1024, as trained). "
+        "512 is about 4x faster on CPU, with coarser masks.",
+    )
+    sha256: str | None = sha256_field()
+
+
+def sam2_config_dir() -> Path | None:
+    """Where the installed sam2 package keeps its configs, found without importing it."""
+    spec = importlib.util.find_spec("sam2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def checkpoint_path(value: str, context: RunContext) -> Path:
+    """A known checkpoint's name means its file in the model folder; anything else is a path."""
+    return locate(value, context.models_dir) or context.resolve(value)
+
+
+@node_type("segment.sam2")
+class Sam2Segment(Node):
+    """SAM 2 masks for each detection's box; detections keep their classes, ids and fields."""
+
+    Params = Sam2Params
+    params: Sam2Params
+    batchable = True
+    inputs = {
+        "image": Port(Kind.IMAGE, "The frame the detections were found in."),
+        "detections": Port(Kind.DETECTIONS, "Boxes to segment (their masks are replaced)."),
+    }
+    outputs = {"detections": Port(Kind.DETECTIONS, "The same detections with SAM 2's masks.")}
+
+    @classmethod
+    def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
+        problems = []
+        checkpoint = checkpoint_path(params.checkpoint, context)
+        entry = known(params.checkpoint)
+        problem = readable_file_problem(checkpoint, "SAM 2 checkpoint")
+        if problem:
+            if entry is None or not problem.endswith("does not exist"):
+                problems.append(ParamProblem("checkpoint", problem, CHECKPOINT_HINT))
+            else:
+                where = context.models_dir if params.checkpoint == entry.name else checkpoint.parent
+                problems.append(
+                    ParamProblem(
+                        "checkpoint",
+                        f"SAM 2 checkpoint {params.checkpoint} is not fetched yet ({checkpoint} does not exist)",
+                        f"fetch it: {fetch_command(entry, where)}",
+                    )
+                )
+        if entry is not None and params.config != entry.config:
+            problems.append(
+                ParamProblem(
+                    "config",
+                    f"{entry.file} goes with config {entry.config}, not {params.config}",
+                    f"config: {entry.config}",
+                )
+            )
+        mismatch = sha256_problem(checkpoint, params.sha256)
+        if mismatch is not None:
+            problems.append(ParamProblem("sha256", mismatch, SHA256_HINT))
+        package = sam2_config_dir()
+        if package is None:
+            problems.append(ParamProblem("config", "the sam2 package is not installed", INSTALL))
+        elif not (package / params.config).is_file():
+            configs = sorted(str(p.relative_to(package)) for p in package.glob("configs/**/*.yaml"))
+            problems.append(
+                ParamProblem(
+                    "config",
+                    f"no config {params.config!r} in the sam2 package",
+                    f"one of: {', '.join(configs)}",
+                )
+            )
+        return problems
+
+    def setup(self) -> None:
+        p = self.params
+        try:
+            from sam2.build_sam import build_sam2
+            from sam2.sam2_image_predictor import SAM2ImagePredictor
+        except ImportError as exc:
+            raise NodeError(f"node '{self.node_id}': cannot import sam2: {exc}", INSTALL) from exc
+        checkpoint = checkpoint_path(p.checkpoint, self.context)
+        mismatch = sha256_problem(checkpoint, p.sha256)  # again: the file may have changed since validation
+        if mismatch is not None:
+            raise NodeError(f"node '{self.node_id}': {mismatch}", hint=SHA256_HINT)
+        overrides = [f"++model.image_size={p.image_size}"] if p.image_size else []
+        self.device = resolve_device(p.device)
+        try:
+            model = build_sam2(p.config, str(checkpoint), device=self.device, hydra_overrides_extra=overrides)
+        except Exception as exc:  # sam2 raises a bare RuntimeError on key mismatches
+            detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            if "ultralytics" in str(exc) or "weights_only" in str(exc):
+                # torch's unpickling advice (weights_only=False) is the wrong fix for the wrong file
+                detail = "this is not a SAM 2 checkpoint (it looks like an ultralytics/YOLO model)"
+            raise NodeError(
+                f"node '{self.node_id}': cannot build SAM 2 from {p.config} with {checkpoint}: {detail}",
+                hint="the checkpoint must match the config (sam2.1_hiera_tiny.pt with "
+                "sam2.1_hiera_t.yaml, ...); " + CHECKPOINT_HINT,
+            ) from exc
+        with warnings.catch_warnings():  # its transforms use torch.jit.script (deprecated)
+            warnings.simplefilter("ignore", FutureWarning)
+            self.predictor = SAM2ImagePredictor(model, mask_threshold=p.mask_threshold)
+        size = model.image_size  # the predictor assumes 1024; follow the model's own size
+        self.predictor._bb_feat_sizes = [(size // 4,) * 2, (size // 8,) * 2, (size // 16,) * 2]
+        log.info("segment '%s': SAM 2 %s at %d px on %s", self.node_id, p.config, size, self.device)
+
+    def process_batch(self, batch: list[Inputs]) -> list[dict[str, Any]]:
+        outputs: list[dict[str, Any]] = [{"detections": item["detections"]} for item in batch]
+        todo = [i for i, item in enumerate(batch) if len(item["detections"]) > 0]
+        if not todo:
+            return outputs
+        images = [rgb(batch[i]["image"].pixels) for i in todo]
+        boxes = [np.asarray(batch[i]["detections"].xyxy, dtype=np.float32) for i in todo]
+        import torch
+
+        with torch.inference_mode():
+            self.predictor.set_image_batch(images)
+            masks, scores, _ = self.predictor.predict_batch(box_batch=boxes, multimask_output=self.params.multimask)
+        for i, frame_masks, frame_scores in zip(todo, masks, scores, strict=True):
+            detections = batch[i]["detections"]
+            chosen, best = pick_masks(frame_masks, frame_scores, len(detections))
+            data = {**detections.data, "sam_score": best}
+            outputs[i] = {"detections": dataclasses.replace(detections, mask=chosen, data=data)}
+        return outputs
+
+    def close(self) -> None:
+        self.predictor = None
+
+
+def rgb(pixels: np.ndarray) -> np.ndarray:
+    """SAM wants RGB HxWx3; frames are BGR (or grey)."""
+    if pixels.ndim == 2:
+        return np.repeat(pixels[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(pixels[:, :, 2::-1])
+
+
+def pick_masks(masks: np.ndarray, scores: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean (N, H, W) masks and their scores from SAM's (N, C, H, W) output.
+
+    ``predict_batch`` drops the box axis when a frame has one box, so it is put
+    back; with several candidates per box (multimask) the best-scored one wins.
+    """
+    masks = masks.reshape(count, -1, *masks.shape[-2:])
+    scores = scores.reshape(count, -1)
+    best = scores.argmax(axis=1)
+    rows = np.arange(count)
+    return masks[rows, best] > 0.5, scores[rows, best].astype(np.float32)

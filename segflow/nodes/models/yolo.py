@@ -1,0 +1,209 @@
+"""``detect.yolo``: YOLO detection or instance segmentation, micro-batched.
+
+One ``predict`` call per group of same-sized frames in a micro-batch (four
+cameras of one model -> one call), which is where a GPU earns its keep.
+Frames of different sizes go in separate calls because ultralytics letterboxes
+a mixed batch differently from a single frame; grouping keeps batched results
+equal to one-at-a-time results.
+
+Two runtimes (``runtime``, chosen by :func:`segflow.vision.yolo_onnx.choose_runtime`):
+an ``.onnx`` export runs on the edge runtime (onnxruntime or OpenVINO, this
+project's own pre- and post-processing, no torch); a ``.pt``, TensorRT
+``.engine``, OpenVINO folder or ultralytics model name runs on ultralytics.
+Output either way: ``supervision.Detections`` with masks at full frame
+resolution when the model segments, and ``data['class_name']``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
+from segflow.engine.node import ParamProblem, RunContext
+from segflow.vision.model_files import SHA256_HINT, sha256_field, sha256_problem
+from segflow.vision.ultralytics_refs import (
+    DEVICE,
+    SUPPORTED_TASKS,
+    TASK_WORDS,
+    UnknownClass,
+    is_hub_name,
+    model_problem,
+    resolve_classes,
+    torch_device,
+)
+from segflow.vision.yolo_onnx import EDGE_RUNTIMES, INSTALL, choose_runtime, runtime_problem
+
+log = logging.getLogger(__name__)
+
+
+class YoloParams(BatchParams):
+    model: str = Field(
+        ...,
+        description="Weights: a .pt, .onnx, .engine file or OpenVINO folder, or an ultralytics "
+        "model name such as yolo11n-seg.pt (downloaded on first use where there is internet).",
+    )
+    confidence: float = Field(0.25, ge=0, le=1, description="Keep detections at least this sure.")
+    iou: float = Field(0.7, ge=0, le=1, description="Non-maximum suppression: overlap above which boxes merge.")
+    classes: list[str | int] | None = Field(None, description="Keep only these classes, by name or id (empty = all).")
+    imgsz: int = Field(640, ge=32, le=8192, description="Inference size in pixels (long side).")
+    device: str = Field("auto", pattern=DEVICE, description="auto (GPU when present), cpu, cuda:0, mps.")
+    half: bool = Field(False, description="Half precision on CUDA (faster; ignored on CPU); on OpenVINO, "
+                       "lets it compute in bf16/f16.")
+    max_det: int = Field(300, ge=1, le=10_000, description="Most detections per frame.")
+    retina_masks: bool = Field(False, description="Compute masks at full image resolution (sharper, slower).")
+    runtime: Literal["auto", "onnxruntime", "openvino", "ultralytics"] = Field(
+        "auto",
+        description="What runs the model. auto: an .onnx file runs on the edge runtime (OpenVINO when "
+        "installed, else onnxruntime; no torch), anything else on ultralytics. ultralytics also runs .onnx, "
+        "for comparison.",
+    )
+    sha256: str | None = sha256_field()
+
+
+def as_bgr(pixels: np.ndarray) -> np.ndarray:
+    """Three-channel uint8 BGR, whatever the source gave (grey, BGRA)."""
+    import cv2
+
+    if pixels.ndim == 2:
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+    if pixels.shape[2] == 4:
+        return cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
+    return pixels
+
+
+@node_type("detect.yolo")
+class Yolo(Node):
+    """Ultralytics YOLO detection or segmentation; one predict call per micro-batch."""
+
+    Params = YoloParams
+    params: YoloParams
+    reload_params = frozenset({"model", "runtime", "device", "half", "sha256"})
+    batchable = True
+    inputs = {"image": Port(Kind.IMAGE, "The frame to detect in.")}
+    outputs = {"detections": Port(Kind.DETECTIONS, "Boxes, masks (segmentation models), class ids and class_name.")}
+
+    @classmethod
+    def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
+        resolved = context.resolve(params.model)
+        problem = model_problem(params.model, resolved)
+        if problem is not None:
+            hint = (
+                f"export it from the trained weights: segflow export MODEL.pt --format onnx --out {params.model}"
+                if resolved.suffix.lower() == ".onnx"
+                else "give a .pt/.onnx/.engine file or an OpenVINO folder, or an ultralytics model "
+                "name such as yolo11n-seg.pt (downloaded on first use)"
+            )
+            return [ParamProblem("model", problem, hint)]
+        problems = []
+        runtime = runtime_problem(params.model, params.runtime)
+        if runtime is not None:
+            chosen = choose_runtime(params.model, params.runtime)
+            fix = "give an .onnx file or runtime: ultralytics" if chosen in EDGE_RUNTIMES else INSTALL[chosen]
+            problems.append(ParamProblem("runtime", runtime, fix))
+        if params.sha256 is not None and not resolved.exists():
+            problems.append(ParamProblem("sha256", f"only a file can be checked; {params.model} is a model name",
+                                         "give the path of the downloaded file, or drop `sha256`"))
+        mismatch = sha256_problem(resolved, params.sha256)
+        if mismatch is not None:
+            problems.append(ParamProblem("sha256", mismatch, SHA256_HINT))
+        return problems
+
+    def setup(self) -> None:
+        p = self.params
+        resolved = self.context.resolve(p.model)
+        source = str(resolved) if resolved.exists() or not is_hub_name(p.model) else p.model
+        if p.sha256 is not None:  # checked again here: the file may have changed since validation
+            problem = sha256_problem(resolved, p.sha256) if resolved.exists() else f"{resolved} does not exist"
+            if problem is not None:
+                raise NodeError(f"node '{self.node_id}': {problem}", hint=SHA256_HINT)
+        self.runtime = choose_runtime(p.model, p.runtime)
+        try:
+            self.model = self.load(source)
+            task, names = self.model.task, self.model.names  # a file that is no model fails here too
+        except Exception as exc:
+            downloading = source == p.model and is_hub_name(p.model)
+            raise NodeError(
+                f"node '{self.node_id}': cannot load YOLO model {source}: {exc}",
+                hint="ultralytics downloads named models on first use, which needs internet; "
+                "offline, copy the .pt file here and give its path"
+                if downloading
+                else "is it a YOLO ONNX export (segflow export MODEL.pt --format onnx)?"
+                if self.runtime in EDGE_RUNTIMES
+                else "is it an ultralytics model or export (.pt/.onnx/.engine/OpenVINO folder)?",
+            ) from exc
+        if task not in SUPPORTED_TASKS:
+            raise NodeError(
+                f"node '{self.node_id}' (detect.yolo): {source} is {TASK_WORDS.get(task, task)} "
+                f"(task '{task}'); detect.yolo needs a detection or segmentation model",
+                hint="use a detection or -seg model, e.g. yolo11n.pt or yolo11n-seg.pt",
+            )
+        log.info("detect '%s': %s (%s, %d classes) on %s", self.node_id, source, task, len(names), self.runtime)
+        self.configure()
+
+    def load(self, source: str) -> Any:
+        if self.runtime in EDGE_RUNTIMES:
+            from segflow.vision.yolo_onnx import EdgeYolo
+
+            p = self.params
+            model = EdgeYolo(Path(source), self.runtime, p.device, p.half)
+            fixed = model.info.input_size
+            if None not in fixed and "imgsz" in p.model_fields_set and fixed != (p.imgsz, p.imgsz):
+                log.warning("detect '%s': %s was exported for %sx%s frames only: imgsz %d is not used",
+                            self.node_id, source, fixed[1], fixed[0], p.imgsz)
+            return model
+        from ultralytics import YOLO
+
+        return YOLO(source)
+
+    def configure(self) -> None:
+        """Prediction settings from the params: changing them needs no reload of the model."""
+        p = self.params
+        try:
+            self.class_ids = resolve_classes(p.classes, self.model.names)
+        except UnknownClass as exc:
+            raise NodeError(f"node '{self.node_id}': {exc}", hint="fix `classes` or leave it empty for all") from exc
+        self.predict_args = {
+            "conf": p.confidence,
+            "iou": p.iou,
+            "classes": self.class_ids,
+            "imgsz": p.imgsz,
+            "device": torch_device(p.device),
+            "max_det": p.max_det,
+            "retina_masks": p.retina_masks,
+            "verbose": False,
+        }
+        if p.half:  # ultralytics >= 8.4 spells half precision `quantize=16`
+            self.predict_args["quantize"] = 16
+
+    def process_batch(self, batch: list[Inputs]) -> list[dict[str, Any]]:
+        import supervision as sv
+
+        images = [as_bgr(item["image"].pixels) for item in batch]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(image.shape, []).append(i)
+        outputs: list[dict[str, Any]] = [{} for _ in batch]
+        for indices in groups.values():
+            results = self.model.predict([images[i] for i in indices], **self.predict_args)
+            edge = self.runtime in EDGE_RUNTIMES  # the edge runtime gives sv.Detections already
+            for i, result in zip(indices, results, strict=True):
+                outputs[i] = {"detections": result if edge else to_detections(sv, result)}
+        return outputs
+
+    def close(self) -> None:
+        self.model = None
+
+
+def to_detections(sv: Any, result: Any) -> Any:
+    """Ultralytics result -> ``sv.Detections`` with ``class_name`` even when empty."""
+    detections = sv.Detections.from_ultralytics(result)
+    if len(detections) == 0:
+        empty = sv.Detections.empty()
+        empty.data = {"class_name": np.empty(0, dtype=str)}
+        return empty
+    return detections

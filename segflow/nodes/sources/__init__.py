@@ -1,0 +1,1 @@
+"""Source node types: where frames come from (camera, video, images, synthetic)."""
