@@ -90,3 +90,18 @@ def test_vision_is_engine_free_maths():
         if bad:
             offenders[path.name] = sorted(bad)
     assert offenders == {}
+
+
+def test_the_old_python_api_path_still_works_and_says_where_to_go():
+    import importlib
+    import sys
+    import warnings
+
+    sys.modules.pop("segflow.engine.runner", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = importlib.import_module("segflow.engine.runner")
+    from segflow.engine import api
+
+    assert old.load is api.load and old.loads is api.loads
+    assert any("segflow.engine.api" in str(w.message) for w in caught)

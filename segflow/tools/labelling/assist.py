@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from segflow.engine.node import RunContext
-from segflow.nodes.models.grabcut import largest_part
+from segflow.vision.grabcut import largest_part
 
 log = logging.getLogger(__name__)
 

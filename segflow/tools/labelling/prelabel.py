@@ -15,7 +15,7 @@ import numpy as np
 
 from segflow.engine.execution.session import EditorSession
 from segflow.engine.workflow.graph import CompiledGraph
-from segflow.nodes.models.grabcut import grabcut_box, largest_part
+from segflow.vision.grabcut import grabcut_box, largest_part
 
 FAMILIES = ("detect", "segment")
 
