@@ -28,7 +28,7 @@ import socket
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from segflow.delivery.common import writable_problems
 from segflow.delivery.records import FrameRecord
@@ -61,6 +61,14 @@ class SqlParams(RemoteParams):
         description="Always `frame`: each frame is a row of `frames` and each of its detections a row of "
         "`detections` (for one flat record per detection, use sink.jsonl or sink.csv).",
     )
+
+    @field_validator("per", mode="before")
+    @classmethod
+    def _always_frame(cls, per: Any) -> Any:
+        if per != "frame":
+            raise ValueError("sink.sql always writes each frame to `frames` and its detections to `detections`; "
+                             "per can only be 'frame' (sink.jsonl or sink.csv write one record per detection)")
+        return per
 
 
 def is_url(database: str) -> bool:
