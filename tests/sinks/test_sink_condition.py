@@ -10,8 +10,8 @@ import supervision as sv
 from sinkkit import rendered_detections
 
 from segflow.delivery.common import GateParams
-from segflow.delivery.gate import Gate
 from segflow.delivery.condition import ConditionError, parse_condition
+from segflow.delivery.gate import Gate
 from segflow.delivery.records import Findings, detection_envs, frame_env
 from segflow.engine.frame import PacketInfo
 
