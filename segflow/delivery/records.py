@@ -133,6 +133,10 @@ class Findings:
         return detection_fields(self.detections, self.classes) if self.classes else []
 
     @cached_property
+    def json_value(self) -> Any:
+        return jsonable(self.value)
+
+    @cached_property
     def env(self) -> dict[str, Any]:
         """The frame-level names of the ``only_when`` language."""
         packet = self.packet
@@ -141,7 +145,7 @@ class Findings:
             "frame": packet.frame_index,
             "timestamp": packet.timestamp,
             "source": packet.source_id,
-            "value": jsonable(self.value),
+            "value": self.json_value,
             "_classes": self.classes,
         }
 
@@ -253,7 +257,7 @@ class RecordBuilder:
             logged_at=now,
             time=iso_time(now),
             detections=detections,
-            value=None if findings.value is None else jsonable(findings.value),
+            value=findings.json_value,
         )
 
 

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from segflow.delivery.common import GateParams
 from segflow.delivery.gate import GatedSink
-from segflow.delivery.records import Findings, jsonable
+from segflow.delivery.records import Findings
 from segflow.engine import Inputs, Kind, Port, node_type
 
 
@@ -47,7 +47,7 @@ def summary_line(findings: Findings, show_value: bool, max_classes: int) -> str:
         parts.append("...")
     line = head + (": " + ", ".join(parts) if parts else "")
     if show_value and findings.value is not None:
-        line += " | " + json.dumps(jsonable(findings.value), separators=(",", ":"))
+        line += " | " + json.dumps(findings.json_value, separators=(",", ":"))
     return line
 
 
