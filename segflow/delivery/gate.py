@@ -10,6 +10,8 @@ the shared language of :mod:`segflow.delivery.condition`; the gate only calls it
 
 from __future__ import annotations
 
+import threading
+
 from segflow.delivery.common import GateParams
 from segflow.delivery.condition import Condition
 from segflow.delivery.records import Findings
@@ -57,8 +59,11 @@ class GatedSink(SinkNode):
 
     def setup(self) -> None:
         self.gate = Gate.of(self.params)
+        self._gate_lock = threading.Lock()  # the counts and cooldowns are per source, whatever thread calls
 
     def admitted(self, inputs: Inputs) -> Findings | None:
         """The frame's findings when the gate lets it through, else None."""
         findings = Findings(inputs.packet, inputs.get("detections"), inputs.get("value"))
-        return findings if self.gate.admit(findings) else None
+        with self._gate_lock:
+            admitted = self.gate.admit(findings)
+        return findings if admitted else None
