@@ -1,31 +1,40 @@
-"""``RecordSink``: the part every record-writing sink shares.
+"""``RecordSink``: the one base of every record-writing sink (files, SQL, webhook, MQTT).
 
-A packet passes the gate, becomes records, and waits in a buffer that is
-written when it holds ``batch_size`` records or, from a background ticker,
-when ``flush_interval_s`` has passed (then synced to disk). So after a
-``kill -9`` at most the last interval's records are missing, and ``close``
-(called by the engine on every way out, SIGTERM included) writes the rest.
+A packet passes the gate (:mod:`segflow.delivery.gate`), becomes one typed
+:class:`~segflow.delivery.records.FrameRecord` (then the sink's items: flat rows,
+or the record itself for SQL) and goes into the sink's outbox. Two options mean
+the same in every sink: ``batch_size`` is the most items one :meth:`RecordSink.write`
+gets, and ``flush_interval_s`` the longest an item waits for its batch to fill.
+What differs is where items wait:
 
-A write that fails in the ticker is kept and raised from the next
-``process`` call, naming the sink, so the engine's ``on_error`` policy sees
-it; the failed records stay buffered and are retried. Records the target
-still refuses at ``close`` (or that overflow the buffer while it fails) are
-set aside in a rejected file, ``.segflow/rejected/<workflow>/<node>.jsonl``,
-never dropped; :meth:`RecordSink.undelivered` tells the run's report, which
-then exits 3.
+- :class:`Buffer` (file sinks): in memory; a full batch is written from the
+  frame's own thread, a ticker writes the rest and syncs to disk every interval.
+  So after a ``kill -9`` at most the last interval's records are missing, and
+  ``close`` (called on every way out, SIGTERM included) writes the rest. A write
+  that fails in the ticker is raised from the next ``process`` call, naming the
+  sink, so the engine's ``on_error`` policy sees it; the records stay buffered
+  and are retried.
+- the spool of :mod:`segflow.delivery.remote` (network and database sinks): memory
+  then disk, delivered by a sender thread that retries with backoff.
+
+Records a target still refuses at ``close`` (or that overflow the buffer while
+it fails) are set aside in a rejected file, never dropped;
+:meth:`RecordSink.undelivered` tells the run's report, which then exits 3.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from segflow.delivery.common import Gate, Ticker, make_run_id, sink_error
+from segflow.delivery.common import RecordParams, Ticker, sink_error
+from segflow.delivery.gate import GatedSink
 from segflow.delivery.linefile import LineFile
-from segflow.delivery.records import RecordBuilder, RecordParams, detection_envs, dumps, frame_env
-from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode
+from segflow.delivery.records import FrameRecord, RecordBuilder, dumps
+from segflow.engine import Inputs, Kind, NodeError, Port
 from segflow.engine.masking import mask
 from segflow.engine.observe.metrics import Undelivered
 
@@ -49,13 +58,14 @@ MAX_BUFFERED_RECORDS = 100_000
 class SetAside:
     """Records a sink's target would not take, appended to a rejected file instead of being dropped."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, to_json: Callable[[Any], Any] = lambda item: item) -> None:
         self.path = path
+        self.to_json = to_json
         self.kept = 0
         self.lost = 0  # not even the rejected file could take them
         self.reason = ""
 
-    def add(self, records: list[dict[str, Any]], reason: str) -> None:
+    def add(self, records: list[Any], reason: str) -> None:
         if not records:
             return
         self.reason = self.reason or reason
@@ -63,7 +73,7 @@ class SetAside:
         try:
             file.open()
             try:
-                file.write([dumps({"error": mask(reason), "record": r}) + "\n" for r in records])
+                file.write([dumps({"error": mask(reason), "record": self.to_json(r)}) + "\n" for r in records])
                 file.sync()
             finally:
                 file.close()
@@ -81,31 +91,57 @@ class SetAside:
         return Undelivered(node_id, node_type, self.kept, str(self.path), self.reason)
 
 
-class RecordSink(SinkNode):
-    """Gate, build, buffer and flush records; subclasses implement :meth:`write`."""
+class Outbox(Protocol):
+    """Where a record sink's items wait until they are written."""
+
+    def put(self, items: list[Any]) -> None: ...
+
+    def check(self) -> None:
+        """Raise a failure of the background writer as this frame's error (or nothing)."""
+
+    def close(self) -> None:
+        """Write what waits (or keep it for the next start); the sink's connection is still open."""
+
+    def undelivered(self) -> Undelivered | None: ...
+
+
+class RecordSink(GatedSink):
+    """Gate, build, queue and write records; subclasses implement :meth:`write`."""
 
     Params = RecordParams
     params: RecordParams
     inputs: ClassVar[dict[str, Port]] = RECORD_INPUTS
-    per_default: ClassVar[str | None] = None  # a sink that needs frames (SQL) fixes this
+    outbox: Outbox | None = None  # made by setup once the target is open
+    closed = False
 
     # -- what subclasses implement ---------------------------------------------------
     def open(self) -> None:
         """Open the file, database or connection."""
 
-    def write(self, records: list[dict[str, Any]]) -> None:
-        """Write ``records`` for good (raise on failure: they are kept and retried)."""
+    def write(self, items: list[Any]) -> None:
+        """Write at most ``batch_size`` items for good (raise on failure: they are kept and retried)."""
         raise NotImplementedError
 
     def sync(self) -> None:
         """Make what was written durable (fsync): called on the flush interval and at close."""
 
     def shutdown(self) -> None:
-        """Close the file, database or connection after the last write."""
+        """Close the file, database or connection after the last write (also after a failed open)."""
 
     def target(self) -> str:
         """Where records go, for error messages."""
         return ""
+
+    def items(self, record: FrameRecord) -> list[Any]:
+        """What this sink queues for one frame: the flat rows its ``per`` asks for."""
+        return record.rows(self.params.per)
+
+    def to_json(self, item: Any) -> Any:
+        """An item as JSON data, for the rejected file (and a spool)."""
+        return item
+
+    def make_outbox(self) -> Outbox:
+        return Buffer(self)
 
     def rejected_path(self) -> Path:
         """Where records the target would not take are set aside."""
@@ -114,104 +150,108 @@ class RecordSink(SinkNode):
 
     # -- the shared machinery ----------------------------------------------------------
     def setup(self) -> None:
-        p = self.params
-        self.run_id = make_run_id()
-        self._lock = threading.RLock()
-        self._buffer: list[dict[str, Any]] = []
-        self._pending_error: NodeError | None = None
-        self.aside = SetAside(self.rejected_path())
-        self._gate = Gate(p.every_n_frames, p.cooldown_s, p.only_when)
-        per = self.per_default or getattr(p, "per", "detection")
-        self._builder = RecordBuilder(self.context.workflow, self.run_id, per, getattr(p, "mask", "none"))
-        self._ticker: Ticker | None = None
+        super().setup()
+        self.builder = RecordBuilder(self.context.workflow, self.context.run_id, self.params.mask)
         try:
             self.open()
+            self.outbox = self.make_outbox()
+        except Exception as exc:
+            self.shutdown()
+            if isinstance(exc, NodeError):
+                raise
+            raise sink_error(self, f"cannot open {self.target()}", exc) from exc
+
+    def process(self, inputs: Inputs) -> dict[str, Any]:
+        assert self.outbox is not None, "setup() first"
+        findings = self.admitted(inputs)
+        if findings is not None:
+            self.outbox.put(self.items(self.builder.frame(findings)))
+        self.outbox.check()
+        return {}
+
+    def close(self) -> None:
+        if self.outbox is None or self.closed:
+            return
+        self.closed = True
+        try:
+            self.outbox.close()
+        finally:
+            self.shutdown()
+
+    def undelivered(self) -> Undelivered | None:
+        return self.outbox.undelivered() if self.outbox is not None else None
+
+
+class Buffer:
+    """A file sink's outbox: items wait in memory; full batches are written at once, the rest on a ticker."""
+
+    def __init__(self, sink: RecordSink) -> None:
+        self.sink = sink
+        self.batch_size = sink.params.batch_size
+        self.items: list[Any] = []
+        self.lock = threading.RLock()
+        self.aside = SetAside(sink.rejected_path(), sink.to_json)
+        self._pending_error: NodeError | None = None
+        self.ticker = Ticker(sink.params.flush_interval_s, self._tick, name=f"flush-{sink.node_id}")
+
+    def put(self, items: list[Any]) -> None:
+        with self.lock:
+            self.items.extend(items)
+            overflow = len(self.items) - MAX_BUFFERED_RECORDS
+            if overflow > 0:
+                # The target has been failing for a long while (a full disk, a dead database): keep
+                # memory bounded and the retry cheap; the oldest records wait in the rejected file.
+                oldest, self.items = self.items[:overflow], self.items[overflow:]
+                sink = self.sink
+                self.aside.add(oldest, f"{sink.target()} kept failing")
+                log.error("%s '%s': %s keeps failing; set the %d oldest unwritten records aside in %s",
+                          sink.type_name, sink.node_id, sink.target(), overflow, self.aside.path)
+            while len(self.items) >= self.batch_size:  # on failure the records stay for the next try
+                self._write(self.batch_size)
+
+    def _write(self, count: int) -> None:
+        batch = self.items[:count]
+        try:
+            self.sink.write(batch)
         except NodeError:
             raise
         except Exception as exc:
-            raise sink_error(self, f"cannot open {self.target()}", exc) from exc
-        self._ticker = Ticker(p.flush_interval_s, self._tick, name=f"flush-{self.node_id}")
+            what = f"{len(batch)} records" if len(batch) != 1 else "1 record"
+            raise sink_error(self.sink, f"cannot write {what} to {self.sink.target()}", exc) from exc
+        del self.items[: len(batch)]
 
-    def records_for(self, inputs: Inputs) -> list[dict[str, Any]]:
-        """The records of one packet, or none when the gate keeps it out."""
-        packet = inputs.packet
-        detections = inputs.get("detections")
-        value = inputs.get("value")
-        env = frame_env(packet, detections, value)
-        dets = detection_envs(detections) if self._gate.condition.detection_names else []
-        if not self._gate.admit(packet.source_id, packet.timestamp, env, dets):
-            return []
-        return self._builder.records(packet, detections, value)
-
-    def process(self, inputs: Inputs) -> dict[str, Any]:
-        with self._lock:
-            records = self.records_for(inputs)
-            if records:
-                self.accept(records)  # on failure the records stay buffered for the next try
-            self._raise_pending()  # a failed background flush is this frame's error to report
-        return {}
-
-    def accept(self, records: list[dict[str, Any]]) -> None:
-        """Buffer ``records`` and write when a batch is full (caller holds the lock)."""
-        self._buffer.extend(records)
-        overflow = len(self._buffer) - MAX_BUFFERED_RECORDS
-        if overflow > 0:
-            # The target has been failing for a long while (a full disk, a dead database): keep
-            # memory bounded and the retry cheap; the oldest records wait in the rejected file.
-            oldest, self._buffer = self._buffer[:overflow], self._buffer[overflow:]
-            self.aside.add(oldest, f"{self.target()} kept failing")
-            log.error("%s '%s': %s keeps failing; set the %d oldest unwritten records aside in %s",
-                      self.type_name, self.node_id, self.target(), overflow, self.aside.path)
-        if len(self._buffer) >= self.params.batch_size:
-            self._flush(sync=False)
-
-    def _flush(self, sync: bool) -> None:
-        if self._buffer:
-            try:
-                self.write(self._buffer)
-            except NodeError:
-                raise
-            except Exception as exc:
-                raise sink_error(self, f"cannot write {len(self._buffer)} records to {self.target()}", exc) from exc
-            self._buffer = []
-        if sync:
-            try:
-                self.sync()
-            except Exception as exc:
-                raise sink_error(self, f"cannot sync {self.target()}", exc) from exc
+    def _flush(self) -> None:
+        while self.items:
+            self._write(self.batch_size)
+        try:
+            self.sink.sync()
+        except Exception as exc:
+            raise sink_error(self.sink, f"cannot sync {self.sink.target()}", exc) from exc
 
     def _tick(self) -> None:
-        with self._lock:
+        with self.lock:
             try:
-                self._flush(sync=True)
+                self._flush()
             except NodeError as exc:
                 if self._pending_error is None:
                     log.error("%s (hint: %s)", exc, exc.hint)
                 self._pending_error = exc
 
-    def _raise_pending(self) -> None:
-        error, self._pending_error = self._pending_error, None
+    def check(self) -> None:
+        with self.lock:
+            error, self._pending_error = self._pending_error, None
         if error is not None:
             raise error
 
     def close(self) -> None:
-        ticker = getattr(self, "_ticker", None)
-        if ticker is not None:
-            ticker.stop()
-            self._ticker = None
-        lock = getattr(self, "_lock", None)
-        if lock is None:
-            return
-        with lock:
+        self.ticker.stop()
+        with self.lock:
             try:
-                self._flush(sync=True)
+                self._flush()
             except NodeError as exc:
-                unwritten, self._buffer = self._buffer, []
+                unwritten, self.items = self.items, []
                 self.aside.add(unwritten, str(exc))
                 log.error("%s; %d records set aside in %s", exc, len(unwritten), self.aside.path)
-            finally:
-                self.shutdown()
 
     def undelivered(self) -> Undelivered | None:
-        aside = getattr(self, "aside", None)  # None when setup never ran
-        return aside.report(self.node_id, self.type_name) if aside is not None else None
+        return self.aside.report(self.sink.node_id, self.sink.type_name)

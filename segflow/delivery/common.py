@@ -1,27 +1,27 @@
-"""What every sink shares: the common parameters, the frame gate and start-up checks.
+"""What every sink shares: the common parameters and start-up checks.
 
 Sinks run for months next to a camera, so they must not flood an operator
-(``every_n_frames``, ``cooldown_s``, ``only_when``), must batch their writes
-(``batch_size``, ``flush_interval_s``), and must say at start-up, not after an
-hour, that their folder cannot be written or the disk is full.
+(``every_n_frames``, ``cooldown_s``, ``only_when``: see :mod:`segflow.delivery.gate`),
+must batch their writes (``batch_size``, ``flush_interval_s``), and must say at
+start-up, not after an hour, that their folder cannot be written or the disk is full.
+Each params class holds only what its sinks honour: a console or video sink
+batches nothing, so it has no ``batch_size`` to be ignored.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 import stat
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from segflow.delivery.condition import Condition, checked_condition
+from segflow.delivery.condition import checked_condition
 from segflow.engine import NodeError, Params
 from segflow.engine.node import ParamProblem
 from segflow.engine.paths import kind_of, shown, stat_or_none
@@ -48,63 +48,44 @@ class GateParams(Params):
         return checked_condition("only_when", text)
 
 
-class SinkParams(GateParams):
-    """Options every record-writing sink accepts: the gate plus how records are batched."""
+class BatchParams(GateParams):
+    """Options of the sinks that queue records (files, SQL, webhook, MQTT): the same meaning in each."""
 
     batch_size: int = Field(
         64,
         ge=1,
         le=100_000,
-        description="Records gathered before one write, transaction or request.",
+        description="Most records in one write: a file append, a transaction, a request, a batch of messages.",
     )
     flush_interval_s: float = Field(
         1.0,
         gt=0,
         le=3600,
-        description="Longest a record waits in memory before it is written (and synced to disk).",
+        description="Longest a record waits for its batch to fill before it is written "
+        "(files are also synced to disk on this clock).",
     )
 
 
-class FileParams(SinkParams):
+class RecordParams(BatchParams):
+    """Options of sinks that write records: their shape and whether masks go with them."""
+
+    per: Literal["detection", "frame"] = Field(
+        "detection",
+        description="One record per detection, or one per frame (with its detections inside).",
+    )
+    mask: Literal["none", "rle", "polygon"] = Field(
+        "none",
+        description="Include each mask: COCO run-length encoding (column-major counts), "
+        "polygon outlines, or not at all.",
+    )
+
+
+class FileParams(GateParams):
     """Options of sinks that write to the local disk."""
 
     min_free_mb: float = Field(
         50.0, ge=0, description="Refuse to start when the disk has less free space than this (MiB)."
     )
-
-
-class Gate:
-    """Per source, whether a frame is written: every N-th, after a cooldown, when a condition holds.
-
-    The cooldown runs on frame timestamps, not the wall clock, so a replayed
-    video gives the same output as the live run did.
-    """
-
-    def __init__(self, every_n: int = 1, cooldown_s: float = 0.0, condition: str = "") -> None:
-        self.every_n = every_n
-        self.cooldown_s = cooldown_s
-        self.condition = Condition(condition)
-        self._seen: dict[str, int] = {}
-        self._last: dict[str, float] = {}
-
-    def admit(
-        self,
-        source: str,
-        timestamp: float,
-        frame: Mapping[str, Any],
-        detections: list[Mapping[str, Any]],
-    ) -> bool:
-        seen = self._seen.get(source, 0)
-        self._seen[source] = seen + 1
-        if seen % self.every_n:
-            return False
-        if not self.condition(frame, detections):
-            return False
-        last = self._last.get(source)
-        if last is not None and self.cooldown_s > 0 and timestamp - last < self.cooldown_s:
-            return False
-        self._last[source] = timestamp
-        return True
 
 
 class Ticker:
@@ -132,19 +113,6 @@ def unset_variable(text: str) -> str | None:
     """The first ``${VAR}`` (or ``$VAR``) in ``text`` that the environment does not set, if any."""
     found = VARIABLE.search(os.path.expandvars(text))  # expandvars leaves unset ones as they are
     return found.group(0) if found else None
-
-
-RUN_ID_LENGTH = len("20260101T000000Z-abcdef")
-
-
-def make_run_id() -> str:
-    """A sortable id for one start of a sink: UTC time plus a random tail (always ``RUN_ID_LENGTH`` long)."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
-
-
-def run_id_of(record_id: str) -> str:
-    """The start of the sink that made a record (a record id begins with its run id)."""
-    return record_id[:RUN_ID_LENGTH]
 
 
 STREAMS = {"/dev/stdout", "/dev/stderr", "/dev/null"}

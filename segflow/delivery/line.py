@@ -29,11 +29,11 @@ from typing import Any, ClassVar, Protocol
 from pydantic import Field
 
 from segflow.delivery.base import RECORD_INPUTS
-from segflow.delivery.common import Gate, GateParams
+from segflow.delivery.common import GateParams
+from segflow.delivery.gate import GatedSink
 from segflow.delivery.line_values import Getter, compile_value
-from segflow.delivery.records import detection_envs, frame_env
 from segflow.delivery.remote import Backoff, Rejected
-from segflow.engine import Inputs, Port, SinkNode
+from segflow.engine import Inputs, Port
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ class LineSender:
                         self.target)
 
 
-class LineSink(SinkNode):
+class LineSink(GatedSink):
     """Gate a frame, evaluate its writes, queue them for the sender; subclasses speak the protocol."""
 
     Params = LineParams
@@ -291,23 +291,21 @@ class LineSink(SinkNode):
 
     # -- the shared machinery ----------------------------------------------------------------------
     def setup(self) -> None:
+        super().setup()
         p = self.params
-        self._gate = Gate(p.every_n_frames, p.cooldown_s, p.only_when)
         self._writes: list[tuple[Getter, Any]] = [(compile_value(s.value), s) for s in self.write_specs()]
         self.sender = LineSender(self.make_backend(), self.target(), p.queue_size, p.max_age_s,
                                  Backoff(p.backoff_initial_s, max(p.backoff_max_s, p.backoff_initial_s)),
                                  name=f"{self.type_name}-{self.node_id}")
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
-        packet = inputs.packet
-        detections = inputs.get("detections")
-        frame = frame_env(packet, detections, inputs.get("value"))
-        dets = detection_envs(detections) if detections is not None and len(detections) else []
-        if not self._gate.admit(packet.source_id, packet.timestamp, frame, dets):
+        findings = self.admitted(inputs)
+        if findings is None:
             return {}
+        packet = findings.packet
         writes = []
         for get, spec in self._writes:
-            value = get(frame, dets)
+            value = get(findings.env, findings.fields)
             if value is not None:  # e.g. max(length_mm) of a frame without detections: nothing to write
                 writes.append(self.make_write(spec, value))
         if writes:

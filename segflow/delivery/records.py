@@ -1,10 +1,13 @@
-"""Turning one frame's findings into plain records every sink can write.
+"""One frame's findings as every sink sees them, read once, and the typed record made from them.
 
-One record per detection (or one per frame) with where and when it came from,
-the class, confidence, box, tracker id, every per-detection field of
-``detections.data`` (measurements, colours) and optionally the mask. Values
-are made JSON-able here once (numpy scalars, arrays, NaN), so each sink only
-formats.
+:class:`Findings` wraps what a sink got for one frame (packet, detections,
+value) and computes each part at most once, when first asked: the class names,
+the JSON-able fields of each detection, the frame names of ``only_when``. The
+gate reads it, and, when the frame passes, :class:`RecordBuilder` turns the
+same fields (plus masks, only then) into a :class:`FrameRecord`: a typed record
+with the run id, the source, the frame, its time as a ``datetime`` and as ISO
+text. File, webhook and MQTT sinks write its flat :meth:`FrameRecord.rows`;
+the SQL sink writes rows from its attributes, parsing nothing back.
 """
 
 from __future__ import annotations
@@ -14,32 +17,19 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from segflow.delivery.common import SinkParams
 from segflow.engine import PacketInfo
 
 BASE_FIELDS = ("record_id", "workflow", "source", "frame", "timestamp", "time")
 DETECTION_FIELDS = ("det_index", "class_id", "class", "confidence", "box", "tracker_id")
-
-
-class RecordParams(SinkParams):
-    """Options of sinks that write records (files, databases, the network)."""
-
-    per: Literal["detection", "frame"] = Field(
-        "detection",
-        description="One record per detection, or one per frame (with its detections inside).",
-    )
-    mask: Literal["none", "rle", "polygon"] = Field(
-        "none",
-        description="Include each mask: COCO run-length encoding (column-major counts), "
-        "polygon outlines, or not at all.",
-    )
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def jsonable(value: Any) -> Any:
@@ -84,17 +74,14 @@ def mask_polygons(mask: np.ndarray) -> list[list[int]]:
     return [c.reshape(-1).astype(int).tolist() for c in contours if len(c) >= 3]
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _length(detections: Any) -> int:
-    return 0 if detections is None else len(detections)
+def iso_time(moment: datetime) -> str:
+    """UTC ISO 8601 with milliseconds and a ``Z``: ``2026-01-01T12:00:02.801Z``."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def class_names(detections: Any) -> list[str]:
     """Each detection's class: ``data['class_name']`` when present, else the class id as text."""
-    n = _length(detections)
+    n = 0 if detections is None else len(detections)
     if not n:
         return []
     names = detections.data.get("class_name")
@@ -105,75 +92,173 @@ def class_names(detections: Any) -> list[str]:
     return [""] * n
 
 
-def detection_fields(detections: Any, i: int, mask_mode: str, names: list[str]) -> dict[str, Any]:
-    """All about detection ``i``, JSON-able; data keys that clash get a ``data_`` prefix."""
-    fields: dict[str, Any] = {
-        "det_index": i,
-        "class_id": None if detections.class_id is None else int(detections.class_id[i]),
-        "class": names[i],
-        "confidence": None if detections.confidence is None else jsonable(float(detections.confidence[i])),
-        "box": [round(float(v), 2) for v in detections.xyxy[i]],
-        "tracker_id": None if detections.tracker_id is None else int(detections.tracker_id[i]),
-    }
-    for key, values in detections.data.items():
-        if key == "class_name":
-            continue
-        name = key if key not in fields and key not in BASE_FIELDS else f"data_{key}"
-        fields[name] = jsonable(values[i])
-    if mask_mode != "none" and detections.mask is not None:
-        mask = detections.mask[i]
-        fields["mask"] = mask_rle(mask) if mask_mode == "rle" else mask_polygons(mask)
-    return fields
+def detection_fields(detections: Any, names: list[str]) -> list[dict[str, Any]]:
+    """All about each detection, JSON-able, without masks; data keys that clash get a ``data_`` prefix."""
+    columns = {key: values for key, values in detections.data.items() if key != "class_name"}
+    out = []
+    for i, name in enumerate(names):
+        fields: dict[str, Any] = {
+            "det_index": i,
+            "class_id": None if detections.class_id is None else int(detections.class_id[i]),
+            "class": name,
+            "confidence": None if detections.confidence is None else jsonable(float(detections.confidence[i])),
+            "box": [round(float(v), 2) for v in detections.xyxy[i]],
+            "tracker_id": None if detections.tracker_id is None else int(detections.tracker_id[i]),
+        }
+        for key, values in columns.items():
+            fields[key if key not in fields and key not in BASE_FIELDS else f"data_{key}"] = jsonable(values[i])
+        out.append(fields)
+    return out
+
+
+class Findings:
+    """What one sink got for one frame; each view is computed once, when first needed.
+
+    A gate that only counts never pays for the detection fields; a frame the gate
+    lets through reuses the fields the condition already computed.
+    """
+
+    def __init__(self, packet: PacketInfo, detections: Any = None, value: Any = None) -> None:
+        self.packet = packet
+        self.detections = detections  # None: no detections input wired
+        self.value = value
+
+    @cached_property
+    def classes(self) -> list[str]:
+        return class_names(self.detections)
+
+    @cached_property
+    def fields(self) -> list[dict[str, Any]]:
+        """Per-detection names of the ``only_when`` language and the records' detection fields."""
+        return detection_fields(self.detections, self.classes) if self.classes else []
+
+    @cached_property
+    def json_value(self) -> Any:
+        return jsonable(self.value)
+
+    @cached_property
+    def env(self) -> dict[str, Any]:
+        """The frame-level names of the ``only_when`` language."""
+        packet = self.packet
+        return {
+            "count": len(self.classes),
+            "frame": packet.frame_index,
+            "timestamp": packet.timestamp,
+            "source": packet.source_id,
+            "value": self.json_value,
+            "_classes": self.classes,
+        }
 
 
 def frame_env(packet: PacketInfo, detections: Any, value: Any) -> dict[str, Any]:
-    """The frame-level names of the ``only_when`` language."""
-    return {
-        "count": _length(detections),
-        "frame": packet.frame_index,
-        "timestamp": packet.timestamp,
-        "source": packet.source_id,
-        "value": jsonable(value),
-        "_classes": class_names(detections),
-    }
+    """The frame-level names of the ``only_when`` language (see :attr:`Findings.env`)."""
+    return Findings(packet, detections, value).env
 
 
 def detection_envs(detections: Any) -> list[dict[str, Any]]:
-    """Per-detection names of the ``only_when`` language (without masks: cheap)."""
+    """Per-detection names of the ``only_when`` language (see :attr:`Findings.fields`)."""
     names = class_names(detections)
-    return [detection_fields(detections, i, "none", names) for i in range(len(names))]
+    return detection_fields(detections, names) if names else []
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One frame that passed a sink's gate: where, when and what, typed, made once.
+
+    ``detections`` is None when the sink has no detections input (a value-only
+    sink); ``value`` is None when it has no value. ``logged_at`` is when the
+    sink saw the frame (``time`` is the same instant as ISO text).
+    """
+
+    run_id: str
+    workflow: str
+    source: str
+    frame: int
+    timestamp: float
+    logged_at: datetime
+    time: str
+    detections: tuple[dict[str, Any], ...] | None = None
+    value: Any = None
+
+    @property
+    def record_id(self) -> str:
+        """``<run>-<source>-<frame>``: unique in the run and the same in every sink of it."""
+        return f"{self.run_id}-{self.source}-{self.frame}"
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for det in self.detections or ():
+            counts[det["class"]] = counts.get(det["class"], 0) + 1
+        return counts
+
+    def rows(self, per: str) -> list[dict[str, Any]]:
+        """The flat JSON-able records: one per detection (``det_index`` ends the id) or one per frame."""
+        head = {
+            "record_id": self.record_id,
+            "workflow": self.workflow,
+            "source": self.source,
+            "frame": self.frame,
+            "timestamp": self.timestamp,
+            "time": self.time,
+        }
+        extra = {} if self.value is None else {"value": self.value}
+        if self.detections is None:  # no detections wired: one record per frame
+            return [{**head, **extra}]
+        if per == "frame":
+            dets = list(self.detections)
+            return [{**head, "count": len(dets), "counts": self.counts(), **extra, "detections": dets}]
+        return [{**head, "record_id": f"{self.record_id}-{det['det_index']}", **det, **extra}
+                for det in self.detections]
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON data (a spool on disk); :meth:`from_json` reads it back exactly."""
+        return {
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "source": self.source,
+            "frame": self.frame,
+            "timestamp": self.timestamp,
+            "logged_at_us": (self.logged_at - EPOCH) // MICROSECOND,  # integers: exact both ways
+            "detections": None if self.detections is None else list(self.detections),
+            "value": self.value,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FrameRecord:
+        logged_at = EPOCH + data["logged_at_us"] * MICROSECOND
+        detections = data["detections"]
+        return cls(data["run_id"], data["workflow"], data["source"], data["frame"], data["timestamp"], logged_at,
+                   iso_time(logged_at), None if detections is None else tuple(detections), data["value"])
 
 
 @dataclass
 class RecordBuilder:
-    """Makes the records of one frame; ids are ``run-source-frame[-detection]``, unique per run."""
+    """Makes the record of a frame that passed the gate, from the fields the gate already read."""
 
     workflow: str
     run_id: str
-    per: str = "detection"
     mask: str = "none"
 
-    def records(self, packet: PacketInfo, detections: Any, value: Any) -> list[dict[str, Any]]:
-        head = {
-            "record_id": f"{self.run_id}-{packet.source_id}-{packet.frame_index}",
-            "workflow": self.workflow or packet.workflow,
-            "source": packet.source_id,
-            "frame": packet.frame_index,
-            "timestamp": jsonable(float(packet.timestamp)),
-            "time": utc_now(),
-        }
-        extra = {} if value is None else {"value": jsonable(value)}
-        if detections is None:  # no detections wired (a value-only sink): one record per frame
-            return [{**head, **extra}]
-        n = _length(detections)
-        names = class_names(detections)
-        dets = [detection_fields(detections, i, self.mask, names) for i in range(n)]
-        if self.per == "frame":
-            counts: dict[str, int] = {}
-            for det in dets:
-                counts[det["class"]] = counts.get(det["class"], 0) + 1
-            return [{**head, "count": n, "counts": counts, **extra, "detections": dets}]
-        return [{**head, "record_id": f"{head['record_id']}-{det['det_index']}", **det, **extra} for det in dets]
+    def frame(self, findings: Findings) -> FrameRecord:
+        packet, dets = findings.packet, findings.detections
+        detections = None
+        if dets is not None:
+            detections = tuple(findings.fields)
+            if self.mask != "none" and dets.mask is not None:
+                encode = mask_rle if self.mask == "rle" else mask_polygons
+                detections = tuple({**fields, "mask": encode(dets.mask[i])} for i, fields in enumerate(detections))
+        now = datetime.now(timezone.utc)
+        return FrameRecord(
+            run_id=self.run_id,
+            workflow=self.workflow or packet.workflow,
+            source=packet.source_id,
+            frame=packet.frame_index,
+            timestamp=jsonable(float(packet.timestamp)),
+            logged_at=now,
+            time=iso_time(now),
+            detections=detections,
+            value=findings.json_value,
+        )
 
 
 def dumps(record: Mapping[str, Any]) -> str:

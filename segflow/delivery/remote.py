@@ -6,7 +6,9 @@ batches oldest-first and delivers them; a failure waits (1 s, 2 s, 4 s, ...
 up to ``backoff_max_s``) and retries the same batch, so records arrive in
 order. A batch the endpoint refuses for good (an HTTP 4xx other than
 408/429) is set aside in ``rejected.jsonl`` in the spool folder instead of
-blocking the queue. On close the sender gets ``drain_timeout_s`` to finish;
+blocking the queue. ``batch_size`` and ``flush_interval_s`` mean what they mean
+for file sinks: at most that many records per delivery, and a partial batch
+waits at most that long for company. On close the sender gets ``drain_timeout_s`` to finish;
 what is left stays in the spool and goes first on the next start.
 """
 
@@ -22,10 +24,8 @@ from typing import Any
 
 from pydantic import Field
 
-from segflow.delivery.base import RecordSink
-from segflow.delivery.common import sink_error, writable_problems
-from segflow.delivery.linefile import LineFile
-from segflow.delivery.records import RecordParams, dumps
+from segflow.delivery.base import Outbox, RecordSink, SetAside
+from segflow.delivery.common import RecordParams, sink_error, writable_problems
 from segflow.delivery.spool import Spool
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.observe.metrics import Undelivered
@@ -87,11 +87,11 @@ class Sender:
     def __init__(
         self,
         spool: Spool,
-        deliver: Callable[[list[dict[str, Any]]], None],
+        deliver: Callable[[list[Any]], None],
         batch_size: int,
         linger_s: float,
         backoff: Backoff,
-        rejected: Callable[[list[dict[str, Any]], Exception], None],
+        rejected: Callable[[list[Any], Exception], None],
         name: str,
     ) -> None:
         self.spool = spool
@@ -157,8 +157,71 @@ class Sender:
         self._thread.join(5.0)
 
 
+class Spooled:
+    """A network or database sink's outbox: the spool, emptied by a :class:`Sender` in batches."""
+
+    def __init__(self, sink: RemoteSink) -> None:
+        p = sink.params
+        self.sink = sink
+        self.spool = Spool(sink.spool_folder(p, sink.context, sink.node_id), memory_limit=p.memory_records,
+                           to_json=sink.to_json, from_json=sink.from_json)
+        if len(self.spool):
+            log.info("%s '%s': replaying %d spooled records first", sink.type_name, sink.node_id, len(self.spool))
+        self.aside = SetAside(self.spool.folder / "rejected.jsonl", sink.to_json)
+        self.sender = Sender(
+            self.spool,
+            sink.write,
+            p.batch_size,
+            p.flush_interval_s,
+            Backoff(p.backoff_initial_s, p.backoff_max_s),
+            self._reject,
+            name=f"{sink.type_name}-{sink.node_id}",
+        )
+
+    def put(self, items: list[Any]) -> None:
+        try:
+            self.spool.put(items)
+        except OSError as exc:
+            raise sink_error(self.sink, f"cannot spool records to {self.spool.folder}", exc) from exc
+
+    def check(self) -> None:
+        """Nothing to raise: an endpoint that is down only delays records (they wait in the spool)."""
+
+    def _reject(self, items: list[Any], exc: Exception) -> None:
+        sink = self.sink
+        log.error("%s '%s': %d records refused (%s); kept in %s", sink.type_name, sink.node_id, len(items), exc,
+                  self.aside.path)
+        self.aside.add(items, str(exc))
+
+    def close(self) -> None:
+        self.sender.stop(self.sink.params.drain_timeout_s)
+        self.spool.close()
+        if len(self.spool):
+            log.warning("%s '%s': %d records stay spooled in %s for the next start", self.sink.type_name,
+                        self.sink.node_id, len(self.spool), self.spool.folder)
+
+    def undelivered(self) -> Undelivered | None:
+        """Records still spooled after the drain, plus those the endpoint refused (in ``rejected.jsonl``)."""
+        waiting, refused = len(self.spool), self.aside.kept + self.aside.lost
+        if not (waiting or refused):
+            return None
+        reasons = []
+        if waiting:
+            last = self.sender.last_error
+            reasons.append(f"{waiting} spooled for the next start" + (f" ({last})" if last else ""))
+        if refused:
+            reasons.append(f"{refused} refused, in rejected.jsonl")
+        return Undelivered(self.sink.node_id, self.sink.type_name, waiting + refused, str(self.spool.folder),
+                           "; ".join(reasons))
+
+
 class RemoteSink(RecordSink):
-    """A record sink whose writes go through a spool to a background sender."""
+    """A record sink whose items go through a spool to a background sender.
+
+    Subclasses implement ``open`` (connect; the connection may stay down, the
+    sender retries), ``write`` (send one batch; raise :class:`Rejected` when it is
+    refused for good, anything else to retry) and ``shutdown`` (disconnect).
+    """
 
     Params = RemoteParams
     params: RemoteParams
@@ -174,92 +237,9 @@ class RemoteSink(RecordSink):
             return context.resolve(params.spool_dir)
         return context.resolve(Path(".segflow/spool") / (context.workflow or "workflow") / node_id)
 
-    def deliver(self, records: list[dict[str, Any]]) -> None:
-        """Send one batch; raise :class:`Rejected` when refused for good, anything else to retry."""
-        raise NotImplementedError
+    def from_json(self, data: Any) -> Any:
+        """An item read back from the spool's disk part (the inverse of :meth:`to_json`)."""
+        return data
 
-    def connect(self) -> None:
-        """Start the connection (may stay down: the sender retries)."""
-
-    def disconnect(self) -> None:
-        """End the connection after the sender stopped."""
-
-    def open(self) -> None:
-        p = self.params
-        self.spool = Spool(self.spool_folder(p, self.context, self.node_id), memory_limit=p.memory_records)
-        if len(self.spool):
-            log.info(
-                "%s '%s': replaying %d spooled records first",
-                self.type_name,
-                self.node_id,
-                len(self.spool),
-            )
-        self.connect()
-        self.sender = Sender(
-            self.spool,
-            self.deliver,
-            p.batch_size,
-            p.flush_interval_s,
-            Backoff(p.backoff_initial_s, p.backoff_max_s),
-            self._reject,
-            name=f"{self.type_name}-{self.node_id}",
-        )
-
-    def accept(self, records: list[dict[str, Any]]) -> None:
-        try:
-            self.spool.put(records)
-        except OSError as exc:
-            raise sink_error(self, f"cannot spool records to {self.spool.folder}", exc) from exc
-
-    def write(self, records: list[dict[str, Any]]) -> None:
-        self.accept(records)
-
-    def _reject(self, records: list[dict[str, Any]], exc: Exception) -> None:
-        log.error(
-            "%s '%s': %d records refused (%s); kept in rejected.jsonl",
-            self.type_name,
-            self.node_id,
-            len(records),
-            exc,
-        )
-        file = LineFile(self.spool.folder / "rejected.jsonl")
-        file.open()
-        try:
-            file.write([dumps({"error": str(exc), "record": r}) + "\n" for r in records])
-        finally:
-            file.close()
-
-    def shutdown(self) -> None:
-        sender = getattr(self, "sender", None)
-        if sender is not None:
-            sender.stop(self.params.drain_timeout_s)
-        spool = getattr(self, "spool", None)
-        try:
-            if spool is not None:
-                spool.close()
-                if len(spool):
-                    log.warning(
-                        "%s '%s': %d records stay spooled in %s for the next start",
-                        self.type_name,
-                        self.node_id,
-                        len(spool),
-                        spool.folder,
-                    )
-        finally:
-            self.disconnect()
-
-    def undelivered(self) -> Undelivered | None:
-        """Records still spooled after the drain, plus those the endpoint refused (in ``rejected.jsonl``)."""
-        spool, sender = getattr(self, "spool", None), getattr(self, "sender", None)
-        if spool is None:
-            return super().undelivered()
-        waiting, refused = len(spool), sender.refused if sender is not None else 0
-        if not (waiting or refused):
-            return super().undelivered()
-        reasons = []
-        if waiting:
-            last = sender.last_error if sender is not None else None
-            reasons.append(f"{waiting} spooled for the next start" + (f" ({last})" if last else ""))
-        if refused:
-            reasons.append(f"{refused} refused, in rejected.jsonl")
-        return Undelivered(self.node_id, self.type_name, waiting + refused, str(spool.folder), "; ".join(reasons))
+    def make_outbox(self) -> Outbox:
+        return Spooled(self)

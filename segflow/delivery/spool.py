@@ -19,6 +19,7 @@ import json
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,20 +32,31 @@ from segflow.delivery.records import dumps
 class Batch:
     """Records handed to the sender; on disk they end at ``(segment, offset)``."""
 
-    items: list[dict[str, Any]]
+    items: list[Any]
     on_disk: bool
     end: tuple[int, int] = (0, 0)
 
 
-class Spool:
-    """The memory-then-disk queue; thread-safe, one producer side and one sender."""
+def _same(item: Any) -> Any:
+    return item
 
-    def __init__(self, folder: Path, memory_limit: int = 1000, segment_bytes: int = 8 << 20) -> None:
+
+class Spool:
+    """The memory-then-disk queue; thread-safe, one producer side and one sender.
+
+    Items stay as they are in memory; ``to_json`` and ``from_json`` turn them into
+    JSON data on disk and back (by default they are JSON data already).
+    """
+
+    def __init__(self, folder: Path, memory_limit: int = 1000, segment_bytes: int = 8 << 20,
+                 to_json: Callable[[Any], Any] = _same, from_json: Callable[[Any], Any] = _same) -> None:
         self.folder = folder
         self.memory_limit = memory_limit
         self.segment_bytes = segment_bytes
+        self.to_json = to_json
+        self.from_json = from_json
         self.changed = threading.Condition()
-        self._memory: deque[dict[str, Any]] = deque()
+        self._memory: deque[Any] = deque()
         self._inflight: Batch | None = None
         self._closed = False
         folder.mkdir(parents=True, exist_ok=True)
@@ -87,11 +99,11 @@ class Spool:
         return total
 
     # -- producer side ---------------------------------------------------------------------
-    def put(self, items: list[dict[str, Any]]) -> None:
+    def put(self, items: list[Any]) -> None:
         """Queue ``items``; spills memory to disk when it holds more than ``memory_limit``."""
         with self.changed:
             if self._closed:
-                self._spill_lines([dumps(i) + "\n" for i in items])
+                self._spill_lines([self._line(i) for i in items])
                 return
             self._memory.extend(items)
             if len(self._memory) > self.memory_limit:
@@ -103,8 +115,8 @@ class Spool:
         lines: list[str] = []
         inflight = self._inflight
         if inflight is not None and not inflight.on_disk:
-            lines.extend(dumps(i) + "\n" for i in inflight.items)
-        lines.extend(dumps(i) + "\n" for i in self._memory)
+            lines.extend(self._line(i) for i in inflight.items)
+        lines.extend(self._line(i) for i in self._memory)
         if not lines:
             return
         start = self._spill_lines(lines, first=len(inflight.items) if inflight and not inflight.on_disk else 0)
@@ -112,6 +124,9 @@ class Spool:
             inflight.on_disk = True
             inflight.end = start
         self._memory.clear()
+
+    def _line(self, item: Any) -> str:
+        return dumps(self.to_json(item)) + "\n"
 
     def _spill_lines(self, lines: list[str], first: int = 0) -> tuple[int, int]:
         """Append lines to the last segment; returns where the first ``first`` lines end."""
@@ -165,14 +180,14 @@ class Spool:
         while later and offset >= self._path(seq).stat().st_size:
             seq, offset = later.pop(0), 0  # a finished segment whose removal a crash cut short
         self._cursor = (seq, offset)
-        items: list[dict[str, Any]] = []
+        items: list[Any] = []
         with open(self._path(seq), "rb") as f:
             f.seek(offset)
             while len(items) < limit:
                 line = f.readline()
                 if not line.endswith(b"\n"):
                     break
-                items.append(json.loads(line))
+                items.append(self.from_json(json.loads(line)))
                 offset += len(line)
         return Batch(items, on_disk=True, end=(seq, offset))
 

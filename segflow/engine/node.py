@@ -8,7 +8,9 @@ it). The engine decides threads and batching; a node only transforms values.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,22 +103,31 @@ class StopFlag:
         return (StopFlag, ())
 
 
+def new_run_id() -> str:
+    """A sortable id for one run: its UTC start time plus a random tail, e.g. ``20260101T120000Z-3fa2c1``."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
 @dataclass
 class RunContext:
     """What a node may know about the run it is part of: plain data, so it travels to other workers.
 
     ``workflow`` is always the workflow's ``name:`` (what sinks log beside every
-    record), headless or in the editor.
+    record), headless or in the editor. ``run_id`` names the run, not a node:
+    every sink of the run (on every Ray worker) stamps it on its records, so a
+    detection has one ``record_id`` in the JSONL file, the database and the webhook.
     """
 
     workflow: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
     stop_event: StopFlag = field(default_factory=StopFlag, compare=False)
     models_dir: Path | None = None  # settings.models_dir, resolved; None: the environment's or the default
+    run_id: str = field(default_factory=new_run_id)
 
     def for_settings(self, workflow: str, models_dir: str | None) -> RunContext:
-        """A context for one workflow: its name, and its model folder when it names one."""
-        return RunContext(workflow, self.base_dir, models_dir=self.resolve(models_dir) if models_dir else None)
+        """A context for one workflow of this run: its name, and its model folder when it names one."""
+        return RunContext(workflow, self.base_dir, models_dir=self.resolve(models_dir) if models_dir else None,
+                          run_id=self.run_id)
 
     def resolve(self, path: str | Path) -> Path:
         """Relative paths in params are relative to ``base_dir`` (the working directory)."""

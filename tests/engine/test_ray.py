@@ -86,6 +86,8 @@ def test_ray_equals_sequential_and_shards_run_on_different_nodes(cluster, tmp_pa
     assert ray_rows == records(plain_dir / "rec.jsonl")  # same values, same per-source order
     for rows in ray_rows.values():
         assert [r["frame"] for r in rows] == list(range(25))
+    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert len(logged) == 75 and len({r["record_id"].split("-cam")[0] for r in logged}) == 1  # one run, one id
     nodes = {p["ray_node"] for p in report.placement}
     assert len(report.placement) == 3 and len(nodes) == 2  # three shards over the two worker nodes
     ray.init(address=cluster.address)

@@ -10,7 +10,8 @@ import pytest
 import supervision as sv
 
 from segflow.engine import NodeError
-from segflow.nodes.detections.annotate import Annotate, format_labels
+from segflow.nodes.detections.annotate import Annotate
+from segflow.vision.drawing import format_labels
 
 
 def scene_detections(tracker=True):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
+import supervision as sv
 from sinkkit import rendered_detections
 
-from segflow.delivery.common import Gate, SinkParams
+from segflow.delivery.common import GateParams
 from segflow.delivery.condition import ConditionError, parse_condition
-from segflow.delivery.records import detection_envs, frame_env
+from segflow.delivery.gate import Gate
+from segflow.delivery.records import Findings, detection_envs, frame_env
 from segflow.engine.frame import PacketInfo
 
 DETS = rendered_detections()  # stone 0.91 5mm, bean 0.42 4.5mm, stone 0.77 6.25mm
@@ -91,13 +94,17 @@ def test_condition_errors_say_where(text: str, message: str) -> None:
 
 def test_bad_only_when_is_a_param_error() -> None:
     with pytest.raises(ValueError, match="only_when 'count >'"):
-        SinkParams(only_when="count >")
+        GateParams(only_when="count >")
+
+
+def boxes(n: int) -> sv.Detections:
+    return sv.Detections(xyxy=np.tile([0.0, 0.0, 4.0, 4.0], (n, 1)), class_id=np.zeros(n, int))
 
 
 def test_gate_every_n_and_cooldown_per_source() -> None:
     gate = Gate(every_n=2, cooldown_s=0.5)
-    env: dict = {}
-    admitted = [(src, i) for i in range(10) for src in ("a", "b") if gate.admit(src, i * 0.1, env, [])]
+    admitted = [(src, i) for i in range(10) for src in ("a", "b")
+                if gate.admit(Findings(PacketInfo(src, i, i * 0.1)))]
     # every 2nd frame per source (0, 2, 4, ...), then at least 0.5 s of frame time apart
     assert admitted == [("a", 0), ("b", 0), ("a", 6), ("b", 6)]
 
@@ -105,5 +112,13 @@ def test_gate_every_n_and_cooldown_per_source() -> None:
 def test_gate_cooldown_starts_only_from_a_written_frame() -> None:
     gate = Gate(cooldown_s=1.0, condition="count > 0")
     seq = [0, 0, 3, 2, 0, 1, 1]  # detections per frame, 0.4 s apart
-    out = [i for i, n in enumerate(seq) if gate.admit("cam", i * 0.4, {"count": n, "_classes": []}, [])]
+    out = [i for i, n in enumerate(seq) if gate.admit(Findings(PacketInfo("cam", i, i * 0.4), boxes(n)))]
     assert out == [2, 5]
+
+
+def test_a_gate_that_only_counts_never_reads_detection_fields() -> None:
+    """The fields a detection condition reads are computed once and reused by the record; a count needs none."""
+    counting, per_detection = Gate(condition="count > 0"), Gate(condition="class == stone")
+    quiet, stony = Findings(PacketInfo("cam", 0, 0.0), DETS), Findings(PacketInfo("cam", 0, 0.0), DETS)
+    assert counting.admit(quiet) and "fields" not in vars(quiet)
+    assert per_detection.admit(stony) and vars(stony)["fields"] is stony.fields

@@ -64,7 +64,7 @@ def test_jsonl_buffers_until_batch_or_interval(tmp_path: Path) -> None:
     assert path.read_bytes() == b""  # buffered: below batch_size
     deadline = 50
     while not path.read_bytes() and deadline:
-        node._ticker._stop.wait(0.05)
+        node.outbox.ticker._stop.wait(0.05)
         deadline -= 1
     assert len(complete_lines(path)) == 1  # the ticker wrote it within the interval
     node.close()
@@ -118,7 +118,7 @@ def test_rotation_by_size(tmp_path: Path) -> None:
 
 def test_write_to_a_full_disk_is_an_error_naming_the_sink(tmp_path: Path) -> None:
     node = make_node(JsonlSink, tmp_path, path="/dev/full", batch_size=1)
-    with pytest.raises(NodeError, match=r"sink.jsonl 'sink': cannot write 3 records to /dev/full: No space"):
+    with pytest.raises(NodeError, match=r"sink.jsonl 'sink': cannot write 1 record to /dev/full: No space"):
         feed(node, 0, rendered_detections())
     node.close()  # what it still holds is set aside, not dropped, and the report says where
     report = node.undelivered()
@@ -259,7 +259,7 @@ def test_a_failed_background_flush_is_reported_and_nothing_is_lost(tmp_path: Pat
     feed(node, 0, rendered_detections())
     deadline = 100
     while not failures and deadline:
-        node._ticker._stop.wait(0.02)
+        node.outbox.ticker._stop.wait(0.02)
         deadline -= 1
     with pytest.raises(NodeError, match=r"sink.jsonl 'sink': cannot write .* No space left"):
         feed(node, 1, rendered_detections())  # the ticker's failure surfaces on the next frame
@@ -291,8 +291,8 @@ def test_a_target_that_keeps_failing_holds_bounded_memory_and_sets_records_aside
         except NodeError:
             failures += 1
     assert failures == 12
-    assert len(node._buffer) == 5  # the newest five wait in memory for the disk to come back
-    assert [r["frame"] for r in node._buffer] == [7, 8, 9, 10, 11]
+    assert len(node.outbox.items) == 5  # the newest five wait in memory for the disk to come back
+    assert [r["frame"] for r in node.outbox.items] == [7, 8, 9, 10, 11]
     assert "set the 1 oldest unwritten records aside" in caplog.text
     node.close()  # the five still refused join the seven in the rejected file
     report = node.undelivered()

@@ -69,7 +69,7 @@ def test_broker_restart_mid_run_loses_nothing(broker: Broker, tmp_path: Path) ->
                 wait_for(lambda: len(first_copies(sub.messages)) >= 1)
                 broker.stop()
             if i == 25:
-                assert node.spool.disk_count > 0
+                assert node.outbox.spool.disk_count > 0
                 broker.start()
             feed(node, i, rendered_detections(), source=f"cam{i % 2}")
             expected.append((f"cam{i % 2}", i))

@@ -10,15 +10,19 @@ import pytest
 import supervision as sv
 from sinkkit import rendered_detections
 
-from segflow.delivery.records import RecordBuilder, jsonable, mask_polygons, mask_rle
+from segflow.delivery.records import Findings, FrameRecord, RecordBuilder, jsonable, mask_polygons, mask_rle
 from segflow.engine.frame import PacketInfo
 
 PACKET = PacketInfo("cam", 12, 1.2, "wf")
 
 
+def rows(dets, value=None, per="detection", mask="none", run="r") -> list[dict]:
+    return RecordBuilder("wf", run, mask).frame(Findings(PACKET, dets, value)).rows(per)
+
+
 def test_per_detection_records_carry_every_field() -> None:
     dets = rendered_detections()
-    records = RecordBuilder("wf", "run1").records(PACKET, dets, {"mean": np.float32(3.5)})
+    records = rows(dets, {"mean": np.float32(3.5)}, run="run1")
     assert [r["record_id"] for r in records] == ["run1-cam-12-0", "run1-cam-12-1", "run1-cam-12-2"]
     first = records[1]
     assert (first["workflow"], first["source"], first["frame"], first["timestamp"]) == (
@@ -39,7 +43,7 @@ def test_per_detection_records_carry_every_field() -> None:
 
 
 def test_per_frame_record_counts_classes() -> None:
-    (record,) = RecordBuilder("wf", "r", per="frame").records(PACKET, rendered_detections(), None)
+    (record,) = rows(rendered_detections(), per="frame")
     assert record["record_id"] == "r-cam-12" and record["count"] == 3
     assert record["counts"] == {"stone": 2, "bean": 1}
     assert [d["class"] for d in record["detections"]] == ["stone", "bean", "stone"]
@@ -48,21 +52,21 @@ def test_per_frame_record_counts_classes() -> None:
 
 def test_empty_frames() -> None:
     empty = sv.Detections.empty()
-    assert RecordBuilder("wf", "r").records(PACKET, empty, None) == []
-    (frame,) = RecordBuilder("wf", "r", per="frame").records(PACKET, empty, None)
+    assert rows(empty) == []
+    (frame,) = rows(empty, per="frame")
     assert frame["count"] == 0 and frame["detections"] == [] and frame["counts"] == {}
 
 
 @pytest.mark.parametrize("per", ["detection", "frame"])
 def test_without_detections_wired_each_frame_is_one_record(per: str) -> None:
-    (record,) = RecordBuilder("wf", "r", per=per).records(PACKET, None, {"mean": 3})
+    (record,) = rows(None, {"mean": 3}, per=per)
     assert record["record_id"] == "r-cam-12" and record["value"] == {"mean": 3}
     assert "count" not in record and "detections" not in record
 
 
 def test_class_id_stands_in_for_a_missing_class_name() -> None:
     dets = sv.Detections(xyxy=np.array([[0, 0, 4, 4.0]]), class_id=np.array([3]))
-    (record,) = RecordBuilder("wf", "r").records(PACKET, dets, None)
+    (record,) = rows(dets)
     assert record["class"] == "3" and record["confidence"] is None and record["tracker_id"] is None
 
 
@@ -96,10 +100,21 @@ def test_polygon_outlines_the_rectangle() -> None:
 
 def test_mask_modes_in_records() -> None:
     dets = rendered_detections()
-    rle = RecordBuilder("wf", "r", mask="rle").records(PACKET, dets, None)
-    poly = RecordBuilder("wf", "r", mask="polygon").records(PACKET, dets, None)
+    rle = rows(dets, mask="rle")
+    poly = rows(dets, mask="polygon")
     assert sum(rle[0]["mask"]["counts"][1::2]) == int(dets.mask[0].sum())
     assert isinstance(poly[2]["mask"][0], list) and len(poly[2]["mask"][0]) >= 8
+
+
+@pytest.mark.parametrize("detections", [None, "rendered"])
+def test_a_frame_record_survives_the_spool_exactly(detections) -> None:
+    """What a spool writes to disk reads back as the same typed record: time, run id and all."""
+    dets = rendered_detections() if detections else None
+    record = RecordBuilder("wf", "20260101T000000Z-abcdef", "rle").frame(Findings(PACKET, dets, {"mean": 2.5}))
+    again = FrameRecord.from_json(json.loads(json.dumps(record.to_json())))
+    assert again == record
+    assert again.logged_at.tzinfo is not None and again.time.endswith("Z")
+    assert again.rows("frame") == record.rows("frame")
 
 
 @pytest.mark.parametrize(

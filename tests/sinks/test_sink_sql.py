@@ -162,7 +162,7 @@ def test_database_down_for_a_while_mid_run(postgres_server, tmp_path: Path) -> N
         feed_frames(3_000)  # 6,000 records with 3 detections each: far more than memory_records
         grown = rss_mb() - before
         print(f"RSS grew {grown:.1f} MB while 6,000 records waited")
-        assert len(node.spool) > 6_000 and node.spool.disk_count > 5_500  # waiting on disk, not in memory
+        assert len(node.outbox.spool) > 6_000 and node.outbox.spool.disk_count > 5_500  # waiting on disk, not in memory
     finally:
         postgres_server.start()
     feed_frames(100)

@@ -59,7 +59,7 @@ def test_annotation_draws_the_detections(tmp_path: Path) -> None:
     _, _, bare = decode(tmp_path / "p_cam.mp4")
     diff = np.abs(drawn[0].astype(int) - bare[0].astype(int)).sum(axis=2) > 40
     assert diff[dets.mask.any(axis=0)].mean() > 0.5  # masks tinted
-    assert diff[:, 120:].mean() < 0.01 and diff[100:, :].mean() < 0.01  # nothing drawn far away
+    assert diff[:, 160:].mean() < 0.01 and diff[100:, :].mean() < 0.01  # nothing drawn far away (labels overhang)
 
 
 def test_restart_writes_a_new_file_and_odd_sizes_work(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def test_endpoint_down_for_part_of_the_run(receiver: Receiver, tmp_path: Path, o
         if i == 5:
             receiver.stop() if outage == "refused" else setattr(receiver, "status", 503)
         if i == 20:
-            assert node.spool.disk_count > 0  # the memory bound spilled to disk
+            assert node.outbox.spool.disk_count > 0  # the memory bound spilled to disk
             receiver.start() if outage == "refused" else setattr(receiver, "status", 200)
         feed(node, i, rendered_detections(), source=f"cam{i % 3}")
         expected.append((f"cam{i % 3}", i))
@@ -94,7 +94,7 @@ def test_permanent_refusal_is_set_aside_and_the_queue_moves_on(receiver: Receive
     node = make_node(WebhookSink, tmp_path, url=receiver.url, per="frame", batch_size=2, **FAST)
     feed(node, 0, rendered_detections())
     feed(node, 1, rendered_detections())
-    wait_for(lambda: node.sender.refused == 2 and (tmp_path / ".segflow/spool/wf/sink/rejected.jsonl").exists())
+    wait_for(lambda: node.outbox.sender.refused == 2 and (tmp_path / ".segflow/spool/wf/sink/rejected.jsonl").exists())
     receiver.status = 200
     feed(node, 2, rendered_detections())
     node.close()

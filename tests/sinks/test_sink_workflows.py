@@ -39,7 +39,12 @@ def test_sinks_files_workflow(workdir: Path) -> None:
     con = sqlite3.connect(out / "results.db")
     db_count = con.execute("select count(*) from detections").fetchone()[0]
     db_frames = con.execute("select count(*) from frames").fetchone()[0]
+    db_ids = {row[0] for row in con.execute("select record_id from detections")}
+    (run_id,) = {row[0] for row in con.execute("select run_id from frames")}
     con.close()
+    # one run id for the run: a detection has the same record_id in the file and the database
+    assert {r["record_id"] for r in objects} == db_ids
+    assert all(r["record_id"].startswith(f"{run_id}-") for r in counts)
     # three sinks, one truth: the same objects, frame by frame
     assert len(counts) == db_frames == FRAMES
     assert len(objects) == db_count == sum(int(r["count"]) for r in counts) > 10 * FRAMES

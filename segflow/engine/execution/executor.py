@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segflow.engine.execution.plan import Plan
-from segflow.engine.node import RunContext
+from segflow.engine.node import RunContext, new_run_id
 from segflow.engine.observe.hooks import RunHooks
 from segflow.engine.observe.metrics import NodeMetrics, RunReport
 
@@ -32,10 +32,12 @@ class RunOptions:
     max_frames: int | None = None
     debug: bool = False
     address: str | None = None  # ray: the cluster to join (overrides settings.ray.address)
+    run_id: str = field(default_factory=new_run_id)  # made once here, so every worker's context shares it
 
     def context(self, plan: Plan) -> RunContext:
-        """The context every node of this run gets, wherever it runs."""
-        return RunContext(base_dir=self.base_dir).for_settings(plan.workflow, plan.settings.models_dir)
+        """The context every node of this run gets, wherever it runs (one ``run_id`` for all)."""
+        return RunContext(base_dir=self.base_dir, run_id=self.run_id).for_settings(plan.workflow,
+                                                                                    plan.settings.models_dir)
 
 
 class ExecutorUnavailable(Exception):

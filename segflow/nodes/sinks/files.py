@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import Field
 
 from segflow.delivery.base import RecordSink
-from segflow.delivery.common import FileParams, writable_problems
+from segflow.delivery.common import FileParams, RecordParams, writable_problems
 from segflow.delivery.linefile import LineFile, first_line
-from segflow.delivery.records import BASE_FIELDS, DETECTION_FIELDS, RecordParams, dumps
+from segflow.delivery.records import BASE_FIELDS, DETECTION_FIELDS, dumps
 from segflow.engine import node_type
 from segflow.engine.node import ParamProblem, RunContext
 

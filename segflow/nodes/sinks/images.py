@@ -17,12 +17,12 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
-from segflow.delivery.common import FileParams, Gate, make_run_id, sink_error, writable_problems
-from segflow.delivery.draw import annotate
-from segflow.delivery.records import class_names, detection_envs, frame_env
-from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode, node_type
+from segflow.delivery.common import FileParams, sink_error, writable_problems
+from segflow.delivery.gate import GatedSink
+from segflow.engine import Inputs, Kind, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import write_atomic
+from segflow.vision.drawing import Painter, Style
 
 NAME_FIELDS = {"source", "frame", "run", "workflow", "node"}
 
@@ -35,12 +35,13 @@ class ImagesParams(FileParams):
     )
     name: str = Field(
         "{source}/{run}_{frame:06d}",
-        description="File name without extension; `{source}`, `{frame}`, `{run}` (this start), "
+        description="File name without extension; `{source}`, `{frame}`, `{run}` (the run's id), "
         "`{workflow}`, `{node}` are filled in. Crops add `_<index>_<class>`.",
     )
     format: Literal["jpg", "png"] = Field("jpg", description="Format of whole frames (crops are always PNG).")
     jpeg_quality: int = Field(92, ge=1, le=100, description="JPEG quality of whole frames.")
-    annotate: bool = Field(False, description="Draw masks, boxes and labels on whole frames.")
+    annotate: bool = Field(False, description="Draw masks, boxes and labels on whole frames "
+                           "(as annotate.detections draws them by default).")
     padding_px: int = Field(4, ge=0, le=1000, description="Margin around each crop's box.")
     min_crop_px: int = Field(4, ge=1, description="Skip crops whose box is smaller than this on a side.")
 
@@ -83,7 +84,7 @@ def encode(image: np.ndarray, ext: str, quality: int = 92) -> bytes:
 
 
 @node_type("sink.images")
-class ImagesSink(SinkNode):
+class ImagesSink(GatedSink):
     """Save frames and/or mask-cut crops (PNG alpha) to a folder, when a condition holds."""
 
     Params = ImagesParams
@@ -98,44 +99,41 @@ class ImagesSink(SinkNode):
         return writable_problems(context.resolve(params.folder), "folder", params.min_free_mb, folder=True)
 
     def setup(self) -> None:
-        p = self.params
-        self.run_id = make_run_id()
-        self.folder = self.context.resolve(p.folder)
-        self._gate = Gate(p.every_n_frames, p.cooldown_s, p.only_when)
+        super().setup()
+        self.folder = self.context.resolve(self.params.folder)
+        self.painter = Painter(Style()) if self.params.annotate else None
         self.written = 0
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
-        frame, detections = inputs["image"], inputs.get("detections")
-        packet = inputs.packet
-        dets = detection_envs(detections) if self._gate.condition.detection_names else []
-        if not self._gate.admit(packet.source_id, packet.timestamp, frame_env(packet, detections, None), dets):
+        findings = self.admitted(inputs)
+        if findings is None:
             return {}
+        frame, detections, packet = inputs["image"], findings.detections, findings.packet
         p = self.params
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in packet.source_id)
         base = self.folder / p.name.format(
             source=safe,
             frame=packet.frame_index,
-            run=self.run_id,
+            run=self.context.run_id,
             workflow=self.context.workflow,
             node=self.node_id,
         )
         try:
             if p.save in ("frames", "both"):
-                pixels = annotate(frame.pixels, detections) if p.annotate else frame.pixels
+                pixels = self.painter.draw(frame.pixels, detections, packet.source_id) if self.painter else frame.pixels
                 ext = "." + p.format
                 write_atomic(base.with_name(base.name + ext), encode(pixels, ext, p.jpeg_quality))
                 self.written += 1
             if p.save in ("crops", "both") and detections is not None and len(detections):
-                self._crops(base, frame.pixels, detections)
+                self._crops(base, frame.pixels, detections, findings.classes)
         except NodeError:
             raise
         except Exception as exc:
             raise sink_error(self, f"cannot save images of frame {packet.frame_index} in {self.folder}", exc) from exc
         return {}
 
-    def _crops(self, base: Path, pixels: np.ndarray, detections: Any) -> None:
+    def _crops(self, base: Path, pixels: np.ndarray, detections: Any, names: list[str]) -> None:
         p = self.params
-        names = class_names(detections)
         for i, box in enumerate(detections.xyxy):
             if min(box[2] - box[0], box[3] - box[1]) < p.min_crop_px:
                 continue

@@ -70,7 +70,7 @@ class MqttSink(RemoteSink):
     def target(self) -> str:
         return f"mqtt://{self.params.host}:{self.params.port}"
 
-    def connect(self) -> None:
+    def open(self) -> None:
         import paho.mqtt.client as mqtt
 
         p = self.params
@@ -89,7 +89,7 @@ class MqttSink(RemoteSink):
         self.client = client
         self._workflow = topic_part(self.context.workflow or "workflow")
 
-    def deliver(self, records: list[dict[str, Any]]) -> None:
+    def write(self, records: list[dict[str, Any]]) -> None:
         import paho.mqtt.client as mqtt
 
         client = self.client
@@ -111,7 +111,7 @@ class MqttSink(RemoteSink):
             if not info.is_published():
                 raise TimeoutError(f"{self.target()} did not acknowledge within {p.ack_timeout_s:g} s")
 
-    def disconnect(self) -> None:
+    def shutdown(self) -> None:
         client = getattr(self, "client", None)
         if client is not None:
             client.disconnect()

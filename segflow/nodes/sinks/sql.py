@@ -3,8 +3,11 @@
 SQLite is the embedded default (a file path; WAL journal, so readers such as
 a dashboard never block the writer and a crash leaves the database
 consistent); any SQLAlchemy URL works too (``postgresql://user@host/db``).
-Three tables: ``runs`` (one row per start of the sink), ``frames`` (every
+Three tables: ``runs`` (one row per run and sink), ``frames`` (every
 frame that passed the gate) and ``detections``, indexed on time and class.
+A frame arrives as one typed :class:`~segflow.delivery.records.FrameRecord`
+(``per`` is always ``frame``); its rows are made from its attributes (run id,
+time as a ``datetime``), never parsed back from text.
 Rows are inserted in batched transactions: a batch is all there or absent.
 A restart adds a run and appends; nothing is dropped or rewritten.
 
@@ -23,11 +26,12 @@ from __future__ import annotations
 import logging
 import socket
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from segflow.delivery.common import run_id_of, writable_problems
+from segflow.delivery.common import writable_problems
+from segflow.delivery.records import FrameRecord
 from segflow.delivery.remote import Rejected, RemoteParams, RemoteSink
 from segflow.engine import node_type
 from segflow.engine.masking import mask, remember_url
@@ -52,6 +56,19 @@ class SqlParams(RemoteParams):
     mask: Literal["none", "rle", "polygon"] = Field(
         "none", description="Store each detection's mask as COCO RLE or polygons (JSON)."
     )
+    per: Literal["frame"] = Field(
+        "frame",
+        description="Always `frame`: each frame is a row of `frames` and each of its detections a row of "
+        "`detections` (for one flat record per detection, use sink.jsonl or sink.csv).",
+    )
+
+    @field_validator("per", mode="before")
+    @classmethod
+    def _always_frame(cls, per: Any) -> Any:
+        if per != "frame":
+            raise ValueError("sink.sql always writes each frame to `frames` and its detections to `detections`; "
+                             "per can only be 'frame' (sink.jsonl or sink.csv write one record per detection)")
+        return per
 
 
 def is_url(database: str) -> bool:
@@ -79,8 +96,8 @@ def _tables(prefix: str) -> Any:
         f"{prefix}runs",
         meta,
         Column("run_id", String(64), primary_key=True),
+        Column("node_id", String(200), primary_key=True),
         Column("workflow", String(200)),
-        Column("node_id", String(200)),
         Column("host", String(200)),
         Column("started_at", DateTime(timezone=True)),
         Column("ended_at", DateTime(timezone=True), nullable=True),
@@ -143,7 +160,6 @@ class SqlSink(RemoteSink):
 
     Params = SqlParams
     params: SqlParams
-    per_default: ClassVar[str | None] = "frame"
 
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
@@ -185,7 +201,17 @@ class SqlSink(RemoteSink):
         url = getattr(self, "url", None)
         return url.render_as_string(hide_password=True) if url is not None else self.params.database
 
-    def connect(self) -> None:
+    def items(self, record: FrameRecord) -> list[Any]:
+        """The typed frame record itself: its rows are made at insert time, from its attributes."""
+        return [record]
+
+    def to_json(self, item: Any) -> Any:
+        return item.to_json()
+
+    def from_json(self, data: Any) -> Any:
+        return FrameRecord.from_json(data)
+
+    def open(self) -> None:
         """Open the database now: a wrong address or password fails the start, not an hour later."""
         from sqlalchemy import create_engine, event
 
@@ -209,7 +235,7 @@ class SqlSink(RemoteSink):
         with self.engine.begin() as conn:
             conn.execute(
                 self.runs.insert().values(
-                    run_id=self.run_id,
+                    run_id=self.context.run_id,
                     workflow=self.context.workflow,
                     node_id=self.node_id,
                     host=socket.gethostname(),
@@ -218,11 +244,11 @@ class SqlSink(RemoteSink):
             )
         self._run_row = True
 
-    def deliver(self, records: list[dict[str, Any]]) -> None:
+    def write(self, items: list[Any]) -> None:
         """Insert one batch in one transaction; after a failure, skip the frames that did arrive."""
         from sqlalchemy import exc as sa_exc
 
-        todo = self._not_yet_inserted(records) if self._unsure else records
+        todo = self._not_yet_inserted(items) if self._unsure else items
         frames, detections = self._rows(todo)
         try:
             with self.engine.begin() as conn:  # one transaction: the batch is all there or absent
@@ -238,10 +264,10 @@ class SqlSink(RemoteSink):
             raise
         self._unsure = False
 
-    def _not_yet_inserted(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _not_yet_inserted(self, records: list[FrameRecord]) -> list[FrameRecord]:
         from sqlalchemy import select
 
-        keys = {(run_id_of(r["record_id"]), r["source"], r["frame"]) for r in records}
+        keys = {(r.run_id, r.source, r.frame) for r in records}
         frames = self.frames.c
         query = select(frames.run_id, frames.source, frames.frame_index).where(
             frames.run_id.in_({k[0] for k in keys}),
@@ -249,26 +275,27 @@ class SqlSink(RemoteSink):
         )
         with self.engine.connect() as conn:
             present = {tuple(row) for row in conn.execute(query)}
-        return [r for r in records if (run_id_of(r["record_id"]), r["source"], r["frame"]) not in present]
+        return [r for r in records if (r.run_id, r.source, r.frame) not in present]
 
-    def _rows(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    @staticmethod
+    def _rows(records: list[FrameRecord]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         frames, detections = [], []
         for r in records:
-            logged = datetime.fromisoformat(r["time"].replace("Z", "+00:00"))
             where = {
-                "run_id": run_id_of(r["record_id"]),
-                "source": r["source"],
-                "frame_index": r["frame"],
-                "source_time": r["timestamp"],
-                "logged_at": logged,
+                "run_id": r.run_id,
+                "source": r.source,
+                "frame_index": r.frame,
+                "source_time": r.timestamp,
+                "logged_at": r.logged_at,
             }
-            frames.append({**where, "detection_count": r.get("count"), "value": r.get("value")})
-            for det in r.get("detections", ()):
+            count = None if r.detections is None else len(r.detections)
+            frames.append({**where, "detection_count": count, "value": r.value})
+            for det in r.detections or ():
                 box = det["box"]
                 detections.append(
                     {
                         **where,
-                        "record_id": f"{r['record_id']}-{det['det_index']}",
+                        "record_id": f"{r.record_id}-{det['det_index']}",
                         "det_index": det["det_index"],
                         "class_id": det["class_id"],
                         "class_name": det["class"],
@@ -284,7 +311,7 @@ class SqlSink(RemoteSink):
                 )
         return frames, detections
 
-    def disconnect(self) -> None:
+    def shutdown(self) -> None:
         """Note the run's end (when the database is there to take it) and close the pool."""
         engine = getattr(self, "engine", None)
         if engine is None:
@@ -297,7 +324,7 @@ class SqlSink(RemoteSink):
             with engine.begin() as conn:
                 conn.execute(
                     update(self.runs)
-                    .where(self.runs.c.run_id == self.run_id)
+                    .where(self.runs.c.run_id == self.context.run_id, self.runs.c.node_id == self.node_id)
                     .values(ended_at=datetime.now(timezone.utc))
                 )
         except Exception as exc:  # the database is down at the end: the rows wait in the spool anyway

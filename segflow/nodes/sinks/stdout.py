@@ -14,23 +14,24 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from segflow.delivery.common import Gate, SinkParams
-from segflow.delivery.records import class_names, detection_envs, frame_env, jsonable
-from segflow.engine import Inputs, Kind, Port, SinkNode, node_type
+from segflow.delivery.common import GateParams
+from segflow.delivery.gate import GatedSink
+from segflow.delivery.records import Findings
+from segflow.engine import Inputs, Kind, Port, node_type
 
 
-class StdoutParams(SinkParams):
+class StdoutParams(GateParams):
     stream: Literal["stdout", "stderr"] = Field("stdout", description="Where to print.")
     show_value: bool = Field(True, description="Append the value input as compact JSON.")
     max_classes: int = Field(8, ge=1, le=1000, description="Classes listed per line before '...'.")
 
 
-def summary_line(source: str, frame: int, timestamp: float, detections: Any, value: Any, max_classes: int) -> str:
+def summary_line(findings: Findings, show_value: bool, max_classes: int) -> str:
     """The line for one frame: where, when, how many, and which classes with confidences."""
-    names = class_names(detections)
-    head = f"{source} #{frame} t={timestamp:.2f}s: {len(names)} found"
+    packet, names, detections = findings.packet, findings.classes, findings.detections
+    head = f"{packet.source_id} #{packet.frame_index} t={packet.timestamp:.2f}s: {len(names)} found"
     groups: dict[str, list[str]] = {}
-    confidences = None if detections is None or not len(names) else detections.confidence
+    confidences = None if not names else detections.confidence
     for i, name in enumerate(names):
         groups.setdefault(name, [])
         if confidences is not None:
@@ -45,13 +46,13 @@ def summary_line(source: str, frame: int, timestamp: float, detections: Any, val
     if len(groups) > max_classes:
         parts.append("...")
     line = head + (": " + ", ".join(parts) if parts else "")
-    if value is not None:
-        line += " | " + json.dumps(jsonable(value), separators=(",", ":"))
+    if show_value and findings.value is not None:
+        line += " | " + json.dumps(findings.json_value, separators=(",", ":"))
     return line
 
 
 @node_type("sink.stdout")
-class StdoutSink(SinkNode):
+class StdoutSink(GatedSink):
     """Print one compact line per frame: source, frame, time, classes and confidences."""
 
     Params = StdoutParams
@@ -63,24 +64,15 @@ class StdoutSink(SinkNode):
     }
 
     def setup(self) -> None:
-        p = self.params
-        self._gate = Gate(p.every_n_frames, p.cooldown_s, p.only_when)
+        super().setup()
         self._lock = threading.Lock()
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
-        packet, detections, value = inputs.packet, inputs.get("detections"), inputs.get("value")
-        dets = detection_envs(detections) if self._gate.condition.detection_names else []
-        if not self._gate.admit(packet.source_id, packet.timestamp, frame_env(packet, detections, value), dets):
+        findings = self.admitted(inputs)
+        if findings is None:
             return {}
         p = self.params
-        line = summary_line(
-            packet.source_id,
-            packet.frame_index,
-            packet.timestamp,
-            detections,
-            value if p.show_value else None,
-            p.max_classes,
-        )
+        line = summary_line(findings, p.show_value, p.max_classes)
         stream = sys.stdout if p.stream == "stdout" else sys.stderr
         with self._lock:
             stream.write(line + "\n")

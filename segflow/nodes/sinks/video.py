@@ -21,12 +21,12 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
-from segflow.delivery.common import FileParams, Gate, sink_error, writable_problems
-from segflow.delivery.draw import annotate
+from segflow.delivery.common import FileParams, sink_error, writable_problems
+from segflow.delivery.gate import GatedSink
 from segflow.delivery.linefile import next_rotation
-from segflow.delivery.records import detection_envs, frame_env
-from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode, node_type
+from segflow.engine import Inputs, Kind, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.vision.drawing import Painter, Style
 
 log = logging.getLogger(__name__)
 PATH_FIELDS = {"source", "workflow", "node"}
@@ -59,7 +59,8 @@ class VideoParams(FileParams):
         "auto", description="H.264 through PyAV (auto, when installed) or OpenCV's video writer."
     )
     crf: int = Field(23, ge=0, le=51, description="H.264 quality: lower is better and bigger (PyAV).")
-    annotate: bool = Field(True, description="Draw masks, boxes and labels of the detections.")
+    annotate: bool = Field(True, description="Draw masks, boxes, labels and traces of the detections "
+                           "(as annotate.detections draws them by default).")
 
     @field_validator("path")
     @classmethod
@@ -156,7 +157,7 @@ class _Pending:
 
 
 @node_type("sink.video")
-class VideoSink(SinkNode):
+class VideoSink(GatedSink):
     """Annotated frames to an H.264 MP4 per source (PyAV, or OpenCV as fallback)."""
 
     Params = VideoParams
@@ -184,19 +185,20 @@ class VideoSink(SinkNode):
         return context.resolve(template.format(source=safe, workflow=context.workflow or "workflow", node=node_id))
 
     def setup(self) -> None:
+        super().setup()
         p = self.params
-        self._gate = Gate(p.every_n_frames, p.cooldown_s, p.only_when)
+        self.painter = Painter(Style()) if p.annotate else None
         self._sources: dict[str, _Pending] = {}
         self._use_pyav = p.writer == "pyav" or (p.writer == "auto" and have_pyav())
         self._lock = threading.Lock()
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
-        frame, detections = inputs["image"], inputs.get("detections")
-        packet = inputs.packet
-        dets = detection_envs(detections) if self._gate.condition.detection_names else []
-        if not self._gate.admit(packet.source_id, packet.timestamp, frame_env(packet, detections, None), dets):
+        findings = self.admitted(inputs)
+        if findings is None:
             return {}
-        pixels = annotate(frame.pixels, detections) if self.params.annotate else frame.pixels
+        pixels, packet = inputs["image"].pixels, findings.packet
+        if self.painter is not None:
+            pixels = self.painter.draw(pixels, findings.detections, packet.source_id)
         if pixels.ndim == 2:
             pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
         state = self._sources.get(packet.source_id)

@@ -89,7 +89,7 @@ class WebhookSink(RemoteSink):
     def target(self) -> str:
         return mask(self.params.url)
 
-    def connect(self) -> None:
+    def open(self) -> None:
         parts = split_url(self.params.url)
         remember_url(self.params.url)
         self._url = parts.without_userinfo
@@ -104,7 +104,7 @@ class WebhookSink(RemoteSink):
                 for word in os.path.expandvars(value).split()[-1:]:  # 'Bearer <token>': the token
                     SECRETS.remember(word)
 
-    def deliver(self, records: list[dict[str, Any]]) -> None:
+    def write(self, records: list[dict[str, Any]]) -> None:
         body = json.dumps(
             {"workflow": self.context.workflow, "node": self.node_id, "records": records},
             separators=(",", ":"),

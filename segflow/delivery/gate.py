@@ -1,0 +1,69 @@
+"""The one sink gate: which frames a sink acts on (``every_n_frames``, ``cooldown_s``, ``only_when``).
+
+Every sink that has these params (record sinks, images, video, the console,
+the line outputs) derives from :class:`GatedSink` and asks :meth:`GatedSink.admitted`
+for a frame's :class:`~segflow.delivery.records.Findings`, so the three options
+mean the same everywhere and are checked in the same order: the N-th frame
+first (free), then the condition, then the cooldown. The condition itself is
+the shared language of :mod:`segflow.delivery.condition`; the gate only calls it.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from segflow.delivery.common import GateParams
+from segflow.delivery.condition import Condition
+from segflow.delivery.records import Findings
+from segflow.engine import Inputs, SinkNode
+
+
+class Gate:
+    """Per source, whether a frame is written: every N-th, when a condition holds, after a cooldown.
+
+    The cooldown runs on frame timestamps, not the wall clock, so a replayed
+    video gives the same output as the live run did.
+    """
+
+    def __init__(self, every_n: int = 1, cooldown_s: float = 0.0, condition: str = "") -> None:
+        self.every_n = every_n
+        self.cooldown_s = cooldown_s
+        self.condition = Condition(condition)
+        self._seen: dict[str, int] = {}
+        self._last: dict[str, float] = {}
+
+    @classmethod
+    def of(cls, params: GateParams) -> Gate:
+        return cls(params.every_n_frames, params.cooldown_s, params.only_when)
+
+    def admit(self, findings: Findings) -> bool:
+        source, timestamp = findings.packet.source_id, findings.packet.timestamp
+        seen = self._seen.get(source, 0)
+        self._seen[source] = seen + 1
+        if seen % self.every_n:
+            return False
+        detections = findings.fields if self.condition.detection_names else []
+        if not self.condition(findings.env, detections):
+            return False
+        last = self._last.get(source)
+        if last is not None and self.cooldown_s > 0 and timestamp - last < self.cooldown_s:
+            return False
+        self._last[source] = timestamp
+        return True
+
+
+class GatedSink(SinkNode):
+    """A sink whose params include :class:`GateParams`; subclasses call ``super().setup()`` first."""
+
+    params: GateParams
+
+    def setup(self) -> None:
+        self.gate = Gate.of(self.params)
+        self._gate_lock = threading.Lock()  # the counts and cooldowns are per source, whatever thread calls
+
+    def admitted(self, inputs: Inputs) -> Findings | None:
+        """The frame's findings when the gate lets it through, else None."""
+        findings = Findings(inputs.packet, inputs.get("detections"), inputs.get("value"))
+        with self._gate_lock:
+            admitted = self.gate.admit(findings)
+        return findings if admitted else None
