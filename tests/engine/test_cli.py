@@ -143,15 +143,27 @@ def test_signal_drains_and_loses_nothing(tmp_path, sig):
 
 
 def test_second_sigint_aborts(tmp_path):
-    path = workflow(tmp_path, frames=0, fps=50, realtime="true", slow=3000)
+    # A model call of 20 s: whatever frame is in it when the first SIGINT comes keeps the drain busy.
+    path = workflow(tmp_path, frames=0, fps=50, realtime="true", slow=20000)
     proc = subprocess.Popen(SEGFLOW + ["run", str(path), "--quiet"], stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    time.sleep(2.0)
+    # debug.record opens its file in setup, after the signal handlers are in place: wait for that, not
+    # for a fixed time (a busy machine may still be importing after 2 s, and SIGINT then is a plain
+    # KeyboardInterrupt). Then give the first frame a moment to enter the model.
+    out = tmp_path / "out.jsonl"
+    deadline = time.monotonic() + 90
+    while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert out.exists(), "the run never reached setup"
+    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.3)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the first SIGINT is acknowledged before the second is sent
+        if "draining" in line:
+            break
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
     assert "aborting" in err
 
 
