@@ -101,7 +101,7 @@ def test_silent_stream_times_out_and_reconnects(caplog):
     assert len(frames) == 6 and node.drops == 1 and node.reconnects == 1
     assert server.connections == 2
     assert "no frame for" in caplog.text
-    assert 0.3 < elapsed < 5
+    assert 0.3 < elapsed < 20  # it timed out (0.4 s), not hung; the ceiling leaves room for a busy machine
 
 
 def test_unreachable_url_reports_masked_error_after_attempts(caplog, capfd):
