@@ -109,6 +109,7 @@ class RayRun:
         self._latest: dict[str, list[NodeMetrics]] = {}  # per actor, its metrics as last reported
         self._asked: dict[Any, tuple[str, Any]] = {}  # outstanding news requests: ref -> (actor key, shard)
         self._frames_done = 0
+        self._placed = False  # every actor has been placed: they can be asked to close
 
     def stop(self, reason: str) -> None:
         self._stop_reason = self._stop_reason or reason
@@ -198,6 +199,7 @@ class RayRun:
         named = [(f"node '{spec.id}' ({spec.type_name})", h) for spec, h in self.servers]
         named += [(shard.name, shard.handle) for shard in shards]
         where = self._gather([h.where.remote() for _, h in named], [n for n, _ in named], PLACE_STALL_S)
+        self._placed = True
         for shard, node in zip(shards, where[len(self.servers):], strict=True):
             shard.ray_node = node
         errors = self._gather([h.ready.remote() for _, h in self.servers], [n for n, _ in named], None)
@@ -316,9 +318,12 @@ class RayRun:
 
     # --- closing ---------------------------------------------------------------------------------
     def _close(self, shards: list[_Shard]) -> None:
-        """Close every server (sinks flush), then merge what every worker reports."""
+        """Close every server (sinks flush), then merge what every worker reports.
+
+        Actors Ray never placed would answer no call: before placement ended they are only killed.
+        """
         ray = self.ray
-        closing = [(spec, h.close.remote()) for spec, h in self.servers]
+        closing = [(spec, h.close.remote()) for spec, h in self.servers] if self._placed else []
         metrics: dict[str, NodeMetrics] = {}
         unwritten: list[Undelivered] = []
         for spec, ref in closing:
