@@ -60,7 +60,7 @@ class Head:
 
     def env(self, **changes: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-        env.update(HOME=str(self.home), TMPDIR=str(self.tmp), **changes)
+        env.update({"HOME": str(self.home), "TMPDIR": str(self.tmp), **changes})
         return env
 
 
@@ -79,32 +79,46 @@ def stop_group(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
+def start_head(root: Path, head: Head, port: int) -> subprocess.Popen | None:
+    """`ray start --head` in a session of its own; None when Ray gave up starting (its raylet has 30 s)."""
+    log_path = root / f"head-{port}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--port", str(port), "--node-ip-address",
+                                 "127.0.0.1", "--temp-dir", str(head.tmp / "ray"), "--num-cpus", "1",
+                                 "--include-dashboard=false", "--disable-usage-stats", "--block"],
+                                env=head.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while "Ray runtime started" not in log_path.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_group(proc)
+            return None
+        time.sleep(0.5)
+    assert "Token authentication is enabled" in log_path.read_text()
+    return proc
+
+
 @pytest.fixture(scope="module")
 def head() -> Iterator[Head]:
     root = Path(tempfile.mkdtemp(prefix="sf-ray-", dir="/tmp"))  # short: Ray's socket paths must fit
     home, tmp = root / "home", root / "tmp"
     home.mkdir()
     (tmp / "ray").mkdir(parents=True)
-    port = free_port()
-    head = Head(f"127.0.0.1:{port}", home, tmp)
-    subprocess.run([str(BIN / "ray"), "get-auth-token", "--generate"], env=head.env(), check=True,
-                   capture_output=True, timeout=120)
-    log = (root / "head.log").open("w")
-    proc = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--port", str(port), "--node-ip-address",
-                             "127.0.0.1", "--temp-dir", str(tmp / "ray"), "--num-cpus", "1",
-                             "--include-dashboard=false", "--disable-usage-stats", "--block"],
-                            env=head.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = None
     try:
-        deadline = time.monotonic() + 180
-        while "Ray runtime started" not in (root / "head.log").read_text():
-            assert proc.poll() is None, (root / "head.log").read_text()
-            assert time.monotonic() < deadline, (root / "head.log").read_text()
-            time.sleep(0.5)
-        assert "Token authentication is enabled" in (root / "head.log").read_text()
+        head = Head("", home, tmp)
+        subprocess.run([str(BIN / "ray"), "get-auth-token", "--generate"], env=head.env(), check=True,
+                       capture_output=True, timeout=120)
+        for _ in range(3):  # on a busy machine Ray's own startup wait can run out: try again on another port
+            port = free_port()
+            proc = start_head(root, head, port)
+            if proc is not None:
+                break
+        assert proc is not None, "\n".join(p.read_text() for p in root.glob("head-*.log"))
+        head.address = f"127.0.0.1:{port}"
         yield head
     finally:
-        stop_group(proc)
-        log.close()
+        if proc is not None:
+            stop_group(proc)
         shutil.rmtree(root, ignore_errors=True)
 
 
