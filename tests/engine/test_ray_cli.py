@@ -156,6 +156,7 @@ def test_the_documented_path_works_and_no_address_is_a_private_instance(head, tm
     ("wrong token", "refused the token in "),
     ("auth disabled here", "asks for a token, but RAY_AUTH_MODE=disabled here"),
     ("other Ray", "runs Ray 2.60.0 on Python"),
+    ("not Ray", "answered as a Ray cluster within 15 s"),
 ])
 def test_connection_problems_are_one_line_with_the_fix(head, tmp_path, case, message):
     home = tmp_path / "home"
@@ -171,8 +172,17 @@ def test_connection_problems_are_one_line_with_the_fix(head, tmp_path, case, mes
         env = head.env()
         script = "import sys, ray\nray.__version__ = '2.59.0'\nfrom segflow.engine.cli import main\n"
         message = f"runs Ray {ray.__version__} on Python"
+    address = head.address
+    listener = socket.socket()  # something listens there, but it is not Ray
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    if case == "not Ray":
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
     started = time.monotonic()
-    res = run(head, tmp_path, "--address", head.address, env=env, script=script)
+    try:
+        res = run(head, tmp_path, "--address", address, env=env, script=script)
+    finally:
+        listener.close()
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "(hint: " in lines[0], res.stderr

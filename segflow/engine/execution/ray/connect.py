@@ -22,7 +22,7 @@ import re
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,8 @@ from typing import Any
 from segflow.engine.execution.executor import ExecutorUnavailable
 
 AUTH_MODE = "RAY_AUTH_MODE"
+PROBE_S = 15.0  # a Ray cluster answers in milliseconds, even on a busy machine
+ADDRESS_HINT = "give the address `ray start --head` printed (host:port, port 6379 unless --port said otherwise)"
 TOKEN_HINT = ("print the cluster's token on its head node (`ray get-auth-token`) and save it here in "
               "~/.ray/auth_token, or set RAY_AUTH_TOKEN")
 
@@ -98,12 +100,11 @@ def authenticate(address: str) -> None:
         return
 
     def refused() -> bool:
-        with _native_stderr_muted():  # the client logs each refusal on fd 2 before raising
-            try:
-                GcsClient(address=address).cluster_id  # noqa: B018 - the call is the question
-            except AuthenticationError:
-                return True
-        return False
+        answer = _ask(lambda: GcsClient(address=address).cluster_id, address)
+        if answer is None or isinstance(answer, AuthenticationError):
+            return answer is not None
+        text = str(answer).strip().splitlines()[0] if str(answer).strip() else type(answer).__name__
+        raise ExecutorUnavailable(f"cannot connect to the Ray cluster at {address}: {text}", hint=ADDRESS_HINT)
 
     if not refused():
         return
@@ -130,6 +131,32 @@ def authenticate(address: str) -> None:
                               hint=f"put the token `ray get-auth-token` prints on the cluster's head node in {origin}")
 
 
+def _ask(question: Callable[[], object], address: str) -> BaseException | None:
+    """Ask the cluster something, within ``PROBE_S``: what it raised, or None when it answered.
+
+    Ray's client retries for most of a minute when what listens there is not
+    a Ray cluster, and logs each refusal on fd 2 before raising: the question
+    runs in a thread of its own while fd 2 is muted.
+    """
+    outcome: list[BaseException | None] = []
+
+    def ask() -> None:
+        try:
+            question()
+            outcome.append(None)
+        except BaseException as exc:  # handed to the caller, which decides
+            outcome.append(exc)
+
+    asking = threading.Thread(target=ask, name="segflow-ray-probe", daemon=True)
+    with _native_stderr_muted():
+        asking.start()
+        asking.join(PROBE_S)
+    if not outcome:
+        raise ExecutorUnavailable(f"nothing at {address} answered as a Ray cluster within {PROBE_S:g} s",
+                                  hint=ADDRESS_HINT)
+    return outcome[0]
+
+
 def _token_origin() -> str:
     """Where Ray's token loader took the token from, in its own order."""
     if os.environ.get("RAY_AUTH_TOKEN"):
@@ -153,9 +180,7 @@ def _explain(exc: BaseException, where: str) -> ExecutorUnavailable:
     if "InvalidAuthToken" in text or "AuthenticationError" in text:
         return ExecutorUnavailable(f"the Ray cluster at {where} refused this machine's token", hint=TOKEN_HINT)
     first = str(exc.__cause__ or exc).strip().splitlines()[0] if str(exc.__cause__ or exc).strip() else ""
-    return ExecutorUnavailable(f"cannot connect to {where}: {first or type(exc).__name__}",
-                               hint="give the GCS address `ray start --head` printed (host:port), and check "
-                                    "that every machine runs the same Ray")
+    return ExecutorUnavailable(f"cannot connect to {where}: {first or type(exc).__name__}", hint=ADDRESS_HINT)
 
 
 def _chain(exc: BaseException | None) -> Iterator[BaseException]:
