@@ -101,6 +101,30 @@ def test_ray_equals_sequential_and_shards_run_on_different_nodes(cluster, tmp_pa
     assert inv.items == 75  # one node's metrics, merged from the three shards
 
 
+def test_the_drivers_hooks_hear_of_every_source_and_every_failure_on_the_shards(cluster, tmp_path):
+    from segflow.engine.observe.hooks import RunHooks
+
+    class Heard(RunHooks):
+        def __init__(self):
+            self.sources, self.failures, self.done = {}, [], 0
+
+        def on_start(self, *, sources=None, **kwargs):
+            self.sources = {sid: view.health().up for sid, view in (sources or {}).items()}
+
+        def on_failure(self, *, node, info, **kwargs):
+            self.failures.append((node, info.source_id, info.frame_index))
+
+        def on_packet_done(self, **kwargs):
+            self.done += 1
+
+    heard = Heard()
+    report = loads(workflow(tmp_path, boom=[3, 7])).run(executor="ray", address=cluster.address, hooks=heard)
+    assert report.exit_code == 0 and report.failures == 6
+    assert heard.sources == {"cam1": True, "cam2": True, "cam3": True}
+    assert sorted(heard.failures) == [("boom", cam, frame) for cam in ("cam1", "cam2", "cam3") for frame in (3, 7)]
+    assert heard.done == report.frames == 75
+
+
 @pytest.mark.parametrize("exception", ["SystemExit", "KeyboardInterrupt", "GeneratorExit"])
 def test_a_base_exception_on_a_shard_ends_the_run_with_the_node_named(cluster, tmp_path, exception):
     started = time.monotonic()
