@@ -81,7 +81,7 @@ def hop_latency(calls: int) -> tuple[float, float, float]:
 
     from segflow.engine.execution.executor import RunOptions
     from segflow.engine.execution.lifecycle import running_nodes
-    from segflow.engine.execution.ray.actors import ModelServer
+    from segflow.engine.execution.ray.servers import ModelServer
     from segflow.engine.execution.sequential import image_packet
     from segflow.engine.execution.steps import Step
     from segflow.engine.node import RunContext

@@ -86,7 +86,8 @@ def build_parser(plugins: dict[str, Any], describe_plugins: bool = True) -> argp
     p.add_argument("--quiet", action="store_true", help="no progress, only the final summary")
     p.add_argument("--executor", choices=("local", "ray"), default=None,
                    help="what runs the plan (default: the workflow's settings.executor, else local)")
-    p.add_argument("--address", default=None, help="ray: the cluster to join ('auto', host:port, ray://host:port)")
+    p.add_argument("--address", default=None, help="ray: the cluster to join (host:port as `ray start --head` "
+                   "printed, ray://host:port, or auto); none: a private Ray instance for this run")
     p.add_argument("--serve", type=_address, default=None, metavar="HOST:PORT",
                    help="serve Prometheus metrics on /metrics and a health check on /healthz, "
                         "e.g. --serve 127.0.0.1:9100")

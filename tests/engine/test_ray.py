@@ -8,6 +8,7 @@ the driver's node, the head) survive a worker being killed.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -102,6 +103,30 @@ def test_ray_equals_sequential_and_shards_run_on_different_nodes(cluster, tmp_pa
     assert inv.items == 75  # one node's metrics, merged from the three shards
 
 
+def test_the_drivers_hooks_hear_of_every_source_and_every_failure_on_the_shards(cluster, tmp_path):
+    from segflow.engine.observe.hooks import RunHooks
+
+    class Heard(RunHooks):
+        def __init__(self):
+            self.sources, self.failures, self.done = {}, [], 0
+
+        def on_start(self, *, sources=None, **kwargs):
+            self.sources = {sid: view.health().up for sid, view in (sources or {}).items()}
+
+        def on_failure(self, *, node, info, **kwargs):
+            self.failures.append((node, info.source_id, info.frame_index))
+
+        def on_packet_done(self, **kwargs):
+            self.done += 1
+
+    heard = Heard()
+    report = loads(workflow(tmp_path, boom=[3, 7])).run(executor="ray", address=cluster.address, hooks=heard)
+    assert report.exit_code == 0 and report.failures == 6
+    assert heard.sources == {"cam1": True, "cam2": True, "cam3": True}
+    assert sorted(heard.failures) == [("boom", cam, frame) for cam in ("cam1", "cam2", "cam3") for frame in (3, 7)]
+    assert heard.done == report.frames == 75
+
+
 @pytest.mark.parametrize("exception", ["SystemExit", "KeyboardInterrupt", "GeneratorExit"])
 def test_a_base_exception_on_a_shard_ends_the_run_with_the_node_named(cluster, tmp_path, exception):
     started = time.monotonic()
@@ -168,12 +193,17 @@ def test_a_worker_node_that_dies_ends_the_run_with_exit_1_and_nothing_written_tw
 
 @pytest.mark.parametrize("case, extra, message", [
     ("unreachable", ["--address", "127.0.0.1:9"], "cannot reach the Ray cluster at 127.0.0.1:9"),
-    ("resources", [], "asks for resources {'gpu': 1.0} per replica, which no Ray node has"),
+    ("alone", [], "node 'model' (debug.simulated_model) asks for {GPU: 1, CPU: 1} per actor, which no Ray node has"),
+    # each shard fits a worker node alone (cpu 0.75 of 1), three do not fit the two of them
+    ("in total", [], "do not fit on the cluster together: 3 x shard worker at {CPU: 0.75, shard_slot: 1}"),
 ])
 def test_ray_errors_before_any_frame_exit_2(cluster, tmp_path, case, extra, message):
     text = workflow(tmp_path)
-    if case == "resources":
+    if case == "alone":
         text = text.replace("resources: {cpu: 0.25, model_slot: 1}", "resources: {gpu: 1}")
+    if case == "in total":
+        text = text.replace("shard_resources: {cpu: 0.25,", "shard_resources: {cpu: 0.75,")
+    if case != "unreachable":
         extra = ["--address", cluster.address]
     path = tmp_path / "wf.yaml"
     path.write_text(text)
@@ -181,6 +211,7 @@ def test_ray_errors_before_any_frame_exit_2(cluster, tmp_path, case, extra, mess
                          text=True, timeout=120)
     assert res.returncode == 2, res.stderr
     assert message in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr  # one line, with its hint
     assert not (tmp_path / "rec.jsonl").exists() or not (tmp_path / "rec.jsonl").read_text()
 
 
@@ -194,3 +225,92 @@ def test_without_ray_installed_the_error_says_how_to_get_it(tmp_path):
                          env={**os.environ})
     assert res.returncode == 2, res.stderr
     assert "needs Ray, which is not installed" in res.stderr and "segflow[ray]" in res.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _mjpeg_server():
+    """tests/nodes/mjpeg.py, the camera on loopback (loaded by path: tests/ is no package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mjpeg", Path(__file__).parents[1] / "nodes" / "mjpeg.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.MjpegServer
+
+
+def get(url: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def served(base: str, proc: subprocess.Popen, status: int, limit_s: float = 120) -> tuple[dict, dict]:
+    """Poll /healthz until it answers ``status``; then (its body, this source's and model's /metrics samples)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            code, body = get(f"{base}/healthz")
+        except OSError:
+            code, body = 0, ""
+        if code == status:
+            _, text = get(f"{base}/metrics")
+            samples = {(s.name, s.labels.get("source") or s.labels.get("node")): s.value
+                       for f in text_string_to_metric_families(text) for s in f.samples}
+            return json.loads(body), samples
+        time.sleep(0.1)
+    raise AssertionError(f"/healthz never answered {status}")
+
+
+def test_health_and_source_metrics_under_ray_follow_a_camera_that_goes_down(cluster, tmp_path):
+    mjpeg = _mjpeg_server()
+    camera = mjpeg(level=90)
+    port = free_port()
+    path = tmp_path / "wf.yaml"
+    path.write_text(
+        "version: 1\nname: watched\nsettings: {ray: {shard_resources: {cpu: 0.25, shard_slot: 1}}}\nnodes:\n"
+        f"  cam: {{type: source.camera, params: {{source: 'http://127.0.0.1:{camera.port}/video.mjpg',"
+        " read_timeout_s: 1, open_timeout_s: 2, reconnect_initial_s: 0.05, reconnect_max_s: 0.2, drop: oldest}}\n"
+        "  model: {type: debug.simulated_model, params: {call_ms: 1, item_ms: 0}, resources: {cpu: 0.25},"
+        " inputs: {image: cam.image}}\n"
+        f"  rec: {{type: debug.record, params: {{path: {tmp_path / 'out.jsonl'}}}, inputs: {{image: model.image}}}}\n")
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([*SEGFLOW, "run", str(path), "--executor", "ray", "--address", cluster.address,
+                             "--serve", f"127.0.0.1:{port}", "--quiet"], stderr=subprocess.PIPE, text=True)
+    restarted = []
+    try:
+        up, before = served(base, proc, 200)
+        camera.kill()
+        down, while_down = served(base, proc, 503)
+        restarted.append(mjpeg(camera.port, level=150))
+        again, after = served(base, proc, 200)
+    finally:
+        camera.kill()
+        for server in restarted:
+            server.kill()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert up == {"status": "ok", "workflow": "watched", "sources": {"cam": {"up": True, "detail": ""}}}
+    assert down["status"] == "unhealthy" and down["sources"]["cam"]["up"] is False
+    assert down["sources"]["cam"]["detail"].startswith(("stream dropped", "cannot open")), down
+    assert again["status"] == "ok"
+    assert before[("segflow_source_up", "cam")] == 1 and while_down[("segflow_source_up", "cam")] == 0
+    assert while_down[("segflow_source_drops_total", "cam")] == 1
+    assert after[("segflow_source_reconnects_total", "cam")] == 1
+    # the shard's source and the model's actor both report live, and keep counting
+    assert after[("segflow_source_frames_total", "cam")] > while_down[("segflow_source_frames_total", "cam")] > 0
+    assert after[("segflow_node_items_total", "model")] > 0
+

@@ -6,10 +6,22 @@ argument later never breaks a hook someone else wrote.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from segflow.engine.frame import PacketInfo
+from segflow.engine.node import SourceHealth
 from segflow.engine.observe.metrics import RunReport
+
+
+class SourceWatch(Protocol):
+    """What ``on_start(sources=...)`` maps each source id to.
+
+    A :class:`~segflow.engine.node.SourceNode` when the source runs in this
+    process; a view of its last reported state when it runs in a Ray shard.
+    """
+
+    def health(self) -> SourceHealth:
+        """The source's state now; called from a monitoring thread, so read only."""
 
 
 class RunHooks:
@@ -20,8 +32,8 @@ class RunHooks:
 
         Executors also pass ``node_metrics`` (a zero-argument callable returning the
         live :class:`~segflow.engine.observe.metrics.NodeMetrics` of every node, sources
-        included) and ``sources`` (source id -> :class:`~segflow.engine.node.SourceNode`,
-        whose ``health()`` a monitor may read from its own thread).
+        included) and ``sources`` (source id -> :class:`SourceWatch`, whose ``health()`` a
+        monitor may read from its own thread).
         """
 
     def on_packet_done(self, *, info: PacketInfo, values: dict[Any, Any], frames_done: int,

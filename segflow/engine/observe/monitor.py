@@ -25,9 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from segflow.engine.frame import PacketInfo
-from segflow.engine.node import SourceHealth, SourceNode
+from segflow.engine.node import SourceHealth
 from segflow.engine.observe.exposition import CONTENT_TYPE, Family, render
-from segflow.engine.observe.hooks import RunHooks
+from segflow.engine.observe.hooks import RunHooks, SourceWatch
 from segflow.engine.observe.metrics import BATCH_BOUNDS, LATENCY_BOUNDS, NodeMetrics
 
 log = logging.getLogger("segflow")
@@ -76,7 +76,7 @@ class RunMonitor(RunHooks):
         self.started: float | None = None
         self.ended = False
         self._node_metrics: Callable[[], list[NodeMetrics]] = list
-        self._sources: Mapping[str, SourceNode] = {}
+        self._sources: Mapping[str, SourceWatch] = {}
         self._finished: dict[str, int] = {}
         self._rates: dict[str, RateWindow] = {}
         self._failed_sources: dict[str, str] = {}
@@ -85,7 +85,7 @@ class RunMonitor(RunHooks):
     # -- hooks ------------------------------------------------------------------------------
     def on_start(self, *, workflow: str, total_frames: int | None,
                  node_metrics: Callable[[], list[NodeMetrics]] | None = None,
-                 sources: Mapping[str, SourceNode] | None = None, **future_kwargs: Any) -> None:
+                 sources: Mapping[str, SourceWatch] | None = None, **future_kwargs: Any) -> None:
         self.workflow = workflow
         self._node_metrics = node_metrics or list
         self._sources = dict(sources or {})

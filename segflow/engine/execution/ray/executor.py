@@ -1,100 +1,81 @@
 """The ``ray`` executor: the same plan on a Ray cluster, sharded by source.
 
-The driver (the ``segflow run`` process) checks the cluster, starts one
-:class:`SinkServer` per sink on its own machine (files land where the user
-ran the command), the model servers wherever their ``resources`` fit, and the
-shards spread over the cluster. It then waits for the shards, passes their
-progress to the hooks, stops them all on SIGTERM or when one dies, closes the
-sinks (they flush) and merges every worker's report into one.
+The driver (the ``segflow run`` process) joins the cluster (or starts a
+private instance, :mod:`.connect`), checks on paper that every actor fits
+(:mod:`.placement`), starts one :class:`SinkServer` per sink on its own
+machine (files land where the user ran the command), the model servers
+wherever their ``resources`` fit, and the shards spread over the cluster.
+While the shards run it collects their news — packets done, failures,
+metrics, each source's health — for the hooks, so progress, ``--metrics``
+and ``/healthz`` tell the truth; it stops them all on SIGTERM or when one
+dies, closes the sinks (they flush) and merges every worker's report.
 
 Promises when a worker dies: the run ends with exit code 1 and the dead shard
 (its sources) or model named; the packets it held are lost, never retried,
-so nothing is written twice.
+so nothing is written twice. Every wait before the first frame watches for
+a stop, and Ray placing nothing for ``PLACE_STALL_S`` is a one-line error.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
-import os
-import signal
-import socket
-import threading
-from dataclasses import dataclass
-from time import perf_counter
+from dataclasses import dataclass, replace
+from time import monotonic, perf_counter
 from typing import Any
 
 from segflow.engine.execution.executor import Executor, ExecutorUnavailable, RunOptions
 from segflow.engine.execution.failures import FailureBook
 from segflow.engine.execution.lifecycle import SetupError
 from segflow.engine.execution.plan import Plan, PlanNode
-from segflow.engine.execution.ray.actors import ModelServer, ShardWorker, SinkServer
-from segflow.engine.node import NodeError
+from segflow.engine.execution.ray.connect import connected
+from segflow.engine.execution.ray.placement import Ask, actor_options, demand, place
+from segflow.engine.execution.ray.servers import ModelServer, SinkServer
+from segflow.engine.execution.ray.shard import ShardNews, ShardWorker
+from segflow.engine.node import NodeError, SourceHealth
 from segflow.engine.observe.hooks import RunHooks
 from segflow.engine.observe.metrics import NodeMetrics, RunReport, Undelivered
 
 log = logging.getLogger("segflow")
-POLL_S = 0.2  # how often the driver collects progress and checks for a stop
+POLL_S = 0.2  # how often the driver collects news and checks for a stop
+PLACE_STALL_S = 60.0  # Ray placing none of the actors still waiting for this long: give up
 CLOSE_TIMEOUT_S = 120.0
+ENV_HINT = "every machine of the cluster needs the same Python environment (segflow, its extras, plugins)"
 
 
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise ExecutorUnavailable("the ray executor needs Ray, which is not installed",
-                                  hint="pip install 'segflow[ray]'") from exc
-    return ray
+class RayExecutor(Executor):
+    name = "ray"
+
+    def __init__(self) -> None:
+        self._run: RayRun | None = None
+        self._early_stop: str | None = None
+
+    def run(self, plan: Plan, options: RunOptions, hooks: RunHooks) -> RunReport:
+        with connected(options.address or plan.settings.ray.address) as ray:
+            run = RayRun(ray, plan, options, hooks)
+            self._run = run
+            if self._early_stop:
+                run.stop(self._early_stop)
+            return run.execute()
+
+    def stop(self, reason: str) -> None:
+        if self._run is not None:
+            self._run.stop(reason)
+        else:
+            self._early_stop = reason
+
+    def live_metrics(self) -> list[NodeMetrics]:
+        return self._run.live_metrics() if self._run is not None else []
 
 
-def _check_reachable(address: str) -> None:
-    """Fail in a second, not after Ray's long connection retries, when nothing listens there."""
-    if address in ("auto", "local"):
-        return
-    hostport = address.split("://", 1)[-1]
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise ExecutorUnavailable(f"Ray address '{address}' is not host:port",
-                                  hint="e.g. --address 10.0.0.5:6379, ray://10.0.0.5:10001 or auto")
-    try:
-        socket.create_connection((host, int(port)), timeout=3).close()
-    except OSError as exc:
-        raise ExecutorUnavailable(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}",
-                                  hint="start it with `ray start --head`, or check the address and port") from exc
+class SourceView:
+    """A source that runs in a shard, as the driver's hooks see it: its health as last reported."""
 
+    def __init__(self) -> None:
+        self.state = SourceHealth()
 
-def _handlers() -> dict[int, Any]:
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    return {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-
-def _restore(handlers: dict[int, Any]) -> None:
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
-
-
-def _demand(resources: dict[str, float]) -> dict[str, float]:
-    """``resources:`` from the YAML in Ray's names (cpu -> CPU, gpu -> GPU; other keys are custom)."""
-    names = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}
-    demand = {names.get(k, k): float(v) for k, v in resources.items()}
-    demand.setdefault("CPU", 1.0)
-    return demand
-
-
-def _fits(demand: dict[str, float], have: dict[str, float]) -> int:
-    """How many copies of ``demand`` fit in ``have``."""
-    counts = [int(have.get(k, 0.0) // v) for k, v in demand.items() if v > 0]
-    return min(counts) if counts else 1_000_000
-
-
-def _actor_options(demand: dict[str, float]) -> dict[str, Any]:
-    options: dict[str, Any] = {"num_cpus": demand.get("CPU", 0.0), "num_gpus": demand.get("GPU", 0.0)}
-    if "memory" in demand:
-        options["memory"] = demand["memory"]
-    custom = {k: v for k, v in demand.items() if k not in ("CPU", "GPU", "memory")}
-    if custom:
-        options["resources"] = custom
-    return options
+    def health(self) -> SourceHealth:
+        return self.state
 
 
 @dataclass
@@ -106,82 +87,83 @@ class _Shard:
     ref: Any = None
     report: RunReport | None = None
 
+    @property
+    def name(self) -> str:
+        return f"shard {self.index} (source {', '.join(repr(s) for s in self.sources)})"
 
-class RayExecutor(Executor):
-    name = "ray"
 
-    def __init__(self) -> None:
+class _Stopped(Exception):
+    """A stop came before the first frame: the run ends cleanly with nothing read."""
+
+
+class RayRun:
+    """One run of a plan on a connected Ray: placement, start, watching, closing."""
+
+    def __init__(self, ray: Any, plan: Plan, options: RunOptions, hooks: RunHooks) -> None:
+        self.ray, self.plan, self.options, self.hooks = ray, plan, options, hooks
+        self.report = RunReport(plan.workflow)
+        self.book = FailureBook(self.report, self.stop, hooks, options.debug)
+        self.servers: list[tuple[PlanNode, Any]] = []
+        self.sources = {sid: SourceView() for sid in plan.source_ids}
         self._stop_reason: str | None = None
-        self._stop_sent = False
-        self._metrics: list[NodeMetrics] = []
+        self._latest: dict[str, list[NodeMetrics]] = {}  # per actor, its metrics as last reported
+        self._asked: dict[Any, tuple[str, Any]] = {}  # outstanding news requests: ref -> (actor key, shard)
+        self._frames_done = 0
+        self._placed = False  # every actor has been placed: they can be asked to close
 
     def stop(self, reason: str) -> None:
         self._stop_reason = self._stop_reason or reason
 
     def live_metrics(self) -> list[NodeMetrics]:
-        return list(self._metrics)
+        merged: dict[str, NodeMetrics] = {}
+        for found in [m for metrics in list(self._latest.values()) for m in metrics]:
+            if found.node_id in merged:
+                merged[found.node_id].absorb(found)
+            else:
+                merged[found.node_id] = copy.deepcopy(found)
+        return [merged[n] for n in self.plan.nodes if n in merged]
 
-    def run(self, plan: Plan, options: RunOptions, hooks: RunHooks) -> RunReport:
-        ray = _import_ray()
-        address = options.address or plan.settings.ray.address
-        if address:
-            _check_reachable(address)
-        started_here = not ray.is_initialized()
-        if started_here:
-            env = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}
-            handlers = _handlers()
-            ray.init(address=address, logging_level=logging.WARNING, include_dashboard=False,
-                     runtime_env={"env_vars": env} if env else None)
-            _restore(handlers)  # ray.init makes SIGTERM exit at once; ours stops the sources and drains
+    # --- starting ------------------------------------------------------------------------------
+    def execute(self) -> RunReport:
+        counts = self._placement()
+        shards: list[_Shard] = []
+        start = perf_counter()
         try:
-            return _RayRun(ray, plan, options, hooks, self).execute()
+            models, sinks = self._start_servers(counts)
+            shards = self._start_shards(models, sinks)
+            total = self._set_up(shards)
+            self.hooks.on_start(workflow=self.plan.workflow, total_frames=total, node_metrics=self.live_metrics,
+                                sources=self.sources)
+            start = perf_counter()  # elapsed is streaming time, setup excluded, as in a local run
+            for shard in shards:
+                shard.ref = shard.handle.run.remote()
+            self._watch(shards)
+        except _Stopped:
+            self.report.stopped_by = self._stop_reason or self.report.stopped_by
         finally:
-            if started_here:
-                ray.shutdown()
-
-
-class _RayRun:
-    def __init__(self, ray: Any, plan: Plan, options: RunOptions, hooks: RunHooks, owner: RayExecutor) -> None:
-        self.ray, self.plan, self.options, self.hooks, self.owner = ray, plan, options, hooks, owner
-        self.report = RunReport(plan.workflow)
-        self.book = FailureBook(self.report, owner.stop, hooks, options.debug)
-        self.servers: list[tuple[PlanNode, Any]] = []
-
-    # --- placement -------------------------------------------------------------------------
-    def _nodes_resources(self) -> list[dict[str, float]]:
-        return [dict(n["Resources"]) for n in self.ray.nodes() if n.get("Alive")]
-
-    def _check_resources(self) -> dict[str, int]:
-        """Replicas per model node; a node no machine can host is an error before any frame is read."""
-        machines = self._nodes_resources()
-        shard_demand = self._shard_demand()
-        if not any(_fits(shard_demand, m) for m in machines):
-            raise ExecutorUnavailable(f"no Ray node has the resources of a shard worker ({shard_demand})",
-                                      hint="lower settings.ray.shard_resources, or add a node that has them")
-        replicas: dict[str, int] = {}
-        for stage in self.plan.stages:
-            spec = self.plan.nodes[stage.head]
-            if spec.role != "model":
-                continue
-            demand = _demand(spec.resources)
-            room = sum(_fits(demand, m) for m in machines)
-            if room == 0:
-                total = {k: sum(m.get(k, 0.0) for m in machines) for k in demand}
-                raise ExecutorUnavailable(
-                    f"node '{spec.id}' ({spec.type_name}) asks for resources {spec.resources or demand} per "
-                    f"replica, which no Ray node has (the cluster has {total})",
-                    hint=f"lower nodes.{spec.id}.resources, or add a node that has them")
-            shards = self._shard_count()
-            replicas[spec.id] = min(room, shards) if spec.replicas == "auto" else spec.replicas
-        return replicas
-
-    def _shard_demand(self) -> dict[str, float]:
-        return _demand(self.plan.settings.ray.shard_resources)
+            self._close(shards)
+        self.report.elapsed_s = perf_counter() - start
+        return self.report
 
     def _shard_count(self) -> int:
         return min(self.plan.settings.ray.shards or len(self.plan.source_ids), len(self.plan.source_ids)) or 1
 
-    def _start_servers(self, replicas: dict[str, int]) -> tuple[dict[int, list[Any]], dict[int, Any]]:
+    def _placement(self) -> dict[str, int]:
+        """Actors per ask ("" for shards, else the model's id); one line, before any frame, when they cannot fit."""
+        shards = self._shard_count()
+        asks = [Ask("", "shard worker", demand(self.plan.settings.ray.shard_resources), shards,
+                    hint="lower settings.ray.shard_resources, or add a node that has them")]
+        for stage in self.plan.stages:
+            spec = self.plan.nodes[stage.head]
+            if spec.role == "model":
+                auto = spec.replicas == "auto"
+                asks.append(Ask(spec.id, f"node '{spec.id}' ({spec.type_name})", demand(spec.resources),
+                                shards if auto else int(spec.replicas), auto,
+                                hint=f"lower nodes.{spec.id}.resources, or add a node that has them"))
+        nodes = [dict(n["Resources"]) for n in self.ray.nodes() if n.get("Alive")]
+        return place(asks, nodes)
+
+    def _start_servers(self, counts: dict[str, int]) -> tuple[dict[int, list[Any]], dict[int, Any]]:
         ray = self.ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -191,109 +173,157 @@ class _RayRun:
         for stage in self.plan.stages:
             spec = self.plan.nodes[stage.head]
             if spec.role == "model":
-                actor = ray.remote(ModelServer).options(max_concurrency=1024, **_actor_options(_demand(spec.resources)))
+                actor = ray.remote(ModelServer).options(max_concurrency=1024, **actor_options(demand(spec.resources)))
                 models[stage.index] = [actor.remote(spec, self.options.context(self.plan))
-                                       for _ in range(replicas[spec.id])]
+                                       for _ in range(counts[spec.id])]
                 self.servers += [(spec, h) for h in models[stage.index]]
             elif stage.kind == "io" and spec.cls.is_sink:
                 actor = ray.remote(SinkServer).options(num_cpus=0, scheduling_strategy=here)
                 sinks[stage.index] = actor.remote(spec, self.options.context(self.plan))
                 self.servers.append((spec, sinks[stage.index]))
-        for (spec, _), (error, _node) in zip(self.servers, ray.get([h.ready.remote() for _, h in self.servers]),
-                                             strict=True):
-            if error:
-                raise SetupError(spec.id, spec.type_name, NodeError(error.split("setup failed: ", 1)[-1]))
         return models, sinks
 
     def _start_shards(self, models: dict[int, list[Any]], sinks: dict[int, Any]) -> list[_Shard]:
-        ray = self.ray
         count = self._shard_count()
         groups = [tuple(self.plan.source_ids[i::count]) for i in range(count)]
-        actor = ray.remote(ShardWorker).options(max_concurrency=4, scheduling_strategy="SPREAD",
-                                                **_actor_options(self._shard_demand()))
+        actor = self.ray.remote(ShardWorker).options(max_concurrency=4, scheduling_strategy="SPREAD",
+                                                     **actor_options(demand(self.plan.settings.ray.shard_resources)))
         shards = []
         for i, sources in enumerate(groups):
             mine = {stage: handles[i % len(handles)] for stage, handles in models.items()}
             shards.append(_Shard(i, sources, actor.remote(self.plan, self.options, i, sources, mine, sinks)))
-        self.total: int | None = 0
-        for shard, (error, node, frames) in zip(shards, ray.get([s.handle.ready.remote() for s in shards]),
-                                                strict=True):
-            if error:
-                raise SetupError(shard.sources[0], "shard", NodeError(error.split("setup failed: ", 1)[-1]))
-            shard.ray_node = node
-            self.total = None if frames is None or self.total is None else self.total + frames
         return shards
 
-    # --- running -----------------------------------------------------------------------------
-    def execute(self) -> RunReport:
-        replicas = self._check_resources()
-        models, sinks = self._start_servers(replicas)
-        shards: list[_Shard] = []
-        try:
-            shards = self._start_shards(models, sinks)
-            self.hooks.on_start(workflow=self.plan.workflow, total_frames=self.total,
-                                node_metrics=self.owner.live_metrics)
-            start = perf_counter()  # elapsed is streaming time, setup excluded, as in a local run
-            for shard in shards:
-                shard.ref = shard.handle.run.remote()
-            self._wait(shards)
-        finally:
-            self._close(shards)
-        self.report.elapsed_s = perf_counter() - start
-        return self.report
+    def _set_up(self, shards: list[_Shard]) -> int | None:
+        """Wait for Ray to place every actor, then for every node to be set up; the frames the run will give."""
+        named = [(f"node '{spec.id}' ({spec.type_name})", h) for spec, h in self.servers]
+        named += [(shard.name, shard.handle) for shard in shards]
+        where = self._gather([h.where.remote() for _, h in named], [n for n, _ in named], PLACE_STALL_S)
+        self._placed = True
+        for shard, node in zip(shards, where[len(self.servers):], strict=True):
+            shard.ray_node = node
+        errors = self._gather([h.ready.remote() for _, h in self.servers], [n for n, _ in named], None)
+        for (spec, _), error in zip(self.servers, errors, strict=True):
+            if error:
+                raise SetupError(spec.id, spec.type_name, NodeError(error.split("setup failed: ", 1)[-1]))
+        total: int | None = 0
+        for shard, (error, frames) in zip(shards, self._gather([s.handle.ready.remote() for s in shards],
+                                                               [s.name for s in shards], None), strict=True):
+            if error:
+                raise SetupError(shard.sources[0], "shard", NodeError(error.split("setup failed: ", 1)[-1]))
+            total = None if frames is None or total is None else total + frames
+        return total
 
-    def _wait(self, shards: list[_Shard]) -> None:
+    def _gather(self, refs: list[Any], names: list[str], stall_s: float | None) -> list[Any]:
+        """``ray.get`` of every ref, watching for a stop; with ``stall_s``, none answering that long is an error."""
+        position = {ref: i for i, ref in enumerate(refs)}
+        results: dict[int, Any] = {}
+        moved = monotonic()
+        while position:
+            done, _ = self.ray.wait(list(position), num_returns=len(position), timeout=POLL_S)
+            for ref in done:
+                i = position.pop(ref)
+                try:
+                    results[i] = self.ray.get(ref)
+                except Exception as exc:  # the actor could not start: its class or imports failed there
+                    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                    raise ExecutorUnavailable(f"Ray could not start {names[i]}: {text}", hint=ENV_HINT) from exc
+                moved = monotonic()
+            if self._stop_reason:
+                raise _Stopped
+            if stall_s is not None and position and monotonic() - moved > stall_s:
+                waiting = ", ".join(names[i] for i in sorted(position.values()))
+                raise ExecutorUnavailable(
+                    f"Ray placed none of {waiting} in {stall_s:g} s: the cluster has room for them, but it is "
+                    f"taken (by other jobs?)", hint="wait for the cluster's other work to end, or add nodes")
+        return [results[i] for i in range(len(refs))]
+
+    # --- running ---------------------------------------------------------------------------------
+    def _watch(self, shards: list[_Shard]) -> None:
+        """Until every shard has ended: news to the hooks; on a stop or a failed shard, stop them all."""
         ray = self.ray
         running = {s.ref: s for s in shards}
-        frames_done = 0
+        stop_sent = False
         while running:
             done, _ = ray.wait(list(running), num_returns=len(running), timeout=POLL_S)
-            frames_done = self._progress(shards, frames_done)
+            self._collect(shards)
             for ref in done:
                 shard = running.pop(ref)
                 try:
                     shard.report = ray.get(ref)
                 except Exception as exc:  # the shard's process or machine died
-                    what = f"shard {shard.index} (source {', '.join(repr(s) for s in shard.sources)})"
-                    self.book.crashed(shard.sources[0], "shard", f"{what} on Ray node {shard.ray_node[:12]} died: "
-                                      f"{type(exc).__name__}")
-                if shard.report is not None and shard.report.exit_code and not self.owner._stop_reason:
-                    self.owner.stop(shard.report.stopped_by)
-            if self.owner._stop_reason and not self.owner._stop_sent:
-                self.owner._stop_sent = True
+                    self._lost(shard, f"{shard.name} on Ray node {shard.ray_node[:12]} died: {type(exc).__name__}")
+                if shard.report is not None and shard.report.exit_code:
+                    self.stop(shard.report.stopped_by)
+            if self._stop_reason and not stop_sent:
+                stop_sent = True
                 if self.report.stopped_by == "end of input":
-                    self.report.stopped_by = self.owner._stop_reason
+                    self.report.stopped_by = self._stop_reason
                 for shard in running.values():
-                    shard.handle.stop.remote(self.owner._stop_reason)
-        self._progress(shards, frames_done)
+                    shard.handle.stop.remote(self._stop_reason)
+        self._collect(shards, last=True)
 
-    def _progress(self, shards: list[_Shard], frames_done: int) -> int:
-        """Hand the packets shards finished to the driver's hooks (with their kept values); refresh metrics."""
-        live: dict[str, NodeMetrics] = {}
-        for shard in [s for s in shards if s.report is None]:
-            try:
-                items, metrics = self.ray.get(shard.handle.take_done.remote(), timeout=30)
-            except Exception:  # a dead shard says nothing more; _wait reports it
-                continue
-            for found in metrics:
-                self._absorb(live, found)
-            for info, values in items:
-                frames_done += 1
-                self._hook(info, values, frames_done)
-        if live:
-            self.owner._metrics = [live[n] for n in self.plan.nodes if n in live]
-        return frames_done
+    def _lost(self, shard: _Shard, reason: str) -> None:
+        for sid in shard.sources:
+            self.sources[sid].state = replace(self.sources[sid].state, up=False, detail="its shard died")
+        self.book.crashed(shard.sources[0], "shard", reason)
 
-    def _hook(self, info: Any, values: dict[Any, Any], frames_done: int) -> None:
-        try:
-            self.hooks.on_packet_done(info=info, values=values, frames_done=frames_done)
-        except Exception:
-            log.exception("a run hook failed in on_packet_done")
-
-    def _close(self, shards: list[_Shard]) -> None:
-        """Close every server (sinks flush), then merge what every worker reports."""
+    def _collect(self, shards: list[_Shard], last: bool = False) -> None:
+        """Take the news that has come (all of it when ``last``), and ask every live actor for more."""
         ray = self.ray
-        closing = [(spec, h.close.remote()) for spec, h in self.servers]
+        if self._asked:
+            ready, _ = ray.wait(list(self._asked), num_returns=len(self._asked), timeout=30 if last else 0)
+            for ref in ready:
+                key, shard = self._asked.pop(ref)
+                try:
+                    answer = ray.get(ref)
+                except Exception:  # a dead actor says nothing more; _watch reports it
+                    continue
+                self._take(key, shard, answer)
+        if last:  # what the shards finished after they were last asked
+            finals = [(f"shard {s.index}", s, s.handle.news.remote()) for s in shards if s.report is not None]
+            for key, shard, ref in finals:
+                try:
+                    self._take(key, shard, ray.get(ref, timeout=30))
+                except Exception:
+                    continue
+            return
+        busy = {key for key, _ in self._asked.values()}
+        for shard in shards:
+            if shard.report is None and f"shard {shard.index}" not in busy:
+                self._asked[shard.handle.news.remote()] = (f"shard {shard.index}", shard)
+        for i, (_, handle) in enumerate(self.servers):
+            if f"server {i}" not in busy:
+                self._asked[handle.metrics.remote()] = (f"server {i}", None)
+
+    def _take(self, key: str, shard: _Shard | None, answer: Any) -> None:
+        if not isinstance(answer, ShardNews):  # a server's metrics
+            if answer is not None:
+                self._latest[key] = [answer]
+            return
+        self._latest[key] = answer.metrics
+        for sid, state in answer.health.items():
+            self.sources[sid].state = state
+        for node, node_type, info, error in answer.failures:
+            self._call("on_failure", node=node, node_type=node_type, info=info, error=error)
+        for info, values in answer.done:
+            self._frames_done += 1
+            self._call("on_packet_done", info=info, values=values, frames_done=self._frames_done)
+
+    def _call(self, method: str, **kwargs: Any) -> None:
+        try:
+            getattr(self.hooks, method)(**kwargs)
+        except Exception:  # a broken hook must not stall the run
+            log.exception("a run hook failed in %s", method)
+
+    # --- closing ---------------------------------------------------------------------------------
+    def _close(self, shards: list[_Shard]) -> None:
+        """Close every server (sinks flush), then merge what every worker reports.
+
+        Actors Ray never placed would answer no call: before placement ended they are only killed.
+        """
+        ray = self.ray
+        closing = [(spec, h.close.remote()) for spec, h in self.servers] if self._placed else []
         metrics: dict[str, NodeMetrics] = {}
         unwritten: list[Undelivered] = []
         for spec, ref in closing:
@@ -305,23 +335,16 @@ class _RayRun:
                                   f"Ray worker: {type(exc).__name__}")
                 continue
             if found is not None:
-                self._absorb(metrics, found)
+                _absorb(metrics, found)
         for shard in shards:
             self._merge(shard, metrics)
         self.report.nodes = [metrics[n] for n in self.plan.nodes if n in metrics]
         self.report.finish(unwritten)
-        self.owner._metrics = list(self.report.nodes)
+        self._latest = {"report": list(self.report.nodes)}
         for _, handle in self.servers:
             ray.kill(handle)
         for shard in shards:
             ray.kill(shard.handle)
-
-    @staticmethod
-    def _absorb(metrics: dict[str, NodeMetrics], found: NodeMetrics) -> None:
-        if found.node_id in metrics:
-            metrics[found.node_id].absorb(found)
-        else:
-            metrics[found.node_id] = found
 
     def _merge(self, shard: _Shard, metrics: dict[str, NodeMetrics]) -> None:
         part = shard.report
@@ -338,5 +361,11 @@ class _RayRun:
             if self.report.stopped_by == "end of input":
                 self.report.stopped_by = part.stopped_by
         for found in part.nodes:
-            self._absorb(metrics, found)
+            _absorb(metrics, found)
 
+
+def _absorb(metrics: dict[str, NodeMetrics], found: NodeMetrics) -> None:
+    if found.node_id in metrics:
+        metrics[found.node_id].absorb(found)
+    else:
+        metrics[found.node_id] = found
