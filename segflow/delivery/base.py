@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from segflow.delivery.common import Gate, Ticker, make_run_id, sink_error
 from segflow.delivery.linefile import LineFile
-from segflow.delivery.records import RecordBuilder, RecordParams, detection_envs, dumps, frame_env
+from segflow.delivery.records import RecordBuilder, RecordParams, dumps
 from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode
 from segflow.engine.masking import mask
 from segflow.engine.observe.metrics import Undelivered
@@ -137,9 +137,7 @@ class RecordSink(SinkNode):
         packet = inputs.packet
         detections = inputs.get("detections")
         value = inputs.get("value")
-        env = frame_env(packet, detections, value)
-        dets = detection_envs(detections) if self._gate.condition.detection_names else []
-        if not self._gate.admit(packet.source_id, packet.timestamp, env, dets):
+        if not self._gate.admit(packet, detections, value):
             return []
         return self._builder.records(packet, detections, value)
 

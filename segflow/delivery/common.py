@@ -15,16 +15,17 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from segflow.delivery.condition import Condition, checked_condition
-from segflow.engine import NodeError, Params
+from segflow.delivery.condition import Condition
+from segflow.engine import NodeError, PacketInfo, Params
 from segflow.engine.node import ParamProblem
 from segflow.engine.paths import kind_of, shown, stat_or_none
+from segflow.engine.workflow.conditions import ConditionText
 
 
 class GateParams(Params):
@@ -36,16 +37,11 @@ class GateParams(Params):
         ge=0,
         description="After writing a frame of a source, skip that source's frames for this many seconds of frame time.",
     )
-    only_when: str = Field(
+    only_when: ConditionText = Field(
         "",
         description="Write a frame only when this holds, e.g. `count > 0`, `class == stone`, "
-        "`count(stone) >= 2 and confidence > 0.5` (empty = always).",
+        "`count(class == stone) >= 2 and confidence > 0.5` (empty = always; docs/conditions.md).",
     )
-
-    @field_validator("only_when")
-    @classmethod
-    def _condition_parses(cls, text: str) -> str:
-        return checked_condition("only_when", text)
 
 
 class SinkParams(GateParams):
@@ -83,22 +79,17 @@ class Gate:
     def __init__(self, every_n: int = 1, cooldown_s: float = 0.0, condition: str = "") -> None:
         self.every_n = every_n
         self.cooldown_s = cooldown_s
-        self.condition = Condition(condition)
+        self.condition = Condition(condition, "only_when")
         self._seen: dict[str, int] = {}
         self._last: dict[str, float] = {}
 
-    def admit(
-        self,
-        source: str,
-        timestamp: float,
-        frame: Mapping[str, Any],
-        detections: list[Mapping[str, Any]],
-    ) -> bool:
+    def admit(self, packet: PacketInfo, detections: Any, value: Any = None) -> bool:
+        source, timestamp = packet.source_id, packet.timestamp
         seen = self._seen.get(source, 0)
         self._seen[source] = seen + 1
         if seen % self.every_n:
             return False
-        if not self.condition(frame, detections):
+        if not self.condition.holds(packet, detections, value):
             return False
         last = self._last.get(source)
         if last is not None and self.cooldown_s > 0 and timestamp - last < self.cooldown_s:

@@ -30,10 +30,9 @@ from pydantic import Field
 
 from segflow.delivery.base import RECORD_INPUTS
 from segflow.delivery.common import Gate, GateParams
-from segflow.delivery.line_values import Getter, compile_value
-from segflow.delivery.records import detection_envs, frame_env
+from segflow.delivery.condition import Condition
 from segflow.delivery.remote import Backoff, Rejected
-from segflow.engine import Inputs, Port, SinkNode
+from segflow.engine import Inputs, PacketInfo, Port, SinkNode
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +55,17 @@ class LineParams(GateParams):
     drain_timeout_s: float = Field(
         5.0, ge=0, le=3600, description="At stop, how long to keep writing what is queued and ending pulses."
     )
+
+
+Getter = Callable[[PacketInfo, Any, Any], Any]
+"""A write's value for one frame: ``(packet, detections, value input) -> value``, None when missing."""
+
+
+def getter(spec: bool | int | float | str) -> Getter:
+    """A constant, or text in the condition language read as one frame value (``max(length_mm)``)."""
+    if isinstance(spec, str):
+        return Condition(spec, "value").value
+    return lambda packet, detections, value: spec
 
 
 @dataclass(frozen=True)
@@ -275,7 +285,7 @@ class LineSink(SinkNode):
 
     # -- what subclasses implement ---------------------------------------------------------------
     def write_specs(self) -> Sequence[Any]:
-        """The declared writes; each has a ``value`` (see :mod:`segflow.delivery.line_values`)."""
+        """The declared writes; each has a ``value`` (a constant, or a frame value in the condition language)."""
         raise NotImplementedError
 
     def make_write(self, spec: Any, value: Any) -> Write:
@@ -293,21 +303,19 @@ class LineSink(SinkNode):
     def setup(self) -> None:
         p = self.params
         self._gate = Gate(p.every_n_frames, p.cooldown_s, p.only_when)
-        self._writes: list[tuple[Getter, Any]] = [(compile_value(s.value), s) for s in self.write_specs()]
+        self._writes: list[tuple[Getter, Any]] = [(getter(s.value), s) for s in self.write_specs()]
         self.sender = LineSender(self.make_backend(), self.target(), p.queue_size, p.max_age_s,
                                  Backoff(p.backoff_initial_s, max(p.backoff_max_s, p.backoff_initial_s)),
                                  name=f"{self.type_name}-{self.node_id}")
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
         packet = inputs.packet
-        detections = inputs.get("detections")
-        frame = frame_env(packet, detections, inputs.get("value"))
-        dets = detection_envs(detections) if detections is not None and len(detections) else []
-        if not self._gate.admit(packet.source_id, packet.timestamp, frame, dets):
+        detections, frame_value = inputs.get("detections"), inputs.get("value")
+        if not self._gate.admit(packet, detections, frame_value):
             return {}
         writes = []
         for get, spec in self._writes:
-            value = get(frame, dets)
+            value = get(packet, detections, frame_value)
             if value is not None:  # e.g. max(length_mm) of a frame without detections: nothing to write
                 writes.append(self.make_write(spec, value))
         if writes:

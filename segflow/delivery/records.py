@@ -126,24 +126,6 @@ def detection_fields(detections: Any, i: int, mask_mode: str, names: list[str]) 
     return fields
 
 
-def frame_env(packet: PacketInfo, detections: Any, value: Any) -> dict[str, Any]:
-    """The frame-level names of the ``only_when`` language."""
-    return {
-        "count": _length(detections),
-        "frame": packet.frame_index,
-        "timestamp": packet.timestamp,
-        "source": packet.source_id,
-        "value": jsonable(value),
-        "_classes": class_names(detections),
-    }
-
-
-def detection_envs(detections: Any) -> list[dict[str, Any]]:
-    """Per-detection names of the ``only_when`` language (without masks: cheap)."""
-    names = class_names(detections)
-    return [detection_fields(detections, i, "none", names) for i in range(len(names))]
-
-
 @dataclass
 class RecordBuilder:
     """Makes the records of one frame; ids are ``run-source-frame[-detection]``, unique per run."""

@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 
 from segflow.delivery.common import FileParams, Gate, make_run_id, sink_error, writable_problems
 from segflow.delivery.draw import annotate
-from segflow.delivery.records import class_names, detection_envs, frame_env
+from segflow.delivery.records import class_names
 from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import write_atomic
@@ -107,8 +107,7 @@ class ImagesSink(SinkNode):
     def process(self, inputs: Inputs) -> dict[str, Any]:
         frame, detections = inputs["image"], inputs.get("detections")
         packet = inputs.packet
-        dets = detection_envs(detections) if self._gate.condition.detection_names else []
-        if not self._gate.admit(packet.source_id, packet.timestamp, frame_env(packet, detections, None), dets):
+        if not self._gate.admit(packet, detections):
             return {}
         p = self.params
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in packet.source_id)

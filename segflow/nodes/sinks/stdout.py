@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from segflow.delivery.common import Gate, SinkParams
-from segflow.delivery.records import class_names, detection_envs, frame_env, jsonable
+from segflow.delivery.records import class_names, jsonable
 from segflow.engine import Inputs, Kind, Port, SinkNode, node_type
 
 
@@ -69,8 +69,7 @@ class StdoutSink(SinkNode):
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
         packet, detections, value = inputs.packet, inputs.get("detections"), inputs.get("value")
-        dets = detection_envs(detections) if self._gate.condition.detection_names else []
-        if not self._gate.admit(packet.source_id, packet.timestamp, frame_env(packet, detections, value), dets):
+        if not self._gate.admit(packet, detections, value):
             return {}
         p = self.params
         line = summary_line(

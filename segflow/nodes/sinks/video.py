@@ -24,7 +24,6 @@ from pydantic import Field, field_validator
 from segflow.delivery.common import FileParams, Gate, sink_error, writable_problems
 from segflow.delivery.draw import annotate
 from segflow.delivery.linefile import next_rotation
-from segflow.delivery.records import detection_envs, frame_env
 from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
 
@@ -193,8 +192,7 @@ class VideoSink(SinkNode):
     def process(self, inputs: Inputs) -> dict[str, Any]:
         frame, detections = inputs["image"], inputs.get("detections")
         packet = inputs.packet
-        dets = detection_envs(detections) if self._gate.condition.detection_names else []
-        if not self._gate.admit(packet.source_id, packet.timestamp, frame_env(packet, detections, None), dets):
+        if not self._gate.admit(packet, detections):
             return {}
         pixels = annotate(frame.pixels, detections) if self.params.annotate else frame.pixels
         if pixels.ndim == 2:
