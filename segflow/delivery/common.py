@@ -25,7 +25,7 @@ from segflow.delivery.condition import Condition
 from segflow.engine import NodeError, PacketInfo, Params
 from segflow.engine.node import ParamProblem
 from segflow.engine.paths import kind_of, shown, stat_or_none
-from segflow.engine.workflow.conditions import ConditionText
+from segflow.engine.workflow.condition_check import ConditionText
 
 
 class GateParams(Params):

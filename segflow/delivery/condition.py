@@ -206,7 +206,11 @@ def _lookup(value: Any, keys: list[str]) -> Any:
 
 
 def _normal(array: np.ndarray) -> np.ndarray:
-    """A column as float (numbers, None as NaN), bool, or objects (text and the rest)."""
+    """A column as float (numbers, None as NaN), bool, or objects (text, and a list per detection)."""
+    if array.ndim > 1:  # e.g. three Lab values per detection: one value each, a list
+        rows = np.empty(len(array), dtype=object)
+        rows[:] = [row.tolist() for row in array]
+        return rows
     if array.dtype.kind in _NUMERIC:
         return array if array.dtype.kind == "b" else array.astype(np.float64)
     if array.dtype.kind in "US":

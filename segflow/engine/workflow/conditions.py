@@ -21,16 +21,16 @@ Grammar::
     list    := '[' item (',' item)* ']'      item := NUMBER | 'text' | true | false | words
 
 Bare words after ``==``, ``!=`` and inside a list are text (``class == stone``,
-``colour_name in [brown, dark orange]``); anywhere else a word is a name.
+``colour_name in [brown, dark orange]``), unless they are a built-in name or
+followed by arithmetic; anywhere else a word is a name. To compare two fields,
+bracket the second: ``length_mm == (width_mm)``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
-
-from pydantic import AfterValidator
+from typing import Any, Literal, Union
 
 MAX_LENGTH = 2000
 """Longest condition, in characters: a rule, not a program."""
@@ -48,6 +48,7 @@ DETECTION_NAMES: dict[str, str] = {
 FUNCTIONS = ("count", "max", "min", "mean", "sum", "first")
 """Frame values over the detections: ``count(cond)`` counts those that pass; the others reduce a field."""
 _KEYWORDS = {"and", "or", "not", "in", "true", "false"}
+_BUILT_IN = {*FRAME_NAMES, *DETECTION_NAMES, *FUNCTIONS, "value"}
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
     r"|(?P<str>'[^']*'|\"[^\"]*\")"
@@ -55,7 +56,6 @@ _TOKEN = re.compile(
     r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*))"
 )
 Level = Literal["frame", "detection"]
-ParamKind = Literal["condition", "value"]
 
 
 class ConditionError(ValueError):
@@ -71,6 +71,7 @@ class ConditionError(ValueError):
 class Lit:
     value: Any  # float | int | str | bool
     col: int
+    bare: bool = False  # text written as bare words (``stone``), not quoted
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,6 @@ class Binary:
 Expr = Union[Lit, ListLit, Name, Call, Neg, Not, Binary]  # noqa: UP007 - a runtime alias
 ARITHMETIC = {"+", "-", "*", "/"}
 ORDERING = {"<", "<=", ">", ">="}
-COMPARISONS = ORDERING | {"==", "!=", "in", "not_in"}
 
 
 @dataclass(frozen=True)
@@ -267,15 +267,20 @@ class _Parser:
         return Name(tok.text, tok.col)
 
     def words(self) -> Lit | None:
-        """Bare words as text (``stone``, ``dark orange``), or None when the next token is not one."""
-        tok = self.peek()
-        nxt = self.peek(1)
-        if tok is None or tok.kind != "word" or tok.text in _KEYWORDS or (nxt is not None and nxt.text == "("):
+        """Bare words as text (``stone``, ``dark orange``), or None when the next token starts an expression.
+
+        A built-in name (``box_width``), a function call or a word followed by arithmetic is an
+        expression; so is any field in brackets: ``length_mm == (width_mm)``.
+        """
+        tok, nxt = self.peek(), self.peek(1)
+        if tok is None or tok.kind != "word" or tok.text in _KEYWORDS or tok.text in _BUILT_IN:
+            return None
+        if nxt is not None and nxt.text in ("(", *ARITHMETIC):
             return None
         parts = []
         while (tok := self.peek()) is not None and tok.kind == "word" and tok.text not in _KEYWORDS:
             parts.append(self.take().text)
-        return Lit(" ".join(parts), self.tokens[self.i - len(parts)].col)
+        return Lit(" ".join(parts), self.tokens[self.i - len(parts)].col, bare=True)
 
     def list_literal(self) -> ListLit:
         start = self.take("[", "a list such as [stone, bean]")
@@ -318,32 +323,3 @@ def parse(text: str) -> Expr | None:
         hint = "quote text that holds other characters: 'coffee-bean'" if tok.text == "-" else ""
         raise ConditionError(f"unexpected {tok.text!r}: expected 'and', 'or' or the end", tok.col, hint)
     return tree
-
-
-def check_syntax(text: str) -> str:
-    """A pydantic validator's body: ``text`` when it parses, else a ValueError saying where it does not."""
-    try:
-        parse(text)
-    except ConditionError as exc:
-        raise ValueError(f"{text!r}: {exc}" + (f"; {exc.hint}" if exc.hint else "")) from exc
-    return text
-
-
-def check_value_syntax(spec: Any) -> Any:
-    """Like :func:`check_syntax` for a line output's value: a constant, or text in the language."""
-    return check_syntax(spec) if isinstance(spec, str) else spec
-
-
-@dataclass(frozen=True)
-class ConditionParam:
-    """Marks a text param as written in this language, so validation checks its names.
-
-    ``kind`` ``condition``: true or false, per detection where the node works on detections;
-    ``value``: one frame value (a line output's register), so a bare detection field is refused.
-    """
-
-    kind: ParamKind = "condition"
-
-
-ConditionText = Annotated[str, ConditionParam("condition"), AfterValidator(check_syntax)]
-LineValue = Annotated[Union[bool, int, float, str], ConditionParam("value"), AfterValidator(check_value_syntax)]  # noqa: UP007

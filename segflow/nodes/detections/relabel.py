@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 
 from segflow.delivery.condition import Condition
 from segflow.engine import Inputs, Kind, Node, Params, Port, node_type
-from segflow.engine.workflow.conditions import ConditionText
+from segflow.engine.workflow.condition_check import ConditionText
 from segflow.nodes.detections.filter import anchor_points
 
 

@@ -23,7 +23,7 @@ from pydantic import ConfigDict, Field, model_validator
 from segflow.delivery.line import LineParams, LineSink, Write
 from segflow.delivery.remote import Rejected
 from segflow.engine import NodeError, Params, node_type
-from segflow.engine.workflow.conditions import LineValue
+from segflow.engine.workflow.condition_check import LineValue
 
 DataType = Literal["uint16", "int16", "uint32", "int32", "float32"]
 FORMATS: dict[str, str] = {"uint16": ">H", "int16": ">h", "uint32": ">I", "int32": ">i", "float32": ">f"}

@@ -32,7 +32,7 @@ from segflow.delivery.remote import Rejected
 from segflow.engine import NodeError, Params, node_type
 from segflow.engine.masking import mask, remember_url
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.engine.workflow.conditions import LineValue
+from segflow.engine.workflow.condition_check import LineValue
 
 VariantName = Literal["auto", "Boolean", "SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64",
                       "Float", "Double", "String"]
