@@ -92,7 +92,6 @@ def test_mask_centroid_differs_from_box_centre(make_node, run_packet):
         "area_mm2 > 4 or",
         "colour_label > 'ripe'",
         "area mm2 > 4",
-        "class == coffee-bean",
         "x" * 3000,
     ],
 )

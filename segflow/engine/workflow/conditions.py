@@ -21,7 +21,7 @@ Grammar::
     list    := '[' item (',' item)* ']'      item := NUMBER | 'text' | true | false | words
 
 Bare words after ``==``, ``!=`` and inside a list are text (``class == stone``,
-``colour_name in [brown, dark orange]``), unless they are a built-in name or
+``colour_name in [brown, dark orange, coffee-bean]``), unless they are a built-in name or
 followed by arithmetic; anywhere else a word is a name. To compare two fields,
 bracket the second: ``length_mm == (width_mm)``.
 """
@@ -267,20 +267,34 @@ class _Parser:
         return Name(tok.text, tok.col)
 
     def words(self) -> Lit | None:
-        """Bare words as text (``stone``, ``dark orange``), or None when the next token starts an expression.
+        """Bare words as text (``stone``, ``dark orange``, ``coffee-bean``), or None for an expression.
 
         A built-in name (``box_width``), a function call or a word followed by arithmetic is an
-        expression; so is any field in brackets: ``length_mm == (width_mm)``.
+        expression; so is any field in brackets: ``length_mm == (width_mm)``. A ``-`` with no space
+        on either side joins words (``coffee-bean``); with spaces it subtracts.
         """
-        tok, nxt = self.peek(), self.peek(1)
+        tok = self.peek()
         if tok is None or tok.kind != "word" or tok.text in _KEYWORDS or tok.text in _BUILT_IN:
             return None
+        nxt = self.peek(self.joined())
         if nxt is not None and nxt.text in ("(", *ARITHMETIC):
             return None
-        parts = []
+        parts, col = [], tok.col
         while (tok := self.peek()) is not None and tok.kind == "word" and tok.text not in _KEYWORDS:
-            parts.append(self.take().text)
-        return Lit(" ".join(parts), self.tokens[self.i - len(parts)].col, bare=True)
+            n = self.joined()
+            parts.append("".join(t.text for t in self.tokens[self.i:self.i + n]))
+            self.i += n
+        return Lit(" ".join(parts), col, bare=True)
+
+    def joined(self) -> int:
+        """How many tokens from here make one word: ``coffee-bean`` is three, ``coffee - bean`` one."""
+        n, tokens = 1, self.tokens
+        while (self.i + n + 1 < len(tokens) and tokens[self.i + n].text == "-"
+               and tokens[self.i + n + 1].kind in ("word", "num")
+               and _touch(tokens[self.i + n - 1], tokens[self.i + n]) and _touch(tokens[self.i + n],
+                                                                                  tokens[self.i + n + 1])):
+            n += 2
+        return n
 
     def list_literal(self) -> ListLit:
         start = self.take("[", "a list such as [stone, bean]")
@@ -299,6 +313,10 @@ class _Parser:
         if not isinstance(value, Lit):
             raise ConditionError("a list holds numbers and text only", value.col)
         return value.value
+
+
+def _touch(a: _Tok, b: _Tok) -> bool:
+    return a.col + len(a.text) == b.col
 
 
 def _is_number(value: Any) -> bool:
@@ -320,6 +338,6 @@ def parse(text: str) -> Expr | None:
     tree = parser.expr()
     tok = parser.peek()
     if tok is not None:
-        hint = "quote text that holds other characters: 'coffee-bean'" if tok.text == "-" else ""
-        raise ConditionError(f"unexpected {tok.text!r}: expected 'and', 'or' or the end", tok.col, hint)
+        raise ConditionError(f"unexpected {tok.text!r}: expected 'and', 'or' or the end", tok.col,
+                             "quote text that holds spaces or other characters: 'a b'" if tok.kind == "word" else "")
     return tree
