@@ -118,7 +118,8 @@ def test_missing_values_fail_comparisons_but_not_equal() -> None:
         ("class_name + 1 > 2", r"'\+' works on numbers, got a detection field holding str \('stone'\)"),
         ("max(class_name) > 1", r"max\(\) works on numbers"),
         ("length_mm == length_mm", "compares text with a number"),  # after ==, a bare word is text
-        ("no_such_field > 1", "no field 'no_such_field' in these detections; they have: area_px, class_name, colour_lab, length_mm"),
+        ("no_such_field > 1",
+         "no field 'no_such_field' in these detections; they have: area_px, class_name, colour_lab, length_mm"),
     ],
 )
 def test_run_time_mistakes_fail_the_frame(text: str, message: str) -> None:

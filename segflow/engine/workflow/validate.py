@@ -281,8 +281,8 @@ class _Checker:
                 ctx = err.get("ctx") or {}
                 if "expected" in ctx:
                     options = re.findall(r"'([^']*)'", str(ctx["expected"]))
-                    close = closest(got, options) if isinstance(got, str) and options else None
-                    hint = f"did you mean '{close}'?" if close else f"expected {ctx['expected']}"
+                    meant = closest(got, options) if isinstance(got, str) and options else None
+                    hint = f"did you mean '{meant}'?" if meant else f"expected {ctx['expected']}"
                 elif loc[:1] == ("inputs",):
                     hint = "an input is 'node.port', or a list of them"
             self._add(f"{noun}.{kind}", message, where, node, name or None, hint, key=key)
