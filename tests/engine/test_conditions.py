@@ -175,3 +175,24 @@ def test_syntax_errors_say_the_column(text: str, message: str, col: int) -> None
 
 def test_empty_is_always() -> None:
     assert parse("   ") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "code", "message", "hint"),
+    [
+        ("count(class == stone) * 10", None, None, None),
+        ("max(lenght_mm) * 10", "param.condition", "unknown name 'lenght_mm'", "did you mean 'length_mm'?"),
+        ("length_mm", "param.value_error", "a value per detection", "max(length_mm)"),  # refused by the params
+    ],
+)
+def test_a_line_outputs_values_are_checked_like_conditions(value: str, code: str | None, message: str | None,
+                                                           hint: str | None) -> None:
+    text = UPSTREAM + "  f: {type: sink.modbus, params: {writes: [{register: 1, value: " + json.dumps(value)
+    text += "}]}, inputs: {detections: colour.detections}}\n"
+    found = [i for i in validate_text(text, "wf.yaml").issues if i.is_error]
+    if code is None:
+        assert found == [], [i.format() for i in found]
+        return
+    [issue] = found
+    assert (issue.code, issue.field, issue.node) == (code, "writes.0.value", "f"), issue.format()
+    assert message in issue.message and hint in issue.format()
