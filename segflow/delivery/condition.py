@@ -21,6 +21,7 @@ that frame.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 from segflow.engine import NodeError, PacketInfo
 from segflow.engine.workflow.conditions import (
     ARITHMETIC,
+    BOX_NAMES,
     ORDERING,
     Binary,
     Call,
@@ -43,6 +45,10 @@ from segflow.engine.workflow.conditions import (
 )
 
 _NUMERIC = "biuf"
+_COMPARE = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
+            ">=": np.greater_equal}
+_SCALAR_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+                   ">=": operator.ge}
 
 
 class Condition:
@@ -135,21 +141,14 @@ class _Frame:
         if name == "class":
             names = data.get("class_name")
             if names is not None:
-                return np.array([str(v) for v in names], dtype=object)
+                return np.asarray(names).astype(str)
             ids = d.class_id
-            return np.array(["" if ids is None else str(int(c)) for c in (ids if ids is not None else [0] * self.n)],
-                            dtype=object)
+            return np.full(self.n, "") if ids is None else np.asarray(ids).astype(int).astype(str)
         if name in ("class_id", "confidence", "tracker_id"):
             values = getattr(d, name)
             return np.full(self.n, np.nan) if values is None else np.asarray(values, dtype=np.float64)
-        xyxy = np.asarray(d.xyxy, dtype=np.float64).reshape(-1, 4)
-        x1, y1, x2, y2 = xyxy.T
-        width, height = x2 - x1, y2 - y1
-        with np.errstate(divide="ignore", invalid="ignore"):
-            box = {"x1": x1, "y1": y1, "x2": x2, "y2": y2, "cx": (x1 + x2) / 2, "cy": (y1 + y2) / 2,
-                   "box_width": width, "box_height": height, "box_area": width * height, "aspect": width / height}
-        if name in box:
-            return box[name]
+        if name in BOX_NAMES:
+            return _box(np.asarray(d.xyxy, dtype=np.float64).reshape(-1, 4), name)
         if name in data:
             return _normal(np.asarray(data[name]))
         if self.n == 0:
@@ -193,6 +192,17 @@ class _Frame:
         return _compare(op, left, right, node.col)
 
 
+def _box(xyxy: np.ndarray, name: str) -> np.ndarray:
+    x1, y1, x2, y2 = xyxy.T
+    if name in ("x1", "y1", "x2", "y2"):
+        return {"x1": x1, "y1": y1, "x2": x2, "y2": y2}[name]
+    if name in ("cx", "cy"):
+        return (x1 + x2) / 2 if name == "cx" else (y1 + y2) / 2
+    width, height = x2 - x1, y2 - y1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"box_width": width, "box_height": height, "box_area": width * height, "aspect": width / height}[name]
+
+
 def _any(value: Any) -> Any:
     return bool(value.any()) if isinstance(value, np.ndarray) else value
 
@@ -206,7 +216,7 @@ def _lookup(value: Any, keys: list[str]) -> Any:
 
 
 def _normal(array: np.ndarray) -> np.ndarray:
-    """A column as float (numbers, None as NaN), bool, or objects (text, and a list per detection)."""
+    """A column as float (numbers, None as NaN), bool, unicode text, or objects (a list per detection)."""
     if array.ndim > 1:  # e.g. three Lab values per detection: one value each, a list
         rows = np.empty(len(array), dtype=object)
         rows[:] = [row.tolist() for row in array]
@@ -214,7 +224,7 @@ def _normal(array: np.ndarray) -> np.ndarray:
     if array.dtype.kind in _NUMERIC:
         return array if array.dtype.kind == "b" else array.astype(np.float64)
     if array.dtype.kind in "US":
-        return array.astype(object)
+        return array.astype(str)
     present = [v for v in array.ravel() if v is not None]
     if present and all(isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) for v in present):
         return np.array([np.nan if v is None else v for v in array.ravel()], dtype=np.float64).reshape(array.shape)
@@ -224,10 +234,11 @@ def _normal(array: np.ndarray) -> np.ndarray:
 def _kind(value: Any) -> str:
     """number, bool, text, missing or other: the type a comparison sees."""
     if isinstance(value, np.ndarray):
-        if value.dtype.kind == "b":
-            return "bool"
-        if value.dtype.kind in _NUMERIC:
-            return "number"
+        kind = value.dtype.kind
+        if kind in _NUMERIC:
+            return "bool" if kind == "b" else "number"
+        if kind in "US":
+            return "text"
         present = [v for v in value if v is not None]
         if not present:
             return "missing"
@@ -257,6 +268,8 @@ def _truth(value: Any) -> Any:
             return value
         if value.dtype.kind in _NUMERIC:
             return (value != 0) & ~np.isnan(value.astype(np.float64))
+        if value.dtype.kind in "US":
+            return value != ""
         return np.array([_truth(v) for v in value], dtype=bool)
     if isinstance(value, (float, np.floating)):
         return bool(value == value and value != 0)
@@ -267,9 +280,10 @@ def _compare(op: str, left: Any, right: Any, col: int) -> Any:
     kinds = {_kind(left), _kind(right)} - {"missing"}
     if kinds <= {"number", "bool"}:
         a, b = _numbers(left, op, col), _numbers(right, op, col)
+        if not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray):
+            return _SCALAR_COMPARE[op](a, b)  # a frame value: no numpy call on the hot path
         with np.errstate(invalid="ignore"):
-            return {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
-                    ">=": np.greater_equal}[op](a, b)
+            return _COMPARE[op](a, b)
     if op in ORDERING:
         raise ConditionError(f"'{op}' compares numbers, got {_shown(left)} and {_shown(right)}", col,
                              "text compares with == or != (or in [...])")
@@ -281,6 +295,9 @@ def _compare(op: str, left: Any, right: Any, col: int) -> Any:
 
 
 def _equal(left: Any, right: Any) -> Any:
+    if _kind(left) == _kind(right) == "text" and all(
+            isinstance(v, str) or (isinstance(v, np.ndarray) and v.dtype.kind == "U") for v in (left, right)):
+        return left == right  # unicode columns: one vectorised pass
     if isinstance(left, np.ndarray) or isinstance(right, np.ndarray):
         a, b = np.broadcast_arrays(np.asarray(left, dtype=object), np.asarray(right, dtype=object))
         return np.array([x is not None and y is not None and bool(x == y) for x, y in zip(a, b, strict=True)],
@@ -289,6 +306,8 @@ def _equal(left: Any, right: Any) -> Any:
 
 
 def _member(left: Any, options: tuple[Any, ...]) -> Any:
+    if isinstance(left, np.ndarray) and left.dtype.kind == "U" and all(isinstance(o, str) for o in options):
+        return np.isin(left, list(options))
     if isinstance(left, np.ndarray):
         return np.array([_member(_plain(v), options) for v in left], dtype=bool)
     return left is not None and left == left and any(_plain(left) == o for o in options)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal, Union
 
 MAX_LENGTH = 2000
@@ -327,8 +328,12 @@ def _number(text: str) -> int | float:
     return float(text) if any(c in text for c in ".eE") else int(text)
 
 
+@lru_cache(maxsize=1024)
 def parse(text: str) -> Expr | None:
-    """The syntax tree of ``text`` (None for an empty condition, which always holds)."""
+    """The syntax tree of ``text`` (None for an empty condition, which always holds).
+
+    Trees are frozen, so one parse serves the params model, validation and every node built from it.
+    """
     if len(text) > MAX_LENGTH:
         raise ConditionError(f"the condition is {len(text):,} characters; the limit is {MAX_LENGTH:,}",
                              hint="split it over several rules or nodes")
