@@ -11,7 +11,7 @@ built; validation checks the names against the graph's fields
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator
 
@@ -93,12 +93,17 @@ class _Analysis:
             return level, "bool" if isinstance(node, Not) else type_
         return self.binary(node)
 
+    def known(self, name: str) -> bool:
+        """Whether ``name`` may exist here (even if it needs an input that is not wired)."""
+        fields = self.scope.fields
+        return (name in FRAME_NAMES or name.split(".", 1)[0] == "value" or name in DETECTION_NAMES
+                or fields is None or name in fields)
+
     def name(self, node: Name) -> tuple[Level, str]:
         name, scope = node.name, self.scope
-        head = name.split(".", 1)[0]
         if name in FRAME_NAMES:
             return "frame", FRAME_NAMES[name]
-        if head == "value":
+        if name.split(".", 1)[0] == "value":
             if scope.value:
                 return "frame", "any"
             return self.fail("'value' needs the value input, and none is wired", node.col,
@@ -127,7 +132,7 @@ class _Analysis:
                 return "frame", "number"
             return self.fail(f"{node.fn}() needs a detection field, e.g. {node.fn}(length_mm)", node.col)
         before = len(self.errors)
-        if node.fn == "count" and isinstance(node.arg, Name) and self._unknown(node.arg.name):
+        if node.fn == "count" and isinstance(node.arg, Name) and not self.known(node.arg.name):
             return self.fail(f"unknown name {node.arg.name!r}", node.arg.col,
                              f"to count a class, write count(class == {node.arg.name})")
         level, type_ = self.visit(node.arg)
@@ -140,11 +145,6 @@ class _Analysis:
         if node.fn in ("max", "min", "mean", "sum") and type_ == "text":
             return self.fail(f"{node.fn}() works on numbers, not text", node.col, "first() takes text")
         return "frame", type_ if node.fn == "first" else "number"
-
-    def _unknown(self, name: str) -> bool:
-        probe = _Analysis(self.scope)
-        probe.name(Name(name, 0))
-        return bool(probe.errors) and probe.errors[0].message.startswith("unknown")
 
     def binary(self, node: Binary) -> tuple[Level, str]:
         left_level, left = self.visit(node.left)
@@ -206,4 +206,4 @@ class ConditionParam:
 
 
 ConditionText = Annotated[str, ConditionParam("condition"), AfterValidator(check_syntax)]
-LineValue = Annotated[Union[bool, int, float, str], ConditionParam("value"), AfterValidator(check_value_syntax)]  # noqa: UP007
+LineValue = Annotated[bool | int | float | str, ConditionParam("value"), AfterValidator(check_value_syntax)]

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 MAX_LENGTH = 2000
 """Longest condition, in characters: a rule, not a program."""
@@ -116,7 +116,7 @@ class Binary:
     col: int
 
 
-Expr = Union[Lit, ListLit, Name, Call, Neg, Not, Binary]  # noqa: UP007 - a runtime alias
+Expr = Lit | ListLit | Name | Call | Neg | Not | Binary
 ARITHMETIC = {"+", "-", "*", "/"}
 ORDERING = {"<", "<=", ">", ">="}
 
