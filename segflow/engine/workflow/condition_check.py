@@ -107,7 +107,7 @@ class _Analysis:
             if scope.value:
                 return "frame", "any"
             return self.fail("'value' needs the value input, and none is wired", node.col,
-                             "wire `value: <node>.value` in this node's inputs")
+                             "a sink has one: wire `value: <node>.value` in its inputs")
         if name in DETECTION_NAMES or (scope.fields is not None and name in scope.fields):
             if not scope.detections:
                 return self.fail(f"{name!r} is a detection field, but no detections are wired", node.col,
