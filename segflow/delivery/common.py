@@ -19,12 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from segflow.delivery.condition import checked_condition
 from segflow.engine import NodeError, Params
 from segflow.engine.node import ParamProblem
 from segflow.engine.paths import kind_of, shown, stat_or_none
+from segflow.engine.workflow.condition_check import ConditionText
 
 
 class GateParams(Params):
@@ -36,16 +36,11 @@ class GateParams(Params):
         ge=0,
         description="After writing a frame of a source, skip that source's frames for this many seconds of frame time.",
     )
-    only_when: str = Field(
+    only_when: ConditionText = Field(
         "",
         description="Write a frame only when this holds, e.g. `count > 0`, `class == stone`, "
-        "`count(stone) >= 2 and confidence > 0.5` (empty = always).",
+        "`count(class == stone) >= 2 and confidence > 0.5` (empty = always; docs/conditions.md).",
     )
-
-    @field_validator("only_when")
-    @classmethod
-    def _condition_parses(cls, text: str) -> str:
-        return checked_condition("only_when", text)
 
 
 class BatchParams(GateParams):

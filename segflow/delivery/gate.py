@@ -28,7 +28,7 @@ class Gate:
     def __init__(self, every_n: int = 1, cooldown_s: float = 0.0, condition: str = "") -> None:
         self.every_n = every_n
         self.cooldown_s = cooldown_s
-        self.condition = Condition(condition)
+        self.condition = Condition(condition, "only_when")
         self._seen: dict[str, int] = {}
         self._last: dict[str, float] = {}
 
@@ -42,8 +42,7 @@ class Gate:
         self._seen[source] = seen + 1
         if seen % self.every_n:
             return False
-        detections = findings.fields if self.condition.detection_names else []
-        if not self.condition(findings.env, detections):
+        if not self.condition.holds(findings.packet, findings.detections, findings.value):
             return False
         last = self._last.get(source)
         if last is not None and self.cooldown_s > 0 and timestamp - last < self.cooldown_s:

@@ -31,9 +31,9 @@ from pydantic import Field
 from segflow.delivery.base import RECORD_INPUTS
 from segflow.delivery.common import GateParams
 from segflow.delivery.gate import GatedSink
-from segflow.delivery.line_values import Getter, compile_value
+from segflow.delivery.condition import Condition
 from segflow.delivery.remote import Backoff, Rejected
-from segflow.engine import Inputs, Port
+from segflow.engine import Inputs, PacketInfo, Port
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,17 @@ class LineParams(GateParams):
     drain_timeout_s: float = Field(
         5.0, ge=0, le=3600, description="At stop, how long to keep writing what is queued and ending pulses."
     )
+
+
+Getter = Callable[[PacketInfo, Any, Any], Any]
+"""A write's value for one frame: ``(packet, detections, value input) -> value``, None when missing."""
+
+
+def getter(spec: bool | int | float | str) -> Getter:
+    """A constant, or text in the condition language read as one frame value (``max(length_mm)``)."""
+    if isinstance(spec, str):
+        return Condition(spec, "value").value
+    return lambda packet, detections, value: spec
 
 
 @dataclass(frozen=True)
@@ -275,7 +286,7 @@ class LineSink(GatedSink):
 
     # -- what subclasses implement ---------------------------------------------------------------
     def write_specs(self) -> Sequence[Any]:
-        """The declared writes; each has a ``value`` (see :mod:`segflow.delivery.line_values`)."""
+        """The declared writes; each has a ``value`` (a constant, or a frame value in the condition language)."""
         raise NotImplementedError
 
     def make_write(self, spec: Any, value: Any) -> Write:
@@ -293,7 +304,7 @@ class LineSink(GatedSink):
     def setup(self) -> None:
         super().setup()
         p = self.params
-        self._writes: list[tuple[Getter, Any]] = [(compile_value(s.value), s) for s in self.write_specs()]
+        self._writes: list[tuple[Getter, Any]] = [(getter(s.value), s) for s in self.write_specs()]
         self.sender = LineSender(self.make_backend(), self.target(), p.queue_size, p.max_age_s,
                                  Backoff(p.backoff_initial_s, max(p.backoff_max_s, p.backoff_initial_s)),
                                  name=f"{self.type_name}-{self.node_id}")
@@ -305,7 +316,7 @@ class LineSink(GatedSink):
         packet = findings.packet
         writes = []
         for get, spec in self._writes:
-            value = get(findings.env, findings.fields)
+            value = get(packet, findings.detections, findings.value)
             if value is not None:  # e.g. max(length_mm) of a frame without detections: nothing to write
                 writes.append(self.make_write(spec, value))
         if writes:

@@ -114,8 +114,8 @@ def detection_fields(detections: Any, names: list[str]) -> list[dict[str, Any]]:
 class Findings:
     """What one sink got for one frame; each view is computed once, when first needed.
 
-    A gate that only counts never pays for the detection fields; a frame the gate
-    lets through reuses the fields the condition already computed.
+    The gate's condition reads the detections' arrays directly; the per-detection
+    record fields are built only for a frame the gate lets through.
     """
 
     def __init__(self, packet: PacketInfo, detections: Any = None, value: Any = None) -> None:
@@ -129,36 +129,12 @@ class Findings:
 
     @cached_property
     def fields(self) -> list[dict[str, Any]]:
-        """Per-detection names of the ``only_when`` language and the records' detection fields."""
+        """The records' per-detection fields."""
         return detection_fields(self.detections, self.classes) if self.classes else []
 
     @cached_property
     def json_value(self) -> Any:
         return jsonable(self.value)
-
-    @cached_property
-    def env(self) -> dict[str, Any]:
-        """The frame-level names of the ``only_when`` language."""
-        packet = self.packet
-        return {
-            "count": len(self.classes),
-            "frame": packet.frame_index,
-            "timestamp": packet.timestamp,
-            "source": packet.source_id,
-            "value": self.json_value,
-            "_classes": self.classes,
-        }
-
-
-def frame_env(packet: PacketInfo, detections: Any, value: Any) -> dict[str, Any]:
-    """The frame-level names of the ``only_when`` language (see :attr:`Findings.env`)."""
-    return Findings(packet, detections, value).env
-
-
-def detection_envs(detections: Any) -> list[dict[str, Any]]:
-    """Per-detection names of the ``only_when`` language (see :attr:`Findings.fields`)."""
-    names = class_names(detections)
-    return detection_fields(detections, names) if names else []
 
 
 @dataclass(frozen=True)

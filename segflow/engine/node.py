@@ -183,6 +183,16 @@ class Node:
         return text.splitlines()[0].strip() if text else ""
 
     @classmethod
+    def added_fields(cls, params: Any) -> frozenset[str] | None:
+        """The ``detections.data`` fields this node adds to the detections it outputs.
+
+        Validation checks the names in conditions downstream against them, so
+        ``length_mm`` after a measure node without a scale is refused before the
+        run. None (the default) says nothing is declared: any name is accepted.
+        """
+        return None
+
+    @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         """Problems detectable before the run (a missing model file, an unwritable path)."""
         return []

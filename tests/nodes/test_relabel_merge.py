@@ -44,7 +44,7 @@ def test_rules_name_by_field_and_position_first_match_wins(make_node, run_packet
             "class_id": 7,
         },
         {"class_name": "washer", "when": "circularity > 0.95 and colour_name != 'blue'"},
-        {"class_name": "tag", "when": "center_x > 150 and box_width >= 40"},
+        {"class_name": "tag", "when": "cx > 150 and box_width >= 40"},
     ]
     out = run_packet(make_node(RelabelDetections, {"rules": rules, "otherwise": "part"}), detections=dets)["detections"]
     assert list(out.data["class_name"]) == ["coin", "washer", "part", "tag"]

@@ -77,7 +77,7 @@ def test_gate_options_reach_the_file(tmp_path: Path) -> None:
         path="d.jsonl",
         per="frame",
         every_n_frames=2,
-        only_when="count(stone) > 1",
+        only_when="count(class == stone) > 1",
     )
     dets = rendered_detections()
     for i in range(6):

@@ -38,7 +38,7 @@ def test_reject_gate_is_pulsed_on_frames_with_a_stone_and_registers_hold_the_fig
         ModbusSink, tmp_path, port=plc.port, only_when="class == stone", **FAST,
         writes=[
             {"coil": 3, "pulse_ms": 80},
-            {"register": 10, "value": "count(stone)"},
+            {"register": 10, "value": "count(class == stone)"},
             {"register": 11, "value": "max(length_mm)", "scale": 100},
             {"register": 20, "value": "mean(length_mm)", "data_type": "float32"},
             {"register": 30, "value": "frame", "data_type": "uint32"},
@@ -187,7 +187,7 @@ def test_to_registers(value, data_type, order, words) -> None:
     ("writes", "error"),
     [
         ([{"coil": 0, "pulse_ms": 300}], None),
-        ([{"register": 4, "value": "count(stone)", "data_type": "int32"}], None),
+        ([{"register": 4, "value": "count(class == stone)", "data_type": "int32"}], None),
         ([{"coil": 0, "register": 1}], "exactly one of coil or register"),
         ([{"value": 1}], "exactly one of coil or register"),
         ([{"register": 1, "pulse_ms": 100}], "pulse_ms is for coils"),

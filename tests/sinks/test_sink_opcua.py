@@ -37,10 +37,10 @@ def scada(running_scada: OpcuaServer) -> OpcuaServer:
 
 def test_variables_get_the_frame_figures_in_the_servers_own_types(scada, tmp_path: Path) -> None:
     node = make_node(
-        OpcuaSink, tmp_path, endpoint=scada.endpoint, namespace=NS, only_when="count(stone) > 0", **FAST,
+        OpcuaSink, tmp_path, endpoint=scada.endpoint, namespace=NS, only_when="count(class == stone) > 0", **FAST,
         variables=[
             {"node": "s=Line1.Reject", "pulse_ms": 50},
-            {"node": "s=Line1.Count", "value": "count(stone)"},
+            {"node": "s=Line1.Count", "value": "count(class == stone)"},
             {"node": scada.node_id("LengthMm"), "value": "max(length_mm)"},  # a full node id works too
             {"node": "s=Line1.Frame", "value": "frame"},
             {"node": "s=Line1.Label", "value": "'stone seen'"},
@@ -118,8 +118,8 @@ def test_serve_mode_holds_the_variables_for_any_client(tmp_path: Path) -> None:
     port = free_port()
     endpoint = f"opc.tcp://127.0.0.1:{port}/segflow/"
     node = make_node(OpcuaSink, tmp_path, workflow="line7", mode="serve", endpoint=endpoint, object="Sorter", **FAST,
-                     variables=[{"node": "Reject", "pulse_ms": 60_000}, {"node": "Stones", "value": "count(stone)",
-                                                                          "type": "Int32"},
+                     variables=[{"node": "Reject", "pulse_ms": 60_000},
+                                {"node": "Stones", "value": "count(class == stone)", "type": "Int32"},
                                 {"node": "Longest", "value": "max(length_mm)"}])
     try:
         ids = ["ns=2;s=Sorter.Reject", "ns=2;s=Sorter.Stones", "ns=2;s=Sorter.Longest"]

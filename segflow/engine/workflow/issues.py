@@ -6,6 +6,7 @@ an editor can highlight it, and a location so a terminal user can jump to it.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from enum import Enum
 
@@ -83,3 +84,12 @@ def shorten(text: str, limit: int = 120) -> str:
 
 def errors_in(issues: list[Issue]) -> list[Issue]:
     return [i for i in issues if i.is_error]
+
+
+def closest(word: str, options: list[str]) -> str | None:
+    """The option ``word`` most likely meant: the same but for case (``CENTER``), else the nearest spelling."""
+    lowered = {o.lower(): o for o in options}
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1)
+    return lowered[close[0]] if close else None

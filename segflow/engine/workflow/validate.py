@@ -21,8 +21,9 @@ from pydantic import BaseModel, ValidationError
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import shown
 from segflow.engine.registry import Registry, default_registry
+from segflow.engine.workflow.fields import condition_issues
 from segflow.engine.workflow.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
-from segflow.engine.workflow.issues import Issue, Location, errors_in, shorten
+from segflow.engine.workflow.issues import Issue, Location, closest, errors_in, shorten
 from segflow.engine.workflow.limits import Limits, raise_hint
 from segflow.engine.workflow.spec import NODE_ID_PATTERN, NodeSpec, Settings, WorkflowHeader
 from segflow.engine.workflow.yaml_source import LoadedYaml, load_yaml
@@ -154,6 +155,7 @@ class _Checker:
         self.registry = registry
         self.context = context
         self.issues: list[Issue] = []
+        self.bad_params: set[str] = set()  # nodes whose params did not validate: nothing more to check there
 
     def run(self) -> CompiledGraph | None:
         try:
@@ -183,6 +185,7 @@ class _Checker:
         graph.description, graph.ui = header.description, header.ui
         self.issues.extend(no_source_error(graph, self.loaded.where))
         self.issues.extend(no_sink_warning(graph, self.loaded.where))
+        self.issues.extend(condition_issues(graph, self.loaded.where, self.bad_params))
         return graph
 
     def _node(self, node_id: str, raw: Any, raw_key: Any) -> ResolvedNode | None:
@@ -207,6 +210,7 @@ class _Checker:
             params = cls.Params.model_validate(spec.params)
         except ValidationError as exc:
             self._pydantic(exc, path + ("params",), node_id, cls.Params, noun="param")
+            self.bad_params.add(node_id)
             # Keep the node so its wiring is still checked; errors already block the run.
             return ResolvedNode(node_id, cls, cls.Params.model_construct(), {}, spec.on_error or "", spec.label)
         for problem in self._check_params(cls, params, node_id):
@@ -276,7 +280,9 @@ class _Checker:
                 where, key = base + loc, False
                 ctx = err.get("ctx") or {}
                 if "expected" in ctx:
-                    hint = f"expected {ctx['expected']}"
+                    options = re.findall(r"'([^']*)'", str(ctx["expected"]))
+                    meant = closest(got, options) if isinstance(got, str) and options else None
+                    hint = f"did you mean '{meant}'?" if meant else f"expected {ctx['expected']}"
                 elif loc[:1] == ("inputs",):
                     hint = "an input is 'node.port', or a list of them"
             self._add(f"{noun}.{kind}", message, where, node, name or None, hint, key=key)

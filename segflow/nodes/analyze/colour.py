@@ -170,6 +170,10 @@ class AnalyzeColour(Node):
     }
     outputs = {"detections": Port(Kind.DETECTIONS, "The same detections with colour fields.")}
 
+    @classmethod
+    def added_fields(cls, params: Any) -> frozenset[str]:
+        return frozenset(colour_fields(params))
+
     def setup(self) -> None:
         palette = self.params.palette or BUILTIN_PALETTE
         self._palette_names = list(palette)
@@ -202,7 +206,7 @@ class AnalyzeColour(Node):
             )
         rows = [self._describe(image, detections, i) for i in range(n)]
         data = dict(detections.data)
-        for key in self._field_names():
+        for key in colour_fields(self.params):
             values = [row[key] for row in rows]
             data[key] = (
                 np.array(values, dtype=object)
@@ -269,15 +273,18 @@ class AnalyzeColour(Node):
                 label = ref.name
         row["colour_label"] = label
 
-    def _field_names(self) -> list[str]:
-        keys = list(pixel_statistics(np.zeros((0, 3))))
-        keys += ["colour_hex", "colour_name", "colour_name_delta_e"]
-        if self.params.k:
-            keys += ["dominant_colours", "dominant_hex", "dominant_share"]
-        if self._references:
-            keys += [f"delta_e_{ref.name}" for ref in self._references]
-            keys += ["reference", "reference_delta_e", "colour_label"]
-        return keys
+
+def colour_fields(params: ColourParams) -> list[str]:
+    """The fields analyze.colour adds with these params, in the order it writes them."""
+    keys = list(pixel_statistics(np.zeros((0, 3))))
+    keys += ["colour_hex", "colour_name", "colour_name_delta_e"]
+    if params.k:
+        keys += ["dominant_colours", "dominant_hex", "dominant_share"]
+    references = params.references()
+    if references:
+        keys += [f"delta_e_{ref.name}" for ref in references]
+        keys += ["reference", "reference_delta_e", "colour_label"]
+    return keys
 
 
 _TEXT_FIELDS = {"colour_hex", "colour_name", "dominant_hex", "reference", "colour_label"}

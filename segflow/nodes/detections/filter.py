@@ -1,72 +1,22 @@
 """``filter.detections``: keep the detections that pass every condition given.
 
-Conditions are by class name, confidence, numeric fields (``"area_mm2 > 4"``)
-and a polygon. Field conditions are parsed with a small grammar — a field
-name, an operator, a number or quoted text — never ``eval``, so a workflow
-file cannot run code.
+By class name, confidence, a polygon, and ``where`` conditions in the one
+condition language of segflow (docs/conditions.md): ``area_mm2 > 4``,
+``class == stone and box_width > 20``, ``colour_name in [brown, black]``.
+Names in ``where`` are checked against the upstream nodes' fields before the run.
 """
 
 from __future__ import annotations
 
-import operator
-import re
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
+from segflow.delivery.condition import Condition
 from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
-
-_OPERATORS = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
-_CONDITION = re.compile(
-    r"""^\s*(?P<field>[A-Za-z_][A-Za-z0-9_]*)\s*
-    (?P<op><=|>=|==|!=|<|>)\s*
-    (?:(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|'(?P<sq>[^']*)'|"(?P<dq>[^"]*)")\s*$""",
-    re.VERBOSE,
-)
-
-
-@dataclass(frozen=True)
-class Condition:
-    """``field op value``: one parsed condition."""
-
-    field: str
-    op: str
-    value: float | str
-
-    @classmethod
-    def parse(cls, text: str) -> Condition:
-        match = _CONDITION.match(text)
-        if not match:
-            raise ValueError(
-                f"cannot read condition {text!r}: write `field op value`, e.g. "
-                '"area_mm2 > 4" or "colour_label == \'ripe\'" (op: < <= > >= == !=)'
-            )
-        if match["number"] is not None:
-            value: float | str = float(match["number"])
-        else:
-            value = match["sq"] if match["sq"] is not None else match["dq"]
-            if match["op"] not in ("==", "!="):
-                raise ValueError(f"condition {text!r}: text can only be compared with == or !=")
-        return cls(match["field"], match["op"], value)
-
-    def evaluate(self, values: np.ndarray) -> np.ndarray:
-        """Which detections pass; NaN never passes a numeric comparison but `!=`."""
-        compare = _OPERATORS[self.op]
-        if isinstance(self.value, str):
-            return np.array([compare(str(v), self.value) for v in values], dtype=bool)
-        numeric = np.asarray(values, dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            return np.asarray(compare(numeric, self.value), dtype=bool)
+from segflow.engine.workflow.condition_check import ConditionText
 
 
 class FilterParams(Params):
@@ -76,10 +26,10 @@ class FilterParams(Params):
     min_confidence: float | None = Field(
         None, ge=0, le=1, description="Keep detections at or above this confidence."
     )
-    where: list[str] = Field(
+    where: list[ConditionText] = Field(
         default_factory=list,
-        description='Conditions on fields, all of which must hold, e.g. "area_mm2 > 4", '
-        "\"colour_label == 'ripe'\". Operators: < <= > >= == !=.",
+        description='Conditions, all of which must hold, e.g. "area_mm2 > 4", "class == stone and '
+        'confidence > 0.5", "colour_label in [ripe, overripe]" (docs/conditions.md).',
     )
     polygon: list[tuple[float, float]] | None = Field(
         None, description="Keep detections inside this polygon: a list of [x, y] pixel points."
@@ -94,13 +44,6 @@ class FilterParams(Params):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
-
-    @field_validator("where")
-    @classmethod
-    def _parse_conditions(cls, value: list[str]) -> list[str]:
-        for text in value:
-            Condition.parse(text)
-        return value
 
     @field_validator("polygon")
     @classmethod
@@ -124,15 +67,19 @@ def anchor_points(detections: Any, anchor: str) -> np.ndarray:
 
 @node_type("filter.detections")
 class FilterDetections(Node):
-    """Keep detections by class, confidence, field conditions (area_mm2 > 4) and polygon."""
+    """Keep detections by class, confidence, conditions (area_mm2 > 4, class == stone) and polygon."""
 
     Params = FilterParams
     params: FilterParams
     inputs = {"detections": Port(Kind.DETECTIONS, "Detections to filter.")}
     outputs = {"detections": Port(Kind.DETECTIONS, "The detections that pass every condition.")}
 
+    @classmethod
+    def added_fields(cls, params: Any) -> frozenset[str]:
+        return frozenset()
+
     def setup(self) -> None:
-        self._conditions = [Condition.parse(text) for text in self.params.where]
+        self._conditions = [Condition(text, f"where[{i}]") for i, text in enumerate(self.params.where)]
         polygon = self.params.polygon
         self._polygon = None if polygon is None else np.array(polygon, np.float32).reshape(-1, 1, 2)
 
@@ -156,7 +103,7 @@ class FilterDetections(Node):
             confidence = detections.confidence if detections.confidence is not None else np.ones(n)
             keep &= confidence >= p.min_confidence
         for condition in self._conditions:
-            keep &= condition.evaluate(self._field(detections, condition.field))
+            keep &= condition.per_detection(detections, inputs.packet)
         if self._polygon is not None:
             points = anchor_points(detections, p.anchor)
             keep &= np.array(
@@ -167,20 +114,3 @@ class FilterDetections(Node):
                 dtype=bool,
             )
         return {"detections": detections[keep]}
-
-    def _field(self, detections: Any, name: str) -> np.ndarray:
-        if name in detections.data:
-            return np.asarray(detections.data[name])
-        builtin = {
-            "confidence": detections.confidence,
-            "class_id": detections.class_id,
-            "tracker_id": detections.tracker_id,
-        }.get(name)
-        if builtin is not None:
-            return np.asarray(builtin)
-        available = sorted([*detections.data, "confidence", "class_id", "tracker_id"])
-        raise NodeError(
-            f"filter.detections '{self.node_id}': no field {name!r} in the detections; "
-            f"available: {', '.join(available)}",
-            hint="put the node that adds it (measure.masks, analyze.colour) before this filter",
-        )

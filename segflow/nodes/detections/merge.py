@@ -85,6 +85,10 @@ class MergeDetections(Node):
     }
     outputs = {"detections": Port(Kind.DETECTIONS, "All detections, with a `detector` field naming their input.")}
 
+    @classmethod
+    def added_fields(cls, params: Any) -> frozenset[str]:
+        return frozenset({"detector"})
+
     def process(self, inputs: Inputs) -> dict[str, Any]:
         import supervision as sv
 

@@ -2,11 +2,10 @@
 
 A weight-free detector (``detect.threshold``) gives every blob one class. An
 inspector can still tell the coin from the stones: it is the round one, or the
-one in the corner, or the copper-coloured one. Each rule here says that in the
-``only_when`` language of the sinks (:mod:`segflow.delivery.condition`),
-evaluated on one detection at a time, optionally inside a polygon; the first
-rule that holds sets the detection's class name (and class id, if the rule
-gives one).
+one in the corner, or the copper-coloured one. Each rule here says that in
+segflow's one condition language (docs/conditions.md), evaluated on one
+detection at a time, optionally inside a polygon; the first rule that holds
+sets the detection's class name (and class id, if the rule gives one).
 """
 
 from __future__ import annotations
@@ -18,28 +17,23 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
-from segflow.delivery.condition import Condition, checked_condition
-from segflow.delivery.records import detection_envs, frame_env
-from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
+from segflow.delivery.condition import Condition
+from segflow.engine import Inputs, Kind, Node, Params, Port, node_type
+from segflow.engine.workflow.condition_check import ConditionText
 from segflow.nodes.detections.filter import anchor_points
 
 
 class Rule(Params):
     class_name: str = Field(min_length=1, description="The class name a detection gets when this rule holds.")
-    when: str = Field(
+    when: ConditionText = Field(
         "",
         description='Condition on one detection, e.g. "circularity > 0.9 and area_mm2 > 300", '
-        '"colour_name in [orange, brown]", "center_x < 200" (the only_when language; empty: always).',
+        '"colour_name in [orange, brown]", "cx < 200" (docs/conditions.md; empty: always).',
     )
     polygon: list[tuple[float, float]] | None = Field(
         None, description="Also require the box centre inside this polygon ([x, y] pixel points)."
     )
     class_id: int | None = Field(None, ge=0, description="Also set this class id (unset: keep the detection's).")
-
-    @field_validator("when")
-    @classmethod
-    def _parses(cls, text: str) -> str:
-        return checked_condition("when", text)
 
     @field_validator("polygon")
     @classmethod
@@ -56,17 +50,6 @@ class RelabelParams(Params):
     )
 
 
-def position_fields(detections: Any) -> dict[str, np.ndarray]:
-    """Box centre and size, the names a position rule can use."""
-    xyxy = detections.xyxy
-    return {
-        "center_x": (xyxy[:, 0] + xyxy[:, 2]) / 2,
-        "center_y": (xyxy[:, 1] + xyxy[:, 3]) / 2,
-        "box_width": xyxy[:, 2] - xyxy[:, 0],
-        "box_height": xyxy[:, 3] - xyxy[:, 1],
-    }
-
-
 @node_type("relabel.detections")
 class RelabelDetections(Node):
     """Set class names by rule: size, shape, colour, position or any field condition."""
@@ -76,8 +59,12 @@ class RelabelDetections(Node):
     inputs = {"detections": Port(Kind.DETECTIONS, "Detections to name (after measure/colour for those fields).")}
     outputs = {"detections": Port(Kind.DETECTIONS, "The same detections with class names (and ids) set.")}
 
+    @classmethod
+    def added_fields(cls, params: Any) -> frozenset[str]:
+        return frozenset({"class_name"})
+
     def setup(self) -> None:
-        self._conditions = [Condition(rule.when) for rule in self.params.rules]
+        self._conditions = [Condition(rule.when, f"rules[{i}].when") for i, rule in enumerate(self.params.rules)]
         self._polygons = [
             None if r.polygon is None else np.array(r.polygon, np.float32).reshape(-1, 1, 2) for r in self.params.rules
         ]
@@ -87,42 +74,26 @@ class RelabelDetections(Node):
         n = len(detections)
         if n == 0:
             return {"detections": detections}
-        frame = frame_env(inputs.packet, detections, None)
-        position = position_fields(detections)
-        envs = [
-            {**env, **{k: float(v[i]) for k, v in position.items()}} for i, env in enumerate(detection_envs(detections))
-        ]
-        self._check_names(envs[0])
         centres = anchor_points(detections, "box_center")
         old = detections.data.get("class_name")
-        names = [str(v) for v in old] if old is not None else [str(e["class"]) for e in envs]
+        if old is not None:
+            names = [str(v) for v in old]
+        else:
+            names = ["" if detections.class_id is None else str(int(c)) for c in detections.class_id]
         class_id = np.zeros(n, int) if detections.class_id is None else detections.class_id.copy()
-        for i, env in enumerate(envs):
-            rule = self._first_rule(frame, env, centres[i])
-            if rule is None:
-                names[i] = self.params.otherwise or names[i]
-                continue
-            names[i] = rule.class_name
-            if rule.class_id is not None:
-                class_id[i] = rule.class_id
+        named = np.zeros(n, dtype=bool)  # the first rule that holds wins
+        for rule, condition, polygon in zip(self.params.rules, self._conditions, self._polygons, strict=True):
+            holds = condition.per_detection(detections, inputs.packet) & ~named
+            if polygon is not None:
+                holds &= np.array([cv2.pointPolygonTest(polygon, (float(x), float(y)), False) >= 0
+                                   for x, y in centres], dtype=bool)
+            for i in np.flatnonzero(holds):
+                names[i] = rule.class_name
+                if rule.class_id is not None:
+                    class_id[i] = rule.class_id
+            named |= holds
+        if self.params.otherwise is not None:
+            for i in np.flatnonzero(~named):
+                names[i] = self.params.otherwise
         data = {**detections.data, "class_name": np.array(names)}
         return {"detections": dataclasses.replace(detections, class_id=class_id, data=data)}
-
-    def _first_rule(self, frame: dict[str, Any], env: dict[str, Any], centre: np.ndarray) -> Rule | None:
-        for rule, condition, polygon in zip(self.params.rules, self._conditions, self._polygons, strict=True):
-            inside = polygon is None or cv2.pointPolygonTest(polygon, (float(centre[0]), float(centre[1])), False) >= 0
-            if inside and condition(frame, [env]):
-                return rule
-        return None
-
-    def _check_names(self, env: dict[str, Any]) -> None:
-        """A rule on a field no detection has is a wiring mistake, not a rule that never holds."""
-        for rule, condition in zip(self.params.rules, self._conditions, strict=True):
-            missing = sorted(name for name in condition.detection_names if name.split(".")[0] not in env)
-            if missing:
-                raise NodeError(
-                    f"relabel.detections '{self.node_id}': rule for {rule.class_name!r} uses "
-                    f"{', '.join(map(repr, missing))}, which these detections do not have; "
-                    f"available: {', '.join(sorted(k for k in env if not k.startswith('_')))}",
-                    hint="put the node that adds it (measure.masks, analyze.colour) before relabel.detections",
-                )

@@ -70,6 +70,10 @@ class ByteTrack(Node):
     outputs = {"detections": Port(Kind.DETECTIONS, "The detections with tracker_id set.")}
 
     @classmethod
+    def added_fields(cls, params: Any) -> frozenset[str]:
+        return frozenset()
+
+    @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         try:
             _tracker_class()

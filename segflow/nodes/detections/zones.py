@@ -92,6 +92,10 @@ class ZoneCount(Node):
         "value": Port(Kind.VALUE, "{'count': n, 'per_class': {name: n}} for this frame."),
     }
 
+    @classmethod
+    def added_fields(cls, params: Any) -> frozenset[str]:
+        return frozenset({params.field} if params.field else ())
+
     def setup(self) -> None:
         self._zones: dict[str, sv.PolygonZone] = {}
         self._lock = threading.Lock()
@@ -156,6 +160,10 @@ class LineCount(Node):
             "crossings {'crossed_in', 'crossed_out'}.",
         ),
     }
+
+    @classmethod
+    def added_fields(cls, params: Any) -> frozenset[str]:
+        return frozenset()
 
     def setup(self) -> None:
         self._lines: dict[str, tuple[sv.LineZone, dict[str, int], dict[str, int]]] = {}

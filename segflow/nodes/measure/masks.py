@@ -109,6 +109,12 @@ class MeasureMasks(Node):
     }
     outputs = {"detections": Port(Kind.DETECTIONS, "The same detections with measurement fields.")}
 
+    @classmethod
+    def added_fields(cls, params: Any) -> frozenset[str]:
+        """Pixel fields always; millimetre fields (and their uncertainties) when a scale is set."""
+        empty = MaskMeasurements.empty()
+        return frozenset(pixel_fields(empty)) | frozenset(mm_fields(empty, 1.0, 0.0) if params.scale else ())
+
     def setup(self) -> None:
         scale = self.params.scale
         self._plane = None

@@ -59,6 +59,10 @@ class GrabCutSegmenter(Node):
     }
     outputs = {"detections": Port(Kind.DETECTIONS, "The same detections, each with a mask.")}
 
+    @classmethod
+    def added_fields(cls, params: Any) -> frozenset[str]:
+        return frozenset()
+
     def process(self, inputs: Inputs) -> dict[str, Any]:
         detections = inputs["detections"]
         image = inputs["image"].pixels

@@ -100,6 +100,10 @@ class Sam2Segment(Node):
     outputs = {"detections": Port(Kind.DETECTIONS, "The same detections with SAM 2's masks.")}
 
     @classmethod
+    def added_fields(cls, params: Any) -> frozenset[str]:
+        return frozenset({"sam_score"})
+
+    @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         problems = []
         checkpoint = checkpoint_path(params.checkpoint, context)

@@ -166,6 +166,10 @@ class ThresholdDetector(Node):
         "detections": Port(Kind.DETECTIONS, "One detection with mask per connected component.")
     }
 
+    @classmethod
+    def added_fields(cls, params: Any) -> frozenset[str]:
+        return frozenset({"class_name"})
+
     def process(self, inputs: Inputs) -> dict[str, Any]:
         pixels = inputs["image"].pixels
         if pixels.dtype != np.uint8:

@@ -88,6 +88,10 @@ class Yolo(Node):
     outputs = {"detections": Port(Kind.DETECTIONS, "Boxes, masks (segmentation models), class ids and class_name.")}
 
     @classmethod
+    def added_fields(cls, params: Any) -> frozenset[str]:
+        return frozenset({"class_name"})
+
+    @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         resolved = context.resolve(params.model)
         problem = model_problem(params.model, resolved)

@@ -18,12 +18,12 @@ import struct
 from collections.abc import Hashable, Sequence
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from segflow.delivery.line import LineParams, LineSink, Write
-from segflow.delivery.line_values import check_value
 from segflow.delivery.remote import Rejected
 from segflow.engine import NodeError, Params, node_type
+from segflow.engine.workflow.condition_check import LineValue
 
 DataType = Literal["uint16", "int16", "uint32", "int32", "float32"]
 FORMATS: dict[str, str] = {"uint16": ">H", "int16": ">h", "uint32": ">I", "int32": ">i", "float32": ">f"}
@@ -52,19 +52,14 @@ class ModbusWrite(Params):
     # `register` is the name users write; as an attribute it would shadow ABCMeta.register.
     holding: int | None = Field(None, ge=0, le=65535, alias="register",
                                 description="Holding register address (0-based).")
-    value: bool | int | float | str = Field(
+    value: LineValue = Field(
         True,
-        description="What to write: a constant (true, 3), `count`, `count(stone)`, `frame`, `value.key`, "
+        description="What to write: a constant (true, 3), `count`, `count(class == stone)`, `frame`, `value.key`, "
         "or `max(length_mm)` / min / mean / sum / first of a detection field.",
     )
     pulse_ms: float = Field(0.0, ge=0, le=600_000, description="Coils: switch back off after this long (0 = stay).")
     data_type: DataType = Field("uint16", description="Registers: how the value is encoded (32-bit types use two).")
     scale: float = Field(1.0, gt=0, description="Registers: multiply before encoding, e.g. 10 for tenths of a mm.")
-
-    @field_validator("value")
-    @classmethod
-    def _value_compiles(cls, value: bool | int | float | str) -> bool | int | float | str:
-        return check_value(value)
 
     @model_validator(mode="after")
     def _one_target(self) -> ModbusWrite:

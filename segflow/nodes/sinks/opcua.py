@@ -28,11 +28,11 @@ from pydantic import Field, field_validator, model_validator
 
 from segflow.delivery.common import unset_variable
 from segflow.delivery.line import LineParams, LineSink, Write
-from segflow.delivery.line_values import check_value
 from segflow.delivery.remote import Rejected
 from segflow.engine import NodeError, Params, node_type
 from segflow.engine.masking import mask, remember_url
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.workflow.condition_check import LineValue
 
 VariantName = Literal["auto", "Boolean", "SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64",
                       "Float", "Double", "String"]
@@ -71,9 +71,9 @@ class OpcuaVariable(Params):
         description="mode write: the node id, e.g. `ns=2;s=Line1.Reject` (or `s=Line1.Reject` with `namespace`); "
         "mode serve: the variable's name.",
     )
-    value: bool | int | float | str = Field(
+    value: LineValue = Field(
         True,
-        description="What to write: a constant (true, 3), `count`, `count(stone)`, `frame`, `value.key`, "
+        description="What to write: a constant (true, 3), `count`, `count(class == stone)`, `frame`, `value.key`, "
         "or `max(length_mm)` / min / mean / sum / first of a detection field.",
     )
     pulse_ms: float = Field(0.0, ge=0, le=600_000, description="Switch back to false (0) after this long (0 = stay).")
@@ -82,11 +82,6 @@ class OpcuaVariable(Params):
         description="OPC UA data type; auto: write mode reads it from the server, serve mode uses Boolean for "
         "pulses and true/false, Double otherwise.",
     )
-
-    @field_validator("value")
-    @classmethod
-    def _value_compiles(cls, value: bool | int | float | str) -> bool | int | float | str:
-        return check_value(value)
 
 
 class OpcuaParams(LineParams):

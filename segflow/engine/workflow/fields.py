@@ -1,0 +1,112 @@
+"""Names in conditions, checked before the run against the fields that reach the node.
+
+Each node type declares the per-detection fields it adds (``Node.added_fields``);
+the fields that reach a node are what its upstream nodes add along its
+detections inputs. A condition naming anything else is a validation error with
+a "did you mean". A node that declares nothing (a third-party node, say) makes
+the set unknown downstream, and then any name is accepted: better to let a
+rule through than to refuse a field that is really there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import cache
+from typing import Annotated, Any, get_args, get_origin
+
+from pydantic import BaseModel
+
+from segflow.engine.ports import Kind
+from segflow.engine.workflow.condition_check import ConditionParam, Fields, ParamKind, Scope, check
+from segflow.engine.workflow.conditions import ConditionError, parse
+from segflow.engine.workflow.graph import CompiledGraph
+from segflow.engine.workflow.issues import Issue, Location
+
+
+# -- finding the condition params of a node --------------------------------------------------------
+def _marker(annotation: Any, metadata: Any = ()) -> ConditionParam | None:
+    for item in metadata:
+        if isinstance(item, ConditionParam):
+            return item
+    if get_origin(annotation) is Annotated:
+        found = _marker(None, get_args(annotation)[1:])
+        return found or _marker(get_args(annotation)[0])
+    return next((m for a in get_args(annotation) if (m := _marker(a)) is not None), None)
+
+
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in get_args(annotation):
+        yield from _models_in(arg)
+
+
+@cache
+def has_conditions(model: type[BaseModel]) -> bool:
+    """Whether a params model holds a condition anywhere (most do not: skip them fast)."""
+    return any(
+        _marker(info.annotation, info.metadata) is not None
+        or any(has_conditions(m) for m in _models_in(info.annotation))
+        for info in model.model_fields.values()
+    )
+
+
+def condition_params(params: BaseModel, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str, ParamKind]]:
+    """``(path, text, kind)`` of every condition in ``params``, nested rules and writes included."""
+    for name, info in type(params).model_fields.items():
+        value, where = getattr(params, name, None), (*path, name)
+        marker = _marker(info.annotation, info.metadata)
+        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        for i, item in items:
+            at = where if i is None else (*where, i)
+            if marker is not None and isinstance(item, str):
+                yield at, item, marker.kind
+            elif isinstance(item, BaseModel) and has_conditions(type(item)):
+                yield from condition_params(item, at)
+
+
+# -- the validation pass ------------------------------------------------------------------------
+def reaching_fields(graph: CompiledGraph, unchecked: set[str]) -> dict[str, Fields]:
+    """Per node, the fields of the detections on its inputs (None: unknown); one pass in graph order."""
+    out: dict[str, Fields] = {}
+    into: dict[str, Fields] = {}
+    for node_id in graph.order:
+        node = graph.nodes[node_id]
+        found: Fields = frozenset()
+        for port, refs in node.inputs.items():
+            if node.cls.inputs[port].kind != Kind.DETECTIONS:
+                continue
+            for src, _ in refs:
+                upstream = out.get(src)
+                found = None if found is None or upstream is None else found | upstream
+        into[node_id] = found
+        added = None if node_id in unchecked else node.cls.added_fields(node.params)
+        out[node_id] = None if added is None or found is None else found | added
+    return into
+
+
+def condition_issues(graph: CompiledGraph, where: Callable[..., Location], unchecked: set[str]) -> list[Issue]:
+    """Every unknown name and type mismatch in every node's conditions, located at its param."""
+    issues: list[Issue] = []
+    into: dict[str, Fields] | None = None
+    for node_id in graph.order:
+        node = graph.nodes[node_id]
+        if node_id in unchecked or not has_conditions(type(node.params)):
+            continue
+        into = into if into is not None else reaching_fields(graph, unchecked)
+        wired = {p for p, refs in node.inputs.items() if refs}
+        has_detections = any(node.cls.inputs[p].kind == Kind.DETECTIONS for p in wired)
+        scope = Scope(into[node_id], has_detections, any(node.cls.inputs[p].kind == Kind.VALUE for p in wired))
+        for path, text, kind in condition_params(node.params):
+            try:
+                tree = parse(text)
+            except ConditionError:
+                continue  # the params model refused it already
+            if tree is None:
+                continue
+            for error in check(tree, scope, kind):
+                name = ".".join(str(p) for p in path)
+                issues.append(Issue("param.condition", f"param '{name}': {text!r}: {error}",
+                                    where(("nodes", node_id, "params", *path)), node_id, name, error.hint))
+    return issues
+
