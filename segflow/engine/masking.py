@@ -6,7 +6,8 @@ pattern over free text cannot delimit. So masking works twice: a URL found
 in a message is split at the *last* ``@`` of its userinfo and the password
 replaced; and every URL a node is given is remembered (:func:`remember_url`),
 so its password, raw or percent-encoded, is replaced wherever it shows up,
-even where the URL was cut at a space. Log lines (:class:`MaskingFilter`),
+even where the URL was cut at a space (remembered secrets are replaced
+first, before a URL cut short could be masked at the wrong ``@``). Log lines (:class:`MaskingFilter`),
 validation issues, run reports and set-aside records all pass through
 :func:`mask`.
 """
@@ -93,15 +94,17 @@ class Secrets:
             self._known.update(f for f in forms if len(f) >= MIN_REMEMBERED)
 
     def mask(self, text: str) -> str:
-        text = URL_IN_TEXT.sub(lambda m: _mask_url(m.group(0)), text)
-        if BARE_USERINFO.match(text):
-            head, _, tail = text.partition(" ")
-            text = _mask_url(head) + (" " + tail if tail else "")
+        # Remembered secrets first: a URL cut at a space inside its password is masked up to its
+        # last '@' there, which would leave the remembered password no longer whole in the text.
         with self._lock:
             known = sorted(self._known, key=len, reverse=True)
         for secret in known:
             if secret in text:
                 text = text.replace(secret, HIDDEN)
+        text = URL_IN_TEXT.sub(lambda m: _mask_url(m.group(0)), text)
+        if BARE_USERINFO.match(text):
+            head, _, tail = text.partition(" ")
+            text = _mask_url(head) + (" " + tail if tail else "")
         return text
 
 
