@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
+from segflow.engine.text import message as shortened
+
 SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S*")
 BARE_USERINFO = re.compile(r"^[^/?#\s@:]+:\S*@\S")  # 'op:pw@host/x' given without a scheme
@@ -138,11 +140,11 @@ def mask_all(value: Any) -> Any:
 
 
 class MaskingFilter(logging.Filter):
-    """A handler filter that masks each log line once it is formatted with its arguments."""
+    """A handler filter that masks each log line once it is formatted with its arguments, then shortens it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = mask(message)
+        masked = shortened(mask(message))  # masked whole first: a cut must not leave half a secret
         if masked != message:
             record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:

@@ -200,7 +200,7 @@ class _Checker:
         cls = self.registry.get(spec.type)
         if cls is None:
             close = self.registry.closest(spec.type)
-            self._add("node.type", f"unknown node type '{spec.type}'", path + ("type",), node_id,
+            self._add("node.type", f"unknown node type '{shorten(spec.type, 80)}'", path + ("type",), node_id,
                       hint=f"did you mean '{close}'?" if close else "run `segflow nodes` for the list")
             return None
         try:
