@@ -28,6 +28,7 @@ from segflow.delivery.records import RecordBuilder, RecordParams, detection_envs
 from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode
 from segflow.engine.masking import mask
 from segflow.engine.observe.metrics import Undelivered
+from segflow.engine.text import path_part
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class RecordSink(SinkNode):
 
     def rejected_path(self) -> Path:
         """Where records the target would not take are set aside."""
-        return self.context.resolve(Path(".segflow/rejected") / (self.context.workflow or "workflow")
+        return self.context.resolve(Path(".segflow/rejected") / path_part(self.context.workflow, "workflow")
                                     / f"{self.node_id}.jsonl")
 
     # -- the shared machinery ----------------------------------------------------------

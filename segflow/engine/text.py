@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import string
-from collections.abc import Collection
+from collections.abc import Sequence
 
 # C0/C1 controls and the characters that reorder or hide text (bidi overrides and isolates, zero
 # width, line/paragraph separators, BOM): shown raw they let a name disguise itself or a message.
@@ -78,7 +78,7 @@ FORMAT_SPEC = re.compile(
 )
 
 
-def check_template(template: str, what: str, fields: Collection[str] | None = None, suffix: str = "") -> str:
+def check_template(template: str, what: str, fields: Sequence[str] | None = None, suffix: str = "") -> str:
     """``template`` if it is a format string safe to fill in, else ``ValueError`` saying why.
 
     Only plain field names (no ``{0}``, ``{a.b}`` or ``{a[0]}``), only ``fields`` when given,
@@ -98,7 +98,7 @@ def check_template(template: str, what: str, fields: Collection[str] | None = No
             raise ValueError(f"{what} {shown}: '{{{shorten(name, 40)}}}' is not a field name "
                              "(only plain names, no positions, attributes or indexes)")
         if fields is not None and name not in fields:
-            known = ", ".join(f"{{{f}}}" for f in sorted(fields))
+            known = ", ".join(f"{{{f}}}" for f in fields)
             raise ValueError(f"{what} {shown} uses {{{shorten(name, 40)}}}; only {known} exist")
         spec = spec or ""
         if suffix and spec.endswith(suffix):

@@ -24,7 +24,7 @@ from segflow.engine.registry import Registry, default_registry
 from segflow.engine.workflow.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
 from segflow.engine.workflow.issues import Issue, Location, errors_in, shorten
 from segflow.engine.workflow.limits import Limits, raise_hint
-from segflow.engine.workflow.spec import NODE_ID_PATTERN, NodeSpec, Settings, WorkflowHeader
+from segflow.engine.workflow.spec import NODE_ID_MAX, NODE_ID_PATTERN, NodeSpec, Settings, WorkflowHeader
 from segflow.engine.workflow.yaml_source import LoadedYaml, load_yaml
 
 
@@ -191,6 +191,11 @@ class _Checker:
             path = ("nodes", raw_key)
             self._add("node.id", f"node id '{shorten(node_id, 80)}' must start with a letter or '_' and hold only "
                       "letters, digits, '_' or '-'", path, node_id, key=True)
+            return None
+        if len(node_id) > NODE_ID_MAX:  # checked here, not when a sink's spool or rejected file is first made
+            self._add("node.id", f"node id '{shorten(node_id, 40)}' is {len(node_id):,} characters long; at most "
+                      f"{NODE_ID_MAX}", path, node_id, key=True,
+                      hint="node ids name files (a sink's spool folder and rejected records): choose a shorter one")
             return None
         try:
             spec = NodeSpec.model_validate(raw)

@@ -9,7 +9,6 @@ renamed, so a crash never leaves a half image under the final name. Use
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,8 +22,9 @@ from segflow.delivery.records import class_names, detection_envs, frame_env
 from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import write_atomic
+from segflow.engine.text import check_template, path_part, shorten
 
-NAME_FIELDS = {"source", "frame", "run", "workflow", "node"}
+NAME_FIELDS = ("source", "frame", "run", "workflow", "node")
 
 
 class ImagesParams(FileParams):
@@ -47,13 +47,11 @@ class ImagesParams(FileParams):
     @field_validator("name")
     @classmethod
     def _name_fields(cls, name: str) -> str:
+        check_template(name, "name", NAME_FIELDS)
         try:
-            names = {n for _, n, _, _ in string.Formatter().parse(name) if n is not None}
             name.format(source="s", frame=1, run="r", workflow="w", node="n")
-        except (ValueError, KeyError) as exc:
-            raise ValueError(f"name {name!r}: {exc}") from exc
-        if names - NAME_FIELDS:
-            raise ValueError(f"name {name!r} uses {sorted(names - NAME_FIELDS)}; known: {sorted(NAME_FIELDS)}")
+        except ValueError as exc:  # a spec that does not suit its value: '{source:d}'
+            raise ValueError(f"name {shorten(repr(name), 80)}: {exc}") from exc
         return name
 
 
@@ -111,12 +109,11 @@ class ImagesSink(SinkNode):
         if not self._gate.admit(packet.source_id, packet.timestamp, frame_env(packet, detections, None), dets):
             return {}
         p = self.params
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in packet.source_id)
         base = self.folder / p.name.format(
-            source=safe,
+            source=path_part(packet.source_id),
             frame=packet.frame_index,
             run=self.run_id,
-            workflow=self.context.workflow,
+            workflow=path_part(self.context.workflow, "workflow"),
             node=self.node_id,
         )
         try:

@@ -11,7 +11,6 @@ A restart never overwrites a video: it writes ``name.1.mp4``, ``name.2.mp4``...
 from __future__ import annotations
 
 import logging
-import string
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -27,19 +26,18 @@ from segflow.delivery.linefile import next_rotation
 from segflow.delivery.records import detection_envs, frame_env
 from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.text import check_template, path_part, shorten
 
 log = logging.getLogger(__name__)
-PATH_FIELDS = {"source", "workflow", "node"}
+PATH_FIELDS = ("source", "workflow", "node")
 
 
-def check_template(path: str) -> str:
+def check_path_template(path: str) -> str:
+    check_template(path, "path", PATH_FIELDS)
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(path) if name is not None}
-    except ValueError as exc:
-        raise ValueError(f"path {path!r}: {exc}") from exc
-    unknown = names - PATH_FIELDS
-    if unknown:
-        raise ValueError(f"path {path!r} uses {sorted(unknown)}; only {{source}}, {{workflow}}, {{node}} exist")
+        path.format(source="s", workflow="w", node="n")
+    except ValueError as exc:  # a spec that does not suit its text: '{source:d}'
+        raise ValueError(f"path {shorten(repr(path), 80)}: {exc}") from exc
     return path
 
 
@@ -64,7 +62,7 @@ class VideoParams(FileParams):
     @field_validator("path")
     @classmethod
     def _path_fields(cls, path: str) -> str:
-        return check_template(path)
+        return check_path_template(path)
 
 
 class PyAvWriter:
@@ -180,8 +178,8 @@ class VideoSink(SinkNode):
         if "{source}" not in template:
             stem, dot, ext = template.rpartition(".")
             template = f"{stem}_{{source}}.{ext}" if dot else f"{template}_{{source}}"
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source)
-        return context.resolve(template.format(source=safe, workflow=context.workflow or "workflow", node=node_id))
+        workflow = path_part(context.workflow, "workflow")
+        return context.resolve(template.format(source=path_part(source), workflow=workflow, node=node_id))
 
     def setup(self) -> None:
         p = self.params
