@@ -22,7 +22,7 @@ from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import shown
 from segflow.engine.registry import Registry, default_registry
 from segflow.engine.workflow.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
-from segflow.engine.workflow.issues import Issue, Location, errors_in, shorten
+from segflow.engine.workflow.issues import Issue, Location, Severity, errors_in, shorten
 from segflow.engine.workflow.limits import Limits, raise_hint
 from segflow.engine.workflow.spec import NODE_ID_MAX, NODE_ID_PATTERN, NodeSpec, Settings, WorkflowHeader
 from segflow.engine.workflow.yaml_source import LoadedYaml, load_yaml
@@ -216,7 +216,8 @@ class _Checker:
             return ResolvedNode(node_id, cls, cls.Params.model_construct(), {}, spec.on_error or "", spec.label)
         for problem in self._check_params(cls, params, node_id):
             message = f"param '{problem.field}': {problem.message}" if problem.field else problem.message
-            self._add("param.check", message, path + ("params", problem.field), node_id, problem.field, problem.hint)
+            self._add("param.warning" if problem.warning else "param.check", message, path + ("params", problem.field),
+                      node_id, problem.field, problem.hint, severity=Severity.WARNING if problem.warning else None)
         for key, default in (("resources", {}), ("replicas", 1)):
             if getattr(spec, key) != default and not cls.batchable:
                 self._add("node.placement", f"'{key}' applies only to model nodes, and {spec.type} is not one",
@@ -236,8 +237,9 @@ class _Checker:
             return [ParamProblem(field_, f"cannot check{where}: {exc.strerror or exc}", "check the path")]
 
     def _add(self, code: str, message: str, path: tuple[Any, ...], node: str | None, field_: str | None = None,
-             hint: str = "", key: bool = False) -> None:
-        self.issues.append(Issue(code, message, self.loaded.where(path, prefer_key=key), node, field_, hint))
+             hint: str = "", key: bool = False, severity: Severity | None = None) -> None:
+        self.issues.append(Issue(code, message, self.loaded.where(path, prefer_key=key), node, field_, hint,
+                                 severity or Severity.ERROR))
 
     def _pydantic(self, exc: ValidationError, base: tuple[Any, ...], node: str | None, model: type[BaseModel],
                   noun: str = "key") -> None:
