@@ -131,7 +131,7 @@ class Yolo(Node):
         unpinned = unpinned_problem(resolved, params.sha256)
         if unpinned is not None and mismatch is None and not_torch is None:
             problems.append(ParamProblem("model", unpinned, UNPINNED_HINT, warning=True))
-        elif is_hub_name(params.model) and not resolved.exists():
+        elif is_hub_name(params.model) and not resolved.exists() and params.sha256 is None:
             problems.append(ParamProblem(
                 "model", f"{params.model} would be downloaded and loaded with no `sha256` pin (a .pt runs any code "
                 "it holds)", "download it once, give its path, then `segflow models pin WORKFLOW`", warning=True))
