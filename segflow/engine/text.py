@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping
+from typing import Any
 
 # C0/C1 controls and the characters that reorder or hide text (bidi overrides and isolates, zero
 # width, line/paragraph separators, BOM): shown raw they let a name disguise itself or a message.
@@ -78,12 +79,14 @@ FORMAT_SPEC = re.compile(
 )
 
 
-def check_template(template: str, what: str, fields: Sequence[str] | None = None, suffix: str = "") -> str:
+def check_template(template: str, what: str, samples: Mapping[str, Any] | None = None, suffix: str = "") -> str:
     """``template`` if it is a format string safe to fill in, else ``ValueError`` saying why.
 
-    Only plain field names (no ``{0}``, ``{a.b}`` or ``{a[0]}``), only ``fields`` when given,
-    no nested ``{}`` inside a spec, and each spec one Python understands with a width and a
-    precision of at most :data:`MAX_FORMAT_WIDTH`. ``suffix`` is a spec ending a node adds
+    Only plain field names (no ``{0}``, ``{a.b}`` or ``{a[0]}``), no nested ``{}`` inside a
+    spec, and each spec one Python understands with a width and a precision of at most
+    :data:`MAX_FORMAT_WIDTH`. With ``samples`` (a value of each field's type), only their
+    names may be used and the template is filled with them once, so a spec that does not
+    suit its field (``{source:d}``) is caught too. ``suffix`` is a spec ending a node adds
     (annotate's ``+-``).
     """
     shown = shorten(repr(template), 80)
@@ -91,14 +94,16 @@ def check_template(template: str, what: str, fields: Sequence[str] | None = None
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
         raise ValueError(f"{what} {shown}: {exc} (write literal braces as {{{{ and }}}})") from exc
-    for _, name, spec, _ in parsed:
+    for _, name, spec, conversion in parsed:
         if name is None:
             continue
+        if conversion not in (None, "r", "s", "a"):
+            raise ValueError(f"{what} {shown}: '!{shorten(conversion, 10)}' is no conversion (only !r, !s, !a)")
         if not name.isidentifier():
             raise ValueError(f"{what} {shown}: '{{{shorten(name, 40)}}}' is not a field name "
                              "(only plain names, no positions, attributes or indexes)")
-        if fields is not None and name not in fields:
-            known = ", ".join(f"{{{f}}}" for f in fields)
+        if samples is not None and name not in samples:
+            known = ", ".join(f"{{{f}}}" for f in samples)
             raise ValueError(f"{what} {shown} uses {{{shorten(name, 40)}}}; only {known} exist")
         spec = spec or ""
         if suffix and spec.endswith(suffix):
@@ -112,4 +117,9 @@ def check_template(template: str, what: str, fields: Sequence[str] | None = None
             if match[part] is not None and int(match[part]) > MAX_FORMAT_WIDTH:
                 raise ValueError(f"{what} {shown}: the {part} of {{{name}}} is {shorten(match[part], 20)}; "
                                  f"at most {MAX_FORMAT_WIDTH}")
+    if samples is not None:
+        try:
+            template.format(**samples)
+        except ValueError as exc:
+            raise ValueError(f"{what} {shown}: {exc}") from exc
     return template

@@ -67,3 +67,29 @@ def test_a_long_path_part_is_cut_and_kept_apart():
     a, b = path_part("é" * 300 + "a"), path_part("é" * 300 + "b")
     assert a != b
     assert len(a.encode()) <= 100 and len(b.encode()) <= 100
+
+
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [("{length_mm:.1f} mm", None), ("{frame:06d}", None), ("{x!r:>10}", None), ("{x:.2f+-}", None),
+     ("{length_mm:-999999999}", "width"), ("{x:.999999999f}", "precision"), ("{x:{y}}", "nested"),
+     ("{0}", "field name"), ("{a.b}", "field name"), ("{a[0]}", "field name"), ("{x!z}", "conversion"),
+     ("{x:zz}", "format Python understands"), ("{", "Single '{'")],
+)  # fmt: skip
+def test_templates_are_checked(template, error):
+    from segflow.engine.text import check_template
+
+    if error is None:
+        assert check_template(template, "label", suffix="+-") == template
+    else:
+        with pytest.raises(ValueError, match=error):
+            check_template(template, "label", suffix="+-")
+
+
+def test_a_template_with_samples_is_filled_once():
+    from segflow.engine.text import check_template
+
+    with pytest.raises(ValueError, match="only {source}, {frame} exist"):
+        check_template("{camera}", "name", {"source": "s", "frame": 1})
+    with pytest.raises(ValueError, match="Unknown format code 'd'"):
+        check_template("{source:d}", "name", {"source": "s", "frame": 1})

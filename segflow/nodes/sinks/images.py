@@ -22,9 +22,9 @@ from segflow.delivery.records import class_names, detection_envs, frame_env
 from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import write_atomic
-from segflow.engine.text import check_template, path_part, shorten
+from segflow.engine.text import check_template, path_part
 
-NAME_FIELDS = ("source", "frame", "run", "workflow", "node")
+NAME_FIELDS = {"source": "s", "frame": 1, "run": "r", "workflow": "w", "node": "n"}  # one value of each type
 
 
 class ImagesParams(FileParams):
@@ -47,12 +47,7 @@ class ImagesParams(FileParams):
     @field_validator("name")
     @classmethod
     def _name_fields(cls, name: str) -> str:
-        check_template(name, "name", NAME_FIELDS)
-        try:
-            name.format(source="s", frame=1, run="r", workflow="w", node="n")
-        except ValueError as exc:  # a spec that does not suit its value: '{source:d}'
-            raise ValueError(f"name {shorten(repr(name), 80)}: {exc}") from exc
-        return name
+        return check_template(name, "name", NAME_FIELDS)
 
 
 def crop_with_alpha(pixels: np.ndarray, box: np.ndarray, mask: np.ndarray | None, pad: int) -> np.ndarray:

@@ -26,19 +26,10 @@ from segflow.delivery.linefile import next_rotation
 from segflow.delivery.records import detection_envs, frame_env
 from segflow.engine import Inputs, Kind, NodeError, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.engine.text import check_template, path_part, shorten
+from segflow.engine.text import check_template, path_part
 
 log = logging.getLogger(__name__)
-PATH_FIELDS = ("source", "workflow", "node")
-
-
-def check_path_template(path: str) -> str:
-    check_template(path, "path", PATH_FIELDS)
-    try:
-        path.format(source="s", workflow="w", node="n")
-    except ValueError as exc:  # a spec that does not suit its text: '{source:d}'
-        raise ValueError(f"path {shorten(repr(path), 80)}: {exc}") from exc
-    return path
+PATH_FIELDS = {"source": "s", "workflow": "w", "node": "n"}
 
 
 class VideoParams(FileParams):
@@ -62,7 +53,7 @@ class VideoParams(FileParams):
     @field_validator("path")
     @classmethod
     def _path_fields(cls, path: str) -> str:
-        return check_path_template(path)
+        return check_template(path, "path", PATH_FIELDS)
 
 
 class PyAvWriter:
