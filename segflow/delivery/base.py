@@ -37,6 +37,7 @@ from segflow.delivery.records import FrameRecord, RecordBuilder, dumps
 from segflow.engine import Inputs, Kind, NodeError, Port
 from segflow.engine.masking import mask
 from segflow.engine.observe.metrics import Undelivered
+from segflow.engine.text import path_part
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class RecordSink(GatedSink):
 
     def rejected_path(self) -> Path:
         """Where records the target would not take are set aside."""
-        return self.context.resolve(Path(".segflow/rejected") / (self.context.workflow or "workflow")
+        return self.context.resolve(Path(".segflow/rejected") / path_part(self.context.workflow, "workflow")
                                     / f"{self.node_id}.jsonl")
 
     # -- the shared machinery ----------------------------------------------------------

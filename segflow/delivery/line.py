@@ -30,8 +30,8 @@ from pydantic import Field
 
 from segflow.delivery.base import RECORD_INPUTS
 from segflow.delivery.common import GateParams
-from segflow.delivery.gate import GatedSink
 from segflow.delivery.condition import Condition
+from segflow.delivery.gate import GatedSink
 from segflow.delivery.remote import Backoff, Rejected
 from segflow.engine import Inputs, PacketInfo, Port
 

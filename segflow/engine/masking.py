@@ -6,7 +6,8 @@ pattern over free text cannot delimit. So masking works twice: a URL found
 in a message is split at the *last* ``@`` of its userinfo and the password
 replaced; and every URL a node is given is remembered (:func:`remember_url`),
 so its password, raw or percent-encoded, is replaced wherever it shows up,
-even where the URL was cut at a space. Log lines (:class:`MaskingFilter`),
+even where the URL was cut at a space (remembered secrets are replaced
+first, before a URL cut short could be masked at the wrong ``@``). Log lines (:class:`MaskingFilter`),
 validation issues, run reports and set-aside records all pass through
 :func:`mask`.
 """
@@ -19,6 +20,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
+
+from segflow.engine.text import message as shortened
 
 SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S*")
@@ -93,15 +96,17 @@ class Secrets:
             self._known.update(f for f in forms if len(f) >= MIN_REMEMBERED)
 
     def mask(self, text: str) -> str:
-        text = URL_IN_TEXT.sub(lambda m: _mask_url(m.group(0)), text)
-        if BARE_USERINFO.match(text):
-            head, _, tail = text.partition(" ")
-            text = _mask_url(head) + (" " + tail if tail else "")
+        # Remembered secrets first: a URL cut at a space inside its password is masked up to its
+        # last '@' there, which would leave the remembered password no longer whole in the text.
         with self._lock:
             known = sorted(self._known, key=len, reverse=True)
         for secret in known:
             if secret in text:
                 text = text.replace(secret, HIDDEN)
+        text = URL_IN_TEXT.sub(lambda m: _mask_url(m.group(0)), text)
+        if BARE_USERINFO.match(text):
+            head, _, tail = text.partition(" ")
+            text = _mask_url(head) + (" " + tail if tail else "")
         return text
 
 
@@ -135,11 +140,11 @@ def mask_all(value: Any) -> Any:
 
 
 class MaskingFilter(logging.Filter):
-    """A handler filter that masks each log line once it is formatted with its arguments."""
+    """A handler filter that masks each log line once it is formatted with its arguments, then shortens it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = mask(message)
+        masked = shortened(mask(message))  # masked whole first: a cut must not leave half a secret
         if masked != message:
             record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:

@@ -73,11 +73,12 @@ class Inputs(dict[str, Any]):
 
 @dataclass
 class ParamProblem:
-    """A problem a node type finds in its parameters before anything runs."""
+    """A problem a node type finds in its parameters before anything runs (``warning``: it may still run)."""
 
     field: str
     message: str
     hint: str = ""
+    warning: bool = False
 
 
 class StopFlag:

@@ -29,6 +29,7 @@ from segflow.engine.api import load
 from segflow.engine.execution.lifecycle import SetupError
 from segflow.engine.observe.hooks import HookList, RunHooks
 from segflow.engine.observe.progress import Progress
+from segflow.engine.text import path_part
 from segflow.engine.workflow.graph import CompiledGraph, Ref
 from segflow.engine.workflow.issues import WorkflowError
 
@@ -192,7 +193,7 @@ def output_paths(graph: CompiledGraph, base_dir: Path) -> dict[str, str]:
         if "://" in raw:  # a PostgreSQL URL: show it as given
             found[kind[0]] = raw
             continue
-        raw = raw.format(source=source, workflow=graph.name, node=node_id) if "{" in raw else raw
+        raw = raw.format(source=source, workflow=path_part(graph.name, "workflow"), node=node_id) if "{" in raw else raw
         path = Path(raw) if Path(raw).is_absolute() else base_dir / raw
         found[kind[0]] = str(path.resolve())
     return found

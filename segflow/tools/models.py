@@ -1,4 +1,4 @@
-"""`segflow models`: list the known checkpoints and fetch them into the local model folder.
+"""`segflow models`: list the known checkpoints, fetch them into the local model folder, pin a workflow's.
 
 ``list`` shows each known checkpoint (config, size, sha256) and what the model
 folder already holds; ``fetch NAME`` downloads one with a progress bar on
@@ -6,6 +6,10 @@ stderr, resumes an interrupted transfer and checks the sha256 before the file
 takes its final name (``segflow.tools.download``). Where no published digest
 is known, the file is kept but reported as not verified, with the digest it
 has, so it can be compared with the publisher's (or given with ``--sha256``).
+``pin WORKFLOW`` writes the ``sha256`` of every model file a workflow loads
+into it (comments and layout kept), so a swapped or tampered pickle is refused
+from then on; a pin that no longer matches its file is reported, never
+overwritten.
 """
 
 from __future__ import annotations
@@ -39,8 +43,12 @@ class ModelsCommand:
         p.add_argument("--sha256", default=None, help="the digest to check against (when segflow knows none)")
         p.add_argument("--retries", type=int, default=3, help="resume an interrupted transfer this often (3)")
         p.add_argument("--force", action="store_true", help="fetch again even when the file is there")
+        p = sub.add_parser("pin", help="write the sha256 of every model file a workflow loads into it")
+        p.add_argument("workflow", type=Path, help="the workflow file to pin (rewritten in place)")
 
     def run(self, args: argparse.Namespace) -> int:
+        if args.action == "pin":
+            return pin_models(args.workflow)
         folder = models_dir(args.dir)
         if args.action == "list":
             return list_models(folder, args.json)
@@ -122,6 +130,50 @@ def verdict(checkpoint: Checkpoint, digest: str, verified: bool) -> str:
         return f"sha256 {digest}: verified"
     return (f"sha256 {digest}: NOT verified: segflow knows no published digest for {checkpoint.name}; "
             "compare it with the publisher's, or fetch with --sha256 to check it")
+
+
+def pin_models(workflow: Path) -> int:
+    """Pin each model file of ``workflow`` by its sha256: 0 when done, 2 when the workflow is invalid.
+
+    A pin that no longer matches its file is a validation error, so it is reported and never rewritten.
+    """
+    from segflow.engine.node import RunContext
+    from segflow.engine.paths import write_atomic
+    from segflow.engine.workflow.validate import validate_file
+    from segflow.ui.yaml_roundtrip import dumps, loads
+    from segflow.vision.model_files import file_sha256
+
+    result = validate_file(workflow)
+    if result.graph is None:
+        for issue in result.issues:
+            print(issue.format(), file=sys.stderr)
+        return 2
+    graph = result.graph
+    context = RunContext().for_settings(graph.name, graph.settings.models_dir)
+    text = workflow.read_text(encoding="utf-8")
+    data, style = loads(text)
+    pinned = 0
+    for node_id, node in graph.nodes.items():
+        weights_file = getattr(node.cls, "weights_file", None)
+        if weights_file is None or "sha256" not in type(node.params).model_fields:
+            continue
+        path = weights_file(node.params, context)
+        if not path.exists():
+            print(f"{workflow}: node '{node_id}': {path} is not here, so it cannot be pinned (fetch it first)")
+            continue
+        if node.params.sha256 is not None:  # validation checked it matches
+            print(f"{workflow}: node '{node_id}': {path} already pinned")
+            continue
+        digest = file_sha256(path)
+        params = data["nodes"][node_id]["params"]  # validated: a mapping, with the model in it
+        if len(str(params)) > 60:
+            params.fa.set_block_style()  # a 64-digit pin in a one-line {...} makes a line too long to read
+        params["sha256"] = digest
+        pinned += 1
+        print(f"{workflow}: node '{node_id}': pinned {path} (sha256 {digest})")
+    if pinned:
+        write_atomic(workflow, dumps(data, style).encode("utf-8"))
+    return 0
 
 
 MODELS = ModelsCommand()

@@ -1,9 +1,12 @@
-"""Checksums of model files: a node given ``sha256`` refuses weights that are not the ones it was given.
+"""Model files checked before anything loads them: their kind, their checksum, whether they are pinned.
 
 A ``.pt`` file is a Python pickle, and loading one runs whatever code it holds.
 Pinning the hash of the file you trust means a swapped or tampered file is
-refused before anything loads it. Hashes are cached per (path, size, mtime),
-so validation and setup read a large checkpoint once.
+refused before anything loads it; a pickle with no pin is loaded with a
+warning (at validation, so at every run too) naming ``segflow models pin``.
+A ``.pt`` that is not a PyTorch checkpoint at all (random bytes, a truncated
+download) is named as such from its first bytes. Hashes are cached per (path,
+size, mtime), so validation and setup read a large checkpoint once.
 """
 
 from __future__ import annotations
@@ -57,6 +60,53 @@ def sha256_problem(path: Path, expected: str | None) -> str | None:
     if actual == expected.lower():
         return None
     return f"{path} has sha256 {actual}, but the workflow expects {expected.lower()}: refusing to load it"
+
+
+PICKLE_SUFFIXES = (".pt", ".pth")
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive since PyTorch 1.6
+PICKLE_PROTOCOL = b"\x80"  # ...and a bare pickle (protocol 2 or later) before that
+
+
+def is_pickle(path: Path) -> bool:
+    """A local ``.pt``/``.pth`` file: loading it unpickles, which runs code."""
+    return path.suffix.lower() in PICKLE_SUFFIXES and path.is_file()
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why the ``.pt`` file at ``path`` cannot be a PyTorch checkpoint, from its first bytes, or ``None``."""
+    if not is_pickle(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    if head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_PROTOCOL):
+        return None
+    if not head:
+        return f"{path} is empty, not a PyTorch checkpoint"
+    return (f"{path} is not a PyTorch checkpoint: one is a zip archive (it starts with 'PK'), "
+            f"this file starts with the bytes {head.hex(' ')}")
+
+
+CHECKPOINT_HINT = "a truncated download or a wrong file: fetch, train or export it again"
+
+
+def unpinned_problem(path: Path, expected: str | None) -> str | None:
+    """The warning for a pickle loaded with no ``sha256`` pin, or ``None``."""
+    if expected is not None or not is_pickle(path):
+        return None
+    return (f"{path.name} is a pickle loaded with no `sha256` pin: loading it runs any code it holds, "
+            "and a swapped file would load unnoticed")
+
+
+UNPINNED_HINT = "check it is the file you trust, then `segflow models pin WORKFLOW` writes its sha256"
+
+
+def load_error(exc: BaseException) -> str:
+    """What went wrong loading a model, never an empty reason (some loaders raise bare exceptions)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else f"{type(exc).__name__} (the loader gave no reason)"
 
 
 SHA256_HINT = (

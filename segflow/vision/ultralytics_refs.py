@@ -32,11 +32,19 @@ def is_hub_name(model: str) -> bool:
     return Path(model).name == model and bool(HUB_NAME.match(model))
 
 
+# What an exported model folder holds: OpenVINO (.xml + .bin), TF SavedModel, NCNN, Paddle.
+FOLDER_MODELS = ("*.xml", "saved_model.pb", "*.param", "*.pdmodel", "*.pdiparams")
+
+
 def model_problem(model: str, resolved: Path) -> str | None:
     """Why ``model`` cannot be loaded here, or ``None``: a missing path is named in full."""
     if is_hub_name(model) and stat_or_none(resolved) == (None, None):
         return None
-    return existing_path_problem(resolved, "model file")
+    problem = existing_path_problem(resolved, "model file")
+    if problem is None and resolved.is_dir() and not any(any(resolved.glob(p)) for p in FOLDER_MODELS):
+        return (f"{resolved} is a folder with no exported model in it (an OpenVINO folder holds an .xml "
+                "and a .bin file)")
+    return problem
 
 
 def torch_device(device: str) -> str | None:

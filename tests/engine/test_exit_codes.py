@@ -65,3 +65,17 @@ def test_some_frames_failed_is_still_0(tmp_path):
                   "  rec: {type: debug.record, params: {path: out.jsonl}, inputs: {image: bad.image}}\n")
     res = segflow("run", wf, "--quiet", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
+
+
+def test_records_lost_are_not_called_kept():
+    """Exit 3 says the records are kept; with the target and the rejected folder both full they are not."""
+    from segflow.engine.observe.metrics import RunReport, Undelivered
+
+    kept = RunReport("wf", frames=6)
+    kept.finish([Undelivered("log", "sink.jsonl", 6, ".segflow/rejected/wf/log.jsonl", "No space left on device")])
+    assert kept.exit_code == 3
+    lost = RunReport("wf", frames=6)
+    lost.finish([Undelivered("log", "sink.jsonl", 6, ".segflow/rejected/wf/log.jsonl", "disk full"),
+                 Undelivered("db", "sink.jsonl", 4, "", "No space left on device; 1 of them kept in x")])
+    assert lost.exit_code == 1
+    assert "LOST" in lost.table() and "exit code 1, not 3" in lost.table()

@@ -48,3 +48,13 @@ def test_a_lone_user_is_a_token_only_on_web_urls():
     SECRETS.remember_url("https://s3cr3t-token@hooks.example/x")  # a token
     assert SECRETS.mask("hint: segflow models fetch sam2.1-tiny") == "hint: segflow models fetch sam2.1-tiny"
     assert "s3cr3t-token" not in SECRETS.mask("sent with s3cr3t-token")
+
+
+def test_a_password_with_a_raw_at_and_a_space_is_masked_whole():
+    """The URL in the text is cut at the space: masking it first hid only 'CamP' and left the rest shown."""
+    secrets = Secrets()
+    url = "rtsp://admin:CamP@ss/#?: x-SECRET9@cam.local/h264"
+    secrets.remember_url(url)
+    shown = secrets.mask(f"cannot open {url}: timeout")
+    assert "SECRET9" not in shown and "ss/#?" not in shown, shown
+    assert shown == "cannot open rtsp://admin:***@cam.local/h264: timeout"

@@ -8,8 +8,8 @@ import supervision as sv
 from sinkkit import rendered_detections
 
 from segflow.delivery.common import GateParams
-from segflow.delivery.gate import Gate
 from segflow.delivery.condition import Condition
+from segflow.delivery.gate import Gate
 from segflow.delivery.records import Findings
 from segflow.engine import NodeError
 from segflow.engine.frame import PacketInfo
@@ -144,7 +144,9 @@ def test_bad_only_when_is_a_param_error() -> None:
 
 def test_gate_every_n_and_cooldown_per_source() -> None:
     gate = Gate(every_n=2, cooldown_s=0.5)
-    admitted = [(src, i) for i in range(10) for src in ("a", "b") if gate.admit(Findings(PacketInfo(src, i, i * 0.1), None))]
+    admitted = [
+        (src, i) for i in range(10) for src in ("a", "b") if gate.admit(Findings(PacketInfo(src, i, i * 0.1), None))
+    ]
     # every 2nd frame per source (0, 2, 4, ...), then at least 0.5 s of frame time apart
     assert admitted == [("a", 0), ("b", 0), ("a", 6), ("b", 6)]
 

@@ -173,7 +173,7 @@ def test_sam_refine_names_the_fetch_command_until_the_checkpoint_is_there(folder
     assert [(i.node, i.field) for i in errors] == [("segment", "checkpoint")]
     assert "segflow models fetch sam2.1-tiny" in errors[0].format()
     folder.mkdir()
-    (folder / FILE).write_bytes(b"weights")  # validation looks for the file; loading it is test_sam2's job
+    (folder / FILE).write_bytes(b"PK\x03\x04 weights")  # validation looks for the file; loading it is test_sam2's job
     assert [i.format() for i in validate_file(workflow, context=context).issues if i.is_error] == []
 
 
@@ -192,5 +192,5 @@ def test_a_workflow_may_name_its_own_model_folder(tmp_path, monkeypatch):
     assert str(tmp_path / "weights" / FILE) in errors[0].message  # the setting wins over $SEGFLOW_MODELS
     assert f"segflow models fetch sam2.1-tiny --dir {tmp_path / 'weights'}" in errors[0].format()
     (tmp_path / "weights").mkdir()
-    (tmp_path / "weights" / FILE).write_bytes(b"weights")
+    (tmp_path / "weights" / FILE).write_bytes(b"PK\x03\x04 weights")
     assert [i.format() for i in validate_file(path, context=context).issues if i.is_error] == []

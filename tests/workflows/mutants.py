@@ -3,8 +3,12 @@
 Each mutant is a shipped workflow with one to three mutations: lines deleted,
 duplicated, swapped or re-indented; a value replaced by a wrong-typed or
 extreme one; aliases (also recursive ones and bombs); deep nesting; long
-strings; binary garbage; a big file. The same seed gives the same mutants, so
-a failure is reproduced by its seed and index alone.
+strings; binary garbage; a big file. And the hostile families of issue 23: a
+giant or control-character string in any string field (node ids and types
+too), a format spec in any template, ``../`` in any name, an image source
+over a folder of images whose headers lie about their size (``BOMBS``), and
+a model that is a hostile pickle (``PICKLES``). The same seed gives the same
+mutants, so a failure is reproduced by its seed and index alone.
 """
 
 from __future__ import annotations
@@ -143,6 +147,110 @@ def big_file(rng: random.Random, text: str) -> str:
     return text + "\n" + "".join(f"k{i}: {i}\n" for i in range(20_000))
 
 
+# -- the hostile families -----------------------------------------------------------------------
+HIDDEN_CHARACTERS = ["\\u202eexe.yaml", "line\\nfake.yaml:1:1: node 'x': ok", "nul\\x00", "\\x1b[31mred",
+                     "\\u2066isolate\\u2069", "\\ufeffbom", "cr\\roverwrite", "zero\\u200bwidth"]
+STRING_VALUE = re.compile(r"(?<=: )(?![-\d.\[{*&!|>]|true\b|false\b|null\b)[^,{}\[\]\n#]+?(?=\s*(?:[,}]|#|$))", re.M)
+NODE_KEY = re.compile(r"^  (?P<id>[A-Za-z_][A-Za-z0-9_-]*):(?=\s*(?:\{|$))", re.M)
+
+
+def hostile_string(rng: random.Random, text: str) -> str:
+    """A giant or a control-character string in a string field, a node id or a type."""
+    if rng.random() < 0.4:
+        value = rng.choice(["g", "é", "\u202e"]) * rng.choice([100_000, 1_000_000])
+        shown = f"'{value}'"
+    else:
+        shown = '"' + rng.choice(HIDDEN_CHARACTERS) + '"'
+    target = rng.choice(["value", "value", "id", "type"])
+    if target == "id":
+        keys = list(NODE_KEY.finditer(text))
+        if keys:
+            key = rng.choice(keys)
+            return text[: key.start("id")] + shown + text[key.end("id"):]
+    if target == "type":
+        types = list(re.finditer(r"(?<=type: )[a-z0-9_.]+", text))
+        if types:
+            span = rng.choice(types)
+            return text[: span.start()] + shown + text[span.end():]
+    spans = list(STRING_VALUE.finditer(text))
+    if not spans:
+        return odd_value_with(rng, text, shown)
+    span = rng.choice(spans)
+    return text[: span.start()] + shown + text[span.end():]
+
+
+HOSTILE_SPECS = [":-999999999", ":0999999999d", ":>99999999", ":.999999999f", ":{width}", "!r:^99999999",
+                 ".__class__", "[0]", ":,.2%", ":x<1000000", ":\\n>9", ":%", "!z"]
+TEMPLATE_FIELD = re.compile(r"\{(?P<name>[A-Za-z_]\w*)(?P<spec>[^{}\n\"']*)\}")
+TEMPLATE_PARAMS = ['label: "{class_name}"', 'name: "{source}/{frame}"', 'path: "out/{source}.mp4"',
+                   'topic: "segflow/{workflow}"', 'folder: "datasets/{workflow}"']
+
+
+def template_fields(text: str) -> list[re.Match[str]]:
+    """The ``{field}`` of every quoted string (a YAML ``{a: 1}`` mapping is no template)."""
+    return [f for q in re.finditer(r'"[^"\n]*"', text) for f in TEMPLATE_FIELD.finditer(text, q.start(), q.end())]
+
+
+def format_spec(rng: random.Random, text: str) -> str:
+    """A hostile format spec in a template a param holds (a label, a file name, a path, a topic)."""
+    fields = template_fields(text)
+    if not fields or rng.random() < 0.3:  # or a template param where this workflow has none
+        params = list(re.finditer(r"params: \{", text))
+        if not params:
+            return odd_value_with(rng, text, rng.choice(TEMPLATE_PARAMS).split(": ", 1)[1])
+        at = rng.choice(params).end()
+        text = text[:at] + rng.choice(TEMPLATE_PARAMS) + ", " + text[at:]
+        fields = template_fields(text)
+    field = rng.choice(fields)
+    return text[: field.start()] + "{" + field["name"] + rng.choice(HOSTILE_SPECS) + "}" + text[field.end():]
+
+
+ESCAPING_NAMES = ["'../../../ESCAPED'", "'..'", "'.'", "'a/../../ESCAPED'", "'/tmp/ESCAPED'", "'../'",
+                  "'..\\\\ESCAPED'", "'~/ESCAPED'"]
+
+
+def dotdot_name(rng: random.Random, text: str) -> str:
+    """``../`` in a name that may become a path: the workflow's, a class's, a node id, a spool folder's."""
+    name = rng.choice(ESCAPING_NAMES)
+    where = rng.choice(["workflow", "workflow", "class", "id"])
+    if where == "workflow":
+        return re.sub(r"^name: .*$", f"name: {name}", text, count=1, flags=re.M)
+    if where == "class" and re.search(r"class_name: [^,}\n]+", text):
+        spans = list(re.finditer(r"(?<=class_name: )[^,}\n]+", text))
+        span = rng.choice(spans)
+        return text[: span.start()] + name + text[span.end():]
+    keys = list(NODE_KEY.finditer(text))
+    if not keys:
+        return text
+    key = rng.choice(keys)
+    return text[: key.start("id")] + name + text[key.end("id"):]
+
+
+BOMBS = "bombs"  # a folder the fuzz test fills with images whose headers lie, beside two honest ones
+SOURCE_NODE = re.compile(r"type: source\.(?:video|test_pattern|image|camera)(?P<sep>\n\s+|, )params: \{[^}\n]*\}")
+
+
+def lying_images(rng: random.Random, text: str) -> str:
+    """The first source reads a folder of images whose headers claim sizes they do not hold."""
+    recursive = rng.choice(["", ", recursive: true", ", loop: true", ", max_megapixels: 1000"])
+    return SOURCE_NODE.sub(lambda m: f"type: source.image{m['sep']}params: {{path: {BOMBS}{recursive}}}", text,
+                           count=1)
+
+
+PICKLES = ["pickles/random.pt", "pickles/empty.pt", "pickles/code.pt", "pickles/truncated.pt", "pickles/folder",
+           "pickles/model_openvino", "pickles/missing.pt", "/dev/zero"]
+"""What a model param may name: code.pt runs code when loaded (a warning, unless a pin refuses it)."""
+
+
+def hostile_pickle(rng: random.Random, text: str) -> str:
+    """A model or checkpoint param naming a hostile file: random bytes, empty, a code pickle, a folder."""
+    spans = list(re.finditer(r"(?:^\s+|[{,]\s*)(?:model|checkpoint): (?P<value>[^,}\n#]*[^,}\n#\s])", text, re.M))
+    if not spans:
+        return text
+    span = rng.choice(spans)
+    return text[: span.start("value")] + rng.choice(PICKLES) + text[span.end("value"):]
+
+
 MUTATIONS: dict[str, Callable[[random.Random, str], str | bytes]] = {
     "delete_line": delete_line,
     "duplicate_line": duplicate_line,
@@ -155,6 +263,11 @@ MUTATIONS: dict[str, Callable[[random.Random, str], str | bytes]] = {
     "long_string": long_string,
     "garbage": garbage,
     "big_file": big_file,
+    "hostile_string": hostile_string,
+    "format_spec": format_spec,
+    "dotdot_name": dotdot_name,
+    "lying_images": lying_images,
+    "hostile_pickle": hostile_pickle,
 }
 RARE = {"big_file", "long_string", "deep_nesting", "garbage", "alias"}  # costly or blunt: one in four mutants
 

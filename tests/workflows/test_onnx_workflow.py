@@ -1,6 +1,6 @@
 """The edge path: `segflow export` the shipped model to ONNX, and the coffee workflow, with only
-`detect.model` changed, logs the same stones as with the .pt: on the edge runtime (no torch in the
-loop) and, for comparison, on ultralytics' own ONNX backend."""
+`detect.model` (and its `sha256` pin) changed, logs the same stones as with the .pt: on the edge
+runtime (no torch in the loop) and, for comparison, on ultralytics' own ONNX backend."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+
+from segflow.vision.model_files import file_sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = 40
@@ -38,8 +40,9 @@ def test_coffee_workflow_runs_unchanged_on_the_onnx_export(tmp_path, shipped_onn
     workflow = ROOT / "workflows" / "coffee_stones.yaml"
     runs = {
         "pt": ["detect.model=assets/models/coffee-stones-seg.pt"],
-        "edge": [f"detect.model={shipped_onnx}"],  # runtime: auto
-        "ultralytics-onnx": [f"detect.model={shipped_onnx}", "detect.runtime=ultralytics"],
+        "edge": [f"detect.model={shipped_onnx}", f"detect.sha256='{file_sha256(shipped_onnx)}'"],  # runtime: auto
+        "ultralytics-onnx": [f"detect.model={shipped_onnx}", f"detect.sha256='{file_sha256(shipped_onnx)}'",
+                             "detect.runtime=ultralytics"],
     }
     logs = {}
     for name, sets in runs.items():

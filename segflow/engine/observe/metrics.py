@@ -159,18 +159,24 @@ class RunReport:
         tail = (f"{self.frames} frames in {self.elapsed_s:.2f} s ({self.fps:.1f} FPS), "
                 f"{self.failures} failures, {self.dropped} dropped; stopped by {self.stopped_by}")
         notes = [u.describe() for u in self.undelivered]
+        if any(not u.kept_in for u in self.undelivered):
+            notes.append("records were LOST (exit code 1, not 3): free space for the sink's target or rejected file")
         if self.frames and self.failed_frames >= self.frames:
             notes.append(f"every frame failed ({self.frames}): see the errors above")
         return "\n".join(lines + [tail] + notes)
 
 
 def decide_exit_code(report: RunReport) -> int:
-    """1 when the run stopped on an error; 3 when records went unwritten; 1 when every frame failed; else 0.
+    """1: stopped on an error, records LOST, or every frame failed; 3: records unwritten but kept; else 0.
 
-    Unwritten records come before failed frames: that code points at where the records wait.
+    Exit 3 promises the records wait somewhere (a spool, a rejected file): when even that failed for
+    some of them, the promise is false, and the run failed. Kept records come before failed frames:
+    that code points at where the records wait.
     """
     if report.exit_code:
         return report.exit_code
+    if any(not u.kept_in for u in report.undelivered):
+        return EXIT_FAILED
     if report.undelivered:
         return EXIT_UNWRITTEN
     if report.frames and report.failed_frames >= report.frames:

@@ -2,6 +2,9 @@
 
 An issue carries a machine-readable code and the offending node and field so
 an editor can highlight it, and a location so a terminal user can jump to it.
+What it shows passes through the one shortener (``segflow.engine.text``): a
+value of a million characters or one holding a newline or a bidi override is
+cut and escaped, never echoed raw.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from segflow.engine.masking import mask
+from segflow.engine.text import message, shorten
 
 
 class Severity(str, Enum):
@@ -49,19 +53,19 @@ class Issue:
             parts.append("warning")
         if self.node is not None:
             parts.append(f"node '{shorten(self.node, 80)}'")
-        text = ": ".join(parts) + f": {self.message}"
+        text = ": ".join(parts) + f": {message(mask(self.message))}"
         if self.hint:
-            text += f"\n    hint: {self.hint}"
-        return mask(text)
+            text += f"\n    hint: {message(mask(self.hint))}"
+        return text
 
     def to_dict(self) -> dict[str, object]:
         return {
             "code": self.code,
             "severity": self.severity.value,
-            "message": mask(self.message),
+            "message": message(mask(self.message)),
             "node": self.node,
             "field": self.field,
-            "hint": mask(self.hint) or None,
+            "hint": message(mask(self.hint)) or None,
             "file": self.location.file if self.location else None,
             "line": self.location.line if self.location else None,
             "col": self.location.col if self.location else None,
@@ -75,11 +79,6 @@ class WorkflowError(Exception):
         self.issues = issues
         errors = [i for i in issues if i.is_error]
         super().__init__("\n".join(i.format() for i in errors) or "invalid workflow")
-
-
-def shorten(text: str, limit: int = 120) -> str:
-    """A value as a message shows it: a long one is cut and its length said, so a 2 MB value is not printed."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def errors_in(issues: list[Issue]) -> list[Issue]:

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from segflow.engine.registry import Registry
-from segflow.engine.workflow.spec import NODE_ID_PATTERN, NodeSpec, Settings
+from segflow.engine.workflow.spec import NODE_ID_MAX, NODE_ID_PATTERN, NodeSpec, Settings
 
 REF_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -77,7 +77,7 @@ def workflow_schema(registry: Registry) -> dict[str, Any]:
             "description": {"type": "string"},
             "settings": {"$ref": "#/$defs/Settings"},
             "nodes": {"type": "object", "minProperties": 1,
-                      "propertyNames": {"pattern": NODE_ID_PATTERN},
+                      "propertyNames": {"pattern": NODE_ID_PATTERN, "maxLength": NODE_ID_MAX},
                       "additionalProperties": node},
             "ui": {"type": "object", "description": "Editor state; ignored by the engine."},
         },

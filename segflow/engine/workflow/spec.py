@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NODE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+NODE_ID_MAX = 100  # node ids name files (a sink's spool folder, its rejected records): one path component each
 OnError = Literal["skip", "stop"]
 ExecutorName = Literal["local", "ray"]
 

@@ -23,9 +23,9 @@ from segflow.engine.paths import shown
 from segflow.engine.registry import Registry, default_registry
 from segflow.engine.workflow.fields import condition_issues
 from segflow.engine.workflow.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
-from segflow.engine.workflow.issues import Issue, Location, closest, errors_in, shorten
+from segflow.engine.workflow.issues import Issue, Location, Severity, closest, errors_in, shorten
 from segflow.engine.workflow.limits import Limits, raise_hint
-from segflow.engine.workflow.spec import NODE_ID_PATTERN, NodeSpec, Settings, WorkflowHeader
+from segflow.engine.workflow.spec import NODE_ID_MAX, NODE_ID_PATTERN, NodeSpec, Settings, WorkflowHeader
 from segflow.engine.workflow.yaml_source import LoadedYaml, load_yaml
 
 
@@ -195,6 +195,11 @@ class _Checker:
             self._add("node.id", f"node id '{shorten(node_id, 80)}' must start with a letter or '_' and hold only "
                       "letters, digits, '_' or '-'", path, node_id, key=True)
             return None
+        if len(node_id) > NODE_ID_MAX:  # checked here, not when a sink's spool or rejected file is first made
+            self._add("node.id", f"node id '{shorten(node_id, 40)}' is {len(node_id):,} characters long; at most "
+                      f"{NODE_ID_MAX}", path, node_id, key=True,
+                      hint="node ids name files (a sink's spool folder and rejected records): choose a shorter one")
+            return None
         try:
             spec = NodeSpec.model_validate(raw)
         except ValidationError as exc:
@@ -203,7 +208,7 @@ class _Checker:
         cls = self.registry.get(spec.type)
         if cls is None:
             close = self.registry.closest(spec.type)
-            self._add("node.type", f"unknown node type '{spec.type}'", path + ("type",), node_id,
+            self._add("node.type", f"unknown node type '{shorten(spec.type, 80)}'", path + ("type",), node_id,
                       hint=f"did you mean '{close}'?" if close else "run `segflow nodes` for the list")
             return None
         try:
@@ -215,7 +220,8 @@ class _Checker:
             return ResolvedNode(node_id, cls, cls.Params.model_construct(), {}, spec.on_error or "", spec.label)
         for problem in self._check_params(cls, params, node_id):
             message = f"param '{problem.field}': {problem.message}" if problem.field else problem.message
-            self._add("param.check", message, path + ("params", problem.field), node_id, problem.field, problem.hint)
+            self._add("param.warning" if problem.warning else "param.check", message, path + ("params", problem.field),
+                      node_id, problem.field, problem.hint, severity=Severity.WARNING if problem.warning else None)
         for key, default in (("resources", {}), ("replicas", 1)):
             if getattr(spec, key) != default and not cls.batchable:
                 self._add("node.placement", f"'{key}' applies only to model nodes, and {spec.type} is not one",
@@ -235,8 +241,9 @@ class _Checker:
             return [ParamProblem(field_, f"cannot check{where}: {exc.strerror or exc}", "check the path")]
 
     def _add(self, code: str, message: str, path: tuple[Any, ...], node: str | None, field_: str | None = None,
-             hint: str = "", key: bool = False) -> None:
-        self.issues.append(Issue(code, message, self.loaded.where(path, prefer_key=key), node, field_, hint))
+             hint: str = "", key: bool = False, severity: Severity | None = None) -> None:
+        self.issues.append(Issue(code, message, self.loaded.where(path, prefer_key=key), node, field_, hint,
+                                 severity or Severity.ERROR))
 
     def _pydantic(self, exc: ValidationError, base: tuple[Any, ...], node: str | None, model: type[BaseModel],
                   noun: str = "key") -> None:

@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
+from segflow.engine.text import check_template
 from segflow.vision.drawing import LabelFormatter, Painter, Style
 
 
@@ -37,14 +38,8 @@ class AnnotateParams(Params):
     @field_validator("label")
     @classmethod
     def _parsable(cls, value: str | None) -> str | None:
-        if value:
-            try:
-                LabelFormatter().format(value)
-            except ValueError as exc:
-                raise ValueError(
-                    f"label format {value!r}: {exc} (write literal braces as {{{{ }}}})"
-                ) from exc
-        return value
+        # Any detection field may be named; the spec is checked (a width of 999999999 is a gigabyte).
+        return check_template(value, "label format", suffix="+-") if value else value
 
 
 @node_type("annotate.detections")

@@ -25,7 +25,14 @@ from pydantic import Field
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import readable_file_problem
-from segflow.vision.model_files import SHA256_HINT, sha256_field, sha256_problem
+from segflow.vision.model_files import (
+    SHA256_HINT,
+    UNPINNED_HINT,
+    checkpoint_problem,
+    sha256_field,
+    sha256_problem,
+    unpinned_problem,
+)
 from segflow.vision.model_store import fetch_command, known, locate
 
 log = logging.getLogger(__name__)
@@ -104,9 +111,14 @@ class Sam2Segment(Node):
         return frozenset({"sam_score"})
 
     @classmethod
+    def weights_file(cls, params: Any, context: RunContext) -> Path:
+        """The checkpoint file ``checkpoint`` names here; ``sha256`` pins it (``segflow models pin``)."""
+        return checkpoint_path(params.checkpoint, context)
+
+    @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         problems = []
-        checkpoint = checkpoint_path(params.checkpoint, context)
+        checkpoint = cls.weights_file(params, context)
         entry = known(params.checkpoint)
         problem = readable_file_problem(checkpoint, "SAM 2 checkpoint")
         if problem:
@@ -132,6 +144,12 @@ class Sam2Segment(Node):
         mismatch = sha256_problem(checkpoint, params.sha256)
         if mismatch is not None:
             problems.append(ParamProblem("sha256", mismatch, SHA256_HINT))
+        not_torch = checkpoint_problem(checkpoint)
+        if not_torch is not None:
+            problems.append(ParamProblem("checkpoint", not_torch, CHECKPOINT_HINT))
+        unpinned = unpinned_problem(checkpoint, params.sha256)
+        if unpinned is not None and mismatch is None and not_torch is None:
+            problems.append(ParamProblem("checkpoint", unpinned, UNPINNED_HINT, warning=True))
         package = sam2_config_dir()
         if package is None:
             problems.append(ParamProblem("config", "the sam2 package is not installed", INSTALL))
@@ -153,7 +171,7 @@ class Sam2Segment(Node):
             from sam2.sam2_image_predictor import SAM2ImagePredictor
         except ImportError as exc:
             raise NodeError(f"node '{self.node_id}': cannot import sam2: {exc}", INSTALL) from exc
-        checkpoint = checkpoint_path(p.checkpoint, self.context)
+        checkpoint = self.weights_file(p, self.context)
         mismatch = sha256_problem(checkpoint, p.sha256)  # again: the file may have changed since validation
         if mismatch is not None:
             raise NodeError(f"node '{self.node_id}': {mismatch}", hint=SHA256_HINT)

@@ -25,7 +25,16 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.vision.model_files import SHA256_HINT, sha256_field, sha256_problem
+from segflow.vision.model_files import (
+    CHECKPOINT_HINT,
+    SHA256_HINT,
+    UNPINNED_HINT,
+    checkpoint_problem,
+    load_error,
+    sha256_field,
+    sha256_problem,
+    unpinned_problem,
+)
 from segflow.vision.ultralytics_refs import (
     DEVICE,
     SUPPORTED_TASKS,
@@ -92,8 +101,13 @@ class Yolo(Node):
         return frozenset({"class_name"})
 
     @classmethod
+    def weights_file(cls, params: Any, context: RunContext) -> Path:
+        """The file (or folder) ``model`` names here; ``sha256`` pins it (``segflow models pin``)."""
+        return context.resolve(params.model)
+
+    @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
-        resolved = context.resolve(params.model)
+        resolved = cls.weights_file(params, context)
         problem = model_problem(params.model, resolved)
         if problem is not None:
             hint = (
@@ -115,11 +129,21 @@ class Yolo(Node):
         mismatch = sha256_problem(resolved, params.sha256)
         if mismatch is not None:
             problems.append(ParamProblem("sha256", mismatch, SHA256_HINT))
+        not_torch = checkpoint_problem(resolved)
+        if not_torch is not None:
+            problems.append(ParamProblem("model", not_torch, CHECKPOINT_HINT))
+        unpinned = unpinned_problem(resolved, params.sha256)
+        if unpinned is not None and mismatch is None and not_torch is None:
+            problems.append(ParamProblem("model", unpinned, UNPINNED_HINT, warning=True))
+        elif is_hub_name(params.model) and not resolved.exists() and params.sha256 is None:
+            problems.append(ParamProblem(
+                "model", f"{params.model} would be downloaded and loaded with no `sha256` pin (a .pt runs any code "
+                "it holds)", "download it once, give its path, then `segflow models pin WORKFLOW`", warning=True))
         return problems
 
     def setup(self) -> None:
         p = self.params
-        resolved = self.context.resolve(p.model)
+        resolved = self.weights_file(p, self.context)
         source = str(resolved) if resolved.exists() or not is_hub_name(p.model) else p.model
         if p.sha256 is not None:  # checked again here: the file may have changed since validation
             problem = sha256_problem(resolved, p.sha256) if resolved.exists() else f"{resolved} does not exist"
@@ -132,7 +156,7 @@ class Yolo(Node):
         except Exception as exc:
             downloading = source == p.model and is_hub_name(p.model)
             raise NodeError(
-                f"node '{self.node_id}': cannot load YOLO model {source}: {exc}",
+                f"node '{self.node_id}': cannot load YOLO model {source}: {load_error(exc)}",
                 hint="ultralytics downloads named models on first use, which needs internet; "
                 "offline, copy the .pt file here and give its path"
                 if downloading

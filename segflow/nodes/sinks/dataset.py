@@ -32,6 +32,7 @@ from segflow.delivery.common import writable_problems
 from segflow.delivery.records import class_names
 from segflow.engine import Inputs, Kind, Params, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.text import path_part
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class DatasetSinkParams(Params):
 
 
 def folder_for(params: DatasetSinkParams, context: RunContext) -> Path:
-    return context.resolve(params.folder.replace("{workflow}", context.workflow or "workflow"))
+    return context.resolve(params.folder.replace("{workflow}", path_part(context.workflow, "workflow")))
 
 
 def reasons(detections: Any, tracks: Any, low_confidence: float) -> list[str]:

@@ -9,7 +9,6 @@ renamed, so a crash never leaves a half image under the final name. Use
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,9 +21,10 @@ from segflow.delivery.gate import GatedSink
 from segflow.engine import Inputs, Kind, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import write_atomic
+from segflow.engine.text import check_template, path_part
 from segflow.vision.drawing import Painter, Style
 
-NAME_FIELDS = {"source", "frame", "run", "workflow", "node"}
+NAME_FIELDS = {"source": "s", "frame": 1, "run": "r", "workflow": "w", "node": "n"}  # one value of each type
 
 
 class ImagesParams(FileParams):
@@ -48,14 +48,7 @@ class ImagesParams(FileParams):
     @field_validator("name")
     @classmethod
     def _name_fields(cls, name: str) -> str:
-        try:
-            names = {n for _, n, _, _ in string.Formatter().parse(name) if n is not None}
-            name.format(source="s", frame=1, run="r", workflow="w", node="n")
-        except (ValueError, KeyError) as exc:
-            raise ValueError(f"name {name!r}: {exc}") from exc
-        if names - NAME_FIELDS:
-            raise ValueError(f"name {name!r} uses {sorted(names - NAME_FIELDS)}; known: {sorted(NAME_FIELDS)}")
-        return name
+        return check_template(name, "name", NAME_FIELDS)
 
 
 def crop_with_alpha(pixels: np.ndarray, box: np.ndarray, mask: np.ndarray | None, pad: int) -> np.ndarray:
@@ -110,12 +103,11 @@ class ImagesSink(GatedSink):
             return {}
         frame, detections, packet = inputs["image"], findings.detections, findings.packet
         p = self.params
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in packet.source_id)
         base = self.folder / p.name.format(
-            source=safe,
+            source=path_part(packet.source_id),
             frame=packet.frame_index,
             run=self.context.run_id,
-            workflow=self.context.workflow,
+            workflow=path_part(self.context.workflow, "workflow"),
             node=self.node_id,
         )
         try:

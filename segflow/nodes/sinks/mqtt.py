@@ -12,7 +12,6 @@ its ``record_id`` lets the consumer keep one.
 from __future__ import annotations
 
 import os
-import string
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -20,8 +19,9 @@ from pydantic import Field, field_validator
 from segflow.delivery.records import dumps
 from segflow.delivery.remote import RemoteParams, RemoteSink
 from segflow.engine import node_type
+from segflow.engine.text import check_template
 
-TOPIC_FIELDS = {"workflow", "source", "node"}
+TOPIC_FIELDS = {"workflow": "w", "source": "s", "node": "n"}
 
 
 class MqttParams(RemoteParams):
@@ -43,13 +43,7 @@ class MqttParams(RemoteParams):
     @field_validator("topic")
     @classmethod
     def _topic_template(cls, topic: str) -> str:
-        try:
-            names = {name for _, name, _, _ in string.Formatter().parse(topic) if name is not None}
-        except ValueError as exc:
-            raise ValueError(f"topic {topic!r}: {exc}") from exc
-        unknown = names - TOPIC_FIELDS
-        if unknown:
-            raise ValueError(f"topic {topic!r} uses {sorted(unknown)}; only {{workflow}}, {{source}}, {{node}} exist")
+        check_template(topic, "topic", TOPIC_FIELDS)
         if "#" in topic or "+" in topic or not topic.strip("/"):
             raise ValueError(f"topic {topic!r}: a publish topic has no wildcards (# +) and is not empty")
         return topic

@@ -11,7 +11,6 @@ A restart never overwrites a video: it writes ``name.1.mp4``, ``name.2.mp4``...
 from __future__ import annotations
 
 import logging
-import string
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -26,21 +25,11 @@ from segflow.delivery.gate import GatedSink
 from segflow.delivery.linefile import next_rotation
 from segflow.engine import Inputs, Kind, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.text import check_template, path_part
 from segflow.vision.drawing import Painter, Style
 
 log = logging.getLogger(__name__)
-PATH_FIELDS = {"source", "workflow", "node"}
-
-
-def check_template(path: str) -> str:
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(path) if name is not None}
-    except ValueError as exc:
-        raise ValueError(f"path {path!r}: {exc}") from exc
-    unknown = names - PATH_FIELDS
-    if unknown:
-        raise ValueError(f"path {path!r} uses {sorted(unknown)}; only {{source}}, {{workflow}}, {{node}} exist")
-    return path
+PATH_FIELDS = {"source": "s", "workflow": "w", "node": "n"}
 
 
 class VideoParams(FileParams):
@@ -65,7 +54,7 @@ class VideoParams(FileParams):
     @field_validator("path")
     @classmethod
     def _path_fields(cls, path: str) -> str:
-        return check_template(path)
+        return check_template(path, "path", PATH_FIELDS)
 
 
 class PyAvWriter:
@@ -181,8 +170,8 @@ class VideoSink(GatedSink):
         if "{source}" not in template:
             stem, dot, ext = template.rpartition(".")
             template = f"{stem}_{{source}}.{ext}" if dot else f"{template}_{{source}}"
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source)
-        return context.resolve(template.format(source=safe, workflow=context.workflow or "workflow", node=node_id))
+        workflow = path_part(context.workflow, "workflow")
+        return context.resolve(template.format(source=path_part(source), workflow=workflow, node=node_id))
 
     def setup(self) -> None:
         super().setup()

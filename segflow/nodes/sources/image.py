@@ -4,13 +4,17 @@ Files are taken in natural order (``img2.png`` before ``img10.png``) so that a
 numbered sequence plays in the order it was written. A folder of real data is
 never perfectly clean: files that are not images, and images that cannot be
 decoded, are skipped with a warning and counted (``skipped``, and
-``frame.meta['skipped']``) instead of ending the run.
+``frame.meta['skipped']``) instead of ending the run. So are decompression
+bombs: each file's pixel size is read from its header first
+(``segflow.vision.image_header``), and a file that claims more than
+``max_megapixels``, or whose size its header does not tell, is never decoded.
 """
 
 from __future__ import annotations
 
 import glob
 import logging
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +28,7 @@ from pydantic import Field
 from segflow.engine import Frame, NodeError, Params, SourceNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import shown, stat_or_none
+from segflow.vision.image_header import image_size
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,13 @@ class ImageSourceParams(Params):
         le=10_000,
         description="Timestamps as index / fps; 0 uses each file's modification time.",
     )
+    max_megapixels: float = Field(
+        100.0,
+        gt=0,
+        le=1000,
+        description="Skip, without decoding, an image whose header claims more pixels than this "
+        "(100 MP take 300 MB as BGR): a decompression bomb in a folder costs nothing.",
+    )
 
 
 @dataclass(frozen=True)
@@ -102,15 +114,45 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def read_image(path: Path) -> np.ndarray | None:
-    """Decode a file to BGR uint8 (grey and 16-bit images converted); ``None`` if it cannot be."""
+class UnreadableImage(Exception):
+    """A file the source skips; the message says why."""
+
+
+BYTES_PER_PIXEL = 16  # the most any still format stores uncompressed (RGBA, 32-bit float per channel)
+
+
+def read_image(path: Path, max_pixels: int) -> np.ndarray:
+    """Decode a file to BGR uint8 (grey and 16-bit images converted), once its header says it is small enough.
+
+    Raises :class:`UnreadableImage` for a file that cannot be read, whose size its header does
+    not tell, that claims more than ``max_pixels``, or that OpenCV cannot decode.
+    """
     try:
-        data = np.fromfile(path, dtype=np.uint8)  # handles non-ASCII paths, unlike imread
-    except OSError:
-        return None
-    if data.size == 0:
-        return None
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+        with open(path, "rb") as file:  # Python's open handles non-ASCII paths, unlike cv2.imread
+            size = image_size(file)
+            length = os.fstat(file.fileno()).st_size
+            if size is not None and 0 < size[0] * size[1] <= max_pixels and length <= max_pixels * BYTES_PER_PIXEL:
+                file.seek(0)
+                data = np.frombuffer(file.read(), dtype=np.uint8)
+    except OSError as exc:
+        raise UnreadableImage(f"cannot be read: {exc.strerror or exc}") from exc
+    if length == 0:
+        raise UnreadableImage("is empty")
+    if size is None:
+        raise UnreadableImage("its header does not say its size in pixels (corrupt, or not an image); not decoded")
+    width, height = size
+    if not 0 < width * height <= max_pixels:
+        raise UnreadableImage(f"its header claims {width} x {height} pixels, over the limit of "
+                              f"{max_pixels / 1e6:g} MP (max_megapixels); not decoded")
+    if length > max_pixels * BYTES_PER_PIXEL:
+        raise UnreadableImage(f"is {length:,} bytes, more than any image of {max_pixels / 1e6:g} MP takes; not read")
+    try:
+        pixels = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # OpenCV's own checks (its pixel limit, a broken stream) throw
+        raise UnreadableImage(f"cannot be decoded: {str(exc).strip().splitlines()[-1]}") from exc
+    if pixels is None:
+        raise UnreadableImage("cannot be decoded as an image (corrupt or unsupported)")
+    return pixels
 
 
 @node_type("source.image")
@@ -184,10 +226,11 @@ class ImageSource(SourceNode):
             for path in self.files:
                 if stop.is_set():
                     return
-                pixels = read_image(path)
-                if pixels is None:
+                try:
+                    pixels = read_image(path, int(self.params.max_megapixels * 1e6))
+                except UnreadableImage as exc:
                     if first_pass:  # report each bad file once, not on every loop
-                        self._skip(path, "cannot be decoded as an image (corrupt or unsupported)")
+                        self._skip(path, str(exc))
                     continue
                 yield self.make_frame(
                     pixels,

@@ -111,7 +111,10 @@ class Assistant:
 
             try:
                 params = Sam2Segment.Params(checkpoint=self.checkpoint, **self.sam_params)
-                problems = Sam2Segment.check_params(params, self.context)
+                found = Sam2Segment.check_params(params, self.context)
+                for warning in (p for p in found if p.warning):  # an unpinned checkpoint still loads
+                    log.warning("labelling assistant: %s (%s)", warning.message, warning.hint)
+                problems = [p for p in found if not p.warning]
                 if problems:
                     raise NodeError(problems[0].message, problems[0].hint)
                 node = Sam2Segment("label-assist", params, self.context)
