@@ -40,7 +40,7 @@ class Checkpoint:
 
 @cache
 def catalogue() -> dict[str, Checkpoint]:
-    data = json.loads(files("segflow.nodes").joinpath("checkpoints.json").read_text(encoding="utf-8"))
+    data = json.loads(files("segflow.vision").joinpath("checkpoints.json").read_text(encoding="utf-8"))
     return {name: Checkpoint(name=name, **entry) for name, entry in data["checkpoints"].items()}
 
 
