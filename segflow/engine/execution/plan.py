@@ -27,10 +27,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import networkx as nx
-
 from segflow.engine.node import Node
-from segflow.engine.workflow.graph import CompiledGraph, Ref
+from segflow.engine.workflow.graph import CompiledGraph, Ref, topological_order
+from segflow.engine.workflow.limits import gc_paused
 from segflow.engine.workflow.spec import Settings
 
 Role = Literal["source", "model", "io", "cpu"]
@@ -144,38 +143,42 @@ def compile_plan(graph: CompiledGraph, keep: Iterable[Ref] = ()) -> Plan:
     above" and "is this node at or after that stage" cost a few machine words, never a walk
     of the graph per node (that walk made an 800-model chain take seconds).
     """
-    kept = frozenset(keep)
+    with gc_paused():
+        return _compile(graph, frozenset(keep))
+
+
+def _compile(graph: CompiledGraph, kept: frozenset[Ref]) -> Plan:
     nodes = {nid: plan_node(graph, nid) for nid in graph.order}
-    units = _units(graph, nodes)
-    unit_of = {nid: key for key, members in units.items() for nid in members}
-    unit_graph: nx.DiGraph = nx.DiGraph()
-    unit_graph.add_nodes_from(units)
-    for src, dst in graph.graph.edges:
-        if src in unit_of and dst in unit_of and unit_of[src] != unit_of[dst]:
-            unit_graph.add_edge(unit_of[src], unit_of[dst])
-    position = {nid: i for i, nid in enumerate(graph.order)}
-    ordered = list(nx.lexicographical_topological_sort(unit_graph, key=lambda k: position[units[k][0]]))
-    index_of = {key: i for i, key in enumerate(ordered)}
-    upstream = [tuple(sorted(index_of[u] for u in unit_graph.predecessors(key))) for key in ordered]
-    downstream = [[index_of[d] for d in unit_graph.successors(key)] for key in ordered]
-    members = [tuple(units[key]) for key in ordered]
+    units, unit_of = _units(graph, nodes)
+    unit_edges = {(unit_of[src], unit_of[dst]) for src, dst in graph.graph.edges
+                  if src in unit_of and dst in unit_of and unit_of[src] != unit_of[dst]}
+    # Units are numbered in the order their first node is written: that number breaks ties.
+    ordered = topological_order(range(len(units)), unit_edges, int)
+    index_of = {unit: i for i, unit in enumerate(ordered)}
+    upstream: list[list[int]] = [[] for _ in ordered]
+    downstream: list[list[int]] = [[] for _ in ordered]
+    for src, dst in unit_edges:
+        upstream[index_of[dst]].append(index_of[src])
+        downstream[index_of[src]].append(index_of[dst])
+    members = [tuple(units[unit]) for unit in ordered]
     needs = _needs(nodes, members, downstream, kept)
-    stages = tuple(
-        PlanStage(i, nodes[members[i][0]].role, members[i], upstream[i], needs[i])  # type: ignore[arg-type]
-        for i in range(len(ordered))
-    )
+    stages = tuple(PlanStage(i, nodes[group[0]].role, group, tuple(sorted(upstream[i])), needs[i])  # type: ignore[arg-type]
+                   for i, group in enumerate(members))
     return Plan(graph.name, graph.settings, nodes, tuple(graph.source_ids), stages, kept)
 
 
-def _units(graph: CompiledGraph, nodes: dict[str, PlanNode]) -> dict[object, list[str]]:
-    """Nodes grouped into stages, in run order: a model or I/O node alone, cheap nodes by what is above them.
+def _units(graph: CompiledGraph, nodes: dict[str, PlanNode]) -> tuple[list[list[str]], dict[str, int]]:
+    """Nodes grouped into would-be stages (a model or I/O node alone, cheap nodes by what is above them).
 
     Each node's model and I/O ancestors are one int (bit k: the k-th heavy node), built from
-    its parents' in topological order, so equal sets are equal keys.
+    its parents' in topological order, so equal sets are equal ints; each such int is hashed
+    once, to find its group. Returns the groups, numbered as first met, and each node's group.
     """
     bit: dict[str, int] = {}
     at_or_above: dict[str, int] = {}
-    units: dict[object, list[str]] = {}
+    cpu_group: dict[int, int] = {}
+    units: list[list[str]] = []
+    unit_of: dict[str, int] = {}
     for nid in graph.order:
         above = 0
         for parent in graph.graph.predecessors(nid):
@@ -186,10 +189,14 @@ def _units(graph: CompiledGraph, nodes: dict[str, PlanNode]) -> dict[object, lis
             at_or_above[nid] = above | bit[nid]
         else:
             at_or_above[nid] = above
-        if role != "source":
-            key: object = ("cpu", above) if role == "cpu" else ("one", nid)
-            units.setdefault(key, []).append(nid)
-    return units
+        if role == "source":
+            continue
+        unit = cpu_group.setdefault(above, len(units)) if role == "cpu" else len(units)
+        if unit == len(units):
+            units.append([])
+        units[unit].append(nid)
+        unit_of[nid] = unit
+    return units, unit_of
 
 
 def _needs(nodes: dict[str, PlanNode], members: list[tuple[str, ...]], downstream: list[list[int]],

@@ -23,7 +23,7 @@ from segflow.engine.paths import shown
 from segflow.engine.registry import Registry, default_registry
 from segflow.engine.workflow.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
 from segflow.engine.workflow.issues import Issue, Location, errors_in, shorten
-from segflow.engine.workflow.limits import Limits, raise_hint
+from segflow.engine.workflow.limits import Limits, gc_paused, raise_hint
 from segflow.engine.workflow.spec import NODE_ID_PATTERN, NodeSpec, Settings, WorkflowHeader
 from segflow.engine.workflow.yaml_source import LoadedYaml, load_yaml
 
@@ -86,6 +86,12 @@ def read_workflow(path: Path, limits: Limits) -> tuple[str | None, Issue | None]
 def validate_text(text: str, file: str = "<string>", registry: Registry | None = None,
                   overrides: Iterable[str] = (), context: RunContext | None = None,
                   limits: Limits | None = None) -> ValidationResult:
+    with gc_paused():
+        return _validate_text(text, file, registry, overrides, context, limits)
+
+
+def _validate_text(text: str, file: str, registry: Registry | None, overrides: Iterable[str],
+                   context: RunContext | None, limits: Limits | None) -> ValidationResult:
     registry = registry or default_registry()
     context = context or RunContext()
     limits = limits or Limits.from_env()
