@@ -63,8 +63,8 @@ class Player:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.graph, self.opener, self.start_index = graph, opener, start
         self.source_id = source_id or graph.source_ids[0]
-        self.session = EditorSession(RunContext(context.workflow, context.base_dir, models_dir=context.models_dir),
-                                     run_sinks=run_sinks)
+        # its own context, so stopping play stops none of the editor's nodes
+        self.session = EditorSession(context.for_settings(graph.name, graph.settings.models_dir), run_sinks=run_sinks)
         self.idle_s, self.clock = idle_s, clock
         self._status = PlayStatus()
         self._jpeg: bytes | None = None

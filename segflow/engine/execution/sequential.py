@@ -7,17 +7,14 @@ policy (:class:`FailureBook`) as the executors, and so does a single-image run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from segflow.engine.execution.failures import FailureBook
 from segflow.engine.execution.plan import Plan
-from segflow.engine.execution.steps import NodeCrash, Packet, Step, run_packet
+from segflow.engine.execution.steps import NodeCrash, OnFailure, Packet, Step, run_packet
 from segflow.engine.frame import Frame, PacketInfo
 from segflow.engine.node import Node, SourceNode, StopFlag
 from segflow.engine.observe.metrics import RunReport
-
-OnFailure = Callable[[Step, PacketInfo, BaseException], None]
 
 
 def make_steps(plan: Plan, nodes: dict[str, Node], on_failure: OnFailure) -> list[Step]:
