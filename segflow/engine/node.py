@@ -132,6 +132,9 @@ class NodeError(Exception):
         self.hint = hint
 
 
+Role = Literal["source", "model", "io", "cpu"]
+
+
 class Node:
     """Base class of every node type.
 
@@ -160,6 +163,21 @@ class Node:
         self.node_id = node_id
         self.params = params
         self.context = context or RunContext()
+
+    @classmethod
+    def role(cls) -> Role:
+        """What the node is, for placing it in a stage and drawing it: never read from its id.
+
+        ``model``: batchable, owns a stage; ``io``: a sink or a ``threaded`` node (blocking
+        I/O), owns a stage; ``cpu``: cheap, runs inline behind the models above it.
+        """
+        if cls.is_source:
+            return "source"
+        if cls.batchable:
+            return "model"
+        if cls.is_sink or cls.threaded:
+            return "io"
+        return "cpu"
 
     @classmethod
     def family(cls) -> str:

@@ -27,12 +27,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from segflow.engine.node import Node
+from segflow.engine.node import Node, Role
 from segflow.engine.workflow.graph import CompiledGraph, Ref, topological_order
 from segflow.engine.workflow.limits import gc_paused
 from segflow.engine.workflow.spec import Settings
-
-Role = Literal["source", "model", "io", "cpu"]
 
 
 @dataclass(frozen=True)
@@ -124,16 +122,6 @@ class Plan:
     def shape(self) -> list[tuple[str, tuple[str, ...], tuple[int, ...]]]:
         """The plan without node ids: stage kinds, node types and wiring (renaming nodes keeps it)."""
         return [(s.kind, tuple(self.nodes[n].type_name for n in s.nodes), s.upstream) for s in self.stages]
-
-
-def role_of(cls: Any) -> Role:
-    if cls.is_source:
-        return "source"
-    if cls.batchable:
-        return "model"
-    if cls.is_sink or cls.threaded:
-        return "io"
-    return "cpu"
 
 
 def compile_plan(graph: CompiledGraph, keep: Iterable[Ref] = ()) -> Plan:
@@ -247,7 +235,7 @@ def _descendants(downstream: list[list[int]]) -> list[int]:
 def plan_node(graph: CompiledGraph, node_id: str) -> PlanNode:
     resolved = graph.nodes[node_id]
     cls, params = resolved.cls, resolved.params
-    role = role_of(cls)
+    role = cls.role()
     fed_by = {port: frozenset().union(*(graph.nodes[src].sources for src, _ in refs))
               for port, refs in resolved.inputs.items()}
     batch_size = int(getattr(params, "batch_size", 1)) if role == "model" else 1

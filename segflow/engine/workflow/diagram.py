@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-import networkx as nx
-
-from segflow.engine.workflow.graph import CompiledGraph
+from segflow.engine.workflow.graph import CompiledGraph, layers
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 190, 54, 70, 26, 20
-FILL = {"source": "#d8ecff", "sink": "#e2f5dc", "model": "#ffe7c7", "node": "#f2f2f2"}
+FILL = {"source": "#d8ecff", "io": "#e2f5dc", "model": "#ffe7c7", "cpu": "#f2f2f2"}  # by Node.role()
 
 
 @dataclass
@@ -29,19 +27,11 @@ class Box:
 
 
 def _role(graph: CompiledGraph, node_id: str) -> str:
-    cls = graph.nodes[node_id].cls
-    if cls.is_source:
-        return "source"
-    if cls.is_sink:
-        return "sink"
-    return "model" if cls.batchable else "node"
+    return graph.nodes[node_id].cls.role()
 
 
 def layout(graph: CompiledGraph) -> tuple[list[Box], int, int]:
-    column: dict[str, int] = {}
-    for node_id in nx.topological_sort(graph.graph):
-        preds = list(graph.graph.predecessors(node_id))
-        column[node_id] = 1 + max(column[p] for p in preds) if preds else 0
+    column = layers(graph.order, graph.graph.edges)
     rows: dict[int, int] = {}
     boxes = []
     for node_id in graph.order:

@@ -205,6 +205,29 @@ def topological_order(items: Iterable[K], edges: Iterable[tuple[K, K]], rank: Ca
     return order
 
 
+def layers(items: Iterable[K], edges: Iterable[tuple[K, K]]) -> dict[K, int]:
+    """Each item's column in a left-to-right drawing: its longest distance from an item with no input.
+
+    The one layout rule of ``segflow graph`` and the editor's canvas. Items on a cycle (a
+    graph the editor still draws while validation reports it) take their column from
+    whichever of their inputs are placed; edges to unknown items are ignored.
+    """
+    items = list(items)
+    known = set(items)
+    wires = [(src, dst) for src, dst in edges if src in known and dst in known]
+    inputs: dict[K, list[K]] = {item: [] for item in items}
+    for src, dst in wires:
+        inputs[dst].append(src)
+    rank = {item: i for i, item in enumerate(items)}
+    order = topological_order(items, wires, rank.__getitem__)
+    placed = set(order)
+    column: dict[K, int] = {}
+    for item in order + [item for item in items if item not in placed]:
+        before = [column.get(src, 0) for src in inputs[item]]
+        column[item] = max(before) + 1 if before else 0
+    return column
+
+
 def no_sink_warning(graph: CompiledGraph, where: Callable[..., Location]) -> list[Issue]:
     if graph.sink_ids:
         return []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,7 @@ from segflow.engine.registry import Registry, default_registry
 from segflow.engine.workflow.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
 from segflow.engine.workflow.issues import Issue, Location, errors_in, shorten
 from segflow.engine.workflow.limits import Limits, gc_paused, raise_hint
-from segflow.engine.workflow.spec import NODE_ID_PATTERN, NodeSpec, Settings, WorkflowHeader
+from segflow.engine.workflow.spec import NODE_ID_RULE, NodeSpec, Settings, WorkflowHeader, is_node_id
 from segflow.engine.workflow.yaml_source import LoadedYaml, load_yaml
 
 
@@ -193,10 +192,9 @@ class _Checker:
 
     def _node(self, node_id: str, raw: Any, raw_key: Any) -> ResolvedNode | None:
         path = ("nodes", node_id)
-        if not isinstance(raw_key, str) or not re.match(NODE_ID_PATTERN, node_id):
+        if not isinstance(raw_key, str) or not is_node_id(node_id):
             path = ("nodes", raw_key)
-            self._add("node.id", f"node id '{shorten(node_id, 80)}' must start with a letter or '_' and hold only "
-                      "letters, digits, '_' or '-'", path, node_id, key=True)
+            self._add("node.id", f"node id '{shorten(node_id, 80)}' {NODE_ID_RULE}", path, node_id, key=True)
             return None
         try:
             spec = NodeSpec.model_validate(raw)
