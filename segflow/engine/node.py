@@ -114,9 +114,9 @@ class RunContext:
     stop_event: StopFlag = field(default_factory=StopFlag, compare=False)
     models_dir: Path | None = None  # settings.models_dir, resolved; None: the environment's or the default
 
-    def for_settings(self, workflow: str, models_dir: str | None) -> RunContext:
+    def for_settings(self, workflow_name: str, models_dir: str | None) -> RunContext:
         """A context for one workflow: its name, and its model folder when it names one."""
-        return RunContext(workflow, self.base_dir, models_dir=self.resolve(models_dir) if models_dir else None)
+        return RunContext(workflow_name, self.base_dir, models_dir=self.resolve(models_dir) if models_dir else None)
 
     def resolve(self, path: str | Path) -> Path:
         """Relative paths in params are relative to ``base_dir`` (the working directory)."""

@@ -2,7 +2,7 @@
 
 The editor's "Play" is not a sequence of page reruns: a :class:`Player` owns a
 thread that reads frames, pushes each one through its own ``EditorSession``
-(the per-packet step every runner shares; trackers keep their state from frame
+(the per-packet step every executor shares; trackers keep their state from frame
 to frame; sinks only when asked) and publishes the annotated frame as JPEG plus a
 :class:`PlayStatus`. ``segflow.ui.mjpeg`` serves both over HTTP. Stop ends the
 thread and closes every node and the video. A player nobody asks about for

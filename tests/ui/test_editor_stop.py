@@ -63,20 +63,24 @@ def until(condition, timeout: float) -> bool:
 @pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_stopped_editor_leaves_no_server_behind(tmp_path, sig, status):
     port = free_port()
+    servers: list[int] = []
     log = (tmp_path / "editor.log").open("w")
     editor = subprocess.Popen([sys.executable, "-m", "segflow.ui.command", "wf.yaml", "--port", str(port),
                                "--workspace", str(tmp_path)], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         wait_healthy(f"http://127.0.0.1:{port}", editor)
-        servers = children_of(editor.pid)
+        servers += children_of(editor.pid)
         assert len(servers) == 1, servers
         editor.send_signal(sig)  # to segflow alone, as `kill` or a service manager sends it
         assert editor.wait(timeout=30) == status
         assert until(lambda: not alive(servers[0]), 15), "the Streamlit server outlived segflow editor"
         assert until(lambda: port_is_free(port), 15), f"port {port} is still bound"
-    finally:
+    finally:  # a failed run leaves nothing either: the editor's group, and a server that left it
         if editor.poll() is None:
             os.killpg(editor.pid, signal.SIGKILL)
             editor.wait(timeout=15)
+        for pid in servers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
         log.close()

@@ -44,9 +44,9 @@ def run_sequential(plan: Plan, nodes: dict[str, Node], max_frames: int | None = 
     return report
 
 
-def image_packet(source_ids: tuple[str, ...] | list[str], workflow: str, pixels: Any, source_id: str | None = None,
-                 index: int = 0) -> Packet:
+def image_packet(source_ids: tuple[str, ...] | list[str], workflow_name: str, pixels: Any,
+                 source_id: str | None = None, index: int = 0) -> Packet:
     """A packet carrying ``pixels`` as if ``source_id`` (default: the first source) had produced them."""
     source_id = source_id or source_ids[0]
     frame = Frame(pixels, source_id, index, 0.0)
-    return Packet(PacketInfo(source_id, index, 0.0, workflow), {(source_id, "image"): frame})
+    return Packet(PacketInfo(source_id, index, 0.0, workflow_name), {(source_id, "image"): frame})
