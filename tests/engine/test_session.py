@@ -17,7 +17,7 @@ from segflow.engine.node import RunContext
 from segflow.engine.registry import Registry
 from segflow.engine.workflow.validate import validate_text
 from segflow.nodes.debug import Invert, Stats
-from segflow.nodes.sources.synthetic import TestPattern as PatternSource
+from segflow.nodes.sources.synthetic import PatternSource
 
 CALLS: Counter[tuple[str, str]] = Counter()
 
