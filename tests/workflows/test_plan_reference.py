@@ -45,6 +45,34 @@ def reference_stages(plan: Plan, graph: nx.DiGraph, order: list[str]) -> list[tu
     return stages
 
 
+def reference_hops(plan: Plan) -> dict:
+    """Every hop's cargo, downstream lists and terminal stages, walked stage by stage."""
+    def available(index: int) -> set[str]:
+        seen, todo = set(plan.source_ids), [index]
+        while todo:
+            stage = plan.stages[todo.pop()]
+            seen.update(stage.nodes)
+            todo.extend(stage.upstream)
+        return seen
+
+    hops = {}
+    for src in [None, *range(len(plan.stages))]:
+        for dst in [None, *range(len(plan.stages))]:
+            wanted = plan.keep if dst is None else plan.stages[dst].takes
+            there = set(plan.source_ids) if src is None else available(src)
+            hops[src, dst] = frozenset(r for r in wanted if r[0] in there)
+    downstream = {s.index: [t.index for t in plan.stages if s.index in t.upstream] for s in plan.stages}
+    return {"hops": hops, "downstream": downstream,
+            "terminal": [i for i, d in downstream.items() if not d]}
+
+
+def hops(plan: Plan) -> dict:
+    everything = [None, *range(len(plan.stages))]
+    return {"hops": {(s, d): plan.carried(s, d) for s in everything for d in everything},
+            "downstream": {s.index: plan.downstream_of(s.index) for s in plan.stages},
+            "terminal": plan.terminal_stages}
+
+
 def stages(plan: Plan) -> list[tuple]:
     return [(s.kind, s.nodes, s.upstream, s.takes) for s in plan.stages]
 
@@ -95,6 +123,7 @@ def test_random_dags_plan_as_the_reference_does(seed, tmp_path):
     keep = rng.sample(refs, k=min(len(refs), rng.randint(0, 3)))
     plan = workflow.plan(keep=keep)
     assert stages(plan) == reference_stages(plan, graph.graph, graph.order)
+    assert hops(plan) == reference_hops(plan)
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -107,3 +136,4 @@ def test_shipped_workflows_plan_as_the_reference_does(path, request, monkeypatch
     assert graph is not None
     plan = compile_plan(graph, keep=[(graph.sink_ids[0], "image")])  # a kept value no stage makes
     assert stages(plan) == reference_stages(plan, graph.graph, graph.order)
+    assert hops(plan) == reference_hops(plan)

@@ -66,6 +66,33 @@ class PlanStage:
 
 
 @dataclass(frozen=True)
+class _Index:
+    """A plan's wiring as tables, for lookups in constant time.
+
+    Each stage's downstream stages, each node's stage, and per stage a bitset of itself
+    and every stage above it (bit j: stage j).
+    """
+
+    sources: frozenset[str]
+    stage_of: dict[str, int]
+    downstream: tuple[tuple[int, ...], ...]
+    ancestry: tuple[int, ...]
+
+    @staticmethod
+    def of(plan: Plan) -> _Index:
+        downstream: list[list[int]] = [[] for _ in plan.stages]
+        ancestry: list[int] = []
+        for stage in plan.stages:  # in topological order: every upstream stage comes first
+            bits = 1 << stage.index
+            for up in stage.upstream:
+                downstream[up].append(stage.index)
+                bits |= ancestry[up]
+            ancestry.append(bits)
+        stage_of = {nid: stage.index for stage in plan.stages for nid in stage.nodes}
+        return _Index(frozenset(plan.source_ids), stage_of, tuple(map(tuple, downstream)), tuple(ancestry))
+
+
+@dataclass(frozen=True)
 class Plan:
     workflow: str
     settings: Settings
@@ -74,8 +101,10 @@ class Plan:
     stages: tuple[PlanStage, ...]
     keep: frozenset[Ref] = frozenset()
 
+    _index: _Index | None = field(default=None, init=False, compare=False, repr=False)
+
     def downstream_of(self, index: int) -> list[int]:
-        return [s.index for s in self.stages if index in s.upstream]
+        return list(self._lookup().downstream[index])
 
     @property
     def entry_stages(self) -> list[int]:
@@ -83,25 +112,31 @@ class Plan:
 
     @property
     def terminal_stages(self) -> list[int]:
-        fed = {u for s in self.stages for u in s.upstream}
-        return [s.index for s in self.stages if s.index not in fed]
+        downstream = self._lookup().downstream
+        return [s.index for s in self.stages if not downstream[s.index]]
 
     def carried(self, src: int | None, dst: int | None) -> frozenset[Ref]:
-        """What the hop from stage ``src`` (None: the sources) to ``dst`` (None: the end) carries."""
-        wanted = self.keep if dst is None else self.stages[dst].takes
-        if src is None:
-            return frozenset(r for r in wanted if r[0] in self.source_ids)
-        available = self._available(src)
-        return frozenset(r for r in wanted if r[0] in available)
+        """What the hop from stage ``src`` (None: the sources) to ``dst`` (None: the end) carries.
 
-    def _available(self, index: int) -> set[str]:
-        """Nodes whose outputs a packet may hold after stage ``index``: it, its ancestors, the sources."""
-        seen, todo = set(self.source_ids), [index]
-        while todo:
-            stage = self.stages[todo.pop()]
-            seen.update(stage.nodes)
-            todo.extend(stage.upstream)
-        return seen
+        A value travels if some node at or after ``dst`` reads it and it exists after ``src``:
+        made by a source, or in ``src`` or a stage above it.
+        """
+        wanted = self.keep if dst is None else self.stages[dst].takes
+        index = self._lookup()
+        sources = index.sources
+        if src is None:
+            return frozenset(r for r in wanted if r[0] in sources)
+        above = index.ancestry[src]
+        stage_of = index.stage_of
+        return frozenset(r for r in wanted
+                         if r[0] in sources or (r[0] in stage_of and above >> stage_of[r[0]] & 1))
+
+    def _lookup(self) -> _Index:
+        """Stage wiring as tables, built on first use: executors ask for every hop of big plans."""
+        if self._index is None:
+            object.__setattr__(self, "_index", _Index.of(self))
+        assert self._index is not None
+        return self._index
 
     def describe(self) -> str:
         """The stages as text, for ``segflow graph --plan``."""
