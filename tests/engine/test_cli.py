@@ -142,11 +142,25 @@ def test_signal_drains_and_loses_nothing(tmp_path, sig):
     assert "draining" in err
 
 
+def catches(pid: int, sig: signal.Signals) -> bool:
+    """Whether process ``pid`` has a handler for ``sig`` (Linux: the SigCgt mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")
 def test_second_sigint_aborts(tmp_path):
     path = workflow(tmp_path, frames=0, fps=50, realtime="true", slow=3000)
     proc = subprocess.Popen(SEGFLOW + ["run", str(path), "--quiet"], stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    time.sleep(2.0)
+    # Wait until the run's handlers are in: Python catches no SIGTERM by default, segflow's run does
+    # (a fixed sleep raced the imports on a busy machine and met Python's default SIGINT).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not catches(proc.pid, signal.SIGTERM):
+        time.sleep(0.05)
+    time.sleep(0.5)  # a frame or two in flight
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
