@@ -26,10 +26,6 @@ class Box:
     y: int
 
 
-def _role(graph: CompiledGraph, node_id: str) -> str:
-    return graph.nodes[node_id].cls.role()
-
-
 def layout(graph: CompiledGraph) -> tuple[list[Box], int, int]:
     column = layers(graph.order, graph.graph.edges)
     rows: dict[int, int] = {}
@@ -38,7 +34,7 @@ def layout(graph: CompiledGraph) -> tuple[list[Box], int, int]:
         col = column[node_id]
         row = rows.get(col, 0)
         rows[col] = row + 1
-        boxes.append(Box(node_id, graph.nodes[node_id].cls.type_name, _role(graph, node_id),
+        boxes.append(Box(node_id, graph.nodes[node_id].cls.type_name, graph.nodes[node_id].cls.role(),
                          MARGIN + col * (BOX_W + GAP_X), MARGIN + row * (BOX_H + GAP_Y)))
     width = MARGIN * 2 + (max(column.values(), default=0) + 1) * (BOX_W + GAP_X) - GAP_X
     height = MARGIN * 2 + max(rows.values(), default=1) * (BOX_H + GAP_Y) - GAP_Y
@@ -58,7 +54,7 @@ def _edges(graph: CompiledGraph) -> list[tuple[str, str, str]]:
 def to_dot(graph: CompiledGraph) -> str:
     lines = [f'digraph "{graph.name}" {{', "  rankdir=LR;", '  node [shape=box, style="rounded,filled"];']
     for node_id in graph.order:
-        fill = FILL[_role(graph, node_id)]
+        fill = FILL[graph.nodes[node_id].cls.role()]
         lines.append(f'  "{node_id}" [label="{node_id}\\n{graph.nodes[node_id].cls.type_name}", fillcolor="{fill}"];')
     for src, dst, label in _edges(graph):
         lines.append(f'  "{src}" -> "{dst}" [label="{label}"];')
