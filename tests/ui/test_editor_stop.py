@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from browserkit import ROOT, free_port, wait_healthy
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the child")
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180),
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the child")]
 
 
 def children_of(pid: int) -> list[int]:
