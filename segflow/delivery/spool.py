@@ -26,6 +26,7 @@ from typing import Any
 
 from segflow.delivery.linefile import count_lines, repair_tail, write_all
 from segflow.delivery.records import dumps
+from segflow.engine.paths import write_atomic
 
 
 @dataclass
@@ -81,9 +82,9 @@ class Spool:
         return cursor
 
     def _save_cursor(self) -> None:
-        tmp = self.folder / "cursor.json.tmp"
-        tmp.write_text(json.dumps({"segment": self._cursor[0], "offset": self._cursor[1]}))
-        os.replace(tmp, self.folder / "cursor.json")
+        """Renamed into place and fsynced: a power cut leaves the old cursor or the new, never an empty one."""
+        data = json.dumps({"segment": self._cursor[0], "offset": self._cursor[1]}).encode()
+        write_atomic(self.folder / "cursor.json", data, fsync=True)
 
     def _count_disk(self) -> int:
         total = 0

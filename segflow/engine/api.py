@@ -61,10 +61,10 @@ class Workflow:
         ``executor`` overrides ``settings.executor`` ('local' or 'ray'); ``address`` the Ray cluster.
         """
         hooks = hooks or RunHooks()
-        runner = make_executor(executor or self.graph.settings.executor)
+        chosen = make_executor(executor or self.graph.settings.executor)
         options = RunOptions(self.base_dir, max_frames, debug, address)
-        with _signals(runner) if handle_signals else _nothing():
-            report = runner.run(self.plan(keep), options, hooks)
+        with _signals(chosen) if handle_signals else _nothing():
+            report = chosen.run(self.plan(keep), options, hooks)
         hooks.on_end(report=report)
         return report
 

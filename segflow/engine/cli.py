@@ -22,11 +22,11 @@ from typing import Any, Protocol
 from segflow.engine.execution.executor import ExecutorUnavailable
 from segflow.engine.execution.lifecycle import SetupError
 from segflow.engine.masking import MaskingFilter, mask, mask_all
+from segflow.engine.observe.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from segflow.engine.registry import default_registry
 from segflow.engine.workflow.issues import WorkflowError
 
 log = logging.getLogger("segflow")
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
 class Command(Protocol):

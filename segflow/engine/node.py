@@ -125,9 +125,9 @@ class RunContext:
     models_dir: Path | None = None  # settings.models_dir, resolved; None: the environment's or the default
     run_id: str = field(default_factory=new_run_id)
 
-    def for_settings(self, workflow: str, models_dir: str | None) -> RunContext:
+    def for_settings(self, workflow_name: str, models_dir: str | None) -> RunContext:
         """A context for one workflow of this run: its name, and its model folder when it names one."""
-        return RunContext(workflow, self.base_dir, models_dir=self.resolve(models_dir) if models_dir else None,
+        return RunContext(workflow_name, self.base_dir, models_dir=self.resolve(models_dir) if models_dir else None,
                           run_id=self.run_id)
 
     def resolve(self, path: str | Path) -> Path:
@@ -142,6 +142,9 @@ class NodeError(Exception):
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
         self.hint = hint
+
+
+Role = Literal["source", "model", "io", "cpu"]
 
 
 class Node:
@@ -172,6 +175,21 @@ class Node:
         self.node_id = node_id
         self.params = params
         self.context = context or RunContext()
+
+    @classmethod
+    def role(cls) -> Role:
+        """What the node is, for placing it in a stage and drawing it: never read from its id.
+
+        ``model``: batchable, owns a stage; ``io``: a sink or a ``threaded`` node (blocking
+        I/O), owns a stage; ``cpu``: cheap, runs inline behind the models above it.
+        """
+        if cls.is_source:
+            return "source"
+        if cls.batchable:
+            return "model"
+        if cls.is_sink or cls.threaded:
+            return "io"
+        return "cpu"
 
     @classmethod
     def family(cls) -> str:

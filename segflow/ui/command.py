@@ -4,20 +4,31 @@ It binds to 127.0.0.1 unless told otherwise: the editor can read and write
 workflow files in the workspace and run models, so it should not be reachable
 from the network by accident. Streamlit runs headless, sends no usage
 statistics, and gets the file and workspace through environment variables.
+
+The Streamlit server is a child process; stopping ``segflow editor`` (Ctrl-C,
+SIGTERM, SIGHUP) stops it too, so nothing is left bound to the port: the
+signal is passed on, and a server that has not gone after ``STOP_GRACE_S`` is
+killed. On Linux the child is also told to end if its parent dies unannounced.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import ipaddress
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import FrameType
 
 APP = Path(__file__).with_name("app.py")
 ENV_FILE = "SEGFLOW_EDITOR_FILE"
 ENV_WORKSPACE = "SEGFLOW_EDITOR_WORKSPACE"
+STOP_GRACE_S = 10.0  # a stopping Streamlit server gets this long to close its sessions before SIGKILL
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def is_loopback(host: str) -> bool:
@@ -90,10 +101,54 @@ class EditorCommand:
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"segflow editor: http://{host}:{args.port}  (workspace {env[ENV_WORKSPACE]}; Ctrl-C to stop)",
               file=sys.stderr)
+        return serve(cmd, env, env[ENV_WORKSPACE])
+
+
+def serve(cmd: list[str], env: dict[str, str], cwd: str, grace_s: float = STOP_GRACE_S) -> int:
+    """Run the server until it exits or we are told to stop; then it stops too. Returns the exit status.
+
+    A stop signal is passed on as SIGTERM (Streamlit's own graceful stop); the exit status is
+    then the shell's for that signal (130 for Ctrl-C, 143 for SIGTERM), whatever the server said.
+    """
+    child = subprocess.Popen(cmd, env=env, cwd=cwd, preexec_fn=_end_with_parent)
+    received: list[int] = []
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        code = _wait(child, received, grace_s)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:  # we are leaving on an exception: never leave the server behind
+            child.kill()
+            child.wait()
+    return 128 + received[0] if received else code
+
+
+def _wait(child: subprocess.Popen[bytes], received: list[int], grace_s: float) -> int:
+    """The child's exit status; once a stop signal came, at most ``grace_s`` more before SIGKILL."""
+    deadline: float | None = None
+    while True:
         try:
-            return subprocess.call(cmd, env=env, cwd=env[ENV_WORKSPACE])
-        except KeyboardInterrupt:
-            return 130
+            return child.wait(timeout=0.5 if deadline is None else max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            if received and deadline is None:
+                deadline = time.monotonic() + grace_s
+            elif deadline is not None:
+                child.kill()
+                return child.wait()
+
+
+def _end_with_parent() -> None:
+    """In the child, before exec: on Linux, get SIGTERM when the parent dies (even by SIGKILL)."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 EDITOR = EditorCommand()

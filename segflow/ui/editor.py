@@ -218,7 +218,7 @@ class Editor:
     # -- checking and running ------------------------------------------------------------------
 
     def context(self) -> RunContext:
-        return RunContext(base_dir=self.workspace.root)  # the session sets workflow to its name
+        return RunContext(base_dir=self.workspace.root)  # the session follows the workflow's name and settings
 
     def validation(self) -> ValidationResult:
         text = self.state.to_yaml()

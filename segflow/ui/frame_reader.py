@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-KEEP = 32  # frames kept for steps back (640x480 BGR: 30 MB)
+RECENT_FRAMES = 32  # frames kept for steps back (640x480 BGR: 30 MB)
 READ_AHEAD = 64  # a jump forward by at most this many frames reads on instead of re-opening
 
 
@@ -34,7 +34,7 @@ Opener = Callable[[int], Opened]  # open the video with its next frame being fra
 @dataclass
 class FrameReader:
     opener: Opener
-    keep: int = KEEP
+    recent_frames: int = RECENT_FRAMES
     _open: Opened | None = None
     _next: int = 0  # index of the frame the open reader gives next
     _recent: OrderedDict[int, np.ndarray] = field(default_factory=OrderedDict)
@@ -91,5 +91,5 @@ class FrameReader:
 
     def _remember(self, index: int, pixels: np.ndarray) -> None:
         self._recent[index] = pixels
-        while len(self._recent) > self.keep:
+        while len(self._recent) > self.recent_frames:
             self._recent.popitem(last=False)

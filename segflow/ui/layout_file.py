@@ -24,10 +24,10 @@ class LayoutFile(BaseModel):
     positions: dict[str, tuple[float, float]] = {}
 
 
-def side_path(workflow: str) -> str:
+def side_path(workflow_path: str) -> str:
     """The side file's path for a workflow path (same folder, same stem)."""
-    stem, dot, suffix = workflow.rpartition(".")
-    return (stem if dot and suffix in ("yaml", "yml") else workflow) + SUFFIX
+    stem, dot, suffix = workflow_path.rpartition(".")
+    return (stem if dot and suffix in ("yaml", "yml") else workflow_path) + SUFFIX
 
 
 def read(path: Path) -> dict[str, tuple[float, float]]:

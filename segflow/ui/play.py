@@ -2,7 +2,7 @@
 
 The editor's "Play" is not a sequence of page reruns: a :class:`Player` owns a
 thread that reads frames, pushes each one through its own ``EditorSession``
-(the per-packet step every runner shares; trackers keep their state from frame
+(the per-packet step every executor shares; trackers keep their state from frame
 to frame; sinks only when asked) and publishes the annotated frame as JPEG plus a
 :class:`PlayStatus`. ``segflow.ui.mjpeg`` serves both over HTTP. Stop ends the
 thread and closes every node and the video. A player nobody asks about for
@@ -63,8 +63,8 @@ class Player:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.graph, self.opener, self.start_index = graph, opener, start
         self.source_id = source_id or graph.source_ids[0]
-        self.session = EditorSession(RunContext(context.workflow, context.base_dir, models_dir=context.models_dir),
-                                     run_sinks=run_sinks)
+        # its own context, so stopping play stops none of the editor's nodes
+        self.session = EditorSession(context.for_settings(graph.name, graph.settings.models_dir), run_sinks=run_sinks)
         self.idle_s, self.clock = idle_s, clock
         self._status = PlayStatus()
         self._jpeg: bytes | None = None

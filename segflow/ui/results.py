@@ -19,6 +19,7 @@ from segflow.engine.execution.session import SessionResult
 from segflow.engine.frame import Frame
 from segflow.engine.ports import Kind
 from segflow.engine.workflow.graph import CompiledGraph
+from segflow.engine.workflow.spec import parse_ref
 
 
 @dataclass
@@ -135,8 +136,9 @@ def default_output(graph: CompiledGraph, result: SessionResult, selected: str | 
     if selected in graph.nodes and not graph.nodes[selected].cls.is_source:
         return selected
     picture = annotated_image(graph, result)
-    if picture is not None and not graph.nodes[picture[0].split(".", 1)[0]].cls.is_source:
-        return picture[0].split(".", 1)[0]
+    ref = parse_ref(picture[0]) if picture is not None else None
+    if ref is not None and ref[0] in graph.nodes and not graph.nodes[ref[0]].cls.is_source:
+        return ref[0]
     return graph.order[-1] if graph.order else None
 
 

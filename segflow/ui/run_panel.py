@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from segflow.engine.workflow.spec import parse_ref
 from segflow.ui import media, results, stepping, widgets
 from segflow.ui.editor import Editor
 from segflow.ui.frame_reader import FrameReader, Opener
@@ -246,7 +247,7 @@ def columns_picker(ref: str, rows: list[dict[str, Any]]) -> None:
     """The table with the columns the user picked for this output (remembered per node)."""
     columns = results.ordered_columns(rows)
     remembered: dict[str, list[str]] = st.session_state.setdefault("result_columns", {})
-    node_id = ref.split(".", 1)[0]
+    node_id = (parse_ref(ref) or (ref, ""))[0]
     shown = results.pick_columns(columns, remembered.get(node_id))
     key = f"columns:{node_id}"
 

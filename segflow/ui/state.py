@@ -23,7 +23,8 @@ from ruamel.yaml.comments import CommentedMap
 
 from segflow.engine.node import Node
 from segflow.engine.registry import Registry
-from segflow.engine.workflow.spec import parse_ref
+from segflow.engine.workflow.graph import layers
+from segflow.engine.workflow.spec import NODE_ID_RULE, is_node_id, parse_ref
 from segflow.ui.yaml_roundtrip import Style, dumps, loads, merge_text, to_node, to_plain
 
 GRID_X, GRID_Y = 250, 160  # the automatic layout's column and row spacing, in canvas pixels
@@ -173,17 +174,8 @@ class EditorState:
     def layout(self) -> dict[str, tuple[float, float]]:
         """Stored positions, and for nodes without one a layered left-to-right layout."""
         stored = self.positions()
-        graph = nx.DiGraph()
-        graph.add_nodes_from(self.node_ids())
-        graph.add_edges_from((e.src, e.dst) for e in self.edges() if e.src in graph)
-        depth: dict[str, int] = {}
-        try:
-            order = list(nx.topological_sort(graph))
-        except nx.NetworkXUnfeasible:  # a cycle: validation reports it; still draw every node
-            order = list(graph)
-        for node_id in order:
-            preds = [depth.get(p, 0) for p in graph.predecessors(node_id)]
-            depth[node_id] = max(preds) + 1 if preds else 0
+        ids = self.node_ids()
+        depth = layers(ids, ((e.src, e.dst) for e in self.edges()))  # a cycle still draws every node
         per_column: dict[int, int] = {}
         for d in depth.values():
             per_column[d] = per_column.get(d, 0) + 1
@@ -192,8 +184,8 @@ class EditorState:
             tallest = max(per_column.get(c, 0) for c in range((band - 1) * WRAP, band * WRAP))
             band_top[band] = band_top[band - 1] + max(1, tallest) * GRID_Y + BAND_GAP
         rows: dict[int, int] = {}
-        out = {k: v for k, v in stored.items() if k in graph}
-        for node_id in self.node_ids():
+        out = {k: v for k, v in stored.items() if k in depth}
+        for node_id in ids:
             if node_id in out:
                 continue
             col = depth.get(node_id, 0)
@@ -317,7 +309,7 @@ class EditorState:
     def _remap(self, refs: Any, new_ids: dict[str, str]) -> Any:
         out = []
         for ref in refs if isinstance(refs, list) else [refs]:
-            node, _, port = str(ref).partition(".")
+            node, port = parse_ref(str(ref)) or (str(ref), "")
             if node in new_ids:
                 out.append(f"{new_ids[node]}.{port}")
             elif isinstance(self._nodes.get(node), dict) and self._nodes.get(node):
@@ -327,8 +319,8 @@ class EditorState:
         return out[0] if out else None
 
     def rename_node(self, old: str, new: str) -> None:
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", new):
-            raise EditError(f"node id '{new}' must be letters, digits, '_' or '-', not starting with a digit")
+        if not is_node_id(new):
+            raise EditError(f"node id '{new}' {NODE_ID_RULE}")
         if new in self._nodes:
             raise EditError(f"a node '{new}' already exists")
         keys = list(self._nodes)
@@ -340,10 +332,9 @@ class EditorState:
             for port, value in list(raw_inputs.items()) if isinstance(raw_inputs, dict) else []:
                 if isinstance(value, list):
                     for i, ref in enumerate(value):
-                        if str(ref).split(".")[0] == old:
-                            value[i] = new + "." + str(ref).split(".", 1)[1]
-                elif str(value).split(".")[0] == old:
-                    raw_inputs[port] = new + "." + str(value).split(".", 1)[1]
+                        value[i] = _renamed(ref, old, new)
+                else:
+                    raw_inputs[port] = _renamed(value, old, new)
         ui = self.doc.get("ui")
         if isinstance(ui, dict) and isinstance(ui.get("positions"), dict) and old in ui["positions"]:
             positions = ui["positions"]
@@ -455,3 +446,9 @@ def _insert_after(mapping: CommentedMap, key: str, value: Any, after: tuple[str,
             return
     mapping[key] = value
 
+
+
+def _renamed(ref: Any, old: str, new: str) -> Any:
+    """``ref`` with node ``old`` called ``new``; anything else (another node, not a ref) as it was."""
+    parsed = parse_ref(str(ref))
+    return f"{new}.{parsed[1]}" if parsed is not None and parsed[0] == old else ref

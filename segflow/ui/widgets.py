@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from segflow.engine.node import Node
+from segflow.engine.workflow.spec import parse_ref
 from segflow.ui import forms, results
 from segflow.ui.editor import Editor
 from segflow.ui.media import jpeg_data_url
@@ -107,10 +108,12 @@ def wiring(editor: Editor, node_id: str, cls: type[Node]) -> None:
         if choice == (current[0] if current else "—"):
             continue
         for ref in current:
-            editor.state.disconnect(Edge(*ref.split(".", 1), node_id, port))  # type: ignore[call-arg]
+            src_ref = parse_ref(ref)
+            if src_ref is not None:
+                editor.state.disconnect(Edge(src_ref[0], src_ref[1], node_id, port))
         message = ""
         if choice != "—":
-            src, src_port = choice.split(".", 1)
+            src, src_port = parse_ref(choice) or (choice, "")
             message = editor.edit("connect", Edge(src, src_port, node_id, port), editor.registry)
         if message:
             st.error(message)

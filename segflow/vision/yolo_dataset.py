@@ -185,18 +185,6 @@ class YoloSegDataset:
                 missing_ok=True)
         return split
 
-    def load_frame(self, key: str) -> tuple[np.ndarray, list[Label]] | None:
-        """A saved frame's pixels and labels, or None when it was never saved."""
-        split = self.split_of(safe_key(key))
-        if split is None:
-            return None
-        pixels = cv2.imread(str(self.root / "images" / split / f"{safe_key(key)}{IMAGE_EXT}"), cv2.IMREAD_COLOR)
-        if pixels is None:
-            return None
-        h, w = pixels.shape[:2]
-        text = (self.root / "labels" / split / f"{safe_key(key)}.txt").read_text()
-        return pixels, parse_labels(text, h, w)
-
     def labels_of(self, key: str, height: int, width: int) -> list[Label] | None:
         split = self.split_of(safe_key(key))
         if split is None:

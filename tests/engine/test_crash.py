@@ -47,13 +47,13 @@ def test_cli_exits_1_and_names_the_node(tmp_path, exception):
 
 
 def test_a_source_raising_a_base_exception_ends_the_run(tmp_path, monkeypatch):
-    from segflow.nodes.sources.synthetic import TestPattern
+    from segflow.nodes.sources.synthetic import PatternSource
 
     def frames(self):
         yield from ()
         raise SystemExit("camera library gave up")
 
-    monkeypatch.setattr(TestPattern, "frames", frames)
+    monkeypatch.setattr(PatternSource, "frames", frames)
     report = loads(CRASHY.format(exception="NodeError", path=tmp_path / "r.jsonl")).run()
     assert report.exit_code == 1
     assert "source 'cam' (source.test_pattern) raised SystemExit" in report.failure_log[0]["error"]

@@ -17,7 +17,7 @@ from segflow.engine.node import RunContext
 from segflow.engine.registry import Registry
 from segflow.engine.workflow.validate import validate_text
 from segflow.nodes.debug import Invert, Stats
-from segflow.nodes.sources.synthetic import TestPattern as PatternSource
+from segflow.nodes.sources.synthetic import PatternSource
 
 CALLS: Counter[tuple[str, str]] = Counter()
 
@@ -293,3 +293,17 @@ def test_call_time_params_change_in_place_and_the_model_stays_loaded(registry, c
         assert CALLS[("h", "setup")] == 1  # gain changed in place
         assert session.run_image(graph("b", 5), coins).outputs["h"]["value"] == 10
         assert CALLS[("h", "setup")] == 2  # weights changed: a fresh setup
+
+
+def test_nodes_get_the_context_a_headless_run_gives_them(registry, coins, tmp_path):
+    """The workflow's name and its settings.models_dir, as loads(...).context() makes them; a change re-makes nodes."""
+    text = workflow().replace("name: session-test", "name: line-4\nsettings: {models_dir: weights}")
+    graph = compile_(registry, text)
+    with EditorSession(RunContext(base_dir=tmp_path)) as session:
+        session.run_image(graph, coins)
+        headless = loads(text, "t.yaml", registry=registry, base_dir=tmp_path).context()
+        assert (session.live_nodes["a"].context.workflow, session.live_nodes["a"].context.models_dir) == (
+            headless.workflow, headless.models_dir) == ("line-4", tmp_path / "weights")
+        session.run_image(compile_(registry, text.replace("models_dir: weights", "models_dir: other")), coins)
+        assert session.live_nodes["a"].context.models_dir == tmp_path / "other"
+        assert calls("setup")["a"] == 2 and calls("close")["a"] == 1

@@ -33,9 +33,9 @@ def test_tags_never_construct_python_objects():
 
 def test_positions_of_keys_and_values():
     loaded = load_yaml("nodes:\n  cam:\n    params: {fps: 30}\n")
-    assert loaded.keys[("nodes", "cam")].line == 2
-    assert loaded.values[("nodes", "cam", "params", "fps")].line == 3
-    assert loaded.values[("nodes", "cam", "params", "fps")].col == 19
+    assert loaded.where(("nodes", "cam"), prefer_key=True).line == 2
+    fps = loaded.where(("nodes", "cam", "params", "fps"))
+    assert (fps.file, fps.line, fps.col) == ("<string>", 3, 19)
     # an unknown path falls back to its nearest known ancestor
     assert loaded.where(("nodes", "cam", "params", "nope")).line == 3
 

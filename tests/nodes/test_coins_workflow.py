@@ -20,10 +20,10 @@ def test_committed_sample_is_the_coins_photo():
 
 
 def test_coins_workflow_runs_and_logs_24_measured_coins(tmp_path):
-    from segflow.engine import api as runner
+    from segflow.engine import api
     (tmp_path / "assets/samples").mkdir(parents=True)
     shutil.copy(ROOT / "assets/samples/coins.png", tmp_path / "assets/samples/coins.png")
-    workflow = runner.load(ROOT / "workflows/coins.yaml", base_dir=tmp_path)
+    workflow = api.load(ROOT / "workflows/coins.yaml", base_dir=tmp_path)
     report = workflow.run()
     assert report.failures == 0
     records = [json.loads(line) for line in (tmp_path / "out/coins.jsonl").read_text().splitlines()]

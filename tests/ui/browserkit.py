@@ -4,6 +4,11 @@ The editor is started as a user would (``python -m segflow.ui.command``) in its 
 process group on a free port, and is always stopped afterwards (SIGTERM, then
 SIGKILL), so a failing test leaves no server behind. Chromium is the system's
 (``make test`` installs it), never a downloaded browser.
+
+Assertions on the page use Playwright's retrying ``expect`` (or an explicit wait on a
+condition): a Streamlit page reruns after every action, so a value read once right
+after a click may still be the old page's. ``launch_chromium`` gives ``expect`` a
+deadline fit for a busy machine.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+EXPECT_TIMEOUT_MS = 30_000  # Playwright's default 5 s is shorter than one rerun on a loaded 2-core box
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -69,6 +75,9 @@ def editor_server(workflow: str | Path, workspace: Path, log_path: Path, timeout
 
 
 def launch_chromium(pw):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium is missing: `make test` installs it (scripts/system-deps.sh)"
     return pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)

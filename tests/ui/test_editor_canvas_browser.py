@@ -2,7 +2,8 @@
 
 Debian's chromium driven by Playwright against a real ``segflow editor`` on a copy of the
 workflows (the server-start and chromium helpers follow ``test_editor_browser.py``). Every
-wait is a condition with a generous deadline; speed figures are printed, never asserted.
+check on the page retries: Playwright's ``expect``, or ``wait_until`` on a condition with a
+generous deadline (never one read right after an action); speed figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import playwright.sync_api as playwright_sync
 import pytest
 import yaml
 from browserkit import editor_server, launch_chromium
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_TEXT_PX = 12
@@ -74,6 +76,10 @@ def wait_until(check, what: str, timeout: float = 40.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def text_sizes(frame) -> dict:
+    return frame.locator("#layer").evaluate(f"_ => ({TEXT_SIZES_JS})()")
+
+
 def node_ids(frame) -> list[str]:
     return frame.locator(".sf-node").evaluate_all("els => els.map(e => e.dataset.nodeId)")
 
@@ -109,23 +115,26 @@ def test_coffee_graph_text_is_readable_at_the_default_zoom(tmp_path):
     workspace = workspace_with(tmp_path, "coffee_stones.yaml")
     expected = set(yaml.safe_load((workspace / "workflows" / "coffee_stones.yaml").read_text())["nodes"])
     with editor_page(workspace, "workflows/coffee_stones.yaml", tmp_path / "editor.log") as (page, frame):
-        assert set(node_ids(frame)) == expected
-        sizes = frame.locator("#layer").evaluate(f"_ => ({TEXT_SIZES_JS})()")
+        wait_until(lambda: set(node_ids(frame)) == expected, "every node of coffee_stones drawn")
+        sizes = wait_until(lambda: (s := text_sizes(frame))["count"] > 30 and s["smallest"] >= MIN_TEXT_PX and s,
+                           f"30+ node texts, none under {MIN_TEXT_PX} px")
         print(f"coffee_stones at the default zoom: zoom {sizes['zoom']:.2f}, smallest node text "
               f"{sizes['smallest']:.1f} px on screen over {sizes['count']} text elements")
-        assert sizes["count"] > 30 and sizes["smallest"] >= MIN_TEXT_PX
         # The view starts at the graph's start: the source is on screen.
         wrap = rect(frame.locator("#wrap"))
-        assert inside(rect(frame.locator('.sf-node[data-node-id="belt"]')), wrap)
+        wait_until(lambda: inside(rect(frame.locator('.sf-node[data-node-id="belt"]')), wrap), "the source in view")
         # If any node is out of view, the minimap is there to find it.
         hidden = [n for n in expected if not inside(rect(frame.locator(f'.sf-node[data-node-id="{n}"]')), wrap)]
-        assert frame.locator("#minimap").is_visible() == bool(hidden)
+        if hidden:
+            expect(frame.locator("#minimap")).to_be_visible()
+        else:
+            expect(frame.locator("#minimap")).to_be_hidden()
         # "Fit" keeps the text readable too; zooming out by hand may go smaller.
         frame.locator("#zoom-out").click()
         frame.locator("#zoom-out").click()
-        assert frame.locator("#layer").evaluate(f"_ => ({TEXT_SIZES_JS})()")["smallest"] < MIN_TEXT_PX
+        wait_until(lambda: text_sizes(frame)["smallest"] < MIN_TEXT_PX, "zooming out to shrink the text")
         frame.locator("#fit").click()
-        assert frame.locator("#layer").evaluate(f"_ => ({TEXT_SIZES_JS})()")["smallest"] >= MIN_TEXT_PX
+        wait_until(lambda: text_sizes(frame)["smallest"] >= MIN_TEXT_PX, "Fit to keep the text readable")
 
         # After a run each node shows its last output: pictures for images, counts for detections.
         page.get_by_role("tab", name="Run").click()
@@ -134,11 +143,14 @@ def test_coffee_graph_text_is_readable_at_the_default_zoom(tmp_path):
         thumbs = frame.locator("img.sf-thumb")
         wait_until(lambda: thumbs.count() >= 2, "image thumbnails on the canvas", timeout=120)
         print(f"Run -> thumbnails drawn: {time.monotonic() - started:.2f} s (model load included)")
-        sizes = thumbs.evaluate_all("els => els.map(e => [e.naturalWidth, e.src.length])")
-        assert all(0 < w <= 120 for w, _ in sizes), sizes
+        def decoded_thumbnails() -> list | None:
+            sizes = thumbs.evaluate_all("els => els.map(e => [e.naturalWidth, e.src.length])")
+            return sizes if all(0 < w <= 120 for w, _ in sizes) else None
+
+        sizes = wait_until(decoded_thumbnails, "decoded thumbnails at most 120 px wide")
         print(f"thumbnail data URLs: {[n for _, n in sizes]} characters")
-        counts = frame.locator('.sf-node[data-node-id="detect"] .sf-thumb-text').inner_text()
-        assert re.fullmatch(r"\d+ detections?", counts), counts
+        expect(frame.locator('.sf-node[data-node-id="detect"] .sf-thumb-text')).to_have_text(
+            re.compile(r"^\d+ detections?$"))
         frame.locator("#fit").click()
         shot = os.environ.get("SEGFLOW_CANVAS_SCREENSHOT")  # docs/img/editor-canvas.png is made this way
         page.locator('iframe[title*="segflow_canvas"]').screenshot(path=shot or str(tmp_path / "canvas.png"))
@@ -155,15 +167,15 @@ def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
         items = frame.locator("#palette-list li")
         wait_until(lambda: items.count() >= 1 and items.first.get_attribute("data-type") == "debug.invert",
                    "the palette to list debug.invert first")
-        shown = items.evaluate_all("els => els.map(e => e.dataset.type)")
-        assert all(t for t in shown) and len(shown) < 5, shown  # the search filtered the list
+        wait_until(lambda: all(shown := items.evaluate_all("els => els.map(e => e.dataset.type)")) and len(shown) < 5,
+                   "the search to filter the list to a few types")
         started = time.monotonic()
         frame.locator("#palette-q").press("Enter")
         added = frame.locator('.sf-node[data-type="debug.invert"]')
         added.wait_for(timeout=40_000)
         print(f"palette Enter -> node drawn: {time.monotonic() - started:.2f} s")
-        assert len(node_ids(frame)) == before + 1
-        assert inside(rect(added), rect(frame.locator("#wrap")))  # the centre of the view, not off screen
+        expect(frame.locator(".sf-node")).to_have_count(before + 1)
+        wait_until(lambda: inside(rect(added), rect(frame.locator("#wrap"))), "the new node in view, not off screen")
 
         # Double-click on empty canvas: the palette opens there and the node lands at that point.
         point = empty_point(frame)
@@ -178,9 +190,9 @@ def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
         frame.locator('#palette-list li[data-type="debug.stats"]').click()
         stats = frame.locator('.sf-node[data-type="debug.stats"]')
         stats.wait_for(timeout=40_000)
-        placed = stats.evaluate("e => [parseFloat(e.style.left), parseFloat(e.style.top)]")
-        assert abs(placed[0] - wanted[0]) < 2 and abs(placed[1] - wanted[1]) < 2, (placed, wanted)
-        assert inside(rect(stats), rect(frame.locator("#wrap")))
+        wait_until(lambda: abs((p := stats.evaluate("e => [parseFloat(e.style.left), parseFloat(e.style.top)]"))[0]
+                               - wanted[0]) < 2 and abs(p[1] - wanted[1]) < 2, f"the node placed at {wanted}")
+        wait_until(lambda: inside(rect(stats), rect(frame.locator("#wrap"))), "the placed node in view")
 
         # Three adds in a row without waiting (each while the last one's rerun runs): none is lost.
         count = len(node_ids(frame))
@@ -188,8 +200,8 @@ def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
             frame.locator("#add").click()
             frame.locator("#palette-q").fill(query)
             frame.locator("#palette-q").press("Enter")
-        wait_until(lambda: len(node_ids(frame)) == count + 3, "all three quick adds to be drawn")
-        assert frame.locator('.sf-node[data-type="debug.noop"]').count() == 3
+        expect(frame.locator(".sf-node")).to_have_count(count + 3)  # all three quick adds drawn
+        expect(frame.locator('.sf-node[data-type="debug.noop"]')).to_have_count(3)
 
 
 @pytest.mark.slow
@@ -211,10 +223,11 @@ def test_ctrl_z_undoes_a_delete_with_its_edges(tmp_path):
         measure.wait_for(timeout=40_000)
         wait_until(lambda: edges.count() == 8, "the edges to come back")
         print(f"Ctrl+Z -> node and edges back: {time.monotonic() - started:.2f} s")
-        back = rect(measure)
-        assert abs(back["x"] - where["x"]) < 2 and abs(back["y"] - where["y"]) < 2
-        ends = edges.evaluate_all("els => els.map(e => e.dataset.from + '>' + e.dataset.to)")
-        assert "coins.detections>measure.detections" in ends and "measure.detections>colour.detections" in ends
+        wait_until(lambda: abs((back := rect(measure))["x"] - where["x"]) < 2 and abs(back["y"] - where["y"]) < 2,
+                   "measure back where it was")
+        wanted_ends = {"coins.detections>measure.detections", "measure.detections>colour.detections"}
+        wait_until(lambda: wanted_ends <= set(edges.evaluate_all("els => els.map(e => e.dataset.from + '>' + "
+                                                                 "e.dataset.to)")), "measure's two edges back")
         wait_until(lambda: not frame.locator("#redo").is_disabled(), "Redo to be enabled")
         page.keyboard.press("Control+Shift+z")
         wait_until(lambda: measure.count() == 0, "redo to delete it again")
@@ -248,16 +261,16 @@ def test_minimap_shows_a_big_graph_and_pans_the_view(tmp_path):
     with editor_page(workspace, "workflows/big.yaml", tmp_path / "editor.log") as (page, frame):
         wait_until(lambda: len(node_ids(frame)) == 36, "36 nodes")
         minimap = frame.locator("#minimap")
-        minimap.wait_for(state="visible", timeout=20_000)
-        assert frame.locator("#layer").evaluate(f"_ => ({TEXT_SIZES_JS})()")["smallest"] >= MIN_TEXT_PX
+        expect(minimap).to_be_visible(timeout=20_000)
+        wait_until(lambda: text_sizes(frame)["smallest"] >= MIN_TEXT_PX, "readable text on the big graph")
         last = frame.locator('.sf-node[data-node-id="inv35"]')
         wrap = rect(frame.locator("#wrap"))
-        assert not inside(rect(last), wrap)
+        wait_until(lambda: not inside(rect(last), wrap), "the end of the chain out of view at first")
         box = minimap.bounding_box()
         transform = frame.locator("#layer").evaluate("e => e.style.transform")
         minimap.click(position={"x": box["width"] - 12, "y": box["height"] / 2})  # the graph's far end
         wait_until(lambda: frame.locator("#layer").evaluate("e => e.style.transform") != transform,
                    "a click on the minimap to move the view")
-        assert inside(rect(last), wrap)  # the last node of the chain is now in view
-        assert frame.locator("#layer").evaluate(f"_ => ({TEXT_SIZES_JS})()")["zoom"] == pytest.approx(
-            float(transform.split("scale(")[1].rstrip(")")))  # panned, not zoomed
+        wait_until(lambda: inside(rect(last), wrap), "the last node of the chain in view")
+        zoom = float(transform.split("scale(")[1].rstrip(")"))
+        wait_until(lambda: text_sizes(frame)["zoom"] == pytest.approx(zoom), "the view panned, not zoomed")

@@ -23,6 +23,7 @@ import playwright.sync_api as playwright_sync
 import pytest
 import yaml
 from browserkit import editor_server, launch_chromium
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = (5, 16, 25, 64)  # frames of conveyor.mp4 with stones in view, to label
@@ -75,11 +76,17 @@ def wait_until(check, timeout: float, what: str, page):
 
 
 def masks_line(page) -> tuple[int, str]:
-    """The panel's "**N masks** on `key` — state" line."""
+    """The panel's "**N masks** on `key` — state" line; (0, "") while it is being redrawn (callers wait)."""
     text = page.get_by_text(re.compile(r"masks on")).first.inner_text()
     match = re.search(r"(\d+) masks on (\S+) — (.*)", text)
-    assert match, text
-    return int(match.group(1)), match.group(3)
+    return (int(match.group(1)), match.group(3)) if match else (0, "")
+
+
+def accepted_iou(label, truth: list[float]) -> float:
+    """The best IoU of an accepted mask's outline box on the label canvas with ``truth``."""
+    boxes = label.locator("polygon.accepted").evaluate_all(
+        "els => els.map(e => { const b = e.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height]; })")
+    return max((box_iou(b, truth) for b in boxes), default=0.0)
 
 
 @pytest.mark.slow
@@ -109,9 +116,9 @@ def test_label_train_use_run_in_chromium(tmp_path):
                 wait_until(lambda k=key: page.get_by_text(f"on {k}").count() > 0, 60, f"frame {key}", page)
                 t0 = time.monotonic()
                 page.get_by_role("button", name="Pre-label with the workflow").click()
-                wait_until(lambda: page.get_by_text(PRELABELLED).count() > 0, 180, "pre-labels", page)
-                failed = page.get_by_text("pre-label failed")
-                assert failed.count() == 0, failed.inner_text()
+                # the outcome judged is the text that ended the wait, not a second look at the page
+                outcome = wait_until(lambda: page.get_by_text(PRELABELLED).all_inner_texts(), 180, "pre-labels", page)
+                assert not any("pre-label failed" in text for text in outcome), outcome
                 figures.setdefault("prelabel_first_s", round(time.monotonic() - t0, 2))
                 # the shipped model finds stones on each of these frames (its counts are printed by the run tab)
                 count = wait_until(lambda: masks_line(page)[0], 60, f"pre-labels on frame {frame_index}", page)
@@ -145,11 +152,9 @@ def test_label_train_use_run_in_chromium(tmp_path):
                     wait_until(lambda c=count: masks_line(page)[0] == c + 1, 60, "the accepted mask", page)
                     wait_until(lambda: label.locator("polygon.accepted").count() >= 1
                                and label.locator("polygon.candidate").count() == 0, 30, "the accepted overlay", page)
-                    boxes = label.locator("polygon.accepted").evaluate_all(
-                        "els => els.map(e => { const b = e.getBBox();"
-                        " return [b.x, b.y, b.x + b.width, b.y + b.height]; })")
-                    figures["hand_box_iou"] = round(max(box_iou(b, truth) for b in boxes), 3)
-                    assert figures["hand_box_iou"] > 0.6, (boxes, truth)
+                    iou = wait_until(lambda t=truth: (v := accepted_iou(label, t)) > 0.6 and v, 30,
+                                     f"an accepted mask over the stone's true box {truth} (IoU > 0.6)", page)
+                    figures["hand_box_iou"] = round(iou, 3)
                     count += 1
                     page.screenshot(path=str(tmp_path / "label-mode.png"), full_page=True)
                 page.get_by_role("button", name="Save frame to dataset").click()
@@ -169,12 +174,13 @@ def test_label_train_use_run_in_chromium(tmp_path):
             index_box.fill(str(FRAMES[0]))
             index_box.press("Enter")
             wait_until(lambda: page.get_by_text(f"on conveyor_{FRAMES[0]:06d}").count() > 0, 60, "reopen", page)
-            assert masks_line(page)[0] == saved_masks[f"conveyor_{FRAMES[0]:06d}"]
+            wait_until(lambda: masks_line(page)[0] == saved_masks[f"conveyor_{FRAMES[0]:06d}"], 30,
+                       "the saved masks of the reopened frame", page)
 
             # -- Train mode ------------------------------------------------------------------------
             page.get_by_role("radio", name="Train", exact=True).click()
             page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
-            assert page.get_by_role("textbox", name="Start from").input_value() == "assets/models/coffee-stones-seg.pt"
+            expect(page.get_by_role("textbox", name="Start from")).to_have_value("assets/models/coffee-stones-seg.pt")
             epochs = page.get_by_role("spinbutton", name="Epochs")
             epochs.fill("2")
             epochs.press("Enter")
@@ -217,7 +223,7 @@ def test_label_train_use_run_in_chromium(tmp_path):
             # footer says it produced this frame's output with the new weights, not that it failed
             canvas.locator('.sf-node[data-node-id="detect"] .sf-foot.ran, '
                            '.sf-node[data-node-id="detect"] .sf-foot.cached').first.wait_for(timeout=60_000)
-            assert page.get_by_text(re.compile(r"node 'detect':")).count() == 0  # no error from the new weights
+            expect(page.get_by_text(re.compile(r"node 'detect':"))).to_have_count(0)  # no error from the new weights
             browser.close()
     summary = json.loads(next((ws / "runs" / "label").glob("*/summary.json")).read_text())
     figures["train_time_s"] = summary["train_time_s"]

@@ -178,7 +178,7 @@ def test_command_refuses_bad_arguments(tmp_path, kw, words):
                                               ("0.0.0.0", True), ("192.168.1.5", True)])
 def test_non_loopback_host_warns(tmp_path, monkeypatch, capsys, host, warned):
     calls = []
-    monkeypatch.setattr("segflow.ui.command.subprocess.call", lambda cmd, **kw: calls.append(cmd) or 0)
+    monkeypatch.setattr("segflow.ui.command.serve", lambda cmd, env, cwd: calls.append(cmd) or 0)
     assert EDITOR.run(args(host=host, workspace=tmp_path)) == 0
     assert is_loopback(host) is not warned
     assert ("warning: listening on" in capsys.readouterr().err) is warned

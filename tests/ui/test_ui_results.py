@@ -103,7 +103,7 @@ class Video:
 
 def test_steps_read_one_frame_and_jumps_reopen():
     video = Video(200)
-    reader = FrameReader(video, keep=4)
+    reader = FrameReader(video, recent_frames=4)
     assert reader.frame(0)[0, 0] == 0 and reader.count == 200
     for i in range(1, 6):
         assert reader.frame(i)[0, 0] == i

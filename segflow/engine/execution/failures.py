@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from segflow.engine.frame import PacketInfo
 from segflow.engine.node import NodeError
+from segflow.engine.observe.exit_codes import EXIT_FAILED
 from segflow.engine.observe.hooks import RunHooks
 from segflow.engine.observe.metrics import RunReport
 
@@ -54,7 +55,7 @@ class FailureBook:
         """A source that died is never a clean end, whatever the policy; the other sources go on."""
         self.failed(node_id, node_type, policy, None, exc)
         with self._lock:
-            self.report.exit_code = 1
+            self.report.exit_code = EXIT_FAILED
             if self.report.stopped_by == "end of input":
                 self.report.stopped_by = f"source '{node_id}' failed"
 
@@ -79,7 +80,7 @@ class FailureBook:
 
     def _end(self, reason: str) -> None:
         with self._lock:
-            self.report.exit_code = 1
+            self.report.exit_code = EXIT_FAILED
             if self.report.stopped_by == "end of input":
                 self.report.stopped_by = reason
         self.stop(reason)

@@ -27,13 +27,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import networkx as nx
-
-from segflow.engine.node import Node
-from segflow.engine.workflow.graph import CompiledGraph, Ref
+from segflow.engine.node import Node, Role
+from segflow.engine.workflow.graph import CompiledGraph, Ref, topological_order
+from segflow.engine.workflow.limits import gc_paused
 from segflow.engine.workflow.spec import Settings
-
-Role = Literal["source", "model", "io", "cpu"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +66,33 @@ class PlanStage:
 
 
 @dataclass(frozen=True)
+class _Index:
+    """A plan's wiring as tables, for lookups in constant time.
+
+    Each stage's downstream stages, each node's stage, and per stage a bitset of itself
+    and every stage above it (bit j: stage j).
+    """
+
+    sources: frozenset[str]
+    stage_of: dict[str, int]
+    downstream: tuple[tuple[int, ...], ...]
+    ancestry: tuple[int, ...]
+
+    @staticmethod
+    def of(plan: Plan) -> _Index:
+        downstream: list[list[int]] = [[] for _ in plan.stages]
+        ancestry: list[int] = []
+        for stage in plan.stages:  # in topological order: every upstream stage comes first
+            bits = 1 << stage.index
+            for up in stage.upstream:
+                downstream[up].append(stage.index)
+                bits |= ancestry[up]
+            ancestry.append(bits)
+        stage_of = {nid: stage.index for stage in plan.stages for nid in stage.nodes}
+        return _Index(frozenset(plan.source_ids), stage_of, tuple(map(tuple, downstream)), tuple(ancestry))
+
+
+@dataclass(frozen=True)
 class Plan:
     workflow: str
     settings: Settings
@@ -77,8 +101,10 @@ class Plan:
     stages: tuple[PlanStage, ...]
     keep: frozenset[Ref] = frozenset()
 
+    _index: _Index | None = field(default=None, init=False, compare=False, repr=False)
+
     def downstream_of(self, index: int) -> list[int]:
-        return [s.index for s in self.stages if index in s.upstream]
+        return list(self._lookup().downstream[index])
 
     @property
     def entry_stages(self) -> list[int]:
@@ -86,25 +112,31 @@ class Plan:
 
     @property
     def terminal_stages(self) -> list[int]:
-        fed = {u for s in self.stages for u in s.upstream}
-        return [s.index for s in self.stages if s.index not in fed]
+        downstream = self._lookup().downstream
+        return [s.index for s in self.stages if not downstream[s.index]]
 
     def carried(self, src: int | None, dst: int | None) -> frozenset[Ref]:
-        """What the hop from stage ``src`` (None: the sources) to ``dst`` (None: the end) carries."""
-        wanted = self.keep if dst is None else self.stages[dst].takes
-        if src is None:
-            return frozenset(r for r in wanted if r[0] in self.source_ids)
-        available = self._available(src)
-        return frozenset(r for r in wanted if r[0] in available)
+        """What the hop from stage ``src`` (None: the sources) to ``dst`` (None: the end) carries.
 
-    def _available(self, index: int) -> set[str]:
-        """Nodes whose outputs a packet may hold after stage ``index``: it, its ancestors, the sources."""
-        seen, todo = set(self.source_ids), [index]
-        while todo:
-            stage = self.stages[todo.pop()]
-            seen.update(stage.nodes)
-            todo.extend(stage.upstream)
-        return seen
+        A value travels if some node at or after ``dst`` reads it and it exists after ``src``:
+        made by a source, or in ``src`` or a stage above it.
+        """
+        wanted = self.keep if dst is None else self.stages[dst].takes
+        index = self._lookup()
+        sources = index.sources
+        if src is None:
+            return frozenset(r for r in wanted if r[0] in sources)
+        above = index.ancestry[src]
+        stage_of = index.stage_of
+        return frozenset(r for r in wanted
+                         if r[0] in sources or (r[0] in stage_of and above >> stage_of[r[0]] & 1))
+
+    def _lookup(self) -> _Index:
+        """Stage wiring as tables, built on first use: executors ask for every hop of big plans."""
+        if self._index is None:
+            object.__setattr__(self, "_index", _Index.of(self))
+        assert self._index is not None
+        return self._index
 
     def describe(self) -> str:
         """The stages as text, for ``segflow graph --plan``."""
@@ -127,67 +159,118 @@ class Plan:
         return [(s.kind, tuple(self.nodes[n].type_name for n in s.nodes), s.upstream) for s in self.stages]
 
 
-def role_of(cls: Any) -> Role:
-    if cls.is_source:
-        return "source"
-    if cls.batchable:
-        return "model"
-    if cls.is_sink or cls.threaded:
-        return "io"
-    return "cpu"
-
-
 def compile_plan(graph: CompiledGraph, keep: Iterable[Ref] = ()) -> Plan:
+    """The stages of ``graph`` and what each receives; O((nodes + edges) log nodes) on shapes without joins.
+
+    Sets of nodes are Python ints used as bitsets, so grouping by "the model and I/O nodes
+    above" and "is this node at or after that stage" cost a few machine words, never a walk
+    of the graph per node (that walk made an 800-model chain take seconds).
+    """
+    with gc_paused():
+        return _compile(graph, frozenset(keep))
+
+
+def _compile(graph: CompiledGraph, kept: frozenset[Ref]) -> Plan:
     nodes = {nid: plan_node(graph, nid) for nid in graph.order}
-    heavy = {nid for nid, n in nodes.items() if n.role in ("model", "io")}
-    # Group each cheap node by the model/I/O nodes above it: same set, same stage.
-    above: dict[str, frozenset[str]] = {}
+    units, unit_of = _units(graph, nodes)
+    unit_edges = {(unit_of[src], unit_of[dst]) for src, dst in graph.graph.edges
+                  if src in unit_of and dst in unit_of and unit_of[src] != unit_of[dst]}
+    # Units are numbered in the order their first node is written: that number breaks ties.
+    ordered = topological_order(range(len(units)), unit_edges, int)
+    index_of = {unit: i for i, unit in enumerate(ordered)}
+    upstream: list[list[int]] = [[] for _ in ordered]
+    downstream: list[list[int]] = [[] for _ in ordered]
+    for src, dst in unit_edges:
+        upstream[index_of[dst]].append(index_of[src])
+        downstream[index_of[src]].append(index_of[dst])
+    members = [tuple(units[unit]) for unit in ordered]
+    needs = _needs(nodes, members, downstream, kept)
+    stages = tuple(PlanStage(i, nodes[group[0]].role, group, tuple(sorted(upstream[i])), needs[i])  # type: ignore[arg-type]
+                   for i, group in enumerate(members))
+    return Plan(graph.name, graph.settings, nodes, tuple(graph.source_ids), stages, kept)
+
+
+def _units(graph: CompiledGraph, nodes: dict[str, PlanNode]) -> tuple[list[list[str]], dict[str, int]]:
+    """Nodes grouped into would-be stages (a model or I/O node alone, cheap nodes by what is above them).
+
+    Each node's model and I/O ancestors are one int (bit k: the k-th heavy node), built from
+    its parents' in topological order, so equal sets are equal ints; each such int is hashed
+    once, to find its group. Returns the groups, numbered as first met, and each node's group.
+    """
+    bit: dict[str, int] = {}
+    at_or_above: dict[str, int] = {}
+    cpu_group: dict[int, int] = {}
+    units: list[list[str]] = []
+    unit_of: dict[str, int] = {}
     for nid in graph.order:
-        if nodes[nid].role == "cpu":
-            above[nid] = frozenset(a for a in nx.ancestors(graph.graph, nid) if a in heavy)
-    units: dict[object, list[str]] = {}
-    for nid in graph.order:
+        above = 0
+        for parent in graph.graph.predecessors(nid):
+            above |= at_or_above[parent]
         role = nodes[nid].role
+        if role in ("model", "io"):
+            bit[nid] = 1 << len(bit)
+            at_or_above[nid] = above | bit[nid]
+        else:
+            at_or_above[nid] = above
         if role == "source":
             continue
-        key: object = ("one", nid) if role != "cpu" else ("cpu", above[nid])
-        units.setdefault(key, []).append(nid)
-    unit_of = {nid: key for key, members in units.items() for nid in members}
-    unit_graph: nx.DiGraph = nx.DiGraph()
-    unit_graph.add_nodes_from(units)
-    for src, dst in graph.graph.edges:
-        if src in unit_of and dst in unit_of and unit_of[src] != unit_of[dst]:
-            unit_graph.add_edge(unit_of[src], unit_of[dst])
-    position = {key: graph.order.index(members[0]) for key, members in units.items()}
-    ordered = list(nx.lexicographical_topological_sort(unit_graph, key=lambda k: position[k]))
-    index_of = {key: i for i, key in enumerate(ordered)}
-    needs = _needs(nodes, [units[k] for k in ordered], unit_graph, ordered, set(keep))
-    stages = []
-    for i, key in enumerate(ordered):
-        members = tuple(units[key])
-        kind = nodes[members[0]].role
-        upstream = tuple(sorted(index_of[u] for u in unit_graph.predecessors(key)))
-        stages.append(PlanStage(i, kind, members, upstream, needs[i]))  # type: ignore[arg-type]
-    return Plan(graph.name, graph.settings, nodes, tuple(graph.source_ids), tuple(stages), frozenset(keep))
+        unit = cpu_group.setdefault(above, len(units)) if role == "cpu" else len(units)
+        if unit == len(units):
+            units.append([])
+        units[unit].append(nid)
+        unit_of[nid] = unit
+    return units, unit_of
 
 
-def _needs(nodes: dict[str, PlanNode], members: list[list[str]], unit_graph: nx.DiGraph, ordered: list[object],
-           keep: set[Ref]) -> list[frozenset[Ref]]:
-    """Per stage: the values it must receive (read by it or after it, made before it)."""
-    result = []
-    for i, key in enumerate(ordered):
-        later = [i] + [ordered.index(d) for d in nx.descendants(unit_graph, key)]
-        inside_or_after = {n for j in later for n in members[j]}
-        read = {ref for j in later for n in members[j] for refs in nodes[n].inputs.values() for ref in refs}
-        read |= keep
-        result.append(frozenset(r for r in read if r[0] not in inside_or_after))
-    return result
+def _needs(nodes: dict[str, PlanNode], members: list[tuple[str, ...]], downstream: list[list[int]],
+           keep: frozenset[Ref]) -> list[frozenset[Ref]]:
+    """Per stage: the values it must receive (read by it or after it, made neither in it nor after it).
+
+    Built from the last stage back: a stage needs what it reads, what is kept, and what its
+    downstream stages need, less what it or a stage after it makes. Stage indices are a
+    topological order, so a value made in an earlier stage is never made "after"; only a
+    value made in a later stage asks the reachability bitsets, built on first use.
+    """
+    stage_of = {nid: i for i, group in enumerate(members) for nid in group}
+    reach: list[int] = []
+
+    def made_at_or_after(index: int, ref: Ref) -> bool:
+        made = stage_of.get(ref[0])
+        if made is None or made < index:
+            return False
+        if made == index:
+            return True
+        if not reach:
+            reach.extend(_descendants(downstream))
+        return bool(reach[index] >> made & 1)
+
+    needs: list[frozenset[Ref]] = [frozenset()] * len(members)
+    for i in reversed(range(len(members))):
+        wanted = set(keep)
+        for nid in members[i]:
+            for refs in nodes[nid].inputs.values():
+                wanted.update(refs)
+        for d in downstream[i]:
+            wanted |= needs[d]
+        needs[i] = frozenset(r for r in wanted if not made_at_or_after(i, r))
+    return needs
+
+
+def _descendants(downstream: list[list[int]]) -> list[int]:
+    """Per stage (in topological order): a bitset of itself and every stage after it."""
+    reach = [0] * len(downstream)
+    for i in reversed(range(len(downstream))):
+        bits = 1 << i
+        for d in downstream[i]:
+            bits |= reach[d]
+        reach[i] = bits
+    return reach
 
 
 def plan_node(graph: CompiledGraph, node_id: str) -> PlanNode:
     resolved = graph.nodes[node_id]
     cls, params = resolved.cls, resolved.params
-    role = role_of(cls)
+    role = cls.role()
     fed_by = {port: frozenset().union(*(graph.nodes[src].sources for src, _ in refs))
               for port, refs in resolved.inputs.items()}
     batch_size = int(getattr(params, "batch_size", 1)) if role == "model" else 1

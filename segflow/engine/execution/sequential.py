@@ -7,17 +7,14 @@ policy (:class:`FailureBook`) as the executors, and so does a single-image run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from segflow.engine.execution.failures import FailureBook
 from segflow.engine.execution.plan import Plan
-from segflow.engine.execution.steps import NodeCrash, Packet, Step, run_packet
+from segflow.engine.execution.steps import NodeCrash, OnFailure, Packet, Step, run_packet
 from segflow.engine.frame import Frame, PacketInfo
 from segflow.engine.node import Node, SourceNode, StopFlag
 from segflow.engine.observe.metrics import RunReport
-
-OnFailure = Callable[[Step, PacketInfo, BaseException], None]
 
 
 def make_steps(plan: Plan, nodes: dict[str, Node], on_failure: OnFailure) -> list[Step]:
@@ -47,9 +44,9 @@ def run_sequential(plan: Plan, nodes: dict[str, Node], max_frames: int | None = 
     return report
 
 
-def image_packet(source_ids: tuple[str, ...] | list[str], workflow: str, pixels: Any, source_id: str | None = None,
-                 index: int = 0) -> Packet:
+def image_packet(source_ids: tuple[str, ...] | list[str], workflow_name: str, pixels: Any,
+                 source_id: str | None = None, index: int = 0) -> Packet:
     """A packet carrying ``pixels`` as if ``source_id`` (default: the first source) had produced them."""
     source_id = source_id or source_ids[0]
     frame = Frame(pixels, source_id, index, 0.0)
-    return Packet(PacketInfo(source_id, index, 0.0, workflow), {(source_id, "image"): frame})
+    return Packet(PacketInfo(source_id, index, 0.0, workflow_name), {(source_id, "image"): frame})

@@ -113,7 +113,7 @@ class EditorSession:
                   index: int = 0) -> SessionResult:
         """Push ``pixels`` through ``graph`` as frame ``index`` of ``source_id`` (default: first source)."""
         self._forget_missing(graph)
-        self.context.workflow = graph.name  # what sinks log: the workflow's name, as in a headless run
+        self._follow_settings(graph)
         packet = image_packet(graph.source_ids, graph.name, pixels, source_id, index)
         source_id = packet.info.source_id
         image_key = _digest(["image", source_id, index, _pixels_digest(pixels)])
@@ -219,6 +219,17 @@ class EditorSession:
             for port, refs in resolved.inputs.items()
         )
         return _digest([resolved.cls.type_name, _params_json(resolved), upstream, image_key])
+
+    def _follow_settings(self, graph: CompiledGraph) -> None:
+        """The context a headless run of ``graph`` would give its nodes (its name, its ``models_dir``).
+
+        Kept nodes hold the context they were made with, so a renamed workflow or a new model
+        folder closes them: the next run sets them up again with the new one.
+        """
+        wanted = self.context.for_settings(graph.name, graph.settings.models_dir)
+        if (wanted.workflow, wanted.models_dir) != (self.context.workflow, self.context.models_dir):
+            self.close()
+            self.context = wanted
 
     def _forget_missing(self, graph: CompiledGraph) -> None:
         for node_id in [n for n in self._kept if n not in graph.nodes]:

@@ -11,6 +11,8 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
+from segflow.engine.observe.exit_codes import decide_exit_code
+
 LATENCY_SAMPLES = 4096  # a ring of the latest call latencies: bounded memory on long runs
 # Upper bounds (seconds) of the call-latency histogram, and (packets) of the batch-size one:
 # cumulative counts over the whole run, which is what a Prometheus histogram needs.
@@ -76,10 +78,6 @@ class NodeMetrics:
             "items_per_s": round(self.items / self.busy_s, 1) if self.busy_s > 0 else 0.0,
             "errors": self.errors,
         }
-
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_UNWRITTEN = 0, 1, 2, 3
-"""``segflow run``'s exit codes (documented in docs/workflow-format.md)."""
 
 
 @dataclass(frozen=True)
@@ -164,21 +162,3 @@ class RunReport:
         if self.frames and self.failed_frames >= self.frames:
             notes.append(f"every frame failed ({self.frames}): see the errors above")
         return "\n".join(lines + [tail] + notes)
-
-
-def decide_exit_code(report: RunReport) -> int:
-    """1: stopped on an error, records LOST, or every frame failed; 3: records unwritten but kept; else 0.
-
-    Exit 3 promises the records wait somewhere (a spool, a rejected file): when even that failed for
-    some of them, the promise is false, and the run failed. Kept records come before failed frames:
-    that code points at where the records wait.
-    """
-    if report.exit_code:
-        return report.exit_code
-    if any(not u.kept_in for u in report.undelivered):
-        return EXIT_FAILED
-    if report.undelivered:
-        return EXIT_UNWRITTEN
-    if report.frames and report.failed_frames >= report.frames:
-        return EXIT_FAILED
-    return EXIT_OK

@@ -72,7 +72,7 @@ class RunMonitor(RunHooks):
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self.workflow = ""
+        self.workflow_name = ""
         self.started: float | None = None
         self.ended = False
         self._node_metrics: Callable[[], list[NodeMetrics]] = list
@@ -86,7 +86,7 @@ class RunMonitor(RunHooks):
     def on_start(self, *, workflow: str, total_frames: int | None,
                  node_metrics: Callable[[], list[NodeMetrics]] | None = None,
                  sources: Mapping[str, SourceWatch] | None = None, **future_kwargs: Any) -> None:
-        self.workflow = workflow
+        self.workflow_name = workflow
         self._node_metrics = node_metrics or list
         self._sources = dict(sources or {})
         self._finished = dict.fromkeys(self._sources, 0)
@@ -121,12 +121,12 @@ class RunMonitor(RunHooks):
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Whether the run is healthy, and why: every source up, and the run started and not over."""
         if self.started is None:
-            return False, {"status": "starting", "workflow": self.workflow}
+            return False, {"status": "starting", "workflow": self.workflow_name}
         states = self.source_health()
         healthy = not self.ended and all(h.up for h in states.values())
         body = {
             "status": "ok" if healthy else ("ended" if self.ended else "unhealthy"),
-            "workflow": self.workflow,
+            "workflow": self.workflow_name,
             "sources": {sid: {"up": h.up, "detail": h.detail} for sid, h in states.items()},
         }
         return healthy, body
@@ -136,7 +136,7 @@ class RunMonitor(RunHooks):
 
     def families(self) -> list[Family]:
         run = Family("segflow_run_info", "gauge", "The workflow this process runs (value is always 1).")
-        run.add({"workflow": self.workflow}, 1)
+        run.add({"workflow": self.workflow_name}, 1)
         uptime = Family("segflow_run_uptime_seconds", "gauge", "Seconds since the sources started.")
         uptime.add({}, 0.0 if self.started is None else self.clock() - self.started)
         failures = Family("segflow_run_failures_total", "counter", "Failures of any node on any frame.")

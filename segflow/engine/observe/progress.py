@@ -23,7 +23,7 @@ class Progress(RunHooks):
     def on_start(self, *, workflow: str, total_frames: int | None, **future_kwargs: Any) -> None:
         self.total = total_frames
         self.started = self._last = time.monotonic()  # the first line comes after one interval
-        self.workflow = workflow
+        self.workflow_name = workflow
 
     def on_packet_done(self, *, frames_done: int, **future_kwargs: Any) -> None:
         now = time.monotonic()

@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-import networkx as nx
-
-from segflow.engine.workflow.graph import CompiledGraph
+from segflow.engine.workflow.graph import CompiledGraph, layers
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 190, 54, 70, 26, 20
-FILL = {"source": "#d8ecff", "sink": "#e2f5dc", "model": "#ffe7c7", "node": "#f2f2f2"}
+FILL = {"source": "#d8ecff", "io": "#e2f5dc", "model": "#ffe7c7", "cpu": "#f2f2f2"}  # by Node.role()
 
 
 @dataclass
@@ -28,27 +26,15 @@ class Box:
     y: int
 
 
-def _role(graph: CompiledGraph, node_id: str) -> str:
-    cls = graph.nodes[node_id].cls
-    if cls.is_source:
-        return "source"
-    if cls.is_sink:
-        return "sink"
-    return "model" if cls.batchable else "node"
-
-
 def layout(graph: CompiledGraph) -> tuple[list[Box], int, int]:
-    column: dict[str, int] = {}
-    for node_id in nx.topological_sort(graph.graph):
-        preds = list(graph.graph.predecessors(node_id))
-        column[node_id] = 1 + max(column[p] for p in preds) if preds else 0
+    column = layers(graph.order, graph.graph.edges)
     rows: dict[int, int] = {}
     boxes = []
     for node_id in graph.order:
         col = column[node_id]
         row = rows.get(col, 0)
         rows[col] = row + 1
-        boxes.append(Box(node_id, graph.nodes[node_id].cls.type_name, _role(graph, node_id),
+        boxes.append(Box(node_id, graph.nodes[node_id].cls.type_name, graph.nodes[node_id].cls.role(),
                          MARGIN + col * (BOX_W + GAP_X), MARGIN + row * (BOX_H + GAP_Y)))
     width = MARGIN * 2 + (max(column.values(), default=0) + 1) * (BOX_W + GAP_X) - GAP_X
     height = MARGIN * 2 + max(rows.values(), default=1) * (BOX_H + GAP_Y) - GAP_Y
@@ -68,7 +54,7 @@ def _edges(graph: CompiledGraph) -> list[tuple[str, str, str]]:
 def to_dot(graph: CompiledGraph) -> str:
     lines = [f'digraph "{graph.name}" {{', "  rankdir=LR;", '  node [shape=box, style="rounded,filled"];']
     for node_id in graph.order:
-        fill = FILL[_role(graph, node_id)]
+        fill = FILL[graph.nodes[node_id].cls.role()]
         lines.append(f'  "{node_id}" [label="{node_id}\\n{graph.nodes[node_id].cls.type_name}", fillcolor="{fill}"];')
     for src, dst, label in _edges(graph):
         lines.append(f'  "{src}" -> "{dst}" [label="{label}"];')

@@ -8,9 +8,10 @@ every bad edge and every node on a cycle.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import heapq
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import networkx as nx
 
@@ -19,6 +20,7 @@ from segflow.engine.workflow.issues import Issue, Location, Severity
 from segflow.engine.workflow.spec import Settings, parse_ref
 
 Ref = tuple[str, str]
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass
@@ -84,7 +86,7 @@ class GraphBuilder:
             return None
         # Ties broken by the order nodes are written in, never by how their ids are spelled.
         position = {node_id: i for i, node_id in enumerate(nodes)}
-        order = list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
+        order = topological_order(nodes, graph.edges, position.__getitem__)
         self._reach(order, nodes, graph)
         return CompiledGraph(name, settings, {n: nodes[n] for n in order}, order, graph)
 
@@ -177,6 +179,53 @@ class GraphBuilder:
                            ("nodes", node_id, "inputs"), node_id,
                            hint="a packet is one frame of one source; wire inputs that share a source", key=True)
             node.sources = reach
+
+
+def topological_order(items: Iterable[K], edges: Iterable[tuple[K, K]], rank: Callable[[K], int]) -> list[K]:
+    """Kahn's algorithm; among the items ready to go, the lowest ``rank`` first. O((n + e) log n).
+
+    networkx's ``lexicographical_topological_sort`` gives the same order at several
+    times the cost, which showed on 10,000-node graphs. The input must be acyclic.
+    """
+    successors: dict[K, list[K]] = {item: [] for item in items}
+    waiting = dict.fromkeys(successors, 0)
+    for src, dst in edges:
+        successors[src].append(dst)
+        waiting[dst] += 1
+    ready = [(rank(item), i, item) for i, item in enumerate(successors) if not waiting[item]]
+    heapq.heapify(ready)
+    order: list[K] = []
+    while ready:
+        _, _, item = heapq.heappop(ready)
+        order.append(item)
+        for nxt in successors[item]:
+            waiting[nxt] -= 1
+            if not waiting[nxt]:
+                heapq.heappush(ready, (rank(nxt), len(order), nxt))
+    return order
+
+
+def layers(items: Iterable[K], edges: Iterable[tuple[K, K]]) -> dict[K, int]:
+    """Each item's column in a left-to-right drawing: its longest distance from an item with no input.
+
+    The one layout rule of ``segflow graph`` and the editor's canvas. Items on a cycle (a
+    graph the editor still draws while validation reports it) take their column from
+    whichever of their inputs are placed; edges to unknown items are ignored.
+    """
+    items = list(items)
+    known = set(items)
+    wires = [(src, dst) for src, dst in edges if src in known and dst in known]
+    inputs: dict[K, list[K]] = {item: [] for item in items}
+    for src, dst in wires:
+        inputs[dst].append(src)
+    rank = {item: i for i, item in enumerate(items)}
+    order = topological_order(items, wires, rank.__getitem__)
+    placed = set(order)
+    column: dict[K, int] = {}
+    for item in order + [item for item in items if item not in placed]:
+        before = [column.get(src, 0) for src in inputs[item]]
+        column[item] = max(before) + 1 if before else 0
+    return column
 
 
 def no_sink_warning(graph: CompiledGraph, where: Callable[..., Location]) -> list[Issue]:

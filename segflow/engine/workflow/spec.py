@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NODE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 NODE_ID_MAX = 100  # node ids name files (a sink's spool folder, its rejected records): one path component each
+NODE_ID_RULE = "must start with a letter or '_' and hold only letters, digits, '_' or '-'"
 OnError = Literal["skip", "stop"]
 ExecutorName = Literal["local", "ray"]
 
@@ -98,15 +100,9 @@ class WorkflowHeader(BaseModel):
         return value
 
 
-class WorkflowSpec(BaseModel):
-    """A parsed workflow: header plus the nodes that parsed."""
-
-    version: int
-    name: str
-    description: str
-    settings: Settings
-    nodes: dict[str, NodeSpec]
-    ui: dict[str, Any] | None = None
+def is_node_id(text: object) -> bool:
+    """Whether ``text`` may name a node (validation, the JSON Schema and the editor's rename agree)."""
+    return isinstance(text, str) and re.match(NODE_ID_PATTERN, text) is not None
 
 
 def parse_ref(ref: str) -> tuple[str, str] | None:

@@ -24,8 +24,8 @@ from segflow.engine.registry import Registry, default_registry
 from segflow.engine.workflow.fields import condition_issues
 from segflow.engine.workflow.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
 from segflow.engine.workflow.issues import Issue, Location, Severity, closest, errors_in, shorten
-from segflow.engine.workflow.limits import Limits, raise_hint
-from segflow.engine.workflow.spec import NODE_ID_MAX, NODE_ID_PATTERN, NodeSpec, Settings, WorkflowHeader
+from segflow.engine.workflow.limits import Limits, gc_paused, raise_hint
+from segflow.engine.workflow.spec import NODE_ID_MAX, NODE_ID_RULE, NodeSpec, Settings, WorkflowHeader, is_node_id
 from segflow.engine.workflow.yaml_source import LoadedYaml, load_yaml
 
 
@@ -87,6 +87,12 @@ def read_workflow(path: Path, limits: Limits) -> tuple[str | None, Issue | None]
 def validate_text(text: str, file: str = "<string>", registry: Registry | None = None,
                   overrides: Iterable[str] = (), context: RunContext | None = None,
                   limits: Limits | None = None) -> ValidationResult:
+    with gc_paused():
+        return _validate_text(text, file, registry, overrides, context, limits)
+
+
+def _validate_text(text: str, file: str, registry: Registry | None, overrides: Iterable[str],
+                   context: RunContext | None, limits: Limits | None) -> ValidationResult:
     registry = registry or default_registry()
     context = context or RunContext()
     limits = limits or Limits.from_env()
@@ -190,10 +196,9 @@ class _Checker:
 
     def _node(self, node_id: str, raw: Any, raw_key: Any) -> ResolvedNode | None:
         path = ("nodes", node_id)
-        if not isinstance(raw_key, str) or not re.match(NODE_ID_PATTERN, node_id):
+        if not isinstance(raw_key, str) or not is_node_id(node_id):
             path = ("nodes", raw_key)
-            self._add("node.id", f"node id '{shorten(node_id, 80)}' must start with a letter or '_' and hold only "
-                      "letters, digits, '_' or '-'", path, node_id, key=True)
+            self._add("node.id", f"node id '{shorten(node_id, 80)}' {NODE_ID_RULE}", path, node_id, key=True)
             return None
         if len(node_id) > NODE_ID_MAX:  # checked here, not when a sink's spool or rejected file is first made
             self._add("node.id", f"node id '{shorten(node_id, 40)}' is {len(node_id):,} characters long; at most "

@@ -26,10 +26,17 @@ Path_ = tuple[Any, ...]
 
 @dataclass
 class LoadedYaml:
+    """The data, and where each key and value of it was written.
+
+    ``keys`` and ``values`` hold PyYAML's marks as the loader made them (0-based); a
+    :class:`Location` is only built for the few paths an issue names, not for each of the
+    hundred thousand values of a big generated graph.
+    """
+
     data: Any
     file: str
-    keys: dict[Path_, Location] = field(default_factory=dict)
-    values: dict[Path_, Location] = field(default_factory=dict)
+    keys: dict[Path_, Location | yaml.Mark] = field(default_factory=dict)
+    values: dict[Path_, Location | yaml.Mark] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
 
     def where(self, path: Path_, prefer_key: bool = False) -> Location:
@@ -37,17 +44,16 @@ class LoadedYaml:
         path = tuple(path)
         while True:
             first, second = (self.keys, self.values) if prefer_key else (self.values, self.keys)
-            if path in first:
-                return first[path]
-            if path in second:
-                return second[path]
+            found = first.get(path) or second.get(path)
+            if found is not None:
+                return found if isinstance(found, Location) else _loc(self.file, found)
             if not path:
                 return Location(self.file, 1, 1)
             path = path[:-1]
 
 
-def _loc(file: str, node: yaml.Node) -> Location:
-    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+def _loc(file: str, mark: yaml.Mark) -> Location:
+    return Location(file, mark.line + 1, mark.column + 1)
 
 
 class LimitExceeded(yaml.MarkedYAMLError):
@@ -59,16 +65,19 @@ class LimitExceeded(yaml.MarkedYAMLError):
         self.hint = hint
 
 
-def _fast_loader(text: str, limits: Limits) -> Any:
+def _fast_loader(text: str, limits: Limits) -> tuple[Any, bool]:
     """The libyaml loader, once its events show the depth is within bounds; None without libyaml.
 
     It is ten times faster on big generated graphs. It raises on any YAML error, for the slower
-    pure-Python loader to word.
+    pure-Python loader to word. The flag says the document may expand past the value budget
+    or hold merge keys: without an alias it holds exactly as many values as it has events.
     """
     if not getattr(yaml, "__with_libyaml__", False):
-        return None
-    depth = 0
+        return None, True
+    depth = values = 0
+    aliases = False
     for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        values += 1
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > limits.depth:
@@ -76,7 +85,9 @@ def _fast_loader(text: str, limits: Limits) -> Any:
                                     raise_hint("depth", limits.depth))
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
-    return yaml.CSafeLoader(text)
+        elif isinstance(event, yaml.AliasEvent) or (isinstance(event, yaml.ScalarEvent) and event.value == "<<"):
+            aliases = True
+    return yaml.CSafeLoader(text), aliases or values > limits.values
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -102,8 +113,9 @@ def load_yaml(text: str, file: str = "<string>", limits: Limits | None = None) -
     result = LoadedYaml(None, file)
     limits = limits or Limits.from_env()
     loader: yaml.SafeLoader | Any
+    may_expand = True
     try:
-        loader = _fast_loader(text, limits)
+        loader, may_expand = _fast_loader(text, limits)
     except LimitExceeded as exc:
         result.issues.append(_limit_issue(exc, file))
         return result
@@ -125,7 +137,7 @@ def load_yaml(text: str, file: str = "<string>", limits: Limits | None = None) -
     try:
         root = loader.get_single_node()
         if root is not None:
-            result.data = _Builder(result, loader, limits).build(root, ())
+            result.data = _Builder(result, loader, limits).build(root, may_expand)
     except LimitExceeded as exc:
         result.issues.append(_limit_issue(exc, file))
         result.data = None
@@ -176,6 +188,7 @@ def _limit_issue(exc: LimitExceeded, file: str) -> Issue:
 
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap"}
+_STR = "tag:yaml.org,2002:str"
 
 
 class _Builder:
@@ -188,11 +201,14 @@ class _Builder:
         self.sizes: dict[int, int] = {}  # values in each collection once aliases are expanded
         self.open: set[int] = set()  # the collections being built: one met again is a recursive alias
         self.flat: set[int] = set()  # mappings whose merge keys (``<<: *base``) are resolved
+        self.plain = False  # no alias and no merge key: nothing to expand or resolve
 
-    def build(self, node: yaml.Node, path: Path_) -> Any:
-        if not path:
-            self._within_budget(node)
-        return self._build(node, path)
+    def build(self, root: yaml.Node, may_expand: bool) -> Any:
+        """The document's data; ``may_expand``: measure it against the value budget first."""
+        self.plain = not may_expand
+        if may_expand:
+            self._within_budget(root)
+        return self._build(root, ())
 
     def _within_budget(self, root: yaml.Node) -> None:
         """Measure the expansion before building it, so an alias bomb costs one walk of its few nodes."""
@@ -238,7 +254,9 @@ class _Builder:
         if len(path) > self.limits.depth:
             raise LimitExceeded("yaml.depth", f"nested deeper than {self.limits.depth} levels (aliases expanded)",
                                 node.start_mark, raise_hint("depth", self.limits.depth))
-        out.values[path] = _loc(out.file, node)
+        out.values[path] = node.start_mark
+        if node.tag == _STR and isinstance(node, yaml.ScalarNode):
+            return node.value  # what the constructor would return, at a fraction of the calls
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
             raise yaml.constructor.ConstructorError(
                 None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark
@@ -258,28 +276,30 @@ class _Builder:
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
         out, loader = self.out, self.loader
-        self._flatten(node, set())
+        if not self.plain:
+            self._flatten(node, set())
         mapping: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                out.issues.append(Issue("yaml.key", "a mapping key must be a plain value", _loc(out.file, key_node)))
+                out.issues.append(Issue("yaml.key", "a mapping key must be a plain value",
+                                    _loc(out.file, key_node.start_mark)))
                 continue
-            key = loader.construct_object(key_node, deep=True)
+            key = key_node.value if key_node.tag == _STR else loader.construct_object(key_node, deep=True)
             if key in mapping:
-                first = out.keys.get(path + (key,))
+                first = out.where(path + (key,), prefer_key=True) if path + (key,) in out.keys else None
                 in_node = path[1] if len(path) >= 2 and path[0] == "nodes" else None
                 out.issues.append(
                     Issue(
                         "yaml.duplicate_key",
                         f"duplicate key '{shorten(str(key), 80)}'"
                         + (f" (first defined at line {first.line})" if first else ""),
-                        _loc(out.file, key_node),
+                        _loc(out.file, key_node.start_mark),
                         node=in_node if in_node is not None else (key if path == ("nodes",) else None),
                         hint="each key may appear once; rename or merge the two entries",
                     )
                 )
                 continue
-            out.keys[path + (key,)] = _loc(out.file, key_node)
+            out.keys[path + (key,)] = key_node.start_mark
             if not path and key == "nodes" and isinstance(value_node, yaml.MappingNode):
                 self._count_nodes(key_node, value_node)
             mapping[key] = self._build(value_node, path + (key,))

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 
 from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
 from segflow.engine.text import check_template
-from segflow.vision.drawing import LabelFormatter, Painter, Style
+from segflow.vision.drawing import Painter, Style
 
 
 class AnnotateParams(Params):

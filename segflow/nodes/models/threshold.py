@@ -132,20 +132,20 @@ def components_to_detections(binary: np.ndarray, p: ThresholdParams) -> sv.Detec
 
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     h, w = binary.shape
-    keep = []
+    accepted = []
     for label in range(1, count):
         x, y, bw, bh, area = (int(v) for v in stats[label])
         if area < p.min_area or (p.max_area is not None and area > p.max_area):
             continue
         if p.clear_border and (x == 0 or y == 0 or x + bw == w or y + bh == h):
             continue
-        keep.append(label)
-    if not keep:
+        accepted.append(label)
+    if not accepted:
         return sv.Detections.empty()
-    n = len(keep)
-    x, y, bw, bh = stats[keep, :4].astype(np.float64).T
+    n = len(accepted)
+    x, y, bw, bh = stats[accepted, :4].astype(np.float64).T
     xyxy = np.column_stack([x, y, x + bw, y + bh])  # pixel-edge box: pixels x .. x+bw-1
-    masks = labels[None, :, :] == np.asarray(keep)[:, None, None]
+    masks = labels[None, :, :] == np.asarray(accepted)[:, None, None]
     return sv.Detections(
         xyxy=xyxy,
         mask=masks,

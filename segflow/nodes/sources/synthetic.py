@@ -16,7 +16,7 @@ from pydantic import Field
 from segflow.engine import Frame, LiveSourceParams, SourceNode, node_type
 
 
-class TestPatternParams(LiveSourceParams):
+class PatternParams(LiveSourceParams):
     frames: int = Field(100, ge=0, description="How many frames to produce (0 = until stopped).")
     width: int = Field(320, ge=8, le=8192, description="Frame width in pixels.")
     height: int = Field(240, ge=8, le=8192, description="Frame height in pixels.")
@@ -29,11 +29,11 @@ class TestPatternParams(LiveSourceParams):
 
 
 @node_type("source.test_pattern")
-class TestPattern(SourceNode):
+class PatternSource(SourceNode):
     """Synthetic frames with moving shapes on a gradient: a camera-free source."""
 
-    Params = TestPatternParams
-    params: TestPatternParams
+    Params = PatternParams
+    params: PatternParams
 
     def setup(self) -> None:
         p = self.params
