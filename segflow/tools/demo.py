@@ -10,7 +10,9 @@ the database already hold earlier runs (sinks append). A stone is one tracker
 id; its length is the median max Feret diameter over the frames where it is
 wholly in view (the generator's definition) and its colour the name it gets
 most often. The ground truth is the JSON file beside the video: the demo
-passes when the stone count is within ±10 % of it.
+passes when the stone count is within ±10 % of it, and reports each stone's
+length and area against it (:mod:`segflow.tools.flagship_truth`: median
+length, worst stone, areas, each with its target).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from segflow.engine.observe.hooks import HookList, RunHooks
 from segflow.engine.observe.progress import Progress
 from segflow.engine.workflow.graph import CompiledGraph, Ref
 from segflow.engine.workflow.issues import WorkflowError
+from segflow.tools.flagship_truth import FlagshipErrors, Sighting, compare
 
 COUNT_TOLERANCE = 0.10
 EDGE_PX = 2  # a box this close to the frame's edge may hide part of the stone
@@ -59,11 +62,19 @@ class _Track:
 
 
 class StoneTally(RunHooks):
-    """Collect each tracked stone's lengths and colour names from the packets a run finishes."""
+    """Collect each tracked stone's lengths, sightings and colour names from the packets a run finishes.
 
-    def __init__(self, detections: Ref, image: Ref, length_field: str = "feret_max_mm") -> None:
+    A sighting (frame, box, length, area; the mask too with ``keep_masks``) is
+    kept for every frame where the stone is wholly in view, for the comparison
+    with the ground truth.
+    """
+
+    def __init__(self, detections: Ref, image: Ref, length_field: str = "feret_max_mm",
+                 keep_masks: bool = False) -> None:
         self.detections, self.image, self.length_field = detections, image, length_field
+        self.keep_masks = keep_masks
         self.tracks: dict[tuple[str, int], _Track] = defaultdict(_Track)
+        self.sightings: dict[tuple[str, int], list[Sighting]] = defaultdict(list)
         self._lock = threading.Lock()  # packets may finish on different worker threads
 
     def on_packet_done(self, *, info: Any, values: dict[Any, Any], **future_kwargs: Any) -> None:
@@ -72,6 +83,7 @@ class StoneTally(RunHooks):
             return
         height, width = frame.pixels.shape[:2] if frame is not None else (None, None)
         lengths = dets.data.get(self.length_field)
+        areas = dets.data.get("area_mm2")
         colours = dets.data.get("colour_name")
         with self._lock:
             for i, tracker_id in enumerate(dets.tracker_id):
@@ -85,6 +97,17 @@ class StoneTally(RunHooks):
                     and y1 <= height - EDGE_PX
                 if lengths is not None and inside and lengths[i] == lengths[i]:  # not NaN
                     track.lengths.append(float(lengths[i]))
+                    area = float(areas[i]) if areas is not None else float("nan")
+                    self.sightings[(info.source_id, int(tracker_id))].append(
+                        Sighting(info.frame_index, (float(x0), float(y0), float(x1), float(y1)),
+                                 float(lengths[i]), area, self._crop(dets, i)))
+
+    def _crop(self, dets: Any, i: int) -> Any:
+        if not self.keep_masks or dets.mask is None:
+            return None
+        x0, y0 = (int(v) for v in dets.xyxy[i][:2])
+        x1, y1 = (int(v) + 1 for v in dets.xyxy[i][2:])
+        return dets.mask[i][y0:y1, x0:x1].copy()
 
     def stones(self) -> int:
         return len(self.tracks)
@@ -110,6 +133,8 @@ class DemoReport:
     colours: dict[str, int]
     outputs: dict[str, str]
     truth: dict[str, Any] | None = None
+    errors: FlagshipErrors | None = None  # each stone against the ground truth (whole video only)
+    sightings: dict[Any, list[Sighting]] = field(default_factory=dict)
 
     @property
     def most_common_colour(self) -> str | None:
@@ -146,6 +171,8 @@ class DemoReport:
         if truth.get("median_stone_length_mm") is not None:
             length += f" (ground truth {truth['median_stone_length_mm']:.2f} mm)"
         out.append(f"  median length     {length}  (max Feret diameter, stones wholly in view)")
+        if self.errors is not None:
+            out.extend(self.errors.lines())
         colour = self.most_common_colour or "n/a"
         if self.colours:
             colour += f" ({self.colours[colour]} of {sum(self.colours.values())} stones)"
@@ -161,7 +188,8 @@ class DemoReport:
                 "elapsed_s": round(self.elapsed_s, 2), "failures": self.failures, "stones": self.stones,
                 "truth_stones": self.truth_stones, "median_length_mm": self.median_length_mm,
                 "most_common_colour": self.most_common_colour, "colours": self.colours,
-                "outputs": self.outputs, "passed": self.passed}
+                "outputs": self.outputs, "passed": self.passed,
+                "truth_errors": self.errors.to_dict() if self.errors is not None else None}
 
 
 def _first(graph: CompiledGraph, type_name: str) -> str | None:
@@ -213,7 +241,8 @@ def ground_truth(graph: CompiledGraph, base_dir: Path) -> dict[str, Any] | None:
 
 
 def run_demo(workflow: str | Path, max_frames: int | None = None, base_dir: str | Path | None = None,
-             overrides: list[str] | None = None, progress: RunHooks | None = None) -> DemoReport:
+             overrides: list[str] | None = None, progress: RunHooks | None = None,
+             keep_masks: bool = False) -> DemoReport:
     """Run ``workflow`` and return the report's figures; raise ModelMissing or WorkflowError before running."""
     base = Path(base_dir) if base_dir else Path.cwd()
     try:
@@ -225,14 +254,15 @@ def run_demo(workflow: str | Path, max_frames: int | None = None, base_dir: str 
                 raise ModelMissing(_param_in_file(workflow, node) or issue.message) from exc
         raise
     graph = wf.graph
-    tally = StoneTally(logged_detections(graph), (graph.source_ids[0], "image"))
+    tally = StoneTally(logged_detections(graph), (graph.source_ids[0], "image"), keep_masks=keep_masks)
     report = wf.run(max_frames=max_frames, hooks=HookList([progress or Progress(), tally]),
                     keep=[tally.detections, tally.image])
+    truth = ground_truth(graph, base) if max_frames is None else None
     return DemoReport(
         workflow=graph.name, frames=report.frames, fps=report.fps, elapsed_s=report.elapsed_s,
         failures=report.failures, stones=tally.stones(), median_length_mm=tally.median_length_mm(),
         colours=dict(tally.colour_counts().most_common()), outputs=output_paths(graph, base),
-        truth=ground_truth(graph, base) if max_frames is None else None,
+        truth=truth, errors=compare(tally.sightings, truth) if truth else None, sightings=dict(tally.sightings),
     )
 
 

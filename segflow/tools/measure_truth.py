@@ -41,6 +41,8 @@ FIGURES_BY_KIND = {
     "crack": ("area", "perimeter", "feret_max", "equivalent_diameter", "skeleton_length", "mean_width"),
 }
 
+COVERAGE_TARGET = 0.95  # share of errors within 2u: what k = 2 promises
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -171,3 +173,29 @@ def summarise(results: list[Result], figure: str) -> Summary:
 
 def with_mask(scenario: Scenario, mask: str, edges: str = "image") -> Scenario:
     return replace(scenario, mask=mask, edges=edges)
+
+
+SCENARIOS = {
+    "blob": Scenario("blob", (6.0, 15.0)),
+    "rectangle": Scenario("rectangle", (12.0, 40.0)),
+    "triangle": Scenario("triangle", (12.0, 40.0)),
+    "bar": Scenario("bar", (20.0, 50.0), width=(2.0, 6.0)),
+    "crack": Scenario("crack", (40.0, 80.0), width=(2.0, 5.0)),
+}
+"""What the accuracy limits are stated for: lens blur 0.7-1.5 px, shot and read noise, vignetting."""
+
+_CORNERED = {"area": 0.03, "perimeter": 0.02, "feret_max": 0.02, "length": 0.02, "width": 0.03,
+             "equivalent_diameter": 0.015}
+LIMITS: dict[str, dict[str, float]] = {
+    # 6-15 px across: a tenth of a pixel per edge is 1-3 % of a diameter
+    "blob": {"area": 0.06, "perimeter": 0.05, "feret_max": 0.04, "length": 0.04, "width": 0.05,
+             "equivalent_diameter": 0.03},
+    "rectangle": _CORNERED,  # 12-40 px: lengths reach the corners
+    "triangle": _CORNERED,
+    # 2-6 px wide: width within 5 % (issue 18), lengths as for cornered shapes, skeleton end to end within 3 %
+    "bar": {"area": 0.05, "perimeter": 0.03, "feret_max": 0.02, "length": 0.02, "width": 0.05,
+            "equivalent_diameter": 0.025, "skeleton_length": 0.03, "mean_width": 0.05},
+    "crack": {"area": 0.05, "perimeter": 0.03, "feret_max": 0.02, "equivalent_diameter": 0.025,
+              "skeleton_length": 0.03, "mean_width": 0.05},
+}
+"""The worst relative error each figure may have on its :data:`SCENARIOS` (every object, every mask source)."""
