@@ -80,22 +80,35 @@ def signed_distance(mask: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(sd, (0, 0), 0.7).astype(np.float64)
 
 
-def sectors(mask: np.ndarray) -> tuple[np.ndarray, int]:
+def sectors(mask: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """Each pixel's sector: the stretch of ~:data:`SECTOR` outline pixels nearest to it."""
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     seeds = np.ones(mask.shape, np.uint8)
     owner = np.zeros(mask.shape, np.int64)
-    first = 0
+    first, counts = 0, []
     for contour in contours:
         pts = contour.reshape(-1, 2)
         k = max(1, round(len(pts) / SECTOR))
         owner[pts[:, 1], pts[:, 0]] = first + (np.arange(len(pts)) * k) // len(pts)
         seeds[pts[:, 1], pts[:, 0]] = 0
         first += k
+        counts.append(k)
     _, labels = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
     by_label = np.zeros(labels.max() + 1, np.int64)
     by_label[labels[seeds == 0]] = owner[seeds == 0]
-    return by_label[labels], first
+    return by_label[labels], counts
+
+
+def smooth_along(values: np.ndarray, counts: list[int]) -> np.ndarray:
+    """Each outline's sector values smoothed with their neighbours (1-2-1, twice, around the loop)."""
+    out, start = values.copy(), 0
+    for k in counts:
+        part = values[start : start + k]
+        for _ in range(2):
+            part = (np.roll(part, 1) + 2 * part + np.roll(part, -1)) / 4
+        out[start : start + k] = part
+        start += k
+    return out
 
 
 def group_median(groups: np.ndarray, values: np.ndarray, n: int, minimum: int, default: float) -> np.ndarray:
@@ -150,7 +163,8 @@ def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, g: np.ndarray, seen: np.
     b_all = float(np.median(g[ring]))
     if abs(a_all - b_all) < max(MIN_CONTRAST, 6 * noise):
         return from_mask(mask, f"low contrast ({abs(a_all - b_all):.0f} grey levels)", noise)
-    owner, n = sectors(mask)
+    owner, counts = sectors(mask)
+    n = sum(counts)
     a = group_median(owner[plateau], g[plateau], n, 12, a_all)
     b = group_median(owner[ring], g[ring], n, 6, b_all)
     weak = np.abs(a - b) < max(MIN_CONTRAST, 4 * noise)
@@ -175,6 +189,7 @@ def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, g: np.ndarray, seen: np.
         return from_mask(mask, "the grey levels put the edges more than "
                          f"{int(W_IN) - 1} px from the mask", noise)
     offset = np.where(counted, offset, float(np.median(offset[counted])))  # sectors with no pixels
+    offset = smooth_along(offset, counts)  # sector-to-sector noise would make calipers read wide
     t = s - offset[k]  # distance from the refined outline
     explained, sigma = _step_fit(t, share)
     contrast = float(np.median(a - b))
@@ -231,6 +246,9 @@ def _fit_thin(mask: np.ndarray, sd: np.ndarray, g: np.ndarray, seen: np.ndarray,
     centres = np.column_stack([gx.ravel(), gy.ravel()]).astype(np.float64)
     skeleton = zhang_suen_thinning(mask)
     paths, ends = skeleton_paths(skeleton), free_ends(skeleton)
+    if not paths:  # thinning can remove a tiny blob whole: its centre stands for it
+        ys, xs = np.nonzero(mask)
+        paths = [np.array([[xs.mean(), ys.mean()]])]
     r = polyline_distance(centres, paths).reshape(gx.shape)
     rw, gw = region[window], g[window]
     fitted = rw.copy()

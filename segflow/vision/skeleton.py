@@ -158,3 +158,32 @@ def extend_ends(paths: list[np.ndarray], ends: np.ndarray, by: float) -> list[np
                     p[tip] += direction / max(float(np.hypot(*direction)), 1e-9) * by
         out.append(p)
     return out
+
+
+def tip_extension(cover: np.ndarray, paths: list[np.ndarray], ends: np.ndarray, reach: float = 20.0) -> float:
+    """How far the outline reaches beyond the skeleton's free ends, summed over them (px).
+
+    Thinning stops about half a width short of each free end, so a short bar's skeleton
+    reads one width short. From each free end, along its branch's last direction, the
+    coverage (bilinearly interpolated) is followed to where it falls below one half.
+    """
+    total = 0.0
+    steps = np.arange(0.0, reach, 0.125)
+    for p in paths:
+        if len(p) < 2:
+            continue
+        for tip, before in ((0, 1), (-1, -2)):
+            if not len(ends) or np.min(np.hypot(*(ends - p[tip]).T)) >= 0.5:
+                continue
+            direction = p[tip] - p[before]
+            direction = direction / max(float(np.hypot(*direction)), 1e-9)
+            ray = p[tip][None, :] + steps[:, None] * direction[None, :]
+            values = cv2.remap(cover.astype(np.float32), ray[:, 0].astype(np.float32).reshape(1, -1),
+                               ray[:, 1].astype(np.float32).reshape(1, -1), cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0).ravel()
+            out = np.nonzero(values < 0.5)[0]
+            if len(out) and out[0] > 0:
+                k = out[0]  # the crossing between samples k-1 and k
+                a, b = values[k - 1], values[k]
+                total += float(steps[k - 1] + (a - 0.5) / max(a - b, 1e-9) * (steps[k] - steps[k - 1]))
+    return total
