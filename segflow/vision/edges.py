@@ -258,7 +258,7 @@ def _fit_thin(mask: np.ndarray, sd: np.ndarray, g: np.ndarray, seen: np.ndarray,
         if fitted.sum() < 20:
             fitted = rw.copy()
     values = gw[fitted]
-    top = min(float(r[mask[window]].max()) + 3.0, W_IN)
+    top = float(r[mask[window]].max()) + 3.0
 
     def cost(rho: float, sigma: float) -> tuple[float, float, float]:
         model = cv2.GaussianBlur(offset_cover(r, rho).astype(np.float32), (0, 0), sigma)[fitted]

@@ -25,7 +25,6 @@ from segflow.vision.skeleton import (
     tip_extension,
     zhang_suen_thinning,
 )
-from segflow.vision.subpixel import crossing_points
 
 # Standard uncertainty of one edge position from a mask alone: a model's mask may sit a pixel
 # or two off the object, and nothing in the mask says which way (2u = 2 px).
@@ -79,7 +78,7 @@ class Outline:
 
 
 def locate(mask: np.ndarray, gray: np.ndarray | None = None, sigma_hint: float | None = None,
-           others: np.ndarray | None = None) -> Outline | None:
+           others: np.ndarray | None = None, reason: str = "no image") -> Outline | None:
     """Where the object ``mask`` hints at really ends: from ``gray``'s grey levels, else the mask's edges.
 
     ``others`` (frame-sized) marks other objects' pixels, whose grey levels are not this
@@ -89,7 +88,7 @@ def locate(mask: np.ndarray, gray: np.ndarray | None = None, sigma_hint: float |
     if not crop.any():
         return None
     if gray is None:
-        return Outline(crop.astype(np.float64), x0, y0, from_mask(crop, "no image"))
+        return Outline(crop.astype(np.float64), x0, y0, from_mask(crop, reason))
     window = crop_image(gray, x0, y0, crop.shape)
     if others is not None:
         window[(crop_image(others, x0, y0, crop.shape) > 0) & ~crop] = np.nan
@@ -177,28 +176,29 @@ def fit_circle(points: np.ndarray) -> float:
     return 2.0 * math.sqrt(radius_sq) if radius_sq > 0 else float("nan")
 
 
-def outline_length(
-    cover: np.ndarray, to_plane: Callable[[np.ndarray], np.ndarray] | None = None, unit: float = 1.0
-) -> float:
-    """Length of the outer outlines of all parts, traced where the coverage crosses one half.
+def outline_points(cover: np.ndarray) -> list[np.ndarray]:
+    """The outer outlines of all parts, where the coverage crosses one half, as (x, y) float rows.
 
-    The coverage is interpolated onto a grid :data:`UPSAMPLE` times finer and its contour
-    through boundary cell centres simplified to within one cell (a staircase along a slanted
-    edge is the straight edge, not the sum of its steps), then moved out by half a cell,
-    which adds pi cells per closed outline. ``to_plane`` maps the outline onto a tilted
-    plane first; ``unit`` is a pixel's size there.
+    The coverage is interpolated onto a grid :data:`UPSAMPLE` times finer and the contour
+    traced through the boundary cells' centres, each simplified to within one cell (a
+    staircase along a slanted edge is the straight edge, not the sum of its steps).
     """
     k = UPSAMPLE
     fine = cv2.resize(cover.astype(np.float32), None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR) >= 0.5
     contours, _ = cv2.findContours(fine.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    total = 0.0
+    out = []
     for contour in contours:
         simplified = cv2.approxPolyDP(contour, 1.0, True) if len(contour) > 2 else contour
-        points = (simplified.reshape(-1, 2).astype(np.float64) + 0.5) / k - 0.5
-        if to_plane is not None:
-            points = to_plane(points)
+        out.append((simplified.reshape(-1, 2).astype(np.float64) + 0.5) / k - 0.5)
+    return out
+
+
+def outline_length(outlines: list[np.ndarray], unit: float = 1.0) -> float:
+    """Summed length of closed outlines from :func:`outline_points` (``unit``: a pixel's size, on a plane)."""
+    total = 0.0
+    for points in outlines:
         closed = np.vstack([points, points[:1]])
-        total += float(np.hypot(*np.diff(closed, axis=0).T).sum()) + math.pi * unit / k
+        total += float(np.hypot(*np.diff(closed, axis=0).T).sum()) + math.pi * unit / UPSAMPLE
     return total
 
 
@@ -249,18 +249,18 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
     inside = cover >= 0.5
     if not inside.any():
         inside = cover > 0
-    edges = crossing_points(cover)
+    outlines = outline_points(cover)
     unit = 1.0
     if plane is None:
         area = float(cover.sum())
-        perimeter = outline_length(cover)
     else:
         ys, xs = np.nonzero(inside)
         mapping = PlaneMap(plane, x0, y0, np.array([xs.mean(), ys.mean()]))
         unit = mapping.mm_per_px
-        edges = mapping.points(edges)
+        outlines = [mapping.points(points) for points in outlines]
         area = mapping.area(cover)
-        perimeter = outline_length(cover, mapping.points, unit)
+    perimeter = outline_length(outlines, unit)
+    edges = np.concatenate(outlines) if outlines else np.zeros((0, 2))
     hull = convex_hull(edges)
     length, width, angle = min_area_rect(hull)
     feret_max, feret_min = feret_diameters(hull)
