@@ -1,0 +1,319 @@
+"""An object's outline placed from the image's grey levels, with a mask only as the starting hint.
+
+A mask from a threshold, GrabCut or a segmentation model says roughly where
+an object is: a model's mask may sit one to three pixels off, and every real
+lens spreads an edge over a few pixels (a Gaussian blur of sigma 0.7-1.5 px is
+typical). Reading the grey levels of the pixels the mask's boundary happens to
+cross, as if they were coverage, fails on both counts. This module instead:
+
+1. measures the signed distance of every pixel from the mask's outline
+   (outwards positive, on the pixel-edge convention, lightly smoothed so a
+   staircase reads as the straight edge it approximates);
+2. splits the outline into short sectors and gives every nearby pixel to the
+   sector nearest to it;
+3. for an object with a plateau (pixels deeper than :data:`W_IN`): takes the
+   object's level from that plateau and the background's from a ring beyond
+   :data:`W_OUT`, both far enough out that neither a mask 3 px off nor a
+   blur of sigma 1.5 reaches them; every pixel between is read as its
+   covered share ``(g - b) / (a - b)``. Blur moves grey level from one pixel
+   to its neighbours but keeps the sum, so a sector's summed share is the
+   object's area in that sector whatever the blur and whatever the curvature;
+   the sector's edge is put at the offset from the mask's outline that
+   encloses exactly that area;
+4. for a thin or small object (no plateau: a crack, a 2-6 px bar, a 6 px
+   blob) the object's level cannot be read anywhere, and the line-spread of
+   the profile decides: the outline offset, the object's and background's
+   levels and the blur are fitted together by least squares, rendering the
+   offset outline blurred by a Gaussian. The blur is the frame's (the median
+   of its plateau objects) when the caller knows it; otherwise it is fitted
+   too, and the spread of the offsets that fit about as well is the
+   offset's uncertainty.
+
+The result is a per-pixel coverage of the refined outline (its pixels'
+share inside it), so every length, area and the refined mask itself come from
+one outline. When the grey levels cannot place the edges (no contrast, the
+fit explains too little of the image, the edges lie beyond the search band)
+the mask's own edges are returned with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from segflow.vision.skeleton import extend_ends, free_ends, polyline_distance, skeleton_paths, zhang_suen_thinning
+
+W_IN = 6.0  # px inside the mask's outline beyond which the object's own level is read
+W_OUT = 7.0  # px outside it where the search band ends and the background ring begins
+RING = 3.0  # width of the background ring, px
+BORDER = int(W_OUT + RING) + 3  # empty border a crop needs around the mask
+SECTOR = 8  # outline pixels per sector
+MIN_CONTRAST = 12.0  # grey levels between object and background below which edges stay the mask's
+MIN_EXPLAINED = 0.6  # share of the band's grey-level variance the edge model must explain
+SIGMAS = np.array([0.4, 0.6, 0.8, 1.0, 1.2, 1.45, 1.7, 2.0, 2.5])  # blurs tried when the frame's is unknown
+END_SKIP = 5.0  # px around a thin object's free ends left out of its line-spread fit
+
+
+@dataclass(frozen=True)
+class EdgeFit:
+    """Where an object's edges are, in a crop: ``cover`` is each pixel's share inside the outline."""
+
+    cover: np.ndarray
+    method: str  # "image" (from grey levels) or "mask" (the mask's own pixel edges)
+    fallback: str  # why the mask's edges were used ("" when they were not)
+    sigma: float  # the edge blur found (Gaussian sigma, px); NaN from the mask
+    contrast: float  # object minus background level, grey levels; NaN from the mask
+    noise: float  # grey-level noise (robust spread of the background ring)
+    edge_u: float  # standard uncertainty of one edge's position, px
+    plateau: bool  # the object's level was read from its own interior
+
+
+def signed_distance(mask: np.ndarray) -> np.ndarray:
+    """Distance of each pixel centre from the mask's outline (pixel edges), negative inside, smoothed."""
+    m = mask.astype(np.uint8)
+    outside = cv2.distanceTransform(1 - m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    inside = cv2.distanceTransform(m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    sd = np.where(m > 0, 0.5 - inside, outside - 0.5).astype(np.float32)
+    return cv2.GaussianBlur(sd, (0, 0), 0.7).astype(np.float64)
+
+
+def sectors(mask: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Each pixel's sector: the stretch of ~:data:`SECTOR` outline pixels nearest to it."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    seeds = np.ones(mask.shape, np.uint8)
+    owner = np.zeros(mask.shape, np.int64)
+    first, counts = 0, []
+    for contour in contours:
+        pts = contour.reshape(-1, 2)
+        k = max(1, round(len(pts) / SECTOR))
+        owner[pts[:, 1], pts[:, 0]] = first + (np.arange(len(pts)) * k) // len(pts)
+        seeds[pts[:, 1], pts[:, 0]] = 0
+        first += k
+        counts.append(k)
+    _, labels = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    by_label = np.zeros(labels.max() + 1, np.int64)
+    by_label[labels[seeds == 0]] = owner[seeds == 0]
+    return by_label[labels], counts
+
+
+def smooth_along(values: np.ndarray, counts: list[int]) -> np.ndarray:
+    """Each outline's sector values smoothed with their neighbours (1-2-1, twice, around the loop)."""
+    out, start = values.copy(), 0
+    for k in counts:
+        part = values[start : start + k]
+        for _ in range(2):
+            part = (np.roll(part, 1) + 2 * part + np.roll(part, -1)) / 4
+        out[start : start + k] = part
+        start += k
+    return out
+
+
+def group_median(groups: np.ndarray, values: np.ndarray, n: int, minimum: int, default: float) -> np.ndarray:
+    """Median of ``values`` per group (``default`` for groups with fewer than ``minimum``)."""
+    out = np.full(n, default)
+    if len(values) == 0:
+        return out
+    order = np.lexsort((values, groups))
+    g, v = groups[order], values[order]
+    counts = np.bincount(g, minlength=n)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    ok = counts >= max(minimum, 1)
+    lo = starts[ok] + (counts[ok] - 1) // 2
+    hi = starts[ok] + counts[ok] // 2
+    out[ok] = (v[lo] + v[hi]) / 2
+    return out
+
+
+def offset_cover(sd: np.ndarray, offset: np.ndarray | float) -> np.ndarray:
+    """Coverage of the outline moved ``offset`` px outwards from the mask's (per pixel, or one for all)."""
+    return np.clip(0.5 - (sd - offset), 0.0, 1.0)
+
+
+def from_mask(mask: np.ndarray, reason: str, noise: float = math.nan) -> EdgeFit:
+    return EdgeFit(mask.astype(np.float64), "mask", reason, math.nan, math.nan, noise, math.nan, False)
+
+
+def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = None) -> EdgeFit:
+    """Place the edges of the object ``mask`` hints at, from ``gray`` (same crop; NaN where unseen).
+
+    ``mask`` must have an empty border of :data:`BORDER` px. ``sigma_hint`` is the frame's
+    edge blur, used for an object too small or thin to show its own level.
+    """
+    sd = signed_distance(mask)
+    seen = ~np.isnan(gray)
+    g = np.where(seen, gray, 0.0)
+    ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
+    if ring.sum() < 8:
+        return from_mask(mask, "no background around it in the frame")
+    ring_levels = g[ring]
+    b = float(np.median(ring_levels))
+    noise = max(1.4826 * float(np.median(np.abs(ring_levels - b))), 0.5)
+    plateau = seen & (sd < -W_IN)
+    if plateau.sum() >= 12:
+        return _fit_with_plateau(mask, sd, g, seen, ring, plateau, noise)
+    return _fit_thin(mask, sd, g, seen, noise, sigma_hint)
+
+
+def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, g: np.ndarray, seen: np.ndarray, ring: np.ndarray,
+                      plateau: np.ndarray, noise: float) -> EdgeFit:
+    a_all = float(np.median(g[plateau]))
+    b_all = float(np.median(g[ring]))
+    if abs(a_all - b_all) < max(MIN_CONTRAST, 6 * noise):
+        return from_mask(mask, f"low contrast ({abs(a_all - b_all):.0f} grey levels)", noise)
+    owner, counts = sectors(mask)
+    n = sum(counts)
+    a = group_median(owner[plateau], g[plateau], n, 12, a_all)
+    b = group_median(owner[ring], g[ring], n, 6, b_all)
+    weak = np.abs(a - b) < max(MIN_CONTRAST, 4 * noise)
+    a[weak], b[weak] = a_all, b_all
+    band = seen & (sd < W_OUT) & (sd >= -W_IN)
+    s, k = sd[band], owner[band]
+    share = (g[band] - b[k]) / (a[k] - b[k])
+    deep = np.bincount(owner[plateau], minlength=n).astype(np.float64)
+    # Per sector: the offset whose outline encloses the summed share, by bisection (the enclosed
+    # area is monotone in the offset). Deep pixels count whole, as their cover does.
+    target = np.bincount(k, share, minlength=n)
+    lo, hi = np.full(n, -W_IN + 0.5), np.full(n, W_OUT - 0.5)
+    for _ in range(24):
+        mid = (lo + hi) / 2
+        enclosed = np.bincount(k, offset_cover(s, mid[k]), minlength=n)
+        more = enclosed < target
+        lo, hi = np.where(more, mid, lo), np.where(more, hi, mid)
+    offset = (lo + hi) / 2
+    counted = np.bincount(k, minlength=n) + deep > 0
+    pinned = counted & ((offset < -W_IN + 1.0) | (offset > W_OUT - 1.0))
+    if pinned.sum() > 0.25 * counted.sum():
+        return from_mask(mask, "the grey levels put the edges more than "
+                         f"{int(W_IN) - 1} px from the mask", noise)
+    offset = np.where(counted, offset, float(np.median(offset[counted])))  # sectors with no pixels
+    offset = smooth_along(offset, counts)  # sector-to-sector noise would make calipers read wide
+    t = s - offset[k]  # distance from the refined outline
+    explained, sigma = _step_fit(t, share)
+    contrast = float(np.median(a - b))
+    if explained < MIN_EXPLAINED:
+        return from_mask(mask, f"the grey levels do not look like an edge ({explained:.0%} explained)", noise)
+    cover = offset_cover(sd, offset[owner])
+    cover[~seen] = np.minimum(cover[~seen], mask[~seen])  # beyond the frame the mask's edge stands
+    per_sector_u = noise / abs(contrast) * math.sqrt(max(float(band.sum()) / max(int(counted.sum()), 1), 1.0))
+    statistical = per_sector_u / math.sqrt(max(int(counted.sum()), 1) / 4)  # a figure spans a few sectors
+    edge_u = math.hypot(0.08 + 0.06 * sigma, statistical, 0.3 * (1 - explained))
+    return EdgeFit(cover, "image", "", sigma, contrast, noise, edge_u, True)
+
+
+def _step_fit(t: np.ndarray, share: np.ndarray) -> tuple[float, float]:
+    """How well a blurred step at the refined outline explains the shares (R^2), and its blur sigma (px).
+
+    The blur comes from the slope of the shares where they cross one half (a Gaussian-blurred
+    step falls by 1 / (sigma sqrt(2 pi)) per px there), less a pixel's own width (1/12).
+    """
+    near = np.abs(t) < 1.2
+    if near.sum() < 4:
+        return 0.0, math.nan
+    slope = -float(np.sum(t[near] * (share[near] - 0.5)) / np.sum(t[near] ** 2))
+    total = min(math.sqrt(1 / (2 * math.pi)) / slope, 3.0) if slope > 0 else 3.0
+    model = 0.5 * (1 - _erf(t / (math.sqrt(2) * total)))
+    variance = float(np.var(share))
+    explained = 1 - float(np.mean((share - model) ** 2)) / variance if variance > 0 else 0.0
+    return explained, math.sqrt(max(total**2 - 1 / 12, 0.04))
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """Vectorised error function (Abramowitz & Stegun 7.1.26, error below 1.5e-7)."""
+    sign = np.sign(x)
+    x = np.abs(x)
+    t = 1 / (1 + 0.3275911 * x)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return sign * (1 - poly * np.exp(-x * x))
+
+
+def _fit_thin(mask: np.ndarray, sd: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float,
+              sigma_hint: float | None) -> EdgeFit:
+    """A thin or small object as a thick centre line (its mask's skeleton), blurred: fit its half-width.
+
+    The centre line is the mask's, simplified to straight runs, so a staircase mask does not
+    make the model wobble; near free ends (within :data:`END_SKIP` px) the cross profile is
+    not a line-spread and is left out of the fit. The area is the mass of the profile over
+    the fitted level (blur-invariant); the ends are moved so the outline encloses it.
+    """
+    region = seen & (sd < W_OUT + RING)
+    ys, xs = np.nonzero(region)
+    h, w = mask.shape
+    window = (slice(max(ys.min() - 4, 0), min(ys.max() + 5, h)), slice(max(xs.min() - 4, 0), min(xs.max() + 5, w)))
+    gy, gx = np.mgrid[window]
+    centres = np.column_stack([gx.ravel(), gy.ravel()]).astype(np.float64)
+    skeleton = zhang_suen_thinning(mask)
+    paths, ends = skeleton_paths(skeleton), free_ends(skeleton)
+    if not paths:  # thinning can remove a tiny blob whole: its centre stands for it
+        ys, xs = np.nonzero(mask)
+        paths = [np.array([[xs.mean(), ys.mean()]])]
+    r = polyline_distance(centres, paths).reshape(gx.shape)
+    rw, gw = region[window], g[window]
+    fitted = rw.copy()
+    if skeleton.sum() > 2 and len(ends):
+        near_end = np.min(np.hypot(*(centres[:, None, :] - ends[None, :, :]).transpose(2, 0, 1)), axis=1)
+        fitted &= near_end.reshape(gx.shape) >= END_SKIP
+        if fitted.sum() < 20:
+            fitted = rw.copy()
+    values = gw[fitted]
+    top = float(r[mask[window]].max()) + 3.0
+
+    def cost(rho: float, sigma: float) -> tuple[float, float, float]:
+        model = cv2.GaussianBlur(offset_cover(r, rho).astype(np.float32), (0, 0), sigma)[fitted]
+        (contrast, background), c = _line_fit(model.astype(np.float64), values)
+        return c, contrast, background
+
+    # A coarse grid of half-widths and blurs, then a finer search around its best.
+    radii = np.arange(0.25, top + 1e-9, 0.5)
+    sigmas = SIGMAS if sigma_hint is None else np.array([sigma_hint])
+    grid = np.array([[cost(rho, s)[0] for rho in radii] for s in sigmas])
+    i, j = np.unravel_index(int(np.argmin(grid)), grid.shape)
+    if j == len(radii) - 1:
+        return from_mask(mask, "the grey levels put the edges beyond the search band", noise)
+    rho, sigma = float(radii[j]), float(sigmas[i])
+    step_r, step_s = 0.25, (0.1 if sigma_hint is None else 0.0)
+    best = cost(rho, sigma)
+    for _ in range(5):
+        for dr, ds in ((step_r, 0), (-step_r, 0), (0, step_s), (0, -step_s)):
+            if (dr or ds) and rho + dr > 0.1 and sigma + ds > 0.3:
+                trial = cost(rho + dr, sigma + ds)
+                if trial[0] < best[0]:
+                    best, rho, sigma = trial, rho + dr, sigma + ds
+        step_r, step_s = step_r / 2, step_s / 2
+    c_best, contrast, b = best
+    if abs(contrast) < max(MIN_CONTRAST, 6 * noise):
+        return from_mask(mask, f"low contrast ({abs(contrast):.0f} grey levels)", noise)
+    spread = float(np.sum((values - values.mean()) ** 2))
+    explained = 1 - c_best / spread if spread > 0 else 0.0
+    if explained < MIN_EXPLAINED:
+        return from_mask(mask, f"the grey levels do not look like an edge ({explained:.0%} explained)", noise)
+    # Half-widths that fit about as well at any blur tried: where blur and width trade off
+    # (a bar as narrow as the blur, with the frame's blur unknown) this is honestly wide.
+    residual_var = max(c_best / max(len(values) - 4, 1), noise**2)
+    alike = radii[np.any(grid <= c_best + 4 * residual_var, axis=0)]
+    fit_u = max(float(np.max(np.abs(alike - rho))) / 2, 0.25 / math.sqrt(12)) if len(alike) else 0.25
+    area = float(np.sum(gw[rw] - b)) / contrast
+    cover = offset_cover(r, rho)
+    if len(ends) and skeleton.sum() > 2:
+        grow = (area - float(cover.sum())) / (2 * rho * len(ends))
+        grow = float(np.clip(grow, -rho, W_OUT - 1))
+        cover = offset_cover(polyline_distance(centres, extend_ends(paths, ends, grow)).reshape(gx.shape), rho)
+    full = np.zeros(mask.shape)
+    full[window] = np.where(seen[window], cover, 0.0)
+    edge_u = math.hypot(0.08 + 0.06 * sigma, fit_u, 0.3 * (1 - explained))
+    return EdgeFit(full, "image", "", sigma, float(contrast), noise, edge_u, False)
+
+
+def _line_fit(model: np.ndarray, values: np.ndarray) -> tuple[tuple[float, float], float]:
+    """Least-squares ``values ~ contrast * model + background``: the two levels and the residual sum of squares."""
+    n, sx, sy = len(model), float(model.sum()), float(values.sum())
+    sxx, sxy = float(model @ model), float(model @ values)
+    det = n * sxx - sx * sx
+    if det <= 1e-9:
+        return (0.0, sy / max(n, 1)), math.inf
+    contrast = (n * sxy - sx * sy) / det
+    background = (sy - contrast * sx) / n
+    residual = values - contrast * model - background
+    return (contrast, background), float(residual @ residual)
