@@ -33,7 +33,7 @@ from segflow.engine.observe.hooks import HookList, RunHooks
 from segflow.engine.observe.progress import Progress
 from segflow.engine.workflow.graph import CompiledGraph, Ref
 from segflow.engine.workflow.issues import WorkflowError
-from segflow.tools.flagship_truth import FlagshipErrors, Sighting, compare
+from segflow.tools.flagship_truth import FlagshipErrors, MaskCollector, Sighting, compare
 
 COUNT_TOLERANCE = 0.10
 EDGE_PX = 2  # a box this close to the frame's edge may hide part of the stone
@@ -64,15 +64,12 @@ class _Track:
 class StoneTally(RunHooks):
     """Collect each tracked stone's lengths, sightings and colour names from the packets a run finishes.
 
-    A sighting (frame, box, length, area; the mask too with ``keep_masks``) is
-    kept for every frame where the stone is wholly in view, for the comparison
-    with the ground truth.
+    A sighting (frame, box, length, area) is kept for every frame where the
+    stone is wholly in view, for the comparison with the ground truth.
     """
 
-    def __init__(self, detections: Ref, image: Ref, length_field: str = "feret_max_mm",
-                 keep_masks: bool = False) -> None:
+    def __init__(self, detections: Ref, image: Ref, length_field: str = "feret_max_mm") -> None:
         self.detections, self.image, self.length_field = detections, image, length_field
-        self.keep_masks = keep_masks
         self.tracks: dict[tuple[str, int], _Track] = defaultdict(_Track)
         self.sightings: dict[tuple[str, int], list[Sighting]] = defaultdict(list)
         self._lock = threading.Lock()  # packets may finish on different worker threads
@@ -100,14 +97,7 @@ class StoneTally(RunHooks):
                     area = float(areas[i]) if areas is not None else float("nan")
                     self.sightings[(info.source_id, int(tracker_id))].append(
                         Sighting(info.frame_index, (float(x0), float(y0), float(x1), float(y1)),
-                                 float(lengths[i]), area, self._crop(dets, i)))
-
-    def _crop(self, dets: Any, i: int) -> Any:
-        if not self.keep_masks or dets.mask is None:
-            return None
-        x0, y0 = (int(v) for v in dets.xyxy[i][:2])
-        x1, y1 = (int(v) + 1 for v in dets.xyxy[i][2:])
-        return dets.mask[i][y0:y1, x0:x1].copy()
+                                 float(lengths[i]), area))
 
     def stones(self) -> int:
         return len(self.tracks)
@@ -135,6 +125,7 @@ class DemoReport:
     truth: dict[str, Any] | None = None
     errors: FlagshipErrors | None = None  # each stone against the ground truth (whole video only)
     sightings: dict[Any, list[Sighting]] = field(default_factory=dict)
+    masks: MaskCollector | None = None  # a node's masks per frame, when asked for (``masks_of``)
 
     @property
     def most_common_colour(self) -> str | None:
@@ -242,8 +233,11 @@ def ground_truth(graph: CompiledGraph, base_dir: Path) -> dict[str, Any] | None:
 
 def run_demo(workflow: str | Path, max_frames: int | None = None, base_dir: str | Path | None = None,
              overrides: list[str] | None = None, progress: RunHooks | None = None,
-             keep_masks: bool = False) -> DemoReport:
-    """Run ``workflow`` and return the report's figures; raise ModelMissing or WorkflowError before running."""
+             masks_of: str | None = None) -> DemoReport:
+    """Run ``workflow`` and return the report's figures; raise ModelMissing or WorkflowError before running.
+
+    ``masks_of``: a node id whose detections' masks are kept too (for their IoU with the truth).
+    """
     base = Path(base_dir) if base_dir else Path.cwd()
     try:
         wf = load(workflow, overrides=overrides or [], base_dir=base)
@@ -254,15 +248,20 @@ def run_demo(workflow: str | Path, max_frames: int | None = None, base_dir: str 
                 raise ModelMissing(_param_in_file(workflow, node) or issue.message) from exc
         raise
     graph = wf.graph
-    tally = StoneTally(logged_detections(graph), (graph.source_ids[0], "image"), keep_masks=keep_masks)
-    report = wf.run(max_frames=max_frames, hooks=HookList([progress or Progress(), tally]),
-                    keep=[tally.detections, tally.image])
+    tally = StoneTally(logged_detections(graph), (graph.source_ids[0], "image"))
+    if masks_of and masks_of not in graph.nodes:
+        raise ValueError(f"workflow '{graph.name}' has no node '{masks_of}' to take masks from")
+    masks = MaskCollector((masks_of, "detections")) if masks_of else None
+    hooks: list[RunHooks] = [progress or Progress(), tally, *([masks] if masks else [])]
+    report = wf.run(max_frames=max_frames, hooks=HookList(hooks),
+                    keep=[tally.detections, tally.image, *([masks.detections] if masks else [])])
     truth = ground_truth(graph, base) if max_frames is None else None
     return DemoReport(
         workflow=graph.name, frames=report.frames, fps=report.fps, elapsed_s=report.elapsed_s,
         failures=report.failures, stones=tally.stones(), median_length_mm=tally.median_length_mm(),
         colours=dict(tally.colour_counts().most_common()), outputs=output_paths(graph, base),
-        truth=truth, errors=compare(tally.sightings, truth) if truth else None, sightings=dict(tally.sightings),
+        truth=truth, errors=compare(tally.sightings, truth) if truth else None,
+        sightings=dict(tally.sightings), masks=masks,
     )
 
 

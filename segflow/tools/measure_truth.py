@@ -55,7 +55,7 @@ class Scenario:
     mask: str = "exact"
     grow: tuple[float, float] = (1.0, 3.0)  # how far outside the shape grown and model masks reach, px
     edges: str = "image"
-    objects: int = 16  # per frame
+    objects: int = 12  # per frame
     frames: int = 2
     seed: int = 0
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import supervision as sv
 
 from segflow.tools.flagship_truth import Sighting, compare, match, truth_box
 
@@ -51,3 +54,34 @@ def test_tracks_are_matched_to_their_stones_and_id_switches_pooled():
 
 def test_no_matched_stone_gives_no_errors():
     assert compare({("belt", 1): [Sighting(0, (0, 0, 5, 5), 1.0, 1.0)]}, TRUTH) is None
+
+
+def test_mask_overlap_against_the_stones_rendered_again():
+    """Exact masks score IoU 1; masks grown by a 3 x 3 dilation read 1-1.4 px outside (1 px along rows
+    and columns, 1.4 px along diagonals)."""
+    import cv2
+    import numpy as np
+
+    from segflow.engine.frame import PacketInfo
+    from segflow.tools.flagship_truth import MaskCollector, mask_overlap
+    from segflow.tools.synth.video import render_conveyor
+
+    video = render_conveyor(seed=2, seconds=1.0, fps=15, n_stones=2)
+    truth = json.loads(json.dumps(video.truth))
+    grow = np.ones((3, 3), np.uint8)
+    scores = []
+    for dilate in (False, True):
+        masks = MaskCollector(("detect", "detections"))
+        for frame in range(truth["frames"]):
+            stones = [video.stone_mask(i, frame) for i in range(len(truth["stones"]))]
+            stones = [cv2.dilate(m.astype(np.uint8), grow).astype(bool) if dilate else m for m in stones]
+            stones = [m for m in stones if m.any()]
+            boxes = [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] for ys, xs in (np.nonzero(m) for m in stones)]
+            dets = sv.Detections(xyxy=np.array(boxes, float).reshape(-1, 4),
+                                 mask=np.array(stones).reshape(-1, 480, 640))
+            masks.on_packet_done(info=PacketInfo("belt", frame, frame / 15), values={("detect", "detections"): dets})
+        scores.append(mask_overlap(masks, truth))
+    exact, fat = scores
+    assert exact["masks"] > 0 and exact["median_iou"] == 1.0 and exact["median_reach_px"] == 0.0
+    assert fat["median_iou"] < 0.95 and fat["median_area_ratio"] > 1.1
+    assert 1.0 < fat["median_reach_px"] < 1.45
