@@ -7,8 +7,10 @@ wide, at random sub-pixel positions; the masks are exact, a model's (1-3 px
 fat, up to 1 px off, through a stride-4 prototype grid) or a threshold of the
 picture. The truth comes from the shapes' polygons alone. Each row asserts
 one figure of one kind and mask source: its worst relative error within
-``LIMITS`` (segflow/tools/measure_truth.py), or its errors within 2u for at
-least 95 % of the objects.
+``LIMITS`` (segflow/tools/measure_truth.py), or its errors within 2u as often
+as a 95 % promise allows on that many objects (``allowed_misses``: 36 objects
+may have 5 outside 2u before an honest uncertainty is called dishonest, with a
+1 % chance of a false alarm).
 
 Rows the current algorithm does not meet are listed, with the figure measured,
 in measure_truth_known_failures.txt and run as strict xfails: when the
@@ -23,11 +25,11 @@ from pathlib import Path
 import pytest
 
 from segflow.tools.measure_truth import (
-    COVERAGE_TARGET,
     FIGURES_BY_KIND,
     LIMITS,
     SCENARIOS,
     Result,
+    allowed_misses,
     evaluate,
     summarise,
     with_mask,
@@ -74,14 +76,19 @@ def rows() -> list:
 @pytest.mark.parametrize(("kind", "mask", "figure", "check"), rows())
 def test_figure_on_camera_like_pictures(kind, mask, figure, check):
     s = summarise(results(kind, mask), figure)
-    assert s.count >= 24
+    assert s.count >= 20  # a near-round blob's length and width are not truth: fewer of those
     if check == "error":
         assert abs(s.worst) <= LIMITS[kind][figure], s.line()
     else:
-        assert s.within_2u >= COVERAGE_TARGET, s.line()
+        assert s.honest, f"{s.line()}: at most {allowed_misses(s.count)} may be outside 2u"
 
 
 def test_the_known_failures_name_real_rows():
     """A stale line (a figure or kind renamed) would silently stop marking anything."""
     valid = {(k, m, f, c) for k in SCENARIOS for m in MASKS for f in FIGURES_BY_KIND[k] for c in ("error", "u")}
     assert set(known_failures()) <= valid
+
+
+@pytest.mark.parametrize(("count", "allowed"), [(20, 4), (36, 5), (100, 11), (1000, 67)])
+def test_an_honest_uncertainty_passes_the_coverage_check(count, allowed):
+    assert allowed_misses(count) == allowed

@@ -102,3 +102,17 @@ def test_layout_and_threshold_masks():
         mask = threshold_mask(scene, i)
         exact = exact_mask(shape, (60, 90))
         assert (mask & exact).sum() / (mask | exact).sum() > 0.7
+
+
+def test_a_rectangle_without_one_orientation_is_not_truth():
+    """An acute triangle's min-area rectangle may lie along any side; a near-round blob's turns freely."""
+    acute = figures.Shape("triangle", np.array([[0.0, 0.0], [10.0, 0.0], [4.0, 9.0]]))
+    assert math.isnan(figures.truth(acute)["length"]) and math.isnan(figures.truth(acute)["width"])
+    obtuse = figures.Shape("triangle", np.array([[0.0, 0.0], [20.0, 0.0], [3.0, 4.0]]))
+    assert figures.truth(obtuse)["length"] == pytest.approx(20.0)
+    assert figures.truth(obtuse)["width"] == pytest.approx(4.0)
+    t = np.linspace(0, 2 * math.pi, 360, endpoint=False)
+    round_blob = figures.Shape("blob", np.column_stack([6 * np.cos(t), 5.8 * np.sin(t)]))
+    long_blob = figures.Shape("blob", np.column_stack([6 * np.cos(t), 4 * np.sin(t)]))
+    assert math.isnan(figures.truth(round_blob)["length"])
+    assert figures.truth(long_blob)["length"] == pytest.approx(12.0, rel=1e-3)

@@ -6,7 +6,8 @@ within a thousandth of a pixel of the curve they stand for. Its figures are
 computed from that polygon alone — never from a rendering, a mask or the
 code under test — with the definitions ``measure.masks`` documents: area,
 perimeter of the outline, max Feret diameter, length and width of the
-minimum-area rectangle, equivalent diameter; for thin objects (bars,
+minimum-area rectangle (NaN for a near-round shape, whose rectangle has no
+one orientation: see :func:`min_area_rect`), equivalent diameter; for thin objects (bars,
 cracks) the skeleton length is the centre line end to end and the mean
 width is area over that length (the stroke width, exactly, for a stroke of
 constant width with flat ends).
@@ -24,6 +25,7 @@ import numpy as np
 FIGURES = ("area", "perimeter", "feret_max", "length", "width", "equivalent_diameter", "skeleton_length",
            "mean_width")
 THIN_FIGURES = ("skeleton_length", "mean_width")  # NaN for shapes that are not thin
+RECT_MARGIN = 0.05  # length and width are NaN when another rectangle orientation is within 5 % in area
 
 
 @dataclass(frozen=True)
@@ -63,23 +65,36 @@ def hull(points: np.ndarray) -> np.ndarray:
     return pts[cv2.convexHull(pts.astype(np.float32), returnPoints=False).ravel()]
 
 
-def min_area_rect(convex: np.ndarray) -> tuple[float, float]:
-    """Long and short side of the minimum-area rectangle (one side lies along a hull edge)."""
+def min_area_rect(convex: np.ndarray) -> tuple[float, float, float]:
+    """Long and short side of the minimum-area rectangle (one side lies along a hull edge), and its margin.
+
+    The margin is how much larger the best rectangle at least 30 degrees away
+    is (0.02: 2 % larger). Below :data:`RECT_MARGIN` a near-round object's
+    rectangle could turn to either orientation under a tenth of a pixel of
+    edge error: its length and width are not defined well enough to be truth.
+    """
     edges = np.roll(convex, -1, axis=0) - convex
     norms = np.hypot(edges[:, 0], edges[:, 1])
     along = edges[norms > 1e-12] / norms[norms > 1e-12, None]
     across = np.column_stack([-along[:, 1], along[:, 0]])
     pu, pv = convex @ along.T, convex @ across.T
     spans_u, spans_v = pu.max(0) - pu.min(0), pv.max(0) - pv.min(0)
-    best = int(np.argmin(spans_u * spans_v))
-    return float(max(spans_u[best], spans_v[best])), float(min(spans_u[best], spans_v[best]))
+    areas = spans_u * spans_v
+    best = int(np.argmin(areas))
+    angles = np.degrees(np.arctan2(along[:, 1], along[:, 0])) % 90.0
+    apart = np.abs(angles - angles[best])
+    apart = np.minimum(apart, 90.0 - apart) >= 30.0
+    margin = float(areas[apart].min() / areas[best] - 1) if apart.any() else math.inf
+    return float(max(spans_u[best], spans_v[best])), float(min(spans_u[best], spans_v[best])), margin
 
 
 def truth(shape: Shape) -> dict[str, float]:
     """Every figure of ``shape`` in pixels (areas in square pixels); thin figures NaN unless thin."""
     convex = hull(shape.outline)
     diff = convex[:, None, :] - convex[None, :, :]
-    length, width = min_area_rect(convex)
+    length, width, margin = min_area_rect(convex)
+    if margin < RECT_MARGIN:
+        length = width = math.nan
     area = polygon_area(shape.outline)
     out = {
         "area": area,
@@ -105,7 +120,7 @@ def _rotate(points: np.ndarray, angle: float) -> np.ndarray:
 def blob(rng: np.random.Generator, size: float) -> Shape:
     """A smooth convex-ish blob about ``size`` px across: an ellipse with gentle low-order ripples."""
     t = np.linspace(0, 2 * math.pi, 360, endpoint=False)
-    aspect = rng.uniform(1.0, 1.6)
+    aspect = rng.uniform(1.3, 1.8)
     ripple = 1 + sum(rng.uniform(-0.05, 0.05) * np.cos(k * t + rng.uniform(0, 2 * math.pi)) for k in (2, 3))
     pts = np.column_stack([np.cos(t) * aspect, np.sin(t)]) * ripple[:, None]
     pts = _rotate(pts, rng.uniform(0, math.pi))
