@@ -82,23 +82,42 @@ def cell(results: list, figure: str) -> str:
     return f"{100 * s.median:.1f}/{100 * s.worst:+.0f}/{100 * s.within_2u:.0f}"
 
 
+def worst_cell(results: list, kind: str) -> str:
+    """The figure with the largest error, and the smallest 2u coverage over all figures."""
+    summaries = [summarise(results, f) for f in FIGURES_BY_KIND[kind] if any(r.figure == f for r in results)]
+    worst = max(summaries, key=lambda s: abs(s.worst))
+    covered = min(s.within_2u for s in summaries)
+    return f"{100 * worst.worst:+.0f} % {SHORT[worst.figure]}, {100 * covered:.0f} %"
+
+
 def table(objects: int, frames: int, markdown: bool) -> None:
     figures = list(SHORT)
     head = ["objects", "sigma", "edges", "mask", *(SHORT[f] for f in figures)]
-    print("| " + " | ".join(head) + " |" if markdown else "  ".join(f"{h:<14}" for h in head))
+    measured = {}
     if markdown:
-        print("|" + "---|" * len(head))
+        print("<details><summary>Every condition and figure</summary>\n")
+        print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    else:
+        print("  ".join(f"{h:<14}" for h in head))
     for label, group in GROUPS:
         for sigma in BLURS:
             for edges in EDGES:
                 for mask in MASKS:
                     scenario = replace(with_mask(group, mask, edges), blur=(sigma, sigma), objects=objects,
                                        frames=frames)
-                    results = evaluate(scenario)
+                    results = measured[(label, sigma, edges, mask)] = evaluate(scenario)
                     cells = [cell(results, f) if f in FIGURES_BY_KIND[group.kind] else "-" for f in figures]
                     row = [label, f"{sigma}", edges, mask, *cells]
                     print("| " + " | ".join(row) + " |" if markdown else "  ".join(f"{c:<14}" for c in row),
                           flush=True)
+    if markdown:
+        print("\n</details>\n")
+        print("Worst error (the figure it is in) and the smallest share within 2u, `edges: image`:\n")
+        print("| objects | sigma | " + " | ".join(MASKS) + " |\n|" + "---|" * (len(MASKS) + 2))
+        for label, group in GROUPS:
+            for sigma in BLURS:
+                cells = [worst_cell(measured[(label, sigma, "image", mask)], group.kind) for mask in MASKS]
+                print(f"| {label} | {sigma} | " + " | ".join(cells) + " |")
 
 
 def limits() -> int:
