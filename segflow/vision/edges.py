@@ -44,13 +44,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from segflow.vision.sectors import FINE, Sectors, outline_field
 from segflow.vision.skeleton import extend_ends, free_ends, polyline_distance, skeleton_paths, zhang_suen_thinning
 
 W_IN = 6.0  # px inside the mask's outline beyond which the object's own level is read
 W_OUT = 7.0  # px outside it where the search band ends and the background ring begins
 RING = 3.0  # width of the background ring, px
 BORDER = int(W_OUT + RING) + 3  # empty border a crop needs around the mask
-SECTOR = 8  # outline pixels per sector
 MIN_CONTRAST = 12.0  # grey levels between object and background below which edges stay the mask's
 MIN_EXPLAINED = 0.6  # share of the band's grey-level variance the edge model must explain
 SIGMAS = np.array([0.4, 0.6, 0.8, 1.0, 1.2, 1.45, 1.7, 2.0, 2.5])  # blurs tried when the frame's is unknown
@@ -59,9 +59,9 @@ END_SKIP = 5.0  # px around a thin object's free ends left out of its line-sprea
 
 @dataclass(frozen=True)
 class EdgeFit:
-    """Where an object's edges are, in a crop: ``cover`` is each pixel's share inside the outline."""
+    """Where an object's edges are, in a crop: the zero level of ``level`` (px from it, negative inside)."""
 
-    cover: np.ndarray
+    level: np.ndarray
     method: str  # "image" (from grey levels) or "mask" (the mask's own pixel edges)
     fallback: str  # why the mask's edges were used ("" when they were not)
     sigma: float  # the edge blur found (Gaussian sigma, px); NaN from the mask
@@ -69,46 +69,7 @@ class EdgeFit:
     noise: float  # grey-level noise (robust spread of the background ring)
     edge_u: float  # standard uncertainty of one edge's position, px
     plateau: bool  # the object's level was read from its own interior
-
-
-def signed_distance(mask: np.ndarray) -> np.ndarray:
-    """Distance of each pixel centre from the mask's outline (pixel edges), negative inside, smoothed."""
-    m = mask.astype(np.uint8)
-    outside = cv2.distanceTransform(1 - m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    inside = cv2.distanceTransform(m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    sd = np.where(m > 0, 0.5 - inside, outside - 0.5).astype(np.float32)
-    return cv2.GaussianBlur(sd, (0, 0), 0.7).astype(np.float64)
-
-
-def sectors(mask: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """Each pixel's sector: the stretch of ~:data:`SECTOR` outline pixels nearest to it."""
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
-    seeds = np.ones(mask.shape, np.uint8)
-    owner = np.zeros(mask.shape, np.int64)
-    first, counts = 0, []
-    for contour in contours:
-        pts = contour.reshape(-1, 2)
-        k = max(1, round(len(pts) / SECTOR))
-        owner[pts[:, 1], pts[:, 0]] = first + (np.arange(len(pts)) * k) // len(pts)
-        seeds[pts[:, 1], pts[:, 0]] = 0
-        first += k
-        counts.append(k)
-    _, labels = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
-    by_label = np.zeros(labels.max() + 1, np.int64)
-    by_label[labels[seeds == 0]] = owner[seeds == 0]
-    return by_label[labels], counts
-
-
-def smooth_along(values: np.ndarray, counts: list[int]) -> np.ndarray:
-    """Each outline's sector values smoothed with their neighbours (1-2-1, twice, around the loop)."""
-    out, start = values.copy(), 0
-    for k in counts:
-        part = values[start : start + k]
-        for _ in range(2):
-            part = (np.roll(part, 1) + 2 * part + np.roll(part, -1)) / 4
-        out[start : start + k] = part
-        start += k
-    return out
+    outline: tuple[np.ndarray, ...] = ()  # the outer outlines as closed polylines, where known exactly
 
 
 def group_median(groups: np.ndarray, values: np.ndarray, n: int, minimum: int, default: float) -> np.ndarray:
@@ -133,7 +94,8 @@ def offset_cover(sd: np.ndarray, offset: np.ndarray | float) -> np.ndarray:
 
 
 def from_mask(mask: np.ndarray, reason: str, noise: float = math.nan) -> EdgeFit:
-    return EdgeFit(mask.astype(np.float64), "mask", reason, math.nan, math.nan, noise, math.nan, False)
+    """The mask's own pixel edges (the level crosses zero half-way between a mask pixel and the next)."""
+    return EdgeFit(0.5 - mask.astype(np.float64), "mask", reason, math.nan, math.nan, noise, math.nan, False)
 
 
 def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = None) -> EdgeFit:
@@ -142,7 +104,7 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     ``mask`` must have an empty border of :data:`BORDER` px. ``sigma_hint`` is the frame's
     edge blur, used for an object too small or thin to show its own level.
     """
-    sd = signed_distance(mask)
+    sd, cut = outline_field(mask)
     seen = ~np.isnan(gray)
     g = np.where(seen, gray, 0.0)
     ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
@@ -152,19 +114,47 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     b = float(np.median(ring_levels))
     noise = max(1.4826 * float(np.median(np.abs(ring_levels - b))), 0.5)
     plateau = seen & (sd < -W_IN)
-    if plateau.sum() >= 12:
-        return _fit_with_plateau(mask, sd, g, seen, ring, plateau, noise)
-    return _fit_thin(mask, sd, g, seen, noise, sigma_hint)
+    if plateau.sum() < 12:
+        return _fit_thin(mask, sd, g, seen, noise, sigma_hint)
+    half = half_level(mask, g, seen, (float(np.median(g[plateau])) + b) / 2, float(np.median(g[plateau])) > b)
+    if half is not None:  # measured from the image's own half-level outline instead of the mask's
+        sd, cut = outline_field(mask, half)
+        ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
+        plateau = seen & (sd < -W_IN)
+        if ring.sum() < 8 or plateau.sum() < 12:
+            sd, cut = outline_field(mask)
+            ring, plateau = seen & (sd >= W_OUT) & (sd < W_OUT + RING), seen & (sd < -W_IN)
+    return _fit_with_plateau(mask, sd, cut, g, seen, ring, plateau, noise)
 
 
-def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, g: np.ndarray, seen: np.ndarray, ring: np.ndarray,
-                      plateau: np.ndarray, noise: float) -> EdgeFit:
+def half_level(mask: np.ndarray, g: np.ndarray, seen: np.ndarray, level: float, bright: bool) -> np.ndarray | None:
+    """Where the image crosses half-way between object and background, on a grid :data:`FINE` times finer.
+
+    Only the parts that overlap the mask count (a neighbour's edge is not this object's);
+    ``None`` when nothing does.
+    """
+    filled = np.where(seen, g, level - 1 if bright else level + 1).astype(np.float32)
+    up = cv2.resize(filled, None, fx=FINE, fy=FINE, interpolation=cv2.INTER_LINEAR)
+    region = (up > level) if bright else (up < level)
+    count, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
+    inside = np.repeat(np.repeat(mask, FINE, axis=0), FINE, axis=1)
+    overlap = np.bincount(labels[inside], minlength=count)
+    sizes = np.bincount(labels.ravel(), minlength=count)
+    overlap[0] = 0
+    if overlap.max() == 0:
+        return None
+    keep = (overlap >= 0.25 * sizes) | (overlap == overlap.max())
+    keep[0] = False
+    return keep[labels]
+
+
+def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, cut: Sectors, g: np.ndarray, seen: np.ndarray,
+                      ring: np.ndarray, plateau: np.ndarray, noise: float) -> EdgeFit:
     a_all = float(np.median(g[plateau]))
     b_all = float(np.median(g[ring]))
     if abs(a_all - b_all) < max(MIN_CONTRAST, 6 * noise):
         return from_mask(mask, f"low contrast ({abs(a_all - b_all):.0f} grey levels)", noise)
-    owner, counts = sectors(mask)
-    n = sum(counts)
+    owner, n = cut.of_pixel, cut.n
     a = group_median(owner[plateau], g[plateau], n, 12, a_all)
     b = group_median(owner[ring], g[ring], n, 6, b_all)
     weak = np.abs(a - b) < max(MIN_CONTRAST, 4 * noise)
@@ -189,18 +179,17 @@ def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, g: np.ndarray, seen: np.
         return from_mask(mask, "the grey levels put the edges more than "
                          f"{int(W_IN) - 1} px from the mask", noise)
     offset = np.where(counted, offset, float(np.median(offset[counted])))  # sectors with no pixels
-    offset = smooth_along(offset, counts)  # sector-to-sector noise would make calipers read wide
-    t = s - offset[k]  # distance from the refined outline
+    offset = cut.smooth(offset)  # sector-to-sector noise would make calipers read wide
+    level, loops = cut.moved(offset)  # distance from the refined outline, negative inside
+    t = level[band]
     explained, sigma = _step_fit(t, share)
     contrast = float(np.median(a - b))
     if explained < MIN_EXPLAINED:
         return from_mask(mask, f"the grey levels do not look like an edge ({explained:.0%} explained)", noise)
-    cover = offset_cover(sd, offset[owner])
-    cover[~seen] = np.minimum(cover[~seen], mask[~seen])  # beyond the frame the mask's edge stands
     per_sector_u = noise / abs(contrast) * math.sqrt(max(float(band.sum()) / max(int(counted.sum()), 1), 1.0))
     statistical = per_sector_u / math.sqrt(max(int(counted.sum()), 1) / 4)  # a figure spans a few sectors
     edge_u = math.hypot(0.08 + 0.06 * sigma, statistical, 0.3 * (1 - explained))
-    return EdgeFit(cover, "image", "", sigma, contrast, noise, edge_u, True)
+    return EdgeFit(level, "image", "", sigma, contrast, noise, edge_u, True, tuple(loops))
 
 
 def _step_fit(t: np.ndarray, share: np.ndarray) -> tuple[float, float]:
@@ -295,13 +284,12 @@ def _fit_thin(mask: np.ndarray, sd: np.ndarray, g: np.ndarray, seen: np.ndarray,
     alike = radii[np.any(grid <= c_best + 4 * residual_var, axis=0)]
     fit_u = max(float(np.max(np.abs(alike - rho))) / 2, 0.25 / math.sqrt(12)) if len(alike) else 0.25
     area = float(np.sum(gw[rw] - b)) / contrast
-    cover = offset_cover(r, rho)
     if len(ends) and skeleton.sum() > 2:
-        grow = (area - float(cover.sum())) / (2 * rho * len(ends))
+        grow = (area - float(offset_cover(r, rho).sum())) / (2 * rho * len(ends))
         grow = float(np.clip(grow, -rho, W_OUT - 1))
-        cover = offset_cover(polyline_distance(centres, extend_ends(paths, ends, grow)).reshape(gx.shape), rho)
-    full = np.zeros(mask.shape)
-    full[window] = np.where(seen[window], cover, 0.0)
+        r = polyline_distance(centres, extend_ends(paths, ends, grow)).reshape(gx.shape)
+    full = np.full(mask.shape, W_OUT + RING)
+    full[window] = r - rho
     edge_u = math.hypot(0.08 + 0.06 * sigma, fit_u, 0.3 * (1 - explained))
     return EdgeFit(full, "image", "", sigma, float(contrast), noise, edge_u, False)
 

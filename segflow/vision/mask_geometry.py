@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from segflow.vision.edges import BORDER, EdgeFit, fit_edges, from_mask
+from segflow.vision.contour import segments_length, zero_segments
+from segflow.vision.outline import Outline, locate
 from segflow.vision.skeleton import (
     free_ends,
     ribbon_mean_width,
@@ -25,11 +26,11 @@ from segflow.vision.skeleton import (
     tip_extension,
     zhang_suen_thinning,
 )
+from segflow.vision.subpixel import crossing_points
 
 # Standard uncertainty of one edge position from a mask alone: a model's mask may sit a pixel
 # or two off the object, and nothing in the mask says which way (2u = 2 px).
 MASK_EDGE_U_PX = 1.0
-UPSAMPLE = 4  # the refined outline's perimeter is traced on a grid this much finer
 
 
 @dataclass(frozen=True)
@@ -55,67 +56,6 @@ class MaskMeasurements:
     def empty(cls) -> MaskMeasurements:
         nan = float("nan")
         return cls(0.0, 0.0, 0.0, 0.0, nan, 0.0, 0.0, 0.0, nan, nan, 0.0, nan, MASK_EDGE_U_PX)
-
-
-@dataclass(frozen=True)
-class Outline:
-    """One object's outline in a crop at (x0, y0) of the frame: each pixel's share inside it."""
-
-    cover: np.ndarray
-    x0: int
-    y0: int
-    fit: EdgeFit
-
-    def mask(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The refined outline as a frame-sized mask (pixel centres inside it)."""
-        full = np.zeros(shape[:2], bool)
-        h, w = self.cover.shape
-        top, left = max(self.y0, 0), max(self.x0, 0)
-        bottom, right = min(self.y0 + h, shape[0]), min(self.x0 + w, shape[1])
-        if bottom > top and right > left:
-            full[top:bottom, left:right] = self.cover[top - self.y0 : bottom - self.y0, left - self.x0 : right - self.x0] >= 0.5
-        return full
-
-
-def locate(mask: np.ndarray, gray: np.ndarray | None = None, sigma_hint: float | None = None,
-           others: np.ndarray | None = None, reason: str = "no image") -> Outline | None:
-    """Where the object ``mask`` hints at really ends: from ``gray``'s grey levels, else the mask's edges.
-
-    ``others`` (frame-sized) marks other objects' pixels, whose grey levels are not this
-    object's background; ``sigma_hint`` is the frame's edge blur (:func:`segflow.vision.edges.fit_edges`).
-    """
-    crop, x0, y0 = crop_to_content(np.asarray(mask, dtype=bool), border=BORDER)
-    if not crop.any():
-        return None
-    if gray is None:
-        return Outline(crop.astype(np.float64), x0, y0, from_mask(crop, reason))
-    window = crop_image(gray, x0, y0, crop.shape)
-    if others is not None:
-        window[(crop_image(others, x0, y0, crop.shape) > 0) & ~crop] = np.nan
-    fit = fit_edges(crop, window, sigma_hint)
-    return Outline(fit.cover, x0, y0, fit)
-
-
-def crop_to_content(mask: np.ndarray, border: int = 1) -> tuple[np.ndarray, int, int]:
-    """The mask's bounding crop with an empty ``border`` (pixels), plus its offset."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return np.zeros((0, 0), dtype=bool), 0, 0
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-    crop = np.zeros((y1 - y0 + 2 * border, x1 - x0 + 2 * border), dtype=bool)
-    crop[border:-border, border:-border] = mask[y0:y1, x0:x1]
-    return crop, int(x0) - border, int(y0) - border
-
-
-def crop_image(image: np.ndarray, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
-    """The window of ``image`` at offset (x0, y0) and ``shape`` as float64, NaN outside the image."""
-    h, w = shape
-    window = np.full((h, w), np.nan)
-    top, left = max(0, y0), max(0, x0)
-    bottom, right = min(image.shape[0], y0 + h), min(image.shape[1], x0 + w)
-    if bottom > top and right > left:
-        window[top - y0 : bottom - y0, left - x0 : right - x0] = image[top:bottom, left:right]
-    return window
 
 
 def convex_hull(points: np.ndarray) -> np.ndarray:
@@ -176,30 +116,35 @@ def fit_circle(points: np.ndarray) -> float:
     return 2.0 * math.sqrt(radius_sq) if radius_sq > 0 else float("nan")
 
 
-def outline_points(cover: np.ndarray) -> list[np.ndarray]:
-    """The outer outlines of all parts, where the coverage crosses one half, as (x, y) float rows.
+def boundary_length(
+    mask: np.ndarray, to_plane: Callable[[np.ndarray], np.ndarray] | None = None, unit: float = 1.0
+) -> float:
+    """Length of the outer boundaries of all parts of a binary mask, measured on the pixel edges.
 
-    The coverage is interpolated onto a grid :data:`UPSAMPLE` times finer and the contour
-    traced through the boundary cells' centres, each simplified to within one cell (a
-    staircase along a slanted edge is the straight edge, not the sum of its steps).
+    The contour through boundary pixel centres is simplified to within one
+    pixel (a staircase along a slanted edge is the straight edge, not the sum
+    of its steps), then moved out by half a pixel, which adds pi per closed
+    outline (the Minkowski sum with a disc of radius 1/2). ``to_plane`` maps
+    the simplified outline onto a tilted plane first; ``unit`` is a pixel's
+    size there.
     """
-    k = UPSAMPLE
-    fine = cv2.resize(cover.astype(np.float32), None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR) >= 0.5
-    contours, _ = cv2.findContours(fine.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    out = []
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    total = 0.0
     for contour in contours:
         simplified = cv2.approxPolyDP(contour, 1.0, True) if len(contour) > 2 else contour
-        out.append((simplified.reshape(-1, 2).astype(np.float64) + 0.5) / k - 0.5)
-    return out
-
-
-def outline_length(outlines: list[np.ndarray], unit: float = 1.0) -> float:
-    """Summed length of closed outlines from :func:`outline_points` (``unit``: a pixel's size, on a plane)."""
-    total = 0.0
-    for points in outlines:
-        closed = np.vstack([points, points[:1]])
-        total += float(np.hypot(*np.diff(closed, axis=0).T).sum()) + math.pi * unit / UPSAMPLE
+        if to_plane is not None:
+            simplified = to_plane(simplified.reshape(-1, 2).astype(np.float64)).astype(np.float32).reshape(-1, 1, 2)
+        total += float(cv2.arcLength(simplified, True)) + math.pi * unit
     return total
+
+
+def outer_segments(level: np.ndarray) -> np.ndarray:
+    """Segments of the outer outlines of a refined outline (holes filled), from :func:`zero_segments`."""
+    outside = (level >= 0).astype(np.uint8)
+    count, labels = cv2.connectedComponents(outside, connectivity=4)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    hole = outside.astype(bool) & ~np.isin(labels, border)
+    return zero_segments(np.where(hole, -np.abs(level) - 0.01, level)) if hole.any() else zero_segments(level)
 
 
 class PlaneMap:
@@ -245,22 +190,32 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
     geometry, so the result is in millimetres (square millimetres for the area), exact
     under perspective; only the skeleton is scaled by the pixel size at the mask's centre.
     """
-    cover, x0, y0 = outline.cover, outline.x0, outline.y0
-    inside = cover >= 0.5
-    if not inside.any():
+    cover, x0, y0, fit = outline.cover, outline.x0, outline.y0, outline.fit
+    inside = fit.level < 0
+    if not inside.any():  # an outline narrower than a pixel holds no pixel centre
         inside = cover > 0
-    outlines = outline_points(cover)
+    refined = fit.method == "image"
+    # A refined outline is traced where its level crosses zero (exact for straight edges); a
+    # binary mask's outline runs through its pixel-edge midpoints.
+    if fit.outline:  # closed polylines: segment i joins point i to point i + 1
+        segments = np.concatenate([np.stack([loop, np.roll(loop, -1, axis=0)], 1) for loop in fit.outline])
+    else:
+        segments = outer_segments(fit.level) if refined else np.zeros((0, 2, 2))
+    edges = segments.reshape(-1, 2) if refined else crossing_points(cover)
     unit = 1.0
+    mapping = None
     if plane is None:
         area = float(cover.sum())
     else:
         ys, xs = np.nonzero(inside)
         mapping = PlaneMap(plane, x0, y0, np.array([xs.mean(), ys.mean()]))
         unit = mapping.mm_per_px
-        outlines = [mapping.points(points) for points in outlines]
+        edges = mapping.points(edges)
         area = mapping.area(cover)
-    perimeter = outline_length(outlines, unit)
-    edges = np.concatenate(outlines) if outlines else np.zeros((0, 2))
+    if refined:
+        perimeter = segments_length(edges.reshape(-1, 2, 2))
+    else:
+        perimeter = boundary_length(inside, None if mapping is None else mapping.points, unit)
     hull = convex_hull(edges)
     length, width, angle = min_area_rect(hull)
     feret_max, feret_min = feret_diameters(hull)
@@ -276,7 +231,6 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
         skeleton_len = (centre_line + tip_extension(cover, paths, tips)) * unit
     else:
         skeleton_len = mean_width = float("nan")
-    fit = outline.fit
     edge_u = (fit.edge_u if fit.method == "image" else MASK_EDGE_U_PX) * unit
     blur = (fit.sigma if fit.method == "image" else 0.0) * unit
     equivalent = math.sqrt(4.0 * area / math.pi)

@@ -9,7 +9,7 @@ import pytest
 from antialias import bar, coverage, ellipse, grey, ribbon
 
 from segflow.vision.mask_geometry import measure_mask
-from segflow.vision.subpixel import coverage as estimate_coverage
+from segflow.vision.outline import locate
 
 SHAPE = (180, 220)
 ANGLES = [0, 2, 7, 17, 30, 45, 63, 80]
@@ -80,7 +80,8 @@ def test_without_the_image_edges_are_the_masks_own():
 def test_grey_levels_that_do_not_explain_the_mask_are_not_used(picture, why):
     mask = np.zeros((40, 40), bool)
     mask[10:30, 12:28] = True
-    assert np.array_equal(estimate_coverage(mask, picture), mask.astype(float)), why
+    outline = locate(mask, picture)
+    assert outline.fit.method == "mask" and outline.fit.fallback, why
 
 
 def test_an_object_cut_by_the_frame_edge_ends_at_the_edge():

@@ -19,7 +19,8 @@ import numpy as np
 from pydantic import Field
 
 from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
-from segflow.vision.mask_geometry import MaskMeasurements, Outline, locate, measure, pixel_size
+from segflow.vision.mask_geometry import MaskMeasurements, measure, pixel_size
+from segflow.vision.outline import Outline, locate
 from segflow.vision.scale import (
     MISSING,
     FixedScale,
@@ -171,8 +172,7 @@ class MeasureMasks(Node):
         if blurs:
             hint = float(np.median(blurs))
             outlines = [
-                locate(m, gray, hint, (counts - m) > 0) if o is not None and o.fit.method == "image" and not o.fit.plateau
-                else o
+                locate(m, gray, hint, (counts - m) > 0) if o is not None and not o.fit.plateau else o
                 for m, o in zip(masks, outlines, strict=True)
             ]
         return outlines
