@@ -152,10 +152,10 @@ def test_make_demo_matches_the_ground_truth(full_demo):
 # Issue 18's targets for the flagship, and what the shipped model and measure.masks give today
 # (python -m segflow.tools.flagship_truth): strict xfails turn into failures once they are met.
 FLAGSHIP_TARGETS = [
-    ("median_length_error", 0.02, "-11.2 % (8.57 mm vs 9.65 mm)"),
-    ("worst_stone_error_mm", 0.3, "-2.19 mm (stone 6, 10.4 mm)"),
-    ("median_area_error", 0.05, "-20.0 %"),
-    ("worst_area_error", 0.05, "-31.0 % (stone 7)"),
+    ("median_length_error", 0.02, "-5.7 % (9.11 mm vs 9.65 mm)"),
+    ("worst_stone_error_mm", 0.3, "-1.59 mm (stone 2, 11.6 mm)"),
+    ("median_area_error", 0.05, "-18.4 %"),
+    ("worst_area_error", 0.05, "-26.8 % (stone 2)"),
 ]
 
 
