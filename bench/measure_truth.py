@@ -9,7 +9,8 @@ vignetting. Each row is one condition: object group (kind and size) x lens
 blur sigma x edge method (`edges: image` with the frame, or `mask`) x mask
 source (exact: pixel centres inside; grown 1-3 px: a fat mask; model: grown
 1-3 px, shifted up to 1 px, through YOLO-seg's stride-4 prototype grid;
-threshold: half-way between the object's and background's levels). Each cell
+threshold: half-way between the object's and background's levels;
+threshold_blur: the same after a 5 px Gaussian blur, as `detect.threshold`'s `blur: 5`). Each cell
 is median |error| / worst error / share of errors within 2u, in percent of
 the true value (the last in percent of objects; k = 2 promises 95).
 
@@ -54,7 +55,7 @@ GROUPS = [
 ]
 BLURS = (0.7, 1.5)
 EDGES = ("image", "mask")
-MASKS = ("exact", "grown", "model", "threshold")
+MASKS = ("exact", "grown", "model", "threshold", "threshold_blur")
 SHORT = {"area": "area", "perimeter": "perim", "feret_max": "feret", "length": "length", "width": "width",
          "equivalent_diameter": "eq.diam", "skeleton_length": "skeleton", "mean_width": "mean w"}
 
@@ -74,7 +75,9 @@ def machine() -> str:
     except OSError:
         commit = "?"
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"{platform.node()}: {cpu}, {os.cpu_count()} cores; commit {commit or '?'}; {when}"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"machine {platform.node()} ({cpu}, {os.cpu_count()} cores, load average {load:.1f} at the start); "
+            f"commit {commit or '?'}; {when}")
 
 
 def cell(results: list, figure: str) -> str:
