@@ -1,6 +1,6 @@
 """``make demo``: run the coffee-stones workflow on the shipped video and print a short report.
 
-    python -m segflow.tools.demo workflows/coffee_stones.yaml [--max-frames N]
+    python -m segflow.tools.demo workflows/coffee_stones.yaml [--max-frames N] [--json] [--masks-of NODE]
 
 The workflow runs through the Python API (``segflow.engine.api.load`` then
 ``Workflow.run``) with the progress bar as one hook and :class:`StoneTally` as a
@@ -33,7 +33,7 @@ from segflow.engine.observe.hooks import HookList, RunHooks
 from segflow.engine.observe.progress import Progress
 from segflow.engine.workflow.graph import CompiledGraph, Ref
 from segflow.engine.workflow.issues import WorkflowError
-from segflow.tools.flagship_truth import FlagshipErrors, MaskCollector, Sighting, compare
+from segflow.tools.flagship_truth import FlagshipErrors, MaskCollector, Sighting, compare, mask_overlap
 
 COUNT_TOLERANCE = 0.10
 EDGE_PX = 2  # a box this close to the frame's edge may hide part of the stone
@@ -282,9 +282,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-frames", type=int, default=None,
                         help="stop after N frames (the ground-truth check needs the whole video)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                        help="override a param, as `segflow run --set` (e.g. detect.retina_masks=false)")
+    parser.add_argument("--masks-of", metavar="NODE",
+                        help="also compare this node's masks with the stones rendered again from the truth "
+                        "(IoU; e.g. detect, the model as it is, or measure, the refined outlines)")
     args = parser.parse_args(argv)
     try:
-        demo = run_demo(args.workflow, max_frames=args.max_frames)
+        demo = run_demo(args.workflow, max_frames=args.max_frames, overrides=args.set, masks_of=args.masks_of)
     except ModelMissing as exc:
         print(f"segflow demo: the coffee-stones model is missing: {exc.path}", file=sys.stderr)
         print(TRAIN_HINT.format(path=exc.path), file=sys.stderr)
@@ -296,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"segflow demo: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(demo.to_dict(), indent=2) if args.json else "\n".join(demo.lines()))
+    if demo.masks is not None and demo.truth is not None:
+        print(json.dumps({f"masks of {args.masks_of} against the truth": mask_overlap(demo.masks, demo.truth)}))
     return 0 if demo.passed else 1
 
 

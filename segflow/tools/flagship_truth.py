@@ -9,7 +9,7 @@ are compared with the truth. The targets are issue 18's: the median length
 within 2 % of the truth's median, every stone's length within 0.3 mm, every
 stone's area within 5 %.
 
-``python -m segflow.tools.flagship_truth workflows/coffee_stones.yaml`` also
+``python -m segflow.tools.demo workflows/coffee_stones.yaml --masks-of detect`` also
 renders the video's stones again from the generator and seed the truth
 names, and reports how well the detector's masks (as the model gives them,
 before ``measure.masks``) overlap them (IoU) and how far outside the true
@@ -18,10 +18,7 @@ outline they run: the figures in the model card.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-import sys
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -238,28 +235,3 @@ def mask_overlap(masks: MaskCollector, truth: dict[str, Any]) -> dict[str, float
             "p10_iou": round(float(np.percentile(ious, 10)), 4),
             "median_area_ratio": round(float(np.median(ratios)), 4),
             "median_reach_px": round(float(np.median(reach)), 3)}
-
-
-def main(argv: list[str] | None = None) -> int:
-    from segflow.engine.observe.progress import Progress
-    from segflow.tools.demo import run_demo
-
-    parser = argparse.ArgumentParser(prog="python -m segflow.tools.flagship_truth", description=__doc__.splitlines()[0])
-    parser.add_argument("workflow", nargs="?", default="workflows/coffee_stones.yaml")
-    parser.add_argument("--masks-of", default="detect", metavar="NODE",
-                        help="the node whose masks are compared with the truth (default: detect, the model)")
-    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                        help="override a param, as `segflow run --set` (e.g. detect.retina_masks=false)")
-    args = parser.parse_args(argv)
-    demo = run_demo(args.workflow, progress=Progress(), masks_of=args.masks_of, overrides=args.set)
-    if demo.truth is None or demo.errors is None or demo.masks is None:
-        print("flagship_truth: the workflow's video has no conveyor ground truth beside it", file=sys.stderr)
-        return 2
-    print("\n".join(demo.lines()))
-    print(json.dumps({**demo.errors.to_dict(), args.masks_of: mask_overlap(demo.masks, demo.truth)}, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
