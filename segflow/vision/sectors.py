@@ -19,10 +19,11 @@ import cv2
 import numpy as np
 
 SECTOR = 8  # outline pixels per sector
-SMOOTH = 1.5  # Gaussian sigma, in outline points, of the smoothing along the outline
+SMOOTH = 2.0  # Gaussian sigma, in outline points, of the smoothing along the outline
 CORNER_DEG = 35.0  # a turn of the simplified outline sharper than this is a corner
 FINE = 4  # the image's half-level is traced on a grid this much finer than the pixels
 FACE = 6  # outline points: turns closer than this are one corner; a face must be longer
+SHARPEN_PX = 1.2  # a corner is rebuilt only this close to where the outline rounds it
 REACH = 3  # segments on either side of a pixel's nearest outline point searched for its distance
 
 
@@ -108,7 +109,10 @@ class Sectors:
             return
         rhs = moved[b0] - moved[a1]
         t = (rhs[0] * -db[1] + db[0] * rhs[1]) / det
-        moved[corner] = moved[a1] + t * da
+        meet = moved[a1] + t * da
+        if np.hypot(*(meet - moved[corner])) > SHARPEN_PX:  # a rounded end, not a cut corner
+            return
+        moved[corner] = meet
         for side, start, direction in ((self.prv, a1, da), (self.nxt, b0, db)):
             k = int(side[corner])
             while k != start:  # the points between the corner and where its face was read
@@ -171,7 +175,7 @@ def _smoothed(pts: np.ndarray, corners: np.ndarray) -> np.ndarray:
     radius = int(3 * SMOOTH)
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / SMOOTH) ** 2)
     kernel /= kernel.sum()
-    if n < 2 * radius + 1:
+    if n < 2 * radius + 1 or (len(corners) and np.min(np.diff(np.append(corners, corners[0] + n))) < radius + 2):
         return pts.astype(np.float64)
     if len(corners) == 0:
         wrapped = np.vstack([pts[-radius:], pts, pts[:radius]]).astype(np.float64)
