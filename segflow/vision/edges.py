@@ -179,7 +179,7 @@ def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, cut: Sectors, g: np.ndar
         return from_mask(mask, "the grey levels put the edges more than "
                          f"{int(W_IN) - 1} px from the mask", noise)
     offset = np.where(counted, offset, float(np.median(offset[counted])))  # sectors with no pixels
-    offset = cut.smooth(offset)  # sector-to-sector noise would make calipers read wide
+
     level, loops = cut.moved(offset)  # distance from the refined outline, negative inside
     t = level[band]
     explained, sigma = _step_fit(t, share)

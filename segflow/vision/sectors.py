@@ -19,10 +19,12 @@ import cv2
 import numpy as np
 
 SECTOR = 8  # outline pixels per sector
-SMOOTH = 1.5  # Gaussian sigma, in outline points, of the smoothing along the outline
+SMOOTH = 2.0  # Gaussian sigma, in outline points, of the smoothing along the outline
 CORNER_DEG = 35.0  # a turn of the simplified outline sharper than this is a corner
 FINE = 4  # the image's half-level is traced on a grid this much finer than the pixels
 FACE = 6  # outline points: turns closer than this are one corner; a face must be longer
+STRAIGHT_PX = 0.4  # the faces beside a corner stay this close to a straight line over 2 FACE points
+SHARPEN_PX = 1.2  # a corner is rebuilt only this close to where the outline rounds it
 REACH = 3  # segments on either side of a pixel's nearest outline point searched for its distance
 
 
@@ -60,8 +62,10 @@ class Sectors:
         return at_points[self.point_of_pixel]
 
     def moved(self, values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The outline moved outwards by the per-sector ``values``: each pixel's signed distance from
-        it, and its outer loops as closed polylines.
+        """The outline moved outwards by the per-sector ``values``: signed distances and outer loops.
+
+        Returns each pixel's signed distance from the moved outline and its outer loops as
+        closed polylines.
 
         A point inside a face moves along its normal by the face's offset; a corner moves to
         where its two faces' moved lines meet, so a rectangle stays a rectangle even when a
@@ -108,7 +112,10 @@ class Sectors:
             return
         rhs = moved[b0] - moved[a1]
         t = (rhs[0] * -db[1] + db[0] * rhs[1]) / det
-        moved[corner] = moved[a1] + t * da
+        meet = moved[a1] + t * da
+        if np.hypot(*(meet - moved[corner])) > SHARPEN_PX:  # a rounded end, not a cut corner
+            return
+        moved[corner] = meet
         for side, start, direction in ((self.prv, a1, da), (self.nxt, b0, db)):
             k = int(side[corner])
             while k != start:  # the points between the corner and where its face was read
@@ -159,10 +166,23 @@ def _corners(contour: np.ndarray) -> np.ndarray:
     if len(groups) > 1 and groups[0][0][0] + n - groups[-1][-1][0] < FACE:  # the loop closes on a chamfer
         groups[0] = [(i - n, t) for i, t in groups.pop()] + groups[0]
     corners = [round(np.mean([i for i, _ in g])) % n for g in groups if abs(sum(t for _, t in g)) > CORNER_DEG]
-    corners = sorted(corners)
+    corners = sorted(
+        c for c in corners if _straight(pts, c - 2 * FACE, c - 1) and _straight(pts, c + 1, c + 2 * FACE)
+    )
     if len(corners) == 1 or any((b - a) % n < FACE for a, b in zip(corners, corners[1:] + corners[:1], strict=True)):
         return np.zeros(0, np.int64)
     return np.array(corners, np.int64)
+
+
+def _straight(pts: np.ndarray, start: int, end: int) -> bool:
+    """Whether the outline runs straight (within :data:`STRAIGHT_PX`) from point ``start`` to ``end``."""
+    run = pts[np.arange(start, end + 1) % len(pts)]
+    chord = run[-1] - run[0]
+    length = float(np.hypot(*chord))
+    if length < 1e-9:
+        return False
+    off = np.abs((run[:, 0] - run[0, 0]) * chord[1] - (run[:, 1] - run[0, 1]) * chord[0]) / length
+    return float(off.max()) <= STRAIGHT_PX
 
 
 def _smoothed(pts: np.ndarray, corners: np.ndarray) -> np.ndarray:
@@ -171,7 +191,7 @@ def _smoothed(pts: np.ndarray, corners: np.ndarray) -> np.ndarray:
     radius = int(3 * SMOOTH)
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / SMOOTH) ** 2)
     kernel /= kernel.sum()
-    if n < 2 * radius + 1:
+    if n < 2 * radius + 1 or (len(corners) and np.min(np.diff(np.append(corners, corners[0] + n))) < radius + 2):
         return pts.astype(np.float64)
     if len(corners) == 0:
         wrapped = np.vstack([pts[-radius:], pts, pts[:radius]]).astype(np.float64)
@@ -281,9 +301,9 @@ def _distance(shape: tuple[int, ...] | None, point: np.ndarray, pts: np.ndarray,
     """Signed distance of each pixel centre from closed polylines, and its nearest segment's first point.
 
     ``nxt``/``prv`` are each point's neighbours; the nearest segment is the face a pixel
-    looks at, even beside a corner. Only the segments within :data:`REACH` of a pixel's nearest outline point (``point``) are
-    searched. The sign comes from the nearest segment's outward ``normal``, or, where the
-    nearest point is a vertex, from the mean normal of its two segments (a pseudo-normal,
+    looks at, even beside a corner. Only the segments within :data:`REACH` of a pixel's
+    nearest outline point (``point``) are searched. The sign comes from the nearest
+    segment's outward ``normal``, or, where the nearest point is a vertex, from the mean normal of its two segments (a pseudo-normal,
     right at corners).
     """
     h, w = point.shape if shape is None else shape[:2]
