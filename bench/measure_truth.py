@@ -108,8 +108,12 @@ def table(objects: int, frames: int, markdown: bool) -> None:
                 for mask in MASKS:
                     scenario = replace(with_mask(group, mask, edges), blur=(sigma, sigma), objects=objects,
                                        frames=frames)
-                    results = measured[(label, sigma, edges, mask)] = evaluate(scenario)
-                    cells = [cell(results, f) if f in FIGURES_BY_KIND[group.kind] else "-" for f in figures]
+                    try:
+                        results = measured[(label, sigma, edges, mask)] = evaluate(scenario)
+                    except Exception as exc:  # noqa: BLE001 - a crash is a result: name it and go on
+                        cells = [f"crash: {type(exc).__name__}: {exc}"[:60]] + ["-"] * (len(figures) - 1)
+                    else:
+                        cells = [cell(results, f) if f in FIGURES_BY_KIND[group.kind] else "-" for f in figures]
                     row = [label, f"{sigma}", edges, mask, *cells]
                     print("| " + " | ".join(row) + " |" if markdown else "  ".join(f"{c:<14}" for c in row),
                           flush=True)
@@ -119,7 +123,8 @@ def table(objects: int, frames: int, markdown: bool) -> None:
         print("| objects | sigma | " + " | ".join(MASKS) + " |\n|" + "---|" * (len(MASKS) + 2))
         for label, group in GROUPS:
             for sigma in BLURS:
-                cells = [worst_cell(measured[(label, sigma, "image", mask)], group.kind) for mask in MASKS]
+                cells = [worst_cell(measured[(label, sigma, "image", mask)], group.kind)
+                         if (label, sigma, "image", mask) in measured else "crash" for mask in MASKS]
                 print(f"| {label} | {sigma} | " + " | ".join(cells) + " |")
 
 
