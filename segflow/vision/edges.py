@@ -116,7 +116,8 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     plateau = seen & (sd < -W_IN)
     if plateau.sum() < 12:
         return _fit_thin(mask, sd, g, seen, noise, sigma_hint)
-    half = half_level(mask, g, seen, (float(np.median(g[plateau])) + b) / 2, float(np.median(g[plateau])) > b)
+    inner = float(np.median(g[plateau]))
+    half = half_level(mask, np.where(seen, g, b), (inner + b) / 2, inner > b)
     if half is not None:  # measured from the image's own half-level outline instead of the mask's
         sd, cut = outline_field(mask, half)
         ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
@@ -127,14 +128,14 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     return _fit_with_plateau(mask, sd, cut, g, seen, ring, plateau, noise)
 
 
-def half_level(mask: np.ndarray, g: np.ndarray, seen: np.ndarray, level: float, bright: bool) -> np.ndarray | None:
+def half_level(mask: np.ndarray, g: np.ndarray, level: float, bright: bool) -> np.ndarray | None:
     """Where the image crosses half-way between object and background, on a grid :data:`FINE` times finer.
 
-    Only the parts that overlap the mask count (a neighbour's edge is not this object's);
-    ``None`` when nothing does.
+    ``g`` holds the background's level where nothing is seen (beyond the frame), so an object
+    cut by the frame's edge ends on it. Only the parts that overlap the mask count (a
+    neighbour's edge is not this object's); ``None`` when nothing does.
     """
-    filled = np.where(seen, g, level - 1 if bright else level + 1).astype(np.float32)
-    up = cv2.resize(filled, None, fx=FINE, fy=FINE, interpolation=cv2.INTER_LINEAR)
+    up = cv2.resize(g.astype(np.float32), None, fx=FINE, fy=FINE, interpolation=cv2.INTER_LINEAR)
     region = (up > level) if bright else (up < level)
     count, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
     inside = np.repeat(np.repeat(mask, FINE, axis=0), FINE, axis=1)
@@ -173,12 +174,20 @@ def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, cut: Sectors, g: np.ndar
         more = enclosed < target
         lo, hi = np.where(more, mid, lo), np.where(more, hi, mid)
     offset = (lo + hi) / 2
-    counted = np.bincount(k, minlength=n) + deep > 0
+    # A sector whose outer band lies mostly beyond the frame (or on another object) has no
+    # background to weigh its edge against: the outline stays where the image ends.
+    near = (sd < W_OUT) & (sd >= 0)
+    hidden = np.bincount(owner[near & ~seen], minlength=n) > 0.3 * np.bincount(owner[near], minlength=n)
+    offset[hidden] = 0.0
+    counted = (np.bincount(k, minlength=n) + deep > 0) & ~hidden
     pinned = counted & ((offset < -W_IN + 1.0) | (offset > W_OUT - 1.0))
     if pinned.sum() > 0.25 * counted.sum():
         return from_mask(mask, "the grey levels put the edges more than "
                          f"{int(W_IN) - 1} px from the mask", noise)
-    offset = np.where(counted, offset, float(np.median(offset[counted])))  # sectors with no pixels
+    if not counted.any():
+        return from_mask(mask, "no background seen around it", noise)
+    empty = (np.bincount(k, minlength=n) + deep == 0) & ~hidden
+    offset[empty] = float(np.median(offset[counted]))  # sectors with no pixels
 
     level, loops = cut.moved(offset)  # distance from the refined outline, negative inside
     t = level[band]
