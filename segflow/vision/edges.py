@@ -110,14 +110,13 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
     if ring.sum() < 8:
         return from_mask(mask, "no background around it in the frame")
-    ring_levels = g[ring]
-    b = float(np.median(ring_levels))
-    noise = max(1.4826 * float(np.median(np.abs(ring_levels - b))), 0.5)
+    b = float(np.median(g[ring]))
+    noise = sensor_noise(g, ring)
     plateau = seen & (sd < -W_IN)
     if plateau.sum() < 12:
         return _fit_thin(mask, sd, g, seen, noise, sigma_hint)
     inner = float(np.median(g[plateau]))
-    half = half_level(mask, np.where(seen, g, b), (inner + b) / 2, inner > b)
+    half = half_level(sd, np.where(seen, g, b), (inner + b) / 2, inner > b)
     if half is not None:  # measured from the image's own half-level outline instead of the mask's
         sd, cut = outline_field(mask, half)
         ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
@@ -128,17 +127,28 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     return _fit_with_plateau(mask, sd, cut, g, seen, ring, plateau, noise)
 
 
-def half_level(mask: np.ndarray, g: np.ndarray, level: float, bright: bool) -> np.ndarray | None:
+def sensor_noise(g: np.ndarray, where: np.ndarray) -> float:
+    """Grey-level noise from differences between neighbouring pixels (shading and texture cancel)."""
+    steps = np.abs(np.diff(g, axis=1))[where[:, 1:] & where[:, :-1]]
+    if len(steps) < 8:
+        return 0.5
+    return max(1.4826 * float(np.median(steps)) / math.sqrt(2), 0.5)
+
+
+def half_level(sd: np.ndarray, g: np.ndarray, level: float, bright: bool) -> np.ndarray | None:
     """Where the image crosses half-way between object and background, on a grid :data:`FINE` times finer.
 
-    ``g`` holds the background's level where nothing is seen (beyond the frame), so an object
-    cut by the frame's edge ends on it. Only the parts that overlap the mask count (a
+    Only within the search band around the mask's outline (``sd``: distance from it): deeper
+    inside is object whatever its texture or engraving, further out is background. ``g``
+    holds the background's level where nothing is seen (beyond the frame), so an object cut
+    by the frame's edge ends on it. Only the parts that overlap the mask count (a
     neighbour's edge is not this object's); ``None`` when nothing does.
     """
     up = cv2.resize(g.astype(np.float32), None, fx=FINE, fy=FINE, interpolation=cv2.INTER_LINEAR)
-    region = (up > level) if bright else (up < level)
+    near = cv2.resize(sd.astype(np.float32), None, fx=FINE, fy=FINE, interpolation=cv2.INTER_LINEAR)
+    region = ((up > level) if bright else (up < level)) & (near < W_OUT) | (near < -W_IN)
     count, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
-    inside = np.repeat(np.repeat(mask, FINE, axis=0), FINE, axis=1)
+    inside = near < 0
     overlap = np.bincount(labels[inside], minlength=count)
     sizes = np.bincount(labels.ravel(), minlength=count)
     overlap[0] = 0
@@ -146,7 +156,11 @@ def half_level(mask: np.ndarray, g: np.ndarray, level: float, bright: bool) -> n
         return None
     keep = (overlap >= 0.25 * sizes) | (overlap == overlap.max())
     keep[0] = False
-    return keep[labels]
+    kept = keep[labels].astype(np.uint8)
+    outer, _ = cv2.findContours(kept, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    filled = np.zeros_like(kept)
+    cv2.drawContours(filled, outer, -1, 1, thickness=cv2.FILLED)  # holes in the object are not edges
+    return filled.astype(bool)
 
 
 def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, cut: Sectors, g: np.ndarray, seen: np.ndarray,
