@@ -112,7 +112,7 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
         return from_mask(mask, "no background around it in the frame")
     b = float(np.median(g[ring]))
     noise = sensor_noise(g, ring)
-    plateau = seen & (sd < -W_IN)
+    plateau = object_ring(sd, seen)
     if plateau.sum() < 12:
         return _fit_thin(mask, sd, g, seen, noise, sigma_hint)
     inner = float(np.median(g[plateau]))
@@ -120,11 +120,22 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     if half is not None:  # measured from the image's own half-level outline instead of the mask's
         sd, cut = outline_field(mask, half)
         ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
-        plateau = seen & (sd < -W_IN)
+        plateau = object_ring(sd, seen)
         if ring.sum() < 8 or plateau.sum() < 12:
             sd, cut = outline_field(mask)
-            ring, plateau = seen & (sd >= W_OUT) & (sd < W_OUT + RING), seen & (sd < -W_IN)
+            ring, plateau = seen & (sd >= W_OUT) & (sd < W_OUT + RING), object_ring(sd, seen)
     return _fit_with_plateau(mask, sd, cut, g, seen, ring, plateau, noise)
+
+
+def object_ring(sd: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Where the object's own level is read: a ring just inside the search band.
+
+    Not the whole interior: a mask may cover more than the object's surface (a pipe's
+    rim with its dark bore filled in, a label on a part), and the edge is between the
+    surface next to it and the background.
+    """
+    ring = seen & (sd < -W_IN) & (sd >= -W_IN - RING)
+    return ring if ring.sum() >= 12 else seen & (sd < -W_IN)
 
 
 def sensor_noise(g: np.ndarray, where: np.ndarray) -> float:
