@@ -38,6 +38,7 @@ the mask's own edges are returned with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -174,56 +175,91 @@ def half_level(sd: np.ndarray, g: np.ndarray, level: float, bright: bool) -> np.
     return filled.astype(bool)
 
 
-def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, cut: Sectors, g: np.ndarray, seen: np.ndarray,
-                      ring: np.ndarray, plateau: np.ndarray, noise: float) -> EdgeFit:
-    a_all = float(np.median(g[plateau]))
-    b_all = float(np.median(g[ring]))
+@dataclass(frozen=True)
+class _Pass:
+    """One pass of the per-sector mass balance: offsets, and the band's pixels and shares."""
+
+    offset: np.ndarray
+    band: np.ndarray
+    share: np.ndarray
+    contrast: float
+    counted: np.ndarray
+    pinned: float  # share of the sectors whose edge hit the band's limits
+
+
+def _mass_pass(dist: np.ndarray, owner: np.ndarray, n: int, g: np.ndarray, seen: np.ndarray, inner: np.ndarray,
+               outer: np.ndarray, reach_in: float, reach_out: float, noise: float) -> _Pass | str:
+    """Per sector, the offset from the outline ``dist`` measures from that encloses the band's grey-level mass.
+
+    The object's level per sector is the median over ``inner``, the background's over
+    ``outer``; each band pixel (``-reach_in <= dist < reach_out``) counts its covered share
+    ``(g - b) / (a - b)``. Blur moves grey level between neighbours but keeps the sum, so a
+    sector's summed share is the object's area in it whatever the blur or curvature; the
+    sector's edge goes where the outline moved by the offset encloses exactly that area
+    (bisection: the enclosed area grows with the offset).
+    """
+    a_all, b_all = float(np.median(g[inner])), float(np.median(g[outer]))
     if abs(a_all - b_all) < max(MIN_CONTRAST, 6 * noise):
-        return from_mask(mask, f"low contrast ({abs(a_all - b_all):.0f} grey levels)", noise)
-    owner, n = cut.of_pixel, cut.n
-    a = group_median(owner[plateau], g[plateau], n, 12, a_all)
-    b = group_median(owner[ring], g[ring], n, 6, b_all)
+        return f"low contrast ({abs(a_all - b_all):.0f} grey levels)"
+    a = group_median(owner[inner], g[inner], n, 12, a_all)
+    b = group_median(owner[outer], g[outer], n, 6, b_all)
     weak = np.abs(a - b) < max(MIN_CONTRAST, 4 * noise)
     a[weak], b[weak] = a_all, b_all
-    band = seen & (sd < W_OUT) & (sd >= -W_IN)
-    s, k = sd[band], owner[band]
+    band = seen & (dist < reach_out) & (dist >= -reach_in)
+    s, k = dist[band], owner[band]
     share = (g[band] - b[k]) / (a[k] - b[k])
-    deep = np.bincount(owner[plateau], minlength=n).astype(np.float64)
-    # Per sector: the offset whose outline encloses the summed share, by bisection (the enclosed
-    # area is monotone in the offset). Deep pixels count whole, as their cover does.
     target = np.bincount(k, share, minlength=n)
-    lo, hi = np.full(n, -W_IN + 0.5), np.full(n, W_OUT - 0.5)
+    lo, hi = np.full(n, -reach_in + 0.5), np.full(n, reach_out - 0.5)
     for _ in range(24):
         mid = (lo + hi) / 2
-        enclosed = np.bincount(k, offset_cover(s, mid[k]), minlength=n)
-        more = enclosed < target
+        more = np.bincount(k, offset_cover(s, mid[k]), minlength=n) < target
         lo, hi = np.where(more, mid, lo), np.where(more, hi, mid)
     offset = (lo + hi) / 2
     # A sector whose outer band lies mostly beyond the frame (or on another object) has no
-    # background to weigh its edge against: the outline stays where the image ends.
-    near = (sd < W_OUT) & (sd >= 0)
+    # background to weigh its edge against: the outline stays where it is.
+    near = (dist < reach_out) & (dist >= 0)
     hidden = np.bincount(owner[near & ~seen], minlength=n) > 0.3 * np.bincount(owner[near], minlength=n)
     offset[hidden] = 0.0
-    counted = (np.bincount(k, minlength=n) + deep > 0) & ~hidden
-    pinned = counted & ((offset < -W_IN + 1.0) | (offset > W_OUT - 1.0))
-    if pinned.sum() > 0.25 * counted.sum():
-        return from_mask(mask, "the grey levels put the edges more than "
-                         f"{int(W_IN) - 1} px from the mask", noise)
+    counted = (np.bincount(k, minlength=n) > 0) & ~hidden
     if not counted.any():
-        return from_mask(mask, "no background seen around it", noise)
-    empty = (np.bincount(k, minlength=n) + deep == 0) & ~hidden
-    offset[empty] = float(np.median(offset[counted]))  # sectors with no pixels
+        return "no background seen around it"
+    pinned = counted & ((offset < -reach_in + 1.0) | (offset > reach_out - 1.0))
+    offset[~counted & ~hidden] = float(np.median(offset[counted]))  # sectors with no pixels
+    return _Pass(offset, band, share, float(np.median(a - b)), counted, float(pinned.sum() / counted.sum()))
 
-    level, loops = cut.moved(offset)  # distance from the refined outline, negative inside
-    t = level[band]
-    explained, sigma = _step_fit(t, share)
-    contrast = float(np.median(a - b))
+
+def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, cut: Sectors, g: np.ndarray, seen: np.ndarray,
+                      ring: np.ndarray, plateau: np.ndarray, noise: float) -> EdgeFit:
+    """Two passes: a wide band that a mask 3 px off cannot escape, then a band fitted to the blur found.
+
+    The second pass reads the object's and the background's levels just outside the blurred
+    edge (2.5 sigma + 1 px from it), not deep inside: a shaded object (a dome, a stone) is
+    darker at its rim than at its centre, and a drop shadow darkens the background by it.
+    """
+    owner, n = cut.of_pixel, cut.n
+    first = _mass_pass(sd, owner, n, g, seen, plateau, ring, W_IN, W_OUT, noise)
+    if isinstance(first, str):
+        return from_mask(mask, first, noise)
+    if first.pinned > 0.25:
+        return from_mask(mask, f"the grey levels put the edges more than {int(W_IN) - 1} px from the mask", noise)
+    level, _ = cut.moved(first.offset)
+    explained, sigma = _step_fit(level[first.band], first.share)
     if explained < MIN_EXPLAINED:
         return from_mask(mask, f"the grey levels do not look like an edge ({explained:.0%} explained)", noise)
-    per_sector_u = noise / abs(contrast) * math.sqrt(max(float(band.sum()) / max(int(counted.sum()), 1), 1.0))
-    statistical = per_sector_u / math.sqrt(max(int(counted.sum()), 1) / 4)  # a figure spans a few sectors
+    reach = float(np.clip(2.5 * sigma + 1.0, 1.5, W_IN))
+    inner = seen & (level < -reach) & (level >= -reach - 2)
+    outer = seen & (level >= reach) & (level < reach + 2)
+    second = _mass_pass(level, owner, n, g, seen, inner, outer, reach, reach, noise) if inner.sum() >= 12 else None
+    final = first
+    if isinstance(second, _Pass) and second.pinned <= 0.25:
+        final = dataclasses.replace(second, offset=first.offset + second.offset)
+    level, loops = cut.moved(final.offset)  # distance from the refined outline, negative inside
+    explained, sigma = _step_fit(level[final.band], final.share)
+    counted = max(int(final.counted.sum()), 1)
+    per_sector_u = noise / abs(final.contrast) * math.sqrt(max(float(final.band.sum()) / counted, 1.0))
+    statistical = per_sector_u / math.sqrt(counted / 4)  # a figure spans a few sectors
     edge_u = math.hypot(0.08 + 0.06 * sigma, statistical, 0.3 * (1 - explained))
-    return EdgeFit(level, "image", "", sigma, contrast, noise, edge_u, True, tuple(loops))
+    return EdgeFit(level, "image", "", sigma, final.contrast, noise, edge_u, True, tuple(loops))
 
 
 def _step_fit(t: np.ndarray, share: np.ndarray) -> tuple[float, float]:
