@@ -38,6 +38,7 @@ the mask's own edges are returned with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -110,34 +111,56 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
     if ring.sum() < 8:
         return from_mask(mask, "no background around it in the frame")
-    ring_levels = g[ring]
-    b = float(np.median(ring_levels))
-    noise = max(1.4826 * float(np.median(np.abs(ring_levels - b))), 0.5)
-    plateau = seen & (sd < -W_IN)
+    b = float(np.median(g[ring]))
+    noise = sensor_noise(g, ring)
+    plateau = object_ring(sd, seen)
     if plateau.sum() < 12:
         return _fit_thin(mask, sd, g, seen, noise, sigma_hint)
-    half = half_level(mask, g, seen, (float(np.median(g[plateau])) + b) / 2, float(np.median(g[plateau])) > b)
+    inner = float(np.median(g[plateau]))
+    half = half_level(sd, np.where(seen, g, b), (inner + b) / 2, inner > b)
     if half is not None:  # measured from the image's own half-level outline instead of the mask's
         sd, cut = outline_field(mask, half)
         ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
-        plateau = seen & (sd < -W_IN)
+        plateau = object_ring(sd, seen)
         if ring.sum() < 8 or plateau.sum() < 12:
             sd, cut = outline_field(mask)
-            ring, plateau = seen & (sd >= W_OUT) & (sd < W_OUT + RING), seen & (sd < -W_IN)
+            ring, plateau = seen & (sd >= W_OUT) & (sd < W_OUT + RING), object_ring(sd, seen)
     return _fit_with_plateau(mask, sd, cut, g, seen, ring, plateau, noise)
 
 
-def half_level(mask: np.ndarray, g: np.ndarray, seen: np.ndarray, level: float, bright: bool) -> np.ndarray | None:
+def object_ring(sd: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Where the object's own level is read: a ring just inside the search band.
+
+    Not the whole interior: a mask may cover more than the object's surface (a pipe's
+    rim with its dark bore filled in, a label on a part), and the edge is between the
+    surface next to it and the background.
+    """
+    ring = seen & (sd < -W_IN) & (sd >= -W_IN - RING)
+    return ring if ring.sum() >= 12 else seen & (sd < -W_IN)
+
+
+def sensor_noise(g: np.ndarray, where: np.ndarray) -> float:
+    """Grey-level noise from differences between neighbouring pixels (shading and texture cancel)."""
+    steps = np.abs(np.diff(g, axis=1))[where[:, 1:] & where[:, :-1]]
+    if len(steps) < 8:
+        return 0.5
+    return max(1.4826 * float(np.median(steps)) / math.sqrt(2), 0.5)
+
+
+def half_level(sd: np.ndarray, g: np.ndarray, level: float, bright: bool) -> np.ndarray | None:
     """Where the image crosses half-way between object and background, on a grid :data:`FINE` times finer.
 
-    Only the parts that overlap the mask count (a neighbour's edge is not this object's);
-    ``None`` when nothing does.
+    Only within the search band around the mask's outline (``sd``: distance from it): deeper
+    inside is object whatever its texture or engraving, further out is background. ``g``
+    holds the background's level where nothing is seen (beyond the frame), so an object cut
+    by the frame's edge ends on it. Only the parts that overlap the mask count (a
+    neighbour's edge is not this object's); ``None`` when nothing does.
     """
-    filled = np.where(seen, g, level - 1 if bright else level + 1).astype(np.float32)
-    up = cv2.resize(filled, None, fx=FINE, fy=FINE, interpolation=cv2.INTER_LINEAR)
-    region = (up > level) if bright else (up < level)
+    up = cv2.resize(g.astype(np.float32), None, fx=FINE, fy=FINE, interpolation=cv2.INTER_LINEAR)
+    near = cv2.resize(sd.astype(np.float32), None, fx=FINE, fy=FINE, interpolation=cv2.INTER_LINEAR)
+    region = ((up > level) if bright else (up < level)) & (near < W_OUT) | (near < -W_IN)
     count, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
-    inside = np.repeat(np.repeat(mask, FINE, axis=0), FINE, axis=1)
+    inside = near < 0
     overlap = np.bincount(labels[inside], minlength=count)
     sizes = np.bincount(labels.ravel(), minlength=count)
     overlap[0] = 0
@@ -145,51 +168,98 @@ def half_level(mask: np.ndarray, g: np.ndarray, seen: np.ndarray, level: float, 
         return None
     keep = (overlap >= 0.25 * sizes) | (overlap == overlap.max())
     keep[0] = False
-    return keep[labels]
+    kept = keep[labels].astype(np.uint8)
+    outer, _ = cv2.findContours(kept, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    filled = np.zeros_like(kept)
+    cv2.drawContours(filled, outer, -1, 1, thickness=cv2.FILLED)  # holes in the object are not edges
+    return filled.astype(bool)
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One pass of the per-sector mass balance: offsets, and the band's pixels and shares."""
+
+    offset: np.ndarray
+    band: np.ndarray
+    share: np.ndarray
+    contrast: float
+    counted: np.ndarray
+    pinned: float  # share of the sectors whose edge hit the band's limits
+
+
+def _mass_pass(dist: np.ndarray, owner: np.ndarray, n: int, g: np.ndarray, seen: np.ndarray, inner: np.ndarray,
+               outer: np.ndarray, reach_in: float, reach_out: float, noise: float) -> _Pass | str:
+    """Per sector, the offset from the outline ``dist`` measures from that encloses the band's grey-level mass.
+
+    The object's level per sector is the median over ``inner``, the background's over
+    ``outer``; each band pixel (``-reach_in <= dist < reach_out``) counts its covered share
+    ``(g - b) / (a - b)``. Blur moves grey level between neighbours but keeps the sum, so a
+    sector's summed share is the object's area in it whatever the blur or curvature; the
+    sector's edge goes where the outline moved by the offset encloses exactly that area
+    (bisection: the enclosed area grows with the offset).
+    """
+    a_all, b_all = float(np.median(g[inner])), float(np.median(g[outer]))
+    if abs(a_all - b_all) < max(MIN_CONTRAST, 6 * noise):
+        return f"low contrast ({abs(a_all - b_all):.0f} grey levels)"
+    a = group_median(owner[inner], g[inner], n, 12, a_all)
+    b = group_median(owner[outer], g[outer], n, 6, b_all)
+    weak = np.abs(a - b) < max(MIN_CONTRAST, 4 * noise)
+    a[weak], b[weak] = a_all, b_all
+    band = seen & (dist < reach_out) & (dist >= -reach_in)
+    s, k = dist[band], owner[band]
+    share = (g[band] - b[k]) / (a[k] - b[k])
+    target = np.bincount(k, share, minlength=n)
+    lo, hi = np.full(n, -reach_in + 0.5), np.full(n, reach_out - 0.5)
+    for _ in range(24):
+        mid = (lo + hi) / 2
+        more = np.bincount(k, offset_cover(s, mid[k]), minlength=n) < target
+        lo, hi = np.where(more, mid, lo), np.where(more, hi, mid)
+    offset = (lo + hi) / 2
+    # A sector whose outer band lies mostly beyond the frame (or on another object) has no
+    # background to weigh its edge against: the outline stays where it is.
+    near = (dist < reach_out) & (dist >= 0)
+    hidden = np.bincount(owner[near & ~seen], minlength=n) > 0.3 * np.bincount(owner[near], minlength=n)
+    offset[hidden] = 0.0
+    counted = (np.bincount(k, minlength=n) > 0) & ~hidden
+    if not counted.any():
+        return "no background seen around it"
+    pinned = counted & ((offset < -reach_in + 1.0) | (offset > reach_out - 1.0))
+    offset[~counted & ~hidden] = float(np.median(offset[counted]))  # sectors with no pixels
+    return _Pass(offset, band, share, float(np.median(a - b)), counted, float(pinned.sum() / counted.sum()))
 
 
 def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, cut: Sectors, g: np.ndarray, seen: np.ndarray,
                       ring: np.ndarray, plateau: np.ndarray, noise: float) -> EdgeFit:
-    a_all = float(np.median(g[plateau]))
-    b_all = float(np.median(g[ring]))
-    if abs(a_all - b_all) < max(MIN_CONTRAST, 6 * noise):
-        return from_mask(mask, f"low contrast ({abs(a_all - b_all):.0f} grey levels)", noise)
-    owner, n = cut.of_pixel, cut.n
-    a = group_median(owner[plateau], g[plateau], n, 12, a_all)
-    b = group_median(owner[ring], g[ring], n, 6, b_all)
-    weak = np.abs(a - b) < max(MIN_CONTRAST, 4 * noise)
-    a[weak], b[weak] = a_all, b_all
-    band = seen & (sd < W_OUT) & (sd >= -W_IN)
-    s, k = sd[band], owner[band]
-    share = (g[band] - b[k]) / (a[k] - b[k])
-    deep = np.bincount(owner[plateau], minlength=n).astype(np.float64)
-    # Per sector: the offset whose outline encloses the summed share, by bisection (the enclosed
-    # area is monotone in the offset). Deep pixels count whole, as their cover does.
-    target = np.bincount(k, share, minlength=n)
-    lo, hi = np.full(n, -W_IN + 0.5), np.full(n, W_OUT - 0.5)
-    for _ in range(24):
-        mid = (lo + hi) / 2
-        enclosed = np.bincount(k, offset_cover(s, mid[k]), minlength=n)
-        more = enclosed < target
-        lo, hi = np.where(more, mid, lo), np.where(more, hi, mid)
-    offset = (lo + hi) / 2
-    counted = np.bincount(k, minlength=n) + deep > 0
-    pinned = counted & ((offset < -W_IN + 1.0) | (offset > W_OUT - 1.0))
-    if pinned.sum() > 0.25 * counted.sum():
-        return from_mask(mask, "the grey levels put the edges more than "
-                         f"{int(W_IN) - 1} px from the mask", noise)
-    offset = np.where(counted, offset, float(np.median(offset[counted])))  # sectors with no pixels
+    """Two passes: a wide band that a mask 3 px off cannot escape, then a band fitted to the blur found.
 
-    level, loops = cut.moved(offset)  # distance from the refined outline, negative inside
-    t = level[band]
-    explained, sigma = _step_fit(t, share)
-    contrast = float(np.median(a - b))
+    The second pass reads the object's and the background's levels just outside the blurred
+    edge (2.5 sigma + 1 px from it), not deep inside: a shaded object (a dome, a stone) is
+    darker at its rim than at its centre, and a drop shadow darkens the background by it.
+    """
+    owner, n = cut.of_pixel, cut.n
+    first = _mass_pass(sd, owner, n, g, seen, plateau, ring, W_IN, W_OUT, noise)
+    if isinstance(first, str):
+        return from_mask(mask, first, noise)
+    if first.pinned > 0.25:
+        return from_mask(mask, f"the grey levels put the edges more than {int(W_IN) - 1} px from the mask", noise)
+    level, _ = cut.moved(first.offset)
+    explained, sigma = _step_fit(level[first.band], first.share)
     if explained < MIN_EXPLAINED:
         return from_mask(mask, f"the grey levels do not look like an edge ({explained:.0%} explained)", noise)
-    per_sector_u = noise / abs(contrast) * math.sqrt(max(float(band.sum()) / max(int(counted.sum()), 1), 1.0))
-    statistical = per_sector_u / math.sqrt(max(int(counted.sum()), 1) / 4)  # a figure spans a few sectors
+    reach = float(np.clip(2.5 * sigma + 1.0, 1.5, W_IN))
+    inner = seen & (level < -reach) & (level >= -reach - 2)
+    outer = seen & (level >= reach) & (level < reach + 2)
+    second = _mass_pass(level, owner, n, g, seen, inner, outer, reach, reach, noise) if inner.sum() >= 12 else None
+    final = first
+    if isinstance(second, _Pass) and second.pinned <= 0.25:
+        final = dataclasses.replace(second, offset=first.offset + second.offset)
+    level, loops = cut.moved(final.offset)  # distance from the refined outline, negative inside
+    explained, sigma = _step_fit(level[final.band], final.share)
+    counted = max(int(final.counted.sum()), 1)
+    per_sector_u = noise / abs(final.contrast) * math.sqrt(max(float(final.band.sum()) / counted, 1.0))
+    statistical = per_sector_u / math.sqrt(counted / 4)  # a figure spans a few sectors
     edge_u = math.hypot(0.08 + 0.06 * sigma, statistical, 0.3 * (1 - explained))
-    return EdgeFit(level, "image", "", sigma, contrast, noise, edge_u, True, tuple(loops))
+    return EdgeFit(level, "image", "", sigma, final.contrast, noise, edge_u, True, tuple(loops))
 
 
 def _step_fit(t: np.ndarray, share: np.ndarray) -> tuple[float, float]:

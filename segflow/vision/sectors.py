@@ -303,8 +303,8 @@ def _distance(shape: tuple[int, ...] | None, point: np.ndarray, pts: np.ndarray,
     ``nxt``/``prv`` are each point's neighbours; the nearest segment is the face a pixel
     looks at, even beside a corner. Only the segments within :data:`REACH` of a pixel's
     nearest outline point (``point``) are searched. The sign comes from the nearest
-    segment's outward ``normal``, or, where the nearest point is a vertex, from the mean normal of its two segments (a pseudo-normal,
-    right at corners).
+    segment's outward ``normal``, or, where the nearest point is a vertex, from the mean
+    normal of its two segments (a pseudo-normal, right at corners).
     """
     h, w = point.shape if shape is None else shape[:2]
     ys, xs = np.mgrid[0:h, 0:w]

@@ -93,8 +93,6 @@ def test_grey_levels_that_do_not_explain_the_mask_are_not_used(picture, why):
     assert outline.fit.method == "mask" and outline.fit.fallback, why
 
 
-@pytest.mark.xfail(reason="the half-level outline of an object cut by the frame is not yet closed along the frame's edge",
-                   strict=True)
 def test_an_object_cut_by_the_frame_edge_ends_at_the_edge():
     # Beyond the frame there are no grey levels: the part inside it is measured, not a guess beyond.
     picture = grey(coverage(bar(30.3, 60.2, 100, 20, 0), (120, 160)))  # from x = -19.7 to 80.3
