@@ -20,6 +20,7 @@ algorithm reaches them they fail as XPASS, and the file is written again with
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from segflow.tools.measure_truth import (
     LIMITS,
     SCENARIOS,
     Result,
+    Scenario,
     allowed_misses,
     evaluate,
     summarise,
@@ -92,3 +94,12 @@ def test_the_known_failures_name_real_rows():
 @pytest.mark.parametrize(("count", "allowed"), [(20, 4), (36, 5), (100, 11), (1000, 67)])
 def test_an_honest_uncertainty_passes_the_coverage_check(count, allowed):
     assert allowed_misses(count) == allowed
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="measured: ValueError 'need at least one array to concatenate' in "
+                   "segflow/vision/sectors.py outline_field (merge of measure c06ac96)")
+def test_small_blurred_blobs_with_blurred_threshold_masks_do_not_crash():
+    """Found by bench/measure_truth.py: 6-10 px blobs, lens blur 1.5 px, masks from a threshold after a 5 px blur."""
+    scenario = replace(with_mask(Scenario("blob", (6.0, 10.0)), "threshold_blur"), blur=(1.5, 1.5), frames=2)
+    assert len(evaluate(scenario)) > 0
