@@ -255,6 +255,7 @@ def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, cut: Sectors, g: np.ndar
         final = dataclasses.replace(second, offset=first.offset + second.offset)
     level, loops = cut.moved(final.offset)  # distance from the refined outline, negative inside
     explained, sigma = _step_fit(level[final.band], final.share)
+
     counted = max(int(final.counted.sum()), 1)
     per_sector_u = noise / abs(final.contrast) * math.sqrt(max(float(final.band.sum()) / counted, 1.0))
     statistical = per_sector_u / math.sqrt(counted / 4)  # a figure spans a few sectors
