@@ -54,10 +54,10 @@ def locate(mask: np.ndarray, gray: np.ndarray | None = None, sigma_hint: float |
     blur (:func:`segflow.vision.edges.fit_edges`). Beyond the frame there are no levels: an
     object cut by the frame's edge ends there.
     """
-    crop, x0, y0 = crop_to_content(np.asarray(mask, dtype=bool), border=BORDER)
+    crop, x0, y0 = crop_to_content(np.asarray(mask, dtype=bool), border=BORDER if gray is not None else 3)
     if not crop.any():
         return None
-    if gray is None:
+    if gray is None:  # the crop keeps the empty border of 3 px the pixel-edge points need
         return Outline(x0, y0, from_mask(crop, reason))
     window = _best_channel(crop, [crop_image(c, x0, y0, crop.shape) for c in _channels(gray)])
     if others is not None:
