@@ -23,7 +23,7 @@ SMOOTH = 2.0  # Gaussian sigma, in outline points, of the smoothing along the ou
 CORNER_DEG = 35.0  # a turn of the simplified outline sharper than this is a corner
 FINE = 4  # the image's half-level is traced on a grid this much finer than the pixels
 FACE = 6  # outline points: turns closer than this are one corner; a face must be longer
-STRAIGHT_PX = 0.4  # the faces beside a corner stay this close to a straight line over 2 FACE points
+STRAIGHT_PX = 0.4  # the faces beside a corner stay this close to a straight line over FACE + 3 points
 SHARPEN_PX = 1.2  # a corner is rebuilt only this close to where the outline rounds it
 EXACT_PX = 2.0  # distances are exact within this of the outline, approximate beyond
 REACH = 3  # segments on either side of a pixel's nearest outline point searched for its distance
@@ -170,7 +170,7 @@ def _corners(contour: np.ndarray) -> np.ndarray:
         groups[0] = [(i - n, t) for i, t in groups.pop()] + groups[0]
     corners = [round(np.mean([i for i, _ in g])) % n for g in groups if abs(sum(t for _, t in g)) > CORNER_DEG]
     corners = sorted(
-        c for c in corners if _straight(pts, c - 2 * FACE, c - 1) and _straight(pts, c + 1, c + 2 * FACE)
+        c for c in corners if _straight(pts, c - FACE - 3, c - 1) and _straight(pts, c + 1, c + FACE + 3)
     )
     if len(corners) == 1 or any((b - a) % n < FACE for a, b in zip(corners, corners[1:] + corners[:1], strict=True)):
         return np.zeros(0, np.int64)
