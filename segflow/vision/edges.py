@@ -203,7 +203,9 @@ def _mass_pass(dist: np.ndarray, owner: np.ndarray, n: int, g: np.ndarray, seen:
         return f"low contrast ({abs(a_all - b_all):.0f} grey levels)"
     a = group_median(owner[inner], g[inner], n, 12, a_all)
     b = group_median(owner[outer], g[outer], n, 6, b_all)
-    weak = np.abs(a - b) < max(MIN_CONTRAST, 4 * noise)
+    # Where the object hardly stands out from what is around it (a shadowed rim, a dark patch
+    # on a coin) the grey levels cannot place its edge: such sectors take their neighbours' offset.
+    weak = np.abs(a - b) < max(MIN_CONTRAST, 4 * noise, 0.4 * abs(a_all - b_all))
     a[weak], b[weak] = a_all, b_all
     band = seen & (dist < reach_out) & (dist >= -reach_in)
     s, k = dist[band], owner[band]
@@ -220,11 +222,11 @@ def _mass_pass(dist: np.ndarray, owner: np.ndarray, n: int, g: np.ndarray, seen:
     near = (dist < reach_out) & (dist >= 0)
     hidden = np.bincount(owner[near & ~seen], minlength=n) > 0.3 * np.bincount(owner[near], minlength=n)
     offset[hidden] = 0.0
-    counted = (np.bincount(k, minlength=n) > 0) & ~hidden
+    counted = (np.bincount(k, minlength=n) > 0) & ~hidden & ~weak
     if not counted.any():
         return "no background seen around it"
     pinned = counted & ((offset < -reach_in + 1.0) | (offset > reach_out - 1.0))
-    offset[~counted & ~hidden] = float(np.median(offset[counted]))  # sectors with no pixels
+    offset[~counted & ~hidden] = float(np.median(offset[counted]))  # sectors with no pixels or no contrast
     return _Pass(offset, band, share, float(np.median(a - b)), counted, float(pinned.sum() / counted.sum()))
 
 
@@ -255,6 +257,7 @@ def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, cut: Sectors, g: np.ndar
         final = dataclasses.replace(second, offset=first.offset + second.offset)
     level, loops = cut.moved(final.offset)  # distance from the refined outline, negative inside
     explained, sigma = _step_fit(level[final.band], final.share)
+
     counted = max(int(final.counted.sum()), 1)
     per_sector_u = noise / abs(final.contrast) * math.sqrt(max(float(final.band.sum()) / counted, 1.0))
     statistical = per_sector_u / math.sqrt(counted / 4)  # a figure spans a few sectors

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from segflow.vision.edges import BORDER, EdgeFit, fit_edges, from_mask
@@ -44,24 +45,55 @@ class Outline:
 
 def locate(mask: np.ndarray, gray: np.ndarray | None = None, sigma_hint: float | None = None,
            others: np.ndarray | None = None, reason: str = "no image") -> Outline | None:
-    """Where the object ``mask`` hints at really ends: from ``gray``'s grey levels, else the mask's edges.
+    """Where the object ``mask`` hints at really ends: from the image's levels, else the mask's edges.
 
-    ``others`` (frame-sized) marks other objects' pixels, whose grey levels are not this
-    object's background; ``sigma_hint`` is the frame's edge blur (:func:`segflow.vision.edges.fit_edges`).
-    Beyond the frame there are no grey levels: an object cut by the frame's edge ends there.
+    ``gray`` is one channel or a BGR frame; of a frame, the channel (or grey) in which this
+    object stands out most from what is around it is used: a red cherry's edge against its own
+    dark shadow shows in red, not in grey. ``others`` (frame-sized) marks other objects'
+    pixels, whose levels are not this object's background; ``sigma_hint`` is the frame's edge
+    blur (:func:`segflow.vision.edges.fit_edges`). Beyond the frame there are no levels: an
+    object cut by the frame's edge ends there.
     """
-    crop, x0, y0 = crop_to_content(np.asarray(mask, dtype=bool), border=BORDER)
+    crop, x0, y0 = crop_to_content(np.asarray(mask, dtype=bool), border=BORDER if gray is not None else 3)
     if not crop.any():
         return None
-    if gray is None:
+    if gray is None:  # the crop keeps the empty border of 3 px the pixel-edge points need
         return Outline(x0, y0, from_mask(crop, reason))
-    window = crop_image(gray, x0, y0, crop.shape)
+    window = _best_channel(crop, [crop_image(c, x0, y0, crop.shape) for c in _channels(gray)])
     if others is not None:
         window[(crop_image(others, x0, y0, crop.shape) > 0) & ~crop] = np.nan
     fit = fit_edges(crop, window, sigma_hint)
     if fit.method == "image":
         fit = _mirror_beyond_frame(fit, x0, y0, gray.shape[:2])
     return Outline(x0, y0, fit)
+
+
+def _channels(image: np.ndarray) -> list[np.ndarray]:
+    if image.ndim == 2:
+        return [image]
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return [grey] + [image[..., c] for c in range(image.shape[2])]
+
+
+def _best_channel(crop: np.ndarray, windows: list[np.ndarray]) -> np.ndarray:
+    """The window whose levels differ most between just inside the mask and a ring around it."""
+    if len(windows) == 1:
+        return windows[0]
+    m = crop.astype(np.uint8)
+    square = np.ones((3, 3), np.uint8)
+    inside = cv2.erode(m, square, iterations=3).astype(bool)
+    around = cv2.dilate(m, square, iterations=8).astype(bool) & ~cv2.dilate(m, square, iterations=5).astype(bool)
+    if not inside.any() or not around.any():
+        return windows[0]
+
+    def separation(w: np.ndarray) -> float:
+        a, b = w[inside & ~np.isnan(w)], w[around & ~np.isnan(w)]
+        if len(a) == 0 or len(b) == 0:
+            return 0.0
+        spread = np.percentile(a, 75) - np.percentile(a, 25) + np.percentile(b, 75) - np.percentile(b, 25)
+        return abs(float(np.median(a) - np.median(b))) / max(float(spread), 1.0)
+
+    return max(windows, key=separation)
 
 
 def _mirror_beyond_frame(fit: EdgeFit, x0: int, y0: int, frame: tuple[int, int]) -> EdgeFit:

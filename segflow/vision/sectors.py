@@ -23,8 +23,9 @@ SMOOTH = 2.0  # Gaussian sigma, in outline points, of the smoothing along the ou
 CORNER_DEG = 35.0  # a turn of the simplified outline sharper than this is a corner
 FINE = 4  # the image's half-level is traced on a grid this much finer than the pixels
 FACE = 6  # outline points: turns closer than this are one corner; a face must be longer
-STRAIGHT_PX = 0.4  # the faces beside a corner stay this close to a straight line over 2 FACE points
+STRAIGHT_PX = 0.4  # the faces beside a corner stay this close to a straight line over FACE + 3 points
 SHARPEN_PX = 1.2  # a corner is rebuilt only this close to where the outline rounds it
+EXACT_PX = 2.0  # distances are exact within this of the outline, approximate beyond
 REACH = 3  # segments on either side of a pixel's nearest outline point searched for its distance
 
 
@@ -51,6 +52,7 @@ class Sectors:
     label_point: np.ndarray  # each pixel's nearest raw outline point (where the distance search starts)
     corners: np.ndarray  # the outline points that are corners
     inset: float  # how far inside the edge the traced outline runs
+    field: np.ndarray  # each pixel's signed distance from the traced outline
 
     @property
     def n(self) -> int:
@@ -76,7 +78,8 @@ class Sectors:
         moved = self.points + self.vertex_normal() * at_points[:, None]
         for c in self.corners:
             self._sharpen(moved, int(c))
-        sd, _ = _distance(None, self.label_point, moved, self.nxt, self.prv, self.normal)
+        approx = self.field - self.per_pixel(values) - self.inset
+        sd, _ = _distance(self.label_point, moved, self.nxt, self.prv, self.normal, approx)
         return sd, self.loops(moved)
 
     def loops(self, points: np.ndarray) -> list[np.ndarray]:
@@ -167,7 +170,7 @@ def _corners(contour: np.ndarray) -> np.ndarray:
         groups[0] = [(i - n, t) for i, t in groups.pop()] + groups[0]
     corners = [round(np.mean([i for i, _ in g])) % n for g in groups if abs(sum(t for _, t in g)) > CORNER_DEG]
     corners = sorted(
-        c for c in corners if _straight(pts, c - 2 * FACE, c - 1) and _straight(pts, c + 1, c + 2 * FACE)
+        c for c in corners if _straight(pts, c - FACE - 3, c - 1) and _straight(pts, c + 1, c + FACE + 3)
     )
     if len(corners) == 1 or any((b - a) % n < FACE for a, b in zip(corners, corners[1:] + corners[:1], strict=True)):
         return np.zeros(0, np.int64)
@@ -277,12 +280,22 @@ def outline_field(mask: np.ndarray, fine: np.ndarray | None = None) -> tuple[np.
     pts, nxt, prv = np.concatenate(smooth_pts), np.concatenate(nexts), np.concatenate(prevs)
     normal = _outward_normals(mask, pts, nxt)
     label_point = point_of_label[labels]
-    sd, point = _distance(mask.shape, label_point, pts, nxt, prv, normal)
+    sd, point = _distance(label_point, pts, nxt, prv, normal, _approximate(mask if fine is None else fine,
+                                                                          1 if fine is None else FINE) + inset)
     owner = np.concatenate(owners)
     cut = Sectors(owner[point], point, np.concatenate(lowers), np.concatenate(uppers),
                   np.concatenate(betweens), runs, pts, nxt, prv, normal, label_point,
-                  np.concatenate(all_corners).astype(np.int64), inset)
+                  np.concatenate(all_corners).astype(np.int64), inset, sd)
     return sd - inset, cut
+
+
+def _approximate(region: np.ndarray, fine: int) -> np.ndarray:
+    """Signed distance from a region's pixel edges (Euclidean transform), sampled at pixel centres."""
+    m = region.astype(np.uint8)
+    outside = cv2.distanceTransform(1 - m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    inside = cv2.distanceTransform(m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    sd = np.where(m > 0, 0.5 - inside, outside - 0.5) / fine
+    return sd[fine // 2 :: fine, fine // 2 :: fine] if fine > 1 else sd
 
 
 def _outward_normals(mask: np.ndarray, pts: np.ndarray, nxt: np.ndarray) -> np.ndarray:
@@ -296,43 +309,46 @@ def _outward_normals(mask: np.ndarray, pts: np.ndarray, nxt: np.ndarray) -> np.n
     return normal if outward.mean() >= 0.5 else -normal
 
 
-def _distance(shape: tuple[int, ...] | None, point: np.ndarray, pts: np.ndarray, nxt: np.ndarray,
-              prv: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _distance(point: np.ndarray, pts: np.ndarray, nxt: np.ndarray, prv: np.ndarray, normal: np.ndarray,
+              approx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Signed distance of each pixel centre from closed polylines, and its nearest segment's first point.
 
+    Exact only where it decides anything: within :data:`EXACT_PX` of the outline by ``approx``
+    (a pixel further in or out is wholly in or out whatever the offset); ``approx`` elsewhere.
     ``nxt``/``prv`` are each point's neighbours; the nearest segment is the face a pixel
     looks at, even beside a corner. Only the segments within :data:`REACH` of a pixel's
     nearest outline point (``point``) are searched. The sign comes from the nearest
     segment's outward ``normal``, or, where the nearest point is a vertex, from the mean
     normal of its two segments (a pseudo-normal, right at corners).
     """
-    h, w = point.shape if shape is None else shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w]
-    p = np.stack([xs.ravel(), ys.ravel()], -1).astype(np.float64)
-    nearest = point.ravel()
+    ys, xs = np.nonzero(np.abs(approx) < EXACT_PX)
+    p = np.stack([xs, ys], -1).astype(np.float64)
+    nearest = point[ys, xs]
     seg_dir = pts[nxt] - pts
-    seg_len = np.maximum(np.hypot(*seg_dir.T), 1e-9)
+    seg_len_sq = np.maximum((seg_dir**2).sum(axis=1), 1e-12)
     vertex_normal = normal + normal[prv]
     vertex_normal /= np.maximum(np.hypot(*vertex_normal.T), 1e-9)[:, None]
     best = np.full(len(p), np.inf)
     sign = np.ones(len(p))
     owner = nearest.copy()
-    start = nearest
+    seg = nearest
     for _ in range(REACH):
-        start = prv[start]
-    seg = start
+        seg = prv[seg]
     for _ in range(2 * REACH):
-        a = pts[seg]
-        d = seg_dir[seg]
-        t = np.clip(np.einsum("ij,ij->i", p - a, d) / seg_len[seg] ** 2, 0.0, 1.0)
-        foot = a + t[:, None] * d
-        dist = np.hypot(*(p - foot).T)
+        a, d = pts[seg], seg_dir[seg]
+        rel = p - a
+        t = np.clip((rel[:, 0] * d[:, 0] + rel[:, 1] * d[:, 1]) / seg_len_sq[seg], 0.0, 1.0)
+        off = rel - t[:, None] * d
+        dist = np.hypot(off[:, 0], off[:, 1])
         closer = dist < best
-        at_vertex = np.where(t <= 0, seg, np.where(t >= 1, nxt[seg], -1))
-        direction = np.where((at_vertex >= 0)[:, None], vertex_normal[np.maximum(at_vertex, 0)], normal[seg])
-        side = np.where(np.einsum("ij,ij->i", p - foot, direction) >= 0, 1.0, -1.0)
+        direction = np.where((t <= 0)[:, None], vertex_normal[seg],
+                             np.where((t >= 1)[:, None], vertex_normal[nxt[seg]], normal[seg]))
+        side = np.where(off[:, 0] * direction[:, 0] + off[:, 1] * direction[:, 1] >= 0, 1.0, -1.0)
         best = np.where(closer, dist, best)
         sign = np.where(closer, side, sign)
         owner = np.where(closer, seg, owner)
         seg = nxt[seg]
-    return (sign * best).reshape(h, w), owner.reshape(h, w)
+    field, owners = approx.astype(np.float64).copy(), point.copy()
+    field[ys, xs] = sign * best
+    owners[ys, xs] = owner
+    return field, owners

@@ -14,7 +14,6 @@ import dataclasses
 import math
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 from pydantic import Field
 
@@ -178,11 +177,11 @@ class MeasureMasks(Node):
         return outlines
 
     def _gray(self, inputs: Inputs) -> np.ndarray | None:
+        """The frame's pixels for edges (grey or BGR: each object's edges use its clearest channel)."""
         frame = inputs.get("image")
         if frame is None or self.params.edges == "mask":
             return None
-        pixels = frame.pixels
-        return pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+        return frame.pixels
 
     def _estimate(self, inputs: Inputs, detections: Any, measured: list[MaskMeasurements]) -> ScaleEstimate | None:
         scale = self.params.scale
