@@ -152,10 +152,10 @@ def test_make_demo_matches_the_ground_truth(full_demo):
 # Issue 18's targets for the flagship, and what the shipped model and measure.masks give today
 # (python -m segflow.tools.flagship_truth): strict xfails turn into failures once they are met.
 FLAGSHIP_TARGETS = [
-    ("median_length_error", 0.02, "-10.8 % (8.61 mm vs 9.65 mm)"),
-    ("worst_stone_error_mm", 0.3, "-1.65 mm (stone 2, 11.6 mm)"),
-    ("median_area_error", 0.05, "-18.3 %"),
-    ("worst_area_error", 0.05, "-26.5 % (stone 2)"),
+    ("median_length_error", 0.02, "+4.8 % (10.12 mm vs 9.65 mm)"),
+    ("worst_stone_error_mm", 0.3, "+0.78 mm (stone 4, 9.6 mm)"),
+    ("median_area_error", 0.05, "+11.6 %"),
+    ("worst_area_error", 0.05, "+32.0 % (stone 7)"),
 ]
 
 
