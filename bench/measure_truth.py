@@ -86,11 +86,11 @@ def cell(results: list, figure: str) -> str:
 
 
 def worst_cell(results: list, kind: str) -> str:
-    """The figure with the largest error, and the smallest 2u coverage over all figures."""
+    """The figure with the largest error (worst and median), and the smallest 2u coverage over all figures."""
     summaries = [summarise(results, f) for f in FIGURES_BY_KIND[kind] if any(r.figure == f for r in results)]
     worst = max(summaries, key=lambda s: abs(s.worst))
     covered = min(s.within_2u for s in summaries)
-    return f"{100 * worst.worst:+.0f} % {SHORT[worst.figure]}, {100 * covered:.0f} %"
+    return f"{SHORT[worst.figure]} {100 * worst.worst:+.0f} % (median {100 * worst.median:.1f} %), {100 * covered:.0f} %"
 
 
 def table(objects: int, frames: int, markdown: bool) -> None:
@@ -119,7 +119,8 @@ def table(objects: int, frames: int, markdown: bool) -> None:
                           flush=True)
     if markdown:
         print("\n</details>\n")
-        print("Worst error (the figure it is in) and the smallest share within 2u, `edges: image`:\n")
+        print("The figure with the worst error (its worst and median error) and the smallest share within 2u, "
+              "`edges: image`:\n")
         print("| objects | sigma | " + " | ".join(MASKS) + " |\n|" + "---|" * (len(MASKS) + 2))
         for label, group in GROUPS:
             for sigma in BLURS:
