@@ -90,7 +90,8 @@ def worst_cell(results: list, kind: str) -> str:
     summaries = [summarise(results, f) for f in FIGURES_BY_KIND[kind] if any(r.figure == f for r in results)]
     worst = max(summaries, key=lambda s: abs(s.worst))
     covered = min(s.within_2u for s in summaries)
-    return f"{SHORT[worst.figure]} {100 * worst.worst:+.0f} % (median {100 * worst.median:.1f} %), {100 * covered:.0f} %"
+    name, median = SHORT[worst.figure], 100 * worst.median
+    return f"{name} {100 * worst.worst:+.0f} % (median {median:.1f} %), {100 * covered:.0f} %"
 
 
 def table(objects: int, frames: int, markdown: bool) -> None:
