@@ -119,12 +119,7 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     inner = float(np.median(g[plateau]))
     half = half_level(sd, np.where(seen, g, b), (inner + b) / 2, inner > b)
     if half is not None:  # measured from the image's own half-level outline instead of the mask's
-        sd, cut = outline_field(mask, half)
-        ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
-        plateau = object_ring(sd, seen)
-        if ring.sum() < 8 or plateau.sum() < 12:
-            sd, cut = outline_field(mask)
-            ring, plateau = seen & (sd >= W_OUT) & (sd < W_OUT + RING), object_ring(sd, seen)
+        sd, cut = outline_field(mask, half)  # the levels are still read where the mask put them
     return _fit_with_plateau(mask, sd, cut, g, seen, ring, plateau, noise)
 
 
