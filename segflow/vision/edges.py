@@ -257,6 +257,8 @@ def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, cut: Sectors, g: np.ndar
     per_sector_u = noise / abs(final.contrast) * math.sqrt(max(float(final.band.sum()) / counted, 1.0))
     statistical = per_sector_u / math.sqrt(counted / 4)  # a figure spans a few sectors
     edge_u = math.hypot(0.08 + 0.06 * sigma, statistical, 0.3 * (1 - explained))
+    if final is first:  # too narrow for levels read just beside the blurred edge: they may hold some of it
+        edge_u = math.hypot(edge_u, 0.2 + 0.25 * sigma)
     return EdgeFit(level, "image", "", sigma, final.contrast, noise, edge_u, True, tuple(loops))
 
 
