@@ -49,6 +49,7 @@ from segflow.vision.sectors import FINE, Sectors, outline_field
 from segflow.vision.skeleton import extend_ends, free_ends, polyline_distance, skeleton_paths, zhang_suen_thinning
 
 W_IN = 6.0  # px inside the mask's outline beyond which the object's own level is read
+W_IN_NARROW = 3.5  # the same for an object too narrow for W_IN (its mask must then be within 2 px)
 W_OUT = 7.0  # px outside it where the search band ends and the background ring begins
 RING = 3.0  # width of the background ring, px
 BORDER = int(W_OUT + RING) + 3  # empty border a crop needs around the mask
@@ -113,30 +114,33 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
         return from_mask(mask, "no background around it in the frame")
     b = float(np.median(g[ring]))
     noise = sensor_noise(g, ring)
-    plateau = object_ring(sd, seen)
+    depth = W_IN
+    plateau = object_ring(sd, seen, depth)
+    if plateau.sum() < 12:  # a narrower object: its level nearer its edge, if it has one at all
+        depth = W_IN_NARROW
+        plateau = object_ring(sd, seen, depth)
     if plateau.sum() < 12:
         return _fit_thin(mask, sd, g, seen, noise, sigma_hint)
     inner = float(np.median(g[plateau]))
     half = half_level(sd, np.where(seen, g, b), (inner + b) / 2, inner > b)
+    sd0 = sd
     if half is not None:  # measured from the image's own half-level outline instead of the mask's
-        sd, cut = outline_field(mask, half)
-        ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
-        plateau = object_ring(sd, seen)
-        if ring.sum() < 8 or plateau.sum() < 12:
-            sd, cut = outline_field(mask)
-            ring, plateau = seen & (sd >= W_OUT) & (sd < W_OUT + RING), object_ring(sd, seen)
-    return _fit_with_plateau(mask, sd, cut, g, seen, ring, plateau, noise)
+        sd, cut = outline_field(mask, half)  # the levels are still read where the mask put them
+    fit = _fit_with_plateau(mask, sd, cut, g, seen, ring, plateau, noise, depth)
+    if fit is None:  # too narrow to read its level beside its edge: its whole profile decides
+        return _fit_thin(mask, sd0, g, seen, noise, sigma_hint)
+    return fit
 
 
-def object_ring(sd: np.ndarray, seen: np.ndarray) -> np.ndarray:
+def object_ring(sd: np.ndarray, seen: np.ndarray, depth: float) -> np.ndarray:
     """Where the object's own level is read: a ring just inside the search band.
 
     Not the whole interior: a mask may cover more than the object's surface (a pipe's
     rim with its dark bore filled in, a label on a part), and the edge is between the
     surface next to it and the background.
     """
-    ring = seen & (sd < -W_IN) & (sd >= -W_IN - RING)
-    return ring if ring.sum() >= 12 else seen & (sd < -W_IN)
+    ring = seen & (sd < -depth) & (sd >= -depth - RING)
+    return ring if ring.sum() >= 12 else seen & (sd < -depth)
 
 
 def sensor_noise(g: np.ndarray, where: np.ndarray) -> float:
@@ -231,7 +235,7 @@ def _mass_pass(dist: np.ndarray, owner: np.ndarray, n: int, g: np.ndarray, seen:
 
 
 def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, cut: Sectors, g: np.ndarray, seen: np.ndarray,
-                      ring: np.ndarray, plateau: np.ndarray, noise: float) -> EdgeFit:
+                      ring: np.ndarray, plateau: np.ndarray, noise: float, depth: float) -> EdgeFit | None:
     """Two passes: a wide band that a mask 3 px off cannot escape, then a band fitted to the blur found.
 
     The second pass reads the object's and the background's levels just outside the blurred
@@ -239,11 +243,11 @@ def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, cut: Sectors, g: np.ndar
     darker at its rim than at its centre, and a drop shadow darkens the background by it.
     """
     owner, n = cut.of_pixel, cut.n
-    first = _mass_pass(sd, owner, n, g, seen, plateau, ring, W_IN, W_OUT, noise)
+    first = _mass_pass(sd, owner, n, g, seen, plateau, ring, depth, W_OUT, noise)
     if isinstance(first, str):
         return from_mask(mask, first, noise)
     if first.pinned > 0.25:
-        return from_mask(mask, f"the grey levels put the edges more than {int(W_IN) - 1} px from the mask", noise)
+        return from_mask(mask, f"the grey levels put the edges more than {int(depth) - 1} px from the mask", noise)
     level, _ = cut.moved(first.offset)
     explained, sigma = _step_fit(level[first.band], first.share)
     if explained < MIN_EXPLAINED:
@@ -262,6 +266,10 @@ def _fit_with_plateau(mask: np.ndarray, sd: np.ndarray, cut: Sectors, g: np.ndar
     per_sector_u = noise / abs(final.contrast) * math.sqrt(max(float(final.band.sum()) / counted, 1.0))
     statistical = per_sector_u / math.sqrt(counted / 4)  # a figure spans a few sectors
     edge_u = math.hypot(0.08 + 0.06 * sigma, statistical, 0.3 * (1 - explained))
+    if final is first and depth < W_IN:
+        return None
+    if final is first:  # too narrow for levels read just beside the blurred edge: they may hold some of it
+        edge_u = math.hypot(edge_u, 0.2 + 0.25 * sigma)
     return EdgeFit(level, "image", "", sigma, final.contrast, noise, edge_u, True, tuple(loops))
 
 

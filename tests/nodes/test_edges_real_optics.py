@@ -91,3 +91,37 @@ nodes:
     result = validate_file(workflow)
     assert result.graph is not None, [str(i) for i in result.issues]
     assert result.graph.nodes["m"].inputs["image"] == [("cam", "image")]
+
+
+def test_the_true_value_lies_within_2u_for_95_percent_of_figures():
+    """Bars 6-25 px and discs 10-15 px, sharp or blurred by sigma 1-1.5, masks exact or 2 px fat.
+
+    Measured on this set: 95.9 % of 540 figures (area, width, length, Feret, perimeter,
+    equivalent diameter) within 2u; lengths of the thinnest bars are the weakest (87 %).
+    """
+    within = []
+    for sigma in (0.0, 1.0, 1.5):
+        for off in (0, 2):
+            for angle in (0, 17, 33):
+                shapes = [(bar(80.3, 60.6, length, width, angle), width, length, False)
+                          for width, length in ((6, 40), (12, 50), (25, 60))]
+                shapes += [(ellipse(80.3, 60.6, d / 2, d / 2, 0), d, d, True) for d in (10, 15)]
+                for inside, width, length, disc in shapes:
+                    cover = coverage(inside, SHAPE)
+                    picture = lens(cover, sigma, angle) if sigma else lens_sharp(cover, angle)
+                    m = measure_mask(fat(cover >= 0.5, off), gray=picture, sigma_hint=sigma or None)
+                    truth = {
+                        "area": math.pi * width**2 / 4 if disc else length * width,
+                        "width": width,
+                        "length": length,
+                        "feret_max": width if disc else math.hypot(length, width),
+                        "perimeter": math.pi * width if disc else 2 * (length + width),
+                    }
+                    truth["equivalent_diameter"] = math.sqrt(4 * truth["area"] / math.pi)
+                    within += [abs(getattr(m, k) - t) <= 2 * m.u[k] for k, t in truth.items()]
+    assert np.mean(within) >= 0.95
+
+
+def lens_sharp(cover: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(40 + 180 * cover + rng.normal(0, 2.0, cover.shape), 0, 255).round().astype(np.uint8)

@@ -143,9 +143,12 @@ class GraphBuilder:
         node.inputs.setdefault(port, []).append((src_id, src_port))
         graph.add_edge(src_id, node_id)
 
-    @staticmethod
-    def _follow(nodes: dict[str, ResolvedNode], graph: nx.DiGraph) -> None:
-        """Wire each unwired ``Port.follow`` input to the same-kind value found upstream along its guide."""
+    def _follow(self, nodes: dict[str, ResolvedNode], graph: nx.DiGraph) -> None:
+        """Wire each unwired ``Port.follow`` input to the same-kind value found upstream along its guide.
+
+        When none is found the node runs without it, and a warning says so (a node that
+        can do better with the value should not do worse in silence).
+        """
         for node_id, node in nodes.items():
             for port, spec in node.cls.inputs.items():
                 if spec.follow is None or port in node.inputs or spec.follow not in node.inputs:
@@ -154,6 +157,12 @@ class GraphBuilder:
                 if found is not None:
                     node.inputs[port] = [found]
                     graph.add_edge(found[0], node_id)
+                    continue
+                self.issues.append(Issue(
+                    "input.unresolved", f"input '{port}' is not wired and no {spec.kind} feeds '{spec.follow}' "
+                    "upstream, so the node runs without it", self.where(("nodes", node_id), prefer_key=True),
+                    node_id, port, f"wire `{port}: <node>.<port>` ({spec.description.split(':')[0].lower()})",
+                    severity=Severity.WARNING))
 
     @staticmethod
     def _upstream(nodes: dict[str, ResolvedNode], node_id: str, kind: object, seen: set[str]) -> Ref | None:
