@@ -300,9 +300,13 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as exc:  # e.g. a corrupt model file: named, no traceback
         print(f"segflow demo: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(demo.to_dict(), indent=2) if args.json else "\n".join(demo.lines()))
-    if demo.masks is not None and demo.truth is not None:
-        print(json.dumps({f"masks of {args.masks_of} against the truth": mask_overlap(demo.masks, demo.truth)}))
+    overlap = mask_overlap(demo.masks, demo.truth) if demo.masks is not None and demo.truth is not None else None
+    if args.json:
+        print(json.dumps({**demo.to_dict(), **({"masks_vs_truth": overlap} if overlap else {})}, indent=2))
+    else:
+        print("\n".join(demo.lines()))
+        if overlap:
+            print(f"  masks of {args.masks_of:<8} vs truth: " + ", ".join(f"{k} {v}" for k, v in overlap.items()))
     return 0 if demo.passed else 1
 
 
