@@ -280,7 +280,7 @@ def outline_field(mask: np.ndarray, fine: np.ndarray | None = None) -> tuple[np.
     pts, nxt, prv = np.concatenate(smooth_pts), np.concatenate(nexts), np.concatenate(prevs)
     normal = _outward_normals(mask, pts, nxt)
     label_point = point_of_label[labels]
-    sd, point = _distance(label_point, pts, nxt, prv, normal, _approximate(mask if fine is None else fine,
+    sd, point = _distance(label_point, pts, nxt, prv, normal, approximate_distance(mask if fine is None else fine,
                                                                           1 if fine is None else FINE) + inset)
     owner = np.concatenate(owners)
     cut = Sectors(owner[point], point, np.concatenate(lowers), np.concatenate(uppers),
@@ -289,7 +289,7 @@ def outline_field(mask: np.ndarray, fine: np.ndarray | None = None) -> tuple[np.
     return sd - inset, cut
 
 
-def _approximate(region: np.ndarray, fine: int) -> np.ndarray:
+def approximate_distance(region: np.ndarray, fine: int) -> np.ndarray:
     """Signed distance from a region's pixel edges (Euclidean transform), sampled at pixel centres."""
     m = region.astype(np.uint8)
     outside = cv2.distanceTransform(1 - m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
