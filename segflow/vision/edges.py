@@ -106,7 +106,7 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     ``mask`` must have an empty border of :data:`BORDER` px. ``sigma_hint`` is the frame's
     edge blur, used for an object too small or thin to show its own level.
     """
-    sd = approximate_distance(mask, 1)  # where the mask puts things; the outline is traced later
+    sd = approximate_distance(mask)  # where the mask puts things; the outline is traced later
     seen = ~np.isnan(gray)
     g = np.where(seen, gray, 0.0)
     ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
