@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from segflow.vision.sectors import FINE, Sectors, outline_field
+from segflow.vision.sectors import FINE, Sectors, approximate_distance, outline_field
 from segflow.vision.skeleton import extend_ends, free_ends, polyline_distance, skeleton_paths, zhang_suen_thinning
 
 W_IN = 6.0  # px inside the mask's outline beyond which the object's own level is read
@@ -106,7 +106,7 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     ``mask`` must have an empty border of :data:`BORDER` px. ``sigma_hint`` is the frame's
     edge blur, used for an object too small or thin to show its own level.
     """
-    sd, cut = outline_field(mask)
+    sd = approximate_distance(mask)  # where the mask puts things; the outline is traced later
     seen = ~np.isnan(gray)
     g = np.where(seen, gray, 0.0)
     ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
@@ -124,8 +124,9 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     inner = float(np.median(g[plateau]))
     half = half_level(sd, np.where(seen, g, b), (inner + b) / 2, inner > b)
     sd0 = sd
-    if half is not None:  # measured from the image's own half-level outline instead of the mask's
-        sd, cut = outline_field(mask, half)  # the levels are still read where the mask put them
+    # The outline measured from: the image's own half-level, or else the mask's; the levels are
+    # still read where the mask put them.
+    sd, cut = outline_field(mask, half)
     fit = _fit_with_plateau(mask, sd, cut, g, seen, ring, plateau, noise, depth)
     if fit is None:  # too narrow to read its level beside its edge: its whole profile decides
         return _fit_thin(mask, sd0, g, seen, noise, sigma_hint)

@@ -90,8 +90,7 @@ def _best_channel(crop: np.ndarray, windows: list[np.ndarray]) -> np.ndarray:
         a, b = w[inside & ~np.isnan(w)], w[around & ~np.isnan(w)]
         if len(a) == 0 or len(b) == 0:
             return 0.0
-        spread = np.percentile(a, 75) - np.percentile(a, 25) + np.percentile(b, 75) - np.percentile(b, 25)
-        return abs(float(np.median(a) - np.median(b))) / max(float(spread), 1.0)
+        return abs(float(a.mean() - b.mean())) / max(float(a.std() + b.std()), 1.0)
 
     return max(windows, key=separation)
 

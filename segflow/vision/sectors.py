@@ -280,8 +280,9 @@ def outline_field(mask: np.ndarray, fine: np.ndarray | None = None) -> tuple[np.
     pts, nxt, prv = np.concatenate(smooth_pts), np.concatenate(nexts), np.concatenate(prevs)
     normal = _outward_normals(mask, pts, nxt)
     label_point = point_of_label[labels]
-    sd, point = _distance(label_point, pts, nxt, prv, normal, _approximate(mask if fine is None else fine,
-                                                                          1 if fine is None else FINE) + inset)
+    coarse = mask if fine is None else cv2.resize(fine.astype(np.float32), mask.shape[::-1],
+                                                  interpolation=cv2.INTER_AREA) >= 0.5
+    sd, point = _distance(label_point, pts, nxt, prv, normal, approximate_distance(coarse) + inset)
     owner = np.concatenate(owners)
     cut = Sectors(owner[point], point, np.concatenate(lowers), np.concatenate(uppers),
                   np.concatenate(betweens), runs, pts, nxt, prv, normal, label_point,
@@ -289,13 +290,12 @@ def outline_field(mask: np.ndarray, fine: np.ndarray | None = None) -> tuple[np.
     return sd - inset, cut
 
 
-def _approximate(region: np.ndarray, fine: int) -> np.ndarray:
-    """Signed distance from a region's pixel edges (Euclidean transform), sampled at pixel centres."""
+def approximate_distance(region: np.ndarray) -> np.ndarray:
+    """Signed distance of each pixel centre from a binary region's pixel edges (Euclidean transform)."""
     m = region.astype(np.uint8)
     outside = cv2.distanceTransform(1 - m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     inside = cv2.distanceTransform(m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    sd = np.where(m > 0, 0.5 - inside, outside - 0.5) / fine
-    return sd[fine // 2 :: fine, fine // 2 :: fine] if fine > 1 else sd
+    return np.where(m > 0, 0.5 - inside, outside - 0.5).astype(np.float64)
 
 
 def _outward_normals(mask: np.ndarray, pts: np.ndarray, nxt: np.ndarray) -> np.ndarray:

@@ -96,9 +96,6 @@ def test_an_honest_uncertainty_passes_the_coverage_check(count, allowed):
     assert allowed_misses(count) == allowed
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="measured: ValueError 'need at least one array to concatenate' in "
-                   "segflow/vision/sectors.py outline_field (merge of measure c06ac96)")
 def test_small_blurred_blobs_with_blurred_threshold_masks_do_not_crash():
     """Found by bench/measure_truth.py: 6-10 px blobs, lens blur 1.5 px, masks from a threshold after a 5 px blur."""
     scenario = replace(with_mask(Scenario("blob", (6.0, 10.0)), "threshold_blur"), blur=(1.5, 1.5), frames=2)
