@@ -57,6 +57,7 @@ bench: setup
 	$(PY) bench/ray_scaling.py
 	$(PY) bench/validate_large.py
 	$(PY) bench/edge_runtime.py
+	$(PY) bench/measure_truth.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

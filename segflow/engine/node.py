@@ -59,6 +59,9 @@ class Port:
     kind: Kind
     description: str = ""
     required: bool = True
+    # An optional input left unwired takes the value of the same kind that fed the node
+    # upstream along this other input (measure.masks: the frame its detections came from).
+    follow: str | None = None
 
 
 class Inputs(dict[str, Any]):

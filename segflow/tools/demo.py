@@ -1,6 +1,6 @@
 """``make demo``: run the coffee-stones workflow on the shipped video and print a short report.
 
-    python -m segflow.tools.demo workflows/coffee_stones.yaml [--max-frames N]
+    python -m segflow.tools.demo workflows/coffee_stones.yaml [--max-frames N] [--json] [--masks-of NODE]
 
 The workflow runs through the Python API (``segflow.engine.api.load`` then
 ``Workflow.run``) with the progress bar as one hook and :class:`StoneTally` as a
@@ -10,7 +10,9 @@ the database already hold earlier runs (sinks append). A stone is one tracker
 id; its length is the median max Feret diameter over the frames where it is
 wholly in view (the generator's definition) and its colour the name it gets
 most often. The ground truth is the JSON file beside the video: the demo
-passes when the stone count is within ±10 % of it.
+passes when the stone count is within ±10 % of it, and reports each stone's
+length and area against it (:mod:`segflow.tools.flagship_truth`: median
+length, worst stone, areas, each with its target).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from segflow.engine.observe.progress import Progress
 from segflow.engine.text import path_part
 from segflow.engine.workflow.graph import CompiledGraph, Ref
 from segflow.engine.workflow.issues import WorkflowError
+from segflow.tools.flagship_truth import FlagshipErrors, MaskCollector, Sighting, compare, mask_overlap
 
 COUNT_TOLERANCE = 0.10
 EDGE_PX = 2  # a box this close to the frame's edge may hide part of the stone
@@ -60,11 +63,16 @@ class _Track:
 
 
 class StoneTally(RunHooks):
-    """Collect each tracked stone's lengths and colour names from the packets a run finishes."""
+    """Collect each tracked stone's lengths, sightings and colour names from the packets a run finishes.
+
+    A sighting (frame, box, length, area) is kept for every frame where the
+    stone is wholly in view, for the comparison with the ground truth.
+    """
 
     def __init__(self, detections: Ref, image: Ref, length_field: str = "feret_max_mm") -> None:
         self.detections, self.image, self.length_field = detections, image, length_field
         self.tracks: dict[tuple[str, int], _Track] = defaultdict(_Track)
+        self.sightings: dict[tuple[str, int], list[Sighting]] = defaultdict(list)
         self._lock = threading.Lock()  # packets may finish on different worker threads
 
     def on_packet_done(self, *, info: Any, values: dict[Any, Any], **future_kwargs: Any) -> None:
@@ -73,6 +81,7 @@ class StoneTally(RunHooks):
             return
         height, width = frame.pixels.shape[:2] if frame is not None else (None, None)
         lengths = dets.data.get(self.length_field)
+        areas = dets.data.get("area_mm2")
         colours = dets.data.get("colour_name")
         with self._lock:
             for i, tracker_id in enumerate(dets.tracker_id):
@@ -86,6 +95,10 @@ class StoneTally(RunHooks):
                     and y1 <= height - EDGE_PX
                 if lengths is not None and inside and lengths[i] == lengths[i]:  # not NaN
                     track.lengths.append(float(lengths[i]))
+                    area = float(areas[i]) if areas is not None else float("nan")
+                    self.sightings[(info.source_id, int(tracker_id))].append(
+                        Sighting(info.frame_index, (float(x0), float(y0), float(x1), float(y1)),
+                                 float(lengths[i]), area))
 
     def stones(self) -> int:
         return len(self.tracks)
@@ -111,6 +124,9 @@ class DemoReport:
     colours: dict[str, int]
     outputs: dict[str, str]
     truth: dict[str, Any] | None = None
+    errors: FlagshipErrors | None = None  # each stone against the ground truth (whole video only)
+    sightings: dict[Any, list[Sighting]] = field(default_factory=dict)
+    masks: MaskCollector | None = None  # a node's masks per frame, when asked for (``masks_of``)
 
     @property
     def most_common_colour(self) -> str | None:
@@ -147,6 +163,8 @@ class DemoReport:
         if truth.get("median_stone_length_mm") is not None:
             length += f" (ground truth {truth['median_stone_length_mm']:.2f} mm)"
         out.append(f"  median length     {length}  (max Feret diameter, stones wholly in view)")
+        if self.errors is not None:
+            out.extend(self.errors.lines())
         colour = self.most_common_colour or "n/a"
         if self.colours:
             colour += f" ({self.colours[colour]} of {sum(self.colours.values())} stones)"
@@ -162,7 +180,8 @@ class DemoReport:
                 "elapsed_s": round(self.elapsed_s, 2), "failures": self.failures, "stones": self.stones,
                 "truth_stones": self.truth_stones, "median_length_mm": self.median_length_mm,
                 "most_common_colour": self.most_common_colour, "colours": self.colours,
-                "outputs": self.outputs, "passed": self.passed}
+                "outputs": self.outputs, "passed": self.passed,
+                "truth_errors": self.errors.to_dict() if self.errors is not None else None}
 
 
 def _first(graph: CompiledGraph, type_name: str) -> str | None:
@@ -214,8 +233,12 @@ def ground_truth(graph: CompiledGraph, base_dir: Path) -> dict[str, Any] | None:
 
 
 def run_demo(workflow: str | Path, max_frames: int | None = None, base_dir: str | Path | None = None,
-             overrides: list[str] | None = None, progress: RunHooks | None = None) -> DemoReport:
-    """Run ``workflow`` and return the report's figures; raise ModelMissing or WorkflowError before running."""
+             overrides: list[str] | None = None, progress: RunHooks | None = None,
+             masks_of: str | None = None) -> DemoReport:
+    """Run ``workflow`` and return the report's figures; raise ModelMissing or WorkflowError before running.
+
+    ``masks_of``: a node id whose detections' masks are kept too (for their IoU with the truth).
+    """
     base = Path(base_dir) if base_dir else Path.cwd()
     try:
         wf = load(workflow, overrides=overrides or [], base_dir=base)
@@ -227,13 +250,19 @@ def run_demo(workflow: str | Path, max_frames: int | None = None, base_dir: str 
         raise
     graph = wf.graph
     tally = StoneTally(logged_detections(graph), (graph.source_ids[0], "image"))
-    report = wf.run(max_frames=max_frames, hooks=HookList([progress or Progress(), tally]),
-                    keep=[tally.detections, tally.image])
+    if masks_of and masks_of not in graph.nodes:
+        raise ValueError(f"workflow '{graph.name}' has no node '{masks_of}' to take masks from")
+    masks = MaskCollector((masks_of, "detections")) if masks_of else None
+    hooks: list[RunHooks] = [progress or Progress(), tally, *([masks] if masks else [])]
+    report = wf.run(max_frames=max_frames, hooks=HookList(hooks),
+                    keep=[tally.detections, tally.image, *([masks.detections] if masks else [])])
+    truth = ground_truth(graph, base) if max_frames is None else None
     return DemoReport(
         workflow=graph.name, frames=report.frames, fps=report.fps, elapsed_s=report.elapsed_s,
         failures=report.failures, stones=tally.stones(), median_length_mm=tally.median_length_mm(),
         colours=dict(tally.colour_counts().most_common()), outputs=output_paths(graph, base),
-        truth=ground_truth(graph, base) if max_frames is None else None,
+        truth=truth, errors=compare(tally.sightings, truth) if truth else None,
+        sightings=dict(tally.sightings), masks=masks,
     )
 
 
@@ -254,9 +283,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-frames", type=int, default=None,
                         help="stop after N frames (the ground-truth check needs the whole video)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                        help="override a param, as `segflow run --set` (e.g. detect.retina_masks=false)")
+    parser.add_argument("--masks-of", metavar="NODE",
+                        help="also compare this node's masks with the stones rendered again from the truth "
+                        "(IoU; e.g. detect, the model as it is, or measure, the refined outlines)")
     args = parser.parse_args(argv)
     try:
-        demo = run_demo(args.workflow, max_frames=args.max_frames)
+        demo = run_demo(args.workflow, max_frames=args.max_frames, overrides=args.set, masks_of=args.masks_of)
     except ModelMissing as exc:
         print(f"segflow demo: the coffee-stones model is missing: {exc.path}", file=sys.stderr)
         print(TRAIN_HINT.format(path=exc.path), file=sys.stderr)
@@ -267,7 +301,13 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as exc:  # e.g. a corrupt model file: named, no traceback
         print(f"segflow demo: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(demo.to_dict(), indent=2) if args.json else "\n".join(demo.lines()))
+    overlap = mask_overlap(demo.masks, demo.truth) if demo.masks is not None and demo.truth is not None else None
+    if args.json:
+        print(json.dumps({**demo.to_dict(), **({"masks_vs_truth": overlap} if overlap else {})}, indent=2))
+    else:
+        print("\n".join(demo.lines()))
+        if overlap:
+            print(f"  masks of {args.masks_of:<8} vs truth: " + ", ".join(f"{k} {v}" for k, v in overlap.items()))
     return 0 if demo.passed else 1
 
 

@@ -12,18 +12,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from segflow.vision.subpixel import coverage, crossing_points
+from segflow.vision.contour import segments_length, zero_segments
+from segflow.vision.outline import Outline, locate
+from segflow.vision.skeleton import (
+    free_ends,
+    ribbon_mean_width,
+    skeleton_paths,
+    tip_extension,
+    zhang_suen_thinning,
+)
+from segflow.vision.subpixel import crossing_points
 
-# Standard uncertainty of one edge position: a mask alone puts it anywhere within its boundary
-# pixel (uniform over 1 px: 1/sqrt 12); grey levels put it within 0.1 px (the worst error of the
-# sub-pixel tests, which render 15-25 px shapes with sensor noise).
-MASK_EDGE_U_PX = 1.0 / math.sqrt(12.0)
-GREY_EDGE_U_PX = 0.1
+# Standard uncertainty of one edge position from a mask alone: a model's mask may sit a pixel
+# or two off the object, and nothing in the mask says which way (2u = 2 px).
+MASK_EDGE_U_PX = 1.0
 
 
 @dataclass(frozen=True)
@@ -43,33 +50,12 @@ class MaskMeasurements:
     skeleton_length: float
     mean_width: float
     edge_u: float  # standard uncertainty of one edge's position, px (sub-pixel or pixel edges)
+    u: dict[str, float] = field(default_factory=dict)  # each figure's standard uncertainty from its edges
 
     @classmethod
     def empty(cls) -> MaskMeasurements:
         nan = float("nan")
         return cls(0.0, 0.0, 0.0, 0.0, nan, 0.0, 0.0, 0.0, nan, nan, 0.0, nan, MASK_EDGE_U_PX)
-
-
-def crop_to_content(mask: np.ndarray, border: int = 1) -> tuple[np.ndarray, int, int]:
-    """The mask's bounding crop with an empty ``border`` (pixels), plus its offset."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return np.zeros((0, 0), dtype=bool), 0, 0
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-    crop = np.zeros((y1 - y0 + 2 * border, x1 - x0 + 2 * border), dtype=bool)
-    crop[border:-border, border:-border] = mask[y0:y1, x0:x1]
-    return crop, int(x0) - border, int(y0) - border
-
-
-def crop_image(image: np.ndarray, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
-    """The window of ``image`` at offset (x0, y0) and ``shape`` as float64, NaN outside the image."""
-    h, w = shape
-    window = np.full((h, w), np.nan)
-    top, left = max(0, y0), max(0, x0)
-    bottom, right = min(image.shape[0], y0 + h), min(image.shape[1], x0 + w)
-    if bottom > top and right > left:
-        window[top - y0 : bottom - y0, left - x0 : right - x0] = image[top:bottom, left:right]
-    return window
 
 
 def convex_hull(points: np.ndarray) -> np.ndarray:
@@ -133,7 +119,7 @@ def fit_circle(points: np.ndarray) -> float:
 def boundary_length(
     mask: np.ndarray, to_plane: Callable[[np.ndarray], np.ndarray] | None = None, unit: float = 1.0
 ) -> float:
-    """Length of the outer boundaries of all parts, measured on the pixel edges.
+    """Length of the outer boundaries of all parts of a binary mask, measured on the pixel edges.
 
     The contour through boundary pixel centres is simplified to within one
     pixel (a staircase along a slanted edge is the straight edge, not the sum
@@ -152,111 +138,13 @@ def boundary_length(
     return total
 
 
-def zhang_suen_thinning(mask: np.ndarray) -> np.ndarray:
-    """One-pixel-wide skeleton by Zhang & Suen's thinning (1984), vectorised with numpy.
-
-    Implemented here so the core install needs no scikit-image or opencv-contrib.
-    ``mask`` must have an empty one-pixel border.
-    """
-    img = mask.astype(np.uint8).copy()
-    while True:
-        changed = False
-        for step in (0, 1):
-            p = np.pad(img, 1)
-            p2, p3, p4 = p[:-2, 1:-1], p[:-2, 2:], p[1:-1, 2:]
-            p5, p6, p7 = p[2:, 2:], p[2:, 1:-1], p[2:, :-2]
-            p8, p9 = p[1:-1, :-2], p[:-2, :-2]
-            ring = [p2, p3, p4, p5, p6, p7, p8, p9, p2]
-            neighbours = p2 + p3 + p4 + p5 + p6 + p7 + p8 + p9
-            transitions = sum(
-                ((a == 0) & (b == 1)).astype(np.uint8) for a, b in zip(ring, ring[1:], strict=False)
-            )
-            if step == 0:
-                cond = (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0)
-            else:
-                cond = (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)
-            remove = (img == 1) & (neighbours >= 2) & (neighbours <= 6) & (transitions == 1) & cond
-            if remove.any():
-                img[remove] = 0
-                changed = True
-        if not changed:
-            return img.astype(bool)
-
-
-_OFFSETS = [(0, 1), (1, 0), (1, 1), (1, -1)]  # right, down, down-right, down-left (y, x)
-
-
-def skeleton_length(skeleton: np.ndarray) -> float:
-    """Length of a one-pixel-wide skeleton, following its branches as polylines.
-
-    Counting pixel steps (1 or sqrt 2 each) overestimates lines at odd angles
-    by up to 8 %; instead the skeleton is split into branches between end and
-    junction pixels, each branch is simplified to within one pixel and the
-    polyline lengths are summed.
-    """
-    ys, xs = np.nonzero(skeleton)
-    if len(xs) == 0:
-        return 0.0
-    if len(xs) == 1:
-        return 1.0
-    index = {(int(y), int(x)): i for i, (y, x) in enumerate(zip(ys, xs, strict=True))}
-    adjacency: list[list[int]] = [[] for _ in range(len(xs))]
-    for (y, x), i in index.items():
-        for dy, dx in _OFFSETS:
-            j = index.get((y + dy, x + dx))
-            if j is None:
-                continue
-            if dy and dx and ((y, x + dx) in index or (y + dy, x) in index):
-                continue  # a diagonal beside an L-corner would count the corner twice
-            adjacency[i].append(j)
-            adjacency[j].append(i)
-    points = np.column_stack([xs, ys]).astype(np.float32)
-    seen: set[tuple[int, int]] = set()
-
-    def walk(start: int, nxt: int) -> float:
-        path = [start, nxt]
-        seen.add((min(start, nxt), max(start, nxt)))
-        prev, cur = start, nxt
-        while len(adjacency[cur]) == 2 and cur != start:
-            follow = adjacency[cur][0] if adjacency[cur][0] != prev else adjacency[cur][1]
-            edge = (min(cur, follow), max(cur, follow))
-            if edge in seen:
-                break
-            seen.add(edge)
-            path.append(follow)
-            prev, cur = cur, follow
-        line = points[path].reshape(-1, 1, 2)
-        if len(path) > 2:
-            line = cv2.approxPolyDP(line, 1.0, False)
-        return float(cv2.arcLength(line, False))
-
-    total = 0.0
-    order = sorted(range(len(xs)), key=lambda k: len(adjacency[k]) == 2)  # branch ends first
-    for i in order:
-        for j in adjacency[i]:
-            if (min(i, j), max(i, j)) not in seen:
-                total += walk(i, j)
-    return total
-
-
-def skeleton_ends(skeleton: np.ndarray) -> int:
-    """Number of skeleton pixels with exactly one 8-neighbour (the free ends of its branches)."""
-    s = skeleton.astype(np.uint8)
-    neighbours = cv2.filter2D(s, -1, np.ones((3, 3), np.float32), borderType=cv2.BORDER_CONSTANT) - s
-    return int(((s == 1) & (neighbours == 1)).sum())
-
-
-def ribbon_mean_width(area: float, skeleton_px: float, ends: int) -> float:
-    """Mean width of a ribbon (a crack) from its area, skeleton length and free ends.
-
-    Thinning stops about half a width short of each free end, so area divided by
-    skeleton length reads wide by that much: solve ``area = w * (skeleton + ends * w / 2)``.
-    """
-    if skeleton_px <= 0:
-        return float("nan")
-    if ends == 0:
-        return area / skeleton_px
-    return (math.sqrt(skeleton_px**2 + 2.0 * ends * area) - skeleton_px) / ends
+def outer_segments(level: np.ndarray) -> np.ndarray:
+    """Segments of the outer outlines of a refined outline (holes filled), from :func:`zero_segments`."""
+    outside = (level >= 0).astype(np.uint8)
+    count, labels = cv2.connectedComponents(outside, connectivity=4)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    hole = outside.astype(bool) & ~np.isin(labels, border)
+    return zero_segments(np.where(hole, -np.abs(level) - 0.01, level)) if hole.any() else zero_segments(level)
 
 
 class PlaneMap:
@@ -286,44 +174,83 @@ def pixel_size(h: np.ndarray, x: float, y: float) -> float:
 
 
 def measure_mask(
-    mask: np.ndarray, skeleton: bool = True, gray: np.ndarray | None = None, plane: np.ndarray | None = None
+    mask: np.ndarray, skeleton: bool = True, gray: np.ndarray | None = None, plane: np.ndarray | None = None,
+    sigma_hint: float | None = None,
 ) -> MaskMeasurements:
-    """Measure one mask (any size; only its bounding crop is processed).
+    """Measure one mask (any size; only its bounding crop is processed): :func:`locate`, then :func:`measure`."""
+    outline = locate(mask, gray, sigma_hint)
+    return MaskMeasurements.empty() if outline is None else measure(outline, skeleton, plane)
 
-    With ``gray`` (the frame in grey levels, same size as the mask) edges and
-    area come from the grey levels along the boundary (:mod:`segflow.vision.subpixel`);
-    without it, from the mask's pixel edges. With ``plane`` (a homography from
-    image pixels to millimetres on a tilted plane) the sub-pixel edge points and
-    every pixel's area are mapped onto the plane before any geometry, so the
-    result is in millimetres (square millimetres for the area), exact under
-    perspective; only the skeleton is scaled by the pixel size at the mask's centre.
+
+def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = None) -> MaskMeasurements:
+    """Every figure of one located outline, with its standard uncertainty from the edges.
+
+    With ``plane`` (a homography from image pixels to millimetres on a tilted plane) the
+    sub-pixel edge points and every pixel's area are mapped onto the plane before any
+    geometry, so the result is in millimetres (square millimetres for the area), exact
+    under perspective; only the skeleton is scaled by the pixel size at the mask's centre.
     """
-    crop, x0, y0 = crop_to_content(np.asarray(mask, dtype=bool), border=7)
-    if not crop.any():
-        return MaskMeasurements.empty()
-    cover = coverage(crop, None if gray is None else crop_image(gray, x0, y0, crop.shape))
-    refined = bool(((cover > 0) & (cover < 1)).any())
-    edges = crossing_points(cover)
+    cover, x0, y0, fit = outline.cover, outline.x0, outline.y0, outline.fit
+    inside = fit.level < 0
+    if not inside.any():  # an outline narrower than a pixel holds no pixel centre
+        inside = cover > 0
+    refined = fit.method == "image"
+    # A refined outline is traced where its level crosses zero (exact for straight edges); a
+    # binary mask's outline runs through its pixel-edge midpoints.
+    if fit.outline:  # closed polylines: segment i joins point i to point i + 1
+        segments = np.concatenate([np.stack([loop, np.roll(loop, -1, axis=0)], 1) for loop in fit.outline])
+    else:
+        segments = outer_segments(fit.level) if refined else np.zeros((0, 2, 2))
+    edges = segments.reshape(-1, 2) if refined else crossing_points(cover)
     unit = 1.0
+    mapping = None
     if plane is None:
         area = float(cover.sum())
-        perimeter = boundary_length(crop)
     else:
-        ys, xs = np.nonzero(crop)
+        ys, xs = np.nonzero(inside)
         mapping = PlaneMap(plane, x0, y0, np.array([xs.mean(), ys.mean()]))
         unit = mapping.mm_per_px
         edges = mapping.points(edges)
         area = mapping.area(cover)
-        perimeter = boundary_length(crop, mapping.points, unit)
+    if refined:
+        perimeter = segments_length(edges.reshape(-1, 2, 2))
+    else:
+        perimeter = boundary_length(inside, None if mapping is None else mapping.points, unit)
     hull = convex_hull(edges)
     length, width, angle = min_area_rect(hull)
     feret_max, feret_min = feret_diameters(hull)
+    ends = 0
     if skeleton:
-        thin = zhang_suen_thinning(crop)
-        skeleton_len = skeleton_length(thin) * unit
-        mean_width = ribbon_mean_width(area, skeleton_len, skeleton_ends(thin))
+        thin = zhang_suen_thinning(inside)
+        paths, tips = skeleton_paths(thin), free_ends(thin)
+        ends = len(tips)
+        centre_line = float(sum(np.hypot(*np.diff(p, axis=0).T).sum() for p in paths)) if paths else 0.0
+        if thin.sum() == 1:
+            centre_line = 1.0
+        mean_width = ribbon_mean_width(area, centre_line * unit, ends)
+        skeleton_len = (centre_line + tip_extension(cover, paths, tips)) * unit
     else:
         skeleton_len = mean_width = float("nan")
+    edge_u = (fit.edge_u if fit.method == "image" else MASK_EDGE_U_PX) * unit
+    blur = (fit.sigma if fit.method == "image" else 0.0) * unit
+    equivalent = math.sqrt(4.0 * area / math.pi)
+    u_area = perimeter * edge_u
+    # A caliper takes the outermost of many outline points: their scatter (about 0.15 px on the
+    # refined outline) adds to each of its two edges; a perimeter also carries the corners'
+    # rounding (measured: within 3 % on 12-25 px bars).
+    reach = math.hypot(edge_u, 0.15 * unit)
+    u = {
+        "area": u_area,
+        "perimeter": math.hypot(2 * math.pi * edge_u, 0.03 * perimeter, 0.5 * unit),
+        "length": math.hypot(math.sqrt(2) * reach, 0.2 * blur),
+        "width": math.sqrt(2) * reach,
+        "feret_max": math.hypot(math.sqrt(2) * reach, 0.3 * blur + 0.1 * unit),
+        "feret_min": math.sqrt(2) * reach,
+        "equivalent_diameter": 2 * u_area / (math.pi * equivalent) if equivalent else math.nan,
+        "circle_diameter": math.hypot(2 * edge_u, 0.02 * (feret_max - feret_min)),
+        "skeleton_length": math.hypot(math.sqrt(max(ends, 1)) * (edge_u + 0.5 * unit), 0.02 * skeleton_len),
+        "mean_width": math.hypot(2 * edge_u, 0.03 * mean_width),
+    }
     return MaskMeasurements(
         area=area,
         perimeter=perimeter,
@@ -332,10 +259,11 @@ def measure_mask(
         angle_deg=angle,
         feret_max=feret_max,
         feret_min=feret_min,
-        equivalent_diameter=math.sqrt(4.0 * area / math.pi),
+        equivalent_diameter=equivalent,
         circularity=min(1.0, 4.0 * math.pi * area / perimeter**2) if perimeter else float("nan"),
         circle_diameter=fit_circle(edges),
         skeleton_length=skeleton_len,
         mean_width=mean_width,
-        edge_u=(GREY_EDGE_U_PX if refined else MASK_EDGE_U_PX) * unit,
+        edge_u=edge_u,
+        u=u,
     )

@@ -9,12 +9,8 @@ import numpy as np
 import pytest
 from skimage.morphology import skeletonize
 
-from segflow.vision.mask_geometry import (
-    feret_diameters,
-    measure_mask,
-    skeleton_length,
-    zhang_suen_thinning,
-)
+from segflow.vision.mask_geometry import feret_diameters, measure_mask
+from segflow.vision.skeleton import skeleton_length, zhang_suen_thinning
 
 SHAPE = (520, 520)
 

@@ -45,7 +45,8 @@ def test_the_stated_uncertainty_covers_the_error(make_node, run_packet, with_ima
     for key, truth in (("length_mm", 6.0), ("width_mm", 1.8), ("area_mm2", math.pi * 3.0 * 0.9)):
         assert abs(d[key][0] - truth) <= 3 * d[f"{key}_u"][0], key
     sub_pixel = d["width_mm_u"][0] / mm_per_px
-    assert (sub_pixel < 0.2) if with_image else (sub_pixel > 0.3)  # a mask alone: edges to 1/sqrt(12) px
+    # Two edges, each to about 0.2 px from the image; from a mask alone to 1 px (it may sit a pixel off).
+    assert (sub_pixel < 0.4) if with_image else (sub_pixel > 1.0)
 
 
 def test_scale_uncertainty_propagates(make_node, run_packet):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import shutil
 import sys
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import av
@@ -121,18 +123,51 @@ def test_shortened_run_returns_the_figures(workdir: Path):
     assert len(logged) == demo.stones
 
 
+@pytest.fixture(scope="module")
+def full_demo(tmp_path_factory) -> dict:
+    """What `make demo` runs, once for the module: the whole shipped video; its --json figures."""
+    workdir = tmp_path_factory.mktemp("demo")
+    (workdir / "assets").symlink_to(ROOT / "assets", target_is_directory=True)
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(out):
+        patch.chdir(workdir)
+        code = main([str(WORKFLOW), "--json"])
+    return {"exit": code, **json.loads(out.getvalue())}
+
+
 @pytest.mark.slow
-def test_make_demo_matches_the_ground_truth(workdir: Path, monkeypatch, capsys):
-    """What `make demo` runs: the whole shipped video, well inside the 2-minute budget."""
-    monkeypatch.chdir(workdir)
-    assert main([str(WORKFLOW), "--json"]) == 0
-    figures = json.loads(capsys.readouterr().out)
+def test_make_demo_matches_the_ground_truth(full_demo):
+    """Well inside the 2-minute budget; count, median length and colour near the truth."""
+    figures = full_demo
+    assert figures["exit"] == 0
     assert figures["passed"] and figures["truth_stones"] == TRUTH["stone_count"]
     assert abs(figures["stones"] - TRUTH["stone_count"]) <= COUNT_TOLERANCE * TRUTH["stone_count"]
-    # The model's masks run about a pixel wide all round: lengths read long by up to 4 px (1 mm).
     assert figures["median_length_mm"] == pytest.approx(TRUTH["median_stone_length_mm"], abs=1.0)
     assert figures["most_common_colour"] == TRUTH["most_common_stone_colour"]
     assert figures["frames"] == TRUTH["frames"] and figures["elapsed_s"] < 120
+    errors = figures["truth_errors"]
+    assert errors["stones_matched"] == TRUTH["stone_count"] and errors["unmatched_tracks"] == 0
+
+
+# Issue 18's targets for the flagship, and what the shipped model and measure.masks give today
+# (python -m segflow.tools.flagship_truth): strict xfails turn into failures once they are met.
+FLAGSHIP_TARGETS = [
+    ("median_length_error", 0.02, "+4.8 % (10.12 mm vs 9.65 mm)"),
+    ("worst_stone_error_mm", 0.3, "+0.78 mm (stone 4, 9.6 mm)"),
+    ("median_area_error", 0.05, "+11.6 %"),
+    ("worst_area_error", 0.05, "+32.0 % (stone 7)"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("figure", "limit"),
+    [pytest.param(f, limit, id=f, marks=[pytest.mark.xfail(strict=True, reason=f"measured {today}")] if today else [])
+     for f, limit, today in FLAGSHIP_TARGETS],
+)
+def test_flagship_meets_its_accuracy_target(full_demo, figure, limit):
+    """Median length within 2 %, every stone within 0.3 mm, areas within 5 % of the generator's truth."""
+    assert abs(full_demo["truth_errors"][figure]) <= limit
 
 
 def test_missing_model_is_explained_not_a_traceback(tmp_path: Path, monkeypatch, capsys):

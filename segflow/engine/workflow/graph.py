@@ -77,6 +77,7 @@ class GraphBuilder:
         graph.add_nodes_from(nodes)
         for node_id, node in nodes.items():
             self._wire(node_id, node, raw_inputs.get(node_id, {}), nodes, all_ids, graph)
+        self._follow(nodes, graph)
         if not all_ids:
             self.error("graph.empty", "the workflow has no nodes", ("nodes",), None,
                        hint="add a source (e.g. source.video), a model and a sink")
@@ -143,6 +144,44 @@ class GraphBuilder:
             return
         node.inputs.setdefault(port, []).append((src_id, src_port))
         graph.add_edge(src_id, node_id)
+
+    def _follow(self, nodes: dict[str, ResolvedNode], graph: nx.DiGraph) -> None:
+        """Wire each unwired ``Port.follow`` input to the same-kind value found upstream along its guide.
+
+        When none is found the node runs without it, and a warning says so (a node that
+        can do better with the value should not do worse in silence).
+        """
+        for node_id, node in nodes.items():
+            for port, spec in node.cls.inputs.items():
+                if spec.follow is None or port in node.inputs or spec.follow not in node.inputs:
+                    continue
+                found = GraphBuilder._upstream(nodes, node.inputs[spec.follow][0][0], spec.kind, set())
+                if found is not None:
+                    node.inputs[port] = [found]
+                    graph.add_edge(found[0], node_id)
+                    continue
+                self.issues.append(Issue(
+                    "input.unresolved", f"input '{port}' is not wired and no {spec.kind} feeds '{spec.follow}' "
+                    "upstream, so the node runs without it", self.where(("nodes", node_id), prefer_key=True),
+                    node_id, port, f"wire `{port}: <node>.<port>` ({spec.description.split(':')[0].lower()})",
+                    severity=Severity.WARNING))
+
+    @staticmethod
+    def _upstream(nodes: dict[str, ResolvedNode], node_id: str, kind: object, seen: set[str]) -> Ref | None:
+        """The first input of ``kind`` wired into ``node_id`` or, failing that, into the nodes feeding it."""
+        node = nodes.get(node_id)
+        if node is None or node_id in seen:
+            return None
+        seen.add(node_id)
+        for port, refs in node.inputs.items():
+            if node.cls.inputs[port].kind == kind and refs:
+                return refs[0]
+        for refs in node.inputs.values():
+            for src_id, _ in refs:
+                found = GraphBuilder._upstream(nodes, src_id, kind, seen)
+                if found is not None:
+                    return found
+        return None
 
     @staticmethod
     def _kind_hint(want: object, src_id: str, src: ResolvedNode) -> str:

@@ -14,12 +14,12 @@ import dataclasses
 import math
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 from pydantic import Field
 
 from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
-from segflow.vision.mask_geometry import MaskMeasurements, measure_mask, pixel_size
+from segflow.vision.mask_geometry import MaskMeasurements, measure, pixel_size
+from segflow.vision.outline import Outline, locate
 from segflow.vision.scale import (
     MISSING,
     FixedScale,
@@ -77,17 +77,17 @@ def pixel_fields(m: MaskMeasurements) -> dict[str, float]:
 def mm_fields(m: MaskMeasurements, mm_per_px: float, rel_u: float) -> dict[str, float]:
     """Millimetre fields and their standard uncertainties (docs/analysis-nodes.md, "Uncertainty").
 
-    A length spans two edges, each placed to ``m.edge_u`` px; the scale's own
-    relative uncertainty scales the whole figure. An area moves by perimeter x
-    edge shift when the outline moves as one (a threshold a little high or low).
+    Each figure's own edge uncertainty (``m.u``, px: two edges for a length, the whole
+    outline for an area or perimeter) is combined with the scale's relative
+    uncertainty, which scales the whole figure.
     """
     s = mm_per_px if math.isfinite(mm_per_px) else float("nan")
     fields = {"area_mm2": m.area * s * s}
-    fields["area_mm2_u"] = s * s * math.hypot(2 * m.area * rel_u, m.perimeter * m.edge_u)
+    fields["area_mm2_u"] = s * s * math.hypot(2 * m.area * rel_u, m.u.get("area", m.perimeter * m.edge_u))
     for name in LENGTHS:
         px = getattr(m, name)
         fields[f"{name}_mm"] = px * s
-        fields[f"{name}_mm_u"] = s * math.hypot(px * rel_u, math.sqrt(2) * m.edge_u)
+        fields[f"{name}_mm_u"] = s * math.hypot(px * rel_u, m.u.get(name, math.sqrt(2) * m.edge_u))
     fields["mm_per_px"] = s
     fields["mm_per_px_u"] = s * rel_u
     return fields
@@ -103,8 +103,10 @@ class MeasureMasks(Node):
         "detections": Port(Kind.DETECTIONS, "Detections with masks."),
         "image": Port(
             Kind.IMAGE,
-            "The frame: sub-pixel edges from its grey levels (edges: image); needed for scale mode aruco.",
+            "The frame: sub-pixel edges from its grey levels (edges: image); needed for scale mode aruco. "
+            "Left unwired, it is the frame the detections came from.",
             required=False,
+            follow="detections",
         ),
     }
     outputs = {"detections": Port(Kind.DETECTIONS, "The same detections with measurement fields.")}
@@ -133,14 +135,16 @@ class MeasureMasks(Node):
             )
         gray = self._gray(inputs) if n else None
         skeleton = self.params.skeleton
-        measured = [measure_mask(detections.mask[i], skeleton, gray) for i in range(n)]
+        outlines = self._locate(detections.mask, gray)
+        measured = [measure(o, skeleton) if o is not None else MaskMeasurements.empty() for o in outlines]
         rows = [pixel_fields(m) for m in measured]
         keys = list(pixel_fields(MaskMeasurements.empty()))
         estimate = self._estimate(inputs, detections, measured)
         if estimate is not None:
             for i, row in enumerate(rows):
                 if estimate.plane is not None:
-                    on_plane = measure_mask(detections.mask[i], skeleton, gray, estimate.plane)
+                    outline = outlines[i]
+                    on_plane = measure(outline, skeleton, estimate.plane) if outline else MaskMeasurements.empty()
                     row.update(mm_fields(on_plane, 1.0, estimate.rel_u))  # already in mm
                     ys, xs = np.nonzero(detections.mask[i])
                     pixel = pixel_size(estimate.plane, float(xs.mean()), float(ys.mean())) if len(xs) else math.nan
@@ -151,14 +155,39 @@ class MeasureMasks(Node):
         data = dict(detections.data)  # a new dict: other branches may share the input
         for key in keys:
             data[key] = np.array([row[key] for row in rows], dtype=np.float64)
-        return {"detections": dataclasses.replace(detections, data=data)}
+        data["edge_method"] = np.array([o.fit.method if o else "mask" for o in outlines], dtype=object)
+        data["edge_fallback"] = np.array([o.fit.fallback if o else "empty mask" for o in outlines], dtype=object)
+        data["edge_blur_px"] = np.array([o.fit.sigma if o else math.nan for o in outlines], dtype=np.float64)
+        masks = detections.mask
+        if n and any(o is not None and o.fit.method == "image" for o in outlines):
+            masks = np.stack([o.mask(masks.shape[1:]) if o is not None and o.fit.method == "image" else masks[i]
+                              for i, o in enumerate(outlines)])
+        return {"detections": dataclasses.replace(detections, mask=masks, data=data)}
+
+    def _locate(self, masks: Any, gray: np.ndarray | None) -> list[Outline | None]:
+        """Every object's outline; small and thin ones use the blur the frame's larger objects show."""
+        if masks is None or not len(masks):
+            return []
+        if gray is None:
+            reason = "edges: mask" if self.params.edges == "mask" else "no image input"
+            return [locate(m, reason=reason) for m in masks]
+        counts = masks.sum(axis=0)
+        outlines = [locate(m, gray, others=(counts - m) > 0) for m in masks]
+        blurs = [o.fit.sigma for o in outlines if o is not None and o.fit.plateau]
+        if blurs:
+            hint = float(np.median(blurs))
+            outlines = [
+                locate(m, gray, hint, (counts - m) > 0) if o is not None and not o.fit.plateau else o
+                for m, o in zip(masks, outlines, strict=True)
+            ]
+        return outlines
 
     def _gray(self, inputs: Inputs) -> np.ndarray | None:
+        """The frame's pixels for edges (grey or BGR: each object's edges use its clearest channel)."""
         frame = inputs.get("image")
         if frame is None or self.params.edges == "mask":
             return None
-        pixels = frame.pixels
-        return pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+        return frame.pixels
 
     def _estimate(self, inputs: Inputs, detections: Any, measured: list[MaskMeasurements]) -> ScaleEstimate | None:
         scale = self.params.scale

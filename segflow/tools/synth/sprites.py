@@ -64,6 +64,20 @@ def min_rect_width(points: np.ndarray) -> float:
     return float(min(w, h))
 
 
+def pixel_corners(mask: np.ndarray) -> np.ndarray:
+    """Corners of every pixel of ``mask`` on its outline, in the polygon's coordinates (pixel centres on integers).
+
+    A sprite is pasted pixel by pixel (each pixel wholly object or wholly belt),
+    so the object in the picture is the union of its mask's pixel squares: its
+    Feret diameters and rectangle are those of these corners, not of the
+    polygon the mask was filled from (which runs through pixel centres, about
+    1.3 px shorter end to end).
+    """
+    edge = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    ys, xs = np.nonzero(edge)
+    return np.concatenate([np.column_stack([xs + dx, ys + dy]) for dx in (-0.5, 0.5) for dy in (-0.5, 0.5)])
+
+
 def _patch(polygon: np.ndarray, pad: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Shift a float polygon into a padded patch; return int polygon, mask, h, w."""
     lo = np.floor(polygon.min(0)) - pad
@@ -131,8 +145,9 @@ def stone(
 ) -> Sprite:
     """A stone: irregular polygon, textured and speckled, with flat dome shading.
 
-    ``info`` holds the ground truth: ``length_mm`` (max Feret diameter of the
-    outline), ``width_mm`` (short side of the min-area rectangle),
+    ``info`` holds the ground truth of the stone as pasted (the union of its
+    mask's pixel squares, see :func:`pixel_corners`): ``length_mm`` (max Feret
+    diameter), ``width_mm`` (short side of the min-area rectangle),
     ``area_mm2`` (mask pixels x scale^2) and the colour name and RGB.
     """
     target_mm = length_mm if length_mm is not None else rng.uniform(4.0, 16.0)
@@ -165,9 +180,10 @@ def stone(
     speck = rng.random((h, w))
     tex = tex - 0.25 * (speck < 0.025) + 0.2 * (speck > 0.985)
     pixels = base[None, None, :] * (shade * tex)[..., None]
+    corners = pixel_corners(mask)
     info = {
-        "length_mm": round(max_feret(poly) * mm_per_px, 3),
-        "width_mm": round(min_rect_width(poly) * mm_per_px, 3),
+        "length_mm": round(max_feret(corners) * mm_per_px, 3),
+        "width_mm": round(min_rect_width(corners) * mm_per_px, 3),
         "area_mm2": round(float(mask.sum()) * mm_per_px**2, 3),
         "colour_name": name,
         "colour_rgb": [int(c) for c in rgb],

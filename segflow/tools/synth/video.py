@@ -11,13 +11,13 @@ unique-stone count unambiguous.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from segflow.tools.synth import MM_PER_PX
-from segflow.tools.synth.scene import Camera, Occupancy, Placed, belt, paste, scatter
+from segflow.tools.synth.scene import Camera, Occupancy, Placed, belt, clipped_mask, paste, scatter
 from segflow.tools.synth.sprites import bean, debris, stone
 
 MIN_FULL_FRAMES = 8
@@ -25,10 +25,23 @@ MIN_FULL_FRAMES = 8
 
 @dataclass
 class ConveyorVideo:
-    """Frames (BGR uint8) and the ground truth dict written beside the video."""
+    """Frames (BGR uint8), the ground truth dict written beside the video, and the stones as placed."""
 
     frames: list[np.ndarray]
     truth: dict
+    stones: list[Placed] = field(default_factory=list)  # in the truth's order (id 1 first)
+    strip_width: int = 0
+
+    def stone_mask(self, index: int, frame: int) -> np.ndarray:
+        """Stone ``index`` (0-based, truth order) as it lies in ``frame``: its exact pixels, frame-sized."""
+        h, w = self.frames[frame].shape[:2]
+        p = self.stones[index]
+        left = self.strip_width - w - self.truth["belt_speed_px_per_frame"] * frame
+        return clipped_mask(Placed(p.sprite, p.x - left, p.y), h, w)
+
+    def stone_perimeter_px(self, index: int) -> float:
+        poly = self.stones[index].sprite.polygon.astype(np.float64)
+        return float(np.hypot(*np.diff(np.vstack([poly, poly[:1]]), axis=0).T).sum())
 
 
 def _full_frames(p: Placed, strip_w: int, w: int, speed: int, n_frames: int) -> list[int]:
@@ -125,7 +138,7 @@ def render_conveyor(
         "length_definition": "max Feret diameter of the stone outline, mm",
         "stones": records,
     }
-    return ConveyorVideo(frames, truth)
+    return ConveyorVideo(frames, truth, order, strip_w)
 
 
 def _bbox_at(p: Placed, strip_w: int, w: int, speed: int, t: int) -> list[int]:
