@@ -135,17 +135,21 @@ def matched(out, truth):
                 np.abs(out.data["length_mm"] - part["length_mm"]) + np.abs(out.data["width_mm"] - part["width_mm"])
             )
         )
-        pairs.append((part, {k: float(v[i]) for k, v in out.data.items() if k != "class_name"}))
+        numbers = {k: v for k, v in out.data.items() if np.issubdtype(np.asarray(v).dtype, np.number)}
+        pairs.append((part, {k: float(v[i]) for k, v in numbers.items()}))  # not class_name, edge_method
     return pairs
 
 
-def test_a_distorted_tilted_view_measures_within_1_percent(calibration_file):
+def test_a_distorted_tilted_view_measures_within_the_stated_accuracy(calibration_file):
     image, truth = render_tilted()
     out = measure_parts(image, make(UndistortImage, {"calibration": str(calibration_file)}))
     assert len(out) == len(truth["parts"]) == 4
     for part, found in matched(out, truth):
         for key in ("length_mm", "width_mm", "area_mm2"):
-            assert found[key] == pytest.approx(part[key], rel=0.01), (part["kind"], key)
+            # docs/analysis-nodes.md "Accuracy": widths and lengths within 0.6 px, areas within 1 %
+            # (as tests/workflows/test_workflows.py holds tilted_camera.yaml to).
+            tolerance = 0.01 * part[key] if key == "area_mm2" else max(0.01 * part[key], 0.6 * found["mm_per_px"])
+            assert found[key] == pytest.approx(part[key], abs=tolerance), (part["kind"], key)
             assert abs(found[key] - part[key]) <= 3 * found[f"{key}_u"], (part["kind"], key)
 
 

@@ -161,7 +161,7 @@ def _matched_parts(records: list[dict], truth: dict) -> list[tuple[dict, dict]]:
 @pytest.mark.parametrize(
     ("name", "sample"), [("reference_coin", "parts"), ("tilted_camera", "tilted")], ids=["reference", "tilted"]
 )
-def test_parts_in_mm_within_1_percent(workdir: Path, name: str, sample: str):
+def test_parts_in_mm_within_the_stated_accuracy(workdir: Path, name: str, sample: str):
     # reference_coin: the scale from a coin named by rule, no model; tilted_camera: undistorted, ArUco plane.
     truth = json.loads((SAMPLES / f"{sample}.json").read_text())
     assert load(ROOT / f"workflows/{name}.yaml", base_dir=workdir).run().failures == 0
