@@ -137,7 +137,7 @@ def test_concrete_cracks_length_and_width(workdir: Path):
         assert np.linalg.norm(_centre(record["box"]) - mid) < 10
         assert record["skeleton_length_mm"] == pytest.approx(crack["length_mm"], rel=0.03)
         # The width the picture holds: the generator paints the pixels whose centres lie within
-        # (w - 1) / 2 + 0.25 px of the polyline, which is w wide only along a row or column (2.5 px
+        # (w - 1) / 2 + 0.25 px of the polyline, which is w wide only along a row or column (2.1 px
         # for a 3 px stroke at 45 degrees). Its mean is the painted area less the two round caps,
         # over the polyline's length; measure.masks reads the edges from the grey levels, so it is
         # compared with that, not with the nominal stroke.
