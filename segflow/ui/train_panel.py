@@ -18,6 +18,7 @@ from segflow.tools.labelling.prelabel import detector_nodes
 from segflow.tools.labelling.training import TrainJob, TrainSettings, old_model_summary
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import WorkspaceError
+from segflow.vision.model_files import file_sha256
 from segflow.vision.yolo_dataset import YoloSegDataset, safe_key
 
 
@@ -73,6 +74,9 @@ def on_use(editor: Editor, node_id: str) -> None:
     cls = editor.registry.get(editor.state.node(node_id).type)
     if cls is not None and "imgsz" in cls.Params.model_fields:
         changes["imgsz"] = job.settings.imgsz  # predict at the size it was trained at
+    if cls is not None and "sha256" in cls.Params.model_fields:
+        # The old pin names the old weights and would refuse these: pin the file this job just wrote.
+        changes["sha256"] = file_sha256(Path(weights))
     editor.state.set_params(node_id, changes)
     editor.changed()
     st.session_state["yaml_text"] = editor.state.to_yaml()

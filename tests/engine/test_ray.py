@@ -292,6 +292,11 @@ def test_health_and_source_metrics_under_ray_follow_a_camera_that_goes_down(clus
     restarted = []
     try:
         up, before = served(base, proc, 200)
+        deadline = time.monotonic() + 120
+        while before.get(("segflow_source_frames_total", "cam"), 0) < 1 and time.monotonic() < deadline:
+            # the stream must have been read before it goes away, or it is "cannot open", not a drop
+            time.sleep(0.1)
+            up, before = served(base, proc, 200)
         camera.kill()
         down, while_down = served(base, proc, 503)
         restarted.append(mjpeg(camera.port, level=150))

@@ -12,6 +12,7 @@ the Label and Train screenshots are also copied to docs/img/.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -206,8 +207,11 @@ def test_label_train_use_run_in_chromium(tmp_path):
             page.get_by_role("tab", name="YAML").click()
             area = page.get_by_label("Workflow YAML (edits update the canvas)")
             yaml_text = wait_until(lambda: "detect:" in (v := area.input_value()) and v, 30, "the YAML", page)
-            model = yaml.safe_load(yaml_text)["nodes"]["detect"]["params"]["model"]
+            params = yaml.safe_load(yaml_text)["nodes"]["detect"]["params"]
+            model = params["model"]
             assert model.startswith("runs/label/") and (ws / model).is_file()
+            # the shipped workflow pins its model; the new weights get their own pin, or validation refuses them
+            assert params["sha256"] == hashlib.sha256((ws / model).read_bytes()).hexdigest()
             page.get_by_role("tab", name="Run").click()
             slider = page.locator('[data-testid="stSlider"]').first
             for expected in range(1, HAND_FRAME + 1):  # step to a frame with stones, one click per frame
