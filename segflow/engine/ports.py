@@ -13,11 +13,13 @@ class Kind(str, Enum):
     """The kind of value a port carries.
 
     ``image`` is an :class:`segflow.engine.frame.Frame`; ``detections`` a
-    ``supervision.Detections``; ``value`` any JSON-able value.
+    ``supervision.Detections``; ``crops`` a :class:`segflow.engine.crops.Crops`
+    (regions of one frame for a second model); ``value`` any JSON-able value.
     """
 
     IMAGE = "image"
     DETECTIONS = "detections"
+    CROPS = "crops"
     VALUE = "value"
 
     def __str__(self) -> str:
