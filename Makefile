@@ -8,7 +8,7 @@ LOCK    := requirements/lock.txt
 OTHER_CV2 := opencv-python opencv-contrib-python opencv-contrib-python-headless
 DEMO    ?= workflows/coffee_stones.yaml
 
-.PHONY: setup lock system-deps demo test lint bench clean
+.PHONY: setup lock image-locks images image-full system-deps demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,18 @@ $(STAMP): pyproject.toml $(LOCK)
 lock:
 	{ grep '^#' $(LOCK); $(PIP) freeze --all --exclude-editable | grep -v -E '^(opencv-python|opencv-contrib-python|opencv-contrib-python-headless)=='; } > $(LOCK).new
 	mv $(LOCK).new $(LOCK)
+
+# requirements/edge.txt and full.txt: the images' environments, pinned from the lock (a test checks
+# they are current). Rewrite them after `make lock`.
+image-locks: setup
+	$(PY) scripts/image_locks.py
+
+# The container images (docs/containers.md): a Debian base made with mmdebstrap, then podman build.
+images: setup
+	bash containers/build.sh edge
+
+image-full: setup
+	bash containers/build.sh full
 
 system-deps:
 	@bash scripts/system-deps.sh

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite drives for real (a database, an
-# MQTT broker, a browser) when they are absent. Idempotent; needs root
+# MQTT broker, a browser, podman and mmdebstrap for the container images) when they are absent. Idempotent; needs root
 # or sudo. Each service is started by the tests themselves on loopback.
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v podman >/dev/null 2>&1 || need+=(podman runc)
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -97,3 +97,17 @@ def test_an_environment_built_by_make_setup_has_exactly_one_opencv():
     installed = {canonicalize_name(d.metadata["Name"]) for d in distributions()} & OPENCV
     assert installed == {"opencv-python-headless"}
     assert hashlib.sha256(LOCK.read_bytes()).hexdigest() in stamp.read_text(), "the venv predates the lock"
+
+
+def test_the_image_environments_are_pinned_from_the_current_lock():
+    """requirements/edge.txt and full.txt are what scripts/image_locks.py writes from the lock today."""
+    import subprocess
+
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "image_locks.py"), "--check"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    edge = (ROOT / "requirements" / "edge.txt").read_text()
+    pinned = {canonicalize_name(line.split("==")[0]) for line in edge.splitlines() if "==" in line}
+    assert "opencv-python-headless" in pinned and "onnxruntime" in pinned and "trackers" in pinned
+    assert not {n for n in pinned if n.startswith(("torch", "nvidia-", "ultralytics", "triton"))}
+    assert not pinned & (OPENCV - {"opencv-python-headless"})
