@@ -232,3 +232,18 @@ def node_value_field(model: type[BaseModel], name: str) -> str | None:
     info = model.model_fields.get(name)
     extra = info.json_schema_extra if info is not None else None
     return str(extra[FROM_NODE]) if isinstance(extra, dict) and FROM_NODE in extra else None
+
+
+def describe_inputs(specs: dict[str, InputSpec]) -> list[str]:
+    """One line per declared input, for ``segflow graph --plan`` and ``segflow run --help``-like listings."""
+    lines = []
+    for name, spec in specs.items():
+        facts = [spec.kind]
+        facts.append("required" if spec.required else f"default {spec.default!r}")
+        if spec.min is not None or spec.max is not None:
+            low, high = ("" if v is None else f"{v:g}" for v in (spec.min, spec.max))
+            facts.append(f"{low}..{high}")
+        if spec.choices:
+            facts.append("one of " + "|".join(map(str, spec.choices)))
+        lines.append(f"input {name} ({', '.join(facts)})" + (f": {spec.description}" if spec.description else ""))
+    return lines
