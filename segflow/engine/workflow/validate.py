@@ -187,7 +187,6 @@ class _Checker:
         nodes_raw: dict[str, Any] = header.nodes
         self.binding = binding = bind(self.loaded.data.get("inputs"), self.given, self.loaded.where,
                                       self.context.base_dir)
-        self.issues.extend(binding.issues)
         resolved = self._image_sources(binding, nodes_raw)
         raw_inputs: dict[str, dict[str, Any]] = {}
         for node_id, raw in nodes_raw.items():
@@ -197,6 +196,7 @@ class _Checker:
             if node is not None:
                 resolved[str(node_id)] = node
                 raw_inputs[str(node_id)] = self._input_refs(str(node_id), raw.get("inputs") or {})
+        self.issues.extend(binding.issues)  # the declarations', the values' and the references' problems
         builder = GraphBuilder(self.loaded.where)
         graph = builder.compile(header.name, header.settings, resolved, raw_inputs,
                                 {str(k) for k in nodes_raw} | set(binding.images))
@@ -302,6 +302,9 @@ class _Checker:
         plain, refs = {}, {}
         for key, value in params.items():
             match = NODE_REF.match(value) if isinstance(value, str) else None
+            if match is not None and match.group(1) == "inputs":  # an input not declared: reported already
+                self.bad_params.add(node_id)
+                continue
             if match is None:
                 plain[key] = value
                 continue
