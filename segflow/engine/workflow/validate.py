@@ -385,10 +385,9 @@ class _Checker:
                 shown = shorten(repr(got)) if not isinstance(got, (dict, list)) else type(got).__name__
                 message = f"{noun} '{name}': {err['msg']} (got {shown})"
                 where, key = base + loc, False
-                source = self.binding.describe(node, str(loc[0])) if node and loc and noun == "param" else ""
-                if source:
-                    message = f"{noun} '{name}'{source}: {err['msg']}"
-                    declared = self.binding.origin[(node, str(loc[0]))]
+                declared = self.binding.origin.get((node, str(loc[0]))) if node and loc and noun == "param" else None
+                if node and declared:
+                    message = f"{noun} '{name}'{self.binding.describe(node, str(loc[0]))}: {err['msg']}"
                     hint = f"input '{declared}' is declared at {self.loaded.where(('inputs', declared), True)}"
                     self._add(f"{noun}.{kind}", message, where, node, name or None, hint, key=key)
                     continue
