@@ -185,3 +185,13 @@ def test_segflow_run_reads_inputs_from_files(tmp_path, capsys, monkeypatch):
     assert "Traceback" not in err
     assert main(["run", "wf.yaml", "--quiet"]) == 2
     assert "input 'photo' (image) is required" in capsys.readouterr().err
+
+
+def test_graph_plan_lists_the_inputs(tmp_path, capsys):
+    from segflow.engine.cli import main
+
+    (tmp_path / "wf.yaml").write_text(IMAGE_WF)
+    assert main(["graph", str(tmp_path / "wf.yaml"), "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert "input photo (image, required)" in out and "input area (integer, default 4)" in out
+    assert "sources photo" in out

@@ -137,3 +137,9 @@ def test_the_plan_carries_the_value_across_stages_and_executors_agree(tmp_path):
     assert reference.failures == 0 and any(v and v["count"] for v in expected), expected
     assert wf.run().failures == 0
     assert values() == expected
+
+
+def test_the_drawing_shows_the_value_wired_into_the_param():
+    from segflow.engine.workflow.diagram import to_mermaid
+
+    assert "outline -->|polygon → params.polygon| zone" in to_mermaid(loads(BASE, "wf.yaml").graph)
