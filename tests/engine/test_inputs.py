@@ -195,3 +195,19 @@ def test_graph_plan_lists_the_inputs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "input photo (image, required)" in out and "input area (integer, default 4)" in out
     assert "sources photo" in out
+
+
+def test_a_line_input_gives_line_count_its_line():
+    text = HEAD + """inputs:
+  gate: {kind: line, default: [[100, 0], [100, 200]]}
+nodes:
+  cam: {type: source.test_pattern, params: {frames: 2}}
+  find: {type: detect.threshold, inputs: {image: cam.image}}
+  track: {type: track.bytetrack, inputs: {detections: find.detections}}
+  count: {type: line.count, params: {line: $inputs.gate}, inputs: {detections: track.detections}}
+  rec: {type: debug.record, params: {path: out.jsonl}, inputs: {image: cam.image}}
+"""
+    result = validate_text(text, "wf.yaml", inputs={"gate": [[10, 0], [10, 50]]})
+    assert result.graph.nodes["count"].params.ends() == ((10, 0), (10, 50))
+    (issue,) = errors(text, inputs={"gate": [[10, 0], [10, 50], [20, 20]]})
+    assert issue.code == "input.value" and "exactly 2 points" in issue.message and issue.location.line == 4

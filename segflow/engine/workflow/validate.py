@@ -289,7 +289,7 @@ class _Checker:
         top = str(loc[0]) if loc else ""
         if error["type"] == "missing" and top in refs:
             return False
-        if top in refs:  # a model validator that needs the per-packet value: checked per packet
+        if top in refs or (refs and not loc):  # a check that needs the per-packet value: made per packet
             return False
         if self.binding.unbound(node_id, top):
             return is_kind_error(error["type"])
