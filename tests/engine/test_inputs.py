@@ -211,3 +211,26 @@ nodes:
     assert result.graph.nodes["count"].params.ends() == ((10, 0), (10, 50))
     (issue,) = errors(text, inputs={"gate": [[10, 0], [10, 50], [20, 20]]})
     assert issue.code == "input.value" and "exactly 2 points" in issue.message and issue.location.line == 4
+
+
+def test_the_json_schema_knows_inputs_and_which_params_take_node_values():
+    import jsonschema
+    import yaml
+
+    from segflow.engine.registry import default_registry
+    from segflow.engine.workflow.schema import workflow_schema
+
+    schema = workflow_schema(default_registry())
+    good = yaml.safe_load(HEAD + INPUTS + NODES)
+    jsonschema.validate(good, schema)
+    good["nodes"]["zone"]["params"]["polygon"] = "$find.polygon"  # zone.count's polygon takes a node's value
+    jsonschema.validate(good, schema)
+    for bad in ({"min_area": "$find.detections"}, {"min_area": "inputs.area"}):
+        data = yaml.safe_load(HEAD + INPUTS + NODES)
+        data["nodes"]["find"]["params"].update(bad)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(data, schema)
+    data = yaml.safe_load(HEAD + INPUTS + NODES)
+    data["inputs"]["zone"]["knd"] = "polygon"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)
