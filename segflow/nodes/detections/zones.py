@@ -12,9 +12,9 @@ import threading
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
+from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type, takes_node_value
 
 if TYPE_CHECKING:  # supervision costs ~0.8 s to import: only nodes that run pay it
     import supervision as sv
@@ -59,7 +59,9 @@ def count_by_name(names: list[str], selected: np.ndarray) -> dict[str, int]:
 
 class ZoneParams(Params):
     polygon: list[tuple[float, float]] = Field(
-        description="The zone: a list of at least 3 [x, y] pixel points."
+        description="The zone: a list of at least 3 [x, y] pixel points, or `$node.port` for a zone "
+        "another node draws per frame (e.g. polygon.from_mask's polygon).",
+        json_schema_extra=takes_node_value("polygon"),
     )
     anchors: list[Anchor] = Field(
         default_factory=lambda: ["bottom_center"],
@@ -97,36 +99,44 @@ class ZoneCount(Node):
         return frozenset({params.field} if params.field else ())
 
     def setup(self) -> None:
-        self._zones: dict[str, sv.PolygonZone] = {}
+        # Per source, the zone and the polygon it was made from: a polygon given per frame by
+        # another node (a dynamic zone) makes a new zone only when it changes.
+        self._zones: dict[str, tuple[tuple[tuple[float, float], ...], sv.PolygonZone]] = {}
         self._lock = threading.Lock()
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
         import supervision as sv
 
         detections = inputs["detections"]
+        params = inputs.params or self.params
+        polygon = tuple(map(tuple, params.polygon))
         with self._lock:
-            zone = self._zones.get(inputs.packet.source_id)
-            if zone is None:
+            known = self._zones.get(inputs.packet.source_id)
+            if known is None or known[0] != polygon:
                 zone = sv.PolygonZone(
-                    polygon=np.array(self.params.polygon).round().astype(np.int64),
-                    triggering_anchors=_positions(self.params.anchors),
+                    polygon=np.array(polygon).round().astype(np.int64),
+                    triggering_anchors=_positions(params.anchors),
                 )
-                self._zones[inputs.packet.source_id] = zone
-            inside = zone.trigger(detections) if len(detections) else np.zeros(0, bool)
+                known = self._zones[inputs.packet.source_id] = (polygon, zone)
+            inside = known[1].trigger(detections) if len(detections) else np.zeros(0, bool)
         value = {
             "count": int(inside.sum()),
             "per_class": count_by_name(class_names(detections), inside),
         }
-        if self.params.field:
-            detections = dataclasses.replace(
-                detections, data={**detections.data, self.params.field: inside.astype(bool)}
-            )
+        if params.field:
+            detections = dataclasses.replace(detections, data={**detections.data, params.field: inside.astype(bool)})
         return {"detections": detections, "value": value}
 
 
 class LineParams(Params):
-    start: tuple[float, float] = Field(description="One end of the line, [x, y] in pixels.")
-    end: tuple[float, float] = Field(description="The other end of the line, [x, y] in pixels.")
+    start: tuple[float, float] | None = Field(None, description="One end of the line, [x, y] in pixels.")
+    end: tuple[float, float] | None = Field(None, description="The other end of the line, [x, y] in pixels.")
+    line: list[tuple[float, float]] | None = Field(
+        None,
+        description="The line as [[x, y], [x, y]] instead of start and end: e.g. a `line` workflow input "
+        "($inputs.gate) or `$node.port`, a line another node gives per frame (the counts restart when it moves).",
+        json_schema_extra=takes_node_value("line"),
+    )
     anchors: list[Anchor] = Field(
         default_factory=lambda: ["top_left", "top_right", "bottom_left", "bottom_right"],
         min_length=1,
@@ -136,12 +146,24 @@ class LineParams(Params):
         1, ge=1, le=100, description="Frames an object must stay across before it counts."
     )
 
-    @field_validator("end")
-    @classmethod
-    def _not_a_point(cls, value: tuple[float, float], info: Any) -> tuple[float, float]:
-        if tuple(value) == tuple(info.data.get("start", ())):
+    @model_validator(mode="after")
+    def _one_line(self) -> LineParams:
+        if self.line is not None and (self.start is not None or self.end is not None):
+            raise ValueError("give either `line` or `start` and `end`, not both")
+        if self.line is not None and len(self.line) != 2:
+            raise ValueError(f"`line` needs exactly 2 points, got {len(self.line)}")
+        if self.line is None and (self.start is None or self.end is None):
+            raise ValueError("give `start` and `end` (or `line`: [[x, y], [x, y]])")
+        a, b = self.ends()
+        if a == b:
             raise ValueError("start and end are the same point: a line needs two")
-        return value
+        return self
+
+    def ends(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        if self.line is not None:
+            return tuple(self.line[0]), tuple(self.line[1])  # type: ignore[return-value]
+        assert self.start is not None and self.end is not None
+        return tuple(self.start), tuple(self.end)  # type: ignore[return-value]
 
 
 @node_type("line.count")
@@ -166,7 +188,7 @@ class LineCount(Node):
         return frozenset()
 
     def setup(self) -> None:
-        self._lines: dict[str, tuple[sv.LineZone, dict[str, int], dict[str, int]]] = {}
+        self._lines: dict[str, tuple[Any, sv.LineZone, dict[str, int], dict[str, int]]] = {}
         self._lock = threading.Lock()
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
@@ -180,18 +202,19 @@ class LineCount(Node):
                 hint="put track.bytetrack before line.count",
             )
         names = class_names(detections)
+        p = inputs.params or self.params
+        ends = p.ends()
         with self._lock:
             state = self._lines.get(inputs.packet.source_id)
-            if state is None:
-                p = self.params
+            if state is None or state[0] != ends:  # a line given per frame that moved: its counts start afresh
                 line = sv.LineZone(
-                    start=sv.Point(*p.start),
-                    end=sv.Point(*p.end),
+                    start=sv.Point(*ends[0]),
+                    end=sv.Point(*ends[1]),
                     triggering_anchors=_positions(p.anchors),
                     minimum_crossing_threshold=p.minimum_crossing_threshold,
                 )
-                state = self._lines[inputs.packet.source_id] = (line, {}, {})
-            line, totals_in, totals_out = state
+                state = self._lines[inputs.packet.source_id] = (ends, line, {}, {})
+            _, line, totals_in, totals_out = state
             crossed_in, crossed_out = line.trigger(detections)
             for totals, crossed in ((totals_in, crossed_in), (totals_out, crossed_out)):
                 for name, n in count_by_name(names, crossed).items():
