@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import shown
 from segflow.engine.registry import Registry, default_registry
-from segflow.engine.workflow.fields import condition_issues
+from segflow.engine.workflow.fields import field_issues
 from segflow.engine.workflow.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
 from segflow.engine.workflow.issues import Issue, Location, Severity, closest, errors_in, shorten
 from segflow.engine.workflow.limits import Limits, gc_paused, raise_hint
@@ -191,7 +191,7 @@ class _Checker:
         graph.description, graph.ui = header.description, header.ui
         self.issues.extend(no_source_error(graph, self.loaded.where))
         self.issues.extend(no_sink_warning(graph, self.loaded.where))
-        self.issues.extend(condition_issues(graph, self.loaded.where, self.bad_params))
+        self.issues.extend(field_issues(graph, self.loaded.where, self.bad_params))
         return graph
 
     def _node(self, node_id: str, raw: Any, raw_key: Any) -> ResolvedNode | None:
