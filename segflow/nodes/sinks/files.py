@@ -79,14 +79,16 @@ class JsonlSink(FileSink):
 
 
 def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """CSV cells: ``box`` becomes x1..y2, nested dicts ``a.b`` columns, lists JSON text."""
+    """CSV cells: ``box`` becomes x1..y2, nested dicts ``a.b`` columns, lists JSON text.
+
+    A per-frame record's ``detections`` list is one column of JSON text, last in
+    the row: a frame is one line, as asked, and nothing of it is dropped.
+    """
     cells: dict[str, Any] = {}
     for key, value in record.items():
         name = prefix + key
         if key == "box" and not prefix and isinstance(value, list) and len(value) == 4:
             cells.update(zip(("x1", "y1", "x2", "y2"), value, strict=True))
-        elif key == "detections" and not prefix:
-            continue  # per-frame CSV rows keep counts; detections go to per-detection files
         elif isinstance(value, Mapping) and key != "mask":
             cells.update(flatten(value, name + "."))
         elif isinstance(value, (list, dict)):
