@@ -42,7 +42,7 @@ class Gate:
         self._seen[source] = seen + 1
         if seen % self.every_n:
             return False
-        if not self.condition.holds(findings.packet, findings.detections, findings.value):
+        if not self.condition.holds(findings.packet, findings.detections, findings.value, findings.image):
             return False
         last = self._last.get(source)
         if last is not None and self.cooldown_s > 0 and timestamp - last < self.cooldown_s:
@@ -62,7 +62,7 @@ class GatedSink(SinkNode):
 
     def admitted(self, inputs: Inputs) -> Findings | None:
         """The frame's findings when the gate lets it through, else None."""
-        findings = Findings(inputs.packet, inputs.get("detections"), inputs.get("value"))
+        findings = Findings(inputs.packet, inputs.get("detections"), inputs.get("value"), inputs.get("image"))
         with self._gate_lock:
             admitted = self.gate.admit(findings)
         return findings if admitted else None

@@ -118,10 +118,11 @@ class Findings:
     record fields are built only for a frame the gate lets through.
     """
 
-    def __init__(self, packet: PacketInfo, detections: Any = None, value: Any = None) -> None:
+    def __init__(self, packet: PacketInfo, detections: Any = None, value: Any = None, image: Any = None) -> None:
         self.packet = packet
         self.detections = detections  # None: no detections input wired
         self.value = value
+        self.image = image  # the frame, when wired: conditions may ask its size
 
     @cached_property
     def classes(self) -> list[str]:

@@ -224,6 +224,15 @@ class Node:
         return {}
 
     @classmethod
+    def check_fields(cls, params: Any, fields: frozenset[str] | None, wired: frozenset[str]) -> list[ParamProblem]:
+        """Problems of params that name fields, given the fields reaching the node (None: unknown).
+
+        ``wired`` names the inputs that are connected. A sink's ``fields:`` is checked
+        here, against what its records can hold.
+        """
+        return []
+
+    @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         """Problems detectable before the run (a missing model file, an unwritable path)."""
         return []

@@ -265,3 +265,21 @@ def test_grabcut_refines_the_detector_boxes_into_stone_masks(workdir: Path):
         assert record["area_mm2"] == pytest.approx(stone["area_mm2"], rel=0.25)
         checked += 1
     assert checked >= 3
+
+
+def test_image_folder_report_names_each_image_and_shapes_its_columns(workdir: Path):
+    import csv
+
+    assert load(ROOT / "workflows/image_folder_report.yaml", base_dir=workdir).run().failures == 0
+    with open(workdir / "out/image_folder/objects.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["file_name", "object", "area_pct", "long_side_px", "off_centre_px", "objects_in_image"]
+    pngs = {p.name for p in SAMPLES.glob("*.png")}
+    assert {r["file_name"] for r in rows} <= pngs and len({r["file_name"] for r in rows}) >= 3
+    assert all(0.05 < float(r["area_pct"]) < 50 for r in rows)
+    images = _records(workdir / "out/image_folder/images.jsonl")
+    assert [Path(r["file"]).name for r in images] == sorted(pngs)  # one record per image, in natural order
+    for image in images:  # the count computed per image (before the filter) is at least what passed it
+        passed = [r for r in rows if r["file_name"] == Path(image["file"]).name]
+        assert image["count"] == len(passed)
+        assert all(float(r["objects_in_image"]) >= len(passed) for r in passed)

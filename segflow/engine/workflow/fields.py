@@ -20,6 +20,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 
+from segflow.engine.node import Node
 from segflow.engine.ports import Kind
 from segflow.engine.workflow.condition_check import ConditionParam, Fields, ParamKind, Scope, check
 from segflow.engine.workflow.conditions import ConditionError, parse
@@ -60,13 +61,17 @@ def condition_params(params: BaseModel, path: tuple[Any, ...] = ()) -> Iterator[
     for name, info in type(params).model_fields.items():
         value, where = getattr(params, name, None), (*path, name)
         marker = _marker(info.annotation, info.metadata)
-        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        items = (list(enumerate(value)) if isinstance(value, list)
+                 else list(value.items()) if isinstance(value, dict) else [(None, value)])
         for i, item in items:
             at = where if i is None else (*where, i)
             if marker is not None and isinstance(item, str):
                 yield at, item, marker.kind
             elif isinstance(item, BaseModel) and has_conditions(type(item)):
                 yield from condition_params(item, at)
+
+
+_BASE_CHECK_FIELDS = getattr(Node.check_fields, "__func__", None)  # a node type that overrides it names fields
 
 
 # -- the validation pass ------------------------------------------------------------------------
@@ -98,11 +103,14 @@ def field_issues(graph: CompiledGraph, where: Callable[..., Location], unchecked
         if node_id in unchecked:
             continue
         needed = node.cls.needed_fields(node.params)
-        if not needed and not has_conditions(type(node.params)):
+        named = getattr(node.cls.check_fields, "__func__", None) is not _BASE_CHECK_FIELDS
+        if not needed and not named and not has_conditions(type(node.params)):
             continue
         into = into if into is not None else reaching_fields(graph, unchecked)
         issues += _missing(graph, node_id, into[node_id], needed, where)
         issues += _condition_issues(graph, node_id, into[node_id], where)
+        if named:
+            issues += _named_issues(graph, node_id, into[node_id], where)
     return issues
 
 
@@ -118,6 +126,18 @@ def _missing(graph: CompiledGraph, node_id: str, fields: Fields, needed: dict[st
             for name, hint in needed.items() if name not in fields]
 
 
+def _named_issues(graph: CompiledGraph, node_id: str, fields: Fields, where: Callable[..., Location]) -> list[Issue]:
+    """The node's own check of params that name fields (a sink's ``fields:``), located at the entry."""
+    node = graph.nodes[node_id]
+    wired = frozenset(p for p, refs in node.inputs.items() if refs)
+    issues = []
+    for problem in node.cls.check_fields(node.params, fields, wired):
+        path = tuple(int(p) if p.isdigit() else p for p in problem.field.split("."))
+        issues.append(Issue("param.field", f"param '{problem.field}': {problem.message}",
+                            where(("nodes", node_id, "params", *path)), node_id, problem.field, problem.hint))
+    return issues
+
+
 def _condition_issues(graph: CompiledGraph, node_id: str, fields: Fields,
                       where: Callable[..., Location]) -> list[Issue]:
     """Every unknown name and type mismatch in one node's conditions, located at its param."""
@@ -127,7 +147,8 @@ def _condition_issues(graph: CompiledGraph, node_id: str, fields: Fields,
     issues: list[Issue] = []
     wired = {p for p, refs in node.inputs.items() if refs}
     has_detections = any(node.cls.inputs[p].kind == Kind.DETECTIONS for p in wired)
-    scope = Scope(fields, has_detections, any(node.cls.inputs[p].kind == Kind.VALUE for p in wired))
+    kinds = {node.cls.inputs[p].kind for p in wired}
+    scope = Scope(fields, has_detections, Kind.VALUE in kinds, Kind.IMAGE in kinds)
     for path, text, kind in condition_params(node.params):
         try:
             tree = parse(text)

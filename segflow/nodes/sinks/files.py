@@ -111,8 +111,8 @@ _FIRST = [
 ]
 
 
-def ordered_union(header: list[str], rows: list[dict[str, Any]]) -> list[str]:
-    """``header`` plus the new fields of ``rows``: known fields first, then first-seen order."""
+def ordered_union(header: list[str], rows: list[dict[str, Any]], as_given: bool = False) -> list[str]:
+    """``header`` plus the new fields of ``rows``: known fields first (unless ``as_given``), then first-seen order."""
     seen = set(header)
     extra: list[str] = []
     for row in rows:
@@ -120,7 +120,7 @@ def ordered_union(header: list[str], rows: list[dict[str, Any]]) -> list[str]:
             if key not in seen:
                 seen.add(key)
                 extra.append(key)
-    if header:
+    if header or as_given:  # as_given: the sink's `fields:` set the order
         return header + extra
     return [f for f in _FIRST if f in seen] + [f for f in extra if f not in _FIRST]
 
@@ -153,7 +153,7 @@ class CsvSink(FileSink):
 
     def write(self, records: list[dict[str, Any]]) -> None:
         rows = [flatten(r) for r in records]
-        header = ordered_union(self.header, rows)
+        header = ordered_union(self.header, rows, as_given=bool(self.params.fields))
         if header != self.header:
             if self.file.size:
                 self.file.rotate()  # a new field: a new file, never a shifted column
