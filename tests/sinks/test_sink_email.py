@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sinkkit import feed, free_port, make_node, rendered_detections
 
+from segflow.engine.api import load
 from segflow.engine.workflow.validate import validate_text
 from segflow.nodes.sinks.email import EmailSink, fill
 
@@ -22,6 +23,7 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
 
 PASSWORD = "s3cret-Pa55"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -143,6 +145,21 @@ def test_a_wrong_password_keeps_the_mail_spooled_and_never_shows(tmp_path, smtp,
     assert inbox.messages == [] and undelivered is not None and undelivered.records == 1
     assert "refused the login" in undelivered.reason and "wrong-" not in undelivered.reason
     assert "wrong-" + PASSWORD not in caplog.text
+
+
+def test_the_example_workflow_mails_long_objects(tmp_path, smtp, monkeypatch):
+    inbox, port, cert = smtp
+    monkeypatch.setenv("SMTP_PASSWORD", PASSWORD)
+    (tmp_path / "assets").symlink_to(ROOT / "assets", target_is_directory=True)
+    workflow = load(ROOT / "workflows/email_alert.yaml", base_dir=tmp_path,
+                    overrides=["mail.host=localhost", f"mail.port={port}", "mail.username=qa", f"mail.ca_file={cert}",
+                               "mail.min_interval_s=0", "mail.batch_size=1"])
+    report = workflow.run(max_frames=12)
+    assert report.failures == 0 and not report.undelivered
+    assert inbox.messages, "no frame of the first 12 had an object over 9 mm"
+    for message in inbox.messages:
+        assert message["Subject"].startswith("Line 1: ") and "on belt, frame" in message["Subject"]
+        assert any(p.get_content_type() == "image/jpeg" for p in message.walk())
 
 
 def test_fill() -> None:

@@ -36,9 +36,10 @@ MATCH_IOU = 0.3
 
 # Workflows whose sinks need a broker or a web server: run end to end by the module that starts them.
 RUN_ELSEWHERE = {"sinks_network.yaml": ROOT / "tests" / "sinks" / "test_sink_workflows.py",
-                 "line_outputs.yaml": ROOT / "tests" / "sinks" / "test_sink_workflows.py"}
+                 "line_outputs.yaml": ROOT / "tests" / "sinks" / "test_sink_workflows.py",
+                 "email_alert.yaml": ROOT / "tests" / "sinks" / "test_sink_email.py"}
 # Environment a workflow reads (${VAR} in params) when validated here.
-ENV = {"sinks_network.yaml": {"SEGFLOW_TOKEN": "test-token"}}
+ENV = {"sinks_network.yaml": {"SEGFLOW_TOKEN": "test-token"}, "email_alert.yaml": {"SMTP_PASSWORD": "test"}}
 
 
 def _conftest_models():
