@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 from segflow.engine import NodeError, Params
 from segflow.engine.node import ParamProblem
 from segflow.engine.paths import kind_of, shown, stat_or_none
-from segflow.engine.workflow.condition_check import ConditionText
+from segflow.engine.workflow.condition_check import ConditionText, FrameValue
 
 
 class GateParams(Params):
@@ -40,6 +40,11 @@ class GateParams(Params):
         "",
         description="Write a frame only when this holds, e.g. `count > 0`, `class == stone`, "
         "`count(class == stone) >= 2 and confidence > 0.5` (empty = always; docs/conditions.md).",
+    )
+    only_on_change: list[FrameValue] = Field(
+        default_factory=list,
+        description="Write a frame only when one of these frame values differs from the last written frame "
+        "of its source, e.g. [\"count(class == stone)\", value.in] (empty = no such check).",
     )
 
 

@@ -284,3 +284,18 @@ def test_image_folder_report_names_each_image_and_shapes_its_columns(workdir: Pa
         passed = [r for r in rows if r["file_name"] == Path(image["file"]).name]
         assert image["count"] == len(passed)
         assert all(float(r["objects_in_image"]) >= len(passed) for r in passed)
+
+
+def test_window_counts_one_row_per_second(workdir: Path):
+    import csv
+
+    # 31 frames at 15 fps: seconds 0 and 1 close (on frames 15 and 30); the third is still open.
+    assert load(ROOT / "workflows/window_counts.yaml", base_dir=workdir).run(max_frames=31).failures == 0
+    with open(workdir / "out/window_counts/per_second.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["second"], r["frames"]) for r in rows] == [("0", "15"), ("1", "15")]
+    assert all(float(r["mean_in_view"]) > 0 and float(r["longest_mm"]) > 0 for r in rows)
+    assert all(int(float(r["crossed"])) >= 0 for r in rows)
+    changes = _records(workdir / "out/window_counts/changes.jsonl")
+    counts = [c["count"] for c in changes]
+    assert changes[0]["frame"] == 0 and all(a != b for a, b in zip(counts, counts[1:], strict=False))

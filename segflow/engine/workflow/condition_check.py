@@ -243,5 +243,7 @@ class ConditionParam:
 
 ConditionText = Annotated[str, ConditionParam("condition"), AfterValidator(check_syntax)]
 LineValue = Annotated[bool | int | float | str, ConditionParam("value"), AfterValidator(check_value_syntax)]
+FrameValue = Annotated[str, ConditionParam("value"), AfterValidator(check_value_syntax)]
+"""One value per frame in the language, as text (``count(class == stone)``, ``value.in``)."""
 FieldValue = Annotated[str, ConditionParam("field"), AfterValidator(check_syntax)]
 """A new detection field's expression (``compute.fields``): any value, per detection or per frame."""
