@@ -31,7 +31,8 @@ def test_windows_of_seconds_close_on_the_first_frame_past_their_end(make_node, r
         outs.append(node.process(Inputs({"detections": stones(n)}, packet))["value"])
     assert outs[:3] == [None, None, None]
     first = outs[3]
-    assert first["closed"] is True and (first["window"], first["start"], first["end"], first["frames"]) == (0, 0.0, 1.0, 3)
+    assert first["closed"] is True
+    assert (first["window"], first["start"], first["end"], first["frames"]) == (0, 0.0, 1.0, 3)
     assert first["stones"] == {"sum": 6, "mean": 2.0, "max": 3, "first": 1, "last": 2, "difference": 1, "count": 3}
     assert first["per_class"] == {"bean": 3, "stone": 6}
     assert outs[4] == {**first, "closed": False}  # the last closed window, not again closed
