@@ -184,6 +184,7 @@ nodes:
         ('sender: a@b.c, password: "${SEGFLOW_UNSET_FOR_TEST}"', "password", "is not set"),
         ("sender: a@b.c, security: none, password: x", "security", "readable"),
         ("sender: nobody", "sender", "not a mail address"),
+        ("sender: a@b.c, attach: csv, fields: [frame, class, clas]", "fields", "did you mean 'class'"),
     ],
 )
 def test_mistakes_are_located(params, field, text) -> None:

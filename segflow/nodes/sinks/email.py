@@ -123,11 +123,12 @@ class EmailSink(RemoteSink):
         for name in ("subject", "body"):
             used = [n for n in placeholders(getattr(params, name)) if n != "frames"]
             problems += [ParamProblem(name, p.message.replace("reaches this sink's records", "is in the record"),
-                                      p.hint) for p in column_problems(used, None if known is None else known)]
+                                      p.hint) for p in column_problems(used, known)]
         if params.attach == "image" and "image" not in wired:
             problems.append(ParamProblem("attach", "attach: image needs the image input, and none is wired",
                                          "wire `image: <node>.image` (annotate.detections' output shows the boxes)"))
-        return problems + column_problems(params.fields, None if known is None else known)
+        rows = record_names("detection", "detections" in wired, fields, "value" in wired, False)  # the CSV's
+        return problems + column_problems(params.fields, rows)
 
     def target(self) -> str:
         return f"smtp://{self.params.host}:{self.params.port}"
