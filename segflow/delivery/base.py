@@ -30,12 +30,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from segflow.delivery.columns import column_problems, columns, record_names, select
 from segflow.delivery.common import RecordParams, Ticker, sink_error
 from segflow.delivery.gate import GatedSink
 from segflow.delivery.linefile import LineFile
 from segflow.delivery.records import FrameRecord, RecordBuilder, dumps
 from segflow.engine import Inputs, Kind, NodeError, Port
 from segflow.engine.masking import mask
+from segflow.engine.node import ParamProblem
 from segflow.engine.observe.metrics import Undelivered
 from segflow.engine.text import path_part
 
@@ -133,9 +135,16 @@ class RecordSink(GatedSink):
         """Where records go, for error messages."""
         return ""
 
+    @classmethod
+    def check_fields(cls, params: Any, fields: frozenset[str] | None, wired: frozenset[str]) -> list[ParamProblem]:
+        known = record_names(params.per, "detections" in wired, fields, "value" in wired, params.mask != "none")
+        return column_problems(params.fields, known)
+
     def items(self, record: FrameRecord) -> list[Any]:
-        """What this sink queues for one frame: the flat rows its ``per`` asks for."""
-        return record.rows(self.params.per)
+        """What this sink queues for one frame: the flat rows its ``per`` asks for, with its ``fields:``."""
+        rows = record.rows(self.params.per)
+        chosen = columns(self.params.fields)
+        return [select(row, chosen) for row in rows] if chosen else rows
 
     def to_json(self, item: Any) -> Any:
         """An item as JSON data, for the rejected file (and a spool)."""

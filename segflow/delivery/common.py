@@ -19,12 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from segflow.engine import NodeError, Params
 from segflow.engine.node import ParamProblem
 from segflow.engine.paths import kind_of, shown, stat_or_none
-from segflow.engine.workflow.condition_check import ConditionText
+from segflow.engine.workflow.condition_check import ConditionText, FrameValue
 
 
 class GateParams(Params):
@@ -40,6 +40,11 @@ class GateParams(Params):
         "",
         description="Write a frame only when this holds, e.g. `count > 0`, `class == stone`, "
         "`count(class == stone) >= 2 and confidence > 0.5` (empty = always; docs/conditions.md).",
+    )
+    only_on_change: list[FrameValue] = Field(
+        default_factory=list,
+        description="Write a frame only when one of these frame values differs from the last written frame "
+        "of its source, e.g. [\"count(class == stone)\", value.in] (empty = no such check).",
     )
 
 
@@ -73,6 +78,19 @@ class RecordParams(BatchParams):
         description="Include each mask: COCO run-length encoding (column-major counts), "
         "polygon outlines, or not at all.",
     )
+    fields: list[str | dict[str, str]] = Field(
+        default_factory=list,
+        description="The record's columns, in order: a field (`class`), a part of one (`value.mean`, "
+        "`counts.stone`), or `{new_name: field}` to rename; checked before the run (empty = every field).",
+    )
+
+    @field_validator("fields")
+    @classmethod
+    def _one_name_per_rename(cls, value: list[str | dict[str, str]]) -> list[str | dict[str, str]]:
+        for entry in value:
+            if isinstance(entry, dict) and len(entry) != 1:
+                raise ValueError(f"a rename is one {{new_name: field}} pair, got {len(entry)}: write one per entry")
+        return value
 
 
 class FileParams(GateParams):

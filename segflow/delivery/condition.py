@@ -6,9 +6,10 @@ frame. A detection field is a column (one value per detection), a frame name a
 single value, and the tree is evaluated column-wise with numpy, so a filter
 over a hundred detections costs one pass, not a hundred.
 
-Two ways to ask: :meth:`Condition.per_detection` (filter, relabel: which
-detections pass) and :meth:`Condition.holds` (a sink's gate: does the frame
-pass). For the frame, a part that names detection fields holds when it holds
+Three ways to ask: :meth:`Condition.per_detection` (filter, relabel: which
+detections pass), :meth:`Condition.holds` (a sink's gate: does the frame
+pass) and :meth:`Condition.column` (``compute.fields``: the value itself, per
+detection). For the frame, a part that names detection fields holds when it holds
 for at least one detection; it is decided at the point where it meets a frame
 value (``count == 0 or class == stone`` is true on an empty frame), so
 ``class == stone and confidence > 0.5`` asks for one detection with both.
@@ -31,6 +32,8 @@ from segflow.engine import NodeError, PacketInfo
 from segflow.engine.workflow.conditions import (
     ARITHMETIC,
     BOX_NAMES,
+    ELEMENTWISE,
+    IMAGE_NAMES,
     ORDERING,
     Binary,
     Call,
@@ -59,19 +62,27 @@ class Condition:
         self.param = param
         self.tree = parse(text)
 
-    def per_detection(self, detections: Any, packet: PacketInfo, value: Any = None) -> np.ndarray:
+    def per_detection(self, detections: Any, packet: PacketInfo, value: Any = None, image: Any = None) -> np.ndarray:
         """Which of the detections pass (a boolean array, one per detection)."""
         n = 0 if detections is None else len(detections)
         if self.tree is None:
             return np.ones(n, dtype=bool)
-        result = self._run(_Frame(detections, packet, value, reduce=False))
+        result = self._run(_Frame(detections, packet, value, reduce=False, image=image))
         return np.broadcast_to(_truth(result), (n,)).copy()
 
-    def holds(self, packet: PacketInfo, detections: Any, value: Any = None) -> bool:
+    def column(self, detections: Any, packet: PacketInfo, value: Any = None, image: Any = None) -> np.ndarray:
+        """The expression's value for each detection (a frame value repeated), numbers as float, NaN missing."""
+        n = len(detections)
+        result = self._run(_Frame(detections, packet, value, reduce=False, image=image))
+        if not isinstance(result, np.ndarray):
+            result = np.array([result] * n, dtype=object)
+        return _normal(np.broadcast_to(result, (n,)).copy())
+
+    def holds(self, packet: PacketInfo, detections: Any, value: Any = None, image: Any = None) -> bool:
         """Whether the frame passes: a part over detection fields holds for at least one detection."""
         if self.tree is None:
             return True
-        result = _truth(self._run(_Frame(detections, packet, value, reduce=True)))
+        result = _truth(self._run(_Frame(detections, packet, value, reduce=True, image=image)))
         return bool(result.any()) if isinstance(result, np.ndarray) else bool(result)
 
     def value(self, packet: PacketInfo, detections: Any, value: Any = None) -> Any:
@@ -94,7 +105,8 @@ class Condition:
 class _Frame:
     """One evaluation: the frame's detections, columns read once and only when named."""
 
-    def __init__(self, detections: Any, packet: PacketInfo, value: Any, reduce: bool) -> None:
+    def __init__(self, detections: Any, packet: PacketInfo, value: Any, reduce: bool, image: Any = None) -> None:
+        self.image = image  # a Frame or its pixels: only its size is read
         self.detections = detections
         self.n = 0 if detections is None else len(detections)
         self.packet = packet
@@ -127,6 +139,8 @@ class _Frame:
             return float(self.packet.timestamp)
         if name == "source":
             return self.packet.source_id
+        if name in IMAGE_NAMES:
+            return self.image_size(name, node.col)
         if name.split(".", 1)[0] == "value":
             return _lookup(self.value, name.split(".")[1:])
         if name not in self.columns:
@@ -157,7 +171,17 @@ class _Frame:
             f"no field {name!r} in these detections; they have: {', '.join(sorted(data)) or 'no fields'}", col,
             "put the node that adds it (measure.masks, analyze.colour) upstream")
 
+    def image_size(self, name: str, col: int) -> float:
+        shape = getattr(self.image, "shape", None)
+        if shape is None:
+            raise ConditionError(f"{name!r} needs the image, and this node got none", col,
+                                 "wire `image: <source>.image` in this node's inputs")
+        height, width = float(shape[0]), float(shape[1])
+        return {"image_width": width, "image_height": height, "image_area": width * height}[name]
+
     def call(self, node: Call) -> Any:
+        if node.fn in ELEMENTWISE or node.more:
+            return self.elementwise(node)
         if node.arg is None:
             return self.n
         values = self.eval(node.arg)
@@ -173,6 +197,21 @@ class _Frame:
             return None
         reduce = {"max": np.max, "min": np.min, "mean": np.mean, "sum": np.sum}[node.fn]
         return float(reduce(present))
+
+    def elementwise(self, node: Call) -> Any:
+        """abs, round and min/max of several values: value by value, NaN (missing) where any is missing."""
+        first = _numbers(self.eval(node.arg), f"{node.fn}()", node.col)  # type: ignore[arg-type]
+        if node.fn == "abs":
+            return np.abs(first)
+        if node.fn == "round":
+            digits = int(node.more[0].value) if node.more and isinstance(node.more[0], Lit) else 0
+            return np.round(first, digits) if isinstance(first, np.ndarray) else round(first, digits)
+        values = [first, *(_numbers(self.eval(arg), f"{node.fn}()", arg.col) for arg in node.more)]
+        combine = np.maximum if node.fn == "max" else np.minimum  # NaN wins: a missing value stays missing
+        result = values[0]
+        for other in values[1:]:
+            result = combine(result, other)
+        return result if isinstance(result, np.ndarray) else float(result)
 
     def binary(self, node: Binary) -> Any:
         op = node.op

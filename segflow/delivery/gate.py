@@ -2,20 +2,25 @@
 
 Every sink that has these params (record sinks, images, video, the console,
 the line outputs) derives from :class:`GatedSink` and asks :meth:`GatedSink.admitted`
-for a frame's :class:`~segflow.delivery.records.Findings`, so the three options
+for a frame's :class:`~segflow.delivery.records.Findings`, so the four options
 mean the same everywhere and are checked in the same order: the N-th frame
-first (free), then the condition, then the cooldown. The condition itself is
+first (free), then the condition, then ``only_on_change`` (frame values that
+must differ from the last written frame's), then the cooldown. The condition itself is
 the shared language of :mod:`segflow.delivery.condition`; the gate only calls it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 from segflow.delivery.common import GateParams
 from segflow.delivery.condition import Condition
 from segflow.delivery.records import Findings
 from segflow.engine import Inputs, SinkNode
+
+_NEVER = object()  # no frame of the source written yet: the first always differs
 
 
 class Gate:
@@ -25,16 +30,19 @@ class Gate:
     video gives the same output as the live run did.
     """
 
-    def __init__(self, every_n: int = 1, cooldown_s: float = 0.0, condition: str = "") -> None:
+    def __init__(self, every_n: int = 1, cooldown_s: float = 0.0, condition: str = "",
+                 on_change: Sequence[str] = ()) -> None:
         self.every_n = every_n
         self.cooldown_s = cooldown_s
         self.condition = Condition(condition, "only_when")
+        self.on_change = [Condition(text, "only_on_change") for text in on_change]
         self._seen: dict[str, int] = {}
         self._last: dict[str, float] = {}
+        self._written: dict[str, tuple[Any, ...]] = {}  # per source, the on-change values last written
 
     @classmethod
     def of(cls, params: GateParams) -> Gate:
-        return cls(params.every_n_frames, params.cooldown_s, params.only_when)
+        return cls(params.every_n_frames, params.cooldown_s, params.only_when, params.only_on_change)
 
     def admit(self, findings: Findings) -> bool:
         source, timestamp = findings.packet.source_id, findings.packet.timestamp
@@ -42,12 +50,18 @@ class Gate:
         self._seen[source] = seen + 1
         if seen % self.every_n:
             return False
-        if not self.condition.holds(findings.packet, findings.detections, findings.value):
+        if not self.condition.holds(findings.packet, findings.detections, findings.value, findings.image):
             return False
+        if self.on_change:
+            values = tuple(c.value(findings.packet, findings.detections, findings.value) for c in self.on_change)
+            if self._written.get(source, _NEVER) == values:
+                return False
         last = self._last.get(source)
         if last is not None and self.cooldown_s > 0 and timestamp - last < self.cooldown_s:
             return False
         self._last[source] = timestamp
+        if self.on_change:
+            self._written[source] = values
         return True
 
 
@@ -62,7 +76,7 @@ class GatedSink(SinkNode):
 
     def admitted(self, inputs: Inputs) -> Findings | None:
         """The frame's findings when the gate lets it through, else None."""
-        findings = Findings(inputs.packet, inputs.get("detections"), inputs.get("value"))
+        findings = Findings(inputs.packet, inputs.get("detections"), inputs.get("value"), inputs.get("image"))
         with self._gate_lock:
             admitted = self.gate.admit(findings)
         return findings if admitted else None

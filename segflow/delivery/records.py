@@ -26,7 +26,7 @@ import numpy as np
 
 from segflow.engine import PacketInfo
 
-BASE_FIELDS = ("record_id", "workflow", "source", "frame", "timestamp", "time")
+BASE_FIELDS = ("record_id", "workflow", "source", "frame", "timestamp", "time", "file", "file_name")
 DETECTION_FIELDS = ("det_index", "class_id", "class", "confidence", "box", "tracker_id")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MICROSECOND = timedelta(microseconds=1)
@@ -118,10 +118,11 @@ class Findings:
     record fields are built only for a frame the gate lets through.
     """
 
-    def __init__(self, packet: PacketInfo, detections: Any = None, value: Any = None) -> None:
+    def __init__(self, packet: PacketInfo, detections: Any = None, value: Any = None, image: Any = None) -> None:
         self.packet = packet
         self.detections = detections  # None: no detections input wired
         self.value = value
+        self.image = image  # the frame, when wired: conditions may ask its size
 
     @cached_property
     def classes(self) -> list[str]:
@@ -155,6 +156,7 @@ class FrameRecord:
     time: str
     detections: tuple[dict[str, Any], ...] | None = None
     value: Any = None
+    file: str = ""  # the image file the frame was read from (source.image); empty otherwise
 
     @property
     def record_id(self) -> str:
@@ -177,6 +179,8 @@ class FrameRecord:
             "timestamp": self.timestamp,
             "time": self.time,
         }
+        if self.file:  # a folder of images: each record names its image, to match results to files
+            head.update(file=self.file, file_name=Path(self.file).name)
         extra = {} if self.value is None else {"value": self.value}
         if self.detections is None:  # no detections wired: one record per frame
             return [{**head, **extra}]
@@ -197,6 +201,7 @@ class FrameRecord:
             "logged_at_us": (self.logged_at - EPOCH) // MICROSECOND,  # integers: exact both ways
             "detections": None if self.detections is None else list(self.detections),
             "value": self.value,
+            "file": self.file,
         }
 
     @classmethod
@@ -204,7 +209,8 @@ class FrameRecord:
         logged_at = EPOCH + data["logged_at_us"] * MICROSECOND
         detections = data["detections"]
         return cls(data["run_id"], data["workflow"], data["source"], data["frame"], data["timestamp"], logged_at,
-                   iso_time(logged_at), None if detections is None else tuple(detections), data["value"])
+                   iso_time(logged_at), None if detections is None else tuple(detections), data["value"],
+                   data.get("file", ""))  # spools written before records named files have none
 
 
 @dataclass
@@ -234,6 +240,7 @@ class RecordBuilder:
             time=iso_time(now),
             detections=detections,
             value=findings.json_value,
+            file=packet.file,
         )
 
 

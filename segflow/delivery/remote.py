@@ -117,7 +117,7 @@ class Sender:
 
     def _run(self) -> None:
         while not self.abort.is_set():
-            if not len(self.spool):
+            if not len(self.spool) and not self.spool.in_flight:  # a failed batch is retried even alone
                 if self.stopping.is_set():
                     return
                 self.spool.wait(0.1)

@@ -156,6 +156,12 @@ class Spool:
             return self._disk_count + len(self._memory)
 
     @property
+    def in_flight(self) -> bool:
+        """A batch was taken and not committed: a failed delivery, to be tried again."""
+        with self.changed:
+            return self._inflight is not None
+
+    @property
     def disk_count(self) -> int:
         return self._disk_count
 

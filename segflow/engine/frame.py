@@ -8,12 +8,23 @@ from typing import Any
 
 @dataclass(frozen=True)
 class PacketInfo:
-    """Which frame of which source a packet is: what sinks log beside results."""
+    """Which frame of which source a packet is: what sinks log beside results.
+
+    ``file`` is the file the frame was read from when a source reads one file
+    per frame (``source.image``), so the records of a folder of images name
+    their images; empty for cameras and videos.
+    """
 
     source_id: str
     frame_index: int
     timestamp: float
     workflow: str = ""
+    file: str = ""
+
+    @classmethod
+    def of(cls, source_id: str, frame: Frame, workflow: str) -> PacketInfo:
+        """The packet of a frame a source produced (the source's ``path`` meta becomes ``file``)."""
+        return cls(source_id, frame.index, frame.timestamp, workflow, str(frame.meta.get("path", "")))
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,24 @@ class Node:
         return None
 
     @classmethod
+    def needed_fields(cls, params: Any) -> dict[str, str]:
+        """Fields this node cannot work without on its detections, each with the hint that supplies it.
+
+        ``line.count`` needs ``tracker_id`` (a tracker upstream): validation refuses a
+        graph where no upstream node declares it, instead of failing every frame.
+        """
+        return {}
+
+    @classmethod
+    def check_fields(cls, params: Any, fields: frozenset[str] | None, wired: frozenset[str]) -> list[ParamProblem]:
+        """Problems of params that name fields, given the fields reaching the node (None: unknown).
+
+        ``wired`` names the inputs that are connected. A sink's ``fields:`` is checked
+        here, against what its records can hold.
+        """
+        return []
+
+    @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         """Problems detectable before the run (a missing model file, an unwritable path)."""
         return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from skimage import data
 
 from segflow.engine import NodeError
+from segflow.engine.api import loads
 from segflow.engine.node import RunContext
 from segflow.nodes.sources.image import ImageSource, list_candidates, natural_key
 
@@ -156,3 +158,22 @@ def test_a_broken_link_in_the_folder_is_reported_and_counted(tmp_path, caplog):
     assert len(frames) == 1 and node.skipped_count == 1
     assert node.skipped[0].path.name == "b.png" and "broken link" in node.skipped[0].reason
     assert "b.png" in caplog.text
+
+
+def test_records_of_a_folder_of_images_name_each_file(tmp_path):
+    """Run through the executor: each record says which image it came from, so results match files."""
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for name, value in (("b_dark.png", 40), ("a_light.png", 200)):
+        cv2.imwrite(str(folder / name), np.full((24, 32, 3), value, np.uint8))
+    workflow = loads(f"""version: 1
+name: files
+nodes:
+  shots: {{type: source.image, params: {{path: {folder}}}}}
+  stats: {{type: debug.stats, inputs: {{image: shots.image}}}}
+  log: {{type: sink.jsonl, params: {{path: {tmp_path / 'out.jsonl'}}}, inputs: {{value: stats.value}}}}
+""", base_dir=tmp_path)
+    workflow.run()
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [(r["file_name"], r["file"]) for r in records] == [
+        ("a_light.png", str(folder / "a_light.png")), ("b_dark.png", str(folder / "b_dark.png"))]

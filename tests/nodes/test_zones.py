@@ -109,3 +109,32 @@ def test_line_empty_frames(make_node, run_packet):
 def test_bad_params(cls, params):
     with pytest.raises(pydantic.ValidationError):
         cls.Params(**params)
+
+
+LINE_WORKFLOW = """version: 1
+name: t
+nodes:
+  cam: {type: source.test_pattern, params: {frames: 2}}
+  find: {type: detect.threshold, inputs: {image: cam.image}}
+%s  line: {type: line.count, params: {start: [0, 50], end: [100, 50]}, inputs: {detections: %s.detections}}
+  log: {type: sink.jsonl, params: {path: /dev/null}, inputs: {value: line.value}}
+"""
+
+
+def test_line_count_without_a_tracker_upstream_is_refused_at_validation():
+    from segflow.engine.workflow.validate import validate_text
+
+    [issue] = [i for i in validate_text(LINE_WORKFLOW % ("", "find"), "wf.yaml").issues if i.is_error]
+    assert issue.code == "input.field" and issue.node == "line"
+    line = (LINE_WORKFLOW % ("", "find")).splitlines()[5]
+    assert (issue.location.line, issue.location.col) == (6, line.index("find.detections") + 1)  # at the input
+    assert "'tracker_id'" in issue.message and "'find'" in issue.message
+    assert "track.bytetrack" in issue.hint
+    tracked = "  track: {type: track.bytetrack, inputs: {detections: find.detections}}\n"
+    assert [i.format() for i in validate_text(LINE_WORKFLOW % (tracked, "track"), "wf.yaml").issues
+            if i.is_error] == []
+    # A filter between the tracker and the line keeps the tracker's ids.
+    filtered = tracked + "  f: {type: filter.detections, params: {where: ['confidence > 0']}, " \
+        "inputs: {detections: track.detections}}\n"
+    assert [i.format() for i in validate_text(LINE_WORKFLOW % (filtered, "f"), "wf.yaml").issues
+            if i.is_error] == []

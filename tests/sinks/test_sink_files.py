@@ -226,6 +226,18 @@ def test_csv_restart_keeps_the_header_and_repairs(tmp_path: Path) -> None:
     assert not (tmp_path / "d.1.csv").exists()
 
 
+def test_csv_per_frame_keeps_the_detections_as_json_text(tmp_path: Path) -> None:
+    node = make_node(CsvSink, tmp_path, path="d.csv", per="frame")
+    feed(node, 0, rendered_detections())
+    node.close()
+    [row] = read_csv(tmp_path / "d.csv")
+    assert list(row)[-1] == "detections"  # counts first, the list last
+    dets = json.loads(row["detections"])
+    assert [d["class"] for d in dets] == ["stone", "bean", "stone"]
+    assert [d["det_index"] for d in dets] == [0, 1, 2] and len(dets[0]["box"]) == 4
+    assert row["count"] == "3" and row["counts.stone"] == "2"
+
+
 def test_csv_newlines_in_values_stay_on_one_line(tmp_path: Path) -> None:
     dets = rendered_detections()
     dets.data["note"] = np.array(["a\nb", "c,d", 'say "hi"'])

@@ -14,6 +14,7 @@ from segflow.delivery.records import Findings, FrameRecord, RecordBuilder, jsona
 from segflow.engine.frame import PacketInfo
 
 PACKET = PacketInfo("cam", 12, 1.2, "wf")
+FILED = PacketInfo("photos", 3, 1.2, "wf", "/data/batch 7/img_0003.png")
 
 
 def rows(dets, value=None, per="detection", mask="none", run="r") -> list[dict]:
@@ -98,6 +99,14 @@ def test_polygon_outlines_the_rectangle() -> None:
     assert (min(xs), min(ys), max(xs), max(ys)) == (5, 6, 24, 20)
 
 
+def test_records_of_a_frame_read_from_a_file_name_it() -> None:
+    dets = rendered_detections()
+    for per in ("detection", "frame"):
+        records = RecordBuilder("wf", "r").frame(Findings(FILED, dets)).rows(per)
+        assert {(r["file"], r["file_name"]) for r in records} == {("/data/batch 7/img_0003.png", "img_0003.png")}
+    assert "file" not in rows(dets)[0]  # a camera's frame has no file: no empty column either
+
+
 def test_mask_modes_in_records() -> None:
     dets = rendered_detections()
     rle = rows(dets, mask="rle")
@@ -106,11 +115,11 @@ def test_mask_modes_in_records() -> None:
     assert isinstance(poly[2]["mask"][0], list) and len(poly[2]["mask"][0]) >= 8
 
 
-@pytest.mark.parametrize("detections", [None, "rendered"])
-def test_a_frame_record_survives_the_spool_exactly(detections) -> None:
-    """What a spool writes to disk reads back as the same typed record: time, run id and all."""
+@pytest.mark.parametrize(("detections", "packet"), [(None, PACKET), ("rendered", PACKET), ("rendered", FILED)])
+def test_a_frame_record_survives_the_spool_exactly(detections, packet) -> None:
+    """What a spool writes to disk reads back as the same typed record: time, run id, file and all."""
     dets = rendered_detections() if detections else None
-    record = RecordBuilder("wf", "20260101T000000Z-abcdef", "rle").frame(Findings(PACKET, dets, {"mean": 2.5}))
+    record = RecordBuilder("wf", "20260101T000000Z-abcdef", "rle").frame(Findings(packet, dets, {"mean": 2.5}))
     again = FrameRecord.from_json(json.loads(json.dumps(record.to_json())))
     assert again == record
     assert again.logged_at.tzinfo is not None and again.time.endswith("Z")

@@ -36,9 +36,10 @@ MATCH_IOU = 0.3
 
 # Workflows whose sinks need a broker or a web server: run end to end by the module that starts them.
 RUN_ELSEWHERE = {"sinks_network.yaml": ROOT / "tests" / "sinks" / "test_sink_workflows.py",
-                 "line_outputs.yaml": ROOT / "tests" / "sinks" / "test_sink_workflows.py"}
+                 "line_outputs.yaml": ROOT / "tests" / "sinks" / "test_sink_workflows.py",
+                 "email_alert.yaml": ROOT / "tests" / "sinks" / "test_sink_email.py"}
 # Environment a workflow reads (${VAR} in params) when validated here.
-ENV = {"sinks_network.yaml": {"SEGFLOW_TOKEN": "test-token"}}
+ENV = {"sinks_network.yaml": {"SEGFLOW_TOKEN": "test-token"}, "email_alert.yaml": {"SMTP_PASSWORD": "test"}}
 
 
 def _conftest_models():
@@ -265,3 +266,36 @@ def test_grabcut_refines_the_detector_boxes_into_stone_masks(workdir: Path):
         assert record["area_mm2"] == pytest.approx(stone["area_mm2"], rel=0.25)
         checked += 1
     assert checked >= 3
+
+
+def test_image_folder_report_names_each_image_and_shapes_its_columns(workdir: Path):
+    import csv
+
+    assert load(ROOT / "workflows/image_folder_report.yaml", base_dir=workdir).run().failures == 0
+    with open(workdir / "out/image_folder/objects.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["file_name", "object", "area_pct", "long_side_px", "off_centre_px", "objects_in_image"]
+    pngs = {p.name for p in SAMPLES.glob("*.png")}
+    assert {r["file_name"] for r in rows} <= pngs and len({r["file_name"] for r in rows}) >= 3
+    assert all(0.05 < float(r["area_pct"]) < 50 for r in rows)
+    images = _records(workdir / "out/image_folder/images.jsonl")
+    assert [Path(r["file"]).name for r in images] == sorted(pngs)  # one record per image, in natural order
+    for image in images:  # the count computed per image (before the filter) is at least what passed it
+        passed = [r for r in rows if r["file_name"] == Path(image["file"]).name]
+        assert image["count"] == len(passed)
+        assert all(float(r["objects_in_image"]) >= len(passed) for r in passed)
+
+
+def test_window_counts_one_row_per_second(workdir: Path):
+    import csv
+
+    # 31 frames at 15 fps: seconds 0 and 1 close (on frames 15 and 30); the third is still open.
+    assert load(ROOT / "workflows/window_counts.yaml", base_dir=workdir).run(max_frames=31).failures == 0
+    with open(workdir / "out/window_counts/per_second.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["second"], r["frames"]) for r in rows] == [("0", "15"), ("1", "15")]
+    assert all(float(r["mean_in_view"]) > 0 and float(r["longest_mm"]) > 0 for r in rows)
+    assert all(int(float(r["crossed"])) >= 0 for r in rows)
+    changes = _records(workdir / "out/window_counts/changes.jsonl")
+    counts = [c["count"] for c in changes]
+    assert changes[0]["frame"] == 0 and all(a != b for a, b in zip(counts, counts[1:], strict=False))

@@ -33,7 +33,7 @@ def run_sequential(plan: Plan, nodes: dict[str, Node], max_frames: int | None = 
         for count, frame in enumerate(source.frames()):
             if stopped.is_set() or (max_frames is not None and count >= max_frames):
                 break
-            info = PacketInfo(source_id, frame.index, frame.timestamp, plan.workflow)
+            info = PacketInfo.of(source_id, frame, plan.workflow)
             try:
                 run_packet(steps, Packet(info, {(source_id, "image"): frame}))
             except NodeCrash as exc:

@@ -18,8 +18,10 @@ from pydantic import AfterValidator
 from segflow.engine.workflow.conditions import (
     ARITHMETIC,
     DETECTION_NAMES,
+    ELEMENTWISE,
     FRAME_NAMES,
     FUNCTIONS,
+    IMAGE_NAMES,
     ORDERING,
     Binary,
     Call,
@@ -35,20 +37,25 @@ from segflow.engine.workflow.conditions import (
 )
 from segflow.engine.workflow.issues import closest
 
-ParamKind = Literal["condition", "value"]
+ParamKind = Literal["condition", "value", "field"]
 Fields = frozenset[str] | None  # None: not declared, any name may be there
 
 
 @dataclass(frozen=True)
 class Scope:
-    """What a condition may name: the frame's names, and the detections' when a detections input is wired."""
+    """What a condition may name: the frame's names, and the detections' when a detections input is wired.
+
+    The image's size (``image_width``...) needs an image input wired.
+    """
 
     fields: Fields = frozenset()
     detections: bool = True
     value: bool = False
+    image: bool = False
 
     def known(self) -> list[str]:
-        names = [*FRAME_NAMES, *FUNCTIONS, *(["value"] if self.value else [])]
+        frame = [n for n in FRAME_NAMES if self.image or n not in IMAGE_NAMES]
+        names = [*frame, *FUNCTIONS, *(["value"] if self.value else [])]
         if self.detections:
             names += [*DETECTION_NAMES, *sorted(self.fields or ())]
         return names
@@ -101,6 +108,9 @@ class _Analysis:
 
     def name(self, node: Name) -> tuple[Level, str]:
         name, scope = node.name, self.scope
+        if name in IMAGE_NAMES and not scope.image:
+            return self.fail(f"{name!r} needs the image, and no image input is wired", node.col,
+                             "wire `image: <source>.image` in this node's inputs")
         if name in FRAME_NAMES:
             return "frame", FRAME_NAMES[name]
         if name.split(".", 1)[0] == "value":
@@ -130,7 +140,13 @@ class _Analysis:
         if node.arg is None:
             if node.fn == "count":
                 return "frame", "number"
-            return self.fail(f"{node.fn}() needs a detection field, e.g. {node.fn}(length_mm)", node.col)
+            what = "a number" if node.fn in ELEMENTWISE else "a detection field"
+            return self.fail(f"{node.fn}() needs {what}, e.g. {node.fn}(length_mm)", node.col)
+        if node.fn in ELEMENTWISE or (node.fn in ("min", "max") and node.more):
+            return self.elementwise(node)
+        if node.more:
+            return self.fail(f"{node.fn}() takes one argument", node.more[0].col,
+                             "min(a, b) and max(a, b) compare values; the other functions take one")
         before = len(self.errors)
         if node.fn == "count" and isinstance(node.arg, Name) and not self.known(node.arg.name):
             return self.fail(f"unknown name {node.arg.name!r}", node.arg.col,
@@ -145,6 +161,26 @@ class _Analysis:
         if node.fn in ("max", "min", "mean", "sum") and type_ == "text":
             return self.fail(f"{node.fn}() works on numbers, not text", node.col, "first() takes text")
         return "frame", type_ if node.fn == "first" else "number"
+
+    def elementwise(self, node: Call) -> tuple[Level, str]:
+        """abs(x), round(x[, digits]), min(a, b, ...), max(a, b, ...): one number per detection or frame."""
+        if node.fn == "abs" and node.more or node.fn == "round" and len(node.more) > 1:
+            return self.fail(f"{node.fn}() takes {'one argument' if node.fn == 'abs' else 'a number and digits'}",
+                             node.more[-1].col)
+        if node.fn == "round" and node.more:
+            digits = node.more[0]
+            if not (isinstance(digits, Lit) and isinstance(digits.value, int) and not isinstance(digits.value, bool)):
+                return self.fail("round(x, digits): digits is a whole number", digits.col, "e.g. round(area_mm2, 1)")
+        args = (node.arg, *node.more) if node.fn != "round" else (node.arg,)
+        level: Level = "frame"
+        for arg in args:
+            if arg is None:
+                continue
+            arg_level, type_ = self.visit(arg)
+            if type_ == "text":
+                return self.fail(f"{node.fn}() works on numbers, not text", arg.col)
+            level = "detection" if arg_level == "detection" else level
+        return level, "number"
 
     def binary(self, node: Binary) -> tuple[Level, str]:
         left_level, left = self.visit(node.left)
@@ -172,7 +208,7 @@ def _name_of(node: Expr) -> str:
     return node.name if isinstance(node, Name) else ""
 
 
-ANY_NAME = Scope(fields=None, detections=True, value=True)
+ANY_NAME = Scope(fields=None, detections=True, value=True, image=True)
 """The scope of a params model on its own: every name may exist, so only names-free mistakes show."""
 
 
@@ -207,3 +243,7 @@ class ConditionParam:
 
 ConditionText = Annotated[str, ConditionParam("condition"), AfterValidator(check_syntax)]
 LineValue = Annotated[bool | int | float | str, ConditionParam("value"), AfterValidator(check_value_syntax)]
+FrameValue = Annotated[str, ConditionParam("value"), AfterValidator(check_value_syntax)]
+"""One value per frame in the language, as text (``count(class == stone)``, ``value.in``)."""
+FieldValue = Annotated[str, ConditionParam("field"), AfterValidator(check_syntax)]
+"""A new detection field's expression (``compute.fields``): any value, per detection or per frame."""

@@ -17,7 +17,7 @@ Grammar::
     sum     := product (('+' | '-') product)*
     product := unary (('*' | '/') unary)*
     unary   := '-' unary | atom
-    atom    := NUMBER | 'text' | "text" | true | false | NAME | FUNCTION '(' [expr] ')' | '(' expr ')'
+    atom    := NUMBER | 'text' | "text" | true | false | NAME | FUNCTION '(' [expr (',' expr)*] ')' | '(' expr ')'
     list    := '[' item (',' item)* ']'      item := NUMBER | 'text' | true | false | words
 
 Bare words after ``==``, ``!=`` and inside a list are text (``class == stone``,
@@ -38,7 +38,10 @@ MAX_LENGTH = 2000
 MAX_DEPTH = 40
 """Deepest nesting of brackets and operators."""
 
-FRAME_NAMES: dict[str, str] = {"count": "number", "frame": "number", "timestamp": "number", "source": "text"}
+IMAGE_NAMES = ("image_width", "image_height", "image_area")
+"""The frame's size in pixels: they need the image (an ``image`` input, or masks to read it from)."""
+FRAME_NAMES: dict[str, str] = {"count": "number", "frame": "number", "timestamp": "number", "source": "text",
+                               **dict.fromkeys(IMAGE_NAMES, "number")}
 """Names of the frame (a ``value`` input adds ``value`` and ``value.key``)."""
 BOX_NAMES = ("x1", "y1", "x2", "y2", "cx", "cy", "box_width", "box_height", "box_area", "aspect")
 DETECTION_NAMES: dict[str, str] = {
@@ -46,8 +49,13 @@ DETECTION_NAMES: dict[str, str] = {
     **dict.fromkeys(BOX_NAMES, "number"),
 }
 """Names every detection has (a missing class id, confidence or tracker id reads as missing)."""
-FUNCTIONS = ("count", "max", "min", "mean", "sum", "first")
+REDUCERS = ("count", "max", "min", "mean", "sum", "first")
 """Frame values over the detections: ``count(cond)`` counts those that pass; the others reduce a field."""
+ELEMENTWISE = ("abs", "round")
+"""Numbers to numbers, one per detection or per frame as their argument is: ``round(x)``, ``round(x, 2)``."""
+FUNCTIONS = (*REDUCERS, *ELEMENTWISE)
+"""Every function; ``min(a, b, ...)`` and ``max(a, b, ...)`` with two or more arguments compare them
+value by value instead of reducing one field."""
 _KEYWORDS = {"and", "or", "not", "in", "true", "false"}
 _BUILT_IN = {*FRAME_NAMES, *DETECTION_NAMES, *FUNCTIONS, "value"}
 _TOKEN = re.compile(
@@ -92,6 +100,7 @@ class Call:
     fn: str
     arg: Expr | None
     col: int
+    more: tuple[Expr, ...] = ()  # arguments after the first: min(a, b), round(x, 2)
 
 
 @dataclass(frozen=True)
@@ -262,9 +271,13 @@ class _Parser:
             self.take()
             self.nested(tok.col)
             arg = None if self.at(")") else self.expr()
-            self.take(")", "')'")
+            more = []
+            while arg is not None and self.at(","):
+                self.take()
+                more.append(self.expr())
+            self.take(")", "',' or ')'")
             self.depth -= 1
-            return Call(tok.text, arg, tok.col)
+            return Call(tok.text, arg, tok.col, tuple(more))
         return Name(tok.text, tok.col)
 
     def words(self) -> Lit | None:

@@ -1,5 +1,9 @@
 """Names in conditions, checked before the run against the fields that reach the node.
 
+A node may also need a field to work at all (``Node.needed_fields``:
+``line.count`` needs ``tracker_id``); a graph where nothing upstream adds it
+is refused here, with the node's hint at what to put before it.
+
 Each node type declares the per-detection fields it adds (``Node.added_fields``);
 the fields that reach a node are what its upstream nodes add along its
 detections inputs. A condition naming anything else is a validation error with
@@ -16,6 +20,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 
+from segflow.engine.node import Node
 from segflow.engine.ports import Kind
 from segflow.engine.workflow.condition_check import ConditionParam, Fields, ParamKind, Scope, check
 from segflow.engine.workflow.conditions import ConditionError, parse
@@ -56,13 +61,17 @@ def condition_params(params: BaseModel, path: tuple[Any, ...] = ()) -> Iterator[
     for name, info in type(params).model_fields.items():
         value, where = getattr(params, name, None), (*path, name)
         marker = _marker(info.annotation, info.metadata)
-        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        items = (list(enumerate(value)) if isinstance(value, list)
+                 else list(value.items()) if isinstance(value, dict) else [(None, value)])
         for i, item in items:
             at = where if i is None else (*where, i)
             if marker is not None and isinstance(item, str):
                 yield at, item, marker.kind
             elif isinstance(item, BaseModel) and has_conditions(type(item)):
                 yield from condition_params(item, at)
+
+
+_BASE_CHECK_FIELDS = getattr(Node.check_fields, "__func__", None)  # a node type that overrides it names fields
 
 
 # -- the validation pass ------------------------------------------------------------------------
@@ -85,28 +94,70 @@ def reaching_fields(graph: CompiledGraph, unchecked: set[str]) -> dict[str, Fiel
     return into
 
 
-def condition_issues(graph: CompiledGraph, where: Callable[..., Location], unchecked: set[str]) -> list[Issue]:
-    """Every unknown name and type mismatch in every node's conditions, located at its param."""
-    issues: list[Issue] = []
+def field_issues(graph: CompiledGraph, where: Callable[..., Location], unchecked: set[str]) -> list[Issue]:
+    """Every unknown name in every node's conditions, and every field a node needs that nothing upstream adds."""
     into: dict[str, Fields] | None = None
+    issues: list[Issue] = []
     for node_id in graph.order:
         node = graph.nodes[node_id]
-        if node_id in unchecked or not has_conditions(type(node.params)):
+        if node_id in unchecked:
+            continue
+        needed = node.cls.needed_fields(node.params)
+        named = getattr(node.cls.check_fields, "__func__", None) is not _BASE_CHECK_FIELDS
+        if not needed and not named and not has_conditions(type(node.params)):
             continue
         into = into if into is not None else reaching_fields(graph, unchecked)
-        wired = {p for p, refs in node.inputs.items() if refs}
-        has_detections = any(node.cls.inputs[p].kind == Kind.DETECTIONS for p in wired)
-        scope = Scope(into[node_id], has_detections, any(node.cls.inputs[p].kind == Kind.VALUE for p in wired))
-        for path, text, kind in condition_params(node.params):
-            try:
-                tree = parse(text)
-            except ConditionError:
-                continue  # the params model refused it already
-            if tree is None:
-                continue
-            for error in check(tree, scope, kind):
-                name = ".".join(str(p) for p in path)
-                issues.append(Issue("param.condition", f"param '{name}': {text!r}: {error}",
-                                    where(("nodes", node_id, "params", *path)), node_id, name, error.hint))
+        issues += _missing(graph, node_id, into[node_id], needed, where)
+        issues += _condition_issues(graph, node_id, into[node_id], where)
+        if named:
+            issues += _named_issues(graph, node_id, into[node_id], where)
     return issues
 
+
+def _missing(graph: CompiledGraph, node_id: str, fields: Fields, needed: dict[str, str],
+             where: Callable[..., Location]) -> list[Issue]:
+    node = graph.nodes[node_id]
+    port = next((p for p, refs in node.inputs.items() if refs and node.cls.inputs[p].kind == Kind.DETECTIONS), None)
+    if fields is None or port is None:
+        return []
+    upstream = ", ".join(f"'{src}'" for src, _ in node.inputs[port])
+    return [Issue("input.field", f"{node.cls.type_name} needs '{name}' on its detections, and no node upstream "
+                  f"({upstream}) adds it", where(("nodes", node_id, "inputs", port)), node_id, port, hint)
+            for name, hint in needed.items() if name not in fields]
+
+
+def _named_issues(graph: CompiledGraph, node_id: str, fields: Fields, where: Callable[..., Location]) -> list[Issue]:
+    """The node's own check of params that name fields (a sink's ``fields:``), located at the entry."""
+    node = graph.nodes[node_id]
+    wired = frozenset(p for p, refs in node.inputs.items() if refs)
+    issues = []
+    for problem in node.cls.check_fields(node.params, fields, wired):
+        path = tuple(int(p) if p.isdigit() else p for p in problem.field.split("."))
+        issues.append(Issue("param.field", f"param '{problem.field}': {problem.message}",
+                            where(("nodes", node_id, "params", *path)), node_id, problem.field, problem.hint))
+    return issues
+
+
+def _condition_issues(graph: CompiledGraph, node_id: str, fields: Fields,
+                      where: Callable[..., Location]) -> list[Issue]:
+    """Every unknown name and type mismatch in one node's conditions, located at its param."""
+    node = graph.nodes[node_id]
+    if not has_conditions(type(node.params)):
+        return []
+    issues: list[Issue] = []
+    wired = {p for p, refs in node.inputs.items() if refs}
+    has_detections = any(node.cls.inputs[p].kind == Kind.DETECTIONS for p in wired)
+    kinds = {node.cls.inputs[p].kind for p in wired}
+    scope = Scope(fields, has_detections, Kind.VALUE in kinds, Kind.IMAGE in kinds)
+    for path, text, kind in condition_params(node.params):
+        try:
+            tree = parse(text)
+        except ConditionError:
+            continue  # the params model refused it already
+        if tree is None:
+            continue
+        for error in check(tree, scope, kind):
+            name = ".".join(str(p) for p in path)
+            issues.append(Issue("param.condition", f"param '{name}': {text!r}: {error}",
+                                where(("nodes", node_id, "params", *path)), node_id, name, error.hint))
+    return issues

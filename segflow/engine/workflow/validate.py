@@ -22,7 +22,7 @@ from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import shown
 from segflow.engine.registry import Registry, default_registry
 from segflow.engine.workflow.bind import Binding, bind, image_sources, port_refs, substitute
-from segflow.engine.workflow.fields import condition_issues
+from segflow.engine.workflow.fields import field_issues
 from segflow.engine.workflow.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
 from segflow.engine.workflow.inputs import NODE_REF, is_kind_error, node_value_field
 from segflow.engine.workflow.issues import Issue, Location, Severity, closest, errors_in, shorten
@@ -208,7 +208,7 @@ class _Checker:
         graph.bound = all(name in binding.values for name in binding.specs)
         self.issues.extend(no_source_error(graph, self.loaded.where))
         self.issues.extend(no_sink_warning(graph, self.loaded.where))
-        self.issues.extend(condition_issues(graph, self.loaded.where, self.bad_params))
+        self.issues.extend(field_issues(graph, self.loaded.where, self.bad_params))
         return graph
 
     def _node(self, node_id: str, raw: Any, raw_key: Any) -> ResolvedNode | None:

@@ -71,7 +71,7 @@ class ByteTrack(Node):
 
     @classmethod
     def added_fields(cls, params: Any) -> frozenset[str]:
-        return frozenset()
+        return frozenset({"tracker_id"})  # what line.count needs upstream
 
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:

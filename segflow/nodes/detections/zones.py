@@ -187,6 +187,11 @@ class LineCount(Node):
     def added_fields(cls, params: Any) -> frozenset[str]:
         return frozenset()
 
+    @classmethod
+    def needed_fields(cls, params: Any) -> dict[str, str]:
+        return {"tracker_id": "put track.bytetrack between the detector and line.count: a crossing is one "
+                "object seen on both sides, so objects need identities across frames"}
+
     def setup(self) -> None:
         self._lines: dict[str, tuple[Any, sv.LineZone, dict[str, int], dict[str, int]]] = {}
         self._lock = threading.Lock()

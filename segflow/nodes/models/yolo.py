@@ -35,6 +35,7 @@ from segflow.vision.model_files import (
     sha256_problem,
     unpinned_problem,
 )
+from segflow.vision.model_names import class_names
 from segflow.vision.ultralytics_refs import (
     DEVICE,
     SUPPORTED_TASKS,
@@ -139,7 +140,21 @@ class Yolo(Node):
             problems.append(ParamProblem(
                 "model", f"{params.model} would be downloaded and loaded with no `sha256` pin (a .pt runs any code "
                 "it holds)", "download it once, give its path, then `segflow models pin WORKFLOW`", warning=True))
+        if params.classes and not_torch is None:
+            problems += cls._class_problems(params.classes, resolved)
         return problems
+
+    @staticmethod
+    def _class_problems(classes: list[str | int], resolved: Path) -> list[ParamProblem]:
+        """``classes`` the model does not have, when its file says its names without being loaded."""
+        names = class_names(resolved)
+        if names is None:
+            return []  # checked when the model loads
+        try:
+            resolve_classes(classes, names)
+        except UnknownClass as exc:
+            return [ParamProblem("classes", str(exc), "fix `classes` or leave it empty for all")]
+        return []
 
     def setup(self) -> None:
         p = self.params

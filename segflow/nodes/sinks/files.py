@@ -79,14 +79,16 @@ class JsonlSink(FileSink):
 
 
 def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """CSV cells: ``box`` becomes x1..y2, nested dicts ``a.b`` columns, lists JSON text."""
+    """CSV cells: ``box`` becomes x1..y2, nested dicts ``a.b`` columns, lists JSON text.
+
+    A per-frame record's ``detections`` list is one column of JSON text, last in
+    the row: a frame is one line, as asked, and nothing of it is dropped.
+    """
     cells: dict[str, Any] = {}
     for key, value in record.items():
         name = prefix + key
         if key == "box" and not prefix and isinstance(value, list) and len(value) == 4:
             cells.update(zip(("x1", "y1", "x2", "y2"), value, strict=True))
-        elif key == "detections" and not prefix:
-            continue  # per-frame CSV rows keep counts; detections go to per-detection files
         elif isinstance(value, Mapping) and key != "mask":
             cells.update(flatten(value, name + "."))
         elif isinstance(value, (list, dict)):
@@ -109,8 +111,8 @@ _FIRST = [
 ]
 
 
-def ordered_union(header: list[str], rows: list[dict[str, Any]]) -> list[str]:
-    """``header`` plus the new fields of ``rows``: known fields first, then first-seen order."""
+def ordered_union(header: list[str], rows: list[dict[str, Any]], as_given: bool = False) -> list[str]:
+    """``header`` plus the new fields of ``rows``: known fields first (unless ``as_given``), then first-seen order."""
     seen = set(header)
     extra: list[str] = []
     for row in rows:
@@ -118,7 +120,7 @@ def ordered_union(header: list[str], rows: list[dict[str, Any]]) -> list[str]:
             if key not in seen:
                 seen.add(key)
                 extra.append(key)
-    if header:
+    if header or as_given:  # as_given: the sink's `fields:` set the order
         return header + extra
     return [f for f in _FIRST if f in seen] + [f for f in extra if f not in _FIRST]
 
@@ -151,7 +153,7 @@ class CsvSink(FileSink):
 
     def write(self, records: list[dict[str, Any]]) -> None:
         rows = [flatten(r) for r in records]
-        header = ordered_union(self.header, rows)
+        header = ordered_union(self.header, rows, as_given=bool(self.params.fields))
         if header != self.header:
             if self.file.size:
                 self.file.rotate()  # a new field: a new file, never a shifted column

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from segflow.delivery.columns import column_problems, columns, record_names, select
 from segflow.delivery.common import writable_problems
 from segflow.delivery.records import FrameRecord
 from segflow.delivery.remote import Rejected, RemoteParams, RemoteSink
@@ -201,6 +202,12 @@ class SqlSink(RemoteSink):
         url = getattr(self, "url", None)
         return url.render_as_string(hide_password=True) if url is not None else self.params.database
 
+    @classmethod
+    def check_fields(cls, params: Any, fields: frozenset[str] | None, wired: frozenset[str]) -> list[ParamProblem]:
+        """``fields:`` chooses the ``detections.fields`` JSON of each row: named like a per-detection record's."""
+        return column_problems(params.fields, record_names("detection", "detections" in wired, fields,
+                                                           "value" in wired, params.mask != "none"))
+
     def items(self, record: FrameRecord) -> list[Any]:
         """The typed frame record itself: its rows are made at insert time, from its attributes."""
         return [record]
@@ -249,7 +256,7 @@ class SqlSink(RemoteSink):
         from sqlalchemy import exc as sa_exc
 
         todo = self._not_yet_inserted(items) if self._unsure else items
-        frames, detections = self._rows(todo)
+        frames, detections = self._rows(todo, columns(self.params.fields))
         try:
             with self.engine.begin() as conn:  # one transaction: the batch is all there or absent
                 if frames:
@@ -278,7 +285,8 @@ class SqlSink(RemoteSink):
         return [r for r in records if (r.run_id, r.source, r.frame) not in present]
 
     @staticmethod
-    def _rows(records: list[FrameRecord]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _rows(records: list[FrameRecord], chosen: list[tuple[str, str]]) -> tuple[list[dict[str, Any]],
+                                                                                   list[dict[str, Any]]]:
         frames, detections = [], []
         for r in records:
             where = {
@@ -305,7 +313,8 @@ class SqlSink(RemoteSink):
                         "x2": box[2],
                         "y2": box[3],
                         "tracker_id": det["tracker_id"],
-                        "fields": {k: v for k, v in det.items() if k not in DETECTION_COLUMNS} or None,
+                        "fields": (select({**det, "value": r.value}, chosen) if chosen else
+                                   {k: v for k, v in det.items() if k not in DETECTION_COLUMNS} or None),
                         "mask": det.get("mask"),
                     }
                 )
