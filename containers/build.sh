@@ -27,8 +27,8 @@ find "$ctx/src" -name __pycache__ -prune -exec rm -rf {} +
 rm -rf "$ctx/src"
 
 echo "build: gathering requirements/$kind.txt"
-"$PY" -m pip download -q --no-deps --only-binary=:all: -d "$ctx/wheels" \
-  -r <(grep -v -E '^(#|sam2==)' "$ROOT/requirements/$kind.txt")
+# pip wheel: binary wheels are downloaded as they are; the few sdists (antlr4 for SAM2's hydra) become wheels here
+"$PY" -m pip wheel -q --no-deps -w "$ctx/wheels" -r <(grep -v -E '^(#|sam2==)' "$ROOT/requirements/$kind.txt")
 if grep -q '^sam2==' "$ROOT/requirements/$kind.txt"; then
   # sam2 ships only as an sdist that builds against torch: build its wheel here, against the dev venv's torch
   SAM2_BUILD_CUDA=0 "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$ctx/wheels" \
@@ -48,5 +48,8 @@ else
 fi
 
 echo "build: $tag"
-$PODMAN build $RUN_FLAGS -q -f "$ROOT/containers/$kind.Containerfile" -t "$tag" "$ctx" >/dev/null
+# A RUN with a bind mount is cached by its text alone: the wheels' hash goes into it as a build
+# argument, so a changed wheel (or the other image's set) never reuses a stale layer.
+wheels_sha=$(cd "$ctx/wheels" && sha256sum ./*.whl | sha256sum | cut -c1-16)
+$PODMAN build $RUN_FLAGS -q --build-arg "WHEELS_SHA=$wheels_sha" -f "$ROOT/containers/$kind.Containerfile" -t "$tag" "$ctx" >/dev/null
 echo "build: $tag $($PODMAN image inspect --format '{{.Size}}' "$tag") bytes"
