@@ -25,27 +25,17 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.vision.model_files import (
-    CHECKPOINT_HINT,
-    SHA256_HINT,
-    UNPINNED_HINT,
-    checkpoint_problem,
-    load_error,
-    sha256_field,
-    sha256_problem,
-    unpinned_problem,
-)
+from segflow.nodes.models.weights import load_hint, pinned_source, weights_problems
+from segflow.vision.model_files import load_error, sha256_field
 from segflow.vision.ultralytics_refs import (
     DEVICE,
     SUPPORTED_TASKS,
     TASK_WORDS,
     UnknownClass,
-    is_hub_name,
-    model_problem,
     resolve_classes,
     torch_device,
 )
-from segflow.vision.yolo_onnx import EDGE_RUNTIMES, INSTALL, choose_runtime, runtime_problem
+from segflow.vision.yolo_onnx import EDGE_RUNTIMES, choose_runtime
 
 log = logging.getLogger(__name__)
 
@@ -108,67 +98,26 @@ class Yolo(Node):
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         resolved = cls.weights_file(params, context)
-        problem = model_problem(params.model, resolved)
-        if problem is not None:
-            hint = (
-                f"export it from the trained weights: segflow export MODEL.pt --format onnx --out {params.model}"
-                if resolved.suffix.lower() == ".onnx"
-                else "give a .pt/.onnx/.engine file or an OpenVINO folder, or an ultralytics model "
-                "name such as yolo11n-seg.pt (downloaded on first use)"
-            )
-            return [ParamProblem("model", problem, hint)]
-        problems = []
-        runtime = runtime_problem(params.model, params.runtime)
-        if runtime is not None:
-            chosen = choose_runtime(params.model, params.runtime)
-            fix = "give an .onnx file or runtime: ultralytics" if chosen in EDGE_RUNTIMES else INSTALL[chosen]
-            problems.append(ParamProblem("runtime", runtime, fix))
-        if params.sha256 is not None and not resolved.exists():
-            problems.append(ParamProblem("sha256", f"only a file can be checked; {params.model} is a model name",
-                                         "give the path of the downloaded file, or drop `sha256`"))
-        mismatch = sha256_problem(resolved, params.sha256)
-        if mismatch is not None:
-            problems.append(ParamProblem("sha256", mismatch, SHA256_HINT))
-        not_torch = checkpoint_problem(resolved)
-        if not_torch is not None:
-            problems.append(ParamProblem("model", not_torch, CHECKPOINT_HINT))
-        unpinned = unpinned_problem(resolved, params.sha256)
-        if unpinned is not None and mismatch is None and not_torch is None:
-            problems.append(ParamProblem("model", unpinned, UNPINNED_HINT, warning=True))
-        elif is_hub_name(params.model) and not resolved.exists() and params.sha256 is None:
-            problems.append(ParamProblem(
-                "model", f"{params.model} would be downloaded and loaded with no `sha256` pin (a .pt runs any code "
-                "it holds)", "download it once, give its path, then `segflow models pin WORKFLOW`", warning=True))
-        return problems
+        return weights_problems(params.model, resolved, params.runtime, params.sha256, "yolo11n-seg.pt")
 
     def setup(self) -> None:
         p = self.params
-        resolved = self.weights_file(p, self.context)
-        source = str(resolved) if resolved.exists() or not is_hub_name(p.model) else p.model
-        if p.sha256 is not None:  # checked again here: the file may have changed since validation
-            problem = sha256_problem(resolved, p.sha256) if resolved.exists() else f"{resolved} does not exist"
-            if problem is not None:
-                raise NodeError(f"node '{self.node_id}': {problem}", hint=SHA256_HINT)
+        source = pinned_source(self.node_id, p.model, self.weights_file(p, self.context), p.sha256)
         self.runtime = choose_runtime(p.model, p.runtime)
         try:
             self.model = self.load(source)
             task, names = self.model.task, self.model.names  # a file that is no model fails here too
         except Exception as exc:
-            downloading = source == p.model and is_hub_name(p.model)
             raise NodeError(
                 f"node '{self.node_id}': cannot load YOLO model {source}: {load_error(exc)}",
-                hint="ultralytics downloads named models on first use, which needs internet; "
-                "offline, copy the .pt file here and give its path"
-                if downloading
-                else "is it a YOLO ONNX export (segflow export MODEL.pt --format onnx)?"
-                if self.runtime in EDGE_RUNTIMES
-                else "is it an ultralytics model or export (.pt/.onnx/.engine/OpenVINO folder)?",
+                hint=load_hint(source, p.model, self.runtime, "detection/segmentation"),
             ) from exc
         if task not in SUPPORTED_TASKS:
             raise NodeError(
                 f"node '{self.node_id}' (detect.yolo): {source} is {TASK_WORDS.get(task, task)} "
                 f"(task '{task}'); detect.yolo needs a detection or segmentation model",
-                hint="use a detection or -seg model, e.g. yolo11n.pt or yolo11n-seg.pt",
+                hint="use classify.yolo for a classifier" if task == "classify"
+                else "use a detection or -seg model, e.g. yolo11n.pt or yolo11n-seg.pt",
             )
         log.info("detect '%s': %s (%s, %d classes) on %s", self.node_id, source, task, len(names), self.runtime)
         self.configure()

@@ -2,7 +2,8 @@
 
 ``segflow generate samples --out assets/samples`` regenerates every sample the
 example workflows use; ``segflow generate dataset --out DIR`` writes the YOLO-seg
-training set the shipped coffee-stones model was trained on.
+training set the shipped coffee-stones model was trained on; ``segflow generate
+crops --out DIR`` the class-folder crops the shipped conveyor classifier was.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-KINDS = ("dataset", "video", "cherries", "concrete", "pipes", "parts", "tilted", "samples")
-DEFAULT_SEEDS = {"dataset": 0, "video": 7, "cherries": 3, "concrete": 5, "pipes": 11, "parts": 21, "tilted": 22}
+KINDS = ("dataset", "crops", "video", "cherries", "concrete", "pipes", "parts", "tilted", "samples")
+DEFAULT_SEEDS = {"dataset": 0, "crops": 0, "video": 7, "cherries": 3, "concrete": 5, "pipes": 11, "parts": 21,
+                 "tilted": 22}
 MODULES = {"parts": "parts", "tilted": "parts"}  # kinds written by a module of another name
 
 
@@ -51,7 +53,8 @@ class GenerateCommand:
         parser.add_argument(
             "what",
             choices=KINDS,
-            help="dataset (YOLO-seg folder), video (.mp4), cherries/concrete/pipes/parts/tilted (.png; "
+            help="dataset (YOLO-seg folder), crops (class folders: bean, debris, stone), video (.mp4), "
+            "cherries/concrete/pipes/parts/tilted (.png; "
             "tilted also writes its camera calibration), samples (all of the sample files into a folder)",
         )
         parser.add_argument(
@@ -60,8 +63,11 @@ class GenerateCommand:
             help="output folder (dataset, samples) or file (video .mp4, images .png)",
         )
         parser.add_argument("--seed", type=int, default=None, help="random seed (default per kind)")
-        parser.add_argument("--train", type=int, default=240, help="dataset: training images (default 240)")
-        parser.add_argument("--val", type=int, default=60, help="dataset: validation images (default 60)")
+        parser.add_argument("--train", type=int, default=240,
+                            help="dataset: training images; crops: training crops per class (default 240)")
+        parser.add_argument("--val", type=int, default=60,
+                            help="dataset: validation images; crops: validation crops per class (default 60)")
+        parser.add_argument("--test", type=int, default=150, help="crops: held-out crops per class (default 150)")
 
     def run(self, args: argparse.Namespace) -> int:
         out = Path(args.out)
@@ -74,8 +80,8 @@ class GenerateCommand:
                 file=sys.stderr,
             )
             return 2
-        if args.what == "dataset" and (args.train < 1 or args.val < 1):
-            print("segflow generate dataset: --train and --val must be at least 1", file=sys.stderr)
+        if args.what in ("dataset", "crops") and (args.train < 1 or args.val < 1):
+            print(f"segflow generate {args.what}: --train and --val must be at least 1", file=sys.stderr)
             return 2
         try:
             if args.what == "dataset":
@@ -83,6 +89,12 @@ class GenerateCommand:
 
                 data = write_dataset(out, args.train, args.val, seed=seed, progress=_bar)
                 print(f"dataset: {data}  (train with: segflow train {data})")
+            elif args.what == "crops":
+                from segflow.tools.synth.crops import write_crops
+
+                splits = {"train": args.train, "val": args.val, "test": args.test}
+                counts = write_crops(out, {k: n for k, n in splits.items() if n > 0}, seed=seed, progress=_bar)
+                print(f"crops: {out}  {counts}  (train with: segflow train --task classify {out})")
             elif args.what == "video":
                 from segflow.tools.synth.video import write_conveyor
 
