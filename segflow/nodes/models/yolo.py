@@ -12,6 +12,11 @@ project's own pre- and post-processing, no torch); a ``.pt``, TensorRT
 ``.engine``, OpenVINO folder or ultralytics model name runs on ultralytics.
 Output either way: ``supervision.Detections`` with masks at full frame
 resolution when the model segments, and ``data['class_name']``.
+
+On crops (``crops`` wired instead of ``image``, see :mod:`.on_crops`) each crop is
+one image: ``batch_size`` counts crops, and each crop's result is its detections in
+crop pixels. Crops of one size go in one call, so give ``crop.detections`` a fixed
+``size`` (tiles have one already) to let crops of many frames share a call.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.nodes.models.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
 from segflow.nodes.models.weights import load_hint, pinned_source, weights_problems
 from segflow.vision.model_files import load_error, sha256_field
 from segflow.vision.ultralytics_refs import (
@@ -76,15 +82,16 @@ def as_bgr(pixels: np.ndarray) -> np.ndarray:
 
 
 @node_type("detect.yolo")
-class Yolo(Node):
-    """Ultralytics YOLO detection or segmentation; one predict call per micro-batch."""
+class Yolo(OnCrops, Node):
+    """Ultralytics YOLO detection or segmentation on frames or crops; one predict call per micro-batch."""
 
     Params = YoloParams
     params: YoloParams
     reload_params = frozenset({"model", "runtime", "device", "half", "sha256"})
     batchable = True
-    inputs = {"image": Port(Kind.IMAGE, "The frame to detect in.")}
-    outputs = {"detections": Port(Kind.DETECTIONS, "Boxes, masks (segmentation models), class ids and class_name.")}
+    inputs = subject_ports("The frame to detect in")
+    outputs = {"detections": Port(Kind.DETECTIONS, "Boxes, masks (segmentation models), class ids and class_name."),
+               "crops": CROPS_OUT}
 
     @classmethod
     def added_fields(cls, params: Any) -> frozenset[str]:
@@ -158,18 +165,22 @@ class Yolo(Node):
             self.predict_args["quantize"] = 16
 
     def process_batch(self, batch: list[Inputs]) -> list[dict[str, Any]]:
+        return run_items(batch, self.detect, self.params.batch_size, "detections")
+
+    def detect(self, items: list[Item]) -> list[Any]:
+        """Detections per image, one predict call per image size."""
         import supervision as sv
 
-        images = [as_bgr(item["image"].pixels) for item in batch]
+        images = [as_bgr(item.pixels) for item in items]
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, image in enumerate(images):
             groups.setdefault(image.shape, []).append(i)
-        outputs: list[dict[str, Any]] = [{} for _ in batch]
+        outputs: list[Any] = [None] * len(items)
+        edge = self.runtime in EDGE_RUNTIMES  # the edge runtime gives sv.Detections already
         for indices in groups.values():
             results = self.model.predict([images[i] for i in indices], **self.predict_args)
-            edge = self.runtime in EDGE_RUNTIMES  # the edge runtime gives sv.Detections already
             for i, result in zip(indices, results, strict=True):
-                outputs[i] = {"detections": result if edge else to_detections(sv, result)}
+                outputs[i] = result if edge else to_detections(sv, result)
         return outputs
 
     def close(self) -> None:
