@@ -151,3 +151,24 @@ def test_weights_are_checked_before_the_run(tmp_path):
     assert [p.field for p in wrong_pin] == ["sha256"] and "refusing to load it" in wrong_pin[0].message
     unpinned = YoloClassifier.check_params(YoloClassifier.Params(model=str(SHIPPED)), context)
     assert [(p.field, p.warning) for p in unpinned] == [("model", True)]
+
+
+def test_crops_get_their_classification_batched_by_crop_count(crops):
+    from segflow.engine.crops import Crop, Crops
+
+    node = make_node(SHIPPED, batch_size=4, top_k=1)
+    images = [image for _, image in crops[::6]][:5]
+    frame = Frame(np.zeros((480, 640, 3), np.uint8), "belt", 0, 0.0)
+
+    def packet_of(pixels: list[np.ndarray], index: int) -> Inputs:
+        items = tuple(Crop(p, (0, 0, p.shape[1], p.shape[0]), parent=i) for i, p in enumerate(pixels))
+        return Inputs({"crops": Crops(frame, items)}, PacketInfo("belt", index, 0.0))
+
+    batch = [packet_of(images[:3], 0), packet_of([], 1), packet_of(images[3:], 2)]
+    assert [YoloClassifier.batch_items(p) for p in batch] == [3, 0, 2]
+    out = node.process_batch(batch)
+    assert [set(o) for o in out] == [{"crops"}] * 3
+    results = [c.result for o in out for c in o["crops"].items]
+    assert len(results) == 5 and all(isinstance(r, Classification) and len(r.top) == 1 for r in results)
+    assert [r.class_name for r in results] == [c.class_name for c in node.classifications(images)]
+    assert out[0]["crops"].frame is frame and [c.parent for c in out[0]["crops"].items] == [0, 1, 2]

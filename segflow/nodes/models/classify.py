@@ -3,6 +3,10 @@
 On a frame it says what the whole frame shows: the ``classification`` output
 is a :class:`~segflow.engine.crops.Classification` (top class, confidence and
 the ``top_k`` best) on a ``value`` port, which sinks write as its fields.
+On crops (``crops`` wired instead of ``image``, see :mod:`.on_crops`) each
+crop's ``result`` is its Classification and the crops go out on ``crops``;
+``batch_size`` counts crops, so the crops of many frames and cameras share a
+call (a stitch node attaches each result to its parent detection).
 
 Two runtimes, chosen as ``detect.yolo`` chooses (:func:`segflow.vision.yolo_onnx.choose_runtime`):
 an ``.onnx`` export runs on the edge runtime (onnxruntime or OpenVINO, no
@@ -24,6 +28,7 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.nodes.models.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
 from segflow.nodes.models.weights import load_hint, pinned_source, weights_problems
 from segflow.nodes.models.yolo import as_bgr
 from segflow.vision.model_files import load_error, sha256_field
@@ -54,16 +59,17 @@ class ClassifyParams(BatchParams):
 
 
 @node_type("classify.yolo")
-class YoloClassifier(Node):
-    """Ultralytics classification model; one call per micro-batch of images."""
+class YoloClassifier(OnCrops, Node):
+    """Ultralytics classification model on frames or crops; one call per micro-batch of images."""
 
     Params = ClassifyParams
     params: ClassifyParams
     reload_params = frozenset({"model", "runtime", "device", "half", "sha256"})
     batchable = True
-    inputs = {"image": Port(Kind.IMAGE, "The frame to classify.")}
-    outputs = {"classification": Port(Kind.VALUE, "Classification: class_id, class_name, confidence and "
-                                      "top (the top_k best as (class_name, confidence)).")}
+    inputs = subject_ports("The frame to classify")
+    outputs = {"classification": Port(Kind.VALUE, "Classification of the frame: class_id, class_name, "
+                                      "confidence and top (the top_k best as (class_name, confidence))."),
+               "crops": CROPS_OUT}
 
     @classmethod
     def weights_file(cls, params: Any, context: RunContext) -> Path:
@@ -131,9 +137,11 @@ class YoloClassifier(Node):
         probs = self.probabilities([as_bgr(image) for image in images])
         return [top_classes(row, self.names, self.params.top_k) for row in probs]
 
+    def classify(self, items: list[Item]) -> list[Any]:
+        return self.classifications([item.pixels for item in items])
+
     def process_batch(self, batch: list[Inputs]) -> list[dict[str, Any]]:
-        found = self.classifications([item["image"].pixels for item in batch])
-        return [{"classification": c} for c in found]
+        return run_items(batch, self.classify, self.params.batch_size, "classification")
 
     def close(self) -> None:
         self.model = None

@@ -12,10 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
-KINDS = ("dataset", "crops", "video", "cherries", "concrete", "pipes", "parts", "tilted", "samples")
+KINDS = ("dataset", "crops", "video", "cherries", "concrete", "pipes", "parts", "tilted", "objects", "samples")
 DEFAULT_SEEDS = {"dataset": 0, "crops": 0, "video": 7, "cherries": 3, "concrete": 5, "pipes": 11, "parts": 21,
-                 "tilted": 22}
-MODULES = {"parts": "parts", "tilted": "parts"}  # kinds written by a module of another name
+                 "tilted": 22, "objects": 32}
+MODULES = {"parts": "parts", "tilted": "parts", "objects": "crops"}  # kinds written by a module of another name
 
 
 def _bar(done: int, total: int) -> None:
@@ -30,6 +30,7 @@ def write_samples(out: Path) -> list[Path]:
     """Write every sample (video + images, each with its ground-truth JSON) into ``out``."""
     from segflow.tools.synth.cherries import write_cherries
     from segflow.tools.synth.concrete import write_concrete
+    from segflow.tools.synth.crops import write_objects
     from segflow.tools.synth.parts import write_parts, write_tilted
     from segflow.tools.synth.pipes import write_pipes
     from segflow.tools.synth.video import write_conveyor
@@ -41,7 +42,8 @@ def write_samples(out: Path) -> list[Path]:
     write_pipes(out / "pipes.png", seed=DEFAULT_SEEDS["pipes"])
     write_parts(out / "parts.png", seed=DEFAULT_SEEDS["parts"])
     write_tilted(out / "tilted.png", seed=DEFAULT_SEEDS["tilted"])
-    names = ("conveyor.mp4", "cherries.png", "concrete.png", "pipes.png", "parts.png", "tilted.png")
+    write_objects(out / "objects.png", seed=DEFAULT_SEEDS["objects"])
+    names = ("conveyor.mp4", "cherries.png", "concrete.png", "pipes.png", "parts.png", "tilted.png", "objects.png")
     extra = [out / "tilted_camera.yaml"]
     return [out / n for n in names] + [(out / n).with_suffix(".json") for n in names] + extra
 
@@ -54,7 +56,7 @@ class GenerateCommand:
             "what",
             choices=KINDS,
             help="dataset (YOLO-seg folder), crops (class folders: bean, debris, stone), video (.mp4), "
-            "cherries/concrete/pipes/parts/tilted (.png; "
+            "cherries/concrete/pipes/parts/tilted/objects (.png; "
             "tilted also writes its camera calibration), samples (all of the sample files into a folder)",
         )
         parser.add_argument(
@@ -73,7 +75,7 @@ class GenerateCommand:
         out = Path(args.out)
         seed = DEFAULT_SEEDS.get(args.what, 0) if args.seed is None else args.seed
         suffix = {"video": ".mp4", "cherries": ".png", "concrete": ".png", "pipes": ".png", "parts": ".png",
-                  "tilted": ".png"}.get(args.what)
+                  "tilted": ".png", "objects": ".png"}.get(args.what)
         if suffix and out.suffix.lower() != suffix:
             print(
                 f"segflow generate {args.what}: --out must be a {suffix} file, got {out}",

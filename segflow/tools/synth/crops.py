@@ -17,6 +17,10 @@ per class: accuracy on it is not a bean count in disguise.
 Splits ``train``, ``val`` and ``test`` draw from separate random streams
 (seeded by (seed, split, frame)), so no frame or object is shared: ``test`` is
 held out from training and from the choice of the best epoch.
+
+:func:`render_objects` is one still of the same kind through the soft lens, with
+every object's kind, box and centre as ground truth: the sample the two-stage
+example workflow (threshold -> crop -> classify) is checked against.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segflow.tools.synth import MM_PER_PX
-from segflow.tools.synth.scene import Placed, conveyor_still, visible_fraction
+from segflow.tools.synth import MM_PER_PX, write_sample
+from segflow.tools.synth.scene import Placed, clipped_mask, conveyor_still, visible_fraction
 
 CLASSES = ("bean", "debris", "stone")
 SPLITS = {"train": 0, "val": 1, "test": 2}
@@ -101,3 +105,41 @@ def write_crops(
                     progress(done, total)
         counts[split] = count
     return counts
+
+
+OBJECTS_SPLIT = 3  # the sample still's random stream: none of the crop splits'
+
+
+def render_objects(seed: int = 32) -> tuple[np.ndarray, dict]:
+    """(BGR still through the soft lens, ground truth: every object's kind, box and mask centre)."""
+    rng = np.random.default_rng([seed, OBJECTS_SPLIT])
+    scene = conveyor_still(rng, mm_per_px=MM_PER_PX)
+    image = soften(rng, scene.image)
+    h, w = image.shape[:2]
+    objects = []
+    for placed in scene.objects:
+        mask = clipped_mask(placed, h, w)
+        if not mask.any():
+            continue
+        ys, xs = np.nonzero(mask)
+        objects.append({
+            "kind": placed.sprite.kind,
+            "box": [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1],
+            "center_px": [round(float(xs.mean()), 2), round(float(ys.mean()), 2)],
+            "visible": round(visible_fraction(placed, h, w), 3),
+        })
+    truth = {
+        "generator": "segflow.tools.synth.crops.render_objects",
+        "seed": seed,
+        "width": w,
+        "height": h,
+        "mm_per_px": MM_PER_PX,
+        "counts": {name: sum(o["kind"] == name for o in objects) for name in CLASSES},
+        "objects": objects,
+    }
+    return image, truth
+
+
+def write_objects(out_png: Path, seed: int = 32) -> dict:
+    """Write the still and its ground truth (same name, .json)."""
+    return write_sample(out_png, *render_objects(seed))
