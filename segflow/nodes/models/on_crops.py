@@ -77,10 +77,14 @@ def run_items(batch: Sequence[Inputs], infer: Callable[[list[Item]], Sequence[An
               frame_port: str) -> list[dict[str, Any]]:
     """Run ``infer`` on the micro-batch's images in calls of at most ``size``; outputs per packet.
 
-    A frame's result goes out on ``frame_port``; a packet of crops gets its crops back on
-    ``crops``, each with its result, in order (a packet with no crops too, untouched).
+    The engine already fills a micro-batch to ``size`` items, so this splits only a packet
+    that alone holds more crops than that; a batch of frames is never split (a direct
+    call with more frames than ``size`` is one call, as before crops existed). A frame's
+    result goes out on ``frame_port``; a packet of crops gets its crops back on ``crops``,
+    each with its result, in order (a packet with no crops too, untouched).
     """
     items = flatten(batch)
+    size = max(size, len(batch))
     results: list[Any] = []
     for start in range(0, len(items), size):
         chunk = items[start:start + size]
