@@ -192,7 +192,7 @@ def train_classify(args: argparse.Namespace, command: str) -> int:
                     workers=args.workers, project=str(out.parent), name=out.name, exist_ok=True,
                     patience=args.patience, seed=args.seed, deterministic=True, plots=False, amp=False,
                     verbose=False, pretrained=str(args.model).endswith(".pt"))
-    except (FileNotFoundError, RuntimeError, SyntaxError, KeyError) as exc:
+    except (FileNotFoundError, RuntimeError, SyntaxError, KeyError, ValueError) as exc:  # ValueError: settings
         print(f"segflow train: training failed: {exc}", file=sys.stderr)
         return 1
     trainer = model.trainer
