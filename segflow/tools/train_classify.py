@@ -124,7 +124,7 @@ def write_split(data: ClassFolders, out: Path) -> Path:
     return out
 
 
-def score(weights: Path, classes: dict[str, list[Path]], imgsz: int, batch: int = 64) -> dict:
+def score(weights: Path, classes: dict[str, list[Path]], imgsz: int, device: str, batch: int = 64) -> dict:
     """Top-1 accuracy and per-class recall of ``weights`` on the files of one split (ultralytics' predictor)."""
     from ultralytics import YOLO
 
@@ -136,7 +136,7 @@ def score(weights: Path, classes: dict[str, list[Path]], imgsz: int, batch: int 
         hits = 0
         for start in range(0, len(files), batch):
             chunk = [str(f) for f in files[start : start + batch]]
-            for result in model.predict(chunk, imgsz=imgsz, device="cpu", verbose=False):
+            for result in model.predict(chunk, imgsz=imgsz, device=device, verbose=False):
                 hits += names[int(result.probs.top1)] == name
         per_class[name] = {"images": len(files), "recall": round(hits / len(files), 4)}
         right, total = right + hits, total + len(files)
@@ -213,7 +213,7 @@ def train_classify(args: argparse.Namespace, command: str) -> int:
         "weights": str(best),
         "onnx": str(onnx) if exported else None,
         "train_time_s": round(time.monotonic() - t0, 1),
-        "scores": {split: score(best, data.splits[split], args.imgsz) for split in ("val", "test")
+        "scores": {split: score(best, data.splits[split], args.imgsz, args.device) for split in ("val", "test")
                    if split in data.splits},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
