@@ -76,7 +76,7 @@ def main() -> None:
           "(recall/precision at IoU >= 0.3):")
     for name, seconds, recall, precision, count in rows:
         print(f"  {name:<26}: recall {recall:.2f}, precision {precision:.2f}, {count:3d} found, {seconds:6.2f} s")
-    tiled_recall, whole_recall = rows[0][3], rows[1][3]
+    tiled_recall, whole_recall = rows[0][2], rows[1][2]
     print(f"  tiled vs whole frame at imgsz 640: recall {tiled_recall:.2f} vs {whole_recall:.2f}, "
           f"time {rows[0][1] / rows[1][1]:.1f}x")
 

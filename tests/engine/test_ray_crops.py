@@ -24,12 +24,12 @@ settings:
   max_inflight: 16
   ray: {{shard_resources: {{cpu: 0.25, shard_slot: 1}}}}
 nodes:
-  cam1: {{type: source.test_pattern, params: {{frames: 12, width: 160, height: 120, seed: 1, shapes: 6}}}}
-  cam2: {{type: source.test_pattern, params: {{frames: 12, width: 160, height: 120, seed: 2, shapes: 6}}}}
-  cam3: {{type: source.test_pattern, params: {{frames: 12, width: 160, height: 120, seed: 3, shapes: 6}}}}
+  cam1: {{type: source.test_pattern, params: {{frames: 12, width: 160, height: 120, seed: 1, shapes: 10}}}}
+  cam2: {{type: source.test_pattern, params: {{frames: 12, width: 160, height: 120, seed: 2, shapes: 10}}}}
+  cam3: {{type: source.test_pattern, params: {{frames: 12, width: 160, height: 120, seed: 3, shapes: 10}}}}
   find:
     type: detect.threshold
-    params: {{method: fixed, threshold: 60, min_area: 20}}
+    params: {{channel: r, method: fixed, threshold: 100, min_area: 20}}
     inputs: {{image: [cam1.image, cam2.image, cam3.image]}}
   cut:
     type: crop.detections
