@@ -3,8 +3,9 @@
     python bench/crop_batching.py [--frames 40] [--batch 32]
 
 A cheap first stage (detect.threshold on the red channel of test patterns of
-10 moving shapes, about 6 of them red enough) finds the parts; crop.detections cuts a 64 px crop around each; a simulated model (20 ms
-per call + 1 ms per crop, sleeping like real inference) classifies the crops;
+10 moving shapes, about 6 of them red enough) finds the parts; crop.detections
+cuts a 64 px crop around each; a simulated model (20 ms per call + 1 ms per
+crop, sleeping like real inference) classifies the crops;
 crop.stitch puts the classes back. Side by side in one run: the model with
 ``batch_size`` counting crops vs the same model called once per crop
 (``batch_size: 1``). Targets: mean batch >= 0.9 x batch_size, crops/s >= 3x.
