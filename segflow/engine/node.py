@@ -35,7 +35,8 @@ class BatchParams(Params):
     """Parameters every batchable node accepts: how the engine gathers micro-batches."""
 
     batch_size: int = Field(
-        1, ge=1, le=1024, description="Most packets per call, gathered across frames and sources."
+        1, ge=1, le=1024, description="Most images per call, gathered across frames and sources: frames, "
+        "or crops when the node runs on crops."
     )
     max_wait_ms: float = Field(
         5.0, ge=0, le=60_000, description="Longest a partial batch waits for more packets."

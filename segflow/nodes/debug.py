@@ -20,7 +20,7 @@ from segflow.delivery.common import writable_problems
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Params, Port, SinkNode, node_type
 from segflow.engine.crops import Classification
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.nodes.models.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
+from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
 
 
 @node_type("debug.noop")

@@ -167,8 +167,7 @@ def stitch_new(crops: Crops, p: StitchParams) -> Any:
     if p.merge == "none" or len(found) < 2:
         return found
     groups = merge_groups(found, np.asarray(origin), p)
-    keep = [group[0] for group in groups]
-    merged = found[np.asarray(keep)]
+    merged = rows(found, np.asarray([group[0] for group in groups]))
     if p.merge == "union":
         for row, group in enumerate(groups):
             if len(group) > 1:
@@ -177,6 +176,19 @@ def stitch_new(crops: Crops, p: StitchParams) -> Any:
                 if merged.mask is not None:
                     merged.mask[row] = found.mask[group].any(axis=0)
     return merged
+
+
+def rows(detections: Any, index: np.ndarray) -> Any:
+    """``detections[index]`` with one copy per field (supervision's own indexing copies full-frame masks twice)."""
+    import dataclasses
+
+    def pick(values: Any) -> Any:
+        return None if values is None else np.asarray(values)[index]
+
+    return dataclasses.replace(
+        detections, xyxy=detections.xyxy[index], mask=pick(detections.mask), confidence=pick(detections.confidence),
+        class_id=pick(detections.class_id), tracker_id=pick(detections.tracker_id),
+        data={k: pick(v) for k, v in detections.data.items()}, metadata=dict(detections.metadata))
 
 
 def attach(crops: Crops, p: StitchParams) -> Any:
@@ -227,4 +239,4 @@ def attach(crops: Crops, p: StitchParams) -> Any:
                 column[i] = values[top]
     data["class_name"] = np.array(names, dtype=object if n else str)
     out = dataclasses.replace(parents, class_id=class_id, confidence=confidence, mask=mask, data=data)
-    return out[matched] if p.drop_unmatched else out
+    return rows(out, np.flatnonzero(matched)) if p.drop_unmatched else out

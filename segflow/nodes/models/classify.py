@@ -28,9 +28,9 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.nodes.models.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
-from segflow.nodes.models.weights import load_hint, pinned_source, weights_problems
+from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
 from segflow.nodes.models.yolo import as_bgr
+from segflow.vision.model_checks import load_hint, pinned_source, weights_problems
 from segflow.vision.model_files import load_error, sha256_field
 from segflow.vision.ultralytics_refs import DEVICE, TASK_WORDS, torch_device
 from segflow.vision.yolo_onnx import EDGE_RUNTIMES, choose_runtime

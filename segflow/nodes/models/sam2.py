@@ -8,7 +8,7 @@ masks are SAM's, plus ``data['sam_score']`` (SAM's own quality estimate).
 Frames without detections are passed through without touching the model.
 
 On crops (``crops`` wired instead of ``image`` and ``detections``; see
-:mod:`.on_crops`) each crop is prompted with its parent detection's box mapped
+:mod:`segflow.engine.on_crops`) each crop is prompted with its parent detection's box mapped
 into the crop, and its result is that detection with SAM's mask, in crop pixels:
 ``crop.stitch`` (mode ``attach``) puts the refined mask back on the parent.
 ``batch_size`` then counts crops, so small parts are segmented at the crop's
@@ -32,8 +32,8 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
 from segflow.engine.paths import readable_file_problem
-from segflow.nodes.models.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
 from segflow.vision.model_files import (
     SHA256_HINT,
     UNPINNED_HINT,

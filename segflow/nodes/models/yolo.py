@@ -13,7 +13,7 @@ project's own pre- and post-processing, no torch); a ``.pt``, TensorRT
 Output either way: ``supervision.Detections`` with masks at full frame
 resolution when the model segments, and ``data['class_name']``.
 
-On crops (``crops`` wired instead of ``image``, see :mod:`.on_crops`) each crop is
+On crops (``crops`` wired instead of ``image``, see :mod:`segflow.engine.on_crops`) each crop is
 one image: ``batch_size`` counts crops, and each crop's result is its detections in
 crop pixels. Crops of one size go in one call, so give ``crop.detections`` a fixed
 ``size`` (tiles have one already) to let crops of many frames share a call.
@@ -30,8 +30,8 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.nodes.models.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
-from segflow.nodes.models.weights import load_hint, pinned_source, weights_problems
+from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
+from segflow.vision.model_checks import load_hint, pinned_source, weights_problems
 from segflow.vision.model_files import load_error, sha256_field
 from segflow.vision.ultralytics_refs import (
     DEVICE,

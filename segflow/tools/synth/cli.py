@@ -12,9 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
-KINDS = ("dataset", "crops", "video", "cherries", "concrete", "pipes", "parts", "tilted", "objects", "samples")
+KINDS = ("dataset", "crops", "video", "cherries", "concrete", "pipes", "parts", "tilted", "small_stones", "objects",
+         "samples")
 DEFAULT_SEEDS = {"dataset": 0, "crops": 0, "video": 7, "cherries": 3, "concrete": 5, "pipes": 11, "parts": 21,
-                 "tilted": 22, "objects": 32}
+                 "tilted": 22, "small_stones": 31, "objects": 32}
 MODULES = {"parts": "parts", "tilted": "parts", "objects": "crops"}  # kinds written by a module of another name
 
 
@@ -33,6 +34,7 @@ def write_samples(out: Path) -> list[Path]:
     from segflow.tools.synth.crops import write_objects
     from segflow.tools.synth.parts import write_parts, write_tilted
     from segflow.tools.synth.pipes import write_pipes
+    from segflow.tools.synth.small_stones import write_small_stones
     from segflow.tools.synth.video import write_conveyor
 
     out = Path(out)
@@ -42,8 +44,10 @@ def write_samples(out: Path) -> list[Path]:
     write_pipes(out / "pipes.png", seed=DEFAULT_SEEDS["pipes"])
     write_parts(out / "parts.png", seed=DEFAULT_SEEDS["parts"])
     write_tilted(out / "tilted.png", seed=DEFAULT_SEEDS["tilted"])
+    write_small_stones(out / "small_stones.jpg", seed=DEFAULT_SEEDS["small_stones"])
     write_objects(out / "objects.png", seed=DEFAULT_SEEDS["objects"])
-    names = ("conveyor.mp4", "cherries.png", "concrete.png", "pipes.png", "parts.png", "tilted.png", "objects.png")
+    names = ("conveyor.mp4", "cherries.png", "concrete.png", "pipes.png", "parts.png", "tilted.png",
+             "small_stones.jpg", "objects.png")
     extra = [out / "tilted_camera.yaml"]
     return [out / n for n in names] + [(out / n).with_suffix(".json") for n in names] + extra
 
@@ -56,8 +60,8 @@ class GenerateCommand:
             "what",
             choices=KINDS,
             help="dataset (YOLO-seg folder), crops (class folders: bean, debris, stone), video (.mp4), "
-            "cherries/concrete/pipes/parts/tilted/objects (.png; "
-            "tilted also writes its camera calibration), samples (all of the sample files into a folder)",
+            "cherries/concrete/pipes/parts/tilted/objects (.png; tilted also writes its camera calibration), "
+            "small_stones (.jpg, 3200 px wide, for tiled detection), samples (all of the sample files into a folder)",
         )
         parser.add_argument(
             "--out",
@@ -75,7 +79,7 @@ class GenerateCommand:
         out = Path(args.out)
         seed = DEFAULT_SEEDS.get(args.what, 0) if args.seed is None else args.seed
         suffix = {"video": ".mp4", "cherries": ".png", "concrete": ".png", "pipes": ".png", "parts": ".png",
-                  "tilted": ".png", "objects": ".png"}.get(args.what)
+                  "tilted": ".png", "small_stones": ".jpg", "objects": ".png"}.get(args.what)
         if suffix and out.suffix.lower() != suffix:
             print(
                 f"segflow generate {args.what}: --out must be a {suffix} file, got {out}",

@@ -1,6 +1,6 @@
 """A wide, high-resolution conveyor still of small stones: the SAHI (tiled detection) sample.
 
-A line camera over a wide belt: 3200 x 1600 px at 0.5 mm per pixel, so a stone
+A line camera over a wide belt: 3200 x 960 px at 0.5 mm per pixel, so a stone
 5-10 mm long is 10-20 px across, among coffee beans, with the blur, lighting
 and noise of the other conveyor scenes. Shrunk whole into a detector's 640 px
 input a stone is 2-4 px and lost; cut into 640 px tiles it is seen at the size
@@ -18,10 +18,10 @@ from segflow.tools.synth import write_sample
 from segflow.tools.synth.scene import Camera, Occupancy, belt, paste, scatter
 from segflow.tools.synth.sprites import bean, stone
 
-WIDTH, HEIGHT, MM_PER_PX = 3200, 1600, 0.5
+WIDTH, HEIGHT, MM_PER_PX = 3200, 960, 0.5
 
 
-def render_small_stones(seed: int = 31, stones: int = 40, beans: int = 500) -> tuple[np.ndarray, dict[str, Any]]:
+def render_small_stones(seed: int = 31, stones: int = 30, beans: int = 300) -> tuple[np.ndarray, dict[str, Any]]:
     """The BGR image and its truth: every stone's box (x0, y0, x1, y1, in pixels) and length."""
     rng = np.random.default_rng(seed)
     occ = Occupancy(HEIGHT, WIDTH, gap=4)
@@ -41,5 +41,5 @@ def render_small_stones(seed: int = 31, stones: int = 40, beans: int = 500) -> t
 
 
 def write_small_stones(out: Path, seed: int = 31) -> dict[str, Any]:
-    """Write the image (JPEG: a lossless 5-megapixel noisy frame would be ~15 MB) and its truth."""
+    """Write the image (JPEG: a lossless 3-megapixel noisy frame would be ~9 MB) and its truth."""
     return write_sample(out, *render_small_stones(seed))

@@ -24,8 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from segflow.engine import Inputs, Kind, Port
 from segflow.engine.crops import Crop, Crops
+from segflow.engine.node import Inputs, Port
+from segflow.engine.ports import Kind
 
 SUBJECT = "subject"  # the one_of group of ``image`` and ``crops``
 CROPS_OUT = Port(Kind.CROPS, "The crops, each with this model's result (in crop pixels); given when crops come in.",
