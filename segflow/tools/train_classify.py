@@ -171,7 +171,7 @@ def model_card(summary: dict) -> str:
 def train_classify(args: argparse.Namespace, command: str) -> int:
     """The ``--task classify`` path of ``segflow train``."""
     from segflow.tools.export import EXPORT
-    from segflow.tools.train import EpochProgress, offline_ultralytics
+    from segflow.tools.ultralytics_offline import EpochProgress, offline_ultralytics
 
     out = Path(args.out).resolve()
     try:

@@ -9,8 +9,8 @@ side is truncated, as torchvision does), centre-crop ``imgsz`` x ``imgsz``
 An exported classifier already ends in a softmax, so its output is the
 probabilities.
 
-:func:`top_classes` turns one row of probabilities into the wire's
-:class:`~segflow.engine.crops.Classification`; both runtimes go through it.
+Both runtimes give rows of probabilities; the node turns each into a
+:class:`~segflow.engine.crops.Classification`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from segflow.engine.crops import Classification
 from segflow.vision.yolo_boxes import to_tensor
 from segflow.vision.yolo_onnx import ModelInfo, open_graph, run_graph
 
@@ -38,18 +37,6 @@ def classify_input(image: np.ndarray, size: int) -> np.ndarray:
         image = np.asarray(resized)
     top, left = int(round((new_h - size) / 2.0)), int(round((new_w - size) / 2.0))
     return image[top : top + size, left : left + size]
-
-
-def top_classes(probs: np.ndarray, names: dict[int, str], k: int) -> Classification:
-    """The best class of one row of probabilities and the ``k`` best (class name, confidence), best first."""
-    order = np.argsort(-probs, kind="stable")[: max(k, 1)]
-    best = int(order[0])
-    return Classification(
-        class_id=best,
-        class_name=names.get(best, str(best)),
-        confidence=float(probs[best]),
-        top=tuple((names.get(int(i), str(int(i))), float(probs[i])) for i in order),
-    )
 
 
 class EdgeClassifier:

@@ -19,9 +19,9 @@ from segflow.delivery.records import jsonable
 from segflow.engine import Frame, Inputs, NodeError, PacketInfo
 from segflow.engine.crops import Classification
 from segflow.engine.node import RunContext
-from segflow.nodes.models.classify import YoloClassifier
+from segflow.nodes.models.classify import YoloClassifier, top_classes
 from segflow.tools.synth.crops import CLASSES, write_crops
-from segflow.vision.yolo_classify import classify_input, top_classes
+from segflow.vision.yolo_classify import classify_input
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "assets" / "models" / "coffee-objects-cls.pt"

@@ -27,10 +27,10 @@ import numpy as np
 from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
+from segflow.engine.crops import Classification
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
-from segflow.nodes.models.yolo import as_bgr
-from segflow.vision.model_checks import load_hint, pinned_source, weights_problems
+from segflow.nodes.models.yolo import as_bgr, load_hint, pinned_source, weights_problems
 from segflow.vision.model_files import load_error, sha256_field
 from segflow.vision.ultralytics_refs import DEVICE, TASK_WORDS, torch_device
 from segflow.vision.yolo_onnx import EDGE_RUNTIMES, choose_runtime
@@ -132,8 +132,6 @@ class YoloClassifier(OnCrops, Node):
         return np.stack([result.probs.data.float().cpu().numpy() for result in results])
 
     def classifications(self, images: list[np.ndarray]) -> list[Any]:
-        from segflow.vision.yolo_classify import top_classes
-
         probs = self.probabilities([as_bgr(image) for image in images])
         return [top_classes(row, self.names, self.params.top_k) for row in probs]
 
@@ -145,3 +143,15 @@ class YoloClassifier(OnCrops, Node):
 
     def close(self) -> None:
         self.model = None
+
+
+def top_classes(probs: np.ndarray, names: dict[int, str], k: int) -> Classification:
+    """The best class of one row of probabilities and the ``k`` best (class name, confidence), best first."""
+    order = np.argsort(-probs, kind="stable")[: max(k, 1)]
+    best = int(order[0])
+    return Classification(
+        class_id=best,
+        class_name=names.get(best, str(best)),
+        confidence=float(probs[best]),
+        top=tuple((names.get(int(i), str(int(i))), float(probs[i])) for i in order),
+    )
