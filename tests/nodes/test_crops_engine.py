@@ -102,3 +102,30 @@ def test_plan_says_where_crop_batches_form(tmp_path):
     text = plan.describe()
     assert "classify (debug.simulated_model)" in text and "[batch 16 crops" in text
     assert "find (detect.threshold)" in text and "[batch 1," not in text.split("classify")[1].split("\n")[0]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "words"),
+    [
+        ("{crops: tiles.crops}", "have no parent detections (tiles)"),
+        ("{image: cam.image}", "needs the boxes to segment"),
+        ("{crops: cut.crops, detections: find.detections}", "boxes come from each crop's parent"),
+    ],
+)
+def test_sam2_wiring_mistakes_are_located(inputs, words):
+    text = f"""
+version: 1
+name: sam-wiring
+nodes:
+  cam: {{type: source.test_pattern, params: {{frames: 2}}}}
+  find: {{type: detect.threshold, inputs: {{image: cam.image}}}}
+  cut: {{type: crop.detections, inputs: {{image: cam.image, detections: find.detections}}}}
+  tiles: {{type: crop.tiles, inputs: {{image: cam.image}}}}
+  sam:
+    type: segment.sam2
+    params: {{checkpoint: sam.pt}}
+    inputs: {inputs}
+"""
+    issues = [i for i in validate_text(text, "w.yaml").issues if i.code == "input.wiring"]
+    assert len(issues) == 1 and words in issues[0].message
+    assert issues[0].node == "sam" and issues[0].location.line == 12  # the inputs line
