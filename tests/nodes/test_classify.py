@@ -172,3 +172,33 @@ def test_crops_get_their_classification_batched_by_crop_count(crops):
     assert len(results) == 5 and all(isinstance(r, Classification) and len(r.top) == 1 for r in results)
     assert [r.class_name for r in results] == [c.class_name for c in node.classifications(images)]
     assert out[0]["crops"].frame is frame and [c.parent for c in out[0]["crops"].items] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "inputs,message",
+    [
+        ("{image: cam.image, crops: crop.crops}", "wire exactly one of image or crops"),
+        ("{}", "no input is wired"),
+        ("{crops: cam.image}", "image"),  # a frame where crops are wanted: the kinds differ
+    ],
+)
+def test_wiring_mistakes_are_located_before_the_run(inputs, message):
+    from segflow.engine.api import loads
+    from segflow.engine.workflow.issues import WorkflowError
+
+    text = f"""version: 1
+name: t
+nodes:
+  cam: {{type: source.test_pattern, params: {{frames: 1}}}}
+  objects: {{type: detect.threshold, inputs: {{image: cam.image}}}}
+  crop: {{type: crop.detections, inputs: {{image: cam.image, detections: objects.detections}}}}
+  kind:
+    type: classify.yolo
+    params: {{model: {SHIPPED}}}
+    inputs: {inputs}
+  log: {{type: sink.stdout, inputs: {{value: kind.classification}}}}
+"""
+    with pytest.raises(WorkflowError) as caught:
+        loads(text, file="t.yaml", base_dir=ROOT)
+    located = [str(i.format()) for i in caught.value.issues if i.is_error]
+    assert any(line.startswith("t.yaml:") and "'kind'" in line and message in line for line in located), located
