@@ -13,6 +13,7 @@ the SQL sink writes rows from its attributes, parsing nothing back.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -33,7 +34,7 @@ MICROSECOND = timedelta(microseconds=1)
 
 
 def jsonable(value: Any) -> Any:
-    """A JSON-safe copy of ``value``: numpy to Python, NaN/inf to None, bytes to base64."""
+    """A JSON-safe copy of ``value``: numpy to Python, NaN/inf to None, bytes to base64, dataclasses to dicts."""
     if isinstance(value, np.generic):  # before float: np.float64 is a float subclass
         return jsonable(value.item())
     if value is None or isinstance(value, (bool, str, int)):
@@ -52,6 +53,8 @@ def jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, datetime):
         return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # e.g. a Classification: its fields
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return str(value)
 
 

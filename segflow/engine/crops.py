@@ -58,6 +58,16 @@ class Crop:
         out[..., 1] = self.box[1] + (points[..., 1] - self.pad[1]) / self.scale[1]
         return out
 
+    def from_frame(self, xy: Any) -> Any:
+        """Frame coordinates -> crop coordinates: the inverse of :meth:`to_frame`."""
+        import numpy as np
+
+        points = np.asarray(xy, dtype=float)
+        out = points.copy()
+        out[..., 0] = (points[..., 0] - self.box[0]) * self.scale[0] + self.pad[0]
+        out[..., 1] = (points[..., 1] - self.box[1]) * self.scale[1] + self.pad[1]
+        return out
+
     def with_result(self, result: Any) -> Crop:
         return replace(self, result=result)
 

@@ -35,7 +35,8 @@ class BatchParams(Params):
     """Parameters every batchable node accepts: how the engine gathers micro-batches."""
 
     batch_size: int = Field(
-        1, ge=1, le=1024, description="Most packets per call, gathered across frames and sources."
+        1, ge=1, le=1024, description="Most images per call, gathered across frames and sources: frames, "
+        "or crops when the node runs on crops."
     )
     max_wait_ms: float = Field(
         5.0, ge=0, le=60_000, description="Longest a partial batch waits for more packets."
@@ -62,6 +63,15 @@ class Port:
     # An optional input left unwired takes the value of the same kind that fed the node
     # upstream along this other input (measure.masks: the frame its detections came from).
     follow: str | None = None
+    # Inputs that share a ``one_of`` name are alternatives: exactly one of them must be wired
+    # (a model node's ``image`` or ``crops``).
+    one_of: str = ""
+    # An output that carries the value of this input, enriched (a model's ``crops`` out, results filled):
+    # validation follows it upstream to the port that made the value, to read that port's ``traits``.
+    passes: str = ""
+    # What the value made at this output is known to have, for the nodes it feeds to check
+    # (``parents``: crops cut around detections, which a stitch can attach results to).
+    traits: frozenset[str] = frozenset()
 
 
 class Inputs(dict[str, Any]):
@@ -235,6 +245,25 @@ class Node:
 
         ``wired`` names the inputs that are connected. A sink's ``fields:`` is checked
         here, against what its records can hold.
+        """
+        return []
+
+    @classmethod
+    def batch_items(cls, inputs: Inputs) -> int:
+        """How many model items one packet's inputs are: a micro-batch is ``batch_size`` items.
+
+        One per packet by default; a node that runs on crops says how many crops the packet
+        holds, so batches of crops from many frames and cameras are filled by crop count.
+        """
+        return 1
+
+    @classmethod
+    def check_wiring(cls, params: Any, origins: Mapping[str, Port]) -> list[ParamProblem]:
+        """Problems in how the node is wired, given the output port that made each wired input.
+
+        ``origins`` maps each wired input to the port that *made* its value (followed back
+        through ``Port.passes``), so a stitch can see whether its crops have parents.
+        ``ParamProblem.field`` names the input port (empty: the node).
         """
         return []
 

@@ -18,7 +18,9 @@ from pydantic import Field
 
 from segflow.delivery.common import writable_problems
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Params, Port, SinkNode, node_type
+from segflow.engine.crops import Classification
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
 
 
 @node_type("debug.noop")
@@ -73,18 +75,36 @@ class SimulatedModelParams(BatchParams):
 
 
 @node_type("debug.simulated_model")
-class SimulatedModel(Node):
-    """A stand-in for a model: costs call_ms + item_ms per item, sleeping (releases the GIL)."""
+class SimulatedModel(OnCrops, Node):
+    """A stand-in for a model: costs call_ms + item_ms per item, sleeping (releases the GIL).
+
+    On crops it is a stand-in classifier: each crop is classed ``bright`` or ``dark`` by its
+    mean grey level (deterministic, so runs can be compared), at the same simulated cost.
+    """
 
     Params = SimulatedModelParams
     params: SimulatedModelParams
     batchable = True
-    inputs = {"image": Port(Kind.IMAGE)}
-    outputs = {"image": Port(Kind.IMAGE), "value": Port(Kind.VALUE, "batch size of the call")}
+    inputs = subject_ports("The frame")
+    outputs = {"image": Port(Kind.IMAGE), "value": Port(Kind.VALUE, "images (frames or crops) in the micro-batch"),
+               "crops": CROPS_OUT}
 
     def process_batch(self, batch: list[Inputs]) -> list[dict[str, Any]]:
-        time.sleep((self.params.call_ms + self.params.item_ms * len(batch)) / 1000.0)
-        return [{"image": item["image"], "value": len(batch)} for item in batch]
+        outputs = run_items(batch, self.infer, self.params.batch_size, "image")
+        images = sum(self.batch_items(item) for item in batch)
+        for out in outputs:
+            out["value"] = images
+        return outputs
+
+    def infer(self, items: list[Item]) -> list[Any]:
+        time.sleep((self.params.call_ms + self.params.item_ms * len(items)) / 1000.0)
+        return [item.inputs["image"] if item.crop is None else brightness(item.pixels) for item in items]
+
+
+def brightness(pixels: np.ndarray) -> Classification:
+    mean = float(np.mean(pixels)) / 255.0
+    bright = mean >= 0.5
+    return Classification(int(bright), "bright" if bright else "dark", round(max(mean, 1 - mean), 4))
 
 
 _NOT_EXCEPTIONS: dict[str, type[BaseException]] = {

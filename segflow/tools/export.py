@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from segflow.tools.train import offline_ultralytics
+from segflow.tools.ultralytics_offline import offline_ultralytics
 
 # Formats ultralytics can export to from a CPU machine, with the package each one needs.
 FORMATS = {

@@ -1,5 +1,8 @@
 """`segflow train`: train a YOLO segmentation model on a YOLO-seg dataset, offline.
 
+With ``--task classify`` it trains an image classifier from a folder of class
+folders instead (:mod:`segflow.tools.train_classify`).
+
 Wraps ultralytics training so it never touches the network (no font, AMP-check,
 hub or update downloads), shows one progress line per epoch, and ends with the
 best weights plus a metrics summary JSON (per-class mask mAP50 on the val split)
@@ -12,49 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 import time
 from pathlib import Path
 
-
-def offline_ultralytics():
-    """Import ultralytics with every network path switched off."""
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-    os.environ.setdefault("YOLO_VERBOSE", "False")
-    import ultralytics
-
-    return ultralytics
-
-
-class EpochProgress:
-    """Trainer callback: one line per epoch with the metrics that matter, plus a JSONL log."""
-
-    def __init__(self, log_path: Path, stream=sys.stderr):
-        self.log_path = log_path
-        self.stream = stream
-        self.start = time.monotonic()
-        self.last_epoch = 0
-
-    def __call__(self, trainer) -> None:
-        epoch, total = trainer.epoch + 1, trainer.epochs
-        if epoch <= self.last_epoch or epoch > total:
-            return  # ultralytics fires it once more (as epoch total + 1) after its best.pt check
-        self.last_epoch = epoch
-        m = {k: round(float(v), 4) for k, v in (trainer.metrics or {}).items()}
-        elapsed = time.monotonic() - self.start
-        done = int(30 * epoch / total)
-        bar = "#" * done + "-" * (30 - done)
-        self.stream.write(
-            f"[{bar}] epoch {epoch}/{total}"
-            f"  mask mAP50 {m.get('metrics/mAP50(M)', float('nan')):.3f}"
-            f"  box mAP50 {m.get('metrics/mAP50(B)', float('nan')):.3f}  {elapsed / 60:.1f} min\n"
-        )
-        self.stream.flush()
-        with self.log_path.open("a") as f:
-            f.write(json.dumps({"epoch": epoch, "epochs": total, "elapsed_s": round(elapsed, 1), **m}) + "\n")
+from segflow.tools.ultralytics_offline import EpochProgress, offline_ultralytics
 
 
 def validate(weights: Path, data: str, imgsz: int, batch: int, device: str) -> dict:
@@ -109,17 +75,27 @@ def _count_images(data: str) -> int | None:
 
 
 class TrainCommand:
-    help = "train a YOLO segmentation model on a YOLO-seg data.yaml (offline, CPU-friendly)"
+    help = ("train a YOLO segmentation model on a YOLO-seg data.yaml, or (--task classify) a classifier "
+            "on a folder of class folders (offline, CPU-friendly)")
+    DEFAULTS = {"segment": {"model": "yolov8n-seg.yaml", "imgsz": 320, "epochs": 80},
+                "classify": {"model": "yolo11n-cls.yaml", "imgsz": 64, "epochs": 30}}
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("data", help="dataset YAML (YOLO-seg), e.g. from `segflow generate dataset`")
+        parser.add_argument("data", help="dataset YAML (YOLO-seg), e.g. from `segflow generate dataset`; with "
+                            "--task classify, a folder of class folders (or of train/ and val/ holding them)")
+        parser.add_argument("--task", choices=tuple(self.DEFAULTS), default="segment",
+                            help="segment (default) or classify")
         parser.add_argument(
             "--model",
-            default="yolov8n-seg.yaml",
-            help="model config .yaml (train from scratch) or weights .pt (fine-tune)",
+            default=None,
+            help="model config .yaml (train from scratch) or weights .pt (fine-tune); default "
+            "yolov8n-seg.yaml, or yolo11n-cls.yaml with --task classify",
         )
-        parser.add_argument("--epochs", type=int, default=80, help="number of epochs (default 80)")
-        parser.add_argument("--imgsz", type=int, default=320, help="training image size (default 320)")
+        parser.add_argument("--epochs", type=int, default=None, help="number of epochs (default 80; classify 30)")
+        parser.add_argument("--imgsz", type=int, default=None, help="training image size (default 320; classify 64)")
+        parser.add_argument("--val-fraction", type=float, default=0.2,
+                            help="classify, class folders given directly: share of each class held out for "
+                            "val (default 0.2)")
         parser.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
         parser.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
         parser.add_argument("--device", default="cpu", help="'cpu', '0' for the first GPU, ...")
@@ -133,6 +109,11 @@ class TrainCommand:
         )
 
     def run(self, args: argparse.Namespace) -> int:
+        for name, default in self.DEFAULTS[args.task].items():
+            if getattr(args, name) is None:
+                setattr(args, name, default)
+        if args.task == "classify":
+            return self.run_classify(args)
         data = Path(args.data)
         out = Path(args.out).resolve()
         last = out / "weights" / "last.pt"
@@ -146,18 +127,8 @@ class TrainCommand:
             print(f"segflow train: nothing to resume: {last} does not exist", file=sys.stderr)
             return 2
         model_arg = str(args.model)
-        if not args.resume and model_arg.endswith(".pt") and not Path(model_arg).is_file():
-            print(
-                f"segflow train: weights {model_arg} not found (this command never downloads "
-                "weights; pass a local .pt or a config such as yolov8n-seg.yaml)",
-                file=sys.stderr,
-            )
-            return 2
-        if not model_arg.endswith((".pt", ".yaml", ".yml")):
-            print(
-                f"segflow train: --model must be a .yaml config or a .pt file, got {model_arg!r}",
-                file=sys.stderr,
-            )
+        if not args.resume and model_problem(args) is not None:
+            print(model_problem(args), file=sys.stderr)
             return 2
         offline_ultralytics()
         from ultralytics import YOLO
@@ -222,12 +193,43 @@ class TrainCommand:
         return 0
 
 
+    def run_classify(self, args: argparse.Namespace) -> int:
+        from segflow.tools.train_classify import train_classify
+
+        if args.resume:
+            print("segflow train: --resume is for segmentation runs; run the classify command again",
+                  file=sys.stderr)
+            return 2
+        if not 0 < args.val_fraction < 1:
+            print(f"segflow train: --val-fraction must be between 0 and 1, got {args.val_fraction}", file=sys.stderr)
+            return 2
+        problem = model_problem(args)
+        if problem is not None:
+            print(problem, file=sys.stderr)
+            return 2
+        return train_classify(args, _command_line(args))
+
+
+def model_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--model`` cannot be trained from, or ``None``."""
+    model_arg = str(args.model)
+    config = TrainCommand.DEFAULTS[args.task]["model"]
+    if model_arg.endswith(".pt") and not Path(model_arg).is_file():
+        return (f"segflow train: weights {model_arg} not found (this command never downloads "
+                f"weights; pass a local .pt or a config such as {config})")
+    if not model_arg.endswith((".pt", ".yaml", ".yml")):
+        return f"segflow train: --model must be a .yaml config or a .pt file, got {model_arg!r}"
+    return None
+
+
 def _command_line(args: argparse.Namespace) -> str:
     """The `segflow train` invocation equivalent to ``args`` (recorded in the summary)."""
     if args.resume:
         data, out = shlex.quote(str(args.data)), shlex.quote(str(args.out))
         return f"segflow train {data} --out {out} --resume"
     parts = ["segflow", "train", str(args.data), "--model", str(args.model)]
+    if args.task != "segment":
+        parts += ["--task", args.task]
     for flag in ("epochs", "imgsz", "batch", "out", "device", "workers", "patience", "seed"):
         parts += [f"--{flag}", str(getattr(args, flag))]
     return " ".join(shlex.quote(p) for p in parts)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from segflow.engine.crops import Classification, Crops
 from segflow.engine.execution.session import SessionResult
 from segflow.engine.frame import Frame
 from segflow.engine.ports import Kind
@@ -114,7 +115,31 @@ def select(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[str, Any
     return [{c: row.get(c) for c in columns} for row in rows]
 
 
+def crops_picture(crops: Crops) -> np.ndarray:
+    """The frame with each crop's region drawn (tiles thin, crops around detections with their result)."""
+    import cv2
+
+    picture = np.ascontiguousarray(crops.frame.pixels).copy()
+    if picture.ndim == 2:
+        picture = cv2.cvtColor(picture, cv2.COLOR_GRAY2BGR)
+    colour = (237, 119, 158)  # the editor's colour of a crops port, in BGR
+    thick = max(1, round(max(picture.shape[:2]) / 400))
+    for crop in crops.items:
+        x0, y0, x1, y1 = crop.box
+        cv2.rectangle(picture, (x0, y0), (x1 - 1, y1 - 1), colour, thick if crop.parent is None else 2 * thick)
+        result = crop.result
+        label = (result.class_name if isinstance(result, Classification)
+                 else f"{len(result)}" if hasattr(result, "xyxy") else "")
+        if label:
+            cv2.putText(picture, label, (x0 + 2, y0 + 12 * thick), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, colour,
+                        thick)
+    return picture
+
+
 def show(value: Any) -> Shown:
+    if isinstance(value, Crops):
+        kind = "tiles" if value.parents is None else "crops"
+        return Shown("image", crops_picture(value), f"{len(value)} {kind} of frame {value.frame.index}")
     if isinstance(value, Frame):
         h, w = value.pixels.shape[:2]
         return Shown("image", value.pixels, f"{w}x{h} frame {value.index} of '{value.source_id}'")

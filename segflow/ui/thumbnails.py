@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from segflow.engine.crops import Crops
 from segflow.engine.execution.session import SessionResult
 from segflow.engine.frame import Frame
 from segflow.ui import media
+from segflow.ui.results import crops_picture
 
 WIDTH = 120  # px, the widest a thumbnail image may be
 QUALITY = 70
@@ -27,6 +29,9 @@ def of_value(value: Any) -> dict[str, Any] | None:
     if isinstance(value, Frame):
         url = jpeg_data_url(value.pixels)
         return {"image": url} if url else None
+    if isinstance(value, Crops):
+        url = jpeg_data_url(crops_picture(value))
+        return {"image": url, "count": len(value)} if url else None
     if hasattr(value, "xyxy") and hasattr(value, "data"):
         n = len(value)
         return {"text": f"{n} detection" + ("" if n == 1 else "s"), "count": n}

@@ -157,11 +157,34 @@ class OpenVinoGraph:
         return [np.asarray(result[o]) for o in self.compiled.outputs]
 
 
+Graph = OnnxRuntimeGraph | OpenVinoGraph
+
+
+def open_graph(path: Path, runtime: str, device: str, half: bool) -> Graph:
+    """The exported graph at ``path`` on the chosen edge runtime."""
+    return OpenVinoGraph(path, device, half) if runtime == "openvino" else OnnxRuntimeGraph(path, device)
+
+
+def run_graph(graph: Graph, tensor: np.ndarray, size: int | None) -> list[np.ndarray]:
+    """The graph over the whole batch, in one call where its batch axis is dynamic (``size`` None).
+
+    A graph exported for a fixed batch runs in chunks of ``size``, the last one padded with zeros.
+    """
+    if size is None or size == len(tensor):
+        return graph(tensor)
+    parts = []
+    for start in range(0, len(tensor), size):
+        chunk = tensor[start : start + size]
+        filled = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+        parts.append([out[: len(chunk)] for out in graph(filled)])
+    return [np.concatenate(column) for column in zip(*parts, strict=True)]
+
+
 class EdgeYolo:
     """An exported YOLO graph with ultralytics' pre- and post-processing in numpy."""
 
     def __init__(self, path: Path, runtime: str, device: str, half: bool) -> None:
-        self.graph = OpenVinoGraph(path, device, half) if runtime == "openvino" else OnnxRuntimeGraph(path, device)
+        self.graph = open_graph(path, runtime, device, half)
         self.info = ModelInfo.read(self.graph.metadata, self.graph.input_shape, self.graph.output_shapes)
         self.names = self.info.names
         self.task = self.info.task
@@ -173,25 +196,13 @@ class EdgeYolo:
         target = (fixed[0] or imgsz, fixed[1] or imgsz)
         box = Letterbox.fit(images[0].shape[:2], target, self.info.stride, rect=None in fixed)
         tensor = to_tensor([box.apply(image) for image in images])
-        outputs = self.run(tensor)
+        outputs = run_graph(self.graph, tensor, self.info.batch)
         detections = []
         for i in range(len(images)):
             found = self.candidates(outputs[0][i], conf, iou, classes, max_det)
             protos = outputs[1][i] if len(outputs) > 1 else None
             detections.append(self.to_detections(found, protos, box, retina_masks))
         return detections
-
-    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
-        """The graph over the whole batch: in one call where its batch axis is dynamic, else in chunks."""
-        size = self.info.batch
-        if size is None or size == len(tensor):
-            return self.graph(tensor)
-        parts = []
-        for start in range(0, len(tensor), size):
-            chunk = tensor[start : start + size]
-            filled = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-            parts.append([out[: len(chunk)] for out in self.graph(filled)])
-        return [np.concatenate(column) for column in zip(*parts, strict=True)]
 
     def candidates(self, output: np.ndarray, conf: float, iou: float, classes: list[int] | None,
                    max_det: int) -> Candidates:

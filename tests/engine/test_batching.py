@@ -82,3 +82,33 @@ def test_end_marker_flushes_a_partial_batch():
 def test_size_must_be_positive():
     with pytest.raises(ValueError):
         MicroBatcher(0, 0.0, lambda: 0.0)
+
+
+@dataclass
+class Weighed:
+    name: str
+    enqueued: float
+    weight: int
+
+
+@pytest.mark.parametrize(
+    ("size", "weights", "expected"),
+    [
+        (12, [6, 6, 6, 6], [["a", "b"], ["c", "d"]]),  # two packets of six crops fill twelve
+        (12, [5, 6, 4, 7], [["a", "b"], ["c", "d"]]),  # the one that would overflow starts the next batch
+        (4, [9, 1, 1], [["a"], ["b", "c"]]),  # heavier than a batch: alone (the node splits it)
+        (4, [0, 0, 2], [["a", "b", "c"]]),  # a packet with no crops still counts one
+    ],
+)
+def test_batches_fill_by_weight_never_past_the_size(size, weights, expected):
+    arrivals = [(0.0, Weighed(chr(ord("a") + n), 0.0, w)) for n, w in enumerate(weights)]
+    fake = FakeQueue(arrivals + [(99.0, END)])
+    batcher = MicroBatcher(size, 1.0, fake.clock, weight=lambda item: item.weight)
+    got = []
+    while True:
+        batch = batcher.collect(fake.get)
+        if batch.items:
+            got.append([item.name for item in batch.items])
+        if batch.ended:
+            break
+    assert got == expected

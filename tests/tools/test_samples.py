@@ -10,6 +10,7 @@ from skimage.morphology import skeletonize
 from segflow.tools.synth.cherries import render_cherries
 from segflow.tools.synth.cli import GENERATE
 from segflow.tools.synth.concrete import render_concrete
+from segflow.tools.synth.crops import render_objects
 from segflow.tools.synth.parts import render_parts, render_tilted
 from segflow.tools.synth.pipes import render_pipes
 
@@ -97,7 +98,7 @@ def test_shipped_samples_are_current():
 
     root = Path(__file__).resolve().parents[2] / "assets" / "samples"
     samples = [("cherries", render_cherries, 3), ("pipes", render_pipes, 11), ("parts", render_parts, 21),
-               ("tilted", render_tilted, 22)]
+               ("tilted", render_tilted, 22), ("objects", render_objects, 32)]
     for name, fn, seed in samples:
         img, truth = fn(seed)
         assert json.loads((root / f"{name}.json").read_text()) == json.loads(json.dumps(truth))

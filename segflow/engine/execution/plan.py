@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from segflow.engine.node import Node, Role
+from segflow.engine.ports import Kind
 from segflow.engine.workflow.graph import CompiledGraph, Ref, topological_order
 from segflow.engine.workflow.limits import gc_paused
 from segflow.engine.workflow.spec import Settings
@@ -155,7 +156,10 @@ class Plan:
             extra = ""
             if stage.kind == "model":
                 node = self.nodes[stage.head]
-                extra = f"  [batch {node.batch_size}, wait {node.max_wait_s * 1000:g} ms]"
+                crops = [f"{src}.{port}" for name, refs in node.inputs.items()
+                         if node.cls.inputs[name].kind is Kind.CROPS for src, port in refs]
+                unit = f" crops (of every frame and source in flight, from {', '.join(crops)})" if crops else ""
+                extra = f"  [batch {node.batch_size}{unit}, wait {node.max_wait_s * 1000:g} ms]"
             lines.append(f"  stage {stage.index} {stage.kind:<5} after {after}: {what}{extra}")
             lines.append(f"      receives: {', '.join(sorted(f'{n}.{p}' for n, p in stage.takes)) or '-'}")
         if self.keep:

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from segflow.engine.execution.batching import END, MicroBatcher
 from segflow.engine.execution.failures import FailureBook, describe_error
 from segflow.engine.execution.plan import Plan, PlanStage
-from segflow.engine.execution.steps import NodeCrash, Packet, Step, run_packet
+from segflow.engine.execution.steps import NodeCrash, Packet, Step, run_packet, weigher
 from segflow.engine.frame import PacketInfo
 from segflow.engine.node import Node, RunContext, SourceNode
 from segflow.engine.observe.hooks import RunHooks
@@ -269,7 +269,7 @@ class StageWorker:
         batcher: MicroBatcher[Packet] | None = None
         if self.stage.kind == "model":
             head = self._threads.plan.nodes[self.stage.head]
-            batcher = MicroBatcher(head.batch_size, head.max_wait_s, perf_counter)
+            batcher = MicroBatcher(head.batch_size, head.max_wait_s, perf_counter, weigher(head))
         while True:
             if batcher is not None:
                 batch = batcher.collect(self.get)

@@ -54,6 +54,54 @@ class NodeCrash(Exception):
         self.info = info
 
 
+Binding = tuple[str, tuple[Ref, ...], frozenset[str]]  # input port, the refs wired to it, sources that feed it
+
+
+def bindings_of(spec: PlanNode) -> list[Binding]:
+    return [(port, refs, spec.fed_by.get(port, frozenset())) for port, refs in spec.inputs.items()]
+
+
+def gather(bindings: list[Binding], sources: frozenset[str], packet: Packet) -> dict[str, Any] | None:
+    """A node's input values for the packet, or None when the node does not run for it.
+
+    A wired input is needed for a packet whenever its upstream runs for that packet's
+    source: if the upstream failed on it, the node skips the packet rather than run half-fed.
+    """
+    source = packet.info.source_id
+    if source not in sources:
+        return None
+    values = packet.values
+    gathered: dict[str, Any] = {}
+    for port, refs, fed_by in bindings:
+        for ref in refs:
+            value = values.get(ref, _MISSING)
+            if value is not _MISSING:
+                gathered[port] = value
+                break
+        else:
+            if source in fed_by:
+                return None
+    return gathered
+
+
+def weigher(spec: PlanNode) -> Callable[[Packet], int] | None:
+    """How many model items a packet is for this model node (``Node.batch_items``); None: always one.
+
+    Needs only the plan node (the class, not a set-up instance), so a Ray shard weighs
+    packets before it sends them to the model's actor.
+    """
+    cls = spec.cls
+    if spec.role != "model" or cls.batch_items.__func__ is Node.batch_items.__func__:  # type: ignore[attr-defined]
+        return None
+    bindings, sources = bindings_of(spec), spec.sources
+
+    def weigh(packet: Packet) -> int:
+        gathered = gather(bindings, sources, packet)
+        return 0 if gathered is None else cls.batch_items(Inputs(gathered, packet.info))
+
+    return weigh
+
+
 OnFailure = Callable[["Step", PacketInfo, BaseException], None]
 
 
@@ -64,9 +112,7 @@ class Step:
         self.spec = spec
         self.node = node
         self.sources = spec.sources
-        # A wired input is needed for a packet whenever its upstream runs for that packet's
-        # source: if the upstream failed on it, this node skips the packet rather than run half-fed.
-        self.bindings = [(port, refs, spec.fed_by.get(port, frozenset())) for port, refs in spec.inputs.items()]
+        self.bindings = bindings_of(spec)
         self.param_bindings = list(spec.param_refs.items())
         self.outputs = [(port, (spec.id, port)) for port in node.outputs]
         self.metrics = NodeMetrics(spec.id, spec.type_name)
@@ -74,6 +120,7 @@ class Step:
         self.batches = spec.role == "model"
         overrides_process = type(node).process is not Node.process
         self._call_one = node.process if overrides_process else (lambda x: node.process_batch([x])[0])
+        self._weigh = weigher(spec)
 
     def run(self, packets: list[Packet]) -> None:
         """Run the node on ``packets``: as one batch for a model, one by one for the rest."""
@@ -85,25 +132,14 @@ class Step:
 
     def inputs_for(self, packet: Packet) -> Inputs | None:
         """The inputs for the packet, or None when the node does not run for it."""
-        if packet.info.source_id not in self.sources:
+        gathered = gather(self.bindings, self.sources, packet)
+        if gathered is None:
             return None
-        values = packet.values
-        source = packet.info.source_id
-        gathered: dict[str, Any] = {}
-        for port, refs, fed_by in self.bindings:
-            for ref in refs:
-                value = values.get(ref, _MISSING)
-                if value is not _MISSING:
-                    gathered[port] = value
-                    break
-            else:
-                if source in fed_by:
-                    return None
         if not self.param_bindings:
             return Inputs(gathered, packet.info, self.node.params)
         given = {}
         for param, ref in self.param_bindings:
-            value = values.get(ref, _MISSING)
+            value = packet.values.get(ref, _MISSING)
             if value is _MISSING:
                 return None  # the node that makes this param's value made none for this packet
             given[param] = value
@@ -148,7 +184,8 @@ class Step:
         except BaseException as exc:
             self.metrics.errors += 1
             raise NodeCrash(self.id, self.type, active[0][0].info, exc) from exc
-        self.metrics.record(len(active), perf_counter() - start)
+        items = len(active) if self._weigh is None else sum(self._weigh(p) for p, _ in active)
+        self.metrics.record(items, perf_counter() - start)
         for (packet, _), out in zip(active, outs, strict=True):
             try:
                 if out:

@@ -123,6 +123,18 @@ class GraphBuilder:
             if not any(s.required for s in declared.values()):
                 self.error("input.none", "no input is wired, so this node never runs", ("nodes", node_id),
                            node_id, hint=f"wire one of: {', '.join(declared)}", key=True)
+            return
+        groups: dict[str, list[str]] = {}
+        for port, spec in declared.items():
+            if spec.one_of:
+                groups.setdefault(spec.one_of, []).append(port)
+        for ports in groups.values():
+            wired = [p for p in ports if p in raw]
+            if len(wired) != 1:
+                self.error("input.one_of", f"wire exactly one of {' or '.join(ports)}"
+                           + (f", not {len(wired)}" if wired else ""),
+                           ("nodes", node_id, "inputs", wired[-1]) if wired else ("nodes", node_id), node_id,
+                           wired[-1] if wired else ports[0], f"keep one of: {', '.join(wired or ports)}", key=True)
 
     def _wire_ref(self, node_id: str, node: ResolvedNode, port: str, ref: object, path: tuple[object, ...],
                   nodes: dict[str, ResolvedNode], all_ids: set[str], graph: nx.DiGraph) -> None:
@@ -149,7 +161,7 @@ class GraphBuilder:
         want, got = node.cls.inputs[port].kind, outputs[src_port].kind
         if want != got:
             self.error("input.kind", f"input '{port}' expects {want} but '{src_id}.{src_port}' gives {got}",
-                       path, node_id, port, self._kind_hint(want, src_id, src))
+                       path, node_id, port, self._kind_hint(want, got, src_id, src))
             return
         node.inputs.setdefault(port, []).append((src_id, src_port))
         graph.add_edge(src_id, node_id)
@@ -220,9 +232,15 @@ class GraphBuilder:
         return None
 
     @staticmethod
-    def _kind_hint(want: object, src_id: str, src: ResolvedNode) -> str:
+    def _kind_hint(want: object, got: object, src_id: str, src: ResolvedNode) -> str:
         same = [p for p, spec in src.cls.outputs.items() if spec.kind == want]
-        return f"use '{src_id}.{same[0]}'" if same else ""
+        if same:
+            return f"use '{src_id}.{same[0]}'"
+        if got is Kind.CROPS:
+            return "this input takes no crops: stitch them back to the frame first (crop.stitch)"
+        if want is Kind.CROPS:
+            return "cut crops first (crop.detections around detections, crop.tiles for tiles)"
+        return ""
 
     def _cycles(self, graph: nx.DiGraph) -> bool:
         found = False

@@ -28,6 +28,7 @@ from segflow.engine.workflow.inputs import NODE_REF, is_kind_error, node_value_f
 from segflow.engine.workflow.issues import Issue, Location, Severity, closest, errors_in, shorten
 from segflow.engine.workflow.limits import Limits, gc_paused, raise_hint
 from segflow.engine.workflow.spec import NODE_ID_MAX, NODE_ID_RULE, NodeSpec, Settings, WorkflowHeader, is_node_id
+from segflow.engine.workflow.wiring import wiring_issues
 from segflow.engine.workflow.yaml_source import LoadedYaml, load_yaml
 
 
@@ -209,6 +210,7 @@ class _Checker:
         self.issues.extend(no_source_error(graph, self.loaded.where))
         self.issues.extend(no_sink_warning(graph, self.loaded.where))
         self.issues.extend(field_issues(graph, self.loaded.where, self.bad_params))
+        self.issues.extend(wiring_issues(graph, self.loaded.where, self.bad_params))
         return graph
 
     def _node(self, node_id: str, raw: Any, raw_key: Any) -> ResolvedNode | None:

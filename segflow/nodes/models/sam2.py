@@ -7,6 +7,13 @@ keep everything they had (class ids, names, tracker ids, fields); only the
 masks are SAM's, plus ``data['sam_score']`` (SAM's own quality estimate).
 Frames without detections are passed through without touching the model.
 
+On crops (``crops`` wired instead of ``image`` and ``detections``; see
+:mod:`segflow.engine.on_crops`) each crop is prompted with its parent detection's box mapped
+into the crop, and its result is that detection with SAM's mask, in crop pixels:
+``crop.stitch`` (mode ``attach``) puts the refined mask back on the parent.
+``batch_size`` then counts crops, so small parts are segmented at the crop's
+resolution, many per call.
+
 The module is not called ``sam2.py`` so that it never shadows the package.
 """
 
@@ -16,6 +23,7 @@ import dataclasses
 import importlib.util
 import logging
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +32,7 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
 from segflow.engine.paths import readable_file_problem
 from segflow.vision.model_files import (
     SHA256_HINT,
@@ -94,17 +103,32 @@ def checkpoint_path(value: str, context: RunContext) -> Path:
 
 
 @node_type("segment.sam2")
-class Sam2Segment(Node):
+class Sam2Segment(OnCrops, Node):
     """SAM 2 masks for each detection's box; detections keep their classes, ids and fields."""
 
     Params = Sam2Params
     params: Sam2Params
     batchable = True
     inputs = {
-        "image": Port(Kind.IMAGE, "The frame the detections were found in."),
-        "detections": Port(Kind.DETECTIONS, "Boxes to segment (their masks are replaced)."),
+        **subject_ports("The frame the detections were found in"),
+        "detections": Port(Kind.DETECTIONS, "Boxes to segment (their masks are replaced); with image, not crops.",
+                           required=False),
     }
-    outputs = {"detections": Port(Kind.DETECTIONS, "The same detections with SAM 2's masks.")}
+    outputs = {"detections": Port(Kind.DETECTIONS, "The same detections with SAM 2's masks."), "crops": CROPS_OUT}
+
+    @classmethod
+    def check_wiring(cls, params: Any, origins: Mapping[str, Port]) -> list[ParamProblem]:
+        if "image" in origins and "detections" not in origins:
+            return [ParamProblem("image", "SAM 2 on a frame needs the boxes to segment",
+                                 "wire `detections: <detector>.detections`")]
+        if "crops" in origins and "detections" in origins:
+            return [ParamProblem("detections", "on crops the boxes come from each crop's parent detection",
+                                 "remove the detections input")]
+        made = origins.get("crops")
+        if made is not None and "parents" not in made.traits:
+            return [ParamProblem("crops", "SAM 2 is prompted with each crop's parent box, and these crops "
+                                 "have no parent detections (tiles)", "cut the crops with crop.detections")]
+        return []
 
     @classmethod
     def added_fields(cls, params: Any) -> frozenset[str]:
@@ -197,26 +221,44 @@ class Sam2Segment(Node):
         log.info("segment '%s': SAM 2 %s at %d px on %s", self.node_id, p.config, size, self.device)
 
     def process_batch(self, batch: list[Inputs]) -> list[dict[str, Any]]:
-        outputs: list[dict[str, Any]] = [{"detections": item["detections"]} for item in batch]
-        todo = [i for i, item in enumerate(batch) if len(item["detections"]) > 0]
+        return run_items(batch, self.segment, self.params.batch_size, "detections")
+
+    def segment(self, items: list[Item]) -> list[Any]:
+        """Per image, its detections with SAM's masks: a frame's detections, or a crop's parent (crop pixels)."""
+        prompts = [prompt(item) for item in items]
+        results: list[Any] = list(prompts)
+        todo = [i for i, d in enumerate(prompts) if len(d) > 0]
         if not todo:
-            return outputs
-        images = [rgb(batch[i]["image"].pixels) for i in todo]
-        boxes = [np.asarray(batch[i]["detections"].xyxy, dtype=np.float32) for i in todo]
+            return results
         import torch
 
         with torch.inference_mode():
-            self.predictor.set_image_batch(images)
-            masks, scores, _ = self.predictor.predict_batch(box_batch=boxes, multimask_output=self.params.multimask)
-        for i, frame_masks, frame_scores in zip(todo, masks, scores, strict=True):
-            detections = batch[i]["detections"]
-            chosen, best = pick_masks(frame_masks, frame_scores, len(detections))
+            self.predictor.set_image_batch([rgb(items[i].pixels) for i in todo])
+            masks, scores, _ = self.predictor.predict_batch(
+                box_batch=[np.asarray(prompts[i].xyxy, dtype=np.float32) for i in todo],
+                multimask_output=self.params.multimask)
+        for i, image_masks, image_scores in zip(todo, masks, scores, strict=True):
+            detections = prompts[i]
+            chosen, best = pick_masks(image_masks, image_scores, len(detections))
             data = {**detections.data, "sam_score": best}
-            outputs[i] = {"detections": dataclasses.replace(detections, mask=chosen, data=data)}
-        return outputs
+            results[i] = dataclasses.replace(detections, mask=chosen, data=data)
+        return results
 
     def close(self) -> None:
         self.predictor = None
+
+
+def prompt(item: Item) -> Any:
+    """The detections to segment in one image: the frame's, or the crop's parent with its box in crop pixels."""
+    if item.crop is None:
+        return item.inputs["detections"]
+    assert item.crops is not None and item.crop.parent is not None  # check_wiring: crops with parents
+    parent = item.crops.parents[item.crop.parent : item.crop.parent + 1]
+    h, w = item.pixels.shape[:2]
+    box = item.crop.from_frame(np.asarray(parent.xyxy, dtype=float).reshape(-1, 2)).reshape(-1, 4)
+    box[:, [0, 2]] = box[:, [0, 2]].clip(0, w)
+    box[:, [1, 3]] = box[:, [1, 3]].clip(0, h)
+    return dataclasses.replace(parent, xyxy=box.astype(np.float32), mask=None)
 
 
 def rgb(pixels: np.ndarray) -> np.ndarray:

@@ -12,6 +12,11 @@ project's own pre- and post-processing, no torch); a ``.pt``, TensorRT
 ``.engine``, OpenVINO folder or ultralytics model name runs on ultralytics.
 Output either way: ``supervision.Detections`` with masks at full frame
 resolution when the model segments, and ``data['class_name']``.
+
+On crops (``crops`` wired instead of ``image``, see :mod:`segflow.engine.on_crops`) each crop is
+one image: ``batch_size`` counts crops, and each crop's result is its detections in
+crop pixels. Crops of one size go in one call, so give ``crop.detections`` a fixed
+``size`` (tiles have one already) to let crops of many frames share a call.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
 from segflow.vision.model_files import (
     CHECKPOINT_HINT,
     SHA256_HINT,
@@ -87,15 +93,16 @@ def as_bgr(pixels: np.ndarray) -> np.ndarray:
 
 
 @node_type("detect.yolo")
-class Yolo(Node):
-    """Ultralytics YOLO detection or segmentation; one predict call per micro-batch."""
+class Yolo(OnCrops, Node):
+    """Ultralytics YOLO detection or segmentation on frames or crops; one predict call per micro-batch."""
 
     Params = YoloParams
     params: YoloParams
     reload_params = frozenset({"model", "runtime", "device", "half", "sha256"})
     batchable = True
-    inputs = {"image": Port(Kind.IMAGE, "The frame to detect in.")}
-    outputs = {"detections": Port(Kind.DETECTIONS, "Boxes, masks (segmentation models), class ids and class_name.")}
+    inputs = subject_ports("The frame to detect in")
+    outputs = {"detections": Port(Kind.DETECTIONS, "Boxes, masks (segmentation models), class ids and class_name."),
+               "crops": CROPS_OUT}
 
     @classmethod
     def added_fields(cls, params: Any) -> frozenset[str]:
@@ -109,38 +116,8 @@ class Yolo(Node):
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         resolved = cls.weights_file(params, context)
-        problem = model_problem(params.model, resolved)
-        if problem is not None:
-            hint = (
-                f"export it from the trained weights: segflow export MODEL.pt --format onnx --out {params.model}"
-                if resolved.suffix.lower() == ".onnx"
-                else "give a .pt/.onnx/.engine file or an OpenVINO folder, or an ultralytics model "
-                "name such as yolo11n-seg.pt (downloaded on first use)"
-            )
-            return [ParamProblem("model", problem, hint)]
-        problems = []
-        runtime = runtime_problem(params.model, params.runtime)
-        if runtime is not None:
-            chosen = choose_runtime(params.model, params.runtime)
-            fix = "give an .onnx file or runtime: ultralytics" if chosen in EDGE_RUNTIMES else INSTALL[chosen]
-            problems.append(ParamProblem("runtime", runtime, fix))
-        if params.sha256 is not None and not resolved.exists():
-            problems.append(ParamProblem("sha256", f"only a file can be checked; {params.model} is a model name",
-                                         "give the path of the downloaded file, or drop `sha256`"))
-        mismatch = sha256_problem(resolved, params.sha256)
-        if mismatch is not None:
-            problems.append(ParamProblem("sha256", mismatch, SHA256_HINT))
-        not_torch = checkpoint_problem(resolved)
-        if not_torch is not None:
-            problems.append(ParamProblem("model", not_torch, CHECKPOINT_HINT))
-        unpinned = unpinned_problem(resolved, params.sha256)
-        if unpinned is not None and mismatch is None and not_torch is None:
-            problems.append(ParamProblem("model", unpinned, UNPINNED_HINT, warning=True))
-        elif is_hub_name(params.model) and not resolved.exists() and params.sha256 is None:
-            problems.append(ParamProblem(
-                "model", f"{params.model} would be downloaded and loaded with no `sha256` pin (a .pt runs any code "
-                "it holds)", "download it once, give its path, then `segflow models pin WORKFLOW`", warning=True))
-        if params.classes and not_torch is None:
+        problems = weights_problems(params.model, resolved, params.runtime, params.sha256, "yolo11n-seg.pt")
+        if params.classes and not any(p.field == "model" and not p.warning for p in problems):
             problems += cls._class_problems(params.classes, resolved)
         return problems
 
@@ -158,32 +135,22 @@ class Yolo(Node):
 
     def setup(self) -> None:
         p = self.params
-        resolved = self.weights_file(p, self.context)
-        source = str(resolved) if resolved.exists() or not is_hub_name(p.model) else p.model
-        if p.sha256 is not None:  # checked again here: the file may have changed since validation
-            problem = sha256_problem(resolved, p.sha256) if resolved.exists() else f"{resolved} does not exist"
-            if problem is not None:
-                raise NodeError(f"node '{self.node_id}': {problem}", hint=SHA256_HINT)
+        source = pinned_source(self.node_id, p.model, self.weights_file(p, self.context), p.sha256)
         self.runtime = choose_runtime(p.model, p.runtime)
         try:
             self.model = self.load(source)
             task, names = self.model.task, self.model.names  # a file that is no model fails here too
         except Exception as exc:
-            downloading = source == p.model and is_hub_name(p.model)
             raise NodeError(
                 f"node '{self.node_id}': cannot load YOLO model {source}: {load_error(exc)}",
-                hint="ultralytics downloads named models on first use, which needs internet; "
-                "offline, copy the .pt file here and give its path"
-                if downloading
-                else "is it a YOLO ONNX export (segflow export MODEL.pt --format onnx)?"
-                if self.runtime in EDGE_RUNTIMES
-                else "is it an ultralytics model or export (.pt/.onnx/.engine/OpenVINO folder)?",
+                hint=load_hint(source, p.model, self.runtime, "detection/segmentation"),
             ) from exc
         if task not in SUPPORTED_TASKS:
             raise NodeError(
                 f"node '{self.node_id}' (detect.yolo): {source} is {TASK_WORDS.get(task, task)} "
                 f"(task '{task}'); detect.yolo needs a detection or segmentation model",
-                hint="use a detection or -seg model, e.g. yolo11n.pt or yolo11n-seg.pt",
+                hint="use classify.yolo for a classifier" if task == "classify"
+                else "use a detection or -seg model, e.g. yolo11n.pt or yolo11n-seg.pt",
             )
         log.info("detect '%s': %s (%s, %d classes) on %s", self.node_id, source, task, len(names), self.runtime)
         self.configure()
@@ -224,18 +191,22 @@ class Yolo(Node):
             self.predict_args["quantize"] = 16
 
     def process_batch(self, batch: list[Inputs]) -> list[dict[str, Any]]:
+        return run_items(batch, self.detect, self.params.batch_size, "detections")
+
+    def detect(self, items: list[Item]) -> list[Any]:
+        """Detections per image, one predict call per image size."""
         import supervision as sv
 
-        images = [as_bgr(item["image"].pixels) for item in batch]
+        images = [as_bgr(item.pixels) for item in items]
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, image in enumerate(images):
             groups.setdefault(image.shape, []).append(i)
-        outputs: list[dict[str, Any]] = [{} for _ in batch]
+        outputs: list[Any] = [None] * len(items)
+        edge = self.runtime in EDGE_RUNTIMES  # the edge runtime gives sv.Detections already
         for indices in groups.values():
             results = self.model.predict([images[i] for i in indices], **self.predict_args)
-            edge = self.runtime in EDGE_RUNTIMES  # the edge runtime gives sv.Detections already
             for i, result in zip(indices, results, strict=True):
-                outputs[i] = {"detections": result if edge else to_detections(sv, result)}
+                outputs[i] = result if edge else to_detections(sv, result)
         return outputs
 
     def close(self) -> None:
@@ -250,3 +221,63 @@ def to_detections(sv: Any, result: Any) -> Any:
         empty.data = {"class_name": np.empty(0, dtype=str)}
         return empty
     return detections
+
+
+# The weights checks of every ultralytics-backed model node (detect.yolo, classify.yolo): they load the
+# same kinds of files the same ways, so they refuse the same mistakes with the same words.
+
+
+def weights_problems(model: str, resolved: Path, runtime: str, sha256: str | None,
+                     example: str) -> list[ParamProblem]:
+    """Every problem with a model node's weights params; ``example`` names a model of the right kind."""
+    problem = model_problem(model, resolved)
+    if problem is not None:
+        hint = (
+            f"export it from the trained weights: segflow export MODEL.pt --format onnx --out {model}"
+            if resolved.suffix.lower() == ".onnx"
+            else f"give a .pt/.onnx/.engine file or an OpenVINO folder, or an ultralytics model "
+            f"name such as {example} (downloaded on first use)"
+        )
+        return [ParamProblem("model", problem, hint)]
+    problems = []
+    wrong_runtime = runtime_problem(model, runtime)
+    if wrong_runtime is not None:
+        chosen = choose_runtime(model, runtime)
+        fix = "give an .onnx file or runtime: ultralytics" if chosen in EDGE_RUNTIMES else INSTALL[chosen]
+        problems.append(ParamProblem("runtime", wrong_runtime, fix))
+    if sha256 is not None and not resolved.exists():
+        problems.append(ParamProblem("sha256", f"only a file can be checked; {model} is a model name",
+                                     "give the path of the downloaded file, or drop `sha256`"))
+    mismatch = sha256_problem(resolved, sha256)
+    if mismatch is not None:
+        problems.append(ParamProblem("sha256", mismatch, SHA256_HINT))
+    not_torch = checkpoint_problem(resolved)
+    if not_torch is not None:
+        problems.append(ParamProblem("model", not_torch, CHECKPOINT_HINT))
+    unpinned = unpinned_problem(resolved, sha256)
+    if unpinned is not None and mismatch is None and not_torch is None:
+        problems.append(ParamProblem("model", unpinned, UNPINNED_HINT, warning=True))
+    elif is_hub_name(model) and not resolved.exists() and sha256 is None:
+        problems.append(ParamProblem(
+            "model", f"{model} would be downloaded and loaded with no `sha256` pin (a .pt runs any code "
+            "it holds)", "download it once, give its path, then `segflow models pin WORKFLOW`", warning=True))
+    return problems
+
+
+def pinned_source(node_id: str, model: str, resolved: Path, sha256: str | None) -> str:
+    """What to load at setup: the local file, or the model name ultralytics downloads; the pin checked again."""
+    if sha256 is not None:
+        problem = sha256_problem(resolved, sha256) if resolved.exists() else f"{resolved} does not exist"
+        if problem is not None:
+            raise NodeError(f"node '{node_id}': {problem}", hint=SHA256_HINT)
+    return str(resolved) if resolved.exists() or not is_hub_name(model) else model
+
+
+def load_hint(source: str, model: str, runtime: str, export_kind: str) -> str:
+    """The hint for a model that would not load: no internet, or not the export it was taken for."""
+    if source == model and is_hub_name(model):
+        return ("ultralytics downloads named models on first use, which needs internet; "
+                "offline, copy the .pt file here and give its path")
+    if runtime in EDGE_RUNTIMES:
+        return f"is it a YOLO {export_kind} ONNX export (segflow export MODEL.pt --format onnx)?"
+    return "is it an ultralytics model or export (.pt/.onnx/.engine/OpenVINO folder)?"

@@ -2,7 +2,8 @@
 
 ``segflow generate samples --out assets/samples`` regenerates every sample the
 example workflows use; ``segflow generate dataset --out DIR`` writes the YOLO-seg
-training set the shipped coffee-stones model was trained on.
+training set the shipped coffee-stones model was trained on; ``segflow generate
+crops --out DIR`` the class-folder crops the shipped conveyor classifier was.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-KINDS = ("dataset", "video", "cherries", "concrete", "pipes", "parts", "tilted", "tray", "samples")
-DEFAULT_SEEDS = {"dataset": 0, "video": 7, "cherries": 3, "concrete": 5, "pipes": 11, "parts": 21, "tilted": 22,
-                 "tray": 31}
-MODULES = {"parts": "parts", "tilted": "parts"}  # kinds written by a module of another name
+KINDS = ("dataset", "crops", "video", "cherries", "concrete", "pipes", "parts", "tilted", "tray", "small_stones",
+         "objects", "samples")
+DEFAULT_SEEDS = {"dataset": 0, "crops": 0, "video": 7, "cherries": 3, "concrete": 5, "pipes": 11, "parts": 21,
+                 "tilted": 22, "tray": 31, "small_stones": 31, "objects": 32}
+MODULES = {"parts": "parts", "tilted": "parts", "objects": "crops"}  # kinds written by a module of another name
 
 
 def _bar(done: int, total: int) -> None:
@@ -29,8 +31,10 @@ def write_samples(out: Path) -> list[Path]:
     """Write every sample (video + images, each with its ground-truth JSON) into ``out``."""
     from segflow.tools.synth.cherries import write_cherries
     from segflow.tools.synth.concrete import write_concrete
+    from segflow.tools.synth.crops import write_objects
     from segflow.tools.synth.parts import write_parts, write_tilted
     from segflow.tools.synth.pipes import write_pipes
+    from segflow.tools.synth.small_stones import write_small_stones
     from segflow.tools.synth.tray import write_tray
     from segflow.tools.synth.video import write_conveyor
 
@@ -42,7 +46,10 @@ def write_samples(out: Path) -> list[Path]:
     write_parts(out / "parts.png", seed=DEFAULT_SEEDS["parts"])
     write_tilted(out / "tilted.png", seed=DEFAULT_SEEDS["tilted"])
     write_tray(out / "tray.png", seed=DEFAULT_SEEDS["tray"])
-    names = ("conveyor.mp4", "cherries.png", "concrete.png", "pipes.png", "parts.png", "tilted.png", "tray.png")
+    write_small_stones(out / "small_stones.jpg", seed=DEFAULT_SEEDS["small_stones"])
+    write_objects(out / "objects.png", seed=DEFAULT_SEEDS["objects"])
+    names = ("conveyor.mp4", "cherries.png", "concrete.png", "pipes.png", "parts.png", "tilted.png", "tray.png",
+             "small_stones.jpg", "objects.png")
     extra = [out / "tilted_camera.yaml"]
     return [out / n for n in names] + [(out / n).with_suffix(".json") for n in names] + extra
 
@@ -54,8 +61,9 @@ class GenerateCommand:
         parser.add_argument(
             "what",
             choices=KINDS,
-            help="dataset (YOLO-seg folder), video (.mp4), cherries/concrete/pipes/parts/tilted/tray (.png; "
-            "tilted also writes its camera calibration), samples (all of the sample files into a folder)",
+            help="dataset (YOLO-seg folder), crops (class folders: bean, debris, stone), video (.mp4), "
+            "cherries/concrete/pipes/parts/tilted/tray/objects (.png; tilted also writes its camera calibration), "
+            "small_stones (.jpg, 3200 px wide, for tiled detection), samples (all of the sample files into a folder)",
         )
         parser.add_argument(
             "--out",
@@ -63,22 +71,25 @@ class GenerateCommand:
             help="output folder (dataset, samples) or file (video .mp4, images .png)",
         )
         parser.add_argument("--seed", type=int, default=None, help="random seed (default per kind)")
-        parser.add_argument("--train", type=int, default=240, help="dataset: training images (default 240)")
-        parser.add_argument("--val", type=int, default=60, help="dataset: validation images (default 60)")
+        parser.add_argument("--train", type=int, default=240,
+                            help="dataset: training images; crops: training crops per class (default 240)")
+        parser.add_argument("--val", type=int, default=60,
+                            help="dataset: validation images; crops: validation crops per class (default 60)")
+        parser.add_argument("--test", type=int, default=150, help="crops: held-out crops per class (default 150)")
 
     def run(self, args: argparse.Namespace) -> int:
         out = Path(args.out)
         seed = DEFAULT_SEEDS.get(args.what, 0) if args.seed is None else args.seed
         suffix = {"video": ".mp4", "cherries": ".png", "concrete": ".png", "pipes": ".png", "parts": ".png",
-                  "tilted": ".png", "tray": ".png"}.get(args.what)
+                  "tilted": ".png", "tray": ".png", "small_stones": ".jpg", "objects": ".png"}.get(args.what)
         if suffix and out.suffix.lower() != suffix:
             print(
                 f"segflow generate {args.what}: --out must be a {suffix} file, got {out}",
                 file=sys.stderr,
             )
             return 2
-        if args.what == "dataset" and (args.train < 1 or args.val < 1):
-            print("segflow generate dataset: --train and --val must be at least 1", file=sys.stderr)
+        if args.what in ("dataset", "crops") and (args.train < 1 or args.val < 1):
+            print(f"segflow generate {args.what}: --train and --val must be at least 1", file=sys.stderr)
             return 2
         try:
             if args.what == "dataset":
@@ -86,6 +97,12 @@ class GenerateCommand:
 
                 data = write_dataset(out, args.train, args.val, seed=seed, progress=_bar)
                 print(f"dataset: {data}  (train with: segflow train {data})")
+            elif args.what == "crops":
+                from segflow.tools.synth.crops import write_crops
+
+                splits = {"train": args.train, "val": args.val, "test": args.test}
+                counts = write_crops(out, {k: n for k, n in splits.items() if n > 0}, seed=seed, progress=_bar)
+                print(f"crops: {out}  {counts}  (train with: segflow train --task classify {out})")
             elif args.what == "video":
                 from segflow.tools.synth.video import write_conveyor
 

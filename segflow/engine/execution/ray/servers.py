@@ -23,7 +23,7 @@ from segflow.engine.execution.batching import END, MicroBatcher
 from segflow.engine.execution.failures import describe_error
 from segflow.engine.execution.lifecycle import SetupError, running_nodes, undelivered
 from segflow.engine.execution.plan import PlanNode
-from segflow.engine.execution.steps import NodeCrash, Packet, Step
+from segflow.engine.execution.steps import NodeCrash, Packet, Step, weigher
 from segflow.engine.frame import PacketInfo
 from segflow.engine.node import Node, RunContext
 from segflow.engine.observe.metrics import NodeMetrics, Undelivered
@@ -152,7 +152,10 @@ class ModelServer(_Server):
         return call.reply
 
     def _serve(self) -> None:
-        batcher: MicroBatcher[_Queued] = MicroBatcher(self.spec.batch_size, self.spec.max_wait_s, perf_counter)
+        weigh = weigher(self.spec)  # crops from every shard fill one batch by crop count
+        batcher: MicroBatcher[_Queued] = MicroBatcher(
+            self.spec.batch_size, self.spec.max_wait_s, perf_counter,
+            None if weigh is None else (lambda queued: weigh(queued.packet)))
         while True:
             batch = batcher.collect(lambda timeout: self._inbox.get(True, timeout))
             if batch.items:

@@ -25,7 +25,7 @@ from segflow.engine.execution.lifecycle import total_frames
 from segflow.engine.execution.plan import Plan, PlanNode
 from segflow.engine.execution.ray.servers import node_id_here, set_up
 from segflow.engine.execution.stages import StageThreads, StageWorker
-from segflow.engine.execution.steps import NodeCrash, Packet
+from segflow.engine.execution.steps import NodeCrash, Packet, weigher
 from segflow.engine.frame import PacketInfo
 from segflow.engine.node import Node, NodeError, SourceHealth, SourceNode
 from segflow.engine.observe.hooks import RunHooks
@@ -52,7 +52,7 @@ class RemoteStage:
         completer = threading.Thread(target=self._complete, args=(worker, pending), daemon=True,
                                      name=f"segflow-remote-{self.spec.id}")
         completer.start()
-        batcher: MicroBatcher[Packet] = MicroBatcher(self.spec.batch_size, 0.0, perf_counter)
+        batcher: MicroBatcher[Packet] = MicroBatcher(self.spec.batch_size, 0.0, perf_counter, weigher(self.spec))
         try:
             while True:
                 batch = batcher.collect(worker.get)
