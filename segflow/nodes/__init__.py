@@ -1,4 +1,4 @@
-"""Built-in node types, one folder per family (sources, models, measure, analyze, detections, sinks).
+"""Built-in node types, one folder per family (sources, models, crops, measure, analyze, detections, sinks).
 
 Registered through the ``segflow.nodes`` entry point like any plugin: the
 registry imports every submodule here and collects the classes marked with

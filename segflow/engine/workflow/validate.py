@@ -350,7 +350,7 @@ class _Checker:
             else:
                 got = err.get("input")
                 shown = shorten(repr(got)) if not isinstance(got, (dict, list)) else type(got).__name__
-                message = f"{noun} '{name}': {err['msg']} (got {shown})"
+                message = f"{noun} '{name}': {shorten(err['msg'], 200)} (got {shown})"  # msg may quote the input
                 where, key = base + loc, False
                 declared = self.binding.origin.get((node, str(loc[0]))) if node and loc and noun == "param" else None
                 if node and declared:
