@@ -20,6 +20,7 @@ from segflow.engine.node import (
     node_type,
 )
 from segflow.engine.ports import Kind
+from segflow.engine.workflow.inputs import takes_node_value
 
 __all__ = [
     "BatchParams",
@@ -36,4 +37,5 @@ __all__ = [
     "SourceHealth",
     "SourceNode",
     "node_type",
+    "takes_node_value",
 ]

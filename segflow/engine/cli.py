@@ -60,6 +60,21 @@ def _address(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _input(text: str) -> tuple[str, Any]:
+    from segflow.engine.workflow.inputs import TextValue
+
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, TextValue(value)
+
+
+def _input_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", dest="inputs", action="append", default=[], type=_input, metavar="NAME=VALUE",
+                        help="a value for one of the workflow's inputs, parsed by its declared kind; "
+                             "@FILE reads a polygon or line (YAML/JSON) or an image (repeatable)")
+
+
 def _plugin_help(ep: Any) -> str:
     try:
         return str(ep.load().help)
@@ -76,11 +91,13 @@ def build_parser(plugins: dict[str, Any], describe_plugins: bool = True) -> argp
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.PARAM=VALUE")
     p.add_argument("--json", action="store_true", help="issues as JSON on stdout")
+    _input_argument(p)
 
     p = sub.add_parser("run", help="run a workflow headless")
     p.add_argument("file", type=Path)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override a param, e.g. --set detect.confidence=0.5 (repeatable)")
+    _input_argument(p)
     p.add_argument("--max-frames", type=_positive, default=None, help="stop each source after N frames")
     p.add_argument("--metrics", type=Path, default=None, help="write the run report as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress, only the final summary")
@@ -209,7 +226,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     status = EXIT_OK
     reports = []
     for file in args.files:
-        result = validate_file(file, overrides=args.overrides)
+        result = validate_file(file, overrides=args.overrides, inputs=dict(args.inputs) if args.inputs else None)
         if args.json:
             reports.append({"file": str(file), "ok": result.ok, "issues": [i.to_dict() for i in result.issues]})
         else:
@@ -228,7 +245,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from segflow.engine.observe.hooks import HookList, RunHooks
     from segflow.engine.observe.progress import Progress
 
-    workflow = load(args.file, overrides=args.overrides)
+    workflow = load(args.file, overrides=args.overrides, inputs=dict(args.inputs))
     _print_issues(workflow.warnings)
     if args.metrics is not None:
         problem = metrics_problem(args.metrics)
@@ -352,10 +369,11 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from segflow.engine.api import load
     from segflow.engine.workflow.diagram import write
+    from segflow.engine.workflow.inputs import describe_inputs
 
     workflow = load(args.file)
     if args.plan:
-        print(workflow.plan().describe())
+        print("\n".join([*describe_inputs(workflow.inputs), workflow.plan().describe()]))
     if args.output is None:
         if not args.plan:
             log.error("give -o FILE (.png, .svg, .dot, .mmd) to draw the graph, or --plan to print the plan")

@@ -65,13 +65,19 @@ class Port:
 
 
 class Inputs(dict[str, Any]):
-    """A node's inputs for one packet, plus which packet it is (``.packet``)."""
+    """A node's inputs for one packet, plus which packet it is (``.packet``) and its params for it.
 
-    __slots__ = ("packet",)
+    ``.params`` is the node's params with the values other nodes gave for this packet
+    (a param written ``$node.port``); None when the caller gave none (a test calling
+    ``process`` directly), so a node reads ``inputs.params or self.params``.
+    """
 
-    def __init__(self, values: Mapping[str, Any], packet: PacketInfo) -> None:
+    __slots__ = ("packet", "params")
+
+    def __init__(self, values: Mapping[str, Any], packet: PacketInfo, params: Any = None) -> None:
         super().__init__(values)
         self.packet = packet
+        self.params = params
 
 
 @dataclass

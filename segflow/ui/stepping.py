@@ -40,6 +40,7 @@ def stateful_signature(graph: CompiledGraph) -> str:
         inputs = sorted((port, [list(ref) for ref in refs]) for port, refs in resolved.inputs.items())
         parts.append([node_id, resolved.cls.type_name, resolved.params.model_dump(mode="json"), inputs])
         todo += [src for refs in resolved.inputs.values() for src, _port in refs]
+        todo += [src for src, _port in resolved.param_refs.values()]
     text = json.dumps(sorted(parts, key=lambda p: p[0]), sort_keys=True, default=str)
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 

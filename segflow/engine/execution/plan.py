@@ -50,6 +50,14 @@ class PlanNode:
     max_wait_s: float = 0.0
     resources: dict[str, float] = field(default_factory=dict)
     replicas: int | Literal["auto"] = 1
+    param_refs: dict[str, Ref] = field(default_factory=dict)  # params another node gives per packet
+    raw_params: dict[str, Any] = field(default_factory=dict)  # the params as written, less those
+
+    def reads(self) -> Iterable[Ref]:
+        """Every value the node reads from a packet: its wired inputs and its params given by other nodes."""
+        for refs in self.inputs.values():
+            yield from refs
+        yield from self.param_refs.values()
 
 
 @dataclass(frozen=True)
@@ -248,8 +256,7 @@ def _needs(nodes: dict[str, PlanNode], members: list[tuple[str, ...]], downstrea
     for i in reversed(range(len(members))):
         wanted = set(keep)
         for nid in members[i]:
-            for refs in nodes[nid].inputs.values():
-                wanted.update(refs)
+            wanted.update(nodes[nid].reads())
         for d in downstream[i]:
             wanted |= needs[d]
         needs[i] = frozenset(r for r in wanted if not made_at_or_after(i, r))
@@ -280,5 +287,5 @@ def plan_node(graph: CompiledGraph, node_id: str) -> PlanNode:
         inputs={port: tuple(refs) for port, refs in resolved.inputs.items()},
         on_error=resolved.on_error or graph.settings.on_error, sources=resolved.sources, fed_by=fed_by,
         batch_size=batch_size, max_wait_s=max_wait_s, resources=dict(resolved.resources),
-        replicas=resolved.replicas,
+        replicas=resolved.replicas, param_refs=dict(resolved.param_refs), raw_params=dict(resolved.raw_params),
     )

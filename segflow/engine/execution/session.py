@@ -214,10 +214,9 @@ class EditorSession:
             return False
 
     def _key(self, resolved: ResolvedNode, keys: dict[str, str], image_key: str) -> str:
-        upstream = sorted(
-            (port, [(src, src_port, keys.get(src, "")) for src, src_port in refs])
-            for port, refs in resolved.inputs.items()
-        )
+        wiring = [*resolved.inputs.items(), *((f"$params.{p}", [r]) for p, r in resolved.param_refs.items())]
+        upstream = sorted((port, [(src, src_port, keys.get(src, "")) for src, src_port in refs])
+                          for port, refs in wiring)
         return _digest([resolved.cls.type_name, _params_json(resolved), upstream, image_key])
 
     def _follow_settings(self, graph: CompiledGraph) -> None:

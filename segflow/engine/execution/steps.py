@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+from pydantic import ValidationError
+
 from segflow.engine.execution.plan import PlanNode
 from segflow.engine.frame import PacketInfo
-from segflow.engine.node import Inputs, Node
+from segflow.engine.node import Inputs, Node, NodeError
 from segflow.engine.observe.metrics import NodeMetrics
 from segflow.engine.workflow.graph import Ref
 
@@ -65,6 +67,7 @@ class Step:
         # A wired input is needed for a packet whenever its upstream runs for that packet's
         # source: if the upstream failed on it, this node skips the packet rather than run half-fed.
         self.bindings = [(port, refs, spec.fed_by.get(port, frozenset())) for port, refs in spec.inputs.items()]
+        self.param_bindings = list(spec.param_refs.items())
         self.outputs = [(port, (spec.id, port)) for port in node.outputs]
         self.metrics = NodeMetrics(spec.id, spec.type_name)
         self.on_failure = on_failure
@@ -96,7 +99,15 @@ class Step:
             else:
                 if source in fed_by:
                     return None
-        return Inputs(gathered, packet.info)
+        if not self.param_bindings:
+            return Inputs(gathered, packet.info, self.node.params)
+        given = {}
+        for param, ref in self.param_bindings:
+            value = values.get(ref, _MISSING)
+            if value is _MISSING:
+                return None  # the node that makes this param's value made none for this packet
+            given[param] = value
+        return Inputs(gathered, packet.info, _packet_params(self.spec, given))
 
     def _run_one(self, packet: Packet) -> None:
         inputs = self.inputs_for(packet)
@@ -152,6 +163,17 @@ class Step:
         for port, ref in self.outputs:
             if port in out:
                 packet.values[ref] = out[port]
+
+
+def _packet_params(spec: PlanNode, given: dict[str, Any]) -> Any:
+    """The node's params with the values other nodes gave for this packet, validated like params."""
+    try:
+        return spec.cls.Params.model_validate({**spec.raw_params, **given})
+    except ValidationError as exc:
+        refs = ", ".join(f"{p} <- {spec.param_refs[p][0]}.{spec.param_refs[p][1]}" for p in given)
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise NodeError(f"node '{spec.id}': the params given by other nodes ({refs}) do not validate: {problems}",
+                        hint="check the node that makes the value") from None
 
 
 def run_packet(steps: Iterable[Step], packet: Packet) -> Packet:

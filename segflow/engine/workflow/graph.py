@@ -16,6 +16,8 @@ from typing import Literal, TypeVar
 import networkx as nx
 
 from segflow.engine.node import Node, Params
+from segflow.engine.ports import Kind
+from segflow.engine.workflow.inputs import InputSpec
 from segflow.engine.workflow.issues import Issue, Location, Severity
 from segflow.engine.workflow.spec import Settings, parse_ref
 
@@ -34,6 +36,10 @@ class ResolvedNode:
     sources: frozenset[str] = frozenset()
     resources: dict[str, float] = field(default_factory=dict)
     replicas: int | Literal["auto"] = 1
+    # Params given per packet by another node (``polygon: $mask.polygon``): param -> the value's ref,
+    # and the params as written without them (validated again with the values, per packet).
+    param_refs: dict[str, Ref] = field(default_factory=dict)
+    raw_params: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -45,6 +51,8 @@ class CompiledGraph:
     graph: nx.DiGraph
     description: str = ""
     ui: dict[str, object] | None = None
+    inputs: dict[str, InputSpec] = field(default_factory=dict)  # the declared workflow inputs
+    bound: bool = True  # every declared input has its value (given or default): the graph can run
 
     @property
     def source_ids(self) -> list[str]:
@@ -77,6 +85,7 @@ class GraphBuilder:
         graph.add_nodes_from(nodes)
         for node_id, node in nodes.items():
             self._wire(node_id, node, raw_inputs.get(node_id, {}), nodes, all_ids, graph)
+            self._wire_params(node_id, node, nodes, all_ids, graph)
         self._follow(nodes, graph)
         if not all_ids:
             self.error("graph.empty", "the workflow has no nodes", ("nodes",), None,
@@ -145,6 +154,33 @@ class GraphBuilder:
         node.inputs.setdefault(port, []).append((src_id, src_port))
         graph.add_edge(src_id, node_id)
 
+    def _wire_params(self, node_id: str, node: ResolvedNode, nodes: dict[str, ResolvedNode], all_ids: set[str],
+                     graph: nx.DiGraph) -> None:
+        """``param: $node.port``: the node exists, has that output, and it is a value (not pixels or detections)."""
+        for param, (src_id, src_port) in list(node.param_refs.items()):
+            path = ("nodes", node_id, "params", param)
+            if src_id not in all_ids:
+                close = difflib.get_close_matches(src_id, sorted(all_ids), n=1)
+                self.error("param.ref_node", f"param '{param}' refers to a node '{src_id}' that does not exist",
+                           path, node_id, param, f"did you mean '${close[0]}.{src_port}'?" if close else "")
+                continue
+            src = nodes.get(src_id)
+            if src is None:
+                continue
+            port = src.cls.outputs.get(src_port)
+            if port is None:
+                values = [p for p, s in src.cls.outputs.items() if s.kind == Kind.VALUE]
+                self.error("param.ref_port", f"param '{param}': node '{src_id}' ({src.cls.type_name}) has no output "
+                           f"'{src_port}'", path, node_id, param,
+                           f"its value outputs: {', '.join(values)}" if values else "it has no value output")
+                continue
+            if port.kind != Kind.VALUE:
+                self.error("param.ref_kind", f"param '{param}' takes a value, but '{src_id}.{src_port}' gives "
+                           f"{port.kind}", path, node_id, param,
+                           "a param can take a value output (e.g. detections.to_polygon's polygon)")
+                continue
+            graph.add_edge(src_id, node_id)
+
     def _follow(self, nodes: dict[str, ResolvedNode], graph: nx.DiGraph) -> None:
         """Wire each unwired ``Port.follow`` input to the same-kind value found upstream along its guide.
 
@@ -212,6 +248,9 @@ class GraphBuilder:
             required = [
                 srcs for (port, srcs) in zip(node.inputs, per_port, strict=True) if node.cls.inputs[port].required
             ]
+            per_param = [nodes[src].sources for src, _ in node.param_refs.values()]  # a param is never optional
+            required += per_param
+            per_port += per_param
             reach = frozenset.intersection(*required) if required else frozenset().union(*per_port)
             if per_port and not reach:
                 self.error("graph.disjoint", "its inputs come from different sources, so no packet has them all",

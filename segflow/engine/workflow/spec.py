@@ -89,6 +89,10 @@ class WorkflowHeader(BaseModel):
     name: str = Field(..., min_length=1, max_length=200, description="Logged by sinks with every record.")
     description: str = ""
     settings: Settings = Field(default_factory=Settings)
+    inputs: dict[str, Any] = Field(
+        default_factory=dict, description="Values given at run time, by name: {kind, default, description, "
+        "constraints}; params use them as `$inputs.NAME`.",
+    )
     nodes: dict[str, Any] = Field(..., description="The nodes, keyed by a unique id.")
     ui: dict[str, Any] | None = Field(None, description="Editor state (node positions); the engine ignores it.")
 

@@ -11,18 +11,21 @@ import difflib
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from segflow.engine.input_image import InputImage, InputImageParams
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import shown
 from segflow.engine.registry import Registry, default_registry
+from segflow.engine.workflow.bind import Binding, bind, substitute
 from segflow.engine.workflow.fields import condition_issues
 from segflow.engine.workflow.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
+from segflow.engine.workflow.inputs import INPUT_REF, NODE_REF, is_kind_error, node_value_field
 from segflow.engine.workflow.issues import Issue, Location, Severity, closest, errors_in, shorten
 from segflow.engine.workflow.limits import Limits, gc_paused, raise_hint
 from segflow.engine.workflow.spec import NODE_ID_MAX, NODE_ID_RULE, NodeSpec, Settings, WorkflowHeader, is_node_id
@@ -42,13 +45,15 @@ class ValidationResult:
 
 
 def validate_file(path: str | Path, registry: Registry | None = None, overrides: Iterable[str] = (),
-                  context: RunContext | None = None, limits: Limits | None = None) -> ValidationResult:
+                  context: RunContext | None = None, limits: Limits | None = None,
+                  inputs: Mapping[str, Any] | None = None) -> ValidationResult:
+    """Every problem of a workflow file; ``inputs``: the values for a run (None: check the declarations only)."""
     path = Path(path)
     limits = limits or Limits.from_env()
     text, problem = read_workflow(path, limits)
     if text is None:
         return ValidationResult(str(path), [problem] if problem else [])
-    return validate_text(text, str(path), registry, overrides, context, limits)
+    return validate_text(text, str(path), registry, overrides, context, limits, inputs)
 
 
 def read_workflow(path: Path, limits: Limits) -> tuple[str | None, Issue | None]:
@@ -86,13 +91,14 @@ def read_workflow(path: Path, limits: Limits) -> tuple[str | None, Issue | None]
 
 def validate_text(text: str, file: str = "<string>", registry: Registry | None = None,
                   overrides: Iterable[str] = (), context: RunContext | None = None,
-                  limits: Limits | None = None) -> ValidationResult:
+                  limits: Limits | None = None, inputs: Mapping[str, Any] | None = None) -> ValidationResult:
     with gc_paused():
-        return _validate_text(text, file, registry, overrides, context, limits)
+        return _validate_text(text, file, registry, overrides, context, limits, inputs)
 
 
 def _validate_text(text: str, file: str, registry: Registry | None, overrides: Iterable[str],
-                   context: RunContext | None, limits: Limits | None) -> ValidationResult:
+                   context: RunContext | None, limits: Limits | None,
+                   inputs: Mapping[str, Any] | None) -> ValidationResult:
     registry = registry or default_registry()
     context = context or RunContext()
     limits = limits or Limits.from_env()
@@ -112,7 +118,7 @@ def _validate_text(text: str, file: str, registry: Registry | None, overrides: I
                                    Location(file, 1, 1)))
         return result
     result.issues.extend(apply_overrides(loaded, overrides, limits))
-    checker = _Checker(loaded, registry, context)
+    checker = _Checker(loaded, registry, context, inputs)
     result.graph = checker.run()
     result.issues.extend(checker.issues)
     if errors_in(result.issues):
@@ -156,10 +162,13 @@ def apply_overrides(loaded: LoadedYaml, overrides: Iterable[str], limits: Limits
 
 
 class _Checker:
-    def __init__(self, loaded: LoadedYaml, registry: Registry, context: RunContext) -> None:
+    def __init__(self, loaded: LoadedYaml, registry: Registry, context: RunContext,
+                 given: Mapping[str, Any] | None) -> None:
         self.loaded = loaded
         self.registry = registry
         self.context = context
+        self.given = given
+        self.binding = Binding()
         self.issues: list[Issue] = []
         self.bad_params: set[str] = set()  # nodes whose params did not validate: nothing more to check there
 
@@ -176,23 +185,66 @@ class _Checker:
                                                     nodes=raw_nodes, ui=None)
         self.context = self.context.for_settings(header.name, header.settings.models_dir)
         nodes_raw: dict[str, Any] = header.nodes
-        resolved: dict[str, ResolvedNode] = {}
+        self.binding = binding = bind(self.loaded.data.get("inputs"), self.given, self.loaded.where,
+                                      self.context.base_dir)
+        self.issues.extend(binding.issues)
+        resolved = self._image_sources(binding, nodes_raw)
         raw_inputs: dict[str, dict[str, Any]] = {}
         for node_id, raw in nodes_raw.items():
+            if isinstance(raw, dict) and "params" in raw:
+                raw = {**raw, "params": substitute(str(node_id), raw["params"], binding, self.loaded.where)}
             node = self._node(str(node_id), raw, node_id)
             if node is not None:
                 resolved[str(node_id)] = node
-                raw_inputs[str(node_id)] = raw.get("inputs") or {}
+                raw_inputs[str(node_id)] = self._input_refs(str(node_id), raw.get("inputs") or {})
         builder = GraphBuilder(self.loaded.where)
-        graph = builder.compile(header.name, header.settings, resolved, raw_inputs, {str(k) for k in nodes_raw})
+        graph = builder.compile(header.name, header.settings, resolved, raw_inputs,
+                                {str(k) for k in nodes_raw} | set(binding.images))
         self.issues.extend(builder.issues)
         if graph is None:
             return None
         graph.description, graph.ui = header.description, header.ui
+        graph.inputs = binding.specs
+        graph.bound = all(name in binding.values for name in binding.specs)
         self.issues.extend(no_source_error(graph, self.loaded.where))
         self.issues.extend(no_sink_warning(graph, self.loaded.where))
         self.issues.extend(condition_issues(graph, self.loaded.where, self.bad_params))
         return graph
+
+    def _image_sources(self, binding: Binding, nodes_raw: dict[str, Any]) -> dict[str, ResolvedNode]:
+        """A one-frame source per image input, named after it (the graph's first nodes)."""
+        sources = {}
+        for name, pixels in binding.images.items():
+            if name in nodes_raw:
+                self._add("input.name", f"image input '{name}' has the name of a node: the input becomes a source "
+                          "node of that name", ("inputs", name), None, name, "rename the input or the node", key=True)
+                continue
+            sources[name] = ResolvedNode(name, InputImage, InputImageParams(pixels=pixels), {}, "", f"input {name}")
+        return sources
+
+    def _input_refs(self, node_id: str, raw: Any) -> Any:
+        """A node's ``inputs:`` with ``$inputs.NAME`` (an image input) spelled as its source's ``NAME.image``."""
+        if not isinstance(raw, dict):
+            return raw
+        out = {}
+        for port, value in raw.items():
+            match = INPUT_REF.match(value) if isinstance(value, str) else None
+            if match is None:
+                out[port] = value
+                continue
+            name, spec = match.group(1), self.binding.specs.get(match.group(1))
+            path = ("nodes", node_id, "inputs", port)
+            if spec is None:
+                close = difflib.get_close_matches(name, list(self.binding.specs), n=1)
+                self._add("input.undeclared", f"input '{port}': workflow input '{name}' is not declared", path,
+                          node_id, port, f"did you mean '$inputs.{close[0]}'?" if close else
+                          f"declare it: `inputs: {{{name}: {{kind: image}}}}`")
+            elif spec.kind != "image":
+                self._add("input.kind", f"input '{port}': workflow input '{name}' is a {spec.kind}; only an image "
+                          "input can feed a port", path, node_id, port, f"use it in a param: `param: $inputs.{name}`")
+            else:
+                out[port] = f"{name}.image"
+        return out
 
     def _node(self, node_id: str, raw: Any, raw_key: Any) -> ResolvedNode | None:
         path = ("nodes", node_id)
@@ -216,14 +268,23 @@ class _Checker:
             self._add("node.type", f"unknown node type '{shorten(spec.type, 80)}'", path + ("type",), node_id,
                       hint=f"did you mean '{close}'?" if close else "run `segflow nodes` for the list")
             return None
+        plain, refs = self._param_refs(node_id, cls, spec.params)
+        stand_ins = bool(refs) or any(self.binding.unbound(node_id, k) for k in plain)
         try:
-            params = cls.Params.model_validate(spec.params)
+            params = cls.Params.model_validate(plain)
         except ValidationError as exc:
-            self._pydantic(exc, path + ("params",), node_id, cls.Params, noun="param")
-            self.bad_params.add(node_id)
-            # Keep the node so its wiring is still checked; errors already block the run.
-            return ResolvedNode(node_id, cls, cls.Params.model_construct(), {}, spec.on_error or "", spec.label)
-        for problem in self._check_params(cls, params, node_id):
+            errors = [e for e in exc.errors(include_url=False) if self._counts(node_id, e, refs)]
+            if errors or node_id in self.bad_params:
+                self._pydantic(errors, path + ("params",), node_id, cls.Params, noun="param")
+                self.bad_params.add(node_id)
+                # Keep the node so its wiring is still checked; errors already block the run.
+                return ResolvedNode(node_id, cls, cls.Params.model_construct(), {}, spec.on_error or "", spec.label,
+                                    param_refs=refs)
+            params = cls.Params.model_construct(**plain)  # complete only per packet, or once the inputs are given
+        if node_id in self.bad_params:
+            return ResolvedNode(node_id, cls, params, {}, spec.on_error or "", spec.label, param_refs=refs)
+        # A node type's own checks (files, folders) need the real values: not while a stand-in is there.
+        for problem in [] if stand_ins else self._check_params(cls, params, node_id):
             message = f"param '{problem.field}': {problem.message}" if problem.field else problem.message
             self._add("param.warning" if problem.warning else "param.check", message, path + ("params", problem.field),
                       node_id, problem.field, problem.hint, severity=Severity.WARNING if problem.warning else None)
@@ -233,7 +294,38 @@ class _Checker:
                           path + (key,), node_id, key, hint=f"remove '{key}': this node runs in its source's shard",
                           key=True)
         return ResolvedNode(node_id, cls, params, {}, spec.on_error or "", spec.label,
-                            resources=dict(spec.resources), replicas=spec.replicas)
+                            resources=dict(spec.resources), replicas=spec.replicas, param_refs=refs,
+                            raw_params=plain if refs else {})
+
+    def _param_refs(self, node_id: str, cls: Any, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Params as written, less those given per packet by another node (``$node.port``), and those refs."""
+        plain, refs = {}, {}
+        for key, value in params.items():
+            match = NODE_REF.match(value) if isinstance(value, str) else None
+            if match is None:
+                plain[key] = value
+                continue
+            if key in cls.Params.model_fields and node_value_field(cls.Params, key) is None:
+                takes = [f for f in cls.Params.model_fields if node_value_field(cls.Params, f)]
+                self._add("param.ref", f"param '{key}' does not take values from other nodes", ("nodes", node_id,
+                          "params", key), node_id, key, f"params of {cls.type_name} that do: {', '.join(takes)}"
+                          if takes else f"give '{key}' a value; no param of {cls.type_name} takes `$node.port`")
+                self.bad_params.add(node_id)
+                continue
+            refs[key] = (match.group(1), match.group(2))
+        return plain, refs
+
+    def _counts(self, node_id: str, error: Any, refs: dict[str, Any]) -> bool:
+        """Whether a params error is real: not a param given per packet, nor a stand-in merely out of range."""
+        loc = _plain_loc(error["loc"])
+        top = str(loc[0]) if loc else ""
+        if error["type"] == "missing" and top in refs:
+            return False
+        if top in refs:  # a model validator that needs the per-packet value: checked per packet
+            return False
+        if self.binding.unbound(node_id, top):
+            return is_kind_error(error["type"])
+        return True
 
     def _check_params(self, cls: Any, params: Any, node_id: str) -> list[Any]:
         """The node type's own checks; a path the system refuses there is the user's mistake, not ours."""
@@ -250,10 +342,10 @@ class _Checker:
         self.issues.append(Issue(code, message, self.loaded.where(path, prefer_key=key), node, field_, hint,
                                  severity or Severity.ERROR))
 
-    def _pydantic(self, exc: ValidationError, base: tuple[Any, ...], node: str | None, model: type[BaseModel],
-                  noun: str = "key") -> None:
+    def _pydantic(self, exc: ValidationError | list[Any], base: tuple[Any, ...], node: str | None,
+                  model: type[BaseModel], noun: str = "key") -> None:
         seen: set[tuple[Any, ...]] = set()
-        errors = exc.errors(include_url=False)
+        errors = exc.errors(include_url=False) if isinstance(exc, ValidationError) else exc
         if len(errors) > MAX_ISSUES_PER_PART:  # 100,000 unknown keys are one mistake said often enough
             more = len(errors) - MAX_ISSUES_PER_PART
             self._add(f"{noun}.more", f"{more:,} more problems like the ones above", base, node,
@@ -290,6 +382,13 @@ class _Checker:
                 shown = shorten(repr(got)) if not isinstance(got, (dict, list)) else type(got).__name__
                 message = f"{noun} '{name}': {err['msg']} (got {shown})"
                 where, key = base + loc, False
+                source = self.binding.describe(node, str(loc[0])) if node and loc and noun == "param" else ""
+                if source:
+                    message = f"{noun} '{name}'{source}: {err['msg']}"
+                    declared = self.binding.origin[(node, str(loc[0]))]
+                    hint = f"input '{declared}' is declared at {self.loaded.where(('inputs', declared), True)}"
+                    self._add(f"{noun}.{kind}", message, where, node, name or None, hint, key=key)
+                    continue
                 ctx = err.get("ctx") or {}
                 if "expected" in ctx:
                     options = re.findall(r"'([^']*)'", str(ctx["expected"]))

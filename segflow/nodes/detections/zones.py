@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
+from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type, takes_node_value
 
 if TYPE_CHECKING:  # supervision costs ~0.8 s to import: only nodes that run pay it
     import supervision as sv
@@ -59,7 +59,9 @@ def count_by_name(names: list[str], selected: np.ndarray) -> dict[str, int]:
 
 class ZoneParams(Params):
     polygon: list[tuple[float, float]] = Field(
-        description="The zone: a list of at least 3 [x, y] pixel points."
+        description="The zone: a list of at least 3 [x, y] pixel points, or `$node.port` for a zone "
+        "another node draws per frame (e.g. polygon.from_mask's polygon).",
+        json_schema_extra=takes_node_value("polygon"),
     )
     anchors: list[Anchor] = Field(
         default_factory=lambda: ["bottom_center"],
@@ -97,30 +99,32 @@ class ZoneCount(Node):
         return frozenset({params.field} if params.field else ())
 
     def setup(self) -> None:
-        self._zones: dict[str, sv.PolygonZone] = {}
+        # Per source, the zone and the polygon it was made from: a polygon given per frame by
+        # another node (a dynamic zone) makes a new zone only when it changes.
+        self._zones: dict[str, tuple[tuple[tuple[float, float], ...], sv.PolygonZone]] = {}
         self._lock = threading.Lock()
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
         import supervision as sv
 
         detections = inputs["detections"]
+        params = inputs.params or self.params
+        polygon = tuple(map(tuple, params.polygon))
         with self._lock:
-            zone = self._zones.get(inputs.packet.source_id)
-            if zone is None:
+            known = self._zones.get(inputs.packet.source_id)
+            if known is None or known[0] != polygon:
                 zone = sv.PolygonZone(
-                    polygon=np.array(self.params.polygon).round().astype(np.int64),
-                    triggering_anchors=_positions(self.params.anchors),
+                    polygon=np.array(polygon).round().astype(np.int64),
+                    triggering_anchors=_positions(params.anchors),
                 )
-                self._zones[inputs.packet.source_id] = zone
-            inside = zone.trigger(detections) if len(detections) else np.zeros(0, bool)
+                known = self._zones[inputs.packet.source_id] = (polygon, zone)
+            inside = known[1].trigger(detections) if len(detections) else np.zeros(0, bool)
         value = {
             "count": int(inside.sum()),
             "per_class": count_by_name(class_names(detections), inside),
         }
-        if self.params.field:
-            detections = dataclasses.replace(
-                detections, data={**detections.data, self.params.field: inside.astype(bool)}
-            )
+        if params.field:
+            detections = dataclasses.replace(detections, data={**detections.data, params.field: inside.astype(bool)})
         return {"detections": detections, "value": value}
 
 

@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-KINDS = ("dataset", "video", "cherries", "concrete", "pipes", "parts", "tilted", "samples")
-DEFAULT_SEEDS = {"dataset": 0, "video": 7, "cherries": 3, "concrete": 5, "pipes": 11, "parts": 21, "tilted": 22}
+KINDS = ("dataset", "video", "cherries", "concrete", "pipes", "parts", "tilted", "tray", "samples")
+DEFAULT_SEEDS = {"dataset": 0, "video": 7, "cherries": 3, "concrete": 5, "pipes": 11, "parts": 21, "tilted": 22,
+                 "tray": 31}
 MODULES = {"parts": "parts", "tilted": "parts"}  # kinds written by a module of another name
 
 
@@ -30,6 +31,7 @@ def write_samples(out: Path) -> list[Path]:
     from segflow.tools.synth.concrete import write_concrete
     from segflow.tools.synth.parts import write_parts, write_tilted
     from segflow.tools.synth.pipes import write_pipes
+    from segflow.tools.synth.tray import write_tray
     from segflow.tools.synth.video import write_conveyor
 
     out = Path(out)
@@ -39,7 +41,8 @@ def write_samples(out: Path) -> list[Path]:
     write_pipes(out / "pipes.png", seed=DEFAULT_SEEDS["pipes"])
     write_parts(out / "parts.png", seed=DEFAULT_SEEDS["parts"])
     write_tilted(out / "tilted.png", seed=DEFAULT_SEEDS["tilted"])
-    names = ("conveyor.mp4", "cherries.png", "concrete.png", "pipes.png", "parts.png", "tilted.png")
+    write_tray(out / "tray.png", seed=DEFAULT_SEEDS["tray"])
+    names = ("conveyor.mp4", "cherries.png", "concrete.png", "pipes.png", "parts.png", "tilted.png", "tray.png")
     extra = [out / "tilted_camera.yaml"]
     return [out / n for n in names] + [(out / n).with_suffix(".json") for n in names] + extra
 
@@ -51,7 +54,7 @@ class GenerateCommand:
         parser.add_argument(
             "what",
             choices=KINDS,
-            help="dataset (YOLO-seg folder), video (.mp4), cherries/concrete/pipes/parts/tilted (.png; "
+            help="dataset (YOLO-seg folder), video (.mp4), cherries/concrete/pipes/parts/tilted/tray (.png; "
             "tilted also writes its camera calibration), samples (all of the sample files into a folder)",
         )
         parser.add_argument(
@@ -67,7 +70,7 @@ class GenerateCommand:
         out = Path(args.out)
         seed = DEFAULT_SEEDS.get(args.what, 0) if args.seed is None else args.seed
         suffix = {"video": ".mp4", "cherries": ".png", "concrete": ".png", "pipes": ".png", "parts": ".png",
-                  "tilted": ".png"}.get(args.what)
+                  "tilted": ".png", "tray": ".png"}.get(args.what)
         if suffix and out.suffix.lower() != suffix:
             print(
                 f"segflow generate {args.what}: --out must be a {suffix} file, got {out}",
