@@ -36,31 +36,33 @@ from segflow.engine.api import Workflow, loads
 from segflow.engine.masking import mask
 from segflow.engine.observe.exposition import Family, render
 from segflow.engine.workflow.issues import WorkflowError
-from segflow.serve.batched import BatchedRun, RunEnded
+from segflow.serve.batched import RunEnded
 from segflow.serve.config import ServeConfig
 from segflow.serve.guard import Guard
 from segflow.serve.images import BadImage, decode, from_base64, jpeg, jpeg_base64
 from segflow.serve.pipelines import Pipeline, Pipelines
+from segflow.serve.served import Served
 
 log = logging.getLogger("segflow")
 PREVIEW_PERIOD_S = 0.2  # the MJPEG preview sends at most 5 images a second
 
 
 def create_app(config: ServeConfig) -> FastAPI:
-    runs = {wf.name: BatchedRun(wf) for wf in config.workflows}
+    runs = {wf.name: Served(wf) for wf in config.workflows}
     pipelines = Pipelines()
     busy = asyncio.Semaphore(config.max_concurrent)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for run in runs.values():  # models load before the first request is taken
-            await asyncio.to_thread(run.start)
+        for served in runs.values():  # models load before the first request is taken
+            if served.workflow.graph.bound:
+                await asyncio.to_thread(served.run_for, {})
         try:
             yield
         finally:
             await asyncio.to_thread(pipelines.stop_all)
-            for run in runs.values():
-                await asyncio.to_thread(run.stop)
+            for served in runs.values():
+                await asyncio.to_thread(served.stop)
 
     app = FastAPI(title="segflow serve", version="1", lifespan=lifespan,
                   description="Run segflow workflows on images; start, watch, change and stop pipelines.")
@@ -91,7 +93,8 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def metrics() -> str:
         """Prometheus metrics of every served workflow and pipeline (labelled by ``run``)."""
         merged: dict[str, Family] = {}
-        monitors = [(f"workflow:{n}", r.monitor) for n, r in runs.items()]
+        monitors = [(f"workflow:{n}{'' if key == '{}' else ' ' + key}", r.monitor)
+                    for n, served in runs.items() for key, r in served.runs()]
         monitors += [(f"pipeline:{p.id}", p.monitor) for p in pipelines.running.values()]
         for label, monitor in monitors:
             for family in monitor.families():
@@ -101,8 +104,9 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     @app.get("/workflows", tags=["images"])
     async def workflows() -> list[WorkflowInfo]:
-        return [WorkflowInfo(name=n, file=r.workflow.file, description=r.workflow.graph.description or "",
-                             inputs=declared_inputs(r.workflow)) for n, r in runs.items()]
+        return [WorkflowInfo(name=n, file=s.workflow.file, description=s.workflow.graph.description or "",
+                             inputs={k: v.model_dump() for k, v in s.workflow.inputs.items()})
+                for n, s in runs.items()]
 
     @app.post("/workflows/{name}/run", tags=["images"], response_model=RunResponse,
               openapi_extra={"requestBody": {"content": {
@@ -113,18 +117,21 @@ def create_app(config: ServeConfig) -> FastAPI:
                       "annotated": {"type": "boolean"}}}}}}})
     async def run_images(name: str, request: Request) -> RunResponse:
         """Push one or more images through a served workflow: per image, the records its sinks would write."""
-        run = runs.get(name)
-        if run is None:
+        served = runs.get(name)
+        if served is None:
             served = ", ".join(sorted(runs)) or "none"
             raise HTTPException(404, f"no workflow '{name}' is served here (served: {served})")
         images, inputs, annotated = await read_run_request(request, config.max_pixels, config.max_images)
-        check_inputs(run.workflow, inputs)
+        check_inputs(served.workflow, inputs)
         if busy.locked():
             raise HTTPException(429, f"the server is running {config.max_concurrent} requests already; retry shortly")
         async with busy:
             try:
+                run = await asyncio.to_thread(served.run_for, inputs, images[0])
                 futures = [run.submit(pixels) for pixels in images]
                 done = [await asyncio.wait_for(asyncio.wrap_future(f), config.request_timeout_s) for f in futures]
+            except WorkflowError as exc:
+                raise invalid(exc) from exc
             except RunEnded as exc:
                 raise HTTPException(503, f"workflow '{name}' stopped: {exc}") from exc
             except TimeoutError as exc:
@@ -141,25 +148,27 @@ def create_app(config: ServeConfig) -> FastAPI:
             raise HTTPException(404, f"no pipeline '{pid}' (pipelines: {', '.join(pipelines.running) or 'none'})")
         return found
 
-    def workflow_of(body: PipelineRequest | PipelineUpdate, file: str) -> tuple[Workflow, str]:
+    def workflow_of(body: PipelineRequest | PipelineUpdate, file: str,
+                    inputs: dict[str, Any] | None = None) -> tuple[Workflow, str]:
         text = getattr(body, "yaml", None)
-        if text is None:
-            served = runs.get(getattr(body, "workflow", None) or "")
-            if served is None:
-                raise HTTPException(422, "give 'yaml' (a workflow) or 'workflow' (the name of a served one; "
-                                         f"served: {', '.join(sorted(runs)) or 'none'})")
-            return served.workflow, open(served.workflow.file, encoding="utf-8").read()
         try:
-            return loads(text, file=file, base_dir=config.base_dir), text
+            if text is None:
+                served = runs.get(getattr(body, "workflow", None) or "")
+                if served is None:
+                    raise HTTPException(422, "give 'yaml' (a workflow) or 'workflow' (the name of a served one; "
+                                             f"served: {', '.join(sorted(runs)) or 'none'})")
+                check_inputs(served.workflow, inputs or {})
+                return served.workflow.with_inputs(inputs or {}), served.workflow.text
+            workflow = loads(text, file=file, base_dir=config.base_dir)
+            check_inputs(workflow, inputs or {})
+            return (workflow.with_inputs(inputs) if inputs else workflow), text
         except WorkflowError as exc:
-            raise HTTPException(422, {"error": f"the workflow is invalid ({len(exc.issues)} problems)",
-                                      "issues": [{**i.to_dict(), "text": i.format()} for i in exc.issues]}) from exc
+            raise invalid(exc) from exc
 
     @app.post("/pipelines", tags=["pipelines"], status_code=201)
     async def start_pipeline(body: PipelineRequest) -> PipelineInfo:
         """Start a workflow on its own sources."""
-        workflow, text = workflow_of(body, "<request>")
-        check_inputs(workflow, body.inputs)
+        workflow, text = workflow_of(body, "<request>", body.inputs)
         return PipelineInfo(**pipelines.start(workflow, text).describe())
 
     @app.get("/pipelines", tags=["pipelines"])
@@ -232,14 +241,15 @@ def create_app(config: ServeConfig) -> FastAPI:
     return app
 
 
-def declared_inputs(workflow: Workflow) -> dict[str, Any]:
-    inputs = getattr(workflow.graph, "inputs", None) or {}
-    return {name: getattr(spec, "model_dump", lambda: spec)() for name, spec in inputs.items()}
+def invalid(exc: WorkflowError) -> HTTPException:
+    """422 with every located issue, as ``segflow validate`` prints them."""
+    return HTTPException(422, {"error": f"the workflow is invalid ({len(exc.issues)} problems)",
+                               "issues": [{**i.to_dict(), "text": i.format()} for i in exc.issues]})
 
 
 def check_inputs(workflow: Workflow, inputs: dict[str, Any]) -> None:
     """Per-request input values must name inputs the workflow declares."""
-    declared = declared_inputs(workflow)
+    declared = workflow.inputs
     unknown = sorted(set(inputs) - set(declared))
     if unknown:
         have = f"it declares {', '.join(sorted(declared))}" if declared else "it declares no inputs"
