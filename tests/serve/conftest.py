@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VIDEO = ROOT / "assets/samples/conveyor.mp4"
 MODEL = ROOT / "assets/models/coffee-stones-seg.pt"
 TOKEN = "s3rve-t0ken-for-tests"
+CONFIDENCE_INPUT = "inputs:\n  confidence: {kind: number, default: 0.35, min: 0, max: 1}"
 START_TIMEOUT_S = 300.0  # two cores shared by many: loading the model may take minutes
 
 
@@ -81,7 +82,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     if not MODEL.exists():
         pytest.skip(f"{MODEL} is not there (make it: assets/models/MODEL_CARD.md)")
     tmp = tmp_path_factory.mktemp("serve")
-    running = start_server(tmp, "workflows/coffee_stones.yaml", "--token", TOKEN, "--max-pixels", "1000000",
-                           "--max-body-mb", "4")
+    with_input = tmp / "stones_at.yaml"  # the flagship with its detector's confidence as a workflow input
+    text = (ROOT / "workflows/coffee_stones.yaml").read_text()
+    with_input.write_text(text.replace("name: coffee-stones", f"name: stones-at\n{CONFIDENCE_INPUT}")
+                          .replace("confidence: 0.35", "confidence: $inputs.confidence"))
+    running = start_server(tmp, "workflows/coffee_stones.yaml", str(with_input), "--token", TOKEN,
+                           "--max-pixels", "1000000", "--max-body-mb", "4")
     yield running
     stop_server(running.process)

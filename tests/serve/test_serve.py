@@ -205,3 +205,20 @@ def test_the_async_client(server: Server) -> None:
 
     first, all_of_them = asyncio.run(go())
     assert first >= 3 and all_of_them == [first] * 3
+
+
+def test_per_request_inputs_bind_a_run_of_their_own_and_bad_values_are_located(server: Server) -> None:
+    frame = conveyor_frame(100)
+    with Client(server.url, TOKEN) as client:
+        [info] = [w for w in client.workflows() if w.name == "stones-at"]
+        assert info.inputs["confidence"]["default"] == 0.35
+        usual = stones(client.run("stones-at", frame)[0])
+        picky = stones(client.run("stones-at", frame, inputs={"confidence": 0.8})[0])
+        assert min(d["confidence"] for d in usual) < 0.8 <= min(d["confidence"] for d in picky)
+        with pytest.raises(ServerError, match="confidence") as caught:
+            client.run("stones-at", frame, inputs={"confidence": 2})
+        assert caught.value.status == 422
+        with pytest.raises(ServerError, match="has no input 'zone': it declares confidence"):
+            client.run("stones-at", frame, inputs={"zone": 1})
+    metrics = httpx.get(f"{server.url}/metrics", headers=AUTH, timeout=30).text
+    assert 'run="workflow:stones-at {\\"confidence\\": 0.8}"' in metrics
