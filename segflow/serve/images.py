@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import warnings
 from typing import Any
 
 import cv2
 import numpy as np
+
+from segflow.vision.image_header import image_size
 
 
 class BadImage(ValueError):
@@ -25,15 +26,10 @@ def decode(data: bytes, name: str, max_pixels: int) -> np.ndarray:
     """BGR pixels of an encoded image (PNG, JPEG, BMP, TIFF, WebP), after checking its size."""
     if not data:
         raise BadImage(f"{name}: empty")
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as header:
-                width, height = header.size
-    except Exception as exc:  # PIL raises many types for many kinds of junk
-        raise BadImage(f"{name}: not an image file this server reads (PNG, JPEG, BMP, TIFF, WebP)") from exc
+    size = image_size(io.BytesIO(data))
+    if size is None:
+        raise BadImage(f"{name}: not an image file this server reads (PNG, JPEG, BMP, TIFF, WebP)")
+    width, height = size
     if width * height > max_pixels:
         raise BadImage(f"{name}: {width}x{height} is {width * height:,} pixels; this server takes at most "
                        f"{max_pixels:,} (--max-pixels)")
