@@ -149,39 +149,64 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+class _Finished:
+    """Finish times of packets, for a rate that leaves the model's first (warm-up) calls out."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def on_start(self, **_: object) -> None: ...
+
+    def on_failure(self, **_: object) -> None: ...
+
+    def on_end(self, **_: object) -> None: ...
+
+    def on_packet_done(self, **_: object) -> None:
+        self.times.append(time.perf_counter())
+
+    def rate(self, skip: int) -> float:
+        kept = self.times[skip:]
+        return (len(kept) - 1) / (kept[-1] - kept[0]) if len(kept) > 1 else 0.0
+
+
 def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes]) -> subprocess.Popen[bytes]:
+    """Both servers up, warmed, then measured in turns (naive, segflow, naive, ...); the best of each."""
     bodies = [{"files": {"image": (f"f{i}.png", data)}} for i, data in enumerate(images)]
-    rows = []
-    port = free_port()
-    naive = start([sys.executable, "bench/naive_server.py", str(port)], port, tmp / "naive.log")
-    try:
-        hammer(f"http://127.0.0.1:{port}/run", bodies, args.clients, args.clients)  # warm-up
-        rows.append(("naive", *hammer(f"http://127.0.0.1:{port}/run", bodies, args.clients, args.requests)))
-    finally:
-        stop(naive)
     workflow = tmp / "stones_detect.yaml"
     workflow.write_text(detect_workflow(f"{{path: {VIDEO}, loop: true}}", str(tmp / "run.jsonl")))
-    port = free_port()
+    naive_port, port = free_port(), free_port()
+    naive = start([sys.executable, "bench/naive_server.py", str(naive_port)], naive_port, tmp / "naive.log")
     served = start([sys.executable, "-m", "segflow.serve", "--port", str(port), str(workflow)], port,
                    tmp / "serve.log")
-    url = f"http://127.0.0.1:{port}/workflows/stones-detect/run"
-    hammer(url, bodies, args.clients, args.clients)
-    rows.append(("segflow", *hammer(url, bodies, args.clients, args.requests)))
+    urls = {"naive": f"http://127.0.0.1:{naive_port}/run",
+            "segflow": f"http://127.0.0.1:{port}/workflows/stones-detect/run"}
+    best: dict[str, tuple[float, list[float], dict[int, int]]] = {}
+    try:
+        for url in urls.values():
+            hammer(url, bodies, args.clients, 2 * args.clients)  # warm-up: first model calls are slow
+        for _ in range(args.repeats):
+            for name, url in urls.items():
+                measured = hammer(url, bodies, args.clients, args.requests)
+                if name not in best or measured[0] > best[name][0]:
+                    best[name] = measured
+    finally:
+        stop(naive)
     served_batch = mean_batch(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text)
     from segflow.engine.api import loads
 
-    report = loads(workflow.read_text()).run(max_frames=args.requests)
-    print(f"\n1. {args.clients} concurrent clients, {args.requests} conveyor frames each run (requests/s, ms)")
-    print(f"   {'':8} {'req/s':>7} {'p50':>7} {'p95':>7}  statuses")
-    for name, rate, latencies, statuses in rows:
+    finished = _Finished()
+    report = loads(workflow.read_text()).run(max_frames=args.requests + 32, hooks=finished)  # type: ignore[arg-type]
+    print(f"\n1. {args.clients} concurrent clients, {args.requests} conveyor frames per run, best of {args.repeats}")
+    print(f"   {'':8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7}  statuses")
+    for name, (rate, latencies, statuses) in best.items():
         p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
         print(f"   {name:8} {rate:7.2f} {p50:7.0f} {p95:7.0f}  {statuses}")
-    print(f"   {'ceiling':8} {report.frames / report.elapsed_s:7.2f}       -       -  (segflow run, in process)")
-    naive_row, ours = rows[0], rows[1]
+    print(f"   {'ceiling':8} {finished.rate(32):7.2f}       -       -  (segflow run in process, after 32 frames)")
+    ours, theirs = best["segflow"], best["naive"]
     detect = next(m for m in report.nodes if m.node_id == "detect")
-    print(f"   segflow / naive: {ours[1] / naive_row[1]:.2f}x throughput, p95 {percentile(ours[2], 95):.0f} vs "
-          f"{percentile(naive_row[2], 95):.0f} ms; mean batch served {served_batch:.1f}, "
-          f"ceiling {detect.items / max(detect.calls, 1):.1f}")
+    print(f"   segflow / naive: {ours[0] / theirs[0]:.2f}x throughput, p95 {percentile(ours[1], 95):.0f} vs "
+          f"{percentile(theirs[1], 95):.0f} ms; mean batch served {served_batch:.1f}, "
+          f"in process {detect.items / max(detect.calls, 1):.1f}")
     return served
 
 
@@ -211,14 +236,14 @@ def hot_swap(tmp: Path, port: int) -> None:
     numbers = [round(r["timestamp"] * 15) for r in records]
     times = sorted(time_of(r["time"]) for r in records)
     gaps = np.diff(times)
-    median = float(np.median(gaps))
+    usual = float(np.percentile(gaps, 95))  # frames reach the sink in batches: the gap between batches
     print("\n2. hot swap on a 150-frame video pipeline")
     unique = len(set(numbers))
     print(f"   frames at the sink: {len(records)}; lost {150 - unique}, twice {len(numbers) - unique}")
     for how, began, took in swaps:
         near = [g for t, g in zip(times[1:], gaps, strict=True) if began - 1 <= t <= began + took + 5]
         print(f"   {how:9}: PUT answered in {took:.2f} s; largest output gap around it {max(near, default=0):.2f} s "
-              f"(median gap {median:.3f} s); model reloaded: {'yes' if how == 'restarted' else 'no'}")
+              f"(p95 gap {usual:.2f} s); model reloaded: {'yes' if how == 'restarted' else 'no'}")
 
 
 def time_of(text: str) -> float:
@@ -253,6 +278,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--soak", type=int, default=2000)
     parser.add_argument("--frames", type=int, default=32, help="distinct conveyor frames posted")
+    parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     images = frames(args.frames)

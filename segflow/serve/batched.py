@@ -129,6 +129,9 @@ class BatchedRun:
     # --- requests --------------------------------------------------------------------------
     def submit(self, pixels: Any) -> Future[Result]:
         """Put one image in; the future resolves when its packet has left the graph."""
+        threads, thread = self._threads, self._thread
+        if threads is not None and threads.stopping and thread is not None:
+            thread.join()  # a crash is ending the run: wait for it, then start a fresh one
         self.start()
         feed, router = self._feed, self._router
         if feed is None or router is None:
