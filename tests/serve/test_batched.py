@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
 from segflow.engine.api import loads
 from segflow.serve.batched import BatchedRun
 
