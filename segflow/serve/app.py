@@ -119,8 +119,8 @@ def create_app(config: ServeConfig) -> FastAPI:
         """Push one or more images through a served workflow: per image, the records its sinks would write."""
         served = runs.get(name)
         if served is None:
-            served = ", ".join(sorted(runs)) or "none"
-            raise HTTPException(404, f"no workflow '{name}' is served here (served: {served})")
+            names = ", ".join(sorted(runs)) or "none"
+            raise HTTPException(404, f"no workflow '{name}' is served here (served: {names})")
         images, inputs, annotated = await read_run_request(request, config.max_pixels, config.max_images)
         check_inputs(served.workflow, inputs)
         if busy.locked():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -72,7 +73,7 @@ class Board:
 class Capture(SinkNode):
     """A sink's stand-in: what the sink would write for a frame, put on the board instead."""
 
-    def __init__(self, node_id: str, params: Any, context: RunContext, real: type[Node], board: Board) -> None:
+    def __init__(self, node_id: str, params: Any, context: RunContext, *, real: type[Node], board: Board) -> None:
         super().__init__(node_id, params, context)
         self.type_name = real.type_name  # type: ignore[misc]  # errors name the sink the user wrote
         self.board = board
@@ -144,8 +145,7 @@ def served_specs(plan: Plan, board: Board) -> Mapping[str, Any]:
         if cls.is_source:
             specs[node_id] = StandIn(FeedSource, spec.params, cls.type_name)
         elif cls.is_sink:
-            specs[node_id] = StandIn(lambda n, p, c, real=cls: Capture(n, p, c, real, board), spec.params,
-                                     cls.type_name)
+            specs[node_id] = StandIn(partial(Capture, real=cls, board=board), spec.params, cls.type_name)
         elif passes_through(cls):
             specs[node_id] = StandIn(NoHistory, spec.params, cls.type_name)
         else:
