@@ -169,15 +169,11 @@ class _Finished:
         return (len(kept) - 1) / (kept[-1] - kept[0]) if len(kept) > 1 else 0.0
 
 
-def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes]) -> subprocess.Popen[bytes]:
+def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes], workflow: Path, port: int) -> None:
     """Both servers up, warmed, then measured in turns (naive, segflow, naive, ...); the best of each."""
     bodies = [{"files": {"image": (f"f{i}.png", data)}} for i, data in enumerate(images)]
-    workflow = tmp / "stones_detect.yaml"
-    workflow.write_text(detect_workflow(f"{{path: {VIDEO}, loop: true}}", str(tmp / "run.jsonl")))
-    naive_port, port = free_port(), free_port()
+    naive_port = free_port()
     naive = start([sys.executable, "bench/naive_server.py", str(naive_port)], naive_port, tmp / "naive.log")
-    served = start([sys.executable, "-m", "segflow.serve", "--port", str(port), str(workflow)], port,
-                   tmp / "serve.log")
     urls = {"naive": f"http://127.0.0.1:{naive_port}/run",
             "segflow": f"http://127.0.0.1:{port}/workflows/stones-detect/run"}
     best: dict[str, tuple[float, list[float], dict[int, int]]] = {}
@@ -207,7 +203,6 @@ def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes]) -> subp
     print(f"   segflow / naive: {ours[0] / theirs[0]:.2f}x throughput, p95 {percentile(ours[1], 95):.0f} vs "
           f"{percentile(theirs[1], 95):.0f} ms; mean batch served {served_batch:.1f}, "
           f"in process {detect.items / max(detect.calls, 1):.1f}")
-    return served
 
 
 def hot_swap(tmp: Path, port: int) -> None:
@@ -261,7 +256,7 @@ def soak(args: argparse.Namespace, images: list[bytes], served: subprocess.Popen
            {"files": {"image": ("big.png", big)}},
            {"files": {"image": ("cut.png", images[0][:5000])}},
            {"json": {"images": ["not base64!"]}}]
-    mixed = [body for pair in zip(itertools.cycle(good), itertools.cycle(bad)) for body in pair][:2 * len(good)]
+    mixed = [body for i in range(2 * len(good)) for body in (good[i % len(good)], bad[i % len(bad)])]
     hammer(url, mixed, 16, 200)  # warm-up: allocator pools, caches
     before = rss_mb(served.pid)
     began = time.perf_counter()
@@ -279,16 +274,25 @@ def main() -> None:
     parser.add_argument("--soak", type=int, default=2000)
     parser.add_argument("--frames", type=int, default=32, help="distinct conveyor frames posted")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--parts", default="throughput,swap,soak", help="which figures, comma-separated")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     images = frames(args.frames)
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        served = throughput(args, tmp, images)
-        port = int(served.args[served.args.index("--port") + 1])
+        workflow = tmp / "stones_detect.yaml"
+        workflow.write_text(detect_workflow(f"{{path: {VIDEO}, loop: true}}", str(tmp / "run.jsonl")))
+        port = free_port()
+        served = start([sys.executable, "-m", "segflow.serve", "--port", str(port), str(workflow)], port,
+                       tmp / "serve.log")
+        parts = args.parts.split(",")
         try:
-            hot_swap(tmp, port)
-            soak(args, images, served, port)
+            if "throughput" in parts:
+                throughput(args, tmp, images, workflow, port)
+            if "swap" in parts:
+                hot_swap(tmp, port)
+            if "soak" in parts:
+                soak(args, images, served, port)
         finally:
             stop(served)
 
