@@ -32,28 +32,38 @@ from segflow.engine.frame import Frame, PacketInfo
 from segflow.engine.masking import mask
 from segflow.engine.observe.hooks import HookList, RunHooks
 from segflow.engine.observe.monitor import RunMonitor
+from segflow.engine.workflow.graph import Ref
 
 log = logging.getLogger("segflow")
 EVENT_BACKLOG = 256  # events a slow subscriber may fall behind by before the oldest are dropped
 
 
 class _Results(RunHooks):
-    """Each finished frame as an event (its per-frame record) and the latest annotated image."""
+    """Each finished frame as an event (its per-frame record) and the latest annotated image.
 
-    def __init__(self, workflow: Workflow) -> None:
-        graph = workflow.graph
-        self.detections_ref = next((ref for nid in graph.order if graph.nodes[nid].cls.is_sink
-                                    for ref in graph.nodes[nid].inputs.get("detections", ())), None)
-        self.image_ref = next((ref for nid in graph.order if graph.nodes[nid].cls.is_sink
-                               for ref in graph.nodes[nid].inputs.get("image", ())), None)
-        self.builder = RecordBuilder(workflow.name, "")
+    One per pipeline, across restarts: subscribers stay connected through a swap,
+    and :meth:`close` (the pipeline is over for good) ends their streams.
+    """
+
+    def __init__(self) -> None:
         self.lock = threading.Lock()
         self.subscribers: list[queue.Queue[dict[str, Any] | None]] = []
         self.latest: Any = None
         self.last_frame: dict[str, int] = {}  # per source: the file frame of the last frame through
+        self.detections_ref: Ref | None = None
+        self.image_ref: Ref | None = None
+        self.builder = RecordBuilder("", "")
+
+    def follow(self, workflow: Workflow) -> None:
+        """Read the values the first sinks of ``workflow`` take (detections for events, an image to preview)."""
+        graph = workflow.graph
+        sinks = [graph.nodes[nid] for nid in graph.order if graph.nodes[nid].cls.is_sink]
+        self.detections_ref = next((ref for s in sinks for ref in s.inputs.get("detections", ())), None)
+        self.image_ref = next((ref for s in sinks for ref in s.inputs.get("image", ())), None)
+        self.builder = RecordBuilder(workflow.name, "")
 
     @property
-    def keep(self) -> list[Any]:
+    def keep(self) -> list[Ref]:
         return [r for r in (self.detections_ref, self.image_ref) if r is not None]
 
     def on_packet_done(self, *, info: PacketInfo, values: dict[Any, Any], **_: Any) -> None:
@@ -87,7 +97,7 @@ class _Results(RunHooks):
             if subscriber in self.subscribers:
                 self.subscribers.remove(subscriber)
 
-    def on_end(self, **_: Any) -> None:
+    def close(self) -> None:
         with self.lock:
             for subscriber in self.subscribers:
                 try:
@@ -114,13 +124,15 @@ class Pipeline:
         self.error = ""
         self.generation = 0
         self.swaps: list[dict[str, Any]] = []
+        self.results = _Results()
         self._lock = threading.Lock()
+        self._restarting = False
         self._start(workflow)
 
     def _start(self, workflow: Workflow) -> None:
         self.workflow = workflow
         self.monitor = RunMonitor()
-        self.results = getattr(self, "results", None) or _Results(workflow)
+        self.results.follow(workflow)
         self.executor = LocalExecutor()
         self.report: Any = None
         hooks = HookList([self.monitor, self.results])
@@ -134,7 +146,9 @@ class Pipeline:
             except Exception as exc:  # setup failed: the pipeline says so, the server lives on
                 self.error = mask(str(exc))
                 log.error("pipeline %s: %s", self.id, self.error)
-                self.results.on_end()
+            finally:
+                if not self._restarting:
+                    self.results.close()
 
         self.thread = threading.Thread(target=run, name=f"pipeline-{self.id}", daemon=True)
         self.thread.start()
@@ -176,7 +190,11 @@ class Pipeline:
                 self.workflow, self.text = workflow, text
                 change = Change("live", [n.node_id for n, _ in live])
             else:
-                self.stop()
+                self._restarting = True
+                try:
+                    self.stop()
+                finally:
+                    self._restarting = False
                 self._start(_resumed(workflow, self.results.last_frame))
                 self.text = text
                 self.generation += 1

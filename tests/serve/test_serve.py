@@ -185,11 +185,15 @@ def test_a_model_change_drains_and_resumes_at_the_next_frame(server: Server, tmp
     copy.write_bytes(MODEL.read_bytes())
     with Client(server.url, TOKEN) as client:
         started = client.start(yaml=pipeline_yaml(out).replace("loop: true", "end: 60, unit: frames"))
-        wait_for(lambda: client.get(started.id).frames_done >= 5, what="five frames through")
-        changed = client.update(started.id, pipeline_yaml(out, model=str(copy)).replace(
-            "loop: true", "end: 60, unit: frames"))
-        assert changed.how == "restarted" and changed.pipeline.generation == 1
-        wait_for(lambda: client.get(started.id).state == "stopped", what="the end of the video")
+        with ThreadPoolExecutor(1) as pool:  # a subscriber stays connected through the swap
+            streamed = pool.submit(lambda: [e["timestamp"] for e in Client(server.url, TOKEN).events(started.id)])
+            wait_for(lambda: client.get(started.id).frames_done >= 5, what="five frames through")
+            changed = client.update(started.id, pipeline_yaml(out, model=str(copy)).replace(
+                "loop: true", "end: 60, unit: frames"))
+            assert changed.how == "restarted" and changed.pipeline.generation == 1
+            wait_for(lambda: client.get(started.id).state == "stopped", what="the end of the video")
+            timestamps = streamed.result(timeout=120)
+    assert len(set(timestamps)) == len(timestamps) and round(max(timestamps) * 15) == 59
     # The resumed run counts its frames from 0 again (a new run id); the video's own frame
     # number is in the timestamp (frame / 15 fps): every one of them once, across the swap.
     records = [json.loads(line) for line in out.read_text().splitlines()]
