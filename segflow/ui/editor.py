@@ -48,6 +48,7 @@ class Editor:
     last_run: RunOutcome | None = None
     history: History = field(default_factory=History)
     clipboard: dict[str, Any] | None = None  # copied nodes (EditorState.copy_nodes), kept across files
+    input_values: dict[str, Any] = field(default_factory=dict)  # the Run tab's form: values of `inputs:`
     _saved_layout: dict[str, tuple[float, float]] | None = None  # the side file as last read or written
     _validated: tuple[str, ValidationResult] | None = None
     _session: EditorSession | None = None
@@ -243,6 +244,8 @@ class Editor:
         has stateful nodes (trackers), which start afresh so the shown frame sees a run's history.
         """
         validation = self.validation()
+        if validation.ok and validation.graph is not None and validation.graph.inputs:
+            validation = self._with_inputs(validation.graph, pixels, source_id)
         if not validation.ok or validation.graph is None:
             errors = errors_in(validation.issues)
             raise EditError(f"fix the {len(errors)} error(s) first: " + "; ".join(i.format() for i in errors[:3]))
@@ -254,6 +257,14 @@ class Editor:
             result = self.session.run_image(validation.graph, pixels, source_id, index)
         self.last_run = RunOutcome(result, validation.graph, self.revision, input_name)
         return self.last_run
+
+    def _with_inputs(self, graph: Any, pixels: Any, source_id: str | None) -> ValidationResult:
+        """The workflow checked with the form's values; the frame run on is the value of its image input."""
+        target = source_id or (graph.source_ids[0] if graph.source_ids else None)
+        images = {name: pixels for name, spec in graph.inputs.items() if spec.kind == "image" and name == target}
+        known = {k: v for k, v in self.input_values.items() if k in graph.inputs}  # a renamed input is forgotten
+        return validate_text(self.state.to_yaml(), self.path, self.registry, context=self.context(),
+                             inputs={**known, **images})
 
     def has_stateful_nodes(self) -> bool:
         graph = self.validation().graph

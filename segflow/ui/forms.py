@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticUndefined
 
+from segflow.engine.workflow.inputs import INPUT_REF, NODE_REF
 from segflow.engine.workflow.yaml_source import load_yaml
 
 Widget = Literal["checkbox", "int", "float", "choice", "text", "yaml"]
@@ -158,6 +159,8 @@ def apply_entered(model: type[BaseModel], specs: list[FieldSpec], current: dict[
     Every field is parsed (a YAML error in one does not hide a range error in another);
     any message means nothing is written, so the document keeps its previous values.
     """
+    refs = {k for k, v in current.items() if is_reference(v)}  # `$inputs.x`, `$node.port`: kept as written
+    specs = [s for s in specs if s.name not in refs]
     values: dict[str, Any] = {}
     messages: dict[str, str] = {}
     for spec in specs:
@@ -171,10 +174,17 @@ def apply_entered(model: type[BaseModel], specs: list[FieldSpec], current: dict[
         return Applied(messages=messages)
     changed = changes(specs, current, values)
     try:
-        check(model, {**current, **changed})
+        check(model, {k: v for k, v in {**current, **changed}.items() if k not in refs})
     except FormError as exc:
-        return Applied(messages=exc.messages)
+        messages = {k: m for k, m in exc.messages.items() if k.split(".", 1)[0] not in refs}
+        if messages:  # a referenced param is checked when the workflow is validated, with its value
+            return Applied(messages=messages)
     return Applied(changes=changed)
+
+
+def is_reference(value: Any) -> bool:
+    """Whether a param's value is a workflow input (``$inputs.x``) or another node's value (``$node.port``)."""
+    return isinstance(value, str) and (INPUT_REF.match(value) is not None or NODE_REF.match(value) is not None)
 
 
 def changes(specs: list[FieldSpec], current: dict[str, Any], entered: dict[str, Any]) -> dict[str, Any]:

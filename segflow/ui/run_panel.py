@@ -21,7 +21,7 @@ import numpy as np
 import streamlit as st
 
 from segflow.engine.workflow.spec import parse_ref
-from segflow.ui import media, results, stepping, widgets
+from segflow.ui import inputs_form, media, results, stepping, widgets
 from segflow.ui.editor import Editor
 from segflow.ui.frame_reader import FrameReader, Opener
 from segflow.ui.media import MediaError
@@ -72,6 +72,8 @@ def _run_tab(editor: Editor) -> None:
             st.number_input("Warm-up frames", 0, 300, 10, key="run_warmup",
                             help="After a jump, trackers and line counters are fed the frames before this one "
                                  "first; a step to the next frame simply continues them.")
+    if graph is not None and graph.inputs:
+        inputs_form.render(editor, graph.inputs)
     cols = st.columns([1, 1, 2, 2])
     clicked = cols[0].button("Run", type="primary", key="run_btn",
                              disabled=chosen is None or graph is None or player is not None,
@@ -94,9 +96,8 @@ def _run_tab(editor: Editor) -> None:
             editor.last_run.revision != editor.revision or shown is None
             or (shown.input_key, shown.index) != (chosen.key, index))
         if clicked or (auto and (moved or stale)):
-            _run(editor, graph, chosen, index)
-            if clicked:
-                st.rerun(scope="app")  # the canvas, drawn above, shows each node's status and timing
+            if _run(editor, graph, chosen, index) and clicked:
+                st.rerun(scope="app")  # the canvas shows each status; a failure keeps its message
     _show(editor)
 
 
@@ -107,7 +108,10 @@ def _pick(editor: Editor, graph: Any, mode: str) -> Input | None:
         if graph is None or not graph.source_ids:
             st.info("The workflow has no valid source yet: use a sample or an upload.")
             return None
-        sources = graph.source_ids
+        sources = [s for s in graph.source_ids if s not in graph.inputs]  # an image input: a sample or upload
+        if not sources:
+            st.info("The workflow takes its image as an input: run it on a sample or an upload.")
+            return None
         if len(sources) > 1:  # the selectbox keeps run_source itself; writing it as well is an error
             source_id = st.selectbox("Source", sources, key="run_source")
         else:
@@ -184,8 +188,8 @@ def _frame_stepper(chosen: Input) -> None:
     cols[2].button("Next ▶", key="frame_next", on_click=step, args=(1,))
 
 
-def _run(editor: Editor, graph: Any, chosen: Input, index: int) -> None:
-    """Run the graph on the chosen frame; replay a warm-up only when the trackers need one."""
+def _run(editor: Editor, graph: Any, chosen: Input, index: int) -> bool:
+    """Run the graph on the chosen frame; replay a warm-up only when the trackers need one. False: it failed."""
     started = perf_counter()
     try:
         if chosen.reader is None:
@@ -202,9 +206,10 @@ def _run(editor: Editor, graph: Any, chosen: Input, index: int) -> None:
         editor.run(pixels, chosen.source_id, index, bool(st.session_state.get("run_sinks")), name, history)
     except (EditError, MediaError) as exc:
         st.error(str(exc))
-        return
+        return False
     st.session_state["run_shown"] = stepping.Shown(chosen.key, index, stepping.stateful_signature(graph))
     st.session_state["run_seconds"] = perf_counter() - started
+    return True
 
 
 def _show(editor: Editor) -> None:

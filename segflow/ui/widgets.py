@@ -42,7 +42,12 @@ def param_form(editor: Editor, node_id: str, cls: type[Node]) -> None:
             if name.split(".", 1)[0] not in fields:
                 st.error(f"{node_id}.{name}: {message}")
         for spec in specs:
-            _widget(spec, view.params.get(spec.name, spec.default), f"{prefix}:{spec.name}")
+            value = view.params.get(spec.name, spec.default)
+            if forms.is_reference(value):
+                st.text_input(spec.name, value=value, disabled=True, key=f"{prefix}:{spec.name}",
+                              help="given at run time (a workflow input or another node's value); edit it in YAML")
+                continue
+            _widget(spec, value, f"{prefix}:{spec.name}")
             for name, message in rejected.items():
                 if name.split(".", 1)[0] == spec.name:
                     st.error(f"{node_id}.{name}: {message}")
@@ -101,7 +106,9 @@ def wiring(editor: Editor, node_id: str, cls: type[Node]) -> None:
                 continue
             options += [f"{other.id}.{p}" for p, s in other_cls.outputs.items() if s.kind == spec.kind]
         current = view.inputs.get(port, [])
-        index = options.index(current[0]) if current and current[0] in options else 0
+        if current and current[0] not in options:  # `$inputs.photo`, or a ref still being typed: kept as written
+            options.append(current[0])
+        index = options.index(current[0]) if current else 0
         label = f"{port} ({spec.kind})" + ("" if spec.required else ", optional")
         choice = st.selectbox(label, options, index=index, key=f"wire:{node_id}:{port}:{editor.revision}",
                               help=spec.description or None)

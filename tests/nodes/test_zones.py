@@ -101,6 +101,9 @@ def test_line_empty_frames(make_node, run_packet):
         (ZoneCount, {**ZONE, "field": "in bin"}),
         (LineCount, {"start": [0, 0], "end": [0, 0]}),
         (LineCount, {"start": [0, 0]}),
+        (LineCount, {"line": [[0, 0], [5, 5]], "start": [0, 0]}),
+        (LineCount, {"line": [[0, 0]]}),
+        (LineCount, {"line": [[3, 3], [3, 3]]}),
     ],
 )
 def test_bad_params(cls, params):

@@ -17,7 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from segflow.engine.input_image import InputImage, InputImageParams
 from segflow.engine.text import shorten
+from segflow.engine.workflow.graph import ResolvedNode
 from segflow.engine.workflow.inputs import INPUT_NAME_PATTERN, INPUT_REF, InputSpec, coerce, sample
 from segflow.engine.workflow.issues import Issue, Location
 
@@ -157,3 +159,42 @@ def _walk(node_id: str, top: str, value: Any, path: tuple[Any, ...], binding: Bi
         return value
     binding.origin[(node_id, top)] = name
     return binding.values[name] if name in binding.values else sample(spec)
+
+
+def image_sources(binding: Binding, nodes_raw: dict[str, Any], where: Where) -> dict[str, ResolvedNode]:
+    """A one-frame source per image input, named after it (the graph's first nodes)."""
+    sources = {}
+    for name, pixels in binding.images.items():
+        if name in nodes_raw:
+            binding.issues.append(Issue("input.name", f"image input '{name}' has the name of a node: the input "
+                                        "becomes a source node of that name", where(("inputs", name), prefer_key=True),
+                                        field=name, hint="rename the input or the node"))
+            continue
+        sources[name] = ResolvedNode(name, InputImage, InputImageParams(pixels=pixels), {}, "", f"input {name}")
+    return sources
+
+
+def port_refs(node_id: str, raw: Any, binding: Binding, where: Where) -> Any:
+    """A node's ``inputs:`` with ``$inputs.NAME`` (an image input) spelled as its source's ``NAME.image``."""
+    if not isinstance(raw, dict):
+        return raw
+    out = {}
+    for port, value in raw.items():
+        match = INPUT_REF.match(value) if isinstance(value, str) else None
+        if match is None:
+            out[port] = value
+            continue
+        name, spec = match.group(1), binding.specs.get(match.group(1))
+        at = where(("nodes", node_id, "inputs", port))
+        if spec is None:
+            close = difflib.get_close_matches(name, list(binding.specs), n=1)
+            binding.issues.append(Issue("input.undeclared", f"input '{port}': workflow input '{name}' is not "
+                                        "declared", at, node_id, port, f"did you mean '$inputs.{close[0]}'?" if close
+                                        else f"declare it: `inputs: {{{name}: {{kind: image}}}}`"))
+        elif spec.kind != "image":
+            binding.issues.append(Issue("input.kind", f"input '{port}': workflow input '{name}' is a {spec.kind}; "
+                                        "only an image input can feed a port", at, node_id, port,
+                                        f"use it in a param: `param: $inputs.{name}`"))
+        else:
+            out[port] = f"{name}.image"
+    return out

@@ -48,6 +48,8 @@ def _edges(graph: CompiledGraph) -> list[tuple[str, str, str]]:
         for port, refs in node.inputs.items():
             for src, src_port in refs:
                 out.append((src, node_id, f"{src_port} → {port}" if src_port != port else port))
+        for param, (src, src_port) in node.param_refs.items():  # a param given per packet: a wire too
+            out.append((src, node_id, f"{src_port} → params.{param}"))
     return out
 
 

@@ -238,7 +238,7 @@ def describe_inputs(specs: dict[str, InputSpec]) -> list[str]:
     """One line per declared input, for ``segflow graph --plan`` and ``segflow run --help``-like listings."""
     lines = []
     for name, spec in specs.items():
-        facts = [spec.kind]
+        facts: list[str] = [spec.kind]
         facts.append("required" if spec.required else f"default {spec.default!r}")
         if spec.min is not None or spec.max is not None:
             low, high = ("" if v is None else f"{v:g}" for v in (spec.min, spec.max))

@@ -11,9 +11,28 @@ import json
 from typing import Any
 
 from segflow.engine.registry import Registry
+from segflow.engine.workflow.inputs import (
+    FROM_NODE,
+    INPUT_NAME_PATTERN,
+    INPUT_REF_PATTERN,
+    NODE_REF_PATTERN,
+    InputSpec,
+)
 from segflow.engine.workflow.spec import NODE_ID_MAX, NODE_ID_PATTERN, NodeSpec, Settings
 
 REF_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*$"
+INPUT_REF = {"type": "string", "pattern": INPUT_REF_PATTERN, "description": "$inputs.NAME: a workflow input"}
+NODE_VALUE_REF = {"type": "string", "pattern": NODE_REF_PATTERN,
+                  "description": "$node.port: a value another node makes per packet"}
+
+
+def _referable(params: dict[str, Any]) -> dict[str, Any]:
+    """Every param may be ``$inputs.NAME``; those that say so (``takes_node_value``) also ``$node.port``."""
+    for name, prop in list(params.get("properties", {}).items()):
+        refs = [INPUT_REF, NODE_VALUE_REF] if FROM_NODE in prop else [INPUT_REF]
+        described = {k: prop.pop(k) for k in ("description", "title", "default") if k in prop}
+        params["properties"][name] = {**described, "anyOf": [prop, *refs]}
+    return params
 
 
 def _rename_refs(obj: Any, mapping: dict[str, str]) -> Any:
@@ -26,17 +45,18 @@ def _rename_refs(obj: Any, mapping: dict[str, str]) -> Any:
 
 def workflow_schema(registry: Registry) -> dict[str, Any]:
     settings = Settings.model_json_schema()
+    input_spec = InputSpec.model_json_schema()
     defs: dict[str, Any] = {**settings.pop("$defs", {}), "Settings": settings}
     spec_fields = NodeSpec.model_json_schema()["properties"]
     variants = []
-    ref_schema = {"type": "string", "pattern": REF_PATTERN, "description": "node_id.port"}
+    ref_schema = {"anyOf": [{"type": "string", "pattern": REF_PATTERN, "description": "node_id.port"}, INPUT_REF]}
     for name, cls in registry:
         params = cls.Params.model_json_schema()
         local_defs = params.pop("$defs", {})
         mapping = {f"#/$defs/{k}": f"#/$defs/{name}.{k}" for k in local_defs}
-        for key, value in local_defs.items():
-            defs[f"{name}.{key}"] = _rename_refs(value, mapping)
-        params = _rename_refs(params, mapping)
+        for key, value in local_defs.items():  # a nested value may be an input too: `scale: {mm_per_px: $inputs.x}`
+            defs[f"{name}.{key}"] = _referable(_rename_refs(value, mapping))
+        params = _referable(_rename_refs(params, mapping))
         params["description"] = cls.summary()
         inputs = {
             "type": "object",
@@ -76,6 +96,8 @@ def workflow_schema(registry: Registry) -> dict[str, Any]:
             "name": {"type": "string", "minLength": 1},
             "description": {"type": "string"},
             "settings": {"$ref": "#/$defs/Settings"},
+            "inputs": {"type": "object", "description": "Values given at run time; params use them as $inputs.NAME.",
+                       "propertyNames": {"pattern": INPUT_NAME_PATTERN}, "additionalProperties": input_spec},
             "nodes": {"type": "object", "minProperties": 1,
                       "propertyNames": {"pattern": NODE_ID_PATTERN, "maxLength": NODE_ID_MAX},
                       "additionalProperties": node},

@@ -18,14 +18,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from segflow.engine.input_image import InputImage, InputImageParams
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import shown
 from segflow.engine.registry import Registry, default_registry
-from segflow.engine.workflow.bind import Binding, bind, substitute
+from segflow.engine.workflow.bind import Binding, bind, image_sources, port_refs, substitute
 from segflow.engine.workflow.fields import condition_issues
 from segflow.engine.workflow.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
-from segflow.engine.workflow.inputs import INPUT_REF, NODE_REF, is_kind_error, node_value_field
+from segflow.engine.workflow.inputs import NODE_REF, is_kind_error, node_value_field
 from segflow.engine.workflow.issues import Issue, Location, Severity, closest, errors_in, shorten
 from segflow.engine.workflow.limits import Limits, gc_paused, raise_hint
 from segflow.engine.workflow.spec import NODE_ID_MAX, NODE_ID_RULE, NodeSpec, Settings, WorkflowHeader, is_node_id
@@ -187,8 +186,7 @@ class _Checker:
         nodes_raw: dict[str, Any] = header.nodes
         self.binding = binding = bind(self.loaded.data.get("inputs"), self.given, self.loaded.where,
                                       self.context.base_dir)
-        self.issues.extend(binding.issues)
-        resolved = self._image_sources(binding, nodes_raw)
+        resolved = image_sources(binding, nodes_raw, self.loaded.where)
         raw_inputs: dict[str, dict[str, Any]] = {}
         for node_id, raw in nodes_raw.items():
             if isinstance(raw, dict) and "params" in raw:
@@ -196,7 +194,9 @@ class _Checker:
             node = self._node(str(node_id), raw, node_id)
             if node is not None:
                 resolved[str(node_id)] = node
-                raw_inputs[str(node_id)] = self._input_refs(str(node_id), raw.get("inputs") or {})
+                raw_inputs[str(node_id)] = port_refs(str(node_id), raw.get("inputs") or {}, binding,
+                                                     self.loaded.where)
+        self.issues.extend(binding.issues)  # the declarations', the values' and the references' problems
         builder = GraphBuilder(self.loaded.where)
         graph = builder.compile(header.name, header.settings, resolved, raw_inputs,
                                 {str(k) for k in nodes_raw} | set(binding.images))
@@ -210,41 +210,6 @@ class _Checker:
         self.issues.extend(no_sink_warning(graph, self.loaded.where))
         self.issues.extend(condition_issues(graph, self.loaded.where, self.bad_params))
         return graph
-
-    def _image_sources(self, binding: Binding, nodes_raw: dict[str, Any]) -> dict[str, ResolvedNode]:
-        """A one-frame source per image input, named after it (the graph's first nodes)."""
-        sources = {}
-        for name, pixels in binding.images.items():
-            if name in nodes_raw:
-                self._add("input.name", f"image input '{name}' has the name of a node: the input becomes a source "
-                          "node of that name", ("inputs", name), None, name, "rename the input or the node", key=True)
-                continue
-            sources[name] = ResolvedNode(name, InputImage, InputImageParams(pixels=pixels), {}, "", f"input {name}")
-        return sources
-
-    def _input_refs(self, node_id: str, raw: Any) -> Any:
-        """A node's ``inputs:`` with ``$inputs.NAME`` (an image input) spelled as its source's ``NAME.image``."""
-        if not isinstance(raw, dict):
-            return raw
-        out = {}
-        for port, value in raw.items():
-            match = INPUT_REF.match(value) if isinstance(value, str) else None
-            if match is None:
-                out[port] = value
-                continue
-            name, spec = match.group(1), self.binding.specs.get(match.group(1))
-            path = ("nodes", node_id, "inputs", port)
-            if spec is None:
-                close = difflib.get_close_matches(name, list(self.binding.specs), n=1)
-                self._add("input.undeclared", f"input '{port}': workflow input '{name}' is not declared", path,
-                          node_id, port, f"did you mean '$inputs.{close[0]}'?" if close else
-                          f"declare it: `inputs: {{{name}: {{kind: image}}}}`")
-            elif spec.kind != "image":
-                self._add("input.kind", f"input '{port}': workflow input '{name}' is a {spec.kind}; only an image "
-                          "input can feed a port", path, node_id, port, f"use it in a param: `param: $inputs.{name}`")
-            else:
-                out[port] = f"{name}.image"
-        return out
 
     def _node(self, node_id: str, raw: Any, raw_key: Any) -> ResolvedNode | None:
         path = ("nodes", node_id)
@@ -302,6 +267,9 @@ class _Checker:
         plain, refs = {}, {}
         for key, value in params.items():
             match = NODE_REF.match(value) if isinstance(value, str) else None
+            if match is not None and match.group(1) == "inputs":  # an input not declared: reported already
+                self.bad_params.add(node_id)
+                continue
             if match is None:
                 plain[key] = value
                 continue
@@ -321,7 +289,7 @@ class _Checker:
         top = str(loc[0]) if loc else ""
         if error["type"] == "missing" and top in refs:
             return False
-        if top in refs:  # a model validator that needs the per-packet value: checked per packet
+        if top in refs or (refs and not loc):  # a check that needs the per-packet value: made per packet
             return False
         if self.binding.unbound(node_id, top):
             return is_kind_error(error["type"])
@@ -382,10 +350,9 @@ class _Checker:
                 shown = shorten(repr(got)) if not isinstance(got, (dict, list)) else type(got).__name__
                 message = f"{noun} '{name}': {err['msg']} (got {shown})"
                 where, key = base + loc, False
-                source = self.binding.describe(node, str(loc[0])) if node and loc and noun == "param" else ""
-                if source:
-                    message = f"{noun} '{name}'{source}: {err['msg']}"
-                    declared = self.binding.origin[(node, str(loc[0]))]
+                declared = self.binding.origin.get((node, str(loc[0]))) if node and loc and noun == "param" else None
+                if node and declared:
+                    message = f"{noun} '{name}'{self.binding.describe(node, str(loc[0]))}: {err['msg']}"
                     hint = f"input '{declared}' is declared at {self.loaded.where(('inputs', declared), True)}"
                     self._add(f"{noun}.{kind}", message, where, node, name or None, hint, key=key)
                     continue

@@ -12,7 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type, takes_node_value
 
@@ -129,8 +129,14 @@ class ZoneCount(Node):
 
 
 class LineParams(Params):
-    start: tuple[float, float] = Field(description="One end of the line, [x, y] in pixels.")
-    end: tuple[float, float] = Field(description="The other end of the line, [x, y] in pixels.")
+    start: tuple[float, float] | None = Field(None, description="One end of the line, [x, y] in pixels.")
+    end: tuple[float, float] | None = Field(None, description="The other end of the line, [x, y] in pixels.")
+    line: list[tuple[float, float]] | None = Field(
+        None,
+        description="The line as [[x, y], [x, y]] instead of start and end: e.g. a `line` workflow input "
+        "($inputs.gate) or `$node.port`, a line another node gives per frame (the counts restart when it moves).",
+        json_schema_extra=takes_node_value("line"),
+    )
     anchors: list[Anchor] = Field(
         default_factory=lambda: ["top_left", "top_right", "bottom_left", "bottom_right"],
         min_length=1,
@@ -140,12 +146,24 @@ class LineParams(Params):
         1, ge=1, le=100, description="Frames an object must stay across before it counts."
     )
 
-    @field_validator("end")
-    @classmethod
-    def _not_a_point(cls, value: tuple[float, float], info: Any) -> tuple[float, float]:
-        if tuple(value) == tuple(info.data.get("start", ())):
+    @model_validator(mode="after")
+    def _one_line(self) -> LineParams:
+        if self.line is not None and (self.start is not None or self.end is not None):
+            raise ValueError("give either `line` or `start` and `end`, not both")
+        if self.line is not None and len(self.line) != 2:
+            raise ValueError(f"`line` needs exactly 2 points, got {len(self.line)}")
+        if self.line is None and (self.start is None or self.end is None):
+            raise ValueError("give `start` and `end` (or `line`: [[x, y], [x, y]])")
+        a, b = self.ends()
+        if a == b:
             raise ValueError("start and end are the same point: a line needs two")
-        return value
+        return self
+
+    def ends(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        if self.line is not None:
+            return tuple(self.line[0]), tuple(self.line[1])  # type: ignore[return-value]
+        assert self.start is not None and self.end is not None
+        return tuple(self.start), tuple(self.end)  # type: ignore[return-value]
 
 
 @node_type("line.count")
@@ -170,7 +188,7 @@ class LineCount(Node):
         return frozenset()
 
     def setup(self) -> None:
-        self._lines: dict[str, tuple[sv.LineZone, dict[str, int], dict[str, int]]] = {}
+        self._lines: dict[str, tuple[Any, sv.LineZone, dict[str, int], dict[str, int]]] = {}
         self._lock = threading.Lock()
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
@@ -184,18 +202,19 @@ class LineCount(Node):
                 hint="put track.bytetrack before line.count",
             )
         names = class_names(detections)
+        p = inputs.params or self.params
+        ends = p.ends()
         with self._lock:
             state = self._lines.get(inputs.packet.source_id)
-            if state is None:
-                p = self.params
+            if state is None or state[0] != ends:  # a line given per frame that moved: its counts start afresh
                 line = sv.LineZone(
-                    start=sv.Point(*p.start),
-                    end=sv.Point(*p.end),
+                    start=sv.Point(*ends[0]),
+                    end=sv.Point(*ends[1]),
                     triggering_anchors=_positions(p.anchors),
                     minimum_crossing_threshold=p.minimum_crossing_threshold,
                 )
-                state = self._lines[inputs.packet.source_id] = (line, {}, {})
-            line, totals_in, totals_out = state
+                state = self._lines[inputs.packet.source_id] = (ends, line, {}, {})
+            _, line, totals_in, totals_out = state
             crossed_in, crossed_out = line.trigger(detections)
             for totals, crossed in ((totals_in, crossed_in), (totals_out, crossed_out)):
                 for name, n in count_by_name(names, crossed).items():
