@@ -226,3 +226,18 @@ def test_per_request_inputs_bind_a_run_of_their_own_and_bad_values_are_located(s
             client.run("stones-at", frame, inputs={"zone": 1})
     metrics = httpx.get(f"{server.url}/metrics", headers=AUTH, timeout=30).text
     assert 'run="workflow:stones-at {\\"confidence\\": 0.8}"' in metrics
+
+
+def test_the_command_line_client(server: Server, tmp_path: Path) -> None:
+    frame = tmp_path / "frame.png"
+    frame.write_bytes(conveyor_frame(100))
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "SEGFLOW_URL": server.url, "SEGFLOW_TOKEN": TOKEN}
+    done = subprocess.run([sys.executable, "-m", "segflow.client", "run", "coffee-stones", str(frame)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    [result] = json.loads(done.stdout)
+    assert any(row["class"] == "stone" for row in result["records"]["log"])
+    refused = subprocess.run([sys.executable, "-m", "segflow.client", "get", "p999"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1
+    assert "404: no pipeline 'p999'" in refused.stderr and "Traceback" not in refused.stderr
