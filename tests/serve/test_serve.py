@@ -161,6 +161,14 @@ def test_a_pipeline_starts_streams_changes_live_and_drains_on_stop(server: Serve
                         what="three frames through")
         assert {n["node"] for n in info.nodes} >= {"belt", "detect", "log"}
         assert info.sources["belt"]["up"] is True
+        with httpx.stream("GET", f"{server.url}/pipelines/{started.id}/preview", headers=AUTH, timeout=120) as mjpeg:
+            assert mjpeg.headers["content-type"].startswith("multipart/x-mixed-replace")
+            head = b""
+            for chunk in mjpeg.iter_bytes():
+                head += chunk
+                if b"\xff\xd9" in head:  # one whole JPEG of the annotated frame
+                    break
+        assert head.startswith(b"--frame\r\nContent-Type: image/jpeg") and b"\xff\xd8" in head
 
         with pytest.raises(ServerError, match="invalid") as caught:
             client.update(started.id, pipeline_yaml(out).replace("detect.yolo", "detect.yolov9"))
