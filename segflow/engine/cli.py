@@ -199,9 +199,20 @@ def _run_plugin(name: str, ep: Any, rest: list[str], debug: bool) -> int:
         if debug:
             raise
         return EXIT_FAILED
+    return _run_command(name, command, rest)
+
+
+def _run_command(name: str, command: Command, rest: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"segflow {name}", description=command.help)
     command.add_arguments(parser)
     return int(command.run(parser.parse_args(rest)))
+
+
+def run_command(name: str, command: Command, argv: list[str]) -> int:
+    """Run a command object as ``segflow NAME ARGS`` runs it (``python -m`` entry points use this)."""
+    debug = bool(argv) and argv[0] == "--debug"
+    _configure_logging(debug)
+    return _guarded(lambda: _run_command(name, command, argv[1:] if debug else argv), debug)
 
 
 def _print_issues(issues: list[Any]) -> None:

@@ -109,6 +109,11 @@ class RunMonitor(RunHooks):
         self.ended = True
 
     # -- answers ----------------------------------------------------------------------------
+    @property
+    def frames_finished(self) -> int:
+        """Frames of every source that went through the whole graph so far."""
+        return sum(self._finished.values())
+
     def source_health(self) -> dict[str, SourceHealth]:
         states = {}
         for sid, node in self._sources.items():

@@ -11,6 +11,7 @@ from segflow.engine.execution.executor import Executor, RunOptions
 from segflow.engine.execution.lifecycle import running_nodes, total_frames, undelivered
 from segflow.engine.execution.plan import Plan
 from segflow.engine.execution.stages import StageThreads
+from segflow.engine.node import Node
 from segflow.engine.observe.hooks import RunHooks
 from segflow.engine.observe.metrics import NodeMetrics, RunReport
 
@@ -21,11 +22,13 @@ class LocalExecutor(Executor):
     def __init__(self) -> None:
         self._threads: StageThreads | None = None
         self._early_stop: str | None = None
+        self._nodes: dict[str, Node] = {}
 
     def run(self, plan: Plan, options: RunOptions, hooks: RunHooks) -> RunReport:
         context = options.context(plan)
         report = RunReport(plan.workflow)
         with running_nodes(plan.nodes, context) as nodes:
+            self._nodes = nodes
             threads = StageThreads(plan, nodes, context, report, hooks, options.max_frames, options.debug)
             self._threads = threads
             if self._early_stop:
@@ -34,6 +37,7 @@ class LocalExecutor(Executor):
                                                                              options.max_frames),
                            node_metrics=self.live_metrics, sources={s: nodes[s] for s in plan.source_ids})
             threads.execute()
+        self._nodes = {}
         report.finish(undelivered(nodes))  # after close: what the sinks could not write sets the exit code
         return report
 
@@ -42,6 +46,15 @@ class LocalExecutor(Executor):
             self._threads.stop(reason)
         else:
             self._early_stop = reason
+
+    @property
+    def stopping(self) -> bool:
+        return self._early_stop is not None or (self._threads is not None and self._threads.stopping)
+
+    @property
+    def live_nodes(self) -> dict[str, Node]:
+        """The set-up nodes while the run goes on (a server changes their params in place); empty after."""
+        return self._nodes
 
     def live_metrics(self) -> list[NodeMetrics]:
         return self._threads.metrics() if self._threads is not None else []

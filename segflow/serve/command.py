@@ -1,0 +1,97 @@
+"""``segflow serve [--host] [--port] [--token|--token-file] [WORKFLOW...]``: the HTTP API on uvicorn.
+
+It binds to 127.0.0.1 unless told otherwise, and refuses any other address
+without a token: a server that runs models and starts pipelines must not be
+open to a factory network by accident. The token comes from ``--token-file``
+(or ``SEGFLOW_TOKEN``) rather than the command line where it can; either way
+it is remembered as a secret, so no log line shows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from segflow.engine.masking import SECRETS, MaskingFilter
+from segflow.engine.observe.exit_codes import EXIT_INVALID, EXIT_OK
+from segflow.serve import config as limits
+
+log = logging.getLogger("segflow")
+TOKEN_ENV = "SEGFLOW_TOKEN"
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(args: argparse.Namespace) -> str | None:
+    if args.token_file:
+        text = Path(args.token_file).read_text(encoding="utf-8").strip()
+        if not text:
+            raise ValueError(f"{args.token_file} is empty")
+        return text
+    return args.token or os.environ.get(TOKEN_ENV) or None
+
+
+class ServeCommand:
+    help = "serve workflows over HTTP: run them on posted images, start and change pipelines"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("workflows", nargs="*", metavar="WORKFLOW", help="workflow files to serve by name")
+        parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+        parser.add_argument("--port", type=int, default=8765)
+        token = parser.add_mutually_exclusive_group()
+        token.add_argument("--token", help=f"bearer token clients must send (or set {TOKEN_ENV})")
+        token.add_argument("--token-file", help="read the bearer token from this file")
+        parser.add_argument("--max-body-mb", type=float, default=limits.MAX_BODY_BYTES / 2**20)
+        parser.add_argument("--max-pixels", type=int, default=limits.MAX_PIXELS, help="per image")
+        parser.add_argument("--max-images", type=int, default=limits.MAX_IMAGES, help="per request")
+        parser.add_argument("--max-concurrent", type=int, default=limits.MAX_CONCURRENT,
+                            help="requests running at once; more get 429")
+        parser.add_argument("--request-timeout", type=float, default=limits.REQUEST_TIMEOUT_S)
+
+    def run(self, args: argparse.Namespace) -> int:
+        import uvicorn
+
+        from segflow.engine.api import load
+        from segflow.serve.app import create_app
+
+        try:
+            token = read_token(args)
+        except (OSError, ValueError) as exc:
+            log.error("cannot read the token: %s", exc)
+            return EXIT_INVALID
+        if token is None and not is_loopback(args.host):
+            log.error("refusing to serve on %s without a token: anyone on that network could run models and "
+                      "start pipelines", args.host)
+            log.error("hint: --token-file FILE (or %s), or leave --host at 127.0.0.1", TOKEN_ENV)
+            return EXIT_INVALID
+        if token:
+            SECRETS.remember(token)
+        workflows = [load(path) for path in args.workflows]  # a WorkflowError prints every issue, exit 2
+        names = [wf.name for wf in workflows]
+        if len(set(names)) != len(names):
+            log.error("two workflows share a name: %s", ", ".join(sorted(n for n in names if names.count(n) > 1)))
+            return EXIT_INVALID
+        config = limits.ServeConfig(workflows, token, Path.cwd(), int(args.max_body_mb * 2**20), args.max_pixels,
+                                    args.max_images, args.max_concurrent, args.request_timeout)
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+            for handler in logging.getLogger(name).handlers or logging.getLogger().handlers:
+                handler.addFilter(MaskingFilter())
+        log.info("serving %s on http://%s:%d (docs at /docs)%s", ", ".join(names) or "no workflow", args.host,
+                 args.port, "" if token else " without a token (loopback only)")
+        uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning",
+                    timeout_graceful_shutdown=30)
+        return EXIT_OK
+
+
+SERVE = ServeCommand()
