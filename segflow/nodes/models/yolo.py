@@ -25,16 +25,8 @@ from pydantic import Field
 
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
-from segflow.vision.model_files import (
-    CHECKPOINT_HINT,
-    SHA256_HINT,
-    UNPINNED_HINT,
-    checkpoint_problem,
-    load_error,
-    sha256_field,
-    sha256_problem,
-    unpinned_problem,
-)
+from segflow.nodes.models import check_pin, weights_problems
+from segflow.vision.model_files import load_error, sha256_field
 from segflow.vision.ultralytics_refs import (
     DEVICE,
     SUPPORTED_TASKS,
@@ -126,16 +118,8 @@ class Yolo(Node):
         if params.sha256 is not None and not resolved.exists():
             problems.append(ParamProblem("sha256", f"only a file can be checked; {params.model} is a model name",
                                          "give the path of the downloaded file, or drop `sha256`"))
-        mismatch = sha256_problem(resolved, params.sha256)
-        if mismatch is not None:
-            problems.append(ParamProblem("sha256", mismatch, SHA256_HINT))
-        not_torch = checkpoint_problem(resolved)
-        if not_torch is not None:
-            problems.append(ParamProblem("model", not_torch, CHECKPOINT_HINT))
-        unpinned = unpinned_problem(resolved, params.sha256)
-        if unpinned is not None and mismatch is None and not_torch is None:
-            problems.append(ParamProblem("model", unpinned, UNPINNED_HINT, warning=True))
-        elif is_hub_name(params.model) and not resolved.exists() and params.sha256 is None:
+        problems += weights_problems(resolved, params.sha256, "model")
+        if is_hub_name(params.model) and not resolved.exists() and params.sha256 is None:
             problems.append(ParamProblem(
                 "model", f"{params.model} would be downloaded and loaded with no `sha256` pin (a .pt runs any code "
                 "it holds)", "download it once, give its path, then `segflow models pin WORKFLOW`", warning=True))
@@ -145,10 +129,7 @@ class Yolo(Node):
         p = self.params
         resolved = self.weights_file(p, self.context)
         source = str(resolved) if resolved.exists() or not is_hub_name(p.model) else p.model
-        if p.sha256 is not None:  # checked again here: the file may have changed since validation
-            problem = sha256_problem(resolved, p.sha256) if resolved.exists() else f"{resolved} does not exist"
-            if problem is not None:
-                raise NodeError(f"node '{self.node_id}': {problem}", hint=SHA256_HINT)
+        check_pin(self.node_id, resolved, p.sha256)
         self.runtime = choose_runtime(p.model, p.runtime)
         try:
             self.model = self.load(source)
