@@ -13,7 +13,12 @@ class PacketInfo:
     source_id: str
     frame_index: int
     timestamp: float
-    workflow: str = ""
+    workflow_name: str = ""
+
+    @property
+    def workflow(self) -> str:
+        """The old name of ``workflow_name`` (it held the name, never the workflow): kept for plugins."""
+        return self.workflow_name
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ class ShardWorker:
         self.plan, self.options, self.index, self.sources = plan, options, index, sources
         self.models, self.sinks = models, sinks
         self.context = options.context(plan)
-        self.report = RunReport(plan.workflow)
+        self.report = RunReport(plan.workflow_name)
         self.hooks = _Collecting(bool(plan.keep))
         self.threads: StageThreads | None = None
         self._manager: Any = None
