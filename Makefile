@@ -58,8 +58,11 @@ lint: setup
 	$(VENV)/bin/ruff check segflow tests bench
 	$(VENV)/bin/mypy
 
+# PYTHONFAULTHANDLER: a crash prints every thread's stack. SEGFLOW_PYTEST_HARD_EXIT: pytest ends
+# with its own exit status right after the session, so a library crashing at interpreter
+# shutdown cannot turn a green run red (tests/conftest.py says why).
 test: setup system-deps lint
-	$(VENV)/bin/pytest -q
+	PYTHONFAULTHANDLER=1 SEGFLOW_PYTEST_HARD_EXIT=1 $(VENV)/bin/pytest -q
 
 bench: setup
 	$(PY) bench/engine_overhead.py

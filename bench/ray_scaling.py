@@ -90,10 +90,10 @@ def hop_latency(calls: int) -> tuple[float, float, float]:
     spec = plan.nodes["model"]
     pixels = np.zeros((48, 64, 3), np.uint8)
     local, remote = [], []
-    with running_nodes({"model": spec}, RunContext(plan.workflow)) as nodes:
+    with running_nodes({"model": spec}, RunContext(plan.workflow_name)) as nodes:
         step = Step(spec, nodes["model"], lambda *a: None)
         for _ in range(calls):
-            packet = image_packet(plan.source_ids, plan.workflow, pixels)
+            packet = image_packet(plan.source_ids, plan.workflow_name, pixels)
             start = time.perf_counter()
             step.run([packet])
             local.append(time.perf_counter() - start)
@@ -103,7 +103,7 @@ def hop_latency(calls: int) -> tuple[float, float, float]:
         server = ray.remote(ModelServer).options(max_concurrency=8).remote(spec, RunOptions().context(plan))
         ray.get(server.ready.remote())
         for _ in range(calls):
-            packet = image_packet(plan.source_ids, plan.workflow, pixels)
+            packet = image_packet(plan.source_ids, plan.workflow_name, pixels)
             start = time.perf_counter()
             ray.get(server.run.remote([packet]))
             remote.append(time.perf_counter() - start)

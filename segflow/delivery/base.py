@@ -155,13 +155,13 @@ class RecordSink(GatedSink):
 
     def rejected_path(self) -> Path:
         """Where records the target would not take are set aside."""
-        return self.context.resolve(Path(".segflow/rejected") / path_part(self.context.workflow, "workflow")
+        return self.context.resolve(Path(".segflow/rejected") / path_part(self.context.workflow_name, "workflow")
                                     / f"{self.node_id}.jsonl")
 
     # -- the shared machinery ----------------------------------------------------------
     def setup(self) -> None:
         super().setup()
-        self.builder = RecordBuilder(self.context.workflow, self.context.run_id, self.params.mask)
+        self.builder = RecordBuilder(self.context.workflow_name, self.context.run_id, self.params.mask)
         try:
             self.open()
             self.outbox = self.make_outbox()

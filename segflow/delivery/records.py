@@ -235,7 +235,7 @@ class RecordBuilder:
         now = datetime.now(timezone.utc)
         return FrameRecord(
             run_id=self.run_id,
-            workflow=self.workflow or packet.workflow,
+            workflow=self.workflow or packet.workflow_name,
             source=packet.source_id,
             frame=packet.frame_index,
             timestamp=jsonable(float(packet.timestamp)),

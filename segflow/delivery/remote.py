@@ -236,7 +236,7 @@ class RemoteSink(RecordSink):
     def spool_folder(params: Any, context: RunContext, node_id: str) -> Path:
         if params.spool_dir:
             return context.resolve(params.spool_dir)
-        return context.resolve(Path(".segflow/spool") / path_part(context.workflow, "workflow") / node_id)
+        return context.resolve(Path(".segflow/spool") / path_part(context.workflow_name, "workflow") / node_id)
 
     def from_json(self, data: Any) -> Any:
         """An item read back from the spool's disk part (the inverse of :meth:`to_json`)."""

@@ -126,7 +126,7 @@ class Workflow:
         plan = self.plan()
         with running_nodes(plan.nodes, self.context()) as nodes:
             steps = make_steps(plan, nodes, lambda s, i, e: errors.append(f"{s.id}: {describe_error(e)}"))
-            packet = image_packet(plan.source_ids, plan.workflow, pixels, source_id)
+            packet = image_packet(plan.source_ids, plan.workflow_name, pixels, source_id)
             try:
                 run_packet(steps, packet)
             except NodeCrash as exc:

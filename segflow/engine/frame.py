@@ -18,13 +18,18 @@ class PacketInfo:
     source_id: str
     frame_index: int
     timestamp: float
-    workflow: str = ""
+    workflow_name: str = ""
     file: str = ""
 
+    @property
+    def workflow(self) -> str:
+        """The old name of ``workflow_name`` (it held the name, never the workflow): kept for plugins."""
+        return self.workflow_name
+
     @classmethod
-    def of(cls, source_id: str, frame: Frame, workflow: str) -> PacketInfo:
+    def of(cls, source_id: str, frame: Frame, workflow_name: str) -> PacketInfo:
         """The packet of a frame a source produced (the source's ``path`` meta becomes ``file``)."""
-        return cls(source_id, frame.index, frame.timestamp, workflow, str(frame.meta.get("path", "")))
+        return cls(source_id, frame.index, frame.timestamp, workflow_name, str(frame.meta.get("path", "")))
 
 
 @dataclass(frozen=True)

@@ -132,17 +132,22 @@ def new_run_id() -> str:
 class RunContext:
     """What a node may know about the run it is part of: plain data, so it travels to other workers.
 
-    ``workflow`` is always the workflow's ``name:`` (what sinks log beside every
+    ``workflow_name`` is always the workflow's ``name:`` (what sinks log beside every
     record), headless or in the editor. ``run_id`` names the run, not a node:
     every sink of the run (on every Ray worker) stamps it on its records, so a
     detection has one ``record_id`` in the JSONL file, the database and the webhook.
     """
 
-    workflow: str = ""
+    workflow_name: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
     stop_event: StopFlag = field(default_factory=StopFlag, compare=False)
     models_dir: Path | None = None  # settings.models_dir, resolved; None: the environment's or the default
     run_id: str = field(default_factory=new_run_id)
+
+    @property
+    def workflow(self) -> str:
+        """The old name of ``workflow_name`` (it held the name, never the workflow): kept for plugins."""
+        return self.workflow_name
 
     def for_settings(self, workflow_name: str, models_dir: str | None) -> RunContext:
         """A context for one workflow of this run: its name, and its model folder when it names one."""

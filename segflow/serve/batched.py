@@ -95,7 +95,7 @@ class BatchedRun:
     def _run(self) -> None:
         board = Board()
         router = _Router(board)
-        report = RunReport(self.plan.workflow)
+        report = RunReport(self.plan.workflow_name)
         context = self.workflow.context()
         try:
             with running_nodes(served_specs(self.plan, board), context) as nodes:
@@ -106,7 +106,7 @@ class BatchedRun:
                 feed = feeds[0]
                 assert isinstance(feed, FeedSource)
                 threads = StageThreads(self.plan, nodes, context, report, HookList([router, self.monitor]))
-                self.monitor.on_start(workflow=self.plan.workflow, total_frames=None, node_metrics=threads.metrics)
+                self.monitor.on_start(workflow=self.plan.workflow_name, total_frames=None, node_metrics=threads.metrics)
                 self._feed, self._threads, self._router = feed, threads, router
                 self._ready.set()
                 threads.execute()

@@ -86,7 +86,7 @@ class Capture(SinkNode):
         if self._records is not None:
             # The gate only: the sink's own setup would open its file, database or connection.
             GatedSink.setup(self._records)
-            self._builder = RecordBuilder(self.context.workflow, self.context.run_id, self._records.params.mask)
+            self._builder = RecordBuilder(self.context.workflow_name, self.context.run_id, self._records.params.mask)
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
         index = inputs.packet.frame_index

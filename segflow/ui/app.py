@@ -236,8 +236,6 @@ def main() -> None:
 def build(editor: Editor) -> None:
     """The canvas is the page; the selected node, the run and the YAML are tabs under it."""
     validation = editor.validation()
-    for issue in validation.issues:  # all of them, with line numbers; the canvas marks their nodes
-        (st.error if issue.is_error else st.warning)(issue.format())
     errors = [i for i in validation.issues if i.is_error]
     st.caption(f"{len(editor.state.node_ids())} nodes, {len(editor.state.edges())} edges — "
                + ("valid" if validation.ok else f"{len(errors)} error(s)"))
@@ -245,6 +243,10 @@ def build(editor: Editor) -> None:
     graph["note"] = st.session_state.get("canvas_note")
     graph["seq"] = st.session_state.get("canvas_seq")
     canvas.graph_canvas(graph, key="canvas", height=620, on_change=on_canvas)
+    # The problems go under the canvas, never above it: their number changes with every edit, and
+    # a canvas pushed down mid-click makes the click land on the page instead (quick adds were lost).
+    for issue in validation.issues:  # all of them, with line numbers; the canvas marks their nodes
+        (st.error if issue.is_error else st.warning)(issue.format())
     node_tab, run_tab, yaml_tab = st.tabs(["Node", "Run", "YAML"])
     with node_tab:
         node_panel(editor)

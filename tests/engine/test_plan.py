@@ -99,7 +99,7 @@ def test_plan_packets_markers_and_context_are_plain_picklable_data(tmp_path):
     context = RunContext("w", tmp_path)
     context.stop_event.set()
     copy = pickle.loads(pickle.dumps(context))
-    assert copy.workflow == "w" and not copy.stop_event.is_set()  # a fresh flag for the other process
+    assert copy.workflow_name == "w" and not copy.stop_event.is_set()  # a fresh flag for the other process
 
 
 def test_graph_plan_command_prints_the_stages():

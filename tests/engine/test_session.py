@@ -302,8 +302,8 @@ def test_nodes_get_the_context_a_headless_run_gives_them(registry, coins, tmp_pa
     with EditorSession(RunContext(base_dir=tmp_path)) as session:
         session.run_image(graph, coins)
         headless = loads(text, "t.yaml", registry=registry, base_dir=tmp_path).context()
-        assert (session.live_nodes["a"].context.workflow, session.live_nodes["a"].context.models_dir) == (
-            headless.workflow, headless.models_dir) == ("line-4", tmp_path / "weights")
+        assert (session.live_nodes["a"].context.workflow_name, session.live_nodes["a"].context.models_dir) == (
+            headless.workflow_name, headless.models_dir) == ("line-4", tmp_path / "weights")
         session.run_image(compile_(registry, text.replace("models_dir: weights", "models_dir: other")), coins)
         assert session.live_nodes["a"].context.models_dir == tmp_path / "other"
         assert calls("setup")["a"] == 2 and calls("close")["a"] == 1

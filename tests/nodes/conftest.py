@@ -17,7 +17,7 @@ from segflow.engine.node import Inputs, RunContext
 
 def _run(node_cls: Any, params: dict[str, Any] | None = None, tmp_path: Any = None) -> Any:
     """Build and set up a node the way the engine does."""
-    context = RunContext(workflow="test", base_dir=tmp_path) if tmp_path else RunContext("test")
+    context = RunContext(workflow_name="test", base_dir=tmp_path) if tmp_path else RunContext("test")
     node = node_cls("n1", node_cls.Params(**(params or {})), context)
     node.setup()
     return node

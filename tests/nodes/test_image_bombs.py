@@ -68,7 +68,7 @@ def test_a_bomb_in_a_folder_is_skipped_and_counted_and_the_run_goes_on(tmp_path,
     (folder / "a2.png").write_bytes(png_claiming(50_000, 50_000))  # over OpenCV's own limit: it threw
     (folder / "a3.png").write_bytes(png_claiming(32_000, 32_000))  # under it: 3 GB and seconds, before
     cv2.imwrite(str(folder / "a4.png"), coins())
-    node = ImageSource("imgs", ImageSource.Params(path="shots"), RunContext(workflow="t", base_dir=tmp_path))
+    node = ImageSource("imgs", ImageSource.Params(path="shots"), RunContext(workflow_name="t", base_dir=tmp_path))
     node.setup()
     started = time.perf_counter()
     frames = list(node.frames())
@@ -82,7 +82,7 @@ def test_a_bomb_in_a_folder_is_skipped_and_counted_and_the_run_goes_on(tmp_path,
 def test_the_pixel_limit_is_a_param(tmp_path):
     cv2.imwrite(str(tmp_path / "big.png"), coins(400, 300))
     small = ImageSource("imgs", ImageSource.Params(path="big.png", max_megapixels=0.1),
-                        RunContext(workflow="t", base_dir=tmp_path))
+                        RunContext(workflow_name="t", base_dir=tmp_path))
     small.setup()
     with pytest.raises(Exception, match="no readable image"):
         list(small.frames())

@@ -32,7 +32,7 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 def make_node(checkpoint: Path, **params) -> Sam2Segment:
-    ctx = RunContext(workflow="t", base_dir=checkpoint.parent)
+    ctx = RunContext(workflow_name="t", base_dir=checkpoint.parent)
     node = Sam2Segment("sam", Sam2Segment.Params(checkpoint=checkpoint.name, **{**SMALL, **params}), ctx)
     node.setup()
     return node

@@ -19,7 +19,7 @@ from segflow.nodes.sources.image import ImageSource, list_candidates, natural_ke
 
 
 def make_node(tmp_path: Path, **params) -> ImageSource:
-    node = ImageSource("imgs", ImageSource.Params(**params), RunContext(workflow="t", base_dir=tmp_path))
+    node = ImageSource("imgs", ImageSource.Params(**params), RunContext(workflow_name="t", base_dir=tmp_path))
     node.setup()
     return node
 

@@ -39,7 +39,7 @@ def video(tmp_path_factory) -> Path:
 
 
 def make_node(path: Path, **params) -> VideoSource:
-    ctx = RunContext(workflow="t", base_dir=path.parent)
+    ctx = RunContext(workflow_name="t", base_dir=path.parent)
     node = VideoSource("vid", VideoSource.Params(path=path.name, **params), ctx)
     node.setup()
     return node

@@ -34,7 +34,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
 
 
 def make_node(model: Path | str, base: Path | None = None, **params) -> Yolo:
-    ctx = RunContext(workflow="t", base_dir=base or Path.cwd())
+    ctx = RunContext(workflow_name="t", base_dir=base or Path.cwd())
     node = Yolo("detect", Yolo.Params(model=str(model), **{**FAST, **params}), ctx)
     node.setup()
     return node

@@ -29,7 +29,7 @@ RUNTIMES = ["onnxruntime", pytest.param("openvino", marks=pytest.mark.skipif(
 
 def make_node(model: Path | str, **params) -> Yolo:
     node = Yolo("detect", Yolo.Params(model=str(model), **{"confidence": 0.35, "imgsz": 320, **params}),
-                RunContext(workflow="t", base_dir=ROOT))
+                RunContext(workflow_name="t", base_dir=ROOT))
     node.setup()
     return node
 

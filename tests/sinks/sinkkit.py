@@ -27,7 +27,7 @@ INSTALL_HINT = "run `make test` (it installs the system packages through scripts
 
 # -- driving nodes without the executor ---------------------------------------------------
 def make_node(cls: Any, tmp_path: Path, workflow: str = "wf", node_id: str = "sink", **params: Any) -> Any:
-    node = cls(node_id, cls.Params(**params), RunContext(workflow=workflow, base_dir=tmp_path))
+    node = cls(node_id, cls.Params(**params), RunContext(workflow_name=workflow, base_dir=tmp_path))
     node.setup()
     return node
 

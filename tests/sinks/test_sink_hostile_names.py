@@ -24,7 +24,7 @@ def inside(path: Path, folder: Path) -> bool:
 
 
 def test_a_workflow_name_cannot_move_spool_or_rejected_files(tmp_path):
-    context = RunContext(workflow=ESCAPING, base_dir=tmp_path)
+    context = RunContext(workflow_name=ESCAPING, base_dir=tmp_path)
     spool = WebhookSink.spool_folder(WebhookSink.Params(url="http://127.0.0.1:9/x"), context, "hook")
     assert inside(spool, tmp_path / ".segflow/spool"), spool
     assert spool.parent.parent == tmp_path / ".segflow/spool"
@@ -34,7 +34,7 @@ def test_a_workflow_name_cannot_move_spool_or_rejected_files(tmp_path):
 
 
 def test_a_workflow_name_cannot_move_workflow_templated_files(tmp_path):
-    context = RunContext(workflow=ESCAPING, base_dir=tmp_path)
+    context = RunContext(workflow_name=ESCAPING, base_dir=tmp_path)
     video = VideoSink.path_for(VideoSink.Params(path="out/{workflow}/{source}.mp4"), context, "v", "../cam")
     assert video.parent.parent == tmp_path / "out", video
     dataset = folder_for(DatasetSink.Params(folder="datasets/{workflow}"), context)

@@ -32,7 +32,7 @@ def detections(confidences: list[float], tracked: bool = False) -> sv.Detections
 
 
 def make(tmp_path: Path, **params) -> DatasetSink:
-    node = DatasetSink("collect", DatasetSink.Params(**params), RunContext(workflow="wf", base_dir=tmp_path))
+    node = DatasetSink("collect", DatasetSink.Params(**params), RunContext(workflow_name="wf", base_dir=tmp_path))
     node.setup()
     return node
 

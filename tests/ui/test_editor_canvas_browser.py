@@ -94,6 +94,11 @@ def inside(inner: dict, outer: dict) -> bool:
             and inner["right"] <= outer["right"] + 1 and inner["bottom"] <= outer["bottom"] + 1)
 
 
+def overlapping(boxes: list[dict]) -> bool:
+    return any(a["x"] < b["right"] and b["x"] < a["right"] and a["y"] < b["bottom"] and b["y"] < a["bottom"]
+               for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
 def empty_point(frame) -> tuple[float, float]:
     """A point of the canvas where a new node (about 230 x 140 px) covers no node (frame coordinates)."""
     return frame.locator("#wrap").evaluate("""w => {
@@ -195,13 +200,25 @@ def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
         wait_until(lambda: inside(rect(stats), rect(frame.locator("#wrap"))), "the placed node in view")
 
         # Three adds in a row without waiting (each while the last one's rerun runs): none is lost.
+        # Each noop brings a validation problem (its input is not wired); listed above the canvas,
+        # they pushed it down mid-click and the next click landed on the page instead of "+ Add node".
         count = len(node_ids(frame))
+        canvas_top = page.locator('iframe[title*="segflow_canvas"]').bounding_box()["y"]
+        problems = page.locator('[data-testid="stAlert"]')
+        problems_before = problems.count()
         for query in ("noop", "noop", "noop"):
             frame.locator("#add").click()
             frame.locator("#palette-q").fill(query)
             frame.locator("#palette-q").press("Enter")
         expect(frame.locator(".sf-node")).to_have_count(count + 3)  # all three quick adds drawn
-        expect(frame.locator('.sf-node[data-type="debug.noop"]')).to_have_count(3)
+        noops = frame.locator('.sf-node[data-type="debug.noop"]')
+        expect(noops).to_have_count(3)
+        wait_until(lambda: problems.count() > problems_before, "the new nodes' problems listed")
+        top_now = page.locator('iframe[title*="segflow_canvas"]').bounding_box()["y"]
+        assert top_now == canvas_top, f"the canvas moved from y={canvas_top} to {top_now} while nodes were added"
+        # and none covers another: each lands beside the selected node or the one added just before
+        wait_until(lambda: not overlapping([rect(noops.nth(i)) for i in range(3)] + [rect(stats)]),
+                   "the added nodes side by side, none on top of another")
 
 
 @pytest.mark.slow

@@ -36,7 +36,7 @@ class RunOptions:
 
     def context(self, plan: Plan) -> RunContext:
         """The context every node of this run gets, wherever it runs (one ``run_id`` for all)."""
-        return RunContext(base_dir=self.base_dir, run_id=self.run_id).for_settings(plan.workflow,
+        return RunContext(base_dir=self.base_dir, run_id=self.run_id).for_settings(plan.workflow_name,
                                                                                     plan.settings.models_dir)
 
 

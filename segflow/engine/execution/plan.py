@@ -103,7 +103,7 @@ class _Index:
 
 @dataclass(frozen=True)
 class Plan:
-    workflow: str
+    workflow_name: str
     settings: Settings
     nodes: dict[str, PlanNode]
     source_ids: tuple[str, ...]
@@ -111,6 +111,11 @@ class Plan:
     keep: frozenset[Ref] = frozenset()
 
     _index: _Index | None = field(default=None, init=False, compare=False, repr=False)
+
+    @property
+    def workflow(self) -> str:
+        """The old name of ``workflow_name`` (it held the name, never the workflow): kept for plugins."""
+        return self.workflow_name
 
     def downstream_of(self, index: int) -> list[int]:
         return list(self._lookup().downstream[index])
@@ -149,7 +154,7 @@ class Plan:
 
     def describe(self) -> str:
         """The stages as text, for ``segflow graph --plan``."""
-        lines = [f"plan for '{self.workflow}': {len(self.stages)} stages, sources {', '.join(self.source_ids)}"]
+        lines = [f"plan for '{self.workflow_name}': {len(self.stages)} stages, sources {', '.join(self.source_ids)}"]
         for stage in self.stages:
             after = ", ".join(f"stage {u}" for u in stage.upstream) or "sources"
             what = ", ".join(f"{n} ({self.nodes[n].type_name})" for n in stage.nodes)

@@ -23,7 +23,7 @@ def make_steps(plan: Plan, nodes: dict[str, Node], on_failure: OnFailure) -> lis
 
 
 def run_sequential(plan: Plan, nodes: dict[str, Node], max_frames: int | None = None) -> RunReport:
-    report = RunReport(plan.workflow)
+    report = RunReport(plan.workflow_name)
     stopped = StopFlag()
     book = FailureBook(report, lambda _reason: stopped.set())
     steps = make_steps(plan, nodes, lambda s, i, e: book.failed(s.id, s.type, s.spec.on_error, i, e))
@@ -33,7 +33,7 @@ def run_sequential(plan: Plan, nodes: dict[str, Node], max_frames: int | None = 
         for count, frame in enumerate(source.frames()):
             if stopped.is_set() or (max_frames is not None and count >= max_frames):
                 break
-            info = PacketInfo.of(source_id, frame, plan.workflow)
+            info = PacketInfo.of(source_id, frame, plan.workflow_name)
             try:
                 run_packet(steps, Packet(info, {(source_id, "image"): frame}))
             except NodeCrash as exc:

@@ -226,7 +226,7 @@ class EditorSession:
         folder closes them: the next run sets them up again with the new one.
         """
         wanted = self.context.for_settings(graph.name, graph.settings.models_dir)
-        if (wanted.workflow, wanted.models_dir) != (self.context.workflow, self.context.models_dir):
+        if (wanted.workflow_name, wanted.models_dir) != (self.context.workflow_name, self.context.models_dir):
             self.close()
             self.context = wanted
 

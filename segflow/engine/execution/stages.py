@@ -133,7 +133,7 @@ class StageThreads:
                     break
                 step.metrics.record(1, perf_counter() - started)
                 produced += 1
-                info = PacketInfo.of(step.id, frame, self.plan.workflow)
+                info = PacketInfo.of(step.id, frame, self.plan.workflow_name)
                 self._admit(step, Packet(info, {(step.id, "image"): frame}), pending, live, policy)
             while pending and not self.stopping:  # end of input: what waits still gets processed
                 self._admit(step, pending.popleft(), pending, False, "none")

@@ -100,7 +100,7 @@ class Undelivered:
 class RunReport:
     """What a run did: frames, time, per-node metrics, failures, and why it ended."""
 
-    workflow: str
+    workflow_name: str
     frames: int = 0
     dropped: int = 0
     failures: int = 0
@@ -111,6 +111,11 @@ class RunReport:
     failure_log: list[dict[str, Any]] = field(default_factory=list)
     placement: list[dict[str, Any]] = field(default_factory=list)  # ray: which worker ran what, where
     undelivered: list[Undelivered] = field(default_factory=list)
+
+    @property
+    def workflow(self) -> str:
+        """The old name of ``workflow_name`` (it held the name, never the workflow): kept for plugins."""
+        return self.workflow_name
 
     def finish(self, undelivered: list[Undelivered]) -> None:
         """After the sinks closed: note what they could not write, and settle the exit code."""
@@ -129,7 +134,7 @@ class RunReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "workflow": self.workflow,
+            "workflow": self.workflow_name,
             "frames": self.frames,
             "dropped": self.dropped,
             "failures": self.failures,

@@ -27,6 +27,11 @@ class RaySettings(BaseModel):
         None, ge=1, le=10_000, description="How many shard workers the sources are spread over "
         "(each source and its per-frame CPU work live on one); default: one per source.",
     )
+    reply_timeout_s: float = Field(
+        600.0, gt=0, description="How long a shard waits for one reply of a model or sink actor before the run "
+        "fails naming the node and the frame. A slow reply (a starved CPU, a large batch) is waited for; "
+        "only a hung actor goes past this.",
+    )
     shard_resources: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {"cpu": 1.0},
         description="What Ray reserves for each shard worker, e.g. {cpu: 1}; other keys are custom Ray "

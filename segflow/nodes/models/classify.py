@@ -30,7 +30,7 @@ from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, nod
 from segflow.engine.crops import Classification
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
-from segflow.nodes.models.yolo import as_bgr, load_hint, pinned_source, weights_problems
+from segflow.nodes.models.yolo import as_bgr, load_hint, pinned_source, ultralytics_weights_problems
 from segflow.vision.model_files import load_error, sha256_field
 from segflow.vision.ultralytics_refs import DEVICE, TASK_WORDS, torch_device
 from segflow.vision.yolo_onnx import EDGE_RUNTIMES, choose_runtime
@@ -78,8 +78,8 @@ class YoloClassifier(OnCrops, Node):
 
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
-        return weights_problems(params.model, cls.weights_file(params, context), params.runtime, params.sha256,
-                                "yolo11n-cls.pt")
+        return ultralytics_weights_problems(params.model, cls.weights_file(params, context), params.runtime,
+                                            params.sha256, "yolo11n-cls.pt")
 
     def setup(self) -> None:
         p = self.params

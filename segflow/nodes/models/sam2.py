@@ -34,14 +34,8 @@ from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, nod
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
 from segflow.engine.paths import readable_file_problem
-from segflow.vision.model_files import (
-    SHA256_HINT,
-    UNPINNED_HINT,
-    checkpoint_problem,
-    sha256_field,
-    sha256_problem,
-    unpinned_problem,
-)
+from segflow.nodes.models import check_pin, weights_problems
+from segflow.vision.model_files import sha256_field
 from segflow.vision.model_store import fetch_command, known, locate
 
 log = logging.getLogger(__name__)
@@ -165,15 +159,7 @@ class Sam2Segment(OnCrops, Node):
                     f"config: {entry.config}",
                 )
             )
-        mismatch = sha256_problem(checkpoint, params.sha256)
-        if mismatch is not None:
-            problems.append(ParamProblem("sha256", mismatch, SHA256_HINT))
-        not_torch = checkpoint_problem(checkpoint)
-        if not_torch is not None:
-            problems.append(ParamProblem("checkpoint", not_torch, CHECKPOINT_HINT))
-        unpinned = unpinned_problem(checkpoint, params.sha256)
-        if unpinned is not None and mismatch is None and not_torch is None:
-            problems.append(ParamProblem("checkpoint", unpinned, UNPINNED_HINT, warning=True))
+        problems += weights_problems(checkpoint, params.sha256, "checkpoint", CHECKPOINT_HINT)
         package = sam2_config_dir()
         if package is None:
             problems.append(ParamProblem("config", "the sam2 package is not installed", INSTALL))
@@ -196,9 +182,7 @@ class Sam2Segment(OnCrops, Node):
         except ImportError as exc:
             raise NodeError(f"node '{self.node_id}': cannot import sam2: {exc}", INSTALL) from exc
         checkpoint = self.weights_file(p, self.context)
-        mismatch = sha256_problem(checkpoint, p.sha256)  # again: the file may have changed since validation
-        if mismatch is not None:
-            raise NodeError(f"node '{self.node_id}': {mismatch}", hint=SHA256_HINT)
+        check_pin(self.node_id, checkpoint, p.sha256)
         overrides = [f"++model.image_size={p.image_size}"] if p.image_size else []
         self.device = resolve_device(p.device)
         try:

@@ -31,16 +31,9 @@ from pydantic import Field
 from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
-from segflow.vision.model_files import (
-    CHECKPOINT_HINT,
-    SHA256_HINT,
-    UNPINNED_HINT,
-    checkpoint_problem,
-    load_error,
-    sha256_field,
-    sha256_problem,
-    unpinned_problem,
-)
+from segflow.nodes.models import check_pin
+from segflow.nodes.models import weights_problems as file_problems
+from segflow.vision.model_files import load_error, sha256_field
 from segflow.vision.model_names import class_names
 from segflow.vision.ultralytics_refs import (
     DEVICE,
@@ -116,7 +109,7 @@ class Yolo(OnCrops, Node):
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
         resolved = cls.weights_file(params, context)
-        problems = weights_problems(params.model, resolved, params.runtime, params.sha256, "yolo11n-seg.pt")
+        problems = ultralytics_weights_problems(params.model, resolved, params.runtime, params.sha256, "yolo11n-seg.pt")
         if params.classes and not any(p.field == "model" and not p.warning for p in problems):
             problems += cls._class_problems(params.classes, resolved)
         return problems
@@ -227,9 +220,9 @@ def to_detections(sv: Any, result: Any) -> Any:
 # same kinds of files the same ways, so they refuse the same mistakes with the same words.
 
 
-def weights_problems(model: str, resolved: Path, runtime: str, sha256: str | None,
-                     example: str) -> list[ParamProblem]:
-    """Every problem with a model node's weights params; ``example`` names a model of the right kind."""
+def ultralytics_weights_problems(model: str, resolved: Path, runtime: str, sha256: str | None,
+                                 example: str) -> list[ParamProblem]:
+    """Every problem with an ultralytics model node's weights params; ``example`` names a model of the right kind."""
     problem = model_problem(model, resolved)
     if problem is not None:
         hint = (
@@ -248,16 +241,8 @@ def weights_problems(model: str, resolved: Path, runtime: str, sha256: str | Non
     if sha256 is not None and not resolved.exists():
         problems.append(ParamProblem("sha256", f"only a file can be checked; {model} is a model name",
                                      "give the path of the downloaded file, or drop `sha256`"))
-    mismatch = sha256_problem(resolved, sha256)
-    if mismatch is not None:
-        problems.append(ParamProblem("sha256", mismatch, SHA256_HINT))
-    not_torch = checkpoint_problem(resolved)
-    if not_torch is not None:
-        problems.append(ParamProblem("model", not_torch, CHECKPOINT_HINT))
-    unpinned = unpinned_problem(resolved, sha256)
-    if unpinned is not None and mismatch is None and not_torch is None:
-        problems.append(ParamProblem("model", unpinned, UNPINNED_HINT, warning=True))
-    elif is_hub_name(model) and not resolved.exists() and sha256 is None:
+    problems += file_problems(resolved, sha256, "model")
+    if is_hub_name(model) and not resolved.exists() and sha256 is None:
         problems.append(ParamProblem(
             "model", f"{model} would be downloaded and loaded with no `sha256` pin (a .pt runs any code "
             "it holds)", "download it once, give its path, then `segflow models pin WORKFLOW`", warning=True))
@@ -266,10 +251,7 @@ def weights_problems(model: str, resolved: Path, runtime: str, sha256: str | Non
 
 def pinned_source(node_id: str, model: str, resolved: Path, sha256: str | None) -> str:
     """What to load at setup: the local file, or the model name ultralytics downloads; the pin checked again."""
-    if sha256 is not None:
-        problem = sha256_problem(resolved, sha256) if resolved.exists() else f"{resolved} does not exist"
-        if problem is not None:
-            raise NodeError(f"node '{node_id}': {problem}", hint=SHA256_HINT)
+    check_pin(node_id, resolved, sha256)
     return str(resolved) if resolved.exists() or not is_hub_name(model) else model
 
 

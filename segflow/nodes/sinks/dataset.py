@@ -55,7 +55,7 @@ class DatasetSinkParams(Params):
 
 
 def folder_for(params: DatasetSinkParams, context: RunContext) -> Path:
-    return context.resolve(params.folder.replace("{workflow}", path_part(context.workflow, "workflow")))
+    return context.resolve(params.folder.replace("{workflow}", path_part(context.workflow_name, "workflow")))
 
 
 def reasons(detections: Any, tracks: Any, low_confidence: float) -> list[str]:
@@ -157,7 +157,7 @@ class DatasetSink(SinkNode):
                         polygon = mask_polygon(detections.mask[i])
                         if len(polygon) >= 3:
                             labels.append(Label(self.dataset.class_id(names[i]), polygon))
-                key = safe_key(f"{source}_{self.context.workflow}_{index:06d}")
+                key = safe_key(f"{source}_{self.context.workflow_name}_{index:06d}")
                 self.dataset.add_collected(key, pixels, labels)
                 with (self.dataset.root / "collected" / "reasons.jsonl").open("a") as f:
                     f.write(json.dumps({"frame": key, "source": source, "index": index,

@@ -107,7 +107,7 @@ class ImagesSink(GatedSink):
             source=path_part(packet.source_id),
             frame=packet.frame_index,
             run=self.context.run_id,
-            workflow=path_part(self.context.workflow, "workflow"),
+            workflow=path_part(self.context.workflow_name, "workflow"),
             node=self.node_id,
         )
         try:

@@ -68,7 +68,7 @@ class MqttSink(RemoteSink):
         import paho.mqtt.client as mqtt
 
         p = self.params
-        client_id = p.client_id or f"segflow-{self.context.workflow or 'workflow'}-{self.node_id}"
+        client_id = p.client_id or f"segflow-{self.context.workflow_name or 'workflow'}-{self.node_id}"
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         if p.username:
             client.username_pw_set(p.username, os.path.expandvars(p.password) or None)
@@ -81,7 +81,7 @@ class MqttSink(RemoteSink):
         client.connect_async(p.host, p.port, keepalive=p.keepalive_s)
         client.loop_start()
         self.client = client
-        self._workflow = topic_part(self.context.workflow or "workflow")
+        self._workflow = topic_part(self.context.workflow_name or "workflow")
 
     def write(self, records: list[dict[str, Any]]) -> None:
         import paho.mqtt.client as mqtt

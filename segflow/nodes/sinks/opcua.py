@@ -290,7 +290,7 @@ class OpcuaSink(LineSink):
         self._loop = LoopThread(f"opcua-{self.node_id}")
         self._server: OpcuaServerBackend | None = None
         if self.params.mode == "serve":
-            namespace = self.params.namespace or f"urn:segflow:{self.context.workflow or 'workflow'}"
+            namespace = self.params.namespace or f"urn:segflow:{self.context.workflow_name or 'workflow'}"
             server = OpcuaServerBackend(self.params, self._loop, namespace)
             try:
                 server.start()

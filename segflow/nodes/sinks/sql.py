@@ -243,7 +243,7 @@ class SqlSink(RemoteSink):
             conn.execute(
                 self.runs.insert().values(
                     run_id=self.context.run_id,
-                    workflow=self.context.workflow,
+                    workflow=self.context.workflow_name,
                     node_id=self.node_id,
                     host=socket.gethostname(),
                     started_at=datetime.now(timezone.utc),

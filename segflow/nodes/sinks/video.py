@@ -170,7 +170,7 @@ class VideoSink(GatedSink):
         if "{source}" not in template:
             stem, dot, ext = template.rpartition(".")
             template = f"{stem}_{{source}}.{ext}" if dot else f"{template}_{{source}}"
-        workflow = path_part(context.workflow, "workflow")
+        workflow = path_part(context.workflow_name, "workflow")
         return context.resolve(template.format(source=path_part(source), workflow=workflow, node=node_id))
 
     def setup(self) -> None:

@@ -106,7 +106,7 @@ class WebhookSink(RemoteSink):
 
     def write(self, records: list[dict[str, Any]]) -> None:
         body = json.dumps(
-            {"workflow": self.context.workflow, "node": self.node_id, "records": records},
+            {"workflow": self.context.workflow_name, "node": self.node_id, "records": records},
             separators=(",", ":"),
         ).encode("utf-8")
         key = hashlib.sha256("\n".join(r["record_id"] for r in records).encode()).hexdigest()[:32]

@@ -7,7 +7,7 @@
 
 const MIN_TEXT_PX = 12;        // the smallest node text on screen that "Fit" allows
 const ZOOM_MIN = 0.2, ZOOM_MAX = 3;
-const NEW_NODE = { w: 220, h: 110 };  // what a new node roughly covers: where to centre it
+const NEW_NODE = { w: 230, h: 140, gap: 40 };  // what a new node may cover (as ui/state.py), the room beside one
 
 let lastSeq = 0;
 let outbox = [];  // events sent but not yet confirmed by a render (graph.seq): resent with each new one
@@ -563,14 +563,34 @@ function markActive() {
   if (li && li.scrollIntoView) li.scrollIntoView({ block: "nearest" });
 }
 
-function addNode(type) {
-  // The node's top-left goes at the double-clicked point, or so that it is centred in the view.
-  let at = paletteAt;
-  if (!at) {
-    const c = viewCentre();
-    const p = toLayerXY(c.x, c.y);
-    at = { x: p.x - NEW_NODE.w / 2, y: p.y - NEW_NODE.h / 2 };
+// Where "+ Add node" puts a node: right of the selected node (the usual next step of a
+// pipeline), else centred in the view.
+function addTarget() {
+  const sel = graph.nodes.find(n => n.id === (localPrimary && selection.has(localPrimary) ? localPrimary : graph.selected));
+  if (sel) return { x: sel.x + nodeSize(sel).w + NEW_NODE.gap, y: sel.y };
+  const c = viewCentre();
+  const p = toLayerXY(c.x, c.y);
+  return { x: p.x - NEW_NODE.w / 2, y: p.y - NEW_NODE.h / 2 };
+}
+
+// ``at`` itself, or the nearest spot below it (then further right) where a new node covers no
+// node: neither a drawn one nor one added a moment ago that Python has not drawn yet (quick adds).
+function freeSpot(at) {
+  const taken = graph.nodes.map(n => ({ x: n.x, y: n.y, ...nodeSize(n) }));
+  for (const e of outbox) if (e.action === "add") taken.push({ x: e.x, y: e.y, w: NEW_NODE.w, h: NEW_NODE.h });
+  const clear = p => !taken.some(b => p.x < b.x + b.w && p.x + NEW_NODE.w > b.x &&
+                                      p.y < b.y + b.h && p.y + NEW_NODE.h > b.y);
+  for (let step = 0; step < 200; step++) {
+    const p = { x: at.x + Math.floor(step / 20) * (NEW_NODE.w + NEW_NODE.gap), y: at.y + (step % 20) * 40 };
+    if (clear(p)) return p;
   }
+  return at;
+}
+
+function addNode(type) {
+  // The node's top-left goes at the double-clicked point, or next to the selected node; moved down
+  // (then right) as far as needed to cover no other node.
+  const at = freeSpot(paletteAt || addTarget());
   closePalette();
   wrap.focus();
   SF.send("add", { type, x: Math.round(at.x), y: Math.round(at.y) });

@@ -26,14 +26,14 @@ class LocalExecutor(Executor):
 
     def run(self, plan: Plan, options: RunOptions, hooks: RunHooks) -> RunReport:
         context = options.context(plan)
-        report = RunReport(plan.workflow)
+        report = RunReport(plan.workflow_name)
         with running_nodes(plan.nodes, context) as nodes:
             self._nodes = nodes
             threads = StageThreads(plan, nodes, context, report, hooks, options.max_frames, options.debug)
             self._threads = threads
             if self._early_stop:
                 threads.stop(self._early_stop)
-            hooks.on_start(workflow=plan.workflow, total_frames=total_frames(nodes, plan.source_ids,
+            hooks.on_start(workflow=plan.workflow_name, total_frames=total_frames(nodes, plan.source_ids,
                                                                              options.max_frames),
                            node_metrics=self.live_metrics, sources={s: nodes[s] for s in plan.source_ids})
             threads.execute()

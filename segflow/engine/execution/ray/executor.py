@@ -101,7 +101,7 @@ class RayRun:
 
     def __init__(self, ray: Any, plan: Plan, options: RunOptions, hooks: RunHooks) -> None:
         self.ray, self.plan, self.options, self.hooks = ray, plan, options, hooks
-        self.report = RunReport(plan.workflow)
+        self.report = RunReport(plan.workflow_name)
         self.book = FailureBook(self.report, self.stop, hooks, options.debug)
         self.servers: list[tuple[PlanNode, Any]] = []
         self.sources = {sid: SourceView() for sid in plan.source_ids}
@@ -132,7 +132,7 @@ class RayRun:
             models, sinks = self._start_servers(counts)
             shards = self._start_shards(models, sinks)
             total = self._set_up(shards)
-            self.hooks.on_start(workflow=self.plan.workflow, total_frames=total, node_metrics=self.live_metrics,
+            self.hooks.on_start(workflow=self.plan.workflow_name, total_frames=total, node_metrics=self.live_metrics,
                                 sources=self.sources)
             start = perf_counter()  # elapsed is streaming time, setup excluded, as in a local run
             for shard in shards:

@@ -34,18 +34,29 @@ from segflow.engine.observe.metrics import NodeMetrics, RunReport
 Failed = tuple[str, str, PacketInfo | None, str]  # node id, node type, packet (None: a source), error text
 
 
+class NoReply(Exception):
+    """A model or sink actor did not answer within ``settings.ray.reply_timeout_s``."""
+
+
 class RemoteStage:
     """A shard's model or sink stage, served by an actor: packets go out in order, pipelined.
 
     A submitting thread sends calls (at most ``window`` outstanding); a
     completing thread takes the replies in the order of the calls and passes
     the packets on, so order is kept without polling.
+
+    Ray does not lose a reply silently: a dead actor or a lost object makes
+    ``ray.get`` raise. What can stall is an actor that is alive but slow (a
+    starved CPU: a run under heavy load once waited ~6 minutes, then went on)
+    or hung. So the wait is bounded by ``reply_timeout_s`` (settings.ray),
+    far above a slow reply: past it the run fails naming the node and frame.
     """
 
-    def __init__(self, handle: Any, spec: PlanNode, window: int) -> None:
+    def __init__(self, handle: Any, spec: PlanNode, window: int, reply_timeout_s: float) -> None:
         self.handle = handle
         self.spec = spec
         self.window = threading.Semaphore(window)
+        self.reply_timeout_s = reply_timeout_s
 
     def serve(self, worker: StageWorker) -> None:
         pending: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -72,7 +83,12 @@ class RemoteStage:
         while (item := pending.get()) is not END:
             packets, ref = item
             try:
-                reply = ray.get(ref) if ref is not None else None
+                reply = ray.get(ref, timeout=self.reply_timeout_s) if ref is not None else None
+            except ray.exceptions.GetTimeoutError:
+                reply = None
+                late = NoReply(f"no reply from its Ray actor in {self.reply_timeout_s:g} s (settings.ray."
+                               "reply_timeout_s): the actor is hung or its machine is starved")
+                worker.crash(NodeCrash(self.spec.id, self.spec.type_name, packets[0].info, late))
             except Exception as exc:  # the actor (or its machine) is gone
                 reply = None
                 worker.crash(NodeCrash(self.spec.id, self.spec.type_name, packets[0].info, exc))
@@ -130,7 +146,7 @@ class ShardWorker:
         self.plan, self.options, self.index, self.sources = plan, options, index, sources
         self.models, self.sinks = models, sinks
         self.context = options.context(plan)
-        self.report = RunReport(plan.workflow)
+        self.report = RunReport(plan.workflow_name)
         self.hooks = _Collecting(bool(plan.keep))
         self.threads: StageThreads | None = None
         self._manager: Any = None
@@ -151,7 +167,8 @@ class ShardWorker:
         services: dict[int, Any] = {}
         for i, handle in {**self.models, **self.sinks}.items():
             spec = self.plan.nodes[self.plan.stages[i].head]
-            services[i] = RemoteStage(handle, spec, 2 * spec.batch_size if i in self.models else 64)
+            services[i] = RemoteStage(handle, spec, 2 * spec.batch_size if i in self.models else 64,
+                                      self.plan.settings.ray.reply_timeout_s)
         self.threads = StageThreads(self.plan, self._nodes, self.context, self.report, self.hooks,
                                     self.options.max_frames, self.options.debug, self.sources, services)
         return "", total_frames(self._nodes, self.sources, self.options.max_frames)
