@@ -1,6 +1,6 @@
 """Write requirements/edge.txt and full.txt: the images' environments, pinned from the lock.
 
-edge.txt is the torch-free environment (the edge, track and sinks extras);
+edge.txt is the torch-free environment (the edge, track, sinks and serve extras);
 full.txt adds YOLO on ultralytics and SAM2 (torch).
 
 The closure is walked through the installed distributions' own metadata
@@ -22,8 +22,8 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements" / "lock.txt"
 ENVIRONMENTS = {
-    "edge": ("edge", "track", "sinks"),
-    "full": ("yolo", "sam", "edge", "track", "sinks"),
+    "edge": ("edge", "track", "sinks", "serve"),
+    "full": ("yolo", "sam", "edge", "track", "sinks", "serve"),
 }
 # Installed beside an extra rather than by it: sam2 ships only as an sdist built against torch.
 ALSO = {"full": ("sam2",)}

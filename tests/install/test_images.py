@@ -3,8 +3,10 @@
 containers/build.sh makes the Debian base with mmdebstrap (no registry pull is
 possible here), gathers requirements/edge.txt's wheels with this machine's pip,
 and builds with podman. The test then runs the image: no torch inside, one
-OpenCV, and the stone line on the shipped model's ONNX export finds stones.
-Minutes on a fresh machine (the base alone is about 3), seconds once the base exists.
+OpenCV, the stone line on the shipped model's ONNX export finds stones, and
+the image's own command (`segflow serve` off loopback, with a token) answers a
+posted conveyor frame with its stones. Minutes on a fresh machine (the base
+alone is about 3), seconds once the base exists.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -68,3 +72,58 @@ def test_the_edge_image_runs_the_stone_line_on_onnx(edge_image):
     assert len(stones) >= 12 and {s["class"] for s in stones} == {"stone"}, shlex.quote(res.stderr)
     assert all(3 < s["feret_max_mm"] < 25 for s in stones)  # the sample's stones are 4-16 mm long
     assert {s["edge_method"] for s in stones} == {"mask"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def conveyor_frame(index: int = 110) -> bytes:
+    import cv2
+
+    video = cv2.VideoCapture(str(ROOT / "assets" / "samples" / "conveyor.mp4"))
+    for _ in range(index + 1):
+        ok, frame = video.read()
+        assert ok
+    video.release()
+    return cv2.imencode(".png", frame)[1].tobytes()
+
+
+def test_the_edge_image_serves_the_stone_line_to_a_posted_frame(edge_image, tmp_path):
+    import httpx
+
+    token = tmp_path / "token"
+    token.write_text("s3cret-for-the-test\n")
+    token.chmod(0o644)  # read by the image's unprivileged user
+    port, name = free_port(), f"segflow-test-{free_port()}"
+    # The image's own command, on a free port (this machine's containers share the host's network).
+    res = podman("run", "-d", "--name", name, *RUN, "-v", f"{token}:/run/secrets/segflow-token:ro", edge_image,
+                 "segflow", "serve", "--host", "0.0.0.0", "--port", str(port),
+                 "--token-file", "/run/secrets/segflow-token", "workflows/edge_stones.yaml")
+    assert res.returncode == 0, res.stderr
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180  # the model loads before the server answers; busy machines are slow
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, podman("logs", name).stderr[-3000:]
+            time.sleep(1)
+        refused = httpx.post(f"{url}/workflows/edge-stones/run", files={"image": ("f.png", b"x", "image/png")},
+                             timeout=60)
+        assert refused.status_code == 401  # off loopback, no token: no answer but a refusal
+        answer = httpx.post(f"{url}/workflows/edge-stones/run", headers={"Authorization": "Bearer s3cret-for-the-test"},
+                            files={"image": ("frame.png", conveyor_frame(), "image/png")}, timeout=300)
+        assert answer.status_code == 200, answer.text
+        [result] = answer.json()["results"]
+        stones = result["records"]["log"]
+        assert len(stones) >= 4 and {s["class"] for s in stones} == {"stone"}, result  # 7 stones in frame 110
+        assert all(3 < s["feret_max_mm"] < 25 for s in stones)
+        assert "s3cret" not in podman("logs", name).stderr
+    finally:
+        podman("rm", "-f", name)

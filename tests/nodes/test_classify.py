@@ -32,7 +32,7 @@ HELD_OUT_SEED = 41  # never used to train or to choose the shipped model: its ca
 
 def make_node(model: Path | str, **params) -> YoloClassifier:
     node = YoloClassifier("kind", YoloClassifier.Params(model=str(model), **params),
-                          RunContext(workflow="t", base_dir=ROOT))
+                          RunContext(workflow_name="t", base_dir=ROOT))
     node.setup()
     return node
 
@@ -137,14 +137,14 @@ def test_a_segmentation_model_is_refused_with_the_node_to_use():
 def test_detect_yolo_points_a_classifier_to_classify_yolo():
     from segflow.nodes.models.yolo import Yolo
 
-    node = Yolo("detect", Yolo.Params(model=str(SHIPPED)), RunContext(workflow="t", base_dir=ROOT))
+    node = Yolo("detect", Yolo.Params(model=str(SHIPPED)), RunContext(workflow_name="t", base_dir=ROOT))
     with pytest.raises(NodeError, match="image classifier") as caught:
         node.setup()
     assert "classify.yolo" in caught.value.hint
 
 
 def test_weights_are_checked_before_the_run(tmp_path):
-    context = RunContext(workflow="t", base_dir=tmp_path)
+    context = RunContext(workflow_name="t", base_dir=tmp_path)
     missing = YoloClassifier.check_params(YoloClassifier.Params(model="nope-cls.onnx"), context)
     assert [p.field for p in missing] == ["model"] and "segflow export" in missing[0].hint
     wrong_pin = YoloClassifier.check_params(YoloClassifier.Params(model=str(SHIPPED), sha256="0" * 64), context)
