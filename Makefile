@@ -73,6 +73,10 @@ bench: setup
 	$(PY) bench/validate_large.py
 	$(PY) bench/edge_runtime.py
 	$(PY) bench/measure_truth.py
+	$(PY) bench/crop_batching.py
+	$(PY) bench/classify_crops.py
+	$(PY) bench/sahi.py
+	$(PY) bench/serve_requests.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
