@@ -14,23 +14,13 @@ import logging
 import os
 from pathlib import Path
 
+from segflow.engine.hosts import is_loopback
 from segflow.engine.masking import SECRETS, MaskingFilter
 from segflow.engine.observe.exit_codes import EXIT_INVALID, EXIT_OK
 from segflow.serve import config as limits
 
 log = logging.getLogger("segflow")
 TOKEN_ENV = "SEGFLOW_TOKEN"
-
-
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def read_token(args: argparse.Namespace) -> str | None:

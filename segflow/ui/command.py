@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import ipaddress
 import os
 import signal
 import subprocess
@@ -24,20 +23,13 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from segflow.engine.hosts import is_loopback
+
 APP = Path(__file__).with_name("app.py")
 ENV_FILE = "SEGFLOW_EDITOR_FILE"
 ENV_WORKSPACE = "SEGFLOW_EDITOR_WORKSPACE"
 STOP_GRACE_S = 10.0  # a stopping Streamlit server gets this long to close its sessions before SIGKILL
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class EditorCommand:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from segflow.engine.hosts import is_loopback
 from segflow.engine.registry import default_registry
 from segflow.ui import forms
-from segflow.ui.command import EDITOR, is_loopback
+from segflow.ui.command import EDITOR
 from segflow.ui.workspace import SaveConflict, Workspace, WorkspaceError
 
 
