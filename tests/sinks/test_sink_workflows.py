@@ -72,6 +72,9 @@ def test_sinks_network_workflow(workdir: Path, receiver: Receiver, broker: Broke
         frames = [r["frame"] for r in receiver.records()]
         assert frames == list(range(FRAMES))
         assert receiver.headers[0]["Authorization"] == "Bearer t0ken"
+        batches = receiver.batches
+        assert [h["X-First-Frame"] for h in receiver.headers] == [str(b["records"][0]["frame"]) for b in batches]
+        assert {(method, path.split("?")[1]) for method, path, _ in receiver.requests} == {("PUT", "line=belt")}
         expected = sum(1 for r in receiver.records() for d in r["detections"] if d["length_mm"] > 9)
         deadline = time.monotonic() + 20
         while len(sub.messages) < expected and time.monotonic() < deadline:
