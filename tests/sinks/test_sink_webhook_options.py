@@ -49,7 +49,10 @@ def test_headers_are_filled_from_each_batch_first_record(receiver: Receiver, tmp
     feed(node, 0, rendered_detections(), source="left")
     feed(node, 1, rendered_detections()[:1], source="right")
     feed(node, 2, rendered_detections(), source="${HOOK_TOKEN}")  # a record cannot read the environment
+    feed(node, 3, rendered_detections(), source="ベルト\r\nX-Evil: 1")  # no header of its own; UTF-8 bytes
     node.close()
+    last = receiver.headers.pop()
+    assert "X-Evil" not in last and last["X-Source"].encode("latin-1").decode() == "ベルト  X-Evil: 1"
     got = [(h["X-Source"], h["X-Stones"], h["Authorization"], h["X-Literal"]) for h in receiver.headers]
     assert got == [("left", "2 of 3", f"Bearer {TOKEN}", "{source}"),
                    ("right", "1 of 1", f"Bearer {TOKEN}", "{source}"),

@@ -88,6 +88,20 @@ def templated(text: str, record: dict[str, Any]) -> str:
     return "".join([*out, fill(text[at:], record)])
 
 
+def header_value(text: str) -> str:
+    """One header line: no line breaks (a record must not add headers), UTF-8 bytes where latin-1 has none.
+
+    http.client sends latin-1 only; a source named 'Förderband 2' or 'ベルト' would otherwise fail
+    every retry of its batch and block the queue.
+    """
+    text = text.replace("\r", " ").replace("\n", " ")
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8").decode("latin-1")
+    return text
+
+
 def record_fields(text: str) -> list[str]:
     """The record fields a header or query value names (its ``${VAR}`` parts are not fields)."""
     return placeholders(VARIABLE.sub("", text))
@@ -181,7 +195,7 @@ class WebhookSink(RemoteSink):
         if p.multipart:
             body, headers["Content-Type"] = multipart(body, items)
         first = records[0] if records else {}
-        headers.update({k: templated(v, first).replace("\r", " ").replace("\n", " ") for k, v in p.headers.items()})
+        headers.update({k: header_value(templated(v, first)) for k, v in p.headers.items()})
         key = hashlib.sha256("\n".join(r["record_id"] for r in records).encode()).hexdigest()[:32]
         url = self._url
         if p.query:
