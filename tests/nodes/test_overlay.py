@@ -130,3 +130,34 @@ def test_names_and_wiring_mistakes_are_located(replaces, line, words):
     assert (errors[0].location.file, errors[0].node) == ("wf.yaml", "draw")
     assert errors[0].location.line in (line, line + 1), errors[0].format()
     assert words in errors[0].format()
+
+
+def test_a_zone_drawn_per_frame_from_polygon_from_mask_in_a_workflow(tmp_path):
+    """dynamic_zone.yaml plus an overlay taking the tray's outline as `$tray_outline.polygon`."""
+    import json
+    from pathlib import Path
+
+    import cv2
+
+    from segflow.engine.api import loads
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "workflows" / "dynamic_zone.yaml").read_text() + """
+  draw:
+    type: annotate.overlay
+    params: {zone: $tray_outline.polygon, zone_label: "{count} parts", colour: "#00FF00", opacity: 0.3}
+    inputs: {image: camera.image, zone: on_tray.value}
+"""
+    wf = loads(text, "wf.yaml", overrides=[f"log.path={tmp_path / 'p.jsonl'}"], base_dir=root)
+    image = cv2.imread(str(root / "assets/samples/tray.png"))
+    out = wf.run_image(image)
+    drawn = out["draw"]["image"].pixels
+    corners = np.array(json.loads((root / "assets/samples/tray.json").read_text())["tray"])
+    green = np.array([0, 255, 0])
+    for a, b in zip(corners, np.roll(corners, -1, axis=0), strict=True):  # the middle of each edge: the outline
+        x, y = np.round((a + b) / 2).astype(int)
+        patch = drawn[y - 2:y + 3, x - 2:x + 3].reshape(-1, 3)
+        assert min(np.abs(patch.astype(int) - green).max(axis=1)) <= 60, (x, y)
+    inside = corners.mean(axis=0).round().astype(int) + [0, 40]  # below the label: tinted, not covered
+    assert drawn[inside[1], inside[0], 1] > image[inside[1], inside[0], 1]
+    assert out["on_tray"]["value"]["count"] > 0
