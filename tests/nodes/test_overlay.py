@@ -118,6 +118,8 @@ def test_a_valid_overlay_validates():
     ([("{count} here", "{cnt} here")], 10, "uses {cnt}; only {count}, {per_class} exist"),
     ([("zone: inside.value", "value: inside.value")], 9, "`zone` input, which is not wired"),
     ([('zone_label: "{count} here"', "title: '{count}'"), (", zone: inside.value", "")], 9, "neither is wired"),
+    ([('zone_label: "{count} here"', "title: '{total} stones'"),
+      ("zone: inside.value", "detections: found.detections")], 10, "uses {total}; only {count} exist"),
 ])
 def test_names_and_wiring_mistakes_are_located(replaces, line, words):
     text = BASE

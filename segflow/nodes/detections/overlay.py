@@ -120,6 +120,8 @@ class AnnotateOverlay(Node):
             template = getattr(params, param, None)
             origin = origins.get(port)
             known = next((fields for p, fields in KNOWN_VALUES if p is origin), None)
+            if param == "title" and origin is None and "detections" in origins:
+                known, port = {}, "detections"  # only the detections: {count} is all there is
             if not template or known is None:
                 continue
             samples = dict(known)
