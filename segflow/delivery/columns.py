@@ -11,6 +11,7 @@ the record's own fields and the fields the upstream nodes declare
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,8 @@ from segflow.engine.node import ParamProblem
 from segflow.engine.workflow.issues import closest
 
 FieldEntry = str | dict[str, str]
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+"""A record's field in a sink's text template: ``{count}``, ``{counts.stone}``, ``{value.mean}``."""
 NESTED = ("value", "counts", "box", "detections", "mask")
 """Fields whose parts may be named with a dot (``value.mean``); any part is accepted."""
 
@@ -84,3 +87,19 @@ def column_problems(entries: list[FieldEntry], known: set[str] | None, param: st
                 hint = "wire `value: <node>.value` into this sink"
             problems.append(ParamProblem(f"{param}.{i}", f"no field {name!r} reaches this sink's records", hint))
     return problems
+
+
+def placeholders(template: str) -> list[str]:
+    """The field names a text template uses (``{{`` and ``}}`` are literal braces)."""
+    return PLACEHOLDER.findall(template.replace("{{", "").replace("}}", ""))
+
+
+def fill(template: str, record: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> str:
+    """The template with each {name} replaced by the record's value (``extra`` first; empty when missing)."""
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        found = extra[name] if extra and name in extra else lookup(record, name)
+        return "" if found is None else str(found)
+
+    parts = template.split("{{")
+    return "{".join(PLACEHOLDER.sub(value, part).replace("}}", "}") for part in parts)

@@ -158,12 +158,13 @@ class Subscriber:
 
 # -- a webhook receiver ----------------------------------------------------------------------
 class Receiver:
-    """A loopback HTTP server recording each POSTed batch; can go down and come back."""
+    """A loopback HTTP server recording each batch (POST, PUT or PATCH); can go down and come back."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.batches: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.requests: list[tuple[str, str, bytes]] = []  # method, path with query, raw body
         self.status = 200
         self._server: ThreadingHTTPServer | None = None
         self.start()
@@ -175,10 +176,14 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if receiver.status == 200:
-                    receiver.batches.append(json.loads(body))
+                    receiver.requests.append((self.command, self.path, body))
                     receiver.headers.append(dict(self.headers))
+                    if self.headers.get_content_type() == "application/json":
+                        receiver.batches.append(json.loads(body))
                 self.send_response(receiver.status)
                 self.end_headers()
+
+            do_PUT = do_PATCH = do_POST  # noqa: N815 - http.server's naming
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -64,14 +64,22 @@ def test_sinks_network_workflow(workdir: Path, receiver: Receiver, broker: Broke
     try:
         wf = load(
             ROOT / "workflows/sinks_network.yaml",
-            overrides=[f"hook.url={receiver.url}", f"broker.port={broker.port}"],
+            overrides=[f"hook.url={receiver.url}", f"snapshot.url={receiver.url}/frames", f"broker.port={broker.port}"],
             base_dir=workdir,
         )
         report = wf.run(max_frames=FRAMES)
         assert report.failures == 0
         frames = [r["frame"] for r in receiver.records()]
         assert frames == list(range(FRAMES))
-        assert receiver.headers[0]["Authorization"] == "Bearer t0ken"
+        json_headers = [h for h in receiver.headers if h["Content-Type"] == "application/json"]
+        assert json_headers[0]["Authorization"] == "Bearer t0ken"
+        assert [h["X-First-Frame"] for h in json_headers] == [str(b["records"][0]["frame"]) for b in receiver.batches]
+        puts = {(method, path) for method, path, _ in receiver.requests if method == "PUT"}
+        assert puts == {("PUT", "/hook?line=belt")}
+        snapshots = [body for method, path, body in receiver.requests if path == "/hook/frames"]
+        long_frames = [r["frame"] for r in receiver.records() if any(d["length_mm"] > 9 for d in r["detections"])]
+        assert len(snapshots) == len(long_frames) > 0
+        assert all(b"Content-Type: image/jpeg\r\n\r\n\xff\xd8" in body for body in snapshots)  # a JPEG each
         expected = sum(1 for r in receiver.records() for d in r["detections"] if d["length_mm"] > 9)
         deadline = time.monotonic() + 20
         while len(sub.messages) < expected and time.monotonic() < deadline:

@@ -31,7 +31,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from segflow.delivery.columns import column_problems, columns, lookup, record_names, select
+from segflow.delivery.columns import column_problems, columns, placeholders, record_names, select
+from segflow.delivery.columns import fill as fill_record
 from segflow.delivery.common import unset_variable
 from segflow.delivery.remote import Rejected, RemoteParams, RemoteSink
 from segflow.engine import Inputs, node_type
@@ -39,7 +40,6 @@ from segflow.engine.masking import SECRETS
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.nodes.sinks.files import flatten
 
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 
@@ -78,19 +78,9 @@ class EmailParams(RemoteParams):
         return value
 
 
-def placeholders(template: str) -> list[str]:
-    return PLACEHOLDER.findall(template.replace("{{", "").replace("}}", ""))
-
-
 def fill(template: str, record: dict[str, Any], frames: int) -> str:
-    """The template with each {name} replaced by the record's value (empty when missing)."""
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        found = frames if name == "frames" else lookup(record, name)
-        return "" if found is None else str(found)
-
-    parts = template.split("{{")
-    return "{".join(PLACEHOLDER.sub(value, part).replace("}}", "}") for part in parts)
+    """The template filled from the record; ``{frames}`` is how many frames the message holds."""
+    return fill_record(template, record, {"frames": frames})
 
 
 @node_type("sink.email")
