@@ -23,6 +23,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -121,7 +122,7 @@ def compiled(weights: Path, spec: CompileSpec, folder: Path | None, progress: Ca
         log.warning("compiled model %s does not match its digest: compiling it again", entry)
     progress(f"compiling {weights.name} for {spec.target} (first use, cached in {entry.parent})...")
     entry.parent.mkdir(parents=True, exist_ok=True)
-    part = entry.with_name(f".{entry.name}.{os.getpid()}.part")
+    part = entry.with_name(f".{entry.name}.{secrets.token_hex(6)}.part")  # two starts at once: two parts
     try:
         export_weights(weights, "engine" if spec.target == "tensorrt" else "onnx", part,
                        imgsz=spec.imgsz, dynamic=True, device=spec.device, half=spec.half)
@@ -130,7 +131,7 @@ def compiled(weights: Path, spec: CompileSpec, folder: Path | None, progress: Ca
     finally:
         if part.exists():
             part.unlink() if part.is_file() else shutil.rmtree(part)
-    sidecar = entry.with_name(f".{entry.name}.sha256.{os.getpid()}.part")
+    sidecar = entry.with_name(f".{entry.name}.sha256.{secrets.token_hex(6)}.part")
     sidecar.write_text(digest + "\n")
     os.replace(sidecar, entry.with_name(entry.name + ".sha256"))
     return entry
