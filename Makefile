@@ -69,6 +69,7 @@ bench: setup
 	$(PY) bench/micro_batching.py
 	$(PY) bench/memory.py
 	$(PY) bench/flagship.py
+	$(PY) bench/compiled.py
 	$(PY) bench/ray_scaling.py
 	$(PY) bench/validate_large.py
 	$(PY) bench/edge_runtime.py

@@ -101,11 +101,12 @@ def naive(frames: int, out: Path) -> float:
     return frames / (time.perf_counter() - start)
 
 
-def segflow(frames: int, out: Path) -> float:
+def segflow(frames: int, out: Path, *extra: str) -> float:
+    """``extra``: more ``node.param=value`` overrides (bench/compiled.py runs it with ``detect.runtime=compiled``)."""
     from segflow.engine.api import load
 
     overrides = ["belt.loop=true", f"video.path={out}/{{source}}.mp4", f"log.path={out}/stones.jsonl",
-                 f"db.database={out}/stones.db"]
+                 f"db.database={out}/stones.db", *extra]
     wf = load(WORKFLOW, overrides=overrides, base_dir=ROOT)
     report = wf.run(max_frames=frames)
     assert report.frames == frames and report.exit_code == 0, report.table()

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from segflow.tools.ultralytics_offline import offline_ultralytics
+from segflow.vision.yolo_export import ExportFailed, export_weights
 
 # Formats ultralytics can export to from a CPU machine, with the package each one needs.
 FORMATS = {
@@ -75,49 +73,15 @@ class ExportCommand:
                 file=sys.stderr,
             )
             return 2
-        offline_ultralytics()
-        if not args.out:
-            return _export(model_path, model_path, fmt, args)
-        # ultralytics writes its result beside the weights: with --out, export from a copy in a
-        # scratch folder, so a file of the same name next to MODEL is never overwritten.
-        with tempfile.TemporaryDirectory(prefix="segflow-export-") as scratch:
-            copy = Path(scratch) / model_path.name
-            shutil.copyfile(model_path, copy)
-            return _export(model_path, copy, fmt, args)
-
-
-def _export(model_path: Path, source: Path, fmt: str, args: argparse.Namespace) -> int:
-    from ultralytics import YOLO
-
-    try:
-        model = YOLO(str(source))
-    except Exception as exc:  # noqa: BLE001 - corrupt or foreign checkpoints raise anything
-        print(f"segflow export: cannot load {model_path} as YOLO weights: {exc}", file=sys.stderr)
-        return 1
-    imgsz = args.imgsz or int(model.overrides.get("imgsz") or 640)
-    kwargs = {"format": fmt, "imgsz": imgsz, "device": "cpu", "verbose": False}
-    if fmt == "onnx":
-        kwargs.update(simplify=False, dynamic=bool(args.dynamic))
-        if args.opset:
-            kwargs["opset"] = args.opset
-    try:
-        result = model.export(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - exporters fail with many exception types
-        print(f"segflow export: {fmt} export failed: {exc}", file=sys.stderr)
-        return 1
-    if not result:
-        print(f"segflow export: {fmt} export produced no file", file=sys.stderr)
-        return 1
-    produced = Path(result)
-    if args.out:
-        dest = Path(args.out)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if dest.exists() and dest.is_dir() and produced.is_file():
-            dest = dest / produced.name
-        shutil.move(str(produced), str(dest))
-        produced = dest
-    print(f"exported {model_path} -> {produced} (format {fmt}, imgsz {imgsz})")
-    return 0
+        out = Path(args.out) if args.out else model_path.parent
+        try:
+            produced, imgsz = export_weights(model_path, fmt, out, imgsz=args.imgsz, dynamic=bool(args.dynamic),
+                                             opset=args.opset)
+        except ExportFailed as exc:
+            print(f"segflow export: {exc}", file=sys.stderr)
+            return 1
+        print(f"exported {model_path} -> {produced} (format {fmt}, imgsz {imgsz})")
+        return 0
 
 
 def _installed(package: str) -> bool:

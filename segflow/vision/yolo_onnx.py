@@ -27,7 +27,7 @@ from segflow.vision.yolo_masks import input_masks, input_masks_to_frame, retina_
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("auto", "onnxruntime", "openvino", "ultralytics")
+RUNTIMES = ("auto", "compiled", "onnxruntime", "openvino", "ultralytics")
 EDGE_RUNTIMES = ("onnxruntime", "openvino")
 INSTALL = {
     "onnxruntime": "pip install 'segflow[edge]'",
@@ -44,13 +44,19 @@ def installed(package: str) -> bool:
 def choose_runtime(model: str, runtime: str, is_installed: Callable[[str], bool] = installed) -> str:
     """The runtime that will run ``model``: ``auto`` gives an ``.onnx`` file the edge runtime.
 
+    ``compiled`` gives a ``.pt`` the edge runtime too, through an ONNX export made on
+    first use (on an NVIDIA GPU with TensorRT the node builds an engine instead, see
+    :func:`segflow.vision.compiled.compile_target`); anything else goes where ``auto`` sends it.
     On the edge runtime OpenVINO wins when it is installed (it is the faster CPU
     runtime on Intel machines), else onnxruntime. Every other model (``.pt``,
     ``.engine``, OpenVINO folders, ultralytics names) goes to ultralytics.
     """
-    if runtime != "auto":
+    suffix = Path(model).suffix.lower()
+    if runtime == "compiled" and suffix == ".pt":  # exported to ONNX on first use (segflow.vision.compiled)
+        return "openvino" if is_installed("openvino") else "onnxruntime"
+    if runtime not in ("auto", "compiled"):
         return runtime
-    if Path(model).suffix.lower() != ".onnx":
+    if suffix != ".onnx":
         return "ultralytics"
     return "openvino" if is_installed("openvino") else "onnxruntime"
 
@@ -58,7 +64,13 @@ def choose_runtime(model: str, runtime: str, is_installed: Callable[[str], bool]
 def runtime_problem(model: str, runtime: str, is_installed: Callable[[str], bool] = installed) -> str | None:
     """Why ``runtime`` cannot run ``model`` here (a package missing, not an ONNX file), or ``None``."""
     chosen = choose_runtime(model, runtime, is_installed)
-    if chosen in EDGE_RUNTIMES and Path(model).suffix.lower() != ".onnx":
+    suffix = Path(model).suffix.lower()
+    if runtime == "compiled" and suffix == ".pt":
+        missing = [p for p in ("ultralytics", "onnx", chosen) if not is_installed(p)]
+        if missing:
+            return f"runtime 'compiled' exports the .pt on first use, which needs {', '.join(missing)}: not installed"
+        return None
+    if chosen in EDGE_RUNTIMES and suffix != ".onnx":
         return f"runtime '{chosen}' runs .onnx files only, not {Path(model).name}"
     if not is_installed(chosen):  # each runtime is the package of the same name
         via = " (chosen by runtime: auto)" if runtime == "auto" else ""
@@ -122,7 +134,12 @@ class OnnxRuntimeGraph:
         if cuda:
             device_id = int(device.split(":")[1]) if ":" in device else 0
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device_id}))
-        self.session = ort.InferenceSession(str(path), providers=providers)
+        # onnxruntime's worker threads spin while they wait for work by default, which takes the cores
+        # that tracking, measuring and the sinks run on between frames: the coffee graph ran at 14 FPS
+        # with spinning and 23 FPS without on a 2-core box (bench/compiled.py).
+        options = ort.SessionOptions()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
         self.input_shape = list(self.session.get_inputs()[0].shape)
         self.output_shapes = [list(o.shape) for o in self.session.get_outputs()]

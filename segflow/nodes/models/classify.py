@@ -12,8 +12,9 @@ Two runtimes, chosen as ``detect.yolo`` chooses (:func:`segflow.vision.yolo_onnx
 an ``.onnx`` export runs on the edge runtime (onnxruntime or OpenVINO, no
 torch) with this project's own copy of ultralytics' classify preprocessing
 (:mod:`segflow.vision.yolo_classify`); a ``.pt`` or an ultralytics model name
-runs on ultralytics' predictor. Both give one row of probabilities per image,
-turned into a Classification the same way. Images of any sizes share one
+runs on ultralytics' predictor (``runtime: compiled``: exported to ONNX on first
+use and run on the edge runtime, see :func:`segflow.nodes.models.yolo.compiled_source`).
+Both give one row of probabilities per image, turned into a Classification the same way. Images of any sizes share one
 call: the classifier resizes each to ``imgsz`` first.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -30,10 +31,18 @@ from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, nod
 from segflow.engine.crops import Classification
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
-from segflow.nodes.models.yolo import as_bgr, load_hint, pinned_source, ultralytics_weights_problems
+from segflow.nodes.models.yolo import (
+    RUNTIME_HELP,
+    RuntimeName,
+    as_bgr,
+    compiled_source,
+    load_hint,
+    pinned_source,
+    ultralytics_weights_problems,
+)
 from segflow.vision.model_files import load_error, sha256_field
 from segflow.vision.ultralytics_refs import DEVICE, TASK_WORDS, torch_device
-from segflow.vision.yolo_onnx import EDGE_RUNTIMES, choose_runtime
+from segflow.vision.yolo_onnx import EDGE_RUNTIMES
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +59,7 @@ class ClassifyParams(BatchParams):
     device: str = Field("auto", pattern=DEVICE, description="auto (GPU when present), cpu, cuda:0, mps.")
     half: bool = Field(False, description="Half precision on CUDA (faster; ignored on CPU); on OpenVINO, "
                        "lets it compute in bf16/f16.")
-    runtime: Literal["auto", "onnxruntime", "openvino", "ultralytics"] = Field(
-        "auto",
-        description="What runs the model. auto: an .onnx file runs on the edge runtime (OpenVINO when "
-        "installed, else onnxruntime; no torch), anything else on ultralytics.",
-    )
+    runtime: RuntimeName = Field("auto", description=RUNTIME_HELP)
     sha256: str | None = sha256_field()
 
 
@@ -84,7 +89,7 @@ class YoloClassifier(OnCrops, Node):
     def setup(self) -> None:
         p = self.params
         source = pinned_source(self.node_id, p.model, self.weights_file(p, self.context), p.sha256)
-        self.runtime = choose_runtime(p.model, p.runtime)
+        source, self.runtime = compiled_source(self.node_id, source, p, self.context)
         try:
             self.model = self.load(source)
             task, names = self.model.task, self.model.names  # a file that is no model fails here too

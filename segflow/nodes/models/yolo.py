@@ -22,6 +22,7 @@ crop pixels. Crops of one size go in one call, so give ``crop.detections`` a fix
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +50,12 @@ from segflow.vision.yolo_onnx import EDGE_RUNTIMES, INSTALL, choose_runtime, run
 
 log = logging.getLogger(__name__)
 
+RuntimeName = Literal["auto", "compiled", "onnxruntime", "openvino", "ultralytics"]
+RUNTIME_HELP = ("What runs the model. auto: an .onnx file runs on the edge runtime (OpenVINO when installed, "
+                "else onnxruntime; no torch), anything else on ultralytics. compiled: a .pt is exported on first "
+                "use for the fastest runtime here (TensorRT on an NVIDIA GPU, else the edge runtime) and cached "
+                "in the model folder.")
+
 
 class YoloParams(BatchParams):
     model: str = Field(
@@ -65,12 +72,7 @@ class YoloParams(BatchParams):
                        "lets it compute in bf16/f16.")
     max_det: int = Field(300, ge=1, le=10_000, description="Most detections per frame.")
     retina_masks: bool = Field(False, description="Compute masks at full image resolution (sharper, slower).")
-    runtime: Literal["auto", "onnxruntime", "openvino", "ultralytics"] = Field(
-        "auto",
-        description="What runs the model. auto: an .onnx file runs on the edge runtime (OpenVINO when "
-        "installed, else onnxruntime; no torch), anything else on ultralytics. ultralytics also runs .onnx, "
-        "for comparison.",
-    )
+    runtime: RuntimeName = Field("auto", description=RUNTIME_HELP + " ultralytics also runs .onnx, for comparison.")
     sha256: str | None = sha256_field()
 
 
@@ -129,7 +131,7 @@ class Yolo(OnCrops, Node):
     def setup(self) -> None:
         p = self.params
         source = pinned_source(self.node_id, p.model, self.weights_file(p, self.context), p.sha256)
-        self.runtime = choose_runtime(p.model, p.runtime)
+        source, self.runtime = compiled_source(self.node_id, source, p, self.context)
         try:
             self.model = self.load(source)
             task, names = self.model.task, self.model.names  # a file that is no model fails here too
@@ -236,7 +238,8 @@ def ultralytics_weights_problems(model: str, resolved: Path, runtime: str, sha25
     wrong_runtime = runtime_problem(model, runtime)
     if wrong_runtime is not None:
         chosen = choose_runtime(model, runtime)
-        fix = "give an .onnx file or runtime: ultralytics" if chosen in EDGE_RUNTIMES else INSTALL[chosen]
+        fix = ("pip install 'segflow[yolo,edge]'" if runtime == "compiled"
+               else "give an .onnx file or runtime: ultralytics" if chosen in EDGE_RUNTIMES else INSTALL[chosen])
         problems.append(ParamProblem("runtime", wrong_runtime, fix))
     if sha256 is not None and not resolved.exists():
         problems.append(ParamProblem("sha256", f"only a file can be checked; {model} is a model name",
@@ -253,6 +256,31 @@ def pinned_source(node_id: str, model: str, resolved: Path, sha256: str | None) 
     """What to load at setup: the local file, or the model name ultralytics downloads; the pin checked again."""
     check_pin(node_id, resolved, sha256)
     return str(resolved) if resolved.exists() or not is_hub_name(model) else model
+
+
+def compiled_source(node_id: str, source: str, params: Any, context: RunContext) -> tuple[str, str]:
+    """What to load and on which runtime; with ``runtime: compiled``, a ``.pt`` file's compiled export.
+
+    The export is made on first use and cached (:mod:`segflow.vision.compiled`): a
+    TensorRT engine run by ultralytics on an NVIDIA GPU, else a dynamic ONNX graph
+    on the edge runtime.
+    """
+    runtime = choose_runtime(params.model, params.runtime)
+    weights = Path(source)
+    if params.runtime != "compiled" or weights.suffix.lower() != ".pt" or not weights.is_file():
+        return source, runtime
+    from segflow.vision.compiled import CompileSpec, compile_target, compiled
+    from segflow.vision.yolo_export import ExportFailed
+
+    target = compile_target(params.device)
+    spec = CompileSpec.of(weights, target, params.device, params.imgsz, params.half)
+    try:
+        entry = compiled(weights, spec, context.models_dir,
+                         progress=lambda line: print(f"{node_id}: {line}", file=sys.stderr, flush=True))
+    except ExportFailed as exc:
+        raise NodeError(f"node '{node_id}': cannot compile {weights} for {target}: {exc}",
+                        hint="runtime: auto runs the .pt on ultralytics as it is") from exc
+    return str(entry), "ultralytics" if target == "tensorrt" else target
 
 
 def load_hint(source: str, model: str, runtime: str, export_kind: str) -> str:

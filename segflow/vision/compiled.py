@@ -1,0 +1,137 @@
+"""``runtime: compiled``: a ``.pt`` exported on first use for the fastest runtime this box has, then cached.
+
+The ultralytics ``.pt`` path runs the network in eager PyTorch; the same
+network exported to a dynamic-shape ONNX graph runs on this project's edge
+runtime (onnxruntime, or OpenVINO when installed) noticeably faster on a CPU
+(README, "Compiled models"), and a TensorRT engine is the fast path on an
+NVIDIA GPU. Compiling is an export, which takes seconds to minutes, so it
+happens once: the result is kept under ``<models dir>/compiled/`` with a name
+made of everything that decides its bytes (the weights' sha256, the target
+runtime and its version, the device, the export options). Change any of them
+and a new entry is built; nothing is ever "updated in place".
+
+An entry is written under a temporary name and renamed, then its digest is
+written beside it (``.sha256``) the same way: a crash mid-export leaves no entry,
+and an entry whose bytes no longer match its digest (a disk error, a hand edit)
+is rebuilt, not loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from segflow.vision.model_files import file_sha256
+from segflow.vision.model_store import models_dir
+from segflow.vision.yolo_export import export_weights
+from segflow.vision.yolo_onnx import installed
+
+log = logging.getLogger(__name__)
+
+# The target runtimes, fastest first where each is possible; the package whose version goes in the key.
+PACKAGES = {"tensorrt": "tensorrt", "openvino": "openvino", "onnxruntime": "onnxruntime"}
+
+
+def cuda_device(device: str) -> bool:
+    """Whether ``device`` (a node's ``device`` param) means an NVIDIA GPU that torch can see."""
+    if device in ("cpu", "mps"):
+        return False
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def compile_target(device: str, is_installed: Callable[[str], bool] = installed,
+                   has_cuda: Callable[[str], bool] = cuda_device) -> str:
+    """The runtime a ``.pt`` is compiled for: TensorRT on an NVIDIA GPU, else OpenVINO, else onnxruntime."""
+    if is_installed("tensorrt") and has_cuda(device):
+        return "tensorrt"
+    return "openvino" if is_installed("openvino") else "onnxruntime"
+
+
+@dataclass(frozen=True)
+class CompileSpec:
+    """Everything that decides a compiled file's bytes: change one and the cache key changes."""
+
+    weights_sha256: str
+    target: str  # tensorrt, openvino, onnxruntime
+    runtime_version: str
+    device: str  # "cpu" for the ONNX targets (one graph for any CPU); the GPU for TensorRT
+    imgsz: int | None  # TensorRT only; the ONNX export is dynamic (any size)
+    half: bool  # TensorRT only
+    exporter: str  # the ultralytics version that writes the graph
+
+    @classmethod
+    def of(cls, weights: Path, target: str, device: str, imgsz: int | None, half: bool) -> CompileSpec:
+        engine = target == "tensorrt"
+        return cls(
+            weights_sha256=file_sha256(weights),
+            target=target,
+            runtime_version=importlib.metadata.version(PACKAGES[target]),
+            device=(device if device not in ("auto", "") else "cuda:0") if engine else "cpu",
+            imgsz=imgsz if engine else None,
+            half=half if engine else False,
+            exporter=importlib.metadata.version("ultralytics"),
+        )
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:20]
+
+    @property
+    def suffix(self) -> str:
+        return ".engine" if self.target == "tensorrt" else ".onnx"
+
+
+def compiled_dir(folder: Path | None = None) -> Path:
+    """Where compiled models are kept: ``compiled/`` in the model folder (``settings.models_dir`` wins)."""
+    return models_dir(folder) / "compiled"
+
+
+def entry_path(weights: Path, spec: CompileSpec, folder: Path | None = None) -> Path:
+    return compiled_dir(folder) / f"{weights.stem}-{spec.target}-{spec.key()}{spec.suffix}"
+
+
+def valid(entry: Path) -> bool:
+    """An entry is usable when it and its digest are there and agree."""
+    digest = entry.with_name(entry.name + ".sha256")
+    try:
+        return entry.is_file() and digest.read_text().strip() == file_sha256(entry)
+    except OSError:
+        return False
+
+
+def compiled(weights: Path, spec: CompileSpec, folder: Path | None, progress: Callable[[str], None]) -> Path:
+    """The compiled file for ``weights`` under ``spec``: from the cache, else exported now (with a progress line).
+
+    Raises :class:`segflow.vision.yolo_export.ExportFailed` when the export fails.
+    """
+    entry = entry_path(weights, spec, folder)
+    if valid(entry):
+        return entry
+    if entry.exists():
+        log.warning("compiled model %s does not match its digest: compiling it again", entry)
+    progress(f"compiling {weights.name} for {spec.target} (first use, cached in {entry.parent})...")
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    part = entry.with_name(f".{entry.name}.{secrets.token_hex(6)}.part")  # two starts at once: two parts
+    try:
+        export_weights(weights, "engine" if spec.target == "tensorrt" else "onnx", part,
+                       imgsz=spec.imgsz, dynamic=True, device=spec.device, half=spec.half)
+        digest = file_sha256(part)
+        os.replace(part, entry)
+    finally:
+        if part.exists():
+            part.unlink() if part.is_file() else shutil.rmtree(part)
+    sidecar = entry.with_name(f".{entry.name}.sha256.{secrets.token_hex(6)}.part")
+    sidecar.write_text(digest + "\n")
+    os.replace(sidecar, entry.with_name(entry.name + ".sha256"))
+    return entry
