@@ -7,20 +7,13 @@ Shared by the segmentation and classification training paths and by
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
+from segflow.vision.ultralytics_refs import offline_ultralytics
 
-def offline_ultralytics():
-    """Import ultralytics with every network path switched off."""
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-    os.environ.setdefault("YOLO_VERBOSE", "False")
-    import ultralytics
-
-    return ultralytics
+__all__ = ["EpochProgress", "offline_ultralytics"]
 
 
 class EpochProgress:

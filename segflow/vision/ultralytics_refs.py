@@ -7,6 +7,7 @@ and class-name resolution are testable without importing ultralytics or torch.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -82,3 +83,13 @@ def resolve_classes(wanted: Iterable[str | int] | None, names: Mapping[int, str]
         if cid not in ids:
             ids.append(cid)
     return ids
+
+
+def offline_ultralytics():
+    """Import ultralytics with every network path switched off (no downloads, no pip installs, quiet)."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    import ultralytics
+
+    return ultralytics

@@ -25,7 +25,7 @@ def export_weights(weights: Path, fmt: str, out: Path, *, imgsz: int | None = No
     ``imgsz`` None: the size the model was trained at. ``dynamic``: any batch and
     image size (ONNX, TensorRT). ``device``/``half``: TensorRT builds for one GPU.
     """
-    from segflow.tools.ultralytics_offline import offline_ultralytics
+    from segflow.vision.ultralytics_refs import offline_ultralytics
 
     YOLO = offline_ultralytics().YOLO
 
