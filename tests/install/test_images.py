@@ -12,6 +12,7 @@ alone is about 3), seconds once the base exists.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import socket
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TAG = "localhost/segflow-edge:test"
+TAG = f"localhost/segflow-edge:test-{os.getpid()}"  # two suites on one machine never share a tag
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs"]
 RUN = ["--network", "host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
 
