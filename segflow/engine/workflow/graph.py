@@ -15,7 +15,7 @@ from typing import Literal, TypeVar
 
 import networkx as nx
 
-from segflow.engine.node import Node, Params
+from segflow.engine.node import Node, Params, Port
 from segflow.engine.ports import Kind
 from segflow.engine.workflow.inputs import InputSpec
 from segflow.engine.workflow.issues import Issue, Location, Severity
@@ -64,6 +64,34 @@ class CompiledGraph:
 
     def downstream(self, node_id: str) -> set[str]:
         return set(nx.descendants(self.graph, node_id)) | {node_id}
+
+
+@dataclass(frozen=True)
+class RefWords:
+    """How a bad reference is reported where it was written: in an input or in a param."""
+
+    what: str
+    missing_node: str  # issue codes
+    missing_port: str
+    sigil: str  # what a reference starts with there
+
+
+INPUT_REF = RefWords("input", "input.missing_node", "input.missing_port", "")
+PARAM_REF = RefWords("param", "param.ref_node", "param.ref_port", "$")
+
+
+def _port_hint(ref: Ref, src: ResolvedNode) -> str:
+    """For an input: the output it probably meant, else every output the node has."""
+    src_id, src_port = ref
+    outputs = src.cls.outputs
+    close = difflib.get_close_matches(src_port, list(outputs), n=1)
+    return f"did you mean '{src_id}.{close[0]}'?" if close else f"outputs: {', '.join(outputs) or 'none'}"
+
+
+def _value_hint(ref: Ref, src: ResolvedNode) -> str:
+    """For a param: the outputs that can feed one (values only)."""
+    values = [p for p, s in src.cls.outputs.items() if s.kind == Kind.VALUE]
+    return f"its value outputs: {', '.join(values)}" if values else "it has no value output"
 
 
 @dataclass
@@ -143,22 +171,11 @@ class GraphBuilder:
             self.error("input.ref", f"input '{port}' must be 'node.port', got {ref!r}", path, node_id, port)
             return
         src_id, src_port = parsed
-        if src_id not in all_ids:
-            close = difflib.get_close_matches(src_id, sorted(all_ids), n=1)
-            self.error("input.missing_node", f"input '{port}' refers to a node '{src_id}' that does not exist",
-                       path, node_id, port, f"did you mean '{close[0]}.{src_port}'?" if close else "")
+        found = self._output(INPUT_REF, port, parsed, path, node_id, nodes, all_ids, _port_hint)
+        if found is None:
             return
-        src = nodes.get(src_id)
-        if src is None:  # that node has errors of its own; don't pile on
-            return
-        outputs = src.cls.outputs
-        if src_port not in outputs:
-            close = difflib.get_close_matches(src_port, list(outputs), n=1)
-            hint = f"did you mean '{src_id}.{close[0]}'?" if close else f"outputs: {', '.join(outputs) or 'none'}"
-            self.error("input.missing_port", f"input '{port}': node '{src_id}' ({src.cls.type_name}) has no output "
-                       f"'{src_port}'", path, node_id, port, hint)
-            return
-        want, got = node.cls.inputs[port].kind, outputs[src_port].kind
+        src, output = found
+        want, got = node.cls.inputs[port].kind, output.kind
         if want != got:
             self.error("input.kind", f"input '{port}' expects {want} but '{src_id}.{src_port}' gives {got}",
                        path, node_id, port, self._kind_hint(want, got, src_id, src))
@@ -171,27 +188,39 @@ class GraphBuilder:
         """``param: $node.port``: the node exists, has that output, and it is a value (not pixels or detections)."""
         for param, (src_id, src_port) in list(node.param_refs.items()):
             path = ("nodes", node_id, "params", param)
-            if src_id not in all_ids:
-                close = difflib.get_close_matches(src_id, sorted(all_ids), n=1)
-                self.error("param.ref_node", f"param '{param}' refers to a node '{src_id}' that does not exist",
-                           path, node_id, param, f"did you mean '${close[0]}.{src_port}'?" if close else "")
+            found = self._output(PARAM_REF, param, (src_id, src_port), path, node_id, nodes, all_ids, _value_hint)
+            if found is None:
                 continue
-            src = nodes.get(src_id)
-            if src is None:
-                continue
-            port = src.cls.outputs.get(src_port)
-            if port is None:
-                values = [p for p, s in src.cls.outputs.items() if s.kind == Kind.VALUE]
-                self.error("param.ref_port", f"param '{param}': node '{src_id}' ({src.cls.type_name}) has no output "
-                           f"'{src_port}'", path, node_id, param,
-                           f"its value outputs: {', '.join(values)}" if values else "it has no value output")
-                continue
-            if port.kind != Kind.VALUE:
+            if found[1].kind != Kind.VALUE:
                 self.error("param.ref_kind", f"param '{param}' takes a value, but '{src_id}.{src_port}' gives "
-                           f"{port.kind}", path, node_id, param,
+                           f"{found[1].kind}", path, node_id, param,
                            "a param can take a value output (e.g. detections.to_polygon's polygon)")
                 continue
             graph.add_edge(src_id, node_id)
+
+    def _output(self, words: RefWords, name: str, ref: Ref, path: tuple[object, ...], node_id: str,
+                nodes: dict[str, ResolvedNode], all_ids: set[str],
+                port_hint: Callable[[Ref, ResolvedNode], str]) -> tuple[ResolvedNode, Port] | None:
+        """The node and output that input or param ``name`` refers to, or None after saying what is wrong.
+
+        The one check of a reference for inputs and params alike, so both refuse the same
+        mistakes with the same words; ``port_hint`` says what the node offers instead.
+        """
+        src_id, src_port = ref
+        if src_id not in all_ids:
+            close = difflib.get_close_matches(src_id, sorted(all_ids), n=1)
+            self.error(words.missing_node, f"{words.what} '{name}' refers to a node '{src_id}' that does not exist",
+                       path, node_id, name, f"did you mean '{words.sigil}{close[0]}.{src_port}'?" if close else "")
+            return None
+        src = nodes.get(src_id)
+        if src is None:  # that node has errors of its own; don't pile on
+            return None
+        output = src.cls.outputs.get(src_port)
+        if output is None:
+            self.error(words.missing_port, f"{words.what} '{name}': node '{src_id}' ({src.cls.type_name}) has no "
+                       f"output '{src_port}'", path, node_id, name, port_hint(ref, src))
+            return None
+        return src, output
 
     def _follow(self, nodes: dict[str, ResolvedNode], graph: nx.DiGraph) -> None:
         """Wire each unwired ``Port.follow`` input to the same-kind value found upstream along its guide.
