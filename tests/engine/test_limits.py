@@ -123,3 +123,31 @@ def test_a_syntax_error_in_a_big_file_is_located(tail, hint):
     loaded = load_yaml(text, "big.yaml")
     assert [i.code for i in loaded.issues] == ["yaml.syntax"]
     assert loaded.issues[0].location.line >= 40_001 and hint in loaded.issues[0].hint
+
+
+def deep_block(levels: int) -> str:
+    return "x:\n" + "".join("  " * i + "- \n" for i in range(1, levels))
+
+
+@pytest.mark.parametrize(
+    ("text", "limits"),
+    [
+        (HEAD + CAM + SINK, Limits()),
+        ("x: " + "[" * 65 + "]" * 65 + "\n", Limits()),
+        ("a: 1\nb: {c: " + "[" * 70 + "]" * 70 + "}\n", Limits()),
+        (deep_block(80), Limits()),
+        ("x: " + "{a: " * 40 + "1" + "}" * 40 + "\n", Limits(depth=20)),
+        ("a: [1, 2]\nb: {c: [" + ", ".join(["x"] * 400) + "]}\n", Limits(values=300)),
+        ("a: {" + ", ".join(f"k{i}: {i}" for i in range(200)) + "}\n", Limits(values=300)),
+        ("a: 1\na: 2\nb: [" + ", ".join(["x"] * 50) + "]\n", Limits(values=40)),
+    ],
+)
+def test_plain_documents_are_refused_as_the_events_pass_refuses_them(text, limits):
+    """A document with no alias skips the events pass and is measured while built: same issues, same places.
+
+    A ``*`` in a comment sends the same document through the events pass.
+    """
+    plain, measured = load_yaml(text, "wf.yaml", limits), load_yaml(text + "# *\n", "wf.yaml", limits)
+    assert [(i.code, i.message, i.location, i.hint) for i in plain.issues] == \
+        [(i.code, i.message, i.location, i.hint) for i in measured.issues]
+    assert plain.data == measured.data

@@ -13,6 +13,7 @@ hang, a ``RecursionError`` or an out-of-memory kill.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,15 +66,24 @@ class LimitExceeded(yaml.MarkedYAMLError):
         self.hint = hint
 
 
-def _fast_loader(text: str, limits: Limits) -> tuple[Any, bool]:
-    """The libyaml loader, once its events show the depth is within bounds; None without libyaml.
+def _fast_compose(text: str, limits: Limits) -> tuple[Any, yaml.Node | None, bool] | None:
+    """The libyaml loader and the document's node tree, once the depth is known to be within bounds.
 
-    It is ten times faster on big generated graphs. It raises on any YAML error, for the slower
-    pure-Python loader to word. The flag says the document may expand past the value budget
-    or hold merge keys: without an alias it holds exactly as many values as it has events.
+    None without libyaml. It is ten times faster on big generated graphs. It raises on any
+    YAML error, for the slower pure-Python loader to word. The flag says the document may
+    expand past the value budget or hold merge keys: without an alias it holds exactly as
+    many values as it has events.
+
+    A text with no alias, merge key or tag (no ``*``, ``<<`` or ``!`` anywhere) is handed over
+    at once: its depth and values are counted while it is built (see :class:`_Builder`), which
+    saves a whole parse of the file, as long as libyaml itself bounds the nesting it composes
+    (its composer recurses in C, where no ``RecursionError`` would stop a hostile file).
     """
     if not getattr(yaml, "__with_libyaml__", False):
-        return None, True
+        return None
+    if _libyaml_bounds_nesting() and not any(sign in text for sign in ("*", "<<", "!")):
+        loader = yaml.CSafeLoader(text)
+        return loader, loader.get_single_node(), False
     depth = values = 0
     aliases = False
     for event in yaml.parse(text, Loader=yaml.CSafeLoader):
@@ -81,13 +91,29 @@ def _fast_loader(text: str, limits: Limits) -> tuple[Any, bool]:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > limits.depth:
-                raise LimitExceeded("yaml.depth", f"nested deeper than {limits.depth} levels", event.start_mark,
-                                    raise_hint("depth", limits.depth))
+                raise _too_deep(limits, event.start_mark)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
         elif isinstance(event, yaml.AliasEvent) or (isinstance(event, yaml.ScalarEvent) and event.value == "<<"):
             aliases = True
-    return yaml.CSafeLoader(text), aliases or values > limits.values
+    loader = yaml.CSafeLoader(text)
+    return loader, loader.get_single_node(), aliases or values > limits.values
+
+
+@functools.cache
+def _libyaml_bounds_nesting() -> bool:
+    """Whether libyaml refuses deep nesting itself (a limit of 1,000 levels since its 0.2.6)."""
+    deep = "[" * 2000 + "]" * 2000
+    try:
+        yaml.CSafeLoader(deep).get_single_node()
+    except yaml.YAMLError:
+        return True
+    return False
+
+
+def _too_deep(limits: Limits, mark: Any) -> LimitExceeded:
+    return LimitExceeded("yaml.depth", f"nested deeper than {limits.depth} levels", mark,
+                         raise_hint("depth", limits.depth))
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -102,8 +128,7 @@ class _BoundedLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > self.limits.depth + 1:
-                raise LimitExceeded("yaml.depth", f"nested deeper than {self.limits.depth} levels",
-                                    self.peek_event().start_mark, raise_hint("depth", self.limits.depth))
+                raise _too_deep(self.limits, self.peek_event().start_mark)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -112,10 +137,8 @@ class _BoundedLoader(yaml.SafeLoader):
 def load_yaml(text: str, file: str = "<string>", limits: Limits | None = None) -> LoadedYaml:
     result = LoadedYaml(None, file)
     limits = limits or Limits.from_env()
-    loader: yaml.SafeLoader | Any
-    may_expand = True
     try:
-        loader, may_expand = _fast_loader(text, limits)
+        fast = _fast_compose(text, limits)
     except LimitExceeded as exc:
         result.issues.append(_limit_issue(exc, file))
         return result
@@ -123,10 +146,13 @@ def load_yaml(text: str, file: str = "<string>", limits: Limits | None = None) -
         if len(text) > REWORD_BYTES:  # re-reading a big file in pure Python would take seconds: say it as is
             result.issues.append(_syntax_issue(exc, file, text))
             return result
-        loader = None  # PyYAML's own loader words syntax errors better: let it report this one
+        fast = None  # PyYAML's own loader words syntax errors better: let it report this one
     except yaml.YAMLError:
-        loader = None
-    if loader is None:
+        fast = None
+    loader: yaml.SafeLoader | Any
+    if fast is not None:
+        loader, root, may_expand = fast
+    else:
         try:
             loader = _BoundedLoader(text, limits)
         except yaml.reader.ReaderError as exc:
@@ -134,12 +160,14 @@ def load_yaml(text: str, file: str = "<string>", limits: Limits | None = None) -
             result.issues.append(Issue("yaml.syntax", f"not a text file: character #x{exc.character:04x} "
                                        f"at offset {exc.position}", Location(file, line, 1)))
             return result
+        root, may_expand = None, True
     try:
-        root = loader.get_single_node()
+        if fast is None:
+            root = loader.get_single_node()
         if root is not None:
             result.data = _Builder(result, loader, limits).build(root, may_expand)
-    except LimitExceeded as exc:
-        result.issues.append(_limit_issue(exc, file))
+    except LimitExceeded as exc:  # one located error: what was found before it does not matter any more
+        result.issues = [_limit_issue(exc, file)]
         result.data = None
     except yaml.MarkedYAMLError as exc:
         result.issues.append(_syntax_issue(exc, file, text))
@@ -202,10 +230,17 @@ class _Builder:
         self.open: set[int] = set()  # the collections being built: one met again is a recursive alias
         self.flat: set[int] = set()  # mappings whose merge keys (``<<: *base``) are resolved
         self.plain = False  # no alias and no merge key: nothing to expand or resolve
+        self.root: yaml.Node | None = None
+        self.built = 1  # keys and values of a plain document met so far (the root, then each item)
 
     def build(self, root: yaml.Node, may_expand: bool) -> Any:
-        """The document's data; ``may_expand``: measure it against the value budget first."""
+        """The document's data; ``may_expand``: measure it against the value budget first.
+
+        A plain document (no alias, no merge key) is measured as it is built instead: its
+        collections against the depth bound, its keys and values against the budget.
+        """
         self.plain = not may_expand
+        self.root = root
         if may_expand:
             self._within_budget(root)
         return self._build(root, ())
@@ -263,6 +298,8 @@ class _Builder:
             )
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             return loader.construct_object(node, deep=True)
+        if self.plain:
+            self._measure(node, path)
         if id(node) in self.open:
             raise LimitExceeded("yaml.recursive", "an alias refers to the value that contains it", node.start_mark,
                                 "a workflow is a tree: copy the value instead of referring to itself")
@@ -273,6 +310,17 @@ class _Builder:
             return self._mapping(node, path)
         finally:
             self.open.discard(id(node))
+
+    def _measure(self, node: yaml.CollectionNode, path: Path_) -> None:
+        """Refuse a collection of a plain document that is too deep or brings the values over the budget.
+
+        Called before its items are built, so a huge document stops where it crosses the budget.
+        """
+        if len(path) >= self.limits.depth:
+            raise _too_deep(self.limits, node.start_mark)  # where the events pass would have stopped
+        self.built += len(node.value) * (2 if isinstance(node, yaml.MappingNode) else 1)
+        if self.built > self.limits.values and self.root is not None:
+            self._within_budget(self.root)  # names the innermost value over the budget
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
         out, loader = self.out, self.loader
