@@ -56,11 +56,16 @@ def has_conditions(model: type[BaseModel]) -> bool:
     )
 
 
+@cache
+def _markers(model: type[BaseModel]) -> tuple[tuple[str, ConditionParam | None], ...]:
+    """Each field of a params model and its condition marker, read from the annotations once per model."""
+    return tuple((name, _marker(info.annotation, info.metadata)) for name, info in model.model_fields.items())
+
+
 def condition_params(params: BaseModel, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str, ParamKind]]:
     """``(path, text, kind)`` of every condition in ``params``, nested rules and writes included."""
-    for name, info in type(params).model_fields.items():
+    for name, marker in _markers(type(params)):
         value, where = getattr(params, name, None), (*path, name)
-        marker = _marker(info.annotation, info.metadata)
         items = (list(enumerate(value)) if isinstance(value, list)
                  else list(value.items()) if isinstance(value, dict) else [(None, value)])
         for i, item in items:
