@@ -27,27 +27,17 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Port, node_type
+from segflow.engine import Inputs, Kind, NodeError, Port, node_type
 from segflow.engine.crops import Classification
-from segflow.engine.node import ParamProblem, RunContext
-from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
-from segflow.nodes.models.yolo import (
-    RUNTIME_HELP,
-    RuntimeName,
-    as_bgr,
-    compiled_source,
-    load_hint,
-    pinned_source,
-    ultralytics_weights_problems,
-)
-from segflow.vision.model_files import load_error, sha256_field
-from segflow.vision.ultralytics_refs import DEVICE, TASK_WORDS, torch_device
+from segflow.engine.on_crops import CROPS_OUT, Item, run_items, subject_ports
+from segflow.nodes.models.yolo import UltralyticsModel, UltralyticsParams, as_bgr
+from segflow.vision.ultralytics_refs import TASK_WORDS, torch_device
 from segflow.vision.yolo_onnx import EDGE_RUNTIMES
 
 log = logging.getLogger(__name__)
 
 
-class ClassifyParams(BatchParams):
+class ClassifyParams(UltralyticsParams):
     model: str = Field(
         ...,
         description="Classifier weights: a .pt or .onnx file (e.g. from `segflow train --task classify`), "
@@ -56,46 +46,24 @@ class ClassifyParams(BatchParams):
     imgsz: int | None = Field(None, ge=16, le=4096, description="Input size in pixels (short side resized, "
                               "centre crop). Empty = the size the model was trained at.")
     top_k: int = Field(5, ge=1, le=100, description="How many of the best classes each result lists.")
-    device: str = Field("auto", pattern=DEVICE, description="auto (GPU when present), cpu, cuda:0, mps.")
-    half: bool = Field(False, description="Half precision on CUDA (faster; ignored on CPU); on OpenVINO, "
-                       "lets it compute in bf16/f16.")
-    runtime: RuntimeName = Field("auto", description=RUNTIME_HELP)
-    sha256: str | None = sha256_field()
 
 
 @node_type("classify.yolo")
-class YoloClassifier(OnCrops, Node):
+class YoloClassifier(UltralyticsModel):
     """Ultralytics classification model on frames or crops; one call per micro-batch of images."""
 
     Params = ClassifyParams
     params: ClassifyParams
-    reload_params = frozenset({"model", "runtime", "device", "half", "sha256"})
-    batchable = True
+    example_model = "yolo11n-cls.pt"
+    model_words = "classifier"
+    export_kind = "classification"
     inputs = subject_ports("The frame to classify")
     outputs = {"classification": Port(Kind.VALUE, "Classification of the frame: class_id, class_name, "
                                       "confidence and top (the top_k best as (class_name, confidence))."),
                "crops": CROPS_OUT}
 
-    @classmethod
-    def weights_file(cls, params: Any, context: RunContext) -> Path:
-        """The file ``model`` names here; ``sha256`` pins it (``segflow models pin``)."""
-        return context.resolve(params.model)
-
-    @classmethod
-    def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
-        return ultralytics_weights_problems(params.model, cls.weights_file(params, context), params.runtime,
-                                            params.sha256, "yolo11n-cls.pt")
-
     def setup(self) -> None:
-        p = self.params
-        source = pinned_source(self.node_id, p.model, self.weights_file(p, self.context), p.sha256)
-        source, self.runtime = compiled_source(self.node_id, source, p, self.context)
-        try:
-            self.model = self.load(source)
-            task, names = self.model.task, self.model.names  # a file that is no model fails here too
-        except Exception as exc:
-            raise NodeError(f"node '{self.node_id}': cannot load classifier {source}: {load_error(exc)}",
-                            hint=load_hint(source, p.model, self.runtime, "classification")) from exc
+        source, task, names = self.load_weights()
         if task != "classify":
             raise NodeError(
                 f"node '{self.node_id}' (classify.yolo): {source} is {TASK_WORDS.get(task, task)} "
@@ -103,7 +71,7 @@ class YoloClassifier(OnCrops, Node):
                 hint="use detect.yolo for detection and segmentation models; classifiers are named *-cls",
             )
         self.names = {int(k): str(v) for k, v in names.items()}
-        self.imgsz = p.imgsz or self.trained_size()
+        self.imgsz = self.params.imgsz or self.trained_size()
         log.info("classify '%s': %s (%d classes, %d px) on %s", self.node_id, source, len(names), self.imgsz,
                  self.runtime)
 
@@ -145,9 +113,6 @@ class YoloClassifier(OnCrops, Node):
 
     def process_batch(self, batch: list[Inputs]) -> list[dict[str, Any]]:
         return run_items(batch, self.classify, self.params.batch_size, "classification")
-
-    def close(self) -> None:
-        self.model = None
 
 
 def top_classes(probs: np.ndarray, names: dict[int, str], k: int) -> Classification:

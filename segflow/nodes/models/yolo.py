@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -54,10 +54,21 @@ RuntimeName = Literal["auto", "compiled", "onnxruntime", "openvino", "ultralytic
 RUNTIME_HELP = ("What runs the model. auto: an .onnx file runs on the edge runtime (OpenVINO when installed, "
                 "else onnxruntime; no torch), anything else on ultralytics. compiled: a .pt is exported on first "
                 "use for the fastest runtime here (TensorRT on an NVIDIA GPU, else the edge runtime) and cached "
-                "in the model folder.")
+                "in the model folder. ultralytics also runs .onnx, for comparison.")
 
 
-class YoloParams(BatchParams):
+class UltralyticsParams(BatchParams):
+    """What every ultralytics-backed model node takes: its weights, their pin, and what runs them where."""
+
+    model: str  # each node type says in its own words which kind of model it takes
+    device: str = Field("auto", pattern=DEVICE, description="auto (GPU when present), cpu, cuda:0, mps.")
+    half: bool = Field(False, description="Half precision on CUDA (faster; ignored on CPU); on OpenVINO, "
+                       "lets it compute in bf16/f16.")
+    runtime: RuntimeName = Field("auto", description=RUNTIME_HELP)
+    sha256: str | None = sha256_field()
+
+
+class YoloParams(UltralyticsParams):
     model: str = Field(
         ...,
         description="Weights: a .pt, .onnx, .engine file or OpenVINO folder, or an ultralytics "
@@ -67,13 +78,8 @@ class YoloParams(BatchParams):
     iou: float = Field(0.7, ge=0, le=1, description="Non-maximum suppression: overlap above which boxes merge.")
     classes: list[str | int] | None = Field(None, description="Keep only these classes, by name or id (empty = all).")
     imgsz: int = Field(640, ge=32, le=8192, description="Inference size in pixels (long side).")
-    device: str = Field("auto", pattern=DEVICE, description="auto (GPU when present), cpu, cuda:0, mps.")
-    half: bool = Field(False, description="Half precision on CUDA (faster; ignored on CPU); on OpenVINO, "
-                       "lets it compute in bf16/f16.")
     max_det: int = Field(300, ge=1, le=10_000, description="Most detections per frame.")
     retina_masks: bool = Field(False, description="Compute masks at full image resolution (sharper, slower).")
-    runtime: RuntimeName = Field("auto", description=RUNTIME_HELP + " ultralytics also runs .onnx, for comparison.")
-    sha256: str | None = sha256_field()
 
 
 def as_bgr(pixels: np.ndarray) -> np.ndarray:
@@ -87,14 +93,62 @@ def as_bgr(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
+class UltralyticsModel(OnCrops, Node):
+    """What every ultralytics-backed model node shares: frames or crops in, weights loaded one way.
+
+    The weights (:class:`UltralyticsParams`) are checked, pinned, compiled on request and
+    loaded the same way, so every such node refuses the same mistakes with the same words.
+    A node type adds its ports, ``load`` (its model object for a runtime) and, in ``setup``,
+    its check of the loaded model's task.
+    """
+
+    params: UltralyticsParams
+    reload_params = frozenset({"model", "runtime", "device", "half", "sha256"})
+    batchable = True
+    example_model: ClassVar[str]  # an ultralytics model name of the right kind, for hints
+    model_words: ClassVar[str]  # what it loads, in an error: "classifier"
+    export_kind: ClassVar[str]  # which ONNX export it takes, in a hint: "classification"
+
+    @classmethod
+    def weights_file(cls, params: Any, context: RunContext) -> Path:
+        """The file (or folder) ``model`` names here; ``sha256`` pins it (``segflow models pin``)."""
+        return context.resolve(params.model)
+
+    @classmethod
+    def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
+        return ultralytics_weights_problems(params.model, cls.weights_file(params, context), params.runtime,
+                                            params.sha256, cls.example_model)
+
+    def load_weights(self) -> tuple[str, str, dict[Any, Any]]:
+        """Load the pinned weights (compiled first with ``runtime: compiled``): what was loaded, its task and names."""
+        p = self.params
+        source = pinned_source(self.node_id, p.model, self.weights_file(p, self.context), p.sha256)
+        source, self.runtime = compiled_source(self.node_id, source, p, self.context)
+        try:
+            self.model = self.load(source)
+            task, names = self.model.task, self.model.names  # a file that is no model fails here too
+        except Exception as exc:
+            raise NodeError(f"node '{self.node_id}': cannot load {self.model_words} {source}: {load_error(exc)}",
+                            hint=load_hint(source, p.model, self.runtime, self.export_kind)) from exc
+        return source, task, names
+
+    def load(self, source: str) -> Any:
+        """The model object for ``source`` on ``self.runtime``."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.model = None
+
+
 @node_type("detect.yolo")
-class Yolo(OnCrops, Node):
+class Yolo(UltralyticsModel):
     """Ultralytics YOLO detection or segmentation on frames or crops; one predict call per micro-batch."""
 
     Params = YoloParams
     params: YoloParams
-    reload_params = frozenset({"model", "runtime", "device", "half", "sha256"})
-    batchable = True
+    example_model = "yolo11n-seg.pt"
+    model_words = "YOLO model"
+    export_kind = "detection/segmentation"
     inputs = subject_ports("The frame to detect in")
     outputs = {"detections": Port(Kind.DETECTIONS, "Boxes, masks (segmentation models), class ids and class_name."),
                "crops": CROPS_OUT}
@@ -104,16 +158,10 @@ class Yolo(OnCrops, Node):
         return frozenset({"class_name"})
 
     @classmethod
-    def weights_file(cls, params: Any, context: RunContext) -> Path:
-        """The file (or folder) ``model`` names here; ``sha256`` pins it (``segflow models pin``)."""
-        return context.resolve(params.model)
-
-    @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
-        resolved = cls.weights_file(params, context)
-        problems = ultralytics_weights_problems(params.model, resolved, params.runtime, params.sha256, "yolo11n-seg.pt")
+        problems = super().check_params(params, context)
         if params.classes and not any(p.field == "model" and not p.warning for p in problems):
-            problems += cls._class_problems(params.classes, resolved)
+            problems += cls._class_problems(params.classes, cls.weights_file(params, context))
         return problems
 
     @staticmethod
@@ -129,17 +177,7 @@ class Yolo(OnCrops, Node):
         return []
 
     def setup(self) -> None:
-        p = self.params
-        source = pinned_source(self.node_id, p.model, self.weights_file(p, self.context), p.sha256)
-        source, self.runtime = compiled_source(self.node_id, source, p, self.context)
-        try:
-            self.model = self.load(source)
-            task, names = self.model.task, self.model.names  # a file that is no model fails here too
-        except Exception as exc:
-            raise NodeError(
-                f"node '{self.node_id}': cannot load YOLO model {source}: {load_error(exc)}",
-                hint=load_hint(source, p.model, self.runtime, "detection/segmentation"),
-            ) from exc
+        source, task, names = self.load_weights()
         if task not in SUPPORTED_TASKS:
             raise NodeError(
                 f"node '{self.node_id}' (detect.yolo): {source} is {TASK_WORDS.get(task, task)} "
@@ -203,9 +241,6 @@ class Yolo(OnCrops, Node):
             for i, result in zip(indices, results, strict=True):
                 outputs[i] = result if edge else to_detections(sv, result)
         return outputs
-
-    def close(self) -> None:
-        self.model = None
 
 
 def to_detections(sv: Any, result: Any) -> Any:
