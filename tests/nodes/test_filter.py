@@ -8,6 +8,7 @@ import pytest
 import supervision as sv
 
 from segflow.engine import NodeError
+from segflow.engine.registry import default_registry
 from segflow.nodes.detections.filter import FilterDetections
 
 
@@ -130,3 +131,17 @@ def test_empty_detections_pass_through(make_node, run_packet):
 def test_bad_params(params):
     with pytest.raises(pydantic.ValidationError):
         FilterDetections.Params(**params)
+
+
+@pytest.mark.parametrize(
+    ("node_type", "params"),
+    [
+        ("filter.detections", {"polygon": [[0, 0], [1, 1]]}),
+        ("relabel.detections", {"rules": [{"class_name": "coin", "polygon": [[0, 0], [1, 1]]}]}),
+        ("zone.count", {"polygon": [[0, 0], [1, 1]]}),
+    ],
+)
+def test_every_polygon_param_refuses_a_polygon_without_area_in_the_same_words(node_type, params):
+    with pytest.raises(pydantic.ValidationError, match="polygon needs at least 3 points, got 2"):
+        default_registry().get(node_type).Params(**params)
+    assert FilterDetections.Params(polygon=[[0, 0], [1, 0], [0, 1]]).polygon == [(0, 0), (1, 0), (0, 1)]

@@ -8,15 +8,36 @@ Names in ``where`` are checked against the upstream nodes' fields before the run
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import cv2
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from segflow.delivery.condition import Condition
 from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
 from segflow.engine.workflow.condition_check import ConditionText
+
+
+def _has_area(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    if len(points) < 3:
+        raise ValueError(f"polygon needs at least 3 points, got {len(points)}")
+    return points
+
+
+# The polygon param of every node that keeps or names detections by where they are (filter, relabel, zones).
+Polygon = Annotated[list[tuple[float, float]], AfterValidator(_has_area)]
+
+
+def contour(points: list[tuple[float, float]]) -> np.ndarray:
+    """A polygon param as OpenCV's point tests take it."""
+    return np.array(points, np.float32).reshape(-1, 1, 2)
+
+
+def inside(polygon: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Which of the (N, 2) ``points`` lie inside ``polygon`` (a :func:`contour`) or on its edge."""
+    return np.array([cv2.pointPolygonTest(polygon, (float(x), float(y)), False) >= 0 for x, y in points],
+                    dtype=bool)
 
 
 class FilterParams(Params):
@@ -31,7 +52,7 @@ class FilterParams(Params):
         description='Conditions, all of which must hold, e.g. "area_mm2 > 4", "class == stone and '
         'confidence > 0.5", "colour_label in [ripe, overripe]" (docs/conditions.md).',
     )
-    polygon: list[tuple[float, float]] | None = Field(
+    polygon: Polygon | None = Field(
         None, description="Keep detections inside this polygon: a list of [x, y] pixel points."
     )
     anchor: Literal["box_center", "mask_centroid"] = Field(
@@ -44,13 +65,6 @@ class FilterParams(Params):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
-
-    @field_validator("polygon")
-    @classmethod
-    def _polygon_has_area(cls, value: list[tuple[float, float]] | None) -> Any:
-        if value is not None and len(value) < 3:
-            raise ValueError(f"polygon needs at least 3 points, got {len(value)}")
-        return value
 
 
 def anchor_points(detections: Any, anchor: str) -> np.ndarray:
@@ -81,7 +95,7 @@ class FilterDetections(Node):
     def setup(self) -> None:
         self._conditions = [Condition(text, f"where[{i}]") for i, text in enumerate(self.params.where)]
         polygon = self.params.polygon
-        self._polygon = None if polygon is None else np.array(polygon, np.float32).reshape(-1, 1, 2)
+        self._polygon = None if polygon is None else contour(polygon)
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
         detections = inputs["detections"]
@@ -105,12 +119,5 @@ class FilterDetections(Node):
         for condition in self._conditions:
             keep &= condition.per_detection(detections, inputs.packet)
         if self._polygon is not None:
-            points = anchor_points(detections, p.anchor)
-            keep &= np.array(
-                [
-                    cv2.pointPolygonTest(self._polygon, (float(x), float(y)), False) >= 0
-                    for x, y in points
-                ],
-                dtype=bool,
-            )
+            keep &= inside(self._polygon, anchor_points(detections, p.anchor))
         return {"detections": detections[keep]}

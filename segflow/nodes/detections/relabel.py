@@ -13,14 +13,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import cv2
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from segflow.delivery.condition import Condition
 from segflow.engine import Inputs, Kind, Node, Params, Port, node_type
 from segflow.engine.workflow.condition_check import ConditionText
-from segflow.nodes.detections.filter import anchor_points
+from segflow.nodes.detections.filter import Polygon, anchor_points, contour, inside
 
 
 class Rule(Params):
@@ -30,17 +29,11 @@ class Rule(Params):
         description='Condition on one detection, e.g. "circularity > 0.9 and area_mm2 > 300", '
         '"colour_name in [orange, brown]", "cx < 200" (docs/conditions.md; empty: always).',
     )
-    polygon: list[tuple[float, float]] | None = Field(
+    polygon: Polygon | None = Field(
         None, description="Also require the box centre inside this polygon ([x, y] pixel points)."
     )
     class_id: int | None = Field(None, ge=0, description="Also set this class id (unset: keep the detection's).")
 
-    @field_validator("polygon")
-    @classmethod
-    def _has_area(cls, value: list[tuple[float, float]] | None) -> Any:
-        if value is not None and len(value) < 3:
-            raise ValueError(f"polygon needs at least 3 points, got {len(value)}")
-        return value
 
 
 class RelabelParams(Params):
@@ -66,7 +59,7 @@ class RelabelDetections(Node):
     def setup(self) -> None:
         self._conditions = [Condition(rule.when, f"rules[{i}].when") for i, rule in enumerate(self.params.rules)]
         self._polygons = [
-            None if r.polygon is None else np.array(r.polygon, np.float32).reshape(-1, 1, 2) for r in self.params.rules
+            None if r.polygon is None else contour(r.polygon) for r in self.params.rules
         ]
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
@@ -85,8 +78,7 @@ class RelabelDetections(Node):
         for rule, condition, polygon in zip(self.params.rules, self._conditions, self._polygons, strict=True):
             holds = condition.per_detection(detections, inputs.packet) & ~named
             if polygon is not None:
-                holds &= np.array([cv2.pointPolygonTest(polygon, (float(x), float(y)), False) >= 0
-                                   for x, y in centres], dtype=bool)
+                holds &= inside(polygon, centres)
             for i in np.flatnonzero(holds):
                 names[i] = rule.class_name
                 if rule.class_id is not None:

@@ -12,9 +12,10 @@ import threading
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type, takes_node_value
+from segflow.nodes.detections.filter import Polygon
 
 if TYPE_CHECKING:  # supervision costs ~0.8 s to import: only nodes that run pay it
     import supervision as sv
@@ -58,7 +59,7 @@ def count_by_name(names: list[str], selected: np.ndarray) -> dict[str, int]:
 
 
 class ZoneParams(Params):
-    polygon: list[tuple[float, float]] = Field(
+    polygon: Polygon = Field(
         description="The zone: a list of at least 3 [x, y] pixel points, or `$node.port` for a zone "
         "another node draws per frame (e.g. polygon.from_mask's polygon).",
         json_schema_extra=takes_node_value("polygon"),
@@ -73,13 +74,6 @@ class ZoneParams(Params):
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="If set, add a true/false field of this name to the detections.",
     )
-
-    @field_validator("polygon")
-    @classmethod
-    def _three_points(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        if len(value) < 3:
-            raise ValueError(f"polygon needs at least 3 points, got {len(value)}")
-        return value
 
 
 @node_type("zone.count")
