@@ -67,26 +67,21 @@ def stat_or_none(path: Path) -> tuple[os.stat_result | None, str | None]:
 
 def readable_file_problem(path: Path, what: str = "file") -> str | None:
     """Why ``path`` cannot be read as a regular file, or None."""
-    info, problem = stat_or_none(path)
-    if problem:
-        return problem
-    if info is None:
-        return f"{what} {shown(path)} does not exist"
-    if not stat.S_ISREG(info.st_mode):
-        return f"{shown(path)} is {kind_of(info.st_mode)}, not a {what}"
-    if not os.access(path, os.R_OK):
-        return f"{what} {shown(path)} is not readable (permission denied)"
-    return None
+    return _readable_problem(path, what, folder_too=False)
 
 
 def existing_path_problem(path: Path, what: str = "file") -> str | None:
     """Why nothing usable is at ``path`` (a model may be a file or a folder), or None."""
+    return _readable_problem(path, what, folder_too=True)
+
+
+def _readable_problem(path: Path, what: str, folder_too: bool) -> str | None:
     info, problem = stat_or_none(path)
     if problem:
         return problem
     if info is None:
         return f"{what} {shown(path)} does not exist"
-    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+    if not (stat.S_ISREG(info.st_mode) or (folder_too and stat.S_ISDIR(info.st_mode))):
         return f"{shown(path)} is {kind_of(info.st_mode)}, not a {what}"
     if not os.access(path, os.R_OK):
         return f"{what} {shown(path)} is not readable (permission denied)"
