@@ -119,12 +119,14 @@ class GraphBuilder:
             self.error("graph.empty", "the workflow has no nodes", ("nodes",), None,
                        hint="add a source (e.g. source.video), a model and a sink")
             return None
-        cycles = self._cycles(graph)
-        if cycles or any(i.is_error for i in self.issues):
-            return None
         # Ties broken by the order nodes are written in, never by how their ids are spelled.
         position = {node_id: i for i, node_id in enumerate(nodes)}
         order = topological_order(nodes, graph.edges, position.__getitem__)
+        if len(order) < len(nodes):  # some nodes wait on each other: only then look for the cycles
+            self._cycles(graph)
+            return None
+        if any(i.is_error for i in self.issues):
+            return None
         self._reach(order, nodes, graph)
         return CompiledGraph(name, settings, {n: nodes[n] for n in order}, order, graph)
 
@@ -271,21 +273,22 @@ class GraphBuilder:
             return "cut crops first (crop.detections around detections, crop.tiles for tiles)"
         return ""
 
-    def _cycles(self, graph: nx.DiGraph) -> bool:
-        found = False
+    def _cycles(self, graph: nx.DiGraph) -> None:
         for component in nx.strongly_connected_components(graph):
             if len(component) == 1 and not graph.has_edge(*(list(component) * 2)):
                 continue
-            found = True
             first = sorted(component)[0]
             cycle = nx.find_cycle(graph.subgraph(component), source=first)  # the same words every run
             names = [edge[0] for edge in cycle] + [cycle[0][0]]
             self.error("graph.cycle", "cycle: " + " -> ".join(names), ("nodes", first), first,
                        hint="a workflow must be a DAG; break one of these edges", key=True)
-        return found
 
     def _reach(self, order: list[str], nodes: dict[str, ResolvedNode], graph: nx.DiGraph) -> None:
-        """Which sources feed each node; a node whose required inputs share no source never runs."""
+        """Which sources feed each node; a node whose required inputs share no source never runs.
+
+        Nodes fed by the same sources share one set: a big graph has few distinct ones.
+        """
+        shared: dict[frozenset[str], frozenset[str]] = {}
         for node_id in order:
             node = nodes[node_id]
             if node.cls.is_source:
@@ -303,14 +306,16 @@ class GraphBuilder:
                 self.error("graph.disjoint", "its inputs come from different sources, so no packet has them all",
                            ("nodes", node_id, "inputs"), node_id,
                            hint="a packet is one frame of one source; wire inputs that share a source", key=True)
-            node.sources = reach
+            node.sources = shared.setdefault(reach, reach)
 
 
 def topological_order(items: Iterable[K], edges: Iterable[tuple[K, K]], rank: Callable[[K], int]) -> list[K]:
     """Kahn's algorithm; among the items ready to go, the lowest ``rank`` first. O((n + e) log n).
 
     networkx's ``lexicographical_topological_sort`` gives the same order at several
-    times the cost, which showed on 10,000-node graphs. The input must be acyclic.
+    times the cost, which showed on 10,000-node graphs. On a cycle the items on it and
+    after it never get ready: the order is then shorter than the items, which is how
+    compilation knows to look for cycles at all.
     """
     successors: dict[K, list[K]] = {item: [] for item in items}
     waiting = dict.fromkeys(successors, 0)
