@@ -188,14 +188,15 @@ class GraphBuilder:
     def _wire_params(self, node_id: str, node: ResolvedNode, nodes: dict[str, ResolvedNode], all_ids: set[str],
                      graph: nx.DiGraph) -> None:
         """``param: $node.port``: the node exists, has that output, and it is a value (not pixels or detections)."""
-        for param, (src_id, src_port) in list(node.param_refs.items()):
+        for param, ref in node.param_refs.items():
             path = ("nodes", node_id, "params", param)
-            found = self._output(PARAM_REF, param, (src_id, src_port), path, node_id, nodes, all_ids, _value_hint)
+            found = self._output(PARAM_REF, param, ref, path, node_id, nodes, all_ids, _value_hint)
             if found is None:
                 continue
-            if found[1].kind != Kind.VALUE:
+            (src_id, src_port), (_, output) = ref, found
+            if output.kind != Kind.VALUE:
                 self.error("param.ref_kind", f"param '{param}' takes a value, but '{src_id}.{src_port}' gives "
-                           f"{found[1].kind}", path, node_id, param,
+                           f"{output.kind}", path, node_id, param,
                            "a param can take a value output (e.g. detections.to_polygon's polygon)")
                 continue
             graph.add_edge(src_id, node_id)
