@@ -287,8 +287,7 @@ def plan_node(graph: CompiledGraph, node_id: str) -> PlanNode:
     resolved = graph.nodes[node_id]
     cls, params = resolved.cls, resolved.params
     role = cls.role()
-    fed_by = {port: frozenset().union(*(graph.nodes[src].sources for src, _ in refs))
-              for port, refs in resolved.inputs.items()}
+    fed_by = {port: _sources_of(graph, refs) for port, refs in resolved.inputs.items()}
     batch_size = int(getattr(params, "batch_size", 1)) if role == "model" else 1
     max_wait_s = float(getattr(params, "max_wait_ms", 0.0)) / 1000.0 if role == "model" else 0.0
     return PlanNode(
@@ -298,3 +297,10 @@ def plan_node(graph: CompiledGraph, node_id: str) -> PlanNode:
         batch_size=batch_size, max_wait_s=max_wait_s, resources=dict(resolved.resources),
         replicas=resolved.replicas, param_refs=dict(resolved.param_refs), raw_params=dict(resolved.raw_params),
     )
+
+
+def _sources_of(graph: CompiledGraph, refs: list[Ref]) -> frozenset[str]:
+    """The sources whose packets carry an input: its one node's own set (shared, not copied), or the union."""
+    if len(refs) == 1:
+        return graph.nodes[refs[0][0]].sources
+    return frozenset().union(*(graph.nodes[src].sources for src, _ in refs))
