@@ -268,7 +268,8 @@ class Node:
 
         ``origins`` maps each wired input to the port that *made* its value (followed back
         through ``Port.passes``), so a stitch can see whether its crops have parents.
-        ``ParamProblem.field`` names the input port (empty: the node).
+        ``ParamProblem.field`` names the input port, or ``params.NAME`` for a param that does not fit the
+        wiring (empty: the node).
         """
         return []
 
