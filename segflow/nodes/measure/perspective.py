@@ -119,11 +119,17 @@ def warp_detections(detections: Any, h: np.ndarray, size: tuple[int, int]) -> An
     return warped[keep] if not keep.all() else warped
 
 
+def _is_point(value: Any) -> bool:
+    return (isinstance(value, list | tuple | np.ndarray) and len(value) == 2
+            and all(isinstance(v, int | float | np.number) for v in value))
+
+
 def warp_polygons(value: Any, h: np.ndarray) -> Any:
     """A polygon [[x, y], ...] or a list of them, mapped point by point (same nesting)."""
-    array = np.asarray(value, dtype=np.float64)
-    if array.ndim == 2 and array.shape[1] == 2:
-        return [[round(float(x), 2), round(float(y), 2)] for x, y in warp_points(array, h)]
+    if not isinstance(value, list | tuple | np.ndarray) or len(value) == 0:
+        raise ValueError(f"expected a polygon [[x, y], ...] or a list of them, got {type(value).__name__}")
+    if all(_is_point(point) for point in value):
+        return [[round(float(x), 2), round(float(y), 2)] for x, y in warp_points(np.asarray(value, np.float64), h)]
     return [warp_polygons(polygon, h) for polygon in value]
 
 
@@ -160,5 +166,9 @@ class PerspectiveTransform(Node):
                     f"is {frame.shape[:2]}", hint="connect the image the detections were made on")
             out["detections"] = warp_detections(detections, h, size)
         if inputs.get("polygons") is not None:
-            out["polygons"] = warp_polygons(inputs["polygons"], h)
+            try:
+                out["polygons"] = warp_polygons(inputs["polygons"], h)
+            except ValueError as exc:
+                raise NodeError(f"transform.perspective '{self.node_id}': polygons: {exc}",
+                                hint="wire a polygon value, e.g. polygon.from_mask's polygon or polygons") from exc
         return out
