@@ -224,4 +224,5 @@ def test_union_per_class_and_named(make_node, run_packet):
                      detections=found)["detections"]
     assert list(out.data["union_count"]) == [1, 2] and list(out.data["class_name"]) == ["pile", "pile"]
     assert out.confidence.tolist() == pytest.approx([0.7, 0.9]) and out.mask is None
-    assert run_packet(make_node(DetectionsUnion, {}), detections=sv.Detections.empty())["detections"].xyxy.shape == (0, 4)
+    empty = run_packet(make_node(DetectionsUnion, {}), detections=sv.Detections.empty())["detections"]
+    assert empty.xyxy.shape == (0, 4)

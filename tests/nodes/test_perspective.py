@@ -127,7 +127,8 @@ def test_top_down_workflow_measures_tilted_parts_with_one_fixed_scale(tmp_path):
     found = [json.loads(line) for line in (tmp_path / "out/top_down/parts.jsonl").read_text().splitlines()]
     assert len(found) == len(truth["parts"]) == 4
     for part in truth["parts"]:
-        record = min(found, key=lambda r: abs(r["length_mm"] - part["length_mm"]) + abs(r["width_mm"] - part["width_mm"]))
+        scores = [abs(r["length_mm"] - part["length_mm"]) + abs(r["width_mm"] - part["width_mm"]) for r in found]
+        record = found[int(np.argmin(scores))]
         assert record["length_mm"] == pytest.approx(part["length_mm"], rel=0.01)
         assert record["width_mm"] == pytest.approx(part["width_mm"], abs=0.25)  # one pixel of the view
         assert record["area_mm2"] == pytest.approx(part["area_mm2"], rel=0.02)

@@ -120,7 +120,8 @@ nodes:
   cam: {type: source.test_pattern, params: {frames: 2}}
   find: {type: detect.threshold, inputs: {image: cam.image}}
 %s  dwell: {type: zone.time, params: {polygon: [[0, 0], [50, 0], [50, 50]]}, inputs: {detections: %s.detections}}
-  log: {type: sink.jsonl, params: {path: /dev/null, only_when: "max(time_in_zone_s) > 1"}, inputs: {detections: dwell.detections}}
+  log: {type: sink.jsonl, params: {path: /dev/null, only_when: "max(time_in_zone_s) > 1"},
+        inputs: {detections: dwell.detections}}
 """
 
 
