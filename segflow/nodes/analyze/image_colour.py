@@ -31,8 +31,9 @@ class ImageColourParams(ColourOptions):
         json_schema_extra=takes_node_value("polygon"),
     )
     max_pixels: int = Field(
-        250_000, ge=1_000, le=100_000_000,
-        description="Most pixels described: a larger frame or region is sampled on a regular grid.",
+        20_000, ge=1_000, le=100_000_000,
+        description="Most pixels described: a larger frame or region is sampled on a regular grid (a 640 x 480 "
+        "frame: every 4th pixel of every 4th row).",
     )
 
     @field_validator("region")
