@@ -226,3 +226,13 @@ def test_union_per_class_and_named(make_node, run_packet):
     assert out.confidence.tolist() == pytest.approx([0.7, 0.9]) and out.mask is None
     empty = run_packet(make_node(DetectionsUnion, {}), detections=sv.Detections.empty())["detections"]
     assert empty.xyxy.shape == (0, 4)
+
+
+def test_a_tracked_input_beside_an_untracked_one_without_confidence(make_node, run_packet):
+    t = truth_masks()[0]
+    tracked = dets([t], ["stone"], [0.9])
+    tracked.tracker_id = np.array([12])
+    bare = dets([shifted(t, 1)], ["stone"], [0.0])
+    bare.confidence, bare.class_id = None, None
+    d = run(make_node, run_packet, {"class_aware": False}, first=tracked, second=bare)["detections"]
+    assert len(d) == 1 and d.tracker_id is None and d.confidence[0] == pytest.approx(0.95)

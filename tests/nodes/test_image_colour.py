@@ -35,7 +35,8 @@ def test_whole_frame_dominant_colours_and_shares(make_node, run_packet):
 
 def test_region_sees_only_its_pixels(make_node, run_packet):
     region = [[5, 5], [90, 5], [90, 290], [5, 290]]
-    value = run_packet(make_node(AnalyzeImageColour, {"region": region, "k": 0, "max_pixels": 10**6}), image=scene())["value"]
+    node = make_node(AnalyzeImageColour, {"region": region, "k": 0, "max_pixels": 10**6})
+    value = run_packet(node, image=scene())["value"]
     lab = np.array([value["lab_l_mean"], value["lab_a_mean"], value["lab_b_mean"]])
     assert float(delta_e_2000(lab, srgb_to_lab(np.array(RED, float)))) < 0.5
     assert value["colour_name"] in {"red", "dark red"} and "dominant_hex" not in value
@@ -61,7 +62,8 @@ def test_same_figures_as_analyze_colour_on_a_mask_of_the_region(make_node, run_p
     params = {"reference": {"name": "blue", "rgb": list(BLUE), "threshold": 5}, "k": 2}
     per_object = run_packet(make_node(AnalyzeColour, params), image=frame, detections=detections)["detections"]
     region = [[119.6, 9.6], [389.4, 9.6], [389.4, 199.4], [119.6, 199.4]]
-    value = run_packet(make_node(AnalyzeImageColour, {**params, "region": region, "max_pixels": 10**6}), image=frame)["value"]
+    node = make_node(AnalyzeImageColour, {**params, "region": region, "max_pixels": 10**6})
+    value = run_packet(node, image=frame)["value"]
     for key in ("colour_pixels", "lab_l_mean", "hue_median_deg", "colour_name", "colour_label", "delta_e_blue"):
         expected = per_object.data[key][0]
         assert value[key] == (pytest.approx(expected) if isinstance(value[key], float) else expected), key

@@ -139,6 +139,10 @@ def merge_masks(parts: list[sv.Detections], group: list[Member], shape: tuple[in
     return votes >= at_least
 
 
+def _class_ids(part: sv.Detections) -> np.ndarray:
+    return np.zeros(len(part), dtype=np.int64) if part.class_id is None else np.asarray(part.class_id)
+
+
 @node_type("detections.consensus")
 class DetectionsConsensus(Node):
     """Keep objects that at least `required_votes` detectors found, merged (class, confidence, box, mask by vote)."""
@@ -195,7 +199,11 @@ class DetectionsConsensus(Node):
         p = self.params
         kept = [s for s, part in enumerate(parts) if len(part)]
         offsets = dict(zip(kept, np.cumsum([0] + [len(parts[s]) for s in kept[:-1]]), strict=True))
-        pooled = sv.Detections.merge(unify_fields([dataclasses.replace(parts[s], mask=None) for s in kept]))
+        # One pool of every vote's fields: masks are merged by vote below, and tracker ids (a tracked input beside
+        # an untracked one) mean nothing across detectors, so neither may stop supervision's merge.
+        pooled = sv.Detections.merge(unify_fields([dataclasses.replace(
+            parts[s], mask=None, tracker_id=None, confidence=np.array([self._confidence(parts[s], i) for i in range(
+                len(parts[s]))], dtype=np.float32), class_id=_class_ids(parts[s])) for s in kept]))
         shape = next((part.mask.shape[1:] for part in parts if len(part) and part.mask is not None), None)
         xyxy, confidence, class_id, names, masks = [], [], [], [], []
         for group in groups:
@@ -203,7 +211,7 @@ class DetectionsConsensus(Node):
             votes = [class_names(parts[s])[i] for s, i in group]
             name = votes[0] if p.class_vote == "most_confident" else Counter(votes).most_common(1)[0][0]
             source = next((s, i) for (s, i), n in zip(group, votes, strict=True) if n == name)
-            class_id.append(int(parts[source[0]].class_id[source[1]]) if parts[source[0]].class_id is not None else 0)
+            class_id.append(int(_class_ids(parts[source[0]])[source[1]]))
             names.append(name)
             confidence.append(float(AGGREGATE[p.confidence_merge](conf)))
             xyxy.append(merge_boxes(np.array([parts[s].xyxy[i] for s, i in group], dtype=np.float64), p.box_merge))
