@@ -236,3 +236,12 @@ def test_a_tracked_input_beside_an_untracked_one_without_confidence(make_node, r
     bare.confidence, bare.class_id = None, None
     d = run(make_node, run_packet, {"class_aware": False}, first=tracked, second=bare)["detections"]
     assert len(d) == 1 and d.tracker_id is None and d.confidence[0] == pytest.approx(0.95)
+
+
+def test_a_tie_of_classes_goes_to_the_surest_vote(make_node, run_packet):
+    t = truth_masks()[1]
+    inputs = {"first": dets([t], ["pebble"], [0.5]), "second": dets([shifted(t, 1)], ["stone"], [0.6]),
+              "third": dets([shifted(t, -1)], ["bean"], [0.9]), "fourth": dets([shifted(t, 1, 1)], ["stone"], [0.55])}
+    two_each = {**inputs, "first": dets([t], ["bean"], [0.5])}  # bean 2 (0.9, 0.5), stone 2 (0.6, 0.55)
+    assert run(make_node, run_packet, {"class_aware": False}, **inputs)["detections"].data["class_name"][0] == "stone"
+    assert run(make_node, run_packet, {"class_aware": False}, **two_each)["detections"].data["class_name"][0] == "bean"

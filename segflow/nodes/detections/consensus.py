@@ -209,7 +209,10 @@ class DetectionsConsensus(Node):
         for group in groups:
             conf = np.array([self._confidence(parts[s], i) for s, i in group])
             votes = [class_names(parts[s])[i] for s, i in group]
-            name = votes[0] if p.class_vote == "most_confident" else Counter(votes).most_common(1)[0][0]
+            counts = Counter(votes)
+            wanted = 1 if p.class_vote == "most_confident" else max(counts.values())
+            name = next(n for n, _ in sorted(zip(votes, conf, strict=True), key=lambda vc: -vc[1])
+                        if counts[n] >= wanted)  # the surest of the commonest (of all, for most_confident)
             source = next((s, i) for (s, i), n in zip(group, votes, strict=True) if n == name)
             class_id.append(int(_class_ids(parts[source[0]])[source[1]]))
             names.append(name)
