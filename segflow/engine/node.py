@@ -70,7 +70,8 @@ class Port:
     # validation follows it upstream to the port that made the value, to read that port's ``traits``.
     passes: str = ""
     # What the value made at this output is known to have, for the nodes it feeds to check
-    # (``parents``: crops cut around detections, which a stitch can attach results to).
+    # (``parents``: crops cut around detections, which a stitch can attach results to; ``frame``: the
+    # image this node's detections are in, which a ``follow`` input takes over the node's own image input).
     traits: frozenset[str] = frozenset()
 
 

@@ -141,3 +141,26 @@ def test_a_value_that_is_no_polygon_names_the_input(make_node, run_packet):
     with pytest.raises(NodeError, match="polygons") as err:
         run_packet(make_node(PerspectiveTransform, PARAMS), image=image, polygons={"count": 3})
     assert "polygon.from_mask" in err.value.hint
+
+
+def test_a_node_after_the_warp_takes_the_view_as_the_frame_of_its_detections():
+    """measure.masks with no image wired follows its detections to their frame: the view, not the camera's."""
+    from segflow.engine.workflow.validate import validate_text
+
+    text = """version: 1
+name: t
+nodes:
+  cam: {type: source.test_pattern, params: {frames: 1}}
+  find: {type: detect.threshold, inputs: {image: cam.image}}
+  top: {type: transform.perspective, params: {points: [[0, 0], [60, 0], [60, 40], [0, 40]], width: 61, height: 41},
+        inputs: {image: cam.image, detections: find.detections}}
+  after: {type: filter.detections, params: {min_confidence: 0.1}, inputs: {detections: top.detections}}
+  measure: {type: measure.masks, inputs: {detections: after.detections}}
+  before: {type: measure.masks, inputs: {detections: find.detections}}
+  log: {type: sink.jsonl, params: {path: /dev/null}, inputs: {detections: measure.detections}}
+  log2: {type: sink.jsonl, params: {path: /dev/null}, inputs: {detections: before.detections}}
+"""
+    result = validate_text(text, "wf.yaml")
+    assert [i.format() for i in result.issues if i.is_error] == []
+    assert result.graph.nodes["measure"].inputs["image"] == [("top", "image")]
+    assert result.graph.nodes["before"].inputs["image"] == [("cam", "image")]

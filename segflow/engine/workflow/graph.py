@@ -221,6 +221,9 @@ class GraphBuilder:
         if node is None or node_id in seen:
             return None
         seen.add(node_id)
+        for port, spec in node.cls.outputs.items():  # a node that remakes the frame (a warp): its detections are in it
+            if spec.kind == kind and "frame" in spec.traits:
+                return (node_id, port)
         for port, refs in node.inputs.items():
             if node.cls.inputs[port].kind == kind and refs:
                 return refs[0]

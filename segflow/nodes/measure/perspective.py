@@ -146,7 +146,7 @@ class PerspectiveTransform(Node):
                          required=False),
     }
     outputs = {
-        "image": Port(Kind.IMAGE, "The top-down view, width x height."),
+        "image": Port(Kind.IMAGE, "The top-down view, width x height.", traits=frozenset({"frame"})),
         "detections": Port(Kind.DETECTIONS, "The detections in the view (those wholly outside it dropped)."),
         "polygons": Port(Kind.VALUE, "The polygons in the view, nested as they came."),
     }
