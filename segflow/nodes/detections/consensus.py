@@ -87,7 +87,7 @@ def _pair_overlap(parts: list[sv.Detections], a: Member, b: Member) -> float:
 def consensus_groups(parts: list[sv.Detections], p: ConsensusParams) -> list[list[Member]]:
     """Groups of votes from different inputs that are one object; only groups with ``required_votes``."""
     names = [class_names(part) for part in parts]
-    confidence = [part.confidence if part.confidence is not None else np.ones(len(part)) for part in parts]
+    confidence = [confidences(part) for part in parts]
     order = sorted(((s, i) for s, part in enumerate(parts) for i in range(len(part))),
                    key=lambda m: -float(confidence[m[0]][m[1]]))
     used: set[Member] = set()
@@ -139,8 +139,25 @@ def merge_masks(parts: list[sv.Detections], group: list[Member], shape: tuple[in
     return votes >= at_least
 
 
-def _class_ids(part: sv.Detections) -> np.ndarray:
+def class_ids(part: sv.Detections) -> np.ndarray:
     return np.zeros(len(part), dtype=np.int64) if part.class_id is None else np.asarray(part.class_id)
+
+
+def confidences(part: sv.Detections) -> np.ndarray:
+    return np.ones(len(part), dtype=np.float32) if part.confidence is None else np.asarray(part.confidence, np.float32)
+
+
+def pooled(parts: list[sv.Detections]) -> sv.Detections:
+    """Every input's detections in one set, in input order, their fields made alike.
+
+    Masks are merged by vote and tracker ids (a tracked input beside an untracked one) mean
+    nothing across detectors, so neither is pooled; missing confidences and class ids are filled.
+    """
+    import supervision as sv
+
+    return sv.Detections.merge(unify_fields([
+        dataclasses.replace(part, mask=None, tracker_id=None, confidence=confidences(part), class_id=class_ids(part))
+        for part in parts if len(part)]))
 
 
 @node_type("detections.consensus")
@@ -196,41 +213,35 @@ class DetectionsConsensus(Node):
             empty.data = {"class_name": np.empty(0, dtype=str), "votes": np.empty(0, dtype=np.int64),
                           "detectors": np.empty(0, dtype=str)}
             return empty
-        p = self.params
-        kept = [s for s, part in enumerate(parts) if len(part)]
-        offsets = dict(zip(kept, np.cumsum([0] + [len(parts[s]) for s in kept[:-1]]), strict=True))
-        # One pool of every vote's fields: masks are merged by vote below, and tracker ids (a tracked input beside
-        # an untracked one) mean nothing across detectors, so neither may stop supervision's merge.
-        pooled = sv.Detections.merge(unify_fields([dataclasses.replace(
-            parts[s], mask=None, tracker_id=None, confidence=np.array([self._confidence(parts[s], i) for i in range(
-                len(parts[s]))], dtype=np.float32), class_id=_class_ids(parts[s])) for s in kept]))
         shape = next((part.mask.shape[1:] for part in parts if len(part) and part.mask is not None), None)
-        xyxy, confidence, class_id, names, masks = [], [], [], [], []
-        for group in groups:
-            conf = np.array([self._confidence(parts[s], i) for s, i in group])
-            votes = [class_names(parts[s])[i] for s, i in group]
-            counts = Counter(votes)
-            wanted = 1 if p.class_vote == "most_confident" else max(counts.values())
-            name = next(n for n, _ in sorted(zip(votes, conf, strict=True), key=lambda vc: -vc[1])
-                        if counts[n] >= wanted)  # the surest of the commonest (of all, for most_confident)
-            source = next((s, i) for (s, i), n in zip(group, votes, strict=True) if n == name)
-            class_id.append(int(_class_ids(parts[source[0]])[source[1]]))
-            names.append(name)
-            confidence.append(float(AGGREGATE[p.confidence_merge](conf)))
-            xyxy.append(merge_boxes(np.array([parts[s].xyxy[i] for s, i in group], dtype=np.float64), p.box_merge))
-            if shape is not None:
-                at_least = {"union": 1, "intersection": len(group)}.get(p.mask_merge, p.required_votes)
-                masks.append(merge_masks(parts, group, shape, at_least))
-        out = rows(pooled, np.array([offsets[s] + i for s, i in (g[0] for g in groups)]))
-        data = {**out.data, "class_name": np.array(names), "votes": np.array([len(g) for g in groups]),
+        merged = [self._merge_group(parts, group, shape) for group in groups]
+        starts = np.cumsum([0] + [len(part) for part in parts])  # where each input's detections begin in the pool
+        out = rows(pooled(parts), np.array([starts[s] + i for s, i in (g[0] for g in groups)]))
+        data = {**out.data, "class_name": np.array([m[0] for m in merged]),
+                "votes": np.array([len(g) for g in groups]),
                 "detectors": np.array(["+".join(sorted((ports[s] for s, _ in g), key=PORTS.index)) for g in groups])}
-        return dataclasses.replace(out, xyxy=np.array(xyxy, dtype=np.float32), confidence=np.array(
-            confidence, dtype=np.float32), class_id=np.array(class_id), tracker_id=None, data=data,
-            mask=np.stack(masks) if masks else None)
+        return dataclasses.replace(
+            out, class_id=np.array([m[1] for m in merged]), confidence=np.array([m[2] for m in merged], np.float32),
+            xyxy=np.array([m[3] for m in merged], dtype=np.float32), tracker_id=None, data=data,
+            mask=np.stack([m[4] for m in merged]) if shape is not None else None)
 
-    @staticmethod
-    def _confidence(part: sv.Detections, i: int) -> float:
-        return 1.0 if part.confidence is None else float(part.confidence[i])
+    def _merge_group(self, parts: list[sv.Detections], group: list[Member],
+                     shape: tuple[int, int] | None) -> tuple[str, int, float, np.ndarray, np.ndarray | None]:
+        """Class name, class id, confidence, box and mask (None without masks) of one agreed object."""
+        p = self.params
+        conf = np.array([confidences(parts[s])[i] for s, i in group])
+        votes = [class_names(parts[s])[i] for s, i in group]
+        counts = Counter(votes)
+        wanted = 1 if p.class_vote == "most_confident" else max(counts.values())
+        # the surest vote of the commonest classes (of any class, for most_confident)
+        name = next(n for n, _ in sorted(zip(votes, conf, strict=True), key=lambda vc: -vc[1]) if counts[n] >= wanted)
+        s, i = next(member for member, n in zip(group, votes, strict=True) if n == name)
+        box = merge_boxes(np.array([parts[t].xyxy[j] for t, j in group], dtype=np.float64), p.box_merge)
+        mask = None
+        if shape is not None:
+            at_least = {"union": 1, "intersection": len(group)}.get(p.mask_merge, p.required_votes)
+            mask = merge_masks(parts, group, shape, at_least)
+        return name, int(class_ids(parts[s])[i]), float(AGGREGATE[p.confidence_merge](conf)), box, mask
 
     def _presence(self, merged: sv.Detections) -> dict[str, Any]:
         p = self.params
