@@ -164,3 +164,40 @@ nodes:
     assert [i.format() for i in result.issues if i.is_error] == []
     assert result.graph.nodes["measure"].inputs["image"] == [("top", "image")]
     assert result.graph.nodes["before"].inputs["image"] == [("cam", "image")]
+
+
+TRAY = """version: 1
+name: tray-view
+nodes:
+  camera: {type: source.image, params: {path: assets/samples/tray.png}}
+  tray:
+    type: detect.threshold
+    params: {channel: gray, method: fixed, threshold: 100, fill_holes: true, min_area: 20000, class_name: tray}
+    inputs: {image: camera.image}
+  outline: {type: polygon.from_mask, params: {tolerance: 2.0}, inputs: {detections: tray.detections}}
+  parts:
+    type: detect.threshold
+    params: {channel: s, method: fixed, threshold: 100, min_area: 50, class_name: part}
+    inputs: {image: camera.image}
+  top:
+    type: transform.perspective
+    params: {points: $outline.polygon, width: 350, height: 250}
+    inputs: {image: camera.image, detections: parts.detections, polygons: outline.polygon}
+  log: {type: sink.jsonl, params: {path: out/parts.jsonl, per: frame}, inputs: {detections: top.detections,
+                                                                            value: top.polygons}}
+"""
+
+
+def test_points_found_per_frame_warp_the_tray_wherever_it_lies(tmp_path):
+    """The tray's outline (polygon.from_mask, dozens of points) gives the corners: the parts on it stay."""
+    from segflow.engine.api import loads
+
+    truth = json.loads((ROOT / "assets/samples/tray.json").read_text())
+    (tmp_path / "assets").symlink_to(ROOT / "assets", target_is_directory=True)
+    assert loads(TRAY, base_dir=tmp_path).run().failures == 0
+    [record] = [json.loads(line) for line in (tmp_path / "out/parts.jsonl").read_text().splitlines()]
+    assert record["count"] == sum(part["on_tray"] for part in truth["parts"]) == 5
+    # The outline itself lands on the view's border (within the outline's 2 px simplification).
+    outline = np.array(record["value"])
+    to_border = np.minimum.reduce([outline[:, 0], 349 - outline[:, 0], outline[:, 1], 249 - outline[:, 1]])
+    assert np.abs(to_border).max() < 4.0
