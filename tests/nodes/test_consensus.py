@@ -6,7 +6,7 @@ import numpy as np
 import pydantic
 import pytest
 import supervision as sv
-from conftest import ellipse, raster_polygon
+from antialias import coverage, ellipse
 
 from segflow.nodes.detections.consensus import DetectionsConsensus, merge_boxes
 from segflow.nodes.detections.union import DetectionsUnion
@@ -17,7 +17,7 @@ OBJECTS = [(40, 40, 18, 10, 20), (110, 45, 14, 14, 0), (80, 95, 25, 9, -30)]
 
 
 def truth_masks() -> list[np.ndarray]:
-    return [raster_polygon(ellipse(*o), SHAPE) for o in OBJECTS]
+    return [coverage(ellipse(*o), SHAPE) >= 0.5 for o in OBJECTS]
 
 
 def shifted(mask: np.ndarray, dx: int, dy: int = 0) -> np.ndarray:
@@ -57,7 +57,7 @@ def run(make_node, run_packet, params, **inputs):
 
 def test_two_of_three_detectors_keep_real_objects_and_the_mask_vote_beats_each_detector(make_node, run_packet):
     t = truth_masks()
-    false_alarm = raster_polygon(ellipse(140, 100, 8, 8), SHAPE)
+    false_alarm = coverage(ellipse(140, 100, 8, 8, 0), SHAPE) >= 0.5
     # Each detector's outline is noisy; the first's is a pixel off to the right as well.
     first = dets([shifted(noisy(m, 1), 1) for m in t] + [false_alarm], ["stone", "stone", "bean", "stone"],
                  [0.9, 0.8, 0.7, 0.6])

@@ -10,7 +10,7 @@ import numpy as np
 import pydantic
 import pytest
 import supervision as sv
-from conftest import bar, ellipse, raster_polygon
+from antialias import bar, coverage, ellipse
 
 from segflow.nodes.measure.perspective import PerspectiveTransform, quad_corners
 from segflow.vision.yolo_dataset import mask_polygon
@@ -30,7 +30,7 @@ def to_camera() -> np.ndarray:
 
 def camera_scene():
     """The plane seen by the camera (blurred, noisy), the true masks on the plane, and the camera's masks."""
-    truth = [raster_polygon(shape, VIEW[::-1]) for shape in SHAPES]
+    truth = [coverage(shape, VIEW[::-1]) >= 0.5 for shape in SHAPES]
     plane = np.full((VIEW[1], VIEW[0]), 60, np.uint8)
     for mask in truth:
         plane[mask] = 200
