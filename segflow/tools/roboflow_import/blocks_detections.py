@@ -8,6 +8,7 @@ the sinks it lets through, since segflow gates writes, not steps.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from segflow.tools.roboflow_import.context import Conversion, Gate, Skip
@@ -32,7 +33,7 @@ def _resolver(conv: Conversion, step: Step, key: str, used: list[Ref]) -> Any:
             raise Untranslatable(f"'{name}' is a workflow input: segflow conditions read what a frame holds")
         if selector is None:
             raise Untranslatable(f"'{name}' is not given in '{key}'")
-        found = conv.resolve(selector, f"{key}.{name}")
+        found = conv.frame_detections(step, conv.resolve(selector, f"{key}.{name}"))
         used.append(found)
         return found
 
@@ -52,11 +53,15 @@ def detections_filter(conv: Conversion, step: Step) -> None:
             where.append(statement(op.get("filter_operation") or {}, resolve))
         except Untranslatable as exc:
             raise Skip(f"operations[{index}]: {exc}", "operations") from exc
-    inputs: dict[str, Ref | str] = {"detections": detections}
-    if any(r.kind == "image" for r in used):
-        raise Skip("the filter reads the image's size: filter.detections has no image input "
-                   "(compute.fields has; then filter on the field)", "operations")
-    node = conv.node(step, "filter.detections", {"where": where}, inputs)
+    images = [r for r in used if r.kind == "image"]
+    if images:  # the frame's size: compute.fields (which sees the image) copies it onto each detection
+        sizes = sorted({m for w in where for m in re.findall(r"\bimage_(?:area|width|height)\b", w)})
+        fields = {f"frame_{name}": name for name in sizes}
+        sizer = conv.node(step, "compute.fields", {"fields": fields},
+                          {"detections": detections, "image": images[0]}, suffix="_frame_size")
+        detections = Ref(f"{sizer}.detections", "detections")
+        where = [re.sub(r"\bimage_(area|width|height)\b", r"frame_image_\1", w) for w in where]
+    node = conv.node(step, "filter.detections", {"where": where}, {"detections": detections})
     conv.provide(step, "predictions", Ref(f"{node}.detections", "detections"))
     conv.finish(step)
 
@@ -220,13 +225,15 @@ def continue_if(conv: Conversion, step: Step) -> None:
     if len({r.ref for r in used if r.kind in ("detections", "value")}) > 2:
         raise Skip("the condition reads several nodes' data; a sink's only_when reads the ones wired to it",
                    "condition_statement")
+    steps: tuple[str, ...] = (step.name,)
     inherited = conv.gate(step)
     if inherited is not None:
         condition = f"({inherited.condition}) and ({condition})"
         detections = detections or inherited.detections
         value = value or inherited.value
+        steps = (*inherited.steps, step.name)
     for target in conv.take(step, "next_steps") or []:
         sel = step_selector(target)
         if sel:
-            conv.gates[sel[0]] = Gate(condition, detections, value, step.name)
+            conv.gates[sel[0]] = Gate(condition, detections, value, steps)
     conv.finish(step)

@@ -36,11 +36,17 @@ def detector(conv: Conversion, step: Step) -> None:
         classes = conv.param(step, "class_filter", None)
         if classes:
             params["classes"] = classes
+    mode = conv.take(step, "confidence_mode", "custom" if conv.has(step, "custom_confidence") else None)
+    if mode == "custom" and conv.has(step, "custom_confidence"):
+        params["confidence"] = conv.param(step, "custom_confidence", "number")
+    elif mode is not None and mode != "custom":
+        conv.leave(step, "confidence_mode", f"{mode}: Roboflow's per-model confidence; detect.yolo uses "
+                   "`confidence` (0.25 unless given)")
     if conv.take(step, "class_agnostic_nms", False):
         conv.leave(step, "class_agnostic_nms", "detect.yolo runs NMS per class (ultralytics' default)")
     node = conv.node(step, "detect.yolo", params, {port: source})
     if port == "crops":
-        conv.provide(step, "predictions", Ref(f"{node}.crops", "crops"))
+        conv.provide(step, "predictions", Ref(f"{node}.crops", "crops", field="results"))
     else:
         conv.provide(step, "predictions", Ref(f"{node}.detections", "detections"))
     conv.finish(step, PLATFORM)
@@ -55,7 +61,7 @@ def classifier(conv: Conversion, step: Step) -> None:
         conv.leave(step, "confidence", "classify.yolo gives its top classes with their confidences "
                    "(top_k); filter them downstream")
     node = conv.node(step, "classify.yolo", params, {port: source})
-    conv.provide(step, "predictions", Ref(f"{node}.crops", "crops") if port == "crops"
+    conv.provide(step, "predictions", Ref(f"{node}.crops", "crops", field="classified") if port == "crops"
                  else Ref(f"{node}.classification", "value"))
     conv.finish(step, PLATFORM)
 

@@ -31,7 +31,7 @@ def record_field(conv: Conversion, step: Step, key: str, selector: Any, ops: lis
     if input_selector(selector) is not None and conv.image_ref(input_selector(selector) or "") is None:
         raise Untranslatable(f"'{key}' is a workflow input: segflow records hold what a frame holds")
     try:
-        ref = conv.resolve(selector, key)
+        ref = conv.frame_detections(step, conv.resolve(selector, key))
     except Skip as exc:
         raise Untranslatable(exc.reason) from exc
     if ref.kind == "detections" and detections_whole and all(o.get("type") == "DetectionsToDictionary" for o in ops):
@@ -57,10 +57,17 @@ def wiring(refs: list[Ref], gate: Gate | None) -> dict[str, Ref]:
     return wired
 
 
-def gate_params(conv: Conversion, step: Step, params: dict[str, Any], gate: Gate | None) -> None:
+def sink_node(conv: Conversion, step: Step, type_: str, params: dict[str, Any], refs: list[Ref],
+              gate: Gate | None, origin: str = "") -> str:
+    """A sink wired to what its fields read, gated by its ContinueIf, naming the steps folded into it."""
+    wired = wiring(refs, gate)
     if gate is not None:
         params["only_when"] = gate.condition
-        conv.note(step, None, f"written only when ContinueIf '{gate.step}' holds: only_when: {gate.condition}")
+        names = ", ".join(f"'{s}'" for s in gate.steps)
+        conv.note(step, None, f"written only when ContinueIf {names} holds: only_when: {gate.condition}")
+    node = conv.node(step, type_, params, dict(wired), origin=origin)
+    conv.credit(node, [*(gate.steps if gate else ()), *(r.step for r in refs if r.step)])
+    return node
 
 
 def aggregator(conv: Conversion, step: Step) -> None:
@@ -125,13 +132,13 @@ def csv_formatter(conv: Conversion, step: Step) -> None:
     conv.finish(step)
 
 
-def table_sink(conv: Conversion, step: Step, table: Ref, path: str, extra: dict[str, Any]) -> None:
+def table_sink(conv: Conversion, step: Step, table: Ref, path: str, extra: dict[str, Any], origin: str = "") -> None:
+    """A csv_formatter's columns written by ``sink.csv``, one row per frame."""
     refs = [ref for _, ref in table.columns.values() if ref is not None]
-    gate = conv.gate(step) or table.gate
     params: dict[str, Any] = {"path": path, "per": "frame",
                               "fields": [{name: text} for name, (text, _) in table.columns.items()], **extra}
-    gate_params(conv, step, params, gate)
-    conv.node(step, "sink.csv", params, dict(wiring(refs, gate)))
+    sink_node(conv, step, "sink.csv", params, [*refs, Ref("", "table", step=table.step)],
+              conv.gate(step) or table.gate, origin)
 
 
 def local_file(conv: Conversion, step: Step) -> None:
@@ -166,11 +173,15 @@ def _template(text: str, fields: dict[str, str]) -> str:
                    for i, part in enumerate(parts))
 
 
-def _field_map(conv: Conversion, step: Step, key: str, ops_key: str) -> tuple[dict[str, str], list[Ref]]:
+def _field_map(conv: Conversion, step: Step, key: str, ops_key: str,
+               only: set[str] | None = None) -> tuple[dict[str, str], list[Ref]]:
+    """Each named selector (after its operations) as a record field; ``only``: just these names."""
     ops = conv.take(step, ops_key) or {}
     fields: dict[str, str] = {}
     refs: list[Ref] = []
     for name, selector in (conv.take(step, key) or {}).items():
+        if only is not None and name not in only:
+            continue
         try:
             fields[name], ref = record_field(conv, step, f"{key}.{name}", selector, ops.get(name, []), "detections")
             refs.append(ref)
@@ -181,7 +192,10 @@ def _field_map(conv: Conversion, step: Step, key: str, ops_key: str) -> tuple[di
 
 def email(conv: Conversion, step: Step) -> None:
     """``email_notification`` (v1, v2): ``sink.email``; Roboflow's managed sender becomes SMTP inputs."""
-    fields, refs = _field_map(conv, step, "message_parameters", "message_parameters_operations")
+    named = set(PARAMETER.findall(f"{step.body.get('subject', '')} {step.body.get('message', '')}"))
+    for name in set(step.body.get("message_parameters") or {}) - named:
+        conv.leave(step, "message_parameters", f"'{name}' is named in neither the subject nor the message")
+    fields, refs = _field_map(conv, step, "message_parameters", "message_parameters_operations", named)
     params: dict[str, Any] = {"min_interval_s": 0}
     managed = step.type.endswith("@v2") and conv.take(step, "email_provider", "Roboflow Managed API Key") \
         != "Custom SMTP"
@@ -214,15 +228,14 @@ def email(conv: Conversion, step: Step) -> None:
             continue
         if ref.kind in ("image", "table") and params.get("attach", "none") == "none":
             params["attach"] = "image" if ref.kind == "image" else "csv"
-            refs += [ref] if ref.kind == "image" else [r for _, r in ref.columns.values() if r is not None]
+            refs += [ref] if ref.kind == "image" else [ref, *(r for _, r in ref.columns.values() if r is not None)]
         else:
-            conv.leave(step, "attachments", f"'{name}': sink.email attaches one thing, the image or a CSV")
+            conv.leave(step, "attachments", f"'{name}' (from step '{ref.step}'): sink.email attaches one thing, "
+                       "the image or a CSV")
     cooldown = conv.param(step, "cooldown_seconds", "number", 5)
     params["cooldown_s"] = cooldown
     conv.take(step, "fire_and_forget")  # segflow's senders never hold up the graph
-    gate = conv.gate(step)
-    gate_params(conv, step, params, gate)
-    conv.node(step, "sink.email", params, dict(wiring(refs, gate)))
+    sink_node(conv, step, "sink.email", params, refs, conv.gate(step))
     conv.finish(step, {"disable_sink": False})
 
 
@@ -261,7 +274,5 @@ def webhook(conv: Conversion, step: Step) -> None:
     params["timeout_s"] = conv.param(step, "request_timeout", "number", 2)
     params["cooldown_s"] = conv.param(step, "cooldown_seconds", "number", 5)
     conv.take(step, "fire_and_forget")
-    gate = conv.gate(step)
-    gate_params(conv, step, params, gate)
-    conv.node(step, "sink.webhook", params, dict(wiring(refs, gate)))
+    sink_node(conv, step, "sink.webhook", params, refs, conv.gate(step))
     conv.finish(step, {"disable_sink": False})

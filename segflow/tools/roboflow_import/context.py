@@ -21,6 +21,11 @@ from segflow.tools.roboflow_import.selectors import Kind, Ref, input_selector, s
 IMAGE_INPUTS = ("WorkflowImage", "InferenceImage")
 PARAMETER_INPUTS = ("WorkflowParameter", "InferenceParameter")
 NOT_NODE_ID = re.compile(r"[^A-Za-z0-9_-]")
+STITCH_MODES = {"results": "new", "classified": "attach"}
+"""Ref.field of a model's crops output -> how crop.stitch puts the results on the frame."""
+PLATFORM_OUTPUTS = {"inference_id": "Roboflow's id of a hosted inference; segflow records carry a record_id",
+                    "model_id": "the model's Roboflow id; segflow nodes name their model file",
+                    "parent_id": "Roboflow's lineage id; segflow crops know their parent detection"}
 
 
 class Skip(Exception):
@@ -49,7 +54,7 @@ class Gate:
     condition: str
     detections: Ref | None
     value: Ref | None
-    step: str
+    steps: tuple[str, ...]
 
 
 @dataclass
@@ -104,6 +109,8 @@ class Conversion:
         """The segflow data a selector field reads; Skip when it comes from a step left out."""
         selector = self.take(step, key) if value is None else value
         found = self.resolve(selector, key)
+        if "detections" in kinds and "crops" not in kinds:
+            found = self.frame_detections(step, found)
         if found.kind not in kinds:
             raise Skip(f"'{key}' reads {found.kind} where segflow needs {' or '.join(kinds)}", key)
         return found
@@ -120,13 +127,35 @@ class Conversion:
             raise Skip(f"'{key}' is not a selector ($inputs.NAME or $steps.STEP.OUTPUT): {str(selector)[:60]}", key)
         step, output = sel
         if step in self.skipped:
-            raise Skip(f"'{key}' reads step '{step}', which was left out ({self.skipped[step]})", key)
+            raise Skip(f"'{key}' reads step '{step}', which was left out (said there)", key)
         outputs = self.provided.get(step, {})
+        if output in PLATFORM_OUTPUTS:
+            raise Skip(f"'{key}' reads {output}: {PLATFORM_OUTPUTS[output]}", key)
         if output is None or output not in outputs:
             names = ", ".join(sorted(outputs)) or "none"
             raise Skip(f"'{key}' reads '{selector}': segflow has no such output of step '{step}' "
                        f"(mapped outputs: {names})", key)
         return outputs[output]
+
+    def frame_detections(self, step: Step, found: Ref) -> Ref:
+        """A model's per-crop results as frame detections: a ``crop.stitch`` inserted once per output.
+
+        Roboflow runs the steps after a model on crops once per crop; segflow maps the results
+        back to the frame (tiles: new detections, nothing merged; classified crops: onto their
+        parents) and runs the rest once per frame, so counts and areas are the crops' totals.
+        """
+        if found.kind != "crops" or found.field not in STITCH_MODES:
+            return found
+        stitch_id = f"{found.step}_to_frame"
+        if stitch_id not in self.nodes:
+            mode = STITCH_MODES[found.field]
+            params = {"mode": mode, "merge": "none"} if mode == "new" else {"mode": mode}
+            origin = self.definition.step(found.step) or step
+            self.nodes[stitch_id] = Node(stitch_id, "crop.stitch", params, {"crops": found.ref},
+                                         f"step '{origin.name}' ({origin.type}): its per-crop results on the frame")
+            self.note(step, None, f"reads the per-crop results of step '{found.step}': segflow maps them to the "
+                      f"frame first (crop.stitch mode {mode}, node '{stitch_id}')")
+        return Ref(f"{stitch_id}.detections", "detections", step=found.step)
 
     def param(self, step: Step, key: str, kind: str | None, default: Any = None) -> Any:
         """A param's value: the literal, or ``$inputs.NAME`` with the input declared by ``kind``.
@@ -164,6 +193,8 @@ class Conversion:
         if name is not None:
             self._used_inputs.add(name)
             value = (self.declared(name) or {}).get("default_value")
+            if name in self.models and value not in self.models:
+                return self.models[name]
             if value is None:
                 self.errors.append(self.definition.at(
                     step, key, f"the model comes from input '{name}', which has no default: "
@@ -178,11 +209,18 @@ class Conversion:
 
     # -- what a step makes ---------------------------------------------------------------------
     def node(self, step: Step, type_: str, params: dict[str, Any], inputs: dict[str, Ref | str],
-             suffix: str = "") -> str:
+             suffix: str = "", origin: str = "") -> str:
         node_id = self._node_id(step.name + suffix)
         wired = {port: r.ref if isinstance(r, Ref) else r for port, r in inputs.items()}
-        self.nodes[node_id] = Node(node_id, type_, params, wired, f"step '{step.name}' ({step.type})")
+        self.nodes[node_id] = Node(node_id, type_, params, wired, origin or f"step '{step.name}' ({step.type})")
         return node_id
+
+    def credit(self, node_id: str, step_names: list[str]) -> None:
+        """Name steps with no node of their own (a ContinueIf, a formatter) in the node that does their job."""
+        for name in step_names:
+            step = self.definition.step(name)
+            if step is not None and not any(f"step '{name}'" in n.origin for n in self.nodes.values()):
+                self.nodes[node_id].origin += f", with step '{name}' ({step.type})"
 
     def provide(self, step: Step, output: str, ref: Ref) -> None:
         self.provided.setdefault(step.name, {})[output] = Ref(ref.ref, ref.kind, ref.path, ref.field,

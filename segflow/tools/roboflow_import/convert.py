@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from segflow.tools.roboflow_import.blocks_sinks import table_sink
-from segflow.tools.roboflow_import.context import Conversion, Skip
+from segflow.tools.roboflow_import.context import Conversion, Node, Skip
 from segflow.tools.roboflow_import.definition import Definition, Step
 from segflow.tools.roboflow_import.selectors import Ref, input_selector, step_selector
 from segflow.tools.roboflow_import.table import block_name, lookup
@@ -87,7 +87,7 @@ def _map_step(conv: Conversion, step: Step) -> None:
         return
     gate = conv.gates.pop(step.name, None)
     if gate is not None:
-        conv.leave(conv.definition.step(gate.step), "next_steps", f"step '{step.name}' is not a sink: segflow "
+        conv.leave(conv.definition.step(gate.steps[-1]), "next_steps", f"step '{step.name}' is not a sink: segflow "
                    "runs it on every frame (the condition gates sinks, as only_when)")
 
 
@@ -103,9 +103,7 @@ def _add_source(conv: Conversion, source: str) -> None:
         type_, params = "source.video", {"path": source}
     else:
         type_, params = "source.image", {"path": source}
-    step = Step(name, "WorkflowImage", {}, 1, 1, 0)
-    conv.node(step, type_, params, {})
-    conv.nodes[name].origin = f"input '{name}' (WorkflowImage), given with --source"
+    conv.nodes[name] = Node(name, type_, params, {}, f"input '{name}' (WorkflowImage), given with --source")
 
 
 def _output(conv: Conversion, entry: dict[str, Any]) -> None:
@@ -136,7 +134,7 @@ def _output(conv: Conversion, entry: dict[str, Any]) -> None:
             refs = [(name, Ref(refs[0][1].ref, "value"))]
     else:
         try:
-            refs = [(name, conv.resolve(selector, "selector"))]
+            refs = [(name, conv.frame_detections(step, conv.resolve(selector, "selector")))]
         except Skip as exc:
             conv.leave(step, "selector", exc.reason)
             return
@@ -145,21 +143,25 @@ def _output(conv: Conversion, entry: dict[str, Any]) -> None:
 
 
 def _keep(conv: Conversion, step: Step, name: str, ref: Ref) -> None:
+    origin = f"output '{step.body.get('name')}' ({step.body.get('selector')})"
     folder = conv.out_dir.rstrip("/")
     video = conv.source is not None and Path(conv.source).suffix.lower() in VIDEO
     if ref.kind == "image" and video:
-        conv.node(step, "sink.video", {"path": f"{folder}/{name}.mp4", "annotate": False}, {"image": ref})
+        conv.node(step, "sink.video", {"path": f"{folder}/{name}.mp4", "annotate": False}, {"image": ref},
+                  origin=origin)
     elif ref.kind == "image":
-        conv.node(step, "sink.images", {"folder": f"{folder}/{name}"}, {"image": ref})
+        conv.node(step, "sink.images", {"folder": f"{folder}/{name}"}, {"image": ref},
+                  origin=origin)
     elif ref.kind == "detections":
-        conv.node(step, "sink.jsonl", {"path": f"{folder}/{name}.jsonl", "per": "frame"}, {"detections": ref})
+        conv.node(step, "sink.jsonl", {"path": f"{folder}/{name}.jsonl", "per": "frame"},
+                  {"detections": ref}, origin=origin)
     elif ref.kind == "value":
         params: dict[str, Any] = {"path": f"{folder}/{name}.jsonl", "per": "frame"}
         if ref.path:
             params["fields"] = ["source", "frame", "timestamp", {name: ref.record_field}]
-        conv.node(step, "sink.jsonl", params, {"value": Ref(ref.ref, "value")})
+        conv.node(step, "sink.jsonl", params, {"value": Ref(ref.ref, "value")}, origin=origin)
     elif ref.kind == "table":
-        table_sink(conv, step, ref, f"{folder}/{name}.csv", {})
+        table_sink(conv, step, ref, f"{folder}/{name}.csv", {}, origin)
     else:
         conv.leave(step, "selector", f"{ref.kind} as a result: segflow sinks keep detections, values and images "
                    "(sink.images save: crops cuts crops from detections)")

@@ -34,13 +34,14 @@ class Problem:
     text: str
     hint: str = ""
     severity: str = "error"
+    noun: str = "step"
 
     def format(self) -> str:
         parts = [f"{self.file}:{self.line}:{self.col}"]
         if self.severity != "error":
             parts.append(self.severity)
         if self.step is not None:
-            parts.append(f"step '{shorten(self.step, 80)}'")
+            parts.append(f"{self.noun} '{shorten(self.step, 80)}'")
         text = ": ".join(parts) + f": {message(mask(self.text))}"
         if self.hint:
             text += f"\n    hint: {message(mask(self.hint))}"
@@ -90,6 +91,8 @@ class Definition:
             if found:
                 offset = found.start()
         line, col = position(self.text, offset)
+        if step is not None and step.type == "JsonField":  # an entry of `outputs`, not a step
+            return Problem(str(self.path), line, col, str(step.body.get("name")), error, hint, severity, "output")
         return Problem(str(self.path), line, col, step.name if step else None, error, hint, severity)
 
     def step(self, name: str) -> Step | None:
@@ -144,7 +147,7 @@ def load(path: Path) -> Definition:
     sorter: TopologicalSorter[str] = TopologicalSorter()
     for step in steps:
         sorter.add(step.name, *(n for n in step.reads() if n in seen and n != step.name))
-        for target in step.body.get("next_steps") or [] if step.type in CONTINUE_IF else []:
+        for target in (step.body.get("next_steps") or []) if step.type in CONTINUE_IF else []:
             sel = step_selector(target)
             if sel and sel[0] in seen:
                 sorter.add(sel[0], step.name)

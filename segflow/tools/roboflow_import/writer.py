@@ -25,7 +25,7 @@ def render(conv: Conversion, source_name: str) -> str:
              f"# (Roboflow Workflows definition, version {conv.definition.version or '?'}).", "#"]
     if conv.left_out:
         lines.append(f"# Left out ({len(conv.left_out)}; `segflow import` printed where each is):")
-        lines += [f"#   - {_one_line(p.step, p.text)}" for p in conv.left_out]
+        lines += [f"#   - {_one_line(p.noun, p.step, p.text)}" for p in conv.left_out]
     else:
         lines.append("# Every step and field was mapped.")
     lines += ["", "version: 1", f"name: {dump(conv.name)}",
@@ -35,7 +35,7 @@ def render(conv: Conversion, source_name: str) -> str:
         lines += [f"  {name}: {dump(spec)}" for name, spec in conv.inputs.items()]
     lines.append("nodes:")
     for node in conv.nodes.values():
-        lines.append(f"  # {_one_line(None, node.origin)}")
+        lines.append(f"  # {_one_line('', None, node.origin)}")
         lines.append(f"  {node.id}:")
         lines.append(f"    type: {node.type}")
         if node.params:
@@ -46,6 +46,6 @@ def render(conv: Conversion, source_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _one_line(step: str | None, text: str) -> str:
-    said = f"step '{step}': {text}" if step else text
+def _one_line(noun: str, name: str | None, text: str) -> str:
+    said = f"{noun} '{name}': {text}" if name else text
     return " ".join(said.split())
