@@ -11,6 +11,7 @@ the import leaves out; the goal is 9 in 10 of the set running (the closing test 
 from __future__ import annotations
 
 import http.server
+import importlib.util
 import json
 import socket
 import threading
@@ -66,7 +67,9 @@ CASES = {
                                      sets=[f"general_detection.{STONES_ONLY}"]),
     "classes_replacement": Case(models={"yolov8n-640": SEG, "dog-breed-xpaq6/1": CLS},
                                 sets=[f"general_detection.{STONES_ONLY}"]),
-    "grounded_sam": Case(runs=False),  # needs a SAM 2 checkpoint: see test_sam_needs_its_checkpoint
+    "grounded_sam": Case(models={"yolov8n-640": SEG, "sam2/hiera_large": "SAM2"},  # a random-weight tiny SAM 2
+                         sets=[f"detection.{STONES_ONLY}",
+                               "segment_anything.config=configs/sam2.1/sam2.1_hiera_t.yaml"]),
     "dynamic_zone_perspective": Case(sets=["detections_filter.where=['class == stone']"],
                                      left_out=("roboflow_core/perspective_correction@v1",)),
     "detections_filter": Case(),
@@ -117,6 +120,17 @@ def servers():
         smtp.stop()
 
 
+@pytest.fixture(scope="module")
+def sam2_checkpoint(tmp_path_factory) -> str:
+    """The tiny SAM 2.1 with random weights, in Meta's layout (tests/nodes/conftest_models.py makes it)."""
+    pytest.importorskip("sam2")
+    spec = importlib.util.spec_from_file_location("conftest_models", ROOT / "tests/nodes/conftest_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = tmp_path_factory.mktemp("sam2") / "sam2.1_random.pt"
+    return str(module.random_sam2_checkpoint("configs/sam2.1/sam2.1_hiera_t.yaml", path))
+
+
 def import_definition(name: str, case: Case, tmp_path: Path, capsys, extra: list[str] = ()) -> tuple[int, str, Path]:
     out = tmp_path / f"{name}.yaml"
     argv = ["roboflow", str(DEFINITIONS / f"{name}.json"), "-o", str(out), "--out-dir", str(tmp_path / "out")]
@@ -159,8 +173,11 @@ RESULTS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_real_definition_imports_validates_and_runs(name, tmp_path, capsys, monkeypatch, servers):
+def test_real_definition_imports_validates_and_runs(name, tmp_path, capsys, monkeypatch, servers, request):
     case = CASES[name]
+    if "SAM2" in case.models.values():
+        sam = request.getfixturevalue("sam2_checkpoint")
+        case = Case(**{**case.__dict__, "models": {k: sam if v == "SAM2" else v for k, v in case.models.items()}})
     RESULTS[name] = "failed"
     monkeypatch.chdir(tmp_path)
     code, said, out = import_definition(name, case, tmp_path, capsys)
