@@ -129,3 +129,16 @@ def test_statements_become_segflow_conditions(node, expected):
             statement(node, resolve)
     else:
         assert statement(node, resolve) == expected
+
+
+def test_the_shipped_example_is_what_the_import_writes(capsys, monkeypatch):
+    """workflows/roboflow_tracking.yaml is Roboflow's tracking test definition, imported (run by tests/workflows)."""
+    shipped = (ROOT / "workflows/roboflow_tracking.yaml").read_text()
+    pin = next(line.split(": ")[1] for line in shipped.splitlines() if "sha256:" in line)
+    monkeypatch.chdir(ROOT)
+    code, out, err = run(capsys, "tests/tools/roboflow_definitions/tracking_trace.json",
+                         "--model", "yolov8n-640=assets/models/coffee-stones-seg.pt",
+                         "--source", "assets/samples/conveyor.mp4", "--set", "model.classes=null",
+                         "--set", f"model.sha256={pin}", "--name", "roboflow-tracking")
+    assert code == 0, err
+    assert shipped == "# yaml-language-server: $schema=../segflow.schema.json\n" + out

@@ -71,7 +71,7 @@ class ImportCommand:
         if not any(not node.type.startswith("source.") for node in conv.nodes.values()):
             print(f"{args.definition}: nothing written: no step of it maps to a segflow node", file=sys.stderr)
             return EXIT_INVALID
-        text = render(conv, args.definition.name)
+        text = render(conv, args.definition.name, args.overrides)
         where = str(args.output) if args.output else "<stdout>"
         if args.output is not None:
             args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import's console output.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -20,9 +21,12 @@ def dump(value: Any) -> str:
         .strip()
 
 
-def render(conv: Conversion, source_name: str) -> str:
+def render(conv: Conversion, source_name: str, changes: Sequence[str] = ()) -> str:
+    """The workflow's YAML; ``changes`` are the user's ``--set`` items, listed in the head."""
     lines = [f"# Converted by `segflow import roboflow` from {source_name}",
              f"# (Roboflow Workflows definition, version {conv.definition.version or '?'}).", "#"]
+    if changes:
+        lines.append(f"# Changed with --set: {', '.join(changes)}")
     if conv.left_out:
         lines.append(f"# Left out ({len(conv.left_out)}; `segflow import` printed where each is):")
         lines += [f"#   - {_one_line(p.noun, p.step, p.text)}" for p in conv.left_out]
