@@ -95,7 +95,7 @@ def operand(node: dict[str, Any], resolve: Resolve) -> str:
 def operations(name: str, base: Any, ops: list[dict[str, Any]]) -> str:
     """``base`` (a Ref, or ``_``: the detection a filter looks at) after Roboflow's ``operations``."""
     text: str | None = None
-    kind = base.kind if isinstance(base, Ref) else ("detection" if name == "_" else "literal")
+    kind: str = base.kind if isinstance(base, Ref) else ("detection" if name == "_" else "literal")
     if isinstance(base, Ref) and base.kind == "value":
         text = base.record_field
     elif kind == "literal":
