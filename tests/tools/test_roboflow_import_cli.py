@@ -142,3 +142,23 @@ def test_the_shipped_example_is_what_the_import_writes(capsys, monkeypatch):
                          "--set", f"model.sha256={pin}", "--name", "roboflow-tracking")
     assert code == 0, err
     assert shipped == "# yaml-language-server: $schema=../segflow.schema.json\n" + out
+
+
+@pytest.mark.parametrize(("source", "node_type"), [
+    ("belt.mp4", "source.video"), ("photos/", "source.image"), ("photos/*.jpg", "source.image"),
+    ("rtsp://10.0.0.5/stream", "source.camera"), ("0", "source.camera"),
+])
+def test_source_feeds_the_image_input(tmp_path, capsys, source, node_type):
+    code, out, err = run(capsys, str(definition(tmp_path, [DETECTOR])), "--model", f"yolov8n-640={SEG}",
+                         "--source", source)
+    assert f"  image:\n    type: {node_type}\n" in out and "inputs: {image: image.image}" in out
+    assert "kind: image" not in out
+
+
+def test_a_step_is_located_by_its_own_name_whatever_its_letters(tmp_path, capsys):
+    odd = {"type": "acme/odd@v1", "name": "détecteur-2"}
+    path = definition(tmp_path, [DETECTOR, odd])
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=2, ensure_ascii=False))  # as UTF-8, not \u
+    code, _, err = run(capsys, str(path), "--model", f"yolov8n-640={SEG}")
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "détecteur-2" in text)
+    assert f"{path}:{line}:7: left out: step 'détecteur-2': acme/odd@v1" in err

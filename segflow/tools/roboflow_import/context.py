@@ -73,6 +73,7 @@ class Conversion:
     notes: list[Problem] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     mapped: list[str] = field(default_factory=list)
+    stitched: dict[str, str] = field(default_factory=dict)  # a model's crops output -> its crop.stitch node
     _used: set[str] = field(default_factory=set)
     _used_inputs: set[str] = field(default_factory=set)
 
@@ -146,8 +147,9 @@ class Conversion:
         """
         if found.kind != "crops" or found.field not in STITCH_MODES:
             return found
-        stitch_id = f"{found.step}_to_frame"
-        if stitch_id not in self.nodes:
+        stitch_id = self.stitched.get(found.ref)
+        if stitch_id is None:
+            stitch_id = self.stitched[found.ref] = self._node_id(f"{found.step}_to_frame")
             mode = STITCH_MODES[found.field]
             params = {"mode": mode, "merge": "none"} if mode == "new" else {"mode": mode}
             origin = self.definition.step(found.step) or step

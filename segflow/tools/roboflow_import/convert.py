@@ -71,7 +71,7 @@ def _map_step(conv: Conversion, step: Step) -> None:
         conv.leave(step, None, reason)
         conv.gates.pop(step.name, None)
         return
-    nodes, inputs = set(conv.nodes), set(conv.inputs)
+    nodes, inputs, stitched = set(conv.nodes), set(conv.inputs), dict(conv.stitched)
     conv.begin(step)
     try:
         mapper(conv, step)
@@ -80,6 +80,7 @@ def _map_step(conv: Conversion, step: Step) -> None:
             del conv.nodes[node]
         for name in set(conv.inputs) - inputs:
             del conv.inputs[name]
+        conv.stitched = stitched
         conv.provided.pop(step.name, None)
         conv.skipped[step.name] = exc.reason
         conv.leave(step, exc.key, f"the step is left out: {exc.reason}", exc.hint)

@@ -133,7 +133,9 @@ def load(path: Path) -> Definition:
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not isinstance(raw.get("type"), str):
             problems.append(Problem(where, 1, 1, None, f"steps[{index}] needs a 'type' and a 'name'"))
             continue
-        found = re.compile(rf'"name"\s*:\s*{re.escape(json.dumps(raw["name"]))}').search(text, offset)
+        spellings = {json.dumps(raw["name"], ensure_ascii=False), json.dumps(raw["name"])}  # UTF-8 or \u escapes
+        quoted = "|".join(re.escape(s) for s in spellings)
+        found = re.compile(rf'"name"\s*:\s*(?:{quoted})').search(text, offset)
         start = found.start() if found else offset
         offset = found.end() if found else offset
         line, col = position(text, start)
