@@ -143,6 +143,9 @@ class RunContext:
     stop_event: StopFlag = field(default_factory=StopFlag, compare=False)
     models_dir: Path | None = None  # settings.models_dir, resolved; None: the environment's or the default
     run_id: str = field(default_factory=new_run_id)
+    # Every path a node writes must lie inside this folder (the editor's workspace); None: anywhere.
+    # Checked when the workflow is validated (segflow.engine.workflow.confine).
+    write_root: Path | None = None
 
     @property
     def workflow(self) -> str:
@@ -152,7 +155,7 @@ class RunContext:
     def for_settings(self, workflow_name: str, models_dir: str | None) -> RunContext:
         """A context for one workflow of this run: its name, and its model folder when it names one."""
         return RunContext(workflow_name, self.base_dir, models_dir=self.resolve(models_dir) if models_dir else None,
-                          run_id=self.run_id)
+                          run_id=self.run_id, write_root=self.write_root)
 
     def resolve(self, path: str | Path) -> Path:
         """Relative paths in params are relative to ``base_dir`` (the working directory)."""

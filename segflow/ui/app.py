@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # `streamlit run segflow/ui/app.py` runs this fil
 import streamlit as st
 
 from segflow.engine.registry import default_registry
-from segflow.ui import canvas, label_panel, run_panel, train_panel, widgets
+from segflow.ui import canvas, label_panel, login, run_panel, train_panel, widgets
 from segflow.ui.command import ENV_FILE, ENV_WORKSPACE
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import Workspace, WorkspaceError
@@ -216,6 +216,8 @@ MODES = ("Build", "Label", "Train")
 
 def main() -> None:
     st.set_page_config(page_title="segflow editor", layout="wide")
+    if not login.let_in():
+        return  # nothing of the editor exists in this session until it gives the token
     editor = get_editor()
     sidebar(editor)
     marker = " ● unsaved" if editor.dirty else ""

@@ -219,7 +219,11 @@ class Editor:
     # -- checking and running ------------------------------------------------------------------
 
     def context(self) -> RunContext:
-        return RunContext(base_dir=self.workspace.root)  # the session follows the workflow's name and settings
+        """Relative paths from the workspace, and every path a run writes inside it, as Save is.
+
+        The session follows the workflow's name and settings.
+        """
+        return RunContext(base_dir=self.workspace.root, write_root=self.workspace.root)
 
     def validation(self) -> ValidationResult:
         text = self.state.to_yaml()
