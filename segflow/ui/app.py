@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # `streamlit run segflow/ui/app.py` runs this fil
 import streamlit as st
 
 from segflow.engine.registry import default_registry
-from segflow.ui import canvas, label_panel, login, run_panel, train_panel, widgets
+from segflow.ui import canvas, label_panel, login, run_panel, secrets_view, train_panel, widgets
 from segflow.ui.command import ENV_FILE, ENV_WORKSPACE
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import Workspace, WorkspaceError
@@ -51,7 +51,8 @@ def after_change(editor: Editor) -> None:
 
 
 def show_yaml(text: str) -> None:
-    """Put the document's text in the YAML field, and remember the last few texts it was given."""
+    """Put the document's text in the YAML field (secrets masked), and remember the last few texts it was given."""
+    text = secrets_view.mask_text(text)
     st.session_state["yaml_text"] = text
     given = [t for t in st.session_state.get("yaml_given", []) if t != text][-9:]
     st.session_state["yaml_given"] = [*given, text]
@@ -67,7 +68,8 @@ def stale_yaml(editor: Editor, text: str) -> bool:
     is dropped (typing a whole earlier version back that fast is not editing).
     """
     recent = time.monotonic() - st.session_state.get("canvas_edit_at", -1e9) < STALE_S
-    return recent and text != editor.state.to_yaml() and text in st.session_state.get("yaml_given", [])
+    shown = secrets_view.mask_text(editor.state.to_yaml())
+    return recent and text != shown and text in st.session_state.get("yaml_given", [])
 
 
 def on_canvas() -> None:
@@ -95,6 +97,12 @@ def on_yaml() -> None:
     text = st.session_state.get("yaml_text", "")
     if stale_yaml(editor, text):
         show_yaml(editor.state.to_yaml())
+        return
+    original = editor.state.to_yaml()
+    text = secrets_view.unmask_text(text, original)  # the masked secrets left as shown keep their values
+    if secrets_view.lost_secret(text, original):
+        flash("YAML not applied: a password or token shown as *** was changed around its stars; "
+              "type the whole secret again (or undo the change to that line)", error=True)
         return
     if editor.set_yaml(text):
         st.session_state["node_pick"] = editor.selected

@@ -16,6 +16,7 @@ import streamlit as st
 
 from segflow.tools.labelling.prelabel import detector_nodes
 from segflow.tools.labelling.training import TrainJob, TrainSettings, old_model_summary
+from segflow.ui import secrets_view
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import WorkspaceError
 from segflow.vision.model_files import file_sha256
@@ -79,7 +80,7 @@ def on_use(editor: Editor, node_id: str) -> None:
         changes["sha256"] = file_sha256(Path(weights))
     editor.state.set_params(node_id, changes)
     editor.changed()
-    st.session_state["yaml_text"] = editor.state.to_yaml()
+    st.session_state["yaml_text"] = secrets_view.mask_text(editor.state.to_yaml())
     st.session_state["train_used"] = f"node '{node_id}' now uses {value}"
 
 

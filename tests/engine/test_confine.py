@@ -1,4 +1,4 @@
-"""Paths a run writes stay inside ``RunContext.write_root`` (the editor's workspace): refused, located, before the run."""
+"""Paths a run writes stay inside ``RunContext.write_root`` (the editor's workspace): refused before the run."""
 
 from __future__ import annotations
 

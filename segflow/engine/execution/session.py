@@ -33,6 +33,7 @@ from segflow.engine.execution.lifecycle import SetupError
 from segflow.engine.execution.plan import plan_node
 from segflow.engine.execution.sequential import image_packet
 from segflow.engine.execution.steps import NodeCrash, Packet, Step
+from segflow.engine.masking import mask
 from segflow.engine.node import Node, RunContext
 from segflow.engine.workflow.graph import CompiledGraph, ResolvedNode
 
@@ -51,6 +52,9 @@ class NodeRun:
     seconds: float = 0.0
     setup_seconds: float = 0.0
     error: str = ""
+
+    def __post_init__(self) -> None:
+        self.error = mask(self.error)  # shown on the editor's page, which may be open to the network
 
 
 @dataclass
