@@ -18,7 +18,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from segflow.engine.masking import HIDDEN, mask
+from segflow.engine.masking import HIDDEN, mask, split_url
 
 SECRET_KEY = re.compile(r"(?:password|passwd|passphrase|token|secret|api_?key|authorization)", re.IGNORECASE)
 KEYED = re.compile(
@@ -41,7 +41,12 @@ def _is_reference(value: str) -> bool:
 def mask_text(text: str) -> str:
     """``text`` (YAML, or one field's value) with URL passwords and keyed secrets as ``***``."""
     text = KEYED.sub(lambda m: m.group(0) if _is_reference(m["value"]) else f"{m['key']}{m['sep']}{HIDDEN}", text)
-    return URL.sub(lambda m: mask(m.group(0)), text)
+    return URL.sub(lambda m: _masked_url(m.group(0)), text)
+
+
+def _masked_url(url: str) -> str:
+    """One whole URL masked: its userinfo split at the last '@' (a password may hold spaces), then its query."""
+    return mask(split_url(url).masked())
 
 
 def unmask_text(edited: str, original: str) -> str:
@@ -61,7 +66,7 @@ def unmask_text(edited: str, original: str) -> str:
 
     restored = KEYED.sub(keyed, edited)
     for url in sorted(set(URL.findall(original)), key=len, reverse=True):
-        shown = mask(url)
+        shown = _masked_url(url)
         if shown != url:
             restored = restored.replace(shown, url)
     return restored
