@@ -34,8 +34,14 @@ HIDDEN_LEFT = re.compile(r":\*\*\*@|" + KEYED.pattern.replace(r"(?P<value>", r"(
                          re.IGNORECASE | re.MULTILINE)
 
 
+REFERENCE = re.compile(r"\$\{[^}]*\}")
+AUTH_SCHEME = re.compile(r"^(?:bearer|basic|token|digest)\b", re.IGNORECASE)
+
+
 def _is_reference(value: str) -> bool:
-    return value.strip("\"'").startswith("${") or not value.strip("\"'")
+    """Nothing secret is written here: empty, or only ``${VAR}`` (after an auth scheme: ``Bearer ${TOKEN}``)."""
+    rest = REFERENCE.sub("", value.strip("\"'")).strip()
+    return not AUTH_SCHEME.sub("", rest).strip()
 
 
 def mask_text(text: str) -> str:

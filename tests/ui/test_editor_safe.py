@@ -136,6 +136,8 @@ def test_an_edit_around_a_masked_password_is_refused_not_saved_as_stars(monkeypa
         ("url: https://h.example/x?token=abc123&n=1\n", "abc123", "n=1"),
         ("password: ${SMTP_PASSWORD}\n", None, "${SMTP_PASSWORD}"),  # a reference is no secret
         ("token: ''\n", None, "token: ''"),
+        ('headers: {Authorization: "Bearer ${TOKEN}"}\n', None, "Bearer ${TOKEN}"),
+        ("headers: {Authorization: Bearer abc123}\n", "abc123", "{Authorization: ***}"),
     ],
 )
 def test_mask_text_hides_secrets_and_unmask_gives_them_back(text, hidden, kept):
