@@ -146,6 +146,9 @@ class RunContext:
     # Every path a node writes must lie inside this folder (the editor's workspace); None: anywhere.
     # Checked when the workflow is validated (segflow.engine.workflow.confine).
     write_root: Path | None = None
+    # Model nodes share one loaded copy per file and device across the process (the editor's browser
+    # sessions); a headless run's replicas each load their own (segflow.vision.shared_models).
+    share_models: bool = False
 
     @property
     def workflow(self) -> str:
@@ -155,7 +158,7 @@ class RunContext:
     def for_settings(self, workflow_name: str, models_dir: str | None) -> RunContext:
         """A context for one workflow of this run: its name, and its model folder when it names one."""
         return RunContext(workflow_name, self.base_dir, models_dir=self.resolve(models_dir) if models_dir else None,
-                          run_id=self.run_id, write_root=self.write_root)
+                          run_id=self.run_id, write_root=self.write_root, share_models=self.share_models)
 
     def resolve(self, path: str | Path) -> Path:
         """Relative paths in params are relative to ``base_dir`` (the working directory)."""

@@ -219,11 +219,12 @@ class Editor:
     # -- checking and running ------------------------------------------------------------------
 
     def context(self) -> RunContext:
-        """Relative paths from the workspace, and every path a run writes inside it, as Save is.
+        """Relative paths from the workspace, every path a run writes inside it (as Save is), models shared.
 
-        The session follows the workflow's name and settings.
+        One loaded copy of a model serves every browser session of this editor process. The
+        session follows the workflow's name and settings.
         """
-        return RunContext(base_dir=self.workspace.root, write_root=self.workspace.root)
+        return RunContext(base_dir=self.workspace.root, write_root=self.workspace.root, share_models=True)
 
     def validation(self) -> ValidationResult:
         text = self.state.to_yaml()
