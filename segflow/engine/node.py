@@ -301,6 +301,14 @@ class Node:
         self.configure()
         return True
 
+    def reset(self) -> None:
+        """Forget what earlier frames left behind (drawn traces), keeping what ``setup`` loaded.
+
+        An editor calls it on every kept node before it replays frames after a jump, while its
+        ``stateful`` nodes are set up afresh: so a node that keeps something per track id (without
+        being a tracker itself) never joins the old run's ids to the new one's.
+        """
+
     def process(self, inputs: Inputs) -> dict[str, Any]:
         """Process one packet; the default runs ``process_batch`` on a batch of one."""
         if type(self).process_batch is Node.process_batch:
