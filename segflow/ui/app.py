@@ -81,8 +81,9 @@ def on_canvas() -> None:
     st.session_state["canvas_edit_at"] = time.monotonic()
     message, error, handled = canvas.handle_value(editor, event, st.session_state.get("canvas_seq"))
     st.session_state["canvas_seq"] = handled  # echoed to the canvas: it resends what this does not cover
-    if message:
-        st.session_state["canvas_note"] = {"text": message, "error": error, "seq": handled}
+    if message:  # a note is about the document as it was: an undo, an edit or another file ends it
+        st.session_state["canvas_note"] = {"text": message, "error": error, "seq": handled,
+                                           "revision": editor.revision}
     after_change(editor)
 
 
@@ -250,7 +251,8 @@ def build(editor: Editor) -> None:
     st.caption(f"{len(editor.state.node_ids())} nodes, {len(editor.state.edges())} edges — "
                + ("valid" if validation.ok else f"{len(errors)} error(s)"))
     graph = canvas.editor_payload(editor, validation.issues)
-    graph["note"] = st.session_state.get("canvas_note")
+    note = st.session_state.get("canvas_note")
+    graph["note"] = note if note and note.get("revision") == editor.revision else None
     graph["seq"] = st.session_state.get("canvas_seq")
     canvas.graph_canvas(graph, key="canvas", height=620, on_change=on_canvas)
     # The problems go under the canvas, never above it: their number changes with every edit, and

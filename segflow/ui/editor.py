@@ -271,6 +271,21 @@ class Editor:
         return validate_text(self.state.to_yaml(), self.path, self.registry, context=self.context(),
                              inputs={**known, **images})
 
+    def why_no_source(self) -> str:
+        """Why the workflow's own source cannot be run on: none yet, the source itself wrong, or another node."""
+        errors = errors_in(self.validation().issues)
+        sources = [n for n in self.state.node_ids()
+                   if (cls := self.registry.get(self.state.node(n).type)) is not None and cls.is_source]
+        if not sources:
+            return "The workflow has no source yet: add one from the palette, or run on a sample or an upload."
+        wrong = [i for i in errors if i.node in sources]
+        if wrong:
+            return (f"The source '{wrong[0].node}' is not valid yet ({wrong[0].message}): fix it, "
+                    f"or run on a sample or an upload.")
+        others = list(dict.fromkeys(i.node or "the workflow" for i in errors))
+        return (f"The source is fine, but {len(errors)} error(s) in {', '.join(map(repr, others[:3]))} stop the "
+                f"workflow from running: fix them (listed under the canvas).")
+
     def has_stateful_nodes(self) -> bool:
         graph = self.validation().graph
         return graph is not None and any(n.cls.stateful for n in graph.nodes.values())
