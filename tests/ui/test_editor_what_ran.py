@@ -81,3 +81,32 @@ def app(monkeypatch, workspace: Path) -> AppTest:
     at.run()
     assert not at.exception
     return at
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda t: t.replace("path: assets/samples/coins.png", "path: assets/samples/nothing.png"),
+         ["The source 'photo' is not valid yet", "nothing.png"]),
+        (lambda t: t.replace("type: measure.masks", "type: measure.maskz"),
+         ["The source is fine, but 1 error(s) in 'measure'", "fix them"]),
+    ],
+)
+def test_no_source_to_run_on_says_which_node_is_wrong(workspace, change, words):
+    from segflow.ui.editor import Editor
+    from segflow.ui.workspace import Workspace
+
+    editor = Editor(Workspace(workspace), default_registry())
+    editor.open("workflows/coins.yaml")
+    assert editor.set_yaml(change(editor.state.to_yaml()))
+    assert editor.validation().graph is None
+    reason = editor.why_no_source()
+    assert all(w in reason for w in words), reason
+
+
+def test_the_run_tab_names_the_wrong_node_not_the_source(monkeypatch, workspace):
+    at = app(monkeypatch, workspace)
+    text = at.text_area(key="yaml_text").value
+    at.text_area(key="yaml_text").set_value(text.replace("type: measure.masks", "type: measure.maskz")).run()
+    infos = "\n".join(str(e.value) for e in at.info)
+    assert "The source is fine, but 1 error(s) in 'measure'" in infos and "no valid source" not in infos
