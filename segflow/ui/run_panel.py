@@ -71,7 +71,7 @@ def _run_tab(editor: Editor) -> None:
         st.rerun(scope="app")
     ended = st.session_state.pop("play_ended", None)
     if ended:
-        (st.error if "failed" in ended else st.caption)(ended)
+        (st.error if ended.startswith("Play: failed") else st.caption)(ended)
     is_video = chosen is not None and chosen.reader is not None and chosen.count != 1
     if is_video and player is None:
         _frame_stepper(chosen)  # type: ignore[arg-type]
@@ -350,6 +350,7 @@ def _play_status(player: Player) -> None:
     if status.state not in ("starting", "playing") and st.session_state.get("player") is player:
         st.session_state["play_ended"] = line  # it ended by itself: Play comes back, the line stays
         _stop(player)
+        st.session_state.pop("play_stopped", None)  # the whole page reruns right here, once
         st.rerun(scope="app")
     st.caption(line)
     if status.nodes:
