@@ -30,8 +30,10 @@ KEYED = re.compile(
 # a plain one to white space, less a flow mapping's ',' '}' ']' after it.
 URL = re.compile(r"(?<=')[a-zA-Z][\w+.-]*://[^'\n]*(?=')|(?<=\")[a-zA-Z][\w+.-]*://[^\"\n]*(?=\")"
                  r"|(?<!['\"\w])[a-zA-Z][\w+.-]*://\S*?(?=[,}\]]*(?:\s|$))")
-HIDDEN_LEFT = re.compile(r":\*\*\*@|" + KEYED.pattern.replace(r"(?P<value>", r"(?P<v>(?=[\"']?\*\*\*[\"']?)"),
-                         re.IGNORECASE | re.MULTILINE)
+HIDDEN_LEFT = re.compile(  # a masked secret as the page shows it: in a URL, or as a keyed value
+    r":\*\*\*@|[?&;]\w+=\*\*\*"
+    r"|[\w-]*(?:password|passwd|passphrase|token|secret|api_?key|authorization)[\w-]*[ \t]*:[ \t]+"
+    r"[\"']?\*\*\*[\"']?(?=[ \t]*(?:[,}\]#]|$))", re.IGNORECASE | re.MULTILINE)
 
 
 REFERENCE = re.compile(r"\$\{[^}]*\}")
@@ -79,7 +81,7 @@ def unmask_text(edited: str, original: str) -> str:
 
 
 def lost_secret(text: str, original: str) -> bool:
-    """Whether ``text`` holds a masked secret (``:***@``, ``password: ***``) that ``original`` did not."""
+    """Whether ``text`` holds a masked secret (``:***@``, ``?token=***``, ``password: ***``) ``original`` did not."""
     return len(HIDDEN_LEFT.findall(text)) > len(HIDDEN_LEFT.findall(original))
 
 

@@ -160,3 +160,13 @@ def test_a_run_whose_sink_writes_outside_the_workspace_is_refused_before_it_runs
     with pytest.raises(EditError, match=r"coins.yaml:\d+:\d+: node 'log': param 'path': writes .*outside the"):
         editor.run(np.zeros((8, 8, 3), np.uint8), run_sinks=True)
     assert not (tmp_path / "escaped.jsonl").exists()
+
+
+def test_a_new_secret_typed_in_is_no_lost_one():
+    original = "password: hunter22\n"
+    edited = secrets_view.unmask_text("password: ***\ntoken: brand-new-1\n", original)
+    assert edited == "password: hunter22\ntoken: brand-new-1\n" and not secrets_view.lost_secret(edited, original)
+    assert secrets_view.lost_secret("password: hunter22\ntoken: ***\n", original)  # stars nothing stands for
+    url = "url: https://h.example/x?token=abc123\n"
+    moved = secrets_view.unmask_text(secrets_view.mask_text(url).replace("h.example", "g.example"), url)
+    assert secrets_view.lost_secret(moved, url)  # an edit around a masked query token is caught too
