@@ -20,9 +20,10 @@ from typing import Any
 
 from segflow.engine.masking import HIDDEN, mask, split_url
 
-SECRET_KEY = re.compile(r"(?:password|passwd|passphrase|token|secret|api_?key|authorization)", re.IGNORECASE)
+NAMES = r"(?:password|passwd|passphrase|token|secret|api_?key|authorization)"  # keys whose values are secrets
+SECRET_KEY = re.compile(NAMES, re.IGNORECASE)
 KEYED = re.compile(
-    r"(?P<key>[\w-]*(?:password|passwd|passphrase|token|secret|api_?key|authorization)[\w-]*)"
+    rf"(?P<key>[\w-]*{NAMES}[\w-]*)"
     r"(?P<sep>[ \t]*:[ \t]+)(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s,{}\[\]#\"'][^,{}\[\]#\n]*?)(?=[ \t]*(?:[,}\]#]|$))",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -32,7 +33,7 @@ URL = re.compile(r"(?<=')[a-zA-Z][\w+.-]*://[^'\n]*(?=')|(?<=\")[a-zA-Z][\w+.-]*
                  r"|(?<!['\"\w])[a-zA-Z][\w+.-]*://\S*?(?=[,}\]]*(?:\s|$))")
 HIDDEN_LEFT = re.compile(  # a masked secret as the page shows it: in a URL, or as a keyed value
     r":\*\*\*@|[?&;]\w+=\*\*\*"
-    r"|[\w-]*(?:password|passwd|passphrase|token|secret|api_?key|authorization)[\w-]*[ \t]*:[ \t]+"
+    rf"|[\w-]*{NAMES}[\w-]*[ \t]*:[ \t]+"
     r"[\"']?\*\*\*[\"']?(?=[ \t]*(?:[,}\]#]|$))", re.IGNORECASE | re.MULTILINE)
 
 
