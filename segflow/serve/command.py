@@ -11,25 +11,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
-from segflow.engine.hosts import is_loopback
+from segflow.engine.hosts import TOKEN_ENV, is_loopback, read_token
 from segflow.engine.masking import SECRETS, MaskingFilter
 from segflow.engine.observe.exit_codes import EXIT_INVALID, EXIT_OK
 from segflow.serve import config as limits
 
 log = logging.getLogger("segflow")
-TOKEN_ENV = "SEGFLOW_TOKEN"
-
-
-def read_token(args: argparse.Namespace) -> str | None:
-    if args.token_file:
-        text = Path(args.token_file).read_text(encoding="utf-8").strip()
-        if not text:
-            raise ValueError(f"{args.token_file} is empty")
-        return text
-    return args.token or os.environ.get(TOKEN_ENV) or None
 
 
 class ServeCommand:
@@ -56,7 +45,7 @@ class ServeCommand:
         from segflow.serve.app import create_app
 
         try:
-            token = read_token(args)
+            token = read_token(args.token, args.token_file)
         except (OSError, ValueError) as exc:
             log.error("cannot read the token: %s", exc)
             return EXIT_INVALID
