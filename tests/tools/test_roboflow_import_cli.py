@@ -135,7 +135,8 @@ QUADS = [[[0, 0], [10, 0], [10, 10], [0, 10]], [[400, 300], [0, 300], [0, 0], [4
      "detectors: no object could ever be kept"),
     (voted(detections_merge_confidence_aggregation="min"), "confidence_merge: min",
      "no class of the least confident vote"),
-    ([DETECTOR, {"type": "roboflow_core/detections_merge@v1", "name": "box", "predictions": "$steps.model.predictions"}],
+    ([DETECTOR, {"type": "roboflow_core/detections_merge@v1", "name": "box",
+                 "predictions": "$steps.model.predictions"}],
      "type: detections.union\n    params:\n      class_name: merged_detection\n", ""),  # Roboflow's default name
     ([{"type": "roboflow_core/dominant_color@v1", "name": "colour", "image": "$inputs.image", "color_clusters": 2}],
      "type: analyze.image_colour\n    params:\n      k: 2\n      max_pixels: 13333\n", ""),

@@ -98,7 +98,8 @@ def consensus(conv: Conversion, step: Step) -> None:
     selectors = conv.take(step, key) or []
     if not 2 <= len(selectors) <= len(CONSENSUS_PORTS):
         raise Skip(f"{len(selectors)} detector(s): detections.consensus takes 2 to {len(CONSENSUS_PORTS)}", key)
-    wired = {port: conv.ref(step, key, ("detections",), value=s) for port, s in zip(CONSENSUS_PORTS, selectors)}
+    wired = {port: conv.ref(step, key, ("detections",), value=selector)
+             for port, selector in zip(CONSENSUS_PORTS, selectors, strict=False)}
     params: dict[str, Any] = {}
     votes = conv.param(step, "required_votes", "integer")
     if isinstance(votes, int) and votes > len(selectors):
@@ -185,6 +186,12 @@ def dominant_colour(conv: Conversion, step: Step) -> None:
     conv.finish(step)
 
 
+def _area(polygon: list[list[float]]) -> float:
+    """The shoelace area of a polygon."""
+    pairs = zip(polygon, polygon[1:] + polygon[:1], strict=True)
+    return abs(sum(a[0] * b[1] - b[0] * a[1] for a, b in pairs)) / 2
+
+
 def _quad(points: Any) -> Any:
     """A literal polygon or list of them as 4 corners in segflow's order (top-left, top-right, ...).
 
@@ -194,7 +201,7 @@ def _quad(points: Any) -> Any:
         quads = [p for p in points if len(p) == 4]
         if not quads:
             return points
-        points = max(quads, key=lambda q: abs(sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(q, q[1:] + q[:1]))))
+        points = max(quads, key=_area)
     if _depth(points) != 2 or len(points) != 4:
         return points
     sums, diffs = [x + y for x, y in points], [x - y for x, y in points]
