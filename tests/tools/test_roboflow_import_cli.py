@@ -11,7 +11,6 @@ from segflow.engine.cli import run_command
 from segflow.tools.roboflow_import.command import IMPORT
 from segflow.tools.roboflow_import.operands import Untranslatable, statement
 from segflow.tools.roboflow_import.selectors import Ref
-from segflow.tools.roboflow_import.table import NOT_YET
 
 ROOT = Path(__file__).resolve().parents[2]
 SEG = str(ROOT / "assets/models/coffee-stones-seg.pt")
@@ -81,12 +80,84 @@ def test_unknown_blocks_fields_and_what_reads_them_are_left_out_with_reasons(tmp
     assert header.count("#   - ") == 3
 
 
-@pytest.mark.parametrize("block", sorted(NOT_YET))
-def test_blocks_waiting_for_a_node_say_so(tmp_path, capsys, block):
-    step = {"type": f"roboflow_core/{block}@v1", "name": "later", "predictions": "$steps.model.predictions"}
-    code, _, err = run(capsys, str(definition(tmp_path, [DETECTOR, step])), "--model", f"yolov8n-640={SEG}")
-    assert code == 3
-    assert f"step 'later': roboflow_core/{block}@v1: no segflow node yet" in err
+def test_a_definition_of_which_nothing_maps_exits_2_and_writes_nothing(tmp_path, capsys):
+    path = definition(tmp_path, [{"type": "acme/odd@v1", "name": "odd", "image": "$inputs.image"}])
+    code, _, err = run(capsys, str(path), "-o", str(tmp_path / "wf.yaml"))
+    assert code == 2 and "nothing written: no step of it maps to a segflow node" in err
+    assert not (tmp_path / "wf.yaml").exists()
+
+
+TRACKER = {"type": "roboflow_core/byte_tracker@v3", "name": "tracker", "detections": "$steps.model.predictions"}
+SECOND = {**DETECTOR, "name": "model_2", "confidence": 0.8}
+ZONE = [[0, 0], [100, 0], [100, 100], [0, 100]]
+
+
+def timed(**fields) -> list[dict]:
+    return [DETECTOR, TRACKER, {"type": "roboflow_core/time_in_zone@v2", "name": "timer", "zone": ZONE,
+                                "detections": "$steps.tracker.tracked_detections", "image": "$inputs.image",
+                                **fields}]
+
+
+def voted(**fields) -> list[dict]:
+    return [DETECTOR, SECOND, {"type": "roboflow_core/detections_consensus@v1", "name": "vote",
+                               "predictions_batches": ["$steps.model.predictions", "$steps.model_2.predictions"],
+                               "required_votes": 2, **fields}]
+
+
+def switch(cases: list, default: dict) -> list[dict]:
+    return [DETECTOR, {"type": "roboflow_core/expression@v1", "name": "expr", "data": {"p": "$steps.model.predictions"},
+                       "switch": {"type": "CasesDefinition", "cases": cases, "default": default}},
+            {"type": "roboflow_core/local_file_sink@v1", "name": "save", "content": "$steps.expr.output",
+             "file_type": "json", "output_mode": "separate_files", "file_name_prefix": "p"}]
+
+
+SERIALISED = {"type": "DynamicCaseResult", "parameter_name": "p",
+              "operations": [{"type": "DetectionsToDictionary"}, {"type": "ConvertDictionaryToJSON"}]}
+CASE = {"type": "CaseDefinition", "condition": {"type": "StatementGroup", "statements": []},
+        "result": {"type": "StaticCaseResult", "value": "PASS"}}
+QUADS = [[[0, 0], [10, 0], [10, 10], [0, 10]], [[400, 300], [0, 300], [0, 0], [400, 0]]]
+
+
+@pytest.mark.parametrize(("steps", "written", "said"), [
+    (timed(), "type: zone.time\n    params:\n      polygon: [[0, 0], [100, 0], [100, 100], [0, 100]]\n"
+     "      anchors: [center]\n      outside: drop\n      on_exit: reset\n", ""),  # Roboflow drops outsiders
+    (timed(remove_out_of_zone_detections=False, reset_out_of_zone_detections=False, triggering_anchor="BOTTOM_CENTER"),
+     "anchors: [bottom_center]\n      outside: keep\n      on_exit: accumulate\n",
+     "field 'reset_out_of_zone_detections': false: on_exit accumulate written"),
+    (timed(zone=[ZONE, ZONE]), None, "field 'zone': the step is left out: 2 zones: zone.time times one polygon"),
+    (voted(), "type: detections.consensus\n    params:\n      required_votes: 2\n    inputs: {first: "
+     "model.detections, second: model_2.detections}", ""),
+    (voted(detections_merge_confidence_aggregation="max", detections_merge_coordinates_aggregation="max",
+           presence_confidence_aggregation="average", class_aware=False, required_objects={"a": 1, "b": 2}),
+     "required_objects: 3\n      presence_confidence: mean\n      confidence_merge: max\n"
+     "      class_vote: most_confident\n      box_merge: largest\n", ""),
+    (voted(required_votes=3), None, "field 'required_votes': the step is left out: required_votes 3 with 2 "
+     "detectors: no object could ever be kept"),
+    (voted(detections_merge_confidence_aggregation="min"), "confidence_merge: min",
+     "no class of the least confident vote"),
+    ([DETECTOR, {"type": "roboflow_core/detections_merge@v1", "name": "box",
+                 "predictions": "$steps.model.predictions"}],
+     "type: detections.union\n    params:\n      class_name: merged_detection\n", ""),  # Roboflow's default name
+    ([{"type": "roboflow_core/dominant_color@v1", "name": "colour", "image": "$inputs.image", "color_clusters": 2}],
+     "type: analyze.image_colour\n    params:\n      k: 2\n      max_pixels: 13333\n", ""),
+    (switch([], SERIALISED), "type: sink.jsonl\n    params:\n      path: out/def/p.jsonl\n      per: frame\n"
+     "      rotate_records: 1\n    inputs: {detections: model.detections}", ""),
+    (switch([CASE], SERIALISED), None, "field 'switch': the step is left out: a switch over 1 case(s): segflow has "
+     "no case/when"),
+    ([DETECTOR, {"type": "roboflow_core/perspective_correction@v1", "name": "warp", "images": "$inputs.image",
+                 "predictions": "$steps.model.predictions", "perspective_polygons": QUADS, "warp_image": True,
+                 "transformed_rect_width": 40, "transformed_rect_height": 30}],
+     "points: [[0, 0], [400, 0], [400, 300], [0, 300]]\n      width: 40\n      height: 30\n    inputs: "
+     "{image: $inputs.image, detections: model.detections}", ""),  # the largest quad, corners in segflow's order
+])
+def test_analytics_blocks_map_with_roboflow_defaults_or_say_why_not(tmp_path, capsys, steps, written, said):
+    code, out, err = run(capsys, str(definition(tmp_path, steps)), "--model", f"yolov8n-640={SEG}")
+    assert code == (3 if said else 0), err
+    if written is not None:
+        assert written in out, out
+    if said:
+        assert said in err
+    assert "Traceback" not in err
 
 
 def test_set_on_a_node_that_is_not_there_is_an_error(tmp_path, capsys):

@@ -19,7 +19,8 @@ STYLE = {"copy_image": True, "color_palette": "DEFAULT", "palette_size": 10, "cu
          "color_axis": "CLASS"}
 """Fields whose defaults draw what the segflow node draws by default."""
 LABELS = {"Class": "{class_name}", "Confidence": "{confidence:.2f}", "Class and Confidence":
-          "{class_name} {confidence:.2f}", "Tracker Id": "{tracker_id}", "Index": "{det_index}"}
+          "{class_name} {confidence:.2f}", "Tracker Id": "{tracker_id}", "Index": "{det_index}",
+          "Time In Zone": "In zone: {time_in_zone_s:.2f}s"}
 
 
 def _draw(conv: Conversion, step: Step, part: dict[str, Any], extra: dict[str, tuple[str, str]]) -> None:

@@ -142,23 +142,30 @@ def table_sink(conv: Conversion, step: Step, table: Ref, path: str, extra: dict[
 
 
 def local_file(conv: Conversion, step: Step) -> None:
-    """``local_file_sink`` of a csv_formatter's text: ``sink.csv`` (one file, rotated by entries)."""
-    content = conv.ref(step, "content", ("table",))
+    """``local_file_sink``: a csv_formatter's text as ``sink.csv``; detections or a value as ``sink.jsonl``.
+
+    ``append_log`` starts a new file every ``max_entries_per_file`` records, ``separate_files``
+    after every record (``NAME.jsonl``, ``NAME.1.jsonl``, ...), as Roboflow writes one file each.
+    """
+    content = conv.ref(step, "content", ("table", "detections", "value"))
+    wanted = "csv" if content.kind == "table" else "json"
     kind = conv.take(step, "file_type", "csv")
-    if kind != "csv":
-        conv.leave(step, "file_type", f"{kind}: sink.csv writes CSV")
+    if kind != wanted:
+        conv.leave(step, "file_type", f"{kind}: segflow writes {'CSV' if wanted == 'csv' else 'JSON lines'} here")
     folder = conv.param(step, "target_directory", None, str(conv.out))
     if not isinstance(folder, str) or folder.startswith("$"):
         folder = str(conv.out)
     prefix = conv.take(step, "file_name_prefix", "workflow_output")
-    extra: dict[str, Any] = {}
     mode = conv.take(step, "output_mode", "append_log")
     entries = conv.take(step, "max_entries_per_file", 1024)
-    if mode == "append_log":
-        extra["rotate_records"] = int(entries)
+    extra: dict[str, Any] = {"rotate_records": 1 if mode == "separate_files" else int(entries)}
+    if content.kind == "table":
+        table_sink(conv, step, content, f"{folder}/{prefix}.csv", extra)
     else:
-        conv.leave(step, "output_mode", "separate_files: sink.csv appends to one file (rotate_records splits it)")
-    table_sink(conv, step, content, f"{folder}/{prefix}.csv", extra)
+        params: dict[str, Any] = {"path": f"{folder}/{prefix}.jsonl", "per": "frame", **extra}
+        if content.path:
+            params["fields"] = ["source", "frame", "timestamp", {prefix: content.record_field}]
+        sink_node(conv, step, "sink.jsonl", params, [content], conv.gate(step))
     conv.finish(step)
 
 

@@ -1,8 +1,8 @@
 """Which Roboflow block becomes what: one table entry per block, and the reason for each that does not.
 
 A block's type is ``roboflow_core/NAME@vN`` or an older alias (``ObjectDetectionModel``);
-both are looked up by NAME. Adding a segflow node for a block in ``NOT_YET``
-is one line moved from there into ``BLOCKS``.
+both are looked up by NAME. A block with no entry in ``BLOCKS`` is left out with
+the reason ``ELSEWHERE`` gives (segflow does that job another way), or a general one.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from segflow.tools.roboflow_import import blocks_analytics as analytics
 from segflow.tools.roboflow_import import blocks_detections as det
 from segflow.tools.roboflow_import import blocks_draw as draw
 from segflow.tools.roboflow_import import blocks_models as models
@@ -36,6 +37,12 @@ BLOCKS: dict[str, Mapper] = {
     "line_counter": det.line_counter,
     "mask_area_measurement": det.mask_area,
     "continue_if": det.continue_if,
+    "time_in_zone": analytics.time_in_zone,
+    "detections_consensus": analytics.consensus,
+    "detections_merge": analytics.union,
+    "dominant_color": analytics.dominant_colour,
+    "perspective_correction": analytics.perspective,
+    "expression": analytics.expression,
     "property_definition": det.image_encoding,
     "bounding_box_visualization": draw.boxes,
     "mask_visualization": draw.masks,
@@ -51,18 +58,9 @@ BLOCKS: dict[str, Mapper] = {
     "webhook_sink": sinks.webhook,
 }
 
-NOT_YET: dict[str, str] = {
-    "detections_consensus": "no segflow node yet (consensus voting across detectors)",
-    "time_in_zone": "no segflow node yet (time each tracked object spends in a zone)",
-    "detections_merge": "no segflow node yet (one union box over a set of detections)",
-    "dominant_color": "no segflow node yet (the colour of a whole image; analyze.colour colours each "
-                      "detection's mask)",
-    "perspective_correction": "no segflow node yet (warp of an image and its detections onto a plane)",
-}
-
 ELSEWHERE: dict[str, str] = {
-    "expression": "a switch/case over values: segflow computes fields per detection (compute.fields) and "
-                  "names frame values in sinks' fields and conditions",
+    "bounding_rect": "each mask's minimum-area rectangle: measure.masks gives its length, width and angle_deg "
+                     "(not its corner points)",
     "dimension_collapse": "segflow keeps a frame's results together; there is no batch dimension to collapse",
     "roboflow_dataset_upload": "uploads to the Roboflow platform (sink.dataset collects frames locally)",
     "roboflow_multi_label_classification_model": "classify.yolo gives single-label top-k classes",
@@ -88,6 +86,7 @@ ALIASES = {
     "DetectionsClassesReplacement": "detections_classes_replacement",
     "DetectionsStitch": "detections_stitch",
     "DynamicZone": "dynamic_zone",
+    "PerspectiveCorrection": "perspective_correction",
     "Expression": "expression",
     "PropertyDefinition": "property_definition",
     "DimensionCollapse": "dimension_collapse",
@@ -108,8 +107,6 @@ def lookup(type_: str) -> tuple[Mapper | None, str]:
     name = block_name(type_)
     if name in BLOCKS:
         return BLOCKS[name], ""
-    if name in NOT_YET:
-        return None, NOT_YET[name]
     if name in ELSEWHERE:
         return None, ELSEWHERE[name]
     if "vlm" in name or name in ("open_ai", "anthropic_claude", "google_gemini", "florence_2", "clip"):
