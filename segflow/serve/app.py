@@ -27,6 +27,7 @@ from segflow.client.models import (
     PipelineInfo,
     PipelineRequest,
     PipelineUpdate,
+    ReloadResult,
     RunRequest,
     RunResponse,
     UpdateResult,
@@ -41,7 +42,8 @@ from segflow.serve.config import ServeConfig
 from segflow.serve.guard import Guard
 from segflow.serve.images import BadImage, decode, from_base64, jpeg, jpeg_base64
 from segflow.serve.pipelines import Pipeline, Pipelines
-from segflow.serve.served import Served
+from segflow.serve.served import NotReloaded, Served
+from segflow.serve.watch import Watcher
 
 log = logging.getLogger("segflow")
 PREVIEW_PERIOD_S = 0.2  # the MJPEG preview sends at most 5 images a second
@@ -57,9 +59,13 @@ def create_app(config: ServeConfig) -> FastAPI:
         for served in runs.values():  # models load before the first request is taken
             if served.workflow.graph.bound:
                 await asyncio.to_thread(served.run_for, {})
+        watcher = Watcher(runs.values(), config.watch_s)
+        if config.watch_s > 0:
+            watcher.start()
         try:
             yield
         finally:
+            await asyncio.to_thread(watcher.close)
             await asyncio.to_thread(pipelines.stop_all)
             for served in runs.values():
                 await asyncio.to_thread(served.stop)
@@ -105,8 +111,29 @@ def create_app(config: ServeConfig) -> FastAPI:
     @app.get("/workflows", tags=["images"])
     async def workflows() -> list[WorkflowInfo]:
         return [WorkflowInfo(name=n, file=s.workflow.file, description=s.workflow.graph.description or "",
-                             inputs={k: v.model_dump() for k, v in s.workflow.inputs.items()})
+                             inputs={k: v.model_dump() for k, v in s.workflow.inputs.items()},
+                             version=s.version, setups=dict(s.setups), reload_error=s.reload_error)
                 for n, s in runs.items()]
+
+    @app.post("/workflows/{name}/reload", tags=["images"])
+    async def reload(name: str) -> ReloadResult:
+        """Load the workflow's file again: only changed nodes are set up; a bad version leaves the old one serving."""
+        served = served_named(name)
+        try:
+            done = await asyncio.to_thread(served.reload_file)
+        except WorkflowError as exc:
+            raise invalid(exc, "the previous version keeps serving") from exc
+        except NotReloaded as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return ReloadResult(workflow=name, version=served.version, changed=done.changed, removed=done.removed,
+                            set_up=done.set_up, kept=done.kept, runs=done.runs)
+
+    def served_named(name: str) -> Served:
+        served = runs.get(name)
+        if served is None:
+            names = ", ".join(sorted(runs)) or "none"
+            raise HTTPException(404, f"no workflow '{name}' is served here (served: {names})")
+        return served
 
     @app.post("/workflows/{name}/run", tags=["images"], response_model=RunResponse,
               openapi_extra={"requestBody": {"content": {
@@ -117,18 +144,14 @@ def create_app(config: ServeConfig) -> FastAPI:
                       "annotated": {"type": "boolean"}}}}}}})
     async def run_images(name: str, request: Request) -> RunResponse:
         """Push one or more images through a served workflow: per image, the records its sinks would write."""
-        served = runs.get(name)
-        if served is None:
-            names = ", ".join(sorted(runs)) or "none"
-            raise HTTPException(404, f"no workflow '{name}' is served here (served: {names})")
+        served = served_named(name)
         images, inputs, annotated = await read_run_request(request, config.max_pixels, config.max_images)
         check_inputs(served.workflow, inputs)
         if busy.locked():
             raise HTTPException(429, f"the server is running {config.max_concurrent} requests already; retry shortly")
         async with busy:
             try:
-                run = await asyncio.to_thread(served.run_for, inputs, images[0])
-                futures = [run.submit(pixels) for pixels in images]
+                futures = await asyncio.to_thread(served.submit, inputs, images)
                 done = [await asyncio.wait_for(asyncio.wrap_future(f), config.request_timeout_s) for f in futures]
             except WorkflowError as exc:
                 raise invalid(exc) from exc
@@ -241,9 +264,10 @@ def create_app(config: ServeConfig) -> FastAPI:
     return app
 
 
-def invalid(exc: WorkflowError) -> HTTPException:
+def invalid(exc: WorkflowError, then: str = "") -> HTTPException:
     """422 with every located issue, as ``segflow validate`` prints them."""
-    return HTTPException(422, {"error": f"the workflow is invalid ({len(exc.issues)} problems)",
+    return HTTPException(422, {"error": f"the workflow is invalid ({len(exc.issues)} problems)"
+                                        + (f"; {then}" if then else ""),
                                "issues": [{**i.to_dict(), "text": i.format()} for i in exc.issues]})
 
 
