@@ -47,6 +47,7 @@ from segflow.serve.watch import Watcher
 
 log = logging.getLogger("segflow")
 PREVIEW_PERIOD_S = 0.2  # the MJPEG preview sends at most 5 images a second
+RETRY_AFTER_S = 1  # what a 429 tells a client to wait: requests here take about that long
 
 
 def create_app(config: ServeConfig) -> FastAPI:
@@ -77,7 +78,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) else {"error": mask(str(exc.detail))}
-        return JSONResponse(body, exc.status_code)
+        return JSONResponse(body, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -148,7 +149,8 @@ def create_app(config: ServeConfig) -> FastAPI:
         images, inputs, annotated = await read_run_request(request, config.max_pixels, config.max_images)
         check_inputs(served.workflow, inputs)
         if busy.locked():
-            raise HTTPException(429, f"the server is running {config.max_concurrent} requests already; retry shortly")
+            raise HTTPException(429, f"the server is running {config.max_concurrent} requests already; retry shortly",
+                                headers={"Retry-After": str(RETRY_AFTER_S)})
         async with busy:
             try:
                 futures = await asyncio.to_thread(served.submit, inputs, images)
