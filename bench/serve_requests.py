@@ -1,6 +1,6 @@
-"""``segflow serve`` side by side: request batching, hot swap, soak. One run, three figures.
+"""``segflow serve`` side by side: request batching and hot swap. One run, two figures.
 
-    python bench/serve_requests.py [--requests 160] [--clients 16] [--soak 2000]
+    python bench/serve_requests.py [--requests 160] [--clients 16]
 
 1. Throughput: ``--clients`` concurrent clients post conveyor frames (PNG) until
    ``--requests`` have been answered, to
@@ -13,9 +13,7 @@
 2. Hot swap: a pipeline on the whole video (150 frames, JSONL per frame): change
    ``detect.confidence`` (applied live), then the model file (drain and resume); frames lost
    or twice at the sink (goal 0), the output gap at each swap against the median gap.
-3. Soak: ``--soak`` requests, half good frames and half bad (junk bytes, wrong content type,
-   too many pixels, unknown workflow, a cut PNG): server deaths (goal 0) and RSS growth
-   after warm-up (goal < 50 MB).
+The soak (10,000 requests, good and bad, errors and RSS) is bench/serve_soak.py.
 The machine may be shared: the figures are ratios taken in the same run.
 """
 
@@ -247,34 +245,13 @@ def time_of(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def soak(args: argparse.Namespace, images: list[bytes], served: subprocess.Popen[bytes], port: int) -> None:
-    big = cv2.imencode(".png", np.zeros((4200, 4200, 3), np.uint8))[1].tobytes()
-    url = f"http://127.0.0.1:{port}/workflows/stones-detect/run"
-    good = [{"files": {"image": (f"f{i}.png", data)}} for i, data in enumerate(images)]
-    bad = [{"files": {"image": ("junk.png", os.urandom(2048))}},
-           {"content": b"hello", "headers": {"content-type": "text/plain"}},
-           {"files": {"image": ("big.png", big)}},
-           {"files": {"image": ("cut.png", images[0][:5000])}},
-           {"json": {"images": ["not base64!"]}}]
-    mixed = [body for i in range(2 * len(good)) for body in (good[i % len(good)], bad[i % len(bad)])]
-    hammer(url, mixed, 16, 200)  # warm-up: allocator pools, caches
-    before = rss_mb(served.pid)
-    began = time.perf_counter()
-    _, _, statuses = hammer(url, mixed, 16, args.soak)
-    after = rss_mb(served.pid)
-    print(f"\n3. soak: {args.soak} requests (half good, half bad of 5 kinds) in {time.perf_counter() - began:.0f} s")
-    print(f"   statuses {dict(sorted(statuses.items()))}; server alive: {served.poll() is None}; "
-          f"RSS {before:.0f} -> {after:.0f} MB ({after - before:+.1f} MB)")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=160)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--soak", type=int, default=2000)
     parser.add_argument("--frames", type=int, default=32, help="distinct conveyor frames posted")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--parts", default="throughput,swap,soak", help="which figures, comma-separated")
+    parser.add_argument("--parts", default="throughput,swap", help="which figures, comma-separated")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     images = frames(args.frames)
@@ -291,8 +268,6 @@ def main() -> None:
                 throughput(args, tmp, images, workflow, port)
             if "swap" in parts:
                 hot_swap(tmp, port)
-            if "soak" in parts:
-                soak(args, images, served, port)
         finally:
             stop(served)
 
