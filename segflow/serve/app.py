@@ -14,6 +14,7 @@ import json
 import logging
 import queue
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -43,6 +44,7 @@ from segflow.serve.guard import Guard
 from segflow.serve.images import BadImage, decode, from_base64, jpeg, jpeg_base64
 from segflow.serve.pipelines import Pipeline, Pipelines
 from segflow.serve.served import NotReloaded, Served
+from segflow.serve.stand_ins import Result
 from segflow.serve.watch import Watcher
 
 log = logging.getLogger("segflow")
@@ -146,15 +148,17 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def run_images(name: str, request: Request) -> RunResponse:
         """Push one or more images through a served workflow: per image, the records its sinks would write."""
         served = served_named(name)
-        images, inputs, annotated = await read_run_request(request, config.max_pixels, config.max_images)
+        encoded, inputs, annotated = await read_run_request(request, config.max_images)
         check_inputs(served.workflow, inputs)
         if busy.locked():
             raise HTTPException(429, f"the server is running {config.max_concurrent} requests already; retry shortly",
                                 headers={"Retry-After": str(RETRY_AFTER_S)})
         async with busy:
             try:
-                futures = await asyncio.to_thread(served.submit, inputs, images)
+                futures = await asyncio.to_thread(decode_and_submit, served, inputs, encoded, config.max_pixels)
                 done = [await asyncio.wait_for(asyncio.wrap_future(f), config.request_timeout_s) for f in futures]
+            except BadImage as exc:
+                raise HTTPException(422, str(exc)) from exc
             except WorkflowError as exc:
                 raise invalid(exc) from exc
             except RunEnded as exc:
@@ -282,9 +286,14 @@ def check_inputs(workflow: Workflow, inputs: dict[str, Any]) -> None:
         raise HTTPException(422, f"workflow '{workflow.name}' has no input {', '.join(map(repr, unknown))}: {have}")
 
 
-async def read_run_request(request: Request, max_pixels: int,
-                           max_images: int) -> tuple[list[Any], dict[str, Any], bool]:
-    """Images, input values and ``annotated`` from a multipart form or a JSON body."""
+def decode_and_submit(served: Served, inputs: dict[str, Any], encoded: list[tuple[str, bytes]],
+                      max_pixels: int) -> list[Future[Result]]:
+    """On a worker thread: decode the request's images, then put them into the workflow's run, in order."""
+    return served.submit(inputs, [decode(data, name, max_pixels) for name, data in encoded])
+
+
+async def read_run_request(request: Request, max_images: int) -> tuple[list[tuple[str, bytes]], dict[str, Any], bool]:
+    """Encoded images (name, bytes), input values and ``annotated`` from a multipart form or a JSON body."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if kind == "multipart/form-data":
@@ -294,7 +303,7 @@ async def read_run_request(request: Request, max_pixels: int,
                 raise HTTPException(422, "the form has no file in its 'image' field")
             if len(uploads) > max_images:
                 raise HTTPException(413, f"{len(uploads)} images; at most {max_images} per request")
-            images = [decode(await f.read(), f.filename or f"image {i}", max_pixels) for i, f in enumerate(uploads)]
+            images = [(f.filename or f"image {i}", await f.read()) for i, f in enumerate(uploads)]
             raw = form.get("inputs")
             inputs = json.loads(raw) if isinstance(raw, str) and raw else {}
             if not isinstance(inputs, dict):
@@ -304,7 +313,7 @@ async def read_run_request(request: Request, max_pixels: int,
             body = RunRequest.model_validate_json(await request.body())
             if len(body.images) > max_images:
                 raise HTTPException(413, f"{len(body.images)} images; at most {max_images} per request")
-            images = [from_base64(t, f"image {i}", max_pixels) for i, t in enumerate(body.images)]
+            images = [(f"image {i}", from_base64(t, f"image {i}")) for i, t in enumerate(body.images)]
             return images, body.inputs, body.annotated
     except BadImage as exc:
         raise HTTPException(422, str(exc)) from exc
