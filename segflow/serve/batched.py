@@ -145,7 +145,8 @@ class BatchedRun:
         reuse = [nid for nid, spec in specs.items() if previous is not None and not isinstance(spec, StandIn)
                  and nid in previous.plan.nodes and _same(previous.plan.nodes[nid], spec)]
         taken: dict[str, Node] = {}
-        self._handed, self._closing = set(), False
+        with self._lock:  # a restart after a crash: nothing of the last start may be handed over
+            self._handed, self._closing, self._nodes = set(), False, {}
         try:
             with running_nodes({k: v for k, v in specs.items() if k not in reuse}, context, self._handed) as made:
                 try:

@@ -11,6 +11,7 @@ import pytest
 
 from segflow.engine.api import load
 from segflow.engine.workflow.issues import WorkflowError
+from segflow.serve.batched import BatchedRun
 from segflow.serve.served import NotReloaded, Served
 from segflow.serve.watch import Watcher
 
@@ -116,3 +117,17 @@ def test_the_watcher_reloads_a_saved_file(served: Served, tmp_path: Path) -> Non
     assert served.version == 2 and "watched on frame" in ask(served, 1)[1][0]
     watcher.check()  # nothing changed since
     assert served.version == 2
+
+
+def test_a_successor_never_switched_to_gives_its_nodes_back(served: Served, tmp_path: Path) -> None:
+    ask(served, 3)
+    [(_, old)] = served.runs()
+    model = old._nodes["model"]
+    new = BatchedRun(load(write(tmp_path / "means.yaml", message="v2"), base_dir=tmp_path), {}, previous=old)
+    new.start()
+    assert new.kept == ["model", "stats"] and new._nodes["model"] is model  # taken over, not set up again
+    new.stop()  # abandoned, as when another run of the same reload fails to set up
+    assert old._handed == set()  # the old run owns the model again, and closes it when it ends
+    assert ask(served, 4) == (4.0, [])
+    assert served.reload_file().kept == ["model", "stats"]  # and can hand it over again
+    assert served.setups["model"] == 1
