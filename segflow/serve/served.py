@@ -123,8 +123,6 @@ class Served:
         except WorkflowError as exc:
             self._refused("\n".join(issue.format() for issue in exc.issues) or "the file cannot be read")
             raise
-        if workflow.text == old.text and not self.reload_error:
-            return Reloaded()  # saved again unchanged: nothing to do
         return self.reload(workflow)
 
     def reload(self, workflow: Workflow) -> Reloaded:
@@ -134,6 +132,8 @@ class Served:
                           "a server serves a workflow under its name: restart it to rename one")
             raise NotReloaded(self.reload_error)
         with self._reload_lock:
+            if workflow.text == self.workflow.text and not self.reload_error:
+                return Reloaded()  # the same text again (saved unchanged, or the watcher and a request both saw it)
             old_graph = self.workflow.graph
             changed = sorted(nid for nid, node in workflow.graph.nodes.items() if nid not in old_graph.nodes
                              or (node.cls, node.params, node.inputs) != (old_graph.nodes[nid].cls,
