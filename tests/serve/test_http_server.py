@@ -245,6 +245,10 @@ def test_the_command_line_client(server: Server, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     [result] = json.loads(done.stdout)
     assert any(row["class"] == "stone" for row in result["records"]["log"])
+    reloaded = subprocess.run([sys.executable, "-m", "segflow.client", "reload", "coffee-stones"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert json.loads(reloaded.stdout)["changed"] == []  # the file did not change: nothing to do
     refused = subprocess.run([sys.executable, "-m", "segflow.client", "get", "p999"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=300)
     assert refused.returncode == 1
