@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
+from servekit import wait_for
 
 from segflow.client import Client, ServerError
 from tests.serve.conftest import MODEL, ROOT, TOKEN, Server, conveyor_frame, start_server, stop_server
@@ -31,16 +31,6 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Server, Path]:
 def info(client: Client):
     [found] = client.workflows()
     return found
-
-
-def wait_for(check, timeout: float = 240.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} did not happen within {timeout:g} s")
 
 
 def stones(client: Client) -> list[dict]:

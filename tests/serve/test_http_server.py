@@ -7,7 +7,6 @@ import base64
 import json
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from servekit import wait_for
 
 from segflow.client import AsyncClient, Client, ServerError
 from tests.serve.conftest import MODEL, ROOT, TOKEN, VIDEO, Server, conveyor_frame
@@ -136,16 +136,6 @@ nodes:
     params: {{folder: "{out.parent}/shots", every_n_frames: 1000}}
     inputs: {{image: label.image}}
 """
-
-
-def wait_for(check, timeout: float = 240.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} did not happen within {timeout:g} s")
 
 
 def test_a_pipeline_starts_streams_changes_live_and_drains_on_stop(server: Server, tmp_path: Path) -> None:
