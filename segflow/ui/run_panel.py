@@ -65,6 +65,13 @@ def _run_tab(editor: Editor) -> None:
     if player is not None:
         _keep_playing(editor, player, chosen)
         player = st.session_state.get("player")
+    if st.session_state.pop("play_stopped", False):
+        # The whole page: a rerun of this fragment alone left the playing layout's elements behind
+        # (a ghost "■ Stop", a second "Also run sinks") until the next step.
+        st.rerun(scope="app")
+    ended = st.session_state.pop("play_ended", None)
+    if ended:
+        (st.error if ended.startswith("Play: failed") else st.caption)(ended)
     is_video = chosen is not None and chosen.reader is not None and chosen.count != 1
     if is_video and player is None:
         _frame_stepper(chosen)  # type: ignore[arg-type]
@@ -106,7 +113,7 @@ def _pick(editor: Editor, graph: Any, mode: str) -> Input | None:
     root = editor.workspace.root
     if mode == "Workflow source":
         if graph is None or not graph.source_ids:
-            st.info("The workflow has no valid source yet: use a sample or an upload.")
+            st.info(editor.why_no_source())
             return None
         sources = [s for s in graph.source_ids if s not in graph.inputs]  # an image input: a sample or upload
         if not sources:
@@ -238,6 +245,9 @@ def _show(editor: Editor) -> None:
         if table is not None:
             ref, rows = table
             st.markdown(f"**Results** — {len(rows)} detections from `{ref}`")
+            reason = None if rows else results.empty_reason(run.graph, run.result, ref.split(".", 1)[0])
+            if reason:
+                st.caption(f"Why none: {reason}")
             columns_picker(ref, rows)
         st.markdown("**Per-node timings**")
         st.dataframe(results.timings(run.result), hide_index=True)
@@ -301,6 +311,7 @@ def _stop(player: Player) -> None:
     if server is not None:
         server.close()
     st.session_state.pop("player", None)
+    st.session_state["play_stopped"] = True
     frame = player.status().frame
     if frame is not None:  # stay on the frame play stopped at; it is run (after a warm-up) at once
         st.session_state["frame_index"] = frame
@@ -334,8 +345,14 @@ def _play_status(player: Player) -> None:
     player.touch()
     status = player.status()
     where = f"frame {status.frame}" if status.frame is not None else "starting"
-    st.caption(f"Play: {status.state}, {where}, {status.fps:.1f} frames/s, {status.frames_played} played"
-               + (f" — {status.error}" if status.error else ""))
+    line = (f"Play: {status.state}, {where}, {status.fps:.1f} frames/s, {status.frames_played} played"
+            + (f" — {status.error}" if status.error else ""))
+    if status.state not in ("starting", "playing") and st.session_state.get("player") is player:
+        st.session_state["play_ended"] = line  # it ended by itself: Play comes back, the line stays
+        _stop(player)
+        st.session_state.pop("play_stopped", None)  # the whole page reruns right here, once
+        st.rerun(scope="app")
+    st.caption(line)
     if status.nodes:
         st.dataframe([{"node": n, "status": t.status, "ms": t.ms, "mean_ms": t.mean_ms}
                       for n, t in status.nodes.items()], hide_index=True)

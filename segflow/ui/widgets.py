@@ -14,7 +14,7 @@ import streamlit as st
 
 from segflow.engine.node import Node
 from segflow.engine.workflow.spec import parse_ref
-from segflow.ui import forms, results
+from segflow.ui import forms, results, secrets_view
 from segflow.ui.editor import Editor
 from segflow.ui.media import jpeg_data_url
 from segflow.ui.state import Edge
@@ -47,7 +47,7 @@ def param_form(editor: Editor, node_id: str, cls: type[Node]) -> None:
                 st.text_input(spec.name, value=value, disabled=True, key=f"{prefix}:{spec.name}",
                               help="given at run time (a workflow input or another node's value); edit it in YAML")
                 continue
-            _widget(spec, value, f"{prefix}:{spec.name}")
+            _widget(spec, secrets_view.mask_value(spec.name, value), f"{prefix}:{spec.name}")
             for name, message in rejected.items():
                 if name.split(".", 1)[0] == spec.name:
                     st.error(f"{node_id}.{name}: {message}")
@@ -61,7 +61,12 @@ REJECTED = "rejected_params"  # session key: {form prefix: {field: pydantic's me
 def _apply(editor: Editor, node_id: str, cls: type[Node], prefix: str) -> None:
     view = editor.state.node(node_id)
     specs = forms.field_specs(cls.Params)
-    entered = {s.name: st.session_state.get(f"{prefix}:{s.name}") for s in specs}
+    entered = {}
+    for s in specs:  # a masked secret left as shown keeps its value (segflow.ui.secrets_view)
+        current = view.params.get(s.name, s.default)
+        entered[s.name] = secrets_view.restore_entry(st.session_state.get(f"{prefix}:{s.name}"),
+                                                     s.display(secrets_view.mask_value(s.name, current)),
+                                                     s.display(current))
     outcome = forms.apply_entered(cls.Params, specs, view.params, entered)
     if outcome.messages:
         st.session_state[REJECTED] = {prefix: outcome.messages}

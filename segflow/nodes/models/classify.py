@@ -96,12 +96,14 @@ class YoloClassifier(UltralyticsModel):
         if not images:
             return np.zeros((0, len(self.names)), np.float32)
         if self.runtime in EDGE_RUNTIMES:
-            return self.model.probabilities(images, self.imgsz)
+            with self.turn:
+                return self.model.probabilities(images, self.imgsz)
         predict_args: dict[str, Any] = {"imgsz": self.imgsz, "device": torch_device(self.params.device),
                                         "verbose": False}
         if self.params.half:
             predict_args["quantize"] = 16
-        results = self.model.predict(images, **predict_args)
+        with self.turn:
+            results = self.model.predict(images, **predict_args)
         return np.stack([result.probs.data.float().cpu().numpy() for result in results])
 
     def classifications(self, images: list[np.ndarray]) -> list[Any]:

@@ -36,6 +36,7 @@ from segflow.nodes.models import check_pin
 from segflow.nodes.models import weights_problems as file_problems
 from segflow.vision.model_files import load_error, sha256_field
 from segflow.vision.model_names import class_names
+from segflow.vision.shared_models import Lease, file_key, lease
 from segflow.vision.ultralytics_refs import (
     DEVICE,
     SUPPORTED_TASKS,
@@ -105,6 +106,7 @@ class UltralyticsModel(OnCrops, Node):
     params: UltralyticsParams
     reload_params = frozenset({"model", "runtime", "device", "half", "sha256"})
     batchable = True
+    lease: Lease[Any] | None = None  # the loaded model, shared when the run says so (set by setup)
     example_model: ClassVar[str]  # an ultralytics model name of the right kind, for hints
     model_words: ClassVar[str]  # what it loads, in an error: "classifier"
     export_kind: ClassVar[str]  # which ONNX export it takes, in a hint: "classification"
@@ -125,7 +127,9 @@ class UltralyticsModel(OnCrops, Node):
         source = pinned_source(self.node_id, p.model, self.weights_file(p, self.context), p.sha256)
         source, self.runtime = compiled_source(self.node_id, source, p, self.context)
         try:
-            self.model = self.load(source)
+            key = (type(self).type_name, file_key(source), self.runtime, p.device, p.half)
+            self.lease = lease(self.context.share_models, key, lambda: self.load(source))
+            self.model, self.turn = self.lease.model, self.lease.lock  # calls on a shared model take turns
             task, names = self.model.task, self.model.names  # a file that is no model fails here too
         except Exception as exc:
             raise NodeError(f"node '{self.node_id}': cannot load {self.model_words} {source}: {load_error(exc)}",
@@ -137,6 +141,8 @@ class UltralyticsModel(OnCrops, Node):
         raise NotImplementedError
 
     def close(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
         self.model = None
 
 
@@ -237,7 +243,8 @@ class Yolo(UltralyticsModel):
         outputs: list[Any] = [None] * len(items)
         edge = self.runtime in EDGE_RUNTIMES  # the edge runtime gives sv.Detections already
         for indices in groups.values():
-            results = self.model.predict([images[i] for i in indices], **self.predict_args)
+            with self.turn:
+                results = self.model.predict([images[i] for i in indices], **self.predict_args)
             for i, result in zip(indices, results, strict=True):
                 outputs[i] = result if edge else to_detections(sv, result)
         return outputs
