@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from segflow.engine.observe.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from segflow.vision.calibration import BoardInfo, Calibration, save_calibration
 
 MIN_VIEWS = 3
@@ -147,14 +148,14 @@ class CalibrateCommand:
     def run(self, args: argparse.Namespace) -> int:
         if args.square_mm <= 0:
             print("segflow calibrate: --square-mm must be positive", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         if args.board == "charuco" and not hasattr(cv2.aruco, str(args.dictionary)):
             print(f"segflow calibrate: unknown ArUco dictionary {args.dictionary!r}", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         marker = args.marker_mm if args.marker_mm is not None else 0.75 * args.square_mm
         if args.board == "charuco" and not 0 < marker < args.square_mm:
             print("segflow calibrate: --marker-mm must be between 0 and --square-mm", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         board = BoardInfo(
             type=args.board,
             squares=args.squares,
@@ -166,22 +167,22 @@ class CalibrateCommand:
         absent = [p for p in paths if not p.is_file()]
         if absent or not paths:
             print(f"segflow calibrate: no such image: {', '.join(map(str, absent)) or args.images}", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         try:
             calibration, missed = calibrate(read_gray(paths), board, args.free_k3)
         except ValueError as exc:
             print(f"segflow calibrate: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         out = Path(args.out)
         try:
             save_calibration(calibration, out)
         except OSError as exc:
             print(f"segflow calibrate: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
+            return EXIT_FAILED
         for name in missed:
             print(f"no board found in {name} (skipped)", file=sys.stderr)
         print(f"{out}: {calibration.views} views, RMS reprojection error {calibration.rms_px:.3f} px")
-        return 0
+        return EXIT_OK
 
 
 CALIBRATE = CalibrateCommand()

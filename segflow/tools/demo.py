@@ -29,6 +29,7 @@ from typing import Any
 
 from segflow.engine.api import load
 from segflow.engine.execution.lifecycle import SetupError
+from segflow.engine.observe.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from segflow.engine.observe.hooks import HookList, RunHooks
 from segflow.engine.observe.progress import Progress
 from segflow.engine.text import path_part
@@ -294,13 +295,13 @@ def main(argv: list[str] | None = None) -> int:
     except ModelMissing as exc:
         print(f"segflow demo: the coffee-stones model is missing: {exc.path}", file=sys.stderr)
         print(TRAIN_HINT.format(path=exc.path), file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     except (WorkflowError, ValueError) as exc:
         print(f"segflow demo: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     except SetupError as exc:  # e.g. a corrupt model file: named, no traceback
         print(f"segflow demo: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     overlap = mask_overlap(demo.masks, demo.truth) if demo.masks is not None and demo.truth is not None else None
     if args.json:
         print(json.dumps({**demo.to_dict(), **({"masks_vs_truth": overlap} if overlap else {})}, indent=2))
@@ -308,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(demo.lines()))
         if overlap:
             print(f"  masks of {args.masks_of:<8} vs truth: " + ", ".join(f"{k} {v}" for k, v in overlap.items()))
-    return 0 if demo.passed else 1
+    return EXIT_OK if demo.passed else EXIT_FAILED
 
 
 if __name__ == "__main__":

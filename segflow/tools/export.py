@@ -13,6 +13,7 @@ import difflib
 import sys
 from pathlib import Path
 
+from segflow.engine.observe.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from segflow.vision.yolo_export import ExportFailed, export_weights
 
 # Formats ultralytics can export to from a CPU machine, with the package each one needs.
@@ -55,16 +56,16 @@ class ExportCommand:
                 f"segflow export: unknown format '{args.format}'{hint}; choose one of {', '.join(FORMATS)}",
                 file=sys.stderr,
             )
-            return 2
+            return EXIT_INVALID
         if not model_path.is_file():
             print(f"segflow export: model file {model_path} not found", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         if model_path.suffix != ".pt":
             print(
                 f"segflow export: expected PyTorch weights (.pt), got {model_path.name}",
                 file=sys.stderr,
             )
-            return 2
+            return EXIT_INVALID
         package = FORMATS[fmt]
         if package is not None and not _installed(package):
             print(
@@ -72,16 +73,16 @@ class ExportCommand:
                 f"installed; install it (pip install {package}) and run again",
                 file=sys.stderr,
             )
-            return 2
+            return EXIT_INVALID
         out = Path(args.out) if args.out else model_path.parent
         try:
             produced, imgsz = export_weights(model_path, fmt, out, imgsz=args.imgsz, dynamic=bool(args.dynamic),
                                              opset=args.opset)
         except ExportFailed as exc:
             print(f"segflow export: {exc}", file=sys.stderr)
-            return 1
+            return EXIT_FAILED
         print(f"exported {model_path} -> {produced} (format {fmt}, imgsz {imgsz})")
-        return 0
+        return EXIT_OK
 
 
 def _installed(package: str) -> bool:

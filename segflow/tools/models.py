@@ -21,6 +21,7 @@ import re
 import sys
 from pathlib import Path
 
+from segflow.engine.observe.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from segflow.tools.download import ChecksumMismatch, DownloadError, Progress, fetch, part_path
 from segflow.vision.model_store import ENV_DIR, ENV_URL, Checkpoint, catalogue, models_dir
 
@@ -70,7 +71,7 @@ def list_models(folder: Path, as_json: bool) -> int:
                     and not p.name.endswith(".part")) if folder.is_dir() else []
     if as_json:
         print(json.dumps({"folder": str(folder), "checkpoints": rows, "other_files": others}, indent=2))
-        return 0
+        return EXIT_OK
     print(f"model folder: {folder}")
     print(f"{'name':<18}{'config':<38}{'size':>10}  {'sha256':<18}here")
     for r in rows:
@@ -85,7 +86,7 @@ def list_models(folder: Path, as_json: bool) -> int:
     if others:
         print(f"other files there: {', '.join(others)}")
     print("fetch one with: segflow models fetch NAME; name it in a workflow as `checkpoint: NAME`")
-    return 0
+    return EXIT_OK
 
 
 def fetch_model(folder: Path, args: argparse.Namespace) -> int:
@@ -96,33 +97,33 @@ def fetch_model(folder: Path, args: argparse.Namespace) -> int:
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         print(f"segflow models: unknown checkpoint '{args.name}'{hint}; known: {', '.join(checkpoints)}",
               file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     if args.sha256 is not None and not SHA256.match(args.sha256):
         print(f"segflow models: --sha256 wants 64 hex digits, got {args.sha256!r}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     if args.retries < 0:
         print("segflow models: --retries must be 0 or more", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     expected = args.sha256 or checkpoint.sha256
     dest = folder / checkpoint.file
     if dest.is_file() and not args.force:
         print(f"{checkpoint.name}: already in {dest} (--force fetches it again)")
-        return 0
+        return EXIT_OK
     url = checkpoint.download_url()
     print(f"{checkpoint.name}: {url} -> {dest}", file=sys.stderr)
     try:
         result = fetch(url, dest, expected, retries=args.retries, progress=Progress(checkpoint.file))
     except ChecksumMismatch as exc:
         print(f"segflow models: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except DownloadError as exc:
         kept = part_path(dest)
         again = f"; {kept} is kept: run the same command again to resume" if kept.is_file() else ""
         print(f"segflow models: {exc}{again}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     print(f"{checkpoint.name}: {result.size / 1e6:.1f} MB in {dest}")
     print(verdict(checkpoint, result.sha256, result.verified))
-    return 0
+    return EXIT_OK
 
 
 def verdict(checkpoint: Checkpoint, digest: str, verified: bool) -> str:
@@ -147,7 +148,7 @@ def pin_models(workflow: Path) -> int:
     if result.graph is None:
         for issue in result.issues:
             print(issue.format(), file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     graph = result.graph
     context = RunContext().for_settings(graph.name, graph.settings.models_dir)
     text = workflow.read_text(encoding="utf-8")
@@ -173,7 +174,7 @@ def pin_models(workflow: Path) -> int:
         print(f"{workflow}: node '{node_id}': pinned {path} (sha256 {digest})")
     if pinned:
         write_atomic(workflow, dumps(data, style).encode("utf-8"))
-    return 0
+    return EXIT_OK
 
 
 MODELS = ModelsCommand()

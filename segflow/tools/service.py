@@ -20,6 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from segflow.engine.observe.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from segflow.vision.model_store import ENV_DIR, models_dir
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
@@ -102,44 +103,44 @@ class ServiceCommand:
         workflow = args.workflow.expanduser().resolve()
         if not workflow.is_file():
             print(f"segflow service: workflow {args.workflow} not found", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         workdir = args.workdir.expanduser().resolve()
         if not workdir.is_dir():
             print(f"segflow service: working directory {args.workdir} is not a folder", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         name = args.name or f"segflow-{workflow.stem.replace('_', '-')}"
         if not NAME.match(name):
             print(f"segflow service: {name!r} is not a valid unit name (letters, digits, -_.@)", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         segflow = args.venv.expanduser().resolve() / "bin" / "segflow"
         if not os.access(segflow, os.X_OK):
             print(f"segflow service: {segflow} is not there; give the venv segflow is installed in with --venv",
                   file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         environment = {ENV_DIR: str(models_dir().resolve())}  # the service finds the models fetched by hand
         for item in args.env:
             key, sep, value = item.partition("=")
             if not sep or not key:
                 print(f"segflow service: --env wants KEY=VALUE, got {item!r}", file=sys.stderr)
-                return 2
+                return EXIT_INVALID
             environment[key] = value
         text = render(workflow, workdir, name, args.venv.expanduser().resolve(), args.user, args.run_as, environment)
         if args.dry_run:
             sys.stdout.write(text)
-            return 0
+            return EXIT_OK
         target = (args.unit_dir or unit_dir(args.user)) / f"{name}.service"
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
         except PermissionError:
             print(f"segflow service: cannot write {target}: run it with sudo, or use --user", file=sys.stderr)
-            return 1
+            return EXIT_FAILED
         ctl = "systemctl --user" if args.user else "sudo systemctl"
         print(f"wrote {target}\nnow enable and start it:\n  {ctl} daemon-reload\n  {ctl} enable --now {name}")
         print(f"logs: journalctl {'--user ' if args.user else ''}-u {name} -f")
         if args.user:
             print(f"start at boot without a login: sudo loginctl enable-linger {os.environ.get('USER', '$USER')}")
-        return 0
+        return EXIT_OK
 
 
 SERVICE = ServiceCommand()

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from segflow.engine.observe.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from segflow.tools.ultralytics_offline import EpochProgress, offline_ultralytics
 
 
@@ -122,14 +123,14 @@ class TrainCommand:
                 f"segflow train: dataset file {data} not found; make one with `segflow generate dataset --out DIR`",
                 file=sys.stderr,
             )
-            return 2
+            return EXIT_INVALID
         if args.resume and not last.is_file():
             print(f"segflow train: nothing to resume: {last} does not exist", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         model_arg = str(args.model)
         if not args.resume and model_problem(args) is not None:
             print(model_problem(args), file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         offline_ultralytics()
         from ultralytics import YOLO
 
@@ -166,7 +167,7 @@ class TrainCommand:
                 )
         except (FileNotFoundError, RuntimeError, SyntaxError, KeyError) as exc:
             print(f"segflow train: training failed: {exc}", file=sys.stderr)
-            return 1
+            return EXIT_FAILED
         trainer = model.trainer
         best = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
         data_yaml = str(trainer.args.data)
@@ -190,7 +191,7 @@ class TrainCommand:
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         print(json.dumps(summary["val"], indent=2))
         print(f"best weights: {best}\nsummary: {out / 'summary.json'}")
-        return 0
+        return EXIT_OK
 
 
     def run_classify(self, args: argparse.Namespace) -> int:
@@ -199,14 +200,14 @@ class TrainCommand:
         if args.resume:
             print("segflow train: --resume is for segmentation runs; run the classify command again",
                   file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         if not 0 < args.val_fraction < 1:
             print(f"segflow train: --val-fraction must be between 0 and 1, got {args.val_fraction}", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         problem = model_problem(args)
         if problem is not None:
             print(problem, file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         return train_classify(args, _command_line(args))
 
 

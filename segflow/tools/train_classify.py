@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from segflow.engine.observe.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+
 IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -178,7 +180,7 @@ def train_classify(args: argparse.Namespace, command: str) -> int:
         data = read_dataset(Path(args.data), args.val_fraction, args.seed)
     except DataError as exc:
         print(f"segflow train: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     root = write_split(data, out / "data") if data.made_split else data.root.resolve()
     offline_ultralytics()
     from ultralytics import YOLO
@@ -194,7 +196,7 @@ def train_classify(args: argparse.Namespace, command: str) -> int:
                     verbose=False, pretrained=str(args.model).endswith(".pt"))
     except (FileNotFoundError, RuntimeError, SyntaxError, KeyError, ValueError) as exc:  # ValueError: settings
         print(f"segflow train: training failed: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     trainer = model.trainer
     best = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
     onnx = best.with_suffix(".onnx")
@@ -220,4 +222,4 @@ def train_classify(args: argparse.Namespace, command: str) -> int:
     (out / "MODEL_CARD.md").write_text(model_card(summary))
     print(json.dumps(summary["scores"], indent=2))
     print(f"best weights: {best}\nonnx: {summary['onnx']}\nmodel card: {out / 'MODEL_CARD.md'}")
-    return 0 if exported else 1
+    return EXIT_OK if exported else EXIT_FAILED

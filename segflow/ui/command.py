@@ -28,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 
 from segflow.engine.hosts import TOKEN_ENV, is_loopback, read_token
+from segflow.engine.observe.exit_codes import EXIT_INVALID
 
 APP = Path(__file__).with_name("app.py")
 ENV_FILE = "SEGFLOW_EDITOR_FILE"
@@ -100,12 +101,12 @@ class EditorCommand:
             import streamlit  # noqa: F401
         except ImportError:
             print("segflow editor: Streamlit is not installed; pip install 'segflow[ui]'", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         try:
             cmd, env = self.command_line(args)
         except ValueError as exc:
             print(f"segflow editor: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         host = f"[{args.host}]" if ":" in args.host else args.host
         login = "; open it with ?token=<the token>, or give it on the page" if ENV_TOKEN in env else ""
         print(f"segflow editor: http://{host}:{args.port}  (workspace {env[ENV_WORKSPACE]}{login}; Ctrl-C to stop)",

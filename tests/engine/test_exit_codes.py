@@ -79,3 +79,30 @@ def test_records_lost_are_not_called_kept():
                  Undelivered("db", "sink.jsonl", 4, "", "No space left on device; 1 of them kept in x")])
     assert lost.exit_code == 1
     assert "LOST" in lost.table() and "exit code 1, not 3" in lost.table()
+
+
+def test_every_command_spells_its_exit_codes_by_name():
+    """A sub-command returning a bare 0/1/2/3 is a second copy of the policy in exit_codes.py: it drifts.
+
+    (128 + a signal's number, the shell's convention for a stopped program, is not the policy's.)
+    """
+    import ast
+    import importlib.util
+
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    commands = tomllib.loads((root / "pyproject.toml").read_text())["project"]["entry-points"]["segflow.commands"]
+    modules = {"segflow.engine.cli", "segflow.tools.demo", "segflow.tools.train_classify"}
+    modules |= {target.split(":")[0] for target in commands.values()}
+    bare = []
+    for name in sorted(modules):
+        path = Path(importlib.util.find_spec(name).origin)
+        for node in ast.walk(ast.parse(path.read_text())):
+            values = [node.value] if isinstance(node, ast.Return) else []
+            if values and isinstance(values[0], ast.IfExp):
+                values = [values[0].body, values[0].orelse]
+            bare += [f"{name}:{node.lineno}" for v in values
+                     if isinstance(v, ast.Constant) and v.value in (0, 1, 2, 3) and type(v.value) is int]
+    assert len(modules) > 10
+    assert bare == []

@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from segflow.engine.observe.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+
 KINDS = ("dataset", "crops", "video", "cherries", "concrete", "pipes", "parts", "tilted", "tray", "small_stones",
          "objects", "samples")
 DEFAULT_SEEDS = {"dataset": 0, "crops": 0, "video": 7, "cherries": 3, "concrete": 5, "pipes": 11, "parts": 21,
@@ -87,10 +89,10 @@ class GenerateCommand:
                 f"segflow generate {args.what}: --out must be a {suffix} file, got {out}",
                 file=sys.stderr,
             )
-            return 2
+            return EXIT_INVALID
         if args.what in ("dataset", "crops") and (args.train < 1 or args.val < 1):
             print(f"segflow generate {args.what}: --train and --val must be at least 1", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         try:
             if args.what == "dataset":
                 from segflow.tools.synth.dataset import write_dataset
@@ -117,8 +119,8 @@ class GenerateCommand:
                 print(f"{args.what}: {out}  ground truth: {out.with_suffix('.json')}")
         except OSError as exc:
             print(f"segflow generate {args.what}: cannot write {out}: {exc}", file=sys.stderr)
-            return 1
-        return 0
+            return EXIT_FAILED
+        return EXIT_OK
 
 
 GENERATE = GenerateCommand()
