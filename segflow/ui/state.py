@@ -228,7 +228,7 @@ class EditorState:
 
     def free_id(self, base: str) -> str:
         base = re.sub(r"[^A-Za-z0-9_-]", "_", base) or "node"
-        if not re.match(r"[A-Za-z_]", base):
+        if not is_node_id(base):  # only allowed characters now, so it starts with a digit or '-'
             base = "n_" + base
         candidate, n = base, 1
         while candidate in self._nodes:

@@ -209,3 +209,13 @@ def test_every_workflow_survives_an_edit_that_goes_through_the_serializer(path):
     assert {k: v for k, v in after.items() if k != "ui"} == {k: v for k, v in before.items() if k != "ui"}
     assert set(after["ui"]["positions"]) == set(before["nodes"])
     assert EditorState.from_yaml(edited).positions() == state.positions()
+
+
+@pytest.mark.parametrize(("base", "wanted"), [
+    ("yolo", "yolo"), ("3d", "n_3d"), ("-x", "n_-x"), ("a b.c", "a_b_c"), ("", "node"), ("measure", "measure2"),
+])
+def test_a_free_id_is_a_node_id_validation_accepts(base, wanted):
+    from segflow.engine.workflow.spec import is_node_id
+
+    state = EditorState.from_yaml(COINS)
+    assert state.free_id(base) == wanted and is_node_id(wanted)

@@ -20,9 +20,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-INPUT_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-INPUT_REF = re.compile(r"^\$inputs\.([A-Za-z_][A-Za-z0-9_]*)$")
-NODE_REF = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
+from segflow.engine.workflow.spec import NAME, NODE_ID
+
+INPUT_NAME_PATTERN = rf"^{NAME}$"
+INPUT_REF = re.compile(rf"^\$inputs\.({NAME})$")
+NODE_REF = re.compile(rf"^\$({NODE_ID})\.({NAME})$")
 INPUT_REF_PATTERN = INPUT_REF.pattern
 NODE_REF_PATTERN = NODE_REF.pattern
 FROM_NODE = "x-segflow-from-node"  # json_schema_extra key: this param may be ``$node.port``

@@ -18,9 +18,8 @@ from segflow.engine.workflow.inputs import (
     NODE_REF_PATTERN,
     InputSpec,
 )
-from segflow.engine.workflow.spec import NODE_ID_MAX, NODE_ID_PATTERN, NodeSpec, Settings
+from segflow.engine.workflow.spec import NODE_ID_MAX, NODE_ID_PATTERN, REF_PATTERN, NodeSpec, Settings
 
-REF_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*$"
 INPUT_REF = {"type": "string", "pattern": INPUT_REF_PATTERN, "description": "$inputs.NAME: a workflow input"}
 NODE_VALUE_REF = {"type": "string", "pattern": NODE_REF_PATTERN,
                   "description": "$node.port: a value another node makes per packet"}

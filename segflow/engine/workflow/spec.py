@@ -7,7 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-NODE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+NODE_ID = r"[A-Za-z_][A-Za-z0-9_-]*"  # a node id: validation, the JSON Schema, references and the editor use this one
+NAME = r"[A-Za-z_][A-Za-z0-9_]*"  # a port's or a workflow input's name
+NODE_ID_PATTERN = rf"^{NODE_ID}$"
+REF_PATTERN = rf"^{NODE_ID}\.{NAME}$"  # node.port
 NODE_ID_MAX = 100  # node ids name files (a sink's spool folder, its rejected records): one path component each
 NODE_ID_RULE = "must start with a letter or '_' and hold only letters, digits, '_' or '-'"
 OnError = Literal["skip", "stop"]
