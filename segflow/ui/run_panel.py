@@ -245,7 +245,7 @@ def _show(editor: Editor) -> None:
         if table is not None:
             ref, rows = table
             st.markdown(f"**Results** — {len(rows)} detections from `{ref}`")
-            reason = None if rows else results.empty_reason(run.graph, run.result, ref.split(".", 1)[0])
+            reason = None if rows else results.empty_reason(run.graph, run.result, (parse_ref(ref) or (ref, ""))[0])
             if reason:
                 st.caption(f"Why none: {reason}")
             columns_picker(ref, rows)

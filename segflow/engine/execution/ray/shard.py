@@ -118,13 +118,13 @@ class ShardNews:
 class _Collecting(RunHooks):
     """Inside a shard: packets done (with the values the driver's hooks keep) and failures, until collected."""
 
-    def __init__(self, keep: bool) -> None:
-        self.keep = keep
+    def __init__(self, with_values: bool) -> None:
+        self.with_values = with_values  # the driver's hooks keep some values (the plan's ``keep`` refs)
         self.done: deque[tuple[PacketInfo, dict[Any, Any]]] = deque()
         self.failures: deque[Failed] = deque()
 
     def on_packet_done(self, *, info: PacketInfo, values: dict[Any, Any], **future_kwargs: Any) -> None:
-        self.done.append((info, values if self.keep else {}))
+        self.done.append((info, values if self.with_values else {}))
 
     def on_failure(self, *, node: str, node_type: str, info: PacketInfo | None, error: str,
                    **future_kwargs: Any) -> None:
@@ -147,7 +147,7 @@ class ShardWorker:
         self.models, self.sinks = models, sinks
         self.context = options.context(plan)
         self.report = RunReport(plan.workflow_name)
-        self.hooks = _Collecting(bool(plan.keep))
+        self.hooks = _Collecting(with_values=bool(plan.keep))
         self.threads: StageThreads | None = None
         self._manager: Any = None
         self._nodes: dict[str, Node] = {}
