@@ -40,6 +40,10 @@ def select(row: Mapping[str, Any], chosen: list[tuple[str, str]]) -> dict[str, A
 
 
 def lookup(row: Mapping[str, Any], name: str) -> Any:
+    """``a.b.0`` in nested dicts and lists (a key that holds the dots itself first); None when absent.
+
+    The one dotted walk: a sink's ``fields:`` entries and ``value.key.key`` in conditions use it.
+    """
     if name in row:
         return row[name]
     value: Any = row

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from segflow.delivery.columns import lookup
 from segflow.engine import NodeError, PacketInfo
 from segflow.engine.workflow.conditions import (
     ARITHMETIC,
@@ -141,8 +142,10 @@ class _Frame:
             return self.packet.source_id
         if name in IMAGE_NAMES:
             return self.image_size(name, node.col)
-        if name.split(".", 1)[0] == "value":
-            return _lookup(self.value, name.split(".")[1:])
+        if name == "value":
+            return self.value
+        if name.startswith("value."):  # the same dotted walk as a sink's ``fields:`` entries
+            return lookup(self.value, name[len("value."):]) if isinstance(self.value, Mapping) else None
         if name not in self.columns:
             self.columns[name] = self.column(name, node.col)
         return self.columns[name]
@@ -244,14 +247,6 @@ def _box(xyxy: np.ndarray, name: str) -> np.ndarray:
 
 def _any(value: Any) -> Any:
     return bool(value.any()) if isinstance(value, np.ndarray) else value
-
-
-def _lookup(value: Any, keys: list[str]) -> Any:
-    for key in keys:
-        if not isinstance(value, Mapping) or key not in value:
-            return None
-        value = value[key]
-    return value
 
 
 def _normal(array: np.ndarray) -> np.ndarray:

@@ -156,3 +156,17 @@ def test_gate_cooldown_starts_only_from_a_written_frame() -> None:
     seq = [0, 0, 3, 2, 0, 1, 1]  # detections per frame, 0.4 s apart
     out = [i for i, n in enumerate(seq) if gate.admit(Findings(PacketInfo("cam", i, i * 0.4), DETS[:n]))]
     assert out == [2, 5]
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "expected"),
+    [
+        ("value.stats.max > 2", {"stats": {"max": 3}}, True),
+        ("value.stats.max > 2", {"stats": {"max": 1}}, False),
+        ("value.stats.max > 2", {"stats": 5}, False),  # no key under a number
+        ("value.mean > 2", 5, False),  # a bare number has no keys
+        ("value > 2", 5, True),
+    ],
+)
+def test_value_is_read_like_a_sinks_fields(text: str, value: object, expected: bool) -> None:
+    assert holds(text, value=value) is expected
