@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from segflow.delivery.columns import lookup
+from segflow.delivery.records import class_names
 from segflow.engine import NodeError, PacketInfo
 from segflow.engine.workflow.conditions import (
     ARITHMETIC,
@@ -156,11 +157,7 @@ class _Frame:
             raise ConditionError(f"{name!r} is a detection field, but this frame has no detections input", col)
         data = d.data
         if name == "class":
-            names = data.get("class_name")
-            if names is not None:
-                return np.asarray(names).astype(str)
-            ids = d.class_id
-            return np.full(self.n, "") if ids is None else np.asarray(ids).astype(int).astype(str)
+            return np.asarray(class_names(d), dtype=str)
         if name in ("class_id", "confidence", "tracker_id"):
             values = getattr(d, name)
             return np.full(self.n, np.nan) if values is None else np.asarray(values, dtype=np.float64)

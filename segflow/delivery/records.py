@@ -82,8 +82,12 @@ def iso_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def class_names(detections: Any) -> list[str]:
-    """Each detection's class: ``data['class_name']`` when present, else the class id as text."""
+def class_names(detections: Any, unnamed: str = "") -> list[str]:
+    """Each detection's class: ``data['class_name']`` when present, else the class id as text, else ``unnamed``.
+
+    The one reading of "a detection's class": records, conditions (``class``) and the
+    nodes that count by class all use it.
+    """
     n = 0 if detections is None else len(detections)
     if not n:
         return []
@@ -92,7 +96,7 @@ def class_names(detections: Any) -> list[str]:
         return [str(v) for v in names]
     if detections.class_id is not None:
         return [str(int(c)) for c in detections.class_id]
-    return [""] * n
+    return [unnamed] * n
 
 
 def detection_fields(detections: Any, names: list[str]) -> list[dict[str, Any]]:

@@ -170,3 +170,16 @@ def test_gate_cooldown_starts_only_from_a_written_frame() -> None:
 )
 def test_value_is_read_like_a_sinks_fields(text: str, value: object, expected: bool) -> None:
     assert holds(text, value=value) is expected
+
+
+def test_class_reads_like_a_record_with_or_without_names() -> None:
+    """``class`` is the class name, else the class id as text (as in records); nothing at all is ''."""
+    from segflow.delivery.records import class_names
+
+    boxes = np.array([[0, 0, 4, 4], [5, 5, 9, 9]], dtype=float)
+    named = sv.Detections(boxes, class_id=np.array([0, 1]), data={"class_name": np.array(["stone", "bean"])})
+    ids = sv.Detections(boxes, class_id=np.array([0, 1]))
+    bare = sv.Detections(boxes)
+    assert holds("class == stone", named) and not holds("class == '0'", named)
+    assert holds("class == '1'", ids) and class_names(ids) == ["0", "1"]
+    assert holds("count(class == '') == 2", bare) and class_names(bare, unnamed="object") == ["object"] * 2

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from segflow.delivery.records import class_names as record_class_names
 from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type, takes_node_value
 from segflow.nodes.detections.filter import Polygon
 
@@ -41,13 +42,8 @@ def _positions(anchors: list[str]) -> list[sv.Position]:
 
 
 def class_names(detections: sv.Detections) -> list[str]:
-    """A name per detection: ``class_name`` if present, else the class id, else 'object'."""
-    names = detections.data.get("class_name")
-    if names is not None:
-        return [str(name) for name in names]
-    if detections.class_id is not None:
-        return [str(int(c)) for c in detections.class_id]
-    return ["object"] * len(detections)
+    """A name per detection, as records name it; 'object' when it has not even a class id (a count's key)."""
+    return record_class_names(detections, unnamed="object")
 
 
 def count_by_name(names: list[str], selected: np.ndarray) -> dict[str, int]:
