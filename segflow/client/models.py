@@ -93,8 +93,3 @@ class UpdateResult(BaseModel):
     how: str = Field(..., description="'live': params applied in place; 'restarted': drained and resumed.")
     nodes: list[str]
     pipeline: PipelineInfo
-
-
-class ErrorBody(BaseModel):
-    error: str
-    issues: list[dict[str, Any]] = Field(default_factory=list)

@@ -107,11 +107,6 @@ def skeleton_length(skeleton: np.ndarray) -> float:
     return float(sum(np.hypot(*np.diff(p, axis=0).T).sum() for p in paths))
 
 
-def skeleton_ends(skeleton: np.ndarray) -> int:
-    """Number of skeleton pixels with exactly one 8-neighbour (the free ends of its branches)."""
-    return len(free_ends(skeleton))
-
-
 def ribbon_mean_width(area: float, skeleton_px: float, ends: int) -> float:
     """Mean width of a ribbon (a crack) from its area, skeleton length and free ends.
 
