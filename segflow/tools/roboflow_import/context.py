@@ -19,7 +19,6 @@ from segflow.tools.roboflow_import.definition import Definition, Problem, Step
 from segflow.tools.roboflow_import.selectors import Kind, Ref, input_selector, step_selector
 
 IMAGE_INPUTS = ("WorkflowImage", "InferenceImage")
-PARAMETER_INPUTS = ("WorkflowParameter", "InferenceParameter")
 NOT_NODE_ID = re.compile(r"[^A-Za-z0-9_-]")
 STITCH_MODES = {"results": "new", "classified": "attach"}
 """Ref.field of a model's crops output -> how crop.stitch puts the results on the frame."""

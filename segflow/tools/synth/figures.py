@@ -22,9 +22,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-FIGURES = ("area", "perimeter", "feret_max", "length", "width", "equivalent_diameter", "skeleton_length",
-           "mean_width")
-THIN_FIGURES = ("skeleton_length", "mean_width")  # NaN for shapes that are not thin
 RECT_MARGIN = 0.05  # length and width are NaN when another rectangle orientation is within 5 % in area
 
 
