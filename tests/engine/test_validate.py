@@ -165,3 +165,17 @@ def test_a_param_taken_from_a_node_of_unknown_type_is_one_error_not_a_crash():
         "  log: {type: sink.jsonl, params: {path: /dev/null}, inputs: {value: zone.value}}\n", "wf.yaml")
     errors = [i for i in result.issues if i.is_error]
     assert [i.location.line for i in errors] == [6]
+
+
+@pytest.mark.parametrize(
+    ("body", "hint"),
+    [
+        (CAM + SINK.replace("cam.image", "CAM.image"), "did you mean 'cam.image'?"),
+        (CAM + SINK.replace("cam.image", "cam.IMAGE"), "did you mean 'cam.image'?"),
+        (CAM + SINK.replace("{image: cam.image}", "{Image: cam.image}"), "did you mean 'image'?"),
+    ],
+)
+def test_a_name_wrong_only_in_case_gets_the_same_did_you_mean_as_an_enum(body, hint):
+    """Node ids, ports and inputs share issues.closest with enum values: CENTER -> center, CAM -> cam."""
+    [issue] = [i for i in check(body).issues if i.is_error]
+    assert issue.hint == hint, issue.format()

@@ -9,7 +9,6 @@ the wrong kind is still caught, and only errors that say "wrong kind" count.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from segflow.engine.input_image import InputImage, InputImageParams
 from segflow.engine.text import shorten
 from segflow.engine.workflow.graph import ResolvedNode
 from segflow.engine.workflow.inputs import INPUT_NAME_PATTERN, INPUT_REF, InputSpec, coerce, sample
-from segflow.engine.workflow.issues import Issue, Location
+from segflow.engine.workflow.issues import Issue, Location, closest
 
 Where = Callable[..., Location]
 
@@ -64,11 +63,11 @@ def bind(raw_inputs: Any, given: Mapping[str, Any] | None, where: Where, base_di
                 out.specs[str(name)] = spec
     for name in given or {}:
         if name not in out.specs:
-            close = difflib.get_close_matches(str(name), list(out.specs), n=1)
+            close = closest(str(name), list(out.specs))
             declared = ", ".join(out.specs) or "none"
             out.issues.append(Issue("input.unknown", f"a value was given for input '{shorten(str(name), 80)}', "
                                     "which the workflow does not declare", where(("inputs",), prefer_key=True),
-                                    field=str(name), hint=f"did you mean '{close[0]}'?" if close
+                                    field=str(name), hint=f"did you mean '{close}'?" if close
                                     else f"declared inputs: {declared}"))
     for name, spec in out.specs.items():
         if given is not None and name in given:
@@ -147,9 +146,9 @@ def _walk(node_id: str, top: str, value: Any, path: tuple[Any, ...], binding: Bi
     name = match.group(1)
     spec = binding.specs.get(name)
     if spec is None:
-        close = difflib.get_close_matches(name, list(binding.specs), n=1)
+        close = closest(name, list(binding.specs))
         binding.issues.append(Issue("input.undeclared", f"param '{top}': input '{name}' is not declared",
-                                    where(path), node_id, top, f"did you mean '$inputs.{close[0]}'?" if close
+                                    where(path), node_id, top, f"did you mean '$inputs.{close}'?" if close
                                     else f"declare it under `inputs:`, e.g. `{name}: {{kind: number, default: 0.5}}`"))
         return value
     if spec.kind == "image":
@@ -187,9 +186,9 @@ def port_refs(node_id: str, raw: Any, binding: Binding, where: Where) -> Any:
         name, spec = match.group(1), binding.specs.get(match.group(1))
         at = where(("nodes", node_id, "inputs", port))
         if spec is None:
-            close = difflib.get_close_matches(name, list(binding.specs), n=1)
+            close = closest(name, list(binding.specs))
             binding.issues.append(Issue("input.undeclared", f"input '{port}': workflow input '{name}' is not "
-                                        "declared", at, node_id, port, f"did you mean '$inputs.{close[0]}'?" if close
+                                        "declared", at, node_id, port, f"did you mean '$inputs.{close}'?" if close
                                         else f"declare it: `inputs: {{{name}: {{kind: image}}}}`"))
         elif spec.kind != "image":
             binding.issues.append(Issue("input.kind", f"input '{port}': workflow input '{name}' is a {spec.kind}; "

@@ -7,7 +7,6 @@ every bad edge and every node on a cycle.
 
 from __future__ import annotations
 
-import difflib
 import heapq
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import networkx as nx
 from segflow.engine.node import Node, Params, Port
 from segflow.engine.ports import Kind
 from segflow.engine.workflow.inputs import InputSpec
-from segflow.engine.workflow.issues import Issue, Location, Severity
+from segflow.engine.workflow.issues import Issue, Location, Severity, closest
 from segflow.engine.workflow.spec import Settings, parse_ref
 
 Ref = tuple[str, str]
@@ -84,8 +83,8 @@ def _port_hint(ref: Ref, src: ResolvedNode) -> str:
     """For an input: the output it probably meant, else every output the node has."""
     src_id, src_port = ref
     outputs = src.cls.outputs
-    close = difflib.get_close_matches(src_port, list(outputs), n=1)
-    return f"did you mean '{src_id}.{close[0]}'?" if close else f"outputs: {', '.join(outputs) or 'none'}"
+    close = closest(src_port, list(outputs))
+    return f"did you mean '{src_id}.{close}'?" if close else f"outputs: {', '.join(outputs) or 'none'}"
 
 
 def _value_hint(ref: Ref, src: ResolvedNode) -> str:
@@ -136,9 +135,9 @@ class GraphBuilder:
         for port, value in raw.items():
             path = ("nodes", node_id, "inputs", port)
             if port not in declared:
-                close = difflib.get_close_matches(port, list(declared), n=1)
+                close = closest(port, list(declared))
                 self.error("input.unknown", f"{node.cls.type_name} has no input '{port}'", path, node_id, port,
-                           f"did you mean '{close[0]}'?" if close else f"inputs: {', '.join(declared) or 'none'}",
+                           f"did you mean '{close}'?" if close else f"inputs: {', '.join(declared) or 'none'}",
                            key=True)
                 continue
             refs = value if isinstance(value, list) else [value]
@@ -211,9 +210,9 @@ class GraphBuilder:
         """
         src_id, src_port = ref
         if src_id not in all_ids:
-            close = difflib.get_close_matches(src_id, sorted(all_ids), n=1)
+            close = closest(src_id, sorted(all_ids))
             self.error(words.missing_node, f"{words.what} '{name}' refers to a node '{src_id}' that does not exist",
-                       path, node_id, name, f"did you mean '{words.sigil}{close[0]}.{src_port}'?" if close else "")
+                       path, node_id, name, f"did you mean '{words.sigil}{close}.{src_port}'?" if close else "")
             return None
         src = nodes.get(src_id)
         if src is None:  # that node has errors of its own; don't pile on

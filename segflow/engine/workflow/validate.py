@@ -7,7 +7,6 @@ the parts that passed, so one typo does not hide the next.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import stat
@@ -141,9 +140,9 @@ def apply_overrides(loaded: LoadedYaml, overrides: Iterable[str], limits: Limits
             issues.append(Issue("set.syntax", f"--set {shorten(item)!r}: expected node.param=value", where))
             continue
         if not isinstance(nodes, dict) or node_id not in nodes or not isinstance(nodes[node_id], dict):
-            close = difflib.get_close_matches(node_id, list(nodes or {}), n=1)
+            close = closest(node_id, list(nodes or {}))
             issues.append(Issue("set.node", f"--set {shorten(target)}: no node '{shorten(node_id)}'", where,
-                                hint=f"did you mean '{close[0]}'?" if close else ""))
+                                hint=f"did you mean '{close}'?" if close else ""))
             continue
         if len(raw) > limits.set_bytes:
             issues.append(Issue("set.size", f"--set {target}: the value is {len(raw):,} characters; the limit is "
@@ -340,8 +339,8 @@ class _Checker:
                 message = f"unknown {noun} '{name}'"
                 where, key = base + loc, True
                 options = list(_fields_at(model, loc[:-1]))
-                close = difflib.get_close_matches(str(loc[-1]), options, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else (f"{noun}s: {', '.join(options)}" if options else "")
+                close = closest(str(loc[-1]), options)
+                hint = f"did you mean '{close}'?" if close else (f"{noun}s: {', '.join(options)}" if options else "")
             elif "[key]" in [str(p) for p in err["loc"]] and loc[:1] == ("nodes",) and not base:
                 continue  # a node id that is not text: the node check reports it, at its line
             elif "[key]" in [str(p) for p in err["loc"]]:
