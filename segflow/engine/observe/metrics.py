@@ -11,7 +11,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
-from segflow.engine.observe.exit_codes import decide_exit_code
+from segflow.engine.observe.exit_codes import EXIT_OK, decide_exit_code
 
 LATENCY_SAMPLES = 4096  # a ring of the latest call latencies: bounded memory on long runs
 # Upper bounds (seconds) of the call-latency histogram, and (packets) of the batch-size one:
@@ -106,7 +106,7 @@ class RunReport:
     failures: int = 0
     elapsed_s: float = 0.0
     stopped_by: str = "end of input"
-    exit_code: int = 0
+    exit_code: int = EXIT_OK
     nodes: list[NodeMetrics] = field(default_factory=list)
     failure_log: list[dict[str, Any]] = field(default_factory=list)
     placement: list[dict[str, Any]] = field(default_factory=list)  # ray: which worker ran what, where

@@ -33,6 +33,7 @@ from segflow.engine.execution.ray.placement import Ask, actor_options, demand, p
 from segflow.engine.execution.ray.servers import ModelServer, SinkServer
 from segflow.engine.execution.ray.shard import ShardNews, ShardWorker
 from segflow.engine.node import NodeError, SourceHealth
+from segflow.engine.observe.exit_codes import EXIT_FAILED
 from segflow.engine.observe.hooks import RunHooks
 from segflow.engine.observe.metrics import NodeMetrics, RunReport, Undelivered
 
@@ -357,7 +358,7 @@ class RayRun:
         self.report.failures += part.failures
         self.report.failure_log.extend(part.failure_log)
         if part.exit_code:
-            self.report.exit_code = 1
+            self.report.exit_code = EXIT_FAILED
             if self.report.stopped_by == "end of input":
                 self.report.stopped_by = part.stopped_by
         for found in part.nodes:
