@@ -212,18 +212,41 @@ def yaml_panel(editor: Editor) -> None:
 
 
 MODES = ("Build", "Label", "Train")
+# The header row stays at the top of the window while the page scrolls: Save and the mode are always in reach.
+PAGE_CSS = """<style>
+.block-container { padding-top: 3.2rem; padding-bottom: 2rem; }
+.st-key-sf-top { position: sticky; top: 2.9rem; z-index: 990; background: var(--background-color, #fff);
+                 padding: 0.25rem 0; border-bottom: 1px solid #eaecf0; }
+.st-key-sf-top h3 { padding: 0; margin: 0; }
+</style>"""
+
+
+def header(editor: Editor) -> str:
+    """The workflow's name and description, the file, Save and the mode: the first thing on the page."""
+    with st.container(key="sf-top"):
+        cols = st.columns([5, 3, 1], vertical_alignment="center")
+        doc = editor.state.doc
+        name = doc.get("name") if isinstance(doc, dict) else None
+        description = doc.get("description") if isinstance(doc, dict) else None
+        marker = " ● unsaved" if editor.dirty else ""
+        cols[0].markdown(f"### {name or 'untitled'} <small>`{editor.path}`{marker}</small>", unsafe_allow_html=True)
+        if description:
+            cols[0].caption(str(description))
+        mode = cols[1].segmented_control("Mode", MODES, default=MODES[0], key="mode", label_visibility="collapsed")
+        cols[2].button("Save", key="save_top", type="primary", on_click=on_save, width="stretch",
+                       help="save to the file named in the sidebar's 'Save as'")
+    return mode or MODES[0]
 
 
 def main() -> None:
     st.set_page_config(page_title="segflow editor", layout="wide")
+    st.html(PAGE_CSS)
     editor = get_editor()
     sidebar(editor)
-    marker = " ● unsaved" if editor.dirty else ""
-    st.markdown(f"### `{editor.path}`{marker}")
+    mode = header(editor)
     note = st.session_state.pop("flash", None)
     if note:
         (st.error if note[1] else st.success)(note[0])
-    mode = st.segmented_control("Mode", MODES, default=MODES[0], key="mode", label_visibility="collapsed")
     if mode == "Label":
         label_panel.render(editor)
         return
@@ -234,26 +257,35 @@ def main() -> None:
 
 
 def build(editor: Editor) -> None:
-    """The canvas is the page; the selected node, the run and the YAML are tabs under it."""
+    """The canvas on the left; on the right the frame view and, under it, the selected node, the run, the YAML.
+
+    So at 1440x900 the toolbar, the picture, the canvas and the form are on screen together.
+    """
     validation = editor.validation()
     errors = [i for i in validation.issues if i.is_error]
-    st.caption(f"{len(editor.state.node_ids())} nodes, {len(editor.state.edges())} edges — "
-               + ("valid" if validation.ok else f"{len(errors)} error(s)"))
-    graph = canvas.editor_payload(editor, validation.issues)
-    graph["note"] = st.session_state.get("canvas_note")
-    graph["seq"] = st.session_state.get("canvas_seq")
-    canvas.graph_canvas(graph, key="canvas", height=620, on_change=on_canvas)
-    # The problems go under the canvas, never above it: their number changes with every edit, and
-    # a canvas pushed down mid-click makes the click land on the page instead (quick adds were lost).
-    for issue in validation.issues:  # all of them, with line numbers; the canvas marks their nodes
-        (st.error if issue.is_error else st.warning)(issue.format())
-    node_tab, run_tab, yaml_tab = st.tabs(["Node", "Run", "YAML"])
-    with node_tab:
-        node_panel(editor)
-    with run_tab:
-        run_panel.render(editor)
-    with yaml_tab:
-        yaml_panel(editor)
+    left, right = st.columns([11, 9], gap="small")
+    with left:
+        st.caption(f"{len(editor.state.node_ids())} nodes, {len(editor.state.edges())} edges — "
+                   + ("valid" if validation.ok else f"{len(errors)} error(s)"))
+        graph = canvas.editor_payload(editor, validation.issues)
+        graph["note"] = st.session_state.get("canvas_note")
+        graph["seq"] = st.session_state.get("canvas_seq")
+        canvas.graph_canvas(graph, key="canvas", height=580, on_change=on_canvas)
+        # The problems go under the canvas, never above it: their number changes with every edit, and
+        # a canvas pushed down mid-click makes the click land on the page instead (quick adds were lost).
+        for issue in validation.issues:  # all of them, with line numbers; the canvas marks their nodes
+            (st.error if issue.is_error else st.warning)(issue.format())
+    with right:
+        view_slot = st.container()  # filled last: the Run tab below picks what it shows
+        node_tab, run_tab, yaml_tab = st.tabs(["Node", "Run", "YAML"])
+        with node_tab:
+            node_panel(editor)
+        with run_tab:
+            run_panel.render_tab(editor)
+        with yaml_tab:
+            yaml_panel(editor)
+        with view_slot:
+            run_panel.frame_view(editor)
 
 
 main()
