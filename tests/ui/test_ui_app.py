@@ -42,6 +42,11 @@ def widget(at: AppTest, kind: str, prefix: str):
     return found[0]
 
 
+def viewer(at: AppTest):
+    """The tab's frame view engine: what the page's Run / Next / slider ask over HTTP, called directly."""
+    return at.session_state["viewer_server"].viewer
+
+
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
@@ -113,7 +118,8 @@ def test_palette_adds_a_node_that_validation_flags(monkeypatch, workspace):
 
 def test_run_then_rerun_only_changed_nodes(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
-    at.button(key="run_btn").click().run()
+    viewer(at).run()
+    at.run()
     assert "5 node(s) ran, 0 reused" in texts(at.caption)
     assert len(at.dataframe) == 2  # results and timings
     results = at.dataframe[0].value
@@ -124,7 +130,9 @@ def test_run_then_rerun_only_changed_nodes(monkeypatch, workspace):
     at.selectbox(key="node_pick").set_value("label").run()
     widget(at, "checkbox", "param:label:").set_value(True)  # masks stays on; boxes is the 3rd field
     [w for w in at.checkbox if w.key.startswith("param:label:") and w.key.endswith(":boxes")][0].set_value(True)
-    widget(at, "button", "apply:param:label:").click().run()  # auto-run: no need to press Run again
+    widget(at, "button", "apply:param:label:").click().run()
+    viewer(at).run()  # what the page's auto-run asks when the revision changes
+    at.run()
     assert "2 node(s) ran, 3 reused from cache" in texts(at.caption)  # photo (the frame) and label
 
 
@@ -192,20 +200,22 @@ def test_video_stepped_frame_by_frame(monkeypatch, workspace):
         means.append(float(pixels.mean()))
     capture.release()
     at = start(monkeypatch, workspace, "workflows/belt.yaml")
-    assert at.slider[0].max > 10
-    at.button(key="frame_next").click().run()
-    at.button(key="frame_next").click().run()
-    assert at.slider[0].value == 2 and at.session_state["frame_index"] == 2
+    view = viewer(at)
+    assert view.input.count > 10
+    view.step(1)
+    painted = view.step(1)
+    assert painted.index == 2 and painted.jpeg and view.index == 2
     at.selectbox(key="node_pick").set_value("stats").run()
-    at.button(key="run_btn").click().run()
+    view.run()
+    at.run()
     assert "belt frame 2" in texts(at.caption)
     import json
 
     assert len(at.json) == 1
     assert abs(json.loads(at.json[0].value)["mean"] - means[2]) < 0.5  # the stats node's output of frame 2
     assert abs(means[2] - means[1]) > 0.01 or abs(means[1] - means[0]) > 0.01  # the frames differ
-    at.button(key="frame_prev").click().run()
-    at.button(key="run_btn").click().run()
+    view.step(-1)
+    at.run()
     assert "belt frame 1" in texts(at.caption)
 
 
@@ -225,8 +235,8 @@ def test_flagship_change_confidence_run_save_and_segflow_run_agrees(monkeypatch,
     assert confidence, [w.key for w in at.number_input]
     confidence[0].set_value(0.5)
     widget(at, "button", "apply:param:detect:").click().run()
-    at.slider[0].set_value(20).run()
-    at.button(key="run_btn").click().run()
+    viewer(at).goto(20)
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert "belt frame 20" in texts(at.caption)
     table = at.dataframe[0].value
