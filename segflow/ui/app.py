@@ -214,9 +214,9 @@ def yaml_panel(editor: Editor) -> None:
 MODES = ("Build", "Label", "Train")
 # The header row stays at the top of the window while the page scrolls: Save and the mode are always in reach.
 PAGE_CSS = """<style>
-.block-container { padding-top: 3.2rem; padding-bottom: 2rem; }
-.st-key-sf-top { position: sticky; top: 2.9rem; z-index: 990; background: var(--background-color, #fff);
-                 padding: 0.25rem 0; border-bottom: 1px solid #eaecf0; }
+.block-container { padding-top: 3.9rem; padding-bottom: 2rem; }
+[data-testid="stLayoutWrapper"]:has(> .st-key-sf-top) { position: sticky; top: 3.75rem; z-index: 990; }
+.st-key-sf-top { background: var(--background-color, #fff); padding: 0.25rem 0; border-bottom: 1px solid #eaecf0; }
 .st-key-sf-top h3 { padding: 0; margin: 0; }
 </style>"""
 
@@ -239,7 +239,9 @@ def header(editor: Editor) -> str:
 
 
 def main() -> None:
-    st.set_page_config(page_title="segflow editor", layout="wide")
+    # The sidebar (open, save as, the palette by family) starts folded: the canvas has its own palette,
+    # and the header has Save, so the canvas and the form get the window's width.
+    st.set_page_config(page_title="segflow editor", layout="wide", initial_sidebar_state="collapsed")
     st.html(PAGE_CSS)
     editor = get_editor()
     sidebar(editor)
