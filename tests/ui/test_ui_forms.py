@@ -34,13 +34,25 @@ def spec(registry, type_name: str, field: str) -> forms.FieldSpec:
         ("detect.threshold", "method", "choice", "otsu", None, None, ["fixed", "otsu", "adaptive"]),
         ("detect.threshold", "max_area", "yaml", None, None, None, []),
         ("annotate.detections", "label", "text", "{class_name} {confidence:.2f}", None, None, []),
-        ("measure.masks", "scale", "yaml", None, None, None, []),
+        ("measure.masks", "scale", "tagged", None, None, None, []),
+        ("analyze.colour", "palette", "yaml", None, None, None, []),
     ],
 )
 def test_widget_per_type(registry, type_name, field, widget, default, low, high, options):
     s = spec(registry, type_name, field)
     assert (s.widget, s.default, s.minimum, s.maximum, s.options) == (widget, default, low, high, options)
     assert s.help  # every field's description becomes help text
+
+
+def test_a_tagged_union_gets_each_modes_own_fields(registry):
+    scale = spec(registry, "measure.masks", "scale")
+    assert scale.tag == "mode" and scale.optional
+    assert list(scale.variants) == ["fixed", "reference", "aruco", "plane"]
+    fields = {mode: {s.name: s.widget for s in subs} for mode, subs in scale.variants.items()}
+    assert fields["fixed"] == {"mm_per_px": "float", "mm_per_px_u": "float"}
+    assert fields["reference"]["dimension"] == "choice" and fields["aruco"]["plane"] == "checkbox"
+    assert fields["plane"]["points_px"] == "yaml"  # a list of points: typed as YAML inside the sub-form
+    assert scale.mode_of({"mode": "aruco", "marker_mm": 20}) == "aruco" and scale.mode_of({"mode": "x"}) is None
 
 
 def test_required_field_is_marked(registry):
@@ -79,7 +91,7 @@ def test_check_refuses_with_pydantic_messages(registry, type_name, values, error
       forms.FormError)],  # a recursive alias, deep nesting and an alias bomb (5.3 million values)
 )
 def test_yaml_fields_parse_or_refuse(registry, raw, expected):
-    s = spec(registry, "measure.masks", "scale")
+    s = spec(registry, "analyze.colour", "palette")
     if expected is forms.FormError:
         with pytest.raises(forms.FormError, match="not valid YAML"):
             forms.parse_widget_value(s, raw)
@@ -217,9 +229,19 @@ def test_a_new_file_gets_the_umask_mode(ws, umask):
         # Two bad fields: both messages, nothing written.
         ("annotate.detections", {}, {"text_scale": 0.0, "thickness": -3}, {},
          {"text_scale": "greater than 0", "thickness": "greater than"}),
-        # A YAML error in one field does not hide the others' parse errors.
-        ("measure.masks", {}, {"scale": "{mode: fixed", "skeleton": True}, {}, {"scale": "not valid YAML"}),
-        ("measure.masks", {}, {"scale": "{mode: nonsense}"}, {}, {"scale": "mode"}),
+        # Letters in a number field: a message, not a value that vanishes.
+        ("detect.yolo", {"model": "m.pt"}, {"confidence": "0.4x"}, {}, {"confidence": "'0.4x' is not a number"}),
+        ("detect.yolo", {"model": "m.pt"}, {"imgsz": "1e3"}, {"imgsz": 1000}, {}),
+        # A cross-field error comes with the field errors, under the field it names.
+        ("detect.threshold", {}, {"block_size": "4", "min_area": "ten"}, {},
+         {"block_size": "block_size must be odd", "min_area": "not a whole number"}),
+        # The scale's sub-form: the mode's own fields, parsed and checked like the others.
+        ("measure.masks", {}, {"scale": {"mode": "fixed", "mm_per_px": "0.5", "mm_per_px_u": "0"}},
+         {"scale": {"mode": "fixed", "mm_per_px": 0.5}}, {}),
+        ("measure.masks", {}, {"scale": {"mode": "fixed", "mm_per_px": "half"}, "skeleton": True}, {},
+         {"scale": "'half' is not a number"}),
+        ("measure.masks", {}, {"scale": {"mode": "fixed", "mm_per_px": "-1"}}, {}, {"scale": "greater than 0"}),
+        ("measure.masks", {"scale": {"mode": "fixed", "mm_per_px": 0.5}}, {"scale": None}, {"scale": None}, {}),
         ("detect.yolo", {"model": "m.pt", "confidence": 0.35}, {}, {}, {}),  # nothing touched
     ],
 )

@@ -51,8 +51,9 @@ function pump() {
   let path, params = {};
   if (request) { ({ path, params } = request); request = null; }
   else if (steps) { path = "step"; params = { by: steps }; steps = 0; }
-  else { tellStreamlit(); return; }
+  else { document.body.dataset.idle = "1"; tellStreamlit(); return; }
   busy = true;
+  document.body.dataset.idle = "0";  // "1" once every counted click is served (the bench waits for it)
   showCounter();
   sendFrame(path, params).catch(err => fail(`the frame server did not answer: ${err}`))
     .finally(() => { busy = false; pump(); });
@@ -93,8 +94,10 @@ function tellStreamlit() {
 
 function ask(path, params) { request = { path, params: params || {} }; steps = 0; pump(); }
 
-$("next").addEventListener("click", () => { steps += 1; showCounter(); pump(); });
-$("prev").addEventListener("click", () => { steps -= 1; showCounter(); pump(); });
+function click(by) { steps += by; document.body.dataset.idle = "0"; showCounter(); pump(); }
+
+$("next").addEventListener("click", () => click(1));
+$("prev").addEventListener("click", () => click(-1));
 $("run").addEventListener("click", () => ask("run"));
 slider.addEventListener("change", () => ask("goto", { index: slider.value }));
 
