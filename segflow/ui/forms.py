@@ -257,8 +257,12 @@ def apply_entered(model: type[BaseModel], specs: list[FieldSpec], current: dict[
         check(model, {k: v for k, v in {**current, **changed}.items() if k not in refs})
     except FormError as exc:
         names = [s.name for s in specs]
+        tagged = {s.name: s for s in specs if s.widget == "tagged"}
         for key, message in exc.messages.items():
             key = owner(message, names) if key == "params" else key
+            parts = key.split(".")
+            if parts[0] in tagged and len(parts) > 2 and parts[1] in tagged[parts[0]].variants:
+                key = ".".join([parts[0], *parts[2:]])  # pydantic names the mode too: `scale.fixed.mm_per_px`
             if key.split(".", 1)[0] not in refs | failed:  # a reference is checked with its value, at validation
                 messages.setdefault(key, message)
     return Applied(messages=messages) if messages else Applied(changes=changed)

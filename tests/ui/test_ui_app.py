@@ -47,6 +47,13 @@ def viewer(at: AppTest):
     return at.session_state["viewer_server"].viewer
 
 
+def field(at: AppTest, prefix: str, name: str):
+    """The params form's text field ``name`` (numbers are typed as text)."""
+    found = [w for w in at.text_input if w.key.startswith(prefix) and w.key.endswith(f":{name}")]
+    assert found, [w.key for w in at.text_input]
+    return found[0]
+
+
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
@@ -69,7 +76,7 @@ def test_load_shows_graph_summary(monkeypatch, workspace):
 def test_edit_param_keeps_comments_and_marks_unsaved(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
     at.selectbox(key="node_pick").set_value("coins").run()
-    widget(at, "number_input", "param:coins:").set_value(7)  # the first number field: blur
+    field(at, "param:coins:", "blur").set_value("7")
     widget(at, "button", "apply:param:coins:").click().run()
     text = at.text_area(key="yaml_text").value
     assert "      blur: 7\n" in text and "# brighter than the local mean by 15 grey levels" in text
@@ -79,13 +86,23 @@ def test_edit_param_keeps_comments_and_marks_unsaved(monkeypatch, workspace):
 def test_invalid_value_refused_with_pydantic_message(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
     at.selectbox(key="node_pick").set_value("measure").run()
-    widget(at, "text_area", "param:measure:").set_value("{mode: nonsense}")
+    before = at.text_area(key="yaml_text").value
+    mode = widget(at, "selectbox", "param:measure:")  # the scale's mode, above the form
+    assert mode.label == "scale: mode" and mode.options == ["— none —", "fixed", "reference", "aruco", "plane"]
+    mode.set_value("fixed").run()  # the fixed mode's own fields appear in the form
+    field(at, "param:measure:", "scale.mm_per_px").set_value("-1")
     widget(at, "button", "apply:param:measure:").click().run()
-    assert "measure.scale" in texts(at.error) and "nonsense" not in at.text_area(key="yaml_text").value
+    assert "measure.scale.mm_per_px: Input should be greater than 0" in texts(at.error)
+    assert at.text_area(key="yaml_text").value == before
+    field(at, "param:measure:", "scale.mm_per_px").set_value("a half")
+    widget(at, "button", "apply:param:measure:").click().run()
+    assert "measure.scale.mm_per_px: 'a half' is not a number" in texts(at.error)
+    field(at, "param:measure:", "scale.mm_per_px").set_value("0.5")
+    widget(at, "button", "apply:param:measure:").click().run()
+    assert "scale: {mode: fixed, mm_per_px: 0.5}" in at.text_area(key="yaml_text").value
     before = at.text_area(key="yaml_text").value
     at.selectbox(key="node_pick").set_value("label").run()
-    scale = [w for w in at.number_input if w.key.startswith("param:label:") and w.key.endswith(":text_scale")][0]
-    scale.set_value(0.0)
+    field(at, "param:label:", "text_scale").set_value("0")
     widget(at, "button", "apply:param:label:").click().run()
     assert "label.text_scale: Input should be greater than 0" in texts(at.error)
     assert at.text_area(key="yaml_text").value == before
@@ -139,7 +156,7 @@ def test_run_then_rerun_only_changed_nodes(monkeypatch, workspace):
 def test_save_inside_workspace_and_refuse_conflicts(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
     at.selectbox(key="node_pick").set_value("coins").run()
-    widget(at, "number_input", "param:coins:").set_value(7)
+    field(at, "param:coins:", "blur").set_value("7")
     widget(at, "button", "apply:param:coins:").click().run()
     at.button(key="save_btn").click().run()
     saved = (workspace / "workflows" / "coins.yaml").read_text()
@@ -231,9 +248,7 @@ def test_flagship_change_confidence_run_save_and_segflow_run_agrees(monkeypatch,
     os.symlink(ROOT / "assets", tmp_path / "assets")
     at = start(monkeypatch, tmp_path, "workflows/coffee_stones.yaml")
     at.selectbox(key="node_pick").set_value("detect").run()
-    confidence = [w for w in at.number_input if w.key.startswith("param:detect:") and w.key.endswith(":confidence")]
-    assert confidence, [w.key for w in at.number_input]
-    confidence[0].set_value(0.5)
+    field(at, "param:detect:", "confidence").set_value("0.5")
     widget(at, "button", "apply:param:detect:").click().run()
     viewer(at).goto(20)
     at.run()
