@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # `streamlit run segflow/ui/app.py` runs this fil
 import streamlit as st
 
 from segflow.engine.registry import default_registry
-from segflow.ui import canvas, label_panel, run_panel, train_panel, widgets
+from segflow.ui import canvas, label_panel, run_panel, train_panel, widgets, yaml_gutter
 from segflow.ui.command import ENV_FILE, ENV_WORKSPACE
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import Workspace, WorkspaceError
@@ -98,6 +98,8 @@ def on_yaml() -> None:
         return
     if editor.set_yaml(text):
         st.session_state["node_pick"] = editor.selected
+    elif editor.yaml_problems:
+        yaml_gutter.go_to(editor.yaml_problems[0].line)  # the cursor goes to the first problem
 
 
 def on_add(type_name: str) -> None:
@@ -207,8 +209,17 @@ def yaml_panel(editor: Editor) -> None:
         show_yaml(editor.state.to_yaml())
     st.session_state["yaml_rev"] = editor.revision
     st.text_area("Workflow YAML (edits update the canvas)", key="yaml_text", height=560, on_change=on_yaml)
+    issues = [] if editor.yaml_problems else [i for i in editor.validation().issues if i.location is not None]
+    first = editor.yaml_problems[0].line if editor.yaml_problems else issues[0].location.line if issues else None
+    yaml_gutter.gutter(first)
     for problem in editor.yaml_problems:
         st.error(f"YAML not applied: {problem.format()}")
+    for n, issue in enumerate(issues):  # the validation's problems, each a click away from its line
+        line = issue.location.line  # type: ignore[union-attr]
+        cols = st.columns([5, 1], vertical_alignment="center")
+        (cols[0].error if issue.is_error else cols[0].warning)(issue.format())
+        cols[1].button(f"line {line}", key=f"goto:{n}:{line}", on_click=yaml_gutter.go_to, args=(line,),
+                       help="move the cursor to this line")
 
 
 MODES = ("Build", "Label", "Train")

@@ -164,9 +164,9 @@ def pick_option(page, selectbox, name: str, timeout: float = 60.0) -> None:
 
 
 def number_field(page, name: str):
-    """The <input> of the params form's number field labelled ``name``."""
+    """The <input> of the params form's number field labelled ``name`` (numbers are typed as text)."""
     label = page.locator('[data-testid="stWidgetLabel"] p').filter(has_text=re.compile(rf"^{name}$"))
-    return page.locator('[data-testid="stNumberInput"]').filter(has=label).locator("input")
+    return page.locator('[data-testid="stTextInput"]').filter(has=label).locator("input")
 
 
 @pytest.mark.slow
@@ -188,6 +188,18 @@ def test_rejected_form_value_shows_pydantics_message_under_the_field(tmp_path):
         poll(lambda: confidence.bounding_box()["y"] < message.bounding_box()["y"] < below.bounding_box()["y"], 30,
              "the message between the confidence and iou fields")
         expect(confidence).to_have_value("5")  # what the user typed stays to be corrected
+        # Letters are refused with a message too, with the other field's error beside it.
+        confidence.fill("0.3x")
+        confidence.press("Tab")
+        below.fill("2")
+        below.press("Tab")
+        page.get_by_role("button", name="Apply").click()
+        expect(page.get_by_text("detect.confidence: '0.3x' is not a number")).to_be_visible()
+        expect(page.get_by_text("detect.iou: Input should be less than or equal to 1")).to_be_visible()
+        below.fill("0.7")
+        below.press("Tab")
+        confidence.fill("5")
+        confidence.press("Tab")
         shoot(page, tmp_path, "editor-form-error.png")
         page.get_by_role("tab", name="YAML").click()
         expect(page.locator("textarea").filter(has_text="coffee-stones").first).to_have_value(saved)

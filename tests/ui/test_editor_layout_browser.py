@@ -64,3 +64,46 @@ def test_first_screen_has_toolbar_canvas_and_form_and_the_wheel_scrolls_the_page
                 expect(save).to_be_in_viewport()  # the header stays at the top
             finally:
                 browser.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_yaml_tab_numbers_its_lines_and_goes_to_the_problem(tmp_path):
+    (tmp_path / "ws" / "workflows").mkdir(parents=True)
+    shutil.copy(FLAGSHIP, tmp_path / "ws" / "workflows" / FLAGSHIP.name)
+    os.symlink(ROOT / "assets", tmp_path / "ws" / "assets")
+    text = FLAGSHIP.read_text()
+    lines = text.splitlines(keepends=True)
+    bad_line = 5
+    broken = "".join(lines[:bad_line - 1]) + "oops: a: b\n" + "".join(lines[bad_line - 1:])  # not YAML at line 5
+    caret_line = "ta => ta.value.slice(0, ta.selectionStart).split('\\n').length"
+    with editor_server(f"workflows/{FLAGSHIP.name}", tmp_path / "ws", tmp_path / "editor.log") as url:
+        with playwright_sync.sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            try:
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                page.goto(url)
+                page.get_by_role("tab", name="YAML").click()
+                gutter = page.locator("pre.sf-yaml-gutter")
+                expect(gutter.locator("span[data-line]")).to_have_count(len(text.split("\n")), timeout=90_000)
+                area = page.get_by_label("Workflow YAML (edits update the canvas)")
+                area.fill(broken)
+                area.press("Control+Enter")
+                expect(page.get_by_text(f"YAML not applied: line {bad_line}, column")).to_be_visible()
+                expect(gutter.locator(".sf-problem")).to_have_text(str(bad_line))  # marked beside the text
+                page.wait_for_function(f"() => ({caret_line})(document.querySelector("
+                                       f"'textarea[aria-label^=\"Workflow YAML\"]')) === {bad_line}",
+                                       timeout=30_000)  # and the cursor moved there
+                # A validation error (valid YAML, unknown type) has a button that moves the cursor to its line.
+                typo = text.replace("type: detect.yolo", "type: detect.yollo")
+                typo_line = typo.splitlines().index(next(t for t in typo.splitlines() if "detect.yollo" in t)) + 1
+                area.fill(typo)
+                area.press("Control+Enter")
+                page.get_by_role("button", name=f"line {typo_line}").click()
+                page.wait_for_function(f"() => ({caret_line})(document.querySelector("
+                                       f"'textarea[aria-label^=\"Workflow YAML\"]')) === {typo_line}",
+                                       timeout=30_000)
+                expect(gutter.locator(".sf-problem")).to_have_text(str(typo_line))
+                page.screenshot(path=str(tmp_path / "yaml-tab.png"))
+            finally:
+                browser.close()
