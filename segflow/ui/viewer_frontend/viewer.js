@@ -84,12 +84,19 @@ async function sendFrame(path, params) {
   showCounter();
 }
 
+let telling = null;
+const TELL_AFTER_MS = 350;  // a pause in the clicking: a rerun then does not compete with the next step
+
 function tellStreamlit() {
-  // Results, canvas footers and timings are drawn by Streamlit: one rerun once the clicks are served.
-  if (shown.seq > told && !playing) {
-    told = shown.seq;
-    SF.post("streamlit:setComponentValue", { value: { seq: shown.seq, index: shown.index }, dataType: "json" });
-  }
+  // Results, canvas footers and timings are drawn by Streamlit: one rerun once the clicks are served
+  // and the user pauses (a rerun costs CPU that the next step would wait for).
+  clearTimeout(telling);
+  telling = setTimeout(() => {
+    if (shown.seq > told && !playing && !busy && !steps && !request) {
+      told = shown.seq;
+      SF.post("streamlit:setComponentValue", { value: { seq: shown.seq, index: shown.index }, dataType: "json" });
+    }
+  }, TELL_AFTER_MS);
 }
 
 function ask(path, params) { request = { path, params: params || {} }; steps = 0; pump(); }
