@@ -104,9 +104,9 @@ def _tagged_union(annotation: Any) -> tuple[str, dict[str, type[BaseModel]]] | N
         return None
     models: dict[str, type[BaseModel]] = {}
     for model in typing.get_args(args[0]):
-        literal = model.model_fields[tag].annotation if isinstance(model, type) and tag in model.model_fields else None
-        for mode in typing.get_args(literal):
-            models[str(mode)] = model
+        if isinstance(model, type) and issubclass(model, BaseModel) and tag in model.model_fields:
+            for mode in typing.get_args(model.model_fields[tag].annotation):
+                models[str(mode)] = model
     return (tag, models) if models else None
 
 
