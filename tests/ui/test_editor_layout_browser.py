@@ -52,7 +52,9 @@ def test_first_screen_has_toolbar_canvas_and_form_and_the_wheel_scrolls_the_page
                 # The selected node's form, beside the canvas: its node picker and first field.
                 expect(page.locator('[data-testid="stSelectbox"]').filter(has_text="Node").first).to_be_in_viewport()
                 expect(page.locator('[data-testid="stTextInput"]').filter(has_text="path").first).to_be_in_viewport()
-                page.screenshot(path=str(tmp_path / "first-screen.png"))
+                page.screenshot(path=str(tmp_path / "editor-first-screen.png"))
+                if os.environ.get("SEGFLOW_SCREENSHOTS"):  # docs/img: the picture in docs/editor.md
+                    shutil.copy(tmp_path / "editor-first-screen.png", os.environ["SEGFLOW_SCREENSHOTS"])
 
                 zoom = page.frame_locator('iframe[title*="segflow_canvas"]').locator("#zoom-label")
                 zoom_before = zoom.inner_text()
