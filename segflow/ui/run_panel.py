@@ -52,7 +52,9 @@ def frame_view(editor: Editor, height: int = 250) -> None:
     chosen = server.viewer.input
     described = None if chosen is None else {
         "key": chosen.key, "name": chosen.name, "count": chosen.count, "video": chosen.is_video}
-    _component(server=server.url, token=server.token, revision=editor.revision, input=described, height=height,
+    # What the frame shown depends on: a new revision or new input values re-run it (with Auto on).
+    revision = f"{editor.revision}:{sorted((k, repr(v)) for k, v in editor.input_values.items())}"
+    _component(server=server.url, token=server.token, revision=revision, input=described, height=height,
                key="frame_view", default=None)
 
 
