@@ -34,6 +34,8 @@ def viewer(editor: Editor) -> Viewer:
     """The viewer of this browser tab, served on its own port from the first render on."""
     server: ViewerServer | None = st.session_state.get("viewer_server")
     if server is None or server.viewer.editor is not editor:
+        if server is not None:
+            server.close()  # another editor in this tab: the old one's port and player go
         server = st.session_state["viewer_server"] = ViewerServer(Viewer(editor)).start()
     return server.viewer
 
