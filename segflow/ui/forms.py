@@ -26,7 +26,7 @@ from pydantic_core import PydanticUndefined
 from segflow.engine.workflow.inputs import INPUT_REF, NODE_REF
 from segflow.engine.workflow.yaml_source import load_yaml
 
-Widget = Literal["checkbox", "int", "float", "choice", "text", "yaml", "tagged"]
+Widget = Literal["checkbox", "int", "float", "choice", "text", "yaml", "tagged", "points"]
 
 
 @dataclass
@@ -57,6 +57,9 @@ class FieldSpec:
             return "" if value is None else yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
         if self.widget == "text":
             return "" if value is None else str(value)
+        if self.widget == "points":  # rows of a table
+            points = value if isinstance(value, list) else []
+            return [{"x": p[0], "y": p[1]} for p in points if isinstance(p, (list, tuple)) and len(p) == 2]
         if self.widget in ("int", "float"):  # typed as text: see parse_widget_value
             return f"{value:g}" if isinstance(value, float) else "" if value is None else str(value)
         return value
@@ -117,6 +120,9 @@ def _choose_widget(spec: FieldSpec, prop: dict[str, Any]) -> None:
         spec.optional = len(non_null) < len(variants)
         if len(non_null) != 1:
             return  # a union: typed as YAML
+        if _is_points(non_null[0]):
+            spec.widget = "points"
+            return
         if spec.optional and non_null[0].get("type") != "string":
             return  # an optional number or list: YAML, where an empty field means None
         prop = {**non_null[0], **{k: v for k, v in prop.items() if k != "anyOf"}}
@@ -125,7 +131,9 @@ def _choose_widget(spec: FieldSpec, prop: dict[str, Any]) -> None:
         spec.options = list(prop.get("enum", [prop.get("const")]))
         return
     kind = prop.get("type")
-    if kind == "boolean":
+    if _is_points(prop):
+        spec.widget = "points"
+    elif kind == "boolean":
         spec.widget = "checkbox"
     elif kind in ("integer", "number"):
         spec.widget = "int" if kind == "integer" else "float"
@@ -140,6 +148,38 @@ def _choose_widget(spec: FieldSpec, prop: dict[str, Any]) -> None:
             spec.maximum = prop["exclusiveMaximum"] - step
     elif kind == "string":
         spec.widget = "text"
+
+
+def _is_points(prop: dict[str, Any]) -> bool:
+    """A list of ``[x, y]`` points (a zone's polygon, a line, a plane's points): edited as a table."""
+    items = prop.get("items") or {}
+    pair = items.get("prefixItems") or []
+    return prop.get("type") == "array" and len(pair) == 2 and all(p.get("type") == "number" for p in pair)
+
+
+def table_rows(shown: list[dict[str, Any]], edits: Any) -> list[dict[str, Any]]:
+    """The rows of a points table after the edits Streamlit's data editor reports (edited, added, deleted)."""
+    if not isinstance(edits, dict):
+        return shown
+    rows = [dict(r) for r in shown]
+    for index, change in (edits.get("edited_rows") or {}).items():
+        if 0 <= int(index) < len(rows):
+            rows[int(index)].update(change)
+    deleted = {int(i) for i in edits.get("deleted_rows") or []}
+    rows = [r for i, r in enumerate(rows) if i not in deleted]
+    return rows + [dict(r) for r in edits.get("added_rows") or []]
+
+
+def _parse_points(spec: FieldSpec, rows: Any) -> list[list[int | float]] | None:
+    points: list[list[int | float]] = []
+    for n, row in enumerate(rows if isinstance(rows, list) else [], start=1):
+        x, y = row.get("x"), row.get("y")
+        if x is None and y is None:
+            continue  # an empty row the table added
+        if x is None or y is None or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (x, y)):
+            raise FormError({spec.name: f"point {n} needs a number for both x and y"})
+        points.append([int(v) if float(v).is_integer() else float(v) for v in (x, y)])  # [640, 0] stays so
+    return points or (None if spec.optional else [])
 
 
 def parse_widget_value(spec: FieldSpec, raw: Any) -> Any:
@@ -157,6 +197,8 @@ def parse_widget_value(spec: FieldSpec, raw: Any) -> Any:
         return loaded.data
     if spec.widget == "tagged":
         return _parse_tagged(spec, raw)
+    if spec.widget == "points":
+        return _parse_points(spec, raw)
     if spec.widget in ("int", "float") and isinstance(raw, str):
         raw = _parse_number(spec, raw)
     if spec.widget == "text" and spec.optional and raw == "":

@@ -69,8 +69,8 @@ REJECTED = "rejected_params"  # session key: {form prefix: {field: pydantic's me
 def _apply(editor: Editor, node_id: str, cls: type[Node], prefix: str) -> None:
     view = editor.state.node(node_id)
     specs = forms.field_specs(cls.Params)
-    entered = {s.name: _entered_tagged(s, prefix) if s.widget == "tagged"
-               else st.session_state.get(f"{prefix}:{s.name}") for s in specs}
+    entered = {s.name: _entered_tagged(s, prefix, view.params.get(s.name, s.default)) if s.widget == "tagged"
+               else _entered(s, f"{prefix}:{s.name}", view.params.get(s.name, s.default)) for s in specs}
     outcome = forms.apply_entered(cls.Params, specs, view.params, entered)
     if outcome.messages:
         st.session_state[REJECTED] = {prefix: outcome.messages}
@@ -104,11 +104,20 @@ def _sub_form(spec: forms.FieldSpec, value: Any, prefix: str) -> None:
             _widget(sub, current.get(sub.name, sub.default), f"{prefix}:{spec.name}.{sub.name}")
 
 
-def _entered_tagged(spec: forms.FieldSpec, prefix: str) -> dict[str, Any] | None:
+def _entered(spec: forms.FieldSpec, key: str, value: Any) -> Any:
+    """A widget's value; for a points table, the rows shown with the edits the data editor reports."""
+    if spec.widget == "points":
+        return forms.table_rows(spec.display(value), st.session_state.get(key))
+    return st.session_state.get(key)
+
+
+def _entered_tagged(spec: forms.FieldSpec, prefix: str, value: Any) -> dict[str, Any] | None:
     mode = st.session_state.get(f"{prefix}:{spec.name}:{spec.tag}")
     if mode not in spec.variants:
         return None
-    return {spec.tag: mode, **{sub.name: st.session_state.get(f"{prefix}:{spec.name}.{sub.name}")
+    current = value if spec.mode_of(value) == mode else {}
+    return {spec.tag: mode, **{sub.name: _entered(sub, f"{prefix}:{spec.name}.{sub.name}",
+                                                  current.get(sub.name, sub.default))
                                for sub in spec.variants[mode]}}
 
 
@@ -130,6 +139,13 @@ def _widget(spec: forms.FieldSpec, value: Any, key: str) -> Any:
                              placeholder="a whole number" if spec.widget == "int" else "a number")
     if spec.widget == "text":
         return st.text_input(label, value=shown, help=help_text, key=key)
+    if spec.widget == "points":  # a zone, a line, a plane's points: one row per [x, y], rows added below
+        import pandas as pd
+
+        st.caption(f"{label} — " + help_text.split(" (default", 1)[0])
+        return st.data_editor(pd.DataFrame(shown, columns=["x", "y"], dtype=float), key=key, num_rows="dynamic",
+                              width="stretch", column_config={"x": st.column_config.NumberColumn("x"),
+                                                              "y": st.column_config.NumberColumn("y")})
     return st.text_area(label, value=shown, help=help_text + " — YAML, e.g. [1, 2] or {a: 1}",
                         height=68, key=key)
 

@@ -268,3 +268,23 @@ def test_flagship_change_confidence_run_save_and_segflow_run_agrees(monkeypatch,
     rows = [json.loads(line) for line in (tmp_path / "out" / "coffee_stones" / "stones.jsonl").read_text().splitlines()]
     run_stones = sorted(round(float(r["feret_max_mm"]), 2) for r in rows if r["frame"] == 20)
     assert run_stones == editor_stones
+
+
+def test_a_polygon_param_is_a_table_that_applies_unchanged(monkeypatch, workspace):
+    (workspace / "workflows" / "zone.yaml").write_text(
+        "version: 1\nname: zone\nnodes:\n"
+        "  photo: {type: source.image, params: {path: assets/samples/coins.png}}\n"
+        "  coins: {type: detect.threshold, inputs: {image: photo.image}}\n"
+        "  zone: {type: zone.count, params: {polygon: [[0, 0], [300, 0], [300, 200]]},"
+        " inputs: {detections: coins.detections}}\n")
+    at = start(monkeypatch, workspace, "workflows/zone.yaml")
+    at.selectbox(key="node_pick").set_value("zone").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("polygon *" in str(c.value) for c in at.caption)  # the table's title
+    before = at.text_area(key="yaml_text").value
+    at.session_state[widget(at, "button", "apply:param:zone:").key.replace("apply:", "") + ":polygon"] = {
+        "edited_rows": {}, "added_rows": [{"x": 0, "y": 200}], "deleted_rows": []}  # what the table reports
+    widget(at, "button", "apply:param:zone:").click().run()
+    assert not at.error, [e.value for e in at.error]
+    text = at.text_area(key="yaml_text").value
+    assert text != before and "polygon: [[0, 0], [300, 0], [300, 200], [0, 200]]" in text

@@ -51,7 +51,7 @@ def test_a_tagged_union_gets_each_modes_own_fields(registry):
     fields = {mode: {s.name: s.widget for s in subs} for mode, subs in scale.variants.items()}
     assert fields["fixed"] == {"mm_per_px": "float", "mm_per_px_u": "float"}
     assert fields["reference"]["dimension"] == "choice" and fields["aruco"]["plane"] == "checkbox"
-    assert fields["plane"]["points_px"] == "yaml"  # a list of points: typed as YAML inside the sub-form
+    assert fields["plane"]["points_px"] == "points"  # a list of points: a table inside the sub-form
     assert scale.mode_of({"mode": "aruco", "marker_mm": 20}) == "aruco" and scale.mode_of({"mode": "x"}) is None
 
 
@@ -262,3 +262,45 @@ def test_number_fields_state_their_range_in_the_help(registry):
     assert spec(registry, "detect.yolo", "confidence").bounds_text() == "from 0 to 1"
     assert spec(registry, "detect.yolo", "imgsz").bounds_text() == "from 32 to 8192"
     assert spec(registry, "detect.yolo", "model").bounds_text() == ""
+
+
+# -- points: a zone, a line, a plane's points as a table ---------------------------------------------
+
+
+def test_lists_of_points_are_tables(registry):
+    polygon = spec(registry, "zone.count", "polygon")
+    line = spec(registry, "line.count", "line")
+    assert (polygon.widget, polygon.optional, line.widget, line.optional) == ("points", False, "points", True)
+    assert spec(registry, "measure.masks", "scale").variants["plane"][0].widget == "points"  # points_px
+    assert polygon.display([[0, 0], [640, 0.5]]) == [{"x": 0, "y": 0}, {"x": 640, "y": 0.5}]
+
+
+@pytest.mark.parametrize(
+    ("edits", "expected"),
+    [
+        (None, [[0, 0], [10, 0], [10, 10]]),
+        ({"edited_rows": {1: {"x": 20.5}}}, [[0, 0], [20.5, 0], [10, 10]]),
+        ({"deleted_rows": [0], "added_rows": [{"x": 0, "y": 10}, {}]}, [[10, 0], [10, 10], [0, 10]]),
+        ({"added_rows": [{"x": 5}]}, forms.FormError),  # half a point
+    ],
+)
+def test_table_edits_make_the_points(registry, edits, expected):
+    polygon = spec(registry, "zone.count", "polygon")
+    rows = forms.table_rows(polygon.display([[0, 0], [10, 0], [10, 10]]), edits)
+    if expected is forms.FormError:
+        with pytest.raises(forms.FormError, match="point 4 needs a number for both x and y"):
+            forms.parse_widget_value(polygon, rows)
+    else:
+        assert forms.parse_widget_value(polygon, rows) == expected
+
+
+def test_a_polygon_table_applies_like_any_field(registry):
+    cls = registry.get("zone.count")
+    specs = forms.field_specs(cls.Params)
+    current = {"polygon": [[0, 0], [10, 0], [10, 10]]}
+    rows = forms.table_rows(specs[0].display(current["polygon"]), {"deleted_rows": [2]})
+    applied = forms.apply_entered(cls.Params, specs, current, {"polygon": rows})
+    assert "at least 3 points" in applied.messages["polygon"] and not applied.changes
+    rows = forms.table_rows(specs[0].display(current["polygon"]), {"added_rows": [{"x": 0, "y": 10}]})
+    applied = forms.apply_entered(cls.Params, specs, current, {"polygon": rows})
+    assert applied.changes == {"polygon": [[0, 0], [10, 0], [10, 10], [0, 10]]}
