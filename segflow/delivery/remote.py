@@ -30,6 +30,7 @@ from segflow.delivery.spool import Spool
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.observe.metrics import Undelivered
 from segflow.engine.text import path_part
+from segflow.engine.workflow.confine import writes_path
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class RemoteParams(RecordParams):
         "",
         description="Folder for records waiting while the endpoint is down "
         "(default: `.segflow/spool/<workflow>/<node id>`).",
+        json_schema_extra=writes_path(),
     )
     memory_records: int = Field(
         1000,

@@ -70,7 +70,8 @@ class Port:
     # validation follows it upstream to the port that made the value, to read that port's ``traits``.
     passes: str = ""
     # What the value made at this output is known to have, for the nodes it feeds to check
-    # (``parents``: crops cut around detections, which a stitch can attach results to).
+    # (``parents``: crops cut around detections, which a stitch can attach results to; ``frame``: the
+    # image this node's detections are in, which a ``follow`` input takes over the node's own image input).
     traits: frozenset[str] = frozenset()
 
 
@@ -143,6 +144,12 @@ class RunContext:
     stop_event: StopFlag = field(default_factory=StopFlag, compare=False)
     models_dir: Path | None = None  # settings.models_dir, resolved; None: the environment's or the default
     run_id: str = field(default_factory=new_run_id)
+    # Every path a node writes must lie inside this folder (the editor's workspace); None: anywhere.
+    # Checked when the workflow is validated (segflow.engine.workflow.confine).
+    write_root: Path | None = None
+    # Model nodes share one loaded copy per file and device across the process (the editor's browser
+    # sessions); a headless run's replicas each load their own (segflow.vision.shared_models).
+    share_models: bool = False
 
     @property
     def workflow(self) -> str:
@@ -152,7 +159,7 @@ class RunContext:
     def for_settings(self, workflow_name: str, models_dir: str | None) -> RunContext:
         """A context for one workflow of this run: its name, and its model folder when it names one."""
         return RunContext(workflow_name, self.base_dir, models_dir=self.resolve(models_dir) if models_dir else None,
-                          run_id=self.run_id)
+                          run_id=self.run_id, write_root=self.write_root, share_models=self.share_models)
 
     def resolve(self, path: str | Path) -> Path:
         """Relative paths in params are relative to ``base_dir`` (the working directory)."""
@@ -268,7 +275,8 @@ class Node:
 
         ``origins`` maps each wired input to the port that *made* its value (followed back
         through ``Port.passes``), so a stitch can see whether its crops have parents.
-        ``ParamProblem.field`` names the input port (empty: the node).
+        ``ParamProblem.field`` names the input port, or ``params.NAME`` for a param that does not fit the
+        wiring (empty: the node).
         """
         return []
 
@@ -294,6 +302,14 @@ class Node:
         self.params = params
         self.configure()
         return True
+
+    def reset(self) -> None:
+        """Forget what earlier frames left behind (drawn traces), keeping what ``setup`` loaded.
+
+        An editor calls it on every kept node before it replays frames after a jump, while its
+        ``stateful`` nodes are set up afresh: so a node that keeps something per track id (without
+        being a tracker itself) never joins the old run's ids to the new one's.
+        """
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
         """Process one packet; the default runs ``process_batch`` on a batch of one."""

@@ -21,6 +21,7 @@ from segflow.engine import BatchParams, Inputs, Kind, Node, NodeError, Params, P
 from segflow.engine.crops import Classification
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.on_crops import CROPS_OUT, Item, OnCrops, run_items, subject_ports
+from segflow.engine.workflow.confine import writes_path
 
 
 @node_type("debug.noop")
@@ -141,7 +142,8 @@ class Fail(Node):
 
 
 class RecordParams(Params):
-    path: str = Field(..., description="JSONL file to append one line per packet to.")
+    path: str = Field(..., description="JSONL file to append one line per packet to.",
+                      json_schema_extra=writes_path())
 
 
 @node_type("debug.record")

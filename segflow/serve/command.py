@@ -11,25 +11,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
-from segflow.engine.hosts import is_loopback
+from segflow.engine.hosts import TOKEN_ENV, is_loopback, read_token
 from segflow.engine.masking import SECRETS, MaskingFilter
 from segflow.engine.observe.exit_codes import EXIT_INVALID, EXIT_OK
 from segflow.serve import config as limits
 
 log = logging.getLogger("segflow")
-TOKEN_ENV = "SEGFLOW_TOKEN"
-
-
-def read_token(args: argparse.Namespace) -> str | None:
-    if args.token_file:
-        text = Path(args.token_file).read_text(encoding="utf-8").strip()
-        if not text:
-            raise ValueError(f"{args.token_file} is empty")
-        return text
-    return args.token or os.environ.get(TOKEN_ENV) or None
 
 
 class ServeCommand:
@@ -48,6 +37,8 @@ class ServeCommand:
         parser.add_argument("--max-concurrent", type=int, default=limits.MAX_CONCURRENT,
                             help="requests running at once; more get 429")
         parser.add_argument("--request-timeout", type=float, default=limits.REQUEST_TIMEOUT_S)
+        parser.add_argument("--watch", type=float, default=limits.WATCH_S, metavar="SECONDS",
+                            help="check the workflow files this often and reload a changed one (0: never)")
 
     def run(self, args: argparse.Namespace) -> int:
         import uvicorn
@@ -56,7 +47,7 @@ class ServeCommand:
         from segflow.serve.app import create_app
 
         try:
-            token = read_token(args)
+            token = read_token(args.token, args.token_file)
         except (OSError, ValueError) as exc:
             log.error("cannot read the token: %s", exc)
             return EXIT_INVALID
@@ -73,7 +64,7 @@ class ServeCommand:
             log.error("two workflows share a name: %s", ", ".join(sorted(n for n in names if names.count(n) > 1)))
             return EXIT_INVALID
         config = limits.ServeConfig(workflows, token, Path.cwd(), int(args.max_body_mb * 2**20), args.max_pixels,
-                                    args.max_images, args.max_concurrent, args.request_timeout)
+                                    args.max_images, args.max_concurrent, args.request_timeout, args.watch)
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
             for handler in logging.getLogger(name).handlers or logging.getLogger().handlers:
                 handler.addFilter(MaskingFilter())

@@ -10,10 +10,11 @@ as the bytes read pass the limit.
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 from starlette.exceptions import HTTPException
+
+from segflow.engine.hosts import token_matches
 
 OPEN_PATHS = frozenset({"/healthz"})
 
@@ -60,7 +61,7 @@ class Guard:
     def _authorised(self, scope: Scope) -> bool:
         header = dict(scope["headers"]).get(b"authorization", b"")
         scheme, _, given = header.partition(b" ")
-        return scheme.lower() == b"bearer" and secrets.compare_digest(given.strip(), self.token or b"")
+        return scheme.lower() == b"bearer" and token_matches(given.strip(), self.token or b"")
 
 
 async def _answer(send: Any, status: int, error: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:

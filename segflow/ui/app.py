@@ -17,7 +17,16 @@ if __package__ in (None, ""):  # `streamlit run segflow/ui/app.py` runs this fil
 import streamlit as st
 
 from segflow.engine.registry import default_registry
-from segflow.ui import canvas, label_panel, run_panel, train_panel, widgets, yaml_gutter
+from segflow.ui import (
+    canvas,
+    label_panel,
+    login,
+    run_panel,
+    secrets_view,
+    train_panel,
+    widgets,
+    yaml_gutter,
+)
 from segflow.ui.command import ENV_FILE, ENV_WORKSPACE
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import Workspace, WorkspaceError
@@ -51,7 +60,8 @@ def after_change(editor: Editor) -> None:
 
 
 def show_yaml(text: str) -> None:
-    """Put the document's text in the YAML field, and remember the last few texts it was given."""
+    """Put the document's text in the YAML field (secrets masked), and remember the last few texts it was given."""
+    text = secrets_view.mask_text(text)
     st.session_state["yaml_text"] = text
     given = [t for t in st.session_state.get("yaml_given", []) if t != text][-9:]
     st.session_state["yaml_given"] = [*given, text]
@@ -67,7 +77,8 @@ def stale_yaml(editor: Editor, text: str) -> bool:
     is dropped (typing a whole earlier version back that fast is not editing).
     """
     recent = time.monotonic() - st.session_state.get("canvas_edit_at", -1e9) < STALE_S
-    return recent and text != editor.state.to_yaml() and text in st.session_state.get("yaml_given", [])
+    shown = secrets_view.mask_text(editor.state.to_yaml())
+    return recent and text != shown and text in st.session_state.get("yaml_given", [])
 
 
 def on_canvas() -> None:
@@ -79,8 +90,9 @@ def on_canvas() -> None:
     st.session_state["canvas_edit_at"] = time.monotonic()
     message, error, handled = canvas.handle_value(editor, event, st.session_state.get("canvas_seq"))
     st.session_state["canvas_seq"] = handled  # echoed to the canvas: it resends what this does not cover
-    if message:
-        st.session_state["canvas_note"] = {"text": message, "error": error, "seq": handled}
+    if message:  # a note is about the document as it was: an undo, an edit or another file ends it
+        st.session_state["canvas_note"] = {"text": message, "error": error, "seq": handled,
+                                           "revision": editor.revision}
     after_change(editor)
 
 
@@ -95,6 +107,12 @@ def on_yaml() -> None:
     text = st.session_state.get("yaml_text", "")
     if stale_yaml(editor, text):
         show_yaml(editor.state.to_yaml())
+        return
+    original = editor.state.to_yaml()
+    text = secrets_view.unmask_text(text, original)  # the masked secrets left as shown keep their values
+    if secrets_view.lost_secret(text, original):
+        flash("YAML not applied: a password or token shown as *** was changed around its stars; "
+              "type the whole secret again (or undo the change to that line)", error=True)
         return
     if editor.set_yaml(text):
         st.session_state["node_pick"] = editor.selected
@@ -253,6 +271,8 @@ def main() -> None:
     # The sidebar (open, save as, the palette by family) starts folded: the canvas has its own palette,
     # and the header has Save, so the canvas and the form get the window's width.
     st.set_page_config(page_title="segflow editor", layout="wide", initial_sidebar_state="collapsed")
+    if not login.let_in():
+        return  # nothing of the editor exists in this session until it gives the token
     st.html(PAGE_CSS)
     editor = get_editor()
     sidebar(editor)
@@ -281,7 +301,8 @@ def build(editor: Editor) -> None:
         st.caption(f"{len(editor.state.node_ids())} nodes, {len(editor.state.edges())} edges — "
                    + ("valid" if validation.ok else f"{len(errors)} error(s)"))
         graph = canvas.editor_payload(editor, validation.issues)
-        graph["note"] = st.session_state.get("canvas_note")
+        note = st.session_state.get("canvas_note")
+        graph["note"] = note if note and note.get("revision") == editor.revision else None
         graph["seq"] = st.session_state.get("canvas_seq")
         canvas.graph_canvas(graph, key="canvas", height=580, on_change=on_canvas)
         # The problems go under the canvas, never above it: their number changes with every edit, and

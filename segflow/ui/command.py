@@ -2,8 +2,12 @@
 
 It binds to 127.0.0.1 unless told otherwise: the editor can read and write
 workflow files in the workspace and run models, so it should not be reachable
-from the network by accident. Streamlit runs headless, sends no usage
-statistics, and gets the file and workspace through environment variables.
+from the network by accident. On any other address it refuses to start without
+a token (read as `segflow serve` reads its own: ``--token-file``, ``--token`` or
+``SEGFLOW_TOKEN``); each browser session must then give it (``?token=`` in the
+link or the login form, ``segflow.ui.login``) before the editor is drawn.
+Streamlit runs headless, sends no usage statistics, and gets the file,
+workspace and token through environment variables.
 
 The Streamlit server is a child process; stopping ``segflow editor`` (Ctrl-C,
 SIGTERM, SIGHUP) stops it too, so nothing is left bound to the port: the
@@ -23,11 +27,12 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from segflow.engine.hosts import is_loopback
+from segflow.engine.hosts import TOKEN_ENV, is_loopback, read_token
 
 APP = Path(__file__).with_name("app.py")
 ENV_FILE = "SEGFLOW_EDITOR_FILE"
 ENV_WORKSPACE = "SEGFLOW_EDITOR_WORKSPACE"
+ENV_TOKEN = "SEGFLOW_EDITOR_TOKEN"  # the token each browser session must give; unset: no login
 STOP_GRACE_S = 10.0  # a stopping Streamlit server gets this long to close its sessions before SIGKILL
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -42,15 +47,30 @@ class EditorCommand:
         parser.add_argument("--port", type=int, default=8501, help="port to listen on (default 8501)")
         parser.add_argument("--workspace", default=".",
                             help="folder the editor may open and save workflows in (default: current folder)")
+        token = parser.add_mutually_exclusive_group()
+        token.add_argument("--token", help=f"token each browser must give (or set {TOKEN_ENV}); required on "
+                                           "any address but loopback")
+        token.add_argument("--token-file", help="read the token from this file")
 
     def command_line(self, args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         """The streamlit command and environment for ``args``; raises ValueError on bad input."""
         workspace = Path(args.workspace).expanduser().resolve()
         if not workspace.is_dir():
             raise ValueError(f"workspace '{args.workspace}' is not a folder")
+        try:
+            token = read_token(args.token, args.token_file)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read the token: {exc}") from exc
+        if token is None and not is_loopback(args.host):
+            raise ValueError(f"refusing to listen on {args.host} without a token: anyone on that network could "
+                             f"open, save and run workflows in the workspace\n"
+                             f"    hint: --token-file FILE (or {TOKEN_ENV}), or leave --host at 127.0.0.1")
         env = dict(os.environ)
         env[ENV_WORKSPACE] = str(workspace)
         env.pop(ENV_FILE, None)
+        env.pop(ENV_TOKEN, None)
+        if token:
+            env[ENV_TOKEN] = token
         if args.file:
             path = Path(args.file).expanduser().resolve()
             if not path.is_relative_to(workspace):
@@ -86,12 +106,9 @@ class EditorCommand:
         except ValueError as exc:
             print(f"segflow editor: {exc}", file=sys.stderr)
             return 2
-        if not is_loopback(args.host):
-            print(f"segflow editor: warning: listening on {args.host}, so other machines can reach the "
-                  "editor, read and save workflows in the workspace and run them; there is no login",
-                  file=sys.stderr)
         host = f"[{args.host}]" if ":" in args.host else args.host
-        print(f"segflow editor: http://{host}:{args.port}  (workspace {env[ENV_WORKSPACE]}; Ctrl-C to stop)",
+        login = "; open it with ?token=<the token>, or give it on the page" if ENV_TOKEN in env else ""
+        print(f"segflow editor: http://{host}:{args.port}  (workspace {env[ENV_WORKSPACE]}{login}; Ctrl-C to stop)",
               file=sys.stderr)
         return serve(cmd, env, env[ENV_WORKSPACE])
 

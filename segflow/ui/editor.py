@@ -219,7 +219,12 @@ class Editor:
     # -- checking and running ------------------------------------------------------------------
 
     def context(self) -> RunContext:
-        return RunContext(base_dir=self.workspace.root)  # the session follows the workflow's name and settings
+        """Relative paths from the workspace, every path a run writes inside it (as Save is), models shared.
+
+        One loaded copy of a model serves every browser session of this editor process. The
+        session follows the workflow's name and settings.
+        """
+        return RunContext(base_dir=self.workspace.root, write_root=self.workspace.root, share_models=True)
 
     def validation(self) -> ValidationResult:
         text = self.state.to_yaml()
@@ -265,6 +270,21 @@ class Editor:
         known = {k: v for k, v in self.input_values.items() if k in graph.inputs}  # a renamed input is forgotten
         return validate_text(self.state.to_yaml(), self.path, self.registry, context=self.context(),
                              inputs={**known, **images})
+
+    def why_no_source(self) -> str:
+        """Why the workflow's own source cannot be run on: none yet, the source itself wrong, or another node."""
+        errors = errors_in(self.validation().issues)
+        sources = [n for n in self.state.node_ids()
+                   if (cls := self.registry.get(self.state.node(n).type)) is not None and cls.is_source]
+        if not sources:
+            return "The workflow has no source yet: add one from the palette, or run on a sample or an upload."
+        wrong = [i for i in errors if i.node in sources]
+        if wrong:
+            return (f"The source '{wrong[0].node}' is not valid yet ({wrong[0].message}): fix it, "
+                    f"or run on a sample or an upload.")
+        others = list(dict.fromkeys(i.node or "the workflow" for i in errors))
+        return (f"The source is fine, but {len(errors)} error(s) in {', '.join(map(repr, others[:3]))} stop the "
+                f"workflow from running: fix them (listed under the canvas).")
 
     def has_stateful_nodes(self) -> bool:
         graph = self.validation().graph

@@ -69,7 +69,7 @@ def pick_frame(editor: Editor, dataset: YoloSegDataset) -> tuple[str, Any, str |
     if source == "Workflow source":
         graph = editor.validation().graph
         if graph is None or not graph.source_ids:
-            st.warning("The workflow has no valid source: fix it in Build mode, or pick a folder.")
+            st.warning(editor.why_no_source() + " In Label mode you can also pick an image folder.")
             return None
         source_id = graph.source_ids[0]
         resolved = graph.nodes[source_id]

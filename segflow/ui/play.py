@@ -24,6 +24,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from segflow.engine.execution.session import EditorSession
+from segflow.engine.masking import mask
 from segflow.engine.node import RunContext
 from segflow.engine.workflow.graph import CompiledGraph
 from segflow.ui import media, results
@@ -161,7 +162,7 @@ class Player:
             self._set(state="stopped" if self._stop.is_set() or idle else "finished")
         except Exception as exc:  # noqa: BLE001 - a failing source or node ends play with its message
             log.warning("play failed: %s: %s", type(exc).__name__, exc)
-            self._set(state="failed", error=f"{type(exc).__name__}: {exc}")
+            self._set(state="failed", error=mask(f"{type(exc).__name__}: {exc}"))
         finally:
             try:
                 if opened is not None:

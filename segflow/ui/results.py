@@ -194,6 +194,35 @@ def results_table(graph: CompiledGraph, result: SessionResult) -> tuple[str, lis
     return (best[1], detections_rows(best[2])) if best else None
 
 
+def empty_reason(graph: CompiledGraph, result: SessionResult, node_id: str) -> str | None:
+    """Why ``node_id`` gave no detections although some came in upstream: the node that dropped them, and why.
+
+    Followed up the ``detections`` inputs to the last node that still had some. A tracker
+    (a ``stateful`` node) names its warm-up: it gives an object an id only once it has seen
+    it on more than one frame, so the first frame of a run, or a jump with no warm-up,
+    shows none. Any other node filtered them out. None: nothing came in (the model found nothing).
+    """
+    current = node_id
+    while current in graph.nodes:
+        resolved = graph.nodes[current]
+        refs = resolved.inputs.get("detections") or []
+        if not refs:
+            return None
+        src, port = refs[0]
+        upstream = result.outputs.get(src, {}).get(port)
+        if upstream is None or not hasattr(upstream, "xyxy"):
+            return None
+        if len(upstream):
+            what = f"'{current}' ({resolved.cls.type_name}) got {len(upstream)} detection(s) from '{src}'"
+            if resolved.cls.stateful:
+                return (f"{what} and gave none yet: a tracker gives an object its id only once it has seen it "
+                        f"on more than one frame, so the first frame after a start or a jump shows none "
+                        f"(step to the next frame, or raise 'Warm-up frames')")
+            return f"{what} and passed none on: its params filtered them all out"
+        current = src
+    return None
+
+
 def timings(result: SessionResult) -> list[dict[str, Any]]:
     return [
         {"node": r.node_id, "type": r.node_type, "status": r.status, "ms": round(r.seconds * 1000, 2),

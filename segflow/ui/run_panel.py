@@ -88,7 +88,7 @@ def _pick(editor: Editor, graph: Any, mode: str) -> Input | None:
     root = editor.workspace.root
     if mode == "Workflow source":
         if graph is None or not graph.source_ids:
-            st.info("The workflow has no valid source yet: use a sample or an upload.")
+            st.info(editor.why_no_source())
             return None
         sources = [s for s in graph.source_ids if s not in graph.inputs]  # an image input: a sample or upload
         if not sources:
@@ -159,6 +159,9 @@ def _show(editor: Editor, view: Viewer) -> None:
     if table is not None:
         ref, rows = table
         st.markdown(f"**Results** — {len(rows)} detections from `{ref}`")
+        reason = None if rows else results.empty_reason(run.graph, run.result, ref.split(".", 1)[0])
+        if reason:
+            st.caption(f"Why none: {reason}")
         columns_picker(ref, rows)
     with st.expander("Per-node timings"):
         st.dataframe(results.timings(run.result), hide_index=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 import streamlit as st
 
 from segflow.tools.labelling.prelabel import detector_nodes
-from segflow.tools.labelling.training import TrainJob, TrainSettings, old_model_summary
+from segflow.tools.labelling.training import TrainJob, TrainSettings, few_val_frames, old_model_summary
+from segflow.ui import secrets_view
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import WorkspaceError
 from segflow.vision.model_files import file_sha256
@@ -79,7 +80,7 @@ def on_use(editor: Editor, node_id: str) -> None:
         changes["sha256"] = file_sha256(Path(weights))
     editor.state.set_params(node_id, changes)
     editor.changed()
-    st.session_state["yaml_text"] = editor.state.to_yaml()
+    st.session_state["yaml_text"] = secrets_view.mask_text(editor.state.to_yaml())
     st.session_state["train_used"] = f"node '{node_id}' now uses {value}"
 
 
@@ -113,6 +114,8 @@ def render(editor: Editor) -> None:
         ready = counts["train"] > 0 and counts["val"] > 0
         if not ready:
             st.info("Save at least two frames in Label mode (one lands in val) before training.")
+        elif few_val_frames(counts["val"]):
+            st.warning(few_val_frames(counts["val"]))
         cols = st.columns(2)
         busy = bool(job and job.running)
         cols[0].button("Start training", key="train_start", type="primary", disabled=not ready or busy,
@@ -125,6 +128,14 @@ def render(editor: Editor) -> None:
         progress_view(editor, node_id)
 
 
+def use_button(editor: Editor, node_id: str | None, job: TrainJob) -> None:
+    if node_id is not None and job.weights() is not None:
+        st.button("Use this model in the workflow", key="train_use", type="primary",
+                  on_click=on_use, args=(editor, node_id))
+    if st.session_state.get("train_used"):
+        st.success(st.session_state["train_used"] + " (undo with Ctrl+Z; save in the sidebar)")
+
+
 @st.fragment(run_every=1.0)
 def progress_view(editor: Editor, node_id: str | None) -> None:
     job = _job()
@@ -134,20 +145,26 @@ def progress_view(editor: Editor, node_id: str | None) -> None:
     was_running = job.running
     phase = job.poll()
     p = job.progress()
-    elapsed = (job.finished or time.monotonic()) - job.started
+    elapsed = job.elapsed
     st.progress(p.fraction, text=f"epoch {p.epoch}/{p.epochs}" + (
         f" — mask mAP50 {p.mask_map50:.3f}" if p.mask_map50 is not None else ""))
     st.caption(f"Run folder `{job.out}` — {phase} — {elapsed:.0f} s")
     if phase == "failed":
         st.error(job.message)
     elif phase == "stopped":
-        st.warning(f"Training stopped after {elapsed:.0f} s (epoch {p.epoch}).")
+        weights = job.weights()
+        st.warning(f"Training stopped after {elapsed:.0f} s (epoch {p.epoch} of {p.epochs} finished)."
+                   + (f" The best of the finished epochs is `{weights.name}`: it can be used, but it was not "
+                      "compared with the old model." if weights is not None else ""))
+        use_button(editor, node_id, job)
     elif phase == "done":
         summary = job.summary() or {}
         new = (summary.get("val") or {}).get("mask_map50")
         old_val = job.old_validation()
         old_card = old_model_summary(job.old_model) if job.old_model else None
-        st.success(f"Training finished in {summary.get('train_time_s', elapsed):.0f} s")
+        train_s = summary.get("train_time_s")
+        st.success(f"Training finished in {elapsed:.0f} s" + (
+            f" ({train_s:.0f} s of it training; the rest starting up and validating)" if train_s else ""))
         cols = st.columns(3)
         cols[0].metric("New model mask mAP50", f"{new:.3f}" if new is not None else "—")
         old = (old_val or {}).get("mask_map50")
@@ -157,12 +174,12 @@ def progress_view(editor: Editor, node_id: str | None) -> None:
         card = ((old_card or {}).get("val") or {}).get("mask_map50")
         cols[2].metric("Old model, its own val set", f"{card:.3f}" if card is not None else "—",
                        help="from the model's summary JSON (a different val set)")
+        val_images = (summary.get("val") or {}).get("images")
+        few = few_val_frames(int(val_images)) if val_images is not None else None
+        if few:
+            st.warning(f"Compare with care: {few}.")
         if job.message:
             st.warning(job.message)
-        if node_id is not None and job.weights() is not None:
-            st.button("Use this model in the workflow", key="train_use", type="primary",
-                      on_click=on_use, args=(editor, node_id))
-        if st.session_state.get("train_used"):
-            st.success(st.session_state["train_used"] + " (undo with Ctrl+Z; save in the sidebar)")
+        use_button(editor, node_id, job)
     if was_running and not job.running:
         st.rerun()  # the whole page: the Start button comes back

@@ -14,7 +14,7 @@ import streamlit as st
 
 from segflow.engine.node import Node
 from segflow.engine.workflow.spec import parse_ref
-from segflow.ui import forms, results
+from segflow.ui import forms, results, secrets_view
 from segflow.ui.editor import Editor
 from segflow.ui.media import jpeg_data_url
 from segflow.ui.state import Edge
@@ -55,7 +55,7 @@ def param_form(editor: Editor, node_id: str, cls: type[Node]) -> None:
             if spec.widget == "tagged":
                 _sub_form(spec, value, prefix)
             else:
-                _widget(spec, value, f"{prefix}:{spec.name}")
+                _widget(spec, secrets_view.mask_value(spec.name, value), f"{prefix}:{spec.name}")
             for name, message in rejected.items():
                 if name.split(".", 1)[0] == spec.name:
                     st.error(f"{node_id}.{name}: {message}")
@@ -101,14 +101,19 @@ def _sub_form(spec: forms.FieldSpec, value: Any, prefix: str) -> None:
     with st.container(border=True):
         st.caption(f"**{spec.name}** — {spec.tag}: {mode}")
         for sub in spec.variants[mode]:
-            _widget(sub, current.get(sub.name, sub.default), f"{prefix}:{spec.name}.{sub.name}")
+            _widget(sub, secrets_view.mask_value(sub.name, current.get(sub.name, sub.default)),
+                    f"{prefix}:{spec.name}.{sub.name}")
 
 
 def _entered(spec: forms.FieldSpec, key: str, value: Any) -> Any:
-    """A widget's value; for a points table, the rows shown with the edits the data editor reports."""
+    """A widget's value; for a points table, the rows shown with the edits the data editor reports.
+
+    A masked secret left as shown keeps its real value (``segflow.ui.secrets_view``).
+    """
     if spec.widget == "points":
         return forms.table_rows(spec.display(value), st.session_state.get(key))
-    return st.session_state.get(key)
+    return secrets_view.restore_entry(st.session_state.get(key),
+                                      spec.display(secrets_view.mask_value(spec.name, value)), spec.display(value))
 
 
 def _entered_tagged(spec: forms.FieldSpec, prefix: str, value: Any) -> dict[str, Any] | None:

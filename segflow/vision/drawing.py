@@ -159,6 +159,11 @@ class Painter:
                 )
             return annotator
 
+    def forget_traces(self) -> None:
+        """Start every source's paths afresh (the tracker they follow started afresh)."""
+        with self._lock:
+            self._traces.clear()
+
     def draw(self, pixels: np.ndarray, detections: Any, source: str) -> np.ndarray:
         """A BGR copy of ``pixels`` (gray is made BGR) with ``detections`` drawn; None draws nothing."""
         scene = np.repeat(pixels[:, :, None], 3, axis=2) if pixels.ndim == 2 else pixels.copy()

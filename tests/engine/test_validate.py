@@ -152,3 +152,16 @@ def test_non_text_node_id_and_input_are_located_and_explained():
     assert by_code["node.id"].location.line == 4
     assert "node.port" in by_code["key.string_type"].hint
     assert len([i for i in result.issues if i.location.line == 6]) == 1  # one mistake, one message
+
+
+def test_a_param_taken_from_a_node_of_unknown_type_is_one_error_not_a_crash():
+    # Found by tests/workflows/test_fuzz.py: the zone's node had a broken type, and the graph pass that
+    # follows sources through params looked it up (KeyError) instead of leaving it to its own error.
+    result = validate_text(
+        "version: 1\nname: t\nnodes:\n  cam: {type: source.test_pattern}\n"
+        "  find: {type: detect.threshold, inputs: {image: cam.image}}\n"
+        "  outline: {type: -1e308, inputs: {detections: find.detections}}\n"
+        "  zone: {type: zone.count, params: {polygon: $outline.polygon}, inputs: {detections: find.detections}}\n"
+        "  log: {type: sink.jsonl, params: {path: /dev/null}, inputs: {value: zone.value}}\n", "wf.yaml")
+    errors = [i for i in result.issues if i.is_error]
+    assert [i.location.line for i in errors] == [6]

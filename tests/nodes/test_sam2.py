@@ -230,3 +230,19 @@ def test_a_yolo_file_given_as_checkpoint_is_named_for_what_it_is():
         make_node(shipped)
     assert "not a SAM 2 checkpoint (it looks like an ultralytics/YOLO model)" in str(err.value)
     assert "weights_only" not in str(err.value)
+
+
+def test_sessions_that_share_models_share_the_weights_not_the_predictor(checkpoint):
+    from segflow.vision.shared_models import SHARED
+
+    ctx = RunContext(workflow_name="t", base_dir=checkpoint.parent, share_models=True)
+    params = Sam2Segment.Params(checkpoint=checkpoint.name, **SMALL)
+    a, b = Sam2Segment("a", params, ctx), Sam2Segment("b", params, ctx)
+    a.setup()
+    b.setup()
+    try:
+        assert a.predictor.model is b.predictor.model and a.predictor is not b.predictor
+    finally:
+        a.close()
+        b.close()
+    assert len(SHARED) == 0

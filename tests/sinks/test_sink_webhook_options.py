@@ -129,3 +129,16 @@ def test_mistakes_are_located_at_their_param(old, new, words):
     errors = [i for i in result.issues if i.is_error]
     assert len(errors) == 1, [i.format() for i in errors]
     assert (errors[0].location.line, errors[0].node) == (8, "hook") and words in errors[0].format()
+
+
+def test_fields_without_record_id_are_delivered_under_a_stable_key(receiver: Receiver, tmp_path: Path) -> None:
+    """`fields:` may leave record_id out; the batch's Idempotency-Key then comes from its content."""
+    keys = []
+    for run in range(2):
+        node = make_node(WebhookSink, tmp_path / str(run), url=receiver.url, per="frame", batch_size=1,
+                         fields=["source", "frame", {"stones": "counts.stone"}], **FAST)
+        feed(node, 0, rendered_detections(), source="belt")
+        node.close()
+        keys.append(receiver.headers[-1]["Idempotency-Key"])
+    assert json.loads(receiver.requests[-1][2])["records"] == [{"source": "belt", "frame": 0, "stones": 2}]
+    assert keys[0] == keys[1]  # a retry of the same batch is recognisable

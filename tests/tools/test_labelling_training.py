@@ -43,3 +43,5 @@ def test_stop_ends_the_run_and_its_process_group(tmp_path: Path):
     with pytest.raises(ProcessLookupError):
         os.killpg(pid, 0)  # no worker of the run is left behind
     assert job.summary() is None and job.progress().epoch < 200
+    # the finished epochs left their best weights, which Train mode offers to use
+    assert job.weights() == job.out / "weights" / "best.pt" and job.weights().is_file()

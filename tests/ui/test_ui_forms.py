@@ -187,15 +187,47 @@ def test_command_refuses_bad_arguments(tmp_path, kw, words):
         EDITOR.command_line(args(**kw))
 
 
-@pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("::1", False), ("localhost", False),
-                                              ("0.0.0.0", True), ("192.168.1.5", True)])
-def test_non_loopback_host_warns(tmp_path, monkeypatch, capsys, host, warned):
+@pytest.mark.parametrize(("host", "refused"), [("127.0.0.1", False), ("::1", False), ("localhost", False),
+                                               ("0.0.0.0", True), ("192.168.1.5", True), ("myhost.lan", True)])
+def test_non_loopback_host_needs_a_token(tmp_path, monkeypatch, capsys, host, refused):
     calls = []
-    monkeypatch.setattr("segflow.ui.command.serve", lambda cmd, env, cwd: calls.append(cmd) or 0)
-    assert EDITOR.run(args(host=host, workspace=tmp_path)) == 0
-    assert is_loopback(host) is not warned
-    assert ("warning: listening on" in capsys.readouterr().err) is warned
-    assert calls and calls[0][calls[0].index("--server.address") + 1] == host
+    monkeypatch.delenv("SEGFLOW_TOKEN", raising=False)
+    monkeypatch.setattr("segflow.ui.command.serve", lambda cmd, env, cwd: calls.append((cmd, env)) or 0)
+    assert EDITOR.run(args(host=host, workspace=tmp_path)) == (2 if refused else 0)
+    err = capsys.readouterr().err
+    assert is_loopback(host) is not refused
+    assert (f"refusing to listen on {host} without a token" in err) is refused
+    assert ("hint: --token-file FILE" in err) is refused
+    if refused:
+        assert not calls and "Traceback" not in err
+        return
+    cmd, env = calls[0]
+    assert cmd[cmd.index("--server.address") + 1] == host and "SEGFLOW_EDITOR_TOKEN" not in env
+
+
+@pytest.mark.parametrize("how", ["flag", "file", "env"])
+def test_a_token_opens_a_network_address_and_reaches_the_app_only(tmp_path, monkeypatch, capsys, how):
+    calls = []
+    monkeypatch.delenv("SEGFLOW_TOKEN", raising=False)
+    monkeypatch.setattr("segflow.ui.command.serve", lambda cmd, env, cwd: calls.append((cmd, env)) or 0)
+    kw = {"host": "0.0.0.0", "workspace": tmp_path}
+    if how == "flag":
+        kw["token"] = "s3cret-token"
+    elif how == "file":
+        (tmp_path / "token.txt").write_text("s3cret-token\n")
+        kw["token-file"] = tmp_path / "token.txt"
+    else:
+        monkeypatch.setenv("SEGFLOW_TOKEN", "s3cret-token")
+    assert EDITOR.run(args(**kw)) == 0
+    cmd, env = calls[0]
+    assert env["SEGFLOW_EDITOR_TOKEN"] == "s3cret-token"
+    assert "s3cret-token" not in " ".join(cmd) and "s3cret-token" not in capsys.readouterr().err
+
+
+def test_an_empty_token_file_is_refused(tmp_path, capsys):
+    (tmp_path / "token.txt").write_text("\n")
+    assert EDITOR.run(args(host="0.0.0.0", workspace=tmp_path, **{"token-file": tmp_path / "token.txt"})) == 2
+    assert "cannot read the token" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o664, 0o600, 0o755])

@@ -33,6 +33,7 @@ from segflow.engine.execution.lifecycle import SetupError
 from segflow.engine.execution.plan import plan_node
 from segflow.engine.execution.sequential import image_packet
 from segflow.engine.execution.steps import NodeCrash, Packet, Step
+from segflow.engine.masking import mask
 from segflow.engine.node import Node, RunContext
 from segflow.engine.workflow.graph import CompiledGraph, ResolvedNode
 
@@ -51,6 +52,9 @@ class NodeRun:
     seconds: float = 0.0
     setup_seconds: float = 0.0
     error: str = ""
+
+    def __post_init__(self) -> None:
+        self.error = mask(self.error)  # shown on the editor's page, which may be open to the network
 
 
 @dataclass
@@ -136,12 +140,21 @@ class EditorSession:
         """Run ``(pixels, index)`` frames in order; the result of the last one.
 
         Nodes that keep state across frames (``stateful``: trackers, line counters)
-        start afresh first, so a frame shown after a jump sees the same history as
-        in a run: the frames just before it, not whatever was stepped through last.
+        start afresh first, and every other kept node forgets what earlier frames left
+        (``Node.reset``: an annotator's traces), so a frame shown after a jump sees the
+        same history as in a run: the frames just before it, not whatever was stepped
+        through last. Cached results go too: a cache key names a frame, not its history.
         """
         for node_id, resolved in graph.nodes.items():
             if resolved.cls.stateful:
                 self._drop(node_id)
+        for node_id, kept in self._kept.items():
+            try:
+                kept.node.reset()
+            except Exception as exc:  # one node failing to forget must not stop the replay
+                log.error("node '%s' (%s) failed to reset: %s: %s", node_id, kept.node.type_name,
+                          type(exc).__name__, exc)
+        self._cache.clear()
         result = SessionResult()
         for pixels, index in frames:
             result = self.run_image(graph, pixels, source_id, index)

@@ -221,6 +221,9 @@ class GraphBuilder:
         if node is None or node_id in seen:
             return None
         seen.add(node_id)
+        for port, spec in node.cls.outputs.items():  # a node that remakes the frame (a warp): its detections are in it
+            if spec.kind == kind and "frame" in spec.traits:
+                return (node_id, port)
         for port, refs in node.inputs.items():
             if node.cls.inputs[port].kind == kind and refs:
                 return refs[0]
@@ -266,7 +269,8 @@ class GraphBuilder:
             required = [
                 srcs for (port, srcs) in zip(node.inputs, per_port, strict=True) if node.cls.inputs[port].required
             ]
-            per_param = [nodes[src].sources for src, _ in node.param_refs.values()]  # a param is never optional
+            # A param is never optional; one referring to a node that failed to resolve is reported already.
+            per_param = [nodes[src].sources for src, _ in node.param_refs.values() if src in nodes]
             required += per_param
             per_port += per_param
             reach = frozenset.intersection(*required) if required else frozenset().union(*per_port)

@@ -22,6 +22,7 @@ from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import shown
 from segflow.engine.registry import Registry, default_registry
 from segflow.engine.workflow.bind import Binding, bind, image_sources, port_refs, substitute
+from segflow.engine.workflow.confine import outside_problems
 from segflow.engine.workflow.fields import field_issues
 from segflow.engine.workflow.graph import CompiledGraph, GraphBuilder, ResolvedNode, no_sink_warning, no_source_error
 from segflow.engine.workflow.inputs import NODE_REF, is_kind_error, node_value_field
@@ -300,7 +301,7 @@ class _Checker:
     def _check_params(self, cls: Any, params: Any, node_id: str) -> list[Any]:
         """The node type's own checks; a path the system refuses there is the user's mistake, not ours."""
         try:
-            return list(cls.check_params(params, self.context))
+            return outside_problems(cls.Params, params, self.context) + list(cls.check_params(params, self.context))
         except OSError as exc:
             name = os.fsdecode(exc.filename) if exc.filename is not None else ""
             field_ = next((k for k, v in params if isinstance(v, str) and v and name.endswith(v)), "")

@@ -36,7 +36,11 @@ def wiring_issues(graph: CompiledGraph, where: Callable[..., Location], skip: se
             continue
         origins = {port: origin(graph, refs[0]) for port, refs in node.inputs.items() if refs}
         for problem in node.cls.check_wiring(node.params, origins):
-            path = ("nodes", node_id, "inputs", problem.field) if problem.field in origins else ("nodes", node_id)
+            path: tuple[str, ...] = ("nodes", node_id)
+            if problem.field in origins:
+                path = ("nodes", node_id, "inputs", problem.field)
+            elif problem.field.startswith("params."):  # a param that does not fit the wiring (a vote count)
+                path = ("nodes", node_id, "params", *problem.field.split(".")[1:])
             issues.append(Issue("input.wiring", problem.message, where(path, prefer_key=True), node_id,
                                 problem.field or None, problem.hint,
                                 Severity.WARNING if problem.warning else Severity.ERROR))

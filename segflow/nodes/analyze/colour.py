@@ -78,7 +78,9 @@ class Reference(Params):
         return value
 
 
-class ColourParams(Params):
+class ColourOptions(Params):
+    """What a colour description holds: shared by analyze.colour (per object) and analyze.image_colour."""
+
     k: int = Field(3, ge=0, le=16, description="Dominant colours to find by k-means (0: skip).")
     palette: dict[str, ColourSpec] | None = Field(
         None,
@@ -92,11 +94,6 @@ class ColourParams(Params):
     threshold: float = Field(10.0, gt=0, description="Largest Delta-E 2000 that counts as a match.")
     no_match_label: str = Field(
         "other", description="`colour_label` when no reference is within its threshold."
-    )
-    use_box_without_mask: bool = Field(
-        False,
-        description="Detections without masks: use the whole box (includes background) "
-        "instead of failing the frame.",
     )
     seed: int = Field(0, description="Seed of the k-means initialisation (results repeat).")
 
@@ -128,6 +125,14 @@ class ColourParams(Params):
         if self.reference is None:
             return []
         return self.reference if isinstance(self.reference, list) else [self.reference]
+
+
+class ColourParams(ColourOptions):
+    use_box_without_mask: bool = Field(
+        False,
+        description="Detections without masks: use the whole box (includes background) "
+        "instead of failing the frame.",
+    )
 
 
 def pixel_statistics(rgb: np.ndarray) -> dict[str, float]:
@@ -175,11 +180,7 @@ class AnalyzeColour(Node):
         return frozenset(colour_fields(params))
 
     def setup(self) -> None:
-        palette = self.params.palette or BUILTIN_PALETTE
-        self._palette_names = list(palette)
-        self._palette_lab = np.stack([parse_colour(spec) for spec in palette.values()])
-        self._references = self.params.references()
-        self._reference_lab = [parse_colour(ref.colour) for ref in self._references]
+        self._describer = ColourDescriber(self.params)
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
         detections = inputs["detections"]
@@ -204,7 +205,7 @@ class AnalyzeColour(Node):
                 f"image is {image.shape[:2]}",
                 hint="connect the image the detections were made on",
             )
-        rows = [self._describe(image, detections, i) for i in range(n)]
+        rows = [self._describer.describe(self._pixels(image, detections, i)) for i in range(n)]
         data = dict(detections.data)
         for key in colour_fields(self.params):
             values = [row[key] for row in rows]
@@ -231,8 +232,20 @@ class AnalyzeColour(Node):
         x1, y1 = min(w, int(np.ceil(x1))), min(h, int(np.ceil(y1)))
         return image[y0:y1, x0:x1].reshape(-1, image.shape[2])[:, 2::-1].astype(np.float64)
 
-    def _describe(self, image: np.ndarray, detections: Any, i: int) -> dict[str, Any]:
-        rgb = self._pixels(image, detections, i)
+
+class ColourDescriber:
+    """The colour fields of a set of pixels, with a node's palette and references parsed once."""
+
+    def __init__(self, options: ColourOptions) -> None:
+        self.options = options
+        palette = options.palette or BUILTIN_PALETTE
+        self._palette_names = list(palette)
+        self._palette_lab = np.stack([parse_colour(spec) for spec in palette.values()])
+        self._references = options.references()
+        self._reference_lab = [parse_colour(ref.colour) for ref in self._references]
+
+    def describe(self, rgb: np.ndarray) -> dict[str, Any]:
+        """Every field of :func:`colour_fields` for (P, 3) sRGB pixels (NaN / empty text for none)."""
         row: dict[str, Any] = pixel_statistics(rgb)
         mean_lab = np.array([row["lab_l_mean"], row["lab_a_mean"], row["lab_b_mean"]])
         empty = len(rgb) == 0
@@ -243,8 +256,8 @@ class AnalyzeColour(Node):
             else nearest(mean_lab, self._palette_names, self._palette_lab)
         )
         row["colour_name"], row["colour_name_delta_e"] = name, distance
-        if self.params.k:
-            found = dominant_colours(rgb, self.params.k, self.params.seed)
+        if self.options.k:
+            found = dominant_colours(rgb, self.options.k, self.options.seed)
             row["dominant_colours"] = [
                 {"hex": hex_of(c), "rgb": [round(float(v), 1) for v in c], "share": round(s, 4)}
                 for c, s in found
@@ -265,16 +278,16 @@ class AnalyzeColour(Node):
         best = None if empty else int(np.argmin(distances))
         row["reference"] = "" if best is None else self._references[best].name
         row["reference_delta_e"] = float("nan") if best is None else distances[best]
-        label = self.params.no_match_label
+        label = self.options.no_match_label
         if best is not None:
             ref = self._references[best]
-            limit = ref.threshold if ref.threshold is not None else self.params.threshold
+            limit = ref.threshold if ref.threshold is not None else self.options.threshold
             if distances[best] <= limit:
                 label = ref.name
         row["colour_label"] = label
 
 
-def colour_fields(params: ColourParams) -> list[str]:
+def colour_fields(params: ColourOptions) -> list[str]:
     """The fields analyze.colour adds with these params, in the order it writes them."""
     keys = list(pixel_statistics(np.zeros((0, 3))))
     keys += ["colour_hex", "colour_name", "colour_name_delta_e"]

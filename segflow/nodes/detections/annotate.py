@@ -57,6 +57,10 @@ class Annotate(Node):
     def setup(self) -> None:
         self.painter = Painter(Style(**self.params.model_dump()))
 
+    def reset(self) -> None:
+        """Traces follow track ids: when the tracker starts afresh, old paths must not join new ids."""
+        self.painter.forget_traces()
+
     def process(self, inputs: Inputs) -> dict[str, Any]:
         frame = inputs["image"]
         detections = inputs["detections"]

@@ -82,6 +82,32 @@ class ZoneParams(Params):
         return value
 
 
+class ZoneTrigger:
+    """Which detections are inside a zone, with one supervision PolygonZone per source.
+
+    A polygon given per frame by another node (a dynamic zone) makes a new zone
+    only when it changes; thread-safe, as nodes are called from several stages.
+    """
+
+    def __init__(self) -> None:
+        self._zones: dict[str, tuple[tuple[tuple[float, float], ...], sv.PolygonZone]] = {}
+        self._lock = threading.Lock()
+
+    def inside(self, source: str, params: ZoneParams, detections: sv.Detections) -> np.ndarray:
+        import supervision as sv
+
+        polygon = tuple(map(tuple, params.polygon))
+        with self._lock:
+            known = self._zones.get(source)
+            if known is None or known[0] != polygon:
+                zone = sv.PolygonZone(
+                    polygon=np.array(polygon).round().astype(np.int64),
+                    triggering_anchors=_positions(params.anchors),
+                )
+                known = self._zones[source] = (polygon, zone)
+            return known[1].trigger(detections) if len(detections) else np.zeros(0, bool)
+
+
 @node_type("zone.count")
 class ZoneCount(Node):
     """Count detections inside a polygon, per class, each frame (supervision PolygonZone)."""
@@ -99,26 +125,12 @@ class ZoneCount(Node):
         return frozenset({params.field} if params.field else ())
 
     def setup(self) -> None:
-        # Per source, the zone and the polygon it was made from: a polygon given per frame by
-        # another node (a dynamic zone) makes a new zone only when it changes.
-        self._zones: dict[str, tuple[tuple[tuple[float, float], ...], sv.PolygonZone]] = {}
-        self._lock = threading.Lock()
+        self._zones = ZoneTrigger()
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
-        import supervision as sv
-
         detections = inputs["detections"]
         params = inputs.params or self.params
-        polygon = tuple(map(tuple, params.polygon))
-        with self._lock:
-            known = self._zones.get(inputs.packet.source_id)
-            if known is None or known[0] != polygon:
-                zone = sv.PolygonZone(
-                    polygon=np.array(polygon).round().astype(np.int64),
-                    triggering_anchors=_positions(params.anchors),
-                )
-                known = self._zones[inputs.packet.source_id] = (polygon, zone)
-            inside = known[1].trigger(detections) if len(detections) else np.zeros(0, bool)
+        inside = self._zones.inside(inputs.packet.source_id, params, detections)
         value = {
             "count": int(inside.sum()),
             "per_class": count_by_name(class_names(detections), inside),

@@ -41,6 +41,7 @@ from segflow.nodes.models.yolo import (
     ultralytics_weights_problems,
 )
 from segflow.vision.model_files import load_error, sha256_field
+from segflow.vision.shared_models import Lease, file_key, lease
 from segflow.vision.ultralytics_refs import DEVICE, TASK_WORDS, torch_device
 from segflow.vision.yolo_onnx import EDGE_RUNTIMES
 
@@ -70,6 +71,7 @@ class YoloClassifier(OnCrops, Node):
     Params = ClassifyParams
     params: ClassifyParams
     reload_params = frozenset({"model", "runtime", "device", "half", "sha256"})
+    lease: Lease[Any] | None = None  # the loaded model, shared when the run says so (set by setup)
     batchable = True
     inputs = subject_ports("The frame to classify")
     outputs = {"classification": Port(Kind.VALUE, "Classification of the frame: class_id, class_name, "
@@ -91,7 +93,9 @@ class YoloClassifier(OnCrops, Node):
         source = pinned_source(self.node_id, p.model, self.weights_file(p, self.context), p.sha256)
         source, self.runtime = compiled_source(self.node_id, source, p, self.context)
         try:
-            self.model = self.load(source)
+            key = (type(self).type_name, file_key(source), self.runtime, p.device, p.half)
+            self.lease = lease(self.context.share_models, key, lambda: self.load(source))
+            self.model, self.turn = self.lease.model, self.lease.lock  # calls on a shared model take turns
             task, names = self.model.task, self.model.names  # a file that is no model fails here too
         except Exception as exc:
             raise NodeError(f"node '{self.node_id}': cannot load classifier {source}: {load_error(exc)}",
@@ -128,12 +132,14 @@ class YoloClassifier(OnCrops, Node):
         if not images:
             return np.zeros((0, len(self.names)), np.float32)
         if self.runtime in EDGE_RUNTIMES:
-            return self.model.probabilities(images, self.imgsz)
+            with self.turn:
+                return self.model.probabilities(images, self.imgsz)
         predict_args: dict[str, Any] = {"imgsz": self.imgsz, "device": torch_device(self.params.device),
                                         "verbose": False}
         if self.params.half:
             predict_args["quantize"] = 16
-        results = self.model.predict(images, **predict_args)
+        with self.turn:
+            results = self.model.predict(images, **predict_args)
         return np.stack([result.probs.data.float().cpu().numpy() for result in results])
 
     def classifications(self, images: list[np.ndarray]) -> list[Any]:
@@ -147,6 +153,8 @@ class YoloClassifier(OnCrops, Node):
         return run_items(batch, self.classify, self.params.batch_size, "classification")
 
     def close(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
         self.model = None
 
 

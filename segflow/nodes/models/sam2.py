@@ -37,6 +37,7 @@ from segflow.engine.paths import readable_file_problem
 from segflow.nodes.models import check_pin, weights_problems
 from segflow.vision.model_files import sha256_field
 from segflow.vision.model_store import fetch_command, known, locate
+from segflow.vision.shared_models import Lease, file_key, lease
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class Sam2Segment(OnCrops, Node):
 
     Params = Sam2Params
     params: Sam2Params
+    lease: Lease[Any] | None = None  # the SAM 2 model, shared when the run says so (set by setup)
     batchable = True
     inputs = {
         **subject_ports("The frame the detections were found in"),
@@ -185,8 +187,13 @@ class Sam2Segment(OnCrops, Node):
         check_pin(self.node_id, checkpoint, p.sha256)
         overrides = [f"++model.image_size={p.image_size}"] if p.image_size else []
         self.device = resolve_device(p.device)
+        # The weights may be shared (the editor's browser sessions); the predictor, which holds the
+        # embedding of the image being prompted, is this node's own. Inference only reads the weights.
+        key = (self.type_name, file_key(checkpoint), p.config, p.image_size, str(self.device))
         try:
-            model = build_sam2(p.config, str(checkpoint), device=self.device, hydra_overrides_extra=overrides)
+            self.lease = lease(self.context.share_models, key, lambda: build_sam2(
+                p.config, str(checkpoint), device=self.device, hydra_overrides_extra=overrides))
+            model = self.lease.model
         except Exception as exc:  # sam2 raises a bare RuntimeError on key mismatches
             detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
             if "ultralytics" in str(exc) or "weights_only" in str(exc):
@@ -229,6 +236,8 @@ class Sam2Segment(OnCrops, Node):
         return results
 
     def close(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
         self.predictor = None
 
 

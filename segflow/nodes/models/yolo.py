@@ -36,6 +36,7 @@ from segflow.nodes.models import check_pin
 from segflow.nodes.models import weights_problems as file_problems
 from segflow.vision.model_files import load_error, sha256_field
 from segflow.vision.model_names import class_names
+from segflow.vision.shared_models import Lease, file_key, lease
 from segflow.vision.ultralytics_refs import (
     DEVICE,
     SUPPORTED_TASKS,
@@ -94,6 +95,7 @@ class Yolo(OnCrops, Node):
     Params = YoloParams
     params: YoloParams
     reload_params = frozenset({"model", "runtime", "device", "half", "sha256"})
+    lease: Lease[Any] | None = None  # the loaded model, shared when the run says so (set by setup)
     batchable = True
     inputs = subject_ports("The frame to detect in")
     outputs = {"detections": Port(Kind.DETECTIONS, "Boxes, masks (segmentation models), class ids and class_name."),
@@ -133,7 +135,9 @@ class Yolo(OnCrops, Node):
         source = pinned_source(self.node_id, p.model, self.weights_file(p, self.context), p.sha256)
         source, self.runtime = compiled_source(self.node_id, source, p, self.context)
         try:
-            self.model = self.load(source)
+            key = (type(self).type_name, file_key(source), self.runtime, p.device, p.half)
+            self.lease = lease(self.context.share_models, key, lambda: self.load(source))
+            self.model, self.turn = self.lease.model, self.lease.lock  # calls on a shared model take turns
             task, names = self.model.task, self.model.names  # a file that is no model fails here too
         except Exception as exc:
             raise NodeError(
@@ -199,12 +203,15 @@ class Yolo(OnCrops, Node):
         outputs: list[Any] = [None] * len(items)
         edge = self.runtime in EDGE_RUNTIMES  # the edge runtime gives sv.Detections already
         for indices in groups.values():
-            results = self.model.predict([images[i] for i in indices], **self.predict_args)
+            with self.turn:
+                results = self.model.predict([images[i] for i in indices], **self.predict_args)
             for i, result in zip(indices, results, strict=True):
                 outputs[i] = result if edge else to_detections(sv, result)
         return outputs
 
     def close(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
         self.model = None
 
 

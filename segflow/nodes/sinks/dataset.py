@@ -33,6 +33,7 @@ from segflow.delivery.records import class_names
 from segflow.engine import Inputs, Kind, Params, Port, SinkNode, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.text import path_part
+from segflow.engine.workflow.confine import writes_path
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class DatasetSinkParams(Params):
     folder: str = Field(
         "datasets/{workflow}",
         description="The dataset folder (as in the editor's Label mode); `{workflow}` is the workflow's name.",
+        json_schema_extra=writes_path(),
     )
     low_confidence: float = Field(
         0.5, ge=0, le=1, description="Keep a frame when any detection's confidence is below this (0 = off)."

@@ -23,10 +23,12 @@ from segflow.delivery.linefile import LineFile, first_line
 from segflow.delivery.records import BASE_FIELDS, DETECTION_FIELDS, dumps
 from segflow.engine import node_type
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.workflow.confine import writes_path
 
 
 class FileSinkParams(RecordParams, FileParams):
-    path: str = Field(..., description="The file to append to (relative to the working directory).")
+    path: str = Field(..., description="The file to append to (relative to the working directory).",
+                      json_schema_extra=writes_path())
     rotate_mb: float = Field(
         0.0,
         ge=0,

@@ -22,13 +22,15 @@ from segflow.engine import Inputs, Kind, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import write_atomic
 from segflow.engine.text import check_template, path_part
+from segflow.engine.workflow.confine import writes_path
 from segflow.vision.drawing import Painter, Style
 
 NAME_FIELDS = {"source": "s", "frame": 1, "run": "r", "workflow": "w", "node": "n"}  # one value of each type
 
 
 class ImagesParams(FileParams):
-    folder: str = Field("out/images", description="Folder to write into (created when missing).")
+    folder: str = Field("out/images", description="Folder to write into (created when missing).",
+                        json_schema_extra=writes_path())
     save: Literal["frames", "crops", "both"] = Field(
         "frames",
         description="Whole frames, crops of each detection (PNG with mask alpha), or both.",

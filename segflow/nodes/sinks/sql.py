@@ -37,6 +37,7 @@ from segflow.delivery.remote import Rejected, RemoteParams, RemoteSink
 from segflow.engine import node_type
 from segflow.engine.masking import mask, remember_url
 from segflow.engine.node import ParamProblem, RunContext
+from segflow.engine.workflow.confine import writes_path
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class SqlParams(RemoteParams):
         "out/segflow.db",
         description="A SQLite file path, or an SQLAlchemy URL such as "
         "`postgresql+psycopg2://user:${PGPASSWORD}@host:5432/db` (`${VAR}` reads the environment).",
+        json_schema_extra=writes_path(),
     )
     table_prefix: str = Field(
         "",

@@ -26,6 +26,7 @@ from segflow.delivery.linefile import next_rotation
 from segflow.engine import Inputs, Kind, NodeError, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.text import check_template, path_part
+from segflow.engine.workflow.confine import writes_path
 from segflow.vision.drawing import Painter, Style
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class VideoParams(FileParams):
         "out/{source}.mp4",
         description="Video file per source; `{source}`, `{workflow}`, `{node}` are filled in "
         "(without `{source}`, `_<source>` is added to the name).",
+        json_schema_extra=writes_path(),
     )
     fps: float = Field(
         0.0,

@@ -196,7 +196,9 @@ class WebhookSink(RemoteSink):
             body, headers["Content-Type"] = multipart(body, items)
         first = records[0] if records else {}
         headers.update({k: header_value(templated(v, first)) for k, v in p.headers.items()})
-        key = hashlib.sha256("\n".join(r["record_id"] for r in records).encode()).hexdigest()[:32]
+        # records whose `fields:` leave record_id out still name the batch by their content
+        ids = (r.get("record_id") or json.dumps(r, sort_keys=True, default=str) for r in records)
+        key = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
         url = self._url
         if p.query:
             query = urlencode({k: templated(v, first) for k, v in p.query.items()})

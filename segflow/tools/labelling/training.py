@@ -25,6 +25,16 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 GRACE_S = 8.0
+FEW_VAL_FRAMES = 5  # below this many val frames, a mask mAP50 says little (one frame: both models score 0.995)
+
+
+def few_val_frames(count: int) -> str | None:
+    """A warning when the val split is too small for its mAP figures to tell two models apart, else None."""
+    if count >= FEW_VAL_FRAMES:
+        return None
+    return (f"the val split has {count} frame{'s' if count != 1 else ''}: mask mAP50 on so few says little "
+            f"(on one frame both models can score 0.995); label at least {FEW_VAL_FRAMES} val frames "
+            f"(about one saved frame in five goes to val)")
 
 
 class TrainSettings(BaseModel):
@@ -173,10 +183,23 @@ class TrainJob:
         return json.loads(path.read_text()) if path.is_file() else None
 
     def weights(self) -> Path | None:
+        """The model to use: the summary's best weights, or, after a stop, the best of the epochs that finished.
+
+        Ultralytics writes ``weights/best.pt`` at the end of every epoch, so a run stopped
+        after one finished epoch has a usable model even though it wrote no summary.
+        """
         summary = self.summary()
         if summary and Path(summary["weights"]).is_file():
             return Path(summary["weights"])
+        best = self.out / "weights" / "best.pt"
+        if self.phase == "stopped" and self.progress().epoch >= 1 and best.is_file():
+            return best
         return None
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from Start to the end of the job (or to now): the one figure the page shows."""
+        return (self.finished or time.monotonic()) - self.started if self.started else 0.0
 
     def log_tail(self, lines: int = 6) -> str:
         try:

@@ -39,6 +39,7 @@ let drag = null;               // {mode: "node"|"pan"|"wire"|"minimap", ...}
 let knownIds = null;           // node ids of the last render (null before the first)
 let pending = new Map();       // node id -> {x, y, seq}: local moves Python has not confirmed yet
 let noteSeq = null;            // the last Python note shown
+let shownNote = null;          // its text (a message the page itself said since is left alone)
 let paletteAt = null;          // where the palette's node goes (layer coordinates), null: the view's centre
 let paletteItems = [], paletteActive = 0;
 let localPrimary = null;       // the node clicked last, here
@@ -660,6 +661,9 @@ function render(args) {
   $("redo").disabled = !graph.can_redo;
   const note = graph.note;
   if (note && note.seq !== noteSeq) { noteSeq = note.seq; say(note.text, !note.error); }
+  // Python dropped its note (an undo, another edit or file ended what it said): so does the toolbar
+  else if (!note && noteSeq !== null && msg.textContent === shownNote) say("");
+  shownNote = note ? note.text : shownNote;
   SF.height(height + 36);
 }
 

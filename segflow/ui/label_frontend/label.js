@@ -25,7 +25,7 @@ let args = { image: "", width: 1, height: 1, masks: [], prompt_rev: 0, selected:
 let tool = "draw";
 let prompt = { box: null, points: [] };
 let promptRev = null;
-let drag = null;  // {x0, y0, moved}
+let drag = null;  // {x0, y0, moved, negative, pointer}: the press being dragged
 let imageSrc = "";
 
 function svg(tag, attrs, parent) {
@@ -59,9 +59,11 @@ function drawMasks() {
       const el = svg("polygon", { class: "mask " + (m.kind || ""), points: poly.map(p => p.join(",")).join(" "),
                                   fill: m.colour, stroke: m.colour, "data-mask-id": m.id }, g);
       if (m.id === args.selected) el.classList.add("selected");
-      el.addEventListener("mousedown", ev => {
+      el.addEventListener("pointerdown", ev => {
         if (tool !== "select") return;
+        ev.preventDefault();
         ev.stopPropagation();
+        wrap.focus({ preventScroll: true });
         SF.send("select", { id: m.id });
       });
     }
@@ -86,17 +88,24 @@ function sendPrompt() {
 }
 
 stage.addEventListener("contextmenu", ev => ev.preventDefault());
-stage.addEventListener("mousedown", ev => {
-  wrap.focus();
+// Pointer events, captured by the stage: a press must never move the page. Focusing the frame
+// (for Esc/Delete) used to scroll a frame taller than the window into view between the press
+// and its coordinates, and the first box grew by the scroll (~52 px). So the press is read
+// first, its default (focus, text selection, scrolling) prevented, the focus taken without
+// scrolling, and every coordinate is the image's at that event's own time.
+stage.addEventListener("pointerdown", ev => {
+  ev.preventDefault();
+  const [x, y] = toImage(ev);
+  wrap.focus({ preventScroll: true });
   if (tool !== "draw") {
     if (tool === "select") SF.send("select", { id: null });
     return;
   }
-  const [x, y] = toImage(ev);
-  drag = { x0: x, y0: y, moved: false, negative: ev.shiftKey || ev.button === 2 };
+  stage.setPointerCapture(ev.pointerId);
+  drag = { x0: x, y0: y, moved: false, negative: ev.shiftKey || ev.button === 2, pointer: ev.pointerId };
 });
-window.addEventListener("mousemove", ev => {
-  if (!drag) return;
+stage.addEventListener("pointermove", ev => {
+  if (!drag || ev.pointerId !== drag.pointer) return;
   const [x, y] = toImage(ev);
   if (Math.abs(x - drag.x0) + Math.abs(y - drag.y0) > 4) drag.moved = true;
   if (drag.moved) {
@@ -104,10 +113,12 @@ window.addEventListener("mousemove", ev => {
     drawPrompt();
   }
 });
-window.addEventListener("mouseup", ev => {
-  if (!drag) return;
+function endDrag(ev) {
+  if (!drag || ev.pointerId !== drag.pointer) return;
   const d = drag;
   drag = null;
+  if (stage.hasPointerCapture(ev.pointerId)) stage.releasePointerCapture(ev.pointerId);
+  if (ev.type === "pointercancel") { drawPrompt(); return; }
   if (d.moved) {
     const [x, y] = toImage(ev);
     prompt.box = [Math.min(d.x0, x), Math.min(d.y0, y), Math.max(d.x0, x), Math.max(d.y0, y)];
@@ -116,7 +127,9 @@ window.addEventListener("mouseup", ev => {
   }
   say(prompt.box ? "box drawn: asking for a mask…" : "point added: asking for a mask…");
   sendPrompt();
-});
+}
+stage.addEventListener("pointerup", endDrag);
+stage.addEventListener("pointercancel", endDrag);
 wrap.addEventListener("keydown", ev => {
   if (ev.key === "Escape") { prompt = { box: null, points: [] }; sendPrompt(); }
   if ((ev.key === "Delete" || ev.key === "Backspace") && args.selected) SF.send("delete", { id: args.selected });

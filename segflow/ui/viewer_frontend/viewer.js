@@ -101,12 +101,15 @@ function tellStreamlit() {
 
 function ask(path, params) { request = { path, params: params || {} }; steps = 0; pump(); }
 
-function click(by) { steps += by; document.body.dataset.idle = "0"; showCounter(); pump(); }
+function click(by) { played(""); steps += by; document.body.dataset.idle = "0"; showCounter(); pump(); }
+
+// How the last play ended by itself ("Play: finished, ..."): it stays until the next step, run or play.
+function played(line, failed) { $("played").textContent = line; $("played").classList.toggle("failed", !!failed); resize(); }
 
 $("next").addEventListener("click", () => click(1));
 $("prev").addEventListener("click", () => click(-1));
-$("run").addEventListener("click", () => ask("run"));
-slider.addEventListener("change", () => ask("goto", { index: slider.value }));
+$("run").addEventListener("click", () => { played(""); ask("run"); });
+slider.addEventListener("change", () => { played(""); ask("goto", { index: slider.value }); });
 
 // -- play -----------------------------------------------------------------------------------------
 
@@ -116,6 +119,7 @@ playBtn.addEventListener("click", async () => {
   const answer = await response.json();
   if (answer.error) { fail(answer.error); return; }
   fail("");
+  played("");
   playing = true;
   picture.src = answer.stream;
   $("empty").hidden = true;
@@ -131,9 +135,13 @@ async function pollPlay() {
   if (!play) { stopPlay(); return; }
   if (answer.stream && picture.src !== answer.stream) picture.src = answer.stream;  // an edit restarted play
   if (play.frame !== null) { shown.index = play.frame; slider.value = play.frame; showCounter(); }
-  $("caption").textContent = `Play: ${play.state}, ${play.fps.toFixed(1)} frames/s, ${play.frames_played} played`;
+  const line = `Play: ${play.state}, ${play.fps.toFixed(1)} frames/s, ${play.frames_played} played`;
+  $("caption").textContent = line;
   fail(play.error);
-  if (["finished", "failed", "stopped"].includes(play.state)) stopPlay();
+  if (["finished", "failed", "stopped"].includes(play.state)) {
+    played(line + (play.error ? ` \u2014 ${play.error}` : ""), play.state === "failed");
+    stopPlay();
+  }
 }
 
 function stopPlay() {

@@ -1,0 +1,82 @@
+"""In chromium: a canvas note goes when an undo ends its cause; after Play stops, one set of run controls.
+
+Retrying assertions only (``expect``): each waits for the page's reruns under load.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import playwright.sync_api as playwright_sync
+import pytest
+from browserkit import editor_server, frame_view, launch_chromium
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+ROOT = Path(__file__).resolve().parents[2]
+BELT = """\
+version: 1
+name: belt
+nodes:
+  belt:
+    type: source.video
+    params: {path: assets/samples/conveyor.mp4}
+  model:
+    type: debug.simulated_model
+    params: {call_ms: 60}
+    inputs: {image: belt.image}
+  stats:
+    type: debug.stats
+    inputs: {image: model.image}
+  spare:
+    type: debug.noop
+    inputs: {image: belt.image}
+"""
+
+
+def test_notes_and_play_controls_follow_what_is(tmp_path):
+    assert shutil.which("chromium"), "Debian's chromium is missing: `make test` installs it"
+    ws = tmp_path / "ws"
+    (ws / "workflows").mkdir(parents=True)
+    (ws / "workflows" / "belt.yaml").write_text(BELT)
+    os.symlink(ROOT / "assets", ws / "assets")
+    with editor_server("workflows/belt.yaml", ws, tmp_path / "editor.log") as url, \
+            playwright_sync.sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(url)
+        canvas = page.frame_locator('iframe[title*="segflow_canvas"]')
+        spare = canvas.locator('.sf-node[data-node-id="spare"]')
+        spare.wait_for(timeout=60_000)
+
+        # -- "deleted 'spare' (Ctrl+Z brings it back)" goes once Ctrl+Z brought it back
+        spare.locator(".sf-type").click()
+        expect(spare).to_have_class(re.compile("selected"))
+        page.keyboard.press("Delete")
+        expect(canvas.locator("#msg")).to_have_text(re.compile(r"deleted 'spare' \(Ctrl\+Z brings it back\)"))
+        expect(canvas.locator("#undo")).to_be_enabled()
+        page.keyboard.press("Control+z")
+        expect(spare).to_have_count(1)
+        expect(canvas.locator("#msg")).not_to_have_text(re.compile("deleted"))
+
+        # -- Play, then Stop (the frame view's toolbar): one Play button, no Stop, one "Also run sinks"
+        page.get_by_role("tab", name="Run").click()
+        view = frame_view(page)
+        view.locator("#play").click()
+        expect(view.locator("#caption")).to_have_text(re.compile(r"^Play: playing, "), timeout=120_000)
+        view.locator("#play").click()
+        expect(view.locator("#play")).to_have_text("▶ Play")
+        expect(view.get_by_role("button", name="■ Stop")).to_have_count(0)
+        expect(page.get_by_text("Also run sinks (they write files)")).to_have_count(1)
+
+        # -- Play to the end of the video: the view says it finished (the line stays), and the same holds
+        view.locator("#play").click()
+        expect(view.locator("#played")).to_have_text(re.compile(r"^Play: finished, "), timeout=240_000)
+        expect(view.locator("#play")).to_have_text("▶ Play")
+        expect(view.get_by_role("button", name="■ Stop")).to_have_count(0)
+        expect(page.get_by_text("Also run sinks (they write files)")).to_have_count(1)
+        expect(view.locator("#played")).to_have_text(re.compile(r"^Play: finished, "))  # after the stop's frame too
+        browser.close()
