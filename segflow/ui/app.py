@@ -19,6 +19,7 @@ import streamlit as st
 from segflow.engine.registry import default_registry
 from segflow.ui import (
     canvas,
+    deploy_panel,
     label_panel,
     login,
     run_panel,
@@ -251,9 +252,9 @@ PAGE_CSS = """<style>
 
 
 def header(editor: Editor) -> str:
-    """The workflow's name and description, the file, Save and the mode: the first thing on the page."""
+    """The workflow's name and description, the file, the mode, Save and Deploy: the first thing on the page."""
     with st.container(key="sf-top"):
-        cols = st.columns([5, 3, 1], vertical_alignment="center")
+        cols = st.columns([5, 3, 1, 1], vertical_alignment="center")
         doc = editor.state.doc
         name = doc.get("name") if isinstance(doc, dict) else None
         description = doc.get("description") if isinstance(doc, dict) else None
@@ -264,6 +265,9 @@ def header(editor: Editor) -> str:
         mode = cols[1].segmented_control("Mode", MODES, default=MODES[0], key="mode", label_visibility="collapsed")
         cols[2].button("Save", key="save_top", type="primary", on_click=on_save, width="stretch",
                        help="save to the file named in the sidebar's 'Save as'")
+        with cols[3]:
+            deploy_panel.button()
+    deploy_panel.dialog_if_open(editor)
     return mode or MODES[0]
 
 
