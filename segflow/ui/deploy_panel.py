@@ -4,6 +4,8 @@ The work is :mod:`segflow.ui.deploy`'s; this draws it. The dialog stays open
 across the page's reruns (the frame view reruns the page after a step) until it
 is dismissed, so a step taken meanwhile does not close it.
 
+The fields are one form, so what was typed reaches the server together with
+the button pressed (a field's own change event could arrive after the click).
 The token is typed into a password field that is emptied as soon as it is
 taken: the value then lives in this browser session's server-side state only
 (never sent back to the page, gone when the session ends), and the dialog says
@@ -50,35 +52,38 @@ def _close() -> None:
 
 @st.dialog("Deploy to a segflow server", width="large", on_dismiss=_close)
 def _dialog(editor: Editor) -> None:
-    if URL_FIELD not in st.session_state:
-        st.session_state[URL_FIELD] = st.session_state.get(URL, "")
-    st.text_input("Server URL", key=URL_FIELD, placeholder="http://edge-box:8765", on_change=_keep_url,
-                  help="where `segflow serve` listens (it listens on 127.0.0.1:8765 unless given --host/--port)")
     if st.session_state.get(TOKEN):
         cols = st.columns([3, 1], vertical_alignment="center")
         cols[0].caption("Token: kept for this browser session (not shown)")
         cols[1].button("Forget token", key="deploy_forget", on_click=_forget, width="stretch")
-    else:
-        st.text_input("Token", key=TOKEN_FIELD, type="password", on_change=_keep_token, autocomplete="off",
-                      help="the server's --token (none needed for a server on this machine's loopback); "
-                           "kept for this browser session only")
     listed: list[PipelineInfo] = st.session_state.get(LISTED, [])
     labels = {deploy.NEW: "a new pipeline (POST /pipelines)",
               **{p.id: f"pipeline {p.id}: {p.workflow} ({p.state}, {p.frames_done} frames)" for p in listed}}
-    if st.session_state.get(TARGET_FIELD) not in labels:  # the dialog was shut (its widgets forgotten) or relisted
-        _pick(st.session_state.get(TARGET) if st.session_state.get(TARGET) in labels else deploy.NEW)
-    cols = st.columns([3, 1], vertical_alignment="bottom")
-    cols[0].selectbox("Deploy as", list(labels), format_func=labels.__getitem__, key=TARGET_FIELD,
-                      on_change=_keep_target,
-                      help="a running pipeline is changed in place (PUT /pipelines/{id}): the server validates "
-                           "the new version first, then applies it live or drains and resumes")
-    cols[1].button("List pipelines", key="deploy_list", on_click=_list, args=(editor,), width="stretch")
-    errors = [i for i in editor.validation().issues if i.is_error]
-    if errors:
-        st.warning(f"The workflow has {len(errors)} error(s) here; the server checks it again and says what it "
-                   "refuses.")
-    st.caption("Paths in the workflow are read on the server, relative to the folder it was started in.")
-    st.button("Deploy", key="deploy_go", type="primary", on_click=_deploy, args=(editor,))
+    # The dialog's fields are seeded from what is kept: Streamlit forgets a widget's value while it is not drawn.
+    if not st.session_state.get(URL_FIELD):
+        st.session_state[URL_FIELD] = st.session_state.get(URL, "")
+    if st.session_state.get(TARGET_FIELD) not in labels:
+        st.session_state[TARGET_FIELD] = st.session_state.get(TARGET) if st.session_state.get(TARGET) in labels \
+            else deploy.NEW
+    # One form: the fields' values reach the server together with the button pressed, never after it.
+    with st.form("deploy_form", border=False, enter_to_submit=False):
+        st.text_input("Server URL", key=URL_FIELD, placeholder="http://edge-box:8765",
+                      help="where `segflow serve` listens (it listens on 127.0.0.1:8765 unless given --host/--port)")
+        if not st.session_state.get(TOKEN):
+            st.text_input("Token", key=TOKEN_FIELD, type="password", autocomplete="off",
+                          help="the server's --token (none needed for a server on this machine's loopback); "
+                               "kept for this browser session only")
+        st.selectbox("Deploy as", list(labels), format_func=labels.__getitem__, key=TARGET_FIELD,
+                     help="a running pipeline is changed in place (PUT /pipelines/{id}): the server validates "
+                          "the new version first, then applies it live or drains and resumes")
+        errors = [i for i in editor.validation().issues if i.is_error]
+        if errors:
+            st.warning(f"The workflow has {len(errors)} error(s) here; the server checks it again and says what "
+                       "it refuses.")
+        st.caption("Paths in the workflow are read on the server, relative to the folder it was started in.")
+        cols = st.columns([1, 1, 3])
+        cols[0].form_submit_button("Deploy", type="primary", on_click=_deploy, args=(editor,), width="stretch")
+        cols[1].form_submit_button("List pipelines", on_click=_list, args=(editor,), width="stretch")
     outcome: deploy.Outcome | None = st.session_state.get(OUTCOME)
     if outcome is not None:
         (st.success if outcome.ok else st.error)(_as_text(outcome.message))
@@ -94,33 +99,20 @@ def _as_text(message: str) -> str:
     return MARKDOWN.sub(r"\\\1", message)
 
 
-def _keep_url() -> None:
-    st.session_state[URL] = st.session_state.get(URL_FIELD, "")
-
-
-def _given() -> tuple[str, str | None]:
-    """The URL and token as typed, whichever of the fields' and the buttons' callbacks runs first."""
-    if URL_FIELD in st.session_state:
-        _keep_url()
-    _keep_token()
-    return st.session_state.get(URL, ""), st.session_state.get(TOKEN)
-
-
-def _keep_token() -> None:
-    """Take the typed token out of the field at once: the page never gets it back."""
+def _given() -> tuple[str, str | None, str]:
+    """The URL, token and target submitted with the button; the typed token moves out of its field at once."""
+    url = (st.session_state.get(URL_FIELD) or "").strip()
+    st.session_state[URL] = url
     typed = (st.session_state.get(TOKEN_FIELD) or "").strip()
     if TOKEN_FIELD in st.session_state:
-        st.session_state[TOKEN_FIELD] = ""
+        st.session_state[TOKEN_FIELD] = ""  # the page never gets it back
     if typed:
         st.session_state[TOKEN] = typed
+    return url, st.session_state.get(TOKEN), st.session_state.get(TARGET_FIELD) or deploy.NEW
 
 
 def _pick(target: str) -> None:
     st.session_state[TARGET] = st.session_state[TARGET_FIELD] = target
-
-
-def _keep_target() -> None:
-    st.session_state[TARGET] = st.session_state.get(TARGET_FIELD, deploy.NEW)
 
 
 def _forget() -> None:
@@ -129,7 +121,8 @@ def _forget() -> None:
 
 def _list(editor: Editor) -> None:
     """List the server's pipelines; a running one of this workflow's name becomes the target."""
-    listed, failed = deploy.pipelines(*_given())
+    url, token, _ = _given()
+    listed, failed = deploy.pipelines(url, token)
     st.session_state[LISTED] = listed
     if failed is not None:
         st.session_state[OUTCOME] = failed
@@ -141,8 +134,8 @@ def _list(editor: Editor) -> None:
 
 
 def _deploy(editor: Editor) -> None:
-    url, token = _given()
-    target = st.session_state.get(TARGET_FIELD, st.session_state.get(TARGET, deploy.NEW))
+    url, token, target = _given()
+    st.session_state[TARGET] = target
     outcome = deploy.deploy(url, token, editor.state.to_yaml(), target)
     st.session_state[OUTCOME] = outcome
     if outcome.ok:  # the list shows the new pipeline, and the next Deploy changes it
