@@ -99,8 +99,11 @@ def test_deploy_starts_then_changes_a_pipeline_and_shows_the_servers_refusal(tmp
                 page.get_by_role("button", name="Deploy to…").click()
                 expect(dialog.get_by_label("Server URL", exact=True)).to_have_value(server.url)  # remembered
                 expect(dialog.get_by_text("Token: kept for this browser session")).to_be_visible()
-                expect(dialog.get_by_role("combobox", name="Deploy as")).to_have_value(
-                    re.compile(rf"^pipeline {pipeline.id}: belt-shots \(running"))
+                target = dialog.get_by_role("combobox", name="Deploy as")
+                expect(target).to_have_value(re.compile(rf"^pipeline {pipeline.id}: belt-shots \("))  # picked at start
+                settled(page)
+                dialog.get_by_role("button", name="List pipelines").click()  # listed afresh: running, frames so far
+                expect(target).to_have_value(re.compile(rf"^pipeline {pipeline.id}: belt-shots \(running, [1-9]\d* "))
                 deploy_click(page, dialog)
                 expect(dialog.get_by_text(re.compile(rf"updated pipeline {pipeline.id} on .*drained and resumed")))\
                     .to_be_visible(timeout=DEPLOY_WAIT_MS)
