@@ -17,7 +17,17 @@ if __package__ in (None, ""):  # `streamlit run segflow/ui/app.py` runs this fil
 import streamlit as st
 
 from segflow.engine.registry import default_registry
-from segflow.ui import canvas, label_panel, login, run_panel, secrets_view, train_panel, widgets
+from segflow.ui import (
+    canvas,
+    deploy_panel,
+    label_panel,
+    login,
+    run_panel,
+    secrets_view,
+    train_panel,
+    widgets,
+    yaml_gutter,
+)
 from segflow.ui.command import ENV_FILE, ENV_WORKSPACE
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import Workspace, WorkspaceError
@@ -107,6 +117,8 @@ def on_yaml() -> None:
         return
     if editor.set_yaml(text):
         st.session_state["node_pick"] = editor.selected
+    elif editor.yaml_problems:
+        yaml_gutter.go_to(editor.yaml_problems[0].line)  # the cursor goes to the first problem
 
 
 def on_add(type_name: str) -> None:
@@ -216,25 +228,62 @@ def yaml_panel(editor: Editor) -> None:
         show_yaml(editor.state.to_yaml())
     st.session_state["yaml_rev"] = editor.revision
     st.text_area("Workflow YAML (edits update the canvas)", key="yaml_text", height=560, on_change=on_yaml)
+    issues = [] if editor.yaml_problems else [i for i in editor.validation().issues if i.location is not None]
+    first = editor.yaml_problems[0].line if editor.yaml_problems else issues[0].location.line if issues else None
+    yaml_gutter.gutter(first)
     for problem in editor.yaml_problems:
         st.error(f"YAML not applied: {problem.format()}")
+    for n, issue in enumerate(issues):  # the validation's problems, each a click away from its line
+        line = issue.location.line  # type: ignore[union-attr]
+        cols = st.columns([5, 1], vertical_alignment="center")
+        (cols[0].error if issue.is_error else cols[0].warning)(issue.format())
+        cols[1].button(f"line {line}", key=f"goto:{n}:{line}", on_click=yaml_gutter.go_to, args=(line,),
+                       help="move the cursor to this line")
 
 
 MODES = ("Build", "Label", "Train")
+# The header row stays at the top of the window while the page scrolls: Save and the mode are always in reach.
+PAGE_CSS = """<style>
+.block-container { padding-top: 3.9rem; padding-bottom: 2rem; }
+[data-testid="stLayoutWrapper"]:has(> .st-key-sf-top) { position: sticky; top: 3.75rem; z-index: 990; }
+.st-key-sf-top { background: var(--background-color, #fff); padding: 0.25rem 0; border-bottom: 1px solid #eaecf0; }
+.st-key-sf-top h3 { padding: 0; margin: 0; }
+</style>"""
+
+
+def header(editor: Editor) -> str:
+    """The workflow's name and description, the file, the mode, Save and Deploy: the first thing on the page."""
+    with st.container(key="sf-top"):
+        cols = st.columns([5, 3, 1, 1], vertical_alignment="center")
+        doc = editor.state.doc
+        name = doc.get("name") if isinstance(doc, dict) else None
+        description = doc.get("description") if isinstance(doc, dict) else None
+        marker = " ● unsaved" if editor.dirty else ""
+        cols[0].markdown(f"### {name or 'untitled'} <small>`{editor.path}`{marker}</small>", unsafe_allow_html=True)
+        if description:
+            cols[0].caption(str(description))
+        mode = cols[1].segmented_control("Mode", MODES, default=MODES[0], key="mode", label_visibility="collapsed")
+        cols[2].button("Save", key="save_top", type="primary", on_click=on_save, width="stretch",
+                       help="save to the file named in the sidebar's 'Save as'")
+        with cols[3]:
+            deploy_panel.button()
+    deploy_panel.dialog_if_open(editor)
+    return mode or MODES[0]
 
 
 def main() -> None:
-    st.set_page_config(page_title="segflow editor", layout="wide")
+    # The sidebar (open, save as, the palette by family) starts folded: the canvas has its own palette,
+    # and the header has Save, so the canvas and the form get the window's width.
+    st.set_page_config(page_title="segflow editor", layout="wide", initial_sidebar_state="collapsed")
     if not login.let_in():
         return  # nothing of the editor exists in this session until it gives the token
+    st.html(PAGE_CSS)
     editor = get_editor()
     sidebar(editor)
-    marker = " ● unsaved" if editor.dirty else ""
-    st.markdown(f"### `{editor.path}`{marker}")
+    mode = header(editor)
     note = st.session_state.pop("flash", None)
     if note:
         (st.error if note[1] else st.success)(note[0])
-    mode = st.segmented_control("Mode", MODES, default=MODES[0], key="mode", label_visibility="collapsed")
     if mode == "Label":
         label_panel.render(editor)
         return
@@ -245,27 +294,36 @@ def main() -> None:
 
 
 def build(editor: Editor) -> None:
-    """The canvas is the page; the selected node, the run and the YAML are tabs under it."""
+    """The canvas on the left; on the right the frame view and, under it, the selected node, the run, the YAML.
+
+    So at 1440x900 the toolbar, the picture, the canvas and the form are on screen together.
+    """
     validation = editor.validation()
     errors = [i for i in validation.issues if i.is_error]
-    st.caption(f"{len(editor.state.node_ids())} nodes, {len(editor.state.edges())} edges — "
-               + ("valid" if validation.ok else f"{len(errors)} error(s)"))
-    graph = canvas.editor_payload(editor, validation.issues)
-    note = st.session_state.get("canvas_note")
-    graph["note"] = note if note and note.get("revision") == editor.revision else None
-    graph["seq"] = st.session_state.get("canvas_seq")
-    canvas.graph_canvas(graph, key="canvas", height=620, on_change=on_canvas)
-    # The problems go under the canvas, never above it: their number changes with every edit, and
-    # a canvas pushed down mid-click makes the click land on the page instead (quick adds were lost).
-    for issue in validation.issues:  # all of them, with line numbers; the canvas marks their nodes
-        (st.error if issue.is_error else st.warning)(issue.format())
-    node_tab, run_tab, yaml_tab = st.tabs(["Node", "Run", "YAML"])
-    with node_tab:
-        node_panel(editor)
-    with run_tab:
-        run_panel.render(editor)
-    with yaml_tab:
-        yaml_panel(editor)
+    left, right = st.columns([11, 9], gap="small")
+    with left:
+        st.caption(f"{len(editor.state.node_ids())} nodes, {len(editor.state.edges())} edges — "
+                   + ("valid" if validation.ok else f"{len(errors)} error(s)"))
+        graph = canvas.editor_payload(editor, validation.issues)
+        note = st.session_state.get("canvas_note")
+        graph["note"] = note if note and note.get("revision") == editor.revision else None
+        graph["seq"] = st.session_state.get("canvas_seq")
+        canvas.graph_canvas(graph, key="canvas", height=580, on_change=on_canvas)
+        # The problems go under the canvas, never above it: their number changes with every edit, and
+        # a canvas pushed down mid-click makes the click land on the page instead (quick adds were lost).
+        for issue in validation.issues:  # all of them, with line numbers; the canvas marks their nodes
+            (st.error if issue.is_error else st.warning)(issue.format())
+    with right:
+        view_slot = st.container()  # filled last: the Run tab below picks what it shows
+        node_tab, run_tab, yaml_tab = st.tabs(["Node", "Run", "YAML"])
+        with node_tab:
+            node_panel(editor)
+        with run_tab:
+            run_panel.render_tab(editor)
+        with yaml_tab:
+            yaml_panel(editor)
+        with view_slot:
+            run_panel.frame_view(editor)
 
 
 main()

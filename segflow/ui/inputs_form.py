@@ -28,8 +28,7 @@ def render(editor: Editor, specs: dict[str, InputSpec]) -> None:
         st.caption("Workflow inputs (empty: the default; a required input needs a value)")
         values = {name: _widget(name, spec, editor.input_values.get(name)) for name, spec in shown.items()}
         if st.form_submit_button("Set inputs"):
-            editor.input_values = {k: v for k, v in values.items() if v is not None}
-            st.session_state["frame_moved"] = True  # auto-run shows the new values at once
+            editor.input_values = {k: v for k, v in values.items() if v is not None}  # the frame view re-runs
 
 
 def _widget(name: str, spec: InputSpec, current: Any) -> Any:

@@ -1,23 +1,21 @@
-"""The Run tab: pick a frame (the workflow's source, a sample, an upload), step, run, play, show results.
+"""The frame view (toolbar and picture, a component of our own) and the Run tab under it.
 
-The tab is a Streamlit fragment: Previous / Next / the slider rerun only it, not
-the canvas and forms above, and with *Auto-run* a step runs the graph on the new
-frame at once. Videos are read through a :class:`FrameReader` kept open between
-steps, the picture is sent as JPEG, and a step after a step continues the kept
-trackers instead of replaying a warm-up (``segflow.ui.stepping``). *Play* hands
-the input to a background :class:`~segflow.ui.play.Player` whose frames the page
-shows as an MJPEG stream (``segflow.ui.mjpeg``).
+The frame view (``viewer_frontend/``) counts clicks in the page and asks the
+tab's :class:`~segflow.ui.viewer.Viewer` for each step over HTTP
+(``segflow.ui.viewer_server``), so every click moves a frame and a step costs no
+page rerun; it tells Streamlit once the clicks are served, and the results,
+canvas footers and timings are drawn then. The Run tab picks what the view runs
+on (the workflow's source, a sample, an upload), the warm-up, the workflow's
+inputs and whether sinks run, and shows the last run's results. Videos are read
+through a :class:`FrameReader` kept open between steps.
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from time import perf_counter
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
 from segflow.engine.workflow.spec import parse_ref
@@ -25,35 +23,46 @@ from segflow.ui import inputs_form, media, results, stepping, widgets
 from segflow.ui.editor import Editor
 from segflow.ui.frame_reader import FrameReader, Opener
 from segflow.ui.media import MediaError
-from segflow.ui.mjpeg import FrameServer
-from segflow.ui.play import Player
-from segflow.ui.state import EditError
+from segflow.ui.viewer import Input, Viewer
+from segflow.ui.viewer_server import ViewerServer
 
 MODES = ("Workflow source", "Sample", "Upload")
+FRONTEND = Path(__file__).with_name("viewer_frontend")
 
 
-@dataclass
-class Input:
-    """What the Run tab runs on: a video (read through ``reader``) or one still image."""
-
-    key: str  # which input this is; a new key is a new reader and a fresh tracker history
-    name: str
-    source_id: str | None = None
-    reader: FrameReader | None = None
-    opener: Opener | None = None  # how Play opens the same video
-    still: np.ndarray | None = None
-
-    @property
-    def count(self) -> int | None:
-        return self.reader.count if self.reader is not None else 1
+def viewer(editor: Editor) -> Viewer:
+    """The viewer of this browser tab, served on its own port from the first render on."""
+    server: ViewerServer | None = st.session_state.get("viewer_server")
+    if server is None or server.viewer.editor is not editor:
+        if server is not None:
+            server.close()  # another editor in this tab: the old one's port and player go
+        server = st.session_state["viewer_server"] = ViewerServer(Viewer(editor)).start()
+    return server.viewer
 
 
-def render(editor: Editor) -> None:
-    _run_tab(editor)
+_component: Any = None
 
 
-@st.fragment
-def _run_tab(editor: Editor) -> None:
+def frame_view(editor: Editor, height: int = 250) -> None:
+    """The toolbar (Run, steps, Play/Stop, slider) and the picture; ``render_tab`` must have run first."""
+    global _component
+    if _component is None:
+        import streamlit.components.v1 as components
+
+        _component = components.declare_component("segflow_viewer", path=str(FRONTEND))
+    server: ViewerServer = st.session_state["viewer_server"]
+    chosen = server.viewer.input
+    described = None if chosen is None else {
+        "key": chosen.key, "name": chosen.name, "count": chosen.count, "video": chosen.is_video}
+    # What the frame shown depends on: a new revision or new input values re-run it (with Auto on).
+    revision = f"{editor.revision}:{sorted((k, repr(v)) for k, v in editor.input_values.items())}"
+    _component(server=server.url, token=server.token, revision=revision, input=described, height=height,
+               key="frame_view", default=None)
+
+
+def render_tab(editor: Editor) -> None:
+    """What the view runs on and how, and the last run's results."""
+    view = viewer(editor)
     graph = editor.validation().graph
     mode = st.radio("Input", MODES, horizontal=True, key="run_mode")
     try:
@@ -61,51 +70,17 @@ def _run_tab(editor: Editor) -> None:
     except MediaError as exc:
         st.error(str(exc))
         chosen = None
-    player: Player | None = st.session_state.get("player")
-    if player is not None:
-        _keep_playing(editor, player, chosen)
-        player = st.session_state.get("player")
-    if st.session_state.pop("play_stopped", False):
-        # The whole page: a rerun of this fragment alone left the playing layout's elements behind
-        # (a ghost "■ Stop", a second "Also run sinks") until the next step.
-        st.rerun(scope="app")
-    ended = st.session_state.pop("play_ended", None)
-    if ended:
-        (st.error if ended.startswith("Play: failed") else st.caption)(ended)
-    is_video = chosen is not None and chosen.reader is not None and chosen.count != 1
-    if is_video and player is None:
-        _frame_stepper(chosen)  # type: ignore[arg-type]
-        if graph is not None and stepping.has_stateful(graph):
-            st.number_input("Warm-up frames", 0, 300, 10, key="run_warmup",
-                            help="After a jump, trackers and line counters are fed the frames before this one "
-                                 "first; a step to the next frame simply continues them.")
+    view.set_input(chosen)
+    view.follow_edits()
+    if chosen is not None and chosen.is_video and graph is not None and stepping.has_stateful(graph):
+        view.warmup = int(st.number_input(
+            "Warm-up frames", 0, 300, 10, key="run_warmup",
+            help="After a jump, trackers and line counters are fed the frames before this one first; "
+                 "a step to the next frame simply continues them."))
     if graph is not None and graph.inputs:
         inputs_form.render(editor, graph.inputs)
-    cols = st.columns([1, 1, 2, 2])
-    clicked = cols[0].button("Run", type="primary", key="run_btn",
-                             disabled=chosen is None or graph is None or player is not None,
-                             help=None if graph is not None else "fix the workflow's errors first")
-    play_label = "■ Stop" if player is not None else "▶ Play"
-    cols[1].button(play_label, key="play_btn", disabled=not is_video or (graph is None and player is None),
-                   on_click=_toggle_play, args=(editor, chosen),
-                   help="run the workflow on the video or camera as fast as the machine allows, shown live")
-    auto = cols[2].toggle("Auto-run on step and edit", value=True, key="run_auto",
-                          help="a frame step or a param change runs the graph at once")
-    cols[3].checkbox("Also run sinks (they write files)", key="run_sinks")
-    if player is not None:
-        _play_view(player)
-        return
-    if chosen is not None and graph is not None:
-        index = int(st.session_state.get("frame_index", 0)) if is_video else 0
-        moved = st.session_state.pop("frame_moved", False)
-        shown: stepping.Shown | None = st.session_state.get("run_shown")
-        stale = editor.last_run is not None and (
-            editor.last_run.revision != editor.revision or shown is None
-            or (shown.input_key, shown.index) != (chosen.key, index))
-        if clicked or (auto and (moved or stale)):
-            if _run(editor, graph, chosen, index) and clicked:
-                st.rerun(scope="app")  # the canvas shows each status; a failure keeps its message
-    _show(editor)
+    view.run_sinks = st.checkbox("Also run sinks (they write files)", key="run_sinks")
+    _show(editor, view)
 
 
 def _pick(editor: Editor, graph: Any, mode: str) -> Input | None:
@@ -165,91 +140,30 @@ def _reader(key: str, opener: Opener) -> FrameReader:
     return readers[key]
 
 
-def _frame_stepper(chosen: Input) -> None:
-    """Previous / slider / Next over one index that no widget owns, so every click counts.
-
-    A click carries the browser's copy of every widget it holds, stale ones included. Were the
-    index the slider's own state, a stale copy would overwrite it before the button's callback
-    adds one, and quick clicks would be lost. So ``frame_index`` belongs to no widget, and each
-    slider is keyed by the index it was drawn at: a change reported by a slider drawn at an
-    index that is no longer current is such a stale copy, and is ignored.
-    """
-    count = chosen.count
-    index = int(st.session_state.get("frame_index", 0))
-    last = (count or index + 2) - 1
-    index = st.session_state["frame_index"] = max(0, min(last, index))
-
-    def step(delta: int) -> None:
-        st.session_state["frame_index"] = max(0, min(last, int(st.session_state.get("frame_index", 0)) + delta))
-        st.session_state["frame_moved"] = True
-
-    def slid(key: str, drawn_at: int) -> None:
-        if int(st.session_state.get("frame_index", 0)) == drawn_at:  # else: a stale slider's copy
-            st.session_state["frame_index"] = int(st.session_state[key])
-            st.session_state["frame_moved"] = True
-
-    cols = st.columns([1, 6, 1])
-    cols[0].button("◀ Previous", key="frame_prev", on_click=step, args=(-1,))
-    key = f"frame_slider:{index}"
-    cols[1].slider("Frame", 0, max(last, 1), value=index, key=key, on_change=slid, args=(key, index))
-    cols[2].button("Next ▶", key="frame_next", on_click=step, args=(1,))
-
-
-def _run(editor: Editor, graph: Any, chosen: Input, index: int) -> bool:
-    """Run the graph on the chosen frame; replay a warm-up only when the trackers need one. False: it failed."""
-    started = perf_counter()
-    try:
-        if chosen.reader is None:
-            pixels, history = chosen.still, None
-        else:
-            pixels = chosen.reader.frame(index)
-            if pixels is None:
-                raise MediaError(f"{chosen.name} has no frame {index}")
-            history = None
-            if stepping.needs_warmup(graph, st.session_state.get("run_shown"), chosen.key, index):
-                warmup = int(st.session_state.get("run_warmup", 10))
-                history = chosen.reader.frames(max(0, index - warmup), index)
-        name = f"{chosen.name} frame {index}" if chosen.reader is not None else chosen.name
-        editor.run(pixels, chosen.source_id, index, bool(st.session_state.get("run_sinks")), name, history)
-    except (EditError, MediaError) as exc:
-        st.error(str(exc))
-        return False
-    st.session_state["run_shown"] = stepping.Shown(chosen.key, index, stepping.stateful_signature(graph))
-    st.session_state["run_seconds"] = perf_counter() - started
-    return True
-
-
-def _show(editor: Editor) -> None:
+def _show(editor: Editor, view: Viewer) -> None:
     run = editor.last_run
     if run is None:
         return
     if run.revision != editor.revision:
-        st.caption("The graph changed since this run: press Run to update (only changed nodes run again).")
+        st.caption("The graph changed since this run: press Run above to update (only changed nodes run again).")
     ran, cached = run.result.ran, run.result.cached
     graph_ms = sum(r.seconds for r in run.result.runs.values()) * 1000
     model_ms = sum(r.seconds for n, r in run.result.runs.items()
                    if n in run.graph.nodes and run.graph.nodes[n].cls.batchable) * 1000
-    step_ms = float(st.session_state.get("run_seconds", 0.0)) * 1000
+    step_ms = view.step_seconds * 1000
     st.caption(f"Input: {run.input_name} — {len(ran)} node(s) ran, {len(cached)} reused from cache — "
                f"nodes {graph_ms:.0f} ms (models {model_ms:.0f} ms), read and run {step_ms:.0f} ms")
     for node_id, error in run.result.errors.items():
         st.error(f"node '{node_id}': {error}")
-    picture = results.annotated_image(run.graph, run.result)
-    table = results.results_table(run.graph, run.result)
-    left, right = st.columns([3, 2])
-    with left:
-        if picture is not None:
-            ref, frame = picture
-            st.image(media.jpeg_data_url(frame.pixels), caption=f"{ref} — {run.input_name}", width="stretch")
-    with right:
-        if table is not None:
-            ref, rows = table
-            st.markdown(f"**Results** — {len(rows)} detections from `{ref}`")
-            reason = None if rows else results.empty_reason(run.graph, run.result, (parse_ref(ref) or (ref, ""))[0])
-            if reason:
-                st.caption(f"Why none: {reason}")
-            columns_picker(ref, rows)
-        st.markdown("**Per-node timings**")
+    table = results.results_table(run.graph, run.result)  # the picture is in the frame view above
+    if table is not None:
+        ref, rows = table
+        st.markdown(f"**Results** — {len(rows)} detections from `{ref}`")
+        reason = None if rows else results.empty_reason(run.graph, run.result, (parse_ref(ref) or (ref, ""))[0])
+        if reason:
+            st.caption(f"Why none: {reason}")
+        columns_picker(ref, rows)
+    with st.expander("Per-node timings"):
         st.dataframe(results.timings(run.result), hide_index=True)
     nodes = list(run.graph.order)
     default = results.default_output(run.graph, run.result, editor.selected)
@@ -274,85 +188,3 @@ def columns_picker(ref: str, rows: list[dict[str, Any]]) -> None:
     with st.popover(f"Columns ({len(shown)} of {len(columns)})"):
         st.multiselect("Columns to show", columns, key=key, on_change=picked)
     st.dataframe(results.select(rows, shown), hide_index=True)
-
-
-# -- play ------------------------------------------------------------------------------------------
-
-
-def _toggle_play(editor: Editor, chosen: Input | None) -> None:
-    player: Player | None = st.session_state.get("player")
-    if player is not None:
-        _stop(player)
-        return
-    graph = editor.validation().graph
-    if chosen is None or chosen.opener is None or graph is None:
-        return
-    start = int(st.session_state.get("frame_index", 0))
-    count = chosen.count
-    if count is not None and start >= count - 1:
-        start = 0  # at the end: play from the start
-    _start(editor, graph, chosen, start)
-
-
-def _start(editor: Editor, graph: Any, chosen: Input, start: int) -> None:
-    assert chosen.opener is not None
-    player = Player(graph, editor.context(), chosen.opener, chosen.source_id, start,
-                    run_sinks=bool(st.session_state.get("run_sinks")))
-    server = FrameServer(player).start()
-    player.start()
-    st.session_state["player"] = player
-    st.session_state["play_server"] = server
-    st.session_state["play_of"] = (editor.revision, chosen.key)
-
-
-def _stop(player: Player) -> None:
-    player.stop()
-    server: FrameServer | None = st.session_state.pop("play_server", None)
-    if server is not None:
-        server.close()
-    st.session_state.pop("player", None)
-    st.session_state["play_stopped"] = True
-    frame = player.status().frame
-    if frame is not None:  # stay on the frame play stopped at; it is run (after a warm-up) at once
-        st.session_state["frame_index"] = frame
-        st.session_state["frame_moved"] = True
-
-
-def _keep_playing(editor: Editor, player: Player, chosen: Input | None) -> None:
-    """A graph edit restarts play on the new graph (from where it was); another input stops it."""
-    revision, key = st.session_state.get("play_of", (None, None))
-    if chosen is None or chosen.key != key:
-        _stop(player)
-    elif revision != editor.revision:
-        start = (player.status().frame or 0) + 1
-        _stop(player)
-        graph = editor.validation().graph
-        if graph is not None:
-            _start(editor, graph, chosen, start)
-
-
-def _play_view(player: Player) -> None:
-    server: FrameServer | None = st.session_state.get("play_server")
-    if server is None:
-        return
-    st.html(f'<img id="sf-play" src="{server.url}/stream.mjpg" alt="live annotated stream" '
-            f'style="width:100%;max-width:960px" data-status="{server.url}/status.json">')
-    _play_status(player)
-
-
-@st.fragment(run_every=1.0)
-def _play_status(player: Player) -> None:
-    player.touch()
-    status = player.status()
-    where = f"frame {status.frame}" if status.frame is not None else "starting"
-    line = (f"Play: {status.state}, {where}, {status.fps:.1f} frames/s, {status.frames_played} played"
-            + (f" — {status.error}" if status.error else ""))
-    if status.state not in ("starting", "playing") and st.session_state.get("player") is player:
-        st.session_state["play_ended"] = line  # it ended by itself: Play comes back, the line stays
-        _stop(player)
-        st.session_state.pop("play_stopped", None)  # the whole page reruns right here, once
-        st.rerun(scope="app")
-    st.caption(line)
-    if status.nodes:
-        st.dataframe([{"node": n, "status": t.status, "ms": t.ms, "mean_ms": t.mean_ms}
-                      for n, t in status.nodes.items()], hide_index=True)

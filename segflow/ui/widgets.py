@@ -26,8 +26,10 @@ def param_form(editor: Editor, node_id: str, cls: type[Node]) -> None:
     Apply validates in the submit button's callback, before the page is drawn again, so
     the messages can be drawn under the fields they belong to; the document keeps its
     values, and the widgets (keyed by the unchanged revision) keep what the user typed.
-    Number fields take any number: bounds are pydantic's to enforce, with its message,
-    not the browser's (which would silently refuse the value).
+    Number fields are text: bounds are pydantic's to enforce, with its message, and letters
+    get one too (a browser's number field would silently drop them). A tagged union
+    (``scale``) gets its mode picker above the form, since a widget inside a form reruns
+    nothing, and that mode's own fields inside it.
     """
     view = editor.state.node(node_id)
     specs = forms.field_specs(cls.Params)
@@ -37,6 +39,9 @@ def param_form(editor: Editor, node_id: str, cls: type[Node]) -> None:
     prefix = f"param:{node_id}:{editor.revision}"
     rejected = st.session_state.get(REJECTED, {}).get(prefix, {})
     fields = {s.name for s in specs}
+    for spec in specs:
+        if spec.widget == "tagged" and not forms.is_reference(view.params.get(spec.name)):
+            _mode_picker(spec, view.params.get(spec.name, spec.default), prefix)
     with st.form(key=f"form:{prefix}", border=False):
         for name, message in rejected.items():
             if name.split(".", 1)[0] not in fields:
@@ -47,7 +52,10 @@ def param_form(editor: Editor, node_id: str, cls: type[Node]) -> None:
                 st.text_input(spec.name, value=value, disabled=True, key=f"{prefix}:{spec.name}",
                               help="given at run time (a workflow input or another node's value); edit it in YAML")
                 continue
-            _widget(spec, secrets_view.mask_value(spec.name, value), f"{prefix}:{spec.name}")
+            if spec.widget == "tagged":
+                _sub_form(spec, value, prefix)
+            else:
+                _widget(spec, secrets_view.mask_value(spec.name, value), f"{prefix}:{spec.name}")
             for name, message in rejected.items():
                 if name.split(".", 1)[0] == spec.name:
                     st.error(f"{node_id}.{name}: {message}")
@@ -61,12 +69,8 @@ REJECTED = "rejected_params"  # session key: {form prefix: {field: pydantic's me
 def _apply(editor: Editor, node_id: str, cls: type[Node], prefix: str) -> None:
     view = editor.state.node(node_id)
     specs = forms.field_specs(cls.Params)
-    entered = {}
-    for s in specs:  # a masked secret left as shown keeps its value (segflow.ui.secrets_view)
-        current = view.params.get(s.name, s.default)
-        entered[s.name] = secrets_view.restore_entry(st.session_state.get(f"{prefix}:{s.name}"),
-                                                     s.display(secrets_view.mask_value(s.name, current)),
-                                                     s.display(current))
+    entered = {s.name: _entered_tagged(s, prefix, view.params.get(s.name, s.default)) if s.widget == "tagged"
+               else _entered(s, f"{prefix}:{s.name}", view.params.get(s.name, s.default)) for s in specs}
     outcome = forms.apply_entered(cls.Params, specs, view.params, entered)
     if outcome.messages:
         st.session_state[REJECTED] = {prefix: outcome.messages}
@@ -75,6 +79,51 @@ def _apply(editor: Editor, node_id: str, cls: type[Node], prefix: str) -> None:
     if outcome.changes:
         editor.state.set_params(node_id, outcome.changes)
         editor.changed()
+
+
+NO_MODE = "— none —"
+
+
+def _mode_picker(spec: forms.FieldSpec, value: Any, prefix: str) -> None:
+    options = ([NO_MODE] if spec.optional else []) + list(spec.variants)
+    mode = spec.mode_of(value) or options[0]
+    st.selectbox(f"{spec.name}: {spec.tag}", options, index=options.index(mode), key=f"{prefix}:{spec.name}:{spec.tag}",
+                 help=spec.help + f" — each {spec.tag} has its own fields, in the form below")
+
+
+def _sub_form(spec: forms.FieldSpec, value: Any, prefix: str) -> None:
+    """The fields of the mode picked above the form, filled from the param when it is in that mode."""
+    mode = st.session_state.get(f"{prefix}:{spec.name}:{spec.tag}")
+    if mode not in spec.variants:
+        st.caption(f"**{spec.name}**: none (pick a {spec.tag} above the form to set it)")
+        return
+    current = value if spec.mode_of(value) == mode else {}
+    with st.container(border=True):
+        st.caption(f"**{spec.name}** — {spec.tag}: {mode}")
+        for sub in spec.variants[mode]:
+            _widget(sub, secrets_view.mask_value(sub.name, current.get(sub.name, sub.default)),
+                    f"{prefix}:{spec.name}.{sub.name}")
+
+
+def _entered(spec: forms.FieldSpec, key: str, value: Any) -> Any:
+    """A widget's value; for a points table, the rows shown with the edits the data editor reports.
+
+    A masked secret left as shown keeps its real value (``segflow.ui.secrets_view``).
+    """
+    if spec.widget == "points":
+        return forms.table_rows(spec.display(value), st.session_state.get(key))
+    return secrets_view.restore_entry(st.session_state.get(key),
+                                      spec.display(secrets_view.mask_value(spec.name, value)), spec.display(value))
+
+
+def _entered_tagged(spec: forms.FieldSpec, prefix: str, value: Any) -> dict[str, Any] | None:
+    mode = st.session_state.get(f"{prefix}:{spec.name}:{spec.tag}")
+    if mode not in spec.variants:
+        return None
+    current = value if spec.mode_of(value) == mode else {}
+    return {spec.tag: mode, **{sub.name: _entered(sub, f"{prefix}:{spec.name}.{sub.name}",
+                                                  current.get(sub.name, sub.default))
+                               for sub in spec.variants[mode]}}
 
 
 def _widget(spec: forms.FieldSpec, value: Any, key: str) -> Any:
@@ -90,12 +139,18 @@ def _widget(spec: forms.FieldSpec, value: Any, key: str) -> Any:
         options = list(spec.options)
         index = options.index(shown) if shown in options else 0
         return st.selectbox(label, options, index=index, help=help_text, key=key)
-    if spec.widget in ("int", "float"):
-        is_int = spec.widget == "int"
-        return st.number_input(label, value=shown, step=1 if is_int else None,
-                               format=None if is_int else "%g", help=help_text, key=key)
+    if spec.widget in ("int", "float"):  # text: letters get a message on Apply instead of vanishing
+        return st.text_input(label, value=shown, help=help_text, key=key,
+                             placeholder="a whole number" if spec.widget == "int" else "a number")
     if spec.widget == "text":
         return st.text_input(label, value=shown, help=help_text, key=key)
+    if spec.widget == "points":  # a zone, a line, a plane's points: one row per [x, y], rows added below
+        import pandas as pd
+
+        st.caption(f"{label} — " + help_text.split(" (default", 1)[0])
+        return st.data_editor(pd.DataFrame(shown, columns=["x", "y"], dtype=float), key=key, num_rows="dynamic",
+                              width="stretch", column_config={"x": st.column_config.NumberColumn("x"),
+                                                              "y": st.column_config.NumberColumn("y")})
     return st.text_area(label, value=shown, help=help_text + " — YAML, e.g. [1, 2] or {a: 1}",
                         height=68, key=key)
 

@@ -81,3 +81,21 @@ def launch_chromium(pw):
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium is missing: `make test` installs it (scripts/system-deps.sh)"
     return pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+
+
+def frame_view(page):
+    """The frame view component (toolbar and picture) of an editor page."""
+    return page.frame_locator('iframe[title*="segflow_viewer"]')
+
+
+def step_to(page, index: int, counter_timeout_ms: int = 120_000) -> None:
+    """Click Next up to frame ``index``, one frame at a time, as a user would (the first run loads models)."""
+    import re
+
+    from playwright.sync_api import expect
+
+    view = frame_view(page)
+    for expected in range(1, index + 1):
+        view.locator("#next").click()
+        expect(view.locator("#counter")).to_have_text(re.compile(rf"^frame {expected} / \d+$"),
+                                                      timeout=counter_timeout_ms)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import playwright.sync_api as playwright_sync
 import pytest
-from browserkit import editor_server, launch_chromium
+from browserkit import editor_server, frame_view, launch_chromium
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
@@ -62,19 +62,21 @@ def test_notes_and_play_controls_follow_what_is(tmp_path):
         expect(spare).to_have_count(1)
         expect(canvas.locator("#msg")).not_to_have_text(re.compile("deleted"))
 
-        # -- Play, then Stop: the page has one Play button, no Stop, one "Also run sinks"
+        # -- Play, then Stop (the frame view's toolbar): one Play button, no Stop, one "Also run sinks"
         page.get_by_role("tab", name="Run").click()
-        page.get_by_role("button", name="▶ Play").click()
-        expect(page.get_by_text(re.compile(r"^Play: playing, frame \d+"))).to_be_visible(timeout=120_000)
-        page.get_by_role("button", name="■ Stop").click()
-        expect(page.get_by_role("button", name="▶ Play")).to_have_count(1)
-        expect(page.get_by_role("button", name="■ Stop")).to_have_count(0)
+        view = frame_view(page)
+        view.locator("#play").click()
+        expect(view.locator("#caption")).to_have_text(re.compile(r"^Play: playing, "), timeout=120_000)
+        view.locator("#play").click()
+        expect(view.locator("#play")).to_have_text("▶ Play")
+        expect(view.get_by_role("button", name="■ Stop")).to_have_count(0)
         expect(page.get_by_text("Also run sinks (they write files)")).to_have_count(1)
 
-        # -- Play to the end of the video: the page says it finished, and the same holds
-        page.get_by_role("button", name="▶ Play").click()
-        expect(page.get_by_text(re.compile(r"^Play: finished"))).to_be_visible(timeout=240_000)
-        expect(page.get_by_role("button", name="■ Stop")).to_have_count(0)
-        expect(page.get_by_role("button", name="▶ Play")).to_have_count(1)
+        # -- Play to the end of the video: the view says it finished (the line stays), and the same holds
+        view.locator("#play").click()
+        expect(view.locator("#played")).to_have_text(re.compile(r"^Play: finished, "), timeout=240_000)
+        expect(view.locator("#play")).to_have_text("▶ Play")
+        expect(view.get_by_role("button", name="■ Stop")).to_have_count(0)
         expect(page.get_by_text("Also run sinks (they write files)")).to_have_count(1)
+        expect(view.locator("#played")).to_have_text(re.compile(r"^Play: finished, "))  # after the stop's frame too
         browser.close()

@@ -23,7 +23,7 @@ from pathlib import Path
 import playwright.sync_api as playwright_sync
 import pytest
 import yaml
-from browserkit import editor_server, launch_chromium
+from browserkit import editor_server, launch_chromium, step_to
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,13 +212,9 @@ def test_label_train_use_run_in_chromium(tmp_path):
             assert model.startswith("runs/label/") and (ws / model).is_file()
             # the shipped workflow pins its model; the new weights get their own pin, or validation refuses them
             assert params["sha256"] == hashlib.sha256((ws / model).read_bytes()).hexdigest()
+            step_to(page, HAND_FRAME)  # step to a frame with stones, one click per frame (the frame view)
+            page.frame_locator('iframe[title*="segflow_viewer"]').locator("#run").click()
             page.get_by_role("tab", name="Run").click()
-            slider = page.locator('[data-testid="stSlider"]').first
-            for expected in range(1, HAND_FRAME + 1):  # step to a frame with stones, one click per frame
-                page.get_by_role("button", name="Next ▶").click()
-                wait_until(lambda e=expected: int(re.search(r"^Frame\s+(\d+)", slider.inner_text()).group(1)) >= e,
-                           30, f"frame {expected}", page)
-            page.get_by_role("button", name="Run", exact=True).click()
             page.get_by_text(re.compile(r"Results — \d+ detections")).wait_for(timeout=120_000)
             figures["detections_with_new_model"] = int(re.search(
                 r"(\d+) detections", page.get_by_text(re.compile(r"Results — \d+ detections")).inner_text()).group(1))

@@ -42,6 +42,18 @@ def widget(at: AppTest, kind: str, prefix: str):
     return found[0]
 
 
+def viewer(at: AppTest):
+    """The tab's frame view engine: what the page's Run / Next / slider ask over HTTP, called directly."""
+    return at.session_state["viewer_server"].viewer
+
+
+def field(at: AppTest, prefix: str, name: str):
+    """The params form's text field ``name`` (numbers are typed as text)."""
+    found = [w for w in at.text_input if w.key.startswith(prefix) and w.key.endswith(f":{name}")]
+    assert found, [w.key for w in at.text_input]
+    return found[0]
+
+
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
@@ -64,7 +76,7 @@ def test_load_shows_graph_summary(monkeypatch, workspace):
 def test_edit_param_keeps_comments_and_marks_unsaved(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
     at.selectbox(key="node_pick").set_value("coins").run()
-    widget(at, "number_input", "param:coins:").set_value(7)  # the first number field: blur
+    field(at, "param:coins:", "blur").set_value("7")
     widget(at, "button", "apply:param:coins:").click().run()
     text = at.text_area(key="yaml_text").value
     assert "      blur: 7\n" in text and "# brighter than the local mean by 15 grey levels" in text
@@ -74,13 +86,23 @@ def test_edit_param_keeps_comments_and_marks_unsaved(monkeypatch, workspace):
 def test_invalid_value_refused_with_pydantic_message(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
     at.selectbox(key="node_pick").set_value("measure").run()
-    widget(at, "text_area", "param:measure:").set_value("{mode: nonsense}")
+    before = at.text_area(key="yaml_text").value
+    mode = widget(at, "selectbox", "param:measure:")  # the scale's mode, above the form
+    assert mode.label == "scale: mode" and mode.options == ["— none —", "fixed", "reference", "aruco", "plane"]
+    mode.set_value("fixed").run()  # the fixed mode's own fields appear in the form
+    field(at, "param:measure:", "scale.mm_per_px").set_value("-1")
     widget(at, "button", "apply:param:measure:").click().run()
-    assert "measure.scale" in texts(at.error) and "nonsense" not in at.text_area(key="yaml_text").value
+    assert "measure.scale.mm_per_px: Input should be greater than 0" in texts(at.error)
+    assert at.text_area(key="yaml_text").value == before
+    field(at, "param:measure:", "scale.mm_per_px").set_value("a half")
+    widget(at, "button", "apply:param:measure:").click().run()
+    assert "measure.scale.mm_per_px: 'a half' is not a number" in texts(at.error)
+    field(at, "param:measure:", "scale.mm_per_px").set_value("0.5")
+    widget(at, "button", "apply:param:measure:").click().run()
+    assert "scale: {mode: fixed, mm_per_px: 0.5}" in at.text_area(key="yaml_text").value
     before = at.text_area(key="yaml_text").value
     at.selectbox(key="node_pick").set_value("label").run()
-    scale = [w for w in at.number_input if w.key.startswith("param:label:") and w.key.endswith(":text_scale")][0]
-    scale.set_value(0.0)
+    field(at, "param:label:", "text_scale").set_value("0")
     widget(at, "button", "apply:param:label:").click().run()
     assert "label.text_scale: Input should be greater than 0" in texts(at.error)
     assert at.text_area(key="yaml_text").value == before
@@ -113,7 +135,8 @@ def test_palette_adds_a_node_that_validation_flags(monkeypatch, workspace):
 
 def test_run_then_rerun_only_changed_nodes(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
-    at.button(key="run_btn").click().run()
+    viewer(at).run()
+    at.run()
     assert "5 node(s) ran, 0 reused" in texts(at.caption)
     assert len(at.dataframe) == 2  # results and timings
     results = at.dataframe[0].value
@@ -124,14 +147,16 @@ def test_run_then_rerun_only_changed_nodes(monkeypatch, workspace):
     at.selectbox(key="node_pick").set_value("label").run()
     widget(at, "checkbox", "param:label:").set_value(True)  # masks stays on; boxes is the 3rd field
     [w for w in at.checkbox if w.key.startswith("param:label:") and w.key.endswith(":boxes")][0].set_value(True)
-    widget(at, "button", "apply:param:label:").click().run()  # auto-run: no need to press Run again
+    widget(at, "button", "apply:param:label:").click().run()
+    viewer(at).run()  # what the page's auto-run asks when the revision changes
+    at.run()
     assert "2 node(s) ran, 3 reused from cache" in texts(at.caption)  # photo (the frame) and label
 
 
 def test_save_inside_workspace_and_refuse_conflicts(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
     at.selectbox(key="node_pick").set_value("coins").run()
-    widget(at, "number_input", "param:coins:").set_value(7)
+    field(at, "param:coins:", "blur").set_value("7")
     widget(at, "button", "apply:param:coins:").click().run()
     at.button(key="save_btn").click().run()
     saved = (workspace / "workflows" / "coins.yaml").read_text()
@@ -192,20 +217,22 @@ def test_video_stepped_frame_by_frame(monkeypatch, workspace):
         means.append(float(pixels.mean()))
     capture.release()
     at = start(monkeypatch, workspace, "workflows/belt.yaml")
-    assert at.slider[0].max > 10
-    at.button(key="frame_next").click().run()
-    at.button(key="frame_next").click().run()
-    assert at.slider[0].value == 2 and at.session_state["frame_index"] == 2
+    view = viewer(at)
+    assert view.input.count > 10
+    view.step(1)
+    painted = view.step(1)
+    assert painted.index == 2 and painted.jpeg and view.index == 2
     at.selectbox(key="node_pick").set_value("stats").run()
-    at.button(key="run_btn").click().run()
+    view.run()
+    at.run()
     assert "belt frame 2" in texts(at.caption)
     import json
 
     assert len(at.json) == 1
     assert abs(json.loads(at.json[0].value)["mean"] - means[2]) < 0.5  # the stats node's output of frame 2
     assert abs(means[2] - means[1]) > 0.01 or abs(means[1] - means[0]) > 0.01  # the frames differ
-    at.button(key="frame_prev").click().run()
-    at.button(key="run_btn").click().run()
+    view.step(-1)
+    at.run()
     assert "belt frame 1" in texts(at.caption)
 
 
@@ -221,12 +248,10 @@ def test_flagship_change_confidence_run_save_and_segflow_run_agrees(monkeypatch,
     os.symlink(ROOT / "assets", tmp_path / "assets")
     at = start(monkeypatch, tmp_path, "workflows/coffee_stones.yaml")
     at.selectbox(key="node_pick").set_value("detect").run()
-    confidence = [w for w in at.number_input if w.key.startswith("param:detect:") and w.key.endswith(":confidence")]
-    assert confidence, [w.key for w in at.number_input]
-    confidence[0].set_value(0.5)
+    field(at, "param:detect:", "confidence").set_value("0.5")
     widget(at, "button", "apply:param:detect:").click().run()
-    at.slider[0].set_value(20).run()
-    at.button(key="run_btn").click().run()
+    viewer(at).goto(20)
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert "belt frame 20" in texts(at.caption)
     table = at.dataframe[0].value
@@ -243,3 +268,23 @@ def test_flagship_change_confidence_run_save_and_segflow_run_agrees(monkeypatch,
     rows = [json.loads(line) for line in (tmp_path / "out" / "coffee_stones" / "stones.jsonl").read_text().splitlines()]
     run_stones = sorted(round(float(r["feret_max_mm"]), 2) for r in rows if r["frame"] == 20)
     assert run_stones == editor_stones
+
+
+def test_a_polygon_param_is_a_table_that_applies_unchanged(monkeypatch, workspace):
+    (workspace / "workflows" / "zone.yaml").write_text(
+        "version: 1\nname: zone\nnodes:\n"
+        "  photo: {type: source.image, params: {path: assets/samples/coins.png}}\n"
+        "  coins: {type: detect.threshold, inputs: {image: photo.image}}\n"
+        "  zone: {type: zone.count, params: {polygon: [[0, 0], [300, 0], [300, 200]]},"
+        " inputs: {detections: coins.detections}}\n")
+    at = start(monkeypatch, workspace, "workflows/zone.yaml")
+    at.selectbox(key="node_pick").set_value("zone").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("polygon *" in str(c.value) for c in at.caption)  # the table's title
+    before = at.text_area(key="yaml_text").value
+    at.session_state[widget(at, "button", "apply:param:zone:").key.replace("apply:", "") + ":polygon"] = {
+        "edited_rows": {}, "added_rows": [{"x": 0, "y": 200}], "deleted_rows": []}  # what the table reports
+    widget(at, "button", "apply:param:zone:").click().run()
+    assert not at.error, [e.value for e in at.error]
+    text = at.text_area(key="yaml_text").value
+    assert text != before and "polygon: [[0, 0], [300, 0], [300, 200], [0, 200]]" in text

@@ -34,13 +34,25 @@ def spec(registry, type_name: str, field: str) -> forms.FieldSpec:
         ("detect.threshold", "method", "choice", "otsu", None, None, ["fixed", "otsu", "adaptive"]),
         ("detect.threshold", "max_area", "yaml", None, None, None, []),
         ("annotate.detections", "label", "text", "{class_name} {confidence:.2f}", None, None, []),
-        ("measure.masks", "scale", "yaml", None, None, None, []),
+        ("measure.masks", "scale", "tagged", None, None, None, []),
+        ("analyze.colour", "palette", "yaml", None, None, None, []),
     ],
 )
 def test_widget_per_type(registry, type_name, field, widget, default, low, high, options):
     s = spec(registry, type_name, field)
     assert (s.widget, s.default, s.minimum, s.maximum, s.options) == (widget, default, low, high, options)
     assert s.help  # every field's description becomes help text
+
+
+def test_a_tagged_union_gets_each_modes_own_fields(registry):
+    scale = spec(registry, "measure.masks", "scale")
+    assert scale.tag == "mode" and scale.optional
+    assert list(scale.variants) == ["fixed", "reference", "aruco", "plane"]
+    fields = {mode: {s.name: s.widget for s in subs} for mode, subs in scale.variants.items()}
+    assert fields["fixed"] == {"mm_per_px": "float", "mm_per_px_u": "float"}
+    assert fields["reference"]["dimension"] == "choice" and fields["aruco"]["plane"] == "checkbox"
+    assert fields["plane"]["points_px"] == "points"  # a list of points: a table inside the sub-form
+    assert scale.mode_of({"mode": "aruco", "marker_mm": 20}) == "aruco" and scale.mode_of({"mode": "x"}) is None
 
 
 def test_required_field_is_marked(registry):
@@ -79,7 +91,7 @@ def test_check_refuses_with_pydantic_messages(registry, type_name, values, error
       forms.FormError)],  # a recursive alias, deep nesting and an alias bomb (5.3 million values)
 )
 def test_yaml_fields_parse_or_refuse(registry, raw, expected):
-    s = spec(registry, "measure.masks", "scale")
+    s = spec(registry, "analyze.colour", "palette")
     if expected is forms.FormError:
         with pytest.raises(forms.FormError, match="not valid YAML"):
             forms.parse_widget_value(s, raw)
@@ -249,9 +261,19 @@ def test_a_new_file_gets_the_umask_mode(ws, umask):
         # Two bad fields: both messages, nothing written.
         ("annotate.detections", {}, {"text_scale": 0.0, "thickness": -3}, {},
          {"text_scale": "greater than 0", "thickness": "greater than"}),
-        # A YAML error in one field does not hide the others' parse errors.
-        ("measure.masks", {}, {"scale": "{mode: fixed", "skeleton": True}, {}, {"scale": "not valid YAML"}),
-        ("measure.masks", {}, {"scale": "{mode: nonsense}"}, {}, {"scale": "mode"}),
+        # Letters in a number field: a message, not a value that vanishes.
+        ("detect.yolo", {"model": "m.pt"}, {"confidence": "0.4x"}, {}, {"confidence": "'0.4x' is not a number"}),
+        ("detect.yolo", {"model": "m.pt"}, {"imgsz": "1e3"}, {"imgsz": 1000}, {}),
+        # A cross-field error comes with the field errors, under the field it names.
+        ("detect.threshold", {}, {"block_size": "4", "min_area": "ten"}, {},
+         {"block_size": "block_size must be odd", "min_area": "not a whole number"}),
+        # The scale's sub-form: the mode's own fields, parsed and checked like the others.
+        ("measure.masks", {}, {"scale": {"mode": "fixed", "mm_per_px": "0.5", "mm_per_px_u": "0"}},
+         {"scale": {"mode": "fixed", "mm_per_px": 0.5}}, {}),
+        ("measure.masks", {}, {"scale": {"mode": "fixed", "mm_per_px": "half"}, "skeleton": True}, {},
+         {"scale": "'half' is not a number"}),
+        ("measure.masks", {}, {"scale": {"mode": "fixed", "mm_per_px": "-1"}}, {}, {"scale": "greater than 0"}),
+        ("measure.masks", {"scale": {"mode": "fixed", "mm_per_px": 0.5}}, {"scale": None}, {"scale": None}, {}),
         ("detect.yolo", {"model": "m.pt", "confidence": 0.35}, {}, {}, {}),  # nothing touched
     ],
 )
@@ -272,3 +294,45 @@ def test_number_fields_state_their_range_in_the_help(registry):
     assert spec(registry, "detect.yolo", "confidence").bounds_text() == "from 0 to 1"
     assert spec(registry, "detect.yolo", "imgsz").bounds_text() == "from 32 to 8192"
     assert spec(registry, "detect.yolo", "model").bounds_text() == ""
+
+
+# -- points: a zone, a line, a plane's points as a table ---------------------------------------------
+
+
+def test_lists_of_points_are_tables(registry):
+    polygon = spec(registry, "zone.count", "polygon")
+    line = spec(registry, "line.count", "line")
+    assert (polygon.widget, polygon.optional, line.widget, line.optional) == ("points", False, "points", True)
+    assert spec(registry, "measure.masks", "scale").variants["plane"][0].widget == "points"  # points_px
+    assert polygon.display([[0, 0], [640, 0.5]]) == [{"x": 0, "y": 0}, {"x": 640, "y": 0.5}]
+
+
+@pytest.mark.parametrize(
+    ("edits", "expected"),
+    [
+        (None, [[0, 0], [10, 0], [10, 10]]),
+        ({"edited_rows": {1: {"x": 20.5}}}, [[0, 0], [20.5, 0], [10, 10]]),
+        ({"deleted_rows": [0], "added_rows": [{"x": 0, "y": 10}, {}]}, [[10, 0], [10, 10], [0, 10]]),
+        ({"added_rows": [{"x": 5}]}, forms.FormError),  # half a point
+    ],
+)
+def test_table_edits_make_the_points(registry, edits, expected):
+    polygon = spec(registry, "zone.count", "polygon")
+    rows = forms.table_rows(polygon.display([[0, 0], [10, 0], [10, 10]]), edits)
+    if expected is forms.FormError:
+        with pytest.raises(forms.FormError, match="point 4 needs a number for both x and y"):
+            forms.parse_widget_value(polygon, rows)
+    else:
+        assert forms.parse_widget_value(polygon, rows) == expected
+
+
+def test_a_polygon_table_applies_like_any_field(registry):
+    cls = registry.get("zone.count")
+    specs = forms.field_specs(cls.Params)
+    current = {"polygon": [[0, 0], [10, 0], [10, 10]]}
+    rows = forms.table_rows(specs[0].display(current["polygon"]), {"deleted_rows": [2]})
+    applied = forms.apply_entered(cls.Params, specs, current, {"polygon": rows})
+    assert "at least 3 points" in applied.messages["polygon"] and not applied.changes
+    rows = forms.table_rows(specs[0].display(current["polygon"]), {"added_rows": [{"x": 0, "y": 10}]})
+    applied = forms.apply_entered(cls.Params, specs, current, {"polygon": rows})
+    assert applied.changes == {"polygon": [[0, 0], [10, 0], [10, 10], [0, 10]]}

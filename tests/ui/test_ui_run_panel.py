@@ -1,8 +1,11 @@
-"""The Run tab through ``AppTest``: auto-run on step, play started, restarted by an edit, stopped."""
+"""The frame view's server and the Run tab through ``AppTest``: steps over HTTP, play restarted by an edit, stopped."""
 
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -31,39 +34,56 @@ def app(tmp_path, monkeypatch) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     yield at
-    player = at.session_state["player"] if "player" in at.session_state else None
-    if player is not None:
-        player.stop()
+    at.session_state["viewer_server"].close()
 
 
 def captions(at: AppTest) -> str:
     return "\n".join(str(c.value) for c in at.caption)
 
 
-def test_a_step_runs_the_new_frame_without_pressing_run(app):
+def post(server, path: str, **args) -> tuple[dict, bytes]:
+    """A request as the page's frame view sends it: a bodiless POST with the server's token."""
+    query = urllib.parse.urlencode({"t": server.token, **args})
+    request = urllib.request.Request(f"{server.url}/{path}?{query}", method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        headers = {k: urllib.parse.unquote(v) for k, v in response.headers.items() if k.startswith("X-")}
+        return headers, response.read()
+
+
+def test_steps_over_http_move_the_index_and_the_results_follow(app):
+    server = app.session_state["viewer_server"]
     assert "node(s) ran" not in captions(app)  # nothing runs by itself on opening
-    app.button(key="frame_next").click().run()
+    headers, body = post(server, "step", by=1)
+    assert headers["X-Index"] == "1" and body[:2] == b"\xff\xd8"  # a JPEG of frame 1
+    app.run()  # the rerun the page asks for once its clicks are served
     assert "Input: belt frame 1 — 3 node(s) ran" in captions(app)
-    app.button(key="frame_next").click().run()
-    assert "Input: belt frame 2 — 3 node(s) ran" in captions(app)
-    app.toggle(key="run_auto").set_value(False).run()
-    app.button(key="frame_next").click().run()
-    assert "Input: belt frame 2 —" in captions(app)  # auto-run off: the last run stays
+    headers, _ = post(server, "step", by=3)  # three clicks made while frame 1 ran: three frames on
+    assert headers["X-Index"] == "4" and int(headers["X-Seq"]) == 2
+    headers, _ = post(server, "step", by=-2)
+    assert headers["X-Index"] == "2"
+    headers, _ = post(server, "goto", index=10_000)  # past the end: the last frame
+    assert int(headers["X-Index"]) == int(headers["X-Count"]) - 1
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(f"{server.url}/step?by=1&t=guess", method="POST"), timeout=10)
+    assert refused.value.code == 403
 
 
 def test_play_restarts_on_an_edit_and_stop_closes(app):
-    app.button(key="play_btn").click().run()
-    first = app.session_state["player"]
-    assert first.graph.nodes["stats"] is not None and app.button(key="play_btn").label == "■ Stop"
+    server = app.session_state["viewer_server"]
+    view = server.viewer
+    post(server, "goto", index=5)
+    assert "stream" in view.play()
+    first = view.player
+    assert first is not None and first.graph.nodes["stats"] is not None
     text = app.text_area(key="yaml_text").value
     app.text_area(key="yaml_text").set_value(text.replace("  dim: {type: debug.invert, inputs: {image: belt.image}}\n",
                                                           "")).run()
-    second = app.session_state["player"]
+    second = view.player
     assert second is not first and not first.running and first.session.live_nodes == {}
     assert "dim" not in second.graph.nodes  # play goes on with the edited graph
-    app.button(key="play_btn").click().run()
-    assert "player" not in app.session_state and not second.running and second.session.live_nodes == {}
-    assert app.button(key="play_btn").label == "▶ Play"
+    headers, body = post(server, "stop")
+    assert view.player is None and not second.running and second.session.live_nodes == {}
+    assert int(headers["X-Index"]) >= 5 and body[:2] == b"\xff\xd8"  # the frame play reached, run and shown
 
 
 def test_results_columns_are_picked_and_remembered(tmp_path, monkeypatch):
@@ -76,7 +96,9 @@ def test_results_columns_are_picked_and_remembered(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGFLOW_EDITOR_FILE", "workflows/coins.yaml")
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.button(key="run_btn").click().run()
+    viewer = at.session_state["viewer_server"].viewer
+    viewer.run()
+    at.run()
     table = at.dataframe[0].value
     first = list(table.columns)
     assert first[:2] == ["#", "class_name"] and "x1" not in first  # boxes are not in the default pick
@@ -85,5 +107,6 @@ def test_results_columns_are_picked_and_remembered(tmp_path, monkeypatch):
     picker.set_value(["x1", "length_mm"]).run()
     assert list(at.dataframe[0].value.columns) == ["length_mm", "x1"]  # in table order
     at.selectbox(key="node_pick").set_value("coins").run()  # another selection; the table's node is the same
-    at.button(key="run_btn").click().run()
+    viewer.run()
+    at.run()
     assert list(at.dataframe[0].value.columns) == ["length_mm", "x1"]  # remembered

@@ -449,7 +449,10 @@ function deleteNodes(ids) {
   SF.send("delete", { node: ids[0], nodes: ids });
 }
 
+// The wheel scrolls the page, as everywhere else on it: only Ctrl+wheel (a touchpad pinch) zooms here,
+// so a page scrolled with the pointer over the canvas is never caught by it.
 wrap.addEventListener("wheel", ev => {
+  if (!ev.ctrlKey && !ev.metaKey) return;
   ev.preventDefault();
   const r = wrap.getBoundingClientRect();
   zoomAt(view.zoom * (ev.deltaY < 0 ? 1.1 : 1 / 1.1), ev.clientX - r.left, ev.clientY - r.top);
