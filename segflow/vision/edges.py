@@ -40,11 +40,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from segflow.vision.corners import rebuild_corners, render_cover
+from segflow.vision.edge_model import INNER, OUTER, fit_profile
 from segflow.vision.sectors import FINE, Sectors, approximate_distance, outline_field
 from segflow.vision.skeleton import extend_ends, free_ends, polyline_distance, skeleton_paths, zhang_suen_thinning
 
@@ -56,6 +59,7 @@ BORDER = int(W_OUT + RING) + 3  # empty border a crop needs around the mask
 MIN_CONTRAST = 12.0  # grey levels between object and background below which edges stay the mask's
 MIN_EXPLAINED = 0.6  # share of the band's grey-level variance the edge model must explain
 SIGMAS = np.array([0.4, 0.6, 0.8, 1.0, 1.2, 1.45, 1.7, 2.0, 2.5])  # blurs tried when the frame's is unknown
+FIT_SECTOR = 4.0  # outline pixels per sector of the fitted outline: short enough for a 6 px blob's ends
 END_SKIP = 5.0  # px around a thin object's free ends left out of its line-spread fit
 
 
@@ -104,6 +108,68 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     """Place the edges of the object ``mask`` hints at, from ``gray`` (same crop; NaN where unseen).
 
     ``mask`` must have an empty border of :data:`BORDER` px. ``sigma_hint`` is the frame's
+    edge blur, used for an object too small or thin to show its own (see
+    :mod:`segflow.vision.edge_model`).
+    """
+    if os.environ.get("SEGFLOW_OLD_EDGES"):
+        return _fit_edges_old(mask, gray, sigma_hint)
+    sd = approximate_distance(mask)
+    seen = ~np.isnan(gray)
+    g = np.where(seen, gray, 0.0)
+    ring = seen & (sd >= W_OUT) & (sd < W_OUT + RING)
+    if ring.sum() < 8:
+        return from_mask(mask, "no background around it in the frame")
+    b = float(np.median(g[ring]))
+    noise = sensor_noise(g, ring)
+    plateau = object_ring(sd, seen, W_IN_NARROW)
+    half = None
+    if plateau.sum() >= 12:  # an interior to read a level from: start at the image's own half-level
+        inner = float(np.median(g[plateau]))
+        if abs(inner - b) >= max(MIN_CONTRAST, 6 * noise):
+            half = half_level(sd, np.where(seen, g, b), (inner + b) / 2, inner > b)
+    hint = mask
+    if half is None and _is_thin(sd):  # its traced outline folds onto itself: start from it grown by 2 px
+        hint = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    if half is None and os.environ.get("SMOOTH_START", "1") == "1":  # the mask's staircase smoothed away on a finer grid
+        soft = cv2.GaussianBlur(hint.astype(np.float32), (0, 0), 1.0)
+        half = cv2.resize(soft, None, fx=FINE, fy=FINE, interpolation=cv2.INTER_LINEAR) >= 0.5
+    start, cut = outline_field(hint, half, FIT_SECTOR)
+    fit = fit_profile(cut, start, g, seen, sigma_hint)
+    if isinstance(fit, str):
+        return from_mask(mask, fit, noise)
+    if abs(fit.contrast) < max(MIN_CONTRAST, 6 * noise):
+        return from_mask(mask, f"low contrast ({abs(fit.contrast):.0f} grey levels)", noise)
+    if fit.explained < MIN_EXPLAINED:
+        return from_mask(mask, f"the grey levels do not look like an edge ({fit.explained:.0%} explained)", noise)
+    pinned = float(np.mean((fit.offsets <= -INNER + 0.01) | (fit.offsets >= OUTER - 1.01)))
+    if pinned > 0.25:
+        return from_mask(mask, "the grey levels put the edges beyond the search band", noise)
+    level, moved = cut.moved(fit.offsets)
+    band = seen & (start < OUTER) & (start >= -INNER)
+    rounded = tuple(moved)
+    loops, cornered = rebuild_corners(rounded, level, g, band, fit.sigma)
+    if loops is not rounded:
+        # Corners found: fit again from the cornered outline, so the faces beside a corner need
+        # not bulge to make up for the area its rounding lost.
+        fine = render_cover(loops, (mask.shape[0] * FINE, mask.shape[1] * FINE), FINE) >= 0.5
+        start2, cut2 = outline_field(hint, fine, FIT_SECTOR)
+        refit = fit_profile(cut2, start2, g, seen, fit.sigma if sigma_hint is None else sigma_hint, near=True)
+        if len(cut2.corners) and not isinstance(refit, str) and refit.cost < fit.cost:
+            fit, cut = dataclasses.replace(refit, sigma_u=fit.sigma_u), cut2
+            level, moved = cut.moved(fit.offsets)
+            loops = tuple(moved)
+        else:
+            level = cornered
+    statistical = float(np.median(fit.offset_u)) if len(fit.offset_u) else 0.0
+    edge_u = math.hypot(0.05 + 0.05 * fit.sigma, 2 * statistical, 0.5 * (1 - fit.explained))
+    own_blur = sigma_hint is None and fit.sigma_u <= 0.1 * fit.sigma
+    return EdgeFit(level, "image", "", fit.sigma, fit.contrast, noise, edge_u, own_blur, tuple(loops))
+
+
+def _fit_edges_old(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = None) -> EdgeFit:
+    """Place the edges of the object ``mask`` hints at, from ``gray`` (same crop; NaN where unseen).
+
+    ``mask`` must have an empty border of :data:`BORDER` px. ``sigma_hint`` is the frame's
     edge blur, used for an object too small or thin to show its own level.
     """
     sd = approximate_distance(mask)  # where the mask puts things; the outline is traced later
@@ -131,6 +197,12 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     if fit is None:  # too narrow to read its level beside its edge: its whole profile decides
         return _fit_thin(mask, sd0, g, seen, noise, sigma_hint)
     return fit
+
+
+def _is_thin(sd: np.ndarray) -> bool:
+    """A mask at most ~5 px across and long for it (a bar, a crack), not a small round blob."""
+    depth = float(-sd.min()) + 0.5
+    return depth <= 2.5 and float((sd < 0).sum()) >= 8 * depth**2
 
 
 def object_ring(sd: np.ndarray, seen: np.ndarray, depth: float) -> np.ndarray:

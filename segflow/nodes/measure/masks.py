@@ -93,6 +93,11 @@ def mm_fields(m: MaskMeasurements, mm_per_px: float, rel_u: float) -> dict[str, 
     return fields
 
 
+def _needs_frame_blur(outline: Outline, frame_blur: float) -> bool:
+    fit = outline.fit
+    return fit.method == "image" and (not fit.plateau or abs(fit.sigma - frame_blur) > 0.2 * frame_blur)
+
+
 @node_type("measure.masks")
 class MeasureMasks(Node):
     """Measure every mask: area, lengths, Feret diameters, skeleton; in px and mm, with uncertainty."""
@@ -175,9 +180,12 @@ class MeasureMasks(Node):
         outlines = [locate(m, gray, others=(counts - m) > 0) for m in masks]
         blurs = [o.fit.sigma for o in outlines if o is not None and o.fit.plateau]
         if blurs:
+            # One lens, one blur: an object whose own blur is unsure, or far from the frame's
+            # (a thin bar trading width for blur, a small blob collapsing into a wide haze), is
+            # fitted again with the frame's.
             hint = float(np.median(blurs))
             outlines = [
-                locate(m, gray, hint, (counts - m) > 0) if o is not None and not o.fit.plateau else o
+                locate(m, gray, hint, (counts - m) > 0) if o is not None and _needs_frame_blur(o, hint) else o
                 for m, o in zip(masks, outlines, strict=True)
             ]
         return outlines
