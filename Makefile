@@ -78,6 +78,7 @@ bench: setup
 	$(PY) bench/classify_crops.py
 	$(PY) bench/sahi.py
 	$(PY) bench/serve_requests.py
+	$(PY) bench/serve_soak.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

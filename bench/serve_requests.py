@@ -1,6 +1,6 @@
-"""``segflow serve`` side by side: request batching, hot swap, soak. One run, three figures.
+"""``segflow serve`` side by side: request batching and hot swap. One run, two figures.
 
-    python bench/serve_requests.py [--requests 160] [--clients 16] [--soak 2000]
+    python bench/serve_requests.py [--requests 160] [--clients 16]
 
 1. Throughput: ``--clients`` concurrent clients post conveyor frames (PNG) until
    ``--requests`` have been answered, to
@@ -9,13 +9,14 @@
               settings; concurrent requests micro-batched, batch_size 8, max_wait_ms 20);
    - ceiling: ``segflow run`` of the same workflow on the same frames in one process
               (no HTTP, no PNG decode): what the model itself allows.
-   Throughput (requests/s) and p50/p95 latency. Goal: segflow >= 1.5x naive at a p95 no worse.
+   Throughput (median requests/s of ``--repeats`` runs in turns), p50/p95 latency, and the
+   server's CPU time per request (user + system: on a shared machine it moves far less
+   than a rate does). Goal: segflow >= 1.5x naive at a p95 no worse. ``--also DIR`` serves
+   a second segflow from another checkout beside them: a change's before and after.
 2. Hot swap: a pipeline on the whole video (150 frames, JSONL per frame): change
    ``detect.confidence`` (applied live), then the model file (drain and resume); frames lost
    or twice at the sink (goal 0), the output gap at each swap against the median gap.
-3. Soak: ``--soak`` requests, half good frames and half bad (junk bytes, wrong content type,
-   too many pixels, unknown workflow, a cut PNG): server deaths (goal 0) and RSS growth
-   after warm-up (goal < 50 MB).
+The soak (10,000 requests, good and bad, errors and RSS) is bench/serve_soak.py.
 The machine may be shared: the figures are ratios taken in the same run.
 """
 
@@ -27,6 +28,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,9 +72,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(command: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(command: list[str], port: int, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=ROOT, env=env or ENV, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -169,40 +171,64 @@ class _Finished:
         return (len(kept) - 1) / (kept[-1] - kept[0]) if len(kept) > 1 else 0.0
 
 
-def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes], workflow: Path, port: int) -> None:
-    """Both servers up, warmed, then measured in turns (naive, segflow, naive, ...); the best of each."""
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used: less at the mercy of other load than a rate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes], workflow: Path,
+               served: subprocess.Popen[bytes], port: int) -> None:
+    """Every server up and warmed, then measured in turns (naive, segflow, ..., naive, ...)."""
     bodies = [{"files": {"image": (f"f{i}.png", data)}} for i, data in enumerate(images)]
+    run_path = "/workflows/stones-detect/run"
     naive_port = free_port()
-    naive = start([sys.executable, "bench/naive_server.py", str(naive_port)], naive_port, tmp / "naive.log")
-    urls = {"naive": f"http://127.0.0.1:{naive_port}/run",
-            "segflow": f"http://127.0.0.1:{port}/workflows/stones-detect/run"}
-    best: dict[str, tuple[float, list[float], dict[int, int]]] = {}
+    servers = {"naive": (start([sys.executable, "bench/naive_server.py", str(naive_port)], naive_port,
+                               tmp / "naive.log"), f"http://127.0.0.1:{naive_port}/run"),
+               "segflow": (served, f"http://127.0.0.1:{port}{run_path}")}
+    if args.also:  # another checkout's code, served side by side: a change's before and after in one run
+        also_port = free_port()
+        servers[f"segflow@{Path(args.also).name}"] = (
+            start([sys.executable, "-m", "segflow.serve", "--port", str(also_port), str(workflow)], also_port,
+                  tmp / "also.log", {**ENV, "PYTHONPATH": str(Path(args.also).resolve())}),
+            f"http://127.0.0.1:{also_port}{run_path}")
+    runs: dict[str, list[tuple[float, list[float], float]]] = {name: [] for name in servers}
     try:
-        for url in urls.values():
+        for _, url in servers.values():
             hammer(url, bodies, args.clients, 2 * args.clients)  # warm-up: first model calls are slow
         for _ in range(args.repeats):
-            for name, url in urls.items():
-                measured = hammer(url, bodies, args.clients, args.requests)
-                if name not in best or measured[0] > best[name][0]:
-                    best[name] = measured
+            for name, (process, url) in servers.items():
+                before = cpu_s(process.pid)
+                rate, latencies, statuses = hammer(url, bodies, args.clients, args.requests)
+                assert statuses == {200: args.requests}, f"{name}: {statuses}"
+                runs[name].append((rate, latencies, (cpu_s(process.pid) - before) / args.requests * 1000))
     finally:
-        stop(naive)
+        for name, (process, _) in servers.items():
+            if name != "segflow":
+                stop(process)
     served_batch = mean_batch(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text)
     from segflow.engine.api import loads
 
     finished = _Finished()
     report = loads(workflow.read_text()).run(max_frames=args.requests + 32, hooks=finished)  # type: ignore[arg-type]
-    print(f"\n1. {args.clients} concurrent clients, {args.requests} conveyor frames per run, best of {args.repeats}")
-    print(f"   {'':8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7}  statuses")
-    for name, (rate, latencies, statuses) in best.items():
-        p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-        print(f"   {name:8} {rate:7.2f} {p50:7.0f} {p95:7.0f}  {statuses}")
-    print(f"   {'ceiling':8} {finished.rate(32):7.2f}       -       -  (segflow run in process, after 32 frames)")
-    ours, theirs = best["segflow"], best["naive"]
+    print(f"\n1. {args.clients} concurrent clients, {args.requests} conveyor frames per run, {args.repeats} runs each "
+          "in turns; latencies of all runs")
+    print(f"   {'':22} {'median req/s':>12} {'best':>6} {'p50 ms':>7} {'p95 ms':>7} {'server CPU ms/req':>18}")
+    summary = {}
+    for name, measured in runs.items():
+        rate = statistics.median(r for r, _, _ in measured)
+        latencies = [t for _, ts, _ in measured for t in ts]
+        cpu = statistics.median(c for _, _, c in measured)
+        summary[name] = rate, percentile(latencies, 95), cpu
+        print(f"   {name:22} {rate:12.2f} {max(r for r, _, _ in measured):6.2f} {percentile(latencies, 50):7.0f} "
+              f"{percentile(latencies, 95):7.0f} {cpu:18.1f}")
+    print(f"   {'ceiling':22} {finished.rate(32):12.2f}  (segflow run in process, after 32 frames)")
     detect = next(m for m in report.nodes if m.node_id == "detect")
-    print(f"   segflow / naive: {ours[0] / theirs[0]:.2f}x throughput, p95 {percentile(ours[1], 95):.0f} vs "
-          f"{percentile(theirs[1], 95):.0f} ms; mean batch served {served_batch:.1f}, "
-          f"in process {detect.items / max(detect.calls, 1):.1f}")
+    for name in (n for n in summary if n != "naive"):
+        (rate, p95, cpu), (naive_rate, naive_p95, naive_cpu) = summary[name], summary["naive"]
+        print(f"   {name} / naive: {rate / naive_rate:.2f}x throughput (median), p95 {p95:.0f} vs {naive_p95:.0f} ms, "
+              f"{naive_cpu / cpu:.2f}x less server CPU per request")
+    print(f"   mean batch served {served_batch:.1f}, in process {detect.items / max(detect.calls, 1):.1f}")
 
 
 def hot_swap(tmp: Path, port: int) -> None:
@@ -247,34 +273,15 @@ def time_of(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def soak(args: argparse.Namespace, images: list[bytes], served: subprocess.Popen[bytes], port: int) -> None:
-    big = cv2.imencode(".png", np.zeros((4200, 4200, 3), np.uint8))[1].tobytes()
-    url = f"http://127.0.0.1:{port}/workflows/stones-detect/run"
-    good = [{"files": {"image": (f"f{i}.png", data)}} for i, data in enumerate(images)]
-    bad = [{"files": {"image": ("junk.png", os.urandom(2048))}},
-           {"content": b"hello", "headers": {"content-type": "text/plain"}},
-           {"files": {"image": ("big.png", big)}},
-           {"files": {"image": ("cut.png", images[0][:5000])}},
-           {"json": {"images": ["not base64!"]}}]
-    mixed = [body for i in range(2 * len(good)) for body in (good[i % len(good)], bad[i % len(bad)])]
-    hammer(url, mixed, 16, 200)  # warm-up: allocator pools, caches
-    before = rss_mb(served.pid)
-    began = time.perf_counter()
-    _, _, statuses = hammer(url, mixed, 16, args.soak)
-    after = rss_mb(served.pid)
-    print(f"\n3. soak: {args.soak} requests (half good, half bad of 5 kinds) in {time.perf_counter() - began:.0f} s")
-    print(f"   statuses {dict(sorted(statuses.items()))}; server alive: {served.poll() is None}; "
-          f"RSS {before:.0f} -> {after:.0f} MB ({after - before:+.1f} MB)")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=160)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--soak", type=int, default=2000)
     parser.add_argument("--frames", type=int, default=32, help="distinct conveyor frames posted")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--parts", default="throughput,swap,soak", help="which figures, comma-separated")
+    parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--also", metavar="DIR", help="also serve the segflow/ of another checkout, e.g. an "
+                        "earlier commit's (git archive COMMIT segflow | tar -x -C DIR)")
+    parser.add_argument("--parts", default="throughput,swap", help="which figures, comma-separated")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     images = frames(args.frames)
@@ -288,11 +295,9 @@ def main() -> None:
         parts = args.parts.split(",")
         try:
             if "throughput" in parts:
-                throughput(args, tmp, images, workflow, port)
+                throughput(args, tmp, images, workflow, served, port)
             if "swap" in parts:
                 hot_swap(tmp, port)
-            if "soak" in parts:
-                soak(args, images, served, port)
         finally:
             stop(served)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from segflow.client.models import ImageResult, PipelineInfo, RunResponse, UpdateResult, WorkflowInfo
+from segflow.client.models import ImageResult, PipelineInfo, ReloadResult, RunResponse, UpdateResult, WorkflowInfo
 
 TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 Image = str | Path | bytes | Any
@@ -119,6 +119,10 @@ class Client:
     def workflows(self) -> list[WorkflowInfo]:
         return [WorkflowInfo.model_validate(w) for w in _check(self.http.get("/workflows")).json()]
 
+    def reload(self, workflow: str) -> ReloadResult:
+        """Have the server load the workflow's file again (a bad version raises ServerError, located)."""
+        return ReloadResult.model_validate(_check(self.http.post(f"/workflows/{workflow}/reload")).json())
+
     def run(self, workflow: str, images: Image | list[Image], inputs: dict[str, Any] | None = None,
             annotated: bool = False) -> list[ImageResult]:
         """Run a served workflow on one image or several; one result per image, in order."""
@@ -176,6 +180,9 @@ class AsyncClient:
     async def health(self) -> dict[str, Any]:
         return dict(_check(await self.http.get("/healthz")).json())
 
+    async def reload(self, workflow: str) -> ReloadResult:
+        return ReloadResult.model_validate(_check(await self.http.post(f"/workflows/{workflow}/reload")).json())
+
     async def run(self, workflow: str, images: Image | list[Image], inputs: dict[str, Any] | None = None,
                   annotated: bool = False) -> list[ImageResult]:
         response = await self.http.post(f"/workflows/{workflow}/run", **_run_form(images, inputs, annotated))
@@ -214,4 +221,4 @@ class AsyncClient:
                     yield event
 
 
-__all__ = ["AsyncClient", "Client", "ImageResult", "PipelineInfo", "ServerError", "UpdateResult"]
+__all__ = ["AsyncClient", "Client", "ImageResult", "PipelineInfo", "ReloadResult", "ServerError", "UpdateResult"]

@@ -36,6 +36,7 @@ class ClientCommand:
         p.add_argument("images", nargs="+")
         p.add_argument("--inputs", default="{}", help="JSON object of input values")
         sub.add_parser("workflows", help="list the served workflows")
+        sub.add_parser("reload", help="have the server load a served workflow's file again").add_argument("workflow")
         p = sub.add_parser("start", help="start a pipeline: a served workflow's name or a YAML file")
         p.add_argument("workflow")
         sub.add_parser("list", help="list pipelines")
@@ -67,6 +68,8 @@ class ClientCommand:
             _print(client.run(args.workflow, [Path(i) for i in args.images], json.loads(args.inputs)))
         elif action == "workflows":
             _print(client.workflows())
+        elif action == "reload":
+            _print(client.reload(args.workflow))
         elif action == "start":
             path = Path(args.workflow)
             is_file = path.suffix in (".yaml", ".yml") and path.exists()

@@ -46,6 +46,22 @@ class WorkflowInfo(BaseModel):
     file: str
     description: str = ""
     inputs: dict[str, Any] = Field(default_factory=dict)
+    version: int = Field(1, description="1, then one more at each reload that took effect.")
+    setups: dict[str, int] = Field(default_factory=dict,
+                                   description="Per node, how often it was set up (a model node: its model loaded).")
+    reload_error: str = Field("", description="Why the last reload was refused (located); empty once one succeeds.")
+
+
+class ReloadResult(BaseModel):
+    """``POST /workflows/{name}/reload``: what changed, what was set up anew, what kept running."""
+
+    workflow: str
+    version: int
+    changed: list[str] = Field(default_factory=list, description="Nodes whose type, params or inputs changed.")
+    removed: list[str] = Field(default_factory=list)
+    set_up: list[str] = Field(default_factory=list, description="Nodes set up anew (models loaded).")
+    kept: list[str] = Field(default_factory=list, description="Nodes taken over running, models loaded.")
+    runs: int = Field(0, description="Runs (one per set of input values) switched to the new version.")
 
 
 class PipelineRequest(BaseModel):

@@ -14,6 +14,7 @@ import json
 import logging
 import queue
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,6 +28,7 @@ from segflow.client.models import (
     PipelineInfo,
     PipelineRequest,
     PipelineUpdate,
+    ReloadResult,
     RunRequest,
     RunResponse,
     UpdateResult,
@@ -41,10 +43,13 @@ from segflow.serve.config import ServeConfig
 from segflow.serve.guard import Guard
 from segflow.serve.images import BadImage, decode, from_base64, jpeg, jpeg_base64
 from segflow.serve.pipelines import Pipeline, Pipelines
-from segflow.serve.served import Served
+from segflow.serve.served import NotReloaded, Served
+from segflow.serve.stand_ins import Result
+from segflow.serve.watch import Watcher
 
 log = logging.getLogger("segflow")
 PREVIEW_PERIOD_S = 0.2  # the MJPEG preview sends at most 5 images a second
+RETRY_AFTER_S = 1  # what a 429 tells a client to wait: requests here take about that long
 
 
 def create_app(config: ServeConfig) -> FastAPI:
@@ -57,9 +62,13 @@ def create_app(config: ServeConfig) -> FastAPI:
         for served in runs.values():  # models load before the first request is taken
             if served.workflow.graph.bound:
                 await asyncio.to_thread(served.run_for, {})
+        watcher = Watcher(runs.values(), config.watch_s)
+        if config.watch_s > 0:
+            watcher.start()
         try:
             yield
         finally:
+            await asyncio.to_thread(watcher.close)
             await asyncio.to_thread(pipelines.stop_all)
             for served in runs.values():
                 await asyncio.to_thread(served.stop)
@@ -71,7 +80,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) else {"error": mask(str(exc.detail))}
-        return JSONResponse(body, exc.status_code)
+        return JSONResponse(body, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -105,8 +114,29 @@ def create_app(config: ServeConfig) -> FastAPI:
     @app.get("/workflows", tags=["images"])
     async def workflows() -> list[WorkflowInfo]:
         return [WorkflowInfo(name=n, file=s.workflow.file, description=s.workflow.graph.description or "",
-                             inputs={k: v.model_dump() for k, v in s.workflow.inputs.items()})
+                             inputs={k: v.model_dump() for k, v in s.workflow.inputs.items()},
+                             version=s.version, setups=dict(s.setups), reload_error=s.reload_error)
                 for n, s in runs.items()]
+
+    @app.post("/workflows/{name}/reload", tags=["images"])
+    async def reload(name: str) -> ReloadResult:
+        """Load the workflow's file again: only changed nodes are set up; a bad version leaves the old one serving."""
+        served = served_named(name)
+        try:
+            done = await asyncio.to_thread(served.reload_file)
+        except WorkflowError as exc:
+            raise invalid(exc, "the previous version keeps serving") from exc
+        except NotReloaded as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return ReloadResult(workflow=name, version=served.version, changed=done.changed, removed=done.removed,
+                            set_up=done.set_up, kept=done.kept, runs=done.runs)
+
+    def served_named(name: str) -> Served:
+        served = runs.get(name)
+        if served is None:
+            names = ", ".join(sorted(runs)) or "none"
+            raise HTTPException(404, f"no workflow '{name}' is served here (served: {names})")
+        return served
 
     @app.post("/workflows/{name}/run", tags=["images"], response_model=RunResponse,
               openapi_extra={"requestBody": {"content": {
@@ -117,19 +147,18 @@ def create_app(config: ServeConfig) -> FastAPI:
                       "annotated": {"type": "boolean"}}}}}}})
     async def run_images(name: str, request: Request) -> RunResponse:
         """Push one or more images through a served workflow: per image, the records its sinks would write."""
-        served = runs.get(name)
-        if served is None:
-            names = ", ".join(sorted(runs)) or "none"
-            raise HTTPException(404, f"no workflow '{name}' is served here (served: {names})")
-        images, inputs, annotated = await read_run_request(request, config.max_pixels, config.max_images)
+        served = served_named(name)
+        encoded, inputs, annotated = await read_run_request(request, config.max_images)
         check_inputs(served.workflow, inputs)
         if busy.locked():
-            raise HTTPException(429, f"the server is running {config.max_concurrent} requests already; retry shortly")
+            raise HTTPException(429, f"the server is running {config.max_concurrent} requests already; retry shortly",
+                                headers={"Retry-After": str(RETRY_AFTER_S)})
         async with busy:
             try:
-                run = await asyncio.to_thread(served.run_for, inputs, images[0])
-                futures = [run.submit(pixels) for pixels in images]
+                futures = await asyncio.to_thread(decode_and_submit, served, inputs, encoded, config.max_pixels)
                 done = [await asyncio.wait_for(asyncio.wrap_future(f), config.request_timeout_s) for f in futures]
+            except BadImage as exc:
+                raise HTTPException(422, str(exc)) from exc
             except WorkflowError as exc:
                 raise invalid(exc) from exc
             except RunEnded as exc:
@@ -241,9 +270,10 @@ def create_app(config: ServeConfig) -> FastAPI:
     return app
 
 
-def invalid(exc: WorkflowError) -> HTTPException:
+def invalid(exc: WorkflowError, then: str = "") -> HTTPException:
     """422 with every located issue, as ``segflow validate`` prints them."""
-    return HTTPException(422, {"error": f"the workflow is invalid ({len(exc.issues)} problems)",
+    return HTTPException(422, {"error": f"the workflow is invalid ({len(exc.issues)} problems)"
+                                        + (f"; {then}" if then else ""),
                                "issues": [{**i.to_dict(), "text": i.format()} for i in exc.issues]})
 
 
@@ -256,9 +286,14 @@ def check_inputs(workflow: Workflow, inputs: dict[str, Any]) -> None:
         raise HTTPException(422, f"workflow '{workflow.name}' has no input {', '.join(map(repr, unknown))}: {have}")
 
 
-async def read_run_request(request: Request, max_pixels: int,
-                           max_images: int) -> tuple[list[Any], dict[str, Any], bool]:
-    """Images, input values and ``annotated`` from a multipart form or a JSON body."""
+def decode_and_submit(served: Served, inputs: dict[str, Any], encoded: list[tuple[str, bytes]],
+                      max_pixels: int) -> list[Future[Result]]:
+    """On a worker thread: decode the request's images, then put them into the workflow's run, in order."""
+    return served.submit(inputs, [decode(data, name, max_pixels) for name, data in encoded])
+
+
+async def read_run_request(request: Request, max_images: int) -> tuple[list[tuple[str, bytes]], dict[str, Any], bool]:
+    """Encoded images (name, bytes), input values and ``annotated`` from a multipart form or a JSON body."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if kind == "multipart/form-data":
@@ -268,7 +303,7 @@ async def read_run_request(request: Request, max_pixels: int,
                 raise HTTPException(422, "the form has no file in its 'image' field")
             if len(uploads) > max_images:
                 raise HTTPException(413, f"{len(uploads)} images; at most {max_images} per request")
-            images = [decode(await f.read(), f.filename or f"image {i}", max_pixels) for i, f in enumerate(uploads)]
+            images = [(f.filename or f"image {i}", await f.read()) for i, f in enumerate(uploads)]
             raw = form.get("inputs")
             inputs = json.loads(raw) if isinstance(raw, str) and raw else {}
             if not isinstance(inputs, dict):
@@ -278,7 +313,7 @@ async def read_run_request(request: Request, max_pixels: int,
             body = RunRequest.model_validate_json(await request.body())
             if len(body.images) > max_images:
                 raise HTTPException(413, f"{len(body.images)} images; at most {max_images} per request")
-            images = [from_base64(t, f"image {i}", max_pixels) for i, t in enumerate(body.images)]
+            images = [(f"image {i}", from_base64(t, f"image {i}")) for i, t in enumerate(body.images)]
             return images, body.inputs, body.annotated
     except BadImage as exc:
         raise HTTPException(422, str(exc)) from exc

@@ -37,6 +37,8 @@ class ServeCommand:
         parser.add_argument("--max-concurrent", type=int, default=limits.MAX_CONCURRENT,
                             help="requests running at once; more get 429")
         parser.add_argument("--request-timeout", type=float, default=limits.REQUEST_TIMEOUT_S)
+        parser.add_argument("--watch", type=float, default=limits.WATCH_S, metavar="SECONDS",
+                            help="check the workflow files this often and reload a changed one (0: never)")
 
     def run(self, args: argparse.Namespace) -> int:
         import uvicorn
@@ -62,7 +64,7 @@ class ServeCommand:
             log.error("two workflows share a name: %s", ", ".join(sorted(n for n in names if names.count(n) > 1)))
             return EXIT_INVALID
         config = limits.ServeConfig(workflows, token, Path.cwd(), int(args.max_body_mb * 2**20), args.max_pixels,
-                                    args.max_images, args.max_concurrent, args.request_timeout)
+                                    args.max_images, args.max_concurrent, args.request_timeout, args.watch)
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
             for handler in logging.getLogger(name).handlers or logging.getLogger().handlers:
                 handler.addFilter(MaskingFilter())

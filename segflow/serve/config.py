@@ -12,6 +12,7 @@ MAX_PIXELS = 4096 * 4096
 MAX_IMAGES = 16
 MAX_CONCURRENT = 64
 REQUEST_TIMEOUT_S = 120.0
+WATCH_S = 2.0
 
 
 @dataclass
@@ -26,3 +27,4 @@ class ServeConfig:
     max_images: int = MAX_IMAGES
     max_concurrent: int = MAX_CONCURRENT
     request_timeout_s: float = REQUEST_TIMEOUT_S
+    watch_s: float = WATCH_S  # 0: served files are not watched

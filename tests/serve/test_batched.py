@@ -37,10 +37,10 @@ def test_concurrent_images_are_batched_and_each_gets_its_own_result(tmp_path: Pa
     run.start()
     try:
         images = [np.full((8, 8, 3), 10 * k, np.uint8) for k in range(8)]
-        futures = [run.submit(img) for img in images]  # all in flight before the first batch fills
+        futures = run.submit(images)  # all in flight before the first batch fills
         results = [f.result(timeout=120) for f in futures]
         with ThreadPoolExecutor(4) as pool:
-            more = list(pool.map(lambda k: run.submit(images[k]).result(timeout=120), [3, 1, 7, 0]))
+            more = list(pool.map(lambda k: run.submit([images[k]])[0].result(timeout=120), [3, 1, 7, 0]))
     finally:
         run.stop()
     assert [r.records["means"][0]["value"]["mean"] for r in results] == [10.0 * k for k in range(8)]
@@ -52,7 +52,7 @@ def test_concurrent_images_are_batched_and_each_gets_its_own_result(tmp_path: Pa
 def test_a_node_failing_on_one_image_is_that_image_s_error(tmp_path: Path) -> None:
     run = served(tmp_path)
     try:
-        results = [run.submit(np.zeros((8, 8, 3), np.uint8)).result(timeout=120) for _ in range(7)]
+        results = [run.submit([np.zeros((8, 8, 3), np.uint8)])[0].result(timeout=120) for _ in range(7)]
     finally:
         run.stop()
     assert [bool(r.errors) for r in results] == [False] * 5 + [True, False]
@@ -63,10 +63,10 @@ def test_a_node_failing_on_one_image_is_that_image_s_error(tmp_path: Path) -> No
 def test_a_crash_ends_the_run_for_whoever_waits_and_the_next_request_starts_a_new_one(tmp_path: Path) -> None:
     run = served(tmp_path, exception="SystemExit")
     try:
-        futures = [run.submit(np.zeros((8, 8, 3), np.uint8)) for _ in range(6)]
+        futures = [run.submit([np.zeros((8, 8, 3), np.uint8)])[0] for _ in range(6)]
         crashed = futures[5].result(timeout=120)
         assert "SystemExit" in crashed.errors[0] and "'picky'" in crashed.errors[0]
-        again = run.submit(np.full((8, 8, 3), 7, np.uint8)).result(timeout=120)
+        again = run.submit([np.full((8, 8, 3), 7, np.uint8)])[0].result(timeout=120)
     finally:
         run.stop()
     assert again.records["means"][0]["value"]["mean"] == 7.0

@@ -7,7 +7,6 @@ import base64
 import json
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from servekit import wait_for
 
 from segflow.client import AsyncClient, Client, ServerError
 from tests.serve.conftest import MODEL, ROOT, TOKEN, VIDEO, Server, conveyor_frame
@@ -138,16 +138,6 @@ nodes:
 """
 
 
-def wait_for(check, timeout: float = 240.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} did not happen within {timeout:g} s")
-
-
 def test_a_pipeline_starts_streams_changes_live_and_drains_on_stop(server: Server, tmp_path: Path) -> None:
     out = tmp_path / "belt.jsonl"
     with Client(server.url, TOKEN) as client:
@@ -245,6 +235,10 @@ def test_the_command_line_client(server: Server, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     [result] = json.loads(done.stdout)
     assert any(row["class"] == "stone" for row in result["records"]["log"])
+    reloaded = subprocess.run([sys.executable, "-m", "segflow.client", "reload", "coffee-stones"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert json.loads(reloaded.stdout)["changed"] == []  # the file did not change: nothing to do
     refused = subprocess.run([sys.executable, "-m", "segflow.client", "get", "p999"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=300)
     assert refused.returncode == 1

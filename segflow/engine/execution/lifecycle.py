@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -37,8 +37,14 @@ class NodeSpecLike(Protocol):
 
 
 @contextmanager
-def running_nodes(specs: Mapping[str, NodeSpecLike], context: RunContext) -> Iterator[dict[str, Node]]:
-    """Instantiate and set up every node; close all of them (sinks flush) whatever happens."""
+def running_nodes(specs: Mapping[str, NodeSpecLike], context: RunContext,
+                  kept: Container[str] = ()) -> Iterator[dict[str, Node]]:
+    """Instantiate and set up every node; close all of them (sinks flush) whatever happens.
+
+    Ids in ``kept`` are left open at the end: another run took those nodes over
+    (``segflow serve`` keeps a model loaded across a reload). It is read when
+    the nodes close, so it may grow while the run goes on.
+    """
     nodes: dict[str, Node] = {}
     try:
         for node_id, spec in specs.items():
@@ -50,12 +56,18 @@ def running_nodes(specs: Mapping[str, NodeSpecLike], context: RunContext) -> Ite
                 raise SetupError(node_id, spec.cls.type_name, exc) from exc
         yield nodes
     finally:
-        for node_id, node in nodes.items():
-            try:
-                node.close()
-            except Exception as exc:
-                log.error("node '%s' (%s) failed to close: %s: %s", node_id, node.type_name,
-                          type(exc).__name__, exc)
+        close_nodes(nodes, kept)
+
+
+def close_nodes(nodes: Mapping[str, Node], kept: Container[str] = ()) -> None:
+    """Close every node not in ``kept``; a node that fails to close is logged, the others still close."""
+    for node_id, node in nodes.items():
+        if node_id in kept:
+            continue
+        try:
+            node.close()
+        except Exception as exc:
+            log.error("node '%s' (%s) failed to close: %s: %s", node_id, node.type_name, type(exc).__name__, exc)
 
 
 def total_frames(nodes: Mapping[str, Node], source_ids: Iterable[str], max_frames: int | None) -> int | None:
