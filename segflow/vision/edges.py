@@ -49,6 +49,7 @@ import numpy as np
 from segflow.vision.corners import rebuild_corners, render_cover
 from segflow.vision.edge_model import INNER, OUTER, fit_profile
 from segflow.vision.sectors import FINE, Sectors, approximate_distance, outline_field
+from segflow.vision.stroke import Stroke, fit_stroke
 from segflow.vision.skeleton import extend_ends, free_ends, polyline_distance, skeleton_paths, zhang_suen_thinning
 
 W_IN = 6.0  # px inside the mask's outline beyond which the object's own level is read
@@ -60,6 +61,7 @@ MIN_CONTRAST = 12.0  # grey levels between object and background below which edg
 MIN_EXPLAINED = 0.6  # share of the band's grey-level variance the edge model must explain
 SIGMAS = np.array([0.4, 0.6, 0.8, 1.0, 1.2, 1.45, 1.7, 2.0, 2.5])  # blurs tried when the frame's is unknown
 FIT_SECTOR = 4.0  # outline pixels per sector of the fitted outline: short enough for a 6 px blob's ends
+STROKE_DEPTH = 4.0  # px: an object no deeper than this inside (7 px across) may be a stroke
 END_SKIP = 5.0  # px around a thin object's free ends left out of its line-spread fit
 
 
@@ -76,6 +78,7 @@ class EdgeFit:
     edge_u: float  # standard uncertainty of one edge's position, px
     plateau: bool  # the object's level was read from its own interior
     outline: tuple[np.ndarray, ...] = ()  # the outer outlines as closed polylines, where known exactly
+    stroke: Stroke | None = None  # a thin object's fitted stroke (width and centre line from its line-spread)
 
 
 def group_median(groups: np.ndarray, values: np.ndarray, n: int, minimum: int, default: float) -> np.ndarray:
@@ -163,7 +166,20 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     statistical = float(np.median(fit.offset_u)) if len(fit.offset_u) else 0.0
     edge_u = math.hypot(0.05 + 0.05 * fit.sigma, 2 * statistical, 0.5 * (1 - fit.explained))
     own_blur = sigma_hint is None and fit.sigma_u <= 0.1 * fit.sigma
+    if _is_stroke(level < 0):  # 2-7 px across and long: its width from the line-spread, not the outline
+        stroke = fit_stroke(level < 0, g, seen, noise, sigma_hint, fit.sigma)
+        if not isinstance(stroke, str) and stroke.explained >= MIN_EXPLAINED:
+            return EdgeFit(stroke.level, "image", "", stroke.sigma, stroke.contrast, noise, stroke.edge_u, False,
+                           (stroke.outline,), stroke)
     return EdgeFit(level, "image", "", fit.sigma, fit.contrast, noise, edge_u, own_blur, tuple(loops))
+
+
+def _is_stroke(inside: np.ndarray) -> bool:
+    """At most 7 px across and at least twice as long as wide: a bar, a crack."""
+    if inside.sum() < 8:
+        return False
+    depth = float(cv2.distanceTransform(np.pad(inside, 1).astype(np.uint8), cv2.DIST_L2, 5).max())
+    return depth <= STROKE_DEPTH and float(inside.sum()) >= 8 * depth**2
 
 
 def _fit_edges_old(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = None) -> EdgeFit:
