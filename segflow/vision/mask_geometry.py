@@ -220,7 +220,11 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
     length, width, angle = min_area_rect(hull)
     feret_max, feret_min = feret_diameters(hull)
     ends = 0
-    if skeleton:
+    if skeleton and fit.stroke is not None:  # a stroke's centre line, end to end, is fitted with it
+        ends = 2
+        skeleton_len = fit.stroke.length * unit
+        mean_width = area / skeleton_len
+    elif skeleton:
         thin = zhang_suen_thinning(inside)
         paths, tips = skeleton_paths(thin), free_ends(thin)
         ends = len(tips)

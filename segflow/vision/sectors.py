@@ -225,7 +225,8 @@ def traced(region: np.ndarray, fine: int = 1) -> tuple[list[np.ndarray], float]:
     return out, 0.5 / fine
 
 
-def outline_field(mask: np.ndarray, fine: np.ndarray | None = None, sector: float = SECTOR) -> tuple[np.ndarray, Sectors]:
+def outline_field(mask: np.ndarray, fine: np.ndarray | None = None,
+                  sector: float = SECTOR) -> tuple[np.ndarray, Sectors]:
     """Each pixel's signed distance from a smoothed outline (negative inside), and its sectors.
 
     The outline is the mask's, or that of ``fine``: a region drawn on a grid :data:`FINE`

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-
 REACH = 4.0  # px beyond the stroke (plus 3 sigma) that the fit reads
 MAX_DEGREE = 5  # of the centre line's polynomial: an arc with a slow wave on it
+BEND_PX = 0.1  # px: a centre line is given another degree only if that follows the mass this much closer
 ITERATIONS = 20
 STEP = 0.02  # px, finite-difference step of the Jacobian
 
@@ -117,15 +117,25 @@ def _centre_line(region: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np
     normal = np.array([-axis[1], axis[0]])
     u, v = (pts - origin) @ axis, (pts - origin) @ normal
     span = float(u.max() - u.min())
-    degree = int(np.clip(span // 10, 1, MAX_DEGREE))
-    w = weight[ys, xs]
-    coef = np.polyfit(u, v, degree, w=np.sqrt(np.maximum(w, 1e-9)))
+    w = np.maximum(weight[ys, xs], 1e-9)
+    fits = []
+    for degree in range(1, int(np.clip(span // 10, 1, MAX_DEGREE)) + 1):
+        coef = np.polyfit(u, v, degree, w=np.sqrt(w))
+        fits.append((float(np.average((v - np.polyval(coef, u)) ** 2, weights=w)), coef))
+    # the lowest degree that follows the line about as well as the highest: a bar stays straight
+    least = fits[-1][0]
+    coef = next(c for spread, c in fits if spread <= 1.02 * least + BEND_PX**2)
     return origin, axis, coef, (float(u.min()), float(u.max()))
 
 
 def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float,
-               sigma_hint: float | None, sigma_start: float) -> Stroke | str:
-    """Fit a stroke to the object ``inside`` roughly covers (a crop with room around it); or why not."""
+               sigma_hint: float | None, sigma_start: float, hint_u: float = 0.0) -> Stroke | str:
+    """Fit a stroke to the object ``inside`` roughly covers (a crop with room around it); or why not.
+
+    ``sigma_hint`` is the frame's blur and ``hint_u`` its standard uncertainty: the blur is
+    then fitted with that as a prior (fixed when ``hint_u`` is 0), so the width's
+    uncertainty carries the frame blur's.
+    """
     dist_out = cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 5)
     ring = seen & (dist_out > 4) & (dist_out <= 7)
     if ring.sum() < 8 or inside.sum() < 4:
@@ -138,14 +148,16 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     origin, axis, coef, u_range = _centre_line(near & (mass > 0), mass)
     geo = _Geometry(inside.shape, origin, axis, coef, u_range)
     depth = float(np.abs(geo.across[inside]).max()) + 0.5
-    band = seen & (np.abs(geo.across) < depth + REACH + 3 * sigma_start)
+    reach = REACH + 3 * sigma_start
     along_in = geo.along[inside]
-    band &= (geo.along > along_in.min() - REACH - 3 * sigma_start) & (geo.along < along_in.max() + REACH + 3 * sigma_start)
+    band = seen & (np.abs(geo.across) < depth + reach)
+    band &= (geo.along > along_in.min() - reach) & (geo.along < along_in.max() + reach)
     # the centre line again, from the mass within the band only (a neighbour's edge is not this line's)
     mass = np.clip(sign * (g - b), 0, None) * (band & (np.abs(geo.across) < depth + 2 * sigma_start))
     origin, axis, coef, u_range = _centre_line(mass > 0, mass)
     geo = _Geometry(inside.shape, origin, axis, coef, u_range)
     values = g[band]
+    prior = sigma_hint is not None and hint_u > 0
     ys, xs = np.nonzero(band)
     h, w = band.shape
     linear = np.column_stack([np.ones(len(xs)), (xs - w / 2) / w, (ys - h / 2) / h])
@@ -158,6 +170,8 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
         design = np.column_stack([linear, shape])
         params, *_ = np.linalg.lstsq(design, values, rcond=None)
         residual = values - design @ params
+        if prior:
+            residual = np.append(residual, (sigma - sigma_hint) / hint_u * noise)
         return float(residual @ residual), params, residual
 
     s_in = geo.along[inside]
@@ -165,7 +179,7 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     sigmas = [sigma_hint] if sigma_hint is not None else [0.6, 0.9, 1.2, 1.6, 2.0]
     candidates = [np.array([r, start[0], start[1], s]) for s in sigmas for r in np.arange(0.5, depth + 1.01, 0.25)]
     costs = np.array([solve(c)[0] for c in candidates]).reshape(len(sigmas), -1)
-    free = [0, 1, 2] if sigma_hint is not None else [0, 1, 2, 3]
+    free = [0, 1, 2] if sigma_hint is not None and not prior else [0, 1, 2, 3]
     # Width and blur trade off across a thin line, and the cost may dip at more than one width:
     # descend from the three best of the grid's local minima along the width.
     padded = np.pad(costs, ((0, 0), (1, 1)), constant_values=np.inf)
@@ -181,7 +195,7 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     rho, s0, s1, sigma = (float(x) for x in theta)
     rho_u = math.sqrt(max(cov[0, 0], 0.0))
     length_u = math.sqrt(max(cov[1, 1] + cov[2, 2] - 2 * cov[1, 2], 0.0))
-    sigma_u = math.sqrt(max(cov[3, 3], 0.0)) if sigma_hint is None else 0.0
+    sigma_u = math.sqrt(max(cov[3, 3], 0.0))
     spread = float(np.var(values))
     explained = 1 - cost / len(values) / spread if spread > 0 else 0.0
     contrast = float(params[-1])
