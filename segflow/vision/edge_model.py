@@ -40,7 +40,6 @@ COARSE_OFFSETS = np.arange(-4.0, 3.01, 0.25)  # common offsets tried first, px
 COARSE_SIGMAS = np.array([0.5, 0.8, 1.1, 1.5, 2.0])  # blurs tried first when the frame's is unknown
 SMOOTHNESS = 0.5  # weight of the prior tying neighbouring sectors, in pixels' worth of evidence
 ITERATIONS = 15
-PIXEL_SPREAD = math.sqrt(1 / 12)  # a pixel's own spread: coverage across an edge as a smooth step, not a ramp
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ class _Model:
         return self.start - (offsets[self.lower] * (1 - self.t) + offsets[self.upper] * self.t)
 
     def rendered(self, level: np.ndarray, sigma: float) -> np.ndarray:
-        cover = (0.5 * (1 - erf(level / (math.sqrt(2) * PIXEL_SPREAD)))).astype(np.float32)
+        cover = square_cover(level, normal_cos(level)).astype(np.float32)
         return cv2.GaussianBlur(cover, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE).astype(np.float64)
 
     def solve(self, offsets: np.ndarray, sigma: float,
@@ -93,7 +92,7 @@ class _Model:
 
     def jacobian(self, level: np.ndarray, sigma: float, contrast: float, n: int) -> np.ndarray:
         """d(picture)/d(offset_k) at the band's pixels, for every sector k (blurred in one pass)."""
-        slope = np.exp(-0.5 * (level / PIXEL_SPREAD) ** 2) / (math.sqrt(2 * math.pi) * PIXEL_SPREAD)
+        slope = square_density(level, normal_cos(level))
         ys, xs = np.nonzero(slope > 1e-4)
         h, w = level.shape
         pad = int(math.ceil(4 * sigma)) + 1
@@ -189,15 +188,6 @@ def fit_profile(cut: Sectors, start: np.ndarray, g: np.ndarray, seen: np.ndarray
                       cost)
 
 
-def erf(x: np.ndarray) -> np.ndarray:
-    """Vectorised error function (Abramowitz & Stegun 7.1.26, error below 1.5e-7)."""
-    sign = np.sign(x)
-    x = np.abs(x)
-    t = 1 / (1 + 0.3275911 * x)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return sign * (1 - poly * np.exp(-x * x))
-
-
 def _sigma_slope(model: _Model, level: np.ndarray, sigma: float, step: float = 0.05) -> np.ndarray:
     """d(picture)/d(sigma) at the band's pixels, per unit contrast."""
     return (model.rendered(level, sigma + step)[model.band] - model.rendered(level, sigma)[model.band]) / step
@@ -217,3 +207,37 @@ def _smoothness(cut: Sectors) -> np.ndarray:
             prior[a, b] -= 1
             prior[b, a] -= 1
     return prior
+
+
+def square_cover(level: np.ndarray, cos: np.ndarray) -> np.ndarray:
+    """Share of a unit pixel inside a straight edge at signed distance ``level`` (negative inside).
+
+    ``cos`` is the cosine of the edge normal's angle to the x axis. The share is the
+    distribution function of the sum of two uniform variables of widths ``|cos|`` and
+    ``|sin|``: a ramp for an edge along the pixel grid, rounded at the ends when slanted.
+    """
+    a, b = _sides(cos)
+    t = np.clip((a + b) / 2 - level, 0, a + b)
+    low = t * t / (2 * a * b)
+    mid = (2 * t - b) / (2 * a)
+    high = 1 - (a + b - t) ** 2 / (2 * a * b)
+    return np.where(t < b, low, np.where(t <= a, mid, high))
+
+
+def square_density(level: np.ndarray, cos: np.ndarray) -> np.ndarray:
+    """How fast :func:`square_cover` grows as the edge moves outwards (per px): a trapezoid."""
+    a, b = _sides(cos)
+    t = (a + b) / 2 - level
+    return np.clip(np.minimum(np.minimum(t, a + b - t) / (a * b), 1 / a), 0, None)
+
+
+def normal_cos(level: np.ndarray) -> np.ndarray:
+    """Cosine of the angle of a level field's gradient (an outline's normal) to the x axis."""
+    gy, gx = np.gradient(level)
+    return gx / np.maximum(np.hypot(gx, gy), 1e-9)
+
+
+def _sides(cos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    c = np.abs(cos)
+    s = np.sqrt(np.clip(1 - c * c, 0, None))
+    return np.maximum(c, s), np.maximum(np.minimum(c, s), 1e-6)

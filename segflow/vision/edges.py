@@ -46,6 +46,7 @@ BORDER = int(W_OUT + RING) + 3  # empty border a crop needs around the mask
 MIN_CONTRAST = 12.0  # grey levels between object and background below which edges stay the mask's
 MIN_EXPLAINED = 0.6  # share of the band's grey-level variance the edge model must explain
 FIT_SECTOR = 4.0  # outline pixels per sector of the fitted outline: short enough for a 6 px blob's ends
+STROKE_MISFIT = 1.05  # a stroke replaces the outline fit if its RMS misfit is at most this much worse
 STROKE_DEPTH = 4.0  # px: an object no deeper than this inside (7 px across) may be a stroke
 
 
@@ -129,7 +130,8 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     own_blur = sigma_hint is None and fit.sigma_u <= 0.1 * fit.sigma
     if _is_stroke(level < 0):  # 2-7 px across and long: its width from the line-spread, not the outline
         stroke = fit_stroke(level < 0, g, seen, noise, sigma_hint, fit.sigma, hint_u)
-        if not isinstance(stroke, str) and stroke.explained >= MIN_EXPLAINED:
+        # kept where it explains the picture at least as well: a slim triangle is not a stroke
+        if not isinstance(stroke, str) and stroke.residual <= STROKE_MISFIT * fit.residual:
             return EdgeFit(stroke.level, "image", "", stroke.sigma, stroke.contrast, noise, stroke.edge_u, False,
                            (stroke.outline,), stroke)
     return EdgeFit(level, "image", "", fit.sigma, fit.contrast, noise, edge_u, own_blur, tuple(loops))

@@ -111,7 +111,9 @@ def _mirror_beyond_frame(fit: EdgeFit, x0: int, y0: int, frame: tuple[int, int])
                        0, frame[1] - 1) - x0
     outside = ((rows < 0) | (rows >= frame[0]))[:, None] | ((cols < 0) | (cols >= frame[1]))[None, :]
     mirrored = np.abs(fit.level[np.clip(mirror_r, 0, h - 1)][:, np.clip(mirror_c, 0, w - 1)])
-    return dataclasses.replace(fit, level=np.where(outside, mirrored, fit.level))
+    low, high = np.array([-0.5 - x0, -0.5 - y0]), np.array([frame[1] - 0.5 - x0, frame[0] - 0.5 - y0])
+    loops = tuple(np.clip(loop, low, high) for loop in fit.outline)  # pressed onto the frame's edge
+    return dataclasses.replace(fit, level=np.where(outside, mirrored, fit.level), outline=loops)
 
 
 def crop_to_content(mask: np.ndarray, border: int = 1) -> tuple[np.ndarray, int, int]:

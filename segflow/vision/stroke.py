@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from segflow.vision.edge_model import square_cover
+
 REACH = 4.0  # px beyond the stroke (plus 3 sigma) that the fit reads
 MAX_DEGREE = 5  # of the centre line's polynomial: an arc with a slow wave on it
 BEND_PX = 0.1  # px: a centre line is given another degree only if that follows the mass this much closer
@@ -51,6 +53,7 @@ class Stroke:
     sigma_u: float
     contrast: float
     explained: float
+    residual: float  # RMS misfit, grey levels
     edge_u: float  # of one side's position: half the width's
 
 
@@ -200,7 +203,7 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     explained = 1 - cost / len(values) / spread if spread > 0 else 0.0
     contrast = float(params[-1])
     return Stroke(geo.level(rho, s0, s1), geo.outline(rho, s0, s1), 2 * rho, 2 * rho_u, s1 - s0, length_u,
-                  sigma, sigma_u, contrast, explained, rho_u)
+                  sigma, sigma_u, contrast, explained, math.sqrt(variance), rho_u)
 
 
 def _descend(solve, theta: np.ndarray, free: list[int]) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
@@ -239,19 +242,3 @@ def _jacobian(solve, theta: np.ndarray, residual: np.ndarray, free: list[int]) -
         columns.append((solve(step)[2] - residual) / STEP)
     return np.column_stack(columns)
 
-
-def square_cover(level: np.ndarray, cos: np.ndarray) -> np.ndarray:
-    """Share of a unit pixel inside a straight edge at signed distance ``level`` (negative inside).
-
-    ``cos`` is the cosine of the edge normal's angle to the x axis. The share is the
-    distribution function of the sum of two uniform variables of widths ``|cos|`` and
-    ``|sin|``: a ramp for an edge along the pixel grid, rounded at the ends when slanted.
-    """
-    c = np.abs(cos)
-    s = np.sqrt(np.clip(1 - c * c, 0, None))
-    a, b = np.maximum(c, s), np.maximum(np.minimum(c, s), 1e-6)
-    t = np.clip((a + b) / 2 - level, 0, a + b)
-    low = t * t / (2 * a * b)
-    mid = (2 * t - b) / (2 * a)
-    high = 1 - (a + b - t) ** 2 / (2 * a * b)
-    return np.where(t < b, low, np.where(t <= a, mid, high))
