@@ -28,20 +28,24 @@ SUPERSAMPLE = 8  # sub-pixels per pixel side when rendering an outline's exact c
 
 
 def rebuild_corners(loops: tuple[np.ndarray, ...], level: np.ndarray, g: np.ndarray, band: np.ndarray,
-                    sigma: float) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """The outline with its corners rebuilt where the picture agrees, and its level field to match."""
+                    sigma: float) -> tuple[tuple[np.ndarray, ...], np.ndarray, tuple[np.ndarray, ...]]:
+    """The outline with its corners rebuilt where the picture agrees, and its level field to match.
+
+    Also the outline not chosen (``()`` when there were no corners to rebuild): a second
+    estimate whose difference is part of each figure's uncertainty.
+    """
     if not loops or not math.isfinite(sigma):
-        return loops, level
+        return loops, level, ()
     sharpened = tuple(_sharpen(loop, sigma) for loop in loops)
     if all(len(a) == len(b) and np.allclose(a, b) for a, b in zip(loops, sharpened, strict=True)):
-        return loops, level
+        return loops, level, ()
     if _misfit(sharpened, g, band, sigma) >= _misfit(loops, g, band, sigma):
-        return loops, level
+        return loops, level, sharpened
     cover = render_cover(sharpened, level.shape)
     partial = (cover > 0) & (cover < 1)
     new_level = np.where(partial, 0.5 - cover,
                          np.where(cover >= 1, np.minimum(level, -0.5), np.maximum(level, 0.5)))
-    return sharpened, new_level
+    return sharpened, new_level, loops
 
 
 def _sharpen(loop: np.ndarray, sigma: float) -> np.ndarray:

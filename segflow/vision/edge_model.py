@@ -38,7 +38,7 @@ INNER = 5.0  # px inside the starting outline the fit reads (deeper is interior:
 OUTER = 7.0  # px outside it (a mask 3 px off and a blur of 1.5 px stay inside)
 COARSE_OFFSETS = np.arange(-4.0, 3.01, 0.25)  # common offsets tried first, px
 COARSE_SIGMAS = np.array([0.5, 0.8, 1.1, 1.5, 2.0])  # blurs tried first when the frame's is unknown
-SMOOTHNESS = 0.5  # weight of the prior tying neighbouring sectors, in pixels' worth of evidence
+SMOOTHNESS = 0.1  # weight of the prior tying neighbouring sectors, in pixels' worth of evidence
 ITERATIONS = 15
 
 

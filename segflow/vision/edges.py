@@ -45,8 +45,8 @@ RING = 3.0  # width of the background ring, px
 BORDER = int(W_OUT + RING) + 3  # empty border a crop needs around the mask
 MIN_CONTRAST = 12.0  # grey levels between object and background below which edges stay the mask's
 MIN_EXPLAINED = 0.6  # share of the band's grey-level variance the edge model must explain
-FIT_SECTOR = 4.0  # outline pixels per sector of the fitted outline: short enough for a 6 px blob's ends
-STROKE_MISFIT = 1.05  # a stroke replaces the outline fit if its RMS misfit is at most this much worse
+FIT_SECTOR = 4.0  # outline pixels per sector of the fitted outline: short enough for a 6 px blob
+STROKE_MISFIT = 1.2  # a stroke (4 shape parameters) replaces the outline (one per sector) unless it fits this much worse
 STROKE_DEPTH = 4.0  # px: an object no deeper than this inside (7 px across) may be a stroke
 
 
@@ -64,6 +64,7 @@ class EdgeFit:
     plateau: bool  # the object's level was read from its own interior
     outline: tuple[np.ndarray, ...] = ()  # the outer outlines as closed polylines, where known exactly
     stroke: Stroke | None = None  # a thin object's fitted stroke (width and centre line from its line-spread)
+    alternative: tuple[np.ndarray, ...] = ()  # the outline a second, also plausible, model of the picture gives
 
 
 def from_mask(mask: np.ndarray, reason: str, noise: float = math.nan) -> EdgeFit:
@@ -92,6 +93,7 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
         inner = float(np.median(g[plateau]))
         if abs(inner - b) >= max(MIN_CONTRAST, 6 * noise):
             half = half_level(sd, np.where(seen, g, b), (inner + b) / 2, inner > b)
+    read_half = half is not None
     hint = mask
     if half is None and _is_thin(sd):  # its traced outline folds onto itself: start from it grown by 2 px
         hint = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
@@ -112,7 +114,11 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     level, moved = cut.moved(fit.offsets)
     band = seen & (start < OUTER) & (start >= -INNER)
     rounded = tuple(moved)
-    loops, cornered = rebuild_corners(rounded, level, g, band, fit.sigma)
+    loops, cornered, other = rebuild_corners(rounded, level, g, band, fit.sigma)
+    # The outline a second estimate would give: rounded or cornered, whichever was not chosen,
+    # else the image's own half-level the fit started from. Their difference is a figure's
+    # uncertainty from the choice of model (mask_geometry.measure).
+    alternative = other or (tuple(cut.moved(np.zeros(cut.n))[1]) if read_half else ())
     if loops is not rounded:
         # Corners found: fit again from the cornered outline, so the faces beside a corner need
         # not bulge to make up for the area its rounding lost.
@@ -130,11 +136,12 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     own_blur = sigma_hint is None and fit.sigma_u <= 0.1 * fit.sigma
     if _is_stroke(level < 0):  # 2-7 px across and long: its width from the line-spread, not the outline
         stroke = fit_stroke(level < 0, g, seen, noise, sigma_hint, fit.sigma, hint_u)
-        # kept where it explains the picture at least as well: a slim triangle is not a stroke
+        # kept unless the outline explains the picture clearly better: a wedge is not a stroke
         if not isinstance(stroke, str) and stroke.residual <= STROKE_MISFIT * fit.residual:
             return EdgeFit(stroke.level, "image", "", stroke.sigma, stroke.contrast, noise, stroke.edge_u, False,
                            (stroke.outline,), stroke)
-    return EdgeFit(level, "image", "", fit.sigma, fit.contrast, noise, edge_u, own_blur, tuple(loops))
+    return EdgeFit(level, "image", "", fit.sigma, fit.contrast, noise, edge_u, own_blur, tuple(loops),
+                   alternative=alternative)
 
 
 def _is_stroke(inside: np.ndarray) -> bool:

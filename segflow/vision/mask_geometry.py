@@ -236,25 +236,42 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
     else:
         skeleton_len = mean_width = float("nan")
     edge_u = (fit.edge_u if fit.method == "image" else MASK_EDGE_U_PX) * unit
-    blur = (fit.sigma if fit.method == "image" else 0.0) * unit
     equivalent = math.sqrt(4.0 * area / math.pi)
-    u_area = perimeter * edge_u
-    # A caliper takes the outermost of many outline points: their scatter (about 0.15 px on the
-    # refined outline) adds to each of its two edges; a perimeter also carries the corners'
-    # rounding (measured: within 3 % on 12-25 px bars).
+    # Each figure's uncertainty from its edges: a whole outline moving together for an area or a
+    # perimeter, two independent ends for a caliper (each the outermost of many outline points,
+    # whose scatter, about 0.15 px on a refined outline, adds to it); then half the difference
+    # from the outline a second plausible model of the picture gives (rounded or cornered, or
+    # the image's own half-level).
     reach = math.hypot(edge_u, 0.15 * unit)
+    other = _figures(fit.alternative, mapping) if fit.alternative else {}
+    here = {"area": area, "perimeter": perimeter, "length": length, "width": width, "feret_max": feret_max,
+            "feret_min": feret_min}
+
+    def spread(name: str) -> float:
+        return abs(other[name] - here[name]) / 2 if name in other else 0.0
+
+    u_area = math.hypot(perimeter * edge_u, spread("area"))
     u = {
         "area": u_area,
-        "perimeter": math.hypot(2 * math.pi * edge_u, 0.03 * perimeter, 0.5 * unit),
-        "length": math.hypot(math.sqrt(2) * reach, 0.2 * blur),
-        "width": math.sqrt(2) * reach,
-        "feret_max": math.hypot(math.sqrt(2) * reach, 0.3 * blur + 0.1 * unit),
-        "feret_min": math.sqrt(2) * reach,
+        "perimeter": math.hypot(2 * math.pi * edge_u, spread("perimeter")),
+        "length": math.hypot(math.sqrt(2) * reach, spread("length")),
+        "width": math.hypot(math.sqrt(2) * reach, spread("width")),
+        "feret_max": math.hypot(math.sqrt(2) * reach, spread("feret_max")),
+        "feret_min": math.hypot(math.sqrt(2) * reach, spread("feret_min")),
         "equivalent_diameter": 2 * u_area / (math.pi * equivalent) if equivalent else math.nan,
         "circle_diameter": math.hypot(2 * edge_u, 0.02 * (feret_max - feret_min)),
         "skeleton_length": math.hypot(math.sqrt(max(ends, 1)) * (edge_u + 0.5 * unit), 0.02 * skeleton_len),
         "mean_width": math.hypot(2 * edge_u, 0.03 * mean_width),
     }
+    if fit.stroke is not None:  # the stroke's own covariance: width, centre line, and the area they make
+        stroke = fit.stroke
+        u.update(
+            width=stroke.width_u * unit,
+            skeleton_length=stroke.length_u * unit,
+            mean_width=stroke.width_u * unit,
+            area=math.hypot(stroke.length * stroke.width_u, stroke.width * stroke.length_u) * unit * unit,
+        )
+        u["equivalent_diameter"] = 2 * u["area"] / (math.pi * equivalent) if equivalent else math.nan
     return MaskMeasurements(
         area=area,
         perimeter=perimeter,
@@ -271,3 +288,16 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
         edge_u=edge_u,
         u=u,
     )
+
+
+def _figures(loops: tuple[np.ndarray, ...], mapping: PlaneMap | None) -> dict[str, float]:
+    """Area, perimeter and calipers of closed polylines (a second estimate of an outline)."""
+    points = [loop if mapping is None else mapping.points(loop) for loop in loops]
+    hull = convex_hull(np.concatenate(points))
+    length, width, _ = min_area_rect(hull)
+    feret_max, feret_min = feret_diameters(hull)
+    area = sum(abs(float(np.dot(p[:, 0], np.roll(p[:, 1], -1)) - np.dot(p[:, 1], np.roll(p[:, 0], -1)))) / 2
+               for p in points)
+    perimeter = sum(float(np.hypot(*(np.roll(p, -1, axis=0) - p).T).sum()) for p in points)
+    return {"area": area, "perimeter": perimeter, "length": length, "width": width, "feret_max": feret_max,
+            "feret_min": feret_min}

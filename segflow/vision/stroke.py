@@ -127,7 +127,7 @@ def _centre_line(region: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np
         fits.append((float(np.average((v - np.polyval(coef, u)) ** 2, weights=w)), coef))
     # the lowest degree that follows the line about as well as the highest: a bar stays straight
     least = fits[-1][0]
-    coef = next(c for spread, c in fits if spread <= 1.02 * least + BEND_PX**2)
+    coef = next(c for spread, c in fits if spread <= least + BEND_PX**2)
     return origin, axis, coef, (float(u.min()), float(u.max()))
 
 

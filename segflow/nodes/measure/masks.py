@@ -179,10 +179,11 @@ class MeasureMasks(Node):
             return [locate(m, reason=reason) for m in masks]
         counts = masks.sum(axis=0)
         outlines = [locate(m, gray, others=(counts - m) > 0) for m in masks]
-        blurs = [o.fit.sigma for o in outlines if o is not None and o.fit.plateau]
-        if not blurs:  # only thin objects: each one's blur trades with its width, the median of several does not
-            blurs = [o.fit.sigma for o in outlines if o is not None and o.fit.stroke is not None]
-            blurs = blurs if len(blurs) >= MIN_SHARED else []
+        # The blurs objects show by themselves: those with an interior, and thin ones (each one's
+        # blur trades with its width; the median of several does not).
+        wide = [o.fit.sigma for o in outlines if o is not None and o.fit.plateau]
+        thin = [o.fit.sigma for o in outlines if o is not None and o.fit.stroke is not None]
+        blurs = wide + thin if wide or len(thin) >= MIN_SHARED else []
         if blurs:
             # One lens, one blur: an object whose own blur is unsure, or far from the frame's
             # (a thin bar trading width for blur, a small blob collapsing into a wide haze), is
