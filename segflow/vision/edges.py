@@ -46,7 +46,7 @@ BORDER = int(W_OUT + RING) + 3  # empty border a crop needs around the mask
 MIN_CONTRAST = 12.0  # grey levels between object and background below which edges stay the mask's
 MIN_EXPLAINED = 0.6  # share of the band's grey-level variance the edge model must explain
 FIT_SECTOR = 4.0  # outline pixels per sector of the fitted outline: short enough for a 6 px blob
-STROKE_MISFIT = 1.2  # a stroke (4 shape parameters) replaces the outline (one per sector) unless it fits this much worse
+STROKE_MISFIT = 1.2  # a stroke (4 shape parameters) replaces the outline (one per sector) unless this much worse
 STROKE_DEPTH = 4.0  # px: an object no deeper than this inside (7 px across) may be a stroke
 
 
