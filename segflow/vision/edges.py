@@ -139,7 +139,7 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
         # kept unless the outline explains the picture clearly better: a wedge is not a stroke
         if not isinstance(stroke, str) and stroke.residual <= STROKE_MISFIT * fit.residual:
             return EdgeFit(stroke.level, "image", "", stroke.sigma, stroke.contrast, noise, stroke.edge_u, False,
-                           (stroke.outline,), stroke)
+                           (stroke.outline,), stroke, tuple(loops))
     return EdgeFit(level, "image", "", fit.sigma, fit.contrast, noise, edge_u, own_blur, tuple(loops),
                    alternative=alternative)
 

@@ -238,40 +238,40 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
     edge_u = (fit.edge_u if fit.method == "image" else MASK_EDGE_U_PX) * unit
     equivalent = math.sqrt(4.0 * area / math.pi)
     # Each figure's uncertainty from its edges: a whole outline moving together for an area or a
-    # perimeter, two independent ends for a caliper (each the outermost of many outline points,
-    # whose scatter, about 0.15 px on a refined outline, adds to it); then half the difference
-    # from the outline a second plausible model of the picture gives (rounded or cornered, or
-    # the image's own half-level).
+    # perimeter, two independent ends for a caliper, each the outermost of many outline points
+    # (whose scatter, about 0.15 px on a refined outline, adds to it). A lens rounds corners,
+    # and an outline reaches them only as far as the blur lets it: a caliper's ends and a
+    # perimeter's corners carry a share of the blur (measured on 12-25 px bars). A stroke's
+    # width, centre line and area come from its own fit's covariance. Then half the
+    # difference from the outline a second plausible model of the picture gives (rounded or
+    # cornered, the image's own half-level, or for a stroke the outline it replaced).
+    blur = (fit.sigma if fit.method == "image" else 0.0) * unit
     reach = math.hypot(edge_u, 0.15 * unit)
-    other = _figures(fit.alternative, mapping) if fit.alternative else {}
-    here = {"area": area, "perimeter": perimeter, "length": length, "width": width, "feret_max": feret_max,
-            "feret_min": feret_min}
-
-    def spread(name: str) -> float:
-        return abs(other[name] - here[name]) / 2 if name in other else 0.0
-
-    u_area = math.hypot(perimeter * edge_u, spread("area"))
+    u_area = perimeter * edge_u
     u = {
         "area": u_area,
-        "perimeter": math.hypot(2 * math.pi * edge_u, spread("perimeter")),
-        "length": math.hypot(math.sqrt(2) * reach, spread("length")),
-        "width": math.hypot(math.sqrt(2) * reach, spread("width")),
-        "feret_max": math.hypot(math.sqrt(2) * reach, spread("feret_max")),
-        "feret_min": math.hypot(math.sqrt(2) * reach, spread("feret_min")),
-        "equivalent_diameter": 2 * u_area / (math.pi * equivalent) if equivalent else math.nan,
+        "perimeter": math.hypot(2 * math.pi * edge_u, 0.03 * perimeter, 0.5 * unit),
+        "length": math.hypot(math.sqrt(2) * reach, 0.2 * blur),
+        "width": math.sqrt(2) * reach,
+        "feret_max": math.hypot(math.sqrt(2) * reach, 0.3 * blur + 0.1 * unit),
+        "feret_min": math.sqrt(2) * reach,
         "circle_diameter": math.hypot(2 * edge_u, 0.02 * (feret_max - feret_min)),
         "skeleton_length": math.hypot(math.sqrt(max(ends, 1)) * (edge_u + 0.5 * unit), 0.02 * skeleton_len),
         "mean_width": math.hypot(2 * edge_u, 0.03 * mean_width),
     }
-    if fit.stroke is not None:  # the stroke's own covariance: width, centre line, and the area they make
+    if fit.stroke is not None:
         stroke = fit.stroke
-        u.update(
-            width=stroke.width_u * unit,
-            skeleton_length=stroke.length_u * unit,
-            mean_width=stroke.width_u * unit,
-            area=math.hypot(stroke.length * stroke.width_u, stroke.width * stroke.length_u) * unit * unit,
-        )
-        u["equivalent_diameter"] = 2 * u["area"] / (math.pi * equivalent) if equivalent else math.nan
+        u.update(width=stroke.width_u * unit, mean_width=stroke.width_u * unit,
+                 skeleton_length=stroke.length_u * unit,
+                 area=math.hypot(stroke.length * stroke.width_u, stroke.width * stroke.length_u) * unit * unit)
+    other = _figures(fit.alternative, mapping) if fit.alternative else {}
+    if other and skeleton and skeleton_len > 0:
+        other["mean_width"] = other["area"] / skeleton_len
+    here = {"area": area, "perimeter": perimeter, "length": length, "width": width, "feret_max": feret_max,
+            "feret_min": feret_min, "mean_width": mean_width}
+    for name, value in other.items():
+        u[name] = math.hypot(u[name], abs(value - here[name]) / 2)
+    u["equivalent_diameter"] = 2 * u["area"] / (math.pi * equivalent) if equivalent else math.nan
     return MaskMeasurements(
         area=area,
         perimeter=perimeter,
