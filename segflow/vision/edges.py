@@ -35,7 +35,7 @@ import numpy as np
 
 from segflow.vision.corners import rebuild_corners, render_cover
 from segflow.vision.edge_model import INNER, OUTER, fit_profile
-from segflow.vision.sectors import FINE, approximate_distance, outline_field
+from segflow.vision.sectors import FINE, approximate_distance, outline_field, traced
 from segflow.vision.stroke import Stroke, fit_stroke
 
 W_IN = 6.0  # px inside the mask's outline beyond which the object's own level is read
@@ -100,6 +100,8 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     if half is None:  # the mask's staircase smoothed away on a finer grid
         soft = cv2.GaussianBlur(hint.astype(np.float32), (0, 0), 1.0)
         half = cv2.resize(soft, None, fx=FINE, fy=FINE, interpolation=cv2.INTER_LINEAR) >= 0.5
+    if not (traced(half, FINE)[0] or traced(hint)[0]):
+        return from_mask(mask, "too small to trace an outline", noise)
     start, cut = outline_field(hint, half, FIT_SECTOR)
     fit = fit_profile(cut, start, g, seen, sigma_hint)
     if isinstance(fit, str):
