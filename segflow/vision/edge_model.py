@@ -8,19 +8,21 @@ module fits exactly that model to the grey levels around a mask:
 * the outline is the mask's (or the image's half-level, when the object has
   an interior to read a level from) moved along its normals by one offset per
   sector (:class:`segflow.vision.sectors.Sectors`), interpolated between sectors;
-* each pixel's coverage is a smooth step of its signed distance ``d`` from
-  the moved outline, with the spread of a pixel's own width (so the
-  edge's derivative never vanishes where a pixel is just full or just empty),
-  blurred by a Gaussian of the lens's sigma;
+* each pixel's coverage is the exact share of a unit square inside a straight
+  edge at the pixel's signed distance ``d`` from the moved outline and at the
+  outline's angle there (:func:`square_cover`: a ramp for an edge along the
+  pixel grid, rounded when slanted; an erf-shaped step biased axis-aligned and
+  sharp edges by tenths of a pixel), blurred by a Gaussian of the lens's sigma;
 * the background level and its gradient and the object's contrast are linear
   and solved exactly at every step; the offsets and the blur are found by
   damped Gauss-Newton from the best of a coarse search over one common offset.
 
 Neighbouring sectors are tied by a weak smoothness prior (not across a corner),
-so a sector with few pixels follows its neighbours. One model covers wide
-objects, 2 px bars and 6 px blobs alike: where an object has no interior the
-line-spread of its profile decides its width, which needs the blur; the
-caller passes the frame's blur found on larger objects (``sigma_hint``).
+so a sector with few pixels follows its neighbours. Where an object has no
+interior the line-spread of its profile decides its width, which needs the
+blur; the caller passes the frame's blur found on other objects
+(``sigma_hint``). A thin object's short flat ends are beyond what sectors can
+follow: :mod:`segflow.vision.stroke` fits those again as a stroke.
 The covariance of the fit gives each offset's standard uncertainty.
 """
 
