@@ -220,7 +220,11 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
     length, width, angle = min_area_rect(hull)
     feret_max, feret_min = feret_diameters(hull)
     ends = 0
-    if skeleton:
+    if skeleton and fit.stroke is not None:  # a stroke's centre line, end to end, is fitted with it
+        ends = 2
+        skeleton_len = fit.stroke.length * unit
+        mean_width = area / skeleton_len
+    elif skeleton:
         thin = zhang_suen_thinning(inside)
         paths, tips = skeleton_paths(thin), free_ends(thin)
         ends = len(tips)
@@ -232,13 +236,18 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
     else:
         skeleton_len = mean_width = float("nan")
     edge_u = (fit.edge_u if fit.method == "image" else MASK_EDGE_U_PX) * unit
-    blur = (fit.sigma if fit.method == "image" else 0.0) * unit
     equivalent = math.sqrt(4.0 * area / math.pi)
-    u_area = perimeter * edge_u
-    # A caliper takes the outermost of many outline points: their scatter (about 0.15 px on the
-    # refined outline) adds to each of its two edges; a perimeter also carries the corners'
-    # rounding (measured: within 3 % on 12-25 px bars).
+    # Each figure's uncertainty from its edges: a whole outline moving together for an area or a
+    # perimeter, two independent ends for a caliper, each the outermost of many outline points
+    # (whose scatter, about 0.15 px on a refined outline, adds to it). A lens rounds corners,
+    # and an outline reaches them only as far as the blur lets it: a caliper's ends and a
+    # perimeter's corners carry a share of the blur (measured on 12-25 px bars). A stroke's
+    # width, centre line and area come from its own fit's covariance. Then half the
+    # difference from the outline a second plausible model of the picture gives (rounded or
+    # cornered, the image's own half-level, or for a stroke the outline it replaced).
+    blur = (fit.sigma if fit.method == "image" else 0.0) * unit
     reach = math.hypot(edge_u, 0.15 * unit)
+    u_area = perimeter * edge_u
     u = {
         "area": u_area,
         "perimeter": math.hypot(2 * math.pi * edge_u, 0.03 * perimeter, 0.5 * unit),
@@ -246,11 +255,23 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
         "width": math.sqrt(2) * reach,
         "feret_max": math.hypot(math.sqrt(2) * reach, 0.3 * blur + 0.1 * unit),
         "feret_min": math.sqrt(2) * reach,
-        "equivalent_diameter": 2 * u_area / (math.pi * equivalent) if equivalent else math.nan,
         "circle_diameter": math.hypot(2 * edge_u, 0.02 * (feret_max - feret_min)),
         "skeleton_length": math.hypot(math.sqrt(max(ends, 1)) * (edge_u + 0.5 * unit), 0.02 * skeleton_len),
         "mean_width": math.hypot(2 * edge_u, 0.03 * mean_width),
     }
+    if fit.stroke is not None:
+        stroke = fit.stroke
+        u.update(width=stroke.width_u * unit, mean_width=stroke.width_u * unit,
+                 skeleton_length=stroke.length_u * unit,
+                 area=math.hypot(stroke.length * stroke.width_u, stroke.width * stroke.length_u) * unit * unit)
+    other = _figures(fit.alternative, mapping) if fit.alternative else {}
+    if other and skeleton and skeleton_len > 0:
+        other["mean_width"] = other["area"] / skeleton_len
+    here = {"area": area, "perimeter": perimeter, "length": length, "width": width, "feret_max": feret_max,
+            "feret_min": feret_min, "mean_width": mean_width}
+    for name, value in other.items():
+        u[name] = math.hypot(u[name], abs(value - here[name]) / 2)
+    u["equivalent_diameter"] = 2 * u["area"] / (math.pi * equivalent) if equivalent else math.nan
     return MaskMeasurements(
         area=area,
         perimeter=perimeter,
@@ -267,3 +288,16 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
         edge_u=edge_u,
         u=u,
     )
+
+
+def _figures(loops: tuple[np.ndarray, ...], mapping: PlaneMap | None) -> dict[str, float]:
+    """Area, perimeter and calipers of closed polylines (a second estimate of an outline)."""
+    points = [loop if mapping is None else mapping.points(loop) for loop in loops]
+    hull = convex_hull(np.concatenate(points))
+    length, width, _ = min_area_rect(hull)
+    feret_max, feret_min = feret_diameters(hull)
+    area = sum(abs(float(np.dot(p[:, 0], np.roll(p[:, 1], -1)) - np.dot(p[:, 1], np.roll(p[:, 0], -1)))) / 2
+               for p in points)
+    perimeter = sum(float(np.hypot(*(np.roll(p, -1, axis=0) - p).T).sum()) for p in points)
+    return {"area": area, "perimeter": perimeter, "length": length, "width": width, "feret_max": feret_max,
+            "feret_min": feret_min}

@@ -44,15 +44,15 @@ class Outline:
 
 
 def locate(mask: np.ndarray, gray: np.ndarray | None = None, sigma_hint: float | None = None,
-           others: np.ndarray | None = None, reason: str = "no image") -> Outline | None:
+           others: np.ndarray | None = None, reason: str = "no image", hint_u: float = 0.0) -> Outline | None:
     """Where the object ``mask`` hints at really ends: from the image's levels, else the mask's edges.
 
     ``gray`` is one channel or a BGR frame; of a frame, the channel (or grey) in which this
     object stands out most from what is around it is used: a red cherry's edge against its own
     dark shadow shows in red, not in grey. ``others`` (frame-sized) marks other objects'
     pixels, whose levels are not this object's background; ``sigma_hint`` is the frame's edge
-    blur (:func:`segflow.vision.edges.fit_edges`). Beyond the frame there are no levels: an
-    object cut by the frame's edge ends there.
+    blur and ``hint_u`` its standard uncertainty (:func:`segflow.vision.edges.fit_edges`).
+    Beyond the frame there are no levels: an object cut by the frame's edge ends there.
     """
     crop, x0, y0 = crop_to_content(np.asarray(mask, dtype=bool), border=BORDER if gray is not None else 3)
     if not crop.any():
@@ -62,7 +62,7 @@ def locate(mask: np.ndarray, gray: np.ndarray | None = None, sigma_hint: float |
     window = _best_channel(crop, [crop_image(c, x0, y0, crop.shape) for c in _channels(gray)])
     if others is not None:
         window[(crop_image(others, x0, y0, crop.shape) > 0) & ~crop] = np.nan
-    fit = fit_edges(crop, window, sigma_hint)
+    fit = fit_edges(crop, window, sigma_hint, hint_u)
     if fit.method == "image":
         fit = _mirror_beyond_frame(fit, x0, y0, gray.shape[:2])
     return Outline(x0, y0, fit)
@@ -111,7 +111,9 @@ def _mirror_beyond_frame(fit: EdgeFit, x0: int, y0: int, frame: tuple[int, int])
                        0, frame[1] - 1) - x0
     outside = ((rows < 0) | (rows >= frame[0]))[:, None] | ((cols < 0) | (cols >= frame[1]))[None, :]
     mirrored = np.abs(fit.level[np.clip(mirror_r, 0, h - 1)][:, np.clip(mirror_c, 0, w - 1)])
-    return dataclasses.replace(fit, level=np.where(outside, mirrored, fit.level))
+    low, high = np.array([-0.5 - x0, -0.5 - y0]), np.array([frame[1] - 0.5 - x0, frame[0] - 0.5 - y0])
+    loops = tuple(np.clip(loop, low, high) for loop in fit.outline)  # pressed onto the frame's edge
+    return dataclasses.replace(fit, level=np.where(outside, mirrored, fit.level), outline=loops)
 
 
 def crop_to_content(mask: np.ndarray, border: int = 1) -> tuple[np.ndarray, int, int]:

@@ -225,7 +225,8 @@ def traced(region: np.ndarray, fine: int = 1) -> tuple[list[np.ndarray], float]:
     return out, 0.5 / fine
 
 
-def outline_field(mask: np.ndarray, fine: np.ndarray | None = None) -> tuple[np.ndarray, Sectors]:
+def outline_field(mask: np.ndarray, fine: np.ndarray | None = None,
+                  sector: float = SECTOR) -> tuple[np.ndarray, Sectors]:
     """Each pixel's signed distance from a smoothed outline (negative inside), and its sectors.
 
     The outline is the mask's, or that of ``fine``: a region drawn on a grid :data:`FINE`
@@ -252,7 +253,7 @@ def outline_field(mask: np.ndarray, fine: np.ndarray | None = None) -> tuple[np.
         cuts = [0] if closed else [int(c - start) % n for c in corners]
         cuts.append(n)
         for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-            m, k = b - a, max(1, round((b - a) / SECTOR))
+            m, k = b - a, max(1, round((b - a) / sector))
             position = (np.arange(m) + 0.5) * k / m - 0.5  # in sector units; sector j is centred on j
             low = np.floor(position).astype(np.int64)
             owners.append(first + (np.arange(m) * k) // m)

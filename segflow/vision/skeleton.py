@@ -128,33 +128,6 @@ def free_ends(skeleton: np.ndarray) -> np.ndarray:
     return np.column_stack([xs, ys]).astype(np.float64)
 
 
-def polyline_distance(points: np.ndarray, paths: list[np.ndarray]) -> np.ndarray:
-    """Distance from each (x, y) row of ``points`` to the nearest of the polylines ``paths``."""
-    starts = np.concatenate([p[:-1] if len(p) > 1 else p for p in paths])
-    ends = np.concatenate([p[1:] if len(p) > 1 else p for p in paths])
-    d = ends - starts
-    length_sq = np.maximum((d**2).sum(axis=1), 1e-12)
-    best = np.full(len(points), np.inf)
-    for a, step, norm in zip(starts, d, length_sq, strict=True):  # segments are few; pixels are many
-        t = np.clip(((points - a) @ step) / norm, 0.0, 1.0)
-        best = np.minimum(best, np.hypot(*(points - a - t[:, None] * step).T))
-    return best
-
-
-def extend_ends(paths: list[np.ndarray], ends: np.ndarray, by: float) -> list[np.ndarray]:
-    """The polylines with each end that is a free end of the skeleton moved ``by`` px further out."""
-    out = []
-    for p in paths:
-        p = p.copy()
-        if len(p) > 1:
-            for tip, before in ((0, 1), (-1, -2)):
-                if len(ends) and np.min(np.hypot(*(ends - p[tip]).T)) < 0.5:
-                    direction = p[tip] - p[before]
-                    p[tip] += direction / max(float(np.hypot(*direction)), 1e-9) * by
-        out.append(p)
-    return out
-
-
 def tip_extension(cover: np.ndarray, paths: list[np.ndarray], ends: np.ndarray, reach: float = 20.0) -> float:
     """How far the outline reaches beyond the skeleton's free ends, summed over them (px).
 

@@ -45,6 +45,7 @@ LENGTHS = (
     "mean_width",
 )
 UNITLESS = ("angle_deg", "circularity")
+MIN_SHARED = 3  # thin objects whose blurs make a frame's blur when it has no larger object to show it
 
 
 class MeasureParams(Params):
@@ -91,6 +92,11 @@ def mm_fields(m: MaskMeasurements, mm_per_px: float, rel_u: float) -> dict[str, 
     fields["mm_per_px"] = s
     fields["mm_per_px_u"] = s * rel_u
     return fields
+
+
+def _needs_frame_blur(outline: Outline, frame_blur: float) -> bool:
+    fit = outline.fit
+    return fit.method == "image" and (not fit.plateau or abs(fit.sigma - frame_blur) > 0.2 * frame_blur)
 
 
 @node_type("measure.masks")
@@ -173,11 +179,21 @@ class MeasureMasks(Node):
             return [locate(m, reason=reason) for m in masks]
         counts = masks.sum(axis=0)
         outlines = [locate(m, gray, others=(counts - m) > 0) for m in masks]
-        blurs = [o.fit.sigma for o in outlines if o is not None and o.fit.plateau]
+        # The blurs objects show by themselves: those with an interior, and thin ones (each one's
+        # blur trades with its width; the median of several does not).
+        wide = [o.fit.sigma for o in outlines if o is not None and o.fit.plateau]
+        thin = [o.fit.sigma for o in outlines if o is not None and o.fit.stroke is not None]
+        blurs = wide + thin if wide or len(thin) >= MIN_SHARED else []
         if blurs:
+            # One lens, one blur: an object whose own blur is unsure, or far from the frame's
+            # (a thin bar trading width for blur, a small blob collapsing into a wide haze), is
+            # fitted again with the frame's, uncertain by the median's standard error.
             hint = float(np.median(blurs))
+            hint_u = max(1.2533 * 1.4826 * float(np.median(np.abs(np.array(blurs) - hint))) / math.sqrt(len(blurs)),
+                         0.02 * hint)
             outlines = [
-                locate(m, gray, hint, (counts - m) > 0) if o is not None and not o.fit.plateau else o
+                locate(m, gray, hint, (counts - m) > 0, hint_u=hint_u)
+                if o is not None and _needs_frame_blur(o, hint) else o
                 for m, o in zip(masks, outlines, strict=True)
             ]
         return outlines
