@@ -1,7 +1,8 @@
 """A segmentation model's masks against the generator's exact truth, on held-out conveyor stills.
 
     python -m segflow.tools.mask_accuracy assets/models/coffee-stones-seg.pt [--seed 1] [--images 60]
-        [--imgsz 320] [--confidence 0.35] [--offset PX] [--labels] [--json]
+        [--imgsz 320] [--confidence 0.35] [--offset PX] [--json]
+    python -m segflow.tools.mask_accuracy --labels [--imgsz 320]
 
 The stills are those of ``segflow generate dataset`` (:func:`segflow.tools.synth.dataset.render`)
 drawn from a seed the model was not trained on (``--seed``, split ``val``): the
@@ -37,6 +38,7 @@ import dataclasses
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -174,7 +176,7 @@ def summary(rows: list[dict[str, float]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m segflow.tools.mask_accuracy", description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="segmentation weights (.pt)")
+    parser.add_argument("model", nargs="?", help="segmentation weights (.pt); none with --labels")
     parser.add_argument("--seed", type=int, default=1, help="stills' seed; not the one the model was trained on")
     parser.add_argument("--images", type=int, default=60)
     parser.add_argument("--imgsz", type=int, default=320)
@@ -185,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="score the training targets (the labels as ultralytics rasterizes them), not the model")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if not args.labels and (args.model is None or not Path(args.model).is_file()):
+        what = "no model given" if args.model is None else f"the model file {args.model} does not exist"
+        print(f"segflow mask_accuracy: {what}", file=sys.stderr)
+        print("give a .pt file (e.g. assets/models/coffee-stones-seg.pt), or --labels to score the training targets",
+              file=sys.stderr)
+        return 2
     from segflow.tools.ultralytics_offline import offline_ultralytics
 
     offline_ultralytics()

@@ -66,3 +66,13 @@ def test_the_shipped_models_masks_hold_their_model_card_figures(capsys):
     assert figures["matched"] >= 0.95 * figures["stones"] and figures["stones"] >= 30
     assert 0.80 <= figures["median_iou"] <= 0.88
     assert 0.7 <= figures["offset_px"] <= 1.3
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    ([], "no model given"),
+    (["no/such/model.pt"], "the model file no/such/model.pt does not exist"),
+])
+def test_a_missing_model_is_named_not_a_traceback(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "--labels" in err and "Traceback" not in err
