@@ -150,7 +150,8 @@ def test_make_demo_matches_the_ground_truth(full_demo):
 
 
 # Issue 18's targets for the flagship, and what the shipped model and measure.masks give today
-# (python -m segflow.tools.flagship_truth): strict xfails turn into failures once they are met.
+# (python -m segflow.tools.demo; why they are not met: assets/models/MODEL_CARD.md, "On held-out stills"):
+# strict xfails turn into failures once they are met.
 FLAGSHIP_TARGETS = [
     ("median_length_error", 0.02, "+4.8 % (10.12 mm vs 9.65 mm)"),
     ("worst_stone_error_mm", 0.3, "+0.78 mm (stone 4, 9.6 mm)"),
