@@ -43,8 +43,10 @@ def union_box(boxes: np.ndarray) -> np.ndarray:
 
 
 def merge_boxes(boxes: np.ndarray, how: str) -> np.ndarray:
-    """One xyxy box from (N, 4) boxes: ``union``, ``intersection`` (the mean when they share
-    nothing), ``largest``, ``smallest`` or ``mean`` of the corners."""
+    """One xyxy box from (N, 4) boxes: union, intersection, largest, smallest or mean of the corners.
+
+    An ``intersection`` of boxes that share nothing is their mean.
+    """
     if how == "union":
         return union_box(boxes)
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -61,8 +63,10 @@ def merge_boxes(boxes: np.ndarray, how: str) -> np.ndarray:
 
 def unite(xyxy: np.ndarray, masks: np.ndarray | None,
           groups: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per group of detection indices, the union box (float32, (G, 4)) and the or-ed mask ((G, H, W), or None
-    when the detections have no masks)."""
+    """Per group of detection indices, the union box and the or-ed mask.
+
+    Boxes come back as float32 (G, 4); masks as (G, H, W), or None when the detections have none.
+    """
     boxes = np.array([union_box(xyxy[list(group)]) for group in groups], dtype=np.float32).reshape(-1, 4)
     if masks is None:
         return boxes, None
