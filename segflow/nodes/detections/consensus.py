@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 from segflow.engine import Inputs, Kind, Node, Params, Port, node_type
 from segflow.engine.node import ParamProblem
 from segflow.nodes.crops.stitch import rows
-from segflow.nodes.detections.merge import PORTS, unify_fields
+from segflow.nodes.detections.merge import DETECTOR_INPUTS, PORTS, unify_fields
 from segflow.nodes.detections.zones import class_names
 from segflow.vision.box_merge import mask_overlap, merge_boxes, overlap
 
@@ -151,12 +151,7 @@ class DetectionsConsensus(Node):
 
     Params = ConsensusParams
     params: ConsensusParams
-    inputs = {
-        "first": Port(Kind.DETECTIONS, "Detections of the first detector."),
-        "second": Port(Kind.DETECTIONS, "Detections of the second detector."),
-        "third": Port(Kind.DETECTIONS, "A third detector (optional).", required=False),
-        "fourth": Port(Kind.DETECTIONS, "A fourth detector (optional).", required=False),
-    }
+    inputs = dict(DETECTOR_INPUTS)
     outputs = {
         "detections": Port(Kind.DETECTIONS, "One detection per agreed object, with `votes` (how many detectors "
                            "found it) and `detectors` (which: first+third)."),
