@@ -1,18 +1,20 @@
 """The one sink gate: which frames a sink acts on (``every_n_frames``, ``cooldown_s``, ``only_when``).
 
 Every sink that has these params (record sinks, images, video, the console,
-the line outputs) derives from :class:`GatedSink` and asks :meth:`GatedSink.admitted`
-for a frame's :class:`~segflow.delivery.records.Findings`, so the four options
-mean the same everywhere and are checked in the same order: the N-th frame
-first (free), then the condition, then ``only_on_change`` (frame values that
-must differ from the last written frame's), then the cooldown. The condition itself is
-the shared language of :mod:`segflow.delivery.condition`; the gate only calls it.
+the line outputs, the dataset collector) derives from :class:`GatedSink` and asks
+:meth:`GatedSink.admitted` for a frame's :class:`~segflow.delivery.records.Findings`,
+so the four options mean the same everywhere and are checked in the same order: the
+N-th frame first (free), then the condition, then the sink's own reason to act on the
+frame (``wanted``: the dataset collector's "is this frame hard?"), then
+``only_on_change`` (frame values that must differ from the last written frame's), then
+the cooldown. A frame the sink does not want never starts a cooldown. The condition itself
+is the shared language of :mod:`segflow.delivery.condition`; the gate only calls it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from segflow.delivery.common import GateParams
@@ -44,13 +46,16 @@ class Gate:
     def of(cls, params: GateParams) -> Gate:
         return cls(params.every_n_frames, params.cooldown_s, params.only_when, params.only_on_change)
 
-    def admit(self, findings: Findings) -> bool:
+    def admit(self, findings: Findings, wanted: Callable[[Findings], bool] | None = None) -> bool:
+        """Whether to act on the frame; ``wanted``: the sink's own test, after the condition, before the cooldown."""
         source, timestamp = findings.packet.source_id, findings.packet.timestamp
         seen = self._seen.get(source, 0)
         self._seen[source] = seen + 1
         if seen % self.every_n:
             return False
         if not self.condition.holds(findings.packet, findings.detections, findings.value, findings.image):
+            return False
+        if wanted is not None and not wanted(findings):
             return False
         if self.on_change:
             values = tuple(c.value(findings.packet, findings.detections, findings.value) for c in self.on_change)
@@ -74,9 +79,9 @@ class GatedSink(SinkNode):
         self.gate = Gate.of(self.params)
         self._gate_lock = threading.Lock()  # the counts and cooldowns are per source, whatever thread calls
 
-    def admitted(self, inputs: Inputs) -> Findings | None:
-        """The frame's findings when the gate lets it through, else None."""
+    def admitted(self, inputs: Inputs, wanted: Callable[[Findings], bool] | None = None) -> Findings | None:
+        """The frame's findings when the gate (and ``wanted``, see :meth:`Gate.admit`) lets it through, else None."""
         findings = Findings(inputs.packet, inputs.get("detections"), inputs.get("value"), inputs.get("image"))
         with self._gate_lock:
-            admitted = self.gate.admit(findings)
+            admitted = self.gate.admit(findings, wanted)
         return findings if admitted else None

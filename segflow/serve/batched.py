@@ -189,7 +189,7 @@ class BatchedRun:
         feed = feeds[0]
         assert isinstance(feed, FeedSource)
         threads = StageThreads(self.plan, nodes, context, report, HookList([router, self.monitor]))
-        self.monitor.on_start(workflow=self.plan.workflow_name, total_frames=None, node_metrics=threads.metrics)
+        self.monitor.on_start(workflow_name=self.plan.workflow_name, total_frames=None, node_metrics=threads.metrics)
         with self._lock:
             self._feed, self._threads, self._router, self._nodes = feed, threads, router, nodes
         return threads

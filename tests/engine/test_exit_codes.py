@@ -1,10 +1,13 @@
 """`segflow run` exit codes tell the truth: unwritten records and runs where every frame failed are not 0."""
 
 import json
+import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from segflow.engine.observe import exit_codes
 
 HEAD = """version: 1
 name: exits
@@ -103,6 +106,26 @@ def test_every_command_spells_its_exit_codes_by_name():
             if values and isinstance(values[0], ast.IfExp):
                 values = [values[0].body, values[0].orelse]
             bare += [f"{name}:{node.lineno}" for v in values
-                     if isinstance(v, ast.Constant) and v.value in (0, 1, 2, 3) and type(v.value) is int]
+                     if isinstance(v, ast.Constant) and v.value in set(CODES.values()) and type(v.value) is int]
     assert len(modules) > 10
     assert bare == []
+
+
+CODES = {name: value for name, value in vars(exit_codes).items() if name.startswith("EXIT_")}
+
+
+def test_one_code_one_meaning_all_defined_in_exit_codes():
+    """Two meanings of one number (run's 3 'records kept' and import's old 3 'parts left out') make `$?` ambiguous."""
+    assert len(set(CODES.values())) == len(CODES), CODES
+    assert CODES["EXIT_UNWRITTEN"] == 3 and CODES["EXIT_PARTIAL"] == 4
+    root = Path(__file__).resolve().parents[2] / "segflow"
+    elsewhere = [f"{path.relative_to(root)}: {line.strip()}" for path in sorted(root.rglob("*.py"))
+                 if path.name != "exit_codes.py"
+                 for line in path.read_text().splitlines() if re.match(r"\s*EXIT_[A-Z_]+\s*(:[^=]+)?=", line)]
+    assert elsewhere == []
+
+
+def test_the_documented_table_lists_every_code():
+    table = (Path(__file__).resolve().parents[2] / "docs/workflow-format.md").read_text()
+    for value in CODES.values():
+        assert re.search(rf"^\s*\| {value} \|", table, re.M), f"exit code {value} is not in the table"

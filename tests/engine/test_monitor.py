@@ -87,7 +87,7 @@ def test_health_follows_sources_and_failures() -> None:
     cam = Cam("cam", None, RunContext())
     assert monitor.health() == (False, {"status": "starting", "workflow": ""})
     metrics = [NodeMetrics("cam", "test.cam"), NodeMetrics("log", "sink.jsonl")]
-    monitor.on_start(workflow="line", total_frames=None, node_metrics=lambda: metrics, sources={"cam": cam})
+    monitor.on_start(workflow_name="line", total_frames=None, node_metrics=lambda: metrics, sources={"cam": cam})
     healthy, body = monitor.health()
     assert healthy and body["status"] == "ok" and body["sources"] == {"cam": {"up": True, "detail": ""}}
 
@@ -117,7 +117,7 @@ def test_health_follows_sources_and_failures() -> None:
 
 def test_a_node_failure_on_a_frame_does_not_make_the_run_unhealthy() -> None:
     monitor = RunMonitor()
-    monitor.on_start(workflow="line", total_frames=None, sources={"cam": Cam("cam", None, RunContext())})
+    monitor.on_start(workflow_name="line", total_frames=None, sources={"cam": Cam("cam", None, RunContext())})
     monitor.on_failure(node="measure", node_type="measure.masks", info=PacketInfo("cam", 3, 0.1), error="bad")
     assert monitor.health()[0] and monitor.failures == 1
 

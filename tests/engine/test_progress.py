@@ -12,7 +12,7 @@ class FakeTTY(io.StringIO):
 
 def drive(stream, total):
     progress = Progress(stream, interval_s=0.0, log_interval_s=0.0)
-    progress.on_start(workflow="w", total_frames=total)
+    progress.on_start(workflow_name="w", total_frames=total)
     for n in range(1, 5):
         progress.on_packet_done(info=PacketInfo("cam", n, 0.0), values={}, frames_done=n)
     progress.on_end(report=RunReport("w"))

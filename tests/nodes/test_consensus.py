@@ -8,8 +8,9 @@ import pytest
 import supervision as sv
 from antialias import coverage, ellipse
 
-from segflow.nodes.detections.consensus import DetectionsConsensus, merge_boxes
+from segflow.nodes.detections.consensus import DetectionsConsensus
 from segflow.nodes.detections.union import DetectionsUnion
+from segflow.vision.box_merge import merge_boxes
 
 SHAPE = (120, 160)
 # Three objects: (cx, cy, a, b, angle)

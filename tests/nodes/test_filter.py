@@ -40,6 +40,9 @@ def detections():
         ({"classes": ["bean"]}, [5, 7]),
         ({"classes": ["bean", "twig"]}, [5, 7, 8]),
         ({"classes": []}, []),
+        ({"classes": [0]}, [5, 7]),  # a whole number is a class id
+        ({"classes": [1, "twig"]}, [6, 8]),  # ids and names mixed
+        ({"classes": ["0"]}, []),  # text is a name, never an id: no class is named "0"
         ({"min_confidence": 0.5}, [5, 7]),
         ({"where": ["area_mm2 > 4"]}, [6]),
         ({"where": "area_mm2 >= 4"}, [6, 7]),
@@ -118,6 +121,37 @@ def test_classes_without_names_is_a_clear_error(make_node, run_packet):
     node = make_node(FilterDetections, {"classes": ["bean"]})
     with pytest.raises(NodeError, match="class_name"):
         run_packet(node, detections=sv.Detections(xyxy=np.array([[0, 0, 1, 1.0]])))
+
+
+def test_class_ids_without_class_ids_is_a_clear_error(make_node, run_packet):
+    node = make_node(FilterDetections, {"classes": [2]})
+    bare = sv.Detections(xyxy=np.array([[0, 0, 1, 1.0]]), data={"class_name": np.array(["bean"])})
+    with pytest.raises(NodeError, match="class id 2, but these detections have no class ids") as err:
+        run_packet(node, detections=bare)
+    assert "classes: [stone]" in err.value.hint
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("[1.5]", "classes[0] is 1.5 (float)"), ("[stone, true]", "classes[1] is True (bool)"),
+     ("[-1]", "class ids start at 0"), ("[[stone]]", "classes[0] is ['stone'] (list)")],
+)
+def test_classes_of_the_wrong_type_are_refused_at_validation_where_they_stand(value, message):
+    from segflow.engine.workflow.validate import validate_text
+
+    text = f"""version: 1
+name: f
+nodes:
+  cam: {{type: source.test_pattern, params: {{frames: 1}}}}
+  det: {{type: detect.threshold, inputs: {{image: cam.image}}}}
+  keep:
+    type: filter.detections
+    params: {{classes: {value}}}
+    inputs: {{detections: det.detections}}
+"""
+    errors = [i for i in validate_text(text, "wf.yaml").issues if i.is_error]
+    assert len(errors) == 1 and message in errors[0].message and errors[0].node == "keep"
+    assert errors[0].location.line == 8
 
 
 def test_empty_detections_pass_through(make_node, run_packet):

@@ -16,6 +16,7 @@ from segflow.engine import NodeError
 from segflow.engine.frame import PacketInfo
 from segflow.engine.node import Inputs
 from segflow.nodes.detections.zone_time import ZoneClock, ZoneTime
+from segflow.nodes.detections.zones import ZoneCount
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONE = {"polygon": [[100, 0], [200, 0], [200, 100], [100, 100]], "anchors": ["center"]}
@@ -102,6 +103,20 @@ def test_node_without_tracker_ids_names_the_fix(make_node):
     with pytest.raises(NodeError, match="no tracker ids") as err:
         step(make_node(ZoneTime, ZONE), 0.0, detections)
     assert "track.bytetrack" in err.value.hint
+
+
+@pytest.mark.parametrize("anchors", [["center"], ["top_left", "bottom_right"]])
+def test_zone_time_and_zone_count_see_the_same_zone(make_node, anchors):
+    """One zone test for both nodes: who is inside, the counts per class and `field` agree, whatever the anchors."""
+    zone = {**ZONE, "anchors": anchors, "field": "in_bay"}
+    detections = tracked([90, 104, 150, 196, 260], [1, 2, 3, 4, 5], ["box", "pallet", "box", "box", "pallet"],
+                         size=20.0)
+    counted = step(make_node(ZoneCount, zone), 0.0, detections)
+    timed = step(make_node(ZoneTime, zone), 0.0, detections)
+    assert timed["value"]["count"] == counted["value"]["count"] > 0
+    assert timed["value"]["per_class"] == counted["value"]["per_class"]
+    assert timed["detections"].data["in_bay"].tolist() == counted["detections"].data["in_bay"].tolist()
+    assert counted["detections"].data["in_bay"].tolist() != [True] * 5  # the zone keeps some out
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from segflow.engine.cli import run_command
+from segflow.engine.observe.exit_codes import EXIT_PARTIAL
 from segflow.tools.roboflow_import.command import IMPORT
 from segflow.tools.roboflow_import.operands import Untranslatable, statement
 from segflow.tools.roboflow_import.selectors import Ref
@@ -71,7 +72,7 @@ def test_unknown_blocks_fields_and_what_reads_them_are_left_out_with_reasons(tmp
              "predictions": "$steps.odd.predictions"}
     path = definition(tmp_path, [{**DETECTOR, "tile_mode": "fancy"}, odd, after])
     code, out, err = run(capsys, str(path), "--model", f"yolov8n-640={SEG}", "-o", str(tmp_path / "wf.yaml"))
-    assert code == 3, err
+    assert code == EXIT_PARTIAL == 4, err
     assert "step 'model': roboflow_core/roboflow_object_detection_model@v3: field 'tile_mode': segflow has no " \
            "counterpart for this field" in err
     assert "left out: step 'odd': acme/odd_block@v1: segflow has no node for this block" in err
@@ -152,7 +153,7 @@ QUADS = [[[0, 0], [10, 0], [10, 10], [0, 10]], [[400, 300], [0, 300], [0, 0], [4
 ])
 def test_analytics_blocks_map_with_roboflow_defaults_or_say_why_not(tmp_path, capsys, steps, written, said):
     code, out, err = run(capsys, str(definition(tmp_path, steps)), "--model", f"yolov8n-640={SEG}")
-    assert code == (3 if said else 0), err
+    assert code == (EXIT_PARTIAL if said else 0), err
     if written is not None:
         assert written in out, out
     if said:

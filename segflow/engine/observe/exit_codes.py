@@ -1,8 +1,10 @@
-"""``segflow run``'s exit codes, and the policy that picks one for a finished run.
+"""Every ``segflow`` command's exit codes, and the policy that picks one for a finished run.
 
 One place for the numbers the CLI returns and the run report records, so a
 script that checks ``$?`` and one that reads ``exit_code`` in the JSON report
-agree (documented in docs/workflow-format.md).
+agree (documented in docs/workflow-format.md). One number, one meaning: a code
+a command gives means the same whichever command gives it, so a wrapper script
+can act on ``$?`` without knowing which sub-command ran.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ EXIT_UNWRITTEN = 3
 """Records went unwritten but every one is kept: the report says where they wait (a spool, a rejected file).
 
 When even that failed for some of them (records LOST), the run failed: exit 1."""
+EXIT_PARTIAL = 4
+"""``segflow import``: the workflow was written, but parts of the definition were left out (each listed).
+
+Not 3: nothing waits to be delivered; the file needs a person to read what was left out."""
 
 
 class Kept(Protocol):

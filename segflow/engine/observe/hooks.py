@@ -1,11 +1,16 @@
 """Run hooks: how progress bars, metrics exporters and editors watch a run.
 
 Every method takes keyword arguments and ``**future_kwargs``, so adding an
-argument later never breaks a hook someone else wrote.
+argument later never breaks a hook someone else wrote. Executors start hooks
+through :func:`start_hooks`, which also keeps hooks written for the old
+``on_start(workflow=<name>)`` working (with a DeprecationWarning) until
+:data:`WORKFLOW_KWARG_REMOVED_IN`.
 """
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from typing import Any, Protocol
 
 from segflow.engine.frame import PacketInfo
@@ -27,8 +32,8 @@ class SourceWatch(Protocol):
 class RunHooks:
     """Base class with no-op methods; override what you need."""
 
-    def on_start(self, *, workflow: str, total_frames: int | None, **future_kwargs: Any) -> None:
-        """The graph is set up and sources are about to start.
+    def on_start(self, *, workflow_name: str, total_frames: int | None, **future_kwargs: Any) -> None:
+        """The graph is set up and sources are about to start; ``workflow_name`` is the workflow's ``name``.
 
         Executors also pass ``node_metrics`` (a zero-argument callable returning the
         live :class:`~segflow.engine.observe.metrics.NodeMetrics` of every node, sources
@@ -54,7 +59,7 @@ class HookList(RunHooks):
 
     def on_start(self, **kwargs: Any) -> None:
         for hook in self.hooks:
-            hook.on_start(**kwargs)
+            start_hooks(hook, **kwargs)
 
     def on_packet_done(self, **kwargs: Any) -> None:
         for hook in self.hooks:
@@ -67,3 +72,31 @@ class HookList(RunHooks):
     def on_end(self, **kwargs: Any) -> None:
         for hook in self.hooks:
             hook.on_end(**kwargs)
+
+
+WORKFLOW_KWARG_REMOVED_IN = "0.3.0"
+"""The release in which ``on_start`` stops passing the workflow's name as ``workflow``."""
+
+
+def start_hooks(hook: RunHooks, *, workflow_name: str, **kwargs: Any) -> None:
+    """Call ``hook.on_start``: what every executor does, so old and new hooks are told alike.
+
+    ``on_start`` once passed the workflow's *name* as ``workflow``, the word that means the workflow
+    object everywhere else; it is now ``workflow_name``. A hook whose ``on_start`` still names a
+    ``workflow`` parameter gets the name there too, with a DeprecationWarning, until
+    :data:`WORKFLOW_KWARG_REMOVED_IN`. (A hook that reads ``kwargs["workflow"]`` from ``**kwargs``
+    cannot be told apart from one that ignores it: it must read ``workflow_name``.)
+    """
+    parameters = inspect.signature(hook.on_start).parameters
+    if "workflow" in parameters and "workflow_name" not in parameters:
+        warnings.warn(
+            f"{type(hook).__qualname__}.on_start takes `workflow`, which is now `workflow_name` (the workflow's "
+            f"name): rename the parameter; `workflow` is no longer passed from segflow {WORKFLOW_KWARG_REMOVED_IN}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        kwargs["workflow"] = workflow_name
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            hook.on_start(**kwargs)
+            return
+    hook.on_start(workflow_name=workflow_name, **kwargs)

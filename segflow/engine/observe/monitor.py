@@ -83,10 +83,10 @@ class RunMonitor(RunHooks):
         self.failures = 0
 
     # -- hooks ------------------------------------------------------------------------------
-    def on_start(self, *, workflow: str, total_frames: int | None,
+    def on_start(self, *, workflow_name: str, total_frames: int | None,
                  node_metrics: Callable[[], list[NodeMetrics]] | None = None,
                  sources: Mapping[str, SourceWatch] | None = None, **future_kwargs: Any) -> None:
-        self.workflow_name = workflow
+        self.workflow_name = workflow_name
         self._node_metrics = node_metrics or list
         self._sources = dict(sources or {})
         self._finished = dict.fromkeys(self._sources, 0)

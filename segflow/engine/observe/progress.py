@@ -20,10 +20,10 @@ class Progress(RunHooks):
         self._last = 0.0
         self._lock = threading.Lock()
 
-    def on_start(self, *, workflow: str, total_frames: int | None, **future_kwargs: Any) -> None:
+    def on_start(self, *, workflow_name: str, total_frames: int | None, **future_kwargs: Any) -> None:
         self.total = total_frames
         self.started = self._last = time.monotonic()  # the first line comes after one interval
-        self.workflow_name = workflow
+        self.workflow_name = workflow_name
 
     def on_packet_done(self, *, frames_done: int, **future_kwargs: Any) -> None:
         now = time.monotonic()

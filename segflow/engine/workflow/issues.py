@@ -48,15 +48,8 @@ class Issue:
 
     def format(self) -> str:
         """``file:line:col: node 'id': message`` plus a hint line when there is one."""
-        parts = [str(self.location) if self.location else "<workflow>"]
-        if self.severity is Severity.WARNING:
-            parts.append("warning")
-        if self.node is not None:
-            parts.append(f"node '{shorten(self.node, 80)}'")
-        text = ": ".join(parts) + f": {message(mask(self.message))}"
-        if self.hint:
-            text += f"\n    hint: {message(mask(self.hint))}"
-        return text
+        return located(str(self.location) if self.location else "<workflow>", self.message, self.hint,
+                       subject=self.node, severity="warning" if self.severity is Severity.WARNING else "")
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -70,6 +63,22 @@ class Issue:
             "line": self.location.line if self.location else None,
             "col": self.location.col if self.location else None,
         }
+
+
+def located(where: str, text: str, hint: str = "", subject: str | None = None, noun: str = "node",
+            severity: str = "") -> str:
+    """The one shape of a located message: ``where: [severity: ][noun 'subject': ]text``, then a hint line.
+
+    Workflow issues and the importer's problems (``noun='step'``) both print this way; secrets are
+    masked and long texts shortened here, so no caller can forget to.
+    """
+    parts = [where, *([severity] if severity else [])]
+    if subject is not None:
+        parts.append(f"{noun} '{shorten(subject, 80)}'")
+    out = ": ".join(parts) + f": {message(mask(text))}"
+    if hint:
+        out += f"\n    hint: {message(mask(hint))}"
+    return out
 
 
 class WorkflowError(Exception):

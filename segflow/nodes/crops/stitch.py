@@ -27,6 +27,7 @@ from pydantic import Field
 from segflow.engine import Inputs, Kind, Node, Params, Port, node_type
 from segflow.engine.crops import Classification, Crop, Crops
 from segflow.engine.node import ParamProblem
+from segflow.vision.box_merge import mask_overlap, overlap, unite
 
 
 class StitchParams(Params):
@@ -76,27 +77,6 @@ def crop_to_frame(crop: Crop, detections: Any, height: int, width: int, masks: b
     if masks and detections.mask is not None:
         mask = crop_mask_to_frame(crop, detections.mask, height, width)
     return dataclasses.replace(detections, xyxy=xyxy.astype(np.float32), mask=mask)
-
-
-def overlap(a: np.ndarray, b: np.ndarray, match: str) -> float:
-    """Box overlap of two xyxy boxes: intersection over the smaller, or over the union."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    area_a, area_b = (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
-    base = min(area_a, area_b) if match == "ios" else area_a + area_b - inter
-    return float(inter / base) if base > 0 else 0.0
-
-
-def mask_overlap(a: np.ndarray, b: np.ndarray, match: str) -> float:
-    inter = np.count_nonzero(a & b)
-    if inter == 0:
-        return 0.0
-    na, nb = np.count_nonzero(a), np.count_nonzero(b)
-    base = min(na, nb) if match == "ios" else na + nb - inter
-    return inter / base
 
 
 def merge_groups(detections: Any, origin: np.ndarray, p: StitchParams) -> list[list[int]]:
@@ -168,13 +148,12 @@ def stitch_new(crops: Crops, p: StitchParams) -> Any:
         return found
     groups = merge_groups(found, np.asarray(origin), p)
     merged = rows(found, np.asarray([group[0] for group in groups]))
-    if p.merge == "union":
-        for row, group in enumerate(groups):
-            if len(group) > 1:
-                boxes = found.xyxy[group]
-                merged.xyxy[row] = [boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()]
-                if merged.mask is not None:
-                    merged.mask[row] = found.mask[group].any(axis=0)
+    shared = [row for row, group in enumerate(groups) if len(group) > 1]
+    if p.merge == "union" and shared:
+        boxes, masks = unite(found.xyxy, found.mask, [groups[row] for row in shared])
+        merged.xyxy[shared] = boxes
+        if merged.mask is not None and masks is not None:
+            merged.mask[shared] = masks
     return merged
 
 

@@ -27,9 +27,10 @@ from pydantic import Field, field_validator
 
 from segflow.engine import Inputs, Kind, Node, Params, Port, node_type
 from segflow.engine.node import ParamProblem
-from segflow.nodes.crops.stitch import mask_overlap, overlap, rows
-from segflow.nodes.detections.merge import PORTS, unify_fields
+from segflow.nodes.crops.stitch import rows
+from segflow.nodes.detections.merge import DETECTOR_INPUTS, PORTS, unify_fields
 from segflow.nodes.detections.zones import class_names
+from segflow.vision.box_merge import mask_overlap, merge_boxes, overlap
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -111,22 +112,6 @@ def consensus_groups(parts: list[sv.Detections], p: ConsensusParams) -> list[lis
     return groups
 
 
-def merge_boxes(boxes: np.ndarray, how: str) -> np.ndarray:
-    """One xyxy box from the votes' boxes (N, 4)."""
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    if how == "union":
-        return np.array([*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0)])
-    if how == "intersection":
-        common = np.array([*boxes[:, :2].max(axis=0), *boxes[:, 2:].min(axis=0)])
-        if common[2] > common[0] and common[3] > common[1]:
-            return common
-    if how == "largest":
-        return boxes[int(np.argmax(areas))]
-    if how == "smallest":
-        return boxes[int(np.argmin(areas))]
-    return boxes.mean(axis=0)
-
-
 def merge_masks(parts: list[sv.Detections], group: list[Member], shape: tuple[int, int], at_least: int) -> np.ndarray:
     """Pixels held by at least ``at_least`` of the votes' masks (a box-only vote holds its box)."""
     votes = np.zeros(shape, dtype=np.uint8)
@@ -166,12 +151,7 @@ class DetectionsConsensus(Node):
 
     Params = ConsensusParams
     params: ConsensusParams
-    inputs = {
-        "first": Port(Kind.DETECTIONS, "Detections of the first detector."),
-        "second": Port(Kind.DETECTIONS, "Detections of the second detector."),
-        "third": Port(Kind.DETECTIONS, "A third detector (optional).", required=False),
-        "fourth": Port(Kind.DETECTIONS, "A fourth detector (optional).", required=False),
-    }
+    inputs = dict(DETECTOR_INPUTS)
     outputs = {
         "detections": Port(Kind.DETECTIONS, "One detection per agreed object, with `votes` (how many detectors "
                            "found it) and `detectors` (which: first+third)."),

@@ -1,6 +1,6 @@
 """``filter.detections``: keep the detections that pass every condition given.
 
-By class name, confidence, a polygon, and ``where`` conditions in the one
+By class (name or id), confidence, a polygon, and ``where`` conditions in the one
 condition language of segflow (docs/conditions.md): ``area_mm2 > 4``,
 ``class == stone and box_width > 20``, ``colour_name in [brown, black]``.
 Names in ``where`` are checked against the upstream nodes' fields before the run.
@@ -40,9 +40,41 @@ def inside(polygon: np.ndarray, points: np.ndarray) -> np.ndarray:
                     dtype=bool)
 
 
+def _names_or_ids(values: Any) -> Any:
+    """Refuse what is neither a class name nor a class id before pydantic could turn it into one (1.5, true)."""
+    for i, value in enumerate(values if isinstance(values, list) else []):
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValueError(f"classes[{i}] is {value!r} ({type(value).__name__}): give a class name (text, "
+                             "e.g. stone) or a class id (a whole number, e.g. 3)")
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"classes[{i}] is {value}: class ids start at 0")
+    return values
+
+
+def class_keep(detections: Any, classes: list[str | int], node: str) -> np.ndarray:
+    """Which detections are of ``classes``: a text entry matches ``class_name``, a whole number ``class_id``."""
+    names = [c for c in classes if isinstance(c, str)]
+    ids = [c for c in classes if isinstance(c, int)]
+    keep = np.zeros(len(detections), dtype=bool)
+    if names:
+        found = detections.data.get("class_name")
+        if found is None:
+            raise NodeError(f"{node}: `classes` names {names[0]!r}, but these detections have no class_name field",
+                            hint="give class ids instead (classes: [0, 2]) or filter by a numeric field, "
+                            "e.g. where: ['class_id == 0']")
+        keep |= np.isin(np.asarray(found).astype(str), names)
+    if ids:
+        if detections.class_id is None:
+            raise NodeError(f"{node}: `classes` gives class id {ids[0]}, but these detections have no class ids",
+                            hint="give class names instead (classes: [stone])")
+        keep |= np.isin(np.asarray(detections.class_id), ids)
+    return keep
+
+
 class FilterParams(Params):
-    classes: list[str] | None = Field(
-        None, description="Keep only these class names (unset: any class)."
+    classes: list[str | int] | None = Field(
+        None, description="Keep only these classes: names (stone) match class_name, whole numbers (3) class_id; "
+        "both may be mixed (unset: any class)."
     )
     min_confidence: float | None = Field(
         None, ge=0, le=1, description="Keep detections at or above this confidence."
@@ -60,6 +92,8 @@ class FilterParams(Params):
         description="Which point must be inside the polygon (mask_centroid needs masks; "
         "detections without masks use the box centre).",
     )
+
+    _classes = field_validator("classes", mode="before")(_names_or_ids)
 
     @field_validator("where", mode="before")
     @classmethod
@@ -105,14 +139,7 @@ class FilterDetections(Node):
         p = self.params
         keep = np.ones(n, dtype=bool)
         if p.classes is not None:
-            names = detections.data.get("class_name")
-            if names is None:
-                raise NodeError(
-                    f"filter.detections '{self.node_id}': `classes` needs class names, "
-                    "but these detections have no class_name field",
-                    hint="filter by a numeric field instead, e.g. where: ['class_id == 0']",
-                )
-            keep &= np.isin(np.asarray(names).astype(str), p.classes)
+            keep &= class_keep(detections, p.classes, f"filter.detections '{self.node_id}'")
         if p.min_confidence is not None:
             confidence = detections.confidence if detections.confidence is not None else np.ones(n)
             keep &= confidence >= p.min_confidence

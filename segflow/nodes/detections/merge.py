@@ -21,7 +21,14 @@ from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_typ
 if TYPE_CHECKING:
     import supervision as sv
 
-PORTS = ("first", "second", "third", "fourth")
+# The inputs of every node that takes two to four detectors' detections of one frame (merge, consensus).
+DETECTOR_INPUTS = {
+    "first": Port(Kind.DETECTIONS, "Detections of the first detector."),
+    "second": Port(Kind.DETECTIONS, "Detections of the second detector."),
+    "third": Port(Kind.DETECTIONS, "A third detector (optional).", required=False),
+    "fourth": Port(Kind.DETECTIONS, "A fourth detector (optional).", required=False),
+}
+PORTS = tuple(DETECTOR_INPUTS)
 
 
 class MergeParams(Params):
@@ -77,12 +84,7 @@ class MergeDetections(Node):
 
     Params = MergeParams
     params: MergeParams
-    inputs = {
-        "first": Port(Kind.DETECTIONS, "Detections of the first detector."),
-        "second": Port(Kind.DETECTIONS, "Detections of the second detector."),
-        "third": Port(Kind.DETECTIONS, "A third detector (optional).", required=False),
-        "fourth": Port(Kind.DETECTIONS, "A fourth detector (optional).", required=False),
-    }
+    inputs = dict(DETECTOR_INPUTS)
     outputs = {"detections": Port(Kind.DETECTIONS, "All detections, with a `detector` field naming their input.")}
 
     @classmethod

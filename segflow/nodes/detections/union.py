@@ -17,8 +17,9 @@ from pydantic import Field
 
 from segflow.engine import Inputs, Kind, Node, Params, Port, node_type
 from segflow.nodes.crops.stitch import rows
-from segflow.nodes.detections.consensus import AGGREGATE, merge_boxes
+from segflow.nodes.detections.consensus import AGGREGATE
 from segflow.nodes.detections.zones import class_names
+from segflow.vision.box_merge import unite
 
 
 class UnionParams(Params):
@@ -57,14 +58,10 @@ class DetectionsUnion(Node):
         data = dict(out.data)
         data["union_count"] = np.array([len(group) for group in groups], dtype=np.int64)
         data["class_name"] = np.array([p.class_name or _commonest(names[group]) for group in groups], dtype=str)
-        mask = detections.mask
-        if mask is not None:
-            mask = np.stack([mask[group].any(axis=0) for group in groups]) if groups else mask[:0]
+        xyxy, mask = unite(detections.xyxy, detections.mask, groups)
         return {"detections": dataclasses.replace(
-            out, xyxy=np.array([merge_boxes(detections.xyxy[g].astype(np.float64), "union") for g in groups],
-                               dtype=np.float32).reshape(-1, 4),
-            confidence=np.array([AGGREGATE[p.confidence_merge](confidence[g]) for g in groups], dtype=np.float32),
-            tracker_id=None, mask=mask, data=data)}
+            out, xyxy=xyxy, mask=mask, tracker_id=None, data=data,
+            confidence=np.array([AGGREGATE[p.confidence_merge](confidence[g]) for g in groups], dtype=np.float32))}
 
 
 def _commonest(names: np.ndarray) -> str:

@@ -24,8 +24,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from segflow.engine import Inputs, Kind, Node, NodeError, Port, node_type
-from segflow.nodes.detections.zones import ZoneParams, ZoneTrigger, class_names, count_by_name
+from segflow.engine import Inputs, Kind, Node, Port, node_type
+from segflow.nodes.detections.zones import ZoneParams, ZoneTrigger, require_tracks
 
 FIELD_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -139,29 +139,19 @@ class ZoneTime(Node):
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
         detections = inputs["detections"]
-        if len(detections) and detections.tracker_id is None:
-            raise NodeError(
-                f"zone.time '{self.node_id}': the detections have no tracker ids, so the time of one object "
-                "cannot be told from that of another",
-                hint="put track.bytetrack before zone.time",
-            )
+        require_tracks(detections, "zone.time", self.node_id,
+                       "the time of one object cannot be told from that of another")
         p = inputs.params or self.params
         source = inputs.packet.source_id
-        inside = self._zones.inside(source, p, detections)
+        found = self._zones.frame(source, p, detections)
+        inside = found.inside
         ids = detections.tracker_id if detections.tracker_id is not None else np.zeros(0, dtype=np.int64)
         with self._lock:
             clock = self._clocks.setdefault(source, ZoneClock(p.on_exit == "accumulate", p.forget_s))
             seconds, frames = clock.update(float(inputs.packet.timestamp), ids, inside)
-        data = {**detections.data, p.time_field: seconds, p.frames_field: frames}
-        if p.field:
-            data[p.field] = inside.astype(bool)
-        timed = dataclasses.replace(detections, data=data)
+        timed = dataclasses.replace(detections, data={**found.data, p.time_field: seconds, p.frames_field: frames})
         inside_seconds = seconds[inside & ~np.isnan(seconds)]
-        value = {
-            "count": int(inside.sum()),
-            "per_class": count_by_name(class_names(detections), inside),
-            "longest_s": float(inside_seconds.max()) if inside_seconds.size else None,
-        }
+        value = {**found.value, "longest_s": float(inside_seconds.max()) if inside_seconds.size else None}
         if p.outside == "drop":
             timed = timed[inside]
         return {"detections": timed, "value": value}

@@ -97,6 +97,34 @@ class ZoneTrigger:
                 known = self._zones[source] = (polygon, zone)
             return known[1].trigger(detections) if len(detections) else np.zeros(0, bool)
 
+    def frame(self, source: str, params: ZoneParams, detections: sv.Detections) -> ZoneFrame:
+        """One frame against the zone: who is inside, the count per class, the data with ``field`` added."""
+        inside = self.inside(source, params, detections)
+        data = dict(detections.data)
+        if params.field:
+            data[params.field] = inside.astype(bool)
+        return ZoneFrame(inside, {"count": int(inside.sum()),
+                                  "per_class": count_by_name(class_names(detections), inside)}, data)
+
+
+@dataclasses.dataclass(frozen=True)
+class ZoneFrame:
+    """What :meth:`ZoneTrigger.frame` found: the same for ``zone.count`` and ``zone.time``."""
+
+    inside: np.ndarray  # (N,) bool
+    value: dict[str, Any]  # {'count': n inside, 'per_class': {name: n}}
+    data: dict[str, Any]  # the detections' data, with the params' `field` when set
+
+
+def require_tracks(detections: sv.Detections, node_type: str, node_id: str, what: str) -> None:
+    """Refuse detections without tracker ids: ``what`` (a crossing, a time in the zone) belongs to one object.
+
+    Validation already asks for a tracker upstream (``needed_fields``); this catches one that gave no ids.
+    """
+    if len(detections) and detections.tracker_id is None:
+        raise NodeError(f"{node_type} '{node_id}': the detections have no tracker ids, so {what}",
+                        hint=f"put track.bytetrack before {node_type}")
+
 
 @node_type("zone.count")
 class ZoneCount(Node):
@@ -120,14 +148,10 @@ class ZoneCount(Node):
     def process(self, inputs: Inputs) -> dict[str, Any]:
         detections = inputs["detections"]
         params = inputs.params or self.params
-        inside = self._zones.inside(inputs.packet.source_id, params, detections)
-        value = {
-            "count": int(inside.sum()),
-            "per_class": count_by_name(class_names(detections), inside),
-        }
+        found = self._zones.frame(inputs.packet.source_id, params, detections)
         if params.field:
-            detections = dataclasses.replace(detections, data={**detections.data, params.field: inside.astype(bool)})
-        return {"detections": detections, "value": value}
+            detections = dataclasses.replace(detections, data=found.data)
+        return {"detections": detections, "value": found.value}
 
 
 class LineParams(Params):
@@ -202,12 +226,7 @@ class LineCount(Node):
         import supervision as sv
 
         detections = inputs["detections"]
-        if len(detections) and detections.tracker_id is None:
-            raise NodeError(
-                f"line.count '{self.node_id}': the detections have no tracker ids, so a "
-                "crossing cannot be told from two different objects",
-                hint="put track.bytetrack before line.count",
-            )
+        require_tracks(detections, "line.count", self.node_id, "a crossing cannot be told from two different objects")
         names = class_names(detections)
         p = inputs.params or self.params
         ends = p.ends()

@@ -9,10 +9,15 @@ mode shows them for review; reviewed frames move to the dataset's train/val
 split. The folder is the same one the Label mode saves to.
 
 It never slows the line: frames are handed to a writer thread through a small
-queue, and a frame that finds the queue full is skipped (counted, logged).
+queue, and a frame that finds the queue full is skipped (counted, logged; its
+cooldown still runs, which gives the busy writer time).
 It is bounded: at most ``max_frames`` frames wait in the inbox (frames already
-there count), and per source at least ``min_interval_s`` of frame time lies
-between two kept frames.
+there count), and per source at least ``cooldown_s`` of frame time lies between
+two kept frames. That spacing, ``every_n_frames``, ``only_when`` and
+``only_on_change`` are the one sink gate's (:mod:`segflow.delivery.gate`), so they
+mean here what they mean in every sink; a frame that is not hard starts no
+cooldown. ``min_interval_s`` is the old name of ``cooldown_s``, accepted with a
+validation warning until 0.3.0.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from segflow.delivery.common import writable_problems
-from segflow.delivery.records import class_names
-from segflow.engine import Inputs, Kind, Params, Port, SinkNode, node_type
+from segflow.delivery.common import GateParams, writable_problems
+from segflow.delivery.gate import GatedSink
+from segflow.delivery.records import Findings, class_names
+from segflow.engine import Inputs, Kind, Port, node_type
 from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.text import path_part
 from segflow.engine.workflow.confine import writes_path
@@ -38,7 +44,11 @@ from segflow.engine.workflow.confine import writes_path
 log = logging.getLogger(__name__)
 
 
-class DatasetSinkParams(Params):
+OLD_INTERVAL_GOES_IN = "0.3.0"
+"""The release from which ``min_interval_s`` (now the gate's ``cooldown_s``) is refused."""
+
+
+class DatasetSinkParams(GateParams):
     folder: str = Field(
         "datasets/{workflow}",
         description="The dataset folder (as in the editor's Label mode); `{workflow}` is the workflow's name.",
@@ -49,11 +59,24 @@ class DatasetSinkParams(Params):
     )
     sample_rate: float = Field(0.0, ge=0, le=1, description="Also keep this fraction of all frames, at random.")
     max_frames: int = Field(200, ge=1, le=1_000_000, description="Most frames waiting in the inbox (collected/).")
-    min_interval_s: float = Field(
-        1.0, ge=0, description="Per source, at least this much frame time between two kept frames."
+    cooldown_s: float = Field(
+        1.0, ge=0, description="Per source, at least this much frame time between two kept frames (the sink "
+        "gate's cooldown, as in every sink; a frame that is not hard starts none).",
+    )
+    min_interval_s: float | None = Field(
+        None, ge=0, description=f"Deprecated: the old name of cooldown_s (refused from segflow {OLD_INTERVAL_GOES_IN})."
     )
     queue_size: int = Field(8, ge=1, le=1000, description="Frames waiting for the writer; more are skipped.")
     seed: int | None = Field(None, description="Seed of the random sample (empty = a different one each run).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_interval_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("min_interval_s") is not None:
+            if "cooldown_s" in data:
+                raise ValueError("give cooldown_s only: min_interval_s is its old name")
+            data = {**data, "cooldown_s": data["min_interval_s"]}
+        return data
 
 
 def folder_for(params: DatasetSinkParams, context: RunContext) -> Path:
@@ -76,7 +99,7 @@ def reasons(detections: Any, tracks: Any, low_confidence: float) -> list[str]:
 
 
 @node_type("sink.dataset")
-class DatasetSink(SinkNode):
+class DatasetSink(GatedSink):
     """Collect hard frames (low confidence, tracker disagreeing, random sample) with pre-labels for labelling."""
 
     Params = DatasetSinkParams
@@ -93,17 +116,23 @@ class DatasetSink(SinkNode):
 
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
-        return writable_problems(folder_for(params, context), "folder", folder=True)
+        problems = writable_problems(folder_for(params, context), "folder", folder=True)
+        if params.min_interval_s is not None:
+            problems.append(ParamProblem(
+                "min_interval_s", "min_interval_s is now cooldown_s, the gate option every sink shares; the old "
+                f"name is refused from segflow {OLD_INTERVAL_GOES_IN}", "rename min_interval_s to cooldown_s",
+                warning=True))
+        return problems
 
     def setup(self) -> None:
         from segflow.vision.yolo_dataset import YoloSegDataset
 
+        super().setup()
         p = self.params
         self.dataset = YoloSegDataset(folder_for(p, self.context))
         self.written = len(self.dataset.collected())
         self.queued = 0
         self.skipped_full = 0
-        self._last: dict[str, float] = {}
         self._random = random.Random(p.seed)
         self._queue: queue.Queue = queue.Queue(maxsize=p.queue_size)
         self._error: str = ""
@@ -112,21 +141,21 @@ class DatasetSink(SinkNode):
         self._thread.start()
 
     def process(self, inputs: Inputs) -> dict[str, Any]:
-        p = self.params
-        packet = inputs.packet
-        with self._lock:
-            if self.written + self.queued >= p.max_frames:
-                return {}  # the inbox is full (frames written plus those on their way)
-        last = self._last.get(packet.source_id)
-        if last is not None and packet.timestamp - last < p.min_interval_s:
+        why: list[str] = []
+
+        def hard(findings: Findings) -> bool:
+            p = self.params
+            with self._lock:
+                if self.written + self.queued >= p.max_frames:
+                    return False  # the inbox is full (frames written plus those on their way)
+            why.extend(reasons(findings.detections, inputs.get("tracks"), p.low_confidence))
+            if p.sample_rate > 0 and self._random.random() < p.sample_rate:
+                why.append("random sample")
+            return bool(why)
+
+        if self.admitted(inputs, hard) is None:
             return {}
-        detections = inputs.get("detections")
-        why = reasons(detections, inputs.get("tracks"), p.low_confidence)
-        if p.sample_rate > 0 and self._random.random() < p.sample_rate:
-            why.append("random sample")
-        if not why:
-            return {}
-        frame = inputs["image"]
+        packet, detections, frame = inputs.packet, inputs.get("detections"), inputs["image"]
         item = (packet.source_id, packet.frame_index, packet.timestamp, frame.pixels.copy(), detections, why)
         with self._lock:
             self.queued += 1  # before the writer can see it, so it never counts below zero
@@ -139,8 +168,6 @@ class DatasetSink(SinkNode):
             if self.skipped_full in (1, 10, 100) or self.skipped_full % 1000 == 0:
                 log.warning("sink.dataset '%s': writer busy, %d hard frames skipped so far",
                             self.node_id, self.skipped_full)
-            return {}
-        self._last[packet.source_id] = packet.timestamp
         return {}
 
     def _writer(self) -> None:

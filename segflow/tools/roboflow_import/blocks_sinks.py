@@ -11,6 +11,7 @@ formatter and the sink that writes it become one sink node.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from segflow.tools.roboflow_import.context import Conversion, Gate, Skip
@@ -180,6 +181,15 @@ def _template(text: str, fields: dict[str, str]) -> str:
                    for i, part in enumerate(parts))
 
 
+def _resolved(conv: Conversion, step: Step, key: str) -> Iterator[tuple[str, Ref]]:
+    """The named selectors of ``step[key]`` that resolve; each that does not is left out, with why."""
+    for name, selector in (conv.take(step, key) or {}).items():
+        try:
+            yield name, conv.resolve(selector, f"{key}.{name}")
+        except Skip as exc:
+            conv.leave(step, key, f"'{name}': {exc.reason}")
+
+
 def _field_map(conv: Conversion, step: Step, key: str, ops_key: str,
                only: set[str] | None = None) -> tuple[dict[str, str], list[Ref]]:
     """Each named selector (after its operations) as a record field; ``only``: just these names."""
@@ -226,13 +236,7 @@ def email(conv: Conversion, step: Step) -> None:
     params["to"] = receivers if isinstance(receivers, list) else [receivers]
     params["subject"] = _template(conv.take(step, "subject", ""), fields)
     params["body"] = _template(conv.take(step, "message", ""), fields)
-    attachments = conv.take(step, "attachments") or {}
-    for name, selector in attachments.items():
-        try:
-            ref = conv.resolve(selector, f"attachments.{name}")
-        except Skip as exc:
-            conv.leave(step, "attachments", f"'{name}': {exc.reason}")
-            continue
+    for name, ref in _resolved(conv, step, "attachments"):
         if ref.kind in ("image", "table") and params.get("attach", "none") == "none":
             params["attach"] = "image" if ref.kind == "image" else "csv"
             refs += [ref] if ref.kind == "image" else [ref, *(r for _, r in ref.columns.values() if r is not None)]
@@ -262,14 +266,9 @@ def webhook(conv: Conversion, step: Step) -> None:
             conv.leave(step, key, "values from steps or inputs: segflow takes {field} templates of the record")
         if literal:
             params[name] = literal
-    files = conv.take(step, "multi_part_encoded_files") or {}
+    files = list(_resolved(conv, step, "multi_part_encoded_files"))
     conv.take(step, "multi_part_encoded_files_operations")
-    for name, selector in files.items():
-        try:
-            ref = conv.resolve(selector, f"multi_part_encoded_files.{name}")
-        except Skip as exc:
-            conv.leave(step, "multi_part_encoded_files", f"'{name}': {exc.reason}")
-            continue
+    for name, ref in files:
         if ref.kind == "image" and not params.get("multipart"):
             params["multipart"] = True
             refs.append(ref)

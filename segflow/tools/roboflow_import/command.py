@@ -1,7 +1,7 @@
 """``segflow import roboflow DEFINITION.json``: a Roboflow Workflows definition as a segflow workflow.
 
 Exit status, as the rest of the CLI: 0 when every step and field was mapped,
-3 when the workflow was written but parts were left out (each listed,
+4 (``EXIT_PARTIAL``) when the workflow was written but parts were left out (each listed,
 located, with the reason), 2 when nothing was written (not a definition, a
 model id with no ``--model`` file, nothing that maps) or what was written does
 not validate. Messages are ``file:line:col: step 'name': ...``, never a traceback.
@@ -14,15 +14,12 @@ import re
 import sys
 from pathlib import Path
 
-from segflow.engine.observe.exit_codes import EXIT_INVALID, EXIT_OK
+from segflow.engine.observe.exit_codes import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL
 from segflow.engine.workflow.issues import errors_in
 from segflow.engine.workflow.validate import validate_text
 from segflow.tools.roboflow_import.convert import convert, override
 from segflow.tools.roboflow_import.definition import DefinitionError, load
 from segflow.tools.roboflow_import.writer import render
-
-EXIT_PARTIAL = 3
-"""Written, but parts were left out: like ``segflow run``'s 3, done and with something to read."""
 
 
 def _model(text: str) -> tuple[str, str]:

@@ -16,8 +16,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
-from segflow.engine.masking import mask
-from segflow.engine.text import message, shorten
+from segflow.engine.workflow.issues import located
 from segflow.tools.roboflow_import.selectors import step_selector, steps_named
 
 MAX_BYTES = 20_000_000
@@ -37,15 +36,8 @@ class Problem:
     noun: str = "step"
 
     def format(self) -> str:
-        parts = [f"{self.file}:{self.line}:{self.col}"]
-        if self.severity != "error":
-            parts.append(self.severity)
-        if self.step is not None:
-            parts.append(f"{self.noun} '{shorten(self.step, 80)}'")
-        text = ": ".join(parts) + f": {message(mask(self.text))}"
-        if self.hint:
-            text += f"\n    hint: {message(mask(self.hint))}"
-        return text
+        return located(f"{self.file}:{self.line}:{self.col}", self.text, self.hint, self.step, self.noun,
+                       "" if self.severity == "error" else self.severity)
 
 
 class DefinitionError(Exception):

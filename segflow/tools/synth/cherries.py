@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from segflow.tools.synth import write_sample
-from segflow.tools.synth.sprites import value_noise
+from segflow.tools.synth.sprites import as_photographed, value_noise
 
 MM_PER_PX = 0.25
 RIPE_RGB = (172, 28, 36)
@@ -51,9 +50,7 @@ def render_cherries(seed: int = 3, h: int = 480, w: int = 640, count: int = 18) 
         col = c["rgb"][None, :] * (0.35 + 0.75 * lam[inside])[:, None]
         spec = 120.0 * np.exp(-((dx + 0.35) ** 2 + (dy + 0.4) ** 2) / 0.03)[inside]
         img[inside] = col + spec[:, None]
-    img = img + rng.normal(0.0, 2.5, img.shape)
-    img = cv2.GaussianBlur(np.clip(img, 0, 255).astype(np.float32), (0, 0), 0.7)
-    bgr = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_RGB2BGR)
+    bgr = as_photographed(img, rng, 2.5, 0.7)
     truth = {
         "generator": "segflow.tools.synth.cherries.render_cherries",
         "seed": seed,

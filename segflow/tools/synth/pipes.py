@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from segflow.tools.synth import write_sample
-from segflow.tools.synth.sprites import value_noise
+from segflow.tools.synth.sprites import as_photographed, value_noise
 
 MM_PER_PX = 0.5
 
@@ -52,9 +51,7 @@ def render_pipes(seed: int = 11, h: int = 480, w: int = 640, count: int = 7) -> 
         img[rim] = tone[None, :] * lit[rim][:, None]
         depth = np.clip(d / max(p["ri"], 1.0), 0, 1)
         img[bore] = (18.0 + 45.0 * depth[bore] ** 3)[:, None] * np.array([1.0, 1.0, 1.05])[None, :]
-    img = img + rng.normal(0.0, 3.0, img.shape)
-    img = cv2.GaussianBlur(np.clip(img, 0, 255).astype(np.float32), (0, 0), 0.8)
-    bgr = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_RGB2BGR)
+    bgr = as_photographed(img, rng, 3.0, 0.8)
     truth = {
         "generator": "segflow.tools.synth.pipes.render_pipes",
         "seed": seed,

@@ -50,6 +50,13 @@ def value_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.nda
     return np.clip(up[:h, :w], -1.0, 1.0)
 
 
+def as_photographed(rgb: np.ndarray, rng: np.random.Generator, noise: float, blur: float) -> np.ndarray:
+    """A float RGB render as a camera gives it: sensor noise, lens blur (sigma in px), 8-bit BGR."""
+    noisy = rgb + rng.normal(0.0, noise, rgb.shape)
+    blurred = cv2.GaussianBlur(np.clip(noisy, 0, 255).astype(np.float32), (0, 0), blur)
+    return cv2.cvtColor(blurred.astype(np.uint8), cv2.COLOR_RGB2BGR)
+
+
 def max_feret(points: np.ndarray) -> float:
     """Largest distance between two points of an outline (max Feret diameter), in px."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)

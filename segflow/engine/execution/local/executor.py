@@ -12,7 +12,7 @@ from segflow.engine.execution.lifecycle import running_nodes, total_frames, unde
 from segflow.engine.execution.plan import Plan
 from segflow.engine.execution.stages import StageThreads
 from segflow.engine.node import Node
-from segflow.engine.observe.hooks import RunHooks
+from segflow.engine.observe.hooks import RunHooks, start_hooks
 from segflow.engine.observe.metrics import NodeMetrics, RunReport
 
 
@@ -33,9 +33,9 @@ class LocalExecutor(Executor):
             self._threads = threads
             if self._early_stop:
                 threads.stop(self._early_stop)
-            hooks.on_start(workflow=plan.workflow_name, total_frames=total_frames(nodes, plan.source_ids,
-                                                                             options.max_frames),
-                           node_metrics=self.live_metrics, sources={s: nodes[s] for s in plan.source_ids})
+            start_hooks(hooks, workflow_name=plan.workflow_name,
+                        total_frames=total_frames(nodes, plan.source_ids, options.max_frames),
+                        node_metrics=self.live_metrics, sources={s: nodes[s] for s in plan.source_ids})
             threads.execute()
         self._nodes = {}
         report.finish(undelivered(nodes))  # after close: what the sinks could not write sets the exit code

@@ -34,7 +34,7 @@ from segflow.engine.execution.ray.servers import ModelServer, SinkServer
 from segflow.engine.execution.ray.shard import ShardNews, ShardWorker
 from segflow.engine.node import NodeError, SourceHealth
 from segflow.engine.observe.exit_codes import EXIT_FAILED
-from segflow.engine.observe.hooks import RunHooks
+from segflow.engine.observe.hooks import RunHooks, start_hooks
 from segflow.engine.observe.metrics import NodeMetrics, RunReport, Undelivered
 
 log = logging.getLogger("segflow")
@@ -133,8 +133,8 @@ class RayRun:
             models, sinks = self._start_servers(counts)
             shards = self._start_shards(models, sinks)
             total = self._set_up(shards)
-            self.hooks.on_start(workflow=self.plan.workflow_name, total_frames=total, node_metrics=self.live_metrics,
-                                sources=self.sources)
+            start_hooks(self.hooks, workflow_name=self.plan.workflow_name, total_frames=total,
+                        node_metrics=self.live_metrics, sources=self.sources)
             start = perf_counter()  # elapsed is streaming time, setup excluded, as in a local run
             for shard in shards:
                 shard.ref = shard.handle.run.remote()
