@@ -202,9 +202,11 @@ def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
         # Three adds in a row without waiting (each while the last one's rerun runs): none is lost.
         # Each noop brings a validation problem (its input is not wired); listed above the canvas,
         # they pushed it down mid-click and the next click landed on the page instead of "+ Add node".
+        # Now they go to the canvas's own problems panel, of fixed height.
         count = len(node_ids(frame))
         canvas_top = page.locator('iframe[title*="segflow_canvas"]').bounding_box()["y"]
-        problems = page.locator('[data-testid="stAlert"]')
+        wrap_box = rect(frame.locator("#wrap"))
+        problems = frame.locator("#problems .sf-problem")
         problems_before = problems.count()
         for query in ("noop", "noop", "noop"):
             frame.locator("#add").click()
@@ -216,6 +218,8 @@ def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
         wait_until(lambda: problems.count() > problems_before, "the new nodes' problems listed")
         top_now = page.locator('iframe[title*="segflow_canvas"]').bounding_box()["y"]
         assert top_now == canvas_top, f"the canvas moved from y={canvas_top} to {top_now} while nodes were added"
+        assert rect(frame.locator("#wrap")) == wrap_box, "the drawing moved or changed size as problems came"
+        assert page.locator('[data-testid="stAlert"]', has_text="noop").count() == 0, "a problem as a page banner"
         # and none covers another: each lands beside the selected node or the one added just before
         wait_until(lambda: not overlapping([rect(noops.nth(i)) for i in range(3)] + [rect(stats)]),
                    "the added nodes side by side, none on top of another")

@@ -8,6 +8,7 @@
 const MIN_TEXT_PX = 12;        // the smallest node text on screen that "Fit" allows
 const ZOOM_MIN = 0.2, ZOOM_MAX = 3;
 const NEW_NODE = { w: 230, h: 140, gap: 40 };  // what a new node may cover (as ui/state.py), the room beside one
+const BOTTOM_PX = 100;         // the strip under the drawing: problems and minimap (canvas.css #bottom + margin)
 
 let lastSeq = 0;
 let outbox = [];  // events sent but not yet confirmed by a render (graph.seq): resent with each new one
@@ -29,18 +30,21 @@ const SF = {
 const $ = id => document.getElementById(id);
 const wrap = $("wrap"), layer = $("layer"), svg = $("edges"), msg = $("msg");
 const minimap = $("minimap"), palette = $("palette"), paletteQ = $("palette-q"), paletteList = $("palette-list");
+const paletteFor = $("palette-for"), problemsEl = $("problems"), marquee = $("marquee");
 const NS = "http://www.w3.org/2000/svg";
 
 let graph = { nodes: [], edges: [], selected: null, types: [] };
 let view = { x: 0, y: 0, zoom: 1 };
 let selection = new Set();     // selected node ids (shift-click adds); graph.selected is the primary one
 let selectedEdge = null;       // "src.port>dst.port"
-let drag = null;               // {mode: "node"|"pan"|"wire"|"minimap", ...}
+let drag = null;               // {mode: "node"|"pan"|"box"|"wire"|"minimap", ...}
 let knownIds = null;           // node ids of the last render (null before the first)
 let pending = new Map();       // node id -> {x, y, seq}: local moves Python has not confirmed yet
 let noteSeq = null;            // the last Python note shown
 let shownNote = null;          // its text (a message the page itself said since is left alone)
 let paletteAt = null;          // where the palette's node goes (layer coordinates), null: the view's centre
+let paletteWire = null;        // {node, port, side, kind}: the port a wire was dropped from, wired to the new node
+let spaceDown = false;         // Space held: a left drag on the canvas pans instead of selecting
 let paletteItems = [], paletteActive = 0;
 let localPrimary = null;       // the node clicked last, here
 let readable = 1;              // the zoom at which the smallest node text is MIN_TEXT_PX
@@ -277,7 +281,7 @@ function port(node, p, side) {
   handle.dataset.port = p.name;
   handle.dataset.kind = p.kind;
   handle.dataset.side = side;
-  if (side === "out") handle.addEventListener("mousedown", ev => startWire(ev, node, p));
+  handle.addEventListener("mousedown", ev => startWire(ev, node, p, side));
   row.appendChild(handle);
   return row;
 }
@@ -356,25 +360,59 @@ function startNodeDrag(ev, n, box) {
            shift: ev.shiftKey };
 }
 
-function startWire(ev, n, p) {
+// A wire starts at either end: from an output it goes to an input, from an input to an output.
+function startWire(ev, n, p, side) {
+  if (ev.button !== 0) return;
   ev.stopPropagation();
   ev.preventDefault();
+  closePalette();
   const temp = document.createElementNS(NS, "path");
   temp.setAttribute("class", "sf-temp");
   svg.appendChild(temp);
-  drag = { mode: "wire", node: n, port: p, from: handleCenter(n.id, p.name, "out"), temp };
-  for (const h of layer.querySelectorAll('.sf-handle[data-side="in"]')) {
+  drag = { mode: "wire", node: n, port: p, side, from: handleCenter(n.id, p.name, side), temp };
+  for (const h of layer.querySelectorAll(`.sf-handle[data-side="${side === "out" ? "in" : "out"}"]`)) {
     h.classList.add(h.dataset.kind === p.kind && h.dataset.node !== n.id ? "ok" : "bad");
   }
 }
 
+// The left button on the empty canvas draws a selection box (as Node-RED); the middle or right
+// button, or Space + left, pans (as ComfyUI's drag) — so does the minimap.
 wrap.addEventListener("mousedown", ev => {
-  if (ev.button !== 0 || palette.contains(ev.target)) return;
+  if (palette.contains(ev.target)) return;
   closePalette();
   selectedEdge = null;
   renderEdges();
-  drag = { mode: "pan", sx: ev.clientX, sy: ev.clientY, x0: view.x, y0: view.y };
+  if (ev.button === 1 || ev.button === 2 || (ev.button === 0 && spaceDown)) {
+    ev.preventDefault();
+    wrap.focus();
+    wrap.classList.add("panning");
+    drag = { mode: "pan", sx: ev.clientX, sy: ev.clientY, x0: view.x, y0: view.y };
+    return;
+  }
+  if (ev.button !== 0) return;
+  const r = wrap.getBoundingClientRect();
+  drag = { mode: "box", sx: ev.clientX - r.left, sy: ev.clientY - r.top, moved: false,
+           base: ev.shiftKey || ev.ctrlKey || ev.metaKey ? new Set(selection) : new Set() };
 });
+wrap.addEventListener("contextmenu", ev => ev.preventDefault());
+
+// Select every node the box touches (added to the selection with Shift or Ctrl held).
+function boxSelect(ev) {
+  const r = wrap.getBoundingClientRect();
+  const x = ev.clientX - r.left, y = ev.clientY - r.top;
+  if (Math.abs(x - drag.sx) + Math.abs(y - drag.sy) > 4) drag.moved = true;
+  if (!drag.moved) return;
+  const sx1 = Math.min(x, drag.sx), sy1 = Math.min(y, drag.sy), sx2 = Math.max(x, drag.sx), sy2 = Math.max(y, drag.sy);
+  Object.assign(marquee.style, { left: sx1 + "px", top: sy1 + "px", width: (sx2 - sx1) + "px", height: (sy2 - sy1) + "px" });
+  marquee.hidden = false;
+  const a = toLayerXY(sx1, sy1), b = toLayerXY(sx2, sy2);
+  selection = new Set(drag.base);
+  for (const n of graph.nodes) {
+    const s = nodeSize(n);
+    if (n.x < b.x && n.x + s.w > a.x && n.y < b.y && n.y + s.h > a.y) selection.add(n.id);
+  }
+  markSelection();
+}
 
 window.addEventListener("mousemove", ev => {
   if (!drag) return;
@@ -384,6 +422,8 @@ window.addEventListener("mousemove", ev => {
     applyView();
   } else if (drag.mode === "minimap") {
     minimapLook(ev);
+  } else if (drag.mode === "box") {
+    boxSelect(ev);
   } else if (drag.mode === "node") {
     const dx = (ev.clientX - drag.sx) / view.zoom, dy = (ev.clientY - drag.sy) / view.zoom;
     if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
@@ -396,7 +436,8 @@ window.addEventListener("mousemove", ev => {
     renderEdges();
     drawMinimap();
   } else if (drag.mode === "wire") {
-    drag.temp.setAttribute("d", curve(drag.from, toLayer(ev)));
+    const at = toLayer(ev);
+    drag.temp.setAttribute("d", drag.side === "out" ? curve(drag.from, at) : curve(at, drag.from));
   }
 });
 
@@ -405,7 +446,14 @@ window.addEventListener("mouseup", ev => {
   const d = drag;
   drag = null;
   if (deferred) { const args = deferred; deferred = null; setTimeout(() => render(args), 0); }
-  if (d.mode === "node") {
+  wrap.classList.remove("panning");
+  if (d.mode === "box") {
+    marquee.hidden = true;
+    if (!d.moved || !selection.size) return;
+    graph.selected = localPrimary = selection.has(localPrimary) ? localPrimary : [...selection][0];
+    markSelection();
+    SF.send("select", { node: graph.selected, nodes: [...selection] });
+  } else if (d.mode === "node") {
     if (d.moved) {
       const moves = d.items.map(it => ({ node: it.node.id, x: Math.round(it.node.x), y: Math.round(it.node.y) }));
       const seq = SF.send("move", { node: d.node.id, nodes: [...selection], moves });
@@ -416,13 +464,33 @@ window.addEventListener("mouseup", ev => {
   } else if (d.mode === "wire") {
     d.temp.remove();
     for (const h of layer.querySelectorAll(".sf-handle")) h.classList.remove("ok", "bad");
-    const target = document.elementFromPoint(ev.clientX, ev.clientY);
-    const handle = target && target.closest('.sf-handle[data-side="in"], .sf-port.in');
-    const h = handle && (handle.classList.contains("sf-handle") ? handle : handle.querySelector(".sf-handle"));
-    if (!h) return;
-    tryConnect(d.node.id, d.port.name, d.port.kind, h.dataset.node, h.dataset.port, h.dataset.kind);
+    dropWire(d, ev);
   }
 });
+
+// Where a wire lands: on a port of the other side, that port; on a node's body, its port of the
+// same kind (the same name first); on the empty canvas, the palette of the types that fit.
+function dropWire(d, ev) {
+  const other = d.side === "out" ? "in" : "out";
+  const target = document.elementFromPoint(ev.clientX, ev.clientY);
+  if (!target || !wrap.contains(target)) return;
+  const handle = target.closest(`.sf-handle[data-side="${other}"], .sf-port.${other}`);
+  let h = handle && (handle.classList.contains("sf-handle") ? handle : handle.querySelector(".sf-handle"));
+  const box = !h && target.closest(".sf-node");
+  if (box) {
+    const fits = [...box.querySelectorAll(`.sf-handle[data-side="${other}"]`)].filter(x => x.dataset.kind === d.port.kind);
+    h = fits.find(x => x.dataset.port === d.port.name) || fits[0];
+    if (!h) { say(`'${box.dataset.nodeId}' has no ${d.port.kind} ${other === "in" ? "input" : "output"}`); return; }
+  }
+  if (h) {
+    if (d.side === "out") tryConnect(d.node.id, d.port.name, d.port.kind, h.dataset.node, h.dataset.port, h.dataset.kind);
+    else tryConnect(h.dataset.node, h.dataset.port, h.dataset.kind, d.node.id, d.port.name, d.port.kind);
+    return;
+  }
+  const r = wrap.getBoundingClientRect();
+  openPalette({ sx: ev.clientX - r.left, sy: ev.clientY - r.top },
+              { node: d.node.id, port: d.port.name, side: d.side, kind: d.port.kind });
+}
 
 // Exposed for keyboard users and tests: the same check a drag runs.
 function tryConnect(src, srcPort, srcKind, dst, dstPort, dstKind) {
@@ -476,6 +544,14 @@ document.addEventListener("keydown", ev => {
   if (mod && key === "v") { ev.preventDefault(); SF.send("paste", {}); return; }
   if (mod && key === "d" && selection.size) { ev.preventDefault(); SF.send("duplicate", { nodes: [...selection] }); return; }
   if (ev.key === "Escape") { closePalette(); return; }
+  if (mod && key === "a") {
+    ev.preventDefault();
+    selection = new Set(graph.nodes.map(n => n.id));
+    if (selection.size) SF.send("select", { node: graph.selected || [...selection][0], nodes: [...selection] });
+    markSelection();
+    return;
+  }
+  if (ev.key === " ") { ev.preventDefault(); spaceDown = true; return; }
   if (ev.key !== "Delete" && ev.key !== "Backspace") return;
   if (selectedEdge) {
     const e = graph.edges.find(x => edgeKey(x) === selectedEdge);
@@ -485,6 +561,9 @@ document.addEventListener("keydown", ev => {
     deleteNodes([...selection]);
   }
 });
+
+document.addEventListener("keyup", ev => { if (ev.key === " ") spaceDown = false; });
+window.addEventListener("blur", () => { spaceDown = false; });
 
 // Undo/redo from anywhere on the page, not only with the canvas focused: after a form's Apply the
 // focus is on the form. The component is served from the page's own origin, so it may listen on the
@@ -507,9 +586,16 @@ try {
 
 // -- the add-node palette -----------------------------------------------------------------------
 
-function openPalette(at) {
-  // at: the screen point (in the canvas) that was double-clicked; null: the centre of the view
+function openPalette(at, wire) {
+  // at: the screen point (in the canvas) that was double-clicked or where a wire was dropped;
+  // null: the centre of the view. wire: that wire's port, whose kind the listed types must take.
   paletteAt = at ? toLayerXY(at.sx, at.sy) : null;
+  paletteWire = wire || null;
+  if (paletteWire && paletteWire.side === "in") paletteAt.x -= NEW_NODE.w;  // a feeding node sits left of the drop
+  paletteFor.hidden = !paletteWire;
+  paletteFor.textContent = !paletteWire ? "" : paletteWire.side === "out"
+    ? `A node taking ${paletteWire.kind} from '${paletteWire.node}.${paletteWire.port}':`
+    : `A node giving ${paletteWire.kind} to '${paletteWire.node}.${paletteWire.port}':`;
   palette.hidden = false;
   const pw = 380, ph = 310, w = wrap.clientWidth, h = wrap.clientHeight;
   const sx = at ? at.sx : (w - pw) / 2, sy = at ? at.sy : 12;
@@ -520,12 +606,14 @@ function openPalette(at) {
   paletteQ.focus();
 }
 
-function closePalette() { palette.hidden = true; }
+function closePalette() { palette.hidden = true; paletteWire = null; paletteFor.hidden = true; }
 
 function filterPalette() {
   const terms = paletteQ.value.toLowerCase().split(/\s+/).filter(Boolean);
   const scored = [];
+  const wire = paletteWire;
   for (const t of graph.types || []) {
+    if (wire && !(wire.side === "out" ? t.inputs : t.outputs).includes(wire.kind)) continue;
     const hay = `${t.type} ${t.family} ${t.summary}`.toLowerCase();
     if (!terms.every(term => hay.includes(term))) continue;
     const name = t.type.toLowerCase();
@@ -592,9 +680,10 @@ function addNode(type) {
   // The node's top-left goes at the double-clicked point, or next to the selected node; moved down
   // (then right) as far as needed to cover no other node.
   const at = freeSpot(paletteAt || addTarget());
+  const wire = paletteWire && { node: paletteWire.node, port: paletteWire.port, side: paletteWire.side };
   closePalette();
   wrap.focus();
-  SF.send("add", { type, x: Math.round(at.x), y: Math.round(at.y) });
+  SF.send("add", Object.assign({ type, x: Math.round(at.x), y: Math.round(at.y) }, wire ? { wire } : {}));
 }
 
 paletteQ.addEventListener("input", filterPalette);
@@ -617,6 +706,44 @@ $("zoom-out").addEventListener("click", () => { const c = viewCentre(); zoomAt(v
 $("zoom-reset").addEventListener("click", () => { const c = viewCentre(); zoomAt(1, c.x, c.y); });
 $("fit").addEventListener("click", () => { fit(); renderEdges(); });
 
+// -- the problems panel -------------------------------------------------------------------------
+
+// Every validation problem in one list of fixed height under the drawing; a click on one selects
+// its node and brings it into view.
+function renderProblems() {
+  const scroll = problemsEl.scrollTop;
+  problemsEl.textContent = "";
+  const list = graph.problems || [];
+  if (!list.length) {
+    problemsEl.appendChild(el("div", "none", "\u2713 No problems: the workflow is valid"));
+    return;
+  }
+  const errors = list.filter(p => p.error).length;
+  problemsEl.appendChild(el("div", "head", `Problems: ${errors} error(s), ${list.length - errors} warning(s)` +
+                                         " \u2014 click one to find its node"));
+  for (const p of list) {
+    const row = el("div", "sf-problem" + (p.error ? "" : " warning") + (p.node ? "" : " workflow"), p.text);
+    row.setAttribute("role", "listitem");
+    if (p.node) {
+      row.dataset.node = p.node;
+      row.title = `select '${p.node}'`;
+      row.addEventListener("click", () => focusNode(p.node));
+    }
+    problemsEl.appendChild(row);
+  }
+  problemsEl.scrollTop = scroll;
+}
+
+function focusNode(id) {
+  if (!graph.nodes.some(n => n.id === id)) return;
+  selection = new Set([id]);
+  graph.selected = localPrimary = id;
+  markSelection();
+  ensureVisible([id]);
+  renderEdges();
+  SF.send("select", { node: id, nodes: [id] });
+}
+
 // -- render -------------------------------------------------------------------------------------
 
 let deferred = null;  // a render that came during a drag: drawn when the drag ends
@@ -638,8 +765,9 @@ function render(args) {
   }
   else if (!graph.selected || !selection.has(graph.selected)) selection = new Set(graph.selected ? [graph.selected] : []);
   const height = args.height || 480;
-  wrap.style.height = height + "px";
+  wrap.style.height = (height - BOTTOM_PX) + "px";   // the frame keeps its height: the strip is inside it
   renderNodes();
+  renderProblems();
   measureReadable();
   if (knownIds === null) {
     let saved = null;
