@@ -8,6 +8,7 @@
 const MIN_TEXT_PX = 12;        // the smallest node text on screen that "Fit" allows
 const ZOOM_MIN = 0.2, ZOOM_MAX = 3;
 const NEW_NODE = { w: 230, h: 140, gap: 40 };  // what a new node may cover (as ui/state.py), the room beside one
+const PORT_Y = 36;             // from a node's top to its first port's handle (canvas.css: head + ports padding)
 const BOTTOM_PX = 100;         // the strip under the drawing: problems and minimap (canvas.css #bottom + margin)
 
 let lastSeq = 0;
@@ -591,7 +592,10 @@ function openPalette(at, wire) {
   // null: the centre of the view. wire: that wire's port, whose kind the listed types must take.
   paletteAt = at ? toLayerXY(at.sx, at.sy) : null;
   paletteWire = wire || null;
-  if (paletteWire && paletteWire.side === "in") paletteAt.x -= NEW_NODE.w;  // a feeding node sits left of the drop
+  if (paletteWire) {  // the new node's port of that kind lands about where the wire was dropped
+    paletteAt.y -= PORT_Y;
+    if (paletteWire.side === "in") paletteAt.x -= NEW_NODE.w;
+  }
   paletteFor.hidden = !paletteWire;
   paletteFor.textContent = !paletteWire ? "" : paletteWire.side === "out"
     ? `A node taking ${paletteWire.kind} from '${paletteWire.node}.${paletteWire.port}':`
@@ -720,7 +724,7 @@ function renderProblems() {
   }
   const errors = list.filter(p => p.error).length;
   problemsEl.appendChild(el("div", "head", `Problems: ${errors} error(s), ${list.length - errors} warning(s)` +
-                                         " \u2014 click one to find its node"));
+                                         (list.some(p => p.node) ? " \u2014 click one to find its node" : "")));
   for (const p of list) {
     const row = el("div", "sf-problem" + (p.error ? "" : " warning") + (p.node ? "" : " workflow"), p.text);
     row.setAttribute("role", "listitem");
@@ -776,7 +780,8 @@ function render(args) {
     else fit();
   } else {
     const added = [...ids].filter(id => !knownIds.has(id));
-    if (knownIds.size === 0 || added.length > 2 && added.length >= ids.size / 2) fit();  // another file
+    // another file (not the first nodes of an empty one: building from nothing keeps the zoom the user has)
+    if (added.length > 2 && added.length >= ids.size / 2) fit();
     else if (added.length) ensureVisible(added);  // a new node is never off screen
   }
   knownIds = ids;
