@@ -224,7 +224,7 @@ def test_building_concrete_cracks_from_an_empty_canvas_counts_its_actions(tmp_pa
                        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
                        for i, a in enumerate(boxes) for b in boxes[i + 1:]), "two nodes overlap: a move needed"
         shot = os.environ.get("SEGFLOW_BUILD_SCREENSHOT")  # docs/img/editor-build.png is made this way
-        page.screenshot(path=shot or str(tmp_path / "built.png"))
+        user.iframe.screenshot(path=shot or str(tmp_path / "built.png"))
         for i, b in enumerate(boxes):
             user.in_view(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, f"node {i}")
         canvas_actions = sum(user.counts.values())

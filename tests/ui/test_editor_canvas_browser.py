@@ -295,3 +295,18 @@ def test_minimap_shows_a_big_graph_and_pans_the_view(tmp_path):
         wait_until(lambda: inside(rect(last), wrap), "the last node of the chain in view")
         zoom = float(transform.split("scale(")[1].rstrip(")"))
         wait_until(lambda: text_sizes(frame)["zoom"] == pytest.approx(zoom), "the view panned, not zoomed")
+        # The minimap sits under the drawing, not over it: it covers no node.
+        assert rect(minimap)["y"] >= wrap["bottom"], "the minimap is over the drawing"
+        # A middle-button drag on the canvas pans (a left drag draws a selection box).
+        before = frame.locator("#layer").evaluate("e => e.style.transform")
+        chosen = frame.locator(".sf-node.selected").count()
+        box = page.locator('iframe[title*="segflow_canvas"]').bounding_box()
+        start = empty_point(frame)
+        assert start, "no empty spot on the canvas"
+        page.mouse.move(box["x"] + start[0], box["y"] + start[1])
+        page.mouse.down(button="middle")
+        page.mouse.move(box["x"] + start[0] + 120, box["y"] + start[1] + 40, steps=5)
+        page.mouse.up(button="middle")
+        wait_until(lambda: frame.locator("#layer").evaluate("e => e.style.transform") != before,
+                   "a middle-button drag to pan the view")
+        expect(frame.locator(".sf-node.selected")).to_have_count(chosen)  # no selection box drawn
