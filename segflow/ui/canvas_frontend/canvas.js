@@ -149,64 +149,6 @@ function ensureVisible(ids) {
   applyView();
 }
 
-// -- minimap ------------------------------------------------------------------------------------
-
-let miniMap = null;  // {scale, ox, oy}: layer -> minimap coordinates of the last drawing
-
-function drawMinimap() {
-  if (!graph.nodes.length) { minimap.hidden = true; return; }
-  const b = bounds(graph.nodes);
-  const w = wrap.clientWidth, h = wrap.clientHeight;
-  const v = { x1: -view.x / view.zoom, y1: -view.y / view.zoom,
-              x2: (w - view.x) / view.zoom, y2: (h - view.y) / view.zoom };
-  const inside = b.x1 >= v.x1 && b.y1 >= v.y1 && b.x2 <= v.x2 && b.y2 <= v.y2;
-  minimap.hidden = inside;
-  if (inside) return;
-  const all = { x1: Math.min(b.x1, v.x1), y1: Math.min(b.y1, v.y1), x2: Math.max(b.x2, v.x2), y2: Math.max(b.y2, v.y2) };
-  const W = minimap.width, H = minimap.height, pad = 6;
-  const scale = Math.min((W - 2 * pad) / (all.x2 - all.x1), (H - 2 * pad) / (all.y2 - all.y1));
-  const ox = pad - all.x1 * scale + ((W - 2 * pad) - (all.x2 - all.x1) * scale) / 2;
-  const oy = pad - all.y1 * scale + ((H - 2 * pad) - (all.y2 - all.y1) * scale) / 2;
-  miniMap = { scale, ox, oy };
-  const c = minimap.getContext("2d");
-  c.clearRect(0, 0, W, H);
-  c.strokeStyle = "#98a2b3"; c.lineWidth = 1;
-  for (const e of graph.edges) {
-    const a = graph.nodes.find(n => n.id === e.src), d = graph.nodes.find(n => n.id === e.dst);
-    if (!a || !d) continue;
-    c.beginPath();
-    c.moveTo(ox + (a.x + nodeSize(a).w) * scale, oy + (a.y + 14) * scale);
-    c.lineTo(ox + d.x * scale, oy + (d.y + 14) * scale);
-    c.stroke();
-  }
-  for (const n of graph.nodes) {
-    const s = nodeSize(n);
-    c.fillStyle = selection.has(n.id) ? "#1570ef" : n.issues.length ? "#f04438" : "#667085";
-    c.fillRect(ox + n.x * scale, oy + n.y * scale, Math.max(2, s.w * scale), Math.max(2, s.h * scale));
-  }
-  c.strokeStyle = "#1570ef"; c.lineWidth = 2;
-  c.strokeRect(ox + v.x1 * scale, oy + v.y1 * scale, (v.x2 - v.x1) * scale, (v.y2 - v.y1) * scale);
-}
-
-function minimapLook(ev) {   // centre the view on the layer point under the pointer
-  if (!miniMap) return;
-  const r = minimap.getBoundingClientRect();
-  const mx = (ev.clientX - r.left) * minimap.width / r.width, my = (ev.clientY - r.top) * minimap.height / r.height;
-  const lx = (mx - miniMap.ox) / miniMap.scale, ly = (my - miniMap.oy) / miniMap.scale;
-  view.x = wrap.clientWidth / 2 - lx * view.zoom;
-  view.y = wrap.clientHeight / 2 - ly * view.zoom;
-  applyView();
-  renderEdges();
-}
-
-minimap.addEventListener("mousedown", ev => {
-  ev.stopPropagation();
-  ev.preventDefault();
-  drag = { mode: "minimap" };
-  minimapLook(ev);
-});
-minimap.addEventListener("dblclick", ev => ev.stopPropagation());
-
 // -- nodes and edges ----------------------------------------------------------------------------
 
 function renderNodes() {
@@ -585,121 +527,6 @@ try {
   });
 } catch (e) { /* another origin: the canvas's own keys still work */ }
 
-// -- the add-node palette -----------------------------------------------------------------------
-
-function openPalette(at, wire) {
-  // at: the screen point (in the canvas) that was double-clicked or where a wire was dropped;
-  // null: the centre of the view. wire: that wire's port, whose kind the listed types must take.
-  paletteAt = at ? toLayerXY(at.sx, at.sy) : null;
-  paletteWire = wire || null;
-  if (paletteWire) {  // the new node's port of that kind lands about where the wire was dropped
-    paletteAt.y -= PORT_Y;
-    if (paletteWire.side === "in") paletteAt.x -= NEW_NODE.w;
-  }
-  paletteFor.hidden = !paletteWire;
-  paletteFor.textContent = !paletteWire ? "" : paletteWire.side === "out"
-    ? `A node taking ${paletteWire.kind} from '${paletteWire.node}.${paletteWire.port}':`
-    : `A node giving ${paletteWire.kind} to '${paletteWire.node}.${paletteWire.port}':`;
-  palette.hidden = false;
-  const pw = 380, ph = 310, w = wrap.clientWidth, h = wrap.clientHeight;
-  const sx = at ? at.sx : (w - pw) / 2, sy = at ? at.sy : 12;
-  palette.style.left = Math.max(4, Math.min(sx, w - pw - 4)) + "px";
-  palette.style.top = Math.max(4, Math.min(sy, h - ph - 4)) + "px";
-  paletteQ.value = "";
-  filterPalette();
-  paletteQ.focus();
-}
-
-function closePalette() { palette.hidden = true; paletteWire = null; paletteFor.hidden = true; }
-
-function filterPalette() {
-  const terms = paletteQ.value.toLowerCase().split(/\s+/).filter(Boolean);
-  const scored = [];
-  const wire = paletteWire;
-  for (const t of graph.types || []) {
-    if (wire && !(wire.side === "out" ? t.inputs : t.outputs).includes(wire.kind)) continue;
-    const hay = `${t.type} ${t.family} ${t.summary}`.toLowerCase();
-    if (!terms.every(term => hay.includes(term))) continue;
-    const name = t.type.toLowerCase();
-    const score = terms.reduce((s, term) => s + (name.startsWith(term) ? 0 : name.includes(term) ? 1 : 2), 0);
-    scored.push([score, t]);
-  }
-  scored.sort((a, b) => a[0] - b[0] || a[1].type.localeCompare(b[1].type));
-  paletteItems = scored.map(s => s[1]);
-  paletteActive = 0;
-  drawPalette();
-}
-
-function drawPalette() {
-  paletteList.textContent = "";
-  if (!paletteItems.length) { paletteList.appendChild(el("li", "empty", "no node type matches")); return; }
-  paletteItems.forEach((t, i) => {
-    const li = el("li", i === paletteActive ? "active" : "");
-    li.dataset.type = t.type;
-    li.setAttribute("role", "option");
-    const line = el("div");
-    line.appendChild(el("span", "pt", t.type));
-    line.appendChild(el("span", "pf", t.family));
-    li.appendChild(line);
-    if (t.summary) li.appendChild(el("div", "ps", t.summary));
-    li.title = t.summary || "";
-    li.addEventListener("mousedown", ev => ev.stopPropagation());
-    li.addEventListener("click", () => addNode(t.type));
-    li.addEventListener("mousemove", () => { if (paletteActive !== i) { paletteActive = i; markActive(); } });
-    paletteList.appendChild(li);
-  });
-}
-
-function markActive() {
-  [...paletteList.children].forEach((li, i) => li.classList.toggle("active", i === paletteActive));
-  const li = paletteList.children[paletteActive];
-  if (li && li.scrollIntoView) li.scrollIntoView({ block: "nearest" });
-}
-
-// Where "+ Add node" puts a node: right of the selected node (the usual next step of a
-// pipeline), else centred in the view.
-function addTarget() {
-  const sel = graph.nodes.find(n => n.id === (localPrimary && selection.has(localPrimary) ? localPrimary : graph.selected));
-  if (sel) return { x: sel.x + nodeSize(sel).w + NEW_NODE.gap, y: sel.y };
-  const c = viewCentre();
-  const p = toLayerXY(c.x, c.y);
-  return { x: p.x - NEW_NODE.w / 2, y: p.y - NEW_NODE.h / 2 };
-}
-
-// ``at`` itself, or the nearest spot below it (then further right) where a new node covers no
-// node: neither a drawn one nor one added a moment ago that Python has not drawn yet (quick adds).
-function freeSpot(at) {
-  const taken = graph.nodes.map(n => ({ x: n.x, y: n.y, ...nodeSize(n) }));
-  for (const e of outbox) if (e.action === "add") taken.push({ x: e.x, y: e.y, w: NEW_NODE.w, h: NEW_NODE.h });
-  const clear = p => !taken.some(b => p.x < b.x + b.w && p.x + NEW_NODE.w > b.x &&
-                                      p.y < b.y + b.h && p.y + NEW_NODE.h > b.y);
-  for (let step = 0; step < 200; step++) {
-    const p = { x: at.x + Math.floor(step / 20) * (NEW_NODE.w + NEW_NODE.gap), y: at.y + (step % 20) * 40 };
-    if (clear(p)) return p;
-  }
-  return at;
-}
-
-function addNode(type) {
-  // The node's top-left goes at the double-clicked point, or next to the selected node; moved down
-  // (then right) as far as needed to cover no other node.
-  const at = freeSpot(paletteAt || addTarget());
-  const wire = paletteWire && { node: paletteWire.node, port: paletteWire.port, side: paletteWire.side };
-  closePalette();
-  wrap.focus();
-  SF.send("add", Object.assign({ type, x: Math.round(at.x), y: Math.round(at.y) }, wire ? { wire } : {}));
-}
-
-paletteQ.addEventListener("input", filterPalette);
-paletteQ.addEventListener("keydown", ev => {
-  if (ev.key === "ArrowDown") { ev.preventDefault(); paletteActive = Math.min(paletteItems.length - 1, paletteActive + 1); markActive(); }
-  else if (ev.key === "ArrowUp") { ev.preventDefault(); paletteActive = Math.max(0, paletteActive - 1); markActive(); }
-  else if (ev.key === "Enter") { ev.preventDefault(); if (paletteItems[paletteActive]) addNode(paletteItems[paletteActive].type); }
-  else if (ev.key === "Escape") { ev.preventDefault(); closePalette(); wrap.focus(); }
-});
-palette.addEventListener("mousedown", ev => ev.stopPropagation());
-palette.addEventListener("wheel", ev => ev.stopPropagation());
-
 // -- toolbar ------------------------------------------------------------------------------------
 
 $("add").addEventListener("click", () => (palette.hidden ? openPalette(null) : closePalette()));
@@ -709,44 +536,6 @@ $("zoom-in").addEventListener("click", () => { const c = viewCentre(); zoomAt(vi
 $("zoom-out").addEventListener("click", () => { const c = viewCentre(); zoomAt(view.zoom / 1.25, c.x, c.y); });
 $("zoom-reset").addEventListener("click", () => { const c = viewCentre(); zoomAt(1, c.x, c.y); });
 $("fit").addEventListener("click", () => { fit(); renderEdges(); });
-
-// -- the problems panel -------------------------------------------------------------------------
-
-// Every validation problem in one list of fixed height under the drawing; a click on one selects
-// its node and brings it into view.
-function renderProblems() {
-  const scroll = problemsEl.scrollTop;
-  problemsEl.textContent = "";
-  const list = graph.problems || [];
-  if (!list.length) {
-    problemsEl.appendChild(el("div", "none", "\u2713 No problems: the workflow is valid"));
-    return;
-  }
-  const errors = list.filter(p => p.error).length;
-  problemsEl.appendChild(el("div", "head", `Problems: ${errors} error(s), ${list.length - errors} warning(s)` +
-                                         (list.some(p => p.node) ? " \u2014 click one to find its node" : "")));
-  for (const p of list) {
-    const row = el("div", "sf-problem" + (p.error ? "" : " warning") + (p.node ? "" : " workflow"), p.text);
-    row.setAttribute("role", "listitem");
-    if (p.node) {
-      row.dataset.node = p.node;
-      row.title = `select '${p.node}'`;
-      row.addEventListener("click", () => focusNode(p.node));
-    }
-    problemsEl.appendChild(row);
-  }
-  problemsEl.scrollTop = scroll;
-}
-
-function focusNode(id) {
-  if (!graph.nodes.some(n => n.id === id)) return;
-  selection = new Set([id]);
-  graph.selected = localPrimary = id;
-  markSelection();
-  ensureVisible([id]);
-  renderEdges();
-  SF.send("select", { node: id, nodes: [id] });
-}
 
 // -- render -------------------------------------------------------------------------------------
 
@@ -801,4 +590,5 @@ window.addEventListener("message", ev => {
   if (ev.data && ev.data.type === "streamlit:render") render(ev.data.args || {});
 });
 window.addEventListener("resize", () => { drawMinimap(); });
-SF.ready();
+// Ready once palette.js and overview.js are loaded too: a render needs them.
+window.addEventListener("load", () => SF.ready());
