@@ -124,6 +124,10 @@ def node(frame, node_type: str):
     return frame.locator(f'.sf-node[data-type="{node_type}"]')
 
 
+def title(frame, node_type: str):
+    return node(frame, node_type).locator(".sf-title")
+
+
 def handle(frame, node_type: str, side: str, port: str):
     return node(frame, node_type).locator(f'.sf-handle[data-side="{side}"][data-port="{port}"]')
 
@@ -148,10 +152,11 @@ def add_from_wire(user: User, from_type: str, port: str, node_type: str, kind: s
     pick(user, node_type)
 
 
-def wire(user: User, src_type: str, src_port: str, dst_type: str, dst_port: str) -> None:
+def wire(user: User, src_type: str, src_port: str, dst_type: str, dst_port: str | None) -> None:
+    """Drag from an output onto an input, or (``dst_port`` None) onto the node's title: its port of that kind."""
     start = user.centre(handle(user.frame, src_type, "out", src_port), f"{src_type}.{src_port}")
-    end = user.centre(handle(user.frame, dst_type, "in", dst_port), f"{dst_type}.{dst_port}")
-    user.drag(start, end)
+    target = handle(user.frame, dst_type, "in", dst_port) if dst_port else title(user.frame, dst_type)
+    user.drag(start, user.centre(target, f"{dst_type}.{dst_port or 'title'}"))
 
 
 def drawn_edges(frame) -> set[str]:
@@ -203,7 +208,7 @@ def test_building_concrete_cracks_from_an_empty_canvas_counts_its_actions(tmp_pa
         pick(user, "source.image")
         add_from_wire(user, "source.image", "image", "detect.threshold", "image")
         add_from_wire(user, "detect.threshold", "detections", "measure.masks", "detections")
-        wire(user, "source.image", "image", "measure.masks", "image")
+        wire(user, "source.image", "image", "measure.masks", None)  # on the body: its image input
         add_from_wire(user, "measure.masks", "detections", "filter.detections", "detections")
         add_from_wire(user, "measure.masks", "detections", "annotate.detections", "detections")
         wire(user, "source.image", "image", "annotate.detections", "image")
@@ -254,8 +259,7 @@ def test_building_concrete_cracks_from_an_empty_canvas_counts_its_actions(tmp_pa
         expect(selected).to_have_count(2)
         assert sorted(selected.evaluate_all("els => els.map(e => e.dataset.type)")) == [
             "annotate.detections", "filter.detections"]
-        title = pair[0].locator(".sf-title")
-        start = user.centre(title, "the filter's title")
+        start = user.centre(title(frame, "filter.detections"), "the filter's title")
         user.drag(start, (start[0] + 30, start[1] + 20))
         eventually(lambda: all(abs((m := box_of(p))["x"] - o["x"] - 30) < 3 and abs(m["y"] - o["y"] - 20) < 3
                                for p, o in zip(pair, (a, b), strict=True)), "the pair to move together")
@@ -265,6 +269,16 @@ def test_building_concrete_cracks_from_an_empty_canvas_counts_its_actions(tmp_pa
         page.keyboard.press("Control+z")
         expect(frame.locator(".sf-node")).to_have_count(5)
         expect(frame.locator("path.sf-edge")).to_have_count(6)
+
+        # A wire from an input dropped on the empty canvas offers the types that give that kind.
+        start = user.centre(handle(frame, "detect.threshold", "in", "image"), "threshold.image")
+        user.drag(start, user.free_near(start[0] - 300, start[1]))
+        expect(frame.locator("#palette-for")).to_contain_text("giving image to")
+        listed = frame.locator("#palette-list li").evaluate_all("els => els.map(e => e.dataset.type)")
+        gives = {t: {str(s.kind) for s in cls.outputs.values()} for t, cls in default_registry()}
+        assert "source.image" in listed and all("image" in gives[t] for t in listed)
+        page.keyboard.press("Escape")
+        expect(frame.locator("#palette")).to_be_hidden()
 
         # The minimap is in the strip under the drawing, never over a node.
         minimap = frame.locator("#minimap").bounding_box()
