@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from segflow.engine.execution.session import SessionResult
+from segflow.engine.masking import mask
 from segflow.engine.registry import Registry
 from segflow.engine.workflow.issues import Issue
 from segflow.ui import thumbnails
@@ -41,7 +42,7 @@ def payload(state: EditorState, registry: Registry, issues: list[Issue], selecte
     for issue in issues:
         if issue.node is not None:
             text = ("warning: " if not issue.is_error else "") + issue.message
-            by_node.setdefault(issue.node, []).append(text + (f" ({issue.hint})" if issue.hint else ""))
+            by_node.setdefault(issue.node, []).append(mask(text + (f" ({issue.hint})" if issue.hint else "")))
     nodes = []
     kinds: dict[tuple[str, str], str] = {}
     for view in state.nodes():

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from segflow.engine.registry import default_registry
+from segflow.engine.workflow.issues import Issue, Location
 from segflow.ui import canvas
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import Workspace
@@ -98,3 +99,11 @@ def test_the_payload_lists_every_problem_with_its_node_and_each_types_port_kinds
     kinds = {t["type"]: t for t in payload["types"]}
     assert kinds["annotate.detections"]["inputs"] == ["detections", "image"]
     assert kinds["sink.jsonl"]["outputs"] == []
+
+
+def test_a_secret_in_a_problem_is_masked_on_the_node_and_in_the_panel(editor):
+    issue = Issue("source", "cannot open rtsp://op:hunter2@cam/1", Location("workflows/coins.yaml", 11, 5), "photo")
+    payload = canvas.editor_payload(editor, [issue])
+    on_node = next(n for n in payload["nodes"] if n["id"] == "photo")["issues"]
+    assert on_node == ["cannot open rtsp://op:***@cam/1"]
+    assert payload["problems"][0]["text"] == "workflows/coins.yaml:11:5: node 'photo': cannot open rtsp://op:***@cam/1"
