@@ -11,6 +11,8 @@ from segflow.engine.registry import default_registry
 from segflow.engine.workflow.issues import Issue, Location
 from segflow.ui import canvas
 from segflow.ui.editor import Editor
+from segflow.ui.placement import overlaps
+from segflow.ui.state import GRID_X
 from segflow.ui.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,3 +109,16 @@ def test_a_secret_in_a_problem_is_masked_on_the_node_and_in_the_panel(editor):
     on_node = next(n for n in payload["nodes"] if n["id"] == "photo")["issues"]
     assert on_node == ["cannot open rtsp://op:***@cam/1"]
     assert payload["problems"][0]["text"] == "workflows/coins.yaml:11:5: node 'photo': cannot open rtsp://op:***@cam/1"
+
+
+def test_a_node_added_without_a_place_lands_right_of_the_selected_one_on_no_node(editor):
+    editor.selected = "coins"
+    x, y = editor.state.layout()["coins"]
+    first = editor.add_node("debug.invert")
+    editor.selected = "coins"
+    second = editor.add_node("debug.invert")
+    layout = editor.state.layout()
+    assert layout[first][0] == x + GRID_X and layout[first][1] >= y
+    assert layout[second][0] >= x + GRID_X and layout[second] != layout[first]
+    for new in (first, second):
+        assert not overlaps(layout[new], [xy for k, xy in layout.items() if k != new])
