@@ -10,7 +10,8 @@ so no action goes to moving nodes out of the way. The params the form still has 
 set are counted from the node types' defaults and printed beside the canvas's count.
 
 Then, on the built graph: box selection (select two, drag them together, delete them,
-Ctrl+Z), the problems panel (a click selects the node) and the minimap under the drawing.
+Ctrl+Z), the problems panel (a click selects the node), a wire from an input, a type
+dragged out of the palette to where it is dropped, and the minimap under the drawing.
 """
 
 from __future__ import annotations
@@ -279,6 +280,24 @@ def test_building_concrete_cracks_from_an_empty_canvas_counts_its_actions(tmp_pa
         assert "source.image" in listed and all("image" in gives[t] for t in listed)
         page.keyboard.press("Escape")
         expect(frame.locator("#palette")).to_be_hidden()
+
+        # A type dragged out of the palette lands where it is dropped.
+        frame.locator("#add").click()
+        frame.locator("#palette-q").fill("noop")
+        start = user.centre(frame.locator('#palette-list li[data-type="debug.noop"]'), "the palette's noop")
+        end = user.free_near(wrap["x"] + 40, wrap["y"] + 300)
+        user.drag(start, end)
+        noop = node(frame, "debug.noop")
+        expect(noop).to_have_count(1)
+        origin = box_of(user.iframe)
+        wanted = frame.locator("#layer").evaluate(
+            """(e, [x, y]) => { const m = new DOMMatrix(getComputedStyle(e).transform);
+                 const w = document.getElementById('wrap').getBoundingClientRect();
+                 return [(x - w.left - m.e) / m.a, (y - w.top - m.f) / m.a]; }""",
+            [end[0] - origin["x"], end[1] - origin["y"]])
+        eventually(lambda: all(abs(a - b) < 2 for a, b in zip(
+            noop.evaluate("e => [parseFloat(e.style.left), parseFloat(e.style.top)]"), wanted, strict=True)),
+            f"the dragged type placed at {wanted}")
 
         # The minimap is in the strip under the drawing, never over a node.
         minimap = frame.locator("#minimap").bounding_box()

@@ -31,14 +31,14 @@ const SF = {
 const $ = id => document.getElementById(id);
 const wrap = $("wrap"), layer = $("layer"), svg = $("edges"), msg = $("msg");
 const minimap = $("minimap"), palette = $("palette"), paletteQ = $("palette-q"), paletteList = $("palette-list");
-const paletteFor = $("palette-for"), problemsEl = $("problems"), marquee = $("marquee");
+const paletteFor = $("palette-for"), problemsEl = $("problems"), marquee = $("marquee"), ghost = $("ghost");
 const NS = "http://www.w3.org/2000/svg";
 
 let graph = { nodes: [], edges: [], selected: null, types: [] };
 let view = { x: 0, y: 0, zoom: 1 };
 let selection = new Set();     // selected node ids (shift-click adds); graph.selected is the primary one
 let selectedEdge = null;       // "src.port>dst.port"
-let drag = null;               // {mode: "node"|"pan"|"box"|"wire"|"minimap", ...}
+let drag = null;               // {mode: "node"|"pan"|"box"|"wire"|"type"|"minimap", ...}
 let knownIds = null;           // node ids of the last render (null before the first)
 let pending = new Map();       // node id -> {x, y, seq}: local moves Python has not confirmed yet
 let noteSeq = null;            // the last Python note shown
@@ -367,6 +367,8 @@ window.addEventListener("mousemove", ev => {
     minimapLook(ev);
   } else if (drag.mode === "box") {
     boxSelect(ev);
+  } else if (drag.mode === "type") {
+    dragType(ev);
   } else if (drag.mode === "node") {
     const dx = (ev.clientX - drag.sx) / view.zoom, dy = (ev.clientY - drag.sy) / view.zoom;
     if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
@@ -390,7 +392,9 @@ window.addEventListener("mouseup", ev => {
   drag = null;
   if (deferred) { const args = deferred; deferred = null; setTimeout(() => render(args), 0); }
   wrap.classList.remove("panning");
-  if (d.mode === "box") {
+  if (d.mode === "type") {
+    dropType(d, ev);
+  } else if (d.mode === "box") {
     marquee.hidden = true;
     if (!d.moved || !selection.size) return;
     graph.selected = localPrimary = selection.has(localPrimary) ? localPrimary : [...selection][0];

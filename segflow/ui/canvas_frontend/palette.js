@@ -61,8 +61,11 @@ function drawPalette() {
     li.appendChild(line);
     if (t.summary) li.appendChild(el("div", "ps", t.summary));
     li.title = t.summary || "";
-    li.addEventListener("mousedown", ev => ev.stopPropagation());
-    li.addEventListener("click", () => addNode(t.type));
+    li.addEventListener("mousedown", ev => {
+      ev.stopPropagation();
+      if (ev.button === 0) drag = { mode: "type", type: t.type, sx: ev.clientX, sy: ev.clientY, moved: false };
+    });
+    li.addEventListener("click", () => addNode(t.type));  // a click (no drag): the palette's own place
     li.addEventListener("mousemove", () => { if (paletteActive !== i) { paletteActive = i; markActive(); } });
     paletteList.appendChild(li);
   });
@@ -96,6 +99,32 @@ function freeSpot(at) {
     if (clear(p)) return p;
   }
   return at;
+}
+
+// A type dragged out of the list goes where it is dropped (as from Node-RED's palette); the
+// palette hides meanwhile so the whole canvas is a target. A wire's palette keeps its wire.
+function dragType(ev) {
+  if (!drag.moved && Math.abs(ev.clientX - drag.sx) + Math.abs(ev.clientY - drag.sy) < 6) return;
+  drag.moved = true;
+  palette.hidden = true;
+  const r = wrap.getBoundingClientRect();
+  ghost.textContent = drag.type;
+  ghost.hidden = false;
+  ghost.style.left = (ev.clientX - r.left + 10) + "px";
+  ghost.style.top = (ev.clientY - r.top + 10) + "px";
+}
+
+function dropType(d, ev) {
+  ghost.hidden = true;
+  if (!d.moved) return;  // a click: the list item's own handler adds it
+  const target = document.elementFromPoint(ev.clientX, ev.clientY);
+  if (!target || !wrap.contains(target)) { closePalette(); return; }
+  paletteAt = toLayer(ev);
+  if (paletteWire) {
+    paletteAt.y -= PORT_Y;
+    if (paletteWire.side === "in") paletteAt.x -= NEW_NODE.w;
+  }
+  addNode(d.type);
 }
 
 function addNode(type) {
