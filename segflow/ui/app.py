@@ -308,11 +308,9 @@ def build(editor: Editor) -> None:
         note = st.session_state.get("canvas_note")
         graph["note"] = note if note and note.get("revision") == editor.revision else None
         graph["seq"] = st.session_state.get("canvas_seq")
+        # Every problem is listed in the canvas's own panel of fixed height (and marked on its node):
+        # banners on the page moved the canvas with each edit, and a click then landed on the page.
         canvas.graph_canvas(graph, key="canvas", height=580, on_change=on_canvas)
-        # The problems go under the canvas, never above it: their number changes with every edit, and
-        # a canvas pushed down mid-click makes the click land on the page instead (quick adds were lost).
-        for issue in validation.issues:  # all of them, with line numbers; the canvas marks their nodes
-            (st.error if issue.is_error else st.warning)(issue.format())
     with right:
         view_slot = st.container()  # filled last: the Run tab below picks what it shows
         node_tab, run_tab, yaml_tab = st.tabs(["Node", "Run", "YAML"])

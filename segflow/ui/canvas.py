@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from segflow.engine.execution.session import SessionResult
+from segflow.engine.masking import mask
 from segflow.engine.registry import Registry
 from segflow.engine.workflow.issues import Issue
 from segflow.ui import thumbnails
@@ -31,15 +32,17 @@ def payload(state: EditorState, registry: Registry, issues: list[Issue], selecte
             can_redo: bool = False) -> dict[str, Any]:
     """Everything the canvas draws, and nothing more: the whole payload travels on every rerun.
 
-    Nodes (ports, issues, run status, a thumbnail of the last output), edges, the
-    registry's types for the add-node palette, and whether undo/redo can go anywhere.
+    Nodes (ports, issues, run status, a thumbnail of the last output), edges, every
+    problem for the problems panel (each with its node, so a click there finds it), the
+    registry's types with their port kinds (the palette offers the types that fit a wire
+    dropped on the canvas), and whether undo/redo can go anywhere.
     """
     layout = state.layout()
     by_node: dict[str, list[str]] = {}
     for issue in issues:
         if issue.node is not None:
             text = ("warning: " if not issue.is_error else "") + issue.message
-            by_node.setdefault(issue.node, []).append(text + (f" ({issue.hint})" if issue.hint else ""))
+            by_node.setdefault(issue.node, []).append(mask(text + (f" ({issue.hint})" if issue.hint else "")))
     nodes = []
     kinds: dict[tuple[str, str], str] = {}
     for view in state.nodes():
@@ -69,8 +72,11 @@ def payload(state: EditorState, registry: Registry, issues: list[Issue], selecte
         nodes.append(entry)
     edges = [{"src": e.src, "src_port": e.src_port, "dst": e.dst, "dst_port": e.dst_port,
               "kind": kinds.get((e.src, e.src_port), "")} for e in state.edges()]
-    types = [{"type": name, "family": cls.family(), "summary": cls.summary()} for name, cls in registry]
-    return {"nodes": nodes, "edges": edges, "selected": selected, "types": types,
+    types = [{"type": name, "family": cls.family(), "summary": cls.summary(),
+              "inputs": sorted({str(s.kind) for s in cls.inputs.values()}),
+              "outputs": sorted({str(s.kind) for s in cls.outputs.values()})} for name, cls in registry]
+    problems = [{"text": issue.format(), "node": issue.node, "error": issue.is_error} for issue in issues]
+    return {"nodes": nodes, "edges": edges, "selected": selected, "types": types, "problems": problems,
             "can_undo": can_undo, "can_redo": can_redo}
 
 
@@ -117,6 +123,8 @@ def handle(editor: Editor, event: dict[str, Any]) -> tuple[str, bool]:
             return f"removed edge {edge.ref} -> {edge.dst}.{edge.dst_port}", False
         if action == "add":
             at = (float(event["x"]), float(event["y"])) if event.get("x") is not None else None
+            if isinstance(event.get("wire"), dict):
+                return add_wired(editor, str(event["type"]), at, event["wire"]), False
             new_id = editor.add_node(str(event["type"]), at)
             return f"added '{new_id}'", False
         if action in ("undo", "redo"):
@@ -135,6 +143,37 @@ def handle(editor: Editor, event: dict[str, Any]) -> tuple[str, bool]:
     except (EditError, KeyError, TypeError, ValueError) as exc:
         return str(exc), True
     return f"unknown canvas action {action!r}", True
+
+
+def add_wired(editor: Editor, type_name: str, at: tuple[float, float] | None, wire: dict[str, Any]) -> str:
+    """Add a node wired to the port a wire was dropped from (one undo step); returns the note.
+
+    ``wire`` is ``{node, port, side}``: from an output, the new node's input of the same
+    kind takes it (the one of the same name first, as ``image`` -> ``image``); from an
+    input, the new node's output of that kind feeds it.
+    """
+    state, registry = editor.state, editor.registry
+    cls = registry.get(type_name)
+    node, port, side = str(wire["node"]), str(wire["port"]), str(wire.get("side", "out"))
+    src_cls = registry.get(state.node(node).type)
+    if cls is None or src_cls is None:
+        raise EditError(f"unknown node type '{type_name if cls is None else state.node(node).type}'")
+    ports = src_cls.outputs if side == "out" else src_cls.inputs
+    if port not in ports:
+        raise EditError(f"node '{node}' has no {'output' if side == 'out' else 'input'} '{port}'")
+    kind = ports[port].kind
+    theirs = cls.inputs if side == "out" else cls.outputs
+    fitting = sorted((name != port, name) for name, spec in theirs.items() if spec.kind == kind)
+    if not fitting:
+        raise EditError(f"{type_name} has no {kind} {'input' if side == 'out' else 'output'} to wire "
+                        f"to '{node}.{port}'")
+    new_id = state.add_node(type_name, registry, at)
+    other = fitting[0][1]
+    edge = Edge(node, port, new_id, other) if side == "out" else Edge(new_id, other, node, port)
+    state.connect(edge, registry)
+    editor.selected = new_id
+    editor.changed()
+    return f"added '{new_id}', wired {edge.ref} -> {edge.dst}.{edge.dst_port}"
 
 
 def handle_value(editor: Editor, value: dict[str, Any], handled: float | None) -> tuple[str, bool, float | None]:

@@ -22,7 +22,7 @@ from segflow.engine.workflow.issues import Issue, errors_in
 from segflow.engine.workflow.validate import ValidationResult, validate_text
 from segflow.ui import layout_file
 from segflow.ui.history import History, Snapshot
-from segflow.ui.state import EditError, EditorState
+from segflow.ui.state import GRID_X, EditError, EditorState
 from segflow.ui.workspace import Opened, Workspace, WorkspaceError
 from segflow.ui.yaml_roundtrip import YamlParseError, YamlProblem
 
@@ -172,6 +172,14 @@ class Editor:
             self.changed()
 
     def add_node(self, type_name: str, position: tuple[float, float] | None = None) -> str:
+        """Add a node at ``position``, or right of the selected node where it covers no node.
+
+        Right of the selected one is the usual next step of a pipeline; the sidebar's
+        palette gets the place the canvas's "+ Add node" gives.
+        """
+        beside = self.state.layout().get(self.selected or "") if position is None else None
+        if beside is not None:
+            position = self.state.free_spot((beside[0] + GRID_X, beside[1]))
         node_id = self.state.add_node(type_name, self.registry, position)
         self.selected = node_id
         self.changed()

@@ -3,35 +3,36 @@
 ``/stream.mjpg`` is ``multipart/x-mixed-replace``: each part a JPEG, sent as the
 player publishes it, so a plain ``<img>`` shows the annotated video live with
 no page reruns. ``/frame.jpg`` is the latest frame, ``/status.json`` the
-player's :class:`~segflow.ui.play.PlayStatus`. It listens on 127.0.0.1 on a
-free port: the stream is for the browser on this machine, like the editor.
+player's :class:`~segflow.ui.play.PlayStatus`. It listens on a free port of the
+editor's address and answers only requests with the tab's key (``?t=``), as the
+frame view's server does (``segflow.ui.listen``): a remote browser let into the
+editor sees the stream, a visitor without the key sees nothing.
 """
 
 from __future__ import annotations
 
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from segflow.ui import listen
 from segflow.ui.play import Player
 
 BOUNDARY = "segflowframe"
 
 
 class FrameServer:
-    def __init__(self, player: Player, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, player: Player, key: str, host: str = listen.LOOPBACK, port: int = 0) -> None:
         self.player = player
-        self._server = ThreadingHTTPServer((host, port), _handler(player))
-        self._server.daemon_threads = True
+        self._server = listen.http_server(host, _handler(player, key), port)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="segflow-mjpeg", daemon=True)
         player.when_idle(self.close)  # a player nobody watches takes its server with it
 
     @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def port(self) -> int:
+        return int(self._server.server_address[1])
 
     def start(self) -> FrameServer:
         self._thread.start()
@@ -43,11 +44,13 @@ class FrameServer:
         self._server.server_close()
 
 
-def _handler(player: Player) -> type[BaseHTTPRequestHandler]:
+def _handler(player: Player, key: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
             path = self.path.split("?", 1)[0]
-            if path == "/stream.mjpg":
+            if not listen.key_given(self.path, key):
+                self.send_error(HTTPStatus.FORBIDDEN, "wrong or missing key")
+            elif path == "/stream.mjpg":
                 self._stream()
             elif path == "/frame.jpg":
                 _seq, jpeg = player.latest()

@@ -12,6 +12,7 @@ through a :class:`FrameReader` kept open between steps.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from typing import Any
 import streamlit as st
 
 from segflow.engine.workflow.spec import parse_ref
-from segflow.ui import inputs_form, media, results, stepping, widgets
+from segflow.ui import inputs_form, listen, media, results, stepping, widgets
+from segflow.ui.command import ENV_TOKEN
 from segflow.ui.editor import Editor
 from segflow.ui.frame_reader import FrameReader, Opener
 from segflow.ui.media import MediaError
@@ -31,12 +33,16 @@ FRONTEND = Path(__file__).with_name("viewer_frontend")
 
 
 def viewer(editor: Editor) -> Viewer:
-    """The viewer of this browser tab, served on its own port from the first render on."""
+    """The viewer of this browser tab, served on its own port from the first render on.
+
+    On the editor's address when it has a token, so a remote browser gets its frames too.
+    """
     server: ViewerServer | None = st.session_state.get("viewer_server")
     if server is None or server.viewer.editor is not editor:
         if server is not None:
             server.close()  # another editor in this tab: the old one's port and player go
-        server = st.session_state["viewer_server"] = ViewerServer(Viewer(editor)).start()
+        host = listen.bind_address(st.get_option("server.address"), bool(os.environ.get(ENV_TOKEN)))
+        server = st.session_state["viewer_server"] = ViewerServer(Viewer(editor, host)).start()
     return server.viewer
 
 
@@ -56,8 +62,8 @@ def frame_view(editor: Editor, height: int = 250) -> None:
         "key": chosen.key, "name": chosen.name, "count": chosen.count, "video": chosen.is_video}
     # What the frame shown depends on: a new revision or new input values re-run it (with Auto on).
     revision = f"{editor.revision}:{sorted((k, repr(v)) for k, v in editor.input_values.items())}"
-    _component(server=server.url, token=server.token, revision=revision, input=described, height=height,
-               key="frame_view", default=None)
+    _component(host=listen.page_host(server.viewer.host), port=server.port, tab_key=server.viewer.key,
+               revision=revision, input=described, height=height, key="frame_view", default=None)
 
 
 def render_tab(editor: Editor) -> None:

@@ -25,12 +25,12 @@ from segflow.engine.node import Node
 from segflow.engine.registry import Registry
 from segflow.engine.workflow.graph import layers
 from segflow.engine.workflow.spec import NODE_ID_RULE, is_node_id, parse_ref
+from segflow.ui.placement import free_offset, free_spot, overlaps
 from segflow.ui.yaml_roundtrip import Style, dumps, loads, merge_text, to_node, to_plain
 
 GRID_X, GRID_Y = 250, 160  # the automatic layout's column and row spacing, in canvas pixels
 WRAP = 4  # columns per band: a long pipeline continues in a band below, like lines of text,
 BAND_GAP = 50  # so a 9-node graph stays readable in a browser-wide canvas at zoom 1
-NODE_W, NODE_H = 230, 140  # room a drawn node takes, for placing new ones where none is
 PASTE_OFFSET = (40.0, 40.0)
 SCHEMA_LINE = "# yaml-language-server: $schema=../segflow.schema.json\n"
 
@@ -192,20 +192,14 @@ class EditorState:
             while True:  # the next free row of its column: never on top of a placed node
                 row = rows[col] = rows.get(col, -1) + 1
                 xy = (40.0 + (col % WRAP) * GRID_X, band_top.get(col // WRAP, 40.0) + row * GRID_Y)
-                if not _overlaps(xy, out.values()):
+                if not overlaps(xy, out.values()):
                     break
             out[node_id] = xy
         return out
 
     def free_spot(self, near: tuple[float, float]) -> tuple[float, float]:
         """``near`` itself, or the closest spot below it where a new node covers no other."""
-        x, y = near
-        placed = self.layout().values()
-        for step in range(60):
-            xy = (x + (step // 20) * GRID_X, y + (step % 20) * 40.0)
-            if not _overlaps(xy, placed):
-                return xy
-        return near
+        return free_spot(near, self.layout().values(), GRID_X)
 
     # -- editing -------------------------------------------------------------------------------
 
@@ -277,7 +271,8 @@ class EditorState:
         from a node outside the copy keeps reading from it (a duplicated branch
         stays fed) unless no node of that id exists here, then it is dropped.
         The copies keep their layout relative to each other, offset from the
-        originals by PASTE_OFFSET, or with their top-left corner at ``at``.
+        originals by PASTE_OFFSET, or with their top-left corner at ``at`` — or
+        further down (then right) from there, as far as needed to cover no node.
         """
         nodes: dict[str, Any] = clip.get("nodes") or {}
         positions: dict[str, Any] = clip.get("positions") or {}
@@ -288,9 +283,9 @@ class EditorState:
         for old in nodes:
             new_ids[old] = self.free_id(re.sub(r"\d+$", "", old) or old)
             self._nodes[new_ids[old]] = CommentedMap()  # reserve the id for the next free_id
-        xs = [float(positions.get(k, (40.0, 40.0))[0]) for k in nodes]
-        ys = [float(positions.get(k, (40.0, 40.0))[1]) for k in nodes]
-        dx, dy = (at[0] - min(xs), at[1] - min(ys)) if at else PASTE_OFFSET
+        group = [(float(positions.get(k, (40.0, 40.0))[0]), float(positions.get(k, (40.0, 40.0))[1])) for k in nodes]
+        start = (at[0] - min(x for x, _ in group), at[1] - min(y for _, y in group)) if at else PASTE_OFFSET
+        dx, dy = free_offset(group, layout.values(), start, GRID_X)
         for old, spec in nodes.items():
             entry = CommentedMap()
             for key, value in spec.items():
@@ -432,10 +427,6 @@ class EditorState:
         if cls is None:
             raise EditError(f"node '{node_id}' has an unknown type '{raw.get('type')}'")
         return cls
-
-
-def _overlaps(xy: tuple[float, float], placed: Any) -> bool:
-    return any(abs(xy[0] - x) < NODE_W and abs(xy[1] - y) < NODE_H for x, y in placed)
 
 
 def _insert_after(mapping: CommentedMap, key: str, value: Any, after: tuple[str, ...]) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from segflow.ui import media, results, stepping
+from segflow.ui import listen, media, results, stepping
 from segflow.ui.editor import Editor
 from segflow.ui.frame_reader import FrameReader, Opener
 from segflow.ui.media import MediaError
@@ -66,10 +66,15 @@ class Painted:
 
 
 class Viewer:
-    """The frame index and the runs of one editor tab; every method is serialised by one lock."""
+    """The frame index and the runs of one editor tab; every method is serialised by one lock.
 
-    def __init__(self, editor: Editor) -> None:
+    Its servers (the frame view's, Play's stream) listen on ``host`` and answer only ``key``.
+    """
+
+    def __init__(self, editor: Editor, host: str = listen.LOOPBACK) -> None:
         self.editor = editor
+        self.host = host
+        self.key = listen.new_key()
         self.input: Input | None = None
         self.index = 0
         self.warmup = 10
@@ -121,7 +126,7 @@ class Viewer:
             return self._show(self.index)
 
     def play(self) -> dict[str, Any]:
-        """Start play from the current frame (from 0 at the end); the stream and status to show."""
+        """Start play from the current frame (from 0 at the end); the stream's port, or why it did not start."""
         with self._lock:
             if self.player is None:
                 chosen = self.input
@@ -132,7 +137,7 @@ class Viewer:
                 count = chosen.count
                 self._start_play(0 if count is not None and self.index >= count - 1 else self.index)
             assert self.play_server is not None
-            return {"stream": f"{self.play_server.url}/stream.mjpg"}
+            return {"stream": self.play_server.port}
 
     def play_status(self) -> PlayStatus | None:
         """The player's status (the page asks twice a second: that is what keeps play going)."""
@@ -216,7 +221,7 @@ class Viewer:
         assert chosen is not None and chosen.opener is not None and graph is not None
         player = Player(graph, self.editor.context(), chosen.opener, chosen.source_id, start,
                         run_sinks=self.run_sinks)
-        self.play_server = FrameServer(player).start()
+        self.play_server = FrameServer(player, self.key, self.host).start()
         self.player = player.start()
         self._play_of = (self.editor.revision, chosen.key)
 

@@ -1,8 +1,10 @@
 """The frame view's small HTTP server: the page's component asks it for steps, runs and play.
 
-One server per editor tab, on 127.0.0.1 and a free port (like Play's stream,
-``segflow.ui.mjpeg``), answering only requests that carry its random token, so
-another local user cannot drive the editor's runs. Requests are plain
+One server per editor tab, on a free port of the editor's address (loopback
+unless the editor has a token, ``segflow.ui.listen``), like Play's stream
+(``segflow.ui.mjpeg``), answering only requests that carry the tab's random key,
+so neither another local user nor a visitor who has not given the editor's token
+can drive the editor's runs. Requests are plain
 ``POST``s without a body (no CORS preflight); a frame comes back as
 ``image/jpeg`` with its index, the frame count and a caption in ``X-``
 headers, so one round trip both moves and paints. Serialising is the
@@ -13,31 +15,36 @@ order anyway, since the page sends the next only when the last one answered.
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 import urllib.parse
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from segflow.ui import listen
 from segflow.ui.viewer import Painted, Viewer
 
 HEADERS = ("X-Index", "X-Count", "X-Caption", "X-Error", "X-Seq")
 
 
 class ViewerServer:
-    def __init__(self, viewer: Viewer, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serves ``viewer`` on its address (``viewer.host``) and key (``viewer.key``)."""
+
+    def __init__(self, viewer: Viewer, port: int = 0) -> None:
         self.viewer = viewer
-        self.token = secrets.token_urlsafe(16)
-        self._server = ThreadingHTTPServer((host, port), _handler(viewer, self.token))
-        self._server.daemon_threads = True
+        self._server = listen.http_server(viewer.host, _handler(viewer), port)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="segflow-viewer", daemon=True)
 
     @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        """The server as a client on this machine reaches it."""
+        host = listen.page_host(self.viewer.host) or self.viewer.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     def start(self) -> ViewerServer:
         self._thread.start()
@@ -49,13 +56,13 @@ class ViewerServer:
         self._server.server_close()
 
 
-def _handler(viewer: Viewer, token: str) -> type[BaseHTTPRequestHandler]:
+def _handler(viewer: Viewer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
             path, _, query = self.path.partition("?")
             args = dict(urllib.parse.parse_qsl(query))
-            if not secrets.compare_digest(args.get("t", ""), token):
-                self.send_error(HTTPStatus.FORBIDDEN, "wrong or missing token")
+            if not listen.key_given(self.path, viewer.key):
+                self.send_error(HTTPStatus.FORBIDDEN, "wrong or missing key")
                 return
             try:
                 if path == "/step":
@@ -73,7 +80,7 @@ def _handler(viewer: Viewer, token: str) -> type[BaseHTTPRequestHandler]:
                     server = viewer.play_server
                     self._json({"index": viewer.index, "seq": viewer.seq,
                                 "play": status.model_dump() if status is not None else None,
-                                "stream": f"{server.url}/stream.mjpg" if server is not None else None})
+                                "stream": server.port if server is not None else None})
                 else:
                     self.send_error(HTTPStatus.NOT_FOUND)
             except ValueError:

@@ -53,13 +53,18 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> Non
 
 
 @contextlib.contextmanager
-def editor_server(workflow: str | Path, workspace: Path, log_path: Path, timeout: float = 90.0) -> Iterator[str]:
-    """``segflow editor`` on ``workflow`` in ``workspace`` (also its working folder); yields its URL."""
+def editor_server(workflow: str | Path, workspace: Path, log_path: Path, timeout: float = 90.0,
+                  host: str = "127.0.0.1", token: str | None = None) -> Iterator[str]:
+    """``segflow editor`` on ``workflow`` in ``workspace`` (also its working folder); yields its URL.
+
+    ``host`` is the address it listens on and the one the URL names (a network address needs ``token``).
+    """
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
+    login = ["--host", host] + (["--token", token] if token else [])
     with log_path.open("w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "segflow.ui.command", str(workflow), "--port", str(port),
-                                 "--workspace", str(workspace)], cwd=workspace, stdout=log,
+                                 "--workspace", str(workspace), *login], cwd=workspace, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
         try:

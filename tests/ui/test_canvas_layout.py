@@ -14,7 +14,8 @@ import yaml
 from segflow.engine.registry import default_registry
 from segflow.ui import canvas, layout_file
 from segflow.ui.editor import Editor
-from segflow.ui.state import NODE_H, NODE_W, EditorState
+from segflow.ui.placement import NODE_H, NODE_W
+from segflow.ui.state import EditorState
 from segflow.ui.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]

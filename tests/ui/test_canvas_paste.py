@@ -11,6 +11,7 @@ from segflow.engine.registry import default_registry
 from segflow.engine.workflow.validate import validate_text
 from segflow.ui import canvas
 from segflow.ui.editor import Editor
+from segflow.ui.placement import overlaps
 from segflow.ui.state import PASTE_OFFSET, EditorState
 from segflow.ui.workspace import Workspace
 
@@ -37,8 +38,14 @@ def test_paste_gives_new_ids_keeps_params_and_rewires_inner_edges(registry):
     assert nodes["coins2"]["inputs"] == {"image": "photo.image"}  # an input from outside stays wired
     assert {k: nodes[k] for k in PLAIN} == PLAIN  # the originals untouched
     layout = state.layout()
-    for old, copy in (("coins", "coins2"), ("measure", "measure2")):
-        assert layout[copy] == (before[old][0] + PASTE_OFFSET[0], before[old][1] + PASTE_OFFSET[1])
+    # The copies keep their places relative to each other, shifted from the originals by
+    # PASTE_OFFSET and then further down as far as needed to cover no node.
+    shifts = {(layout[copy][0] - before[old][0], layout[copy][1] - before[old][1])
+              for old, copy in (("coins", "coins2"), ("measure", "measure2"))}
+    assert len(shifts) == 1
+    (dx, dy), = shifts
+    assert dx == PASTE_OFFSET[0] and dy > PASTE_OFFSET[1]  # 40 px down would cover the originals
+    assert not any(overlaps(layout[copy], [xy for k, xy in layout.items() if k not in new]) for copy in new)
     assert validate_text(state.to_yaml(), "t.yaml", registry).ok
     assert state.paste(clip) == ["coins3", "measure3"]  # a second paste: ids still unique
 

@@ -262,7 +262,7 @@ def test_play_mode_streams_advancing_frames(tmp_path):
         view = frame_view(page)
         view.locator("#play").click()
         expect(view.locator("#play")).to_have_text("■ Stop")
-        expect(view.locator("#picture")).to_have_attribute("src", re.compile(r"^http://127\.0\.0\.1:\d+/stream\.mjpg$"))
+        expect(view.locator("#picture")).to_have_attribute("src", re.compile(r"^http://127\.0\.0\.1:\d+/stream\.mjpg\?t=[\w-]+$"))
         stream = view.locator("#picture").get_attribute("src")
         caption = view.locator("#caption")
         expect(caption).to_have_text(re.compile(r"^Play: playing, [\d.]+ frames/s, ([4-9]|\d\d+) played"),

@@ -206,9 +206,11 @@ def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
         # Three adds in a row without waiting (each while the last one's rerun runs): none is lost.
         # Each noop brings a validation problem (its input is not wired); listed above the canvas,
         # they pushed it down mid-click and the next click landed on the page instead of "+ Add node".
+        # Now they go to the canvas's own problems panel, of fixed height.
         count = len(node_ids(frame))
         canvas_top = page.locator('iframe[title*="segflow_canvas"]').bounding_box()["y"]
-        problems = page.locator('[data-testid="stAlert"]')
+        wrap_box = rect(frame.locator("#wrap"))
+        problems = frame.locator("#problems .sf-problem")
         problems_before = problems.count()
         for query in ("noop", "noop", "noop"):
             frame.locator("#add").click()
@@ -220,6 +222,8 @@ def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
         wait_until(lambda: problems.count() > problems_before, "the new nodes' problems listed")
         top_now = page.locator('iframe[title*="segflow_canvas"]').bounding_box()["y"]
         assert top_now == canvas_top, f"the canvas moved from y={canvas_top} to {top_now} while nodes were added"
+        assert rect(frame.locator("#wrap")) == wrap_box, "the drawing moved or changed size as problems came"
+        assert page.locator('[data-testid="stAlert"]', has_text="never runs").count() == 0, "a problem as a banner"
         # and none covers another: each lands beside the selected node or the one added just before
         wait_until(lambda: not overlapping([rect(noops.nth(i)) for i in range(3)] + [rect(stats)]),
                    "the added nodes side by side, none on top of another")
@@ -233,7 +237,7 @@ def test_ctrl_z_undoes_a_delete_with_its_edges(tmp_path):
         edges = frame.locator("path.sf-edge")
         wait_until(lambda: edges.count() == 8, "the 8 edges of coins.yaml")
         measure = frame.locator('.sf-node[data-node-id="measure"]')
-        place = "e => [parseFloat(e.style.left), parseFloat(e.style.top)]"  # canvas coordinates: panning aside
+        place = "e => [parseFloat(e.style.left), parseFloat(e.style.top)]"  # in the graph: the view may pan
         where = measure.evaluate(place)
         measure.locator(".sf-type").click()
         wait_until(lambda: "selected" in (measure.get_attribute("class") or ""), "measure to be selected")
@@ -296,3 +300,18 @@ def test_minimap_shows_a_big_graph_and_pans_the_view(tmp_path):
         wait_until(lambda: inside(rect(last), wrap), "the last node of the chain in view")
         zoom = float(transform.split("scale(")[1].rstrip(")"))
         wait_until(lambda: text_sizes(frame)["zoom"] == pytest.approx(zoom), "the view panned, not zoomed")
+        # The minimap sits under the drawing, not over it: it covers no node.
+        assert rect(minimap)["y"] >= wrap["bottom"], "the minimap is over the drawing"
+        # A middle-button drag on the canvas pans (a left drag draws a selection box).
+        before = frame.locator("#layer").evaluate("e => e.style.transform")
+        chosen = frame.locator(".sf-node.selected").count()
+        box = page.locator('iframe[title*="segflow_canvas"]').bounding_box()
+        start = empty_point(frame)
+        assert start, "no empty spot on the canvas"
+        page.mouse.move(box["x"] + start[0], box["y"] + start[1])
+        page.mouse.down(button="middle")
+        page.mouse.move(box["x"] + start[0] + 120, box["y"] + start[1] + 40, steps=5)
+        page.mouse.up(button="middle")
+        wait_until(lambda: frame.locator("#layer").evaluate("e => e.style.transform") != before,
+                   "a middle-button drag to pan the view")
+        expect(frame.locator(".sf-node.selected")).to_have_count(chosen)  # no selection box drawn

@@ -6,6 +6,7 @@ import itertools
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -28,6 +29,11 @@ nodes:
   stats: {type: debug.stats, inputs: {image: inverted.image}}
   log: {type: sink.jsonl, params: {path: out/play.jsonl}, inputs: {value: stats.value}}
 """
+KEY = "tab-key-for-tests"
+
+
+def url(server: FrameServer, path: str) -> str:
+    return f"http://127.0.0.1:{server.port}/{path}?t={KEY}"
 
 
 def wait_until(condition, timeout: float = 30.0, what: str = "condition"):
@@ -109,7 +115,7 @@ def test_nobody_watching_stops_play(graph):
     compiled, context = graph
     now = [0.0]
     player = Player(compiled, context, FakeVideo(), idle_s=5.0, clock=lambda: now[0])
-    server = FrameServer(player).start()
+    server = FrameServer(player, KEY).start()
     player.start()
     wait_until(lambda: player.status().frames_played >= 2, what="2 frames")
     player.touch()
@@ -121,16 +127,19 @@ def test_nobody_watching_stops_play(graph):
     wait_until(lambda: not player.running, what="the idle stop")
     assert player.session.live_nodes == {} and player.status().state == "stopped"
     with pytest.raises(OSError):  # its stream server went with it
-        urllib.request.urlopen(server.url + "/status.json", timeout=2)
+        urllib.request.urlopen(url(server, "status.json"), timeout=2)
 
 
 def test_mjpeg_stream_and_status(graph):
     compiled, context = graph
     player = Player(compiled, context, FakeVideo()).start()
-    server = FrameServer(player).start()
+    server = FrameServer(player, KEY).start()
     try:
-        assert server.url.startswith("http://127.0.0.1:")
-        with urllib.request.urlopen(server.url + "/stream.mjpg", timeout=30) as stream:
+        for wrong in ("", "?t=guess"):  # the tab's key or nothing
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"http://127.0.0.1:{server.port}/stream.mjpg{wrong}", timeout=10)
+            assert refused.value.code == 403
+        with urllib.request.urlopen(url(server, "stream.mjpg"), timeout=30) as stream:
             assert stream.headers["Content-Type"] == f"multipart/x-mixed-replace; boundary={BOUNDARY}"
             means = []
             while len(means) < 4:
@@ -144,14 +153,14 @@ def test_mjpeg_stream_and_status(graph):
                 assert stream.read(2) == b"\r\n"
                 means.append(float(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE).mean()))
             assert len({round(m) for m in means}) == 4  # four different frames arrived
-        with urllib.request.urlopen(server.url + "/status.json", timeout=10) as response:
+        with urllib.request.urlopen(url(server, "status.json"), timeout=10) as response:
             status = json.loads(response.read())
         assert status["state"] == "playing" and status["frame"] >= 3 and status["fps"] > 0
         assert {"ms", "mean_ms", "status"} <= set(status["nodes"]["stats"])
-        with urllib.request.urlopen(server.url + "/frame.jpg", timeout=10) as response:
+        with urllib.request.urlopen(url(server, "frame.jpg"), timeout=10) as response:
             assert response.headers["Content-Type"] == "image/jpeg" and response.read(2) == b"\xff\xd8"
     finally:
         player.stop()
         server.close()
     with pytest.raises(OSError):
-        urllib.request.urlopen(server.url + "/status.json", timeout=2)
+        urllib.request.urlopen(url(server, "status.json"), timeout=2)

@@ -42,8 +42,8 @@ def captions(at: AppTest) -> str:
 
 
 def post(server, path: str, **args) -> tuple[dict, bytes]:
-    """A request as the page's frame view sends it: a bodiless POST with the server's token."""
-    query = urllib.parse.urlencode({"t": server.token, **args})
+    """A request as the page's frame view sends it: a bodiless POST with the tab's key."""
+    query = urllib.parse.urlencode({"t": server.viewer.key, **args})
     request = urllib.request.Request(f"{server.url}/{path}?{query}", method="POST")
     with urllib.request.urlopen(request, timeout=60) as response:
         headers = {k: urllib.parse.unquote(v) for k, v in response.headers.items() if k.startswith("X-")}

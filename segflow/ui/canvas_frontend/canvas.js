@@ -7,7 +7,11 @@
 
 const MIN_TEXT_PX = 12;        // the smallest node text on screen that "Fit" allows
 const ZOOM_MIN = 0.2, ZOOM_MAX = 3;
-const NEW_NODE = { w: 230, h: 140, gap: 40 };  // what a new node may cover (as ui/state.py), the room beside one
+// What a new node may cover (as ui/state.py), the room beside one; a free spot is kept free for the
+// widest a node is drawn (canvas.css: max-width 250 + borders): a narrow canvas has little room to spare.
+const NEW_NODE = { w: 230, h: 140, gap: 40, widest: 254 };
+const PORT_Y = 36;             // from a node's top to its first port's handle (canvas.css: head + ports padding)
+const BOTTOM_PX = 100;         // the strip under the drawing: problems and minimap (canvas.css #bottom + margin)
 
 let lastSeq = 0;
 let outbox = [];  // events sent but not yet confirmed by a render (graph.seq): resent with each new one
@@ -29,18 +33,21 @@ const SF = {
 const $ = id => document.getElementById(id);
 const wrap = $("wrap"), layer = $("layer"), svg = $("edges"), msg = $("msg");
 const minimap = $("minimap"), palette = $("palette"), paletteQ = $("palette-q"), paletteList = $("palette-list");
+const paletteFor = $("palette-for"), problemsEl = $("problems"), marquee = $("marquee"), ghost = $("ghost");
 const NS = "http://www.w3.org/2000/svg";
 
 let graph = { nodes: [], edges: [], selected: null, types: [] };
 let view = { x: 0, y: 0, zoom: 1 };
 let selection = new Set();     // selected node ids (shift-click adds); graph.selected is the primary one
 let selectedEdge = null;       // "src.port>dst.port"
-let drag = null;               // {mode: "node"|"pan"|"wire"|"minimap", ...}
+let drag = null;               // {mode: "node"|"pan"|"box"|"wire"|"type"|"minimap", ...}
 let knownIds = null;           // node ids of the last render (null before the first)
 let pending = new Map();       // node id -> {x, y, seq}: local moves Python has not confirmed yet
 let noteSeq = null;            // the last Python note shown
 let shownNote = null;          // its text (a message the page itself said since is left alone)
 let paletteAt = null;          // where the palette's node goes (layer coordinates), null: the view's centre
+let paletteWire = null;        // {node, port, side, kind}: the port a wire was dropped from, wired to the new node
+let spaceDown = false;         // Space held: a left drag on the canvas pans instead of selecting
 let paletteItems = [], paletteActive = 0;
 let localPrimary = null;       // the node clicked last, here
 let readable = 1;              // the zoom at which the smallest node text is MIN_TEXT_PX
@@ -144,64 +151,6 @@ function ensureVisible(ids) {
   applyView();
 }
 
-// -- minimap ------------------------------------------------------------------------------------
-
-let miniMap = null;  // {scale, ox, oy}: layer -> minimap coordinates of the last drawing
-
-function drawMinimap() {
-  if (!graph.nodes.length) { minimap.hidden = true; return; }
-  const b = bounds(graph.nodes);
-  const w = wrap.clientWidth, h = wrap.clientHeight;
-  const v = { x1: -view.x / view.zoom, y1: -view.y / view.zoom,
-              x2: (w - view.x) / view.zoom, y2: (h - view.y) / view.zoom };
-  const inside = b.x1 >= v.x1 && b.y1 >= v.y1 && b.x2 <= v.x2 && b.y2 <= v.y2;
-  minimap.hidden = inside;
-  if (inside) return;
-  const all = { x1: Math.min(b.x1, v.x1), y1: Math.min(b.y1, v.y1), x2: Math.max(b.x2, v.x2), y2: Math.max(b.y2, v.y2) };
-  const W = minimap.width, H = minimap.height, pad = 6;
-  const scale = Math.min((W - 2 * pad) / (all.x2 - all.x1), (H - 2 * pad) / (all.y2 - all.y1));
-  const ox = pad - all.x1 * scale + ((W - 2 * pad) - (all.x2 - all.x1) * scale) / 2;
-  const oy = pad - all.y1 * scale + ((H - 2 * pad) - (all.y2 - all.y1) * scale) / 2;
-  miniMap = { scale, ox, oy };
-  const c = minimap.getContext("2d");
-  c.clearRect(0, 0, W, H);
-  c.strokeStyle = "#98a2b3"; c.lineWidth = 1;
-  for (const e of graph.edges) {
-    const a = graph.nodes.find(n => n.id === e.src), d = graph.nodes.find(n => n.id === e.dst);
-    if (!a || !d) continue;
-    c.beginPath();
-    c.moveTo(ox + (a.x + nodeSize(a).w) * scale, oy + (a.y + 14) * scale);
-    c.lineTo(ox + d.x * scale, oy + (d.y + 14) * scale);
-    c.stroke();
-  }
-  for (const n of graph.nodes) {
-    const s = nodeSize(n);
-    c.fillStyle = selection.has(n.id) ? "#1570ef" : n.issues.length ? "#f04438" : "#667085";
-    c.fillRect(ox + n.x * scale, oy + n.y * scale, Math.max(2, s.w * scale), Math.max(2, s.h * scale));
-  }
-  c.strokeStyle = "#1570ef"; c.lineWidth = 2;
-  c.strokeRect(ox + v.x1 * scale, oy + v.y1 * scale, (v.x2 - v.x1) * scale, (v.y2 - v.y1) * scale);
-}
-
-function minimapLook(ev) {   // centre the view on the layer point under the pointer
-  if (!miniMap) return;
-  const r = minimap.getBoundingClientRect();
-  const mx = (ev.clientX - r.left) * minimap.width / r.width, my = (ev.clientY - r.top) * minimap.height / r.height;
-  const lx = (mx - miniMap.ox) / miniMap.scale, ly = (my - miniMap.oy) / miniMap.scale;
-  view.x = wrap.clientWidth / 2 - lx * view.zoom;
-  view.y = wrap.clientHeight / 2 - ly * view.zoom;
-  applyView();
-  renderEdges();
-}
-
-minimap.addEventListener("mousedown", ev => {
-  ev.stopPropagation();
-  ev.preventDefault();
-  drag = { mode: "minimap" };
-  minimapLook(ev);
-});
-minimap.addEventListener("dblclick", ev => ev.stopPropagation());
-
 // -- nodes and edges ----------------------------------------------------------------------------
 
 function renderNodes() {
@@ -277,7 +226,7 @@ function port(node, p, side) {
   handle.dataset.port = p.name;
   handle.dataset.kind = p.kind;
   handle.dataset.side = side;
-  if (side === "out") handle.addEventListener("mousedown", ev => startWire(ev, node, p));
+  handle.addEventListener("mousedown", ev => startWire(ev, node, p, side));
   row.appendChild(handle);
   return row;
 }
@@ -356,25 +305,59 @@ function startNodeDrag(ev, n, box) {
            shift: ev.shiftKey };
 }
 
-function startWire(ev, n, p) {
+// A wire starts at either end: from an output it goes to an input, from an input to an output.
+function startWire(ev, n, p, side) {
+  if (ev.button !== 0) return;
   ev.stopPropagation();
   ev.preventDefault();
+  closePalette();
   const temp = document.createElementNS(NS, "path");
   temp.setAttribute("class", "sf-temp");
   svg.appendChild(temp);
-  drag = { mode: "wire", node: n, port: p, from: handleCenter(n.id, p.name, "out"), temp };
-  for (const h of layer.querySelectorAll('.sf-handle[data-side="in"]')) {
+  drag = { mode: "wire", node: n, port: p, side, from: handleCenter(n.id, p.name, side), temp };
+  for (const h of layer.querySelectorAll(`.sf-handle[data-side="${side === "out" ? "in" : "out"}"]`)) {
     h.classList.add(h.dataset.kind === p.kind && h.dataset.node !== n.id ? "ok" : "bad");
   }
 }
 
+// The left button on the empty canvas draws a selection box (as Node-RED); the middle or right
+// button, or Space + left, pans (as ComfyUI's drag) — so does the minimap.
 wrap.addEventListener("mousedown", ev => {
-  if (ev.button !== 0 || palette.contains(ev.target)) return;
+  if (palette.contains(ev.target)) return;
   closePalette();
   selectedEdge = null;
   renderEdges();
-  drag = { mode: "pan", sx: ev.clientX, sy: ev.clientY, x0: view.x, y0: view.y };
+  if (ev.button === 1 || ev.button === 2 || (ev.button === 0 && spaceDown)) {
+    ev.preventDefault();
+    wrap.focus();
+    wrap.classList.add("panning");
+    drag = { mode: "pan", sx: ev.clientX, sy: ev.clientY, x0: view.x, y0: view.y };
+    return;
+  }
+  if (ev.button !== 0) return;
+  const r = wrap.getBoundingClientRect();
+  drag = { mode: "box", sx: ev.clientX - r.left, sy: ev.clientY - r.top, moved: false,
+           base: ev.shiftKey || ev.ctrlKey || ev.metaKey ? new Set(selection) : new Set() };
 });
+wrap.addEventListener("contextmenu", ev => ev.preventDefault());
+
+// Select every node the box touches (added to the selection with Shift or Ctrl held).
+function boxSelect(ev) {
+  const r = wrap.getBoundingClientRect();
+  const x = ev.clientX - r.left, y = ev.clientY - r.top;
+  if (Math.abs(x - drag.sx) + Math.abs(y - drag.sy) > 4) drag.moved = true;
+  if (!drag.moved) return;
+  const sx1 = Math.min(x, drag.sx), sy1 = Math.min(y, drag.sy), sx2 = Math.max(x, drag.sx), sy2 = Math.max(y, drag.sy);
+  Object.assign(marquee.style, { left: sx1 + "px", top: sy1 + "px", width: (sx2 - sx1) + "px", height: (sy2 - sy1) + "px" });
+  marquee.hidden = false;
+  const a = toLayerXY(sx1, sy1), b = toLayerXY(sx2, sy2);
+  selection = new Set(drag.base);
+  for (const n of graph.nodes) {
+    const s = nodeSize(n);
+    if (n.x < b.x && n.x + s.w > a.x && n.y < b.y && n.y + s.h > a.y) selection.add(n.id);
+  }
+  markSelection();
+}
 
 window.addEventListener("mousemove", ev => {
   if (!drag) return;
@@ -384,6 +367,10 @@ window.addEventListener("mousemove", ev => {
     applyView();
   } else if (drag.mode === "minimap") {
     minimapLook(ev);
+  } else if (drag.mode === "box") {
+    boxSelect(ev);
+  } else if (drag.mode === "type") {
+    dragType(ev);
   } else if (drag.mode === "node") {
     const dx = (ev.clientX - drag.sx) / view.zoom, dy = (ev.clientY - drag.sy) / view.zoom;
     if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
@@ -396,7 +383,8 @@ window.addEventListener("mousemove", ev => {
     renderEdges();
     drawMinimap();
   } else if (drag.mode === "wire") {
-    drag.temp.setAttribute("d", curve(drag.from, toLayer(ev)));
+    const at = toLayer(ev);
+    drag.temp.setAttribute("d", drag.side === "out" ? curve(drag.from, at) : curve(at, drag.from));
   }
 });
 
@@ -405,7 +393,16 @@ window.addEventListener("mouseup", ev => {
   const d = drag;
   drag = null;
   if (deferred) { const args = deferred; deferred = null; setTimeout(() => render(args), 0); }
-  if (d.mode === "node") {
+  wrap.classList.remove("panning");
+  if (d.mode === "type") {
+    dropType(d, ev);
+  } else if (d.mode === "box") {
+    marquee.hidden = true;
+    if (!d.moved || !selection.size) return;
+    graph.selected = localPrimary = selection.has(localPrimary) ? localPrimary : [...selection][0];
+    markSelection();
+    SF.send("select", { node: graph.selected, nodes: [...selection] });
+  } else if (d.mode === "node") {
     if (d.moved) {
       const moves = d.items.map(it => ({ node: it.node.id, x: Math.round(it.node.x), y: Math.round(it.node.y) }));
       const seq = SF.send("move", { node: d.node.id, nodes: [...selection], moves });
@@ -416,13 +413,33 @@ window.addEventListener("mouseup", ev => {
   } else if (d.mode === "wire") {
     d.temp.remove();
     for (const h of layer.querySelectorAll(".sf-handle")) h.classList.remove("ok", "bad");
-    const target = document.elementFromPoint(ev.clientX, ev.clientY);
-    const handle = target && target.closest('.sf-handle[data-side="in"], .sf-port.in');
-    const h = handle && (handle.classList.contains("sf-handle") ? handle : handle.querySelector(".sf-handle"));
-    if (!h) return;
-    tryConnect(d.node.id, d.port.name, d.port.kind, h.dataset.node, h.dataset.port, h.dataset.kind);
+    dropWire(d, ev);
   }
 });
+
+// Where a wire lands: on a port of the other side, that port; on a node's body, its port of the
+// same kind (the same name first); on the empty canvas, the palette of the types that fit.
+function dropWire(d, ev) {
+  const other = d.side === "out" ? "in" : "out";
+  const target = document.elementFromPoint(ev.clientX, ev.clientY);
+  if (!target || !wrap.contains(target)) return;
+  const handle = target.closest(`.sf-handle[data-side="${other}"], .sf-port.${other}`);
+  let h = handle && (handle.classList.contains("sf-handle") ? handle : handle.querySelector(".sf-handle"));
+  const box = !h && target.closest(".sf-node");
+  if (box) {
+    const fits = [...box.querySelectorAll(`.sf-handle[data-side="${other}"]`)].filter(x => x.dataset.kind === d.port.kind);
+    h = fits.find(x => x.dataset.port === d.port.name) || fits[0];
+    if (!h) { say(`'${box.dataset.nodeId}' has no ${d.port.kind} ${other === "in" ? "input" : "output"}`); return; }
+  }
+  if (h) {
+    if (d.side === "out") tryConnect(d.node.id, d.port.name, d.port.kind, h.dataset.node, h.dataset.port, h.dataset.kind);
+    else tryConnect(h.dataset.node, h.dataset.port, h.dataset.kind, d.node.id, d.port.name, d.port.kind);
+    return;
+  }
+  const r = wrap.getBoundingClientRect();
+  openPalette({ sx: ev.clientX - r.left, sy: ev.clientY - r.top },
+              { node: d.node.id, port: d.port.name, side: d.side, kind: d.port.kind });
+}
 
 // Exposed for keyboard users and tests: the same check a drag runs.
 function tryConnect(src, srcPort, srcKind, dst, dstPort, dstKind) {
@@ -479,6 +496,14 @@ document.addEventListener("keydown", ev => {
   if (mod && key === "v") { ev.preventDefault(); SF.send("paste", {}); return; }
   if (mod && key === "d" && selection.size) { ev.preventDefault(); SF.send("duplicate", { nodes: [...selection] }); return; }
   if (ev.key === "Escape") { closePalette(); return; }
+  if (mod && key === "a") {
+    ev.preventDefault();
+    selection = new Set(graph.nodes.map(n => n.id));
+    if (selection.size) SF.send("select", { node: graph.selected || [...selection][0], nodes: [...selection] });
+    markSelection();
+    return;
+  }
+  if (ev.key === " ") { ev.preventDefault(); spaceDown = true; return; }
   if (ev.key !== "Delete" && ev.key !== "Backspace") return;
   if (selectedEdge) {
     const e = graph.edges.find(x => edgeKey(x) === selectedEdge);
@@ -488,6 +513,9 @@ document.addEventListener("keydown", ev => {
     deleteNodes([...selection]);
   }
 });
+
+document.addEventListener("keyup", ev => { if (ev.key === " ") spaceDown = false; });
+window.addEventListener("blur", () => { spaceDown = false; });
 
 // Undo/redo from anywhere on the page, not only with the canvas focused: after a form's Apply the
 // focus is on the form. The component is served from the page's own origin, so it may listen on the
@@ -507,108 +535,6 @@ try {
     try { window.parent.document.removeEventListener("keydown", pageKeys); } catch (e) { /* page gone */ }
   });
 } catch (e) { /* another origin: the canvas's own keys still work */ }
-
-// -- the add-node palette -----------------------------------------------------------------------
-
-function openPalette(at) {
-  // at: the screen point (in the canvas) that was double-clicked; null: the centre of the view
-  paletteAt = at ? toLayerXY(at.sx, at.sy) : null;
-  palette.hidden = false;
-  const pw = 380, ph = 310, w = wrap.clientWidth, h = wrap.clientHeight;
-  const sx = at ? at.sx : (w - pw) / 2, sy = at ? at.sy : 12;
-  palette.style.left = Math.max(4, Math.min(sx, w - pw - 4)) + "px";
-  palette.style.top = Math.max(4, Math.min(sy, h - ph - 4)) + "px";
-  paletteQ.value = "";
-  filterPalette();
-  paletteQ.focus();
-}
-
-function closePalette() { palette.hidden = true; }
-
-function filterPalette() {
-  const terms = paletteQ.value.toLowerCase().split(/\s+/).filter(Boolean);
-  const scored = [];
-  for (const t of graph.types || []) {
-    const hay = `${t.type} ${t.family} ${t.summary}`.toLowerCase();
-    if (!terms.every(term => hay.includes(term))) continue;
-    const name = t.type.toLowerCase();
-    const score = terms.reduce((s, term) => s + (name.startsWith(term) ? 0 : name.includes(term) ? 1 : 2), 0);
-    scored.push([score, t]);
-  }
-  scored.sort((a, b) => a[0] - b[0] || a[1].type.localeCompare(b[1].type));
-  paletteItems = scored.map(s => s[1]);
-  paletteActive = 0;
-  drawPalette();
-}
-
-function drawPalette() {
-  paletteList.textContent = "";
-  if (!paletteItems.length) { paletteList.appendChild(el("li", "empty", "no node type matches")); return; }
-  paletteItems.forEach((t, i) => {
-    const li = el("li", i === paletteActive ? "active" : "");
-    li.dataset.type = t.type;
-    li.setAttribute("role", "option");
-    const line = el("div");
-    line.appendChild(el("span", "pt", t.type));
-    line.appendChild(el("span", "pf", t.family));
-    li.appendChild(line);
-    if (t.summary) li.appendChild(el("div", "ps", t.summary));
-    li.title = t.summary || "";
-    li.addEventListener("mousedown", ev => ev.stopPropagation());
-    li.addEventListener("click", () => addNode(t.type));
-    li.addEventListener("mousemove", () => { if (paletteActive !== i) { paletteActive = i; markActive(); } });
-    paletteList.appendChild(li);
-  });
-}
-
-function markActive() {
-  [...paletteList.children].forEach((li, i) => li.classList.toggle("active", i === paletteActive));
-  const li = paletteList.children[paletteActive];
-  if (li && li.scrollIntoView) li.scrollIntoView({ block: "nearest" });
-}
-
-// Where "+ Add node" puts a node: right of the selected node (the usual next step of a
-// pipeline), else centred in the view.
-function addTarget() {
-  const sel = graph.nodes.find(n => n.id === (localPrimary && selection.has(localPrimary) ? localPrimary : graph.selected));
-  if (sel) return { x: sel.x + nodeSize(sel).w + NEW_NODE.gap, y: sel.y };
-  const c = viewCentre();
-  const p = toLayerXY(c.x, c.y);
-  return { x: p.x - NEW_NODE.w / 2, y: p.y - NEW_NODE.h / 2 };
-}
-
-// ``at`` itself, or the nearest spot below it (then further right) where a new node covers no
-// node: neither a drawn one nor one added a moment ago that Python has not drawn yet (quick adds).
-function freeSpot(at) {
-  const taken = graph.nodes.map(n => ({ x: n.x, y: n.y, ...nodeSize(n) }));
-  for (const e of outbox) if (e.action === "add") taken.push({ x: e.x, y: e.y, w: NEW_NODE.w, h: NEW_NODE.h });
-  const clear = p => !taken.some(b => p.x < b.x + b.w && p.x + NEW_NODE.w > b.x &&
-                                      p.y < b.y + b.h && p.y + NEW_NODE.h > b.y);
-  for (let step = 0; step < 200; step++) {
-    const p = { x: at.x + Math.floor(step / 20) * (NEW_NODE.w + NEW_NODE.gap), y: at.y + (step % 20) * 40 };
-    if (clear(p)) return p;
-  }
-  return at;
-}
-
-function addNode(type) {
-  // The node's top-left goes at the double-clicked point, or next to the selected node; moved down
-  // (then right) as far as needed to cover no other node.
-  const at = freeSpot(paletteAt || addTarget());
-  closePalette();
-  wrap.focus();
-  SF.send("add", { type, x: Math.round(at.x), y: Math.round(at.y) });
-}
-
-paletteQ.addEventListener("input", filterPalette);
-paletteQ.addEventListener("keydown", ev => {
-  if (ev.key === "ArrowDown") { ev.preventDefault(); paletteActive = Math.min(paletteItems.length - 1, paletteActive + 1); markActive(); }
-  else if (ev.key === "ArrowUp") { ev.preventDefault(); paletteActive = Math.max(0, paletteActive - 1); markActive(); }
-  else if (ev.key === "Enter") { ev.preventDefault(); if (paletteItems[paletteActive]) addNode(paletteItems[paletteActive].type); }
-  else if (ev.key === "Escape") { ev.preventDefault(); closePalette(); wrap.focus(); }
-});
-palette.addEventListener("mousedown", ev => ev.stopPropagation());
-palette.addEventListener("wheel", ev => ev.stopPropagation());
 
 // -- toolbar ------------------------------------------------------------------------------------
 
@@ -641,8 +567,9 @@ function render(args) {
   }
   else if (!graph.selected || !selection.has(graph.selected)) selection = new Set(graph.selected ? [graph.selected] : []);
   const height = args.height || 480;
-  wrap.style.height = height + "px";
+  wrap.style.height = (height - BOTTOM_PX) + "px";   // the frame keeps its height: the strip is inside it
   renderNodes();
+  renderProblems();
   measureReadable();
   if (knownIds === null) {
     let saved = null;
@@ -651,7 +578,8 @@ function render(args) {
     else fit();
   } else {
     const added = [...ids].filter(id => !knownIds.has(id));
-    if (knownIds.size === 0 || added.length > 2 && added.length >= ids.size / 2) fit();  // another file
+    // another file (not the first nodes of an empty one: building from nothing keeps the zoom the user has)
+    if (added.length > 2 && added.length >= ids.size / 2) fit();
     else if (added.length) ensureVisible(added);  // a new node is never off screen
   }
   knownIds = ids;
@@ -671,4 +599,5 @@ window.addEventListener("message", ev => {
   if (ev.data && ev.data.type === "streamlit:render") render(ev.data.args || {});
 });
 window.addEventListener("resize", () => { drawMinimap(); });
-SF.ready();
+// Ready once palette.js and overview.js are loaded too: a render needs them.
+window.addEventListener("load", () => SF.ready());

@@ -3,6 +3,8 @@
 // (segflow/ui/viewer_server.py) one request at a time: clicks made while a frame is running are
 // summed and sent as one "move by n" when it answers, so ten clicks move ten frames however slow
 // the machine. The server owns the index; the counter shows the frame whose picture is painted.
+// The servers listen on the editor's address: the page asks them at the host it was loaded from
+// (a remote browser too), or at 127.0.0.1 when they are on loopback; each request carries the tab's key.
 "use strict";
 
 const $ = id => document.getElementById(id);
@@ -12,7 +14,7 @@ const SF = {
   height(h) { SF.post("streamlit:setFrameHeight", { height: h }); },
 };
 
-let args = {};             // the last render's: server, token, revision, input {key, name, count, video}
+let args = {};             // the last render's: host, port, tab_key, revision, input {key, name, count, video}
 let steps = 0;             // clicks counted and not sent yet (+ forward, - back)
 let request = null;        // a run, jump or stop waiting to be sent (it goes before the steps)
 let busy = false;          // a request is in flight
@@ -22,10 +24,13 @@ let playing = false, poller = null;
 let objectUrl = null;
 window.sfPaints = [];      // {index, t}: when each new picture was painted (performance.now), for the bench
 
-function url(path, params) {
-  const q = new URLSearchParams(Object.assign({ t: args.token || "" }, params || {}));
-  return `${args.server}/${path}?${q}`;
+function url(path, params, port) {
+  const host = args.host || window.location.hostname;  // a v6 address comes bracketed
+  const q = new URLSearchParams(Object.assign({ t: args.tab_key || "" }, params || {}));
+  return `http://${host}:${port || args.port}/${path}?${q}`;
 }
+
+function streamUrl(port) { return url("stream.mjpg", {}, port); }
 
 function showCounter() {
   const total = shown.count ? ` / ${shown.count - 1}` : "";
@@ -47,7 +52,7 @@ function fail(text) { $("error").textContent = text || ""; resize(); }
 // -- the queue ------------------------------------------------------------------------------------
 
 function pump() {
-  if (busy || !args.server) return;
+  if (busy || !args.port) return;
   let path, params = {};
   if (request) { ({ path, params } = request); request = null; }
   else if (steps) { path = "step"; params = { by: steps }; steps = 0; }
@@ -121,7 +126,7 @@ playBtn.addEventListener("click", async () => {
   fail("");
   played("");
   playing = true;
-  picture.src = answer.stream;
+  picture.src = streamUrl(answer.stream);
   $("empty").hidden = true;
   setButtons();
   poller = setInterval(pollPlay, 500);
@@ -133,7 +138,8 @@ async function pollPlay() {
   const play = answer.play;
   if (!playing) return;
   if (!play) { stopPlay(); return; }
-  if (answer.stream && picture.src !== answer.stream) picture.src = answer.stream;  // an edit restarted play
+  const stream = answer.stream && streamUrl(answer.stream);
+  if (stream && picture.src !== stream) picture.src = stream;  // an edit restarted play (a new port)
   if (play.frame !== null) { shown.index = play.frame; slider.value = play.frame; showCounter(); }
   const line = `Play: ${play.state}, ${play.fps.toFixed(1)} frames/s, ${play.frames_played} played`;
   $("caption").textContent = line;
@@ -160,11 +166,11 @@ function render(next) {
   args = next;
   $("stage").style.height = `${args.height || 300}px`;
   const key = args.input ? args.input.key : null, oldKey = before.input ? before.input.key : null;
-  if (before.server && key !== oldKey) {  // another input: its own frame 0, nothing shown yet
+  if (before.port && key !== oldKey) {  // another input: its own frame 0, nothing shown yet
     steps = 0; request = null; shown = { index: null, count: null, seq: shown.seq };
     picture.removeAttribute("src"); $("empty").hidden = false; $("caption").textContent = "";
     if (key && $("auto").checked && told) ask("run");
-  } else if (before.server && args.revision !== before.revision && $("auto").checked && key && shown.index !== null
+  } else if (before.port && args.revision !== before.revision && $("auto").checked && key && shown.index !== null
              && !playing) {
     ask("run");  // the graph changed: show what the new one makes of this frame
   }
