@@ -12,7 +12,9 @@
    Throughput (median requests/s of ``--repeats`` runs in turns), p50/p95 latency, and the
    server's CPU time per request (user + system: on a shared machine it moves far less
    than a rate does). Goal: segflow >= 1.5x naive at a p95 no worse. ``--also DIR`` serves
-   a second segflow from another checkout beside them: a change's before and after.
+   a second segflow from another checkout beside them: a change's before and after;
+   ``--naive-passive`` a second naive server whose OpenMP threads sleep while they wait, as
+   ``segflow serve`` sets them (``OMP_WAIT_POLICY=PASSIVE``): what batching gives beyond that.
 2. Hot swap: a pipeline on the video, looped (150 frames a pass, JSONL per frame): change
    ``detect.confidence`` (applied live) at frame 100, then the model file (drain and resume)
    at 140, so the resumed run goes round the end of the file; stopped 80 frames later. Frames
@@ -189,6 +191,11 @@ def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes], workflo
     servers = {"naive": (start([sys.executable, "bench/naive_server.py", str(naive_port)], naive_port,
                                tmp / "naive.log"), f"http://127.0.0.1:{naive_port}/run"),
                "segflow": (served, f"http://127.0.0.1:{port}{run_path}")}
+    if args.naive_passive:  # how much of the difference is segflow serve's OpenMP wait policy, not batching
+        passive_port = free_port()
+        servers["naive, OMP passive"] = (
+            start([sys.executable, "bench/naive_server.py", str(passive_port)], passive_port, tmp / "passive.log",
+                  {**ENV, "OMP_WAIT_POLICY": "PASSIVE"}), f"http://127.0.0.1:{passive_port}/run")
     if args.also:  # another checkout's code, served side by side: a change's before and after in one run
         also_port = free_port()
         servers[f"segflow@{Path(args.also).name}"] = (
@@ -227,10 +234,11 @@ def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes], workflo
               f"{percentile(latencies, 95):7.0f} {cpu:18.1f}")
     print(f"   {'ceiling':22} {finished.rate(32):12.2f}  (segflow run in process, after 32 frames)")
     detect = next(m for m in report.nodes if m.node_id == "detect")
-    for name in (n for n in summary if n != "naive"):
-        (rate, p95, cpu), (naive_rate, naive_p95, naive_cpu) = summary[name], summary["naive"]
-        print(f"   {name} / naive: {rate / naive_rate:.2f}x throughput (median), p95 {p95:.0f} vs {naive_p95:.0f} ms, "
-              f"{naive_cpu / cpu:.2f}x less server CPU per request")
+    for base in (n for n in summary if n.startswith("naive")):
+        for name in (n for n in summary if n.startswith("segflow")):
+            (rate, p95, cpu), (naive_rate, naive_p95, naive_cpu) = summary[name], summary[base]
+            print(f"   {name} / {base}: {rate / naive_rate:.2f}x throughput (median), p95 {p95:.0f} vs "
+                  f"{naive_p95:.0f} ms, {naive_cpu / cpu:.2f}x less server CPU per request")
     print(f"   mean batch served {served_batch:.1f}, in process {detect.items / max(detect.calls, 1):.1f}")
 
 
@@ -291,6 +299,8 @@ def main() -> None:
     parser.add_argument("--also", metavar="DIR", help="also serve the segflow/ of another checkout, e.g. an "
                         "earlier commit's (git archive COMMIT segflow | tar -x -C DIR)")
     parser.add_argument("--parts", default="throughput,swap", help="which figures, comma-separated")
+    parser.add_argument("--naive-passive", action="store_true", help="also the naive server with "
+                        "OMP_WAIT_POLICY=PASSIVE, the OpenMP wait policy segflow serve sets")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     images = frames(args.frames)
