@@ -12,10 +12,15 @@
    Throughput (median requests/s of ``--repeats`` runs in turns), p50/p95 latency, and the
    server's CPU time per request (user + system: on a shared machine it moves far less
    than a rate does). Goal: segflow >= 1.5x naive at a p95 no worse. ``--also DIR`` serves
-   a second segflow from another checkout beside them: a change's before and after.
-2. Hot swap: a pipeline on the whole video (150 frames, JSONL per frame): change
-   ``detect.confidence`` (applied live), then the model file (drain and resume); frames lost
-   or twice at the sink (goal 0), the output gap at each swap against the median gap.
+   a second segflow from another checkout beside them: a change's before and after;
+   ``--naive-passive`` a second naive server whose OpenMP threads sleep while they wait, as
+   ``segflow serve`` sets them (``OMP_WAIT_POLICY=PASSIVE``): what batching gives beyond that.
+2. Hot swap: a pipeline on the video, looped (150 frames a pass, JSONL per frame): change
+   ``detect.confidence`` (applied live) at frame 100, then the model file (drain and resume)
+   at 140, so the resumed run goes round the end of the file; stopped 80 frames later. Frames
+   lost or twice at the sink (goal 0: the sink's frame numbers 0..n-1 once each, and each
+   frame's place in the file and the loop, from its timestamp, the one its number says), the
+   output gap at each swap against the p95 gap.
 The soak (10,000 requests, good and bad, errors and RSS) is bench/serve_soak.py.
 The machine may be shared: the figures are ratios taken in the same run.
 """
@@ -186,6 +191,11 @@ def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes], workflo
     servers = {"naive": (start([sys.executable, "bench/naive_server.py", str(naive_port)], naive_port,
                                tmp / "naive.log"), f"http://127.0.0.1:{naive_port}/run"),
                "segflow": (served, f"http://127.0.0.1:{port}{run_path}")}
+    if args.naive_passive:  # how much of the difference is segflow serve's OpenMP wait policy, not batching
+        passive_port = free_port()
+        servers["naive, OMP passive"] = (
+            start([sys.executable, "bench/naive_server.py", str(passive_port)], passive_port, tmp / "passive.log",
+                  {**ENV, "OMP_WAIT_POLICY": "PASSIVE"}), f"http://127.0.0.1:{passive_port}/run")
     if args.also:  # another checkout's code, served side by side: a change's before and after in one run
         also_port = free_port()
         servers[f"segflow@{Path(args.also).name}"] = (
@@ -224,10 +234,11 @@ def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes], workflo
               f"{percentile(latencies, 95):7.0f} {cpu:18.1f}")
     print(f"   {'ceiling':22} {finished.rate(32):12.2f}  (segflow run in process, after 32 frames)")
     detect = next(m for m in report.nodes if m.node_id == "detect")
-    for name in (n for n in summary if n != "naive"):
-        (rate, p95, cpu), (naive_rate, naive_p95, naive_cpu) = summary[name], summary["naive"]
-        print(f"   {name} / naive: {rate / naive_rate:.2f}x throughput (median), p95 {p95:.0f} vs {naive_p95:.0f} ms, "
-              f"{naive_cpu / cpu:.2f}x less server CPU per request")
+    for base in (n for n in summary if n.startswith("naive")):
+        for name in (n for n in summary if n.startswith("segflow")):
+            (rate, p95, cpu), (naive_rate, naive_p95, naive_cpu) = summary[name], summary[base]
+            print(f"   {name} / {base}: {rate / naive_rate:.2f}x throughput (median), p95 {p95:.0f} vs "
+                  f"{naive_p95:.0f} ms, {naive_cpu / cpu:.2f}x less server CPU per request")
     print(f"   mean batch served {served_batch:.1f}, in process {detect.items / max(detect.calls, 1):.1f}")
 
 
@@ -235,32 +246,38 @@ def hot_swap(tmp: Path, port: int) -> None:
     sink = tmp / "swap.jsonl"
     copy = tmp / "copy-of-model.pt"
     shutil.copy(MODEL, copy)
-    source = f"{{path: {VIDEO}}}"
+    source = f"{{path: {VIDEO}, loop: true}}"
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=url, timeout=600) as http:
         pid = http.post("/pipelines", json={"yaml": detect_workflow(source, str(sink))}).json()["id"]
 
-        def done() -> int:
+        def done() -> int:  # frames the pipeline's current run put through (a restart counts from 0)
             return int(http.get(f"/pipelines/{pid}").json()["frames_done"])
 
         swaps = []
-        for at, text in ((40, detect_workflow(source, str(sink), confidence=0.5)),
-                         (80, detect_workflow(source, str(sink), model=copy, confidence=0.5))):
+        for at, text in ((100, detect_workflow(source, str(sink), confidence=0.5)),
+                         (140, detect_workflow(source, str(sink), model=copy, confidence=0.5))):
             while done() < at:
                 time.sleep(0.2)
             began = time.time()
             answer = http.put(f"/pipelines/{pid}", json={"yaml": text}).json()
             swaps.append((answer["how"], began, time.time() - began))
-        while http.get(f"/pipelines/{pid}").json()["state"] != "stopped":
-            time.sleep(0.5)
+        while done() < 80:
+            time.sleep(0.2)
+        stopped = http.delete(f"/pipelines/{pid}").json()
+        assert stopped["state"] == "stopped", stopped
     records = [json.loads(line) for line in sink.read_text().splitlines()]
-    numbers = [round(r["timestamp"] * 15) for r in records]
+    indices = [r["frame"] for r in records]
+    played = [round(r["timestamp"] * 15) for r in records]  # passes so far * 150 + file frame, at 15 fps
     times = sorted(time_of(r["time"]) for r in records)
     gaps = np.diff(times)
     usual = float(np.percentile(gaps, 95))  # frames reach the sink in batches: the gap between batches
-    print("\n2. hot swap on a 150-frame video pipeline")
-    unique = len(set(numbers))
-    print(f"   frames at the sink: {len(records)}; lost {150 - unique}, twice {len(numbers) - unique}")
+    print(f"\n2. hot swap on a looped 150-frame video pipeline, {len(records)} frames "
+          f"({max(played) // 150 + 1} passes)")
+    unique, expected = len(set(indices)), set(range(max(indices) + 1))
+    misplaced = sum(i != p for i, p in zip(indices, played, strict=True))
+    print(f"   frames at the sink: {len(records)}; lost {len(expected - set(indices))}, twice "
+          f"{len(indices) - unique}, at the wrong place in the file {misplaced}")
     for how, began, took in swaps:
         near = [g for t, g in zip(times[1:], gaps, strict=True) if began - 1 <= t <= began + took + 5]
         print(f"   {how:9}: PUT answered in {took:.2f} s; largest output gap around it {max(near, default=0):.2f} s "
@@ -282,6 +299,8 @@ def main() -> None:
     parser.add_argument("--also", metavar="DIR", help="also serve the segflow/ of another checkout, e.g. an "
                         "earlier commit's (git archive COMMIT segflow | tar -x -C DIR)")
     parser.add_argument("--parts", default="throughput,swap", help="which figures, comma-separated")
+    parser.add_argument("--naive-passive", action="store_true", help="also the naive server with "
+                        "OMP_WAIT_POLICY=PASSIVE, the OpenMP wait policy segflow serve sets")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     images = frames(args.frames)

@@ -355,6 +355,20 @@ class SourceNode(Node):
     def frames(self) -> Iterator[Frame]:
         raise NotImplementedError
 
+    def frames_after(self, index: int) -> Iterator[Frame]:
+        """The frames after frame ``index``, numbered on from it: a new run carrying on where one stopped.
+
+        A server restarting a changed pipeline resumes each source after the last
+        frame that went through, so no frame is lost or processed twice. A live
+        source simply goes on (its frames are the ones arriving now); a recorded
+        one is read from the start and its frames up to ``index`` are skipped,
+        which is right for every source that gives the same frames each run and
+        which a source that can seek (``source.video``) overrides.
+        """
+        if self.is_live():
+            return self.frames()
+        return (frame for frame in self.frames() if frame.index > index)
+
     def total_frames(self) -> int | None:
         """How many frames this source will give, when known (for progress and ETA)."""
         return None

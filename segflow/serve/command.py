@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from segflow.engine.hosts import TOKEN_ENV, is_loopback, read_token
@@ -19,6 +20,21 @@ from segflow.engine.observe.exit_codes import EXIT_INVALID, EXIT_OK
 from segflow.serve import config as limits
 
 log = logging.getLogger("segflow")
+
+
+def quiet_model_threads() -> None:
+    """Let the models' OpenMP threads sleep, not spin, while they wait for work (unless the user chose).
+
+    PyTorch's CPU kernels run on OpenMP threads that, by default, spin for a
+    while after each parallel region. A server shares its cores with decoding
+    requests, answering them and its clients: a spinning thread holds a core
+    another thread needs, and a thread descheduled in the middle of a
+    convolution makes all the others spin until it returns. Measured on 2 busy
+    cores (load 13), a batch of 8 conveyor frames through the coffee detector
+    took 265 ms of CPU (947 ms wall) per image spinning, 22 ms (64 ms) sleeping.
+    It must be set before torch is imported (OpenMP reads it once, as it loads).
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class ServeCommand:
@@ -41,6 +57,7 @@ class ServeCommand:
                             help="check the workflow files this often and reload a changed one (0: never)")
 
     def run(self, args: argparse.Namespace) -> int:
+        quiet_model_threads()
         import uvicorn
 
         from segflow.engine.api import load

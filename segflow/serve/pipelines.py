@@ -11,8 +11,10 @@ changed that every node concerned takes live (``Node.update_params``: e.g. a
 detector's ``confidence``), they are applied to the running nodes: nothing
 stops, nothing reloads. Any other change (a model file, wiring, a new node)
 drains the run (every frame read reaches the sinks) and starts the new
-workflow where the old one stopped: a video source resumes at the frame after
-the last one that went through, so no frame is lost or processed twice.
+workflow where the old one stopped: each source carries on after the last
+frame that went through (``RunOptions.resume``, ``SourceNode.frames_after``):
+a looped video in the pass it was in, its frames numbered on, so no frame is
+lost or processed twice.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class _Results(RunHooks):
         self.lock = threading.Lock()
         self.subscribers: list[queue.Queue[dict[str, Any] | None]] = []
         self.latest: Any = None
-        self.last_frame: dict[str, int] = {}  # per source: the file frame of the last frame through
+        self.last_index: dict[str, int] = {}  # per source: the index of its last frame through, across runs
         self.detections_ref: Ref | None = None
         self.image_ref: Ref | None = None
         self.builder = RecordBuilder("", "")
@@ -67,11 +69,9 @@ class _Results(RunHooks):
         return [r for r in (self.detections_ref, self.image_ref) if r is not None]
 
     def on_packet_done(self, *, info: PacketInfo, values: dict[Any, Any], **_: Any) -> None:
-        frame = values.get((info.source_id, "image"))
-        number = frame.meta.get("video_frame", info.frame_index) if isinstance(frame, Frame) else info.frame_index
         image = values.get(self.image_ref) if self.image_ref else None
         with self.lock:
-            self.last_frame[info.source_id] = max(self.last_frame.get(info.source_id, -1), int(number))
+            self.last_index[info.source_id] = max(self.last_index.get(info.source_id, -1), info.frame_index)
             if isinstance(image, Frame):
                 self.latest = image.pixels
             subscribers = list(self.subscribers)
@@ -137,7 +137,8 @@ class Pipeline:
         self.report: Any = None
         hooks = HookList([self.monitor, self.results])
         plan = workflow.plan(self.results.keep)
-        options = RunOptions(workflow.base_dir)
+        with self.results.lock:
+            options = RunOptions(workflow.base_dir, resume=dict(self.results.last_index))
 
         def run() -> None:
             try:
@@ -195,7 +196,7 @@ class Pipeline:
                     self.stop()
                 finally:
                     self._restarting = False
-                self._start(_resumed(workflow, self.results.last_frame))
+                self._start(workflow)
                 self.text = text
                 self.generation += 1
                 change = Change("restarted", sorted(workflow.graph.nodes))
@@ -222,16 +223,6 @@ class Pipeline:
                 return None
             changes.append((node, resolved.params))
         return changes
-
-
-def _resumed(workflow: Workflow, last_frame: dict[str, int]) -> Workflow:
-    """``workflow`` with each video source starting at the frame after the last one that went through."""
-    for source_id, last in last_frame.items():
-        resolved = workflow.graph.nodes.get(source_id)
-        if resolved is None or not hasattr(resolved.params, "start") or not hasattr(resolved.params, "unit"):
-            continue
-        resolved.params = resolved.params.model_copy(update={"start": float(last + 1), "unit": "frames"})
-    return workflow
 
 
 class Pipelines:

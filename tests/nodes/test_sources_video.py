@@ -94,6 +94,35 @@ def test_loop_keeps_timestamps_rising(video):
     node.close()
 
 
+def first(frames, count: int) -> list:
+    return [frame for frame, _ in zip(frames, range(count), strict=False)]
+
+
+@pytest.mark.parametrize("params", [{"start": 20, "end": 26, "unit": "frames", "fps": 4},
+                                    {"start": 27, "unit": "frames"}, {}],
+                         ids=["range-and-cap", "short-loop", "whole-file"])
+@pytest.mark.parametrize("after", [0, 1, 2, 3, 4, 5, 6, 7, 13, 29, 30, 31])
+def test_frames_after_carry_on_as_one_run_would_have_across_wraps(video, params, after):
+    """A new run of the source after frame ``after``: the very frames one unbroken run gives next, at a wrap too."""
+    unbroken = make_node(video, loop=True, **params)
+    expected = first(unbroken.frames(), after + 12)[after + 1:]
+    resumed = make_node(video, loop=True, **params)
+    got = first(resumed.frames_after(after), len(expected))
+    unbroken.close()
+    resumed.close()
+    assert [f.index for f in got] == [f.index for f in expected] == list(range(after + 1, after + 12))
+    assert numbers(got) == numbers(expected)
+    assert [(f.meta["video_frame"], f.meta["loop_pass"]) for f in got] == [
+        (f.meta["video_frame"], f.meta["loop_pass"]) for f in expected]
+    assert [f.timestamp for f in got] == pytest.approx([f.timestamp for f in expected])
+
+
+def test_frames_after_the_last_of_an_unlooped_video_is_nothing(video):
+    node = make_node(video, start=27, unit="frames")
+    assert list(node.frames_after(2)) == [] and numbers(node.frames_after(1)) == [29]
+    node.close()
+
+
 def test_corrupt_frame_is_skipped_and_counted(video, tmp_path, caplog):
     raw = bytearray(video.read_bytes())
     starts = [i for i in range(len(raw) - 1) if raw[i] == 0xFF and raw[i + 1] == 0xD8]

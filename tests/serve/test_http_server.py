@@ -192,9 +192,10 @@ def test_a_model_change_drains_and_resumes_at_the_next_frame(server: Server, tmp
             wait_for(lambda: client.get(started.id).state == "stopped", what="the end of the video")
             timestamps = streamed.result(timeout=120)
     assert len(set(timestamps)) == len(timestamps) and round(max(timestamps) * 15) == 59
-    # The resumed run counts its frames from 0 again (a new run id); the video's own frame
-    # number is in the timestamp (frame / 15 fps): every one of them once, across the swap.
+    # The resumed run (a new run id) numbers its frames on from the last one through, and the
+    # video's own frame number is in the timestamp (frame / 15 fps): every one of them once.
     records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["frame"] for r in records) == list(range(60))
     assert sorted(round(r["timestamp"] * 15) for r in records) == list(range(60))
     assert len({r["record_id"].rsplit("-", 2)[0] for r in records}) == 2  # two runs wrote them
 

@@ -15,6 +15,7 @@ circle, and ``ray`` is imported only when asked for.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class RunOptions:
     debug: bool = False
     address: str | None = None  # ray: the cluster to join (overrides settings.ray.address)
     run_id: str = field(default_factory=new_run_id)  # made once here, so every worker's context shares it
+    resume: Mapping[str, int] = field(default_factory=dict)  # source id -> last frame index an earlier run put through
 
     def context(self, plan: Plan) -> RunContext:
         """The context every node of this run gets, wherever it runs (one ``run_id`` for all)."""

@@ -23,6 +23,7 @@ import logging
 import queue
 import threading
 from collections import deque
+from collections.abc import Mapping
 from time import perf_counter
 from typing import Any, Protocol
 
@@ -57,12 +58,14 @@ class StageThreads:
 
     def __init__(self, plan: Plan, nodes: dict[str, Node], context: RunContext, report: RunReport,
                  hooks: RunHooks, max_frames: int | None = None, debug: bool = False,
-                 sources: tuple[str, ...] | None = None, services: dict[int, StageService] | None = None) -> None:
+                 sources: tuple[str, ...] | None = None, services: dict[int, StageService] | None = None,
+                 resume: Mapping[str, int] | None = None) -> None:
         self.plan = plan
         self.context = context
         self.report = report
         self.hooks = hooks
         self.max_frames = max_frames
+        self.resume = resume or {}
         self.book = FailureBook(report, self.stop, hooks, debug)
         self._lock = threading.Lock()
         self._inflight = threading.Semaphore(plan.settings.max_inflight)
@@ -124,7 +127,8 @@ class StageThreads:
         pending: deque[Packet] = deque(maxlen=1)
         produced = 0
         try:
-            frames = iter(node.frames())
+            after = self.resume.get(step.id)
+            frames = iter(node.frames() if after is None else node.frames_after(after))
             while not self.stopping and (self.max_frames is None or produced < self.max_frames):
                 started = perf_counter()
                 try:

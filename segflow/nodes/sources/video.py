@@ -75,6 +75,12 @@ class FrameSelector:
     def reset(self) -> None:
         self._next = 0.0
 
+    def seek(self, offset: int) -> None:
+        """Start over, as if frames ``0 .. offset - 1`` had been offered: a pass resumed in its middle."""
+        self.reset()
+        for earlier in range(offset):
+            self.keep(earlier)
+
 
 @node_type("source.video")
 class VideoSource(SourceNode):
@@ -123,31 +129,56 @@ class VideoSource(SourceNode):
                 )
         return first, end
 
+    def _kept(self) -> list[int]:
+        """The offsets from ``start`` of the frames one pass gives (the fps cap skips the others)."""
+        assert self.end_frame is not None
+        selector = FrameSelector(self.native_fps, self.params.fps)
+        return [i for i in range(self.end_frame - self.first_frame) if selector.keep(i)]
+
     def total_frames(self) -> int | None:
         if self.params.loop or self.end_frame is None:
             return None
-        selector = FrameSelector(self.native_fps, self.params.fps)
-        return sum(selector.keep(i) for i in range(self.end_frame - self.first_frame))
+        return len(self._kept())
 
     def is_live(self) -> bool:
         return False
 
     def frames(self) -> Iterator[Frame]:
-        index = 0
-        passes = 0
-        offset = 0.0  # seconds played in earlier passes, so timestamps keep rising on loop
+        return self._play(0, 0, self.first_frame)
+
+    def frames_after(self, index: int) -> Iterator[Frame]:
+        """Seek to where frame ``index + 1`` is, in its pass of the loop.
+
+        The same frames, numbers and timestamps as one run that never stopped, on an
+        undamaged file: a damaged one's skipped frames are not known to a new run, so
+        there it may be off by the frames it skipped.
+        """
+        if self.end_frame is None:  # the file does not say how long it is: read up to the place
+            return super().frames_after(index)
+        kept = self._kept()
+        passes, nth = divmod(index + 1, len(kept))
+        if passes and not self.params.loop:
+            return iter(())
+        return self._play(index + 1, passes, self.first_frame + kept[nth])
+
+    def _play(self, index: int, passes: int, begin: int) -> Iterator[Frame]:
+        """Frames from file frame ``begin`` on, the first numbered ``index``, in pass ``passes`` of the loop."""
+        pass_s = (self.end_frame - self.first_frame) / self.native_fps if self.end_frame is not None else 0.0
+        offset = passes * pass_s  # seconds played in earlier passes, so timestamps keep rising on loop
         stop = self.context.stop_event
         selector = FrameSelector(self.native_fps, self.params.fps)
+        reopen = False
         while not stop.is_set():
-            if passes:
+            if reopen:
                 self._capture.release()
                 self._capture = self._open()
-            if self.first_frame:
-                self._capture.set(cv2.CAP_PROP_POS_FRAMES, self.first_frame)
-            selector.reset()
+            reopen = True
+            if begin:
+                self._capture.set(cv2.CAP_PROP_POS_FRAMES, begin)
+            selector.seek(begin - self.first_frame)
             read = 0
-            last = self.first_frame - 1
-            for number, pixels in self._read_range():
+            last = begin - 1
+            for number, pixels in self._read_range(begin):
                 if stop.is_set():
                     return
                 read += 1
@@ -164,12 +195,12 @@ class VideoSource(SourceNode):
                 )
             passes += 1
             offset += (last + 1 - self.first_frame) / self.native_fps
+            begin = self.first_frame
             if not self.params.loop:
                 return
 
-    def _read_range(self) -> Iterator[tuple[int, Any]]:
-        """Yield (frame number, pixels) from the current position to ``end_frame``."""
-        number = self.first_frame
+    def _read_range(self, number: int) -> Iterator[tuple[int, Any]]:
+        """Yield (frame number, pixels) from the current position, file frame ``number``, to ``end_frame``."""
         failures = 0
         while self.end_frame is None or number < self.end_frame:
             ok, pixels = self._capture.read()

@@ -29,7 +29,8 @@ class LocalExecutor(Executor):
         report = RunReport(plan.workflow_name)
         with running_nodes(plan.nodes, context) as nodes:
             self._nodes = nodes
-            threads = StageThreads(plan, nodes, context, report, hooks, options.max_frames, options.debug)
+            threads = StageThreads(plan, nodes, context, report, hooks, options.max_frames, options.debug,
+                                   resume=options.resume)
             self._threads = threads
             if self._early_stop:
                 threads.stop(self._early_stop)

@@ -170,7 +170,8 @@ class ShardWorker:
             services[i] = RemoteStage(handle, spec, 2 * spec.batch_size if i in self.models else 64,
                                       self.plan.settings.ray.reply_timeout_s)
         self.threads = StageThreads(self.plan, self._nodes, self.context, self.report, self.hooks,
-                                    self.options.max_frames, self.options.debug, self.sources, services)
+                                    self.options.max_frames, self.options.debug, self.sources, services,
+                                    self.options.resume)
         return "", total_frames(self._nodes, self.sources, self.options.max_frames)
 
     def run(self) -> RunReport:
