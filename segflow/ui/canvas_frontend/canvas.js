@@ -196,26 +196,67 @@ function renderNodes() {
     ports.appendChild(ins);
     ports.appendChild(outs);
     box.appendChild(ports);
-    if (n.status || n.thumb) {  // the last run: its output (a small picture or a count) and how it went
-      const foot = el("div", "sf-foot " + (n.status || ""));
-      if (n.thumb && n.thumb.image) {
-        const img = el("img", "sf-thumb");
-        img.src = n.thumb.image;
-        img.alt = `last output of ${n.id}`;
-        img.draggable = false;
-        foot.appendChild(img);
-      }
-      const text = el("div", "sf-foot-text");
-      if (n.thumb && n.thumb.text) text.appendChild(el("div", "sf-thumb-text", n.thumb.text));
-      if (n.status) text.appendChild(el("div", "sf-status", n.status_text || n.status));
-      foot.appendChild(text);
-      box.appendChild(foot);
-    }
+    drawFoot(box, n);
     box.addEventListener("mousedown", ev => startNodeDrag(ev, n, box));
     box.addEventListener("dblclick", ev => ev.stopPropagation());
     layer.appendChild(box);
     nodeEls.set(n.id, box);
   }
+}
+
+// The footer: how the node's last run went, its output in brief, and the frame it ran on. During Play
+// that is the frame Play shows (relayed by the frame view, no rerun), until a later run's render comes.
+function drawFoot(box, n) {
+  const old = box.querySelector(":scope > .sf-foot");
+  if (old) old.remove();
+  const f = live ? live.nodes[n.id] : n.foot;
+  if (!f) return;
+  const foot = el("div", "sf-foot " + f.status + (live ? " live" : ""));
+  foot.title = live ? "what Play shows now" : "the last run";
+  if (f.thumb && f.thumb.image) {
+    const img = el("img", "sf-thumb");
+    img.src = f.thumb.image;
+    img.alt = `last output of ${n.id}`;
+    img.draggable = false;
+    foot.appendChild(img);
+  }
+  const text = el("div", "sf-foot-text");
+  if (f.thumb && f.thumb.text) text.appendChild(el("div", "sf-thumb-text", f.thumb.text));
+  const line = el("div", "sf-status");
+  if (f.frame !== null && f.frame !== undefined) {
+    line.appendChild(el("span", "sf-frame", `frame ${f.frame}`));
+    line.appendChild(document.createTextNode(" \u00b7 "));
+  }
+  line.appendChild(document.createTextNode(f.text));
+  text.appendChild(line);
+  foot.appendChild(text);
+  box.appendChild(foot);
+}
+
+function drawFeet() {
+  for (const n of graph.nodes) {
+    const box = nodeEls.get(n.id);
+    if (box) drawFoot(box, n);
+  }
+  drawMinimap();
+}
+
+// Play's footers: the frame view posts {seq, frame, nodes} on the tab's channel with each status it gets.
+// They stand until a render carries a later run (graph.live.seq above theirs: Stop's run of the frame reached).
+let live = null, liveChannel = null, renderedSeq = -1;
+
+function followPlay(liveArgs) {
+  if (!liveArgs) return;
+  renderedSeq = liveArgs.seq;
+  if (live && liveArgs.seq > live.seq) live = null;
+  if (liveChannel && liveChannel.name === liveArgs.channel) return;
+  if (liveChannel) liveChannel.close();
+  liveChannel = new BroadcastChannel(liveArgs.channel);
+  liveChannel.onmessage = ev => {
+    if (!ev.data || ev.data.seq < renderedSeq) return;  // sent before a run this canvas has drawn already
+    live = ev.data;
+    drawFeet();
+  };
 }
 
 function port(node, p, side) {
@@ -566,6 +607,7 @@ function render(args) {
     graph.selected = selection.has(localPrimary) ? localPrimary : [...selection][0];
   }
   else if (!graph.selected || !selection.has(graph.selected)) selection = new Set(graph.selected ? [graph.selected] : []);
+  followPlay(graph.live);
   const height = args.height || 480;
   wrap.style.height = (height - BOTTOM_PX) + "px";   // the frame keeps its height: the strip is inside it
   renderNodes();
