@@ -304,7 +304,7 @@ def build(editor: Editor) -> None:
     with left:
         st.caption(f"{len(editor.state.node_ids())} nodes, {len(editor.state.edges())} edges — "
                    + ("valid" if validation.ok else f"{len(errors)} error(s)"))
-        live = run_panel.live(editor)  # read before the last run: a run finishing in between makes it stale
+        live = run_panel.live(editor)  # before the last run is read: a run ending in between never looks older
         graph = canvas.editor_payload(editor, validation.issues)
         note = st.session_state.get("canvas_note")
         graph["note"] = note if note and note.get("revision") == editor.revision else None

@@ -75,7 +75,8 @@ def frame_view(editor: Editor, height: int = 250) -> None:
     # What the frame shown depends on: a new revision or new input values re-run it (with Auto on).
     revision = f"{editor.revision}:{sorted((k, repr(v)) for k, v in editor.input_values.items())}"
     _component(host=listen.page_host(server.viewer.host), port=server.port, tab_key=server.viewer.key,
-               channel=server.channel, revision=revision, input=described, height=height, key="frame_view", default=None)
+               channel=server.channel, revision=revision, input=described, height=height, key="frame_view",
+               default=None)
 
 
 def render_tab(editor: Editor) -> None:
