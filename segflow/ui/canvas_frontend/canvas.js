@@ -221,14 +221,9 @@ function drawFoot(box, n) {
     foot.appendChild(img);
   }
   const text = el("div", "sf-foot-text");
+  if (f.frame !== null && f.frame !== undefined) text.appendChild(el("div", "sf-frame", `frame ${f.frame}`));
   if (f.thumb && f.thumb.text) text.appendChild(el("div", "sf-thumb-text", f.thumb.text));
-  const line = el("div", "sf-status");
-  if (f.frame !== null && f.frame !== undefined) {
-    line.appendChild(el("span", "sf-frame", `frame ${f.frame}`));
-    line.appendChild(document.createTextNode(" \u00b7 "));
-  }
-  line.appendChild(document.createTextNode(f.text));
-  text.appendChild(line);
+  text.appendChild(el("div", "sf-status", f.text));
   foot.appendChild(text);
   box.appendChild(foot);
 }
