@@ -245,7 +245,8 @@ function followPlay(liveArgs) {
   renderedSeq = liveArgs.seq;
   if (live && liveArgs.seq > live.seq) live = null;
   if (liveChannel && liveChannel.name === liveArgs.channel) return;
-  if (liveChannel) liveChannel.close();
+  if (liveChannel) liveChannel.close();  // another frame view (another editor in this tab): its own runs
+  live = null;
   liveChannel = new BroadcastChannel(liveArgs.channel);
   liveChannel.onmessage = ev => {
     if (!ev.data || ev.data.seq < renderedSeq) return;  // sent before a run this canvas has drawn already
