@@ -5,10 +5,11 @@ tab's :class:`~segflow.ui.viewer.Viewer` for each step over HTTP
 (``segflow.ui.viewer_server``), so every click moves a frame and a step costs no
 page rerun; it tells Streamlit once the clicks are served, and the results,
 canvas footers and timings are drawn then. During Play, which reruns nothing,
-it relays the player's footers to the canvas on a BroadcastChannel (``live``). The Run tab picks what the view runs
-on (the workflow's source, a sample, an upload), the warm-up, the workflow's
-inputs and whether sinks run, and shows the last run's results. Videos are read
-through a :class:`FrameReader` kept open between steps.
+it relays the player's footers to the canvas on a BroadcastChannel (``live``).
+The Run tab picks what the view runs on (the workflow's source, a sample, an
+upload), the warm-up, the workflow's inputs and whether sinks run, and shows the
+last run's results. Videos are read through a :class:`FrameReader` kept open
+between steps.
 """
 
 from __future__ import annotations
