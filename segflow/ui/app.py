@@ -304,10 +304,12 @@ def build(editor: Editor) -> None:
     with left:
         st.caption(f"{len(editor.state.node_ids())} nodes, {len(editor.state.edges())} edges — "
                    + ("valid" if validation.ok else f"{len(errors)} error(s)"))
+        live = run_panel.live(editor)  # before the last run is read: a run ending in between never looks older
         graph = canvas.editor_payload(editor, validation.issues)
         note = st.session_state.get("canvas_note")
         graph["note"] = note if note and note.get("revision") == editor.revision else None
         graph["seq"] = st.session_state.get("canvas_seq")
+        graph["live"] = live  # during Play the footers follow the frame view, with no rerun
         # Every problem is listed in the canvas's own panel of fixed height (and marked on its node):
         # banners on the page moved the canvas with each edit, and a click then landed on the page.
         canvas.graph_canvas(graph, key="canvas", height=580, on_change=on_canvas)

@@ -5,7 +5,9 @@ HTML/JS, no npm build). barfi 1.1.0 reports its graph to Python only when its
 own Execute/Save buttons are pressed and never reports which node is selected;
 streamlit-flow-component has one handle per node, not named typed ports.
 So the editor draws its own: named ports coloured by kind, issues on nodes,
-run status, timings and a thumbnail of the last output in each node's footer.
+and in each node's footer (``segflow.ui.footers``) the run's status, timing, a
+thumbnail of the output and the frame it ran on; during Play the frame view
+relays the player's footers to the canvas without a rerun (``live``).
 
 The browser applies moves and selection at once and tells Python afterwards;
 Python stays the owner of the document (every render draws what it sends).
@@ -20,7 +22,7 @@ from segflow.engine.execution.session import SessionResult
 from segflow.engine.masking import mask
 from segflow.engine.registry import Registry
 from segflow.engine.workflow.issues import Issue
-from segflow.ui import thumbnails
+from segflow.ui import footers
 from segflow.ui.editor import Editor
 from segflow.ui.state import Edge, EditError, EditorState
 
@@ -28,16 +30,17 @@ FRONTEND = Path(__file__).with_name("canvas_frontend")
 
 
 def payload(state: EditorState, registry: Registry, issues: list[Issue], selected: str | None,
-            result: SessionResult | None = None, *, can_undo: bool = False,
+            result: SessionResult | None = None, frame: int | None = None, *, can_undo: bool = False,
             can_redo: bool = False) -> dict[str, Any]:
     """Everything the canvas draws, and nothing more: the whole payload travels on every rerun.
 
-    Nodes (ports, issues, run status, a thumbnail of the last output), edges, every
+    Nodes (ports, issues, the footer of ``result``, run on ``frame``), edges, every
     problem for the problems panel (each with its node, so a click there finds it), the
     registry's types with their port kinds (the palette offers the types that fit a wire
     dropped on the canvas), and whether undo/redo can go anywhere.
     """
     layout = state.layout()
+    feet = footers.of_run(result, frame) if result is not None else {}
     by_node: dict[str, list[str]] = {}
     for issue in issues:
         if issue.node is not None:
@@ -59,16 +62,8 @@ def payload(state: EditorState, registry: Registry, issues: list[Issue], selecte
             "inputs": inputs, "outputs": outputs, "issues": by_node.get(view.id, []),
             "summary": cls.summary() if cls else f"unknown node type '{view.type}'",
             "is_source": bool(cls and cls.is_source), "is_sink": bool(cls and cls.is_sink),
-            "status": None, "status_text": "", "thumb": None,
+            "foot": feet.get(view.id),
         }
-        run = result.runs.get(view.id) if result else None
-        if run is not None and result is not None:
-            entry["status"] = run.status
-            entry["status_text"] = {"ran": f"ran in {run.seconds * 1000:.1f} ms", "cached": "cached (unchanged)",
-                                    "failed": f"failed: {run.error}", "skipped": "did not run",
-                                    "off": "sink (off in previews)"}[run.status]
-            if run.status in ("ran", "cached"):
-                entry["thumb"] = thumbnails.for_node(result, view.id)
         nodes.append(entry)
     edges = [{"src": e.src, "src_port": e.src_port, "dst": e.dst, "dst_port": e.dst_port,
               "kind": kinds.get((e.src, e.src_port), "")} for e in state.edges()]
@@ -81,9 +76,9 @@ def payload(state: EditorState, registry: Registry, issues: list[Issue], selecte
 
 
 def editor_payload(editor: Editor, issues: list[Issue]) -> dict[str, Any]:
-    result = editor.last_run.result if editor.last_run else None
-    return payload(editor.state, editor.registry, issues, editor.selected, result,
-                   can_undo=editor.can_undo, can_redo=editor.can_redo)
+    run = editor.last_run
+    return payload(editor.state, editor.registry, issues, editor.selected, run.result if run else None,
+                   run.frame if run else None, can_undo=editor.can_undo, can_redo=editor.can_redo)
 
 
 def handle(editor: Editor, event: dict[str, Any]) -> tuple[str, bool]:

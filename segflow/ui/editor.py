@@ -33,6 +33,7 @@ class RunOutcome:
     graph: Any  # the CompiledGraph that ran
     revision: int
     input_name: str
+    frame: int  # the index of the frame it ran on (0 for a still image)
 
 
 @dataclass
@@ -268,7 +269,7 @@ class Editor:
             result = self.session.run_sequence(validation.graph, frames, source_id)
         else:
             result = self.session.run_image(validation.graph, pixels, source_id, index)
-        self.last_run = RunOutcome(result, validation.graph, self.revision, input_name)
+        self.last_run = RunOutcome(result, validation.graph, self.revision, input_name, index)
         return self.last_run
 
     def _with_inputs(self, graph: Any, pixels: Any, source_id: str | None) -> ValidationResult:

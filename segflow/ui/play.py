@@ -4,7 +4,8 @@ The editor's "Play" is not a sequence of page reruns: a :class:`Player` owns a
 thread that reads frames, pushes each one through its own ``EditorSession``
 (the per-packet step every executor shares; trackers keep their state from frame
 to frame; sinks only when asked) and publishes the annotated frame as JPEG plus a
-:class:`PlayStatus`. ``segflow.ui.mjpeg`` serves both over HTTP. Stop ends the
+:class:`PlayStatus`. ``segflow.ui.mjpeg`` serves both over HTTP; the frame's
+whole result is kept too, for the canvas footers (``latest_result``). Stop ends the
 thread and closes every node and the video. A player nobody asks about for
 ``idle_s`` (its browser tab closed) stops itself: nothing outlives the session.
 No Streamlit here; tests drive it directly.
@@ -23,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from segflow.engine.execution.session import EditorSession
+from segflow.engine.execution.session import EditorSession, SessionResult
 from segflow.engine.masking import mask
 from segflow.engine.node import RunContext
 from segflow.engine.workflow.graph import CompiledGraph
@@ -69,6 +70,7 @@ class Player:
         self.idle_s, self.clock = idle_s, clock
         self._status = PlayStatus()
         self._jpeg: bytes | None = None
+        self._result: tuple[int, SessionResult] | None = None  # the frame index last shown and its result
         self._seq = 0  # counts published frames; a stream waits for the next one
         self._changed = threading.Condition()
         self._stop = threading.Event()
@@ -114,6 +116,11 @@ class Player:
         with self._changed:
             return self._seq, self._jpeg
 
+    def latest_result(self) -> tuple[int, SessionResult] | None:
+        """The index and result of the frame last shown (None before the first)."""
+        with self._changed:
+            return self._result
+
     def wait_frame(self, after: int, timeout: float = 1.0) -> tuple[int, bytes | None]:
         """The first frame published after number ``after`` (or the latest one on timeout or stop)."""
         with self._changed:
@@ -154,7 +161,7 @@ class Player:
                     else 0.0
                 errors = result.errors
                 with self._changed:
-                    self._jpeg, self._seq = jpeg, self._seq + 1
+                    self._jpeg, self._seq, self._result = jpeg, self._seq + 1, (index, result)
                     self._status = PlayStatus(state="playing", frame=index, frames_played=played, fps=round(fps, 2),
                                               nodes=nodes, error="; ".join(f"{n}: {e}" for n, e in errors.items()))
                     self._changed.notify_all()

@@ -4,10 +4,12 @@ The frame view (``viewer_frontend/``) counts clicks in the page and asks the
 tab's :class:`~segflow.ui.viewer.Viewer` for each step over HTTP
 (``segflow.ui.viewer_server``), so every click moves a frame and a step costs no
 page rerun; it tells Streamlit once the clicks are served, and the results,
-canvas footers and timings are drawn then. The Run tab picks what the view runs
-on (the workflow's source, a sample, an upload), the warm-up, the workflow's
-inputs and whether sinks run, and shows the last run's results. Videos are read
-through a :class:`FrameReader` kept open between steps.
+canvas footers and timings are drawn then. During Play, which reruns nothing,
+it relays the player's footers to the canvas on a BroadcastChannel (``live``).
+The Run tab picks what the view runs on (the workflow's source, a sample, an
+upload), the warm-up, the workflow's inputs and whether sinks run, and shows the
+last run's results. Videos are read through a :class:`FrameReader` kept open
+between steps.
 """
 
 from __future__ import annotations
@@ -46,6 +48,17 @@ def viewer(editor: Editor) -> Viewer:
     return server.viewer
 
 
+def live(editor: Editor) -> dict[str, Any]:
+    """What the canvas needs to follow Play: the frame view's channel, and the run count of the footers it is sent.
+
+    A run after play started (Stop's run of the frame play reached) has a higher
+    count: its footers then replace those the frame view relayed during play.
+    """
+    viewer(editor)
+    server: ViewerServer = st.session_state["viewer_server"]
+    return {"channel": server.channel, "seq": server.viewer.seq}
+
+
 _component: Any = None
 
 
@@ -63,7 +76,8 @@ def frame_view(editor: Editor, height: int = 250) -> None:
     # What the frame shown depends on: a new revision or new input values re-run it (with Auto on).
     revision = f"{editor.revision}:{sorted((k, repr(v)) for k, v in editor.input_values.items())}"
     _component(host=listen.page_host(server.viewer.host), port=server.port, tab_key=server.viewer.key,
-               revision=revision, input=described, height=height, key="frame_view", default=None)
+               channel=server.channel, revision=revision, input=described, height=height, key="frame_view",
+               default=None)
 
 
 def render_tab(editor: Editor) -> None:

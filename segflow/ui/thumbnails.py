@@ -4,10 +4,14 @@ The canvas shows on each node what it produced in the last run: the picture
 for image outputs, the number of detections, the rows of a table. The whole
 graph payload is sent to the browser on every rerun, so a thumbnail must stay
 small (at most WIDTH px wide, low JPEG quality) and is made once per result.
+Play asks for the footers of its latest frame from another thread, twice a
+second: the cache is locked, and keeps the thumbnails of the last few results only.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -20,8 +24,11 @@ from segflow.ui.results import crops_picture
 
 WIDTH = 120  # px, the widest a thumbnail image may be
 QUALITY = 70
+KEPT_RESULTS = 4  # the editor's last run, and Play's latest frames
 
-_cache: dict[tuple[int, str], tuple[SessionResult, dict[str, Any] | None]] = {}  # keeps the result: ids stay unique
+# id(result) -> (the result, kept so its id stays unique; node id -> thumbnail)
+_cache: OrderedDict[int, tuple[SessionResult, dict[str, dict[str, Any] | None]]] = OrderedDict()
+_lock = threading.Lock()
 
 
 def of_value(value: Any) -> dict[str, Any] | None:
@@ -63,21 +70,27 @@ def jpeg_data_url(pixels: Any) -> str | None:
 
 def for_node(result: SessionResult, node_id: str) -> dict[str, Any] | None:
     """The node's first output worth showing: an image first, else a count."""
-    key = (id(result), node_id)
-    if key in _cache and _cache[key][0] is result:
-        return _cache[key][1]
-    outputs = result.outputs.get(node_id, {})
-    found = None
+    with _lock:
+        kept = _cache.get(id(result))
+        if kept is not None and node_id in kept[1]:
+            return kept[1][node_id]
+    found = _first_worth_showing(result.outputs.get(node_id, {}))
+    with _lock:
+        kept = _cache.get(id(result))
+        if kept is None:
+            kept = _cache[id(result)] = (result, {})
+            while len(_cache) > KEPT_RESULTS:
+                _cache.popitem(last=False)
+        kept[1][node_id] = found
+    return found
+
+
+def _first_worth_showing(outputs: dict[str, Any]) -> dict[str, Any] | None:
     for prefer_image in (True, False):
         for value in outputs.values():
             if prefer_image != isinstance(value, Frame):
                 continue
             found = of_value(value)
             if found:
-                break
-        if found:
-            break
-    if len(_cache) > 256:  # results of old runs: forget them
-        _cache.clear()
-    _cache[key] = (result, found)
-    return found
+                return found
+    return None

@@ -9,8 +9,10 @@ moves the index and none is merged. The index lives here, not in a widget.
 
 A step forward continues the kept trackers frame by frame (the frames passed
 over are run too, as a headless run would); a jump replays a warm-up first
-(``segflow.ui.stepping``). Play hands the input to a :class:`Player`. No
-Streamlit here: tests drive the Viewer directly.
+(``segflow.ui.stepping``). Play hands the input to a :class:`Player`; the page's
+status requests during play carry the canvas footers of the frame play shows
+(``play_footers``), which the frame view relays to the canvas. No Streamlit
+here: tests drive the Viewer directly.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from segflow.ui import listen, media, results, stepping
+from segflow.ui import footers, listen, media, results, stepping
 from segflow.ui.editor import Editor
 from segflow.ui.frame_reader import FrameReader, Opener
 from segflow.ui.media import MediaError
@@ -146,6 +148,15 @@ class Viewer:
             return None
         player.touch()
         return player.status()
+
+    def play_footers(self) -> dict[str, Any] | None:
+        """``{frame, nodes}``: the canvas footers of the frame play showed last (None when nothing played yet)."""
+        player = self.player
+        latest = player.latest_result() if player is not None else None
+        if latest is None:
+            return None
+        frame, result = latest
+        return {"frame": frame, "nodes": footers.of_run(result, frame)}
 
     def stop(self) -> Painted:
         """Stop play and show the frame it reached, run (after a warm-up) here."""

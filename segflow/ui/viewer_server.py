@@ -7,7 +7,9 @@ so neither another local user nor a visitor who has not given the editor's token
 can drive the editor's runs. Requests are plain
 ``POST``s without a body (no CORS preflight); a frame comes back as
 ``image/jpeg`` with its index, the frame count and a caption in ``X-``
-headers, so one round trip both moves and paints. Serialising is the
+headers, so one round trip both moves and paints. During play the page asks
+``/status`` twice a second: the player's state, and the canvas footers of the
+frame it shows (the page relays them to the canvas). Serialising is the
 :class:`~segflow.ui.viewer.Viewer`'s lock: the requests of one page come in
 order anyway, since the page sends the next only when the last one answered.
 """
@@ -39,6 +41,11 @@ class ViewerServer:
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])
+
+    @property
+    def channel(self) -> str:
+        """The page's BroadcastChannel on which the frame view tells the canvas what Play shows (one per tab)."""
+        return f"segflow-play-{self.port}"
 
     @property
     def url(self) -> str:
@@ -80,7 +87,8 @@ def _handler(viewer: Viewer) -> type[BaseHTTPRequestHandler]:
                     server = viewer.play_server
                     self._json({"index": viewer.index, "seq": viewer.seq,
                                 "play": status.model_dump() if status is not None else None,
-                                "stream": server.port if server is not None else None})
+                                "stream": server.port if server is not None else None,
+                                "footers": viewer.play_footers()})
                 else:
                     self.send_error(HTTPStatus.NOT_FOUND)
             except ValueError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -84,6 +86,36 @@ def test_play_restarts_on_an_edit_and_stop_closes(app):
     headers, body = post(server, "stop")
     assert view.player is None and not second.running and second.session.live_nodes == {}
     assert int(headers["X-Index"]) >= 5 and body[:2] == b"\xff\xd8"  # the frame play reached, run and shown
+
+
+def test_play_status_carries_the_footers_of_the_frame_play_shows(app):
+    """The canvas follows Play with no rerun: each status has the footers of play's frame, Stop's run comes after."""
+    from segflow.ui import canvas
+
+    server = app.session_state["viewer_server"]
+    view = server.viewer
+    post(server, "goto", index=2)
+    before = view.seq
+    assert canvas.editor_payload(view.editor, [])["nodes"][0]["foot"]["frame"] == 2
+    assert "stream" in view.play()
+    deadline = time.monotonic() + 120
+    while True:
+        answer = json.loads(post(server, "status")[1])
+        footers = answer["footers"]
+        if footers is not None and footers["frame"] > 2:
+            break
+        assert time.monotonic() < deadline, f"play showed no frame past 2: {answer}"
+        time.sleep(0.1)
+    assert answer["seq"] == before  # nothing ran in the editor: the page's rerun would draw the old footers
+    nodes = footers["nodes"]
+    assert set(nodes) == {"belt", "stats", "dim"} and {f["frame"] for f in nodes.values()} == {footers["frame"]}
+    assert nodes["stats"]["status"] == "ran" and nodes["stats"]["text"].startswith("ran in ")
+    assert nodes["dim"]["thumb"]["image"].startswith("data:image/jpeg;base64,")
+    headers, _ = post(server, "stop")
+    stopped = int(headers["X-Index"])
+    assert stopped >= footers["frame"] and int(headers["X-Seq"]) > before  # the render after Stop replaces them
+    assert json.loads(post(server, "status")[1])["footers"] is None
+    assert {n["foot"]["frame"] for n in canvas.editor_payload(view.editor, [])["nodes"]} == {stopped}
 
 
 def test_results_columns_are_picked_and_remembered(tmp_path, monkeypatch):

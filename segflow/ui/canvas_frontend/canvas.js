@@ -196,21 +196,7 @@ function renderNodes() {
     ports.appendChild(ins);
     ports.appendChild(outs);
     box.appendChild(ports);
-    if (n.status || n.thumb) {  // the last run: its output (a small picture or a count) and how it went
-      const foot = el("div", "sf-foot " + (n.status || ""));
-      if (n.thumb && n.thumb.image) {
-        const img = el("img", "sf-thumb");
-        img.src = n.thumb.image;
-        img.alt = `last output of ${n.id}`;
-        img.draggable = false;
-        foot.appendChild(img);
-      }
-      const text = el("div", "sf-foot-text");
-      if (n.thumb && n.thumb.text) text.appendChild(el("div", "sf-thumb-text", n.thumb.text));
-      if (n.status) text.appendChild(el("div", "sf-status", n.status_text || n.status));
-      foot.appendChild(text);
-      box.appendChild(foot);
-    }
+    drawFoot(box, n);
     box.addEventListener("mousedown", ev => startNodeDrag(ev, n, box));
     box.addEventListener("dblclick", ev => ev.stopPropagation());
     layer.appendChild(box);
@@ -566,6 +552,7 @@ function render(args) {
     graph.selected = selection.has(localPrimary) ? localPrimary : [...selection][0];
   }
   else if (!graph.selected || !selection.has(graph.selected)) selection = new Set(graph.selected ? [graph.selected] : []);
+  followPlay(graph.live);
   const height = args.height || 480;
   wrap.style.height = (height - BOTTOM_PX) + "px";   // the frame keeps its height: the strip is inside it
   renderNodes();

@@ -5,6 +5,8 @@
 // the machine. The server owns the index; the counter shows the frame whose picture is painted.
 // The servers listen on the editor's address: the page asks them at the host it was loaded from
 // (a remote browser too), or at 127.0.0.1 when they are on loopback; each request carries the tab's key.
+// During Play, which reruns nothing, each status it gets carries the canvas footers of the frame Play
+// shows: they go on to the canvas on the tab's BroadcastChannel (args.channel; both frames are the page's origin).
 "use strict";
 
 const $ = id => document.getElementById(id);
@@ -14,7 +16,7 @@ const SF = {
   height(h) { SF.post("streamlit:setFrameHeight", { height: h }); },
 };
 
-let args = {};             // the last render's: host, port, tab_key, revision, input {key, name, count, video}
+let args = {};             // the last render's: host, port, tab_key, channel, revision, input {key, name, count, video}
 let steps = 0;             // clicks counted and not sent yet (+ forward, - back)
 let request = null;        // a run, jump or stop waiting to be sent (it goes before the steps)
 let busy = false;          // a request is in flight
@@ -22,6 +24,7 @@ let shown = { index: null, count: null, seq: 0 };
 let told = 0;              // the last run seq Streamlit was told about
 let playing = false, poller = null;
 let objectUrl = null;
+let channel = null;        // to the canvas: Play's footers
 window.sfPaints = [];      // {index, t}: when each new picture was painted (performance.now), for the bench
 
 function url(path, params, port) {
@@ -141,6 +144,7 @@ async function pollPlay() {
   const stream = answer.stream && streamUrl(answer.stream);
   if (stream && picture.src !== stream) picture.src = stream;  // an edit restarted play (a new port)
   if (play.frame !== null) { shown.index = play.frame; slider.value = play.frame; showCounter(); }
+  if (answer.footers && channel) channel.postMessage(Object.assign({ seq: answer.seq }, answer.footers));
   const line = `Play: ${play.state}, ${play.fps.toFixed(1)} frames/s, ${play.frames_played} played`;
   $("caption").textContent = line;
   fail(play.error);
@@ -164,6 +168,10 @@ function resize() { SF.height(document.body.scrollHeight); }
 function render(next) {
   const before = args;
   args = next;
+  if (args.channel && (!channel || channel.name !== args.channel)) {
+    if (channel) channel.close();
+    channel = new BroadcastChannel(args.channel);
+  }
   $("stage").style.height = `${args.height || 300}px`;
   const key = args.input ? args.input.key : null, oldKey = before.input ? before.input.key : null;
   if (before.port && key !== oldKey) {  // another input: its own frame 0, nothing shown yet
