@@ -211,3 +211,39 @@ def hidden_tip(loops: tuple[np.ndarray, ...], point: np.ndarray, arc: float) -> 
     t = ((after - before)[0] * d2[1] - (after - before)[1] * d2[0]) / cross
     tip = before + t * d1
     return float(np.hypot(*(tip - point)))
+
+
+def hidden_perimeter(loops: tuple[np.ndarray, ...], arc: float, step: float = 0.5) -> float:
+    """Perimeter the outline may lack at corners the lens rounded and nothing rebuilt, px.
+
+    At each place the outline turns most (over ``arc`` either side, more than
+    :data:`MIN_TURN_DEG`), the tip :func:`hidden_tip` finds is taken as the corner and the
+    rounding as a circle tangent to both faces: it is shorter than the two straight
+    pieces to the tip by ``r (2 tan(t/2) - t)`` for a turn ``t``. A corner rebuilt sharp
+    has no rounding and adds nothing.
+    """
+    total = 0.0
+    for loop in loops:
+        steps = np.hypot(*(np.roll(loop, -1, axis=0) - loop).T)
+        length = float(steps.sum())
+        if len(loop) < 4 or length < 2 * arc + 2:
+            continue
+        along = np.concatenate([[0.0], np.cumsum(steps)])
+        closed = np.vstack([loop, loop[:1]])
+        s = np.arange(0.0, length, step)
+
+        def at(t: np.ndarray, closed: np.ndarray = closed, along: np.ndarray = along,
+               length: float = length) -> np.ndarray:
+            t = t % length
+            return np.column_stack([np.interp(t, along, closed[:, 0]), np.interp(t, along, closed[:, 1])])
+
+        d1, d2 = at(s - arc) - at(s - arc - 1), at(s + arc + 1) - at(s + arc)
+        turn = np.abs(np.arctan2(d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0], (d1 * d2).sum(1)))
+        peak = (turn >= np.roll(turn, 1)) & (turn > np.roll(turn, -1)) & (turn > math.radians(MIN_TURN_DEG))
+        for k in np.flatnonzero(peak):
+            t = float(turn[k])
+            d = hidden_tip((loop,), at(s[k:k + 1])[0], arc)
+            if d > 0 and t < math.radians(150):
+                r = d / (1 / math.cos(t / 2) - 1)
+                total += r * (2 * math.tan(t / 2) - t)
+    return total

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from segflow.vision.contour import segments_length, zero_segments
-from segflow.vision.corners import hidden_tip
+from segflow.vision.corners import hidden_perimeter, hidden_tip
 from segflow.vision.outline import Outline, locate
 from segflow.vision.skeleton import (
     free_ends,
@@ -275,15 +275,16 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
     # a caliper end on a tip the lens rounded and no corner was rebuilt for may fall short of the
     # tip by up to where the outline's faces meet: 2u spans that (both ends; the feret's ends
     # stand for the rectangle's length's too)
-    tips = 0.0
+    tips = corners_lost = 0.0
     if refined and fit.outline and blur > 0 and mapping is None and len(hull) >= 2:
         gaps = np.hypot(*(hull[:, None] - hull[None]).transpose(2, 0, 1))
         poles = hull[list(np.unravel_index(int(np.argmax(gaps)), gaps.shape))]
         tips = sum(hidden_tip(fit.outline, pole, 2 * fit.sigma + 1) for pole in poles) / 2
+        corners_lost = hidden_perimeter(fit.outline, 2 * fit.sigma + 1) / 2
     u_area = perimeter * edge_u
     u = {
         "area": u_area,
-        "perimeter": math.hypot(2 * math.pi * edge_u, 0.03 * perimeter, 0.5 * unit),
+        "perimeter": math.hypot(2 * math.pi * edge_u, 0.03 * perimeter, 0.5 * unit, corners_lost),
         "length": math.hypot(math.sqrt(2) * reach, 0.2 * blur, spread_length / 2, tips),
         "width": math.hypot(math.sqrt(2) * reach, spread_width / 2),
         "feret_max": math.hypot(math.sqrt(2) * reach, 0.3 * blur + 0.1 * unit, tips),
