@@ -37,6 +37,8 @@ def rebuild_corners(loops: tuple[np.ndarray, ...], level: np.ndarray, g: np.ndar
     if not loops or not math.isfinite(sigma):
         return loops, level, ()
     sharpened = tuple(_sharpen(loop, sigma) for loop in loops)
+    # a corner only adds to an outline: one that loses area crossed itself (faces too short to trust)
+    sharpened = tuple(s if _area(s) >= _area(loop) else loop for s, loop in zip(sharpened, loops, strict=True))
     if all(len(a) == len(b) and np.allclose(a, b) for a, b in zip(loops, sharpened, strict=True)):
         return loops, level, ()
     if _misfit(sharpened, g, band, sigma) >= _misfit(loops, g, band, sigma):
@@ -46,6 +48,11 @@ def rebuild_corners(loops: tuple[np.ndarray, ...], level: np.ndarray, g: np.ndar
     new_level = np.where(partial, 0.5 - cover,
                          np.where(cover >= 1, np.minimum(level, -0.5), np.maximum(level, 0.5)))
     return sharpened, new_level, loops
+
+
+def _area(loop: np.ndarray) -> float:
+    x, y = loop[:, 0], loop[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
 def _sharpen(loop: np.ndarray, sigma: float) -> np.ndarray:
@@ -67,7 +74,10 @@ def _sharpen(loop: np.ndarray, sigma: float) -> np.ndarray:
     ends = [(index[j], index[(j + 1) % k]) for j in range(k)]
     lengths = [float(np.hypot(*(loop[b] - loop[a]))) for a, b in ends]
     face_min = max(MIN_FACE_PX, 2.0 * sigma + 1.0)
-    faces = [j for j in range(k) if lengths[j] >= face_min]
+    # a face must hold enough points to place a line: a blurred tip cut off by one short chord
+    # is part of the rounded zone between two faces, not a face of its own
+    faces = [j for j in range(k) if lengths[j] >= face_min
+             and _face_points(loop, *ends[j], math.inf, lengths[j]) is not None]
     if len(faces) < 2:
         return loop
     out = loop.copy()
@@ -162,3 +172,78 @@ def _misfit(loops: tuple[np.ndarray, ...], g: np.ndarray, band: np.ndarray, sigm
     params, *_ = np.linalg.lstsq(a, values, rcond=None)
     residual = values - a @ params
     return float(residual @ residual)
+
+
+def hidden_tip(loops: tuple[np.ndarray, ...], point: np.ndarray, arc: float) -> float:
+    """How far a corner the lens may have rounded off could reach beyond ``point`` on the outline.
+
+    The outline's directions ``arc`` px either side of ``point`` (beyond a blurred corner's
+    rounding) are extended until they meet: for a corner rebuilt sharp, or a gentle curve,
+    that is at or next to ``point``; for a tip the blur rounded and nothing rebuilt (a small
+    triangle's), it is where the tip may really be. 0 where the outline is nearly straight,
+    folds back on itself (a flat end), or is too short to read.
+    """
+    loop = min(loops, key=lambda lp: float(np.min(np.hypot(*(lp - point).T))), default=None)
+    if loop is None or len(loop) < 4:
+        return 0.0
+    steps = np.hypot(*(np.roll(loop, -1, axis=0) - loop).T)
+    total = float(steps.sum())
+    if total < 2 * arc + 2:
+        return 0.0
+    i = int(np.argmin(np.hypot(*(loop - point).T)))
+    along = np.concatenate([[0.0], np.cumsum(np.roll(steps, -i))])  # arc from `point` onwards
+    closed = np.vstack([np.roll(loop, -i, axis=0), loop[i:i + 1]])
+
+    def at(s: float) -> np.ndarray:
+        s %= total
+        return np.array([np.interp(s, along, closed[:, 0]), np.interp(s, along, closed[:, 1])])
+
+    before, after = at(-arc), at(arc)
+    d1, d2 = before - at(-arc - 1), at(arc + 1) - after  # the outline's direction there, towards and away
+    n1, n2 = float(np.hypot(*d1)), float(np.hypot(*d2))
+    if n1 < 1e-9 or n2 < 1e-9:
+        return 0.0
+    d1, d2 = d1 / n1, d2 / n2
+    cross = float(d1[0] * d2[1] - d1[1] * d2[0])
+    turn = math.degrees(math.atan2(cross, float(d1 @ d2)))
+    if abs(turn) < 10 or abs(turn) > 150:
+        return 0.0
+    t = ((after - before)[0] * d2[1] - (after - before)[1] * d2[0]) / cross
+    tip = before + t * d1
+    return float(np.hypot(*(tip - point)))
+
+
+def hidden_perimeter(loops: tuple[np.ndarray, ...], arc: float, step: float = 0.5) -> float:
+    """Perimeter the outline may lack at corners the lens rounded and nothing rebuilt, px.
+
+    At each place the outline turns most (over ``arc`` either side, more than
+    :data:`MIN_TURN_DEG`), the tip :func:`hidden_tip` finds is taken as the corner and the
+    rounding as a circle tangent to both faces: it is shorter than the two straight
+    pieces to the tip by ``r (2 tan(t/2) - t)`` for a turn ``t``. A corner rebuilt sharp
+    has no rounding and adds nothing.
+    """
+    total = 0.0
+    for loop in loops:
+        steps = np.hypot(*(np.roll(loop, -1, axis=0) - loop).T)
+        length = float(steps.sum())
+        if len(loop) < 4 or length < 2 * arc + 2:
+            continue
+        along = np.concatenate([[0.0], np.cumsum(steps)])
+        closed = np.vstack([loop, loop[:1]])
+        s = np.arange(0.0, length, step)
+
+        def at(t: np.ndarray, closed: np.ndarray = closed, along: np.ndarray = along,
+               length: float = length) -> np.ndarray:
+            t = t % length
+            return np.column_stack([np.interp(t, along, closed[:, 0]), np.interp(t, along, closed[:, 1])])
+
+        d1, d2 = at(s - arc) - at(s - arc - 1), at(s + arc + 1) - at(s + arc)
+        turn = np.abs(np.arctan2(d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0], (d1 * d2).sum(1)))
+        peak = (turn >= np.roll(turn, 1)) & (turn > np.roll(turn, -1)) & (turn > math.radians(MIN_TURN_DEG))
+        for k in np.flatnonzero(peak):
+            t = float(turn[k])
+            d = hidden_tip((loop,), at(s[k:k + 1])[0], arc)
+            if d > 0 and t < math.radians(150):
+                r = d / (1 / math.cos(t / 2) - 1)
+                total += r * (2 * math.tan(t / 2) - t)
+    return total

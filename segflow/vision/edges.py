@@ -130,6 +130,7 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
         if len(cut2.corners) and not isinstance(refit, str) and refit.cost < fit.cost:
             fit, cut = dataclasses.replace(refit, sigma_u=fit.sigma_u), cut2
             level, moved = cut.moved(fit.offsets)
+            # the refit's sectors may round a corner its cut did not find again (an acute tip)
             loops = tuple(moved)
         else:
             level = cornered

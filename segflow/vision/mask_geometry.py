@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from segflow.vision.contour import segments_length, zero_segments
+from segflow.vision.corners import hidden_perimeter, hidden_tip
 from segflow.vision.outline import Outline, locate
 from segflow.vision.skeleton import (
     free_ends,
@@ -102,6 +103,28 @@ def min_area_rect(hull: np.ndarray) -> tuple[float, float, float]:
     long_side = side_a if len_a >= len_b else side_b
     angle = math.degrees(math.atan2(-long_side[1], long_side[0])) % 180.0
     return max(len_a, len_b), min(len_a, len_b), angle
+
+
+def rect_spread(hull: np.ndarray, slack: float) -> tuple[float, float]:
+    """How far length and width range over the bounding rectangles within ``slack`` of the least area.
+
+    A near-round or rounded object has rectangles at several orientations with almost the
+    same area; which of them is least turns on a tenth of a pixel of edge, and its length
+    and width with it. ``slack`` (px^2) is how much the least area itself is uncertain.
+    """
+    if len(hull) < 3:
+        return 0.0, 0.0
+    edges = np.roll(hull, -1, axis=0) - hull
+    norms = np.hypot(edges[:, 0], edges[:, 1])
+    along = edges[norms > 1e-9] / norms[norms > 1e-9, None]
+    if not len(along):
+        return 0.0, 0.0
+    across = np.column_stack([-along[:, 1], along[:, 0]])
+    pu, pv = hull @ along.T, hull @ across.T
+    su, sv = pu.max(0) - pu.min(0), pv.max(0) - pv.min(0)
+    near = su * sv <= (su * sv).min() + slack
+    lengths, widths = np.maximum(su, sv)[near], np.minimum(su, sv)[near]
+    return float(lengths.max() - lengths.min()), float(widths.max() - widths.min())
 
 
 def fit_circle(points: np.ndarray) -> float:
@@ -247,13 +270,24 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
     # cornered, the image's own half-level, or for a stroke the outline it replaced).
     blur = (fit.sigma if fit.method == "image" else 0.0) * unit
     reach = math.hypot(edge_u, 0.15 * unit)
+    # a rectangle at another orientation whose area is within its edges' 2u of the least one
+    spread_length, spread_width = rect_spread(hull, 2 * math.sqrt(2) * reach * math.hypot(length, width))
+    # a caliper end on a tip the lens rounded and no corner was rebuilt for may fall short of the
+    # tip by up to where the outline's faces meet: 2u spans that (both ends; the feret's ends
+    # stand for the rectangle's length's too)
+    tips = corners_lost = 0.0
+    if refined and fit.outline and blur > 0 and mapping is None and len(hull) >= 2:
+        gaps = np.hypot(*(hull[:, None] - hull[None]).transpose(2, 0, 1))
+        poles = hull[list(np.unravel_index(int(np.argmax(gaps)), gaps.shape))]
+        tips = sum(hidden_tip(fit.outline, pole, 2 * fit.sigma + 1) for pole in poles) / 2
+        corners_lost = hidden_perimeter(fit.outline, 2 * fit.sigma + 1) / 2
     u_area = perimeter * edge_u
     u = {
         "area": u_area,
-        "perimeter": math.hypot(2 * math.pi * edge_u, 0.03 * perimeter, 0.5 * unit),
-        "length": math.hypot(math.sqrt(2) * reach, 0.2 * blur),
-        "width": math.sqrt(2) * reach,
-        "feret_max": math.hypot(math.sqrt(2) * reach, 0.3 * blur + 0.1 * unit),
+        "perimeter": math.hypot(2 * math.pi * edge_u, 0.03 * perimeter, 0.5 * unit, corners_lost),
+        "length": math.hypot(math.sqrt(2) * reach, 0.2 * blur, spread_length / 2, tips),
+        "width": math.hypot(math.sqrt(2) * reach, spread_width / 2),
+        "feret_max": math.hypot(math.sqrt(2) * reach, 0.3 * blur + 0.1 * unit, tips),
         "feret_min": math.sqrt(2) * reach,
         "circle_diameter": math.hypot(2 * edge_u, 0.02 * (feret_max - feret_min)),
         "skeleton_length": math.hypot(math.sqrt(max(ends, 1)) * (edge_u + 0.5 * unit), 0.02 * skeleton_len),
