@@ -49,7 +49,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 VIDEO = ROOT / "assets" / "samples" / "conveyor.mp4"
 MODEL = ROOT / "assets" / "models" / "coffee-stones-seg.pt"
-SHA256 = "241a8cfdf555cff602db7a7793eb7814fb68671072bddd90ddc7cbe109597d63"
+SHA256 = "e889c9c678abb1b472c74b966b9eb16090d5bb15eb8b6b218916ea7f6ee1df71"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 

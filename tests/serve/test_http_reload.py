@@ -69,7 +69,7 @@ def test_reloads_set_up_only_what_changed_and_a_bad_version_keeps_the_old_one(wa
         with zipfile.ZipFile(broken, "w") as archive:  # a zip, as a checkpoint is, holding no model
             archive.writestr("broken/data.pkl", b"not a pickle")
         workflow.write_text(FLAGSHIP.replace("assets/models/coffee-stones-seg.pt", str(broken)).replace(
-            "      sha256: 241a8cfdf555cff602db7a7793eb7814fb68671072bddd90ddc7cbe109597d63\n", ""))
+            "      sha256: e889c9c678abb1b472c74b966b9eb16090d5bb15eb8b6b218916ea7f6ee1df71\n", ""))
         with pytest.raises(ServerError, match="node 'detect'.*setup failed") as caught:
             client.reload("coffee-stones")
         assert caught.value.status == 422

@@ -20,7 +20,7 @@ from segflow.client import AsyncClient, Client, ServerError
 from tests.serve.conftest import MODEL, ROOT, TOKEN, VIDEO, Server, conveyor_frame
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-SHA256 = "241a8cfdf555cff602db7a7793eb7814fb68671072bddd90ddc7cbe109597d63"  # as workflows/coffee_stones.yaml pins
+SHA256 = "e889c9c678abb1b472c74b966b9eb16090d5bb15eb8b6b218916ea7f6ee1df71"  # as workflows/coffee_stones.yaml pins
 
 
 def stones(result) -> list[dict]:

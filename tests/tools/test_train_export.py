@@ -19,6 +19,7 @@ def test_train_writes_loadable_weights_and_summary(tiny_run):
     assert summary["epochs_run"] == 1 and summary["imgsz"] == 64
     assert summary["command"].startswith("segflow train ")
     assert "--epochs 1" in summary["command"] and "--imgsz 64" in summary["command"]
+    assert "--mask-ratio 1" in summary["command"]  # full-size, exactly filled targets by default
     stone = summary["val"]["per_class"]["stone"]
     assert 0.0 <= stone["mask_map50"] <= 1.0
     assert (out / "weights" / "last.pt").is_file()
@@ -40,6 +41,8 @@ def test_train_writes_loadable_weights_and_summary(tiny_run):
         ({"model": "nowhere.pt"}, "never downloads"),
         ({"model": "yolov8n-seg.txt"}, "must be a .yaml config or a .pt"),
         ({"resume": True}, "nothing to resume"),
+        ({"fine_tune": True}, "--fine-tune continues a trained model: give --model a .pt file"),
+        ({"mask_ratio": 0}, "--mask-ratio must be 1 or more"),
     ],
 )
 def test_train_rejects_bad_input(tmp_path, capsys, tiny_run, train_args, change, message):

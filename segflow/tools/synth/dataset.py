@@ -18,25 +18,23 @@ import numpy as np
 
 from segflow.tools.synth import MM_PER_PX
 from segflow.tools.synth.scene import Scene, clipped_mask, conveyor_still
+from segflow.vision.yolo_dataset import mask_outline
 
 CLASS_NAMES = {0: "stone"}
 SPLITS = {"train": 0, "val": 1}
 
 
-def mask_polygon(mask: np.ndarray) -> np.ndarray:
-    """Outline of the largest region of a bool mask as a (K, 2) int polygon (x, y)."""
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        return np.zeros((0, 2), np.int32)
-    return max(contours, key=cv2.contourArea).reshape(-1, 2)
-
-
 def label_lines(scene: Scene) -> list[str]:
-    """YOLO-seg label lines (class x1 y1 x2 y2 ..., normalised) for the stones of a scene."""
+    """YOLO-seg label lines (class x1 y1 x2 y2 ..., normalised) for the stones of a scene.
+
+    Each polygon is the stone's pixel-edge outline (:func:`mask_outline`), so the
+    label covers exactly the stone's pixels: a model trained on it (with
+    ``segflow train``'s exact targets) learns masks that are not fat.
+    """
     h, w = scene.image.shape[:2]
     lines = []
     for p in scene.stones():
-        poly = mask_polygon(clipped_mask(p, h, w))
+        poly = mask_outline(clipped_mask(p, h, w))
         if len(poly) < 3:
             continue
         coords = " ".join(f"{x / w:.6f} {y / h:.6f}" for x, y in poly)
