@@ -4,8 +4,9 @@ The reference is the ultralytics path on the same weights (.pt): same number of
 detections per frame, each matched box at IoU >= 0.95, its mask at IoU >= 0.9,
 same classes, confidences within 0.08. The .pt path letterboxes 640x480 frames to
 320x256 and the fixed export takes 320x320: the network sees 64 more rows of padding,
-which moves a stone's confidence a little (up to 0.058 over these 30 frames with the model's version 2, 0.02 with version 1, on a
-stone near the frame's edge) — not a rule the edge runtime gets wrong.
+which moves a stone's confidence a little (up to 0.058 over these 30 frames with the
+model's version 2, 0.02 with version 1, on a stone near the frame's edge) — not a rule
+the edge runtime gets wrong.
 """
 
 from __future__ import annotations
