@@ -116,6 +116,10 @@ def test_deploy_starts_then_changes_a_pipeline_and_shows_the_servers_refusal(tmp
                 area.press("Control+Enter")
                 expect(area).to_have_value(re.compile(r"clips/belt.mp4"))
                 page.get_by_role("button", name="Deploy to…").click()
+                # what a user reads before pressing Deploy: a press while the dialog is still being drawn
+                # submits the form's fields as they were a moment before (an empty URL), on a busy machine
+                expect(dialog.get_by_label("Server URL", exact=True)).to_have_value(server.url)
+                expect(target).to_have_value(re.compile(rf"^pipeline {pipeline.id}: belt-shots \("))
                 deploy_click(page, dialog)
                 expect(dialog.get_by_text(re.compile(rf"refused to update pipeline {pipeline.id}: 422"))).to_be_visible(
                     timeout=DEPLOY_WAIT_MS)
