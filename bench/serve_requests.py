@@ -7,6 +7,7 @@
    - naive:   bench/naive_server.py (FastAPI + ultralytics, one model call per request);
    - segflow: ``segflow serve`` with a detect-only workflow (same model, same predict
               settings; concurrent requests micro-batched, batch_size 8, max_wait_ms 20);
+              ``--batch-sizes 8,4`` serves one more per extra batch size, side by side;
    - ceiling: ``segflow run`` of the same workflow on the same frames in one process
               (no HTTP, no PNG decode): what the model itself allows.
    Throughput (median requests/s of ``--repeats`` runs in turns), p50/p95 latency, and the
@@ -53,15 +54,16 @@ SHA256 = "e889c9c678abb1b472c74b966b9eb16090d5bb15eb8b6b218916ea7f6ee1df71"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def detect_workflow(source: str, sink: str, model: Path = MODEL, confidence: float = 0.35) -> str:
+def detect_workflow(source: str, sink: str, model: Path = MODEL, confidence: float = 0.35, batch_size: int = 8,
+                    name: str = "stones-detect") -> str:
     return f"""version: 1
-name: stones-detect
+name: {name}
 settings: {{max_inflight: 32}}
 nodes:
   belt: {{type: source.video, params: {source}}}
   detect:
     type: detect.yolo
-    params: {{model: {model}, confidence: {confidence}, imgsz: 320, retina_masks: true, batch_size: 8,
+    params: {{model: {model}, confidence: {confidence}, imgsz: 320, retina_masks: true, batch_size: {batch_size},
              max_wait_ms: 20, sha256: {SHA256}}}
     inputs: {{image: belt.image}}
   log:
@@ -196,6 +198,14 @@ def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes], workflo
         servers["naive, OMP passive"] = (
             start([sys.executable, "bench/naive_server.py", str(passive_port)], passive_port, tmp / "passive.log",
                   {**ENV, "OMP_WAIT_POLICY": "PASSIVE"}), f"http://127.0.0.1:{passive_port}/run")
+    for size in args.batch_sizes[1:]:  # the same server code with another batch size: latency against throughput
+        size_port, name = free_port(), f"stones-detect-b{size}"
+        size_workflow = tmp / f"{name}.yaml"
+        size_workflow.write_text(detect_workflow(f"{{path: {VIDEO}, loop: true}}", str(tmp / f"{name}.jsonl"),
+                                                 batch_size=size, name=name))
+        servers[f"segflow, batch {size}"] = (
+            start([sys.executable, "-m", "segflow.serve", "--port", str(size_port), str(size_workflow)], size_port,
+                  tmp / f"{name}.log"), f"http://127.0.0.1:{size_port}/workflows/{name}/run")
     if args.also:  # another checkout's code, served side by side: a change's before and after in one run
         also_port = free_port()
         servers[f"segflow@{Path(args.also).name}"] = (
@@ -299,6 +309,9 @@ def main() -> None:
     parser.add_argument("--also", metavar="DIR", help="also serve the segflow/ of another checkout, e.g. an "
                         "earlier commit's (git archive COMMIT segflow | tar -x -C DIR)")
     parser.add_argument("--parts", default="throughput,swap", help="which figures, comma-separated")
+    parser.add_argument("--batch-sizes", default="8", type=lambda text: [int(n) for n in text.split(",")],
+                        help="detect batch_size of segflow serve, comma-separated: the first is the main "
+                             "server, each other one more server side by side (e.g. 8,4)")
     parser.add_argument("--naive-passive", action="store_true", help="also the naive server with "
                         "OMP_WAIT_POLICY=PASSIVE, the OpenMP wait policy segflow serve sets")
     args = parser.parse_args()
@@ -307,7 +320,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         workflow = tmp / "stones_detect.yaml"
-        workflow.write_text(detect_workflow(f"{{path: {VIDEO}, loop: true}}", str(tmp / "run.jsonl")))
+        workflow.write_text(detect_workflow(f"{{path: {VIDEO}, loop: true}}", str(tmp / "run.jsonl"),
+                                            batch_size=args.batch_sizes[0]))
         port = free_port()
         served = start([sys.executable, "-m", "segflow.serve", "--port", str(port), str(workflow)], port,
                        tmp / "serve.log")

@@ -23,12 +23,23 @@ from segflow.ui import deploy
 from segflow.ui.editor import Editor
 
 OPEN = "deploy_open"
-# (a widget's key, the value kept while the dialog is shut: Streamlit forgets a widget not drawn in a run)
-URL_FIELD, URL = "deploy_url_field", "deploy_url"
-TOKEN_FIELD, TOKEN = "deploy_token_field", "deploy_token"
+URL, TOKEN, TARGET = "deploy_url", "deploy_token", "deploy_target"  # what is kept, the dialog open or shut
 LISTED = "deploy_pipelines"  # the server's pipelines as last listed
-TARGET_FIELD, TARGET = "deploy_target_field", "deploy_target"
 OUTCOME = "deploy_outcome"
+# The fields' keys carry a generation, moved on whenever the app itself changes what they show (the dialog
+# opens, a form is taken, a pipeline is picked): a field is then drawn afresh with the kept value as its
+# default. Setting a widget's value through session state instead is a one-shot message to the page, which
+# is lost when another rerun interrupts the run that sent it (a press of "Deploy to…" just after a YAML
+# edit): the page then showed and submitted an empty URL.
+GENERATION = "deploy_fields_generation"
+
+
+def _field(name: str) -> str:
+    return f"deploy_{name}_field_{st.session_state.get(GENERATION, 0)}"
+
+
+def _redraw_fields() -> None:
+    st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
 
 
 def button() -> None:
@@ -44,6 +55,7 @@ def dialog_if_open(editor: Editor) -> None:
 
 def _open() -> None:
     st.session_state[OPEN] = True
+    _redraw_fields()
 
 
 def _close() -> None:
@@ -59,21 +71,19 @@ def _dialog(editor: Editor) -> None:
     listed: list[PipelineInfo] = st.session_state.get(LISTED, [])
     labels = {deploy.NEW: "a new pipeline (POST /pipelines)",
               **{p.id: f"pipeline {p.id}: {p.workflow} ({p.state}, {p.frames_done} frames)" for p in listed}}
-    # The dialog's fields are seeded from what is kept: Streamlit forgets a widget's value while it is not drawn.
-    if not st.session_state.get(URL_FIELD):
-        st.session_state[URL_FIELD] = st.session_state.get(URL, "")
-    if st.session_state.get(TARGET_FIELD) not in labels:
-        st.session_state[TARGET_FIELD] = st.session_state.get(TARGET) if st.session_state.get(TARGET) in labels \
-            else deploy.NEW
+    options = list(labels)
+    kept_target = st.session_state.get(TARGET)
     # One form: the fields' values reach the server together with the button pressed, never after it.
     with st.form("deploy_form", border=False, enter_to_submit=False):
-        st.text_input("Server URL", key=URL_FIELD, placeholder="http://edge-box:8765",
+        st.text_input("Server URL", value=st.session_state.get(URL, ""), key=_field("url"),
+                      placeholder="http://edge-box:8765",
                       help="where `segflow serve` listens (it listens on 127.0.0.1:8765 unless given --host/--port)")
         if not st.session_state.get(TOKEN):
-            st.text_input("Token", key=TOKEN_FIELD, type="password", autocomplete="off",
+            st.text_input("Token", key=_field("token"), type="password", autocomplete="off",
                           help="the server's --token (none needed for a server on this machine's loopback); "
                                "kept for this browser session only")
-        st.selectbox("Deploy as", list(labels), format_func=labels.__getitem__, key=TARGET_FIELD,
+        st.selectbox("Deploy as", options, index=options.index(kept_target) if kept_target in labels else 0,
+                     format_func=labels.__getitem__, key=_field("target"),
                      help="a running pipeline is changed in place (PUT /pipelines/{id}): the server validates "
                           "the new version first, then applies it live or drains and resumes")
         errors = [i for i in editor.validation().issues if i.is_error]
@@ -100,19 +110,25 @@ def _as_text(message: str) -> str:
 
 
 def _given() -> tuple[str, str | None, str]:
-    """The URL, token and target submitted with the button; the typed token moves out of its field at once."""
-    url = (st.session_state.get(URL_FIELD) or "").strip()
+    """The URL, token and target submitted with the button; the typed token moves out of its field at once.
+
+    The fields are then drawn afresh (a new generation): the token's field empty, so the page never gets
+    it back.
+    """
+    url = (st.session_state.get(_field("url")) or "").strip()
     st.session_state[URL] = url
-    typed = (st.session_state.get(TOKEN_FIELD) or "").strip()
-    if TOKEN_FIELD in st.session_state:
-        st.session_state[TOKEN_FIELD] = ""  # the page never gets it back
+    typed = (st.session_state.get(_field("token")) or "").strip()
     if typed:
         st.session_state[TOKEN] = typed
-    return url, st.session_state.get(TOKEN), st.session_state.get(TARGET_FIELD) or deploy.NEW
+    target = st.session_state.get(_field("target")) or deploy.NEW
+    st.session_state[TARGET] = target
+    _redraw_fields()
+    return url, st.session_state.get(TOKEN), target
 
 
 def _pick(target: str) -> None:
-    st.session_state[TARGET] = st.session_state[TARGET_FIELD] = target
+    st.session_state[TARGET] = target
+    _redraw_fields()
 
 
 def _forget() -> None:
@@ -135,7 +151,6 @@ def _list(editor: Editor) -> None:
 
 def _deploy(editor: Editor) -> None:
     url, token, target = _given()
-    st.session_state[TARGET] = target
     outcome = deploy.deploy(url, token, editor.state.to_yaml(), target)
     st.session_state[OUTCOME] = outcome
     if outcome.ok:  # the list shows the new pipeline, and the next Deploy changes it
