@@ -21,46 +21,67 @@ them at inference.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-import cv2
 import numpy as np
 
-SAMPLES = 4  # sub-samples per cell side
-_FIXED_POINT_BITS = 4  # fillPoly's sub-pixel vertex precision (1/16 of a sample)
+from segflow.vision.outline_fill import exact_polygon_mask, is_trace, trace_pixels
+from segflow.vision.yolo_dataset import mask_outline
+
+__all__ = ["exact_mask_targets", "exact_polygon_mask", "outlines_for_traces"]
 
 
-def exact_polygon_mask(
-    imgsz: tuple[int, int], polygons: Sequence[np.ndarray], color: int = 1, downsample_ratio: int = 1
-) -> np.ndarray:
-    """``polygons`` (flat x, y lists in ``imgsz`` pixels) as a (h / ratio, w / ratio) uint8 mask of the cells inside."""
-    h, w = imgsz[0] // downsample_ratio, imgsz[1] // downsample_ratio
-    fine = np.zeros((h * SAMPLES, w * SAMPLES), np.uint8)
-    scale = SAMPLES / downsample_ratio
-    points = [
-        # continuous coordinate c -> fine grid, whose sample k is centred on c = (k + 0.5) / scale
-        np.round((np.asarray(p, np.float64).reshape(-1, 2) * scale - 0.5) * (1 << _FIXED_POINT_BITS)).astype(np.int32)
-        for p in polygons
-    ]
-    cv2.fillPoly(fine, points, color=255, shift=_FIXED_POINT_BITS)
-    coverage = cv2.resize(fine, (w, h), interpolation=cv2.INTER_AREA)
-    return ((coverage >= 128) * color).astype(np.uint8)
+def outlines_for_traces(labels: list[dict[str, Any]]) -> int:
+    """Each ultralytics label's traced segments (whole-pixel vertices) replaced by their pixels' outlines.
+
+    Done as the labels are loaded, before any augmentation moves the vertices off
+    whole pixels; the box of a changed segment is taken again from its outline. The
+    number of segments changed.
+    """
+    changed = 0
+    for label in labels:
+        segments, (h, w) = label.get("segments") or [], label["shape"]
+        for i, segment in enumerate(segments):
+            pixels = np.asarray(segment, np.float64).reshape(-1, 2) * (w, h)
+            if not is_trace(pixels):
+                continue
+            outline = mask_outline(trace_pixels(pixels, h, w)).astype(np.float64)
+            if len(outline) < 3:
+                continue
+            segments[i] = (outline / (w, h)).astype(np.float32)
+            (x0, y0), (x1, y1) = outline.min(0), outline.max(0)
+            if len(label.get("bboxes", ())) == len(segments):  # xywh, normalised
+                label["bboxes"][i] = ((x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h)
+            changed += 1
+    return changed
 
 
 @contextmanager
 def exact_mask_targets() -> Iterator[None]:
-    """Within the block, ultralytics' datasets build their mask targets with :func:`exact_polygon_mask`.
+    """Within the block, ultralytics' datasets fill their mask targets with :func:`exact_polygon_mask`.
 
     Patches the one function ultralytics' ``polygons2masks`` and
     ``polygons2masks_overlap`` call; data-loader workers forked inside the block
-    inherit it.
+    inherit it. Labels traced through pixel centres (:func:`~segflow.vision.outline_fill.is_trace`:
+    segflow's own labels before the outline convention, most mask converters' output)
+    are turned into outlines as the dataset loads them, so they are filled as meant.
     """
+    import ultralytics.data.dataset as datasets
     import ultralytics.data.utils as data_utils
 
-    original = data_utils.polygon2mask
+    original, original_labels = data_utils.polygon2mask, datasets.YOLODataset.get_labels
+
+    def get_labels(self: Any) -> list[dict[str, Any]]:
+        labels = original_labels(self)
+        outlines_for_traces(labels)
+        return labels
+
     data_utils.polygon2mask = exact_polygon_mask
+    datasets.YOLODataset.get_labels = get_labels
     try:
         yield
     finally:
         data_utils.polygon2mask = original
+        datasets.YOLODataset.get_labels = original_labels

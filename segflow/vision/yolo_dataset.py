@@ -29,6 +29,7 @@ import numpy as np
 import yaml
 
 from segflow.engine.paths import write_atomic
+from segflow.vision.outline_fill import polygon_pixels
 
 SPLITS = ("train", "val")
 VAL_EVERY = 5  # about one frame in five goes to val
@@ -87,10 +88,8 @@ def mask_outline(mask: np.ndarray) -> np.ndarray:
 
 
 def polygon_mask(polygon: np.ndarray, height: int, width: int) -> np.ndarray:
-    mask = np.zeros((height, width), np.uint8)
-    if len(polygon) >= 3:
-        cv2.fillPoly(mask, [np.round(polygon).astype(np.int32).reshape(-1, 1, 2)], 1)
-    return mask.astype(bool)
+    """A label's pixels, read in its own convention: an outline, or an old trace (:mod:`.outline_fill`)."""
+    return polygon_pixels(polygon, height, width)
 
 
 def format_labels(labels: list[Label], height: int, width: int) -> str:

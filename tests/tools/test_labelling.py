@@ -18,6 +18,7 @@ from segflow.engine.node import RunContext
 from segflow.tools.labelling.assist import Assistant, Prompt, grabcut_prompt
 from segflow.tools.labelling.frame import FrameLabels
 from segflow.tools.labelling.prelabel import PreLabel
+from segflow.vision.outline_fill import is_trace
 from segflow.vision.yolo_dataset import Label, YoloSegDataset, mask_polygon
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,6 +159,12 @@ def test_frame_edits_save_and_reopen(tmp_path: Path):
     assert [i.class_name for i in again.items] == ["cherry", "cherry", "ripe"]
     for old, new in zip(frame.items, again.items, strict=True):
         assert iou(old.mask, new.mask) > 0.9
+    # the two pre-labels (one region each, no holes) come back pixel for pixel: saved as their pixels'
+    # outlines, which is also what training fills them back to (tests/tools/test_exact_targets.py)
+    for old, new in zip(frame.items[:2], again.items[:2], strict=True):
+        assert (old.mask ^ new.mask).sum() == 0
+    text = (tmp_path / "labels" / frame.saved_split / "cherries.txt").read_text().splitlines()
+    assert not any(is_trace(np.array(line.split()[1:], float).reshape(-1, 2) * [w, h]) for line in text)
     payload = again.payload("data:,")
     assert payload["width"] == w and len(payload["masks"]) == 3
     assert all(len(m["polygons"][0]) >= 3 for m in payload["masks"])

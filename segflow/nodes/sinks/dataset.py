@@ -171,7 +171,7 @@ class DatasetSink(GatedSink):
         return {}
 
     def _writer(self) -> None:
-        from segflow.vision.yolo_dataset import Label, mask_polygon, safe_key
+        from segflow.vision.yolo_dataset import Label, mask_outline, safe_key
 
         while True:
             item = self._queue.get()
@@ -183,7 +183,7 @@ class DatasetSink(GatedSink):
                 if detections is not None and detections.mask is not None:
                     names = class_names(detections)
                     for i in range(len(detections)):
-                        polygon = mask_polygon(detections.mask[i])
+                        polygon = mask_outline(detections.mask[i])
                         if len(polygon) >= 3:
                             labels.append(Label(self.dataset.class_id(names[i]), polygon))
                 key = safe_key(f"{source}_{self.context.workflow_name}_{index:06d}")

@@ -17,7 +17,7 @@ import numpy as np
 
 from segflow.tools.labelling.assist import Assistant, Prompt
 from segflow.tools.labelling.prelabel import PreLabel
-from segflow.vision.yolo_dataset import Label, YoloSegDataset, mask_polygon, polygon_mask
+from segflow.vision.yolo_dataset import Label, YoloSegDataset, mask_outline, polygon_mask
 
 _ids = itertools.count(1)
 
@@ -145,7 +145,7 @@ class FrameLabels:
     def save(self, dataset: YoloSegDataset) -> str:
         labels = []
         for item in self.items:
-            polygon = mask_polygon(item.mask)
+            polygon = mask_outline(item.mask)  # its pixels' edges: what training fills back exactly
             if len(polygon) >= 3:
                 labels.append(Label(dataset.class_id(item.class_name), polygon))
         self.saved_split = dataset.save_frame(self.key, self.pixels, labels)
