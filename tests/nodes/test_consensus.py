@@ -90,6 +90,9 @@ def test_two_of_three_detectors_keep_real_objects_and_the_mask_vote_beats_each_d
         ({"required_votes": 2, "class_aware": True}, 0),
         ({"required_votes": 2, "class_aware": False}, 1),
         ({"required_votes": 2, "class_aware": False, "classes": ["bean"]}, 0),
+        ({"required_votes": 2, "class_aware": False, "classes": [1]}, 0),  # bean's class id
+        ({"required_votes": 2, "class_aware": False, "classes": ["stone", 1]}, 1),  # a name and an id mixed
+        ({"required_votes": 1, "class_aware": True, "classes": [0]}, 1),
         ({"required_votes": 1, "class_aware": True}, 2),
         ({"required_votes": 2, "class_aware": False, "confidence": 0.9}, 0),
     ],
@@ -172,7 +175,8 @@ def test_nothing_found_is_nothing_present(make_node, run_packet):
 @pytest.mark.parametrize(
     "params",
     [{"required_votes": 0}, {"required_votes": 5}, {"iou": 0}, {"box_merge": "median"}, {"required_objects": 0},
-     {"required_objects": {"stone": 0}}, {"required_objects": {}}, {"classes": []}],
+     {"required_objects": {"stone": 0}}, {"required_objects": {}}, {"classes": []}, {"classes": [1.5]},
+     {"classes": [True]}, {"classes": [-1]}],
 )
 def test_bad_params(params):
     with pytest.raises(pydantic.ValidationError):

@@ -28,6 +28,7 @@ from pydantic import Field, field_validator
 from segflow.engine import Inputs, Kind, Node, Params, Port, node_type
 from segflow.engine.node import ParamProblem
 from segflow.nodes.crops.stitch import rows
+from segflow.nodes.detections.filter import names_or_ids
 from segflow.nodes.detections.merge import DETECTOR_INPUTS, PORTS, unify_fields
 from segflow.nodes.detections.zones import class_names
 from segflow.vision.box_merge import mask_overlap, merge_boxes, overlap
@@ -38,14 +39,30 @@ if TYPE_CHECKING:
 Member = tuple[int, int]  # (input, detection) of a vote
 
 
+def of_classes(detections: sv.Detections, classes: list[str | int]) -> np.ndarray:
+    """Which detections are of ``classes``: text matches the class name, a whole number the class id.
+
+    Lenient where ``filter.detections`` is strict: an unnamed detector's class id, as text, matches
+    too, so detectors without names still vote.
+    """
+    names = [c for c in classes if isinstance(c, str)]
+    ids = [c for c in classes if isinstance(c, int)]
+    keep = np.isin(class_names(detections), names) if names and len(detections) else np.zeros(len(detections), bool)
+    if ids and detections.class_id is not None:
+        keep |= np.isin(np.asarray(detections.class_id), ids)
+    return keep
+
+
 class ConsensusParams(Params):
     required_votes: int = Field(2, ge=1, le=len(PORTS), description="Detectors that must find an object for it "
                                 "to be kept (at most the number of wired inputs).")
     iou: float = Field(0.3, gt=0, le=1, description="Overlap (IoU) at which two detectors' detections are one "
                        "object: of the masks when both have masks, else of the boxes.")
     class_aware: bool = Field(True, description="Only detections of the same class vote together.")
-    classes: list[str] | None = Field(None, min_length=1, description="Consider only these class names "
-                                      "(unset: every class).")
+    classes: list[str | int] | None = Field(
+        None, min_length=1, description="Consider only these classes: names (stone) match the class name, whole "
+        "numbers (3) the class id, as in filter.detections (unset: every class).")
+    _classes = field_validator("classes", mode="before")(names_or_ids)
     confidence: float = Field(0.0, ge=0, le=1, description="Drop merged detections less confident than this.")
     class_vote: Literal["majority", "most_confident"] = Field(
         "majority", description="Class of a merged detection: the commonest among its votes (ties: the surest), "
@@ -177,7 +194,7 @@ class DetectionsConsensus(Node):
         p = self.params
         named = [(port, inputs[port]) for port in PORTS if inputs.get(port) is not None]
         if p.classes is not None:
-            named = [(port, d[np.isin(class_names(d), p.classes)]) for port, d in named]
+            named = [(port, d[of_classes(d, p.classes)]) for port, d in named]
         parts = [d for _, d in named]
         merged = self._merge(parts, [port for port, _ in named], consensus_groups(parts, p))
         if p.confidence > 0 and len(merged):

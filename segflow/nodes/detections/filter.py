@@ -40,7 +40,7 @@ def inside(polygon: np.ndarray, points: np.ndarray) -> np.ndarray:
                     dtype=bool)
 
 
-def _names_or_ids(values: Any) -> Any:
+def names_or_ids(values: Any) -> Any:
     """Refuse what is neither a class name nor a class id before pydantic could turn it into one (1.5, true)."""
     for i, value in enumerate(values if isinstance(values, list) else []):
         if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -93,7 +93,7 @@ class FilterParams(Params):
         "detections without masks use the box centre).",
     )
 
-    _classes = field_validator("classes", mode="before")(_names_or_ids)
+    _classes = field_validator("classes", mode="before")(names_or_ids)
 
     @field_validator("where", mode="before")
     @classmethod
