@@ -261,7 +261,7 @@ def hot_swap(tmp: Path, port: int) -> None:
     with httpx.Client(base_url=url, timeout=600) as http:
         pid = http.post("/pipelines", json={"yaml": detect_workflow(source, str(sink))}).json()["id"]
 
-        def done() -> int:  # frames the pipeline's current run put through (a restart counts from 0)
+        def done() -> int:  # frames the pipeline put through, all its runs together
             return int(http.get(f"/pipelines/{pid}").json()["frames_done"])
 
         swaps = []
@@ -272,7 +272,8 @@ def hot_swap(tmp: Path, port: int) -> None:
             began = time.time()
             answer = http.put(f"/pipelines/{pid}", json={"yaml": text}).json()
             swaps.append((answer["how"], began, time.time() - began))
-        while done() < 80:
+        resumed_at = done()
+        while done() < resumed_at + 80:
             time.sleep(0.2)
         stopped = http.delete(f"/pipelines/{pid}").json()
         assert stopped["state"] == "stopped", stopped

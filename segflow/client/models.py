@@ -84,9 +84,10 @@ class PipelineInfo(BaseModel):
     healthy: bool = False
     sources: dict[str, Any] = Field(default_factory=dict)
     nodes: list[dict[str, Any]] = Field(default_factory=list)
-    frames_done: int = 0
-    generation: int = 0
-    swaps: list[dict[str, Any]] = Field(default_factory=list)
+    frames_done: int = Field(0, description="Frames through since the pipeline started, across every change.")
+    generation: int = Field(0, description="Restarts so far (a change applied live is not one).")
+    swaps: list[dict[str, Any]] = Field(default_factory=list, description="Each change: how, the nodes, and "
+                                        "at_frames (frames_done when it was made).")
 
 
 class UpdateResult(BaseModel):

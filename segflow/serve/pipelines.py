@@ -124,6 +124,7 @@ class Pipeline:
         self.error = ""
         self.generation = 0
         self.swaps: list[dict[str, Any]] = []
+        self.frames_before = 0  # frames the runs before this one put through (a restart starts a new monitor)
         self.results = _Results()
         self._lock = threading.Lock()
         self._restarting = False
@@ -170,10 +171,15 @@ class Pipeline:
             "healthy": healthy,
             "sources": health.get("sources", {}),
             "nodes": [m.summary() for m in self.executor.live_metrics()],
-            "frames_done": self.monitor.frames_finished,
+            "frames_done": self.frames_done,
             "generation": self.generation,
             "swaps": self.swaps,
         }
+
+    @property
+    def frames_done(self) -> int:
+        """Frames through since the pipeline started, across every restart (as the sinks number them)."""
+        return self.frames_before + self.monitor.frames_finished
 
     def stop(self, wait: bool = True) -> None:
         """Stop the sources; every frame already read goes through to the sinks, then nodes close."""
@@ -196,11 +202,12 @@ class Pipeline:
                     self.stop()
                 finally:
                     self._restarting = False
+                self.frames_before = self.frames_done  # the drained run's frames, all through
                 self._start(workflow)
                 self.text = text
                 self.generation += 1
                 change = Change("restarted", sorted(workflow.graph.nodes))
-            self.swaps.append({"how": change.how, "nodes": change.nodes, "at_frames": self.monitor.frames_finished})
+            self.swaps.append({"how": change.how, "nodes": change.nodes, "at_frames": self.frames_done})
             return change
 
     def _live_changes(self, workflow: Workflow) -> list[tuple[Any, Any]] | None:

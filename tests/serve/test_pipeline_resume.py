@@ -56,7 +56,7 @@ nodes:
 
 
 def through(client: Client, pipeline_id: str, frames: int) -> None:
-    """Wait until the pipeline's current run has put ``frames`` through; a failed run fails the test at once."""
+    """Wait until the pipeline has put ``frames`` through, all runs together; a failed run fails the test at once."""
     info = wait_for(lambda: i if (i := client.get(pipeline_id)).frames_done >= frames or i.state == "failed"
                     else None, what=f"{frames} frames through")
     assert info.state != "failed", info.error
@@ -69,14 +69,19 @@ def test_restarts_across_loop_wraps_lose_and_repeat_no_frame(light: Server, tmp_
     video, out = write_video(tmp_path / "loop.avi"), tmp_path / "loop.jsonl"
     with Client(light.url) as client:
         started = client.start(yaml=looped(video, out, 20, fps))
-        for swap, at in enumerate((5, 2 * FRAMES + 1, 4 * FRAMES, 5 * FRAMES + 7), start=1):
-            through(client, started.id, at)
+        total = 0
+        for swap, run in enumerate((5, 2 * FRAMES + 1, 4 * FRAMES, 5 * FRAMES + 7), start=1):
+            total += run
+            through(client, started.id, total)
             changed = client.update(started.id, looped(video, out, 20 + swap, fps))  # call_ms: set up anew
             assert changed.how == "restarted" and changed.pipeline.generation == swap
-        through(client, started.id, 10)
+            # the count carries on across the restart, as the sink's frame numbers do
+            assert changed.pipeline.frames_done >= total and changed.pipeline.swaps[-1]["at_frames"] >= total
+        through(client, started.id, changed.pipeline.frames_done + 10)
         stopped = client.stop(started.id)
         assert stopped.state == "stopped", stopped.error
     records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == stopped.frames_done  # every frame through, all runs together, reached the sink once
     assert len({r["record_id"].rsplit("-", 2)[0] for r in records}) == 5  # five runs wrote them
     indices = [r["frame"] for r in records]
     assert indices == list(range(len(records)))  # the sink's frame numbers go on across every swap
