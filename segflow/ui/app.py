@@ -20,6 +20,7 @@ from segflow.engine.registry import default_registry
 from segflow.ui import (
     canvas,
     deploy_panel,
+    fields,
     label_panel,
     login,
     run_panel,
@@ -46,7 +47,7 @@ def get_editor() -> Editor:
             except WorkspaceError as exc:
                 flash(str(exc), error=True)
         st.session_state["editor"] = editor
-        st.session_state["save_path"] = editor.path
+        fields.keep("save_path", editor.path)
     return st.session_state["editor"]
 
 
@@ -134,7 +135,7 @@ def on_open() -> None:
     except WorkspaceError as exc:
         flash(str(exc), error=True)
         return
-    st.session_state["save_path"] = editor.path
+    fields.keep("save_path", editor.path)
     flash(f"opened {editor.path}")
     after_change(editor)
 
@@ -146,12 +147,12 @@ def on_pick() -> None:
 def on_save() -> None:
     editor: Editor = st.session_state["editor"]
     try:
-        flash(editor.save(st.session_state.get("save_path"), bool(st.session_state.get("overwrite"))))
+        flash(editor.save(fields.value("save_path"), bool(fields.value("overwrite", False))))
     except WorkspaceError as exc:
         flash(f"not saved: {exc}", error=True)
         return
-    st.session_state["overwrite"] = False
-    st.session_state["save_path"] = editor.path
+    fields.keep("overwrite", False)
+    fields.keep("save_path", editor.path)
 
 
 def sidebar(editor: Editor) -> None:
@@ -174,13 +175,14 @@ def sidebar(editor: Editor) -> None:
         for failure in editor.registry.failures:
             st.warning(f"plugin {failure.origin} failed to load: {failure.error}")
         st.subheader("Save")
-        st.text_input("Save as (inside the workspace)", key="save_path")
+        st.text_input("Save as (inside the workspace)", value=fields.kept("save_path", ""), key=fields.key("save_path"))
         layout_key = f"layout_in_yaml:{editor.revision}"
         st.checkbox("Store layout in the YAML", value=editor.state.layout_in_yaml, key=layout_key,
                     on_change=on_layout_toggle, args=(layout_key,),
                     help="node positions under the workflow's `ui:` key; off: in "
                          f"`{editor.layout_path.rsplit('/', 1)[-1]}` next to it, and the YAML stays as written")
-        st.checkbox("Overwrite", key="overwrite", help="replace a file that changed on disk or already exists")
+        st.checkbox("Overwrite", value=fields.kept("overwrite", False), key=fields.key("overwrite"),
+                    help="replace a file that changed on disk or already exists")
         st.button("Save", key="save_btn", type="primary", on_click=on_save)
 
 

@@ -14,7 +14,7 @@ import streamlit as st
 from segflow.tools.labelling.assist import Assistant, find_checkpoint
 from segflow.tools.labelling.frame import FrameLabels
 from segflow.tools.labelling.prelabel import model_names, prelabel
-from segflow.ui import media
+from segflow.ui import fields, media
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import WorkspaceError
 from segflow.vision.yolo_dataset import YoloSegDataset, safe_key
@@ -40,8 +40,12 @@ def _workflow_name(editor: Editor) -> str:
     return safe_key(Path(editor.path).stem.replace("_", "-"))
 
 
+def default_folder(editor: Editor) -> str:
+    return f"datasets/{_workflow_name(editor)}"
+
+
 def dataset_of(editor: Editor) -> YoloSegDataset | None:
-    folder = st.session_state.get("label_folder") or f"datasets/{_workflow_name(editor)}"
+    folder = fields.value("label_folder") or default_folder(editor)
     try:
         return YoloSegDataset(editor.workspace.resolve(folder))
     except WorkspaceError as exc:
@@ -138,7 +142,7 @@ def on_canvas() -> None:
 
 
 def current_class() -> str:
-    return st.session_state.get("label_class") or "object"
+    return fields.value("label_class") or "object"
 
 
 def on_accept() -> None:
@@ -162,13 +166,13 @@ def on_set_class() -> None:
 
 
 def on_add_class() -> None:
-    name = (st.session_state.get("label_new_class") or "").strip()
+    name = (fields.value("label_new_class") or "").strip()
     if name:
         extra = st.session_state.setdefault("label_extra_classes", [])
         if name not in extra:
             extra.append(name)
-        st.session_state["label_class"] = name
-        st.session_state["label_new_class"] = ""
+        fields.keep("label_class", name)
+        fields.keep("label_new_class", "")
 
 
 def on_prelabel(source_id: str | None, index: int) -> None:
@@ -190,18 +194,19 @@ def on_prelabel(source_id: str | None, index: int) -> None:
 
 def on_save() -> None:
     editor: Editor = st.session_state["editor"]
-    dataset = YoloSegDataset(editor.workspace.resolve(st.session_state.get("label_folder")))
+    dataset = YoloSegDataset(editor.workspace.resolve(fields.value("label_folder") or default_folder(editor)))
     _frame().save(dataset)
 
 
 # -- the page ------------------------------------------------------------------------------------
 
 def render(editor: Editor) -> None:
-    if "label_folder" not in st.session_state:
-        st.session_state["label_folder"] = f"datasets/{_workflow_name(editor)}"
+    if fields.kept("label_folder") is None:
+        fields.keep("label_folder", default_folder(editor))
     left, right = st.columns([3, 1])
     with right:
-        st.text_input("Dataset folder (inside the workspace)", key="label_folder",
+        st.text_input("Dataset folder (inside the workspace)", value=fields.kept("label_folder"),
+                      key=fields.key("label_folder"),
                       help="YOLO-segmentation layout: images/, labels/ (train/val), data.yaml")
         dataset = dataset_of(editor)
         if dataset is None:
@@ -229,11 +234,13 @@ def render(editor: Editor) -> None:
         classes = list(dict.fromkeys(dataset.names() + st.session_state.get("label_model_names", [])
                                      + st.session_state.get("label_extra_classes", [])
                                      + [i.class_name for i in frame.items])) or ["object"]
-        if st.session_state.get("label_class") not in classes:
-            st.session_state["label_class"] = classes[0]
-        st.selectbox("Class", classes, key="label_class")
+        if fields.value("label_class") not in classes:
+            fields.keep("label_class", classes[0])
+        st.selectbox("Class", classes, index=classes.index(fields.kept("label_class"))
+                     if fields.kept("label_class") in classes else 0, key=fields.key("label_class"))
         cols = st.columns([3, 1])
-        cols[0].text_input("New class", key="label_new_class", label_visibility="collapsed",
+        cols[0].text_input("New class", value=fields.kept("label_new_class", ""), key=fields.key("label_new_class"),
+                           label_visibility="collapsed",
                            placeholder="new class name")
         cols[1].button("Add", key="label_add_class", on_click=on_add_class)
         st.caption(f"Masks from **{assistant.method}**"

@@ -16,7 +16,7 @@ import streamlit as st
 
 from segflow.tools.labelling.prelabel import detector_nodes
 from segflow.tools.labelling.training import TrainJob, TrainSettings, few_val_frames, old_model_summary
-from segflow.ui import secrets_view
+from segflow.ui import fields, secrets_view
 from segflow.ui.editor import Editor
 from segflow.ui.workspace import WorkspaceError
 from segflow.vision.model_files import file_sha256
@@ -36,7 +36,7 @@ def current_model(editor: Editor, node_id: str | None) -> str | None:
 
 def on_start(editor: Editor, node_id: str | None) -> None:
     try:
-        data = editor.workspace.resolve(Path(st.session_state["train_folder"]) / "data.yaml")
+        data = editor.workspace.resolve(Path(fields.value("train_folder") or "") / "data.yaml")
     except WorkspaceError as exc:
         st.session_state["train_error"] = str(exc)
         return
@@ -87,14 +87,14 @@ def on_use(editor: Editor, node_id: str) -> None:
 def render(editor: Editor) -> None:
     graph = editor.validation().graph
     detectors = detector_nodes(graph) if graph is not None else []
-    folder_default = st.session_state.get("label_folder") or \
-        f"datasets/{safe_key(graph.name if graph else Path(editor.path).stem)}"
-    st.session_state.setdefault("train_folder", folder_default)
+    if fields.kept("train_folder") is None:
+        fields.keep("train_folder", fields.value("label_folder")
+                    or f"datasets/{safe_key(graph.name if graph else Path(editor.path).stem)}")
     left, right = st.columns([2, 3])
     with left:
-        st.text_input("Dataset folder", key="train_folder")
+        st.text_input("Dataset folder", value=fields.kept("train_folder"), key=fields.key("train_folder"))
         try:
-            dataset = YoloSegDataset(editor.workspace.resolve(st.session_state["train_folder"]))
+            dataset = YoloSegDataset(editor.workspace.resolve(fields.value("train_folder") or ""))
         except WorkspaceError as exc:
             st.error(str(exc))
             return

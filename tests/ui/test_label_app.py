@@ -35,7 +35,7 @@ def test_prelabel_and_save_a_frame_of_the_workflow_source(monkeypatch, tmp_path)
     at.session_state["mode"] = "Label"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.text_input(key="label_folder").value == "datasets/coins"
+    assert next(w for w in at.text_input if w.label.startswith("Dataset folder")).value == "datasets/coins"
     assert "**0 masks** on `coins_000000`" in texts(at.markdown)
     at.button(key="label_prelabel").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -47,6 +47,12 @@ def test_prelabel_and_save_a_frame_of_the_workflow_source(monkeypatch, tmp_path)
     assert len(labels[0].read_text().splitlines()) == count
     names = yaml.safe_load((tmp_path / "datasets" / "coins" / "data.yaml").read_text())["names"]
     assert len(names) >= 1
+
+    # a new class becomes the chosen one, and its field empties for the next
+    next(w for w in at.text_input if w.placeholder == "new class name").set_value("pebble")
+    at.button(key="label_add_class").click().run()
+    assert next(w for w in at.selectbox if w.label == "Class").value == "pebble"
+    assert next(w for w in at.text_input if w.placeholder == "new class name").value == ""
 
     at.session_state["mode"] = "Train"
     at.run()

@@ -176,15 +176,18 @@ def test_save_inside_workspace_and_refuse_conflicts(monkeypatch, workspace):
     assert "changed on disk" in texts(at.error)
     assert "blur: 9" in (workspace / "workflows" / "coins.yaml").read_text()
 
-    at.text_input(key="save_path").set_value("../outside.yaml")
+    save_as = next(w for w in at.text_input if w.label == "Save as (inside the workspace)")
+    assert save_as.value == "workflows/coins.yaml"  # the path it was saved to, kept after the save
+    save_as.set_value("../outside.yaml")
     at.button(key="save_btn").click().run()
     assert "outside the workspace" in texts(at.error)
     assert not (workspace.parent / "outside.yaml").exists()
 
-    at.text_input(key="save_path").set_value("workflows/coins.yaml")
-    at.checkbox(key="overwrite").check()
+    next(w for w in at.text_input if w.label == "Save as (inside the workspace)").set_value("workflows/coins.yaml")
+    next(w for w in at.checkbox if w.label == "Overwrite").check()
     at.button(key="save_btn").click().run()
     assert "blur: 7" in (workspace / "workflows" / "coins.yaml").read_text()
+    assert next(w for w in at.checkbox if w.label == "Overwrite").value is False  # one save only, not sticky
 
 
 def test_new_file_saved_runs_like_the_engine(monkeypatch, workspace):
