@@ -69,15 +69,16 @@ def test_restarts_across_loop_wraps_lose_and_repeat_no_frame(light: Server, tmp_
     video, out = write_video(tmp_path / "loop.avi"), tmp_path / "loop.jsonl"
     with Client(light.url) as client:
         started = client.start(yaml=looped(video, out, 20, fps))
-        total = 0
+        began = 0  # frames through when the current run began: each run puts its own share through
         for swap, run in enumerate((5, 2 * FRAMES + 1, 4 * FRAMES, 5 * FRAMES + 7), start=1):
-            total += run
-            through(client, started.id, total)
+            through(client, started.id, began + run)
             changed = client.update(started.id, looped(video, out, 20 + swap, fps))  # call_ms: set up anew
             assert changed.how == "restarted" and changed.pipeline.generation == swap
             # the count carries on across the restart, as the sink's frame numbers do
-            assert changed.pipeline.frames_done >= total and changed.pipeline.swaps[-1]["at_frames"] >= total
-        through(client, started.id, changed.pipeline.frames_done + 10)
+            assert changed.pipeline.swaps[-1]["at_frames"] >= began + run
+            began = changed.pipeline.frames_done
+            assert began >= changed.pipeline.swaps[-1]["at_frames"]
+        through(client, started.id, began + 10)
         stopped = client.stop(started.id)
         assert stopped.state == "stopped", stopped.error
     records = [json.loads(line) for line in out.read_text().splitlines()]
