@@ -19,27 +19,22 @@ import re
 import streamlit as st
 
 from segflow.client.models import PipelineInfo
-from segflow.ui import deploy
+from segflow.ui import deploy, fields
 from segflow.ui.editor import Editor
 
 OPEN = "deploy_open"
-URL, TOKEN, TARGET = "deploy_url", "deploy_token", "deploy_target"  # what is kept, the dialog open or shut
+TOKEN = "deploy_token"  # the token taken from its field, kept for this browser session only
 LISTED = "deploy_pipelines"  # the server's pipelines as last listed
 OUTCOME = "deploy_outcome"
-# The fields' keys carry a generation, moved on whenever the app itself changes what they show (the dialog
-# opens, a form is taken, a pipeline is picked): a field is then drawn afresh with the kept value as its
-# default. Setting a widget's value through session state instead is a one-shot message to the page, which
-# is lost when another rerun interrupts the run that sent it (a press of "Deploy to…" just after a YAML
-# edit): the page then showed and submitted an empty URL.
-GENERATION = "deploy_fields_generation"
+# The fields (:mod:`segflow.ui.fields`) are drawn afresh with their kept values whenever the app changes
+# what they show: the dialog opens, a form is taken, a pipeline is picked.
+URL_FIELD, TOKEN_FIELD, TARGET_FIELD = "deploy_url", "deploy_token_field", "deploy_target"
 
 
-def _field(name: str) -> str:
-    return f"deploy_{name}_field_{st.session_state.get(GENERATION, 0)}"
-
-
-def _redraw_fields() -> None:
-    st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
+def _redraw_fields(url: str | None = None, target: str | None = None) -> None:
+    fields.keep(URL_FIELD, fields.kept(URL_FIELD, "") if url is None else url)
+    fields.keep(TOKEN_FIELD, "")  # the page never gets a typed token back
+    fields.keep(TARGET_FIELD, fields.kept(TARGET_FIELD) if target is None else target)
 
 
 def button() -> None:
@@ -72,18 +67,18 @@ def _dialog(editor: Editor) -> None:
     labels = {deploy.NEW: "a new pipeline (POST /pipelines)",
               **{p.id: f"pipeline {p.id}: {p.workflow} ({p.state}, {p.frames_done} frames)" for p in listed}}
     options = list(labels)
-    kept_target = st.session_state.get(TARGET)
+    kept_target = fields.kept(TARGET_FIELD)
     # One form: the fields' values reach the server together with the button pressed, never after it.
     with st.form("deploy_form", border=False, enter_to_submit=False):
-        st.text_input("Server URL", value=st.session_state.get(URL, ""), key=_field("url"),
+        st.text_input("Server URL", value=fields.kept(URL_FIELD, ""), key=fields.key(URL_FIELD),
                       placeholder="http://edge-box:8765",
                       help="where `segflow serve` listens (it listens on 127.0.0.1:8765 unless given --host/--port)")
         if not st.session_state.get(TOKEN):
-            st.text_input("Token", key=_field("token"), type="password", autocomplete="off",
+            st.text_input("Token", key=fields.key(TOKEN_FIELD), type="password", autocomplete="off",
                           help="the server's --token (none needed for a server on this machine's loopback); "
                                "kept for this browser session only")
         st.selectbox("Deploy as", options, index=options.index(kept_target) if kept_target in labels else 0,
-                     format_func=labels.__getitem__, key=_field("target"),
+                     format_func=labels.__getitem__, key=fields.key(TARGET_FIELD),
                      help="a running pipeline is changed in place (PUT /pipelines/{id}): the server validates "
                           "the new version first, then applies it live or drains and resumes")
         errors = [i for i in editor.validation().issues if i.is_error]
@@ -115,20 +110,17 @@ def _given() -> tuple[str, str | None, str]:
     The fields are then drawn afresh (a new generation): the token's field empty, so the page never gets
     it back.
     """
-    url = (st.session_state.get(_field("url")) or "").strip()
-    st.session_state[URL] = url
-    typed = (st.session_state.get(_field("token")) or "").strip()
+    url = (fields.value(URL_FIELD) or "").strip()
+    typed = (fields.value(TOKEN_FIELD) or "").strip()
     if typed:
         st.session_state[TOKEN] = typed
-    target = st.session_state.get(_field("target")) or deploy.NEW
-    st.session_state[TARGET] = target
-    _redraw_fields()
+    target = fields.value(TARGET_FIELD) or deploy.NEW
+    _redraw_fields(url, target)
     return url, st.session_state.get(TOKEN), target
 
 
 def _pick(target: str) -> None:
-    st.session_state[TARGET] = target
-    _redraw_fields()
+    _redraw_fields(target=target)
 
 
 def _forget() -> None:

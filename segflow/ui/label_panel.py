@@ -44,8 +44,12 @@ def default_folder(editor: Editor) -> str:
     return f"datasets/{_workflow_name(editor)}"
 
 
+def dataset_folder(editor: Editor) -> str:
+    return fields.value("label_folder") or default_folder(editor)
+
+
 def dataset_of(editor: Editor) -> YoloSegDataset | None:
-    folder = fields.value("label_folder") or default_folder(editor)
+    folder = dataset_folder(editor)
     try:
         return YoloSegDataset(editor.workspace.resolve(folder))
     except WorkspaceError as exc:
@@ -194,7 +198,7 @@ def on_prelabel(source_id: str | None, index: int) -> None:
 
 def on_save() -> None:
     editor: Editor = st.session_state["editor"]
-    dataset = YoloSegDataset(editor.workspace.resolve(fields.value("label_folder") or default_folder(editor)))
+    dataset = YoloSegDataset(editor.workspace.resolve(dataset_folder(editor)))
     _frame().save(dataset)
 
 

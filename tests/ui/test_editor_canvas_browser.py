@@ -223,7 +223,7 @@ def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
         top_now = page.locator('iframe[title*="segflow_canvas"]').bounding_box()["y"]
         assert top_now == canvas_top, f"the canvas moved from y={canvas_top} to {top_now} while nodes were added"
         assert rect(frame.locator("#wrap")) == wrap_box, "the drawing moved or changed size as problems came"
-        assert page.locator('[data-testid="stAlert"]', has_text="never runs").count() == 0, "a problem as a banner"
+        expect(page.locator('[data-testid="stAlert"]', has_text="never runs")).to_have_count(0)  # not as a banner
         # and none covers another: each lands beside the selected node or the one added just before
         wait_until(lambda: not overlapping([rect(noops.nth(i)) for i in range(3)] + [rect(stats)]),
                    "the added nodes side by side, none on top of another")
