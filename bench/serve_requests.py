@@ -14,6 +14,9 @@
    server's CPU time per request (user + system: on a shared machine it moves far less
    than a rate does). Goal: segflow >= 1.5x naive at a p95 no worse. ``--also DIR`` serves
    a second segflow from another checkout beside them: a change's before and after;
+   ``--compiled`` serves the workflow once more with ``runtime: compiled`` (the same model exported
+   for this box, a dynamic ONNX on onnxruntime here): batching and the runtime together;
+   ``--variant LABEL:K=V`` serves the main workflow once more with other environment variables;
    ``--naive-passive`` a second naive server whose OpenMP threads sleep while they wait, as
    ``segflow serve`` sets them (``OMP_WAIT_POLICY=PASSIVE``): what batching gives beyond that.
 2. Hot swap: a pipeline on the video, looped (150 frames a pass, JSONL per frame): change
@@ -55,7 +58,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def detect_workflow(source: str, sink: str, model: Path = MODEL, confidence: float = 0.35, batch_size: int = 8,
-                    name: str = "stones-detect") -> str:
+                    name: str = "stones-detect", runtime: str = "auto") -> str:
     return f"""version: 1
 name: {name}
 settings: {{max_inflight: 32}}
@@ -64,7 +67,7 @@ nodes:
   detect:
     type: detect.yolo
     params: {{model: {model}, confidence: {confidence}, imgsz: 320, retina_masks: true, batch_size: {batch_size},
-             max_wait_ms: 20, sha256: {SHA256}}}
+             max_wait_ms: 20, sha256: {SHA256}, runtime: {runtime}}}
     inputs: {{image: belt.image}}
   log:
     type: sink.jsonl
@@ -138,6 +141,17 @@ def hammer(url: str, bodies: list[dict], clients: int, total: int) -> tuple[floa
     return total / (time.perf_counter() - began), latencies, statuses
 
 
+def checked(name: str, process: subprocess.Popen[bytes], url: str, bodies: list[dict], clients: int,
+            total: int) -> tuple[float, list[float], dict[int, int]]:
+    """:func:`hammer`, or an exit that names the server whose connection failed and how it ended."""
+    try:
+        return hammer(url, bodies, clients, total)
+    except httpx.TransportError as exc:
+        ended = process.poll()
+        raise SystemExit(f"{name}: {exc} (server {'exited ' + str(ended) if ended is not None else 'still running'})"
+                         ) from exc
+
+
 def mean_batch(metrics: str) -> float:
     """The detector's packets per call, from the server's /metrics."""
     found = {}
@@ -206,6 +220,21 @@ def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes], workflo
         servers[f"segflow, batch {size}"] = (
             start([sys.executable, "-m", "segflow.serve", "--port", str(size_port), str(size_workflow)], size_port,
                   tmp / f"{name}.log"), f"http://127.0.0.1:{size_port}/workflows/{name}/run")
+    if args.compiled:  # the same model exported for this box (runtime: compiled), cached in a fresh folder
+        compiled_port, name = free_port(), "stones-detect-compiled"
+        compiled = tmp / "compiled"
+        compiled.mkdir()
+        (compiled / f"{name}.yaml").write_text(detect_workflow(f"{{path: {VIDEO}, loop: true}}",
+                                                               str(tmp / f"{name}.jsonl"), name=name,
+                                                               batch_size=args.batch_sizes[0], runtime="compiled"))
+        servers["segflow, compiled"] = (
+            start([sys.executable, "-m", "segflow.serve", "--port", str(compiled_port), str(compiled / f"{name}.yaml")],
+                  compiled_port, tmp / f"{name}.log"), f"http://127.0.0.1:{compiled_port}/workflows/{name}/run")
+    for label, extra in args.variant:  # the same code under other environment variables (e.g. thread counts)
+        variant_port = free_port()
+        servers[f"segflow, {label}"] = (
+            start([sys.executable, "-m", "segflow.serve", "--port", str(variant_port), str(workflow)], variant_port,
+                  tmp / f"{label}.log", {**ENV, **extra}), f"http://127.0.0.1:{variant_port}{run_path}")
     if args.also:  # another checkout's code, served side by side: a change's before and after in one run
         also_port = free_port()
         servers[f"segflow@{Path(args.also).name}"] = (
@@ -214,12 +243,13 @@ def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes], workflo
             f"http://127.0.0.1:{also_port}{run_path}")
     runs: dict[str, list[tuple[float, list[float], float]]] = {name: [] for name in servers}
     try:
-        for _, url in servers.values():
-            hammer(url, bodies, args.clients, 2 * args.clients)  # warm-up: first model calls are slow
+        for name, (process, url) in servers.items():
+            checked(name, process, url, bodies, 1, 1)  # ultralytics sets its predictor up on the first call, racily
+            checked(name, process, url, bodies, args.clients, 2 * args.clients)  # warm-up: first calls are slow
         for _ in range(args.repeats):
             for name, (process, url) in servers.items():
                 before = cpu_s(process.pid)
-                rate, latencies, statuses = hammer(url, bodies, args.clients, args.requests)
+                rate, latencies, statuses = checked(name, process, url, bodies, args.clients, args.requests)
                 assert statuses == {200: args.requests}, f"{name}: {statuses}"
                 runs[name].append((rate, latencies, (cpu_s(process.pid) - before) / args.requests * 1000))
     finally:
@@ -301,6 +331,14 @@ def time_of(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+def variant(text: str) -> tuple[str, dict[str, str]]:
+    label, _, pairs = text.partition(":")
+    try:
+        return label, dict(pair.split("=", 1) for pair in pairs.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write LABEL:NAME=VALUE[,NAME=VALUE]") from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=160)
@@ -315,6 +353,11 @@ def main() -> None:
                              "server, each other one more server side by side (e.g. 8,4)")
     parser.add_argument("--naive-passive", action="store_true", help="also the naive server with "
                         "OMP_WAIT_POLICY=PASSIVE, the OpenMP wait policy segflow serve sets")
+    parser.add_argument("--compiled", action="store_true", help="also serve the workflow with runtime: compiled "
+                        "(the .pt exported for this box on first use): what the model runtime adds to batching")
+    parser.add_argument("--variant", action="append", default=[], type=variant, metavar="LABEL:K=V[,K=V]",
+                        help="also serve the main workflow with these environment variables, side by side "
+                             "(e.g. threads1:OMP_NUM_THREADS=1); repeatable")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     images = frames(args.frames)
