@@ -1,12 +1,14 @@
 """The baseline of bench/serve_requests.py: the server most people write first.
 
-    python bench/naive_server.py PORT
+    python bench/naive_server.py PORT [MODEL]
 
 FastAPI + ultralytics, the model loaded once and called once per request
 (FastAPI runs the sync route on its thread pool, so concurrent requests call
 the model concurrently, one image each, never batched). It answers the
 detections' boxes and confidences, so it does strictly less work per image
-than the segflow workflow it is compared with.
+than the segflow workflow it is compared with. ``MODEL`` (default: the shipped
+``.pt``) may be an ONNX export, which ultralytics runs on onnxruntime: the
+baseline for a segflow served on the same export (``runtime: compiled``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ MODEL = Path(__file__).resolve().parents[1] / "assets" / "models" / "coffee-ston
 PREDICT = {"imgsz": 320, "retina_masks": True, "conf": 0.35, "verbose": False}
 
 
-def create_app() -> FastAPI:
+def create_app(weights: Path = MODEL) -> FastAPI:
     from ultralytics import YOLO
 
-    model = YOLO(str(MODEL))
+    model = YOLO(str(weights), task="segment")
     app = FastAPI()
 
     @app.get("/healthz")
@@ -45,4 +47,5 @@ def create_app() -> FastAPI:
 
 
 if __name__ == "__main__":
-    uvicorn.run(create_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    weights = Path(sys.argv[2]) if len(sys.argv) > 2 else MODEL
+    uvicorn.run(create_app(weights), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")

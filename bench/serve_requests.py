@@ -15,7 +15,7 @@
    than a rate does). Goal: segflow >= 1.5x naive at a p95 no worse. ``--also DIR`` serves
    a second segflow from another checkout beside them: a change's before and after;
    ``--compiled`` serves the workflow once more with ``runtime: compiled`` (the same model exported
-   for this box, a dynamic ONNX on onnxruntime here): batching and the runtime together;
+   for this box, a dynamic ONNX on onnxruntime here) beside the naive server on a like export;
    ``--variant LABEL:K=V`` serves the main workflow once more with other environment variables;
    ``--naive-passive`` a second naive server whose OpenMP threads sleep while they wait, as
    ``segflow serve`` sets them (``OMP_WAIT_POLICY=PASSIVE``): what batching gives beyond that.
@@ -220,6 +220,14 @@ def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes], workflo
         servers[f"segflow, batch {size}"] = (
             start([sys.executable, "-m", "segflow.serve", "--port", str(size_port), str(size_workflow)], size_port,
                   tmp / f"{name}.log"), f"http://127.0.0.1:{size_port}/workflows/{name}/run")
+    if args.compiled:  # the naive server on an ONNX export like runtime: compiled's (ultralytics on onnxruntime)
+        from segflow.vision.yolo_export import export_weights
+
+        (tmp / "naive-onnx").mkdir()
+        exported, _ = export_weights(MODEL, "onnx", tmp / "naive-onnx", imgsz=320, dynamic=True)
+        onnx_port = free_port()
+        servers["naive, ONNX"] = (start([sys.executable, "bench/naive_server.py", str(onnx_port), str(exported)],
+                                        onnx_port, tmp / "naive-onnx.log"), f"http://127.0.0.1:{onnx_port}/run")
     if args.compiled:  # the same model exported for this box (runtime: compiled), cached in a fresh folder
         compiled_port, name = free_port(), "stones-detect-compiled"
         compiled = tmp / "compiled"
