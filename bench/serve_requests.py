@@ -228,7 +228,7 @@ def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes], workflo
         onnx_port = free_port()
         servers["naive, ONNX"] = (start([sys.executable, "bench/naive_server.py", str(onnx_port), str(exported)],
                                         onnx_port, tmp / "naive-onnx.log"), f"http://127.0.0.1:{onnx_port}/run")
-    if args.compiled:  # the same model exported for this box (runtime: compiled), cached in a fresh folder
+        # beside it segflow with runtime: compiled (its export cached under ~/.cache/segflow after the first run)
         compiled_port, name = free_port(), "stones-detect-compiled"
         compiled = tmp / "compiled"
         compiled.mkdir()
@@ -252,7 +252,6 @@ def throughput(args: argparse.Namespace, tmp: Path, images: list[bytes], workflo
     runs: dict[str, list[tuple[float, list[float], float]]] = {name: [] for name in servers}
     try:
         for name, (process, url) in servers.items():
-            checked(name, process, url, bodies, 1, 1)  # ultralytics sets its predictor up on the first call, racily
             checked(name, process, url, bodies, args.clients, 2 * args.clients)  # warm-up: first calls are slow
         for _ in range(args.repeats):
             for name, (process, url) in servers.items():
