@@ -58,7 +58,17 @@ def flash(text: str, error: bool = False) -> None:
 def after_change(editor: Editor) -> None:
     """Widgets that mirror the document are reset from it before they are drawn again."""
     show_yaml(editor.state.to_yaml())
-    st.session_state["node_pick"] = editor.selected
+    show_selection(editor)
+
+
+def show_selection(editor: Editor) -> None:
+    """The node picker follows the editor's selection: drawn afresh (``fields.keep``) when they differ.
+
+    Written under the picker's own key instead, a canvas click's selection was lost when another
+    rerun came first: the page sent its old pick back over it.
+    """
+    if fields.value("node_pick") != editor.selected:
+        fields.keep("node_pick", editor.selected)
 
 
 def show_yaml(text: str) -> None:
@@ -117,7 +127,7 @@ def on_yaml() -> None:
               "type the whole secret again (or undo the change to that line)", error=True)
         return
     if editor.set_yaml(text):
-        st.session_state["node_pick"] = editor.selected
+        show_selection(editor)
     elif editor.yaml_problems:
         yaml_gutter.go_to(editor.yaml_problems[0].line)  # the cursor goes to the first problem
 
@@ -141,7 +151,7 @@ def on_open() -> None:
 
 
 def on_pick() -> None:
-    st.session_state["editor"].selected = st.session_state.get("node_pick")
+    st.session_state["editor"].selected = fields.value("node_pick")
 
 
 def on_save() -> None:
@@ -191,9 +201,11 @@ def node_panel(editor: Editor) -> None:
     if not ids:
         st.info("Add a node from the palette on the left.")
         return
-    if st.session_state.get("node_pick") not in ids:
-        st.session_state["node_pick"] = editor.selected if editor.selected in ids else ids[0]
-    node_id = st.selectbox("Node", ids, key="node_pick", on_change=on_pick)
+    if fields.value("node_pick") not in ids:
+        fields.keep("node_pick", editor.selected if editor.selected in ids else ids[0])
+    kept = fields.kept("node_pick")
+    node_id = st.selectbox("Node", ids, index=ids.index(kept) if kept in ids else 0, key=fields.key("node_pick"),
+                           on_change=on_pick)
     editor.selected = node_id
     view = editor.state.node(node_id)
     cls = editor.registry.get(view.type)

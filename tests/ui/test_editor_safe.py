@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from appkit import node_pick
 from streamlit.testing.v1 import AppTest
 
 from segflow.engine.registry import default_registry
@@ -103,7 +104,7 @@ def test_the_yaml_tab_and_the_form_mask_secrets_and_edits_keep_them(monkeypatch,
     assert "blur: 7" in document and PASSWORD in document and "Bearer tok-123456" in document
     assert PASSWORD not in at.text_area(key="yaml_text").value
     # the form: the URL field shows the masked URL; Apply with another field changed keeps it
-    at.selectbox(key="node_pick").set_value("hook").run()
+    node_pick(at).set_value("hook").run()
     fields = {w.key.rsplit(":", 1)[-1]: w for w in at.text_input if w.key and w.key.startswith("param:hook:")}
     assert fields["url"].value == "http://op:***@127.0.0.1:9/hook"
     headers = next(w for w in at.text_area if w.key and w.key.startswith("param:hook:") and w.key.endswith("headers"))

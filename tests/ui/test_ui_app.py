@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from appkit import node_pick
 from streamlit.testing.v1 import AppTest
 
 from segflow.ui import canvas
@@ -71,7 +72,7 @@ def test_round_trip_through_the_app_for_every_workflow(monkeypatch, path):
     at = start(monkeypatch, ROOT, f"workflows/{path.name}")
     assert at.text_area(key="yaml_text").value == path.read_text()
     nodes = yaml.safe_load(path.read_text())["nodes"]
-    assert at.selectbox(key="node_pick").options == list(nodes)
+    assert node_pick(at).options == list(nodes)
 
 
 def test_load_shows_graph_summary(monkeypatch, workspace):
@@ -83,7 +84,7 @@ def test_load_shows_graph_summary(monkeypatch, workspace):
 
 def test_edit_param_keeps_comments_and_marks_unsaved(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
-    at.selectbox(key="node_pick").set_value("coins").run()
+    node_pick(at).set_value("coins").run()
     field(at, "param:coins:", "blur").set_value("7")
     widget(at, "button", "apply:param:coins:").click().run()
     text = at.text_area(key="yaml_text").value
@@ -93,7 +94,7 @@ def test_edit_param_keeps_comments_and_marks_unsaved(monkeypatch, workspace):
 
 def test_invalid_value_refused_with_pydantic_message(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
-    at.selectbox(key="node_pick").set_value("measure").run()
+    node_pick(at).set_value("measure").run()
     before = at.text_area(key="yaml_text").value
     mode = widget(at, "selectbox", "param:measure:")  # the scale's mode, above the form
     assert mode.label == "scale: mode" and mode.options == ["— none —", "fixed", "reference", "aruco", "plane"]
@@ -109,7 +110,7 @@ def test_invalid_value_refused_with_pydantic_message(monkeypatch, workspace):
     widget(at, "button", "apply:param:measure:").click().run()
     assert "scale: {mode: fixed, mm_per_px: 0.5}" in at.text_area(key="yaml_text").value
     before = at.text_area(key="yaml_text").value
-    at.selectbox(key="node_pick").set_value("label").run()
+    node_pick(at).set_value("label").run()
     field(at, "param:label:", "text_scale").set_value("0")
     widget(at, "button", "apply:param:label:").click().run()
     assert "label.text_scale: Input should be greater than 0" in texts(at.error)
@@ -135,10 +136,33 @@ def test_yaml_view_updates_graph_and_reports_errors(monkeypatch, workspace):
 def test_palette_adds_a_node_that_validation_flags(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
     at.button(key="add:detect.yolo").click().run()
-    assert at.selectbox(key="node_pick").value == "yolo"
+    assert node_pick(at).value == "yolo"
     assert "8 nodes" in texts(at.caption)
     assert "missing required param 'model'" in problems(at)
     assert "  yolo:\n    type: detect.yolo\n" in at.text_area(key="yaml_text").value
+
+
+def test_a_stale_pick_sent_by_the_page_does_not_undo_a_new_selection(monkeypatch, workspace):
+    """A quick click: the app moves the selection, then the page, which has not yet heard of it,
+    sends its picker's old value with its next event. The new selection must stand."""
+    at = start(monkeypatch, workspace)
+    at.run()
+    page_before = node_pick(at)  # the page as it was before the click, picker included
+    before = page_before.value
+    at.button(key="add:detect.yolo").click().run()
+    assert node_pick(at).value == "yolo" != before
+    # The page's next event carries every widget, its picker as it still shows it. AppTest has no
+    # public way to send a widget from an older page, hence its private _widget_state, _tree, _run.
+    stale = page_before.set_value(before)._widget_state
+    states = at._tree.get_widget_states()
+    kept = [w for w in states.widgets if w.id != stale.id]
+    del states.widgets[:]
+    states.widgets.extend([*kept, stale])
+    at._run(states)
+    assert not at.exception, [e.value for e in at.exception]
+    assert node_pick(at).value == "yolo"
+    assert at.session_state["editor"].selected == "yolo"
+    assert "8 nodes" in texts(at.caption)  # the stale page did not undo the add either
 
 
 def test_run_then_rerun_only_changed_nodes(monkeypatch, workspace):
@@ -152,7 +176,7 @@ def test_run_then_rerun_only_changed_nodes(monkeypatch, workspace):
     timings = at.dataframe[1].value
     assert set(timings["node"]) == {"photo", "coins", "measure", "colour", "label", "log", "picture"}
     assert set(timings.loc[timings["node"].isin(["log", "picture"]), "status"]) == {"off"}
-    at.selectbox(key="node_pick").set_value("label").run()
+    node_pick(at).set_value("label").run()
     widget(at, "checkbox", "param:label:").set_value(True)  # masks stays on; boxes is the 3rd field
     [w for w in at.checkbox if w.key.startswith("param:label:") and w.key.endswith(":boxes")][0].set_value(True)
     widget(at, "button", "apply:param:label:").click().run()
@@ -163,7 +187,7 @@ def test_run_then_rerun_only_changed_nodes(monkeypatch, workspace):
 
 def test_save_inside_workspace_and_refuse_conflicts(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
-    at.selectbox(key="node_pick").set_value("coins").run()
+    node_pick(at).set_value("coins").run()
     field(at, "param:coins:", "blur").set_value("7")
     widget(at, "button", "apply:param:coins:").click().run()
     at.button(key="save_btn").click().run()
@@ -233,7 +257,7 @@ def test_video_stepped_frame_by_frame(monkeypatch, workspace):
     view.step(1)
     painted = view.step(1)
     assert painted.index == 2 and painted.jpeg and view.index == 2
-    at.selectbox(key="node_pick").set_value("stats").run()
+    node_pick(at).set_value("stats").run()
     view.run()
     at.run()
     assert "belt frame 2" in texts(at.caption)
@@ -258,7 +282,7 @@ def test_flagship_change_confidence_run_save_and_segflow_run_agrees(monkeypatch,
     shutil.copy(ROOT / "workflows" / "coffee_stones.yaml", tmp_path / "workflows" / "coffee_stones.yaml")
     os.symlink(ROOT / "assets", tmp_path / "assets")
     at = start(monkeypatch, tmp_path, "workflows/coffee_stones.yaml")
-    at.selectbox(key="node_pick").set_value("detect").run()
+    node_pick(at).set_value("detect").run()
     field(at, "param:detect:", "confidence").set_value("0.5")
     widget(at, "button", "apply:param:detect:").click().run()
     viewer(at).goto(20)
@@ -289,7 +313,7 @@ def test_a_polygon_param_is_a_table_that_applies_unchanged(monkeypatch, workspac
         "  zone: {type: zone.count, params: {polygon: [[0, 0], [300, 0], [300, 200]]},"
         " inputs: {detections: coins.detections}}\n")
     at = start(monkeypatch, workspace, "workflows/zone.yaml")
-    at.selectbox(key="node_pick").set_value("zone").run()
+    node_pick(at).set_value("zone").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("polygon *" in str(c.value) for c in at.caption)  # the table's title
     before = at.text_area(key="yaml_text").value

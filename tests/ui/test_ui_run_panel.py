@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from appkit import node_pick
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,7 +139,7 @@ def test_results_columns_are_picked_and_remembered(tmp_path, monkeypatch):
     assert picker.options[-1] in ("mask_px", "mm_per_px", "mm_per_px_u", "tracker_id", "class_id", "y2")
     picker.set_value(["x1", "length_mm"]).run()
     assert list(at.dataframe[0].value.columns) == ["length_mm", "x1"]  # in table order
-    at.selectbox(key="node_pick").set_value("coins").run()  # another selection; the table's node is the same
+    node_pick(at).set_value("coins").run()  # another selection; the table's node is the same
     viewer.run()
     at.run()
     assert list(at.dataframe[0].value.columns) == ["length_mm", "x1"]  # remembered
