@@ -203,8 +203,7 @@ def node_panel(editor: Editor) -> None:
         return
     if fields.value("node_pick") not in ids:
         fields.keep("node_pick", editor.selected if editor.selected in ids else ids[0])
-    kept = fields.kept("node_pick")
-    node_id = st.selectbox("Node", ids, index=ids.index(kept) if kept in ids else 0, key=fields.key("node_pick"),
+    node_id = st.selectbox("Node", ids, index=fields.index("node_pick", ids), key=fields.key("node_pick"),
                            on_change=on_pick)
     editor.selected = node_id
     view = editor.state.node(node_id)

@@ -67,7 +67,6 @@ def _dialog(editor: Editor) -> None:
     labels = {deploy.NEW: "a new pipeline (POST /pipelines)",
               **{p.id: f"pipeline {p.id}: {p.workflow} ({p.state}, {p.frames_done} frames)" for p in listed}}
     options = list(labels)
-    kept_target = fields.kept(TARGET_FIELD)
     # One form: the fields' values reach the server together with the button pressed, never after it.
     with st.form("deploy_form", border=False, enter_to_submit=False):
         st.text_input("Server URL", value=fields.kept(URL_FIELD, ""), key=fields.key(URL_FIELD),
@@ -77,7 +76,7 @@ def _dialog(editor: Editor) -> None:
             st.text_input("Token", key=fields.key(TOKEN_FIELD), type="password", autocomplete="off",
                           help="the server's --token (none needed for a server on this machine's loopback); "
                                "kept for this browser session only")
-        st.selectbox("Deploy as", options, index=options.index(kept_target) if kept_target in labels else 0,
+        st.selectbox("Deploy as", options, index=fields.index(TARGET_FIELD, options),
                      format_func=labels.__getitem__, key=fields.key(TARGET_FIELD),
                      help="a running pipeline is changed in place (PUT /pipelines/{id}): the server validates "
                           "the new version first, then applies it live or drains and resumes")

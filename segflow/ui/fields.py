@@ -41,6 +41,12 @@ def value(name: str, default: Any = None) -> Any:
     return st.session_state[current] if current in st.session_state else kept(name, default)
 
 
+def index(name: str, options: list[Any]) -> int:
+    """A selectbox's declared default: where the kept value sits among ``options``, else the first."""
+    current = kept(name)
+    return options.index(current) if current in options else 0
+
+
 def keep(name: str, new: Any) -> None:
     """Set ``name`` from the app: the widget is drawn afresh with ``new`` as its default."""
     st.session_state[f"{name}#kept"] = new

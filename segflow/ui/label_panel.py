@@ -240,8 +240,7 @@ def render(editor: Editor) -> None:
                                      + [i.class_name for i in frame.items])) or ["object"]
         if fields.value("label_class") not in classes:
             fields.keep("label_class", classes[0])
-        st.selectbox("Class", classes, index=classes.index(fields.kept("label_class"))
-                     if fields.kept("label_class") in classes else 0, key=fields.key("label_class"))
+        st.selectbox("Class", classes, index=fields.index("label_class", classes), key=fields.key("label_class"))
         cols = st.columns([3, 1])
         cols[0].text_input("New class", value=fields.kept("label_new_class", ""), key=fields.key("label_new_class"),
                            label_visibility="collapsed",
