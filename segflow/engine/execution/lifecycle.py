@@ -8,6 +8,7 @@ from collections.abc import Container, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from segflow.engine.execution.blas import limit_blas_threads
 from segflow.engine.node import Node, NodeError, RunContext, SinkNode, SourceNode
 from segflow.engine.observe.metrics import Undelivered
 
@@ -46,6 +47,7 @@ def running_nodes(specs: Mapping[str, NodeSpecLike], context: RunContext,
     the nodes close, so it may grow while the run goes on.
     """
     nodes: dict[str, Node] = {}
+    limit_blas_threads()  # the stages are the parallelism (segflow.engine.execution.blas)
     try:
         for node_id, spec in specs.items():
             node = spec.cls(node_id, spec.params, context)
