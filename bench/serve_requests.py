@@ -5,8 +5,9 @@
 1. Throughput: ``--clients`` concurrent clients post conveyor frames (PNG) until
    ``--requests`` have been answered, to
    - naive:   bench/naive_server.py (FastAPI + ultralytics, one model call per request);
-   - segflow: ``segflow serve`` with a detect-only workflow (same model, same predict
-              settings; concurrent requests micro-batched, batch_size 8, max_wait_ms 20);
+   - segflow: ``segflow serve`` with a detect-only workflow (same model on the same runtime,
+              ``runtime: ultralytics``; same predict settings; concurrent requests micro-batched,
+              batch_size 8, max_wait_ms 20);
               ``--batch-sizes 8,4`` serves one more per extra batch size, side by side;
    - ceiling: ``segflow run`` of the same workflow on the same frames in one process
               (no HTTP, no PNG decode): what the model itself allows.
@@ -14,8 +15,9 @@
    server's CPU time per request (user + system: on a shared machine it moves far less
    than a rate does). Goal: segflow >= 1.5x naive at a p95 no worse. ``--also DIR`` serves
    a second segflow from another checkout beside them: a change's before and after;
-   ``--compiled`` serves the workflow once more with ``runtime: compiled`` (the same model exported
-   for this box, a dynamic ONNX on onnxruntime here) beside the naive server on a like export;
+   ``--compiled`` serves the workflow once more with ``runtime: compiled`` (what ``auto`` does
+   with a ``.pt`` on a CPU: the same model exported for this box, a dynamic ONNX on onnxruntime
+   here) beside the naive server on a like export;
    ``--variant LABEL:K=V`` serves the main workflow once more with other environment variables;
    ``--naive-passive`` a second naive server whose OpenMP threads sleep while they wait, as
    ``segflow serve`` sets them (``OMP_WAIT_POLICY=PASSIVE``): what batching gives beyond that.
@@ -58,7 +60,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def detect_workflow(source: str, sink: str, model: Path = MODEL, confidence: float = 0.35, batch_size: int = 8,
-                    name: str = "stones-detect", runtime: str = "auto") -> str:
+                    name: str = "stones-detect", runtime: str = "ultralytics") -> str:
     return f"""version: 1
 name: {name}
 settings: {{max_inflight: 32}}

@@ -1,4 +1,4 @@
-"""``runtime: compiled``: a ``.pt`` exported on first use for the fastest runtime this box has, then cached.
+"""``runtime: auto`` and ``compiled``: a ``.pt`` exported on first use for the fastest runtime here, then cached.
 
 The ultralytics ``.pt`` path runs the network in eager PyTorch; the same
 network exported to a dynamic-shape ONNX graph runs on this project's edge
@@ -57,6 +57,25 @@ def compile_target(device: str, is_installed: Callable[[str], bool] = installed,
     if is_installed("tensorrt") and has_cuda(device):
         return "tensorrt"
     return "openvino" if is_installed("openvino") else "onnxruntime"
+
+
+def auto_compiles(device: str, is_installed: Callable[[str], bool] = installed,
+                  has_cuda: Callable[[str], bool] = cuda_device) -> bool:
+    """Whether ``runtime: auto`` compiles a ``.pt`` here: where the compiled model is the faster one.
+
+    On a CPU the ONNX graph on the edge runtime beats eager PyTorch (bench/compiled.py); on an
+    NVIDIA GPU a TensorRT engine beats it. On a GPU without TensorRT (or on Apple's mps) the
+    ``.pt`` stays on torch, on the GPU, rather than moving to an ONNX graph on the CPU. The
+    export needs ultralytics and onnx, and the target runtime to run it.
+    """
+    if not (is_installed("ultralytics") and is_installed("onnx")):
+        return False
+    target = compile_target(device, is_installed, has_cuda)
+    if target == "tensorrt":
+        return True
+    if device == "mps" or (device != "cpu" and has_cuda(device)):
+        return False
+    return is_installed(target)
 
 
 @dataclass(frozen=True)

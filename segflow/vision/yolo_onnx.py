@@ -42,14 +42,16 @@ def installed(package: str) -> bool:
 
 
 def choose_runtime(model: str, runtime: str, is_installed: Callable[[str], bool] = installed) -> str:
-    """The runtime that will run ``model``: ``auto`` gives an ``.onnx`` file the edge runtime.
+    """The runtime that will run ``model``, as far as the file's name says: what validation checks.
 
-    ``compiled`` gives a ``.pt`` the edge runtime too, through an ONNX export made on
-    first use (on an NVIDIA GPU with TensorRT the node builds an engine instead, see
-    :func:`segflow.vision.compiled.compile_target`); anything else goes where ``auto`` sends it.
-    On the edge runtime OpenVINO wins when it is installed (it is the faster CPU
-    runtime on Intel machines), else onnxruntime. Every other model (``.pt``,
-    ``.engine``, OpenVINO folders, ultralytics names) goes to ultralytics.
+    ``auto`` gives an ``.onnx`` file the edge runtime. ``compiled`` gives a ``.pt`` the edge
+    runtime too, through an ONNX export made on first use (on an NVIDIA GPU with TensorRT the
+    node builds an engine instead, see :func:`segflow.vision.compiled.compile_target`). ``auto``
+    gives a ``.pt`` ultralytics here: it needs ultralytics either way (to export it, or to run
+    it as it is), and the node decides at load time whether compiling is the faster path
+    (:func:`segflow.vision.compiled.auto_compiles`). On the edge runtime OpenVINO wins when it
+    is installed (it is the faster CPU runtime on Intel machines), else onnxruntime. Every
+    other model (``.engine``, OpenVINO folders, ultralytics names) goes to ultralytics.
     """
     suffix = Path(model).suffix.lower()
     if runtime == "compiled" and suffix == ".pt":  # exported to ONNX on first use (segflow.vision.compiled)

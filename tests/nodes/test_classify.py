@@ -76,7 +76,7 @@ def test_preprocessing_is_ultralytics_own(shape):
 
 
 def test_pt_and_onnx_agree_on_held_out_crops(crops, onnx_file):
-    pt, edge = make_node(SHIPPED, batch_size=64), make_node(onnx_file, batch_size=64)
+    pt, edge = make_node(SHIPPED, batch_size=64, runtime="ultralytics"), make_node(onnx_file, batch_size=64)
     assert edge.runtime == "onnxruntime" and pt.runtime == "ultralytics"
     assert edge.names == pt.names and edge.imgsz == pt.imgsz == 64  # the trained size, from each file
     images = [image for _, image in crops]

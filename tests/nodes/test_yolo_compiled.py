@@ -22,7 +22,7 @@ from segflow.engine import NodeError
 from segflow.engine.node import RunContext
 from segflow.nodes.models.classify import YoloClassifier
 from segflow.nodes.models.yolo import Yolo
-from segflow.vision.compiled import CompileSpec, compile_target, entry_path
+from segflow.vision.compiled import CompileSpec, auto_compiles, compile_target, entry_path
 from segflow.vision.yolo_export import ExportFailed
 from segflow.vision.yolo_onnx import runtime_problem
 
@@ -147,10 +147,53 @@ def test_the_classifier_compiled_agrees_with_its_pt(tmp_path, crops):  # noqa: F
         made.setup()
         return made
 
-    pt, fast = node("auto"), node("compiled")
+    pt, fast = node("ultralytics"), node("compiled")
     assert pt.runtime == "ultralytics" and fast.runtime in ("onnxruntime", "openvino")
     assert fast.names == pt.names and fast.imgsz == pt.imgsz
     images = [image for _, image in crops]
     p_pt, p_fast = pt.probabilities(images), fast.probabilities(images)
     assert np.array_equal(p_pt.argmax(1), p_fast.argmax(1))
     assert np.abs(p_pt - p_fast).max() < 1e-4
+
+
+def auto_node(models: Path, **params) -> Yolo:
+    context = RunContext(workflow_name="t", base_dir=ROOT, models_dir=models)
+    node = Yolo("detect", Yolo.Params(model=str(SHIPPED_PT), **{"confidence": 0.35, "imgsz": 320, **params}), context)
+    node.setup()
+    return node
+
+
+def test_auto_compiles_a_pt_on_a_cpu_and_finds_what_the_pt_finds(models, frames):  # noqa: F811
+    node = auto_node(models, retina_masks=True)  # runtime: auto, the default
+    assert node.runtime in ("onnxruntime", "openvino") and type(node.model).__module__ == "segflow.vision.yolo_onnx"
+    assert_same_detections([node.process(packet(f, i))["detections"] for i, f in enumerate(frames[:10])],
+                           reference(frames, True)[:10])
+    assert auto_node(models, runtime="ultralytics").runtime == "ultralytics"  # the .pt as it is, on request
+
+
+def test_auto_runs_the_pt_as_it_is_when_compiling_fails(tmp_path, monkeypatch, capfd):
+    def failing(*args, **kwargs):
+        raise ExportFailed("onnx export failed: no space left on device")
+
+    monkeypatch.setattr(compiled_module, "export_weights", failing)
+    node = auto_node(tmp_path)
+    assert node.runtime == "ultralytics" and len(node.process(packet(np.zeros((480, 640, 3), np.uint8), 0))
+                                                 ["detections"]) == 0
+    err = capfd.readouterr().err
+    assert "detect: cannot compile coffee-stones-seg.pt for onnxruntime (onnx export failed: no space left on " \
+           "device); running the .pt on ultralytics as it is" in err
+
+
+def test_auto_compiles_only_where_the_compiled_model_is_the_faster_one():
+    def having(*packages):
+        return lambda name: name in packages
+
+    full = having("ultralytics", "onnx", "onnxruntime")
+    assert auto_compiles("auto", full, lambda d: False)  # a CPU box: the ONNX graph beats eager torch
+    assert auto_compiles("cpu", full, lambda d: True)  # the CPU asked for, although a GPU is there
+    assert not auto_compiles("auto", full, lambda d: True)  # a GPU without TensorRT: torch on the GPU
+    assert not auto_compiles("cuda:0", full, lambda d: True)
+    assert not auto_compiles("mps", full, lambda d: False)
+    assert auto_compiles("auto", having("ultralytics", "onnx", "onnxruntime", "tensorrt"), lambda d: True)
+    assert not auto_compiles("auto", having("ultralytics", "onnxruntime"), lambda d: False)  # no exporter
+    assert not auto_compiles("auto", having("ultralytics", "onnx"), lambda d: False)  # nothing to run it on

@@ -52,10 +52,13 @@ from segflow.vision.yolo_onnx import EDGE_RUNTIMES, INSTALL, choose_runtime, run
 log = logging.getLogger(__name__)
 
 RuntimeName = Literal["auto", "compiled", "onnxruntime", "openvino", "ultralytics"]
-RUNTIME_HELP = ("What runs the model. auto: an .onnx file runs on the edge runtime (OpenVINO when installed, "
-                "else onnxruntime; no torch), anything else on ultralytics. compiled: a .pt is exported on first "
-                "use for the fastest runtime here (TensorRT on an NVIDIA GPU, else the edge runtime) and cached "
-                "in the model folder. ultralytics also runs .onnx, for comparison.")
+RUNTIME_HELP = ("What runs the model. auto: the fastest runtime here. An .onnx file runs on the edge runtime "
+                "(OpenVINO when installed, else onnxruntime; no torch); a local .pt is compiled on first use "
+                "(TensorRT on an NVIDIA GPU, else an ONNX graph on the edge runtime; cached in the model folder, "
+                "a progress line while it compiles) and runs on ultralytics as it is where compiling is not "
+                "faster (a GPU without TensorRT) or not possible; anything else runs on ultralytics. "
+                "compiled: always compile a .pt (an error when it cannot). ultralytics: the .pt (or .onnx) "
+                "as it is, for comparison.")
 
 
 class UltralyticsParams(BatchParams):
@@ -122,12 +125,14 @@ class UltralyticsModel(OnCrops, Node):
                                             params.sha256, cls.example_model)
 
     def load_weights(self) -> tuple[str, str, dict[Any, Any]]:
-        """Load the pinned weights (compiled first with ``runtime: compiled``): what was loaded, its task and names."""
+        """Load the pinned weights (compiled first where :func:`compiled_source` says so): what, its task and names."""
         p = self.params
         source = pinned_source(self.node_id, p.model, self.weights_file(p, self.context), p.sha256)
+        weights = source
         source, self.runtime = compiled_source(self.node_id, source, p, self.context)
         try:
-            key = (type(self).type_name, file_key(source), self.runtime, p.device, p.half)
+            # the weights' own key as well as the compiled file's: rewritten weights are loaded afresh
+            key = (type(self).type_name, file_key(weights), file_key(source), self.runtime, p.device, p.half)
             self.lease = lease(self.context.share_models, key, lambda: self.load(source))
             self.model, self.turn = self.lease.model, self.lease.lock  # calls on a shared model take turns
             task, names = self.model.task, self.model.names  # a file that is no model fails here too
@@ -301,27 +306,38 @@ def pinned_source(node_id: str, model: str, resolved: Path, sha256: str | None) 
 
 
 def compiled_source(node_id: str, source: str, params: Any, context: RunContext) -> tuple[str, str]:
-    """What to load and on which runtime; with ``runtime: compiled``, a ``.pt`` file's compiled export.
+    """What to load and on which runtime: a local ``.pt`` file's compiled export where that is faster.
 
-    The export is made on first use and cached (:mod:`segflow.vision.compiled`): a
-    TensorRT engine run by ultralytics on an NVIDIA GPU, else a dynamic ONNX graph
-    on the edge runtime.
+    ``runtime: compiled`` always compiles a ``.pt`` (and fails, located, when it cannot);
+    ``runtime: auto`` compiles it where that is the faster path (:func:`segflow.vision.compiled.auto_compiles`:
+    on a CPU, or on an NVIDIA GPU with TensorRT) and otherwise, or when compiling fails, runs the
+    ``.pt`` on ultralytics as it is, saying why. The export is made on first use and cached
+    (:mod:`segflow.vision.compiled`): a TensorRT engine run by ultralytics on an NVIDIA GPU, else
+    a dynamic ONNX graph on the edge runtime.
     """
     runtime = choose_runtime(params.model, params.runtime)
     weights = Path(source)
-    if params.runtime != "compiled" or weights.suffix.lower() != ".pt" or not weights.is_file():
+    if params.runtime not in ("auto", "compiled") or weights.suffix.lower() != ".pt" or not weights.is_file():
         return source, runtime
-    from segflow.vision.compiled import CompileSpec, compile_target, compiled
+    from segflow.vision.compiled import CompileSpec, auto_compiles, compile_target, compiled
     from segflow.vision.yolo_export import ExportFailed
 
+    if params.runtime == "auto" and not auto_compiles(params.device):
+        return source, runtime
     target = compile_target(params.device)
-    spec = CompileSpec.of(weights, target, params.device, params.imgsz, params.half)
     try:
+        spec = CompileSpec.of(weights, target, params.device, params.imgsz, params.half)
         entry = compiled(weights, spec, context.models_dir,
                          progress=lambda line: print(f"{node_id}: {line}", file=sys.stderr, flush=True))
-    except ExportFailed as exc:
+    except (ExportFailed, OSError) as exc:
+        if params.runtime == "auto":  # the .pt still runs: slower, never broken by the cache
+            log.warning("detect '%s': cannot compile %s for %s (%s): running it on ultralytics as it is",
+                        node_id, weights, target, exc)
+            print(f"{node_id}: cannot compile {weights.name} for {target} ({exc}); running the .pt on "
+                  "ultralytics as it is (runtime: ultralytics says so without trying)", file=sys.stderr, flush=True)
+            return source, "ultralytics"
         raise NodeError(f"node '{node_id}': cannot compile {weights} for {target}: {exc}",
-                        hint="runtime: auto runs the .pt on ultralytics as it is") from exc
+                        hint="runtime: ultralytics runs the .pt as it is") from exc
     return str(entry), "ultralytics" if target == "tensorrt" else target
 
 
