@@ -197,3 +197,13 @@ def test_auto_compiles_only_where_the_compiled_model_is_the_faster_one():
     assert auto_compiles("auto", having("ultralytics", "onnx", "onnxruntime", "tensorrt"), lambda d: True)
     assert not auto_compiles("auto", having("ultralytics", "onnxruntime"), lambda d: False)  # no exporter
     assert not auto_compiles("auto", having("ultralytics", "onnx"), lambda d: False)  # nothing to run it on
+
+
+def test_a_model_folder_that_cannot_be_written_is_no_error_under_auto(tmp_path, capfd):
+    blocked = tmp_path / "models"
+    blocked.write_text("a file where the model folder should be")  # no compiled/ can be made in it
+    node = auto_node(blocked)
+    assert node.runtime == "ultralytics"
+    assert "running the .pt on ultralytics as it is" in capfd.readouterr().err
+    with pytest.raises(NodeError, match="node 'detect': cannot compile .*coffee-stones-seg.pt for onnxruntime"):
+        compiled_node(blocked)  # runtime: compiled was asked for: there it is an error
