@@ -13,7 +13,9 @@ and a new entry is built; nothing is ever "updated in place".
 An entry is written under a temporary name and renamed, then its digest is
 written beside it (``.sha256``) the same way: a crash mid-export leaves no entry,
 and an entry whose bytes no longer match its digest (a disk error, a hand edit)
-is rebuilt, not loaded.
+is rebuilt, not loaded. One export per entry at a time, in this process and
+across processes (a lock file beside it): three editor sessions or two servers
+starting on the same new weights export them once, and all load the same file.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -129,18 +133,47 @@ def valid(entry: Path) -> bool:
         return False
 
 
+_entry_locks: dict[Path, threading.Lock] = {}
+_entry_locks_guard = threading.Lock()
+
+
+@contextmanager
+def one_export_at_a_time(entry: Path) -> Iterator[None]:
+    """Hold ``entry``'s lock: a thread's in this process, and a lock file's (``flock``) against other processes."""
+    with _entry_locks_guard:
+        lock = _entry_locks.setdefault(entry, threading.Lock())
+    with lock:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        with open(entry.with_name(f".{entry.name}.lock"), "a") as handle:
+            try:
+                import fcntl
+            except ImportError:  # not a POSIX system: the thread lock still holds within the process
+                yield
+                return
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
+
 def compiled(weights: Path, spec: CompileSpec, folder: Path | None, progress: Callable[[str], None]) -> Path:
     """The compiled file for ``weights`` under ``spec``: from the cache, else exported now (with a progress line).
 
-    Raises :class:`segflow.vision.yolo_export.ExportFailed` when the export fails.
+    Raises :class:`segflow.vision.yolo_export.ExportFailed` when the export fails, ``OSError``
+    when the model folder cannot be written.
     """
     entry = entry_path(weights, spec, folder)
     if valid(entry):
         return entry
+    with one_export_at_a_time(entry):
+        if valid(entry):  # another thread or process exported it while this one waited
+            return entry
+        return export_entry(weights, spec, entry, progress)
+
+
+def export_entry(weights: Path, spec: CompileSpec, entry: Path, progress: Callable[[str], None]) -> Path:
+    """Export ``weights`` to ``entry`` and write its digest beside it, each by a rename (the caller holds its lock)."""
     if entry.exists():
         log.warning("compiled model %s does not match its digest: compiling it again", entry)
     progress(f"compiling {weights.name} for {spec.target} (first use, cached in {entry.parent})...")
-    entry.parent.mkdir(parents=True, exist_ok=True)
     part = entry.with_name(f".{entry.name}.{secrets.token_hex(6)}.part")  # two starts at once: two parts
     try:
         export_weights(weights, "engine" if spec.target == "tensorrt" else "onnx", part,

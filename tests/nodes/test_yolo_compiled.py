@@ -50,6 +50,11 @@ def exports(monkeypatch) -> list[Path]:
     return calls
 
 
+def kept(models: Path) -> list[str]:
+    """What the cache holds, its lock files (one per entry, empty, kept) aside."""
+    return sorted(p.name for p in (models / "compiled").iterdir() if not p.name.endswith(".lock"))
+
+
 def compiled_node(models: Path, model: Path = SHIPPED_PT, **params) -> Yolo:
     context = RunContext(workflow_name="t", base_dir=ROOT, models_dir=models)
     node = Yolo("detect", Yolo.Params(model=str(model), runtime="compiled",
@@ -92,7 +97,7 @@ def test_first_use_prints_a_progress_line_and_a_corrupt_entry_is_rebuilt(tmp_pat
     entry.with_name(entry.name + ".sha256").unlink()  # the digest lost: the entry cannot be trusted
     compiled_node(tmp_path)
     assert len(exports) == 3
-    assert sorted(p.name for p in (tmp_path / "compiled").iterdir()) == [entry.name, entry.name + ".sha256"]
+    assert kept(tmp_path) == [entry.name, entry.name + ".sha256"]
 
 
 def test_the_cache_key_follows_the_file_runtime_device_and_options(tmp_path):
@@ -137,7 +142,7 @@ def test_a_failed_export_is_a_located_node_error(tmp_path, monkeypatch):
     with pytest.raises(NodeError, match="node 'detect': cannot compile .*coffee-stones-seg.pt for onnxruntime: "
                                         "onnx export failed: no space left on device"):
         compiled_node(tmp_path)
-    assert not any((tmp_path / "compiled").iterdir())  # nothing half-written left behind
+    assert kept(tmp_path) == []  # nothing half-written left behind
 
 
 def test_the_classifier_compiled_agrees_with_its_pt(tmp_path, crops):  # noqa: F811
@@ -207,3 +212,33 @@ def test_a_model_folder_that_cannot_be_written_is_no_error_under_auto(tmp_path, 
     assert "running the .pt on ultralytics as it is" in capfd.readouterr().err
     with pytest.raises(NodeError, match="node 'detect': cannot compile .*coffee-stones-seg.pt for onnxruntime"):
         compiled_node(blocked)  # runtime: compiled was asked for: there it is an error
+
+
+def test_sessions_starting_at_once_on_new_weights_export_them_once_and_share_the_file(tmp_path, exports):
+    import threading
+
+    starts: list[Yolo] = []
+    threads = [threading.Thread(target=lambda: starts.append(auto_node(tmp_path))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert len(starts) == 3 and len(exports) == 1  # the other two waited for the first and loaded its file
+    (entry,) = (tmp_path / "compiled").glob("*.onnx")
+    assert kept(tmp_path) == [entry.name, entry.name + ".sha256"]
+    assert all(node.runtime == "onnxruntime" or node.runtime == "openvino" for node in starts)
+
+
+def test_two_processes_starting_at_once_export_once(tmp_path):
+    import subprocess
+    import sys
+
+    script = ("import sys; from pathlib import Path; from segflow.vision.compiled import CompileSpec, compiled; "
+              "w = Path(sys.argv[1]); spec = CompileSpec.of(w, 'onnxruntime', 'cpu', 320, False); "
+              "print(compiled(w, spec, Path(sys.argv[2]), lambda line: print(line, file=sys.stderr)))")
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(SHIPPED_PT), str(tmp_path)], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outs]
+    assert sum("compiling coffee-stones-seg.pt" in err for _, err in outs) == 1  # the other waited on the lock
+    assert outs[0][0] == outs[1][0] and len(kept(tmp_path)) == 2
