@@ -7,7 +7,8 @@ The workflow served:
   image's mean brightness: the server's own paths (HTTP, upload, decode, batching,
   results) at the rate they allow, so 10,000 requests take minutes;
 - ``detect``: the detect-only stones workflow of bench/serve_requests.py (the real
-  model on conveyor frames): the model's memory too, at the model's rate.
+  model on conveyor frames, ``runtime: auto`` as shipped, so compiled): the model's memory
+  too, at the model's rate.
 
 One request in three is bad, in turn of seven kinds, each with the status it must
 get (junk bytes 422, a wrong content type 415, too many pixels 422, a cut PNG 422,
@@ -152,7 +153,8 @@ def main() -> None:
             workflow.write_text(LIGHT.replace("OUT", str(tmp)))
             name = "soak"
         else:
-            workflow.write_text(detect_workflow(f"{{path: {VIDEO}, loop: true}}", str(tmp / "run.jsonl")))
+            workflow.write_text(detect_workflow(f"{{path: {VIDEO}, loop: true}}", str(tmp / "run.jsonl"),
+                                                runtime="auto"))  # as shipped: the .pt compiled
             name = "stones-detect"
         good = good_cases(args.workflow, name)
         bad = bad_cases(name, good[0].body["files"]["image"][1])
