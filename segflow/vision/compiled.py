@@ -174,7 +174,7 @@ def export_entry(weights: Path, spec: CompileSpec, entry: Path, progress: Callab
     if entry.exists():
         log.warning("compiled model %s does not match its digest: compiling it again", entry)
     progress(f"compiling {weights.name} for {spec.target} (first use, cached in {entry.parent})...")
-    part = entry.with_name(f".{entry.name}.{secrets.token_hex(6)}.part")  # two starts at once: two parts
+    part = entry.with_name(f".{entry.name}.{secrets.token_hex(6)}.part")  # a crash leaves only a part
     try:
         export_weights(weights, "engine" if spec.target == "tensorrt" else "onnx", part,
                        imgsz=spec.imgsz, dynamic=True, device=spec.device, half=spec.half)

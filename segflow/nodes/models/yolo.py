@@ -331,8 +331,6 @@ def compiled_source(node_id: str, source: str, params: Any, context: RunContext)
                          progress=lambda line: print(f"{node_id}: {line}", file=sys.stderr, flush=True))
     except (ExportFailed, OSError) as exc:
         if params.runtime == "auto":  # the .pt still runs: slower, never broken by the cache
-            log.warning("node '%s': cannot compile %s for %s (%s): running it on ultralytics as it is",
-                        node_id, weights, target, exc)
             print(f"{node_id}: cannot compile {weights.name} for {target} ({exc}); running the .pt on "
                   "ultralytics as it is (runtime: ultralytics skips the attempt)", file=sys.stderr, flush=True)
             return source, "ultralytics"
