@@ -20,6 +20,8 @@ import math
 import cv2
 import numpy as np
 
+from segflow.vision.coverage import exact_cover
+
 MIN_TURN_DEG = 25.0  # turns gentler than this are curves, not corners
 STRAIGHT_DEG = 12.0  # a polygon vertex turning less than this is a ripple on one face
 SIMPLIFY_PX = 0.6  # tolerance of the polygon the faces are read from
@@ -43,11 +45,14 @@ def rebuild_corners(loops: tuple[np.ndarray, ...], level: np.ndarray, g: np.ndar
         return loops, level, ()
     if _misfit(sharpened, g, band, sigma) >= _misfit(loops, g, band, sigma):
         return loops, level, sharpened
-    cover = render_cover(sharpened, level.shape)
+    return sharpened, level_of(sharpened, level), loops
+
+
+def level_of(loops: tuple[np.ndarray, ...], level: np.ndarray) -> np.ndarray:
+    """A level field whose zero is ``loops``: each pixel's share inside them, ``level`` beyond their pixels."""
+    cover = exact_cover(loops, level.shape)
     partial = (cover > 0) & (cover < 1)
-    new_level = np.where(partial, 0.5 - cover,
-                         np.where(cover >= 1, np.minimum(level, -0.5), np.maximum(level, 0.5)))
-    return sharpened, new_level, loops
+    return np.where(partial, 0.5 - cover, np.where(cover >= 1, np.minimum(level, -0.5), np.maximum(level, 0.5)))
 
 
 def _area(loop: np.ndarray) -> float:

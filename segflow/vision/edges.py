@@ -33,9 +33,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from segflow.vision.corners import rebuild_corners, render_cover
+from segflow.vision.corners import level_of, rebuild_corners, render_cover
 from segflow.vision.edge_model import INNER, OUTER, fit_profile
 from segflow.vision.sectors import FINE, approximate_distance, outline_field, traced
+from segflow.vision.shape_fit import fit_shapes
 from segflow.vision.stroke import Stroke, fit_stroke
 
 W_IN = 6.0  # px inside the mask's outline beyond which the object's own level is read
@@ -65,11 +66,12 @@ class EdgeFit:
     outline: tuple[np.ndarray, ...] = ()  # the outer outlines as closed polylines, where known exactly
     stroke: Stroke | None = None  # a thin object's fitted stroke (width and centre line from its line-spread)
     alternative: tuple[np.ndarray, ...] = ()  # the outline a second, also plausible, model of the picture gives
+    shape: str = "sectors"  # the outline's model: sectors, polygon3/4, curve1-3 (shape_fit), stroke; "" from the mask
 
 
 def from_mask(mask: np.ndarray, reason: str, noise: float = math.nan) -> EdgeFit:
     """The mask's own pixel edges (the level crosses zero half-way between a mask pixel and the next)."""
-    return EdgeFit(0.5 - mask.astype(np.float64), "mask", reason, math.nan, math.nan, noise, math.nan, False)
+    return EdgeFit(0.5 - mask.astype(np.float64), "mask", reason, math.nan, math.nan, noise, math.nan, False, shape="")
 
 
 def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = None, hint_u: float = 0.0) -> EdgeFit:
@@ -142,9 +144,16 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
         # kept unless the outline explains the picture clearly better: a wedge is not a stroke
         if not isinstance(stroke, str) and stroke.residual <= STROKE_MISFIT * fit.residual:
             return EdgeFit(stroke.level, "image", "", stroke.sigma, stroke.contrast, noise, stroke.edge_u, False,
-                           (stroke.outline,), stroke, tuple(loops))
-    return EdgeFit(level, "image", "", fit.sigma, fit.contrast, noise, edge_u, own_blur, tuple(loops),
-                   alternative=alternative)
+                           (stroke.outline,), stroke, tuple(loops), "stroke")
+    sigma, shape = fit.sigma, "sectors"
+    if len(loops) == 1:  # a small object may be told better by a whole shape than by its sectors
+        accounts = fit_shapes(loops[0], g, band, fit.sigma, noise, sigma_hint is None, cut.n)
+        if accounts[0].name != "sectors":
+            # the next best account is the second plausible outline whose difference is part of u
+            alternative, loops, sigma = (accounts[1].loop,), (accounts[0].loop,), accounts[0].sigma
+            level, shape = level_of(loops, level), accounts[0].name
+    return EdgeFit(level, "image", "", sigma, fit.contrast, noise, edge_u, own_blur, tuple(loops),
+                   alternative=alternative, shape=shape)
 
 
 def _is_stroke(inside: np.ndarray) -> bool:

@@ -40,7 +40,8 @@ def parts(make_node, run_packet, image, scale):
     out = run_packet(make_node(MeasureMasks, {"scale": scale}), detections=found, image=image)["detections"]
     order = np.argsort(-out.data["length_mm"])  # the paper square is the roundest, the bar the longest
     return {
-        name: {k: float(v[i]) for k, v in out.data.items() if k not in ("class_name", "edge_method", "edge_fallback")}
+        name: {k: float(v[i]) for k, v in out.data.items()
+               if k not in ("class_name", "edge_method", "edge_fallback", "edge_shape")}
         for name, i in zip(("bar", "ellipse"), [order[0], order[-1]], strict=True)
     }, out
 

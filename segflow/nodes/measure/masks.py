@@ -164,6 +164,7 @@ class MeasureMasks(Node):
         data["edge_method"] = np.array([o.fit.method if o else "mask" for o in outlines], dtype=object)
         data["edge_fallback"] = np.array([o.fit.fallback if o else "empty mask" for o in outlines], dtype=object)
         data["edge_blur_px"] = np.array([o.fit.sigma if o else math.nan for o in outlines], dtype=np.float64)
+        data["edge_shape"] = np.array([o.fit.shape if o else "" for o in outlines], dtype=object)
         masks = detections.mask
         if n and any(o is not None and o.fit.method == "image" for o in outlines):
             masks = np.stack([o.mask(masks.shape[1:]) if o is not None and o.fit.method == "image" else masks[i]

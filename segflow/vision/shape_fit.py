@@ -1,0 +1,242 @@
+"""A small object's outline fitted whole, as a few-parameter shape, to its blurred picture.
+
+Sector by sector (:mod:`segflow.vision.edge_model`) an outline follows straight
+faces and gentle curves to a tenth of a pixel, but on a small object the lens
+blurs across most of it: an acute triangle's tips retreat by sigma / sin(half
+their angle) and no face is long enough to rebuild them from, and a 4 x 6 px
+ellipse's half-level reads rounder than the ellipse. Neither is in the picture
+itself, which still holds where the corners and ends are. Here whole shapes
+with few parameters are fitted to the grey levels, each rendered as the camera
+would see it (exact pixel coverage, blurred, over a background that may
+drift; levels solved exactly at every step):
+
+* polygons of 3 and 4 vertices, started from the outline's own polygon;
+* closed curves ``x(t) = cx + sum_k a_k cos kt + b_k sin kt`` (and ``y`` alike),
+  elliptic Fourier series of order 1 (an ellipse), 2 and 3, started from the
+  outline's own coefficients.
+
+Each candidate and the sector outline are scored by the Bayesian information
+criterion on the same pixels (misfit over the sensor noise, plus the number of
+parameters times log of the pixels), so a shape replaces the sector outline
+only where the picture says it is the better account of the object; a stone's
+irregular outline keeps its sectors. The next best account is returned too: the
+difference between the two is part of every figure's uncertainty.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from segflow.vision.coverage import exact_cover
+
+MAX_EXTENT = 40.0  # px: larger objects have faces long enough for the sector fit and corner rebuild
+CURVE_POINTS = 48  # points on a fitted curve's outline
+ORDERS = (1, 2, 3)  # elliptic Fourier orders of the curves tried (1: an ellipse)
+VERTICES = (3, 4)  # polygons tried
+ITERATIONS = 25
+STEP = 0.02  # px: finite-difference step of the shape parameters
+START_BLURS = (0.8, 1.3)  # px: blurs the ellipse is also fitted from when the frame's is not known
+CORNER_EVIDENCE = 6.0  # BIC units a polygon must beat the curves by (strong evidence)
+MIN_SIDE = 1.0  # px: a polygon side shorter than this has lost a vertex (the fit degenerated)
+
+
+@dataclass(frozen=True)
+class ShapeFit:
+    """One account of the object: its outline (closed, crop px), parameters, blur and misfit."""
+
+    name: str  # "sectors", "polygon3", "polygon4", "curve1" (an ellipse), "curve2", "curve3"
+    loop: np.ndarray
+    parameters: int
+    sigma: float
+    cost: float  # residual sum of squares over the band, grey levels squared
+    score: float  # BIC: cost / noise^2 + parameters * log(pixels); lower is better
+    params: np.ndarray | None = None  # the shape's own parameters (None for the sector outline)
+
+
+class _Picture:
+    """The crop's grey levels in the band and the renderer that compares an outline with them."""
+
+    def __init__(self, g: np.ndarray, band: np.ndarray) -> None:
+        h, w = band.shape
+        self.shape = (h, w)
+        self.band = band.ravel()
+        self.values = g.ravel()[self.band]
+        by, bx = np.nonzero(band)
+        self.linear = np.column_stack([np.ones(len(bx)), (bx - w / 2) / max(w, 1), (by - h / 2) / max(h, 1)])
+
+    def picture(self, loop: np.ndarray, sigma: float) -> np.ndarray:
+        """The blurred exact-coverage picture of the closed outline ``loop``, at the band's pixels."""
+        cover = exact_cover((loop,), self.shape)
+        blurred = cv2.GaussianBlur(cover, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+        return blurred.ravel()[self.band].astype(np.float64)
+
+    def residual(self, loop: np.ndarray, sigma: float) -> np.ndarray:
+        a = np.column_stack([self.linear, self.picture(loop, sigma)])
+        params, *_ = np.linalg.lstsq(a, self.values, rcond=None)
+        return self.values - a @ params
+
+
+def _curve(params: np.ndarray, order: int) -> np.ndarray:
+    """The closed curve of elliptic Fourier coefficients ``cx, cy, (a_k, b_k, c_k, d_k) for k = 1..order``."""
+    t = np.linspace(0, 2 * math.pi, CURVE_POINTS, endpoint=False)
+    x, y = np.full_like(t, params[0]), np.full_like(t, params[1])
+    for k in range(1, order + 1):
+        a, b, c, d = params[4 * k - 2:4 * k + 2]
+        x += a * np.cos(k * t) + b * np.sin(k * t)
+        y += c * np.cos(k * t) + d * np.sin(k * t)
+    return np.column_stack([x, y])
+
+
+def _curve_start(loop: np.ndarray, order: int) -> np.ndarray:
+    """The outline's own elliptic Fourier coefficients, its points spaced by arc length."""
+    steps = np.hypot(*(np.roll(loop, -1, axis=0) - loop).T)
+    t = 2 * math.pi * np.concatenate([[0.0], np.cumsum(steps)[:-1]]) / max(float(steps.sum()), 1e-9)
+    columns = [np.ones_like(t)]
+    for k in range(1, order + 1):
+        columns += [np.cos(k * t), np.sin(k * t)]
+    basis = np.column_stack(columns)
+    cx, *xs = np.linalg.lstsq(basis, loop[:, 0], rcond=None)[0]
+    cy, *ys = np.linalg.lstsq(basis, loop[:, 1], rcond=None)[0]
+    coef = [v for k in range(order) for v in (xs[2 * k], xs[2 * k + 1], ys[2 * k], ys[2 * k + 1])]
+    return np.array([cx, cy, *coef])
+
+
+def _polygon_start(loop: np.ndarray, k: int) -> np.ndarray | None:
+    """The outline's own polygon of ``k`` vertices (the tolerance that simplifies it to exactly that many)."""
+    contour = loop.astype(np.float32).reshape(-1, 1, 2)
+    low, high = 0.05, float(np.ptp(loop, axis=0).max())
+    for _ in range(30):
+        eps = (low + high) / 2
+        n = len(cv2.approxPolyDP(contour, eps, True))
+        if n == k:
+            return cv2.approxPolyDP(contour, eps, True).reshape(-1, 2).astype(np.float64).ravel()
+        low, high = (eps, high) if n > k else (low, eps)
+    return None
+
+
+def _fit(picture: _Picture, make, start: np.ndarray, sigma: float, free_sigma: bool) -> tuple[np.ndarray, float, float]:
+    """Levenberg-Marquardt on the shape parameters (and the blur): parameters, blur and misfit."""
+    params = start.copy()
+    steps = np.full(len(params), STEP)
+
+    def residual(p: np.ndarray, s: float) -> np.ndarray:
+        return picture.residual(make(p), s)
+
+    r = residual(params, sigma)
+    cost = float(r @ r)
+    damping = 1e-3
+    for _ in range(ITERATIONS):
+        columns = []
+        for j in range(len(params)):
+            p = params.copy()
+            p[j] += steps[j]
+            columns.append((residual(p, sigma) - r) / steps[j])
+        if free_sigma:
+            columns.append((residual(params, sigma + 0.02) - r) / 0.02)
+        jac = -np.column_stack(columns)
+        normal, gradient = jac.T @ jac, jac.T @ r
+        diagonal = np.maximum(np.diag(normal), 1e-9)
+        improved = False
+        while damping < 1e6:
+            try:
+                delta = np.linalg.solve(normal + damping * np.diag(diagonal), gradient)
+            except np.linalg.LinAlgError:
+                break
+            move = np.clip(delta[:len(params)], -2.0, 2.0)
+            new_params = params + move
+            new_sigma = float(np.clip(sigma + delta[-1], 0.3, 3.0)) if free_sigma else sigma
+            new_r = residual(new_params, new_sigma)
+            new_cost = float(new_r @ new_r)
+            if new_cost < cost:
+                improved = True
+                break
+            damping *= 10
+        if not improved:
+            break
+        moved = float(np.max(np.abs(move)))
+        params, sigma, r, cost = new_params, new_sigma, new_r, new_cost
+        damping = max(damping / 10, 1e-6)
+        if moved < 0.002:
+            break
+    return params, sigma, cost
+
+
+def fit_shapes(loop: np.ndarray, g: np.ndarray, band: np.ndarray, sigma: float, noise: float,
+               free_sigma: bool, sectors: int) -> list[ShapeFit]:
+    """The sector outline ``loop`` and every shape fitted from it, best account (lowest score) first.
+
+    ``band``: the pixels compared (the sector fit's); ``noise``: the sensor's grey-level
+    noise, which weighs misfit against parameters; ``sectors``: the sector fit's offsets.
+    """
+    picture = _Picture(g, band)
+    pixels = len(picture.values)
+    weight = 1.0 / max(noise, 0.5) ** 2
+    log_n = math.log(max(pixels, 2))
+    base = picture.residual(loop, sigma)
+    out = [ShapeFit("sectors", loop, sectors, sigma, float(base @ base), weight * float(base @ base) + sectors * log_n)]
+    if float(np.ptp(loop, axis=0).max()) > MAX_EXTENT or len(loop) < 8:
+        return out
+    for name, make, starts in _candidates(picture, loop, sigma, free_sigma, out):
+        fits = [_fit(picture, make, start, s0, free_sigma) for start, s0 in starts]
+        params, s, cost = min(fits, key=lambda f: f[2])
+        shape = make(params)
+        sides = np.hypot(*(np.roll(shape, -1, axis=0) - shape).T)
+        if (name.startswith("polygon") and sides.min() < MIN_SIDE) or _self_crossing(shape):
+            continue  # a polygon that lost a vertex, or an outline that folds over itself
+        count = len(params) + int(free_sigma)
+        # corners are a claim (they move calipers and perimeter): a polygon must beat the curves clearly
+        penalty = CORNER_EVIDENCE if name.startswith("polygon") else 0.0
+        out.append(ShapeFit(name, shape, count, s, cost, weight * cost + count * log_n + penalty, params))
+    return sorted(out, key=lambda f: f.score)
+
+
+def _candidates(picture: _Picture, loop: np.ndarray, sigma: float, free_sigma: bool, done: list[ShapeFit]):
+    """Each shape to fit: name, outline maker and starts (parameters, blur); a generator, as curves build on curves.
+
+    Size and blur trade off on a small object, and a sector fit gone astray (a mask far off)
+    brings a blur far from the lens's: started there a shape settles in the wrong place. So
+    the ellipse is fitted from a few blurs when the frame's is not known, and every later
+    shape starts from the blur it found. A curve of order k starts from the outline's own
+    coefficients and from the highest-order curve fitted so far (higher terms 0).
+    """
+    blurs = (sigma, *(b for b in START_BLURS if abs(b - sigma) > 0.15)) if free_sigma else (sigma,)
+    previous: ShapeFit | None = None
+    for order in ORDERS:
+        def make(p: np.ndarray, o: int = order) -> np.ndarray:
+            return _curve(p, o)
+
+        start = _curve_start(loop, order)
+        if previous is None or previous.params is None:
+            yield f"curve{order}", make, [(start, b) for b in blurs]
+        else:
+            grown = np.concatenate([previous.params, np.zeros(2 + 4 * order - len(previous.params))])
+            yield f"curve{order}", make, [(start, previous.sigma), (grown, previous.sigma)]
+        previous = next((f for f in done if f.name == f"curve{order}"), None) or previous
+    lens = previous.sigma if previous is not None else sigma
+    for k in VERTICES:
+        corners = _polygon_start(loop, k)
+        if corners is not None:
+            yield f"polygon{k}", lambda p: p.reshape(-1, 2), [(corners, lens)]
+
+
+def _cost(residual: np.ndarray) -> float:
+    return float(residual @ residual)
+
+
+def _self_crossing(poly: np.ndarray) -> bool:
+    """Whether two non-adjacent sides of a closed outline cross (a bow tie, a loop: not an outline)."""
+    a, b = poly, np.roll(poly, -1, axis=0)
+    k = len(poly)
+
+    def side(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0])
+
+    ai, bi, aj, bj = a[:, None], b[:, None], a[None, :], b[None, :]
+    crossing = (side(ai, bi, aj) * side(ai, bi, bj) < 0) & (side(aj, bj, ai) * side(aj, bj, bi) < 0)
+    i, j = np.triu_indices(k, 2)
+    apart = ~((i == 0) & (j == k - 1))
+    return bool(crossing[i[apart], j[apart]].any())
