@@ -74,12 +74,14 @@ def from_mask(mask: np.ndarray, reason: str, noise: float = math.nan) -> EdgeFit
     return EdgeFit(0.5 - mask.astype(np.float64), "mask", reason, math.nan, math.nan, noise, math.nan, False, shape="")
 
 
-def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = None, hint_u: float = 0.0) -> EdgeFit:
+def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = None, hint_u: float = 0.0,
+              shapes: bool = True) -> EdgeFit:
     """Place the edges of the object ``mask`` hints at, from ``gray`` (same crop; NaN where unseen).
 
     ``mask`` must have an empty border of :data:`BORDER` px. ``sigma_hint`` is the frame's
     edge blur (``hint_u`` its standard uncertainty), used for an object too small or thin
-    to show its own (see :mod:`segflow.vision.edge_model`).
+    to show its own (see :mod:`segflow.vision.edge_model`). ``shapes``: a small object's outline
+    may be replaced by a whole shape that explains the picture better (:mod:`segflow.vision.shape_fit`).
     """
     sd = approximate_distance(mask)
     seen = ~np.isnan(gray)
@@ -146,7 +148,7 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
             return EdgeFit(stroke.level, "image", "", stroke.sigma, stroke.contrast, noise, stroke.edge_u, False,
                            (stroke.outline,), stroke, tuple(loops), "stroke")
     sigma, shape = fit.sigma, "sectors"
-    if len(loops) == 1:  # a small object may be told better by a whole shape than by its sectors
+    if shapes and len(loops) == 1:  # a small object may be told better by a whole shape than by its sectors
         accounts = fit_shapes(loops[0], g, band, fit.sigma, noise, sigma_hint is None, cut.n)
         if accounts[0].name != "sectors":
             # the next best account is the second plausible outline whose difference is part of u

@@ -44,15 +44,17 @@ class Outline:
 
 
 def locate(mask: np.ndarray, gray: np.ndarray | None = None, sigma_hint: float | None = None,
-           others: np.ndarray | None = None, reason: str = "no image", hint_u: float = 0.0) -> Outline | None:
+           others: np.ndarray | None = None, reason: str = "no image", hint_u: float = 0.0,
+           shapes: bool = True) -> Outline | None:
     """Where the object ``mask`` hints at really ends: from the image's levels, else the mask's edges.
 
     ``gray`` is one channel or a BGR frame; of a frame, the channel (or grey) in which this
     object stands out most from what is around it is used: a red cherry's edge against its own
     dark shadow shows in red, not in grey. ``others`` (frame-sized) marks other objects'
     pixels, whose levels are not this object's background; ``sigma_hint`` is the frame's edge
-    blur and ``hint_u`` its standard uncertainty (:func:`segflow.vision.edges.fit_edges`).
-    Beyond the frame there are no levels: an object cut by the frame's edge ends there.
+    blur and ``hint_u`` its standard uncertainty; ``shapes``: also try whole shapes on a small
+    object (:func:`segflow.vision.edges.fit_edges`). Beyond the frame there are no levels: an
+    object cut by the frame's edge ends there.
     """
     crop, x0, y0 = crop_to_content(np.asarray(mask, dtype=bool), border=BORDER if gray is not None else 3)
     if not crop.any():
@@ -62,7 +64,7 @@ def locate(mask: np.ndarray, gray: np.ndarray | None = None, sigma_hint: float |
     window = _best_channel(crop, [crop_image(c, x0, y0, crop.shape) for c in _channels(gray)])
     if others is not None:
         window[(crop_image(others, x0, y0, crop.shape) > 0) & ~crop] = np.nan
-    fit = fit_edges(crop, window, sigma_hint, hint_u)
+    fit = fit_edges(crop, window, sigma_hint, hint_u, shapes)
     if fit.method == "image":
         fit = _mirror_beyond_frame(fit, x0, y0, gray.shape[:2])
     return Outline(x0, y0, fit)

@@ -12,7 +12,7 @@ drift; levels solved exactly at every step):
 
 * polygons of 3 and 4 vertices, started from the outline's own polygon;
 * closed curves ``x(t) = cx + sum_k a_k cos kt + b_k sin kt`` (and ``y`` alike),
-  elliptic Fourier series of order 1 (an ellipse), 2 and 3, started from the
+  elliptic Fourier series of order 1 (an ellipse) and 2, started from the
   outline's own coefficients.
 
 Each candidate and the sector outline are scored by the Bayesian information
@@ -26,19 +26,22 @@ difference between the two is part of every figure's uncertainty.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from segflow.vision.coverage import exact_cover
+from segflow.vision.coverage import cover_slope, exact_cover
 
 MAX_EXTENT = 40.0  # px: larger objects have faces long enough for the sector fit and corner rebuild
-CURVE_POINTS = 48  # points on a fitted curve's outline
-ORDERS = (1, 2, 3)  # elliptic Fourier orders of the curves tried (1: an ellipse)
+CURVE_POINTS = 40  # points on a fitted curve's outline
+ORDERS = (1, 2)  # elliptic Fourier orders of the curves tried (1: an ellipse; 3 was never chosen on the truth bench)
 VERTICES = (3, 4)  # polygons tried
 ITERATIONS = 25
-STEP = 0.02  # px: finite-difference step of the shape parameters
+POLISH = 8  # finite-difference iterations that finish a polygon's fit
+STEP = 0.02  # px: their step
+ASTRAY = 1.5  # misfit per pixel, in noise variances, beyond which the sector fit is taken to have gone astray
 START_BLURS = (0.8, 1.3)  # px: blurs the ellipse is also fitted from when the frame's is not known
 CORNER_EVIDENCE = 6.0  # BIC units a polygon must beat the curves by (strong evidence)
 MIN_SIDE = 1.0  # px: a polygon side shorter than this has lost a vertex (the fit degenerated)
@@ -48,7 +51,7 @@ MIN_SIDE = 1.0  # px: a polygon side shorter than this has lost a vertex (the fi
 class ShapeFit:
     """One account of the object: its outline (closed, crop px), parameters, blur and misfit."""
 
-    name: str  # "sectors", "polygon3", "polygon4", "curve1" (an ellipse), "curve2", "curve3"
+    name: str  # "sectors", "polygon3", "polygon4", "curve1" (an ellipse), "curve2"
     loop: np.ndarray
     parameters: int
     sigma: float
@@ -75,9 +78,20 @@ class _Picture:
         return blurred.ravel()[self.band].astype(np.float64)
 
     def residual(self, loop: np.ndarray, sigma: float) -> np.ndarray:
+        return self.solve(loop, sigma)[0]
+
+    def solve(self, loop: np.ndarray, sigma: float) -> tuple[np.ndarray, float]:
+        """Residuals with the background, its gradient and the object's contrast solved; and the contrast."""
         a = np.column_stack([self.linear, self.picture(loop, sigma)])
         params, *_ = np.linalg.lstsq(a, self.values, rcond=None)
-        return self.values - a @ params
+        return self.values - a @ params, float(params[-1])
+
+    def jacobian(self, loop: np.ndarray, sigma: float, point_jacobian: np.ndarray, contrast: float) -> np.ndarray:
+        """d(picture)/d(parameter) at the band's pixels: the coverage's slope, blurred, times the contrast."""
+        slope = cover_slope(loop, self.shape, point_jacobian)
+        columns = [cv2.GaussianBlur(layer, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE).ravel()[self.band]
+                   for layer in slope]
+        return contrast * np.column_stack(columns).astype(np.float64)
 
 
 def _curve(params: np.ndarray, order: int) -> np.ndarray:
@@ -118,26 +132,31 @@ def _polygon_start(loop: np.ndarray, k: int) -> np.ndarray | None:
     return None
 
 
-def _fit(picture: _Picture, make, start: np.ndarray, sigma: float, free_sigma: bool) -> tuple[np.ndarray, float, float]:
-    """Levenberg-Marquardt on the shape parameters (and the blur): parameters, blur and misfit."""
+def _fit(picture: _Picture, make: Callable[[np.ndarray], np.ndarray], point_jacobian: np.ndarray, start: np.ndarray,
+         sigma: float, free_sigma: bool, numeric: bool = False,
+         iterations: int = ITERATIONS) -> tuple[np.ndarray, float, float]:
+    """Levenberg-Marquardt on the shape parameters (and the blur): parameters, blur and misfit.
+
+    The shape's columns of the Jacobian are analytic (:func:`segflow.vision.coverage.cover_slope`)
+    or, with ``numeric``, finite differences (exact where pixels straddle a sharp corner, where the
+    analytic slope is the nearer side's only); the blur's is always a finite difference.
+    """
     params = start.copy()
-    steps = np.full(len(params), STEP)
-
-    def residual(p: np.ndarray, s: float) -> np.ndarray:
-        return picture.residual(make(p), s)
-
-    r = residual(params, sigma)
+    r, contrast = picture.solve(make(params), sigma)
     cost = float(r @ r)
     damping = 1e-3
-    for _ in range(ITERATIONS):
-        columns = []
-        for j in range(len(params)):
-            p = params.copy()
-            p[j] += steps[j]
-            columns.append((residual(p, sigma) - r) / steps[j])
+    for _ in range(iterations):
+        if numeric:
+            columns = []
+            for j in range(len(params)):
+                p = params.copy()
+                p[j] += STEP
+                columns.append(-(picture.residual(make(p), sigma) - r) / STEP)
+            jac = np.column_stack(columns)
+        else:
+            jac = picture.jacobian(make(params), sigma, point_jacobian, contrast)
         if free_sigma:
-            columns.append((residual(params, sigma + 0.02) - r) / 0.02)
-        jac = -np.column_stack(columns)
+            jac = np.column_stack([jac, -(picture.residual(make(params), sigma + 0.02) - r) / 0.02])
         normal, gradient = jac.T @ jac, jac.T @ r
         diagonal = np.maximum(np.diag(normal), 1e-9)
         improved = False
@@ -149,7 +168,7 @@ def _fit(picture: _Picture, make, start: np.ndarray, sigma: float, free_sigma: b
             move = np.clip(delta[:len(params)], -2.0, 2.0)
             new_params = params + move
             new_sigma = float(np.clip(sigma + delta[-1], 0.3, 3.0)) if free_sigma else sigma
-            new_r = residual(new_params, new_sigma)
+            new_r, new_contrast = picture.solve(make(new_params), new_sigma)
             new_cost = float(new_r @ new_r)
             if new_cost < cost:
                 improved = True
@@ -157,10 +176,10 @@ def _fit(picture: _Picture, make, start: np.ndarray, sigma: float, free_sigma: b
             damping *= 10
         if not improved:
             break
-        moved = float(np.max(np.abs(move)))
-        params, sigma, r, cost = new_params, new_sigma, new_r, new_cost
+        gain = cost - new_cost
+        params, sigma, r, cost, contrast = new_params, new_sigma, new_r, new_cost, new_contrast
         damping = max(damping / 10, 1e-6)
-        if moved < 0.002:
+        if float(np.max(np.abs(move))) < 0.002 or gain < 1e-4 * cost:
             break
     return params, sigma, cost
 
@@ -180,9 +199,12 @@ def fit_shapes(loop: np.ndarray, g: np.ndarray, band: np.ndarray, sigma: float, 
     out = [ShapeFit("sectors", loop, sectors, sigma, float(base @ base), weight * float(base @ base) + sectors * log_n)]
     if float(np.ptp(loop, axis=0).max()) > MAX_EXTENT or len(loop) < 8:
         return out
-    for name, make, starts in _candidates(picture, loop, sigma, free_sigma, out):
-        fits = [_fit(picture, make, start, s0, free_sigma) for start, s0 in starts]
+    for name, make, point_jacobian, starts in _candidates(picture, loop, sigma, max(noise, 0.5), free_sigma, out):
+        fits = [_fit(picture, make, point_jacobian, start, s0, free_sigma) for start, s0 in starts]
         params, s, cost = min(fits, key=lambda f: f[2])
+        if name.startswith("polygon"):  # a few exact steps: the analytic slope is only near right at a tip
+            params, s, cost = _fit(picture, make, point_jacobian, params, s, free_sigma, numeric=True,
+                                   iterations=POLISH)
         shape = make(params)
         sides = np.hypot(*(np.roll(shape, -1, axis=0) - shape).T)
         if (name.startswith("polygon") and sides.min() < MIN_SIDE) or _self_crossing(shape):
@@ -194,33 +216,57 @@ def fit_shapes(loop: np.ndarray, g: np.ndarray, band: np.ndarray, sigma: float, 
     return sorted(out, key=lambda f: f.score)
 
 
-def _candidates(picture: _Picture, loop: np.ndarray, sigma: float, free_sigma: bool, done: list[ShapeFit]):
+def _candidates(picture: _Picture, loop: np.ndarray, sigma: float, noise: float, free_sigma: bool,
+                done: list[ShapeFit]) -> Iterator[tuple[str, Callable[[np.ndarray], np.ndarray], np.ndarray, list]]:
     """Each shape to fit: name, outline maker and starts (parameters, blur); a generator, as curves build on curves.
 
     Size and blur trade off on a small object, and a sector fit gone astray (a mask far off)
     brings a blur far from the lens's: started there a shape settles in the wrong place. So
-    the ellipse is fitted from a few blurs when the frame's is not known, and every later
+    the ellipse is fitted from a few blurs when the frame's is not known and the sector fit
+    explains the picture poorly (misfit over :data:`ASTRAY` times the noise), and every later
     shape starts from the blur it found. A curve of order k starts from the outline's own
     coefficients and from the highest-order curve fitted so far (higher terms 0).
     """
-    blurs = (sigma, *(b for b in START_BLURS if abs(b - sigma) > 0.15)) if free_sigma else (sigma,)
+    astray = done[0].cost > ASTRAY * len(picture.values) * noise**2  # the sector fit explains the picture poorly
+    blurs = (sigma, *(b for b in START_BLURS if abs(b - sigma) > 0.15)) if free_sigma and astray else (sigma,)
     previous: ShapeFit | None = None
     for order in ORDERS:
         def make(p: np.ndarray, o: int = order) -> np.ndarray:
             return _curve(p, o)
 
         start = _curve_start(loop, order)
+        jacobian = _curve_jacobian(order)
         if previous is None or previous.params is None:
-            yield f"curve{order}", make, [(start, b) for b in blurs]
+            yield f"curve{order}", make, jacobian, [(start, b) for b in blurs]
         else:
             grown = np.concatenate([previous.params, np.zeros(2 + 4 * order - len(previous.params))])
-            yield f"curve{order}", make, [(start, previous.sigma), (grown, previous.sigma)]
+            yield f"curve{order}", make, jacobian, [(start, previous.sigma), (grown, previous.sigma)]
         previous = next((f for f in done if f.name == f"curve{order}"), None) or previous
-    lens = previous.sigma if previous is not None else sigma
+    lens = min(done, key=lambda f: f.cost).sigma  # the blur of the best account so far
     for k in VERTICES:
         corners = _polygon_start(loop, k)
         if corners is not None:
-            yield f"polygon{k}", lambda p: p.reshape(-1, 2), [(corners, lens)]
+            starts = [(corners, b) for b in ((sigma, lens) if abs(lens - sigma) > 0.1 else (sigma,))]
+            yield f"polygon{k}", lambda p: p.reshape(-1, 2), _polygon_jacobian(k), starts
+
+
+def _polygon_jacobian(k: int) -> np.ndarray:
+    """How a polygon's vertices move with its parameters (their own coordinates)."""
+    jac = np.zeros((k, 2, 2 * k))
+    for j in range(k):
+        jac[j, 0, 2 * j] = jac[j, 1, 2 * j + 1] = 1.0
+    return jac
+
+
+def _curve_jacobian(order: int) -> np.ndarray:
+    """How a curve's points (:func:`_curve`) move with its coefficients: they are linear in them."""
+    t = np.linspace(0, 2 * math.pi, CURVE_POINTS, endpoint=False)
+    jac = np.zeros((CURVE_POINTS, 2, 2 + 4 * order))
+    jac[:, 0, 0] = jac[:, 1, 1] = 1.0
+    for k in range(1, order + 1):
+        jac[:, 0, 4 * k - 2], jac[:, 0, 4 * k - 1] = np.cos(k * t), np.sin(k * t)
+        jac[:, 1, 4 * k], jac[:, 1, 4 * k + 1] = np.cos(k * t), np.sin(k * t)
+    return jac
 
 
 def _cost(residual: np.ndarray) -> float:

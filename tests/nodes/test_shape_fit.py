@@ -17,7 +17,7 @@ import pytest
 from segflow.tools.synth.figures import Shape, truth
 from segflow.tools.synth.optics import coverage
 from segflow.vision.coverage import exact_cover
-from segflow.vision.mask_geometry import measure_mask
+from segflow.vision.mask_geometry import measure, measure_mask
 from segflow.vision.outline import locate
 
 SHAPE = (60, 70)
@@ -109,3 +109,15 @@ def test_exact_cover_holds_the_polygons_area(outline):
     area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
     assert float(cover.sum()) == pytest.approx(area, abs=0.02 * math.sqrt(area))
     assert float(np.abs(cover - reference).max()) < 0.2  # the straight-edge share, off at a sharp tip only
+
+
+def test_shapes_off_keeps_the_sector_outline():
+    """`shapes: false` (measure.masks) trades the whole-shape fit for speed: the tips stay rounded off."""
+    outline = triangle(32, 15, 10)
+    true = truth(Shape("triangle", outline))
+    found = locate(inside(outline), picture(outline, 1.3), shapes=False)
+    assert found is not None and found.fit.shape == "sectors"
+    shaped = locate(inside(outline), picture(outline, 1.3))
+    assert shaped is not None and shaped.fit.shape == "polygon3"
+    short, right = measure(found).feret_max, measure(shaped).feret_max
+    assert abs(right - true["feret_max"]) < 0.5 * abs(short - true["feret_max"])
