@@ -48,6 +48,7 @@ MIN_CONTRAST = 12.0  # grey levels between object and background below which edg
 MIN_EXPLAINED = 0.6  # share of the band's grey-level variance the edge model must explain
 FIT_SECTOR = 4.0  # outline pixels per sector of the fitted outline: short enough for a 6 px blob
 STROKE_MISFIT = 1.2  # a stroke (4 shape parameters) replaces the outline (one per sector) unless this much worse
+PLAUSIBLE = 10.0  # BIC units within which a second account still counts (beyond: "very strong" evidence)
 STROKE_DEPTH = 4.0  # px: an object no deeper than this inside (7 px across) may be a stroke
 
 
@@ -151,8 +152,11 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     if shapes and len(loops) == 1:  # a small object may be told better by a whole shape than by its sectors
         accounts = fit_shapes(loops[0], g, band, fit.sigma, noise, sigma_hint is None, cut.n)
         if accounts[0].name != "sectors":
-            # the next best account is the second plausible outline whose difference is part of u
-            alternative, loops, sigma = (accounts[1].loop,), (accounts[0].loop,), accounts[0].sigma
+            # the next best account, if the picture finds it nearly as plausible, is the second
+            # outline whose difference is part of u; one it rules out (a tip rounded off) is not
+            plausible = accounts[1].score - accounts[0].score <= PLAUSIBLE
+            alternative = (accounts[1].loop,) if plausible else ()
+            loops, sigma = (accounts[0].loop,), accounts[0].sigma
             level, shape = level_of(loops, level), accounts[0].name
     return EdgeFit(level, "image", "", sigma, fit.contrast, noise, edge_u, own_blur, tuple(loops),
                    alternative=alternative, shape=shape)

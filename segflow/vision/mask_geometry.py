@@ -276,7 +276,9 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
     # tip by up to where the outline's faces meet: 2u spans that (both ends; the feret's ends
     # stand for the rectangle's length's too)
     tips = corners_lost = 0.0
-    if refined and fit.outline and blur > 0 and mapping is None and len(hull) >= 2:
+    # a whole shape (shape_fit) has its corners and ends where the picture put them: nothing hidden
+    whole = fit.shape.startswith(("polygon", "curve"))
+    if refined and fit.outline and blur > 0 and mapping is None and len(hull) >= 2 and not whole:
         gaps = np.hypot(*(hull[:, None] - hull[None]).transpose(2, 0, 1))
         poles = hull[list(np.unravel_index(int(np.argmax(gaps)), gaps.shape))]
         tips = sum(hidden_tip(fit.outline, pole, 2 * fit.sigma + 1) for pole in poles) / 2
