@@ -67,7 +67,8 @@ class EdgeFit:
     outline: tuple[np.ndarray, ...] = ()  # the outer outlines as closed polylines, where known exactly
     stroke: Stroke | None = None  # a thin object's fitted stroke (width and centre line from its line-spread)
     alternative: tuple[np.ndarray, ...] = ()  # the outline a second, also plausible, model of the picture gives
-    shape: str = "sectors"  # the outline's model: sectors, polygon3/4, curve1-3 (shape_fit), stroke; "" from the mask
+    shape: str = "sectors"  # the outline's model: sectors, polygon3/4, curve1-2 (shape_fit), stroke; "" from the mask
+    spread: tuple[tuple[np.ndarray, np.ndarray], ...] = ()  # a whole shape's outline one sd either way per axis
 
 
 def from_mask(mask: np.ndarray, reason: str, noise: float = math.nan) -> EdgeFit:
@@ -148,7 +149,7 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
         if not isinstance(stroke, str) and stroke.residual <= STROKE_MISFIT * fit.residual:
             return EdgeFit(stroke.level, "image", "", stroke.sigma, stroke.contrast, noise, stroke.edge_u, False,
                            (stroke.outline,), stroke, tuple(loops), "stroke")
-    sigma, shape = fit.sigma, "sectors"
+    sigma, shape, spread = fit.sigma, "sectors", ()
     if shapes and len(loops) == 1:  # a small object may be told better by a whole shape than by its sectors
         accounts = fit_shapes(loops[0], g, band, fit.sigma, noise, sigma_hint is None, cut.n)
         if accounts[0].name != "sectors":
@@ -157,9 +158,9 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
             plausible = accounts[1].score - accounts[0].score <= PLAUSIBLE
             alternative = (accounts[1].loop,) if plausible else ()
             loops, sigma = (accounts[0].loop,), accounts[0].sigma
-            level, shape = level_of(loops, level), accounts[0].name
+            level, shape, spread = level_of(loops, level), accounts[0].name, accounts[0].spread
     return EdgeFit(level, "image", "", sigma, fit.contrast, noise, edge_u, own_blur, tuple(loops),
-                   alternative=alternative, shape=shape)
+                   alternative=alternative, shape=shape, spread=spread)
 
 
 def _is_stroke(inside: np.ndarray) -> bool:

@@ -32,6 +32,7 @@ from segflow.vision.subpixel import crossing_points
 # Standard uncertainty of one edge position from a mask alone: a model's mask may sit a pixel
 # or two off the object, and nothing in the mask says which way (2u = 2 px).
 MASK_EDGE_U_PX = 1.0
+SHAPE_EDGE_U = 0.02  # px (and per px of blur): what a whole shape's model of the picture may miss, per edge
 
 
 @dataclass(frozen=True)
@@ -269,27 +270,32 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
     # difference from the outline a second plausible model of the picture gives (rounded or
     # cornered, the image's own half-level, or for a stroke the outline it replaced).
     blur = (fit.sigma if fit.method == "image" else 0.0) * unit
-    reach = math.hypot(edge_u, 0.15 * unit)
+    # a whole shape (shape_fit) has its corners and ends where the picture put them, a smooth
+    # outline with no outermost point scattered, and its own covariance (below): its edge terms
+    # are only what the model of the picture may miss
+    whole = fit.shape.startswith(("polygon", "curve"))
+    if whole:
+        edge_u = (SHAPE_EDGE_U + SHAPE_EDGE_U * fit.sigma) * unit
+    reach = edge_u if whole else math.hypot(edge_u, 0.15 * unit)
     # a rectangle at another orientation whose area is within its edges' 2u of the least one
     spread_length, spread_width = rect_spread(hull, 2 * math.sqrt(2) * reach * math.hypot(length, width))
     # a caliper end on a tip the lens rounded and no corner was rebuilt for may fall short of the
     # tip by up to where the outline's faces meet: 2u spans that (both ends; the feret's ends
     # stand for the rectangle's length's too)
     tips = corners_lost = 0.0
-    # a whole shape (shape_fit) has its corners and ends where the picture put them: nothing hidden
-    whole = fit.shape.startswith(("polygon", "curve"))
     if refined and fit.outline and blur > 0 and mapping is None and len(hull) >= 2 and not whole:
         gaps = np.hypot(*(hull[:, None] - hull[None]).transpose(2, 0, 1))
         poles = hull[list(np.unravel_index(int(np.argmax(gaps)), gaps.shape))]
         tips = sum(hidden_tip(fit.outline, pole, 2 * fit.sigma + 1) for pole in poles) / 2
         corners_lost = hidden_perimeter(fit.outline, 2 * fit.sigma + 1) / 2
     u_area = perimeter * edge_u
+    rounded = 0.0 if whole else 1.0  # the terms for what a lens rounds that an outline cannot follow
     u = {
         "area": u_area,
-        "perimeter": math.hypot(2 * math.pi * edge_u, 0.03 * perimeter, 0.5 * unit, corners_lost),
-        "length": math.hypot(math.sqrt(2) * reach, 0.2 * blur, spread_length / 2, tips),
+        "perimeter": math.hypot(2 * math.pi * edge_u, rounded * 0.03 * perimeter, rounded * 0.5 * unit, corners_lost),
+        "length": math.hypot(math.sqrt(2) * reach, rounded * 0.2 * blur, spread_length / 2, tips),
         "width": math.hypot(math.sqrt(2) * reach, spread_width / 2),
-        "feret_max": math.hypot(math.sqrt(2) * reach, 0.3 * blur + 0.1 * unit, tips),
+        "feret_max": math.hypot(math.sqrt(2) * reach, rounded * (0.3 * blur + 0.1 * unit), tips),
         "feret_min": math.sqrt(2) * reach,
         "circle_diameter": math.hypot(2 * edge_u, 0.02 * (feret_max - feret_min)),
         "skeleton_length": math.hypot(math.sqrt(max(ends, 1)) * (edge_u + 0.5 * unit), 0.02 * skeleton_len),
@@ -300,6 +306,11 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
         u.update(width=stroke.width_u * unit, mean_width=stroke.width_u * unit,
                  skeleton_length=stroke.length_u * unit,
                  area=math.hypot(stroke.length * stroke.width_u, stroke.width * stroke.length_u) * unit * unit)
+    if whole and fit.spread:  # the shape fit's own covariance, propagated through each figure
+        sways = [(_figures((plus,), mapping), _figures((minus,), mapping)) for plus, minus in fit.spread]
+        for name in ("area", "perimeter", "length", "width", "feret_max", "feret_min"):
+            change = math.sqrt(sum(((a[name] - b[name]) / 2) ** 2 for a, b in sways))
+            u[name] = math.hypot(u[name], change)
     other = _figures(fit.alternative, mapping) if fit.alternative else {}
     if other and skeleton and skeleton_len > 0:
         other["mean_width"] = other["area"] / skeleton_len

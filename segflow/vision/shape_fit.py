@@ -25,6 +25,7 @@ difference between the two is part of every figure's uncertainty.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ class ShapeFit:
     cost: float  # residual sum of squares over the band, grey levels squared
     score: float  # BIC: cost / noise^2 + parameters * log(pixels); lower is better
     params: np.ndarray | None = None  # the shape's own parameters (None for the sector outline)
+    spread: tuple[tuple[np.ndarray, np.ndarray], ...] = ()  # outlines one standard deviation either way
 
 
 class _Picture:
@@ -199,7 +201,9 @@ def fit_shapes(loop: np.ndarray, g: np.ndarray, band: np.ndarray, sigma: float, 
     out = [ShapeFit("sectors", loop, sectors, sigma, float(base @ base), weight * float(base @ base) + sectors * log_n)]
     if float(np.ptp(loop, axis=0).max()) > MAX_EXTENT or len(loop) < 8:
         return out
+    models = {}
     for name, make, point_jacobian, starts in _candidates(picture, loop, sigma, max(noise, 0.5), free_sigma, out):
+        models[name] = (make, point_jacobian)
         fits = [_fit(picture, make, point_jacobian, start, s0, free_sigma) for start, s0 in starts]
         params, s, cost = min(fits, key=lambda f: f[2])
         if name.startswith("polygon"):  # a few exact steps: the analytic slope is only near right at a tip
@@ -213,7 +217,43 @@ def fit_shapes(loop: np.ndarray, g: np.ndarray, band: np.ndarray, sigma: float, 
         # corners are a claim (they move calipers and perimeter): a polygon must beat the curves clearly
         penalty = CORNER_EVIDENCE if name.startswith("polygon") else 0.0
         out.append(ShapeFit(name, shape, count, s, cost, weight * cost + count * log_n + penalty, params))
-    return sorted(out, key=lambda f: f.score)
+    out.sort(key=lambda f: f.score)
+    best = out[0]
+    if best.params is not None:
+        out[0] = dataclasses.replace(best, spread=_spread(picture, *models[best.name], best, free_sigma))
+    return out
+
+
+def _spread(picture: _Picture, make: Callable[[np.ndarray], np.ndarray], point_jacobian: np.ndarray,
+            fit: ShapeFit, free_sigma: bool) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """The outline moved one standard deviation either way along each principal axis of the fit's covariance.
+
+    The covariance holds the blur and the linear levels too, so what they trade with the shape
+    (a small object's size with its unknown contrast, a width with the blur) is in it. A figure's
+    standard uncertainty is then the root sum of squares of half its change over the pairs.
+    """
+    assert fit.params is not None
+    params = fit.params
+    residual, contrast = picture.solve(make(params), fit.sigma)
+    columns = [picture.jacobian(make(params), fit.sigma, point_jacobian, contrast)]
+    if free_sigma:
+        step = 0.02
+        columns.append(-(picture.residual(make(params), fit.sigma + step) - residual)[:, None] / step)
+    columns += [picture.linear, picture.picture(make(params), fit.sigma)[:, None]]
+    full = np.column_stack(columns)
+    dof = max(len(residual) - full.shape[1], 1)
+    try:
+        cov = float(residual @ residual) / dof * np.linalg.inv(full.T @ full + 1e-9 * np.eye(full.shape[1]))
+    except np.linalg.LinAlgError:
+        return ()
+    count = len(params)
+    values, vectors = np.linalg.eigh((cov[:count, :count] + cov[:count, :count].T) / 2)
+    out = []
+    for value, vector in zip(values, vectors.T, strict=True):
+        if value > 0:
+            step_vector = math.sqrt(value) * vector
+            out.append((make(params + step_vector), make(params - step_vector)))
+    return tuple(out)
 
 
 def _candidates(picture: _Picture, loop: np.ndarray, sigma: float, noise: float, free_sigma: bool,

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from segflow.tools.measure_truth import SCENARIOS, evaluate, with_mask
 from segflow.tools.synth.figures import Shape, truth
 from segflow.tools.synth.optics import coverage
 from segflow.vision.coverage import exact_cover
@@ -121,3 +122,17 @@ def test_shapes_off_keeps_the_sector_outline():
     assert shaped is not None and shaped.fit.shape == "polygon3"
     short, right = measure(found).feret_max, measure(shaped).feret_max
     assert abs(right - true["feret_max"]) < 0.5 * abs(short - true["feret_max"])
+
+
+@pytest.mark.parametrize("kind", ["blob", "triangle"])
+def test_a_whole_shapes_uncertainty_is_neither_too_small_nor_inflated(kind):
+    """The truth bench's blobs and triangles (exact masks): the median |error| is a fair share of u.
+
+    For errors drawn with standard deviation u the median |error| / u is 0.67; a u ten times
+    too large (as from the sector fit's edge terms, before the shape fit's own covariance was
+    propagated: 0.02-0.2) gives 0.07, one too small gives more than 1.
+    """
+    results = evaluate(with_mask(SCENARIOS[kind], "exact"))
+    for figure in ("area", "perimeter", "feret_max"):
+        ratios = [abs(r.error) / r.u for r in results if r.figure == figure]
+        assert 0.15 <= float(np.median(ratios)) <= 1.5, figure
