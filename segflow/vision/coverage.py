@@ -32,9 +32,8 @@ def exact_cover(loops: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> np.nda
     cover = np.zeros((h, w), np.float32)
     if not loops:
         return cover
-    points = [np.round(loop * (1 << SHIFT)).astype(np.int32).reshape(-1, 1, 2) for loop in loops]
-    near = np.zeros((h, w), np.uint8)
-    cv2.polylines(near, points, True, 1, thickness=NEAR, lineType=cv2.LINE_8, shift=SHIFT)
+    points = [_fixed(loop) for loop in loops]
+    near = _near_mask(points, (h, w))
     inside = np.zeros((h, w), np.uint8)
     for p in points:  # even-odd: each loop flips what it encloses
         one = np.zeros((h, w), np.uint8)
@@ -57,6 +56,18 @@ def exact_cover(loops: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> np.nda
                 shares[close] = parts.reshape(-1, CORNER_SPLIT**2).mean(axis=1)
         cover[ys, xs] = shares
     return cover
+
+
+def _fixed(loop: np.ndarray) -> np.ndarray:
+    """A loop's points in OpenCV's fixed point (:data:`SHIFT` fractional bits)."""
+    return np.round(loop * (1 << SHIFT)).astype(np.int32).reshape(-1, 1, 2)
+
+
+def _near_mask(points: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """The pixels within :data:`NEAR` / 2 px of the outlines (fixed-point ``points``)."""
+    near = np.zeros(shape, np.uint8)
+    cv2.polylines(near, points, True, 1, thickness=NEAR, lineType=cv2.LINE_8, shift=SHIFT)
+    return near
 
 
 def _sharp_vertices(loops: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -123,10 +134,7 @@ def cover_slope(loop: np.ndarray, shape: tuple[int, ...], point_jacobian: np.nda
     h, w = shape[:2]
     count = point_jacobian.shape[2]
     slope = np.zeros((count, h, w), np.float32)
-    near = np.zeros((h, w), np.uint8)
-    cv2.polylines(near, [np.round(loop * (1 << SHIFT)).astype(np.int32).reshape(-1, 1, 2)], True, 1, thickness=NEAR,
-                  lineType=cv2.LINE_8, shift=SHIFT)
-    ys, xs = np.nonzero(near)
+    ys, xs = np.nonzero(_near_mask([_fixed(loop)], (h, w)))
     if not len(xs):
         return slope
     level, cos, nearest, t, outward = _nearest((loop,), xs.astype(np.float64), ys.astype(np.float64))

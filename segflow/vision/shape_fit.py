@@ -127,10 +127,10 @@ def _polygon_start(loop: np.ndarray, k: int) -> np.ndarray | None:
     low, high = 0.05, float(np.ptp(loop, axis=0).max())
     for _ in range(30):
         eps = (low + high) / 2
-        n = len(cv2.approxPolyDP(contour, eps, True))
-        if n == k:
-            return cv2.approxPolyDP(contour, eps, True).reshape(-1, 2).astype(np.float64).ravel()
-        low, high = (eps, high) if n > k else (low, eps)
+        simple = cv2.approxPolyDP(contour, eps, True)
+        if len(simple) == k:
+            return simple.reshape(-1, 2).astype(np.float64).ravel()
+        low, high = (eps, high) if len(simple) > k else (low, eps)
     return None
 
 
@@ -193,14 +193,14 @@ def fit_shapes(loop: np.ndarray, g: np.ndarray, band: np.ndarray, sigma: float, 
     ``band``: the pixels compared (the sector fit's); ``noise``: the sensor's grey-level
     noise, which weighs misfit against parameters; ``sectors``: the sector fit's offsets.
     """
+    if float(np.ptp(loop, axis=0).max()) > MAX_EXTENT or len(loop) < 8:  # no picture rendered for it
+        return [ShapeFit("sectors", loop, sectors, sigma, math.nan, math.nan)]
     picture = _Picture(g, band)
     pixels = len(picture.values)
     weight = 1.0 / max(noise, 0.5) ** 2
     log_n = math.log(max(pixels, 2))
     base = picture.residual(loop, sigma)
     out = [ShapeFit("sectors", loop, sectors, sigma, float(base @ base), weight * float(base @ base) + sectors * log_n)]
-    if float(np.ptp(loop, axis=0).max()) > MAX_EXTENT or len(loop) < 8:
-        return out
     models = {}
     for name, make, point_jacobian, starts in _candidates(picture, loop, sigma, max(noise, 0.5), free_sigma, out):
         models[name] = (make, point_jacobian)
