@@ -8,6 +8,8 @@ embedding runs at 256 px (the image_size param) to keep CPU time short.
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +29,10 @@ SMALL = {"image_size": 256, "device": "cpu"}
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    return random_sam2_checkpoint(CONFIG, tmp_path_factory.mktemp("sam2") / "sam2.1_random.pt")
+def checkpoint(tmp_path_factory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("sam2")
+    yield random_sam2_checkpoint(CONFIG, folder / "sam2.1_random.pt")
+    shutil.rmtree(folder, ignore_errors=True)  # 150 MB; the suite's disk: see tmp_path_retention_policy
 
 
 def make_node(checkpoint: Path, **params) -> Sam2Segment:

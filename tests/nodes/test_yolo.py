@@ -7,6 +7,8 @@ nothing, but shapes, fields, batching and error paths are the real ones.
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +27,13 @@ FAST = {"imgsz": 320, "max_det": 20, "confidence": 0.5}
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict[str, Path]:
+def models(tmp_path_factory) -> Iterator[dict[str, Path]]:
     folder = tmp_path_factory.mktemp("yolo")
-    return {
+    yield {
         "seg": random_yolo("yolov8n-seg.yaml", folder / "seg.pt"),
         "det": random_yolo("yolov8n.yaml", folder / "det.pt"),
     }
+    shutil.rmtree(folder, ignore_errors=True)  # the suite's disk: see tmp_path_retention_policy
 
 
 def make_node(model: Path | str, base: Path | None = None, **params) -> Yolo:

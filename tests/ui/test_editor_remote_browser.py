@@ -33,8 +33,11 @@ version: 1
 name: belt
 nodes:
   belt: {type: source.video, params: {path: assets/samples/conveyor.mp4}}
-  dim: {type: debug.invert, inputs: {image: belt.image}}
+  pace: {type: debug.simulated_model, params: {call_ms: 80}, inputs: {image: belt.image}}
+  dim: {type: debug.invert, inputs: {image: pace.image}}
 """
+# `pace` makes play last 12 s or more: bare, the 150 frames played in under the page's first status
+# poll (500 ms) on a fast CI machine, and the page never said "playing" before "finished".
 
 
 def test_a_remote_browser_gets_frames_and_play_from_the_editors_address(tmp_path):

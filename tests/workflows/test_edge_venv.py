@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def sh(*args, cwd: Path | None = None, timeout: int = 120) -> subprocess.Complet
 
 
 @pytest.fixture(scope="module")
-def edge_venv(tmp_path_factory) -> Path:
+def edge_venv(tmp_path_factory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("edge")
     source = folder / "segflow-src"
     source.mkdir()
@@ -45,7 +46,8 @@ def edge_venv(tmp_path_factory) -> Path:
     assert res.returncode == 0, res.stderr[-3000:]
     res = sh(python, "-m", "pip", "install", "--no-input", "--quiet", "--no-deps", source, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
-    return target
+    yield target
+    shutil.rmtree(folder, ignore_errors=True)  # 800 MB; the suite's disk: see tmp_path_retention_policy
 
 
 def folder_mb(folder: Path) -> float:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import statistics
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +55,11 @@ def _conftest_models():
 
 
 @pytest.fixture(scope="session")
-def sam_checkpoint(tmp_path_factory) -> Path:
+def sam_checkpoint(tmp_path_factory) -> Iterator[Path]:
     """Meta's checkpoints cannot be downloaded here: SAM 2.1 tiny with random weights, same file layout."""
-    return _conftest_models().random_sam2_checkpoint(SAM_CONFIG, tmp_path_factory.mktemp("sam2") / "sam2_random.pt")
+    folder = tmp_path_factory.mktemp("sam2")
+    yield _conftest_models().random_sam2_checkpoint(SAM_CONFIG, folder / "sam2_random.pt")
+    shutil.rmtree(folder, ignore_errors=True)  # 150 MB; the suite's disk: see tmp_path_retention_policy
 
 
 def overrides_for(name: str, request) -> list[str]:
