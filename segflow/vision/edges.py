@@ -147,8 +147,14 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
         stroke = fit_stroke(level < 0, g, seen, noise, sigma_hint, fit.sigma, hint_u)
         # kept unless the outline explains the picture clearly better: a wedge is not a stroke
         if not isinstance(stroke, str) and stroke.residual <= STROKE_MISFIT * fit.residual:
+            # The sector outline stays a second account (its difference part of u) where it explained
+            # the picture better than the stroke (which won on its fewer parameters), and where the
+            # stroke's centre line bends: a polynomial only approximates an arc, and how far off it
+            # is near the ends (where calipers reach) is known from no fit. A straight stroke that
+            # explains the picture better rules out the outline's rounded ends and bulging sides.
+            other = tuple(loops) if fit.residual < stroke.residual or stroke.degree > 1 else ()
             return EdgeFit(stroke.level, "image", "", stroke.sigma, stroke.contrast, noise, stroke.edge_u, False,
-                           (stroke.outline,), stroke, tuple(loops), "stroke")
+                           (stroke.outline,), stroke, other, "stroke", stroke.spread + stroke.bends)
     sigma, shape, spread = fit.sigma, "sectors", ()
     if shapes and len(loops) == 1:  # a small object may be told better by a whole shape than by its sectors
         accounts = fit_shapes(loops[0], g, band, fit.sigma, noise, sigma_hint is None, cut.n)

@@ -274,28 +274,35 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
     # outline with no outermost point scattered, and its own covariance (below): its edge terms
     # are only what the model of the picture may miss
     whole = fit.shape.startswith(("polygon", "curve"))
-    if whole:
+    # a straight stroke's sides and flat ends are fitted too, with their covariance (below), and
+    # each end carries its own model error (Stroke.end_u); a bent one's centre line is a polynomial
+    # that only approximates the arc near its ends, by an amount no fit tells: it keeps the
+    # outline's terms (a crack's max Feret diameter is 0.5 px off at 2-3 times its covariance's u)
+    fitted = whole or (fit.stroke is not None and fit.stroke.degree == 1 and bool(fit.spread))
+    if fitted:
         edge_u = (SHAPE_EDGE_U + SHAPE_EDGE_U * fit.sigma) * unit
-    reach = edge_u if whole else math.hypot(edge_u, 0.15 * unit)
+    reach = edge_u if fitted else math.hypot(edge_u, 0.15 * unit)
     # a rectangle at another orientation whose area is within its edges' 2u of the least one
     spread_length, spread_width = rect_spread(hull, 2 * math.sqrt(2) * reach * math.hypot(length, width))
     # a caliper end on a tip the lens rounded and no corner was rebuilt for may fall short of the
     # tip by up to where the outline's faces meet: 2u spans that (both ends; the feret's ends
     # stand for the rectangle's length's too)
     tips = corners_lost = 0.0
-    if refined and fit.outline and blur > 0 and mapping is None and len(hull) >= 2 and not whole:
+    if refined and fit.outline and blur > 0 and mapping is None and len(hull) >= 2 and not fitted:
         gaps = np.hypot(*(hull[:, None] - hull[None]).transpose(2, 0, 1))
         poles = hull[list(np.unravel_index(int(np.argmax(gaps)), gaps.shape))]
         tips = sum(hidden_tip(fit.outline, pole, 2 * fit.sigma + 1) for pole in poles) / 2
         corners_lost = hidden_perimeter(fit.outline, 2 * fit.sigma + 1) / 2
     u_area = perimeter * edge_u
-    rounded = 0.0 if whole else 1.0  # the terms for what a lens rounds that an outline cannot follow
+    rounded = 0.0 if fitted else 1.0  # the terms for what a lens rounds that an outline cannot follow
+    ends_u = math.sqrt(2) * fit.stroke.end_u * unit if fitted and fit.stroke is not None else 0.0
     u = {
         "area": u_area,
-        "perimeter": math.hypot(2 * math.pi * edge_u, rounded * 0.03 * perimeter, rounded * 0.5 * unit, corners_lost),
-        "length": math.hypot(math.sqrt(2) * reach, rounded * 0.2 * blur, spread_length / 2, tips),
+        "perimeter": math.hypot(2 * math.pi * edge_u, rounded * 0.03 * perimeter, rounded * 0.5 * unit, corners_lost,
+                                2 * ends_u),
+        "length": math.hypot(math.sqrt(2) * reach, rounded * 0.2 * blur, spread_length / 2, tips, ends_u),
         "width": math.hypot(math.sqrt(2) * reach, spread_width / 2),
-        "feret_max": math.hypot(math.sqrt(2) * reach, rounded * (0.3 * blur + 0.1 * unit), tips),
+        "feret_max": math.hypot(math.sqrt(2) * reach, rounded * (0.3 * blur + 0.1 * unit), tips, ends_u),
         "feret_min": math.sqrt(2) * reach,
         "circle_diameter": math.hypot(2 * edge_u, 0.02 * (feret_max - feret_min)),
         "skeleton_length": math.hypot(math.sqrt(max(ends, 1)) * (edge_u + 0.5 * unit), 0.02 * skeleton_len),
@@ -306,10 +313,13 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
         u.update(width=stroke.width_u * unit, mean_width=stroke.width_u * unit,
                  skeleton_length=stroke.length_u * unit,
                  area=math.hypot(stroke.length * stroke.width_u, stroke.width * stroke.length_u) * unit * unit)
-    if whole and fit.spread:  # the shape fit's own covariance, propagated through each figure
+    if fitted and fit.spread:  # the shape's or stroke's own covariance, propagated through each figure
         sways = [(_figures((plus,), mapping), _figures((minus,), mapping)) for plus, minus in fit.spread]
         for name in ("area", "perimeter", "length", "width", "feret_max", "feret_min"):
-            change = math.sqrt(sum(((a[name] - b[name]) / 2) ** 2 for a, b in sways))
+            # a stroke's width and area have its fit's own u (above): only its centre line's bends add
+            own = fit.stroke is not None and name in ("area", "width")
+            moves = sways[len(fit.spread) - len(fit.stroke.bends):] if own and fit.stroke else sways
+            change = math.sqrt(sum(((a[name] - b[name]) / 2) ** 2 for a, b in moves))
             u[name] = math.hypot(u[name], change)
     other = _figures(fit.alternative, mapping) if fit.alternative else {}
     if other and skeleton and skeleton_len > 0:

@@ -35,6 +35,9 @@ from segflow.vision.edge_model import square_cover
 REACH = 4.0  # px beyond the stroke (plus 3 sigma) that the fit reads
 MAX_DEGREE = 5  # of the centre line's polynomial: an arc with a slow wave on it
 BEND_PX = 0.1  # px: a centre line is given another degree only if that follows the mass this much closer
+# ... and closer by this share of the profile's own spread (a bar 5.5 px wide under sigma 1.2 took a
+# 0.2 px bend from shading across it, and its outline's calipers read 0.2 px wide)
+BEND_SHARE = 0.01
 ITERATIONS = 20
 STEP = 0.02  # px, finite-difference step of the Jacobian
 END_MODEL = 0.25  # an end's model error in units of sigma^2 / width (chosen on seed 1 of the truth bench)
@@ -56,6 +59,12 @@ class Stroke:
     explained: float
     residual: float  # RMS misfit, grey levels
     edge_u: float  # of one side's position: half the width's
+    end_u: float = 0.0  # each end's own model error (END_MODEL), beyond the fit's scatter
+    # the outline one standard deviation either way along each principal axis of the covariance
+    # of width and ends (the blur's share included): how far each figure of the outline may move
+    spread: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
+    bends: tuple[tuple[np.ndarray, np.ndarray], ...] = ()  # the same for the centre line's own covariance
+    degree: int = 1  # of the centre line's polynomial: exact for a straight line, an approximation of an arc
 
 
 class _Geometry:
@@ -65,7 +74,7 @@ class _Geometry:
                  u_range: tuple[float, float]) -> None:
         h, w = shape
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
-        self.origin, self.axis, self.coef = origin, axis, coef
+        self.origin, self.axis, self.coef, self.u_range = origin, axis, coef, u_range
         normal = np.array([-axis[1], axis[0]])
         u = (xs - origin[0]) * axis[0] + (ys - origin[1]) * axis[1]
         v = (xs - origin[0]) * normal[0] + (ys - origin[1]) * normal[1]
@@ -79,9 +88,8 @@ class _Geometry:
         self.cos_across = (-slope * axis[0] + normal[0]) / stretch
         self.cos_along = (axis[0] + slope * normal[0]) / stretch
         foot = u + off * slope / stretch**2  # the foot of the normal, to first order
-        grid = np.linspace(lo - 20, hi + 20, 2048)
-        arc = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(grid), np.diff(np.polyval(coef, grid))))])
-        self.grid, self.arc = grid, arc - np.interp(lo, grid, arc)
+        grid, arc = _arc(coef, u_range)
+        self.grid, self.arc = grid, arc
         self.along = np.interp(foot, grid, self.arc)
         # beyond the ends the line runs on straight, along its end tangents
         for end, beyond in ((lo, foot < lo), (hi, foot > hi)):
@@ -98,12 +106,19 @@ class _Geometry:
         cos = np.where(side >= end, self.cos_across, self.cos_along)
         return square_cover(np.maximum(side, end), cos)
 
-    def outline(self, rho: float, s0: float, s1: float) -> np.ndarray:
-        """The stroke's outline: one side, the flat end, the other side back, the other end."""
+    def outline(self, rho: float, s0: float, s1: float, coef: np.ndarray | None = None) -> np.ndarray:
+        """The stroke's outline: one side, the flat end, the other side back, the other end.
+
+        ``coef``: another centre line in the same frame (its ends at the same arc lengths).
+        """
+        if coef is None:
+            coef, (grid, arc) = self.coef, (self.grid, self.arc)
+        else:
+            grid, arc = _arc(coef, self.u_range)
         s = np.linspace(s0, s1, max(int((s1 - s0) * 2), 2) + 1)
-        u = np.interp(s, self.arc, self.grid)
-        slope = np.polyval(np.polyder(self.coef), u)
-        v = np.polyval(self.coef, u)
+        u = np.interp(s, arc, grid)
+        slope = np.polyval(np.polyder(coef), u)
+        v = np.polyval(coef, u)
         nu, nv = -slope / np.sqrt(1 + slope**2), 1 / np.sqrt(1 + slope**2)
         normal = np.array([-self.axis[1], self.axis[0]])
         centre = self.origin + u[:, None] * self.axis + v[:, None] * normal
@@ -111,8 +126,21 @@ class _Geometry:
         return np.vstack([centre + rho * across, (centre - rho * across)[::-1]])
 
 
-def _centre_line(region: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
-    """Principal frame of ``region`` and the polynomial through the weighted mass of its profile."""
+def _arc(coef: np.ndarray, u_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """A grid along the principal axis and the centre line's arc length at each, zero at the range's start."""
+    lo, hi = u_range
+    grid = np.linspace(lo - 20, hi + 20, 2048)
+    arc = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(grid), np.diff(np.polyval(coef, grid))))])
+    return grid, arc - np.interp(lo, grid, arc)
+
+
+def _centre_line(region: np.ndarray, weight: np.ndarray,
+                 noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple, np.ndarray]:
+    """Principal frame of ``region`` and the polynomial through the weighted mass of its profile.
+
+    Also the polynomial's covariance from the noise on the weights (``noise`` grey levels
+    per pixel): each pixel's mass moves the line by its distance from it.
+    """
     ys, xs = np.nonzero(region)
     pts = np.column_stack([xs, ys]).astype(np.float64)
     origin = pts.mean(axis=0)
@@ -128,8 +156,11 @@ def _centre_line(region: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np
         fits.append((float(np.average((v - np.polyval(coef, u)) ** 2, weights=w)), coef))
     # the lowest degree that follows the line about as well as the highest: a bar stays straight
     least = fits[-1][0]
-    coef = next(c for spread, c in fits if spread <= least + BEND_PX**2)
-    return origin, axis, coef, (float(u.min()), float(u.max()))
+    coef = next(c for spread, c in fits if spread <= least + max(BEND_PX**2, BEND_SHARE * least))
+    design = np.vander(u, len(coef))
+    bread = np.linalg.pinv(design.T @ (design * w[:, None]))
+    meat = design.T @ (design * (noise * (v - np.polyval(coef, u)))[:, None] ** 2)
+    return origin, axis, coef, (float(u.min()), float(u.max())), bread @ meat @ bread
 
 
 def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float,
@@ -149,7 +180,7 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     sign = 1.0 if a >= b else -1.0
     near = seen & (dist_out <= 3)
     mass = np.clip(sign * (g - b), 0, None) * near
-    origin, axis, coef, u_range = _centre_line(near & (mass > 0), mass)
+    origin, axis, coef, u_range, _ = _centre_line(near & (mass > 0), mass)
     geo = _Geometry(inside.shape, origin, axis, coef, u_range)
     depth = float(np.abs(geo.across[inside]).max()) + 0.5
     reach = REACH + 3 * sigma_start
@@ -158,7 +189,7 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     band &= (geo.along > along_in.min() - reach) & (geo.along < along_in.max() + reach)
     # the centre line again, from the mass within the band only (a neighbour's edge is not this line's)
     mass = np.clip(sign * (g - b), 0, None) * (band & (np.abs(geo.across) < depth + 2 * sigma_start))
-    origin, axis, coef, u_range = _centre_line(mass > 0, mass)
+    origin, axis, coef, u_range, coef_cov = _centre_line(mass > 0, mass, noise)
     geo = _Geometry(inside.shape, origin, axis, coef, u_range)
     values = g[band]
     prior = sigma_hint is not None and hint_u > 0
@@ -214,7 +245,27 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     explained = 1 - cost / len(values) / spread if spread > 0 else 0.0
     contrast = float(params[-1])
     return Stroke(geo.level(rho, s0, s1), geo.outline(rho, s0, s1), 2 * rho, 2 * rho_u, s1 - s0, length_u,
-                  sigma, sigma_u, contrast, explained, math.sqrt(variance), rho_u)
+                  sigma, sigma_u, contrast, explained, math.sqrt(variance), rho_u, end_u,
+                  _spread(geo, np.array([rho, s0, s1]), cov[:3, :3]), _bends(geo, (rho, s0, s1), coef_cov),
+                  len(coef) - 1)
+
+
+def _spread(geo: _Geometry, shape: np.ndarray, cov: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Outlines at the fit one sd either way along each principal axis of (half-width, ends)' covariance.
+
+    The marginal covariance: the blur, fitted with them, is in it. The centre line's own
+    scatter is not (it is fitted to the profile's mass, not in this fit).
+    """
+    values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+    pairs = []
+    for value, vector in zip(values, vectors.T, strict=True):
+        if value <= 0 or not np.isfinite(value):
+            continue
+        step = math.sqrt(value) * vector
+        plus, minus = shape + step, shape - step
+        plus[0], minus[0] = max(plus[0], 0.05), max(minus[0], 0.05)
+        pairs.append((geo.outline(*plus), geo.outline(*minus)))
+    return tuple(pairs)
 
 
 def _descend(solve, theta: np.ndarray, free: list[int]) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
@@ -253,3 +304,12 @@ def _jacobian(solve, theta: np.ndarray, residual: np.ndarray, free: list[int]) -
         columns.append((solve(step)[2] - residual) / STEP)
     return np.column_stack(columns)
 
+
+
+def _bends(geo: _Geometry, shape: tuple[float, float, float],
+           cov: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Outlines on the centre line one sd either way along each principal axis of its covariance."""
+    values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+    return tuple((geo.outline(*shape, coef=geo.coef + math.sqrt(value) * vector),
+                  geo.outline(*shape, coef=geo.coef - math.sqrt(value) * vector))
+                 for value, vector in zip(values, vectors.T, strict=True) if value > 0 and np.isfinite(value))
