@@ -321,7 +321,7 @@ def build(editor: Editor) -> None:
         graph = canvas.editor_payload(editor, validation.issues)
         note = st.session_state.get("canvas_note")
         graph["note"] = note if note and note.get("revision") == editor.revision else None
-        graph["seq"] = st.session_state.get("canvas_seq")
+        graph["seq"] = editor.canvas_seq if editor.canvas_seq is not None else st.session_state.get("canvas_seq")
         graph["live"] = live  # during Play the footers follow the frame view, with no rerun
         # Every problem is listed in the canvas's own panel of fixed height (and marked on its node):
         # banners on the page moved the canvas with each edit, and a click then landed on the page.

@@ -179,7 +179,13 @@ def handle_value(editor: Editor, value: dict[str, Any], handled: float | None) -
     a ``batch`` until a render echoes its seq (``handled``); events at or below
     ``handled`` were applied already and are skipped. Returns the last message,
     whether it is an error, and the new ``handled``.
+
+    The editor keeps its own mark (``Editor.canvas_seq``) too, and the later of the two
+    counts: a quick add was once applied twice on a loaded machine (13 nodes for 12), and
+    the object the edits change cannot fall behind them, whatever the session keeps.
     """
+    marks = [m for m in (handled, editor.canvas_seq) if m is not None]
+    handled = max(marks) if marks else None
     events = value.get("events") if value.get("action") == "batch" else [value]
     message, error = "", False
     for event in events if isinstance(events, list) else []:
@@ -193,6 +199,7 @@ def handle_value(editor: Editor, value: dict[str, Any], handled: float | None) -
             message, error = text, bad
         if isinstance(seq, (int, float)):
             handled = seq if handled is None else max(handled, seq)
+            editor.canvas_seq = handled
     return message, error, handled
 
 

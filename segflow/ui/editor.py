@@ -50,6 +50,8 @@ class Editor:
     history: History = field(default_factory=History)
     clipboard: dict[str, Any] | None = None  # copied nodes (EditorState.copy_nodes), kept across files
     input_values: dict[str, Any] = field(default_factory=dict)  # the Run tab's form: values of `inputs:`
+    # the highest canvas event seq applied to this editor (canvas.handle_value)
+    canvas_seq: float | None = None
     _saved_layout: dict[str, tuple[float, float]] | None = None  # the side file as last read or written
     _validated: tuple[str, ValidationResult] | None = None
     _session: EditorSession | None = None

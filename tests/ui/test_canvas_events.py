@@ -48,6 +48,19 @@ def test_a_batch_resent_after_a_lost_value_applies_each_event_once(editor):
     assert not editor.can_undo
 
 
+def test_an_add_resent_after_the_sessions_mark_was_lost_is_not_applied_again(editor):
+    """The session's mark (``handled``) may fall behind what was applied; the editor's own does not.
+
+    A quick add was once drawn twice on a loaded CI machine (13 nodes for 12): replayed with
+    no mark, the same add would make a second node.
+    """
+    add = {"seq": 5.0, "action": "add", "type": "debug.noop", "x": 900, "y": 900}
+    before = len(editor.state.node_ids())
+    canvas.handle_value(editor, {"action": "batch", "events": [add]}, None)
+    message, error, handled = canvas.handle_value(editor, {"action": "batch", "events": [add]}, None)
+    assert len(editor.state.node_ids()) == before + 1 and handled == 5.0 and message == ""
+
+
 def test_a_single_event_and_an_unknown_one(editor):
     assert canvas.handle_value(editor, {"seq": 5, "action": "select", "node": "label"}, None) == ("", False, 5)
     assert editor.selected == "label"

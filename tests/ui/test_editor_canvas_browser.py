@@ -207,7 +207,8 @@ def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
         # Each noop brings a validation problem (its input is not wired); listed above the canvas,
         # they pushed it down mid-click and the next click landed on the page instead of "+ Add node".
         # Now they go to the canvas's own problems panel, of fixed height.
-        count = len(node_ids(frame))
+        ids_before = node_ids(frame)
+        count = len(ids_before)
         canvas_top = page.locator('iframe[title*="segflow_canvas"]').bounding_box()["y"]
         wrap_box = rect(frame.locator("#wrap"))
         problems = frame.locator("#problems .sf-problem")
@@ -216,7 +217,10 @@ def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
             frame.locator("#add").click()
             frame.locator("#palette-q").fill(query)
             frame.locator("#palette-q").press("Enter")
-        expect(frame.locator(".sf-node")).to_have_count(count + 3)  # all three quick adds drawn
+        try:
+            expect(frame.locator(".sf-node")).to_have_count(count + 3)  # all three quick adds drawn
+        except AssertionError as exc:  # which node is missing or doubled: node ids say
+            raise AssertionError(f"{exc}\nnodes before the adds: {ids_before}; now: {node_ids(frame)}") from None
         noops = frame.locator('.sf-node[data-type="debug.noop"]')
         expect(noops).to_have_count(3)
         wait_until(lambda: problems.count() > problems_before, "the new nodes' problems listed")
