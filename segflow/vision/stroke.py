@@ -6,9 +6,11 @@ long as the ends are wide, and the sides bulge to make up the area lost, so
 the width reads 15-20 % wide. A thin object is instead modelled as what it
 is, a stroke of constant width with flat ends along a smooth centre line:
 
-* the centre line is a polynomial across the object's principal axis, fitted to
-  the grey-level mass of its profile (a blurred line's profile is symmetric
-  about its centre whatever the blur, so its mass centre is the centre line);
+* the centre line is a polynomial across the object's principal axis, started
+  through the grey-level mass of its profile (a blurred line's profile is
+  symmetric about its centre whatever the blur, so its mass centre is the
+  centre line) and then fitted with the stroke against the picture: the mass of
+  noise and of a neighbour's edge pull the first line by tenths of a pixel;
 * each pixel's distance across the line and along it give its signed distance
   from the stroke (half-width ``rho``, ends at arc lengths ``s0`` and ``s1``),
   rendered with a pixel's own spread and blurred by the lens's Gaussian;
@@ -134,13 +136,8 @@ def _arc(coef: np.ndarray, u_range: tuple[float, float]) -> tuple[np.ndarray, np
     return grid, arc - np.interp(lo, grid, arc)
 
 
-def _centre_line(region: np.ndarray, weight: np.ndarray,
-                 noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple, np.ndarray]:
-    """Principal frame of ``region`` and the polynomial through the weighted mass of its profile.
-
-    Also the polynomial's covariance from the noise on the weights (``noise`` grey levels
-    per pixel): each pixel's mass moves the line by its distance from it.
-    """
+def _centre_line(region: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+    """Principal frame of ``region`` and the polynomial through the weighted mass of its profile."""
     ys, xs = np.nonzero(region)
     pts = np.column_stack([xs, ys]).astype(np.float64)
     origin = pts.mean(axis=0)
@@ -157,10 +154,7 @@ def _centre_line(region: np.ndarray, weight: np.ndarray,
     # the lowest degree that follows the line about as well as the highest: a bar stays straight
     least = fits[-1][0]
     coef = next(c for spread, c in fits if spread <= least + max(BEND_PX**2, BEND_SHARE * least))
-    design = np.vander(u, len(coef))
-    bread = np.linalg.pinv(design.T @ (design * w[:, None]))
-    meat = design.T @ (design * (noise * (v - np.polyval(coef, u)))[:, None] ** 2)
-    return origin, axis, coef, (float(u.min()), float(u.max())), bread @ meat @ bread
+    return origin, axis, coef, (float(u.min()), float(u.max()))
 
 
 def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float,
@@ -180,7 +174,7 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     sign = 1.0 if a >= b else -1.0
     near = seen & (dist_out <= 3)
     mass = np.clip(sign * (g - b), 0, None) * near
-    origin, axis, coef, u_range, _ = _centre_line(near & (mass > 0), mass)
+    origin, axis, coef, u_range = _centre_line(near & (mass > 0), mass)
     geo = _Geometry(inside.shape, origin, axis, coef, u_range)
     depth = float(np.abs(geo.across[inside]).max()) + 0.5
     reach = REACH + 3 * sigma_start
@@ -189,7 +183,7 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     band &= (geo.along > along_in.min() - reach) & (geo.along < along_in.max() + reach)
     # the centre line again, from the mass within the band only (a neighbour's edge is not this line's)
     mass = np.clip(sign * (g - b), 0, None) * (band & (np.abs(geo.across) < depth + 2 * sigma_start))
-    origin, axis, coef, u_range, coef_cov = _centre_line(mass > 0, mass, noise)
+    origin, axis, coef, u_range = _centre_line(mass > 0, mass)
     geo = _Geometry(inside.shape, origin, axis, coef, u_range)
     values = g[band]
     prior = sigma_hint is not None and hint_u > 0
@@ -197,9 +191,9 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     h, w = band.shape
     linear = np.column_stack([np.ones(len(xs)), (xs - w / 2) / w, (ys - h / 2) / h])
 
-    def solve(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        rho, s0, s1, sigma = theta
-        cover = geo.cover(rho, s0, s1)
+    def solve(theta: np.ndarray, along: _Geometry | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+        rho, s0, s1, sigma = theta[:4]
+        cover = (along or geo).cover(rho, s0, s1)
         shape = cv2.GaussianBlur(cover.astype(np.float32), (0, 0), float(sigma),
                                  borderType=cv2.BORDER_REPLICATE)[band].astype(np.float64)
         design = np.column_stack([linear, shape])
@@ -222,12 +216,44 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     best = dips[np.argsort(costs.ravel()[dips])][:3]
     fits = [_descend(solve, candidates[int(i)], free) for i in best]
     theta, cost, params, residual = min(fits, key=lambda f: f[1])
-    jac = _jacobian(solve, theta, residual, free)
+    # The centre line from the profile's mass wanders by tenths of a pixel on a noisy curved crack
+    # (the mass of noise and of a neighbour's edge pulls it), and the profile then reads as a wider
+    # blur or a narrower stroke. Fitted again with the stroke, against the picture itself: its
+    # correction is a polynomial of the same degree in u / half the span, so each term is in px.
+    scale = max((u_range[1] - u_range[0]) / 2, 1.0)
+    mass_coef = coef
+    highest = int(np.clip((u_range[1] - u_range[0]) // 10, 1, MAX_DEGREE))
+    line_fits = []
+    for degree in sorted({len(coef) - 1, highest}):
+        base = np.concatenate([np.zeros(degree + 1 - len(mass_coef)), mass_coef])
+        powers = np.arange(degree, -1, -1)
+
+        def bent(full: np.ndarray, base=base, powers=powers) -> np.ndarray:
+            return base + full[4:] / scale**powers
+
+        def solve_line(full: np.ndarray, bent=bent) -> tuple[float, np.ndarray, np.ndarray]:
+            return solve(full, _Geometry(inside.shape, origin, axis, bent(full), u_range))
+
+        full = np.concatenate([theta, np.zeros(degree + 1)])
+        line_free = free + list(range(4, len(full)))
+        line_fits.append((_descend(solve_line, full, line_free), line_free, bent, solve_line, powers))
+    # the higher degree only where the picture asks for it (BIC: each term must earn ln N in cost / noise)
+    chosen = line_fits[0]
+    if len(line_fits) == 2:
+        low, high = line_fits[0][0][1], line_fits[1][0][1]
+        terms = len(line_fits[1][1]) - len(line_fits[0][1])
+        noise_var = high / max(len(values) - len(line_fits[1][1]) - 4, 1)
+        if (low - high) / noise_var > terms * math.log(len(values)):
+            chosen = line_fits[1]
+    (full, cost, params, residual), free, bent, solve_line, powers = chosen
+    coef = bent(full)
+    geo = _Geometry(inside.shape, origin, axis, coef, u_range)
+    jac = _jacobian(solve_line, full, residual, free)
     variance = cost / max(len(values) - len(free) - 4, 1)
-    cov = variance * np.linalg.pinv(jac.T @ jac)
-    if len(free) == 3:
-        cov = np.pad(cov, ((0, 1), (0, 1)))
-    rho, s0, s1, sigma = (float(x) for x in theta)
+    cov = np.zeros((len(full), len(full)))
+    cov[np.ix_(free, free)] = variance * np.linalg.pinv(jac.T @ jac)
+    coef_cov = cov[4:, 4:] / np.outer(scale**powers, scale**powers)
+    rho, s0, s1, sigma = (float(x) for x in full[:4])
     # An end is placed by the blurred step it makes in the picture; one past the pixels read
     # (a mask covering only part of the object) has nothing to stop it and runs off.
     seen_along = geo.along[band]
@@ -253,8 +279,8 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
 def _spread(geo: _Geometry, shape: np.ndarray, cov: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """Outlines at the fit one sd either way along each principal axis of (half-width, ends)' covariance.
 
-    The marginal covariance: the blur, fitted with them, is in it. The centre line's own
-    scatter is not (it is fitted to the profile's mass, not in this fit).
+    The marginal covariance: the blur and the centre line, fitted with them, are in it (the
+    line's own moves are :func:`_bends`).
     """
     values, vectors = np.linalg.eigh((cov + cov.T) / 2)
     pairs = []
