@@ -1,4 +1,4 @@
-"""`segflow calibrate`: solve a camera's intrinsics and lens distortion from board photos.
+"""`segflow calibrate` and `segflow lens-blur`: a camera's intrinsics, distortion and lens blur from photos.
 
 Print a checkerboard or a ChArUco board, photograph it flat from a dozen
 angles that fill different parts of the frame, and run::
@@ -9,6 +9,10 @@ OpenCV finds the board corners (sub-pixel) and solves the pinhole model with
 five distortion coefficients; the file written is what ``undistort.image``
 applies. A ChArUco board may be partly hidden or cut by the frame edge; a
 checkerboard must be wholly visible.
+
+``segflow lens-blur card.png`` measures the lens's blur from the edges of large
+flat patches (:mod:`segflow.vision.lens_blur`) and prints the two lines
+``measure.masks`` takes (``lens_blur_px``, ``lens_blur_px_u``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 
 from segflow.engine.observe.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from segflow.vision.calibration import BoardInfo, Calibration, save_calibration
+from segflow.vision.lens_blur import LensBlur, lens_blur
 
 MIN_VIEWS = 3
 MIN_CHARUCO_CORNERS = 6
@@ -186,3 +191,47 @@ class CalibrateCommand:
 
 
 CALIBRATE = CalibrateCommand()
+
+
+class LensBlurCommand:
+    help = "measure the lens's blur (sigma, px) from pictures of sharp-edged patches, for measure.masks"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("images", nargs="+",
+                            help="pictures of large dark patches on a light card (or the reverse), taken where "
+                                 "the parts will be and in the same focus (files or quoted glob patterns)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        paths = _expand(args.images)
+        absent = [p for p in paths if not p.is_file()]
+        if absent or not paths:
+            print(f"segflow lens-blur: no such image: {', '.join(map(str, absent)) or args.images}", file=sys.stderr)
+            return EXIT_INVALID
+        found: list[LensBlur] = []
+        for path in paths:
+            image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            if image is None:
+                print(f"segflow lens-blur: {path}: not an image OpenCV can read", file=sys.stderr)
+                return EXIT_INVALID
+            blur = lens_blur(image)
+            if isinstance(blur, str):
+                print(f"segflow lens-blur: {path}: {blur}", file=sys.stderr)
+                return EXIT_INVALID
+            print(f"{path}: sigma {blur.sigma:.3f} px ± {blur.sigma_u:.3f} from {blur.patches} patches "
+                  f"(spread {blur.spread:.3f} px)")
+            found.append(blur)
+        sigmas = [b.sigma for b in found]
+        sigma = float(np.mean(sigmas))
+        # the pictures' own scatter, or their stated uncertainties, whichever is larger
+        scatter = float(np.std(sigmas, ddof=1)) if len(sigmas) > 1 else 0.0
+        sigma_u = max(scatter, max(b.sigma_u for b in found))
+        if scatter > 3 * max(b.sigma_u for b in found):
+            print("segflow lens-blur: the pictures disagree beyond their uncertainties: is the focus the same in "
+                  "each?", file=sys.stderr)
+        print("\nfor measure.masks' params:")
+        print(f"  lens_blur_px: {sigma:.3f}")
+        print(f"  lens_blur_px_u: {sigma_u:.3f}")
+        return EXIT_OK
+
+
+LENS_BLUR = LensBlurCommand()

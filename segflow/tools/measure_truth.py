@@ -152,9 +152,14 @@ def scenes(scenario: Scenario) -> Iterable[tuple[Scene, list[np.ndarray]]]:
         yield scene, [_mask(scene, i, scenario, rng) for i in range(len(shapes))]
 
 
-def measure(image: np.ndarray, masks: list[np.ndarray], edges: str = "image") -> dict[str, np.ndarray]:
-    """Run ``measure.masks`` (1 mm per px, so mm fields are pixels) on one frame; its data fields."""
-    params = MeasureMasks.Params(scale={"mode": "fixed", "mm_per_px": 1.0}, edges=edges)
+def measure(image: np.ndarray, masks: list[np.ndarray], edges: str = "image",
+            lens: tuple[float, float] | None = None) -> dict[str, np.ndarray]:
+    """Run ``measure.masks`` (1 mm per px, so mm fields are pixels) on one frame; its data fields.
+
+    ``lens``: the lens's calibrated blur and its standard uncertainty (px), if any.
+    """
+    blur = {"lens_blur_px": lens[0], "lens_blur_px_u": lens[1]} if lens else {}
+    params = MeasureMasks.Params(scale={"mode": "fixed", "mm_per_px": 1.0}, edges=edges, **blur)
     node = MeasureMasks("measure", params, RunContext("measure-truth"))
     node.setup()
     stack = np.stack(masks)

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
+from segflow.vision.lens_blur import median_with_u
 from segflow.vision.mask_geometry import MaskMeasurements, measure, pixel_size
 from segflow.vision.outline import Outline, locate
 from segflow.vision.scale import (
@@ -63,6 +64,22 @@ class MeasureParams(Params):
         description="image: when the image input is connected, place edges and area from its grey "
         "levels along each mask's boundary (sub-pixel); mask: from the mask's pixel edges alone.",
     )
+    lens_blur_px: float | None = Field(
+        None,
+        gt=0,
+        le=10,
+        description="With edges: image, the lens's blur (Gaussian sigma, px) measured once on a calibration "
+        "picture at the working distance (`segflow lens-blur`). Objects too thin or small to show their own blur "
+        "use it instead of the blur the frame's larger objects show; a frame of thin objects alone (cracks) has "
+        "none better. A stroke of 2-3 px is only as certain as the blur: 1 % in sigma is 4-9 % in its width.",
+    )
+    lens_blur_px_u: float = Field(
+        0.0,
+        ge=0,
+        le=5,
+        description="The standard uncertainty of lens_blur_px, px, as the calibration states it; "
+        "it becomes part of every such object's uncertainty.",
+    )
     shapes: bool = Field(
         True,
         description="With edges: image, also fit each object up to 40 px across as a whole shape (a triangle, "
@@ -99,6 +116,21 @@ def mm_fields(m: MaskMeasurements, mm_per_px: float, rel_u: float) -> dict[str, 
     fields["mm_per_px"] = s
     fields["mm_per_px_u"] = s * rel_u
     return fields
+
+
+def frame_blur(outlines: list[Outline | None]) -> tuple[float, float] | None:
+    """The blur a frame's objects show by themselves, and its standard uncertainty; None if too few show it.
+
+    Those with an interior, and thin ones (each one's blur trades with its width; the median
+    of several does not). The uncertainty is the median's standard error, at least 2 %.
+    """
+    wide = [o.fit.sigma for o in outlines if o is not None and o.fit.plateau]
+    thin = [o.fit.sigma for o in outlines if o is not None and o.fit.stroke is not None]
+    blurs = wide + thin if wide or len(thin) >= MIN_SHARED else []
+    if not blurs:
+        return None
+    blur, blur_u, _ = median_with_u(blurs, 0.02)
+    return blur, blur_u
 
 
 def _needs_frame_blur(outline: Outline, frame_blur: float) -> bool:
@@ -188,18 +220,13 @@ class MeasureMasks(Node):
         counts = masks.sum(axis=0)
         shapes = self.params.shapes
         outlines = [locate(m, gray, others=(counts - m) > 0, shapes=shapes) for m in masks]
-        # The blurs objects show by themselves: those with an interior, and thin ones (each one's
-        # blur trades with its width; the median of several does not).
-        wide = [o.fit.sigma for o in outlines if o is not None and o.fit.plateau]
-        thin = [o.fit.sigma for o in outlines if o is not None and o.fit.stroke is not None]
-        blurs = wide + thin if wide or len(thin) >= MIN_SHARED else []
-        if blurs:
+        lens = self.params.lens_blur_px
+        blur = (lens, self.params.lens_blur_px_u) if lens is not None else frame_blur(outlines)
+        if blur is not None:
             # One lens, one blur: an object whose own blur is unsure, or far from the frame's
             # (a thin bar trading width for blur, a small blob collapsing into a wide haze), is
-            # fitted again with the frame's, uncertain by the median's standard error.
-            hint = float(np.median(blurs))
-            hint_u = max(1.2533 * 1.4826 * float(np.median(np.abs(np.array(blurs) - hint))) / math.sqrt(len(blurs)),
-                         0.02 * hint)
+            # fitted again with the lens's calibrated blur, else the frame's.
+            hint, hint_u = blur
             outlines = [
                 locate(m, gray, hint, (counts - m) > 0, hint_u=hint_u, shapes=shapes)
                 if o is not None and _needs_frame_blur(o, hint) else o
