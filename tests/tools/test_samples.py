@@ -11,6 +11,7 @@ from segflow.tools.synth.cherries import render_cherries
 from segflow.tools.synth.cli import GENERATE
 from segflow.tools.synth.concrete import render_concrete
 from segflow.tools.synth.crops import render_objects
+from segflow.tools.synth.hairlines import render_card, render_hairlines
 from segflow.tools.synth.parts import render_parts, render_tilted
 from segflow.tools.synth.pipes import render_pipes
 
@@ -98,7 +99,8 @@ def test_shipped_samples_are_current():
 
     root = Path(__file__).resolve().parents[2] / "assets" / "samples"
     samples = [("cherries", render_cherries, 3), ("pipes", render_pipes, 11), ("parts", render_parts, 21),
-               ("tilted", render_tilted, 22), ("objects", render_objects, 32)]
+               ("tilted", render_tilted, 22), ("objects", render_objects, 32), ("hairlines", render_hairlines, 41),
+               ("lens_card", render_card, 42)]
     for name, fn, seed in samples:
         img, truth = fn(seed)
         assert json.loads((root / f"{name}.json").read_text()) == json.loads(json.dumps(truth))

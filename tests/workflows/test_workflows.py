@@ -154,6 +154,33 @@ def test_concrete_cracks_length_and_width(workdir: Path):
     assert len(repairs) == sum(c["width_mm"] >= 0.5 for c in truth["cracks"]) == 1
 
 
+def test_hairline_cracks_widths_with_the_calibrated_lens_blur(workdir: Path):
+    """The workflow's lens blur is what `segflow lens-blur` finds on the card; each crack's width is then
+    within its 2u and 10 % (2.8-3 px under sigma 1.3: 1 % in the blur is 4 % in the width)."""
+    import cv2
+    import yaml
+
+    from segflow.vision.lens_blur import lens_blur
+
+    workflow = yaml.safe_load((ROOT / "workflows/hairline_cracks.yaml").read_text())
+    params = workflow["nodes"]["measure"]["params"]
+    card = lens_blur(cv2.imread(str(SAMPLES / "lens_card.png")))
+    assert not isinstance(card, str), card
+    assert params["lens_blur_px"] == pytest.approx(card.sigma, abs=0.0005)
+    assert params["lens_blur_px_u"] == pytest.approx(card.sigma_u, abs=0.0005)
+    truth = json.loads((SAMPLES / "hairlines.json").read_text())
+    assert load(ROOT / "workflows/hairline_cracks.yaml", base_dir=workdir).run().failures == 0
+    found = _records(workdir / "out/hairline_cracks/cracks.jsonl")
+    assert len(found) == len(truth["cracks"]) == 2
+    for crack in truth["cracks"]:
+        record = min(found, key=lambda r: np.linalg.norm(_centre(r["box"]) - crack["centre_px"]))
+        assert record["edge_shape"] == "stroke"
+        error = record["mean_width_mm"] - crack["mean_width_mm"]
+        assert abs(error) <= 2 * record["mean_width_mm_u"], (record["mean_width_mm"], crack)
+        assert abs(error) <= 0.1 * crack["mean_width_mm"], (record["mean_width_mm"], crack)
+        assert record["skeleton_length_mm"] == pytest.approx(crack["skeleton_length_mm"], rel=0.03)
+
+
 def _matched_parts(records: list[dict], truth: dict) -> list[tuple[dict, dict]]:
     """Each true part with the record nearest to it in length and width (the parts differ in both)."""
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from segflow.engine.observe.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 
 KINDS = ("dataset", "crops", "video", "cherries", "concrete", "pipes", "parts", "tilted", "tray", "small_stones",
-         "objects", "samples")
+         "objects", "hairlines", "samples")
 DEFAULT_SEEDS = {"dataset": 0, "crops": 0, "video": 7, "cherries": 3, "concrete": 5, "pipes": 11, "parts": 21,
-                 "tilted": 22, "tray": 31, "small_stones": 31, "objects": 32}
+                 "tilted": 22, "tray": 31, "small_stones": 31, "objects": 32, "hairlines": 41}
 MODULES = {"parts": "parts", "tilted": "parts", "objects": "crops"}  # kinds written by a module of another name
 
 
@@ -34,6 +34,7 @@ def write_samples(out: Path) -> list[Path]:
     from segflow.tools.synth.cherries import write_cherries
     from segflow.tools.synth.concrete import write_concrete
     from segflow.tools.synth.crops import write_objects
+    from segflow.tools.synth.hairlines import write_hairlines
     from segflow.tools.synth.parts import write_parts, write_tilted
     from segflow.tools.synth.pipes import write_pipes
     from segflow.tools.synth.small_stones import write_small_stones
@@ -50,8 +51,9 @@ def write_samples(out: Path) -> list[Path]:
     write_tray(out / "tray.png", seed=DEFAULT_SEEDS["tray"])
     write_small_stones(out / "small_stones.jpg", seed=DEFAULT_SEEDS["small_stones"])
     write_objects(out / "objects.png", seed=DEFAULT_SEEDS["objects"])
+    write_hairlines(out / "hairlines.png", seed=DEFAULT_SEEDS["hairlines"])
     names = ("conveyor.mp4", "cherries.png", "concrete.png", "pipes.png", "parts.png", "tilted.png", "tray.png",
-             "small_stones.jpg", "objects.png")
+             "small_stones.jpg", "objects.png", "hairlines.png", "lens_card.png")
     extra = [out / "tilted_camera.yaml"]
     return [out / n for n in names] + [(out / n).with_suffix(".json") for n in names] + extra
 
@@ -64,7 +66,8 @@ class GenerateCommand:
             "what",
             choices=KINDS,
             help="dataset (YOLO-seg folder), crops (class folders: bean, debris, stone), video (.mp4), "
-            "cherries/concrete/pipes/parts/tilted/tray/objects (.png; tilted also writes its camera calibration), "
+            "cherries/concrete/pipes/parts/tilted/tray/objects/hairlines (.png; tilted also writes its camera "
+            "calibration, hairlines the lens card lens_card.png beside it), "
             "small_stones (.jpg, 3200 px wide, for tiled detection), samples (all of the sample files into a folder)",
         )
         parser.add_argument(
@@ -83,7 +86,8 @@ class GenerateCommand:
         out = Path(args.out)
         seed = DEFAULT_SEEDS.get(args.what, 0) if args.seed is None else args.seed
         suffix = {"video": ".mp4", "cherries": ".png", "concrete": ".png", "pipes": ".png", "parts": ".png",
-                  "tilted": ".png", "tray": ".png", "small_stones": ".jpg", "objects": ".png"}.get(args.what)
+                  "tilted": ".png", "tray": ".png", "small_stones": ".jpg", "objects": ".png",
+                  "hairlines": ".png"}.get(args.what)
         if suffix and out.suffix.lower() != suffix:
             print(
                 f"segflow generate {args.what}: --out must be a {suffix} file, got {out}",
