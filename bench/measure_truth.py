@@ -34,7 +34,9 @@ from segflow.tools.measure_truth import (
     COVERAGE_TARGET,
     FIGURES_BY_KIND,
     LIMITS,
+    RESOLVED,
     SCENARIOS,
+    WIDTH_FIGURES,
     Scenario,
     allowed_misses,
     evaluate,
@@ -43,6 +45,7 @@ from segflow.tools.measure_truth import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+THIN = ("bar", "crack")
 GROUPS = [
     ("blob 6-10 px", Scenario("blob", (6.0, 10.0))),
     ("blob 10-15 px", Scenario("blob", (10.0, 15.0))),
@@ -149,6 +152,12 @@ def limits() -> int:
                 ):
                     failing += not ok
                     print(f"{'pass' if ok else 'FAIL'}  {kind} {mask} {figure} {check}: {text}")
+                if kind in THIN and figure in WIDTH_FIGURES:
+                    r = summarise(results, figure, resolved=True)
+                    ok = abs(r.worst) <= limit
+                    failing += not ok
+                    print(f"{'pass' if ok else 'FAIL'}  {kind} {mask} {figure} resolved: worst {100 * r.worst:+.1f} % "
+                          f"of {r.count} at least {RESOLVED} sigma wide (limit {100 * limit:.1f} %)")
     return failing
 
 
