@@ -273,7 +273,7 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
     # a whole shape (shape_fit) has its corners and ends where the picture put them, a smooth
     # outline with no outermost point scattered, and its own covariance (below): its edge terms
     # are only what the model of the picture may miss
-    whole = fit.shape.startswith(("polygon", "curve"))
+    whole = fit.shape.startswith(("polygon", "curve", "rectangle"))
     # a straight stroke's sides and flat ends are fitted too, with their covariance (below), and
     # each end carries its own model error (Stroke.end_u); a bent one's centre line is a polynomial
     # that only approximates the arc near its ends, by an amount no fit tells: it keeps the
