@@ -35,7 +35,8 @@ import numpy as np
 from segflow.vision.edge_model import square_cover
 
 REACH = 4.0  # px beyond the stroke (plus 3 sigma) that the fit reads
-MAX_DEGREE = 5  # of the centre line's polynomial: an arc with a slow wave on it
+MAX_DEGREE = 7  # of the centre line's polynomial: an arc with a slow wave on it, bent strongly near its ends
+SPAN_PER_DEGREE = 8  # px of length per degree the picture may give the centre line
 BEND_PX = 0.1  # px: a centre line is given another degree only if that follows the mass this much closer
 # ... and closer by this share of the profile's own spread (a bar 5.5 px wide under sigma 1.2 took a
 # 0.2 px bend from shading across it, and its outline's calipers read 0.2 px wide)
@@ -222,7 +223,7 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     # correction is a polynomial of the same degree in u / half the span, so each term is in px.
     scale = max((u_range[1] - u_range[0]) / 2, 1.0)
     mass_coef = coef
-    highest = int(np.clip((u_range[1] - u_range[0]) // 10, 1, MAX_DEGREE))
+    highest = int(np.clip((u_range[1] - u_range[0]) // SPAN_PER_DEGREE, 1, MAX_DEGREE))
     line_fits = []
     for degree in sorted({len(coef) - 1, highest}):
         base = np.concatenate([np.zeros(degree + 1 - len(mass_coef)), mass_coef])

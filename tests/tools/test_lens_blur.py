@@ -71,7 +71,7 @@ def test_the_command_names_a_missing_or_unusable_picture(tmp_path, capsys):
 
 def test_a_crack_alone_in_its_frame_reads_its_width_with_the_lens_blur():
     """A frame of one crack has no larger object to show the blur: the crack fits its own, which trades
-    with its width (without the lens's blur these cracks read -46 % to +20 %, 69 % within 5 %)."""
+    with its width (without the lens's blur these cracks read -45.7 % at worst, 78 % within 5 %; with it +4.7 %)."""
     errors, within_u, blurs = [], [], []
     for n, (scene, masks) in enumerate(mt.scenes(mt.with_mask(mt.SCENARIOS["crack"], "exact"))):
         found = lens_blur(card(scene.optics.blur_sigma, 100 + n))
@@ -85,8 +85,8 @@ def test_a_crack_alone_in_its_frame_reads_its_width_with_the_lens_blur():
             if data["edge_shape"][0] == "stroke":
                 blurs.append(float(data["edge_blur_px"][0]) / found.sigma)
     errors_ = np.abs(errors)
-    assert np.mean(errors_ <= 0.05) >= 0.9, sorted(errors_)[-6:]
-    assert errors_.max() <= 0.2, sorted(errors_)[-3:]
+    assert np.mean(errors_ <= 0.05) >= 0.92, sorted(errors_)[-6:]
+    assert errors_.max() <= 0.12, sorted(errors_)[-3:]
     assert np.mean(within_u) >= 0.9
     assert blurs and max(abs(b - 1) for b in blurs) <= 0.1  # the strokes were fitted at the lens's blur
 
