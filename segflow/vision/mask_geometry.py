@@ -315,10 +315,11 @@ def measure(outline: Outline, skeleton: bool = True, plane: np.ndarray | None = 
                  area=math.hypot(stroke.length * stroke.width_u, stroke.width * stroke.length_u) * unit * unit)
     if fitted and fit.spread:  # the shape's or stroke's own covariance, propagated through each figure
         sways = [(_figures((plus,), mapping), _figures((minus,), mapping)) for plus, minus in fit.spread]
+        # a stroke's width and area have its fit's own u (above): only its centre line's bends add
+        bends = [(_figures((plus,), mapping), _figures((minus,), mapping))
+                 for plus, minus in fit.stroke.bends] if fit.stroke is not None else sways
         for name in ("area", "perimeter", "length", "width", "feret_max", "feret_min"):
-            # a stroke's width and area have its fit's own u (above): only its centre line's bends add
-            own = fit.stroke is not None and name in ("area", "width")
-            moves = sways[len(fit.spread) - len(fit.stroke.bends):] if own and fit.stroke else sways
+            moves = bends if name in ("area", "width") else sways
             change = math.sqrt(sum(((a[name] - b[name]) / 2) ** 2 for a, b in moves))
             u[name] = math.hypot(u[name], change)
     other = _figures(fit.alternative, mapping) if fit.alternative else {}
