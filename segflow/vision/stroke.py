@@ -220,7 +220,8 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     # The centre line from the profile's mass wanders by tenths of a pixel on a noisy curved crack
     # (the mass of noise and of a neighbour's edge pulls it), and the profile then reads as a wider
     # blur or a narrower stroke. Fitted again with the stroke, against the picture itself: its
-    # correction is a polynomial of the same degree in u / half the span, so each term is in px.
+    # correction is a polynomial in u / half the span (each term in px), of the mass line's degree
+    # and of the highest the length allows (a strongly curved crack's ends need it).
     scale = max((u_range[1] - u_range[0]) / 2, 1.0)
     mass_coef = coef
     highest = int(np.clip((u_range[1] - u_range[0]) // SPAN_PER_DEGREE, 1, MAX_DEGREE))
