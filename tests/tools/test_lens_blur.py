@@ -99,3 +99,18 @@ def test_the_lens_blur_uncertainty_widens_a_thin_width():
     sure = mt.measure(scene.image, [masks[thinnest]], "image", (sigma, 0.001))
     unsure = mt.measure(scene.image, [masks[thinnest]], "image", (sigma, 0.15 * sigma))
     assert float(unsure["mean_width_mm_u"][0]) > 1.3 * float(sure["mean_width_mm_u"][0])
+
+
+def test_a_blur_uncertainty_without_the_blur_is_a_clear_validation_error(tmp_path):
+    from pathlib import Path
+
+    from segflow.engine.workflow.validate import validate_file
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "workflows/hairline_cracks.yaml").read_text().replace("      lens_blur_px: 1.317", "")
+    text = text.replace("assets/samples/", f"{root}/assets/samples/")
+    path = tmp_path / "cracks.yaml"
+    path.write_text(text)
+    errors = [issue.format() for issue in validate_file(path).issues if issue.is_error]
+    assert len(errors) == 1, errors
+    assert "measure" in errors[0] and "set lens_blur_px too" in errors[0] and "cracks.yaml:" in errors[0], errors

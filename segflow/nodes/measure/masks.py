@@ -15,7 +15,7 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from segflow.engine import Inputs, Kind, Node, NodeError, Params, Port, node_type
 from segflow.vision.lens_blur import median_with_u
@@ -87,6 +87,13 @@ class MeasureParams(Params):
         "than the outline's sectors: corners and ends the lens blurred are placed again. Costs about 0.1-0.2 s "
         "per such object on a 2-core machine; false: sectors only (tens of milliseconds).",
     )
+
+    @model_validator(mode="after")
+    def _blur_with_its_uncertainty(self) -> MeasureParams:
+        if self.lens_blur_px is None and self.lens_blur_px_u > 0:
+            raise ValueError("lens_blur_px_u is the uncertainty of lens_blur_px: set lens_blur_px too "
+                             "(`segflow lens-blur card.png` prints both)")
+        return self
 
 
 def pixel_fields(m: MaskMeasurements) -> dict[str, float]:
