@@ -224,8 +224,9 @@ class LensBlurCommand:
         sigma = float(np.mean(sigmas))
         # the pictures' own scatter, or their stated uncertainties, whichever is larger
         scatter = float(np.std(sigmas, ddof=1)) if len(sigmas) > 1 else 0.0
-        sigma_u = max(scatter, max(b.sigma_u for b in found))
-        if scatter > 3 * max(b.sigma_u for b in found):
+        stated = max(b.sigma_u for b in found)
+        sigma_u = max(scatter, stated)
+        if scatter > 3 * stated:
             print("segflow lens-blur: the pictures disagree beyond their uncertainties: is the focus the same in "
                   "each?", file=sys.stderr)
         print("\nfor measure.masks' params:")
