@@ -13,7 +13,11 @@ as medians over the matched stones: mask IoU, area ratio, how far the outline
 runs outside the stone (area outside minus area missed, over the perimeter:
 the mask's mean outward offset, px), and the error of the length (max Feret)
 and area that ``measure.masks`` reads from the mask's edges, with the outline
-moved in by ``--offset``.
+moved in by ``--offset``. The length is also read from each stone's exact mask,
+which splits its error into the measurement's own share (the stills' stones are
+pasted pixel by pixel and their truth is the max Feret of those pixels' corners,
+which an outline of the mask's edges cuts by a few tenths of a pixel) and the
+model's.
 
 The median outward offset is what a calibration of the model's mask edges
 would remove (its standard uncertainty: the spread of the offsets over the
@@ -139,12 +143,16 @@ def stone_rows(model: Any, seed: int, images: int, imgsz: int, confidence: float
             measured = measure(shift_outline(outline, offset_px), skeleton=False) if outline else None
             if measured is None:
                 continue
+            exact = locate(true)
+            reference = measure(exact, skeleton=False) if exact else None
+            true_length = stone.sprite.info["length_mm"] / MM_PER_PX
             rows.append({
                 "iou": float(max(ious)),
                 "area_ratio": float(mine.sum() / true.sum()),
                 "reach_px": float(((mine & ~true).sum() - (true & ~mine).sum()) / boundary_length(true)),
-                "length_error_px": measured.feret_max - stone.sprite.info["length_mm"] / MM_PER_PX,
+                "length_error_px": measured.feret_max - true_length,
                 "area_error": measured.area / true.sum() - 1,
+                **({"exact_length_error_px": reference.feret_max - true_length} if reference else {}),
             })
     return rows
 
@@ -163,6 +171,15 @@ def summary(rows: list[dict[str, float]]) -> dict[str, Any]:
     # The median's standard error (1.25 sigma / sqrt n), with the floor for stills vs a line's frames.
     u = math.hypot(1.2533 * spread / math.sqrt(len(reach)), OFFSET_U_FLOOR_PX)
     length, area = col("length_error_px"), col("area_error")
+    # The same measurement on each stone's exact mask: the method's own share of the length error,
+    # so what is left is the model's.
+    paired = [r for r in found if "exact_length_error_px" in r]
+    exact = np.array([r["exact_length_error_px"] for r in paired])
+    model_share = np.array([r["length_error_px"] - r["exact_length_error_px"] for r in paired])
+    split = {
+        "median_exact_mask_length_error_px": round(float(np.median(exact)), 3),
+        "median_model_share_of_length_error_px": round(float(np.median(model_share)), 3),
+    } if paired else {}
     return {
         "stones": len(rows), "matched": len(found),
         "median_iou": round(float(np.median(col("iou"))), 4),
@@ -172,6 +189,7 @@ def summary(rows: list[dict[str, float]]) -> dict[str, Any]:
         "offset_spread_px": round(spread, 3),
         "median_length_error_px": round(float(np.median(length)), 3),
         "p90_abs_length_error_px": round(float(np.percentile(np.abs(length), 90)), 3),
+        **split,
         "median_area_error": round(float(np.median(area)), 4),
         "p90_abs_area_error": round(float(np.percentile(np.abs(area), 90)), 4),
     }
@@ -208,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        print("\n".join(f"{k:<24} {v}" for k, v in figures.items()))
+        width = max(map(len, figures))
+        print("\n".join(f"{k:<{width}}  {v}" for k, v in figures.items()))
     return 0
 
 

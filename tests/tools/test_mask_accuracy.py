@@ -53,6 +53,15 @@ def test_summary_gives_the_median_offset_and_its_uncertainty():
     assert figures["offset_px"] == pytest.approx(1.0) and figures["median_iou"] == pytest.approx(0.8)
     assert OFFSET_U_FLOOR_PX < figures["offset_u_px"] < 0.2
     assert summary([{"iou": 0.0}]) == {"stones": 1, "matched": 0}
+    assert "median_model_share_of_length_error_px" not in figures  # no exact-mask reference given
+
+
+def test_summary_splits_the_length_error_into_the_measurements_share_and_the_models():
+    rows = [{"iou": 0.9, "area_ratio": 1.0, "reach_px": 0.0, "length_error_px": total, "area_error": 0.0,
+             "exact_length_error_px": exact} for total, exact in ((-1.0, -0.3), (-1.5, -0.4), (-0.5, -0.2))]
+    figures = summary(rows)
+    assert figures["median_exact_mask_length_error_px"] == pytest.approx(-0.3)
+    assert figures["median_model_share_of_length_error_px"] == pytest.approx(-0.7)
 
 
 def test_segflow_trains_on_targets_that_sit_on_the_stones_where_ultralytics_overreaches():
@@ -64,6 +73,9 @@ def test_segflow_trains_on_targets_that_sit_on_the_stones_where_ultralytics_over
     ours = summary(stone_rows(None, seed=1, images=6, imgsz=320, confidence=0.35, offset_px=0.0))
     assert ours["matched"] >= 12
     assert abs(ours["offset_px"]) < 0.35 and ours["median_iou"] > 0.9
+    # Read from the exact masks, the length can only lose the corners an outline along the pixels'
+    # edges cuts from the pixel squares the truth is measured over: never gain, at most half a diagonal an end.
+    assert -0.71 < ours["median_exact_mask_length_error_px"] < 0
     with patch("segflow.tools.mask_accuracy.exact_polygon_mask", polygon2mask), \
             patch.object(LabelMasks, "__init__", _quarter_size):
         theirs = summary(stone_rows(None, seed=1, images=6, imgsz=320, confidence=0.35, offset_px=0.0))
