@@ -46,21 +46,53 @@ def median_with_u(values: list[float], floor: float) -> tuple[float, float, floa
     return median, max(1.2533 * spread / math.sqrt(len(values)), floor * median), spread
 
 
+def otsu(values: np.ndarray) -> float:
+    """Otsu's level for a set of 8-bit grey levels."""
+    level, _ = cv2.threshold(values.reshape(1, -1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return float(level)
+
+
+def levels(blurred: np.ndarray) -> list[float]:
+    """Otsu's level, then Otsu's within each side of it.
+
+    A card with dark and light patches on mid grey has three grey levels: one
+    threshold splits off only the dark patches or only the light ones (the
+    others merge with the card), so each side is split once more.
+    """
+    middle = otsu(blurred)
+    out = [middle]
+    for side in (blurred[blurred <= middle], blurred[blurred > middle]):
+        if side.size > MIN_AREA and side.max() > side.min():
+            out.append(otsu(side))
+    return out
+
+
 def patches(gray: np.ndarray) -> list[np.ndarray]:
-    """The dark and bright patches of a calibration picture (Otsu's threshold), off the frame's edge."""
+    """The dark and bright patches of a calibration picture, off the frame's edge.
+
+    Each level of :func:`levels` is tried both ways round; a patch found at
+    several levels is kept once.
+    """
     blurred = cv2.GaussianBlur(gray, (0, 0), 1.0)
-    level, _ = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     h, w = gray.shape
     found = []
-    for side in (blurred < level, blurred > level):
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(side.astype(np.uint8), connectivity=8)
-        for k in range(1, count):
-            x, y, bw, bh, area = stats[k]
-            if area < MIN_AREA or area > MAX_SHARE * h * w or x == 0 or y == 0 or x + bw == w or y + bh == h:
-                continue
-            found.append((int(area), labels == k))
+    for level in levels(blurred):
+        for side in (blurred < level, blurred > level):
+            count, labels, stats, _ = cv2.connectedComponentsWithStats(side.astype(np.uint8), connectivity=8)
+            for k in range(1, count):
+                x, y, bw, bh, area = stats[k]
+                if area < MIN_AREA or area > MAX_SHARE * h * w or x == 0 or y == 0 or x + bw == w or y + bh == h:
+                    continue
+                found.append((int(area), labels == k))
     found.sort(key=lambda item: -item[0])
-    return [mask for _, mask in found[:MAX_PATCHES]]
+    taken = np.zeros((h, w), bool)
+    kept = []
+    for _, mask in found:
+        if np.any(mask & taken):
+            continue  # the same patch split off at another level (or one overlapping a kept patch)
+        taken |= mask
+        kept.append(mask)
+    return kept[:MAX_PATCHES]
 
 
 def lens_blur(image: np.ndarray) -> LensBlur | str:
