@@ -47,14 +47,24 @@ It is made by this project from generated data, never downloaded. To make it
         --out runs/coffee-stones
     cp runs/coffee-stones/weights/best.pt {path}
 See docs/data-and-training.md."""
+REFINER_HINT = """\
+It is made by this project from generated data, never downloaded. To make it
+(about 15 minutes on a 2-core CPU; the exact commands are in assets/models/coffee-stones-refine.md):
+    segflow generate dataset --out runs/data/refine --train 1200 --val 100 --seed 2
+    segflow train runs/data/refine/data.yaml --task refine --model assets/models/coffee-stones-seg.pt \\
+        --epochs 24 --imgsz 320 --batch 32 --out runs/refine
+    cp runs/refine/refiner.onnx {path}
+and put its new sha256 (`sha256sum {path}`) in the workflow's refine node.
+See docs/data-and-training.md."""
 
 
 class ModelMissing(Exception):
-    """The workflow's detector model file is not there (the demo explains how to make it)."""
+    """A model file of the workflow is not there (the demo explains how to make it)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, refiner: bool = False) -> None:
         super().__init__(f"the model file {path} does not exist")
         self.path = path
+        self.refiner = refiner  # the mask refiner (segment.refine), not the detector
 
 
 @dataclass
@@ -247,7 +257,8 @@ def run_demo(workflow: str | Path, max_frames: int | None = None, base_dir: str 
         for issue in exc.issues:
             if issue.is_error and issue.field == "model" and "does not exist" in issue.message:
                 node = issue.node or ""
-                raise ModelMissing(_param_in_file(workflow, node) or issue.message) from exc
+                refiner = _param_in_file(workflow, node, "type") == "segment.refine"
+                raise ModelMissing(_param_in_file(workflow, node) or issue.message, refiner) from exc
         raise
     graph = wf.graph
     tally = StoneTally(logged_detections(graph), (graph.source_ids[0], "image"))
@@ -267,13 +278,13 @@ def run_demo(workflow: str | Path, max_frames: int | None = None, base_dir: str 
     )
 
 
-def _param_in_file(workflow: str | Path, node: str) -> str | None:
-    """The model path as written in the workflow (what the user recognises), not as resolved."""
+def _param_in_file(workflow: str | Path, node: str, key: str = "model") -> str | None:
+    """The model path (or with ``key`` "type", the node's type) as written in the workflow, not as resolved."""
     import yaml
 
     try:
         spec = yaml.safe_load(Path(workflow).read_text())
-        return str(spec["nodes"][node]["params"]["model"])
+        return str(spec["nodes"][node]["type"] if key == "type" else spec["nodes"][node]["params"][key])
     except (OSError, KeyError, TypeError, yaml.YAMLError):
         return None
 
@@ -293,8 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         demo = run_demo(args.workflow, max_frames=args.max_frames, overrides=args.set, masks_of=args.masks_of)
     except ModelMissing as exc:
-        print(f"segflow demo: the coffee-stones model is missing: {exc.path}", file=sys.stderr)
-        print(TRAIN_HINT.format(path=exc.path), file=sys.stderr)
+        what = "mask refiner" if exc.refiner else "model"
+        print(f"segflow demo: the coffee-stones {what} is missing: {exc.path}", file=sys.stderr)
+        print((REFINER_HINT if exc.refiner else TRAIN_HINT).format(path=exc.path), file=sys.stderr)
         return EXIT_INVALID
     except (WorkflowError, ValueError) as exc:
         print(f"segflow demo: {exc}", file=sys.stderr)

@@ -53,6 +53,7 @@ from segflow.tools.synth import MM_PER_PX
 from segflow.tools.synth.dataset import render
 from segflow.tools.synth.scene import clipped_mask
 from segflow.vision.mask_geometry import boundary_length, measure
+from segflow.vision.mask_refiner import MaskRefiner
 from segflow.vision.outline import Outline, locate
 from segflow.vision.yolo_dataset import mask_outline
 
@@ -121,10 +122,11 @@ def predict_masks(model: Any, image: np.ndarray, imgsz: int, confidence: float) 
 
 
 def stone_rows(model: Any, seed: int, images: int, imgsz: int, confidence: float,
-               offset_px: float) -> list[dict[str, float]]:
+               offset_px: float, refiner: MaskRefiner | None = None) -> list[dict[str, float]]:
     """One row per stone wholly in a still: IoU, area ratio, outward offset, length and area errors (px).
 
-    ``model`` is ultralytics' YOLO, or None for the training targets (:class:`LabelMasks`).
+    ``model`` is ultralytics' YOLO, or None for the training targets (:class:`LabelMasks`);
+    ``refiner`` redraws its masks first, as ``segment.refine`` does in a workflow.
     """
     rows = []
     for index in range(images):
@@ -133,6 +135,8 @@ def stone_rows(model: Any, seed: int, images: int, imgsz: int, confidence: float
         whole = [s for s in scene.stones() if min(s.bbox()[:2]) >= 0 and s.bbox()[2] <= w and s.bbox()[3] <= h]
         truths = [clipped_mask(stone, h, w) for stone in whole]  # a stone cut by the frame's edge is no whole stone
         masks = predict_masks(model or LabelMasks(truths), scene.image, imgsz, confidence)
+        if refiner is not None:
+            masks = np.array([refiner.refine(scene.image, m).mask for m in masks], bool).reshape(masks.shape)
         for stone, true in zip(whole, truths, strict=True):
             ious = [(true & m).sum() / (true | m).sum() for m in masks]
             if not ious or max(ious) < MIN_IOU:
@@ -206,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="move each mask's outline in by PX before measuring (a calibration to check)")
     parser.add_argument("--labels", action="store_true",
                         help="score the training targets (the labels as segflow train rasterizes them), not the model")
+    parser.add_argument("--refiner", metavar="ONNX",
+                        help="redraw the model's masks with this refiner first (segment.refine's model)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not args.labels and (args.model is None or not Path(args.model).is_file()):
@@ -214,15 +220,19 @@ def main(argv: list[str] | None = None) -> int:
         print("give a .pt file (e.g. assets/models/coffee-stones-seg.pt), or --labels to score the training targets",
               file=sys.stderr)
         return 2
+    if args.refiner and not Path(args.refiner).is_file():
+        print(f"segflow mask_accuracy: the refiner file {args.refiner} does not exist", file=sys.stderr)
+        return 2
     from segflow.tools.ultralytics_offline import offline_ultralytics
 
     offline_ultralytics()
     from ultralytics import YOLO
 
     model = None if args.labels else YOLO(args.model)
-    figures = summary(stone_rows(model, args.seed, args.images, args.imgsz, args.confidence, args.offset))
+    refiner = MaskRefiner(Path(args.refiner)) if args.refiner else None
+    figures = summary(stone_rows(model, args.seed, args.images, args.imgsz, args.confidence, args.offset, refiner))
     figures.update(model="labels" if args.labels else args.model, seed=args.seed, images=args.images,
-                   imgsz=args.imgsz, offset=args.offset)
+                   imgsz=args.imgsz, offset=args.offset, **({"refiner": args.refiner} if args.refiner else {}))
     if args.json:
         print(json.dumps(figures, indent=2))
     else:

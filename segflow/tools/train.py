@@ -1,7 +1,8 @@
 """`segflow train`: train a YOLO segmentation model on a YOLO-seg dataset, offline.
 
 With ``--task classify`` it trains an image classifier from a folder of class
-folders instead (:mod:`segflow.tools.train_classify`).
+folders instead (:mod:`segflow.tools.train_classify`); with ``--task refine``, a
+mask refiner for a trained segmentation model (:mod:`segflow.tools.refiner_training`).
 
 Wraps ultralytics training so it never touches the network (no font, AMP-check,
 hub or update downloads), shows one progress line per epoch, and ends with the
@@ -78,24 +79,28 @@ def _count_images(data: str) -> int | None:
 
 
 class TrainCommand:
-    help = ("train a YOLO segmentation model on a YOLO-seg data.yaml, or (--task classify) a classifier "
-            "on a folder of class folders (offline, CPU-friendly)")
+    help = ("train a YOLO segmentation model on a YOLO-seg data.yaml, (--task classify) a classifier "
+            "on a folder of class folders, or (--task refine) a mask refiner for a segmentation model "
+            "(offline, CPU-friendly)")
     DEFAULTS = {"segment": {"model": "yolov8n-seg.yaml", "imgsz": 320, "epochs": 80},
-                "classify": {"model": "yolo11n-cls.yaml", "imgsz": 64, "epochs": 30}}
+                "classify": {"model": "yolo11n-cls.yaml", "imgsz": 64, "epochs": 30},
+                "refine": {"model": "", "imgsz": 320, "epochs": 24}}
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("data", help="dataset YAML (YOLO-seg), e.g. from `segflow generate dataset`; with "
                             "--task classify, a folder of class folders (or of train/ and val/ holding them)")
         parser.add_argument("--task", choices=tuple(self.DEFAULTS), default="segment",
-                            help="segment (default) or classify")
+                            help="segment (default), classify, or refine (a mask refiner for --model's masks)")
         parser.add_argument(
             "--model",
             default=None,
             help="model config .yaml (train from scratch) or weights .pt (fine-tune); default "
-            "yolov8n-seg.yaml, or yolo11n-cls.yaml with --task classify",
+            "yolov8n-seg.yaml, or yolo11n-cls.yaml with --task classify; with --task refine, the trained "
+            "segmentation .pt whose masks the refiner learns to redraw (required)",
         )
         parser.add_argument("--epochs", type=int, default=None, help="number of epochs (default 80; classify 30)")
-        parser.add_argument("--imgsz", type=int, default=None, help="training image size (default 320; classify 64)")
+        parser.add_argument("--imgsz", type=int, default=None, help="training image size (default 320; classify 64; "
+                            "refine: the size --model runs at, default 320)")
         parser.add_argument("--val-fraction", type=float, default=0.2,
                             help="classify, class folders given directly: share of each class held out for "
                             "val (default 0.2)")
@@ -127,6 +132,8 @@ class TrainCommand:
                 setattr(args, name, default)
         if args.task == "classify":
             return self.run_classify(args)
+        if args.task == "refine":
+            return self.run_refine(args)
         data = Path(args.data)
         out = Path(args.out).resolve()
         last = out / "weights" / "last.pt"
@@ -217,6 +224,32 @@ class TrainCommand:
         return EXIT_OK
 
 
+    def run_refine(self, args: argparse.Namespace) -> int:
+        from segflow.tools.refiner_training import train_refiner
+
+        data, model = Path(args.data), Path(str(args.model))
+        if args.resume:
+            print("segflow train: --resume is for segmentation runs; run the refine command again", file=sys.stderr)
+            return EXIT_INVALID
+        if not data.is_file():
+            print(f"segflow train: dataset file {data} not found; a refiner learns from a YOLO-seg data.yaml "
+                  "with outlines at pixel accuracy (`segflow generate dataset --out DIR` makes one)", file=sys.stderr)
+            return EXIT_INVALID
+        if model.suffix != ".pt" or not model.is_file():
+            print(f"segflow train: --task refine needs --model, the trained segmentation .pt whose masks it "
+                  f"redraws (got {str(args.model)!r})", file=sys.stderr)
+            return EXIT_INVALID
+        offline_ultralytics()
+        try:
+            summary = train_refiner(data, model, Path(args.out), args.imgsz, args.epochs, args.batch, args.seed,
+                                    _command_line(args))
+        except (ValueError, KeyError, OSError) as exc:
+            print(f"segflow train: refiner training failed: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        print(json.dumps(summary["val"], indent=2))
+        print(f"refiner: {summary['weights']}\nsummary: {Path(args.out) / 'summary.json'}")
+        return EXIT_OK
+
     def run_classify(self, args: argparse.Namespace) -> int:
         from segflow.tools.train_classify import train_classify
 
@@ -254,7 +287,9 @@ def _command_line(args: argparse.Namespace) -> str:
     parts = ["segflow", "train", str(args.data), "--model", str(args.model)]
     if args.task != "segment":
         parts += ["--task", args.task]
-    for flag in ("epochs", "imgsz", "batch", "out", "device", "workers", "patience", "seed"):
+    flags = ("epochs", "imgsz", "batch", "out", "seed") if args.task == "refine" else (
+        "epochs", "imgsz", "batch", "out", "device", "workers", "patience", "seed")
+    for flag in flags:
         parts += [f"--{flag}", str(getattr(args, flag))]
     if args.task == "segment":
         parts += ["--mask-ratio", str(args.mask_ratio)] + (["--fine-tune"] if args.fine_tune else [])

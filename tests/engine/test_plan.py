@@ -110,4 +110,4 @@ def test_graph_plan_command_prints_the_stages():
                           "--plan"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "stage 0 model after sources: detect (detect.yolo)" in res.stdout
-    assert re.search(r"stage 1 cpu\s+after stage 0: track .*label", res.stdout)
+    assert re.search(r"stage 1 cpu\s+after stage 0: refine .*track .*label", res.stdout)

@@ -79,7 +79,8 @@ def test_reloads_set_up_only_what_changed_and_a_bad_version_keeps_the_old_one(wa
         workflow.write_text(FLAGSHIP.replace("text_scale: 0.4", "text_scale: 0.5").replace("confidence: 0.35",
                                                                                            "confidence: 0.9"))
         reloaded = wait_for(lambda: (i := info(client)).version == 3 and i, what="the watcher's reload")
-        assert reloaded.setups == {"detect": 2, "measure": 1, "colour": 1, "label": 2}  # the tracker is a stand-in
+        # the tracker is a stand-in
+        assert reloaded.setups == {"detect": 2, "refine": 1, "measure": 1, "colour": 1, "label": 2}
         assert reloaded.reload_error == ""
         assert all(s["confidence"] >= 0.9 for s in stones(client))
     assert server.alive()

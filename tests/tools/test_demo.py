@@ -149,14 +149,14 @@ def test_make_demo_matches_the_ground_truth(full_demo):
     assert errors["stones_matched"] == TRUTH["stone_count"] and errors["unmatched_tracks"] == 0
 
 
-# Issue 18's targets for the flagship, and what the shipped model and measure.masks give today
-# (python -m segflow.tools.demo; why they are not met: assets/models/MODEL_CARD.md, "On held-out stills"):
+# Issue 18's targets for the flagship, and what the shipped model, its refiner and measure.masks give
+# today (python -m segflow.tools.demo; why the one left is not met: assets/models/coffee-stones-refine.md):
 # strict xfails turn into failures once they are met.
 FLAGSHIP_TARGETS = [
-    ("median_length_error", 0.02, ""),  # +0.2 % with the model's version 2 (MODEL_CARD.md)
-    ("worst_stone_error_mm", 0.3, "-0.70 mm (stone 10, 14.6 mm)"),
-    ("median_area_error", 0.05, ""),  # +4.7 %
-    ("worst_area_error", 0.05, "+14.0 % (stone 3)"),
+    ("median_length_error", 0.02, ""),  # -1.0 % (the refiner's model card)
+    ("worst_stone_error_mm", 0.3, "-0.56 mm (stone 2, 11.6 mm)"),
+    ("median_area_error", 0.05, ""),  # -0.1 %
+    ("worst_area_error", 0.05, ""),  # -4.6 % (stone 2); +14.0 % without the refiner
 ]
 
 
@@ -180,6 +180,18 @@ def test_missing_model_is_explained_not_a_traceback(tmp_path: Path, monkeypatch,
     err = capsys.readouterr().err
     assert "the coffee-stones model is missing: assets/models/coffee-stones-seg.pt" in err
     assert "segflow train" in err and "Traceback" not in err
+
+
+def test_missing_refiner_is_explained_with_its_own_commands(tmp_path: Path, monkeypatch, capsys):
+    (tmp_path / "assets" / "models").mkdir(parents=True)
+    (tmp_path / "assets" / "samples").symlink_to(ROOT / "assets/samples", target_is_directory=True)
+    (tmp_path / "assets" / "models" / "coffee-stones-seg.pt").symlink_to(ROOT / "assets/models/coffee-stones-seg.pt")
+    shutil.copy(WORKFLOW, tmp_path / "coffee_stones.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["coffee_stones.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "the coffee-stones mask refiner is missing: assets/models/coffee-stones-refine.onnx" in err
+    assert "segflow train runs/data/refine/data.yaml --task refine" in err and "Traceback" not in err
 
 
 def test_invalid_workflow_lists_its_problems(tmp_path: Path, monkeypatch, capsys):

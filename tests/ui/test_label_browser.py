@@ -35,7 +35,8 @@ def workspace(tmp_path: Path) -> Path:
     """The files the coffee workflow needs, copied (the editor's workspace refuses links leaving it)."""
     ws = tmp_path / "ws"
     for rel in ("workflows/coffee_stones.yaml", "assets/samples/conveyor.mp4", "assets/samples/conveyor.json",
-                "assets/models/coffee-stones-seg.pt", "assets/models/coffee-stones-seg.summary.json"):
+                "assets/models/coffee-stones-seg.pt", "assets/models/coffee-stones-seg.summary.json",
+                "assets/models/coffee-stones-refine.onnx"):
         (ws / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / rel, ws / rel)
     return ws
@@ -60,7 +61,7 @@ def box_iou(a, b) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-PRELABELLED = re.compile(r"\d+ pre-labels from node 'detect'|found nothing|pre-label failed")
+PRELABELLED = re.compile(r"\d+ pre-labels from node 'refine'|found nothing|pre-label failed")
 SHOTS: list[Path] = []  # where wait_until leaves a screenshot when it gives up
 
 

@@ -1,0 +1,99 @@
+"""`segflow train --task refine`: a real (tiny) run with the shipped model, and the pieces it is made of."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segflow.tools.refiner_training import WINDOW, export, h264_round_trip, label_masks, network
+from segflow.tools.synth.dataset import write_dataset
+from segflow.tools.train import TRAIN
+from segflow.vision.mask_refiner import MaskRefiner, net_input
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "assets" / "models" / "coffee-stones-seg.pt"
+
+
+@pytest.fixture(scope="module")
+def tiny_refiner(tmp_path_factory, train_args):
+    """Two epochs on the windows of 10 generated stills (seconds): the command as a user runs it."""
+    root = tmp_path_factory.mktemp("refine")
+    data = write_dataset(root / "ds", n_train=10, n_val=3, seed=7)
+    out = root / "run"
+    rc = TRAIN.run(train_args(data=str(data), task="refine", model=str(MODEL), epochs=2, batch=4, out=str(out)))
+    return {"rc": rc, "data": data, "out": out}
+
+
+def test_a_tiny_run_writes_a_refiner_that_segment_refine_loads_and_its_figures(tiny_refiner):
+    assert tiny_refiner["rc"] == 0
+    out = tiny_refiner["out"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["command"].startswith("segflow train ") and "--task refine" in summary["command"]
+    assert summary["train_windows"] >= 4 and summary["val"]["windows"] >= 1
+    assert 0 < summary["val"]["model_iou_median"] <= 1 and 0 <= summary["val"]["refined_iou_median"] <= 1
+    assert [json.loads(line)["epoch"] for line in (out / "epochs.jsonl").read_text().splitlines()] == [1, 2]
+    refiner = MaskRefiner(Path(summary["weights"]))
+    coarse = np.zeros((44, 52), bool)
+    coarse[12:30, 14:40] = True
+    assert refiner.logits(np.full((44, 52, 3), 90, np.uint8), coarse).shape == (44, 52)
+
+
+def test_the_onnx_file_opencv_runs_gives_the_networks_own_logits(tmp_path):
+    """What training's torch network computes is what segment.refine gets through OpenCV, at any window size."""
+    import torch
+
+    torch.manual_seed(3)
+    net = network()
+    rng = np.random.default_rng(0)
+    with torch.no_grad():  # move the batch-norm statistics off their defaults so that they matter
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+    net.eval()
+    refiner = MaskRefiner(export(net, tmp_path / "r.onnx"))
+    for h, w in ((WINDOW, WINDOW), (36, 60)):
+        pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        coarse = rng.random((h, w)) < 0.4
+        with torch.no_grad():
+            expected = net(torch.from_numpy(net_input(pixels[None], coarse[None])))[0, 0].numpy()
+        assert np.abs(refiner.logits(pixels, coarse) - expected).max() < 1e-3
+
+
+def test_labels_come_back_as_the_pixels_they_outline(tiny_refiner):
+    from segflow.tools.synth.dataset import render
+    from segflow.tools.synth.scene import clipped_mask
+
+    image = sorted((tiny_refiner["data"].parent / "images" / "train").glob("*.png"))[0]
+    scene = render(7, "train", 0)
+    h, w = scene.image.shape[:2]
+    truths = [clipped_mask(s, h, w) for s in scene.stones()]
+    masks = label_masks(image, h, w)
+    assert len(masks) == len(truths)
+    for true in truths:
+        assert max((true & m).sum() / (true | m).sum() for m in masks) > 0.97
+
+
+def test_an_h264_round_trip_loses_what_a_video_loses_and_keeps_the_picture():
+    rng = np.random.default_rng(1)
+    image = np.clip(rng.normal(90, 25, (61, 80, 3)), 0, 255).astype(np.uint8)  # odd height: kept whole
+    back = h264_round_trip(image, 26)
+    assert back.shape == image.shape
+    difference = np.abs(back.astype(int) - image.astype(int)).mean()
+    assert 1 < difference < 25
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"model": ""}, "--task refine needs --model"), ({"model": "nowhere.pt"}, "--task refine needs --model"),
+     ({"data": "missing.yaml"}, "not found"), ({"resume": True}, "--resume is for segmentation runs")],
+)
+def test_bad_input_is_named(tmp_path, capsys, tiny_refiner, train_args, change, message):
+    kw = {"data": str(tiny_refiner["data"]), "task": "refine", "model": str(MODEL), "out": str(tmp_path / "r"),
+          **change}
+    assert TRAIN.run(train_args(**kw)) == 2
+    assert message in capsys.readouterr().err
+
