@@ -45,11 +45,11 @@ class Window:
 def window(mask: np.ndarray, margin: int) -> Window | None:
     """The mask's box grown by ``margin`` and to a multiple of 4 px, inside the frame; None if it cannot be."""
     h, w = mask.shape
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0 or h < MULTIPLE or w < MULTIPLE:
+    left, top, width, height = cv2.boundingRect(np.ascontiguousarray(mask, dtype=np.uint8))
+    if width == 0 or h < MULTIPLE or w < MULTIPLE:
         return None
-    x0, y0 = max(0, int(xs.min()) - margin), max(0, int(ys.min()) - margin)
-    x1, y1 = min(w, int(xs.max()) + 1 + margin), min(h, int(ys.max()) + 1 + margin)
+    x0, y0 = max(0, left - margin), max(0, top - margin)
+    x1, y1 = min(w, left + width + margin), min(h, top + height + margin)
     width, height = -(-(x1 - x0) // MULTIPLE) * MULTIPLE, -(-(y1 - y0) // MULTIPLE) * MULTIPLE
     width, height = min(width, w // MULTIPLE * MULTIPLE), min(height, h // MULTIPLE * MULTIPLE)
     x0, y0 = min(x0, w - width), min(y0, h - height)

@@ -79,9 +79,10 @@ nodes:
 
 def test_each_hop_carries_only_what_later_nodes_read():
     plan = load(ROOT / "workflows" / "coffee_stones.yaml", base_dir=ROOT).plan()
-    detect, post = stage_of(plan, "detect"), stage_of(plan, "measure")
+    detect, refine, post = stage_of(plan, "detect"), stage_of(plan, "refine"), stage_of(plan, "measure")
     assert plan.carried(None, detect.index) == {("belt", "image")}
-    assert plan.carried(detect.index, post.index) == {("belt", "image"), ("detect", "detections")}
+    assert plan.carried(detect.index, refine.index) == {("belt", "image"), ("detect", "detections")}
+    assert plan.carried(refine.index, post.index) == {("belt", "image"), ("refine", "detections")}
     assert plan.carried(post.index, stage_of(plan, "video").index) == {("label", "image")}
     assert plan.carried(post.index, stage_of(plan, "log").index) == {("colour", "detections")}
     assert plan.carried(stage_of(plan, "log").index, None) == frozenset()  # nothing kept to the end
@@ -110,4 +111,5 @@ def test_graph_plan_command_prints_the_stages():
                           "--plan"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "stage 0 model after sources: detect (detect.yolo)" in res.stdout
-    assert re.search(r"stage 1 cpu\s+after stage 0: refine .*track .*label", res.stdout)
+    assert re.search(r"stage 1 io\s+after stage 0: refine \(segment.refine\)", res.stdout)
+    assert re.search(r"stage 2 cpu\s+after stage 1: track .*label", res.stdout)

@@ -56,6 +56,9 @@ class RefineMasks(Node):
         "detections": Port(Kind.DETECTIONS, "Detections with masks (a segmentation model's)."),
     }
     outputs = {"detections": Port(Kind.DETECTIONS, "The same detections with refined masks.")}
+    # 2-5 ms a mask: its own worker, so that it runs beside the detector and the nodes after it
+    # (OpenCV's DNN lets go of the GIL), not inline behind the tracker and the measurement.
+    threaded = True
     refiner: MaskRefiner | None = None
 
     @classmethod
