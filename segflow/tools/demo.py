@@ -256,9 +256,9 @@ def run_demo(workflow: str | Path, max_frames: int | None = None, base_dir: str 
     except WorkflowError as exc:
         for issue in exc.issues:
             if issue.is_error and issue.field == "model" and "does not exist" in issue.message:
-                node = issue.node or ""
-                refiner = _param_in_file(workflow, node, "type") == "segment.refine"
-                raise ModelMissing(_param_in_file(workflow, node) or issue.message, refiner) from exc
+                written = _node_in_file(workflow, issue.node or "")
+                raise ModelMissing(str(written.get("params", {}).get("model") or issue.message),
+                                   written.get("type") == "segment.refine") from exc
         raise
     graph = wf.graph
     tally = StoneTally(logged_detections(graph), (graph.source_ids[0], "image"))
@@ -278,15 +278,16 @@ def run_demo(workflow: str | Path, max_frames: int | None = None, base_dir: str 
     )
 
 
-def _param_in_file(workflow: str | Path, node: str, key: str = "model") -> str | None:
-    """The model path (or with ``key`` "type", the node's type) as written in the workflow, not as resolved."""
+def _node_in_file(workflow: str | Path, node: str) -> dict:
+    """The node as written in the workflow (its model path as the user wrote it, not as resolved); {} if unreadable."""
     import yaml
 
     try:
         spec = yaml.safe_load(Path(workflow).read_text())
-        return str(spec["nodes"][node]["type"] if key == "type" else spec["nodes"][node]["params"][key])
+        written = spec["nodes"][node]
     except (OSError, KeyError, TypeError, yaml.YAMLError):
-        return None
+        return {}
+    return written if isinstance(written, dict) else {}
 
 
 def main(argv: list[str] | None = None) -> int:

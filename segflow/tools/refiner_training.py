@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import yaml
 
+from segflow.tools.mask_accuracy import predict_masks
 from segflow.vision.mask_refiner import MaskRefiner, net_input
 from segflow.vision.yolo_dataset import parse_labels, polygon_mask
 
@@ -106,14 +107,6 @@ def camera_losses(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return image
 
 
-def model_masks(model: Any, image: np.ndarray, imgsz: int, confidence: float) -> np.ndarray:
-    """The model's masks at the frame's size (retina masks, as ``detect.yolo`` gives them to the refiner)."""
-    result = model.predict(image, imgsz=imgsz, conf=confidence, retina_masks=True, verbose=False)[0]
-    if result.masks is None:
-        return np.zeros((0, *image.shape[:2]), bool)
-    return result.masks.data.cpu().numpy().astype(bool)
-
-
 def make_pairs(model: Any, images: list[Path], imgsz: int, confidence: float, seed: int,
                progress: Callable[[int, int], None] | None = None) -> Pairs:
     """Every labelled object the model found (IoU >= 0.3) whose window lies inside its image."""
@@ -127,7 +120,7 @@ def make_pairs(model: Any, images: list[Path], imgsz: int, confidence: float, se
         h, w = image.shape[:2]
         labels = label_masks(path, h, w)
         image = camera_losses(image, rng)
-        masks = model_masks(model, image, imgsz, confidence) if labels else []
+        masks = predict_masks(model, image, imgsz, confidence) if labels else []  # as detect.yolo gives them
         for true in labels:
             ious = [np.count_nonzero(true & m) / max(np.count_nonzero(true | m), 1) for m in masks]
             if not ious or max(ious) < MATCH_IOU:

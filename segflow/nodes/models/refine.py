@@ -106,7 +106,7 @@ class RefineMasks(Node):
                 hint="wire `image` to the frame the detector ran on (e.g. `image: <source>.image`)",
             )
         assert self.refiner is not None
-        masks = detections.mask.copy()
+        masks = np.empty_like(detections.mask)
         for i in range(count):
             result = self.refiner.refine(image, detections.mask[i])
             masks[i] = result.mask
