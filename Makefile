@@ -70,6 +70,7 @@ bench: setup
 	$(PY) bench/memory.py
 	$(PY) bench/flagship.py
 	$(PY) bench/compiled.py
+	$(PY) bench/refiner_runtime.py
 	$(PY) bench/ray_scaling.py
 	$(PY) bench/validate_large.py
 	$(PY) bench/edge_runtime.py

@@ -11,8 +11,10 @@ really ends, the way it was labelled.
 
 The network (:mod:`segflow.tools.refiner_training`) is a three-level U-Net of
 63 k weights on a window around each mask (the mask's box grown by
-``margin`` px); it runs as ONNX on OpenCV's DNN module, so it needs neither
-torch nor onnxruntime (the edge install has it too). Its input is the window's
+``margin`` px); it runs as ONNX on onnxruntime where that is installed (the
+``yolo`` and ``edge`` extras have it: 1.6-1.9x faster than OpenCV on these
+windows, with the same logits), else on OpenCV's DNN module, so it needs no
+torch and runs on the core install too. Its input is the window's
 BGR pixels scaled to -0.5..0.5 and the model's mask as +-1; its output is a
 logit per pixel, positive inside.
 """
@@ -81,16 +83,46 @@ class Refined:
     refused: str | None = None  # why the model's mask was kept; None when refined
 
 
-class MaskRefiner:
-    """The trained network, loaded from its ONNX file with OpenCV's DNN module."""
+RUNTIMES = ("auto", "onnxruntime", "opencv")
 
-    def __init__(self, path: Path, margin: int = 12, min_iou: float = 0.5) -> None:
-        self.net = cv2.dnn.readNetFromONNX(str(path))
+
+def onnxruntime_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+class MaskRefiner:
+    """The trained network, loaded from its ONNX file on onnxruntime or OpenCV's DNN module.
+
+    ``runtime``: ``auto`` (onnxruntime when installed, else OpenCV), or either by name. One
+    thread: the node runs in a worker of its own beside the detector, and a window is small.
+    """
+
+    def __init__(self, path: Path, margin: int = 12, min_iou: float = 0.5, runtime: str = "auto") -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+        if runtime == "auto":
+            runtime = "onnxruntime" if onnxruntime_installed() else "opencv"
+        self.runtime = runtime
         self.margin, self.min_iou = margin, min_iou
+        if runtime == "onnxruntime":
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = options.inter_op_num_threads = 1
+            options.log_severity_level = 3  # its warnings about unused initialisers are not the user's business
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.input_name = self.session.get_inputs()[0].name
+        else:
+            self.net = cv2.dnn.readNetFromONNX(str(path))
 
     def logits(self, pixels: np.ndarray, coarse: np.ndarray) -> np.ndarray:
         """The network's (H, W) logits for one window."""
-        self.net.setInput(net_input(pixels[None], coarse[None]))
+        x = net_input(pixels[None], coarse[None])
+        if self.runtime == "onnxruntime":
+            return np.asarray(self.session.run(None, {self.input_name: x})[0])[0, 0]
+        self.net.setInput(x)
         return np.asarray(self.net.forward())[0, 0]
 
     def refine(self, image: np.ndarray, mask: np.ndarray) -> Refined:

@@ -146,6 +146,25 @@ def test_the_node_says_which_masks_it_refined_and_why_not(tmp_path):
     assert not np.array_equal(out.mask[0], masks[0])
 
 
+def test_both_runtimes_draw_the_same_masks(tmp_path):
+    """onnxruntime (auto, where installed) and OpenCV's DNN give the same refined masks on real model masks."""
+    from ultralytics import YOLO
+
+    from segflow.tools.mask_accuracy import predict_masks
+
+    assert MaskRefiner(REFINER).runtime == "onnxruntime"  # installed with the yolo extra, as here
+    image = stills(2)[1][0]
+    masks = predict_masks(YOLO(str(MODEL)), image, 320, 0.35)
+    assert len(masks) >= 1
+    outs = {runtime: node(tmp_path, runtime=runtime).process(inputs(image, masks, len(masks)))["detections"]
+            for runtime in ("onnxruntime", "opencv")}
+    assert outs["opencv"].data["mask_refined"].all()
+    for a, b in zip(outs["onnxruntime"].mask, outs["opencv"].mask, strict=True):
+        assert np.count_nonzero(a ^ b) <= 2  # logits agree to float rounding: at most a pixel on zero flips
+    with pytest.raises(ValueError, match="runtime"):
+        MaskRefiner(REFINER, runtime="tensorrt")
+
+
 def test_detections_without_masks_pass_through_marked(tmp_path):
     image = np.zeros((64, 64, 3), np.uint8)
     out = node(tmp_path).process(inputs(image, None, 2))["detections"]
