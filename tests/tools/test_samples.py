@@ -69,7 +69,7 @@ def test_generators_are_deterministic():
 
 class Args:
     def __init__(self, **kw):
-        self.__dict__.update({"seed": None, "train": 240, "val": 60, **kw})
+        self.__dict__.update({"seed": None, "train": 240, "val": 60, "videos": 0, "val_videos": 0, "every": 3, **kw})
 
 
 @pytest.mark.parametrize(
@@ -91,6 +91,13 @@ def test_generate_command(tmp_path, what, name, rc):
 
 def test_generate_dataset_rejects_empty_split(tmp_path):
     assert GENERATE.run(Args(what="dataset", out=str(tmp_path), train=0)) == 2
+
+
+@pytest.mark.parametrize("bad", [{"videos": -1}, {"val_videos": -2}, {"every": 0}])
+def test_generate_dataset_rejects_bad_video_counts(tmp_path, capsys, bad):
+    assert GENERATE.run(Args(what="dataset", out=str(tmp_path / "ds"), **bad)) == 2
+    assert "--every" in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists()
 
 
 def test_shipped_samples_are_current():

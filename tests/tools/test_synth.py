@@ -7,7 +7,7 @@ from skimage.measure import regionprops
 
 from segflow.tools.exact_targets import exact_polygon_mask
 from segflow.tools.synth import MM_PER_PX
-from segflow.tools.synth.dataset import label_lines, render, write_dataset
+from segflow.tools.synth.dataset import MIN_VISIBLE, label_lines, render, video_seed, write_dataset
 from segflow.tools.synth.scene import clipped_mask
 from segflow.tools.synth.sprites import STONE_COLOURS, stone
 from segflow.tools.synth.video import render_conveyor
@@ -81,6 +81,33 @@ def test_write_dataset_layout(tmp_path):
     assert len(text.splitlines()) == len(render(4, "train", 1).stones())
     img = cv2.imread(str(tmp_path / "ds/images/train/train_00001.png"))
     assert img.tobytes() == render(4, "train", 1).image.tobytes()
+
+
+def test_write_dataset_adds_video_frames_through_h264_with_their_stones_labelled(tmp_path):
+    data = write_dataset(tmp_path / "ds", n_train=1, n_val=1, seed=4, videos=1, val_videos=1, every=50)
+    assert "conveyor videos" in data.read_text()
+    seeds = {split: video_seed(4, split, 0) for split in ("train", "val")}
+    assert len(set(seeds.values())) == 2 and 7 not in seeds.values()  # never the video sample's seed
+    for split, seed in seeds.items():
+        names = sorted(p.name for p in (tmp_path / "ds/images" / split).iterdir())
+        assert names == [f"{split}_00000.png"] + [f"{split}_video000_{k:04d}.png" for k in (0, 50, 100)]
+        video = render_conveyor(seed=seed)
+        labelled = 0
+        for k in (0, 50, 100):
+            image = cv2.imread(str(tmp_path / f"ds/images/{split}/{split}_video000_{k:04d}.png"))
+            rendered = video.frames[k]
+            # The frame went through the encoder: not the rendered bytes, but close to them.
+            assert image.tobytes() != rendered.tobytes()
+            assert cv2.PSNR(image, rendered) > 30
+            h, w = image.shape[:2]
+            lines = (tmp_path / f"ds/labels/{split}/{split}_video000_{k:04d}.txt").read_text().splitlines()
+            wanted = [m for i in range(len(video.stones)) if (m := video.stone_mask(i, k)).sum()
+                      >= MIN_VISIBLE * video.stones[i].sprite.mask.sum()]
+            assert len(lines) == len(wanted)
+            for mask, truth in zip(_label_masks(lines, h, w), wanted, strict=True):
+                assert (mask & truth).sum() / (mask | truth).sum() > 0.99
+            labelled += len(lines)
+        assert labelled >= 3
 
 
 @pytest.fixture(scope="module")

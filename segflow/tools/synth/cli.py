@@ -23,7 +23,7 @@ MODULES = {"parts": "parts", "tilted": "parts", "objects": "crops"}  # kinds wri
 
 def _bar(done: int, total: int) -> None:
     n = int(30 * done / total)
-    sys.stderr.write(f"\r[{'#' * n}{'-' * (30 - n)}] {done}/{total} images")
+    sys.stderr.write(f"\r[{'#' * n}{'-' * (30 - n)}] {done}/{total}")
     if done == total:
         sys.stderr.write("\n")
     sys.stderr.flush()
@@ -81,6 +81,13 @@ class GenerateCommand:
         parser.add_argument("--val", type=int, default=60,
                             help="dataset: validation images; crops: validation crops per class (default 60)")
         parser.add_argument("--test", type=int, default=150, help="crops: held-out crops per class (default 150)")
+        parser.add_argument("--videos", type=int, default=0,
+                            help="dataset: also the frames of this many generated conveyor videos, through H.264, "
+                            "in the training split (a moving belt's motion blur and a video's compression; default 0)")
+        parser.add_argument("--val-videos", type=int, default=0,
+                            help="dataset: the frames of this many more videos in the validation split (default 0)")
+        parser.add_argument("--every", type=int, default=3,
+                            help="dataset: keep every this many frames of each video (default 3: 50 of 150)")
 
     def run(self, args: argparse.Namespace) -> int:
         out = Path(args.out)
@@ -97,11 +104,16 @@ class GenerateCommand:
         if args.what in ("dataset", "crops") and (args.train < 1 or args.val < 1):
             print(f"segflow generate {args.what}: --train and --val must be at least 1", file=sys.stderr)
             return EXIT_INVALID
+        if args.videos < 0 or args.val_videos < 0 or args.every < 1:
+            print(f"segflow generate {args.what}: --videos and --val-videos must be at least 0, --every at least 1",
+                  file=sys.stderr)
+            return EXIT_INVALID
         try:
             if args.what == "dataset":
                 from segflow.tools.synth.dataset import write_dataset
 
-                data = write_dataset(out, args.train, args.val, seed=seed, progress=_bar)
+                data = write_dataset(out, args.train, args.val, seed=seed, progress=_bar, videos=args.videos,
+                                     val_videos=args.val_videos, every=args.every)
                 print(f"dataset: {data}  (train with: segflow train {data})")
             elif args.what == "crops":
                 from segflow.tools.synth.crops import write_crops
