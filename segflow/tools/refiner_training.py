@@ -260,7 +260,10 @@ def export(net: Any, path: Path) -> Path:
 
 
 def evaluate(onnx: Path, val: Pairs) -> dict[str, float]:
-    """The model's masks and the refined ones against the labels, on the held-out windows (through OpenCV)."""
+    """The model's masks and the refined ones against the labels, on the held-out windows.
+
+    Through the runtime ``segment.refine`` picks by default (onnxruntime where installed, else OpenCV).
+    """
     refiner = MaskRefiner(onnx)
     held = val.centre(WINDOW)
     refined = np.array([refiner.logits(p, c) > 0 for p, c in zip(held.pixels, held.coarse, strict=True)])
