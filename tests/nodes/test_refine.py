@@ -7,6 +7,7 @@ and the masks are the real model's through ultralytics: nothing here is mocked.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,19 @@ def test_both_runtimes_draw_the_same_masks(tmp_path):
         assert np.count_nonzero(a ^ b) <= 2  # logits agree to float rounding: at most a pixel on zero flips
     with pytest.raises(ValueError, match="runtime"):
         MaskRefiner(REFINER, runtime="tensorrt")
+
+
+def test_runtime_onnxruntime_where_it_is_not_installed_is_named(tmp_path, monkeypatch):
+    import segflow.nodes.models.refine as refine_module
+
+    monkeypatch.setattr(refine_module, "onnxruntime_installed", lambda: False)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError
+    problems = RefineMasks.check_params(RefineMasks.Params(model=str(REFINER), runtime="onnxruntime"),
+                                        context(tmp_path))
+    assert [p.field for p in problems] == ["runtime"] and "runtime: opencv" in problems[0].hint
+    with pytest.raises(NodeError, match="onnxruntime is not installed"):
+        node(tmp_path, runtime="onnxruntime")
+    assert node(tmp_path, runtime="opencv").refiner.runtime == "opencv"  # OpenCV needs nothing more
 
 
 def test_detections_without_masks_pass_through_marked(tmp_path):

@@ -28,9 +28,10 @@ from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import readable_file_problem
 from segflow.nodes.models import check_pin, weights_problems
 from segflow.nodes.models.yolo import as_bgr
-from segflow.vision.mask_refiner import MaskRefiner
+from segflow.vision.mask_refiner import MaskRefiner, onnxruntime_installed
 from segflow.vision.model_files import load_error, sha256_field
 
+ONNXRUNTIME_HINT = "pip install onnxruntime (the yolo and edge extras have it), or set runtime: opencv or auto"
 TRAIN_HINT = ("a refiner's .onnx file, made by `segflow train --task refine DATA.yaml --model MODEL.pt` "
               "for the model whose masks it refines")
 
@@ -75,6 +76,8 @@ class RefineMasks(Node):
 
     @classmethod
     def check_params(cls, params: Any, context: RunContext) -> list[ParamProblem]:
+        if params.runtime == "onnxruntime" and not onnxruntime_installed():
+            return [ParamProblem("runtime", "onnxruntime is not installed here", ONNXRUNTIME_HINT)]
         path = cls.weights_file(params, context)
         problem = readable_file_problem(path, "refiner")
         if problem:
@@ -91,7 +94,7 @@ class RefineMasks(Node):
             self.refiner = MaskRefiner(path, p.margin_px, p.min_iou, p.runtime)
         except ImportError as exc:
             raise NodeError(f"node '{self.node_id}': runtime onnxruntime is not installed ({exc})",
-                            hint="pip install onnxruntime, or set runtime: opencv") from exc
+                            hint=ONNXRUNTIME_HINT) from exc
         except Exception as exc:  # OpenCV raises cv2.error with its own C++ trace, onnxruntime its own
             raise NodeError(f"node '{self.node_id}': cannot load the refiner {path}: {load_error(exc)}",
                             hint=TRAIN_HINT) from exc
