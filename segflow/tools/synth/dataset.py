@@ -10,8 +10,9 @@ so any single image can be regenerated without the others.
 With ``videos`` the dataset also holds frames of generated conveyor videos, as
 a camera over a moving belt delivers them: a 3 px motion blur along the belt
 and H.264's blocks and chroma subsampling after the encoder's inter-frame
-prediction, which a still put through one H.264 round trip does not have. The
-shipped refiner learned from them (the video sample, seed 7, is never one).
+prediction, which a still put through one H.264 round trip does not have. Each
+video has its own seed (never the video sample's, 7); the refiner's card says
+what training with them gave.
 """
 
 from __future__ import annotations
