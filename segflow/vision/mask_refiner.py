@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
@@ -83,7 +84,8 @@ class Refined:
     refused: str | None = None  # why the model's mask was kept; None when refined
 
 
-RUNTIMES = ("auto", "onnxruntime", "opencv")
+Runtime = Literal["auto", "onnxruntime", "opencv"]
+RUNTIMES = get_args(Runtime)
 
 
 def onnxruntime_installed() -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -28,7 +28,7 @@ from segflow.engine.node import ParamProblem, RunContext
 from segflow.engine.paths import readable_file_problem
 from segflow.nodes.models import check_pin, weights_problems
 from segflow.nodes.models.yolo import as_bgr
-from segflow.vision.mask_refiner import MaskRefiner, onnxruntime_installed
+from segflow.vision.mask_refiner import MaskRefiner, Runtime, onnxruntime_installed
 from segflow.vision.model_files import load_error, sha256_field
 
 ONNXRUNTIME_HINT = "pip install onnxruntime (the yolo and edge extras have it), or set runtime: opencv or auto"
@@ -43,7 +43,7 @@ class RefineParams(Params):
                            "sees: more than the model's masks are ever off by.")
     min_iou: float = Field(0.5, ge=0, le=1, description="A refined mask overlapping the model's by less than this "
                            "is refused, and the model's kept (refine_fallback says so).")
-    runtime: Literal["auto", "onnxruntime", "opencv"] = Field(
+    runtime: Runtime = Field(
         "auto", description="What runs the refiner: onnxruntime (the yolo and edge extras install it; about 1.7x "
         "faster here), OpenCV's DNN module (always installed), or auto: onnxruntime where installed.")
     sha256: str | None = sha256_field()

@@ -75,18 +75,15 @@ def video_frames(seed: int, every: int) -> Iterator[tuple[np.ndarray, list[np.nd
     with tempfile.TemporaryDirectory() as tmp:
         path = write_video(video.frames, Path(tmp) / "belt.mp4", video.truth["fps"])
         capture = cv2.VideoCapture(str(path))
+        whole = [int(p.sprite.mask.sum()) for p in video.stones]  # each stone's area in full view
         index = 0
         while True:
             ok, frame = capture.read()
             if not ok:
                 break
             if index % every == 0:
-                masks = []
-                for stone in range(len(video.stones)):
-                    mask = video.stone_mask(stone, index)
-                    if mask.sum() >= MIN_VISIBLE * video.stones[stone].sprite.mask.sum():
-                        masks.append(mask)
-                yield frame, masks
+                in_view = (video.stone_mask(stone, index) for stone in range(len(video.stones)))
+                yield frame, [m for m, area in zip(in_view, whole, strict=True) if m.sum() >= MIN_VISIBLE * area]
             index += 1
         capture.release()
 
