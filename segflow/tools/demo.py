@@ -299,8 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                         help="override a param, as `segflow run --set` (e.g. detect.retina_masks=false)")
     parser.add_argument("--masks-of", metavar="NODE",
-                        help="also compare this node's masks with the stones rendered again from the truth "
-                        "(IoU; e.g. detect, the model as it is, or measure, the refined outlines)")
+                        help="also compare this node's masks with the stones rendered again from the truth (IoU; "
+                        "e.g. detect, the model as it is, or refine, the refined masks), and split each stone's "
+                        "length error into the measurement's share (on the exact masks) and the masks'")
     args = parser.parse_args(argv)
     try:
         demo = run_demo(args.workflow, max_frames=args.max_frames, overrides=args.set, masks_of=args.masks_of)
@@ -317,11 +318,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     overlap = mask_overlap(demo.masks, demo.truth) if demo.masks is not None and demo.truth is not None else None
     if args.json:
+        if overlap:
+            overlap["per_stone"] = [s.to_dict() for s in overlap.get("per_stone", [])]
         print(json.dumps({**demo.to_dict(), **({"masks_vs_truth": overlap} if overlap else {})}, indent=2))
     else:
         print("\n".join(demo.lines()))
         if overlap:
+            split = overlap.pop("per_stone", [])
             print(f"  masks of {args.masks_of:<8} vs truth: " + ", ".join(f"{k} {v}" for k, v in overlap.items()))
+            print("\n".join(s.line() for s in split))
     return EXIT_OK if demo.passed else EXIT_FAILED
 
 

@@ -13,7 +13,11 @@ stone's area within 5 %.
 renders the video's stones again from the generator and seed the truth
 names, and reports how well the detector's masks (as the model gives them,
 before ``measure.masks``) overlap them (IoU) and how far outside the true
-outline they run: the figures in the model card.
+outline they run: the figures in the model card. Per stone it also splits the
+length error in two (:class:`StoneSplit`): the measurement's share, the length
+read from the stone's exact masks against the truth, and the masks' share, the
+length read from the node's masks against that. ``--masks-of refine`` on the
+flagship says which stones' error is the refiner's.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 
 from segflow.engine.observe.hooks import RunHooks
 from segflow.engine.workflow.graph import Ref
+from segflow.vision.mask_geometry import measure_mask
 
 TARGET_MEDIAN_LENGTH = 0.02  # relative
 TARGET_STONE_LENGTH_MM = 0.3
@@ -123,7 +128,9 @@ class FlagshipErrors:
                 "median_area_error": round(self.median_area_error, 4),
                 "worst_area_error": round(self.worst_area.area_error, 4),
                 "stones_matched": len(self.stones), "unmatched_tracks": self.unmatched_tracks,
-                "targets_met": self.met}
+                "targets_met": self.met,
+                "per_stone": [{"stone": s.stone, "length_error_mm": round(s.length_error_mm, 3),
+                               "area_error": round(s.area_error, 4), "sightings": s.sightings} for s in self.stones]}
 
 
 def truth_box(stone: dict[str, Any], frame: int, speed: float) -> tuple[float, float, float, float]:
@@ -178,8 +185,39 @@ def compare(tracks: dict[Any, list[Sighting]], truth: dict[str, Any]) -> Flagshi
     return FlagshipErrors(stones, float(truth["median_stone_length_mm"]), unmatched)
 
 
+@dataclass(frozen=True)
+class StoneSplit:
+    """One stone's length error split in two: the measurement's share (on its exact masks) and the masks'."""
+
+    stone: int
+    truth_length_mm: float
+    exact_mask_length_mm: float  # median over its frames wholly in view
+    mask_length_mm: float
+    frames: int
+
+    @property
+    def measurement_share_mm(self) -> float:
+        return self.exact_mask_length_mm - self.truth_length_mm
+
+    @property
+    def mask_share_mm(self) -> float:
+        return self.mask_length_mm - self.exact_mask_length_mm
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stone": self.stone, "truth_length_mm": self.truth_length_mm, "frames": self.frames,
+                "exact_mask_length_mm": round(self.exact_mask_length_mm, 3),
+                "mask_length_mm": round(self.mask_length_mm, 3),
+                "measurement_share_mm": round(self.measurement_share_mm, 3),
+                "mask_share_mm": round(self.mask_share_mm, 3)}
+
+    def line(self) -> str:
+        return (f"    stone {self.stone:>2} ({self.truth_length_mm:5.2f} mm, {self.frames:>3} frames): "
+                f"{self.mask_length_mm - self.truth_length_mm:+.2f} mm = measurement {self.measurement_share_mm:+.2f}"
+                f" + masks {self.mask_share_mm:+.2f}")
+
+
 class MaskCollector(RunHooks):
-    """Every mask one node's detections carry, per frame, cropped to its box (rounded outwards)."""
+    """Every mask one node's detections carry, per frame, with its box, cropped to the mask's own extent."""
 
     def __init__(self, detections: Ref) -> None:
         self.detections = detections
@@ -193,8 +231,11 @@ class MaskCollector(RunHooks):
             return
         with self._lock:
             for box, mask in zip(dets.xyxy, dets.mask, strict=True):
-                x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
-                x1, y1 = int(np.ceil(box[2])) + 1, int(np.ceil(box[3])) + 1
+                # The mask's own box: a refined mask may reach past the model's box.
+                ys, xs = np.nonzero(mask)
+                if not len(xs):
+                    continue
+                x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
                 crop = mask[y0:y1, x0:x1].copy()
                 self.frames[info.frame_index].append((tuple(float(v) for v in box), crop, x0, y0))
 
@@ -213,8 +254,11 @@ def mask_overlap(masks: MaskCollector, truth: dict[str, Any]) -> dict[str, float
                             seconds=truth["frames"] / truth["fps"], h=int(truth["height"]), w=int(truth["width"]),
                             speed=int(truth["belt_speed_px_per_frame"]), n_stones=int(truth["stone_count"]))
     speed = float(truth["belt_speed_px_per_frame"])
+    mm_per_px = float(truth["mm_per_px"])
     ious, ratios, reach = [], [], []
+    per_stone = []
     for index, stone in enumerate(truth["stones"]):
+        exact_lengths, mask_lengths = [], []
         first, last = stone["fully_visible"]
         for frame in range(first, last + 1):
             where = truth_box(stone, frame, speed)
@@ -229,9 +273,14 @@ def mask_overlap(masks: MaskCollector, truth: dict[str, Any]) -> dict[str, float
             ious.append((true & mine).sum() / (true | mine).sum())
             ratios.append(mine.sum() / true.sum())
             reach.append(((mine & ~true).sum() - (true & ~mine).sum()) / video.stone_perimeter_px(index))
+            exact_lengths.append(measure_mask(true, skeleton=False).feret_max * mm_per_px)
+            mask_lengths.append(measure_mask(mine, skeleton=False).feret_max * mm_per_px)
+        if exact_lengths:
+            exact, mask = statistics.median(exact_lengths), statistics.median(mask_lengths)
+            per_stone.append(StoneSplit(int(stone["id"]), float(stone["length_mm"]), exact, mask, len(exact_lengths)))
     if not ious:
         return {"masks": 0}
     return {"masks": len(ious), "median_iou": round(float(np.median(ious)), 4),
             "p10_iou": round(float(np.percentile(ious, 10)), 4),
             "median_area_ratio": round(float(np.median(ratios)), 4),
-            "median_reach_px": round(float(np.median(reach)), 3)}
+            "median_reach_px": round(float(np.median(reach)), 3), "per_stone": per_stone}
