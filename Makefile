@@ -78,6 +78,7 @@ bench: setup
 	$(PY) bench/crop_batching.py
 	$(PY) bench/classify_crops.py
 	$(PY) bench/sahi.py
+	$(PY) bench/flagship_heldout.py
 	$(PY) bench/serve_requests.py
 	$(PY) bench/serve_soak.py
 
