@@ -153,26 +153,29 @@ def test_make_demo_matches_the_ground_truth(full_demo):
 @pytest.mark.slow
 def test_each_stones_error_is_split_into_the_measurements_share_and_the_masks(full_demo):
     """`--masks-of refine` explains each stone's error: measured again from the refined masks it is
-    the run's own (to 0.02 mm: the same masks, its frames matched by box rather than by track),
-    and the measurement's share, on the exact masks, is a corner or two of a pixel."""
+    the run's own (the same masks; its frames are matched by box rather than by track, so a
+    stone may have a frame more or less, and its median move by up to 0.1 mm), and the
+    measurement's share, on the exact masks, is a corner or two of a pixel."""
     split = {s["stone"]: s for s in full_demo["masks_vs_truth"]["per_stone"]}
     run = {s["stone"]: s for s in full_demo["truth_errors"]["per_stone"]}
     assert set(split) == set(run) == {s["id"] for s in TRUTH["stones"]}
     mm_per_px = TRUTH["mm_per_px"]
     for stone, ours in split.items():
         total = ours["measurement_share_mm"] + ours["mask_share_mm"]
-        assert total == pytest.approx(run[stone]["length_error_mm"], abs=0.02), stone
+        same_frames = ours["frames"] == run[stone]["sightings"]
+        assert total == pytest.approx(run[stone]["length_error_mm"], abs=0.02 if same_frames else 0.1), stone
         assert -0.72 * mm_per_px < ours["measurement_share_mm"] <= 0.0, stone
 
 
 # Issue 18's targets for the flagship, and what the shipped model, its refiner and measure.masks give
-# today (python -m segflow.tools.demo; why the one left is not met: assets/models/coffee-stones-refine.md):
+# today (python -m segflow.tools.demo; all four met with refine.tip_logit since 2026-12-05, see
+# assets/models/coffee-stones-refine.md);
 # strict xfails turn into failures once they are met.
 FLAGSHIP_TARGETS = [
-    ("median_length_error", 0.02, ""),  # -1.0 % (the refiner's model card)
-    ("worst_stone_error_mm", 0.3, "-0.56 mm (stone 2, 11.6 mm)"),
-    ("median_area_error", 0.05, ""),  # -0.1 %
-    ("worst_area_error", 0.05, ""),  # -4.6 % (stone 2); +14.0 % without the refiner
+    ("median_length_error", 0.02, ""),  # +1.5 % (the refiner's model card)
+    ("worst_stone_error_mm", 0.3, ""),  # -0.24 mm (stone 6); -0.56 mm without refine.tip_logit
+    ("median_area_error", 0.05, ""),  # +0.4 %
+    ("worst_area_error", 0.05, ""),  # +5.0 % (stone 3, +4.98 %); +14.0 % without the refiner
 ]
 
 

@@ -46,6 +46,12 @@ class RefineParams(Params):
     runtime: Runtime = Field(
         "auto", description="What runs the refiner: onnxruntime (the yolo and edge extras install it; about 1.7x "
         "faster here), OpenCV's DNN module (always installed), or auto: onnxruntime where installed.")
+    tip_logit: float | None = Field(
+        None, le=0, description="Near the two ends of each mask's length, count pixels as the object from this "
+        "logit rather than from 0 (e.g. -1.5): a refiner less sure of an object's dark ends than of its sides "
+        "reads lengths short. None: 0 everywhere.")
+    tip_radius_px: float = Field(2.0, gt=0, le=8, description="How near an end of the length a pixel must be for "
+                                 "tip_logit to apply.")
     sha256: str | None = sha256_field()
 
 
@@ -91,7 +97,7 @@ class RefineMasks(Node):
         path = self.weights_file(p, self.context)
         check_pin(self.node_id, path, p.sha256)
         try:
-            self.refiner = MaskRefiner(path, p.margin_px, p.min_iou, p.runtime)
+            self.refiner = MaskRefiner(path, p.margin_px, p.min_iou, p.runtime, p.tip_logit, p.tip_radius_px)
         except ImportError as exc:
             raise NodeError(f"node '{self.node_id}': runtime onnxruntime is not installed ({exc})",
                             hint=ONNXRUNTIME_HINT) from exc
