@@ -103,30 +103,36 @@ def stills(images: int) -> list[tuple[np.ndarray, list[np.ndarray], list[float]]
     return out
 
 
+def model_masks(model: object, images: int):
+    """Per whole stone of the held-out stills: the frame, its exact mask, its true length (px) and
+    the model's mask that overlaps it best (IoU >= 0.5; stones the model missed are skipped)."""
+    from segflow.tools.mask_accuracy import predict_masks
+
+    for image, truths, lengths in stills(images):
+        masks = predict_masks(model, image, 320, 0.35)
+        for true, length in zip(truths, lengths, strict=True):
+            ious = [(true & m).sum() / (true | m).sum() for m in masks]
+            if ious and max(ious) >= 0.5:
+                yield image, true, length, masks[int(np.argmax(ious))]
+
+
 def test_the_shipped_refiner_brings_the_models_masks_onto_the_stones():
     """On 20 held-out stills: IoU with the exact masks, area and length (max Feret, as the flagship measures it)."""
     from ultralytics import YOLO
 
-    from segflow.tools.mask_accuracy import predict_masks
     from segflow.vision.mask_geometry import measure
     from segflow.vision.outline import locate
 
-    model, refiner = YOLO(str(MODEL)), MaskRefiner(REFINER)
+    refiner = MaskRefiner(REFINER)
     rows = []
-    for image, truths, lengths in stills(20):
-        masks = predict_masks(model, image, 320, 0.35)
-        for true, length in zip(truths, lengths, strict=True):
-            ious = [(true & m).sum() / (true | m).sum() for m in masks]
-            if not ious or max(ious) < 0.5:
-                continue
-            coarse = masks[int(np.argmax(ious))]
-            result = refiner.refine(image, coarse)
-            assert result.refused is None, result.refused
-            row = []
-            for mask in (coarse, result.mask):
-                row += [(true & mask).sum() / (true | mask).sum(), mask.sum() / true.sum() - 1,
-                        measure(locate(mask), skeleton=False).feret_max - length]
-            rows.append(row)
+    for image, true, length, coarse in model_masks(YOLO(str(MODEL)), 20):
+        result = refiner.refine(image, coarse)
+        assert result.refused is None, result.refused
+        row = []
+        for mask in (coarse, result.mask):
+            row += [(true & mask).sum() / (true | mask).sum(), mask.sum() / true.sum() - 1,
+                    measure(locate(mask), skeleton=False).feret_max - length]
+        rows.append(row)
     r = np.array(rows)
     assert len(r) >= 40
     model_iou, refined_iou = np.median(r[:, 0]), np.median(r[:, 3])
@@ -144,24 +150,16 @@ def test_tip_logit_lengthens_the_refined_masks_and_leaves_their_areas():
     the ends, and the flagship's video is where the option earns its place.)"""
     from ultralytics import YOLO
 
-    from segflow.tools.mask_accuracy import predict_masks
     from segflow.vision.mask_geometry import measure
     from segflow.vision.outline import locate
 
-    model = YOLO(str(MODEL))
     plain, tips = MaskRefiner(REFINER), MaskRefiner(REFINER, tip_logit=-1.5, tip_radius_px=2.0)
     rows = []
-    for image, truths, lengths in stills(12):
-        masks = predict_masks(model, image, 320, 0.35)
-        for true, length in zip(truths, lengths, strict=True):
-            ious = [(true & m).sum() / (true | m).sum() for m in masks]
-            if not ious or max(ious) < 0.5:
-                continue
-            coarse = masks[int(np.argmax(ious))]
-            a, b = plain.refine(image, coarse).mask, tips.refine(image, coarse).mask
-            assert (b >= a).all()  # tips only add
-            before, after = (measure(locate(m), skeleton=False).feret_max for m in (a, b))
-            rows.append((after - before, after - length, b.sum() / a.sum() - 1))
+    for image, _, length, coarse in model_masks(YOLO(str(MODEL)), 12):
+        a, b = plain.refine(image, coarse).mask, tips.refine(image, coarse).mask
+        assert (b >= a).all()  # tips only add
+        before, after = (measure(locate(m), skeleton=False).feret_max for m in (a, b))
+        rows.append((after - before, after - length, b.sum() / a.sum() - 1))
     r = np.array(rows)
     assert len(r) >= 25
     assert r[:, 0].min() >= -0.05 and (r[:, 0] > 0.05).mean() >= 0.3, sorted(r[:, 0])
