@@ -23,6 +23,9 @@ SHIFT = 8  # fractional bits of the vertices given to OpenCV's fill
 NEAR = 3  # px: the strip along an outline whose pixels take their share from it (partial ones: within 0.71 px)
 CORNER_DEG = 20.0  # a turn sharper than this is a corner whose pixels are split
 CORNER_SPLIT = 4  # parts per pixel side there
+REACH = 4.0  # px: a point near an outline (within NEAR / 2 px, or split beside a corner) has its nearest side closer
+FEW_SIDES = 12  # an outline with at most this many sides (a polygon) is compared whole with every point
+ROW_SPAN = float(2**22)  # coordinates of points and outlines lie within a quarter of this, px
 
 
 def exact_cover(loops: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> np.ndarray:
@@ -42,9 +45,10 @@ def exact_cover(loops: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> np.nda
     cover[:] = inside
     ys, xs = np.nonzero(near)
     if len(xs):
+        sides = _Sides(loops)
         px, py = xs.astype(np.float64), ys.astype(np.float64)
-        shares = _near_cover(loops, px, py)
-        tips = _sharp_vertices(loops)
+        shares = _near_cover(sides, px, py)
+        tips = sides.tips
         if len(tips):  # where two sides meet at an angle, each pixel in 4 x 4 parts (the nearer side's share errs)
             close = np.min(np.hypot(px[:, None] - tips[:, 0], py[:, None] - tips[:, 1]), axis=1) < 1.5
             if close.any():
@@ -52,7 +56,7 @@ def exact_cover(loops: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> np.nda
                 sx, sy = np.meshgrid(offsets, offsets)
                 fx = (px[close, None] + sx.ravel()).ravel()
                 fy = (py[close, None] + sy.ravel()).ravel()
-                parts = _near_cover(loops, fx, fy, CORNER_SPLIT)
+                parts = _near_cover(sides, fx, fy, CORNER_SPLIT)
                 shares[close] = parts.reshape(-1, CORNER_SPLIT**2).mean(axis=1)
         cover[ys, xs] = shares
     return cover
@@ -70,58 +74,166 @@ def _near_mask(points: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
     return near
 
 
-def _sharp_vertices(loops: tuple[np.ndarray, ...]) -> np.ndarray:
-    """The outline points where it turns by more than :data:`CORNER_DEG`."""
-    out = []
-    for loop in loops:
-        before, after = loop - np.roll(loop, 1, axis=0), np.roll(loop, -1, axis=0) - loop
-        turn = np.degrees(np.abs(np.arctan2(before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0],
-                                            (before * after).sum(1))))
-        out.append(loop[turn > CORNER_DEG])
-    return np.concatenate(out) if out else np.zeros((0, 2))
+def _next(loop: np.ndarray) -> np.ndarray:
+    """Each point's successor around the closed loop (``np.roll(loop, -1, 0)``, without its overhead)."""
+    return np.concatenate((loop[1:], loop[:1]))
 
 
-def _near_cover(loops: tuple[np.ndarray, ...], px: np.ndarray, py: np.ndarray, scale: int = 1) -> np.ndarray:
+def _previous(loop: np.ndarray) -> np.ndarray:
+    return np.concatenate((loop[-1:], loop[:-1]))
+
+
+class _Sides:
+    """The loops' sides, with what every query about them needs, computed once per outline.
+
+    A fit renders the same outline's cover at the pixels near it and again, split 4 x 4,
+    beside its corners; each query is many small array operations, so what depends on the
+    outline alone is worked out here once.
+    """
+
+    def __init__(self, loops: tuple[np.ndarray, ...]) -> None:
+        self.a = np.concatenate(loops)
+        self.b = np.concatenate([_next(loop) for loop in loops])
+        d = self.b - self.a
+        self.dx, self.dy = np.ascontiguousarray(d[:, 0]), np.ascontiguousarray(d[:, 1])
+        self.length2 = np.maximum(self.dx * self.dx + self.dy * self.dy, 1e-12)
+        self.norm = np.sqrt(self.length2)
+        self.cos = -self.dy / self.norm  # each side's normal, x component
+        self.low_x = np.minimum(self.a[:, 0], self.b[:, 0]) - REACH
+        self.high_x = np.maximum(self.a[:, 0], self.b[:, 0]) + REACH
+        self.low_y = np.minimum(self.a[:, 1], self.b[:, 1]) - REACH
+        self.high_y = np.maximum(self.a[:, 1], self.b[:, 1]) + REACH
+        self.slope = self.dx / np.where(self.dy == 0, 1e-12, self.dy)  # dx per unit y, for the crossing test
+        turns = [_turns(loop) for loop in loops]
+        orientation = [_orientation(loop) for loop in loops]
+        turning = np.concatenate([np.full(len(loop), o) for loop, o in zip(loops, orientation, strict=True)])
+        self.outward = np.column_stack([self.dy, -self.dx]) / self.norm[:, None] * turning[:, None]
+        self.tips = np.concatenate([loop[np.degrees(np.abs(turn)) > CORNER_DEG]
+                                    for loop, (turn, _) in zip(loops, turns, strict=True)])
+        # curvature is the region's: a hole's outline, convex in its own right, is concave to the region around it
+        region = [o * (-1.0 if _is_hole(loops, i) else 1.0) for i, o in enumerate(orientation)]
+        self.bend = np.concatenate([_bend(turn, step, o) for (turn, step), o in zip(turns, region, strict=True)])
+
+
+def _turns(loop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far the outline turns at each point (radians, signed) and the mean length of its two sides there."""
+    before, after = loop - _previous(loop), _next(loop) - loop
+    cross = before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0]
+    turn = np.arctan2(cross, before[:, 0] * after[:, 0] + before[:, 1] * after[:, 1])
+    step = 0.5 * (np.hypot(before[:, 0], before[:, 1]) + np.hypot(after[:, 0], after[:, 1]))
+    return turn, step
+
+
+def _is_hole(loops: tuple[np.ndarray, ...], index: int) -> bool:
+    """Whether loop ``index`` lies inside an odd number of the others (even-odd: it bounds a hole)."""
+    x, y = loops[index][0]
+    inside = 0
+    for j, loop in enumerate(loops):
+        if j != index:
+            after = _next(loop)
+            crossing = (loop[:, 1] > y) != (after[:, 1] > y)
+            dy = np.where(crossing, after[:, 1] - loop[:, 1], 1.0)
+            x_at = loop[:, 0] + (y - loop[:, 1]) * (after[:, 0] - loop[:, 0]) / dy
+            inside += int(np.count_nonzero(crossing & (x < x_at)) % 2)
+    return inside % 2 == 1
+
+
+def _bend(turn: np.ndarray, step: np.ndarray, orientation: float) -> np.ndarray:
+    """Each side's curvature (1/px, positive where the outline is convex), 0 beside a corner."""
+    at_vertex = np.where(np.abs(np.degrees(turn)) > CORNER_DEG, 0.0, orientation * turn / np.maximum(step, 1e-9))
+    return 0.5 * (at_vertex + _next(at_vertex))  # side i joins vertex i to i + 1
+
+
+def _near_cover(sides: _Sides, px: np.ndarray, py: np.ndarray, scale: int = 1) -> np.ndarray:
     """Share of the square of side ``1 / scale`` centred on each point inside the loops (the nearest side's)."""
-    level, cos, nearest, _, _ = _nearest(loops, px, py)
+    level, nearest, _ = _nearest(sides, px, py)
     level = level * scale
+    cos = sides.cos[nearest]
     share = square_cover(level, cos)
     # A curved side bows in from the straight one by s^2 k / 2 at s along it: a pixel it crosses
     # holds k / 24 less (the whole of a convex outline 2 pi / 24 px^2 less), spread like the share's slope.
-    bend = np.concatenate([_curvature(loop) for loop in loops])
-    return share - bend[nearest] / (24.0 * scale) * square_density(level, cos)
+    return share - sides.bend[nearest] / (24.0 * scale) * square_density(level, cos)
 
 
-def _nearest(loops: tuple[np.ndarray, ...], px: np.ndarray,
-             py: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each point's signed distance from the loops (negative inside), and its nearest side.
+def _nearest(sides: _Sides, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each point's signed distance from the loops (negative inside), its nearest side and where along it (0..1).
 
-    Also that side's normal cosine, its index, where along it the nearest point lies (0..1)
-    and its outward normal.
+    A polygon's few sides are compared with every point. A longer outline's points are those
+    near it, so each is compared only with the sides whose box
+    reaches within :data:`REACH` of it (any point found farther is compared with every side),
+    and which side of the outline it lies on comes from its row's crossings with the loops.
     """
-    a = np.concatenate(loops)
-    b = np.concatenate([np.roll(loop, -1, axis=0) for loop in loops])
-    d = b - a
-    length2 = np.maximum((d**2).sum(1), 1e-12)
-    rx, ry = px[:, None] - a[:, 0], py[:, None] - a[:, 1]
-    t = np.clip((rx * d[:, 0] + ry * d[:, 1]) / length2, 0, 1)
-    dist2 = (rx - t * d[:, 0]) ** 2 + (ry - t * d[:, 1]) ** 2
-    nearest = np.argmin(dist2, axis=1)
-    rows = np.arange(len(nearest))
-    dist = np.sqrt(dist2[rows, nearest])
-    crossing = (a[:, 1] > py[:, None]) != (b[:, 1] > py[:, None])
-    x_at = a[:, 0] + (py[:, None] - a[:, 1]) * d[:, 0] / np.where(d[:, 1] == 0, 1e-12, d[:, 1])
-    within = (crossing & (px[:, None] < x_at)).sum(1) % 2 == 1
-    norm = np.sqrt(length2)
-    cos = -d[nearest, 1] / norm[nearest]  # the nearest side's normal, x component
-    turning = np.concatenate([np.full(len(loop), _orientation(loop)) for loop in loops])
-    outward = np.column_stack([d[:, 1], -d[:, 0]]) / norm[:, None] * turning[:, None]
-    return np.where(within, -dist, dist), cos, nearest, t[rows, nearest], outward[nearest]
+    if len(sides.a) <= FEW_SIDES:
+        every = np.arange(len(sides.a))[None, :]
+        dist2, t = _to_sides(sides, px[:, None], py[:, None], every)
+        nearest = np.argmin(dist2, axis=1)
+        rows = np.arange(len(px))
+        rx, ry = px[:, None] - sides.a[:, 0], py[:, None] - sides.a[:, 1]
+        crossing = (sides.a[:, 1] > py[:, None]) != (sides.b[:, 1] > py[:, None])
+        within = np.count_nonzero(crossing & (rx < ry * sides.slope), axis=1) % 2 == 1
+        dist = np.sqrt(dist2[rows, nearest])
+        return np.where(within, -dist, dist), nearest, t[rows, nearest]
+    near = ((px[:, None] >= sides.low_x) & (px[:, None] <= sides.high_x)
+            & (py[:, None] >= sides.low_y) & (py[:, None] <= sides.high_y))
+    point, side = np.nonzero(near)
+    count = len(px)
+    if len(point):
+        dist2, t = _to_sides(sides, px[point], py[point], side)
+        start = np.searchsorted(point, np.arange(count))
+        has = np.bincount(point, minlength=count) > 0
+        least = np.full(count, np.inf)
+        least[has] = np.minimum.reduceat(dist2, start[has])
+        first = np.flatnonzero(dist2 == least[point])  # the lowest side of equals, as a full argmin would
+        first = first[np.r_[True, point[first][1:] != point[first][:-1]]]
+        nearest = np.zeros(count, np.intp)
+        along = np.zeros(count)
+        nearest[point[first]], along[point[first]] = side[first], t[first]
+    else:
+        least, nearest, along = np.full(count, np.inf), np.zeros(count, np.intp), np.zeros(count)
+    far = np.flatnonzero(least > REACH**2)
+    if len(far):  # farther than the boxes reach: every side
+        all_sides = np.arange(len(sides.a))
+        d2, t2 = _to_sides(sides, np.repeat(px[far], len(all_sides)), np.repeat(py[far], len(all_sides)),
+                           np.tile(all_sides, len(far)))
+        d2, t2 = d2.reshape(len(far), -1), t2.reshape(len(far), -1)
+        best = np.argmin(d2, axis=1)
+        rows = np.arange(len(far))
+        least[far], nearest[far], along[far] = d2[rows, best], best, t2[rows, best]
+    dist = np.sqrt(least)
+    return np.where(_inside(sides, px, py), -dist, dist), nearest, along
+
+
+def _to_sides(sides: _Sides, px: np.ndarray, py: np.ndarray, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared distance from each point to the side paired with it, and where along it (0..1) the nearest point is."""
+    dx, dy = sides.dx[side], sides.dy[side]
+    rx, ry = px - sides.a[side, 0], py - sides.a[side, 1]
+    t = np.clip((rx * dx + ry * dy) / sides.length2[side], 0, 1)
+    ex, ey = rx - t * dx, ry - t * dy
+    return ex * ex + ey * ey, t
+
+
+def _inside(sides: _Sides, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Even-odd: whether a ray from each point to +x crosses the loops an odd number of times.
+
+    The crossings are worked out once per row of points (every pixel of a row shares them) and
+    sorted; each point then counts those to its right by bisection.
+    """
+    rows, row_of = np.unique(py, return_inverse=True)
+    ay, by = sides.a[:, 1], sides.b[:, 1]
+    crossing = (ay > rows[:, None]) != (by > rows[:, None])
+    x_at = sides.a[:, 0] + (rows[:, None] - ay) * sides.slope
+    # rows laid end to end, each within its own span of ROW_SPAN: one bisection for all points
+    keyed = np.sort(np.where(crossing, x_at, -ROW_SPAN / 4), axis=1) + (np.arange(len(rows)) * ROW_SPAN)[:, None]
+    m = crossing.shape[1]
+    right = (row_of + 1) * m - np.searchsorted(keyed.ravel(), px + row_of * ROW_SPAN, side="right")
+    return right % 2 == 1
 
 
 def _orientation(loop: np.ndarray) -> float:
+    """The sign of the loop's signed (shoelace) area: which side of its sides is outward."""
     x, y = loop[:, 0], loop[:, 1]
-    return float(np.sign(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))) or 1.0
+    nx, ny = _next(x), _next(y)
+    return float(np.sign(float(np.dot(x, ny) - np.dot(y, nx)))) or 1.0
 
 
 def cover_slope(loop: np.ndarray, shape: tuple[int, ...], point_jacobian: np.ndarray) -> np.ndarray:
@@ -137,18 +249,11 @@ def cover_slope(loop: np.ndarray, shape: tuple[int, ...], point_jacobian: np.nda
     ys, xs = np.nonzero(_near_mask([_fixed(loop)], (h, w)))
     if not len(xs):
         return slope
-    level, cos, nearest, t, outward = _nearest((loop,), xs.astype(np.float64), ys.astype(np.float64))
-    density = square_density(level, cos)
+    sides = _Sides((loop,))
+    level, nearest, t = _nearest(sides, xs.astype(np.float64), ys.astype(np.float64))
+    density = square_density(level, sides.cos[nearest])
+    outward = sides.outward[nearest]
     after = (nearest + 1) % len(loop)
     move = (1 - t)[:, None, None] * point_jacobian[nearest] + t[:, None, None] * point_jacobian[after]
     slope[:, ys, xs] = (density[:, None] * np.einsum("nk,nkp->np", outward, move)).T
     return slope
-
-
-def _curvature(loop: np.ndarray) -> np.ndarray:
-    """Each side's curvature (1/px, positive where the outline is convex), 0 beside a corner."""
-    before, after = loop - np.roll(loop, 1, axis=0), np.roll(loop, -1, axis=0) - loop
-    turn = np.arctan2(before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0], (before * after).sum(1))
-    step = 0.5 * (np.hypot(*before.T) + np.hypot(*after.T))
-    at_vertex = np.where(np.abs(np.degrees(turn)) > CORNER_DEG, 0.0, _orientation(loop) * turn / np.maximum(step, 1e-9))
-    return 0.5 * (at_vertex + np.roll(at_vertex, -1))  # side i joins vertex i to i + 1

@@ -59,6 +59,37 @@ class ProfileFit:
     cost: float  # residual sum of squares, grey levels squared
 
 
+class Background:
+    """The background's level and gradient over some pixels, solved with an object's picture in closed form.
+
+    Every fit here renders an outline and asks how well the object's contrast times that
+    picture, over a background level that drifts linearly, explains the grey levels: a linear
+    least-squares problem solved many times over for the same pixels. The background's part
+    is projected out once (an orthonormal basis of its columns; a band in one row, where they
+    coincide, too), leaving a single column per picture.
+    """
+
+    def __init__(self, xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int], values: np.ndarray) -> None:
+        h, w = shape
+        self.linear = np.column_stack([np.ones(len(xs)), (xs - w / 2) / max(w, 1), (ys - h / 2) / max(h, 1)])
+        u, s, _ = np.linalg.svd(self.linear, full_matrices=False)
+        self._basis = u[:, s > (s.max() if len(s) else 0.0) * len(xs) * np.finfo(float).eps]
+        self.values_left = self.unexplained(values)
+
+    def unexplained(self, column: np.ndarray) -> np.ndarray:
+        """What of ``column`` the background's level and gradient leave unexplained."""
+        return column - self._basis @ (self._basis.T @ column)
+
+    def solve(self, picture: np.ndarray) -> tuple[np.ndarray, float]:
+        """The residuals and the contrast that best explain the values with ``picture`` over the background."""
+        shape = self.unexplained(picture)
+        power = float(shape @ shape)
+        if power <= 1e-12 * max(len(shape), 1):  # the picture is flat here: nothing the background could not do
+            return self.values_left.copy(), 0.0
+        contrast = float(shape @ self.values_left) / power
+        return self.values_left - contrast * shape, contrast
+
+
 class _Model:
     """The picture of an outline at given offsets and blur, and its derivatives, on one crop."""
 
@@ -68,9 +99,8 @@ class _Model:
         point = cut.point_of_pixel
         self.lower, self.upper, self.t = cut.lower[point], cut.upper[point], cut.between[point]
         ys, xs = np.nonzero(band)
-        h, w = band.shape
-        xn, yn = (xs - w / 2) / max(w, 1), (ys - h / 2) / max(h, 1)
-        self.linear = np.column_stack([np.ones(len(xs)), xn, yn])  # the background and its gradient
+        self.background = Background(xs, ys, band.shape, self.values)
+        self.linear = self.background.linear
 
     def level(self, offsets: np.ndarray, exact: bool = True) -> np.ndarray:
         """Signed distance from the outline moved by ``offsets``: exact near it, or the quick linear shift."""
@@ -82,15 +112,18 @@ class _Model:
         cover = square_cover(level, normal_cos(level)).astype(np.float32)
         return cv2.GaussianBlur(cover, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE).astype(np.float64)
 
+    def cost_of_cover(self, cover: np.ndarray, sigma: float) -> float:
+        """The misfit of the picture of ``cover`` (float32 shares) blurred by ``sigma``."""
+        blurred = cv2.GaussianBlur(cover, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)[self.band]
+        residual, _ = self.background.solve(blurred.astype(np.float64))
+        return float(residual @ residual)
+
     def solve(self, offsets: np.ndarray, sigma: float,
-              exact: bool = True) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-        """Cost, linear parameters (background, gradient, contrast), residuals and the level."""
+              exact: bool = True) -> tuple[float, float, np.ndarray, np.ndarray]:
+        """Cost, the object's contrast (the background's levels solved with it), residuals and the level."""
         level = self.level(offsets, exact)
-        shape = self.rendered(level, sigma)[self.band]
-        a = np.column_stack([self.linear, shape])
-        params, *_ = np.linalg.lstsq(a, self.values, rcond=None)
-        residual = self.values - a @ params
-        return float(residual @ residual), params, residual, level
+        residual, contrast = self.background.solve(self.rendered(level, sigma)[self.band])
+        return float(residual @ residual), contrast, residual, level
 
     def jacobian(self, level: np.ndarray, sigma: float, contrast: float, n: int) -> np.ndarray:
         """d(picture)/d(offset_k) at the band's pixels, for every sector k (blurred in one pass)."""
@@ -122,19 +155,24 @@ def fit_profile(cut: Sectors, start: np.ndarray, g: np.ndarray, seen: np.ndarray
     n = cut.n
     sigmas = COARSE_SIGMAS if sigma_hint is None else np.array([sigma_hint])
     best: tuple[float, float, float] = (math.inf, 0.0, float(sigmas[0]))
-    for s in sigmas if not near else ():
-        for d in COARSE_OFFSETS:
-            cost = model.solve(np.full(n, d), float(s), exact=False)[0]
-            if cost < best[0]:
-                best = (cost, float(d), float(s))
+    if not near:
+        # One common offset moves the outline without turning it: its normals, and each offset's
+        # cover, are the same whatever the blur, so each is rendered once and blurred by each sigma.
+        cos = normal_cos(start)
+        costs = np.empty((len(sigmas), len(COARSE_OFFSETS)))
+        for j, d in enumerate(COARSE_OFFSETS):
+            cover = square_cover(start - d, cos).astype(np.float32)
+            for i, s in enumerate(sigmas):
+                costs[i, j] = model.cost_of_cover(cover, float(s))
+        i, j = np.unravel_index(int(np.argmin(costs)), costs.shape)  # the first of equals, blur by blur
+        best = (float(costs[i, j]), float(COARSE_OFFSETS[j]), float(sigmas[i]))
     _, d0, sigma = best
     offsets = np.full(n, d0)
     prior = _smoothness(cut)
     free_sigma = sigma_hint is None
     damping = 1e-3
-    cost, params, residual, level = model.solve(offsets, sigma)
+    cost, contrast, residual, level = model.solve(offsets, sigma)
     for _ in range(ITERATIONS):
-        contrast = float(params[-1])
         jac = model.jacobian(level, sigma, contrast, n)
         if free_sigma:
             jac = np.column_stack([jac, contrast * _sigma_slope(model, level, sigma)])
@@ -162,11 +200,10 @@ def fit_profile(cut: Sectors, start: np.ndarray, g: np.ndarray, seen: np.ndarray
             break
         moved = float(np.max(np.abs(new_offsets - offsets)))
         offsets, sigma = new_offsets, new_sigma
-        cost, params, residual, level = trial
+        cost, contrast, residual, level = trial
         damping = max(damping / 10, 1e-6)
         if moved < 0.005:
             break
-    contrast = float(params[-1])
     jac = model.jacobian(level, sigma, contrast, n)
     extra = np.column_stack([contrast * _sigma_slope(model, level, sigma), model.linear,
                              model.rendered(level, sigma)[band]])

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from segflow.vision.coverage import cover_slope, exact_cover
+from segflow.vision.edge_model import Background
 
 MAX_EXTENT = 40.0  # px: larger objects have faces long enough for the sector fit and corner rebuild
 CURVE_POINTS = 40  # points on a fitted curve's outline
@@ -76,11 +77,16 @@ class _Picture:
         self.band = band.ravel()
         self.values = g.ravel()[self.band]
         by, bx = np.nonzero(band)
-        self.linear = np.column_stack([np.ones(len(bx)), (bx - w / 2) / max(w, 1), (by - h / 2) / max(h, 1)])
+        self.background = Background(bx, by, (h, w), self.values)
+        self.linear = self.background.linear
+        self._cover: tuple[bytes, np.ndarray] | None = None  # the last outline rendered, and its cover
 
     def picture(self, loop: np.ndarray, sigma: float) -> np.ndarray:
         """The blurred exact-coverage picture of the closed outline ``loop``, at the band's pixels."""
-        cover = exact_cover((loop,), self.shape)
+        key = loop.tobytes()
+        if self._cover is None or self._cover[0] != key:  # a blur's derivative renders the same outline again
+            self._cover = (key, exact_cover((loop,), self.shape))
+        cover = self._cover[1]
         blurred = cv2.GaussianBlur(cover, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
         return blurred.ravel()[self.band].astype(np.float64)
 
@@ -89,9 +95,7 @@ class _Picture:
 
     def solve(self, loop: np.ndarray, sigma: float) -> tuple[np.ndarray, float]:
         """Residuals with the background, its gradient and the object's contrast solved; and the contrast."""
-        a = np.column_stack([self.linear, self.picture(loop, sigma)])
-        params, *_ = np.linalg.lstsq(a, self.values, rcond=None)
-        return self.values - a @ params, float(params[-1])
+        return self.background.solve(self.picture(loop, sigma))
 
     def jacobian(self, loop: np.ndarray, sigma: float, point_jacobian: np.ndarray, contrast: float) -> np.ndarray:
         """d(picture)/d(parameter) at the band's pixels: the coverage's slope, blurred, times the contrast."""

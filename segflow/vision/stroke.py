@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from segflow.vision.edge_model import square_cover
+from segflow.vision.edge_model import Background, square_cover
 
 REACH = 4.0  # px beyond the stroke (plus 3 sigma) that the fit reads
 MAX_DEGREE = 7  # of the centre line's polynomial: an arc with a slow wave on it, bent strongly near its ends
@@ -189,20 +189,17 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     values = g[band]
     prior = sigma_hint is not None and hint_u > 0
     ys, xs = np.nonzero(band)
-    h, w = band.shape
-    linear = np.column_stack([np.ones(len(xs)), (xs - w / 2) / w, (ys - h / 2) / h])
+    background = Background(xs, ys, band.shape, values)
 
-    def solve(theta: np.ndarray, along: _Geometry | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+    def solve(theta: np.ndarray, along: _Geometry | None = None) -> tuple[float, float, np.ndarray]:
         rho, s0, s1, sigma = theta[:4]
         cover = (along or geo).cover(rho, s0, s1)
         shape = cv2.GaussianBlur(cover.astype(np.float32), (0, 0), float(sigma),
                                  borderType=cv2.BORDER_REPLICATE)[band].astype(np.float64)
-        design = np.column_stack([linear, shape])
-        params, *_ = np.linalg.lstsq(design, values, rcond=None)
-        residual = values - design @ params
+        residual, contrast = background.solve(shape)
         if prior:
             residual = np.append(residual, (sigma - sigma_hint) / hint_u * noise)
-        return float(residual @ residual), params, residual
+        return float(residual @ residual), contrast, residual
 
     s_in = geo.along[inside]
     start = (float(s_in.min()) - 0.5, float(s_in.max()) + 0.5)
@@ -216,7 +213,7 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     dips = np.flatnonzero((costs <= padded[:, :-2]) & (costs <= padded[:, 2:]))
     best = dips[np.argsort(costs.ravel()[dips])][:3]
     fits = [_descend(solve, candidates[int(i)], free) for i in best]
-    theta, cost, params, residual = min(fits, key=lambda f: f[1])
+    theta, cost, contrast, residual = min(fits, key=lambda f: f[1])
     # The centre line from the profile's mass wanders by tenths of a pixel on a noisy curved crack
     # (the mass of noise and of a neighbour's edge pulls it), and the profile then reads as a wider
     # blur or a narrower stroke. Fitted again with the stroke, against the picture itself: its
@@ -233,7 +230,7 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
         def bent(full: np.ndarray, base=base, powers=powers) -> np.ndarray:
             return base + full[4:] / scale**powers
 
-        def solve_line(full: np.ndarray, bent=bent) -> tuple[float, np.ndarray, np.ndarray]:
+        def solve_line(full: np.ndarray, bent=bent) -> tuple[float, float, np.ndarray]:
             return solve(full, _Geometry(inside.shape, origin, axis, bent(full), u_range))
 
         full = np.concatenate([theta, np.zeros(degree + 1)])
@@ -247,7 +244,7 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
         noise_var = high / max(len(values) - len(line_fits[1][1]) - 4, 1)
         if (low - high) / noise_var > terms * math.log(len(values)):
             chosen = line_fits[1]
-    (full, cost, params, residual), free, bent, solve_line, powers = chosen
+    (full, cost, contrast, residual), free, bent, solve_line, powers = chosen
     coef = bent(full)
     geo = _Geometry(inside.shape, origin, axis, coef, u_range)
     jac = _jacobian(solve_line, full, residual, free)
@@ -271,7 +268,6 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     sigma_u = math.sqrt(max(cov[3, 3], 0.0))
     spread = float(np.var(values))
     explained = 1 - cost / len(values) / spread if spread > 0 else 0.0
-    contrast = float(params[-1])
     return Stroke(geo.level(rho, s0, s1), geo.outline(rho, s0, s1), 2 * rho, 2 * rho_u, s1 - s0, length_u,
                   sigma, sigma_u, contrast, explained, math.sqrt(variance), rho_u, end_u,
                   _spread(geo, np.array([rho, s0, s1]), cov[:3, :3]), _bends(geo, (rho, s0, s1), coef_cov),
@@ -296,9 +292,9 @@ def _spread(geo: _Geometry, shape: np.ndarray, cov: np.ndarray) -> tuple[tuple[n
     return tuple(pairs)
 
 
-def _descend(solve, theta: np.ndarray, free: list[int]) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """Damped Gauss-Newton from ``theta`` on the free parameters: the end point, its cost, levels, residuals."""
-    cost, params, residual = solve(theta)
+def _descend(solve, theta: np.ndarray, free: list[int]) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """Damped Gauss-Newton from ``theta`` on the free parameters: the end point, its cost, contrast, residuals."""
+    cost, contrast, residual = solve(theta)
     damping = 1e-3
     for _ in range(ITERATIONS):
         jac = _jacobian(solve, theta, residual, free)
@@ -312,7 +308,7 @@ def _descend(solve, theta: np.ndarray, free: list[int]) -> tuple[np.ndarray, flo
             trial[3] = float(np.clip(trial[3], 0.3, 3.0))
             result = solve(trial)
             if result[0] < cost:
-                theta, (cost, params, residual) = trial, result
+                theta, (cost, contrast, residual) = trial, result
                 damping = max(damping / 10, 1e-6)
                 break
             damping *= 10
@@ -320,7 +316,7 @@ def _descend(solve, theta: np.ndarray, free: list[int]) -> tuple[np.ndarray, flo
             break
         if float(np.max(np.abs(delta))) < 1e-3:
             break
-    return theta, cost, params, residual
+    return theta, cost, contrast, residual
 
 
 def _jacobian(solve, theta: np.ndarray, residual: np.ndarray, free: list[int]) -> np.ndarray:
