@@ -84,9 +84,9 @@ class MeasureParams(Params):
         True,
         description="With edges: image, also fit each object up to 40 px across as a whole shape (a triangle, "
         "a quadrilateral, an ellipse, a smooth closed curve) and keep it where it explains the picture better "
-        "than the outline's sectors: corners and ends the lens blurred are placed again. Costs 0.5-2.7 s "
-        "per such object on a 2-core machine (the conveyor sample's stones); false: sectors only (0.15-1.1 s); "
-        "edges: mask takes about 2 ms.",
+        "than the outline's sectors: corners and ends the lens blurred are placed again. Costs about 1 s "
+        "per such object on a 2-core machine (0.1-1.7 s on the conveyor sample's stones, bench/measure_cost.py); "
+        "false: sectors only (about 0.2 s); edges: mask takes about 2 ms.",
     )
 
     @model_validator(mode="after")
