@@ -6,8 +6,10 @@ The masks are those the sample's logging workflows measure (`workflows/sinks_fil
 detect.threshold, Otsu, objects wholly in view). Each object is located alone (the first
 pass of ``edges: image``, whose cost is per object) with whole shapes, with sectors only,
 and from the mask's own edges; then the whole node runs on the frame in each mode (its
-second pass refits small objects with the frame's blur). Figures are seconds, side by side
-in one run, with the machine's load: on a busy machine every figure grows alike.
+second pass refits small objects with the frame's blur), and once more with ``workers: auto``
+(one process per core fitting objects side by side; the figure includes starting them).
+Figures are seconds, side by side in one run, with the machine's load: on a busy machine
+every figure grows alike.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ THRESHOLD = {"channel": "gray", "blur": 3, "method": "otsu", "open_kernel": 3, "
              "clear_border": True, "min_area": 80, "class_name": "object"}  # as in workflows/sinks_files.yaml
 MODES = {"image, shapes": {"edges": "image", "shapes": True},
          "image, sectors only": {"edges": "image", "shapes": False},
-         "mask": {"edges": "mask"}}
+         "mask": {"edges": "mask"},
+         "image, shapes, workers: auto": {"edges": "image", "shapes": True, "workers": "auto"}}
 
 
 def frame_at(index: int) -> np.ndarray:
@@ -65,6 +68,8 @@ def main() -> None:
     counts = masks.sum(axis=0)
     print("\nper object, located alone (s): min / median / max")
     for name, params in MODES.items():
+        if "workers" in params:
+            continue  # the same work as without them, one object at a time
         times = []
         for m in masks:
             start = time.perf_counter()
@@ -73,7 +78,7 @@ def main() -> None:
             else:
                 locate(m, image, others=(counts - m) > 0, shapes=params["shapes"])
             times.append(time.perf_counter() - start)
-        print(f"  {name:20s} {min(times):7.3f} {statistics.median(times):7.3f} {max(times):7.3f}")
+        print(f"  {name:28s} {min(times):7.3f} {statistics.median(times):7.3f} {max(times):7.3f}")
     print("\nthe node on the whole frame (s)")
     for name, params in MODES.items():
         node = MeasureMasks("measure", MeasureMasks.Params(scale={"mode": "fixed", "mm_per_px": 0.25}, skeleton=False,
@@ -84,7 +89,8 @@ def main() -> None:
             start = time.perf_counter()
             node.process(Inputs({"detections": detections, "image": frame}, packet))
             best = min(best, time.perf_counter() - start)
-        print(f"  {name:20s} {best:7.2f}  ({best / len(masks):.3f} an object)")
+        node.close()
+        print(f"  {name:28s} {best:7.2f}  ({best / len(masks):.3f} an object)")
     print(f"\nload after: {os.getloadavg()[0]:.2f}")
 
 

@@ -56,18 +56,49 @@ def locate(mask: np.ndarray, gray: np.ndarray | None = None, sigma_hint: float |
     object (:func:`segflow.vision.edges.fit_edges`). Beyond the frame there are no levels: an
     object cut by the frame's edge ends there.
     """
+    job = edge_job(mask, gray, sigma_hint, others, reason, hint_u, shapes)
+    return None if job is None else run_edge_job(job)
+
+
+@dataclass(frozen=True)
+class EdgeJob:
+    """One object's edge search, cut out of the frame: all a worker process needs (a few kB, not a frame)."""
+
+    crop: np.ndarray  # the mask, cropped with its empty border
+    x0: int
+    y0: int
+    window: np.ndarray | None  # the grey levels over the crop (NaN: unseen or another object's); None: mask edges
+    frame: tuple[int, int]  # the frame's height and width
+    sigma_hint: float | None = None
+    hint_u: float = 0.0
+    shapes: bool = True
+    reason: str = "no image"
+
+
+def edge_job(mask: np.ndarray, gray: np.ndarray | None = None, sigma_hint: float | None = None,
+             others: np.ndarray | None = None, reason: str = "no image", hint_u: float = 0.0,
+             shapes: bool = True) -> EdgeJob | None:
+    """The cut-out work of :func:`locate` (its arguments); None for an empty mask."""
     crop, x0, y0 = crop_to_content(np.asarray(mask, dtype=bool), border=BORDER if gray is not None else 3)
     if not crop.any():
         return None
+    frame = (int(mask.shape[0]), int(mask.shape[1]))
     if gray is None:  # the crop keeps the empty border of 3 px the pixel-edge points need
-        return Outline(x0, y0, from_mask(crop, reason))
+        return EdgeJob(crop, x0, y0, None, frame, reason=reason)
     window = _best_channel(crop, [crop_image(c, x0, y0, crop.shape) for c in _channels(gray)])
     if others is not None:
         window[(crop_image(others, x0, y0, crop.shape) > 0) & ~crop] = np.nan
-    fit = fit_edges(crop, window, sigma_hint, hint_u, shapes)
+    return EdgeJob(crop, x0, y0, window, frame, sigma_hint, hint_u, shapes, reason)
+
+
+def run_edge_job(job: EdgeJob) -> Outline:
+    """Fit one object's edges (in this process or a worker's)."""
+    if job.window is None:
+        return Outline(job.x0, job.y0, from_mask(job.crop, job.reason))
+    fit = fit_edges(job.crop, job.window, job.sigma_hint, job.hint_u, job.shapes)
     if fit.method == "image":
-        fit = _mirror_beyond_frame(fit, x0, y0, gray.shape[:2])
-    return Outline(x0, y0, fit)
+        fit = _mirror_beyond_frame(fit, job.x0, job.y0, job.frame)
+    return Outline(job.x0, job.y0, fit)
 
 
 def _channels(image: np.ndarray) -> list[np.ndarray]:
