@@ -159,20 +159,12 @@ def _nearest(sides: _Sides, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray,
     """Each point's signed distance from the loops (negative inside), its nearest side and where along it (0..1).
 
     A polygon's few sides are compared with every point. A longer outline's points are those
-    near it, so each is compared only with the sides whose box
-    reaches within :data:`REACH` of it (any point found farther is compared with every side),
-    and which side of the outline it lies on comes from its row's crossings with the loops.
+    near it, so each is compared only with the sides whose box reaches within :data:`REACH`
+    of it (any point found farther is compared with every side), and which side of the
+    outline it lies on comes from its row's crossings with the loops.
     """
     if len(sides.a) <= FEW_SIDES:
-        every = np.arange(len(sides.a))[None, :]
-        dist2, t = _to_sides(sides, px[:, None], py[:, None], every)
-        nearest = np.argmin(dist2, axis=1)
-        rows = np.arange(len(px))
-        rx, ry = px[:, None] - sides.a[:, 0], py[:, None] - sides.a[:, 1]
-        crossing = (sides.a[:, 1] > py[:, None]) != (sides.b[:, 1] > py[:, None])
-        within = np.count_nonzero(crossing & (rx < ry * sides.slope), axis=1) % 2 == 1
-        dist = np.sqrt(dist2[rows, nearest])
-        return np.where(within, -dist, dist), nearest, t[rows, nearest]
+        return _nearest_of_all(sides, px, py)
     near = ((px[:, None] >= sides.low_x) & (px[:, None] <= sides.high_x)
             & (py[:, None] >= sides.low_y) & (py[:, None] <= sides.high_y))
     point, side = np.nonzero(near)
@@ -201,6 +193,18 @@ def _nearest(sides: _Sides, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray,
         least[far], nearest[far], along[far] = d2[rows, best], best, t2[rows, best]
     dist = np.sqrt(least)
     return np.where(_inside(sides, px, py), -dist, dist), nearest, along
+
+
+def _nearest_of_all(sides: _Sides, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_nearest` by comparing every point with every side (a polygon's few)."""
+    dist2, t = _to_sides(sides, px[:, None], py[:, None], np.arange(len(sides.a))[None, :])
+    nearest = np.argmin(dist2, axis=1)
+    rows = np.arange(len(px))
+    rx, ry = px[:, None] - sides.a[:, 0], py[:, None] - sides.a[:, 1]
+    crossing = (sides.a[:, 1] > py[:, None]) != (sides.b[:, 1] > py[:, None])
+    within = np.count_nonzero(crossing & (rx < ry * sides.slope), axis=1) % 2 == 1
+    dist = np.sqrt(dist2[rows, nearest])
+    return np.where(within, -dist, dist), nearest, t[rows, nearest]
 
 
 def _to_sides(sides: _Sides, px: np.ndarray, py: np.ndarray, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
