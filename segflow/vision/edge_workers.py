@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import types
 from collections.abc import Iterator, Sequence
@@ -37,10 +38,12 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _one_blas_thread() -> None:
+def _start_worker() -> None:
+    """One BLAS thread; and Ctrl-C is the parent's to handle (it stops the workers), not a traceback per worker."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextmanager
@@ -83,7 +86,7 @@ class EdgeWorkers:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_one_blas_thread)
+                                             initializer=_start_worker)
         return self._pool
 
     def _drop(self) -> None:
