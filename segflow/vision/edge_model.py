@@ -109,13 +109,11 @@ class _Model:
         return self.start - (offsets[self.lower] * (1 - self.t) + offsets[self.upper] * self.t)
 
     def rendered(self, level: np.ndarray, sigma: float) -> np.ndarray:
-        cover = square_cover(level, normal_cos(level)).astype(np.float32)
-        return cv2.GaussianBlur(cover, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE).astype(np.float64)
+        return _blurred(square_cover(level, normal_cos(level)).astype(np.float32), sigma)
 
     def cost_of_cover(self, cover: np.ndarray, sigma: float) -> float:
         """The misfit of the picture of ``cover`` (float32 shares) blurred by ``sigma``."""
-        blurred = cv2.GaussianBlur(cover, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)[self.band]
-        residual, _ = self.background.solve(blurred.astype(np.float64))
+        residual, _ = self.background.solve(_blurred(cover, sigma)[self.band])
         return float(residual @ residual)
 
     def solve(self, offsets: np.ndarray, sigma: float,
@@ -139,6 +137,11 @@ class _Model:
         blurred = cv2.GaussianBlur(tall, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
         stack = blurred.reshape(n, h + pad, w)[:, :h, :]
         return contrast * stack[:, self.band].T.astype(np.float64)
+
+
+def _blurred(cover: np.ndarray, sigma: float) -> np.ndarray:
+    """What the lens makes of a cover: blurred by its Gaussian, the crop's edge repeated beyond it."""
+    return cv2.GaussianBlur(cover, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE).astype(np.float64)
 
 
 def fit_profile(cut: Sectors, start: np.ndarray, g: np.ndarray, seen: np.ndarray,
