@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 
 import numpy as np
 import supervision as sv
@@ -24,6 +25,7 @@ import supervision as sv
 from segflow.engine.frame import Frame, PacketInfo
 from segflow.engine.node import Inputs, RunContext
 from segflow.nodes.measure.masks import MeasureMasks
+from segflow.tools.information_floor import frame_floors
 from segflow.tools.synth import figures
 from segflow.tools.synth.optics import Optics, Scene, exact_mask, grown_mask, layout, render, threshold_mask
 
@@ -44,6 +46,9 @@ FIGURES_BY_KIND = {
 
 COVERAGE_TARGET = 0.95  # share of errors within 2u: what k = 2 promises
 FALSE_ALARM = 0.01  # chance that an honest uncertainty fails the coverage check by bad luck
+# a stated u this far below the information floor claims more than the picture holds (the floor is
+# a derivative's estimate at the true shape; the fit's u, at its own: they differ by a little)
+UNDER_FLOOR = 0.8
 
 
 def allowed_misses(count: int, target: float = COVERAGE_TARGET, false_alarm: float = FALSE_ALARM) -> int:
@@ -92,6 +97,7 @@ class Result:
     u: float  # the stated standard uncertainty
     blur: float
     across: float = math.nan  # a thin object's true width over the lens blur (NaN for others)
+    floor: float = math.nan  # the least standard error any method could have here (information_floor)
 
     @property
     def error(self) -> float:
@@ -109,6 +115,10 @@ class Summary:
     median: float  # of |relative error|
     worst: float  # signed relative error of largest magnitude
     within_2u: float  # share of |error| <= 2u
+    # the largest |error| over what its object may have (:func:`allowed_error`): above 1 fails
+    excess: float = math.nan
+    floored: int = 0  # objects whose information floor, not the stated limit, sets what they may have
+    overclaimed: int = 0  # objects whose stated u is below the floor (UNDER_FLOOR of it): more than the picture holds
 
     @property
     def honest(self) -> bool:
@@ -117,8 +127,29 @@ class Summary:
         return outside <= allowed_misses(self.count)
 
     def line(self) -> str:
-        return (f"{self.figure}: median {self.median:.1%}, worst {self.worst:+.1%}, within 2u {self.within_2u:.0%} "
-                f"of {self.count}")
+        return (f"{self.figure}: median {self.median:.1%}, worst {self.worst:+.1%} ({self.excess:.2f} of what it may "
+                f"have; {self.floored} of {self.count} set by the information floor), within 2u "
+                f"{self.within_2u:.0%}, u below the floor {self.overclaimed}")
+
+
+def floor_multiple(count: int, false_alarm: float = FALSE_ALARM) -> float:
+    """How many information floors an error may reach (3.6 for 36 objects).
+
+    A method as good as the floor itself exceeds it on one of ``count`` objects by bad luck
+    with chance ``false_alarm``.
+    """
+    per_object = 1 - (1 - false_alarm) ** (1 / max(count, 1))
+    return NormalDist().inv_cdf(1 - per_object / 2)
+
+
+def allowed_error(result: Result, limit: float, multiple: float) -> float:
+    """The error ``result``'s object may have: its stated limit, or ``multiple`` information floors.
+
+    The floors where the picture holds less than the limit: a 2 px bar under a 1.5 px blur,
+    whose width no method reads to 5 % (:mod:`segflow.tools.information_floor`).
+    """
+    floor = result.floor if math.isfinite(result.floor) else 0.0
+    return max(limit * abs(result.truth), multiple * floor)
 
 
 def _mask(scene: Scene, index: int, scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
@@ -184,6 +215,7 @@ def evaluate(scenario: Scenario) -> list[Result]:
     out = []
     for scene, masks in scenes(scenario):
         data = measure(scene.image, masks, scenario.edges)
+        floors = frame_floors(scene, wanted)
         for i, shape in enumerate(scene.shapes):
             true = figures.truth(shape)
             for figure in wanted:
@@ -192,21 +224,33 @@ def evaluate(scenario: Scenario) -> list[Result]:
                 name = field(figure)
                 across = true["mean_width"] / scene.optics.blur_sigma if shape.kind in ("bar", "crack") else math.nan
                 out.append(Result(shape.kind, figure, true[figure], float(data[name][i]),
-                                  float(data[f"{name}_u"][i]), scene.optics.blur_sigma, across))
+                                  float(data[f"{name}_u"][i]), scene.optics.blur_sigma, across, floors[i][figure]))
     return out
 
 
 def summarise(results: list[Result], figure: str, resolved: bool = False) -> Summary:
-    """Median and worst relative error of ``figure`` and the share of errors within 2u (NaN counts as outside).
+    """Median and worst relative error of ``figure``, and the share of errors within 2u (NaN: outside).
 
-    ``resolved``: only thin objects at least :data:`RESOLVED` times as wide as the lens blur.
+    Also the worst error against what each object may have (:func:`allowed_error`, with its
+    kind's :data:`LIMITS`).
+
+    ``resolved``: only thin objects at least :data:`RESOLVED` times as wide as the lens blur, held
+    to the stated limit alone (the information floor of a resolved width is below it).
     """
     rows = [r for r in results if r.figure == figure and (not resolved or r.across >= RESOLVED)]
+    if not rows:
+        return Summary(figure, 0, math.nan, math.nan, math.nan)
     rel = np.array([r.relative for r in rows])
     finite = np.where(np.isfinite(rel), rel, np.inf)
-    worst = float(rel[int(np.argmax(np.abs(finite)))]) if len(rel) else math.nan
-    covered = np.mean([abs(r.error) <= 2 * r.u for r in rows]) if rows else math.nan
-    return Summary(figure, len(rows), float(np.median(np.abs(finite))), worst, float(covered))
+    worst = float(rel[int(np.argmax(np.abs(finite)))])
+    covered = np.mean([abs(r.error) <= 2 * r.u for r in rows])
+    limit, multiple = LIMITS[rows[0].kind][figure], 0.0 if resolved else floor_multiple(len(rows))
+    allowed = [allowed_error(r, limit, multiple) for r in rows]
+    excess = max(abs(r.error) / a if math.isfinite(r.error) else math.inf for r, a in zip(rows, allowed, strict=True))
+    floored = sum(a > limit * abs(r.truth) for r, a in zip(rows, allowed, strict=True))
+    overclaimed = sum(r.u < UNDER_FLOOR * r.floor for r in rows if math.isfinite(r.floor))
+    return Summary(figure, len(rows), float(np.median(np.abs(finite))), worst, float(covered), excess, floored,
+                   overclaimed)
 
 
 def with_mask(scenario: Scenario, mask: str, edges: str = "image") -> Scenario:
