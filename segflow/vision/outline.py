@@ -25,11 +25,24 @@ class Outline:
     x0: int
     y0: int
     fit: EdgeFit
+    frame: tuple[int, int] | None = None  # the frame's height and width, where the crop reaches past it
 
     @property
     def cover(self) -> np.ndarray:
-        """Each crop pixel's share inside the outline (0..1)."""
-        return np.clip(0.5 - self.fit.level, 0.0, 1.0)
+        """Each crop pixel's share inside the outline (0..1); none beyond the frame.
+
+        Beyond the frame the level is the frame's mirror image (:func:`_mirror_beyond_frame`,
+        so that an edge cut by the frame lies on it); its pixels are no part of the object.
+        Counted, they added a ghost of the object's edge pixels: a 14 px blob 6 px from the
+        frame's top edge read +6.4 % in area, a 12 px ellipse in a corner +16 %.
+        """
+        cover = np.clip(0.5 - self.fit.level, 0.0, 1.0)
+        if self.frame is not None:
+            h, w = cover.shape
+            rows, cols = np.arange(h) + self.y0, np.arange(w) + self.x0
+            beyond = ((rows < 0) | (rows >= self.frame[0]))[:, None] | ((cols < 0) | (cols >= self.frame[1]))[None, :]
+            cover = np.where(beyond, 0.0, cover)
+        return cover
 
     def mask(self, shape: tuple[int, ...]) -> np.ndarray:
         """The refined outline as a frame-sized mask (pixel centres inside it)."""
@@ -98,7 +111,7 @@ def run_edge_job(job: EdgeJob) -> Outline:
     fit = fit_edges(job.crop, job.window, job.sigma_hint, job.hint_u, job.shapes)
     if fit.method == "image":
         fit = _mirror_beyond_frame(fit, job.x0, job.y0, job.frame)
-    return Outline(job.x0, job.y0, fit)
+    return Outline(job.x0, job.y0, fit, job.frame)
 
 
 def _channels(image: np.ndarray) -> list[np.ndarray]:
