@@ -43,7 +43,6 @@ VERTICES = (3, 4)  # polygons tried
 ITERATIONS = 25
 POLISH = 8  # finite-difference iterations that finish a polygon's fit
 STEP = 0.02  # px: their step
-ASTRAY = 1.5  # misfit per pixel, in noise variances, beyond which the sector fit is taken to have gone astray
 START_BLURS = (0.8, 1.3)  # px: blurs the ellipse is also fitted from when the frame's is not known
 CORNER_EVIDENCE = 6.0  # BIC units a polygon must beat the curves by (strong evidence)
 MIN_SIDE = 1.0  # px: a polygon side shorter than this has lost a vertex (the fit degenerated)
@@ -218,7 +217,14 @@ def fit_shapes(loop: np.ndarray, g: np.ndarray, band: np.ndarray, sigma: float, 
             fits = [_fit(picture, make, _points_jacobian(make, start), start, s0, free_sigma, numeric=True)
                     for start, s0 in starts]
         else:
-            fits = [_fit(picture, make, point_jacobian, start, s0, free_sigma) for start, s0 in starts]
+            # from a blur other than the sector fit's, the shape first settles at that blur: freed at
+            # once it drifts back to the blur the start came with (a 8 x 5 px blob's fat model mask
+            # brought sigma 1.9 to an ellipse that, settled at 1.3 first, found the lens's 1.2)
+            fits = []
+            for start, s0 in starts:
+                if free_sigma and s0 != sigma:
+                    start = _fit(picture, make, point_jacobian, start, s0, False)[0]
+                fits.append(_fit(picture, make, point_jacobian, start, s0, free_sigma))
         params, s, cost = min(fits, key=lambda f: f[2])
         if name.startswith("polygon"):  # a few exact steps: the analytic slope is only near right at a tip
             params, s, cost = _fit(picture, make, point_jacobian, params, s, free_sigma, numeric=True,
@@ -280,15 +286,14 @@ def _candidates(picture: _Picture, loop: np.ndarray, sigma: float, noise: float,
                                                         list]]:
     """Each shape to fit: name, outline maker and starts (parameters, blur); a generator, as curves build on curves.
 
-    Size and blur trade off on a small object, and a sector fit gone astray (a mask far off)
-    brings a blur far from the lens's: started there a shape settles in the wrong place. So
-    the ellipse is fitted from a few blurs when the frame's is not known and the sector fit
-    explains the picture poorly (misfit over :data:`ASTRAY` times the noise), and every later
-    shape starts from the blur it found. A curve of order k starts from the outline's own
+    Size and blur trade off on a small object, and a sector fit on a mask 1-3 px off (a model's)
+    brings a blur far from the lens's: started there a shape settles in the wrong place. So when
+    the frame's blur is not known the ellipse is also fitted from a few other blurs (each start
+    settled at its blur before the blur is freed, :func:`fit_shapes`), and every later shape
+    starts from the blur it found. A curve of order k starts from the outline's own
     coefficients and from the highest-order curve fitted so far (higher terms 0).
     """
-    astray = done[0].cost > ASTRAY * len(picture.values) * noise**2  # the sector fit explains the picture poorly
-    blurs = (sigma, *(b for b in START_BLURS if abs(b - sigma) > 0.15)) if free_sigma and astray else (sigma,)
+    blurs = (sigma, *(b for b in START_BLURS if abs(b - sigma) > 0.15)) if free_sigma else (sigma,)
     previous: ShapeFit | None = None
     for order in ORDERS:
         def make(p: np.ndarray, o: int = order) -> np.ndarray:
