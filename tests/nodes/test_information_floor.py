@@ -80,9 +80,10 @@ def test_a_long_bar_floor_is_its_profile_floor_over_its_rows(width, sigma):
 
 def test_a_two_pixel_bar_under_a_soft_lens_cannot_be_read_to_five_percent():
     """The reason the truth test allows thin objects more than their stated 5 %: at this noise and
-    contrast (60 grey levels) the picture holds a 2 px bar's width to no better than about 9 %."""
-    floor = frame_floors(_scene([_bar(2.0, 45.3, 19.7)], 1.5), ("mean_width",))[0]["mean_width"]
-    assert floor / 2.0 > 0.05
+    contrast (60 grey levels) the picture holds a 60 px long 2 px bar's width to 12 % at best even
+    with the lens's blur known exactly (37 % when the bar alone must show the blur)."""
+    scene = _scene([_bar(2.0, 45.3, 19.7)], 1.5)
+    assert frame_floors(scene, ("mean_width",), blur_known=True)[0]["mean_width"] / 2.0 > 0.05
 
 
 def test_the_floor_orders_as_the_information_does():
