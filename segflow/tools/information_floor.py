@@ -129,19 +129,21 @@ def _information(scene: Scene, index: int) -> _Part:
         return blur(radiance(s, dx, dy))
 
     base = family(true_size)
+    base_cover = cover(base)
+    base_radiance = (scene.background + contrast * base_cover) * light
     yy, xx = np.mgrid[0 : size[0], 0 : size[1]].astype(np.float64)
     moves = np.eye(len(true_size)) * step
     columns = [(picture(family(true_size + d)) - picture(family(true_size - d))) / (2 * step) for d in moves]
     columns += [
-        blur(cover(base) * light),  # contrast
+        blur(base_cover * light),  # contrast
         blur(light),  # background level
         blur((xx - xx.mean()) * light),  # background gradient, x
         blur((yy - yy.mean()) * light),  # and y
         (picture(base, MOVE_STEP) - picture(base, -MOVE_STEP)) / (2 * MOVE_STEP),  # position
         (picture(base, 0.0, MOVE_STEP) - picture(base, 0.0, -MOVE_STEP)) / (2 * MOVE_STEP),
-        (blur(radiance(base), sigma + BLUR_STEP) - blur(radiance(base), sigma - BLUR_STEP)) / (2 * BLUR_STEP),
+        (blur(base_radiance, sigma + BLUR_STEP) - blur(base_radiance, sigma - BLUR_STEP)) / (2 * BLUR_STEP),
     ]
-    mean = picture(base)
+    mean = blur(base_radiance)
     optics = scene.optics
     variance = np.clip(mean, 0, None) * 255.0 / optics.full_well + optics.read_noise**2 + 1 / 12
     jac = np.column_stack([c.ravel() for c in columns])
