@@ -21,6 +21,7 @@ Targets: edge venv < 800 MB; edge runtime >= ultralytics-ONNX.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -77,6 +78,11 @@ def make_edge_venv(target: Path) -> None:
         subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "-q", f"{scratch}[edge]"], check=True)
 
 
+def pinned(model: Path) -> str:
+    """The override that pins ``model``'s own hash: the workflows pin the shipped .pt's, which an export is not."""
+    return f"detect.sha256={hashlib.sha256(model.read_bytes()).hexdigest()}"
+
+
 def run_fps(python: Path, workflow: Path, sets: list[str], frames: int, cwd: Path) -> float:
     args = [str(python), "-m", "segflow.engine.cli", "run", str(workflow), "--max-frames", str(frames)]
     for s in sets:
@@ -117,21 +123,22 @@ def main() -> None:
         outputs = ["log.path=out/s.jsonl", "db.database=out/s.db", "video.path=out/{source}.mp4"]
         configs = {
             "ultralytics .pt": (Path(sys.executable), coffee, [f"detect.model={PT}", *outputs]),
-            "ultralytics ONNX": (Path(sys.executable), coffee, [f"detect.model={onnx}", "detect.runtime=ultralytics",
-                                                               *outputs]),
-            "edge: onnxruntime": (Path(sys.executable), coffee, [f"detect.model={onnx}", "detect.runtime=onnxruntime",
-                                                                *outputs]),
+            "ultralytics ONNX": (Path(sys.executable), coffee, [f"detect.model={onnx}", pinned(onnx),
+                                                               "detect.runtime=ultralytics", *outputs]),
+            "edge: onnxruntime": (Path(sys.executable), coffee, [f"detect.model={onnx}", pinned(onnx),
+                                                                "detect.runtime=onnxruntime", *outputs]),
         }
         # A --dynamic export takes 640x480 frames as 320x256, as ultralytics feeds the .pt, not 320x320.
         configs["edge: onnxruntime, --dynamic export"] = (Path(sys.executable), coffee, [
-            f"detect.model={dynamic}", "detect.runtime=onnxruntime", *outputs])
+            f"detect.model={dynamic}", pinned(dynamic), "detect.runtime=onnxruntime", *outputs])
         if subprocess.run([sys.executable, "-c", "import openvino"], capture_output=True).returncode == 0:
-            configs["edge: OpenVINO"] = (Path(sys.executable), coffee, [f"detect.model={onnx}",
+            configs["edge: OpenVINO"] = (Path(sys.executable), coffee, [f"detect.model={onnx}", pinned(onnx),
                                                                        "detect.runtime=openvino", *outputs])
         # The same small workflow in both venvs: the edge venv's own speed, against ultralytics-ONNX in the full one.
         configs["edge_stones: full venv, ultralytics ONNX"] = (Path(sys.executable), edge_flow, [
-            f"detect.model={onnx}", "detect.runtime=ultralytics"])
-        configs["edge_stones: edge venv, onnxruntime"] = (edge_python, edge_flow, [f"detect.model={onnx}"])
+            f"detect.model={onnx}", pinned(onnx), "detect.runtime=ultralytics"])
+        configs["edge_stones: edge venv, onnxruntime"] = (edge_python, edge_flow, [
+            f"detect.model={onnx}", pinned(onnx)])
         fps: dict[str, list[float]] = {name: [] for name in configs}
         for _ in range(args.rounds):
             for name, (python, workflow, sets) in configs.items():
