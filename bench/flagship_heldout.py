@@ -46,7 +46,8 @@ def stone_rows(video: Path, workdir: Path, overrides: list[str]) -> tuple[list[d
     return figures["per_stone"], figures
 
 
-def row(name: str, stones: list[dict], truth: int, median_length_error: float | None) -> str:
+def row(name: str, stones: list[dict], truth: int, median_length_error: float | None,
+        within_2u: tuple[int, int]) -> str:
     lengths = [s["length_error_mm"] for s in stones]
     areas = [s["area_error"] for s in stones]
     outside = sum(abs(x) > TARGET_STONE_MM for x in lengths)
@@ -54,7 +55,7 @@ def row(name: str, stones: list[dict], truth: int, median_length_error: float | 
     median = f"{median_length_error:+6.1%}" if median_length_error is not None else "      "
     return (f"{name:<22} {len(stones):>3}/{truth:<3} {median} {statistics.median(lengths):+8.2f} "
             f"{max(lengths, key=abs):+7.2f} {outside:>9} {statistics.median(areas):+7.1%} "
-            f"{max(areas, key=abs):+7.1%} {area_outside:>8}")
+            f"{max(areas, key=abs):+7.1%} {area_outside:>8} {within_2u[0] / max(within_2u[1], 1):>9.1%}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,12 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     from segflow.tools.synth.video import write_conveyor
 
     header = (f"{'video':<22} {'stones':>7} {'median':>6} {'stone md':>8} {'worst':>7} {'>0.3 mm':>9} "
-              f"{'area md':>7} {'worst':>7} {'>5 %':>8}")
+              f"{'area md':>7} {'worst':>7} {'>5 %':>8} {'within 2u':>9}")
     print("stones: matched to the truth / in it; lengths in mm against the truth; 'median': the median length's "
-          "relative error (over the stones found, against the truth's over all)")
+          "relative error (over the stones found, against the truth's over all); 'within 2u': the sightings whose "
+          "length lies within twice its stated uncertainty of the truth (target >= 95 %)")
     print(header)
     pooled: list[dict] = []
     truth = 0
+    covered = [0, 0]
     with tempfile.TemporaryDirectory(prefix="segflow-heldout-") as tmp:
         work = Path(tmp)
         (work / "assets").symlink_to(ROOT / "assets", target_is_directory=True)
@@ -84,11 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             runs.append((f"held out (seed {seed})", video))
         for name, video in runs:
             stones, figures = stone_rows(video, work, args.set)
-            print(row(name, stones, figures["truth_stones"], figures["median_length_error"]), flush=True)
+            stated = figures["sightings_with_u"]
+            within = (round(figures["length_within_2u"] * stated) if stated else 0, stated)
+            print(row(name, stones, figures["truth_stones"], figures["median_length_error"], within), flush=True)
             if video != SAMPLE:
                 pooled += stones
                 truth += figures["truth_stones"]
-    print(row(f"held out, all {len(args.seeds)}", pooled, truth, None))
+                covered = [covered[0] + within[0], covered[1] + within[1]]
+    print(row(f"held out, all {len(args.seeds)}", pooled, truth, None, (covered[0], covered[1])))
     return 0
 
 

@@ -73,6 +73,13 @@ class _Track:
     colours: Counter[str] = field(default_factory=Counter)
 
 
+def _stated(values: Any, i: int) -> float:
+    """A record's stated uncertainty (a data field of the detections), NaN where none is stated."""
+    if values is None or values[i] is None:
+        return float("nan")
+    return float(values[i])
+
+
 class StoneTally(RunHooks):
     """Collect each tracked stone's lengths, sightings and colour names from the packets a run finishes.
 
@@ -93,6 +100,7 @@ class StoneTally(RunHooks):
         height, width = frame.pixels.shape[:2] if frame is not None else (None, None)
         lengths = dets.data.get(self.length_field)
         areas = dets.data.get("area_mm2")
+        length_u, area_u = dets.data.get(f"{self.length_field}_u"), dets.data.get("area_mm2_u")
         colours = dets.data.get("colour_name")
         with self._lock:
             for i, tracker_id in enumerate(dets.tracker_id):
@@ -109,7 +117,7 @@ class StoneTally(RunHooks):
                     area = float(areas[i]) if areas is not None else float("nan")
                     self.sightings[(info.source_id, int(tracker_id))].append(
                         Sighting(info.frame_index, (float(x0), float(y0), float(x1), float(y1)),
-                                 float(lengths[i]), area))
+                                 float(lengths[i]), area, _stated(length_u, i), _stated(area_u, i)))
 
     def stones(self) -> int:
         return len(self.tracks)

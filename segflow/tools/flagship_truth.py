@@ -22,6 +22,7 @@ flagship says which stones' error is the refiner's.
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 from collections import defaultdict
@@ -37,6 +38,7 @@ from segflow.vision.mask_geometry import measure_mask
 TARGET_MEDIAN_LENGTH = 0.02  # relative
 TARGET_STONE_LENGTH_MM = 0.3
 TARGET_STONE_AREA = 0.05  # relative
+TARGET_WITHIN_2U = 0.95  # share of sightings whose error is within twice its stated uncertainty
 MIN_IOU = 0.5
 
 
@@ -48,6 +50,8 @@ class Sighting:
     box: tuple[float, float, float, float]
     length_mm: float
     area_mm2: float
+    length_u_mm: float = math.nan  # the record's stated standard uncertainty (NaN: none stated)
+    area_u_mm2: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -69,10 +73,30 @@ class StoneResult:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """How often a figure's error, sighting by sighting, lies within twice its stated uncertainty."""
+
+    within: int
+    stated: int  # sightings that state an uncertainty
+
+    @property
+    def share(self) -> float:
+        return self.within / self.stated if self.stated else math.nan
+
+    @staticmethod
+    def of(pairs: list[tuple[float, float]]) -> Coverage:
+        """``pairs``: (error, stated u) per sighting; those without a finite u are left out."""
+        stated = [(e, u) for e, u in pairs if math.isfinite(u)]
+        return Coverage(sum(abs(e) <= 2 * u for e, u in stated), len(stated))
+
+
+@dataclass(frozen=True)
 class FlagshipErrors:
     stones: list[StoneResult]
     truth_median_length_mm: float
     unmatched_tracks: int
+    length_coverage: Coverage = Coverage(0, 0)
+    area_coverage: Coverage = Coverage(0, 0)
 
     @property
     def median_length_mm(self) -> float:
@@ -118,7 +142,17 @@ class FlagshipErrors:
             f"({stones_ok}, target ±{TARGET_STONE_LENGTH_MM} mm)",
             f"  area vs truth     median {self.median_area_error:+.1%}, worst {area.area_error:+.1%} "
             f"(stone {area.stone}) ({areas_ok}, target ±{TARGET_STONE_AREA:.0%})",
+            *self._coverage_lines(),
         ]
+
+    def _coverage_lines(self) -> list[str]:
+        length, area = self.length_coverage, self.area_coverage
+        if not length.stated:
+            return []
+        ok = "OK" if min(length.share, area.share if area.stated else 1.0) >= TARGET_WITHIN_2U else "OUTSIDE"
+        areas = f", area {area.share:.1%}" if area.stated else ""
+        return [f"  uncertainty       length within 2u of the truth in {length.share:.1%} of {length.stated} "
+                f"sightings{areas} ({ok}, target ≥{TARGET_WITHIN_2U:.0%})"]
 
     def to_dict(self) -> dict[str, Any]:
         return {"median_length_mm": round(self.median_length_mm, 3),
@@ -129,6 +163,9 @@ class FlagshipErrors:
                 "worst_area_error": round(self.worst_area.area_error, 4),
                 "stones_matched": len(self.stones), "unmatched_tracks": self.unmatched_tracks,
                 "targets_met": self.met,
+                "length_within_2u": round(self.length_coverage.share, 4) if self.length_coverage.stated else None,
+                "area_within_2u": round(self.area_coverage.share, 4) if self.area_coverage.stated else None,
+                "sightings_with_u": self.length_coverage.stated,
                 "per_stone": [{"stone": s.stone, "length_error_mm": round(s.length_error_mm, 3),
                                "area_error": round(s.area_error, 4), "sightings": s.sightings} for s in self.stones]}
 
@@ -182,7 +219,10 @@ def compare(tracks: dict[Any, list[Sighting]], truth: dict[str, Any]) -> Flagshi
     ]
     if not stones:
         return None
-    return FlagshipErrors(stones, float(truth["median_stone_length_mm"]), unmatched)
+    lengths = [(v.length_mm - by_id[k]["length_mm"], v.length_u_mm) for k, seen in pooled.items() for v in seen]
+    areas = [(v.area_mm2 - by_id[k]["area_mm2"], v.area_u_mm2) for k, seen in pooled.items() for v in seen]
+    return FlagshipErrors(stones, float(truth["median_stone_length_mm"]), unmatched, Coverage.of(lengths),
+                          Coverage.of(areas))
 
 
 @dataclass(frozen=True)

@@ -99,3 +99,24 @@ def test_mask_overlap_against_the_stones_rendered_again():
         assert grown.measurement_share_mm == ours.measurement_share_mm
         assert 1.9 * mm_per_px < grown.mask_share_mm < 2.9 * mm_per_px
         assert f"stone {ours.stone:>2}" in grown.line()
+
+
+def test_each_sighting_is_scored_against_its_stated_uncertainty():
+    """Length and area errors sighting by sighting against twice the u each record states; no u, no score."""
+    one, two = TRUTH["stones"]
+    tracks = {("belt", 1): [Sighting(t, truth_box(one, t, 8), 10.3, 51.0, 0.2, 0.6) for t in range(4)]  # 0.3 <= 0.4
+                           + [Sighting(4, truth_box(one, 4, 8), 10.5, 53.1, 0.2, 1.5)],  # 0.5 > 0.4; 3.1 > 3.0
+              ("belt", 2): [Sighting(t, truth_box(two, t, 8), 5.7, 20.5, 0.1, 0.2) for t in range(4, 9)]  # 0.3 > 0.2
+                           + [Sighting(9, truth_box(two, 9, 8), 5.7, 20.5)]}  # no stated u: left out
+    errors = compare(tracks, TRUTH)
+    assert (errors.length_coverage.within, errors.length_coverage.stated) == (4, 10)
+    assert (errors.area_coverage.within, errors.area_coverage.stated) == (4, 10)  # 0.5 > 2 x 0.2 on stone 2
+    assert errors.to_dict()["length_within_2u"] == pytest.approx(0.4)
+    assert "length within 2u of the truth in 40.0% of 10 sightings, area 40.0% (OUTSIDE" in "\n".join(errors.lines())
+
+
+def test_no_stated_uncertainty_claims_no_coverage():
+    one = TRUTH["stones"][0]
+    errors = compare({("belt", 1): seen(one, range(0, 5), 10.1, 50.0)}, TRUTH)
+    assert errors.length_coverage.stated == 0 and errors.to_dict()["length_within_2u"] is None
+    assert not any("within 2u" in line for line in errors.lines())
