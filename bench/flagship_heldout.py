@@ -23,6 +23,10 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from segflow.tools.flagship_truth import Coverage
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "workflows" / "coffee_stones.yaml"
@@ -43,11 +47,12 @@ def stone_rows(video: Path, workdir: Path, overrides: list[str]) -> tuple[list[d
         raise SystemExit(f"no stone of {video} was matched to its truth")
     figures = demo.errors.to_dict()
     figures["truth_stones"] = demo.truth_stones
+    figures["length_coverage"] = demo.errors.length_coverage
     return figures["per_stone"], figures
 
 
 def row(name: str, stones: list[dict], truth: int, median_length_error: float | None,
-        within_2u: tuple[int, int]) -> str:
+        within_2u: Coverage) -> str:
     lengths = [s["length_error_mm"] for s in stones]
     areas = [s["area_error"] for s in stones]
     outside = sum(abs(x) > TARGET_STONE_MM for x in lengths)
@@ -55,7 +60,7 @@ def row(name: str, stones: list[dict], truth: int, median_length_error: float | 
     median = f"{median_length_error:+6.1%}" if median_length_error is not None else "      "
     return (f"{name:<22} {len(stones):>3}/{truth:<3} {median} {statistics.median(lengths):+8.2f} "
             f"{max(lengths, key=abs):+7.2f} {outside:>9} {statistics.median(areas):+7.1%} "
-            f"{max(areas, key=abs):+7.1%} {area_outside:>8} {within_2u[0] / max(within_2u[1], 1):>9.1%}")
+            f"{max(areas, key=abs):+7.1%} {area_outside:>8} {within_2u.share:>9.1%}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if SAMPLE_SEED in args.seeds:
         parser.error(f"seed {SAMPLE_SEED} is the sample's: it is not held out")
+    from segflow.tools.flagship_truth import Coverage
     from segflow.tools.synth.video import write_conveyor
 
     header = (f"{'video':<22} {'stones':>7} {'median':>6} {'stone md':>8} {'worst':>7} {'>0.3 mm':>9} "
@@ -76,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     pooled: list[dict] = []
     truth = 0
-    covered = [0, 0]
+    covered = Coverage(0, 0)
     with tempfile.TemporaryDirectory(prefix="segflow-heldout-") as tmp:
         work = Path(tmp)
         (work / "assets").symlink_to(ROOT / "assets", target_is_directory=True)
@@ -87,14 +93,13 @@ def main(argv: list[str] | None = None) -> int:
             runs.append((f"held out (seed {seed})", video))
         for name, video in runs:
             stones, figures = stone_rows(video, work, args.set)
-            stated = figures["sightings_with_u"]
-            within = (round(figures["length_within_2u"] * stated) if stated else 0, stated)
+            within = figures["length_coverage"]
             print(row(name, stones, figures["truth_stones"], figures["median_length_error"], within), flush=True)
             if video != SAMPLE:
                 pooled += stones
                 truth += figures["truth_stones"]
-                covered = [covered[0] + within[0], covered[1] + within[1]]
-    print(row(f"held out, all {len(args.seeds)}", pooled, truth, None, (covered[0], covered[1])))
+                covered = Coverage(covered.within + within.within, covered.stated + within.stated)
+    print(row(f"held out, all {len(args.seeds)}", pooled, truth, None, covered))
     return 0
 
 
