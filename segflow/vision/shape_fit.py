@@ -208,7 +208,9 @@ def fit_shapes(loop: np.ndarray, g: np.ndarray, band: np.ndarray, sigma: float, 
     weight = 1.0 / max(noise, 0.5) ** 2
     log_n = math.log(max(pixels, 2))
     base = picture.residual(loop, sigma)
-    out = [ShapeFit("sectors", loop, sectors, sigma, float(base @ base), weight * float(base @ base) + sectors * log_n)]
+    # the sector fit freed the blur too wherever the shapes may: each account pays for what it fitted
+    charged = sectors + int(free_sigma)
+    out = [ShapeFit("sectors", loop, charged, sigma, float(base @ base), weight * float(base @ base) + charged * log_n)]
     models = {}
     for name, make, point_jacobian, starts in _candidates(picture, loop, sigma, max(noise, 0.5), free_sigma, out):
         models[name] = (make, point_jacobian)

@@ -158,3 +158,30 @@ def test_small_rectangles_are_not_read_long_or_wide():
             width.append(float(data["width_mm"][i]) - true["width"])
     assert abs(float(np.mean(length))) < 0.09, np.mean(length)
     assert abs(float(np.mean(width))) < 0.04, np.mean(width)
+
+
+@pytest.mark.parametrize("sigma_hint", [None, 1.1])
+def test_every_account_pays_for_the_blur_it_fitted(monkeypatch, sigma_hint):
+    """BIC compares accounts fairly only if each is charged for what it fitted: the sector fit frees
+    the blur wherever the shapes do, so its count includes it as theirs does (it once did not, which
+    favoured the sectors by one ln N over every shape)."""
+    import segflow.vision.edges as edges
+    from segflow.vision import shape_fit
+
+    seen = []
+
+    def spy(loop, g, band, sigma, noise, free_sigma, sectors):
+        accounts = shape_fit.fit_shapes(loop, g, band, sigma, noise, free_sigma, sectors)
+        seen.append((free_sigma, sectors, accounts))
+        return accounts
+
+    monkeypatch.setattr(edges, "fit_shapes", spy)
+    outline = ellipse(5.5, 3.2, 25)
+    locate(inside(outline), picture(outline, 1.1), sigma_hint)
+    assert seen
+    for free_sigma, sectors, accounts in seen:
+        assert free_sigma == (sigma_hint is None)
+        assert len(accounts) > 1  # shapes were compared, not only the sector outline
+        for account in accounts:
+            own = sectors if account.params is None else len(account.params)
+            assert account.parameters == own + int(free_sigma), account.name
