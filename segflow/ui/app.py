@@ -120,6 +120,14 @@ def on_yaml() -> None:
     if stale_yaml(editor, text):
         show_yaml(editor.state.to_yaml())
         return
+    if not text.strip() and editor.state.node_ids():
+        # The field's declared default is empty: a run that set its text and was cut short by the next
+        # click never sent that text to the page, which then sends the empty default back as if typed
+        # (segflow.ui.fields). Applied, it emptied the workflow a Deploy then sent (CI, 2026-12-06).
+        show_yaml(editor.state.to_yaml())
+        flash("An empty YAML field was not applied: it would remove the whole workflow. "
+              "To start another one, open a new file from the sidebar.", error=True)
+        return
     original = editor.state.to_yaml()
     text = secrets_view.unmask_text(text, original)  # the masked secrets left as shown keep their values
     if secrets_view.lost_secret(text, original):

@@ -117,6 +117,18 @@ def test_invalid_value_refused_with_pydantic_message(monkeypatch, workspace):
     assert at.text_area(key="yaml_text").value == before
 
 
+def test_an_empty_yaml_field_does_not_empty_the_workflow(monkeypatch, workspace):
+    """An interrupted run leaves the page's YAML field at its empty default, sent back with the next event:
+    applied, it emptied the workflow that Deploy then sent (a 422 for version, name and nodes, on CI)."""
+    at = start(monkeypatch, workspace)
+    original = at.text_area(key="yaml_text").value
+    at.text_area(key="yaml_text").set_value("").run()
+    assert "An empty YAML field was not applied" in texts(at.error)
+    assert at.text_area(key="yaml_text").value == original  # drawn again from the workflow
+    assert "7 nodes, 8 edges — valid" in texts(at.caption)
+    assert at.session_state["editor"].state.to_yaml() == original
+
+
 def test_yaml_view_updates_graph_and_reports_errors(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
     original = at.text_area(key="yaml_text").value
