@@ -65,14 +65,10 @@ def miss_lines(demo: Any, video: Path, stones: list[dict]) -> list[str]:
     import cv2
     import numpy as np
 
-    from segflow.tools.flagship_truth import MIN_IOU, box_iou, truth_box
-    from segflow.tools.synth.video import render_conveyor
+    from segflow.tools.flagship_truth import rendered_again, stone_masks
 
     truth = demo.truth
-    rendered = render_conveyor(seed=int(truth["seed"]), fps=int(truth["fps"]),
-                               seconds=truth["frames"] / truth["fps"], h=int(truth["height"]),
-                               w=int(truth["width"]), speed=int(truth["belt_speed_px_per_frame"]),
-                               n_stones=int(truth["stone_count"]))
+    rendered = rendered_again(truth)
     capture = cv2.VideoCapture(str(video))
     frames = []
     while (read := capture.read())[0]:
@@ -86,17 +82,7 @@ def miss_lines(demo: Any, video: Path, stones: list[dict]) -> list[str]:
         if error is None or abs(error) <= TARGET_STONE_MM:
             continue
         counts, shares, angles = [], [], []
-        first, last = stone["fully_visible"]
-        for frame in range(first, last + 1):
-            where = truth_box(stone, frame, float(truth["belt_speed_px_per_frame"]))
-            found = max(demo.masks.frames.get(frame, []), key=lambda d: box_iou(d[0], where), default=None)
-            if found is None or box_iou(found[0], where) < MIN_IOU:
-                continue
-            true = rendered.stone_mask(index, frame)
-            mine = np.zeros_like(true)
-            _, crop, x0, y0 = found
-            h, w = crop[: true.shape[0] - y0, : true.shape[1] - x0].shape
-            mine[y0 : y0 + h, x0 : x0 + w] = crop[:h, :w]
+        for frame, true, mine in stone_masks(demo.masks, truth, rendered, index):
             missed = true & ~mine
             if not missed.any():
                 counts.append(0)

@@ -26,6 +26,7 @@ import math
 import statistics
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,6 +281,36 @@ class MaskCollector(RunHooks):
                 self.frames[info.frame_index].append((tuple(float(v) for v in box), crop, x0, y0))
 
 
+def rendered_again(truth: dict[str, Any]) -> Any:
+    """The video's stones rendered again from the truth's generator and seed (``ConveyorVideo``)."""
+    from segflow.tools.synth.video import render_conveyor
+
+    return render_conveyor(seed=int(truth["seed"]), fps=int(truth["fps"]),
+                           seconds=truth["frames"] / truth["fps"], h=int(truth["height"]), w=int(truth["width"]),
+                           speed=int(truth["belt_speed_px_per_frame"]), n_stones=int(truth["stone_count"]))
+
+
+def stone_masks(masks: MaskCollector, truth: dict[str, Any], video: Any,
+                index: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """The frames in which stone ``index`` is wholly in view and matched by a mask (box IoU >= 0.5).
+
+    Each as the frame, the stone's exact mask and that mask, both full-frame.
+    """
+    stone = truth["stones"][index]
+    first, last = stone["fully_visible"]
+    for frame in range(first, last + 1):
+        where = truth_box(stone, frame, float(truth["belt_speed_px_per_frame"]))
+        found = max(masks.frames.get(frame, []), key=lambda d: box_iou(d[0], where), default=None)
+        if found is None or box_iou(found[0], where) < MIN_IOU:
+            continue
+        true = video.stone_mask(index, frame)
+        mine = np.zeros_like(true)
+        _, crop, x0, y0 = found
+        h, w = crop[: true.shape[0] - y0, : true.shape[1] - x0].shape
+        mine[y0 : y0 + h, x0 : x0 + w] = crop[:h, :w]
+        yield frame, true, mine
+
+
 def mask_overlap(masks: MaskCollector, truth: dict[str, Any]) -> dict[str, float]:
     """A node's masks against the stones rendered again from the truth's generator and seed.
 
@@ -288,28 +319,13 @@ def mask_overlap(masks: MaskCollector, truth: dict[str, Any]) -> dict[str, float
     median area ratio, and how far outside the true outline a mask runs on
     average (area outside the stone minus area missed, over its perimeter, px).
     """
-    from segflow.tools.synth.video import render_conveyor
-
-    video = render_conveyor(seed=int(truth["seed"]), fps=int(truth["fps"]),
-                            seconds=truth["frames"] / truth["fps"], h=int(truth["height"]), w=int(truth["width"]),
-                            speed=int(truth["belt_speed_px_per_frame"]), n_stones=int(truth["stone_count"]))
-    speed = float(truth["belt_speed_px_per_frame"])
+    video = rendered_again(truth)
     mm_per_px = float(truth["mm_per_px"])
     ious, ratios, reach = [], [], []
     per_stone = []
     for index, stone in enumerate(truth["stones"]):
         exact_lengths, mask_lengths = [], []
-        first, last = stone["fully_visible"]
-        for frame in range(first, last + 1):
-            where = truth_box(stone, frame, speed)
-            found = max(masks.frames.get(frame, []), key=lambda d: box_iou(d[0], where), default=None)
-            if found is None or box_iou(found[0], where) < MIN_IOU:
-                continue
-            true = video.stone_mask(index, frame)
-            mine = np.zeros_like(true)
-            _, crop, x0, y0 = found
-            h, w = crop[: true.shape[0] - y0, : true.shape[1] - x0].shape
-            mine[y0 : y0 + h, x0 : x0 + w] = crop[:h, :w]
+        for _, true, mine in stone_masks(masks, truth, video, index):
             ious.append((true & mine).sum() / (true | mine).sum())
             ratios.append(mine.sum() / true.sum())
             reach.append(((mine & ~true).sum() - (true & ~mine).sum()) / video.stone_perimeter_px(index))
