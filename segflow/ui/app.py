@@ -72,9 +72,14 @@ def show_selection(editor: Editor) -> None:
 
 
 def show_yaml(text: str) -> None:
-    """Put the document's text in the YAML field (secrets masked), and remember the last few texts it was given."""
+    """Put the document's text in the YAML field (secrets masked), and remember the last few texts it was given.
+
+    The field is drawn afresh with the text as its declared default (``fields.keep``): written under
+    the widget's own key, a run cut short by the next click never sent the text to the page, which
+    then sent its declared default back as if typed (an empty document, on CI).
+    """
     text = secrets_view.mask_text(text)
-    st.session_state["yaml_text"] = text
+    fields.keep("yaml_text", text)
     given = [t for t in st.session_state.get("yaml_given", []) if t != text][-9:]
     st.session_state["yaml_given"] = [*given, text]
 
@@ -116,14 +121,13 @@ def on_layout_toggle(key: str) -> None:
 
 def on_yaml() -> None:
     editor: Editor = st.session_state["editor"]
-    text = st.session_state.get("yaml_text", "")
+    text = fields.value("yaml_text", "")
     if stale_yaml(editor, text):
         show_yaml(editor.state.to_yaml())
         return
     if not text.strip() and editor.state.node_ids():
-        # The field's declared default is empty: a run that set its text and was cut short by the next
-        # click never sent that text to the page, which then sends the empty default back as if typed
-        # (segflow.ui.fields). Applied, it emptied the workflow a Deploy then sent (CI, 2026-12-06).
+        # Cleared by hand, or sent back by a page that lost the field's text: either way, applied, it
+        # empties the workflow (on CI a Deploy then sent an empty document). Starting over is a new file.
         show_yaml(editor.state.to_yaml())
         flash("An empty YAML field was not applied: it would remove the whole workflow. "
               "To start another one, open a new file from the sidebar.", error=True)
@@ -243,12 +247,13 @@ def node_panel(editor: Editor) -> None:
 
 
 def yaml_panel(editor: Editor) -> None:
-    if "yaml_text" not in st.session_state or (
+    if fields.kept("yaml_text") is None or (
         not editor.yaml_problems and st.session_state.get("yaml_rev") != editor.revision
     ):
         show_yaml(editor.state.to_yaml())
     st.session_state["yaml_rev"] = editor.revision
-    st.text_area("Workflow YAML (edits update the canvas)", key="yaml_text", height=560, on_change=on_yaml)
+    st.text_area("Workflow YAML (edits update the canvas)", value=fields.kept("yaml_text"),
+                 key=fields.key("yaml_text"), height=560, on_change=on_yaml)
     issues = [] if editor.yaml_problems else [i for i in editor.validation().issues if i.location is not None]
     first = editor.yaml_problems[0].line if editor.yaml_problems else issues[0].location.line if issues else None
     yaml_gutter.gutter(first)

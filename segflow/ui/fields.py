@@ -6,7 +6,7 @@ begins by folding what the script wrote into the state the server keeps, so when
 another rerun interrupts that run first (a click just after an edit), the page
 never hears of the value: it shows the widget's declared default and sends it
 back with its next event, over the value the app set. That lost the Deploy
-dialog's server URL on CI.
+dialog's server URL on CI, and the YAML field's text (an empty document).
 
 So these widgets are drawn under a key that carries a generation, with the kept
 value as their declared default, which every run sends. The app changes a value

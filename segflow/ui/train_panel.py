@@ -80,7 +80,7 @@ def on_use(editor: Editor, node_id: str) -> None:
         changes["sha256"] = file_sha256(Path(weights))
     editor.state.set_params(node_id, changes)
     editor.changed()
-    st.session_state["yaml_text"] = secrets_view.mask_text(editor.state.to_yaml())
+    fields.keep("yaml_text", secrets_view.mask_text(editor.state.to_yaml()))
     st.session_state["train_used"] = f"node '{node_id}' now uses {value}"
 
 

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import yaml
+from appkit import yaml_area
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +31,7 @@ def test_layout_toggle_puts_positions_in_the_yaml_and_save_writes_them(monkeypat
     toggle = [c for c in at.checkbox if c.label == "Store layout in the YAML"]
     assert toggle and toggle[0].value is False
     toggle[0].check().run()
-    text = at.text_area(key="yaml_text").value
+    text = yaml_area(at).value
     assert set(yaml.safe_load(text)["ui"]["positions"]) == set(yaml.safe_load(text)["nodes"])
     assert "● unsaved" in "\n".join(str(m.value) for m in at.markdown)
     at.button(key="save_btn").click().run()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from appkit import node_pick
+from appkit import node_pick, yaml_area
 from streamlit.testing.v1 import AppTest
 
 from segflow.engine.registry import default_registry
@@ -66,7 +66,7 @@ def test_without_the_token_nothing_of_the_editor_exists(monkeypatch, workspace):
     at.text_input[0].input("the-right-token")
     at.button[0].click().run()
     assert not at.exception and "editor" in at.session_state
-    assert at.text_area(key="yaml_text").value.startswith("# yaml-language-server")
+    assert yaml_area(at).value.startswith("# yaml-language-server")
 
 
 def test_a_link_with_the_token_lets_in_and_leaves_the_address_bar(monkeypatch, workspace):
@@ -95,14 +95,14 @@ def test_on_loopback_there_is_no_login(monkeypatch, workspace):
 def test_the_yaml_tab_and_the_form_mask_secrets_and_edits_keep_them(monkeypatch, workspace):
     at = app(monkeypatch, workspace)
     at.run()
-    shown = at.text_area(key="yaml_text").value
+    shown = yaml_area(at).value
     assert PASSWORD not in shown and "tok-123456" not in shown
     assert "url: 'http://op:***@127.0.0.1:9/hook'" in shown and "Authorization: ***" in shown
     # an edit elsewhere in the masked text applies, and the secrets keep their values
-    at.text_area(key="yaml_text").set_value(shown.replace("blur: 5", "blur: 7")).run()
+    yaml_area(at).set_value(shown.replace("blur: 5", "blur: 7")).run()
     document = at.session_state["editor"].state.to_yaml()
     assert "blur: 7" in document and PASSWORD in document and "Bearer tok-123456" in document
-    assert PASSWORD not in at.text_area(key="yaml_text").value
+    assert PASSWORD not in yaml_area(at).value
     # the form: the URL field shows the masked URL; Apply with another field changed keeps it
     node_pick(at).set_value("hook").run()
     fields = {w.key.rsplit(":", 1)[-1]: w for w in at.text_input if w.key and w.key.startswith("param:hook:")}
@@ -118,8 +118,8 @@ def test_the_yaml_tab_and_the_form_mask_secrets_and_edits_keep_them(monkeypatch,
 def test_an_edit_around_a_masked_password_is_refused_not_saved_as_stars(monkeypatch, workspace):
     at = app(monkeypatch, workspace)
     at.run()
-    shown = at.text_area(key="yaml_text").value
-    at.text_area(key="yaml_text").set_value(shown.replace("127.0.0.1:9/hook", "127.0.0.1:9/other")).run()
+    shown = yaml_area(at).value
+    yaml_area(at).set_value(shown.replace("127.0.0.1:9/hook", "127.0.0.1:9/other")).run()
     assert "type the whole secret again" in texts(at.error)
     assert PASSWORD in at.session_state["editor"].state.to_yaml()
     assert "/hook'" in at.session_state["editor"].state.to_yaml()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from appkit import yaml_area
 from streamlit.testing.v1 import AppTest
 
 from segflow.engine.execution.session import EditorSession
@@ -106,7 +107,7 @@ def test_no_source_to_run_on_says_which_node_is_wrong(workspace, change, words):
 
 def test_the_run_tab_names_the_wrong_node_not_the_source(monkeypatch, workspace):
     at = app(monkeypatch, workspace)
-    text = at.text_area(key="yaml_text").value
-    at.text_area(key="yaml_text").set_value(text.replace("type: measure.masks", "type: measure.maskz")).run()
+    text = yaml_area(at).value
+    yaml_area(at).set_value(text.replace("type: measure.masks", "type: measure.maskz")).run()
     infos = "\n".join(str(e.value) for e in at.info)
     assert "The source is fine, but 1 error(s) in 'measure'" in infos and "no valid source" not in infos

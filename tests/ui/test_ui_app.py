@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from appkit import node_pick
+from appkit import node_pick, yaml_area
 from streamlit.testing.v1 import AppTest
 
 from segflow.ui import canvas
@@ -70,7 +70,7 @@ def problems(at: AppTest) -> str:
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
 def test_round_trip_through_the_app_for_every_workflow(monkeypatch, path):
     at = start(monkeypatch, ROOT, f"workflows/{path.name}")
-    assert at.text_area(key="yaml_text").value == path.read_text()
+    assert yaml_area(at).value == path.read_text()
     nodes = yaml.safe_load(path.read_text())["nodes"]
     assert node_pick(at).options == list(nodes)
 
@@ -87,7 +87,7 @@ def test_edit_param_keeps_comments_and_marks_unsaved(monkeypatch, workspace):
     node_pick(at).set_value("coins").run()
     field(at, "param:coins:", "blur").set_value("7")
     widget(at, "button", "apply:param:coins:").click().run()
-    text = at.text_area(key="yaml_text").value
+    text = yaml_area(at).value
     assert "      blur: 7\n" in text and "# brighter than the local mean by 15 grey levels" in text
     assert "● unsaved" in texts(at.markdown)
 
@@ -95,52 +95,63 @@ def test_edit_param_keeps_comments_and_marks_unsaved(monkeypatch, workspace):
 def test_invalid_value_refused_with_pydantic_message(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
     node_pick(at).set_value("measure").run()
-    before = at.text_area(key="yaml_text").value
+    before = yaml_area(at).value
     mode = widget(at, "selectbox", "param:measure:")  # the scale's mode, above the form
     assert mode.label == "scale: mode" and mode.options == ["— none —", "fixed", "reference", "aruco", "plane"]
     mode.set_value("fixed").run()  # the fixed mode's own fields appear in the form
     field(at, "param:measure:", "scale.mm_per_px").set_value("-1")
     widget(at, "button", "apply:param:measure:").click().run()
     assert "measure.scale.mm_per_px: Input should be greater than 0" in texts(at.error)
-    assert at.text_area(key="yaml_text").value == before
+    assert yaml_area(at).value == before
     field(at, "param:measure:", "scale.mm_per_px").set_value("a half")
     widget(at, "button", "apply:param:measure:").click().run()
     assert "measure.scale.mm_per_px: 'a half' is not a number" in texts(at.error)
     field(at, "param:measure:", "scale.mm_per_px").set_value("0.5")
     widget(at, "button", "apply:param:measure:").click().run()
-    assert "scale: {mode: fixed, mm_per_px: 0.5}" in at.text_area(key="yaml_text").value
-    before = at.text_area(key="yaml_text").value
+    assert "scale: {mode: fixed, mm_per_px: 0.5}" in yaml_area(at).value
+    before = yaml_area(at).value
     node_pick(at).set_value("label").run()
     field(at, "param:label:", "text_scale").set_value("0")
     widget(at, "button", "apply:param:label:").click().run()
     assert "label.text_scale: Input should be greater than 0" in texts(at.error)
-    assert at.text_area(key="yaml_text").value == before
+    assert yaml_area(at).value == before
 
 
 def test_an_empty_yaml_field_does_not_empty_the_workflow(monkeypatch, workspace):
-    """An interrupted run leaves the page's YAML field at its empty default, sent back with the next event:
-    applied, it emptied the workflow that Deploy then sent (a 422 for version, name and nodes, on CI)."""
+    """A YAML field emptied by hand or by a page that lost its text is not applied: it emptied the
+    workflow that Deploy then sent (a 422 for version, name and nodes, on CI)."""
     at = start(monkeypatch, workspace)
-    original = at.text_area(key="yaml_text").value
-    at.text_area(key="yaml_text").set_value("").run()
+    original = yaml_area(at).value
+    yaml_area(at).set_value("").run()
     assert "An empty YAML field was not applied" in texts(at.error)
-    assert at.text_area(key="yaml_text").value == original  # drawn again from the workflow
+    assert yaml_area(at).value == original  # drawn again from the workflow
     assert "7 nodes, 8 edges — valid" in texts(at.caption)
     assert at.session_state["editor"].state.to_yaml() == original
 
 
+def test_the_yaml_field_is_drawn_with_the_current_document_as_its_default(monkeypatch, workspace):
+    """What the page shows and sends back when a run that changed the text is cut short is the
+    field's declared default: it has to be the current document, not an older or empty text."""
+    at = start(monkeypatch, workspace)
+    assert yaml_area(at).proto.default == yaml_area(at).value
+    at.button(key="add:detect.yolo").click().run()
+    area = yaml_area(at)
+    assert "  yolo:\n    type: detect.yolo\n" in area.proto.default
+    assert area.proto.default == area.value == at.session_state["editor"].state.to_yaml()
+
+
 def test_yaml_view_updates_graph_and_reports_errors(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
-    original = at.text_area(key="yaml_text").value
-    at.text_area(key="yaml_text").set_value(original.replace("  coins:\n    type: detect.threshold",
+    original = yaml_area(at).value
+    yaml_area(at).set_value(original.replace("  coins:\n    type: detect.threshold",
                                                              "  coins:\n    type: detect.treshold")).run()
     errors = problems(at)
     assert "unknown node type 'detect.treshold'" in errors and "did you mean 'detect.threshold'?" in errors
     assert "error(s)" in texts(at.caption)
     broken = original.replace("nodes:\n", "nodes:\n  bad: [\n", 1)
-    at.text_area(key="yaml_text").set_value(broken).run()
+    yaml_area(at).set_value(broken).run()
     assert "YAML not applied: line 11" in texts(at.error)
-    at.text_area(key="yaml_text").set_value(original).run()
+    yaml_area(at).set_value(original).run()
     assert "7 nodes, 8 edges — valid" in texts(at.caption)
     assert not at.error and not problems(at)
 
@@ -151,7 +162,7 @@ def test_palette_adds_a_node_that_validation_flags(monkeypatch, workspace):
     assert node_pick(at).value == "yolo"
     assert "8 nodes" in texts(at.caption)
     assert "missing required param 'model'" in problems(at)
-    assert "  yolo:\n    type: detect.yolo\n" in at.text_area(key="yaml_text").value
+    assert "  yolo:\n    type: detect.yolo\n" in yaml_area(at).value
 
 
 def test_a_stale_pick_sent_by_the_page_does_not_undo_a_new_selection(monkeypatch, workspace):
@@ -204,7 +215,7 @@ def test_save_inside_workspace_and_refuse_conflicts(monkeypatch, workspace):
     widget(at, "button", "apply:param:coins:").click().run()
     at.button(key="save_btn").click().run()
     saved = (workspace / "workflows" / "coins.yaml").read_text()
-    assert "      blur: 7\n" in saved and saved == at.text_area(key="yaml_text").value
+    assert "      blur: 7\n" in saved and saved == yaml_area(at).value
     assert "saved workflows/coins.yaml" in texts(at.success)
 
     (workspace / "workflows" / "coins.yaml").write_text(saved.replace("blur: 7", "blur: 9"))
@@ -233,11 +244,11 @@ def test_new_file_saved_runs_like_the_engine(monkeypatch, workspace):
     assert "0 nodes" in texts(at.caption)
     for type_name in ("source.image", "debug.invert", "debug.stats"):
         at.button(key=f"add:{type_name}").click().run()
-    text = at.text_area(key="yaml_text").value.replace(
+    text = yaml_area(at).value.replace(
         "type: source.image\n", "type: source.image\n    params: {path: assets/samples/coins.png}\n")
     text = text.replace("type: debug.invert\n", "type: debug.invert\n    inputs: {image: image.image}\n")
     text = text.replace("type: debug.stats\n", "type: debug.stats\n    inputs: {image: invert.image}\n")
-    at.text_area(key="yaml_text").set_value(text).run()
+    yaml_area(at).set_value(text).run()
     assert "3 nodes, 2 edges" in texts(at.caption)
     at.button(key="save_btn").click().run()
     from segflow.engine.api import load
@@ -328,10 +339,10 @@ def test_a_polygon_param_is_a_table_that_applies_unchanged(monkeypatch, workspac
     node_pick(at).set_value("zone").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("polygon *" in str(c.value) for c in at.caption)  # the table's title
-    before = at.text_area(key="yaml_text").value
+    before = yaml_area(at).value
     at.session_state[widget(at, "button", "apply:param:zone:").key.replace("apply:", "") + ":polygon"] = {
         "edited_rows": {}, "added_rows": [{"x": 0, "y": 200}], "deleted_rows": []}  # what the table reports
     widget(at, "button", "apply:param:zone:").click().run()
     assert not at.error, [e.value for e in at.error]
-    text = at.text_area(key="yaml_text").value
+    text = yaml_area(at).value
     assert text != before and "polygon: [[0, 0], [300, 0], [300, 200], [0, 200]]" in text

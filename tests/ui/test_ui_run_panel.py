@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from appkit import node_pick
+from appkit import node_pick, yaml_area
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,8 +78,8 @@ def test_play_restarts_on_an_edit_and_stop_closes(app):
     assert "stream" in view.play()
     first = view.player
     assert first is not None and first.graph.nodes["stats"] is not None
-    text = app.text_area(key="yaml_text").value
-    app.text_area(key="yaml_text").set_value(text.replace("  dim: {type: debug.invert, inputs: {image: belt.image}}\n",
+    text = yaml_area(app).value
+    yaml_area(app).set_value(text.replace("  dim: {type: debug.invert, inputs: {image: belt.image}}\n",
                                                           "")).run()
     second = view.player
     assert second is not first and not first.running and first.session.live_nodes == {}
