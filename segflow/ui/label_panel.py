@@ -84,7 +84,8 @@ def pick_frame(editor: Editor, dataset: YoloSegDataset) -> tuple[str, Any, str |
         cols = st.columns([1, 1, 4])
         cols[0].button("◀ Prev", key="label_prev", on_click=_step, args=(-1,))
         cols[1].button("Next ▶", key="label_next", on_click=_step, args=(1,))
-        index = cols[2].number_input("Frame index", min_value=0, step=1, key="label_index")
+        index = cols[2].number_input("Frame index", min_value=0, step=1, value=int(fields.kept("label_index", 0)),
+                                     key=fields.key("label_index"))
         try:
             picked = _cached_frame(editor, ("source", source_id, int(index), str(resolved.params)),
                                    lambda: media.source_frame(resolved, editor.context(), int(index)))
@@ -121,7 +122,12 @@ def pick_frame(editor: Editor, dataset: YoloSegDataset) -> tuple[str, Any, str |
 
 
 def _step(delta: int) -> None:
-    st.session_state["label_index"] = max(0, int(st.session_state.get("label_index", 0)) + delta)
+    """Move the frame index, drawn afresh (``fields.keep``).
+
+    Written under the field's own key, a step followed at once by another click was undone by the page
+    sending its old index back.
+    """
+    fields.keep("label_index", max(0, int(fields.value("label_index", 0)) + delta))
 
 
 def _cached_frame(editor: Editor, key: tuple, read: Any) -> Any:

@@ -59,3 +59,23 @@ def test_prelabel_and_save_a_frame_of_the_workflow_source(monkeypatch, tmp_path)
     assert not at.exception, [e.value for e in at.exception]
     assert "1 train and 0 val frames" in texts(at.caption)
     assert at.button(key="train_start").disabled  # no val split yet: training would fail
+
+
+def test_prev_and_next_draw_the_frame_index_as_the_fields_default(monkeypatch, tmp_path):
+    """Next then Next then Prev lands on frame 1, and the index field is drawn with it as its declared
+    default: a page that missed the run setting it would otherwise send its old index back."""
+    (tmp_path / "workflows").mkdir()
+    shutil.copy(ROOT / "workflows" / "belt_colour.yaml", tmp_path / "workflows" / "belt_colour.yaml")
+    os.symlink(ROOT / "assets", tmp_path / "assets")
+    monkeypatch.setenv("SEGFLOW_EDITOR_WORKSPACE", str(tmp_path))
+    monkeypatch.setenv("SEGFLOW_EDITOR_FILE", "workflows/belt_colour.yaml")
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.session_state["mode"] = "Label"
+    at.run()
+    for step in ("label_next", "label_next", "label_prev"):
+        at.button(key=step).click().run()
+        assert not at.exception, [e.value for e in at.exception]
+    index = next(w for w in at.number_input if w.label == "Frame index")
+    assert index.value == 1 and index.proto.default == 1
+    assert "on `conveyor_000001`" in texts(at.markdown)
