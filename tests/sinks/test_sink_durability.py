@@ -229,7 +229,7 @@ def test_kill_9_leaves_parsable_files_and_a_restart_appends(tmp_path: Path) -> N
     # restart delivers the spooled rows, which is checked below.
     sinks = sinks.replace("database: out/d.db,", "database: out/d.db, memory_records: 0,")
     run = Run(tmp_path, workflow(3000, sinks))
-    run.wait_frame(45)
+    run.wait_frame(150)  # long enough that the slack below still asks for several flushes
     time.sleep(0.37)  # somewhere between two flushes
     run.proc.send_signal(signal.SIGKILL)
     run.finish(30)
@@ -245,8 +245,9 @@ def test_kill_9_leaves_parsable_files_and_a_restart_appends(tmp_path: Path) -> N
             assert_prefix_per_source(frames)
         for source in SOURCES:
             kept = max((f for s, f in frames if s == source), default=-1)
-            # at most one flush interval lost (plus scheduling slack on a busy machine)
-            assert kept >= newest[source] - FPS * (interval + 1.0), f"{name} lost too much of {source}"
+            # At most one flush interval lost, plus however late the flush thread runs: on a rehearsal
+            # with two CPU burners and a training job beside it, the jsonl's came 1.6 s late (49 frames).
+            assert kept >= newest[source] - FPS * (interval + 2.5), f"{name} lost too much of {source}"
     assert runs <= 1
     before = (tmp_path / "out/d.jsonl").read_bytes()
     before = before[: before.rfind(b"\n") + 1]
