@@ -176,8 +176,14 @@ def edge_band(truth: np.ndarray, radius: int = 2) -> np.ndarray:
     return np.array([cv2.dilate(t.astype(np.uint8), kernel) != cv2.erode(t.astype(np.uint8), kernel) for t in truth])
 
 
-def training_batch(pairs: Pairs, weights: np.ndarray, index: np.ndarray,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def training_batch(pairs: Pairs, weights: np.ndarray, index: np.ndarray, rng: np.random.Generator,
+                   turn: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One batch of windows, shifted, relit and with their priors grown or shrunk at random.
+
+    ``turn`` also turns and mirrors each window (eight ways): the objects may lie any way, but so
+    may the light then, and a refiner that has seen light from every side cannot learn that on
+    this line the shaded side of an object reaches further than it shows.
+    """
     pixels, coarse, truth, weight = [], [], [], []
     one = np.ones((3, 3), np.uint8)
     for i in index:
@@ -191,6 +197,8 @@ def training_batch(pairs: Pairs, weights: np.ndarray, index: np.ndarray,
         elif draw < 0.3:
             prior = cv2.erode(prior.astype(np.uint8), one) > 0
         turns, mirror = int(rng.integers(4)), bool(rng.random() < 0.5)
+        if not turn:
+            turns, mirror = 0, False
 
         def turned(a: np.ndarray, turns: int = turns, mirror: bool = mirror) -> np.ndarray:
             a = np.rot90(a, turns, axes=(0, 1))
@@ -209,7 +217,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def train(pairs: Pairs, val: Pairs, epochs: int, batch: int, seed: int,
-          report: Callable[[dict[str, Any]], None]) -> Any:
+          report: Callable[[dict[str, Any]], None], turn: bool = True) -> Any:
     """The trained network (torch, eval mode); ``report`` gets each epoch's loss and val IoU."""
     import torch
     from torch.nn import functional as F
@@ -227,7 +235,7 @@ def train(pairs: Pairs, val: Pairs, epochs: int, batch: int, seed: int,
         net.train()
         order, total, t0 = rng.permutation(len(pairs)), 0.0, time.monotonic()
         for step in range(steps_per_epoch):
-            x, target, weight = training_batch(pairs, weights, order[step * batch:(step + 1) * batch], rng)
+            x, target, weight = training_batch(pairs, weights, order[step * batch:(step + 1) * batch], rng, turn)
             loss = (F.binary_cross_entropy_with_logits(net(torch.from_numpy(x)), torch.from_numpy(target),
                                                        reduction="none") * torch.from_numpy(weight)).mean()
             optimiser.zero_grad()
@@ -280,7 +288,7 @@ def evaluate(onnx: Path, val: Pairs) -> dict[str, float]:
 
 
 def train_refiner(data: Path, model_path: Path, out: Path, imgsz: int, epochs: int, batch: int, seed: int,
-                  command: str, confidence: float = 0.25) -> dict[str, Any]:
+                  command: str, confidence: float = 0.25, turn: bool = True) -> dict[str, Any]:
     """The whole run: pairs from both splits, training, the ONNX file and its figures (``summary.json``)."""
     import torch
     from ultralytics import YOLO
@@ -310,10 +318,11 @@ def train_refiner(data: Path, model_path: Path, out: Path, imgsz: int, epochs: i
         print(f"  epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f}, val IoU {row['val_iou_median']:.4f} "
               f"({row['time_s']:.0f} s)", flush=True)
 
-    net = train(pairs, val, epochs, batch, seed, report)
+    net = train(pairs, val, epochs, batch, seed, report, turn)
     onnx = export(net, out / "refiner.onnx")
     summary = {"command": command, "data": str(data), "model": str(model_path), "imgsz": imgsz, "epochs": epochs,
-               "train_windows": len(pairs), "weights": str(onnx), "train_time_s": round(time.monotonic() - t0, 1),
+               "train_windows": len(pairs), "turned": turn, "weights": str(onnx),
+               "train_time_s": round(time.monotonic() - t0, 1),
                "val": evaluate(onnx, val)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -121,6 +121,11 @@ class TrainCommand:
             "last third of the epochs) instead of a from-scratch schedule",
         )
         parser.add_argument(
+            "--fixed-light", action="store_true",
+            help="refine: keep each training window as photographed instead of turning and mirroring it; "
+            "for a line lit from one side, where an object's shaded side reaches further than it shows",
+        )
+        parser.add_argument(
             "--resume",
             action="store_true",
             help="continue the interrupted run in --out from its weights/last.pt",
@@ -242,7 +247,7 @@ class TrainCommand:
         offline_ultralytics()
         try:
             summary = train_refiner(data, model, Path(args.out), args.imgsz, args.epochs, args.batch, args.seed,
-                                    _command_line(args))
+                                    _command_line(args), turn=not args.fixed_light)
         except (ValueError, KeyError, OSError) as exc:
             print(f"segflow train: refiner training failed: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -293,6 +298,8 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += [f"--{flag}", str(getattr(args, flag))]
     if args.task == "segment":
         parts += ["--mask-ratio", str(args.mask_ratio)] + (["--fine-tune"] if args.fine_tune else [])
+    if args.task == "refine" and args.fixed_light:
+        parts.append("--fixed-light")
     return " ".join(shlex.quote(p) for p in parts)
 
 

@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segflow.tools.refiner_training import WINDOW, export, h264_round_trip, label_masks, network
+from segflow.tools.refiner_training import (
+    JITTER,
+    WINDOW,
+    Pairs,
+    export,
+    h264_round_trip,
+    label_masks,
+    network,
+    training_batch,
+)
 from segflow.tools.synth.dataset import write_dataset
 from segflow.tools.train import TRAIN
 from segflow.vision.mask_refiner import MaskRefiner, net_input
@@ -75,6 +84,21 @@ def test_labels_come_back_as_the_pixels_they_outline(tiny_refiner):
     assert len(masks) == len(truths)
     for true in truths:
         assert max((true & m).sum() / (true | m).sum() for m in masks) > 0.97
+
+
+@pytest.mark.parametrize("turn", [True, False])
+def test_windows_are_turned_unless_the_light_is_fixed(turn):
+    """An object on the left of every window, lit from the left: turned windows put it (and its light)
+    on every side; with a fixed light each window stays as photographed, the object on the left."""
+    size, n = WINDOW + 2 * JITTER, 48
+    truth = np.zeros((n, size, size), bool)
+    truth[:, :, : size // 3] = True
+    pixels = np.repeat(np.where(truth, 200, 40).astype(np.uint8)[..., None], 3, axis=3)
+    pairs = Pairs(pixels, truth.copy(), truth)
+    _, target, _ = training_batch(pairs, np.ones(truth.shape, np.float32), np.arange(n),
+                                  np.random.default_rng(0), turn)
+    left = target[:, 0, :, : WINDOW // 2].sum(axis=(1, 2)) > target[:, 0, :, WINDOW // 2:].sum(axis=(1, 2))
+    assert left.all() if not turn else 0.15 < left.mean() < 0.5
 
 
 def test_an_h264_round_trip_loses_what_a_video_loses_and_keeps_the_picture():
