@@ -49,10 +49,10 @@ It is made by this project from generated data, never downloaded. To make it
 See docs/data-and-training.md."""
 REFINER_HINT = """\
 It is made by this project from generated data, never downloaded. To make it
-(about 15 minutes on a 2-core CPU; the exact commands are in assets/models/coffee-stones-refine.md):
+(about 25 minutes on a 2-core CPU; the exact commands are in assets/models/coffee-stones-refine.md):
     segflow generate dataset --out runs/data/refine --train 1200 --val 100 --seed 2
     segflow train runs/data/refine/data.yaml --task refine --model assets/models/coffee-stones-seg.pt \\
-        --epochs 24 --imgsz 320 --batch 32 --out runs/refine
+        --epochs 24 --imgsz 320 --batch 32 --out runs/refine --seed 1 --fixed-light
     cp runs/refine/refiner.onnx {path}
 and put its new sha256 (`sha256sum {path}`) in the workflow's refine node.
 See docs/data-and-training.md."""
