@@ -42,12 +42,22 @@ def test_a_tiny_run_writes_a_refiner_that_segment_refine_loads_and_its_figures(t
     summary = json.loads((out / "summary.json").read_text())
     assert summary["command"].startswith("segflow train ") and "--task refine" in summary["command"]
     assert summary["train_windows"] >= 4 and summary["val"]["windows"] >= 1
+    assert summary["turned"] is True and "--fixed-light" not in summary["command"]
     assert 0 < summary["val"]["model_iou_median"] <= 1 and 0 <= summary["val"]["refined_iou_median"] <= 1
     assert [json.loads(line)["epoch"] for line in (out / "epochs.jsonl").read_text().splitlines()] == [1, 2]
     refiner = MaskRefiner(Path(summary["weights"]))
     coarse = np.zeros((44, 52), bool)
     coarse[12:30, 14:40] = True
     assert refiner.logits(np.full((44, 52, 3), 90, np.uint8), coarse).shape == (44, 52)
+
+
+def test_fixed_light_is_passed_to_training_and_recorded(tmp_path, tiny_refiner, train_args):
+    out = tmp_path / "fixed"
+    rc = TRAIN.run(train_args(data=str(tiny_refiner["data"]), task="refine", model=str(MODEL), epochs=1, batch=4,
+                              out=str(out), fixed_light=True))
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["turned"] is False and summary["command"].endswith("--fixed-light")
 
 
 def test_the_onnx_file_opencv_runs_gives_the_networks_own_logits(tmp_path):
