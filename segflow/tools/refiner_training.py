@@ -196,7 +196,7 @@ def training_batch(pairs: Pairs, weights: np.ndarray, index: np.ndarray, rng: np
             prior = cv2.dilate(prior.astype(np.uint8), one) > 0
         elif draw < 0.3:
             prior = cv2.erode(prior.astype(np.uint8), one) > 0
-        turns, mirror = int(rng.integers(4)), bool(rng.random() < 0.5)
+        turns, mirror = int(rng.integers(4)), bool(rng.random() < 0.5)  # drawn either way: same shifts per seed
         if not turn:
             turns, mirror = 0, False
 

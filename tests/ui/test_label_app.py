@@ -14,12 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "segflow" / "ui" / "app.py")
 
 
-def start(monkeypatch, tmp_path: Path) -> AppTest:
+def start(monkeypatch, tmp_path: Path, workflow: str = "coins.yaml") -> AppTest:
     (tmp_path / "workflows").mkdir()
-    shutil.copy(ROOT / "workflows" / "coins.yaml", tmp_path / "workflows" / "coins.yaml")
+    shutil.copy(ROOT / "workflows" / workflow, tmp_path / "workflows" / workflow)
     os.symlink(ROOT / "assets", tmp_path / "assets")
     monkeypatch.setenv("SEGFLOW_EDITOR_WORKSPACE", str(tmp_path))
-    monkeypatch.setenv("SEGFLOW_EDITOR_FILE", "workflows/coins.yaml")
+    monkeypatch.setenv("SEGFLOW_EDITOR_FILE", f"workflows/{workflow}")
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -64,13 +64,7 @@ def test_prelabel_and_save_a_frame_of_the_workflow_source(monkeypatch, tmp_path)
 def test_prev_and_next_draw_the_frame_index_as_the_fields_default(monkeypatch, tmp_path):
     """Next then Next then Prev lands on frame 1, and the index field is drawn with it as its declared
     default: a page that missed the run setting it would otherwise send its old index back."""
-    (tmp_path / "workflows").mkdir()
-    shutil.copy(ROOT / "workflows" / "belt_colour.yaml", tmp_path / "workflows" / "belt_colour.yaml")
-    os.symlink(ROOT / "assets", tmp_path / "assets")
-    monkeypatch.setenv("SEGFLOW_EDITOR_WORKSPACE", str(tmp_path))
-    monkeypatch.setenv("SEGFLOW_EDITOR_FILE", "workflows/belt_colour.yaml")
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.run()
+    at = start(monkeypatch, tmp_path, "belt_colour.yaml")
     at.session_state["mode"] = "Label"
     at.run()
     for step in ("label_next", "label_next", "label_prev"):
