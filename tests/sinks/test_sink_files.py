@@ -70,6 +70,29 @@ def test_jsonl_buffers_until_batch_or_interval(tmp_path: Path) -> None:
     node.close()
 
 
+def test_records_overdue_for_a_starved_ticker_are_written_by_the_next_frame(tmp_path, monkeypatch) -> None:
+    """A machine loaded past its cores can wake the ticker late; the frames that keep coming write for it."""
+    import segflow.delivery.base as base
+
+    now = [100.0]
+    monkeypatch.setattr(base, "monotonic", lambda: now[0])  # the buffer's clock, moved by hand
+    node = make_node(JsonlSink, tmp_path, path="d.jsonl", batch_size=100, flush_interval_s=0.5, per="frame")
+    node.outbox.ticker.stop()  # a ticker that never gets the CPU
+    path = tmp_path / "d.jsonl"
+    feed(node, 0, rendered_detections())
+    now[0] += 0.4
+    feed(node, 1, rendered_detections())
+    assert complete_lines(path) == []  # within the interval: they wait for a batch
+    now[0] += 0.1
+    feed(node, 2, rendered_detections())  # frame 0 has waited the interval
+    assert [json.loads(line)["frame"] for line in complete_lines(path)] == [0, 1, 2]
+    now[0] += 0.4
+    feed(node, 3, rendered_detections())
+    assert len(complete_lines(path)) == 3  # the buffer emptied, so its clock started again
+    node.close()
+    assert [json.loads(line)["frame"] for line in complete_lines(path)] == [0, 1, 2, 3]
+
+
 def test_gate_options_reach_the_file(tmp_path: Path) -> None:
     node = make_node(
         JsonlSink,
