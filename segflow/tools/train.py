@@ -126,6 +126,11 @@ class TrainCommand:
             "for a line lit from one side, where an object's shaded side reaches further than it shows",
         )
         parser.add_argument(
+            "--even-objects", action="store_true",
+            help="refine: every object's window weighs the same in the loss, however small the object (else a "
+            "window's weight grows with its object's outline, and small objects' edges count for little)",
+        )
+        parser.add_argument(
             "--resume",
             action="store_true",
             help="continue the interrupted run in --out from its weights/last.pt",
@@ -135,6 +140,12 @@ class TrainCommand:
         for name, default in self.DEFAULTS[args.task].items():
             if getattr(args, name) is None:
                 setattr(args, name, default)
+        refine_only = [flag for flag, on in (("--fixed-light", args.fixed_light),
+                                             ("--even-objects", args.even_objects)) if on]
+        if args.task != "refine" and refine_only:
+            print(f"segflow train: {' and '.join(refine_only)}: for --task refine only (how a refiner's windows "
+                  f"are weighed and turned); leave it out for --task {args.task}", file=sys.stderr)
+            return EXIT_INVALID
         if args.task == "classify":
             return self.run_classify(args)
         if args.task == "refine":
@@ -247,7 +258,7 @@ class TrainCommand:
         offline_ultralytics()
         try:
             summary = train_refiner(data, model, Path(args.out), args.imgsz, args.epochs, args.batch, args.seed,
-                                    _command_line(args), turn=not args.fixed_light)
+                                    _command_line(args), turn=not args.fixed_light, even=args.even_objects)
         except (ValueError, KeyError, OSError) as exc:
             print(f"segflow train: refiner training failed: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -298,8 +309,8 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += [f"--{flag}", str(getattr(args, flag))]
     if args.task == "segment":
         parts += ["--mask-ratio", str(args.mask_ratio)] + (["--fine-tune"] if args.fine_tune else [])
-    if args.task == "refine" and args.fixed_light:
-        parts.append("--fixed-light")
+    if args.task == "refine":
+        parts += (["--fixed-light"] if args.fixed_light else []) + (["--even-objects"] if args.even_objects else [])
     return " ".join(shlex.quote(p) for p in parts)
 
 

@@ -12,9 +12,11 @@ from segflow.tools.refiner_training import (
     JITTER,
     WINDOW,
     Pairs,
+    edge_band,
     export,
     h264_round_trip,
     label_masks,
+    loss_weights,
     network,
     training_batch,
 )
@@ -58,6 +60,33 @@ def test_fixed_light_is_passed_to_training_and_recorded(tmp_path, tiny_refiner, 
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["turned"] is False and summary["command"].endswith("--fixed-light")
+    assert summary["even_objects"] is False
+
+
+def test_even_objects_is_passed_to_training_and_recorded(tmp_path, tiny_refiner, train_args):
+    out = tmp_path / "even"
+    rc = TRAIN.run(train_args(data=str(tiny_refiner["data"]), task="refine", model=str(MODEL), epochs=1, batch=4,
+                              out=str(out), fixed_light=True, even_objects=True))
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["even_objects"] is True and summary["command"].endswith("--fixed-light --even-objects")
+
+
+def discs(*radii: int) -> np.ndarray:
+    yy, xx = np.mgrid[:WINDOW, :WINDOW]
+    return np.array([(xx - WINDOW / 2) ** 2 + (yy - WINDOW / 2) ** 2 <= r * r for r in radii])
+
+
+def test_even_objects_give_a_small_stones_edges_the_weight_of_a_large_ones():
+    truth = discs(8, 27)
+    plain, even = loss_weights(truth), loss_weights(truth, even=True)
+    extra = lambda w: (w - 1).sum(axis=(1, 2))  # noqa: E731
+    assert extra(plain)[0] < 0.4 * extra(plain)[1]  # the small disc's band: about its share of the outline
+    assert extra(even)[0] == pytest.approx(extra(even)[1])
+    assert extra(even).sum() == pytest.approx(extra(plain).sum())  # the same weight in all, shared out evenly
+    away = ~edge_band(truth)
+    assert away.sum() > 0.8 * away.size and (even[away] == 1).all()  # off the edges, as before
+    assert even[0].max() > 5 > even[1].max()
 
 
 def test_the_onnx_file_opencv_runs_gives_the_networks_own_logits(tmp_path):
@@ -131,3 +160,12 @@ def test_bad_input_is_named(tmp_path, capsys, tiny_refiner, train_args, change, 
     assert TRAIN.run(train_args(**kw)) == 2
     assert message in capsys.readouterr().err
 
+
+
+@pytest.mark.parametrize("task", ["segment", "classify"])
+@pytest.mark.parametrize("flag", ["fixed_light", "even_objects"])
+def test_refiner_flags_on_another_task_are_an_error_not_ignored(tmp_path, capsys, train_args, task, flag):
+    assert TRAIN.run(train_args(data=str(tmp_path / "data.yaml"), task=task, out=str(tmp_path / "r"),
+                                **{flag: True})) == 2
+    err = capsys.readouterr().err
+    assert f"--{flag.replace('_', '-')}: for --task refine only" in err and f"--task {task}" in err
