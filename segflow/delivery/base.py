@@ -231,8 +231,7 @@ class Buffer:
                 # Overdue: the ticker should have written these. On a machine loaded well past its
                 # cores it wakes late (1.6 s late seen beside two CPU hogs); writing here (not
                 # syncing: that stays the ticker's) keeps the promise while frames flow.
-                while self.items:
-                    self._write(self.batch_size)
+                self._write_all()
 
     def _write(self, count: int) -> None:
         batch = self.items[:count]
@@ -247,9 +246,12 @@ class Buffer:
         if not self.items:
             self.oldest_at = None
 
-    def _flush(self) -> None:
+    def _write_all(self) -> None:
         while self.items:
             self._write(self.batch_size)
+
+    def _flush(self) -> None:
+        self._write_all()
         try:
             self.sink.sync()
         except Exception as exc:
