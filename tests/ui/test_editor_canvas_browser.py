@@ -1,4 +1,4 @@
-"""The canvas in a real browser: readable text, palette search, undo of a delete, the minimap.
+"""The canvas in a real browser: readable text, palette search, undo of a delete, a lost event, the minimap.
 
 Debian's chromium driven by Playwright against a real ``segflow editor`` on a copy of the
 workflows (the server-start and chromium helpers follow ``test_editor_browser.py``). Every
@@ -271,6 +271,43 @@ def test_ctrl_z_undoes_a_delete_with_its_edges(tmp_path):
         page.locator(".st-key-sf-top h3").click()  # the page outside the canvas: its header
         page.keyboard.press("Control+z")
         expect(measure).to_have_count(1, timeout=40_000)  # back, though the canvas never had the focus
+
+
+# The page loses the canvas's next value that carries a delete, as Streamlit drops one posted while
+# it re-creates the canvas's frame or before it has seen the frame ready.
+DROP_THE_DELETE_JS = """() => {
+  const page = window.parent, post = page.postMessage;
+  page.postMessage = function (message, ...rest) {
+    const events = message && message.type === "streamlit:setComponentValue" && message.value.events;
+    if (events && events.some(e => e.action === "delete")) {
+      page.postMessage = post;  // once
+      window.sfDropped = events.map(e => e.action);
+      return;
+    }
+    return post.call(page, message, ...rest);
+  };
+}"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_an_event_the_page_never_got_is_sent_again(tmp_path):
+    workspace = workspace_with(tmp_path, "coins.yaml")
+    with editor_page(workspace, "workflows/coins.yaml", tmp_path / "editor.log") as (page, frame):
+        undo = frame.locator("#undo")
+        expect(undo).to_be_disabled()  # nothing done yet
+        measure = frame.locator('.sf-node[data-node-id="measure"]')
+        measure.locator(".sf-type").click()
+        wait_until(lambda: "selected" in (measure.get_attribute("class") or ""), "measure to be selected")
+        frame.locator("#wrap").evaluate(f"_ => ({DROP_THE_DELETE_JS})()")
+        page.keyboard.press("Delete")
+        dropped = wait_until(lambda: frame.locator("#wrap").evaluate("_ => window.sfDropped"), "the delete to be lost")
+        assert "delete" in dropped
+        # Python gets it all the same: its undo step exists, and its render keeps measure away
+        expect(undo).to_be_enabled(timeout=40_000)
+        expect(measure).to_have_count(0, timeout=40_000)
+        frame.locator("#undo").click()
+        expect(measure).to_have_count(1, timeout=40_000)
 
 
 @pytest.mark.slow

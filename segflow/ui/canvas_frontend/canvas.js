@@ -13,8 +13,14 @@ const NEW_NODE = { w: 230, h: 140, gap: 40, widest: 254 };
 const PORT_Y = 36;             // from a node's top to its first port's handle (canvas.css: head + ports padding)
 const BOTTOM_PX = 100;         // the strip under the drawing: problems and minimap (canvas.css #bottom + margin)
 
+// An unconfirmed event is sent again when no render has come for a while: Streamlit drops a value
+// posted while it re-creates the frame or before it has seen the frame ready, and nothing would
+// send that one again. The wait doubles each time, so a slow machine is not flooded with reruns.
+const RESEND_FIRST_MS = 2500, RESEND_MAX_MS = 20000;
+
 let lastSeq = 0;
 let outbox = [];  // events sent but not yet confirmed by a render (graph.seq): resent with each new one
+let resendTimer = null, resendWait = RESEND_FIRST_MS, resends = 0;
 const SF = {
   post(type, data) { window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*"); },
   ready() { SF.post("streamlit:componentReady", { apiVersion: 1 }); },
@@ -24,9 +30,28 @@ const SF = {
     // each value carries every unconfirmed event, and Python skips those it has applied.
     lastSeq = Math.max(Date.now(), lastSeq + 1);
     outbox.push(Object.assign({ seq: lastSeq, action }, data));
-    SF.post("streamlit:setComponentValue",
-      { value: { seq: lastSeq, action: "batch", events: outbox.slice() }, dataType: "json" });
+    SF.postOutbox();
+    resendWait = RESEND_FIRST_MS;
+    SF.awaitConfirmation();
     return lastSeq;
+  },
+  postOutbox() {
+    // ``resends`` makes a resent value differ from the one before: Streamlit reruns only on a change.
+    SF.post("streamlit:setComponentValue",
+      { value: { seq: lastSeq, action: "batch", events: outbox.slice(), resends }, dataType: "json" });
+  },
+  awaitConfirmation() {  // (re)started by each send and each render
+    clearTimeout(resendTimer);
+    resendTimer = null;
+    if (!outbox.length) return;
+    resendTimer = setTimeout(() => {
+      resendTimer = null;
+      if (!outbox.length) return;
+      resends += 1;
+      SF.postOutbox();
+      resendWait = Math.min(resendWait * 2, RESEND_MAX_MS);
+      SF.awaitConfirmation();
+    }, resendWait);
   },
 };
 
@@ -507,6 +532,10 @@ window.addEventListener("blur", () => { spaceDown = false; });
 // focus is on the form. The component is served from the page's own origin, so it may listen on the
 // parent document. A text field keeps its own Ctrl+Z (the browser's undo of typing).
 function pageKeys(ev) {
+  if (!window.frameElement || !window.frameElement.isConnected) {  // this frame was replaced: the new one listens
+    ev.currentTarget.removeEventListener("keydown", pageKeys);
+    return;
+  }
   const mod = ev.ctrlKey || ev.metaKey;
   const key = (ev.key || "").toLowerCase();
   if (!mod || (key !== "z" && key !== "y")) return;
@@ -541,6 +570,7 @@ function render(args) {
   graph = args.graph || { nodes: [], edges: [], selected: null, types: [] };
   const confirmed = graph.seq || 0;
   outbox = outbox.filter(e => e.seq > confirmed);
+  SF.awaitConfirmation();  // a render shows Streamlit at work: wait again before sending anything twice
   for (const n of graph.nodes) {   // a move Python has not applied yet keeps its local place
     const p = pending.get(n.id);
     if (p && p.seq > confirmed) { n.x = p.x; n.y = p.y; } else pending.delete(n.id);
