@@ -25,6 +25,7 @@ from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_TEXT_PX = 12
+CONSOLE_NOISE = ("Unrecognized feature", "An iframe which has both allow-scripts")  # chromium on every page
 TEXT_SIZES_JS = """() => {
   // the smallest node text on screen: computed font size times the layer's scale (its CSS transform)
   const layer = document.getElementById('layer');
@@ -58,10 +59,17 @@ def editor_page(workspace: Path, workflow: str, log_path: Path) -> Iterator[tupl
             browser = launch_chromium(pw)
             try:
                 page = browser.new_page(viewport={"width": 1500, "height": 1100})
+                console: list[str] = []  # Streamlit warns there of a component value it drops
+                page.on("console", lambda m: console.append(f"{m.type}: {m.text}")
+                        if m.type != "log" and not m.text.startswith(CONSOLE_NOISE) else None)
                 page.goto(url)
                 frame = page.frame_locator('iframe[title*="segflow_canvas"]')
                 frame.locator(".sf-node").first.wait_for(timeout=60_000)
-                yield page, frame
+                try:
+                    yield page, frame
+                except BaseException:
+                    print("browser console (warnings and errors):", *console[-40:], sep="\n  ")
+                    raise
             finally:
                 browser.close()
 
