@@ -16,11 +16,13 @@ const BOTTOM_PX = 100;         // the strip under the drawing: problems and mini
 // An unconfirmed event is sent again when no render has come for a while: Streamlit drops a value
 // posted while it re-creates the frame or before it has seen the frame ready, and nothing would
 // send that one again. The wait doubles each time, so a slow machine is not flooded with reruns.
-const RESEND_FIRST_MS = 2500, RESEND_MAX_MS = 20000;
+// After RESEND_TRIES (about two minutes) the toolbar says so instead: a server that never answers.
+const RESEND_FIRST_MS = 2500, RESEND_MAX_MS = 20000, RESEND_TRIES = 8;
+const UNANSWERED = "the editor's server has not confirmed the last edit for two minutes: reload the page to see what it kept";
 
 let lastSeq = 0;
 let outbox = [];  // events sent but not yet confirmed by a render (graph.seq): resent with each new one
-let resendTimer = null, resendWait = RESEND_FIRST_MS, resends = 0;
+let resendTimer = null, resendWait = RESEND_FIRST_MS, resends = 0, tries = 0;
 const SF = {
   post(type, data) { window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*"); },
   ready() { SF.post("streamlit:componentReady", { apiVersion: 1 }); },
@@ -32,6 +34,7 @@ const SF = {
     outbox.push(Object.assign({ seq: lastSeq, action }, data));
     SF.postOutbox();
     resendWait = RESEND_FIRST_MS;
+    tries = 0;
     SF.awaitConfirmation();
     return lastSeq;
   },
@@ -43,10 +46,15 @@ const SF = {
   awaitConfirmation() {  // (re)started by each send and each render
     clearTimeout(resendTimer);
     resendTimer = null;
-    if (!outbox.length) return;
+    if (!outbox.length) {
+      if (msg.textContent === UNANSWERED) say("");
+      return;
+    }
     resendTimer = setTimeout(() => {
       resendTimer = null;
       if (!outbox.length) return;
+      if (tries >= RESEND_TRIES) { say(UNANSWERED); return; }
+      tries += 1;
       resends += 1;
       SF.postOutbox();
       resendWait = Math.min(resendWait * 2, RESEND_MAX_MS);
