@@ -107,6 +107,11 @@ def overlapping(boxes: list[dict]) -> bool:
                for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
+def select(node) -> None:
+    node.locator(".sf-type").click()
+    wait_until(lambda: "selected" in (node.get_attribute("class") or ""), f"{node} to be selected")
+
+
 def empty_point(frame) -> tuple[float, float]:
     """A point of the canvas where a new node (about 230 x 140 px) covers no node (frame coordinates)."""
     return frame.locator("#wrap").evaluate("""w => {
@@ -251,8 +256,7 @@ def test_ctrl_z_undoes_a_delete_with_its_edges(tmp_path):
         measure = frame.locator('.sf-node[data-node-id="measure"]')
         place = "e => [parseFloat(e.style.left), parseFloat(e.style.top)]"  # in the graph: the view may pan
         where = measure.evaluate(place)
-        measure.locator(".sf-type").click()
-        wait_until(lambda: "selected" in (measure.get_attribute("class") or ""), "measure to be selected")
+        select(measure)
         page.keyboard.press("Delete")
         wait_until(lambda: measure.count() == 0 and edges.count() == 6, "measure and its 2 edges to go")
         wait_until(lambda: not frame.locator("#undo").is_disabled(), "Undo to be enabled")
@@ -272,8 +276,7 @@ def test_ctrl_z_undoes_a_delete_with_its_edges(tmp_path):
         frame.locator("#undo").click()  # the toolbar button does the same
         measure.wait_for(timeout=40_000)
         # Ctrl+Z works outside the canvas too: with the focus on the page's heading, not the canvas
-        measure.locator(".sf-type").click()
-        wait_until(lambda: "selected" in (measure.get_attribute("class") or ""), "measure to be selected again")
+        select(measure)
         page.keyboard.press("Delete")
         wait_until(lambda: measure.count() == 0, "measure to go again")
         page.locator(".st-key-sf-top h3").click()  # the page outside the canvas: its header
@@ -305,8 +308,7 @@ def test_an_event_the_page_never_got_is_sent_again(tmp_path):
         undo = frame.locator("#undo")
         expect(undo).to_be_disabled()  # nothing done yet
         measure = frame.locator('.sf-node[data-node-id="measure"]')
-        measure.locator(".sf-type").click()
-        wait_until(lambda: "selected" in (measure.get_attribute("class") or ""), "measure to be selected")
+        select(measure)
         frame.locator("#wrap").evaluate(f"_ => ({DROP_THE_DELETE_JS})()")
         page.keyboard.press("Delete")
         dropped = wait_until(lambda: frame.locator("#wrap").evaluate("_ => window.sfDropped"), "the delete to be lost")
@@ -314,7 +316,7 @@ def test_an_event_the_page_never_got_is_sent_again(tmp_path):
         # Python gets it all the same: its undo step exists, and its render keeps measure away
         expect(undo).to_be_enabled(timeout=40_000)
         expect(measure).to_have_count(0, timeout=40_000)
-        frame.locator("#undo").click()
+        undo.click()
         expect(measure).to_have_count(1, timeout=40_000)
 
 

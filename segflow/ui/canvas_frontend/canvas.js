@@ -22,7 +22,7 @@ const UNANSWERED = "the editor's server has not confirmed the last edit for two 
 
 let lastSeq = 0;
 let outbox = [];  // events sent but not yet confirmed by a render (graph.seq): resent with each new one
-let resendTimer = null, resendWait = RESEND_FIRST_MS, resends = 0, tries = 0;
+let resendTimer = null, resendWait = RESEND_FIRST_MS, tries = 0;  // tries: resends of the outbox since the last send
 const SF = {
   post(type, data) { window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*"); },
   ready() { SF.post("streamlit:componentReady", { apiVersion: 1 }); },
@@ -41,21 +41,17 @@ const SF = {
   postOutbox() {
     // ``resends`` makes a resent value differ from the one before: Streamlit reruns only on a change.
     SF.post("streamlit:setComponentValue",
-      { value: { seq: lastSeq, action: "batch", events: outbox.slice(), resends }, dataType: "json" });
+      { value: { seq: lastSeq, action: "batch", events: outbox.slice(), resends: tries }, dataType: "json" });
   },
   awaitConfirmation() {  // (re)started by each send and each render
     clearTimeout(resendTimer);
-    resendTimer = null;
     if (!outbox.length) {
       if (msg.textContent === UNANSWERED) say("");
       return;
     }
-    resendTimer = setTimeout(() => {
-      resendTimer = null;
-      if (!outbox.length) return;
+    resendTimer = setTimeout(() => {  // a render emptying the outbox clears it first
       if (tries >= RESEND_TRIES) { say(UNANSWERED); return; }
       tries += 1;
-      resends += 1;
       SF.postOutbox();
       resendWait = Math.min(resendWait * 2, RESEND_MAX_MS);
       SF.awaitConfirmation();
