@@ -27,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECT_TIMEOUT_MS = 30_000  # Playwright's default 5 s is shorter than one rerun on a loaded 2-core box
+# An element container the script run has drawn, not a dimmed copy left from the run before (see ``drawn``).
+DRAWN = '[data-testid="stElementContainer"]:not([data-stale="true"])'
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -86,6 +88,19 @@ def launch_chromium(pw):
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium is missing: `make test` installs it (scripts/system-deps.sh)"
     return pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+
+
+def drawn(scope):
+    """The elements of ``scope`` the running script has drawn: where to find a widget the app redraws under a new key.
+
+    The editor draws some widgets afresh under a new key when it sets their value (``segflow.ui.fields``,
+    a revision in a form's keys). While a rerun does so, Streamlit keeps the copy the run before drew just
+    after the new one, dimmed (``data-stale``), until the run ends. A locator that matches both fails at
+    once, since Playwright does not retry a strict-mode violation; one that looks among the drawn elements
+    waits for the new copy instead. Take ``.first`` of what it finds: a run cut short by the next one leaves
+    both undimmed for a moment, the new one first.
+    """
+    return scope.locator(DRAWN)
 
 
 def frame_view(page):

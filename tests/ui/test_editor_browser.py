@@ -18,7 +18,7 @@ from pathlib import Path
 import playwright.sync_api as playwright_sync
 import pytest
 import yaml
-from browserkit import editor_server, frame_view, launch_chromium, step_to
+from browserkit import drawn, editor_server, frame_view, launch_chromium, step_to
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,7 +180,7 @@ def test_rejected_form_value_shows_pydantics_message_under_the_field(tmp_path):
         expect(confidence).to_have_value("0.35")
         confidence.fill("5")
         confidence.press("Tab")  # leaving the field hands its value to the form
-        page.get_by_role("button", name="Apply").click()
+        drawn(page).get_by_role("button", name="Apply").first.click()  # its key carries the revision (browserkit.drawn)
         message = page.get_by_text("detect.confidence: Input should be less than or equal to 1")
         expect(message).to_be_visible()
         # Under the field: below its input, above the next field's (boxes taken together, once settled).
@@ -193,7 +193,7 @@ def test_rejected_form_value_shows_pydantics_message_under_the_field(tmp_path):
         confidence.press("Tab")
         below.fill("2")
         below.press("Tab")
-        page.get_by_role("button", name="Apply").click()
+        drawn(page).get_by_role("button", name="Apply").first.click()
         expect(page.get_by_text("detect.confidence: '0.3x' is not a number")).to_be_visible()
         expect(page.get_by_text("detect.iou: Input should be less than or equal to 1")).to_be_visible()
         below.fill("0.7")
@@ -208,7 +208,7 @@ def test_rejected_form_value_shows_pydantics_message_under_the_field(tmp_path):
         page.get_by_role("tab", name="Node").click()
         confidence.fill("0.5")
         confidence.press("Tab")
-        page.get_by_role("button", name="Apply").click()
+        drawn(page).get_by_role("button", name="Apply").first.click()
         expect(page.get_by_text("● unsaved")).to_be_visible()
         expect(page.get_by_text("detect.confidence: Input should be")).to_have_count(0)
     assert (tmp_path / "ws" / "workflows" / FLAGSHIP.name).read_text() == saved  # nothing saved

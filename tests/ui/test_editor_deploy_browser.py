@@ -18,7 +18,7 @@ from pathlib import Path
 
 import playwright.sync_api as playwright_sync
 import pytest
-from browserkit import editor_server, launch_chromium
+from browserkit import drawn, editor_server, launch_chromium
 from playwright.sync_api import expect
 
 from segflow.client import Client
@@ -44,9 +44,19 @@ def one_field(field) -> None:
     expect(field).to_have_count(1, timeout=DEPLOY_WAIT_MS)
 
 
+def label(scope, text: str):
+    """The widget labelled ``text`` as the running script drew it (``browserkit.drawn``): the dialog's fields
+    and the YAML field are drawn afresh under a new key whenever the app sets them."""
+    return drawn(scope).get_by_label(text, exact=True).first
+
+
+def button(scope, name: str):
+    return drawn(scope).get_by_role("button", name=name, exact=True).first
+
+
 def deploy_click(page, dialog) -> None:
     settled(page)
-    dialog.get_by_role("button", name="Deploy", exact=True).click()
+    button(dialog, "Deploy").click()
 
 
 def no_token_on_page(page, token: str) -> None:
@@ -75,8 +85,8 @@ def test_deploy_starts_then_changes_a_pipeline_and_shows_the_servers_refusal(tmp
             # -- a wrong token: the server's 401, the typed token gone from the field
             page.get_by_role("button", name="Deploy to…").click()
             dialog = page.get_by_role("dialog")
-            dialog.get_by_label("Server URL", exact=True).fill(server.url)
-            dialog.get_by_label("Token", exact=True).fill("wrong-t0ken-3a9d")
+            label(dialog, "Server URL").fill(server.url)
+            label(dialog, "Token").fill("wrong-t0ken-3a9d")
             deploy_click(page, dialog)
             refused = re.compile(r"refused to start the pipeline: 401.*check the token")
             expect(dialog.get_by_text(refused)).to_be_visible(timeout=DEPLOY_WAIT_MS)
@@ -85,8 +95,8 @@ def test_deploy_starts_then_changes_a_pipeline_and_shows_the_servers_refusal(tmp
 
             # -- the right token: a new pipeline, its id on the page and running on the server
             settled(page)
-            dialog.get_by_role("button", name="Forget token").click()
-            dialog.get_by_label("Token", exact=True).fill(TOKEN)
+            button(dialog, "Forget token").click()
+            label(dialog, "Token").fill(TOKEN)
             deploy_click(page, dialog)
             expect(dialog.get_by_text(re.compile(r"started pipeline p\d+ \(workflow 'belt-shots'"))).to_be_visible(
                 timeout=DEPLOY_WAIT_MS)
@@ -99,19 +109,19 @@ def test_deploy_starts_then_changes_a_pipeline_and_shows_the_servers_refusal(tmp
                 page.keyboard.press("Escape")
                 expect(page.get_by_role("dialog")).to_have_count(0)
                 page.get_by_role("tab", name="YAML").click()
-                area = page.get_by_label("Workflow YAML (edits update the canvas)")
+                area = label(page, "Workflow YAML (edits update the canvas)")
                 area.fill(belt_yaml(shots, quality=60))
                 area.press("Control+Enter")
                 expect(area).to_have_value(re.compile(r"jpeg_quality: 60"))
                 page.get_by_role("button", name="Deploy to…").click()
-                url_field = dialog.get_by_label("Server URL", exact=True)
-                one_field(url_field)
+                one_field(dialog.get_by_label("Server URL", exact=True))
+                url_field = label(dialog, "Server URL")
                 expect(url_field).to_have_value(server.url)  # remembered
                 expect(dialog.get_by_text("Token: kept for this browser session")).to_be_visible()
-                target = dialog.get_by_role("combobox", name="Deploy as")
+                target = drawn(dialog).get_by_role("combobox", name="Deploy as").first
                 expect(target).to_have_value(re.compile(rf"^pipeline {pipeline.id}: belt-shots \("))  # picked at start
                 settled(page)
-                dialog.get_by_role("button", name="List pipelines").click()  # listed afresh: running, frames so far
+                button(dialog, "List pipelines").click()  # listed afresh: running, frames so far
                 expect(target).to_have_value(re.compile(rf"^pipeline {pipeline.id}: belt-shots \(running, [1-9]\d* "))
                 deploy_click(page, dialog)
                 expect(dialog.get_by_text(re.compile(rf"updated pipeline {pipeline.id} on .*drained and resumed")))\
@@ -127,7 +137,7 @@ def test_deploy_starts_then_changes_a_pipeline_and_shows_the_servers_refusal(tmp
                 page.get_by_role("button", name="Deploy to…").click()
                 # what a user reads before pressing Deploy: a press while the dialog is still being drawn
                 # submits the form's fields as they were a moment before (an empty URL), on a busy machine
-                one_field(url_field)
+                one_field(dialog.get_by_label("Server URL", exact=True))
                 expect(url_field).to_have_value(server.url)
                 expect(target).to_have_value(re.compile(rf"^pipeline {pipeline.id}: belt-shots \("))
                 deploy_click(page, dialog)

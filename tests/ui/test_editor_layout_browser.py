@@ -14,7 +14,7 @@ from pathlib import Path
 import playwright.sync_api as playwright_sync
 import pytest
 import yaml
-from browserkit import editor_server, frame_view, launch_chromium
+from browserkit import drawn, editor_server, frame_view, launch_chromium
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +88,7 @@ def test_yaml_tab_numbers_its_lines_and_goes_to_the_problem(tmp_path):
                 page.get_by_role("tab", name="YAML").click()
                 gutter = page.locator("pre.sf-yaml-gutter")
                 expect(gutter.locator("span[data-line]")).to_have_count(len(text.split("\n")), timeout=90_000)
-                area = page.get_by_label("Workflow YAML (edits update the canvas)")
+                area = drawn(page).get_by_label("Workflow YAML (edits update the canvas)").first  # a fresh key per edit
                 area.fill(broken)
                 area.press("Control+Enter")
                 expect(page.get_by_text(f"YAML not applied: line {bad_line}, column")).to_be_visible()

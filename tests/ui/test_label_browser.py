@@ -23,7 +23,7 @@ from pathlib import Path
 import playwright.sync_api as playwright_sync
 import pytest
 import yaml
-from browserkit import editor_server, launch_chromium, step_to
+from browserkit import drawn, editor_server, launch_chromium, step_to
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,7 +206,7 @@ def test_label_train_use_run_in_chromium(tmp_path):
             # -- back to Build: the detector now loads the new weights; run a frame with it ----------
             page.get_by_role("radio", name="Build", exact=True).click()
             page.get_by_role("tab", name="YAML").click()
-            area = page.get_by_label("Workflow YAML (edits update the canvas)")
+            area = drawn(page).get_by_label("Workflow YAML (edits update the canvas)").first  # a fresh key per edit
             yaml_text = wait_until(lambda: "detect:" in (v := area.input_value()) and v, 30, "the YAML", page)
             params = yaml.safe_load(yaml_text)["nodes"]["detect"]["params"]
             model = params["model"]
