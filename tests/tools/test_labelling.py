@@ -170,6 +170,25 @@ def test_frame_edits_save_and_reopen(tmp_path: Path):
     assert all(len(m["polygons"][0]) >= 3 for m in payload["masks"])
 
 
+def test_a_resent_event_is_applied_once_and_only_to_its_frame(tmp_path: Path):
+    """The canvas posts its last event again (with a counter) until a render echoes the event's seq."""
+    image = np.full((60, 60, 3), 230, np.uint8)
+    image[20:40, 20:40] = 20
+    frame = FrameLabels("frame-a", image)
+    assistant = Assistant(RunContext(base_dir=tmp_path))
+    prompt = {"seq": 5.25, "frame": "frame-a", "action": "prompt", "box": [15, 15, 45, 45], "points": []}
+    assert frame.payload("data:,")["seq"] is None  # nothing applied yet: a pending event is sent again
+    assert frame.apply({**prompt, "resends": 1}, assistant, "x")  # the first post was lost: the resend counts
+    first = frame.candidate
+    assert first is not None and frame.payload("data:,")["seq"] == 5.25  # the echo the canvas waits for
+    assert not frame.apply({**prompt, "resends": 2}, assistant, "x")  # a later resend is not applied again
+    assert frame.candidate is first
+    stepped = FrameLabels("frame-b", image)  # drawn on frame-a, arriving after a step to frame-b
+    assert not stepped.apply({**prompt, "seq": 6.5}, assistant, "x")
+    assert stepped.candidate is None and stepped.last_seq is None
+    assert stepped.payload("data:,")["frame"] == "frame-b"
+
+
 @pytest.mark.parametrize("event", [None, {"seq": 9}, {"seq": 10, "action": "nonsense"}])
 def test_odd_events_change_nothing(tmp_path: Path, event):
     frame = FrameLabels("k", np.zeros((20, 20, 3), np.uint8))

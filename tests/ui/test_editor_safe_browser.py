@@ -4,8 +4,9 @@ The editor is started with ``SEGFLOW_TOKEN`` set (on loopback, so the test binds
 network address; the door is the same). Label mode shows a 320x1000 white frame with a
 black 60x60 square: taller than the 1440x900 window, as the issue found it. A press on
 such a frame used to scroll the page (~52 px) between the press and its coordinates, so
-the first box came out that much taller and GrabCut cut the square. Every check retries
-(``expect``, ``wait_for_function``); nothing is read once after an action.
+the first box came out that much taller and GrabCut cut the square. A second test loses
+the box's event on its way to the page and sees the mask come all the same. Every check
+retries (``expect``, ``wait_for_function``); nothing is read once after an action.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 TOKEN = "door-token-8f3a"
 SQUARE = (130, 60, 190, 120)  # x0, y0, x1, y1 of the black square in the tall frame
 WIDTH, HEIGHT = 320, 1000
+LOOSE_BOX = (SQUARE[0] - 10, SQUARE[1] - 10, SQUARE[2] + 10, SQUARE[3] + 10)
 
 
 def workspace(tmp_path: Path) -> Path:
@@ -62,20 +64,9 @@ def test_token_door_then_a_first_box_on_a_tall_frame(tmp_path, monkeypatch):
         expect(page).not_to_have_url(re.compile("token="))
 
         # -- Label mode: a box drawn around the square gives the square's mask
-        page.get_by_role("radio", name="Label", exact=True).click()
-        iframe = page.locator('iframe[title*="segflow_label"]')
-        iframe.wait_for(timeout=60_000)
-        label = iframe.element_handle().content_frame()
-        label.wait_for_function("() => document.querySelector('#frame')?.getAttribute('href')?.length > 100",
-                                timeout=60_000)
-        page.wait_for_function(  # sized to the frame (the component reports its height after drawing)
-            "() => document.querySelector('iframe[title*=\"segflow_label\"]').getBoundingClientRect().height > 900",
-            timeout=60_000)
-        stage = page.frame_locator('iframe[title*="segflow_label"]').locator("#stage")
-        bb = stage.bounding_box()
-        scale = bb["width"] / WIDTH
+        label, bb, scale = label_mode(page)
         assert bb["height"] > 900, f"the frame fits the window ({bb}); the test needs one that does not"
-        x0, y0, x1, y1 = SQUARE[0] - 10, SQUARE[1] - 10, SQUARE[2] + 10, SQUARE[3] + 10  # a loose box
+        x0, y0, x1, y1 = LOOSE_BOX
         # the frame's top in the window, its bottom far below: where a press used to scroll the page
         assert 0 <= bb["y"] and bb["y"] + y1 * scale < 880, bb
         page.mouse.move(bb["x"] + x0 * scale, bb["y"] + y0 * scale)
@@ -90,11 +81,64 @@ def test_token_door_then_a_first_box_on_a_tall_frame(tmp_path, monkeypatch):
                      && Math.abs(g[2] - (x1 - x0)) < 1.5 && Math.abs(g[3] - (y1 - y0)) < 1.5; }""",
             arg=[x0, y0, x1, y1], timeout=30_000)
         page.mouse.up()
-        # the candidate mask is the square (GrabCut from the box), not a sliver of it
-        label.wait_for_function(
-            """([sx0, sy0, sx1, sy1]) => { const p = document.querySelector('polygon.candidate'); if (!p) return false;
-                 const b = p.getBBox();
-                 return Math.abs(b.x - sx0) < 4 && Math.abs(b.y - sy0) < 4
-                     && Math.abs(b.x + b.width - sx1) < 4 && Math.abs(b.y + b.height - sy1) < 4; }""",
-            arg=list(SQUARE), timeout=90_000)
+        square_mask(label)  # the square (GrabCut from the box), not a sliver of it
+        browser.close()
+
+
+def label_mode(page):
+    """Label mode's canvas, once it shows the frame: its frame, the stage's box on the page, and its scale."""
+    page.get_by_role("radio", name="Label", exact=True).click()
+    iframe = page.locator('iframe[title*="segflow_label"]')
+    iframe.wait_for(timeout=60_000)
+    label = iframe.element_handle().content_frame()
+    label.wait_for_function("() => document.querySelector('#frame')?.getAttribute('href')?.length > 100",
+                            timeout=60_000)
+    page.wait_for_function(  # sized to the frame (the component reports its height after drawing)
+        "() => document.querySelector('iframe[title*=\"segflow_label\"]').getBoundingClientRect().height > 900",
+        timeout=60_000)
+    bb = page.frame_locator('iframe[title*="segflow_label"]').locator("#stage").bounding_box()
+    return label, bb, bb["width"] / WIDTH
+
+
+def square_mask(label, timeout_ms: int = 90_000) -> None:
+    """Until the canvas shows a candidate mask on the square (within 4 px at each side)."""
+    label.wait_for_function(
+        """([sx0, sy0, sx1, sy1]) => { const p = document.querySelector('polygon.candidate'); if (!p) return false;
+             const b = p.getBBox();
+             return Math.abs(b.x - sx0) < 4 && Math.abs(b.y - sy0) < 4
+                 && Math.abs(b.x + b.width - sx1) < 4 && Math.abs(b.y + b.height - sy1) < 4; }""",
+        arg=list(SQUARE), timeout=timeout_ms)
+
+
+# In the label canvas: the first value carrying a box never reaches Streamlit (as when it re-creates the frame).
+DROP_THE_BOX_JS = """() => {
+  const page = window.parent, post = page.postMessage;
+  page.postMessage = function (message, ...rest) {
+    if (message && message.type === "streamlit:setComponentValue" && message.value && message.value.box) {
+      page.postMessage = post;  // once
+      window.sfDropped = message.value.action;
+      return;
+    }
+    return post.call(page, message, ...rest);
+  };
+}"""
+
+
+def test_a_box_whose_event_the_page_never_got_is_sent_again(tmp_path):
+    ws = workspace(tmp_path)
+    with editor_server("workflows/tall.yaml", ws, tmp_path / "editor.log") as url, \
+            playwright_sync.sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(url)
+        label, bb, scale = label_mode(page)
+        label.evaluate(f"({DROP_THE_BOX_JS})()")
+        x0, y0, x1, y1 = LOOSE_BOX
+        page.mouse.move(bb["x"] + x0 * scale, bb["y"] + y0 * scale)
+        page.mouse.down()
+        page.mouse.move(bb["x"] + x1 * scale, bb["y"] + y1 * scale, steps=6)
+        page.mouse.up()
+        label.wait_for_function("() => window.sfDropped === 'prompt'", timeout=30_000)  # the box's event was lost
+        square_mask(label)  # and Python made its mask all the same: the canvas sent the box again
+        expect(page.get_by_role("button", name="Accept mask")).to_be_enabled()
         browser.close()

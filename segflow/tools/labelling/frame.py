@@ -73,8 +73,14 @@ class FrameLabels:
     # -- editing ------------------------------------------------------------------------------
 
     def apply(self, event: dict[str, Any], assistant: Assistant, class_name: str) -> bool:
-        """Apply one canvas event (each at most once); True when something changed."""
+        """Apply one canvas event (each at most once); True when something changed.
+
+        The canvas posts its last event again until a render echoes its ``seq`` (``payload``), so a
+        repeat is skipped; an event drawn on another frame is not applied to this one.
+        """
         if not isinstance(event, dict) or event.get("seq") == self.last_seq:
+            return False
+        if event.get("frame", self.key) != self.key:
             return False
         self.last_seq = event.get("seq")
         action = event.get("action")
@@ -166,8 +172,8 @@ class FrameLabels:
         if self.candidate is not None:
             masks.append({"id": "candidate", "polygons": outlines(self.candidate.mask), "colour": "#ffd400",
                           "label": f"new ({self.candidate.source})", "kind": "candidate"})
-        return {"image": image_url, "width": w, "height": h, "masks": masks, "prompt_rev": self.prompt_rev,
-                "selected": self.selected, "message": self.message}
+        return {"image": image_url, "frame": self.key, "seq": self.last_seq, "width": w, "height": h, "masks": masks,
+                "prompt_rev": self.prompt_rev, "selected": self.selected, "message": self.message}
 
 
 def _name(names: list[str], class_id: int) -> str:

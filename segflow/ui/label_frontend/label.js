@@ -1,17 +1,50 @@
 // segflow labelling canvas (Streamlit component protocol v1, no framework, no build).
 // Python owns the masks; this file owns the prompt being drawn (box + points) until Python
-// says it was used (a new prompt_rev). Events: {seq, action: "prompt"|"select"|"delete", ...}.
+// says it was used (a new prompt_rev). Events: {seq, frame, action: "prompt"|"select"|"delete", ...}.
+//
+// Streamlit drops a component value now and then (one sent while it re-creates the frame, or
+// before it has seen the frame ready), and a dropped last event is never followed by a rerun:
+// the prompt would say "asking for a mask…" for ever, a delete would not happen. So the last
+// event stays pending until a render echoes its seq (Python applied it: args.seq) or shows
+// another frame; without a render it is posted again after 2.5 s, 5 s, 10 s, then every 20 s,
+// with a counter (Streamlit reruns only for a changed value; Python skips a seq it applied).
+// Each event carries the whole of what it means (a prompt is the whole box and points), so only
+// the last one needs to arrive. After RESEND_TRIES the message asks for a reload.
 "use strict";
+
+const RESEND_FIRST_MS = 2500;
+const RESEND_MAX_MS = 20000;
+const RESEND_TRIES = 8;  // about two minutes
+const UNANSWERED = "the server has not answered the last action: reload the page if this stays";
 
 const SF = {
   post(type, data) { window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*"); },
   ready() { SF.post("streamlit:componentReady", { apiVersion: 1 }); },
   height(h) { SF.post("streamlit:setFrameHeight", { height: h }); },
   send(action, data) {
-    SF.post("streamlit:setComponentValue",
-      { value: Object.assign({ seq: Date.now() + Math.random(), action }, data), dataType: "json" });
+    pending = Object.assign({ seq: Date.now() + Math.random(), frame: args.frame, action }, data);
+    tries = 0;
+    SF.postPending();
+    SF.awaitConfirmation();
+  },
+  postPending() {
+    SF.post("streamlit:setComponentValue", { value: Object.assign({ resends: tries }, pending), dataType: "json" });
+  },
+  // (Re)start the wait for a render; any render restarts it, since a render means Streamlit is at work.
+  awaitConfirmation() {
+    clearTimeout(resendTimer);
+    if (!pending) return;
+    if (tries >= RESEND_TRIES) { say(UNANSWERED); return; }
+    resendTimer = setTimeout(() => {
+      tries += 1;
+      SF.postPending();
+      SF.awaitConfirmation();
+    }, Math.min(RESEND_FIRST_MS * 2 ** tries, RESEND_MAX_MS));
   },
 };
+let pending = null;  // the last event sent that no render has confirmed
+let tries = 0;  // times it was posted again
+let resendTimer = null;
 const NS = "http://www.w3.org/2000/svg";
 const stage = document.getElementById("stage");
 const frameEl = document.getElementById("frame");
@@ -21,7 +54,7 @@ const msg = document.getElementById("msg");
 const wrap = document.getElementById("wrap");
 const delBtn = document.getElementById("delete");
 
-let args = { image: "", width: 1, height: 1, masks: [], prompt_rev: 0, selected: null };
+let args = { image: "", frame: null, seq: null, width: 1, height: 1, masks: [], prompt_rev: 0, selected: null };
 let tool = "draw";
 let prompt = { box: null, points: [] };
 let promptRev = null;
@@ -156,6 +189,8 @@ function render(a) {
   drawPrompt();
   drawMasks();
   say(args.message || "");
+  if (pending && (args.seq === pending.seq || args.frame !== pending.frame)) pending = null;  // applied, or moot
+  SF.awaitConfirmation();
   const width = wrap.clientWidth || document.body.clientWidth || 800;
   SF.height(Math.ceil(40 + width * args.height / args.width));
 }
