@@ -11,9 +11,12 @@ retries (``expect``, ``wait_for_function``); nothing is read once after an actio
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,15 +45,19 @@ def workspace(tmp_path: Path) -> Path:
     return ws
 
 
+@contextlib.contextmanager
+def tall_frame_editor(tmp_path: Path) -> Iterator[tuple[str, Any, Any]]:
+    """An editor on the tall frame's workflow, chromium, and a 1440x900 page: (url, browser, page)."""
+    with editor_server("workflows/tall.yaml", workspace(tmp_path), tmp_path / "editor.log") as url, \
+            playwright_sync.sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        yield url, browser, browser.new_page(viewport={"width": 1440, "height": 900})
+
+
 def test_token_door_then_a_first_box_on_a_tall_frame(tmp_path, monkeypatch):
     assert shutil.which("chromium"), "Debian's chromium is missing: `make test` installs it"
     monkeypatch.setenv("SEGFLOW_TOKEN", TOKEN)
-    ws = workspace(tmp_path)
-    with editor_server("workflows/tall.yaml", ws, tmp_path / "editor.log") as url, \
-            playwright_sync.sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-
+    with tall_frame_editor(tmp_path) as (url, browser, page):
         # -- the door: no token, no editor; the link's token lets in and leaves the address bar
         page.goto(url)
         expect(page.get_by_label("Token")).to_be_visible()
@@ -125,11 +132,7 @@ DROP_THE_BOX_JS = """() => {
 
 
 def test_a_box_whose_event_the_page_never_got_is_sent_again(tmp_path):
-    ws = workspace(tmp_path)
-    with editor_server("workflows/tall.yaml", ws, tmp_path / "editor.log") as url, \
-            playwright_sync.sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
+    with tall_frame_editor(tmp_path) as (url, browser, page):
         page.goto(url)
         label, bb, scale = label_mode(page)
         label.evaluate(f"({DROP_THE_BOX_JS})()")
