@@ -24,11 +24,12 @@ from segflow.vision.outline import locate
 SHAPE = (60, 70)
 
 
-def picture(outline: np.ndarray, sigma: float, seed: int = 0, contrast: float = 90.0) -> np.ndarray:
+def picture(outline: np.ndarray, sigma: float, seed: int = 0, contrast: float = 90.0,
+            shape: tuple[int, int] = SHAPE) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    cover = coverage(outline, SHAPE)
+    cover = coverage(outline, shape)
     blurred = cv2.GaussianBlur(60 + contrast * cover, (0, 0), sigma)
-    return np.clip(blurred + rng.normal(0, 2.0, SHAPE), 0, 255).round().astype(np.uint8)
+    return np.clip(blurred + rng.normal(0, 2.0, shape), 0, 255).round().astype(np.uint8)
 
 
 def triangle(apex_deg: float, side: float, turn_deg: float) -> np.ndarray:
@@ -185,3 +186,24 @@ def test_every_account_pays_for_the_blur_it_fitted(monkeypatch, sigma_hint):
         for account in accounts:
             own = sectors if account.params is None else len(account.params)
             assert account.parameters == own + int(free_sigma), account.name
+
+
+@pytest.mark.parametrize("sigma", [1.1, 1.4])
+@pytest.mark.parametrize("turn", [6, 12, 84])
+def test_a_rectangle_too_large_for_a_whole_shape_keeps_its_corners(sigma, turn):
+    """A 39 x 19 px rectangle (beyond the whole shapes' 40 px) is told by its sectors and rebuilt corners.
+
+    Its cornered outline, on faces the sector fit had bulged for the rounding, added area twice
+    and lost to the rounded one, which then kept every corner round: max Feret -1.7 %, perimeter
+    -2.5 % at worst over these pictures (the truth bench's seed 1: -3.3 %). It is now fitted
+    again from the corners either way.
+    """
+    half = np.array([[-38.9, -18.65], [38.9, -18.65], [38.9, 18.65], [-38.9, 18.65]]) / 2
+    t = math.radians(turn)
+    outline = half @ np.array([[math.cos(t), math.sin(t)], [-math.sin(t), math.cos(t)]]) + [40.3, 39.6]
+    true = truth(Shape("rectangle", outline))
+    for seed in range(3):
+        grey_levels = picture(outline, sigma, seed, contrast=70.0, shape=(80, 80))
+        m = measure_mask(coverage(outline, (80, 80)) >= 0.5, gray=grey_levels)
+        assert m.feret_max == pytest.approx(true["feret_max"], rel=0.006), seed
+        assert m.perimeter == pytest.approx(true["perimeter"], rel=0.01), seed
