@@ -44,7 +44,7 @@ ITERATIONS = 25
 POLISH = 8  # finite-difference iterations that finish a polygon's fit
 STEP = 0.02  # px: their step
 START_BLURS = (0.8, 1.3)  # px: blurs the ellipse is also fitted from when the frame's is not known
-CORNER_EVIDENCE = 6.0  # BIC units a polygon must beat the curves by (strong evidence)
+CORNER_EVIDENCE = 10.0  # BIC units a polygon must beat the curves by (very strong evidence, as SECTORS_EVIDENCE)
 MIN_SIDE = 1.0  # px: a polygon side shorter than this has lost a vertex (the fit degenerated)
 # A rectangle is a quadrilateral held to right angles and equal opposite sides (3 constraints): kept
 # only where the quadrilateral fits better by less than chi-square(3) at 99 % in misfit over noise.

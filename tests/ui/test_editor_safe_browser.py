@@ -107,14 +107,17 @@ def label_mode(page):
     return label, bb, bb["width"] / WIDTH
 
 
-def square_mask(label, timeout_ms: int = 90_000) -> None:
+SQUARE_MASK_MS = 90_000  # GrabCut and a rerun on a busy machine; a resent box adds up to 2.5 s
+
+
+def square_mask(label) -> None:
     """Until the canvas shows a candidate mask on the square (within 4 px at each side)."""
     label.wait_for_function(
         """([sx0, sy0, sx1, sy1]) => { const p = document.querySelector('polygon.candidate'); if (!p) return false;
              const b = p.getBBox();
              return Math.abs(b.x - sx0) < 4 && Math.abs(b.y - sy0) < 4
                  && Math.abs(b.x + b.width - sx1) < 4 && Math.abs(b.y + b.height - sy1) < 4; }""",
-        arg=list(SQUARE), timeout=timeout_ms)
+        arg=list(SQUARE), timeout=SQUARE_MASK_MS)
 
 
 # In the label canvas: the first value carrying a box never reaches Streamlit (as when it re-creates the frame).
