@@ -43,7 +43,10 @@ BEND_PX = 0.1  # px: a centre line is given another degree only if that follows 
 BEND_SHARE = 0.01
 ITERATIONS = 20
 STEP = 0.02  # px, finite-difference step of the Jacobian
-END_MODEL = 0.25  # an end's model error in units of sigma^2 / width (chosen on seed 1 of the truth bench)
+# An end's model error in units of sigma^2 / width: the least that keeps 95 % of the cracks' skeleton
+# lengths within 2u on seed 1 of the truth bench (exact and model masks, 72 cracks: 0.10 gives 93 %,
+# 0.15 96 %). It was 0.25 while a flat end's corners were given too much (an end read 0.04 px in).
+END_MODEL = 0.15
 
 
 @dataclass(frozen=True)
@@ -103,11 +106,17 @@ class _Geometry:
         return np.maximum(np.maximum(np.abs(self.across) - rho, s0 - self.along), self.along - s1)
 
     def cover(self, rho: float, s0: float, s1: float) -> np.ndarray:
-        """Each pixel's exact share inside the stroke where one straight edge crosses it."""
+        """Each pixel's share inside the stroke: a side's or an end's, and at a corner both's product.
+
+        The product is exact for a pixel square to the stroke and within 0.025 at any angle;
+        the share of the nearer edge alone, which a corner pixel used to get, is 0.02 too much
+        on average there (0.25 at worst), and a flat end whose corners seem to hold more than
+        they do is fitted that much inwards: thin objects' lengths read 0.04-0.05 px short at
+        each end (bars -0.08 px, cracks -0.10 px on the truth bench's seeds 0-3).
+        """
         side = np.abs(self.across) - rho
         end = np.maximum(s0 - self.along, self.along - s1)
-        cos = np.where(side >= end, self.cos_across, self.cos_along)
-        return square_cover(np.maximum(side, end), cos)
+        return square_cover(side, self.cos_across) * square_cover(end, self.cos_along)
 
     def outline(self, rho: float, s0: float, s1: float, coef: np.ndarray | None = None) -> np.ndarray:
         """The stroke's outline: one side, the flat end, the other side back, the other end.

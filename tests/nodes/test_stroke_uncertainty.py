@@ -37,8 +37,13 @@ def test_a_bars_uncertainty_is_neither_too_small_nor_inflated(mask):
     Before a straight stroke's u came from its own covariance, its perimeter's and calipers'
     carried the sector outline's lens-rounding terms and its difference from that outline:
     median |error| / u 0.02-0.03 for the perimeter, 0.14-0.21 for the width.
+
+    The perimeter may go down to 0.2: besides its fit's covariance it keeps the share of
+    what a model of the picture may miss (2 pi x 0.02 (1 + sigma) px), about 0.28 px, which
+    these bars, drawn as the very stroke the fit models, do not use; since a stroke's ends
+    are no longer read 0.04 px in, the perimeter's errors are about 0.13 px (0.22-0.28 u).
     """
     results = evaluate(with_mask(SCENARIOS["bar"], mask))
-    for figure in ("perimeter", "feret_max", "length", "width"):
+    for figure, least in (("perimeter", 0.2), ("feret_max", 0.3), ("length", 0.3), ("width", 0.3)):
         ratios = [abs(r.error) / r.u for r in results if r.figure == figure]
-        assert 0.3 <= float(np.median(ratios)) <= 1.5, (figure, float(np.median(ratios)))
+        assert least <= float(np.median(ratios)) <= 1.5, (figure, float(np.median(ratios)))
