@@ -75,6 +75,7 @@ bench: setup
 	$(PY) bench/validate_large.py
 	$(PY) bench/edge_runtime.py
 	$(PY) bench/measure_truth.py
+	$(PY) bench/measure_other_shapes.py
 	$(PY) bench/measure_cost.py
 	$(PY) bench/crop_batching.py
 	$(PY) bench/classify_crops.py

@@ -36,7 +36,14 @@ threshold: half-way between the object's and background's levels; threshold_blur
 
 FIGURES_BY_KIND = {
     "blob": ("area", "perimeter", "feret_max", "length", "width", "equivalent_diameter"),
+    "grain": ("area", "perimeter", "feret_max", "length", "width", "equivalent_diameter"),
     "rectangle": ("area", "perimeter", "feret_max", "length", "width", "equivalent_diameter"),
+    "rounded": ("area", "perimeter", "feret_max", "length", "width", "equivalent_diameter"),
+    "circle": ("area", "perimeter", "feret_max", "equivalent_diameter"),  # every rectangle fits a circle
+    "irregular": ("area", "perimeter", "feret_max", "length", "width", "equivalent_diameter"),
+    "pentagon": ("area", "perimeter", "feret_max", "length", "width", "equivalent_diameter"),
+    "hexagon": ("area", "perimeter", "feret_max", "length", "width", "equivalent_diameter"),
+    "lshape": ("area", "perimeter", "feret_max", "length", "width", "equivalent_diameter"),
     # an acute triangle's minimum-area rectangle lies along any of its sides (all have twice its area)
     "triangle": ("area", "perimeter", "feret_max", "equivalent_diameter"),
     "bar": ("area", "perimeter", "feret_max", "length", "width", "equivalent_diameter", "skeleton_length",
@@ -72,7 +79,7 @@ def allowed_misses(count: int, target: float = COVERAGE_TARGET, false_alarm: flo
 class Scenario:
     """What is photographed, how, and which masks ``measure.masks`` gets."""
 
-    kind: str  # blob, rectangle, triangle, bar, crack
+    kind: str  # one of figures.KINDS
     size: tuple[float, float]  # across (blob, rectangle, triangle) or along (bar, crack), px
     width: tuple[float, float] = (2.0, 6.0)  # stroke width of bars and cracks, px
     blur: tuple[float, float] = (0.7, 1.5)  # lens sigma, px, one per frame
@@ -272,7 +279,16 @@ LIMITS: dict[str, dict[str, float]] = {
     # 6-15 px across: a tenth of a pixel per edge is 1-3 % of a diameter
     "blob": {"area": 0.06, "perimeter": 0.05, "feret_max": 0.04, "length": 0.04, "width": 0.05,
              "equivalent_diameter": 0.03},
+    "grain": {"area": 0.06, "perimeter": 0.05, "feret_max": 0.04, "length": 0.04, "width": 0.05,
+              "equivalent_diameter": 0.03},  # as blobs: narrow, but round
     "rectangle": _CORNERED,  # 12-40 px: lengths reach the corners
+    "rounded": _CORNERED,  # a rectangle with round corners: lengths must not reach past them
+    "circle": {"area": 0.06, "perimeter": 0.05, "feret_max": 0.04, "equivalent_diameter": 0.03},
+    "irregular": {"area": 0.06, "perimeter": 0.05, "feret_max": 0.04, "length": 0.04, "width": 0.05,
+                  "equivalent_diameter": 0.03},
+    "pentagon": _CORNERED,
+    "hexagon": _CORNERED,
+    "lshape": _CORNERED,
     "triangle": _CORNERED,
     # 2-6 px wide: width within 5 % (issue 18), lengths as for cornered shapes, skeleton end to end within 3 %
     "bar": {"area": 0.05, "perimeter": 0.03, "feret_max": 0.02, "length": 0.02, "width": 0.05,

@@ -36,7 +36,7 @@ import numpy as np
 from segflow.vision.corners import level_of, rebuild_corners, render_cover
 from segflow.vision.edge_model import INNER, OUTER, fit_profile
 from segflow.vision.sectors import FINE, approximate_distance, outline_field, traced
-from segflow.vision.shape_fit import fit_shapes
+from segflow.vision.shape_fit import ShapeFit, fit_shapes, outline_score
 from segflow.vision.stroke import Stroke, fit_stroke
 
 W_IN = 6.0  # px inside the mask's outline beyond which the object's own level is read
@@ -68,7 +68,7 @@ class EdgeFit:
     outline: tuple[np.ndarray, ...] = ()  # the outer outlines as closed polylines, where known exactly
     stroke: Stroke | None = None  # a thin object's fitted stroke (width and centre line from its line-spread)
     alternative: tuple[np.ndarray, ...] = ()  # the outline a second, also plausible, model of the picture gives
-    shape: str = "sectors"  # the outline's model: sectors, polygon3/4, curve1-2 (shape_fit), stroke; "" from the mask
+    shape: str = "sectors"  # the outline's model: sectors, a shape_fit name (curve1...), stroke; "" from the mask
     spread: tuple[tuple[np.ndarray, np.ndarray], ...] = ()  # a whole shape's outline one sd either way per axis
 
 
@@ -156,10 +156,16 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
     statistical = float(np.median(fit.offset_u)) if len(fit.offset_u) else 0.0
     edge_u = math.hypot(0.05 + 0.05 * fit.sigma, 2 * statistical, 0.5 * (1 - fit.explained))
     own_blur = sigma_hint is None and fit.sigma_u <= 0.1 * fit.sigma
+    accounts = None
     if _is_stroke(level < 0):  # 2-7 px across and long: its width from the line-spread, not the outline
         stroke = fit_stroke(level < 0, g, seen, noise, sigma_hint, fit.sigma, hint_u)
         # kept unless the outline explains the picture clearly better: a wedge is not a stroke
         if not isinstance(stroke, str) and stroke.residual <= STROKE_MISFIT * fit.residual:
+            if shapes and len(loops) == 1:
+                accounts = fit_shapes(loops[0], g, band, fit.sigma, noise, sigma_hint is None, cut.n)
+                if _whole_shape_beats(stroke, accounts, g, band, noise):
+                    stroke = None
+        if stroke is not None and not isinstance(stroke, str) and stroke.residual <= STROKE_MISFIT * fit.residual:
             # The sector outline stays a second account (its difference part of u) where it explained
             # the picture better than the stroke (which won on its fewer parameters), and where the
             # stroke's centre line bends: a polynomial only approximates an arc, and how far off it
@@ -170,7 +176,8 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
                            (stroke.outline,), stroke, other, "stroke", stroke.spread + stroke.bends)
     sigma, shape, spread = fit.sigma, "sectors", ()
     if shapes and len(loops) == 1:  # a small object may be told better by a whole shape than by its sectors
-        accounts = fit_shapes(loops[0], g, band, fit.sigma, noise, sigma_hint is None, cut.n)
+        if accounts is None:
+            accounts = fit_shapes(loops[0], g, band, fit.sigma, noise, sigma_hint is None, cut.n)
         if accounts[0].name != "sectors":
             # the next best account, if the picture finds it nearly as plausible, is the second
             # outline whose difference is part of u; one it rules out (a tip rounded off) is not
@@ -180,6 +187,24 @@ def fit_edges(mask: np.ndarray, gray: np.ndarray, sigma_hint: float | None = Non
             level, shape, spread = level_of(loops, level), accounts[0].name, accounts[0].spread
     return EdgeFit(level, "image", "", sigma, fit.contrast, noise, edge_u, own_blur, tuple(loops),
                    alternative=alternative, shape=shape, spread=spread)
+
+
+def _whole_shape_beats(stroke: Stroke, accounts: list[ShapeFit], g: np.ndarray, band: np.ndarray,
+                       noise: float) -> bool:
+    """Whether a closed curve explains a narrow object's picture better than a stroke, by very strong evidence.
+
+    Narrow and long is not yet a stroke: a grain 5 x 20 px is an ellipse whose ends taper, and a
+    stroke of constant width with flat ends, fitted to it, traded its width for its length (a
+    4.5 px wide ellipse read -86 % in area, at 2u). Both are scored on the same pixels; the
+    stroke must not lose by more than :data:`PLAUSIBLE` BIC units. Only the curves compete: a
+    bar is a quadrilateral too, and one fitted on these pixels beat the stroke it is by a few
+    units of their renderers' difference (a 4.5 x 49 px bar's width +5.4 %).
+    """
+    curves = [a for a in accounts if a.name.startswith("curve")]
+    if not curves:
+        return False
+    best = min(curves, key=lambda a: a.score)
+    return outline_score(stroke.outline, g, band, stroke.sigma, noise, stroke.parameters) - best.score > PLAUSIBLE
 
 
 def _is_stroke(inside: np.ndarray) -> bool:

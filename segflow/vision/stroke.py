@@ -71,6 +71,7 @@ class Stroke:
     spread: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
     bends: tuple[tuple[np.ndarray, np.ndarray], ...] = ()  # the same for the centre line's own covariance
     degree: int = 1  # of the centre line's polynomial: exact for a straight line, an approximation of an arc
+    parameters: int = 5  # fitted: half-width, ends, blur (where free), the centre line's coefficients
 
 
 class _Geometry:
@@ -280,7 +281,7 @@ def fit_stroke(inside: np.ndarray, g: np.ndarray, seen: np.ndarray, noise: float
     return Stroke(geo.level(rho, s0, s1), geo.outline(rho, s0, s1), 2 * rho, 2 * rho_u, s1 - s0, length_u,
                   sigma, sigma_u, contrast, explained, math.sqrt(variance), rho_u, end_u,
                   _spread(geo, np.array([rho, s0, s1]), cov[:3, :3]), _bends(geo, (rho, s0, s1), coef_cov),
-                  len(coef) - 1)
+                  len(coef) - 1, len(free))
 
 
 def _spread(geo: _Geometry, shape: np.ndarray, cov: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], ...]:

@@ -124,11 +124,70 @@ def blob(rng: np.random.Generator, size: float) -> Shape:
     return Shape("blob", pts * (size / _span(pts)))
 
 
+def grain(rng: np.random.Generator, size: float) -> Shape:
+    """A grain (of rice, a seed, a capsule's picture): an ellipse 2.5:1 to 4:1, ``size`` px long.
+
+    As narrow as a bar and as long for it, but its width tapers to round ends: whatever
+    takes narrow and long for a stroke of constant width reads it wrong.
+    """
+    t = np.linspace(0, 2 * math.pi, 360, endpoint=False)
+    pts = np.column_stack([np.cos(t) * rng.uniform(2.5, 4.0), np.sin(t)])
+    pts = _rotate(pts, rng.uniform(0, math.pi))
+    return Shape("grain", pts * (size / _span(pts)))
+
+
 def rectangle(rng: np.random.Generator, size: float) -> Shape:
     """A rectangle with its long side ``size`` px, 1:1 to 2.5:1, at any angle."""
     short = size / rng.uniform(1.0, 2.5)
     pts = np.array([[-size, -short], [size, -short], [size, short], [-size, short]]) / 2
     return Shape("rectangle", _rotate(pts, rng.uniform(0, math.pi)))
+
+
+def rounded(rng: np.random.Generator, size: float) -> Shape:
+    """A rectangle ``size`` px long, 1.2:1 to 2.5:1, its corners rounded to 15-30 % of its short side.
+
+    A moulded, cast or worn part: straight faces, as a rectangle's, but no corner for
+    calipers to reach.
+    """
+    short = size / rng.uniform(1.2, 2.5)
+    radius = short * rng.uniform(0.15, 0.3)
+    half_x, half_y = size / 2 - radius, short / 2 - radius
+    arc = np.radians(np.linspace(0.0, 90.0, 30))
+    pts = np.vstack([np.column_stack([cx + radius * np.cos(arc + turn), cy + radius * np.sin(arc + turn)])
+                     for cx, cy, turn in ((half_x, half_y, 0.0), (-half_x, half_y, math.pi / 2),
+                                          (-half_x, -half_y, math.pi), (half_x, -half_y, 1.5 * math.pi))])
+    return Shape("rounded", _rotate(pts, rng.uniform(0, math.pi)))
+
+
+def circle(rng: np.random.Generator, size: float) -> Shape:
+    """A circle ``size`` px across (a coin, a washer, a drop): no rectangle of its own."""
+    t = np.linspace(0, 2 * math.pi, 360, endpoint=False) + rng.uniform(0, 2 * math.pi)
+    return Shape("circle", np.column_stack([np.cos(t), np.sin(t)]) * size / 2)
+
+
+def irregular(rng: np.random.Generator, size: float) -> Shape:
+    """A lumpy blob ``size`` px across (a pebble, a crumb): ripples of orders 2-5, up to 8 % each."""
+    t = np.linspace(0, 2 * math.pi, 360, endpoint=False)
+    ripple = 1 + sum(rng.uniform(-0.08, 0.08) * np.cos(k * t + rng.uniform(0, 2 * math.pi)) for k in (2, 3, 4, 5))
+    pts = np.column_stack([np.cos(t) * rng.uniform(1.0, 1.6), np.sin(t)]) * ripple[:, None]
+    pts = _rotate(pts, rng.uniform(0, math.pi))
+    return Shape("irregular", pts * (size / _span(pts)))
+
+
+def regular(rng: np.random.Generator, size: float, corners: int) -> Shape:
+    """A regular polygon of ``corners`` corners (a hex nut's outline: 6), ``size`` px corner to far corner."""
+    t = np.linspace(0, 2 * math.pi, corners, endpoint=False) + rng.uniform(0, 2 * math.pi)
+    pts = np.column_stack([np.cos(t), np.sin(t)])
+    return Shape({5: "pentagon", 6: "hexagon"}.get(corners, f"polygon{corners}"), pts * (size / _span(pts)))
+
+
+def l_shape(rng: np.random.Generator, size: float) -> Shape:
+    """An L (a bracket, an angle iron): two arms 35-60 % of the outline's sides wide, ``size`` px across."""
+    arm_x, arm_y = rng.uniform(0.35, 0.6), rng.uniform(0.35, 0.6)
+    pts = np.array([[0, 0], [1, 0], [1, arm_y], [arm_x, arm_y], [arm_x, 1], [0, 1]], float)
+    pts = (pts * [rng.uniform(1.0, 1.6), 1.0])[::-1]
+    pts = _rotate(pts - pts.mean(axis=0), rng.uniform(0, math.pi))
+    return Shape("lshape", pts * (size / _span(pts)))
 
 
 def triangle(rng: np.random.Generator, size: float) -> Shape:
@@ -176,6 +235,8 @@ def _span(points: np.ndarray) -> float:
 
 
 Maker = Callable[[np.random.Generator], Shape]
+KINDS = ("blob", "grain", "circle", "irregular", "rectangle", "rounded", "triangle", "pentagon", "hexagon", "lshape",
+         "bar", "crack")
 
 
 def maker(kind: str, size: tuple[float, float], width: tuple[float, float] = (2.0, 6.0)) -> Maker:
@@ -185,14 +246,26 @@ def maker(kind: str, size: tuple[float, float], width: tuple[float, float] = (2.
         along = rng.uniform(*size)
         if kind == "blob":
             return blob(rng, along)
+        if kind == "grain":
+            return grain(rng, along)
         if kind == "rectangle":
             return rectangle(rng, along)
+        if kind == "circle":
+            return circle(rng, along)
+        if kind == "irregular":
+            return irregular(rng, along)
+        if kind in ("pentagon", "hexagon"):
+            return regular(rng, along, 5 if kind == "pentagon" else 6)
+        if kind == "lshape":
+            return l_shape(rng, along)
+        if kind == "rounded":
+            return rounded(rng, along)
         if kind == "triangle":
             return triangle(rng, along)
         if kind == "bar":
             return bar(rng, rng.uniform(*width), along)
         if kind == "crack":
             return crack(rng, rng.uniform(*width), along)
-        raise ValueError(f"unknown shape kind {kind!r}: use blob, rectangle, triangle, bar or crack")
+        raise ValueError(f"unknown shape kind {kind!r}: use one of: {', '.join(KINDS)}")
 
     return make
