@@ -348,7 +348,7 @@ def _candidates(picture: _Picture, loop: np.ndarray, sigma: float, noise: float,
         corners = _polygon_start(loop, k)
         if corners is not None:
             starts = [(corners, b) for b in ((sigma, lens) if abs(lens - sigma) > 0.1 else (sigma,))]
-            yield f"polygon{k}", lambda p: p.reshape(-1, 2), _polygon_jacobian(k), starts
+            yield f"polygon{k}", _vertices, _polygon_jacobian(k), starts
     # A rectangle: four right angles are one claim fewer than a quadrilateral's eight free
     # coordinates, and the min-area rectangle of a quadrilateral whose corners scatter reaches
     # the outermost of them (a 13 x 6 px rectangle under sigma 1.3 read 0.16 px long, 0.08 wide).
@@ -363,8 +363,8 @@ def _candidates(picture: _Picture, loop: np.ndarray, sigma: float, noise: float,
     # The best polygon again with its corners rounded to one radius (a fillet, a worn or moulded
     # edge): one parameter more. A rounded rectangle's picture is told better by sharp corners
     # than by any curve, and sharp corners reach past it (a 17.6 px one read max Feret +10.7 %
-    # at 22u); a sharp one's fillet fits to nothing and does not earn its parameter.
-    # a fillet's arc turns the way its corner does: convex corners only
+    # at 22u); a sharp one's fillet fits to nothing and does not earn its parameter. Convex
+    # polygons only: a fillet's arc turns the way its corner does.
     polygons = [f for f in done if f.name.startswith(("polygon", "rectangle")) and f.params is not None
                 and _convex(f.loop)]
     if polygons:
