@@ -122,6 +122,8 @@ def on_layout_toggle(key: str) -> None:
 def on_yaml() -> None:
     editor: Editor = st.session_state["editor"]
     text = fields.value("yaml_text", "")
+    if text == secrets_view.mask_text(editor.state.to_yaml()) and not editor.yaml_problems:
+        return  # the document as it stands, sent back by a field drawn afresh: not an edit, no undo step
     if stale_yaml(editor, text):
         show_yaml(editor.state.to_yaml())
         return

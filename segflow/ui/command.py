@@ -91,6 +91,10 @@ class EditorCommand:
             "--server.fileWatcherType", "none",
             "--server.runOnSave", "false",
             "--global.developmentMode", "false",
+            # A click during a rerun is applied by the same script thread at its next step: with fast
+            # reruns, Streamlit starts a new thread at once while the old one may still be in a
+            # callback, and two callbacks then edit the one document together (a quick add was lost).
+            "--runner.fastReruns", "false",
             "--client.toolbarMode", "minimal",
             "--theme.base", "light",
         ]

@@ -74,6 +74,14 @@ def editor_page(workspace: Path, workflow: str, log_path: Path) -> Iterator[tupl
                 browser.close()
 
 
+# What the canvas has sent and Python has not confirmed (canvas.js's outbox), and the last seq confirmed.
+OUTBOX_JS = "_ => ({outbox: outbox.map(e => e.action + '@' + e.seq), confirmed: graph.seq || 0, renders})"
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
+
+
 def wait_until(check, what: str, timeout: float = 40.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -226,14 +234,21 @@ def test_palette_search_adds_a_node_where_the_user_looks(tmp_path):
         wrap_box = rect(frame.locator("#wrap"))
         problems = frame.locator("#problems .sf-problem")
         problems_before = problems.count()
+        frame.locator("#layer").evaluate("_ => { window.sfSameFrame = true; }")  # gone if the frame is re-created
+        sent = []
         for query in ("noop", "noop", "noop"):
             frame.locator("#add").click()
             frame.locator("#palette-q").fill(query)
             frame.locator("#palette-q").press("Enter")
+            sent.append(frame.locator("#layer").evaluate(OUTBOX_JS))
         try:
             expect(frame.locator(".sf-node")).to_have_count(count + 3)  # all three quick adds drawn
-        except AssertionError as exc:  # which node is missing or doubled: node ids say
-            raise AssertionError(f"{exc}\nnodes before the adds: {ids_before}; now: {node_ids(frame)}") from None
+        except AssertionError as exc:  # which node is missing or doubled: node ids and the canvas's outbox say
+            raise AssertionError(
+                f"{exc}\nnodes before the adds: {ids_before}; now: {node_ids(frame)}\n"
+                f"the canvas's outbox after each add: {sent}; now: {frame.locator('#layer').evaluate(OUTBOX_JS)}\n"
+                f"same frame as before the adds: {frame.locator('#layer').evaluate('_ => !!window.sfSameFrame')}\n"
+                f"editor log (tail):\n{tail(tmp_path / 'editor.log')}") from None
         noops = frame.locator('.sf-node[data-type="debug.noop"]')
         expect(noops).to_have_count(3)
         wait_until(lambda: problems.count() > problems_before, "the new nodes' problems listed")

@@ -140,6 +140,18 @@ def test_the_yaml_field_is_drawn_with_the_current_document_as_its_default(monkey
     assert area.proto.default == area.value == at.session_state["editor"].state.to_yaml()
 
 
+def test_the_yaml_field_sent_back_unchanged_is_not_an_edit(monkeypatch, workspace):
+    """A field drawn afresh sends the document back as it stands: applying it was an undo step of
+    nothing, and it replaced the document that a canvas edit running beside it had just changed."""
+    at = start(monkeypatch, workspace)
+    editor = at.session_state["editor"]
+    editor.add_node("debug.noop")  # an edit the field has not shown yet
+    revision, document = editor.revision, editor.state
+    yaml_area(at).set_value(editor.state.to_yaml()).run()
+    assert editor.revision == revision and editor.state is document
+    assert "8 nodes" in texts(at.caption)
+
+
 def test_yaml_view_updates_graph_and_reports_errors(monkeypatch, workspace):
     at = start(monkeypatch, workspace)
     original = yaml_area(at).value

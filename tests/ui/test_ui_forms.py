@@ -174,6 +174,9 @@ def test_command_binds_loopback_headless_without_stats(tmp_path):
     assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8600"
     assert flags["--server.headless"] == "true" and flags["--browser.gatherUsageStats"] == "false"
     assert env["SEGFLOW_EDITOR_FILE"] == "w.yaml" and Path(env["SEGFLOW_EDITOR_WORKSPACE"]) == tmp_path.resolve()
+    # One script thread per session: with fast reruns a new thread starts while the old one is still in
+    # a callback, and both edit the one document (a YAML echo replaced the state after a quick add).
+    assert flags["--runner.fastReruns"] == "false"
 
 
 @pytest.mark.parametrize(

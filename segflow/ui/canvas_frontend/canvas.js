@@ -569,7 +569,9 @@ $("fit").addEventListener("click", () => { fit(); renderEdges(); });
 
 let deferred = null;  // a render that came during a drag: drawn when the drag ends
 
+let renders = [];  // the last renders' seq and node count, for a test that fails to say what the canvas was given
 function render(args) {
+  renders = [...renders.slice(-19), [(args.graph || {}).seq, ((args.graph || {}).nodes || []).length, drag ? drag.mode : null]];
   if (drag && drag.mode !== "pan" && drag.mode !== "minimap") { deferred = args; return; }
   graph = args.graph || { nodes: [], edges: [], selected: null, types: [] };
   const confirmed = graph.seq || 0;
