@@ -43,6 +43,14 @@ MAX_EXTENT = 40.0  # px: larger objects have faces long enough for the sector fi
 CURVE_POINTS = 40  # points on a fitted curve's outline
 ORDERS = (1, 2)  # elliptic Fourier orders of the curves tried (1: an ellipse; 3 was never chosen on the truth bench)
 VERTICES = (3, 4)  # polygons tried
+# Polygons of 5 and 6 vertices are tried only on an outline with a notch (an L-bracket, a step),
+# and kept only if their own notch reaches in at least NOTCH_BLURS times their blur from the
+# convex hull: a shallower dip is one the lens fills, and a curve tells it as well. Convex ones
+# would claim corners on lumpy pebbles (max Feret +9.9 %, 64-78 % within 2u, at 121bcfa); on
+# bench/measure_other_shapes.py's pebbles the notches of 5-6 vertex fits reached 1.4 blurs at
+# most, on its L-shapes 3.3 at least.
+NOTCHED = (5, 6)
+NOTCH_BLURS = 2.0
 FILLET_POINTS = 9  # points on each rounded corner's arc
 FILLET_START = 1.5  # px: the corner radius a rounded polygon's fit starts from
 # BIC units a rounded polygon must beat its sharp one by, beyond its radius's own charge (strong
@@ -56,6 +64,7 @@ STEP = 0.02  # px: their step
 START_BLURS = (0.8, 1.3)  # px: blurs the ellipse is also fitted from when the frame's is not known
 CORNER_EVIDENCE = 10.0  # BIC units a polygon must beat the curves by (very strong evidence, as SECTORS_EVIDENCE)
 MIN_SIDE = 1.0  # px: a polygon side shorter than this has lost a vertex (the fit degenerated)
+_NOTCHED_NAMES = tuple(f"polygon{k}" for k in NOTCHED)
 # A rectangle is a quadrilateral held to right angles and equal opposite sides (3 constraints): kept
 # only where the quadrilateral fits better by less than chi-square(3) at 99 % in misfit over noise.
 # (BIC, which charges 3 ln N for the freedom, preferred a rectangle on a 7 px blob whose
@@ -249,6 +258,8 @@ def fit_shapes(loop: np.ndarray, g: np.ndarray, band: np.ndarray, sigma: float, 
         sides = np.hypot(*(np.roll(shape, -1, axis=0) - shape).T)
         if (sharp and sides.min() < MIN_SIDE) or _self_crossing(shape):
             continue  # a polygon that lost a vertex, or an outline that folds over itself
+        if name in _NOTCHED_NAMES and _notch_depth(shape) < NOTCH_BLURS * s:
+            continue  # a notch the lens fills: no claim a curve cannot make as well
         quad = next((f for f in out if f.name == "polygon4"), None)
         if name == "rectangle" and quad is not None and weight * (cost - quad.cost) > RIGHT_ANGLES:
             continue  # the picture refuses the right angles (a likelihood-ratio test against the quadrilateral)
@@ -344,7 +355,8 @@ def _candidates(picture: _Picture, loop: np.ndarray, sigma: float, noise: float,
             yield f"curve{order}", make, jacobian, [(start, previous.sigma), (grown, previous.sigma)]
         previous = next((f for f in done if f.name == f"curve{order}"), None) or previous
     lens = min(done, key=lambda f: f.cost).sigma  # the blur of the best account so far
-    for k in VERTICES:
+    notched = _notch_depth(loop) >= NOTCH_BLURS * min(sigma, lens)
+    for k in VERTICES + (NOTCHED if notched else ()):
         corners = _polygon_start(loop, k)
         if corners is not None:
             starts = [(corners, b) for b in ((sigma, lens) if abs(lens - sigma) > 0.1 else (sigma,))]
@@ -410,6 +422,16 @@ def _filleted(corners: np.ndarray, radius: float) -> np.ndarray:
         out[i * FILLET_POINTS:(i + 1) * FILLET_POINTS] = centre + radius * np.column_stack([np.cos(angles),
                                                                                             np.sin(angles)])
     return out
+
+
+def _notch_depth(points: np.ndarray) -> float:
+    """How far the outline reaches in from its convex hull (px): 0 for a convex one."""
+    hull = cv2.convexHull(points.astype(np.float32)).reshape(-1, 2).astype(float)
+    start, ahead = hull, np.roll(hull, -1, axis=0) - hull
+    rel = points[:, None, :] - start[None, :, :]
+    t = np.clip((rel * ahead).sum(-1) / np.maximum((ahead * ahead).sum(-1), 1e-12), 0.0, 1.0)
+    gaps = np.hypot(*(rel - t[..., None] * ahead).transpose(2, 0, 1))
+    return float(gaps.min(axis=1).max())
 
 
 def _convex(points: np.ndarray) -> bool:
