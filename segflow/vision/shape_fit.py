@@ -14,6 +14,8 @@ drift; levels solved exactly at every step):
   them also with every corner rounded to one fitted radius (a moulded or worn part);
   (5 and 6 were tried: a hex nut's corners came right, but a lumpy pebble won as a
   hexagon, with corners nothing showed, and its calipers' _u covered 64 %);
+* polygons of 5 and 6 vertices where the outline has a notch deeper than the lens
+  fills (an L-bracket, a step: see ``NOTCHED``);
 * closed curves ``x(t) = cx + sum_k a_k cos kt + b_k sin kt`` (and ``y`` alike),
   elliptic Fourier series of order 1 (an ellipse) and 2, started from the
   outline's own coefficients.
