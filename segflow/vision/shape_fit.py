@@ -428,12 +428,8 @@ def _filleted(corners: np.ndarray, radius: float) -> np.ndarray:
 
 def _notch_depth(points: np.ndarray) -> float:
     """How far the outline reaches in from its convex hull (px): 0 for a convex one."""
-    hull = cv2.convexHull(points.astype(np.float32)).reshape(-1, 2).astype(float)
-    start, ahead = hull, np.roll(hull, -1, axis=0) - hull
-    rel = points[:, None, :] - start[None, :, :]
-    t = np.clip((rel * ahead).sum(-1) / np.maximum((ahead * ahead).sum(-1), 1e-12), 0.0, 1.0)
-    gaps = np.hypot(*(rel - t[..., None] * ahead).transpose(2, 0, 1))
-    return float(gaps.min(axis=1).max())
+    hull = cv2.convexHull(points.astype(np.float32))
+    return max(0.0, *(cv2.pointPolygonTest(hull, (float(x), float(y)), True) for x, y in points))
 
 
 def _convex(points: np.ndarray) -> bool:
