@@ -36,6 +36,7 @@ from segflow.vision.yolo_dataset import parse_labels, polygon_mask
 
 WINDOW = 80  # px: the training window (the largest stone, 58 px, with 11 px either side)
 JITTER = 8  # px the window is shifted in training
+DEFAULT_REFINER_WIDTH = 8  # channels at the first level: the shipped refiner's
 MATCH_IOU = 0.3  # a model mask is paired with the label it overlaps most, from this IoU
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -141,7 +142,7 @@ def make_pairs(model: Any, images: list[Path], imgsz: int, confidence: float, se
                  np.array(truth, bool).reshape(-1, size, size))
 
 
-def network(width: int = 8) -> Any:
+def network(width: int = DEFAULT_REFINER_WIDTH) -> Any:
     """The refiner: a three-level U-Net (63 k weights at width 8) whose logits start from the prior's."""
     import torch
     from torch import nn
@@ -232,14 +233,15 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def train(pairs: Pairs, val: Pairs, epochs: int, batch: int, seed: int,
-          report: Callable[[dict[str, Any]], None], turn: bool = True, even: bool = False) -> Any:
+          report: Callable[[dict[str, Any]], None], turn: bool = True, even: bool = False,
+          width: int = DEFAULT_REFINER_WIDTH) -> Any:
     """The trained network (torch, eval mode); ``report`` gets each epoch's loss and val IoU."""
     import torch
     from torch.nn import functional as F
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = network()
+    net = network(width)
     weights = loss_weights(pairs.truth, even)
     steps_per_epoch = max(1, len(pairs) // batch)
     optimiser = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=1e-4)
@@ -303,7 +305,8 @@ def evaluate(onnx: Path, val: Pairs) -> dict[str, float]:
 
 
 def train_refiner(data: Path, model_path: Path, out: Path, imgsz: int, epochs: int, batch: int, seed: int,
-                  command: str, confidence: float = 0.25, turn: bool = True, even: bool = False) -> dict[str, Any]:
+                  command: str, confidence: float = 0.25, turn: bool = True, even: bool = False,
+                  width: int = DEFAULT_REFINER_WIDTH) -> dict[str, Any]:
     """The whole run: pairs from both splits, training, the ONNX file and its figures (``summary.json``)."""
     import torch
     from ultralytics import YOLO
@@ -333,10 +336,11 @@ def train_refiner(data: Path, model_path: Path, out: Path, imgsz: int, epochs: i
         print(f"  epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f}, val IoU {row['val_iou_median']:.4f} "
               f"({row['time_s']:.0f} s)", flush=True)
 
-    net = train(pairs, val, epochs, batch, seed, report, turn, even)
+    net = train(pairs, val, epochs, batch, seed, report, turn, even, width)
     onnx = export(net, out / "refiner.onnx")
     summary = {"command": command, "data": str(data), "model": str(model_path), "imgsz": imgsz, "epochs": epochs,
-               "train_windows": len(pairs), "turned": turn, "even_objects": even, "weights": str(onnx),
+               "train_windows": len(pairs), "turned": turn, "even_objects": even, "width": width,
+               "weights": str(onnx),
                "train_time_s": round(time.monotonic() - t0, 1),
                "val": evaluate(onnx, val)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

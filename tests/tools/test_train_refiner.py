@@ -72,6 +72,26 @@ def test_even_objects_is_passed_to_training_and_recorded(tmp_path, tiny_refiner,
     assert summary["even_objects"] is True and summary["command"].endswith("--fixed-light --even-objects")
 
 
+def test_width_is_passed_to_training_and_recorded(tmp_path, tiny_refiner, train_args):
+    out = tmp_path / "wide"
+    rc = TRAIN.run(train_args(data=str(tiny_refiner["data"]), task="refine", model=str(MODEL), epochs=1, batch=4,
+                              out=str(out), fixed_light=True, width=12))
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["width"] == 12 and summary["command"].endswith("--fixed-light --width 12")
+    default = json.loads((tiny_refiner["out"] / "summary.json").read_text())
+    assert default["width"] == 8 and "--width" not in default["command"]
+    # the wider network is the one written: more weights in the file than the default's
+    assert Path(summary["weights"]).stat().st_size > 1.8 * Path(default["weights"]).stat().st_size
+
+
+@pytest.mark.parametrize("width", [2, 65])
+def test_a_width_outside_4_to_64_is_an_error(tmp_path, capsys, train_args, width):
+    assert TRAIN.run(train_args(data=str(tmp_path / "data.yaml"), task="refine", model=str(MODEL),
+                                out=str(tmp_path / "r"), width=width)) == 2
+    assert f"--width {width}: a refiner's first level has 4 to 64 channels" in capsys.readouterr().err
+
+
 def discs(*radii: int) -> np.ndarray:
     yy, xx = np.mgrid[:WINDOW, :WINDOW]
     return np.array([(xx - WINDOW / 2) ** 2 + (yy - WINDOW / 2) ** 2 <= r * r for r in radii])
@@ -163,9 +183,9 @@ def test_bad_input_is_named(tmp_path, capsys, tiny_refiner, train_args, change, 
 
 
 @pytest.mark.parametrize("task", ["segment", "classify"])
-@pytest.mark.parametrize("flag", ["fixed_light", "even_objects"])
+@pytest.mark.parametrize("flag", ["fixed_light", "even_objects", "width"])
 def test_refiner_flags_on_another_task_are_an_error_not_ignored(tmp_path, capsys, train_args, task, flag):
     assert TRAIN.run(train_args(data=str(tmp_path / "data.yaml"), task=task, out=str(tmp_path / "r"),
-                                **{flag: True})) == 2
+                                **{flag: 12 if flag == "width" else True})) == 2
     err = capsys.readouterr().err
     assert f"--{flag.replace('_', '-')}: for --task refine only" in err and f"--task {task}" in err
