@@ -310,8 +310,12 @@ def main() -> None:
     sidebar(editor)
     mode = header(editor)
     note = st.session_state.pop("flash", None)
-    if note:
-        (st.error if note[1] else st.success)(note[0])
+    # The note's slot is on the page whether or not there is a note: a note that came and went moved
+    # everything under it to another place in the page's tree, and the browser drew it afresh there, the
+    # canvas reloaded and the tabs back on "Node".
+    with st.container():
+        if note:
+            (st.error if note[1] else st.success)(note[0])
     if mode == "Label":
         label_panel.render(editor)
         return
@@ -343,7 +347,8 @@ def build(editor: Editor) -> None:
         canvas.graph_canvas(graph, key="canvas", height=580, on_change=on_canvas)
     with right:
         view_slot = st.container()  # filled last: the Run tab below picks what it shows
-        node_tab, run_tab, yaml_tab = st.tabs(["Node", "Run", "YAML"])
+        # A key lets the browser keep the open tab if this part of the page is ever drawn afresh.
+        node_tab, run_tab, yaml_tab = st.tabs(["Node", "Run", "YAML"], key="panel_tabs")
         with node_tab:
             node_panel(editor)
         with run_tab:

@@ -108,6 +108,27 @@ def frame_view(page):
     return page.frame_locator('iframe[title*="segflow_viewer"]')
 
 
+def open_tab(page, name: str, timeout_s: float = 120.0) -> None:
+    """Click the tab ``name`` until it is the open one, as a user would click again.
+
+    Streamlit's page disables a tab while the running script has not yet redrawn what is under it,
+    and a click that lands in that moment does nothing and says nothing. Playwright's own wait for an
+    enabled element does not close that gap: a rerun can start between its check and its click.
+    """
+    from playwright.sync_api import expect
+
+    tab = page.get_by_role("tab", name=name, exact=True)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        tab.click()
+        try:
+            expect(tab).to_have_attribute("aria-selected", "true", timeout=5_000)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+
+
 def step_to(page, index: int, counter_timeout_ms: int = 120_000) -> None:
     """Click Next up to frame ``index``, one frame at a time, as a user would (the first run loads models)."""
     import re

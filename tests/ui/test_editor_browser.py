@@ -18,7 +18,7 @@ from pathlib import Path
 import playwright.sync_api as playwright_sync
 import pytest
 import yaml
-from browserkit import drawn, editor_server, frame_view, launch_chromium, step_to
+from browserkit import drawn, editor_server, frame_view, launch_chromium, open_tab, step_to
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def test_editor_in_chromium(name, tmp_path):
             # The count shown is one the engine gives for this frame (the page may still be redrawing).
             counts = "|".join(str(n) for n in sorted(detection_counts) if n > 0)
             assert counts, f"the reference run found nothing on frame {STEP}"
-            page.get_by_role("tab", name="Run").click()  # the results, beside the canvas
+            open_tab(page, "Run")  # the results, beside the canvas
             results = page.get_by_text(re.compile(r"Results — \d+ detections"))
             expect(results).to_have_text(re.compile(rf"Results — ({counts}) detections"), timeout=60_000)
             if is_video:  # the caption names the frame run
@@ -201,11 +201,11 @@ def test_rejected_form_value_shows_pydantics_message_under_the_field(tmp_path):
         confidence.fill("5")
         confidence.press("Tab")
         shoot(page, tmp_path, "editor-form-error.png")
-        page.get_by_role("tab", name="YAML").click()
+        open_tab(page, "YAML")
         expect(page.locator("textarea").filter(has_text="coffee-stones").first).to_have_value(saved)
         expect(page.get_by_text("● unsaved")).to_have_count(0)  # the document kept the previous value
         # A valid value is applied, and the message goes.
-        page.get_by_role("tab", name="Node").click()
+        open_tab(page, "Node")
         confidence.fill("0.5")
         confidence.press("Tab")
         drawn(page).get_by_role("button", name="Apply").first.click()
@@ -250,7 +250,7 @@ def test_every_quick_click_on_next_moves_one_frame(tmp_path):
             view.locator("#prev").click()
         expect(counter).to_have_text(re.compile(r"^frame 17 / \d+$"), timeout=180_000)
         # Streamlit hears of the runs once the clicks are served: the results name the frame shown.
-        page.get_by_role("tab", name="Run").click()
+        open_tab(page, "Run")
         expect(page.get_by_text(re.compile(r"^Input: belt frame 17 — "))).to_be_visible(timeout=120_000)
         shoot(page, tmp_path, "editor-run.png")
 
@@ -286,5 +286,5 @@ def test_play_mode_streams_advancing_frames(tmp_path):
         expect(view.locator("#picture")).to_have_attribute("src", re.compile(r"^blob:"), timeout=120_000)
         expect(view.locator("#counter")).to_have_text(re.compile(r"^frame ([4-9]|\d\d+) / \d+$"))
         played = counter_at(view)  # settled: the stop's frame is painted and counted
-        page.get_by_role("tab", name="Run").click()
+        open_tab(page, "Run")
         expect(page.get_by_text(re.compile(rf"^Input: belt frame {played} — "))).to_be_visible(timeout=120_000)

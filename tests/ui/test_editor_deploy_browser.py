@@ -18,7 +18,7 @@ from pathlib import Path
 
 import playwright.sync_api as playwright_sync
 import pytest
-from browserkit import drawn, editor_server, launch_chromium
+from browserkit import drawn, editor_server, launch_chromium, open_tab
 from playwright.sync_api import expect
 
 from segflow.client import Client
@@ -108,7 +108,7 @@ def test_deploy_starts_then_changes_a_pipeline_and_shows_the_servers_refusal(tmp
                 # -- an edit, deployed again: the same pipeline changed (the dialog picked it after the start)
                 page.keyboard.press("Escape")
                 expect(page.get_by_role("dialog")).to_have_count(0)
-                page.get_by_role("tab", name="YAML").click()
+                open_tab(page, "YAML")
                 area = label(page, "Workflow YAML (edits update the canvas)")
                 area.fill(belt_yaml(shots, quality=60))
                 area.press("Control+Enter")

@@ -14,7 +14,7 @@ from pathlib import Path
 import playwright.sync_api as playwright_sync
 import pytest
 import yaml
-from browserkit import drawn, editor_server, frame_view, launch_chromium
+from browserkit import drawn, editor_server, frame_view, launch_chromium, open_tab
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +85,7 @@ def test_yaml_tab_numbers_its_lines_and_goes_to_the_problem(tmp_path):
             try:
                 page = browser.new_page(viewport={"width": 1440, "height": 900})
                 page.goto(url)
-                page.get_by_role("tab", name="YAML").click()
+                open_tab(page, "YAML")
                 gutter = page.locator("pre.sf-yaml-gutter")
                 expect(gutter.locator("span[data-line]")).to_have_count(len(text.split("\n")), timeout=90_000)
                 area = drawn(page).get_by_label("Workflow YAML (edits update the canvas)").first  # a fresh key per edit

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import playwright.sync_api as playwright_sync
 import pytest
-from browserkit import editor_server, frame_view, launch_chromium
+from browserkit import editor_server, frame_view, launch_chromium, open_tab
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
@@ -63,7 +63,7 @@ def test_notes_and_play_controls_follow_what_is(tmp_path):
         expect(canvas.locator("#msg")).not_to_have_text(re.compile("deleted"))
 
         # -- Play, then Stop (the frame view's toolbar): one Play button, no Stop, one "Also run sinks"
-        page.get_by_role("tab", name="Run").click()
+        open_tab(page, "Run")
         view = frame_view(page)
         view.locator("#play").click()
         expect(view.locator("#caption")).to_have_text(re.compile(r"^Play: playing, "), timeout=120_000)
@@ -79,4 +79,37 @@ def test_notes_and_play_controls_follow_what_is(tmp_path):
         expect(view.get_by_role("button", name="■ Stop")).to_have_count(0)
         expect(page.get_by_text("Also run sinks (they write files)")).to_have_count(1)
         expect(view.locator("#played")).to_have_text(re.compile(r"^Play: finished, "))  # after the stop's frame too
+        browser.close()
+
+
+def test_a_note_that_comes_and_goes_leaves_the_open_tab_and_the_canvas(tmp_path):
+    """Save's note ("saved …") is shown once and gone on the next run: nothing under it may move.
+
+    It did: the note's place in the page's tree was there or not, so everything under it moved by one
+    when it went, and the browser drew all of it afresh: the canvas reloaded (a click on it in that
+    moment was lost) and the tabs were back on "Node".
+    """
+    assert shutil.which("chromium"), "Debian's chromium is missing: `make test` installs it"
+    ws = tmp_path / "ws"
+    (ws / "workflows").mkdir(parents=True)
+    (ws / "workflows" / "belt.yaml").write_text(BELT)
+    os.symlink(ROOT / "assets", ws / "assets")
+    with editor_server("workflows/belt.yaml", ws, tmp_path / "editor.log") as url, \
+            playwright_sync.sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(url)
+        canvas = page.frame_locator('iframe[title*="segflow_canvas"]')
+        canvas.locator('.sf-node[data-node-id="spare"]').wait_for(timeout=60_000)
+        view = frame_view(page)
+        # the canvas's page gets a mark: a reloaded canvas has lost it
+        canvas.locator("body").evaluate("() => { window.sfMark = 'before the note' }")
+        page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Save").click()
+        expect(page.get_by_text("saved workflows/belt.yaml")).to_be_visible()
+        open_tab(page, "Run")
+        view.locator("#next").click()  # any rerun takes the note away
+        expect(view.locator("#counter")).to_have_text(re.compile(r"^frame 1 / \d+$"), timeout=120_000)
+        expect(page.get_by_text("saved workflows/belt.yaml")).to_have_count(0)
+        expect(page.get_by_role("tab", name="Run", exact=True)).to_have_attribute("aria-selected", "true")
+        assert canvas.locator("body").evaluate("() => window.sfMark") == "before the note"
         browser.close()

@@ -23,7 +23,7 @@ from pathlib import Path
 import playwright.sync_api as playwright_sync
 import pytest
 import yaml
-from browserkit import drawn, editor_server, launch_chromium, step_to
+from browserkit import drawn, editor_server, launch_chromium, open_tab, step_to
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,7 +205,7 @@ def test_label_train_use_run_in_chromium(tmp_path):
 
             # -- back to Build: the detector now loads the new weights; run a frame with it ----------
             page.get_by_role("radio", name="Build", exact=True).click()
-            page.get_by_role("tab", name="YAML").click()
+            open_tab(page, "YAML")
             area = drawn(page).get_by_label("Workflow YAML (edits update the canvas)").first  # a fresh key per edit
             yaml_text = wait_until(lambda: "detect:" in (v := area.input_value()) and v, 30, "the YAML", page)
             params = yaml.safe_load(yaml_text)["nodes"]["detect"]["params"]
@@ -215,7 +215,7 @@ def test_label_train_use_run_in_chromium(tmp_path):
             assert params["sha256"] == hashlib.sha256((ws / model).read_bytes()).hexdigest()
             step_to(page, HAND_FRAME)  # step to a frame with stones, one click per frame (the frame view)
             page.frame_locator('iframe[title*="segflow_viewer"]').locator("#run").click()
-            page.get_by_role("tab", name="Run").click()
+            open_tab(page, "Run")
             page.get_by_text(re.compile(r"Results — \d+ detections")).wait_for(timeout=120_000)
             figures["detections_with_new_model"] = int(re.search(
                 r"(\d+) detections", page.get_by_text(re.compile(r"Results — \d+ detections")).inner_text()).group(1))
