@@ -81,6 +81,31 @@ def editor_server(workflow: str | Path, workspace: Path, log_path: Path, timeout
                 proc.wait(timeout=15)
 
 
+@contextlib.contextmanager
+def editor_page(tmp_path: Path, workflow_yaml: str, name: str = "belt") -> Iterator:
+    """A page of ``segflow editor`` on ``workflow_yaml``, in chromium at 1440x900; the editor stopped after.
+
+    The workspace is ``tmp_path/ws``: the workflow as ``workflows/<name>.yaml`` and a link to the
+    project's ``assets`` (the samples and the shipped models).
+    """
+    import playwright.sync_api as playwright_sync
+
+    assert shutil.which("chromium"), "Debian's chromium is missing: `make test` installs it"
+    ws = tmp_path / "ws"
+    (ws / "workflows").mkdir(parents=True)
+    (ws / "workflows" / f"{name}.yaml").write_text(workflow_yaml)
+    os.symlink(ROOT / "assets", ws / "assets")
+    with editor_server(f"workflows/{name}.yaml", ws, tmp_path / "editor.log") as url, \
+            playwright_sync.sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
+
+
 def launch_chromium(pw):
     from playwright.sync_api import expect
 

@@ -7,18 +7,13 @@ Retrying assertions only (``expect``): each waits for the page under load.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
-import playwright.sync_api as playwright_sync
 import pytest
-from browserkit import editor_server, frame_view, launch_chromium, step_to
+from browserkit import editor_page, frame_view, step_to
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
-ROOT = Path(__file__).resolve().parents[2]
 BELT = """\
 version: 1
 name: belt
@@ -41,16 +36,7 @@ NODES = 4
 
 
 def test_footers_follow_steps_play_and_stop(tmp_path):
-    assert shutil.which("chromium"), "Debian's chromium is missing: `make test` installs it"
-    ws = tmp_path / "ws"
-    (ws / "workflows").mkdir(parents=True)
-    (ws / "workflows" / "belt.yaml").write_text(BELT)
-    os.symlink(ROOT / "assets", ws / "assets")
-    with editor_server("workflows/belt.yaml", ws, tmp_path / "editor.log") as url, \
-            playwright_sync.sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.goto(url)
+    with editor_page(tmp_path, BELT) as page:
         canvas = page.frame_locator('iframe[title*="segflow_canvas"]')
         frames = canvas.locator(".sf-foot .sf-frame")
         model = canvas.locator('.sf-node[data-node-id="model"] .sf-foot')
@@ -81,4 +67,3 @@ def test_footers_follow_steps_play_and_stop(tmp_path):
         shown = int(re.search(r"^frame (\d+)", counter.inner_text()).group(1))  # settled: the stop's frame
         expect(frames).to_have_text([f"frame {shown}"] * NODES, timeout=120_000)
         expect(canvas.locator(".sf-foot.live")).to_have_count(0)
-        browser.close()

@@ -5,18 +5,13 @@ Retrying assertions only (``expect``): each waits for the page's reruns under lo
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
-import playwright.sync_api as playwright_sync
 import pytest
-from browserkit import editor_server, frame_view, launch_chromium, open_tab
+from browserkit import editor_page, frame_view, open_tab
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
-ROOT = Path(__file__).resolve().parents[2]
 BELT = """\
 version: 1
 name: belt
@@ -38,16 +33,7 @@ nodes:
 
 
 def test_notes_and_play_controls_follow_what_is(tmp_path):
-    assert shutil.which("chromium"), "Debian's chromium is missing: `make test` installs it"
-    ws = tmp_path / "ws"
-    (ws / "workflows").mkdir(parents=True)
-    (ws / "workflows" / "belt.yaml").write_text(BELT)
-    os.symlink(ROOT / "assets", ws / "assets")
-    with editor_server("workflows/belt.yaml", ws, tmp_path / "editor.log") as url, \
-            playwright_sync.sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.goto(url)
+    with editor_page(tmp_path, BELT) as page:
         canvas = page.frame_locator('iframe[title*="segflow_canvas"]')
         spare = canvas.locator('.sf-node[data-node-id="spare"]')
         spare.wait_for(timeout=60_000)
@@ -79,7 +65,6 @@ def test_notes_and_play_controls_follow_what_is(tmp_path):
         expect(view.get_by_role("button", name="■ Stop")).to_have_count(0)
         expect(page.get_by_text("Also run sinks (they write files)")).to_have_count(1)
         expect(view.locator("#played")).to_have_text(re.compile(r"^Play: finished, "))  # after the stop's frame too
-        browser.close()
 
 
 def test_a_note_that_comes_and_goes_leaves_the_open_tab_and_the_canvas(tmp_path):
@@ -89,16 +74,7 @@ def test_a_note_that_comes_and_goes_leaves_the_open_tab_and_the_canvas(tmp_path)
     when it went, and the browser drew all of it afresh: the canvas reloaded (a click on it in that
     moment was lost) and the tabs were back on "Node".
     """
-    assert shutil.which("chromium"), "Debian's chromium is missing: `make test` installs it"
-    ws = tmp_path / "ws"
-    (ws / "workflows").mkdir(parents=True)
-    (ws / "workflows" / "belt.yaml").write_text(BELT)
-    os.symlink(ROOT / "assets", ws / "assets")
-    with editor_server("workflows/belt.yaml", ws, tmp_path / "editor.log") as url, \
-            playwright_sync.sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.goto(url)
+    with editor_page(tmp_path, BELT) as page:
         canvas = page.frame_locator('iframe[title*="segflow_canvas"]')
         canvas.locator('.sf-node[data-node-id="spare"]').wait_for(timeout=60_000)
         view = frame_view(page)
@@ -112,4 +88,3 @@ def test_a_note_that_comes_and_goes_leaves_the_open_tab_and_the_canvas(tmp_path)
         expect(page.get_by_text("saved workflows/belt.yaml")).to_have_count(0)
         expect(page.get_by_role("tab", name="Run", exact=True)).to_have_attribute("aria-selected", "true")
         assert canvas.locator("body").evaluate("() => window.sfMark") == "before the note"
-        browser.close()
