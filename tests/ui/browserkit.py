@@ -136,9 +136,10 @@ def frame_view(page):
 def open_tab(page, name: str, timeout_s: float = 120.0) -> None:
     """Click the tab ``name`` until it is the open one, as a user would click again.
 
-    Streamlit's page disables a tab while the running script has not yet redrawn what is under it,
-    and a click that lands in that moment does nothing and says nothing. Playwright's own wait for an
-    enabled element does not close that gap: a rerun can start between its check and its click.
+    A click on a tab has been lost while the page reran: once, on a busy machine, the labelling test's
+    Run tab stayed closed for 120 s over the results it had drawn. Streamlit's page code disables a tab
+    whose content the running script has not redrawn yet, which is one way for a click to do nothing
+    (not reproduced at will: a click during a slow rerun of a small page opened its tab every time).
     """
     from playwright.sync_api import expect
 
