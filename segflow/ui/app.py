@@ -222,8 +222,9 @@ def node_panel(editor: Editor) -> None:
     editor.selected = node_id
     view = editor.state.node(node_id)
     cls = editor.registry.get(view.type)
-    for issue in editor.issues_for(node_id):
-        st.caption(f":red[{issue.field or 'node'}: {issue.message}]")
+    with st.container():  # the same place in the page whether there are issues or not, as the note's slot
+        for issue in editor.issues_for(node_id):
+            st.caption(f":red[{issue.field or 'node'}: {issue.message}]")
     if cls is None:
         st.caption(f"Unknown type '{view.type}': fix it in the YAML view.")
         return

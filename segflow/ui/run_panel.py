@@ -85,20 +85,21 @@ def render_tab(editor: Editor) -> None:
     view = viewer(editor)
     graph = editor.validation().graph
     mode = st.radio("Input", MODES, horizontal=True, key="run_mode")
-    try:
-        chosen = _pick(editor, graph, mode)
-    except MediaError as exc:
-        st.error(str(exc))
-        chosen = None
-    view.set_input(chosen)
-    view.follow_edits()
-    if chosen is not None and chosen.is_video and graph is not None and stepping.has_stateful(graph):
-        view.warmup = int(st.number_input(
-            "Warm-up frames", 0, 300, 10, key="run_warmup",
-            help="After a jump, trackers and line counters are fed the frames before this one first; "
-                 "a step to the next frame simply continues them."))
-    if graph is not None and graph.inputs:
-        inputs_form.render(editor, graph.inputs)
+    with st.container():  # what comes and goes with the input's choice: the results below keep their place
+        try:
+            chosen = _pick(editor, graph, mode)
+        except MediaError as exc:
+            st.error(str(exc))
+            chosen = None
+        view.set_input(chosen)
+        view.follow_edits()
+        if chosen is not None and chosen.is_video and graph is not None and stepping.has_stateful(graph):
+            view.warmup = int(st.number_input(
+                "Warm-up frames", 0, 300, 10, key="run_warmup",
+                help="After a jump, trackers and line counters are fed the frames before this one first; "
+                     "a step to the next frame simply continues them."))
+        if graph is not None and graph.inputs:
+            inputs_form.render(editor, graph.inputs)
     view.run_sinks = st.checkbox("Also run sinks (they write files)", key="run_sinks")
     _show(editor, view)
 
@@ -161,28 +162,39 @@ def _reader(key: str, opener: Opener) -> FrameReader:
 
 
 def _show(editor: Editor, view: Viewer) -> None:
+    """The last run: its notes, its results table, its timings, and any node's output.
+
+    Notes that come and go from frame to frame (errors, "why none") sit in containers that are there
+    either way: Streamlit's page redraws afresh whatever changes place, and an open expander or popover
+    below them would close at the next step.
+    """
     run = editor.last_run
     if run is None:
         return
-    if run.revision != editor.revision:
-        st.caption("The graph changed since this run: press Run above to update (only changed nodes run again).")
-    ran, cached = run.result.ran, run.result.cached
-    graph_ms = sum(r.seconds for r in run.result.runs.values()) * 1000
-    model_ms = sum(r.seconds for n, r in run.result.runs.items()
-                   if n in run.graph.nodes and run.graph.nodes[n].cls.batchable) * 1000
-    step_ms = view.step_seconds * 1000
-    st.caption(f"Input: {run.input_name} — {len(ran)} node(s) ran, {len(cached)} reused from cache — "
-               f"nodes {graph_ms:.0f} ms (models {model_ms:.0f} ms), read and run {step_ms:.0f} ms")
-    for node_id, error in run.result.errors.items():
-        st.error(f"node '{node_id}': {error}")
+    with st.container():
+        if run.revision != editor.revision:
+            st.caption("The graph changed since this run: press Run above to update "
+                       "(only changed nodes run again).")
+        ran, cached = run.result.ran, run.result.cached
+        graph_ms = sum(r.seconds for r in run.result.runs.values()) * 1000
+        model_ms = sum(r.seconds for n, r in run.result.runs.items()
+                       if n in run.graph.nodes and run.graph.nodes[n].cls.batchable) * 1000
+        step_ms = view.step_seconds * 1000
+        st.caption(f"Input: {run.input_name} — {len(ran)} node(s) ran, {len(cached)} reused from cache — "
+                   f"nodes {graph_ms:.0f} ms (models {model_ms:.0f} ms), read and run {step_ms:.0f} ms")
+        for node_id, error in run.result.errors.items():
+            st.error(f"node '{node_id}': {error}")
     table = results.results_table(run.graph, run.result)  # the picture is in the frame view above
-    if table is not None:
-        ref, rows = table
-        st.markdown(f"**Results** — {len(rows)} detections from `{ref}`")
-        reason = None if rows else results.empty_reason(run.graph, run.result, (parse_ref(ref) or (ref, ""))[0])
-        if reason:
-            st.caption(f"Why none: {reason}")
-        columns_picker(ref, rows)
+    with st.container():
+        if table is not None:
+            ref, rows = table
+            with st.container():
+                st.markdown(f"**Results** — {len(rows)} detections from `{ref}`")
+                reason = None if rows else results.empty_reason(run.graph, run.result,
+                                                                (parse_ref(ref) or (ref, ""))[0])
+                if reason:
+                    st.caption(f"Why none: {reason}")
+            columns_picker(ref, rows)
     with st.expander("Per-node timings"):
         st.dataframe(results.timings(run.result), hide_index=True)
     nodes = list(run.graph.order)

@@ -133,6 +133,35 @@ def frame_view(page):
     return page.frame_locator('iframe[title*="segflow_viewer"]')
 
 
+def pick_option(page, selectbox, name: str, timeout: float = 60.0) -> None:
+    """Open ``selectbox`` and choose ``name``; a click that came before the page was ready is repeated.
+
+    A rerun that draws the select box afresh shuts its list, so one click may open nothing.
+    """
+    import re
+
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    option = page.locator('[role="option"]').filter(has_text=re.compile(rf"^{re.escape(name)}$"))
+    deadline = time.monotonic() + timeout
+    while True:
+        selectbox.click()
+        try:
+            option.wait_for(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
+    option.click()
+
+
+def settled(page) -> None:
+    """Until Streamlit runs no script (its status widget is gone): a click sent mid-run can be dropped."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=60_000, polling=20)
+
+
 def open_tab(page, name: str, timeout_s: float = 120.0) -> None:
     """Click the tab ``name`` until it is the open one, as a user would click again.
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import playwright.sync_api as playwright_sync
 import pytest
 import yaml
-from browserkit import drawn, editor_server, frame_view, launch_chromium, open_tab, step_to
+from browserkit import drawn, editor_server, frame_view, launch_chromium, open_tab, pick_option, settled, step_to
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,22 +147,6 @@ def poll(condition, timeout: float, what: str):
     raise AssertionError(f"{what}: not within {timeout:.0f} s")
 
 
-def pick_option(page, selectbox, name: str, timeout: float = 60.0) -> None:
-    """Open ``selectbox`` and choose ``name``; a click that came before the page was ready is repeated."""
-    option = page.locator('[role="option"]').filter(has_text=re.compile(rf"^{re.escape(name)}$"))
-    deadline = time.monotonic() + timeout
-    while True:
-        selectbox.click()
-        try:
-            option.wait_for(timeout=5_000)
-            break
-        except playwright_sync.TimeoutError:
-            if time.monotonic() > deadline:
-                raise
-            page.keyboard.press("Escape")
-    option.click()
-
-
 def number_field(page, name: str):
     """The <input> of the params form's number field labelled ``name`` (numbers are typed as text)."""
     label = page.locator('[data-testid="stWidgetLabel"] p').filter(has_text=re.compile(rf"^{name}$"))
@@ -212,12 +196,6 @@ def test_rejected_form_value_shows_pydantics_message_under_the_field(tmp_path):
         expect(page.get_by_text("● unsaved")).to_be_visible()
         expect(page.get_by_text("detect.confidence: Input should be")).to_have_count(0)
     assert (tmp_path / "ws" / "workflows" / FLAGSHIP.name).read_text() == saved  # nothing saved
-
-
-def settled(page) -> None:
-    """Wait until Streamlit reports no script running (its status widget is gone)."""
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                           timeout=60_000, polling=20)
 
 
 def counter_at(view) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import playwright.sync_api as playwright_sync
 import pytest
-from browserkit import drawn, editor_server, launch_chromium, open_tab
+from browserkit import drawn, editor_server, launch_chromium, open_tab, settled
 from playwright.sync_api import expect
 
 from segflow.client import Client
@@ -29,12 +29,6 @@ from tests.ui.test_deploy import belt_yaml
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 TOKEN = "deploy-browser-t0ken-77c2"
 DEPLOY_WAIT_MS = 120_000  # a change drains the pipeline before the server answers; the machine is busy
-
-
-def settled(page) -> None:
-    """Until Streamlit runs no script (its status widget is gone): a click sent mid-run can be dropped."""
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                           timeout=60_000, polling=20)
 
 
 def one_field(field) -> None:

@@ -1,4 +1,7 @@
-"""In chromium: a canvas note goes when an undo ends its cause; after Play stops, one set of run controls.
+"""In chromium: notes come and go as their causes do, and what is under them stays as the user left it.
+
+A canvas note goes when an undo ends its cause; after Play stops, one set of run controls; a note
+at the top of the page or above an open expander goes without closing the tab or the expander.
 
 Retrying assertions only (``expect``): each waits for the page's reruns under load.
 """
@@ -8,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browserkit import editor_page, frame_view, open_tab
+from browserkit import drawn, editor_page, frame_view, open_tab, pick_option, settled
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
@@ -88,3 +91,47 @@ def test_a_note_that_comes_and_goes_leaves_the_open_tab_and_the_canvas(tmp_path)
         expect(page.get_by_text("saved workflows/belt.yaml")).to_have_count(0)
         expect(page.get_by_role("tab", name="Run", exact=True)).to_have_attribute("aria-selected", "true")
         assert canvas.locator("body").evaluate("() => window.sfMark") == "before the note"
+
+
+UNWIRED = BELT.replace("""  spare:
+    type: debug.noop
+    inputs: {image: belt.image}
+""", """  spare:
+    type: debug.noop
+""")
+
+
+def test_open_expanders_stay_open_when_a_note_above_them_comes_or_goes(tmp_path):
+    """Wiring a node's input in its open "Inputs" ends the issue listed above it; a graph edited after
+    a run gets a note above the open "Per-node timings". Either note moved the expander to another
+    place in the page, which Streamlit's page drew afresh: closed, under the user's hand.
+    """
+    assert "belt.image" not in UNWIRED.split("spare:")[1]
+    with editor_page(tmp_path, UNWIRED) as page:
+        canvas = page.frame_locator('iframe[title*="segflow_canvas"]')
+        spare = canvas.locator('.sf-node[data-node-id="spare"]')
+        spare.wait_for(timeout=60_000)
+        pick_option(page, drawn(page).get_by_role("combobox", name="Node").first, "spare")
+        issue = page.get_by_text("image: required input 'image' (image) is not wired")
+        expect(issue).to_be_visible()
+        settled(page)  # the pick's rerun is over: the expander is opened on the page it stays on
+        inputs = page.get_by_test_id("stExpander").filter(has_text="Inputs").locator("details")
+        inputs.locator("summary").click()
+        expect(inputs).to_have_attribute("open", "")
+        pick_option(page, drawn(page).get_by_role("combobox", name=re.compile(r"^image")).first, "belt.image")
+        expect(issue).to_have_count(0)
+        settled(page)
+        expect(inputs).to_have_attribute("open", "")
+
+        open_tab(page, "Run")
+        view = frame_view(page)
+        view.locator("#next").click()
+        expect(view.locator("#counter")).to_have_text(re.compile(r"^frame 1 / \d+$"), timeout=120_000)
+        timings = page.get_by_test_id("stExpander").filter(has_text="Per-node timings").locator("details")
+        timings.locator("summary").click()
+        expect(timings).to_have_attribute("open", "")
+        spare.locator(".sf-type").click()
+        page.keyboard.press("Delete")
+        expect(page.get_by_text("The graph changed since this run")).to_be_visible()
+        settled(page)
+        expect(timings).to_have_attribute("open", "")
