@@ -162,26 +162,36 @@ def settled(page) -> None:
                            timeout=60_000, polling=20)
 
 
-def open_tab(page, name: str, timeout_s: float = 120.0) -> None:
-    """Click the tab ``name`` until it is the open one, as a user would click again.
+def click_until(target, attribute: str, value: str, timeout_s: float = 120.0) -> None:
+    """Click ``target`` until its ``attribute`` reads ``value``, as a user would click again.
 
     A click on a tab has been lost while the page reran: once, on a busy machine, the labelling test's
     Run tab stayed closed for 120 s over the results it had drawn. Streamlit's page code disables a tab
     whose content the running script has not redrawn yet, which is one way for a click to do nothing
     (not reproduced at will: a click during a slow rerun of a small page opened its tab every time).
+    The state is read before each click, so a toggle that did change is not clicked back.
     """
     from playwright.sync_api import expect
 
-    tab = page.get_by_role("tab", name=name, exact=True)
     deadline = time.monotonic() + timeout_s
-    while True:
-        tab.click()
+    while target.get_attribute(attribute) != value:
+        target.click()
         try:
-            expect(tab).to_have_attribute("aria-selected", "true", timeout=5_000)
+            expect(target).to_have_attribute(attribute, value, timeout=5_000)
             return
         except AssertionError:
             if time.monotonic() > deadline:
                 raise
+
+
+def open_tab(page, name: str) -> None:
+    """Make the tab ``name`` the open one (see ``click_until``)."""
+    click_until(page.get_by_role("tab", name=name, exact=True), "aria-selected", "true")
+
+
+def pick_mode(page, name: str) -> None:
+    """Switch the editor to mode ``name`` (Build, Label, Train; see ``click_until``)."""
+    click_until(page.get_by_role("radio", name=name, exact=True), "aria-checked", "true")
 
 
 def step_to(page, index: int, counter_timeout_ms: int = 120_000) -> None:

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import playwright.sync_api as playwright_sync
 import pytest
-from browserkit import editor_server, launch_chromium
+from browserkit import editor_server, launch_chromium, pick_mode
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
@@ -94,7 +94,7 @@ def test_token_door_then_a_first_box_on_a_tall_frame(tmp_path, monkeypatch):
 
 def label_mode(page):
     """Label mode's canvas, once it shows the frame: its frame, the stage's box on the page, and its scale."""
-    page.get_by_role("radio", name="Label", exact=True).click()
+    pick_mode(page, "Label")
     iframe = page.locator('iframe[title*="segflow_label"]')
     iframe.wait_for(timeout=60_000)
     label = iframe.element_handle().content_frame()

@@ -23,7 +23,7 @@ from pathlib import Path
 import playwright.sync_api as playwright_sync
 import pytest
 import yaml
-from browserkit import drawn, editor_server, launch_chromium, open_tab, step_to
+from browserkit import drawn, editor_server, launch_chromium, open_tab, pick_mode, step_to
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +106,7 @@ def test_label_train_use_run_in_chromium(tmp_path):
             page.frame_locator('iframe[title*="segflow_canvas"]').locator(".sf-node").first.wait_for(timeout=60_000)
 
             # -- Label mode ------------------------------------------------------------------------
-            page.get_by_role("radio", name="Label", exact=True).click()
+            pick_mode(page, "Label")
             label = page.frame_locator('iframe[title*="segflow_label"]')
             label.locator("#stage").wait_for(timeout=60_000)
             index_box = page.get_by_label("Frame index")
@@ -180,7 +180,7 @@ def test_label_train_use_run_in_chromium(tmp_path):
                        "the saved masks of the reopened frame", page)
 
             # -- Train mode ------------------------------------------------------------------------
-            page.get_by_role("radio", name="Train", exact=True).click()
+            pick_mode(page, "Train")
             page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
             expect(page.get_by_role("textbox", name="Start from")).to_have_value("assets/models/coffee-stones-seg.pt")
             epochs = page.get_by_role("spinbutton", name="Epochs")
@@ -204,7 +204,7 @@ def test_label_train_use_run_in_chromium(tmp_path):
             page.get_by_text(re.compile(r"node 'detect' now uses runs/label/")).wait_for(timeout=30_000)
 
             # -- back to Build: the detector now loads the new weights; run a frame with it ----------
-            page.get_by_role("radio", name="Build", exact=True).click()
+            pick_mode(page, "Build")
             open_tab(page, "YAML")
             area = drawn(page).get_by_label("Workflow YAML (edits update the canvas)").first  # a fresh key per edit
             yaml_text = wait_until(lambda: "detect:" in (v := area.input_value()) and v, 30, "the YAML", page)
