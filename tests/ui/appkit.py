@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Selectbox, TextArea
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "segflow" / "ui" / "app.py")
+
+
+def editor_on(monkeypatch, workspace: Path, workflow: str = "coins.yaml", text: str | None = None,
+              timeout: float = 60) -> AppTest:
+    """The editor on ``workflows/<workflow>`` in ``workspace``, drawn once; the samples are linked.
+
+    The file is ``text`` if given, else a copy of the shipped workflow of that name.
+    """
+    (workspace / "workflows").mkdir(exist_ok=True)
+    if text is None:
+        shutil.copy(ROOT / "workflows" / workflow, workspace / "workflows" / workflow)
+    else:
+        (workspace / "workflows" / workflow).write_text(text)
+    os.symlink(ROOT / "assets", workspace / "assets")
+    monkeypatch.setenv("SEGFLOW_EDITOR_WORKSPACE", str(workspace))
+    monkeypatch.setenv("SEGFLOW_EDITOR_FILE", f"workflows/{workflow}")
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 def node_pick(at: AppTest) -> Selectbox:

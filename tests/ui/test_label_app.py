@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import yaml
+from appkit import editor_on
 from streamlit.testing.v1 import AppTest
-
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "segflow" / "ui" / "app.py")
 
 
 def start(monkeypatch, tmp_path: Path, workflow: str = "coins.yaml") -> AppTest:
-    (tmp_path / "workflows").mkdir()
-    shutil.copy(ROOT / "workflows" / workflow, tmp_path / "workflows" / workflow)
-    os.symlink(ROOT / "assets", tmp_path / "assets")
-    monkeypatch.setenv("SEGFLOW_EDITOR_WORKSPACE", str(tmp_path))
-    monkeypatch.setenv("SEGFLOW_EDITOR_FILE", f"workflows/{workflow}")
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return editor_on(monkeypatch, tmp_path, workflow, timeout=90)  # Label and Train mode load models
 
 
 def texts(elements) -> str:

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
-from appkit import node_pick, yaml_area
+from appkit import editor_on, node_pick, yaml_area
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "segflow" / "ui" / "app.py")
 BELT = """\
 version: 1
 name: belt
@@ -28,14 +24,7 @@ nodes:
 
 @pytest.fixture
 def app(tmp_path, monkeypatch) -> AppTest:
-    (tmp_path / "workflows").mkdir()
-    (tmp_path / "workflows" / "belt.yaml").write_text(BELT)
-    os.symlink(ROOT / "assets", tmp_path / "assets")
-    monkeypatch.setenv("SEGFLOW_EDITOR_WORKSPACE", str(tmp_path))
-    monkeypatch.setenv("SEGFLOW_EDITOR_FILE", "workflows/belt.yaml")
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = editor_on(monkeypatch, tmp_path, "belt.yaml", BELT)
     yield at
     at.session_state["viewer_server"].close()
 
@@ -120,15 +109,7 @@ def test_play_status_carries_the_footers_of_the_frame_play_shows(app):
 
 
 def test_results_columns_are_picked_and_remembered(tmp_path, monkeypatch):
-    import shutil
-
-    (tmp_path / "workflows").mkdir()
-    shutil.copy(ROOT / "workflows" / "coins.yaml", tmp_path / "workflows" / "coins.yaml")
-    os.symlink(ROOT / "assets", tmp_path / "assets")
-    monkeypatch.setenv("SEGFLOW_EDITOR_WORKSPACE", str(tmp_path))
-    monkeypatch.setenv("SEGFLOW_EDITOR_FILE", "workflows/coins.yaml")
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
+    at = editor_on(monkeypatch, tmp_path)
     viewer = at.session_state["viewer_server"].viewer
     viewer.run()
     at.run()
