@@ -312,8 +312,8 @@ def main() -> None:
     mode = header(editor)
     note = st.session_state.pop("flash", None)
     # The note's slot is on the page whether or not there is a note: a note that came and went moved
-    # everything under it to another place in the page's tree, and the browser drew it afresh there, the
-    # canvas reloaded and the tabs back on "Node".
+    # everything under it to another place in the page's tree, where the browser drew it all afresh
+    # (the canvas reloaded, the tabs went back to "Node").
     with st.container():
         if note:
             (st.error if note[1] else st.success)(note[0])

@@ -33,6 +33,18 @@ def editor_on(monkeypatch, workspace: Path, workflow: str = "coins.yaml", text: 
     return at
 
 
+def texts(elements) -> str:
+    """The values of ``elements`` (captions, alerts…), one per line: what a test searches for a message."""
+    return "\n".join(str(e.value) for e in elements)
+
+
+def widget(at: AppTest, kind: str, prefix: str):
+    """The first ``kind`` widget (``"button"``, ``"selectbox"``…) whose key starts with ``prefix``."""
+    found = [w for w in getattr(at, kind) if w.key and w.key.startswith(prefix)]
+    assert found, f"no {kind} with key {prefix}*"
+    return found[0]
+
+
 def node_pick(at: AppTest) -> Selectbox:
     """The node picker, found by its label: its key carries a generation (``segflow.ui.fields``)."""
     picks = [w for w in at.selectbox if w.label == "Node"]

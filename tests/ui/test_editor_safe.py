@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from appkit import node_pick, yaml_area
+from appkit import node_pick, texts, yaml_area
 from streamlit.testing.v1 import AppTest
 
 from segflow.engine.registry import default_registry
@@ -45,10 +45,6 @@ def app(monkeypatch, workspace: Path, token: str | None = None) -> AppTest:
     else:
         monkeypatch.delenv("SEGFLOW_EDITOR_TOKEN", raising=False)
     return AppTest.from_file(APP, default_timeout=60)
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
 
 
 # -- the token gate --------------------------------------------------------------------------------

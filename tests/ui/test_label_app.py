@@ -6,16 +6,12 @@ import re
 from pathlib import Path
 
 import yaml
-from appkit import editor_on
+from appkit import editor_on, texts
 from streamlit.testing.v1 import AppTest
 
 
 def start(monkeypatch, tmp_path: Path, workflow: str = "coins.yaml") -> AppTest:
     return editor_on(monkeypatch, tmp_path, workflow, timeout=90)  # Label and Train mode load models
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
 
 
 def test_prelabel_and_save_a_frame_of_the_workflow_source(monkeypatch, tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from appkit import node_pick, yaml_area
+from appkit import node_pick, texts, widget, yaml_area
 from streamlit.testing.v1 import AppTest
 
 from segflow.ui import canvas
@@ -39,12 +39,6 @@ def start(monkeypatch, workspace: Path, file: str | None = "workflows/coins.yaml
     return at
 
 
-def widget(at: AppTest, kind: str, prefix: str):
-    found = [w for w in getattr(at, kind) if w.key and w.key.startswith(prefix)]
-    assert found, f"no {kind} with key {prefix}*"
-    return found[0]
-
-
 def viewer(at: AppTest):
     """The tab's frame view engine: what the page's Run / Next / slider ask over HTTP, called directly."""
     return at.session_state["viewer_server"].viewer
@@ -55,10 +49,6 @@ def field(at: AppTest, prefix: str, name: str):
     found = [w for w in at.text_input if w.key.startswith(prefix) and w.key.endswith(f":{name}")]
     assert found, [w.key for w in at.text_input]
     return found[0]
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
 
 
 def problems(at: AppTest) -> str:

@@ -10,7 +10,7 @@ Driven by ``AppTest``: each state's places are compared with the state before. T
 from __future__ import annotations
 
 import pytest
-from appkit import editor_on, node_pick
+from appkit import editor_on, node_pick, texts, widget
 from streamlit.testing.v1 import AppTest
 
 
@@ -38,18 +38,14 @@ def places(at: AppTest) -> dict[str, tuple[int, ...]]:
     return found
 
 
-def shown(at: AppTest, kind: str) -> str:
-    return "\n".join(str(e.value) for e in getattr(at, kind))
-
-
 def test_saves_note_moves_nothing(at):
     before = places(at)
     assert {"segflow_canvas", "segflow_viewer", "tabs"} <= set(before)
     at.button(key="save_top").click().run()
-    assert "saved workflows/coins.yaml" in shown(at, "success")
+    assert "saved workflows/coins.yaml" in texts(at.success)
     assert places(at) == before
     at.run()  # the note is gone
-    assert "saved workflows/coins.yaml" not in shown(at, "success")
+    assert "saved workflows/coins.yaml" not in texts(at.success)
     assert places(at) == before
 
 
@@ -57,13 +53,13 @@ def test_a_nodes_issue_moves_nothing_in_its_form(at):
     node_pick(at).set_value("measure").run()
     before = places(at)
     assert "expander Inputs" in before
-    wire = [w for w in at.selectbox if w.key and w.key.startswith("wire:measure:detections:")][0]
+    wire = widget(at, "selectbox", "wire:measure:detections:")
     wire.set_value("—").run()
-    assert "'detections'" in shown(at, "caption") and "not wired" in shown(at, "caption")
+    assert "'detections'" in texts(at.caption) and "not wired" in texts(at.caption)
     assert places(at) == before
-    wire = [w for w in at.selectbox if w.key and w.key.startswith("wire:measure:detections:")][0]
+    wire = widget(at, "selectbox", "wire:measure:detections:")
     wire.set_value("coins.detections").run()
-    assert "not wired" not in shown(at, "caption")
+    assert "not wired" not in texts(at.caption)
     assert places(at) == before
 
 
@@ -74,6 +70,6 @@ def test_a_note_on_the_last_run_moves_nothing(at):
     before = places(at)
     assert "expander Per-node timings" in before
     [w for w in at.checkbox if w.key.startswith("param:label:") and w.key.endswith(":boxes")][0].set_value(True)
-    [w for w in at.button if w.key and w.key.startswith("apply:param:label:")][0].click().run()
-    assert "The graph changed since this run" in shown(at, "caption")
+    widget(at, "button", "apply:param:label:").click().run()
+    assert "The graph changed since this run" in texts(at.caption)
     assert places(at) == before
